@@ -1,0 +1,86 @@
+//! `ward`: the one binary. Parses arguments, maps every outcome to an exit code, and leaves
+//! the work to the library crates.
+//!
+//! Exit codes scripts can rely on:
+//! - 0: success
+//! - 1: a check failed (invalid policy, tampered audit log)
+//! - 2: usage error (bad flags)
+//! - 3: operational error (I/O, database, keys)
+
+mod audit_cmd;
+mod bench;
+mod config;
+mod policy_cmd;
+mod serve;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Ward keeps the personal data your privacy policy talks about, and keeps the policy's
+/// promises: per-tenant encryption, purpose-bound access, a tamper-evident audit log of every
+/// access, retention on schedule.
+///
+/// Start with `ward serve`: it creates ./ward-data on first run and prints the operator
+/// token once. See `ward <command> --help` for each command.
+#[derive(Parser)]
+#[command(name = "ward", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API server (creates the data directory on first run).
+    Serve(serve::ServeArgs),
+    /// Create the data directory, keys and operator token without starting the server.
+    Init(setup::InitArgs),
+    /// Check or render a policy file.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
+    /// Verify or checkpoint the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
+    /// Measure record put/get throughput, in-process and over HTTP.
+    Bench(bench::BenchArgs),
+}
+
+/// What a command reports back to `main`.
+pub(crate) enum Outcome {
+    /// Everything fine.
+    Ok,
+    /// The thing checked is not fine (exit 1).
+    CheckFailed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Policy(cmd) => policy_cmd::run(cmd),
+        command => runtime().and_then(|rt| {
+            rt.block_on(async move {
+                match command {
+                    Command::Serve(args) => serve::run(args).await,
+                    Command::Init(args) => setup::init(args).await,
+                    Command::Audit(cmd) => audit_cmd::run(cmd).await,
+                    Command::Bench(args) => bench::run(args).await,
+                    Command::Policy(_) => unreachable!("handled above"),
+                }
+            })
+        }),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

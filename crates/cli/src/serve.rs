@@ -1,0 +1,101 @@
+//! `ward serve`: the HTTP API plus the background jobs (signed audit checkpoints).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+use ward_server::AppState;
+use ward_vault::Vault;
+
+use crate::Outcome;
+use crate::config::StoreArgs;
+use crate::setup;
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Address to listen on. [default: 127.0.0.1:8470]
+    #[arg(long, env = "WARD_LISTEN")]
+    pub(crate) listen: Option<SocketAddr>,
+    /// Log format on standard error. Logs never contain personal data values. [default: json]
+    #[arg(long, env = "WARD_LOG_FORMAT", value_enum)]
+    pub(crate) log_format: Option<LogFormat>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// One JSON object per line (for log shippers).
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let (settings, file) = args.store.resolve()?;
+    let format = args.log_format.or(match file.log_format.as_deref() {
+        Some("pretty") => Some(LogFormat::Pretty),
+        Some("json") | None => None,
+        Some(other) => anyhow::bail!("log_format {other:?} in config: expected json or pretty"),
+    });
+    init_logging(format.unwrap_or(LogFormat::Json));
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8470)));
+    let opened = setup::open(&settings).await?;
+    setup::announce_operator_token(&opened.vault).await?;
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let interval = opened.vault.policy().audit.checkpoint_interval.as_duration();
+    let checkpoints = tokio::spawn(checkpoint_loop(opened.vault.clone(), interval));
+    tracing::info!(%listen, data_dir = %settings.data_dir.display(), "ward is serving");
+    println!("Ward listening on http://{listen}");
+    ward_server::serve(listener, AppState::new(opened.vault.clone()), shutdown_signal()).await?;
+    checkpoints.abort();
+    // A final checkpoint covers everything written before shutdown.
+    opened.vault.checkpoint().await.context("final audit checkpoint")?;
+    tracing::info!("ward stopped");
+    Ok(Outcome::Ok)
+}
+
+/// Signs a checkpoint every `interval`, so truncating the newest events is detectable.
+async fn checkpoint_loop(vault: Vault, interval: time::Duration) {
+    let period = Duration::from_secs(interval.whole_seconds().max(1) as u64);
+    let mut tick = tokio::time::interval(period);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match vault.checkpoint().await {
+            Ok(cp) => tracing::info!(tree_size = cp.tree_size, "signed audit checkpoint"),
+            Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}

@@ -1,0 +1,136 @@
+//! Opening a data directory: policy, keys, store, vault. `ward init` and `ward serve` share it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use ward_audit::SigningKey;
+use ward_crypto::{CommandKeyProvider, EnvKeyProvider, FileKeyProvider, KeyProvider, RootKeyring};
+use ward_policy::Policy;
+use ward_store::{SqliteStore, Store};
+use ward_vault::{SystemClock, Vault, VaultConfig};
+
+use crate::Outcome;
+use crate::config::{KeyProviderKind, Settings, StoreArgs};
+
+#[derive(Args)]
+pub(crate) struct InitArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+/// An opened data directory.
+pub(crate) struct Opened {
+    pub(crate) vault: Vault,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) signing_key_path: std::path::PathBuf,
+}
+
+/// `ward init`: everything `serve` does before it listens.
+pub(crate) async fn init(args: InitArgs) -> anyhow::Result<Outcome> {
+    let (settings, _) = args.store.resolve()?;
+    let opened = open(&settings).await?;
+    announce_operator_token(&opened.vault).await?;
+    println!("data directory ready: {}", settings.data_dir.display());
+    Ok(Outcome::Ok)
+}
+
+/// Opens (creating on first run) the data directory described by `settings`.
+pub(crate) async fn open(settings: &Settings) -> anyhow::Result<Opened> {
+    let dir = &settings.data_dir;
+    create_private_dir(dir)?;
+    let policy = load_policy(settings)?;
+    let root_keys = load_root_keys(settings)?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.join("ward.db"))
+            .await
+            .with_context(|| format!("opening database in {}", dir.display()))?,
+    );
+    let signing_key_path = dir.join("audit-signing.key");
+    let (signing_key, _) = SigningKey::load_or_create(&signing_key_path)
+        .with_context(|| format!("audit signing key {}", signing_key_path.display()))?;
+    let vault = Vault::new(VaultConfig {
+        store: store.clone(),
+        policy,
+        root_keys,
+        signing_key,
+        clock: Arc::new(SystemClock),
+        origin: format!("ward:{}", std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()).display()),
+    })?;
+    Ok(Opened { vault, store, signing_key_path })
+}
+
+/// Prints the operator token if this is the first start. It is shown exactly once.
+pub(crate) async fn announce_operator_token(vault: &Vault) -> anyhow::Result<()> {
+    if let Some(token) = vault.bootstrap_operator().await? {
+        println!("Operator token (shown once, store it now): {}", token.as_str());
+    }
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))
+}
+
+fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
+    let path = match &settings.policy {
+        Some(p) => p.clone(),
+        None => {
+            let p = settings.data_dir.join("policy.toml");
+            if !p.exists() {
+                std::fs::write(&p, ward_policy::EXAMPLE_POLICY)
+                    .with_context(|| format!("writing example policy {}", p.display()))?;
+                tracing::warn!(path = %p.display(), "no policy given: wrote the example policy; edit it to declare your own promises");
+            }
+            p
+        }
+    };
+    match Policy::load(&path) {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            for d in &e.diagnostics {
+                eprintln!("{d}");
+            }
+            bail!("policy {} is invalid ({} error(s))", path.display(), e.diagnostics.len())
+        }
+    }
+}
+
+fn load_root_keys(settings: &Settings) -> anyhow::Result<RootKeyring> {
+    match settings.key_provider {
+        KeyProviderKind::File => {
+            let path = settings.data_dir.join("root.key");
+            let provider = FileKeyProvider::new(&path);
+            let (ring, created) = provider.load_or_create().with_context(|| provider.describe())?;
+            if created {
+                tracing::warn!(path = %path.display(), "created a new root key file (mode 0600)");
+            }
+            eprintln!(
+                "WARNING: the root key is a file next to the data ({}). Anyone who copies the data \
+                 directory can decrypt it. In production use --key-provider env or command \
+                 (an HSM or KMS) and keep the key away from the data and its backups.",
+                path.display()
+            );
+            Ok(ring)
+        }
+        KeyProviderKind::Env => Ok(EnvKeyProvider::default().load()?),
+        KeyProviderKind::Command => {
+            let Some(cmd) = &settings.key_command else {
+                bail!("--key-provider command needs --key-command");
+            };
+            let mut parts = cmd.split_whitespace();
+            let Some(program) = parts.next() else { bail!("--key-command is empty") };
+            let provider = CommandKeyProvider::new(program, parts.map(str::to_owned).collect::<Vec<_>>());
+            Ok(provider.load().with_context(|| provider.describe())?)
+        }
+    }
+}

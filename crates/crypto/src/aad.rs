@@ -1,0 +1,101 @@
+//! Canonical associated data for every sealed value.
+//!
+//! AES-GCM authenticates the associated data along with the ciphertext, so encoding a
+//! value's *place* (tenant, subject, record, collection, key version) there means a
+//! ciphertext copied to another place fails to open instead of decrypting as someone
+//! else's data.
+//!
+//! Encoding: a domain label, then each part, every one of them prefixed with its length as
+//! a 4-byte big-endian integer. Length prefixes make the encoding self-delimiting, and the
+//! label differs per kind of value, so no two different places (of the same or different
+//! kinds) encode to the same bytes. The `/v1` in the labels lets the layout evolve.
+
+const RECORD: &str = "ward/aad/v1/record";
+const SUBJECT_KEY: &str = "ward/aad/v1/subject-key";
+const TENANT_KEY: &str = "ward/aad/v1/tenant-key";
+const HOLD_KEY: &str = "ward/aad/v1/hold-key";
+
+/// Associated data for a record's payload, sealed under its subject key `key_version`.
+#[must_use]
+pub fn record(
+    tenant: &[u8; 16],
+    subject: &[u8; 16],
+    record: &[u8; 16],
+    collection: &str,
+    key_version: u32,
+) -> Vec<u8> {
+    encode(
+        RECORD,
+        &[
+            tenant,
+            subject,
+            record,
+            collection.as_bytes(),
+            &key_version.to_be_bytes(),
+        ],
+    )
+}
+
+/// Associated data for a subject key wrapped by tenant key `tenant_key_version`.
+#[must_use]
+pub fn subject_key(tenant: &[u8; 16], subject: &[u8; 16], tenant_key_version: u32) -> Vec<u8> {
+    encode(
+        SUBJECT_KEY,
+        &[tenant, subject, &tenant_key_version.to_be_bytes()],
+    )
+}
+
+/// Associated data for a tenant key wrapped by root key `root_key_version`.
+#[must_use]
+pub fn tenant_key(tenant: &[u8; 16], root_key_version: u32) -> Vec<u8> {
+    encode(TENANT_KEY, &[tenant, &root_key_version.to_be_bytes()])
+}
+
+/// Associated data for a legal-hold key wrapped by tenant key `tenant_key_version`.
+#[must_use]
+pub fn hold_key(tenant: &[u8; 16], hold: &[u8; 16], tenant_key_version: u32) -> Vec<u8> {
+    encode(HOLD_KEY, &[tenant, hold, &tenant_key_version.to_be_bytes()])
+}
+
+fn encode(domain: &str, parts: &[&[u8]]) -> Vec<u8> {
+    let len = 4 + domain.len() + parts.iter().map(|p| 4 + p.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    push_part(&mut out, domain.as_bytes());
+    for part in parts {
+        push_part(&mut out, part);
+    }
+    out
+}
+
+fn push_part(out: &mut Vec<u8>, part: &[u8]) {
+    out.extend_from_slice(&part_len(part));
+    out.extend_from_slice(part);
+}
+
+/// The 4-byte big-endian length prefix of one part; shared with the keyed hashes so both
+/// use the same unambiguous framing.
+pub(crate) fn part_len(part: &[u8]) -> [u8; 4] {
+    // Parts are ids, names and field values; anything near 4 GiB is a bug upstream. Panic
+    // rather than silently wrap, which would reintroduce ambiguity.
+    u32::try_from(part.len())
+        .expect("associated-data part longer than 4 GiB")
+        .to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_length_prefixed() {
+        let a = tenant_key(&[0xAA; 16], 7);
+        let mut expected = Vec::new();
+        expected.extend_from_slice(&(TENANT_KEY.len() as u32).to_be_bytes());
+        expected.extend_from_slice(TENANT_KEY.as_bytes());
+        expected.extend_from_slice(&16u32.to_be_bytes());
+        expected.extend_from_slice(&[0xAA; 16]);
+        expected.extend_from_slice(&4u32.to_be_bytes());
+        expected.extend_from_slice(&7u32.to_be_bytes());
+        assert_eq!(a, expected);
+    }
+}

@@ -1,0 +1,109 @@
+//! Ward's HTTP API: axum routes over a [`Vault`].
+//!
+//! Handlers are thin: extract, call one vault method, map its error. Everything that decides
+//! or writes lives in `ward-vault`. [`app`] builds the router so tests can serve it on an
+//! ephemeral port exactly as `ward serve` does.
+#![warn(missing_docs)]
+
+mod error;
+mod extract;
+mod metrics_layer;
+pub mod openapi;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use ward_vault::Vault;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+
+use routes::{audit, records, system, tenants};
+
+/// Largest request body accepted (a full batch of 1000 items fits).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The vault.
+    pub vault: Vault,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// State over a vault, with the process-wide metrics recorder.
+    pub fn new(vault: Vault) -> Self {
+        Self { vault, metrics: metrics_handle() }
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once; tests start many servers).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed, in which case ours just renders empty.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// The whole API.
+pub fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/tenants", post(tenants::create_tenant))
+        .route("/tenants/{tenant}", get(tenants::get_tenant))
+        .route("/tenants/{tenant}/keys", post(tenants::create_key).get(tenants::list_keys))
+        .route("/tenants/{tenant}/keys/{key}", axum::routing::delete(tenants::revoke_key))
+        .route("/tenants/{tenant}/subjects", post(records::create_subject).get(records::find_subject))
+        .route(
+            "/tenants/{tenant}/subjects/{subject}/records",
+            post(records::create_record).get(records::list_records),
+        )
+        .route(
+            "/tenants/{tenant}/subjects/{subject}/records/{record}",
+            get(records::get_record).patch(records::patch_record).delete(records::delete_record),
+        )
+        .route("/tenants/{tenant}/lookup", get(records::lookup))
+        .route("/tenants/{tenant}/batch", post(records::batch))
+        .route("/tenants/{tenant}/audit", get(audit::tenant_audit))
+        .route("/audit/public-key", get(audit::public_key))
+        .route("/audit/checkpoint", get(audit::checkpoint).post(audit::new_checkpoint))
+        .route("/audit/proof/inclusion", get(audit::inclusion))
+        .route("/audit/proof/consistency", get(audit::consistency));
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/openapi.json", get(system::openapi))
+        .route("/metrics", get(system::metrics))
+        .nest("/v1", v1)
+        .fallback(|| async {
+            ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(metrics_layer::track))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,38 @@
+//! The OpenAPI 3.1 document, assembled from the handlers' annotations.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{audit, records, system, tenants};
+
+/// Ward's HTTP API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Ward", description = "Self-hosted personal-data vault: purpose-bound, audited, encrypted per tenant."),
+    paths(
+        system::healthz,
+        tenants::create_tenant, tenants::get_tenant, tenants::create_key, tenants::list_keys, tenants::revoke_key,
+        records::create_subject, records::find_subject, records::create_record, records::list_records,
+        records::get_record, records::patch_record, records::delete_record, records::lookup, records::batch,
+        audit::tenant_audit, audit::public_key, audit::checkpoint, audit::new_checkpoint, audit::inclusion,
+        audit::consistency,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "tenants", description = "Organizations and their API keys"),
+        (name = "records", description = "Subjects and their encrypted records"),
+        (name = "audit", description = "The tamper-evident log of every access"),
+        (name = "system", description = "Health"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The tamper-evident audit log: the tenant's view, checkpoints and proofs.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+use ward_vault::{AuditFilter, AuditPage};
+
+use crate::extract::{Auth, Path, Query};
+use crate::{ApiError, AppState, ErrorBody};
+
+/// Filters of the tenant audit view.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditParams {
+    /// RFC 3339 start (inclusive).
+    since: Option<String>,
+    /// RFC 3339 end (exclusive).
+    until: Option<String>,
+    /// Actor id, e.g. `key:<uuid>` or `operator:<uuid>`.
+    actor: Option<String>,
+    /// Subject id.
+    subject: Option<Uuid>,
+    /// Action, e.g. `record_read`.
+    action: Option<String>,
+    /// `allowed` or `denied`.
+    outcome: Option<String>,
+    /// Cursor from the previous page.
+    cursor: Option<u64>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<u32>,
+    /// `json` (default) or `jsonl` (one event per line, for export).
+    format: Option<String>,
+}
+
+fn time_param(v: &Option<String>, name: &str) -> Result<Option<OffsetDateTime>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+                ApiError::bad_request("invalid_time", format!("{name} must be an RFC 3339 time")).with_field(name)
+            })
+        })
+        .transpose()
+}
+
+/// Every access to the tenant's data, by anyone (including operator and support staff).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/audit", tag = "audit",
+    params(("tenant" = Uuid, Path, description = "Tenant id"), AuditParams),
+    responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn tenant_audit(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(tenant): Path<Uuid>,
+    Query(p): Query<AuditParams>,
+) -> Result<Response, ApiError> {
+    let jsonl = match p.format.as_deref() {
+        None | Some("json") => false,
+        Some("jsonl") => true,
+        Some(_) => return Err(ApiError::bad_request("invalid_format", "format is json or jsonl").with_field("format")),
+    };
+    let filter = AuditFilter {
+        since: time_param(&p.since, "since")?,
+        until: time_param(&p.until, "until")?,
+        actor: p.actor,
+        subject: p.subject,
+        action: p.action,
+        outcome: p.outcome,
+        cursor: p.cursor,
+        limit: p.limit,
+    };
+    let page = s.vault.tenant_audit(&ctx, tenant, filter).await?;
+    if !jsonl {
+        return Ok(axum::Json(page).into_response());
+    }
+    let mut body = String::new();
+    for e in &page.events {
+        body.push_str(&e.to_string());
+        body.push('\n');
+    }
+    let mut resp = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
+    if let Some(c) = page.next_cursor {
+        if let Ok(v) = c.parse() {
+            resp.headers_mut().insert("x-next-cursor", v);
+        }
+    }
+    Ok(resp)
+}
+
+/// The Ed25519 public key that verifies this deployment's checkpoints.
+#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
+    responses((status = 200, description = "`{\"algorithm\": \"ed25519\", \"public_key\": base64}`")))]
+pub(crate) async fn public_key(State(s): State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "algorithm": "ed25519",
+        "public_key": s.vault.audit_public_key().to_base64(),
+    }))
+}
+
+/// The newest signed checkpoint (tree size, root, chain, time, signature).
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, description = "Signed checkpoint"), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn checkpoint(State(s): State<AppState>, Auth(_): Auth) -> Result<axum::Json<ward_audit::Checkpoint>, ApiError> {
+    Ok(axum::Json(s.vault.latest_checkpoint().await?))
+}
+
+/// Sign a checkpoint of the log as it is now.
+#[utoipa::path(post, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, description = "Signed checkpoint"), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn new_checkpoint(State(s): State<AppState>, Auth(_): Auth) -> Result<axum::Json<ward_audit::Checkpoint>, ApiError> {
+    Ok(axum::Json(s.vault.checkpoint().await?))
+}
+
+/// Parameters of an inclusion proof.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InclusionParams {
+    /// Event index.
+    index: u64,
+    /// Tree size the proof is against.
+    tree_size: u64,
+}
+
+/// RFC 9162 inclusion proof of one event.
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion", tag = "audit", params(InclusionParams),
+    responses((status = 200, description = "Proof"), (status = 400, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn inclusion(
+    State(s): State<AppState>,
+    Auth(_): Auth,
+    Query(p): Query<InclusionParams>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Ok(axum::Json(s.vault.inclusion_proof(p.index, p.tree_size).await?))
+}
+
+/// Parameters of a consistency proof.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsistencyParams {
+    /// Older tree size.
+    from: u64,
+    /// Newer tree size.
+    to: u64,
+}
+
+/// RFC 9162 consistency proof between two tree sizes.
+#[utoipa::path(get, path = "/v1/audit/proof/consistency", tag = "audit", params(ConsistencyParams),
+    responses((status = 200, description = "Proof"), (status = 400, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn consistency(
+    State(s): State<AppState>,
+    Auth(_): Auth,
+    Query(p): Query<ConsistencyParams>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Ok(axum::Json(s.vault.consistency_proof(p.from, p.to).await?))
+}

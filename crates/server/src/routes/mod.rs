@@ -1,0 +1,6 @@
+//! HTTP handlers, one module per area of the API.
+
+pub(crate) mod audit;
+pub(crate) mod records;
+pub(crate) mod system;
+pub(crate) mod tenants;

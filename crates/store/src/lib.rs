@@ -1,0 +1,85 @@
+//! Ward's storage: one [`Store`] trait, one implementation per database.
+//!
+//! The vault above decides *what* to write; a store only makes it durable, atomically. Every
+//! change arrives as a list of [`Op`]s that commit together or not at all, audit events
+//! included, so there is never a change without its event or an event for a change that rolled
+//! back. Reads are plain queries. Nothing in this crate sees plaintext personal data: records
+//! arrive sealed, searchable values arrive as keyed hashes.
+//!
+//! The SQLite store commits through one writer task that groups concurrent requests into one
+//! transaction (each under its own savepoint), which is what makes an audited read cheap.
+#![warn(missing_docs)]
+
+mod model;
+mod sqlite;
+mod time_codec;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+pub use time_codec::{from_micros, to_micros};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+/// What can go wrong below the vault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The row an operation needs is not there (a concurrent delete, or a wrong id).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness rule or an optimistic revision check failed.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored bytes that do not decode (a corrupted or hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The writer task is gone (the server is shutting down).
+    #[error("store is closed")]
+    Closed,
+}
+
+/// Shorthand for store results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The storage contract. Both backends pass the same test suite.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies `ops` atomically; audit events among them are appended to the log in order.
+    async fn commit(&self, ops: Vec<Op>) -> Result<Committed>;
+
+    /// A tenant by id.
+    async fn tenant(&self, id: Uuid) -> Result<Option<TenantRow>>;
+    /// All tenants (operator view and retention sweeps).
+    async fn tenants(&self) -> Result<Vec<TenantRow>>;
+    /// An API key by the SHA-256 of its token.
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRow>>;
+    /// A tenant's API keys (operator keys when `tenant` is `None`).
+    async fn api_keys(&self, tenant: Option<Uuid>) -> Result<Vec<ApiKeyRow>>;
+    /// A subject with its tenant's status and, optionally, its records: one round trip for
+    /// the whole read path.
+    async fn subject_view(&self, tenant: Uuid, subject: Uuid, records: RecordFilter<'_>)
+    -> Result<Option<SubjectView>>;
+    /// A subject by the keyed hash of its external reference.
+    async fn subject_by_ref(&self, tenant: Uuid, ref_hash: &[u8]) -> Result<Option<SubjectRow>>;
+    /// Records whose searchable field has this blind-index hash.
+    async fn lookup(&self, tenant: Uuid, collection: &str, field: &str, hash: &[u8])
+    -> Result<Vec<(SubjectRow, RecordRow)>>;
+
+    /// The current audit tree head, consistent with every commit acknowledged so far.
+    async fn audit_head(&self) -> Result<AuditHead>;
+    /// Audit rows with `idx >= from`, in order, at most `limit`.
+    async fn audit_rows(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>>;
+    /// A tenant's audit events, filtered, in order, for the tenant view.
+    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRow>>;
+    /// Every stored signed checkpoint, oldest first.
+    async fn checkpoints(&self) -> Result<Vec<CheckpointRow>>;
+    /// Leaf hashes `0..size`, for proofs.
+    async fn audit_leaves(&self, size: u64) -> Result<Vec<ward_audit::Hash>>;
+}

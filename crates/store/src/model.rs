@@ -1,0 +1,287 @@
+//! Rows as the store keeps them and the operations that change them.
+//!
+//! These types carry ciphertext and keyed hashes only. Times are `OffsetDateTime` here and
+//! microseconds on disk.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+use ward_audit::AuditEvent;
+
+/// A tenant (an organization, the data controller).
+#[derive(Debug, Clone)]
+pub struct TenantRow {
+    /// Tenant id.
+    pub id: Uuid,
+    /// Display name (an organization name, not personal data).
+    pub name: String,
+    /// `active`, `deactivated` or `destroyed`.
+    pub status: String,
+    /// Hosting region label.
+    pub region: Option<String>,
+    /// Tenant key sealed under the root key; `None` once destroyed (crypto-shredded).
+    pub wrapped_key: Option<Vec<u8>>,
+    /// Root key version that wraps `wrapped_key`.
+    pub root_key_version: u32,
+    /// Version of the tenant key itself.
+    pub key_version: u32,
+    /// Per-tenant settings as JSON (retention overrides).
+    pub settings: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last status change.
+    pub status_changed_at: OffsetDateTime,
+    /// When a deactivated tenant is to be destroyed.
+    pub destroy_after: Option<OffsetDateTime>,
+}
+
+/// An API key; the token itself is never stored, only its SHA-256.
+#[derive(Debug, Clone)]
+pub struct ApiKeyRow {
+    /// Key id (shown in audit events).
+    pub id: Uuid,
+    /// Owning tenant; `None` for platform operator keys.
+    pub tenant: Option<Uuid>,
+    /// SHA-256 of the bearer token.
+    pub token_hash: [u8; 32],
+    /// Label chosen by whoever created it.
+    pub name: String,
+    /// `operator`, `owner`, `admin`, `member` or `auditor`.
+    pub role: String,
+    /// JSON array of purposes a member key may state.
+    pub purposes: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A data subject.
+#[derive(Debug, Clone)]
+pub struct SubjectRow {
+    /// Tenant id.
+    pub tenant: Uuid,
+    /// Pseudonymous subject id.
+    pub id: Uuid,
+    /// Keyed hash of the tenant's external reference.
+    pub external_ref: Option<Vec<u8>>,
+    /// Subject key sealed under the tenant key; `None` once erased.
+    pub wrapped_key: Option<Vec<u8>>,
+    /// Tenant key version that wraps `wrapped_key`.
+    pub key_version: u32,
+    /// JSON array of restricted purposes (objections).
+    pub restrictions: String,
+    /// Litigation hold set by the tenant.
+    pub hold_until: Option<OffsetDateTime>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// One sealed record.
+#[derive(Debug, Clone)]
+pub struct RecordRow {
+    /// Tenant id.
+    pub tenant: Uuid,
+    /// Subject id.
+    pub subject: Uuid,
+    /// Record id.
+    pub id: Uuid,
+    /// Collection name.
+    pub collection: String,
+    /// AES-256-GCM sealed JSON of the fields, bound to this place by its AAD.
+    pub ciphertext: Vec<u8>,
+    /// Version of the key that sealed it.
+    pub key_version: u32,
+    /// Optimistic-concurrency counter, bumped on every update.
+    pub revision: i64,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last update.
+    pub updated_at: OffsetDateTime,
+    /// When retention expires it; reads refuse it from then on.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A blind-index entry for one searchable field value.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    /// Field name.
+    pub field: String,
+    /// HMAC of the normalized value under the tenant's index key.
+    pub hash: [u8; 32],
+}
+
+/// Which records a [`Store::subject_view`] brings along.
+#[derive(Debug, Clone, Copy)]
+pub enum RecordFilter<'a> {
+    /// None: only the subject.
+    None,
+    /// One record.
+    One(Uuid),
+    /// All records, optionally of one collection.
+    All(Option<&'a str>),
+}
+
+/// A subject, its tenant's state and the records asked for.
+#[derive(Debug, Clone)]
+pub struct SubjectView {
+    /// Tenant status at read time.
+    pub tenant_status: String,
+    /// The subject.
+    pub subject: SubjectRow,
+    /// The records matched by the filter.
+    pub records: Vec<RecordRow>,
+}
+
+/// An erasure-ledger entry: proof that a subject was erased, without personal data.
+#[derive(Debug, Clone)]
+pub struct LedgerRow {
+    /// Entry id.
+    pub id: Uuid,
+    /// Tenant id.
+    pub tenant: Uuid,
+    /// Pseudonymous subject id.
+    pub subject: Uuid,
+    /// Actor id of the requester.
+    pub requested_by: String,
+    /// Erasure time.
+    pub erased_at: OffsetDateTime,
+    /// JSON: counts, held collections and hold ends.
+    pub detail: String,
+}
+
+/// One change. A commit applies a list of these atomically.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Op {
+    /// Create a tenant.
+    InsertTenant(TenantRow),
+    /// Change a tenant's status.
+    SetTenantStatus {
+        /// Tenant id.
+        id: Uuid,
+        /// New status.
+        status: String,
+        /// When.
+        at: OffsetDateTime,
+        /// Destruction deadline for a deactivated tenant.
+        destroy_after: Option<OffsetDateTime>,
+    },
+    /// Issue an API key.
+    InsertApiKey(ApiKeyRow),
+    /// Revoke an API key of a tenant.
+    RevokeApiKey {
+        /// Owning tenant.
+        tenant: Option<Uuid>,
+        /// Key id.
+        id: Uuid,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Create a subject; conflicts when the external reference is taken.
+    InsertSubject(SubjectRow),
+    /// Replace a subject's restrictions.
+    SetRestrictions {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Subject id.
+        subject: Uuid,
+        /// JSON array of purposes.
+        restrictions: String,
+    },
+    /// Store a new record and its blind-index entries.
+    InsertRecord {
+        /// The record.
+        record: RecordRow,
+        /// Its searchable values.
+        index: Vec<IndexEntry>,
+    },
+    /// Replace a record's ciphertext if nobody changed it since `expected_revision`.
+    UpdateRecord {
+        /// The new state (revision already bumped).
+        record: RecordRow,
+        /// The revision the caller read.
+        expected_revision: i64,
+        /// The new blind-index entries (old ones are replaced).
+        index: Vec<IndexEntry>,
+    },
+    /// Delete a record and its blind-index entries.
+    DeleteRecord {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Subject id.
+        subject: Uuid,
+        /// Record id.
+        id: Uuid,
+    },
+    /// Append an event to the audit log.
+    Audit(Box<AuditEvent>),
+    /// Store a signed checkpoint and the frontier it was made from.
+    SaveCheckpoint(CheckpointRow),
+}
+
+/// What a commit produced.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// Log indices assigned to the commit's audit events, in order.
+    pub audit_indices: Vec<u64>,
+}
+
+/// One stored audit event.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    /// Position in the log (0-based, gap-free).
+    pub idx: u64,
+    /// Canonical event bytes (the Merkle leaf data).
+    pub event: Vec<u8>,
+    /// Hash chain value after this event.
+    pub chain: [u8; 32],
+}
+
+/// The audit tree head.
+#[derive(Debug, Clone)]
+pub struct AuditHead {
+    /// Number of events.
+    pub size: u64,
+    /// Merkle root over all events.
+    pub root: ward_audit::Hash,
+    /// Hash chain value after the last event.
+    pub chain: ward_audit::Hash,
+    /// Persistable frontier.
+    pub frontier: Vec<u8>,
+}
+
+/// A stored signed checkpoint.
+#[derive(Debug, Clone)]
+pub struct CheckpointRow {
+    /// Tree size it commits to.
+    pub tree_size: u64,
+    /// The checkpoint as JSON.
+    pub checkpoint: String,
+    /// Frontier at that size (lets verification resume after pruning).
+    pub frontier: Vec<u8>,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+}
+
+/// Filters of the tenant audit view.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Tenant whose events are listed.
+    pub tenant: Uuid,
+    /// Only events at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Only events before this time.
+    pub until: Option<OffsetDateTime>,
+    /// Only this actor id.
+    pub actor: Option<String>,
+    /// Only this subject.
+    pub subject: Option<Uuid>,
+    /// Only this action (snake_case).
+    pub action: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<String>,
+    /// Cursor: only indices greater than this.
+    pub after: Option<u64>,
+    /// Page size.
+    pub limit: u32,
+}

@@ -1,0 +1,773 @@
+//! The embedded default: one SQLite file in WAL mode.
+//!
+//! SQLite has one writer at a time, so Ward gives it exactly one: a task that owns the write
+//! connection, drains whatever requests are waiting, and commits them in one transaction with a
+//! savepoint per request (group commit). A failing request rolls back to its savepoint and
+//! fails alone. Readers use a separate pool and never wait for the writer. The audit frontier
+//! and hash chain live in the writer, so appends cost one row and no reads.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Connection, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
+
+use crate::{
+    ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, Op, RecordFilter,
+    RecordRow, Result, Store, StoreError, SubjectRow, SubjectView, TenantRow, from_micros,
+    to_micros,
+};
+
+/// Most requests one group commit takes; bounds the latency a batch adds to its first member.
+const MAX_BATCH: usize = 512;
+
+/// A Ward store in one SQLite database file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    readers: SqlitePool,
+    writer: mpsc::Sender<Job>,
+}
+
+enum Job {
+    Commit(Vec<Op>, oneshot::Sender<Result<Committed>>),
+    Head(oneshot::Sender<AuditHead>),
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged commit survives power loss, not just a process crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+        let audit = AuditState::load(&mut conn).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run_writer(conn, rx, audit));
+        Ok(Self { readers, writer: tx })
+    }
+
+    /// The read pool, for maintenance queries in tests and tools.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.readers
+    }
+}
+
+/// The in-memory tail of the audit log: what the next append needs.
+#[derive(Clone)]
+struct AuditState {
+    frontier: Frontier,
+    chain: Hash,
+}
+
+impl AuditState {
+    /// Rebuilds the tail from the newest checkpoint's frontier plus the events after it.
+    async fn load(conn: &mut SqliteConnection) -> Result<Self> {
+        let (min_idx, count): (Option<i64>, i64) =
+            sqlx::query_as("SELECT MIN(idx), COUNT(*) FROM audit_events")
+                .fetch_one(&mut *conn)
+                .await?;
+        let mut state = Self { frontier: Frontier::new(), chain: [0; 32] };
+        let first = min_idx.unwrap_or(0).max(0) as u64;
+        let mut from = 0u64;
+        if first > 0 || count > 0 {
+            // After pruning, resume from the checkpoint at the prune boundary.
+            let cp: Option<(i64, Vec<u8>, String)> = sqlx::query_as(
+                "SELECT tree_size, frontier, checkpoint FROM audit_checkpoints \
+                 WHERE tree_size <= (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_events) \
+                 AND tree_size >= ?1 ORDER BY tree_size DESC LIMIT 1",
+            )
+            .bind(first as i64)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some((size, frontier, checkpoint)) = cp {
+                if size as u64 >= first && size > 0 {
+                    let cp: ward_audit::Checkpoint = serde_json::from_str(&checkpoint)
+                        .map_err(|e| StoreError::Corrupt(format!("checkpoint: {e}")))?;
+                    state.frontier = Frontier::from_bytes(&frontier)
+                        .map_err(|e| StoreError::Corrupt(format!("frontier: {e}")))?;
+                    state.chain = cp
+                        .chain_hash()
+                        .map_err(|e| StoreError::Corrupt(format!("checkpoint: {e}")))?;
+                    from = size as u64;
+                }
+            }
+            if from == 0 && first > 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "audit log starts at {first} but no checkpoint covers the pruned prefix"
+                )));
+            }
+        }
+        let rows = sqlx::query("SELECT idx, event FROM audit_events WHERE idx >= ?1 ORDER BY idx")
+            .bind(from as i64)
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in rows {
+            let event: Vec<u8> = row.try_get(1)?;
+            state.append(&event);
+        }
+        Ok(state)
+    }
+
+    fn append(&mut self, event: &[u8]) -> (u64, Hash) {
+        let idx = self.frontier.size();
+        let leaf = leaf_hash(event);
+        self.frontier.push(leaf);
+        self.chain = chain_hash(&self.chain, &leaf);
+        (idx, self.chain)
+    }
+
+    fn head(&self) -> AuditHead {
+        AuditHead {
+            size: self.frontier.size(),
+            root: self.frontier.root(),
+            chain: self.chain,
+            frontier: self.frontier.to_bytes(),
+        }
+    }
+}
+
+async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, mut audit: AuditState) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        group_commit(&mut conn, &mut audit, jobs).await;
+    }
+}
+
+/// Commits a batch of jobs in one transaction, each request under its own savepoint.
+async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs: Vec<Job>) {
+    let mut commits = Vec::with_capacity(jobs.len());
+    let mut heads = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Commit(ops, reply) => commits.push((ops, reply)),
+            Job::Head(reply) => heads.push(reply),
+        }
+    }
+    if commits.is_empty() {
+        for reply in heads {
+            let _ = reply.send(audit.head());
+        }
+        return;
+    }
+    if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+        let msg = e.to_string();
+        for (_, reply) in commits {
+            let _ = reply.send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
+        }
+        return;
+    }
+    let before = audit.clone();
+    let mut results = Vec::with_capacity(commits.len());
+    for (ops, reply) in commits {
+        let outcome = apply_in_savepoint(conn, audit, ops).await;
+        results.push((reply, outcome));
+    }
+    if let Err(e) = conn.execute("COMMIT").await {
+        tracing::error!(error = %e, "group commit failed; every request in the batch fails");
+        let _ = conn.execute("ROLLBACK").await;
+        *audit = before;
+        let msg = e.to_string();
+        for (reply, _) in results {
+            let _ = reply.send(Err(StoreError::Conflict(format!("commit failed: {msg}"))));
+        }
+    } else {
+        for (reply, outcome) in results {
+            let _ = reply.send(outcome);
+        }
+    }
+    for reply in heads {
+        let _ = reply.send(audit.head());
+    }
+}
+
+async fn apply_in_savepoint(
+    conn: &mut SqliteConnection,
+    audit: &mut AuditState,
+    ops: Vec<Op>,
+) -> Result<Committed> {
+    conn.execute("SAVEPOINT request").await?;
+    let mut staged = audit.clone();
+    let mut committed = Committed::default();
+    let mut result = Ok(());
+    for op in ops {
+        result = apply(conn, &mut staged, &mut committed, op).await;
+        if result.is_err() {
+            break;
+        }
+    }
+    match result {
+        Ok(()) => {
+            conn.execute("RELEASE request").await?;
+            *audit = staged;
+            Ok(committed)
+        }
+        Err(e) => {
+            conn.execute("ROLLBACK TO request").await?;
+            conn.execute("RELEASE request").await?;
+            Err(e)
+        }
+    }
+}
+
+fn unique_to_conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(format!("{what} already exists"))
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(what),
+        _ => StoreError::Database(e),
+    }
+}
+
+async fn apply(
+    conn: &mut SqliteConnection,
+    audit: &mut AuditState,
+    committed: &mut Committed,
+    op: Op,
+) -> Result<()> {
+    match op {
+        Op::InsertTenant(t) => {
+            sqlx::query(
+                "INSERT INTO tenants (id, name, status, region, wrapped_key, root_key_version, \
+                 key_version, settings, created_at, status_changed_at, destroy_after) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .bind(t.id.as_bytes().as_slice())
+            .bind(&t.name)
+            .bind(&t.status)
+            .bind(&t.region)
+            .bind(&t.wrapped_key)
+            .bind(i64::from(t.root_key_version))
+            .bind(i64::from(t.key_version))
+            .bind(&t.settings)
+            .bind(to_micros(t.created_at))
+            .bind(to_micros(t.status_changed_at))
+            .bind(t.destroy_after.map(to_micros))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("tenant"))?;
+        }
+        Op::SetTenantStatus { id, status, at, destroy_after } => {
+            let done = sqlx::query(
+                "UPDATE tenants SET status = ?1, status_changed_at = ?2, destroy_after = ?3 \
+                 WHERE id = ?4",
+            )
+            .bind(&status)
+            .bind(to_micros(at))
+            .bind(destroy_after.map(to_micros))
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("tenant"));
+            }
+        }
+        Op::InsertApiKey(k) => {
+            sqlx::query(
+                "INSERT INTO api_keys (id, tenant, token_hash, name, role, purposes, created_at, \
+                 revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(k.id.as_bytes().as_slice())
+            .bind(k.tenant.map(|t| t.as_bytes().to_vec()))
+            .bind(k.token_hash.as_slice())
+            .bind(&k.name)
+            .bind(&k.role)
+            .bind(&k.purposes)
+            .bind(to_micros(k.created_at))
+            .bind(k.revoked_at.map(to_micros))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("api key"))?;
+        }
+        Op::RevokeApiKey { tenant, id, at } => {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND tenant IS ?3 \
+                 AND revoked_at IS NULL",
+            )
+            .bind(to_micros(at))
+            .bind(id.as_bytes().as_slice())
+            .bind(tenant.map(|t| t.as_bytes().to_vec()))
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("api key"));
+            }
+        }
+        Op::InsertSubject(s) => {
+            sqlx::query(
+                "INSERT INTO subjects (tenant, id, external_ref, wrapped_key, key_version, \
+                 restrictions, hold_until, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(s.tenant.as_bytes().as_slice())
+            .bind(s.id.as_bytes().as_slice())
+            .bind(&s.external_ref)
+            .bind(&s.wrapped_key)
+            .bind(i64::from(s.key_version))
+            .bind(&s.restrictions)
+            .bind(s.hold_until.map(to_micros))
+            .bind(to_micros(s.created_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("subject with this external_ref"))?;
+        }
+        Op::SetRestrictions { tenant, subject, restrictions } => {
+            let done =
+                sqlx::query("UPDATE subjects SET restrictions = ?1 WHERE tenant = ?2 AND id = ?3")
+                    .bind(&restrictions)
+                    .bind(tenant.as_bytes().as_slice())
+                    .bind(subject.as_bytes().as_slice())
+                    .execute(&mut *conn)
+                    .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("subject"));
+            }
+        }
+        Op::InsertRecord { record: r, index } => {
+            sqlx::query(
+                "INSERT INTO records (tenant, subject, id, collection, ciphertext, key_version, \
+                 revision, created_at, updated_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .bind(r.tenant.as_bytes().as_slice())
+            .bind(r.subject.as_bytes().as_slice())
+            .bind(r.id.as_bytes().as_slice())
+            .bind(&r.collection)
+            .bind(&r.ciphertext)
+            .bind(i64::from(r.key_version))
+            .bind(r.revision)
+            .bind(to_micros(r.created_at))
+            .bind(to_micros(r.updated_at))
+            .bind(r.expires_at.map(to_micros))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("subject"))?;
+            insert_index(conn, &r, &index).await?;
+        }
+        Op::UpdateRecord { record: r, expected_revision, index } => {
+            let done = sqlx::query(
+                "UPDATE records SET ciphertext = ?1, key_version = ?2, revision = ?3, \
+                 updated_at = ?4, expires_at = ?5 \
+                 WHERE tenant = ?6 AND subject = ?7 AND id = ?8 AND revision = ?9",
+            )
+            .bind(&r.ciphertext)
+            .bind(i64::from(r.key_version))
+            .bind(r.revision)
+            .bind(to_micros(r.updated_at))
+            .bind(r.expires_at.map(to_micros))
+            .bind(r.tenant.as_bytes().as_slice())
+            .bind(r.subject.as_bytes().as_slice())
+            .bind(r.id.as_bytes().as_slice())
+            .bind(expected_revision)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(
+                    "record was changed or deleted concurrently; read it again".into(),
+                ));
+            }
+            delete_index(conn, r.tenant, r.subject, r.id).await?;
+            insert_index(conn, &r, &index).await?;
+        }
+        Op::DeleteRecord { tenant, subject, id } => {
+            let done =
+                sqlx::query("DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3")
+                    .bind(tenant.as_bytes().as_slice())
+                    .bind(subject.as_bytes().as_slice())
+                    .bind(id.as_bytes().as_slice())
+                    .execute(&mut *conn)
+                    .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("record"));
+            }
+            delete_index(conn, tenant, subject, id).await?;
+        }
+        Op::Audit(event) => {
+            let bytes = event.to_bytes();
+            let (idx, chain) = audit.append(&bytes);
+            sqlx::query(
+                "INSERT INTO audit_events (idx, at, tenant, subject, actor, action, outcome, \
+                 event, chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .bind(idx as i64)
+            .bind(to_micros(event.at))
+            .bind(event.tenant.map(|t| t.as_bytes().to_vec()))
+            .bind(event.subject.map(|s| s.as_bytes().to_vec()))
+            .bind(&event.actor.id)
+            .bind(event.action.as_str())
+            .bind(event.outcome.as_str())
+            .bind(&bytes)
+            .bind(chain.as_slice())
+            .execute(&mut *conn)
+            .await?;
+            committed.audit_indices.push(idx);
+        }
+        Op::SaveCheckpoint(cp) => {
+            sqlx::query(
+                "INSERT OR REPLACE INTO audit_checkpoints (tree_size, checkpoint, frontier, \
+                 created_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(cp.tree_size as i64)
+            .bind(&cp.checkpoint)
+            .bind(&cp.frontier)
+            .bind(to_micros(cp.created_at))
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn insert_index(
+    conn: &mut SqliteConnection,
+    r: &RecordRow,
+    index: &[crate::IndexEntry],
+) -> Result<()> {
+    for entry in index {
+        sqlx::query(
+            "INSERT OR IGNORE INTO blind_index (tenant, collection, field, hash, subject, record) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(r.tenant.as_bytes().as_slice())
+        .bind(&r.collection)
+        .bind(&entry.field)
+        .bind(entry.hash.as_slice())
+        .bind(r.subject.as_bytes().as_slice())
+        .bind(r.id.as_bytes().as_slice())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn delete_index(conn: &mut SqliteConnection, tenant: Uuid, subject: Uuid, id: Uuid) -> Result<()> {
+    sqlx::query("DELETE FROM blind_index WHERE tenant = ?1 AND subject = ?2 AND record = ?3")
+        .bind(tenant.as_bytes().as_slice())
+        .bind(subject.as_bytes().as_slice())
+        .bind(id.as_bytes().as_slice())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+// ---- decoding -------------------------------------------------------------------------------
+
+fn uuid_at(row: &SqliteRow, i: usize) -> Result<Uuid> {
+    let bytes: Vec<u8> = row.try_get(i)?;
+    Uuid::from_slice(&bytes).map_err(|_| StoreError::Corrupt("uuid column".into()))
+}
+
+fn opt_uuid_at(row: &SqliteRow, i: usize) -> Result<Option<Uuid>> {
+    let bytes: Option<Vec<u8>> = row.try_get(i)?;
+    bytes
+        .map(|b| Uuid::from_slice(&b).map_err(|_| StoreError::Corrupt("uuid column".into())))
+        .transpose()
+}
+
+fn u32_at(row: &SqliteRow, i: usize) -> Result<u32> {
+    let v: i64 = row.try_get(i)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))
+}
+
+fn hash_at(row: &SqliteRow, i: usize) -> Result<[u8; 32]> {
+    let v: Vec<u8> = row.try_get(i)?;
+    v.try_into().map_err(|_| StoreError::Corrupt("hash column".into()))
+}
+
+const TENANT_COLUMNS: &str = "id, name, status, region, wrapped_key, root_key_version, \
+    key_version, settings, created_at, status_changed_at, destroy_after";
+
+fn tenant_from(row: &SqliteRow) -> Result<TenantRow> {
+    Ok(TenantRow {
+        id: uuid_at(row, 0)?,
+        name: row.try_get(1)?,
+        status: row.try_get(2)?,
+        region: row.try_get(3)?,
+        wrapped_key: row.try_get(4)?,
+        root_key_version: u32_at(row, 5)?,
+        key_version: u32_at(row, 6)?,
+        settings: row.try_get(7)?,
+        created_at: from_micros(row.try_get(8)?),
+        status_changed_at: from_micros(row.try_get(9)?),
+        destroy_after: row.try_get::<Option<i64>, _>(10)?.map(from_micros),
+    })
+}
+
+const KEY_COLUMNS: &str = "id, tenant, token_hash, name, role, purposes, created_at, revoked_at";
+
+fn key_from(row: &SqliteRow) -> Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: uuid_at(row, 0)?,
+        tenant: opt_uuid_at(row, 1)?,
+        token_hash: hash_at(row, 2)?,
+        name: row.try_get(3)?,
+        role: row.try_get(4)?,
+        purposes: row.try_get(5)?,
+        created_at: from_micros(row.try_get(6)?),
+        revoked_at: row.try_get::<Option<i64>, _>(7)?.map(from_micros),
+    })
+}
+
+const SUBJECT_COLUMNS: &str = "s.tenant, s.id, s.external_ref, s.wrapped_key, s.key_version, \
+    s.restrictions, s.hold_until, s.created_at";
+
+/// Decodes subject columns starting at `at`.
+fn subject_from(row: &SqliteRow, at: usize) -> Result<SubjectRow> {
+    Ok(SubjectRow {
+        tenant: uuid_at(row, at)?,
+        id: uuid_at(row, at + 1)?,
+        external_ref: row.try_get(at + 2)?,
+        wrapped_key: row.try_get(at + 3)?,
+        key_version: u32_at(row, at + 4)?,
+        restrictions: row.try_get(at + 5)?,
+        hold_until: row.try_get::<Option<i64>, _>(at + 6)?.map(from_micros),
+        created_at: from_micros(row.try_get(at + 7)?),
+    })
+}
+
+const RECORD_COLUMNS: &str = "r.id, r.collection, r.ciphertext, r.key_version, r.revision, \
+    r.created_at, r.updated_at, r.expires_at";
+
+/// Decodes record columns starting at `at`; `None` when the LEFT JOIN found no record.
+fn record_from(row: &SqliteRow, at: usize, tenant: Uuid, subject: Uuid) -> Result<Option<RecordRow>> {
+    let Some(id) = opt_uuid_at(row, at)? else { return Ok(None) };
+    Ok(Some(RecordRow {
+        tenant,
+        subject,
+        id,
+        collection: row.try_get(at + 1)?,
+        ciphertext: row.try_get(at + 2)?,
+        key_version: u32_at(row, at + 3)?,
+        revision: row.try_get(at + 4)?,
+        created_at: from_micros(row.try_get(at + 5)?),
+        updated_at: from_micros(row.try_get(at + 6)?),
+        expires_at: row.try_get::<Option<i64>, _>(at + 7)?.map(from_micros),
+    }))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, ops: Vec<Op>) -> Result<Committed> {
+        let (tx, rx) = oneshot::channel();
+        self.writer.send(Job::Commit(ops, tx)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn tenant(&self, id: Uuid) -> Result<Option<TenantRow>> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(tenant_from).transpose()
+    }
+
+    async fn tenants(&self) -> Result<Vec<TenantRow>> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at");
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.readers).await?;
+        rows.iter().map(tenant_from).collect()
+    }
+
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRow>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = ?1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(hash.as_slice())
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(key_from).transpose()
+    }
+
+    async fn api_keys(&self, tenant: Option<Uuid>) -> Result<Vec<ApiKeyRow>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant IS ?1 ORDER BY id");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.map(|t| t.as_bytes().to_vec()))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(key_from).collect()
+    }
+
+    async fn subject_view(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+        records: RecordFilter<'_>,
+    ) -> Result<Option<SubjectView>> {
+        let join = match records {
+            RecordFilter::None => "AND 0",
+            RecordFilter::One(_) => "AND r.id = ?3",
+            RecordFilter::All(None) => "",
+            RecordFilter::All(Some(_)) => "AND r.collection = ?3",
+        };
+        let sql = format!(
+            "SELECT t.status, {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM subjects s \
+             JOIN tenants t ON t.id = s.tenant \
+             LEFT JOIN records r ON r.tenant = s.tenant AND r.subject = s.id {join} \
+             WHERE s.tenant = ?1 AND s.id = ?2 ORDER BY r.id"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(subject.as_bytes().as_slice());
+        match records {
+            RecordFilter::One(id) => query = query.bind(id.as_bytes().to_vec()),
+            RecordFilter::All(Some(c)) => query = query.bind(c),
+            _ => {}
+        }
+        let rows = query.fetch_all(&self.readers).await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let mut view = SubjectView {
+            tenant_status: first.try_get(0)?,
+            subject: subject_from(first, 1)?,
+            records: Vec::with_capacity(rows.len()),
+        };
+        for row in &rows {
+            if let Some(r) = record_from(row, 9, tenant, subject)? {
+                view.records.push(r);
+            }
+        }
+        Ok(Some(view))
+    }
+
+    async fn subject_by_ref(&self, tenant: Uuid, ref_hash: &[u8]) -> Result<Option<SubjectRow>> {
+        let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.tenant = ?1 AND s.external_ref = ?2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(ref_hash)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(|r| subject_from(r, 0)).transpose()
+    }
+
+    async fn lookup(
+        &self,
+        tenant: Uuid,
+        collection: &str,
+        field: &str,
+        hash: &[u8],
+    ) -> Result<Vec<(SubjectRow, RecordRow)>> {
+        let sql = format!(
+            "SELECT {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM blind_index b \
+             JOIN records r ON r.tenant = b.tenant AND r.subject = b.subject AND r.id = b.record \
+             JOIN subjects s ON s.tenant = b.tenant AND s.id = b.subject \
+             WHERE b.tenant = ?1 AND b.collection = ?2 AND b.field = ?3 AND b.hash = ?4 \
+             ORDER BY r.id LIMIT 1000"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(collection)
+            .bind(field)
+            .bind(hash)
+            .fetch_all(&self.readers)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let s = subject_from(row, 0)?;
+            if let Some(r) = record_from(row, 8, s.tenant, s.id)? {
+                out.push((s, r));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn audit_head(&self) -> Result<AuditHead> {
+        let (tx, rx) = oneshot::channel();
+        self.writer.send(Job::Head(tx)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+
+    async fn audit_rows(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query("SELECT idx, event, chain FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2")
+            .bind(from as i64)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(audit_row_from).collect()
+    }
+
+    async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+        let mut b: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT idx, event, chain FROM audit_events WHERE tenant = ");
+        b.push_bind(q.tenant.as_bytes().to_vec());
+        if let Some(t) = q.since {
+            b.push(" AND at >= ").push_bind(to_micros(t));
+        }
+        if let Some(t) = q.until {
+            b.push(" AND at < ").push_bind(to_micros(t));
+        }
+        if let Some(a) = &q.actor {
+            b.push(" AND actor = ").push_bind(a.clone());
+        }
+        if let Some(s) = q.subject {
+            b.push(" AND subject = ").push_bind(s.as_bytes().to_vec());
+        }
+        if let Some(a) = &q.action {
+            b.push(" AND action = ").push_bind(a.clone());
+        }
+        if let Some(o) = &q.outcome {
+            b.push(" AND outcome = ").push_bind(o.clone());
+        }
+        if let Some(after) = q.after {
+            b.push(" AND idx > ").push_bind(after as i64);
+        }
+        b.push(" ORDER BY idx LIMIT ").push_bind(i64::from(q.limit));
+        let rows = b.build().fetch_all(&self.readers).await?;
+        rows.iter().map(audit_row_from).collect()
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
+        let rows = sqlx::query(
+            "SELECT tree_size, checkpoint, frontier, created_at FROM audit_checkpoints ORDER BY tree_size",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CheckpointRow {
+                    tree_size: row.try_get::<i64, _>(0)? as u64,
+                    checkpoint: row.try_get(1)?,
+                    frontier: row.try_get(2)?,
+                    created_at: from_micros(row.try_get(3)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_leaves(&self, size: u64) -> Result<Vec<Hash>> {
+        let rows = sqlx::query("SELECT event FROM audit_events WHERE idx < ?1 ORDER BY idx")
+            .bind(size as i64)
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter()
+            .map(|row| Ok(leaf_hash(&row.try_get::<Vec<u8>, _>(0)?)))
+            .collect()
+    }
+}
+
+fn audit_row_from(row: &SqliteRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        idx: row.try_get::<i64, _>(0)? as u64,
+        event: row.try_get(1)?,
+        chain: hash_at(row, 2)?,
+    })
+}

@@ -1,0 +1,220 @@
+//! The one place that decides every access (DESIGN.md "Access decisions").
+//!
+//! `decide` is a pure function of the facts of a request, so every rule is unit-testable and
+//! every caller gets the same answer. Callers turn a [`Denial`] into an audit event and an
+//! error; nothing else in the vault may allow or refuse an access on its own.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+use ward_policy::{Collection, Purpose};
+
+use crate::{Principal, Role, VaultError};
+
+/// What is being attempted, coarsely: the rules differ by kind, not by endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Read tenant metadata.
+    ReadTenant,
+    /// Create, list or revoke API keys.
+    ManageKeys,
+    /// Create subjects, create/update/delete records.
+    WriteData,
+    /// Read records (needs a purpose).
+    ReadData,
+    /// Data-subject rights and tenant lifecycle: export, erase, restrict, requests.
+    ManageRights,
+    /// Read the tenant's audit log.
+    ReadAudit,
+}
+
+/// The facts of one access.
+#[derive(Debug, Clone)]
+pub struct Access<'a> {
+    /// The caller.
+    pub principal: &'a Principal,
+    /// Tenant addressed by the request.
+    pub tenant: Uuid,
+    /// Status of that tenant (`active`, `deactivated`, `destroyed`).
+    pub tenant_status: &'a str,
+    /// What is attempted.
+    pub operation: Operation,
+    /// The collection touched, when known.
+    pub collection: Option<&'a Collection>,
+    /// The stated purpose, when any.
+    pub purpose: Option<&'a Purpose>,
+    /// The subject's restricted purposes (objections), when a subject is involved.
+    pub restrictions: &'a [String],
+    /// The record's expiry, when a record is involved.
+    pub expires_at: Option<OffsetDateTime>,
+    /// The time of the decision.
+    pub now: OffsetDateTime,
+}
+
+/// Why an access is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// Reported as "not found": the caller must not learn that the thing exists.
+    Hidden {
+        /// What to call the missing thing.
+        what: &'static str,
+        /// The real reason, for the audit log only.
+        reason: String,
+    },
+    /// Reported as 403 with the reason.
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// Names the purpose, role or rule.
+        reason: String,
+    },
+}
+
+impl Denial {
+    /// The reason as written to the audit log.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Hidden { reason, .. } | Self::Forbidden { reason, .. } => reason,
+        }
+    }
+
+    /// The error returned to the caller.
+    pub fn into_error(self) -> VaultError {
+        match self {
+            Self::Hidden { what, .. } => VaultError::NotFound(what),
+            Self::Forbidden { code, reason } => VaultError::Forbidden { code, reason },
+        }
+    }
+}
+
+/// Marker in a subject's restrictions meaning "every purpose that is not essential".
+pub const ALL_NON_ESSENTIAL: &str = "all_non_essential";
+
+/// Allows or refuses one access. Rules are checked from the most to the least fundamental, so
+/// the reason given is the one that matters.
+pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
+    let p = a.principal;
+    // 1. Tenant isolation: a tenant key never learns about another tenant.
+    if p.role != Role::Operator && p.tenant != Some(a.tenant) {
+        return Err(Denial::Hidden {
+            what: "tenant",
+            reason: "key belongs to another tenant".into(),
+        });
+    }
+    // 2. Operators run the platform; personal data is not theirs to see.
+    if p.role == Role::Operator
+        && !matches!(a.operation, Operation::ReadTenant | Operation::ManageKeys)
+    {
+        return Err(forbidden(
+            "role_not_permitted",
+            "operators manage tenants and keys but cannot access personal data or audit logs",
+        ));
+    }
+    // 3. A cancelled tenant is frozen: no data access until reactivated.
+    if a.tenant_status != "active" && a.operation != Operation::ReadTenant {
+        if a.tenant_status == "destroyed" {
+            return Err(Denial::Hidden { what: "tenant", reason: "tenant destroyed".into() });
+        }
+        return Err(forbidden(
+            "tenant_inactive",
+            format!("tenant is {}; data access is suspended", a.tenant_status),
+        ));
+    }
+    // 4. Role permits the kind of operation.
+    let permitted = match a.operation {
+        Operation::ReadTenant => true,
+        Operation::ManageKeys => matches!(p.role, Role::Operator | Role::Owner | Role::Admin),
+        Operation::WriteData | Operation::ReadData => {
+            matches!(p.role, Role::Owner | Role::Admin | Role::Member)
+        }
+        Operation::ManageRights => matches!(p.role, Role::Owner | Role::Admin),
+        Operation::ReadAudit => matches!(p.role, Role::Owner | Role::Auditor),
+    };
+    if !permitted {
+        return Err(forbidden(
+            "role_not_permitted",
+            format!("role {} may not {}", p.role, describe(a.operation)),
+        ));
+    }
+    // 5. Purpose binding.
+    if a.operation == Operation::ReadData {
+        let Some(purpose) = a.purpose else {
+            return Err(forbidden("purpose_required", "reads must state a purpose"));
+        };
+        if let Some(c) = a.collection {
+            if !c.allows_purpose(purpose) {
+                return Err(forbidden(
+                    "purpose_not_allowed",
+                    format!(
+                        "purpose {purpose} is not allowed for collection {} (allowed: {})",
+                        c.name,
+                        join(c.purposes.iter())
+                    ),
+                ));
+            }
+        }
+        if p.role == Role::Member && !p.purposes.contains(purpose) {
+            return Err(forbidden(
+                "purpose_not_allowed",
+                format!("this key may not read for purpose {purpose} (key purposes: {})", join(p.purposes.iter())),
+            ));
+        }
+        if is_restricted(a.restrictions, purpose) {
+            return Err(forbidden(
+                "processing_restricted",
+                format!("the data subject restricted processing for purpose {purpose}"),
+            ));
+        }
+    }
+    if a.operation == Operation::WriteData && p.role == Role::Member {
+        if let Some(c) = a.collection {
+            if !c.purposes.iter().any(|cp| p.purposes.contains(cp)) {
+                return Err(forbidden(
+                    "purpose_not_allowed",
+                    format!(
+                        "this key's purposes ({}) do not cover collection {}",
+                        join(p.purposes.iter()),
+                        c.name
+                    ),
+                ));
+            }
+        }
+    }
+    // 6. Expired records are gone for every reader, swept or not.
+    if let Some(expires) = a.expires_at {
+        if expires <= a.now {
+            return Err(Denial::Hidden { what: "record", reason: "record expired".into() });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a subject's restrictions cover `purpose`. Essential purposes (service delivery and
+/// legal obligations) survive an `all_non_essential` objection; an explicit restriction of a
+/// named purpose always applies.
+pub fn is_restricted(restrictions: &[String], purpose: &Purpose) -> bool {
+    restrictions.iter().any(|r| {
+        r == purpose.as_str()
+            || (r == ALL_NON_ESSENTIAL && !purpose.is_essential())
+            || purpose.as_str().strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+fn forbidden(code: &'static str, reason: impl Into<String>) -> Denial {
+    Denial::Forbidden { code, reason: reason.into() }
+}
+
+fn describe(op: Operation) -> &'static str {
+    match op {
+        Operation::ReadTenant => "read the tenant",
+        Operation::ManageKeys => "manage API keys",
+        Operation::WriteData => "write personal data",
+        Operation::ReadData => "read personal data",
+        Operation::ManageRights => "handle data-subject rights or the tenant lifecycle",
+        Operation::ReadAudit => "read the audit log",
+    }
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a Purpose>) -> String {
+    let v: Vec<&str> = items.map(Purpose::as_str).collect();
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}

@@ -1,0 +1,336 @@
+//! The tenant's view of the audit log, signed checkpoints, proofs and full verification.
+
+use base64::Engine as _;
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use ward_audit::{
+    Action, AuditEvent, Checkpoint, Frontier, Hash, PublicKey, Verifier, VerifyError,
+    consistency_proof, inclusion_proof, leaf_hash,
+};
+use ward_store::{AuditQuery, CheckpointRow, Op, Store};
+
+use crate::access::Operation;
+use crate::{RequestContext, Result, Vault, VaultError};
+
+/// Largest page of the tenant audit view.
+pub(crate) const MAX_AUDIT_PAGE: u32 = 1000;
+
+/// Filters of `GET /v1/tenants/{tenant}/audit`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Events at or after.
+    pub since: Option<OffsetDateTime>,
+    /// Events before.
+    pub until: Option<OffsetDateTime>,
+    /// Actor id (`key:<id>`, `operator:<id>`, `system:<job>`).
+    pub actor: Option<String>,
+    /// Subject id.
+    pub subject: Option<Uuid>,
+    /// Action name.
+    pub action: Option<String>,
+    /// `allowed` or `denied`.
+    pub outcome: Option<String>,
+    /// Cursor from a previous page.
+    pub cursor: Option<u64>,
+    /// Page size (default 100).
+    pub limit: Option<u32>,
+}
+
+/// One page of a tenant's audit events.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    /// Events with their log index.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<serde_json::Value>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What `verify_log` found on a clean log.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Events verified (including pruned ones covered by the first checkpoint).
+    pub tree_size: u64,
+    /// First index present in storage (non-zero after pruning).
+    pub first_index: u64,
+    /// Checkpoints whose signature, root and chain matched.
+    pub checkpoints_verified: usize,
+    /// Merkle root of the whole log.
+    pub root: String,
+}
+
+/// Why a log failed verification.
+#[derive(Debug, thiserror::Error)]
+pub enum LogVerifyError {
+    /// The log or a checkpoint is inconsistent.
+    #[error(transparent)]
+    Tampered(#[from] VerifyError),
+    /// A checkpoint row could not be read.
+    #[error("checkpoint at size {0} is unreadable")]
+    BadCheckpointRow(u64),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] ward_store::StoreError),
+}
+
+impl Vault {
+    /// The public key that verifies this deployment's checkpoints.
+    pub fn audit_public_key(&self) -> PublicKey {
+        self.inner.signer.public_key()
+    }
+
+    /// Signs a checkpoint of the log as it is now (or returns the one already at this size).
+    pub async fn checkpoint(&self) -> Result<Checkpoint> {
+        let head = self.inner.store.audit_head().await?;
+        let existing = self.inner.store.checkpoints().await?;
+        if let Some(last) = existing.last().filter(|c| c.tree_size == head.size) {
+            return parse_checkpoint(last);
+        }
+        let now = self.now();
+        let cp = self.inner.signer.sign(&self.inner.origin, head.size, head.root, head.chain, now.unix_timestamp());
+        let row = CheckpointRow {
+            tree_size: head.size,
+            checkpoint: serde_json::to_string(&cp).map_err(|_| VaultError::Integrity)?,
+            frontier: head.frontier,
+            created_at: now,
+        };
+        self.inner.store.commit(vec![Op::SaveCheckpoint(row)]).await?;
+        Ok(cp)
+    }
+
+    /// The newest signed checkpoint, making one if there is none yet.
+    pub async fn latest_checkpoint(&self) -> Result<Checkpoint> {
+        match self.inner.store.checkpoints().await?.last() {
+            Some(row) => parse_checkpoint(row),
+            None => self.checkpoint().await,
+        }
+    }
+
+    /// RFC 9162 inclusion proof of event `index` in the tree of size `tree_size`.
+    pub async fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<serde_json::Value> {
+        let head = self.inner.store.audit_head().await?;
+        if tree_size == 0 || tree_size > head.size || index >= tree_size {
+            return Err(VaultError::invalid(
+                "invalid_range",
+                format!("need index < tree_size <= {} (the current log size)", head.size),
+                Some("tree_size"),
+            ));
+        }
+        let leaves = self.inner.store.audit_leaves(tree_size).await?;
+        if leaves.len() as u64 != tree_size {
+            return Err(VaultError::invalid("pruned", "part of that range was pruned by audit retention", None));
+        }
+        let proof = inclusion_proof(&leaves, index, tree_size).map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+        Ok(serde_json::json!({
+            "index": index,
+            "tree_size": tree_size,
+            "leaf_hash": b64(&leaves[index as usize]),
+            "root": b64(&ward_audit::root(&leaves)),
+            "proof": proof.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// RFC 9162 consistency proof between tree sizes `from` and `to`.
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<serde_json::Value> {
+        let head = self.inner.store.audit_head().await?;
+        if from == 0 || from > to || to > head.size {
+            return Err(VaultError::invalid(
+                "invalid_range",
+                format!("need 0 < from <= to <= {} (the current log size)", head.size),
+                Some("from"),
+            ));
+        }
+        let leaves = self.inner.store.audit_leaves(to).await?;
+        if leaves.len() as u64 != to {
+            return Err(VaultError::invalid("pruned", "part of that range was pruned by audit retention", None));
+        }
+        let proof = consistency_proof(&leaves, from, to).map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+        Ok(serde_json::json!({
+            "from": from,
+            "to": to,
+            "from_root": b64(&ward_audit::root(&leaves[..from as usize])),
+            "to_root": b64(&ward_audit::root(&leaves)),
+            "proof": proof.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// The tenant's own audit events: every access to its organization, by anyone.
+    pub async fn tenant_audit(&self, ctx: &RequestContext, tenant: Uuid, filter: AuditFilter) -> Result<AuditPage> {
+        let event = self.event(ctx, Action::AuditRead, Some(tenant));
+        let trow = self.visible_tenant(ctx, tenant, &event).await?;
+        let mut access = self.tenant_access(ctx, &trow, Operation::ReadAudit);
+        // Reading the log of a cancelled tenant stays possible: it is how its owner checks
+        // what happened.
+        access.tenant_status = "active";
+        self.check(&access, &event).await?;
+        if let Some(a) = &filter.action {
+            if Action::parse(a).is_none() {
+                return Err(VaultError::invalid("invalid_action", format!("unknown action {a:?}"), Some("action")));
+            }
+        }
+        if let Some(o) = &filter.outcome {
+            if o != "allowed" && o != "denied" {
+                return Err(VaultError::invalid("invalid_outcome", "outcome is allowed or denied", Some("outcome")));
+            }
+        }
+        let limit = filter.limit.unwrap_or(100);
+        if limit == 0 || limit > MAX_AUDIT_PAGE {
+            return Err(VaultError::invalid("invalid_limit", format!("limit must be 1 to {MAX_AUDIT_PAGE}"), Some("limit")));
+        }
+        let rows = self
+            .inner
+            .store
+            .audit_query(&AuditQuery {
+                tenant,
+                since: filter.since,
+                until: filter.until,
+                actor: filter.actor,
+                subject: filter.subject,
+                action: filter.action,
+                outcome: filter.outcome,
+                after: filter.cursor,
+                limit: limit + 1,
+            })
+            .await?;
+        let more = rows.len() > limit as usize;
+        let mut events = Vec::with_capacity(rows.len().min(limit as usize));
+        for row in rows.iter().take(limit as usize) {
+            let mut v: serde_json::Value = serde_json::from_slice(&row.event).map_err(|_| VaultError::Integrity)?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("index".into(), row.idx.into());
+            }
+            events.push(v);
+        }
+        let next_cursor = if more { rows.get(limit as usize - 1).map(|r| r.idx.to_string()) } else { None };
+        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
+        Ok(AuditPage { events, next_cursor })
+    }
+
+    /// Events of one subject, for the subject's export.
+    pub(crate) async fn subject_audit(&self, tenant: Uuid, subject: Uuid) -> Result<Vec<AuditEvent>> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let rows = self
+                .inner
+                .store
+                .audit_query(&AuditQuery { tenant, subject: Some(subject), after, limit: 1000, ..Default::default() })
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = Some(last.idx);
+            for row in &rows {
+                out.push(serde_json::from_slice(&row.event).map_err(|_| VaultError::Integrity)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Recomputes the whole log from storage and checks every signed checkpoint.
+/// `progress` is called with (events verified, total) as it goes.
+pub async fn verify_log(
+    store: &dyn Store,
+    key: &PublicKey,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<VerifyReport, LogVerifyError> {
+    let head_rows = store.audit_rows(0, 1).await?;
+    let first_index = head_rows.first().map_or(0, |r| r.idx);
+    let checkpoints = store.checkpoints().await?;
+    let mut parsed = Vec::with_capacity(checkpoints.len());
+    for row in &checkpoints {
+        let cp: Checkpoint = serde_json::from_str(&row.checkpoint).map_err(|_| LogVerifyError::BadCheckpointRow(row.tree_size))?;
+        parsed.push((cp, row));
+    }
+    let mut verifier = if first_index > 0 {
+        // Pruned: resume from the checkpoint at the prune boundary.
+        let (cp, row) = parsed
+            .iter()
+            .find(|(cp, _)| cp.tree_size == first_index)
+            .ok_or(VerifyError::Gap { expected: 0, found: first_index })?;
+        let frontier = Frontier::from_bytes(&row.frontier).map_err(|_| LogVerifyError::BadCheckpointRow(row.tree_size))?;
+        Verifier::resume_from_checkpoint(cp, key, frontier)?
+    } else {
+        Verifier::new()
+    };
+    let total = store.audit_head().await.map(|h| h.size).unwrap_or(0);
+    let mut pending = parsed.iter().filter(|(cp, _)| cp.tree_size > first_index || (first_index == 0 && cp.tree_size == 0)).peekable();
+    let mut verified = usize::from(first_index > 0);
+    let mut from = first_index;
+    loop {
+        while let Some((cp, _)) = pending.peek() {
+            if cp.tree_size == verifier.size() {
+                verifier.check_checkpoint(cp, key)?;
+                verified += 1;
+                pending.next();
+            } else {
+                break;
+            }
+        }
+        let rows = store.audit_rows(from, 10_000).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            verifier.feed(row.idx, &row.event, &row.chain)?;
+            from = row.idx + 1;
+            if let Some((cp, _)) = pending.peek() {
+                if cp.tree_size == verifier.size() {
+                    verifier.check_checkpoint(cp, key)?;
+                    verified += 1;
+                    pending.next();
+                }
+            }
+        }
+        progress(verifier.size(), total.max(verifier.size()));
+    }
+    let latest = parsed.last().map(|(cp, _)| cp.tree_size);
+    if let Some((cp, _)) = pending.next() {
+        // A checkpoint beyond the stored log: the newest events were removed.
+        verifier.check_checkpoint(cp, key)?;
+    }
+    verifier.finish(latest)?;
+    Ok(VerifyReport {
+        tree_size: verifier.size(),
+        first_index,
+        checkpoints_verified: verified,
+        root: b64(&verifier.root()),
+    })
+}
+
+fn parse_checkpoint(row: &CheckpointRow) -> Result<Checkpoint> {
+    serde_json::from_str(&row.checkpoint).map_err(|_| VaultError::Integrity)
+}
+
+fn b64(h: &Hash) -> String {
+    base64::engine::general_purpose::STANDARD.encode(h)
+}
+
+/// Leaf hash of a stored event, for clients checking an inclusion proof.
+pub fn event_leaf_hash(event: &[u8]) -> Hash {
+    leaf_hash(event)
+}
+
+impl Vault {
+    /// Checks that a checkpoint exported earlier is a prefix of today's log: its signature
+    /// holds, the root recomputed at its size matches, and an RFC 9162 consistency proof from
+    /// it to the current head verifies. Returns the reason when it does not.
+    pub async fn check_exported_checkpoint(&self, cp: &Checkpoint, key: &PublicKey) -> Result<(), String> {
+        cp.verify(key).map_err(|e| format!("signature: {e}"))?;
+        let head = self.inner.store.audit_head().await.map_err(|e| e.to_string())?;
+        if cp.tree_size > head.size {
+            return Err(format!("the log has {} events, fewer than the checkpoint's {}: events were removed", head.size, cp.tree_size));
+        }
+        let leaves = self.inner.store.audit_leaves(head.size).await.map_err(|e| e.to_string())?;
+        if leaves.len() as u64 != head.size {
+            return Err("part of the log was pruned by retention; verify against the prune checkpoint".into());
+        }
+        let old_root = cp.root_hash().map_err(|e| e.to_string())?;
+        if cp.tree_size == 0 {
+            return Ok(());
+        }
+        let proof = consistency_proof(&leaves, cp.tree_size, head.size).map_err(|e| e.to_string())?;
+        ward_audit::verify_consistency(cp.tree_size, head.size, &old_root, &head.root, &proof)
+            .map_err(|e| format!("history was rewritten: {e}"))
+    }
+}

@@ -1,0 +1,157 @@
+//! Many writes in one request and one transaction: the answer to "one call per value is what
+//! makes encryption services slow".
+//!
+//! Every item is validated, decided and sealed first; only then is the whole batch committed
+//! at once. If any item fails, nothing is written and the error names the item.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+use ward_crypto::Cipher;
+use ward_store::{Op, TenantRow};
+
+use crate::{RequestContext, Result, Vault, VaultError};
+
+/// Most items in one batch.
+pub(crate) const MAX_BATCH_ITEMS: usize = 1000;
+
+/// One write of a batch.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BatchItem {
+    /// Create a subject; later items may refer to it as `"#<item index>"`.
+    CreateSubject {
+        /// The tenant's own reference for the subject.
+        #[serde(default)]
+        external_ref: Option<String>,
+    },
+    /// Create a record.
+    CreateRecord {
+        /// Subject id, or `"#N"` for the subject created by item N of this batch.
+        subject: String,
+        /// Collection.
+        collection: String,
+        /// Field values.
+        #[schema(value_type = Object)]
+        fields: Map<String, Value>,
+    },
+    /// Rectify a record.
+    UpdateRecord {
+        /// Subject id.
+        subject: Uuid,
+        /// Record id.
+        record: Uuid,
+        /// Fields to change (null removes an optional field).
+        #[schema(value_type = Object)]
+        fields: Map<String, Value>,
+    },
+    /// Delete a record.
+    DeleteRecord {
+        /// Subject id.
+        subject: Uuid,
+        /// Record id.
+        record: Uuid,
+    },
+}
+
+/// The results of a committed batch, one per item, in order.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BatchOutcome {
+    /// For creates and updates the created or updated object; for deletes `{"deleted": id}`.
+    #[schema(value_type = Vec<Object>)]
+    pub results: Vec<Value>,
+}
+
+impl Vault {
+    /// Applies every item or none.
+    pub async fn batch(&self, ctx: &RequestContext, tenant: Uuid, items: Vec<BatchItem>) -> Result<BatchOutcome> {
+        if items.is_empty() {
+            return Err(VaultError::invalid("empty_batch", "a batch needs at least one item", Some("items")));
+        }
+        if items.len() > MAX_BATCH_ITEMS {
+            return Err(VaultError::TooLarge(format!(
+                "a batch holds at most {MAX_BATCH_ITEMS} items; this one has {}",
+                items.len()
+            )));
+        }
+        let mut ops = Vec::new();
+        let mut results = Vec::with_capacity(items.len());
+        let mut new_subjects: HashMap<usize, (Uuid, TenantRow, Arc<Cipher>)> = HashMap::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let prepared = self.prepare_item(ctx, tenant, i, item, &mut new_subjects).await;
+            let (item_ops, result) = prepared.map_err(|e| at_item(i, e))?;
+            ops.extend(item_ops);
+            results.push(result);
+        }
+        self.inner.store.commit(ops).await?;
+        Ok(BatchOutcome { results })
+    }
+
+    async fn prepare_item(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        i: usize,
+        item: BatchItem,
+        new_subjects: &mut HashMap<usize, (Uuid, TenantRow, Arc<Cipher>)>,
+    ) -> Result<(Vec<Op>, Value)> {
+        match item {
+            BatchItem::CreateSubject { external_ref } => {
+                let p = self.prepare_subject(ctx, tenant, external_ref).await?;
+                new_subjects.insert(i, (p.out.id, p.tenant, p.cipher));
+                Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
+            }
+            BatchItem::CreateRecord { subject, collection, fields } => {
+                let p = if let Some(n) = subject.strip_prefix('#') {
+                    let (id, trow, cipher) = n
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|n| new_subjects.get(&n))
+                        .ok_or_else(|| {
+                            VaultError::invalid(
+                                "invalid_reference",
+                                format!("{subject:?} does not name an earlier create_subject item"),
+                                Some("subject"),
+                            )
+                        })?;
+                    self.prepare_create(ctx, tenant, *id, &collection, &fields, Some((trow, cipher.clone())))
+                        .await?
+                } else {
+                    let id = Uuid::parse_str(&subject).map_err(|_| {
+                        VaultError::invalid("invalid_id", "subject must be a UUID or \"#N\"", Some("subject"))
+                    })?;
+                    self.prepare_create(ctx, tenant, id, &collection, &fields, None).await?
+                };
+                Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
+            }
+            BatchItem::UpdateRecord { subject, record, fields } => {
+                let p = self.prepare_update(ctx, tenant, subject, record, &fields).await?;
+                Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
+            }
+            BatchItem::DeleteRecord { subject, record } => {
+                let ops = self.prepare_delete(ctx, tenant, subject, record).await?;
+                Ok((ops, serde_json::json!({ "deleted": record })))
+            }
+        }
+    }
+}
+
+/// Prefixes an item's error with its position so the caller knows which one failed.
+fn at_item(i: usize, e: VaultError) -> VaultError {
+    match e {
+        VaultError::Invalid { code, message, field } => VaultError::Invalid {
+            code,
+            message: format!("item {i}: {message}"),
+            field: Some(match field {
+                Some(f) => format!("items[{i}].{f}"),
+                None => format!("items[{i}]"),
+            }),
+        },
+        VaultError::Forbidden { code, reason } => VaultError::Forbidden { code, reason: format!("item {i}: {reason}") },
+        VaultError::Conflict(m) => VaultError::Conflict(format!("item {i}: {m}")),
+        other => other,
+    }
+}

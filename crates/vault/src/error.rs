@@ -1,0 +1,80 @@
+//! The vault's one error type; the server maps each variant to an HTTP status and a stable
+//! JSON error code.
+
+use ward_crypto::CryptoError;
+use ward_store::StoreError;
+
+/// Why a vault operation did not happen. A returned error means nothing was written (apart
+/// from the audit event of a denial).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// Missing, unknown or revoked credentials.
+    #[error("missing or invalid API key")]
+    Unauthenticated,
+    /// The thing does not exist, or exists in another tenant (indistinguishable on purpose).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The access decision refused; `reason` names the rule.
+    #[error("{reason}")]
+    Forbidden {
+        /// Stable code, e.g. `purpose_not_allowed`.
+        code: &'static str,
+        /// Human-readable reason naming the purpose, role or restriction.
+        reason: String,
+    },
+    /// The request is malformed or a value is invalid.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code, e.g. `invalid_email`, `unknown_field`, `card_data_refused`.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+        /// The offending field, when there is one.
+        field: Option<String>,
+    },
+    /// A concurrent change or a uniqueness rule.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is larger than Ward accepts.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A ciphertext failed authentication: it was tampered with or moved from another place.
+    #[error("integrity check failed: stored data was altered or moved")]
+    Integrity,
+    /// A storage failure.
+    #[error("storage error: {0}")]
+    Store(StoreError),
+    /// A key-handling failure other than integrity.
+    #[error("crypto error: {0}")]
+    Crypto(CryptoError),
+}
+
+impl VaultError {
+    /// Shorthand for a validation error on one field.
+    pub fn invalid(code: &'static str, message: impl Into<String>, field: Option<&str>) -> Self {
+        Self::Invalid { code, message: message.into(), field: field.map(str::to_owned) }
+    }
+}
+
+impl From<StoreError> for VaultError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Conflict(msg) => Self::Conflict(msg),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<CryptoError> for VaultError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Integrity => Self::Integrity,
+            other => Self::Crypto(other),
+        }
+    }
+}
+
+/// Shorthand for vault results.
+pub type Result<T, E = VaultError> = std::result::Result<T, E>;

@@ -1,0 +1,169 @@
+//! The key hierarchy at run time: root → tenant → subject, unwrapped on demand and cached.
+//!
+//! Unwrapped keys live only in these caches (zeroized when dropped, by `ward-crypto`), so a
+//! read costs one row fetch and one AES-GCM open. The caches are bounded; when full they are
+//! emptied, which only costs re-unwrapping.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use uuid::Uuid;
+use ward_crypto::{Cipher, Hasher, KeyVersion, RootKeyring, SecretKey, aad};
+use ward_store::{SubjectRow, TenantRow};
+
+use crate::{Result, VaultError};
+
+/// Version stamped on records sealed with a subject key. Subject keys are not rotated in
+/// place yet; the field exists so a later re-encryption can tell old from new.
+pub(crate) const RECORD_KEY_VERSION: u32 = 1;
+
+/// Most cached subject keys before the cache is emptied.
+const SUBJECT_CACHE_LIMIT: usize = 100_000;
+
+/// Keys derived from one tenant key.
+pub(crate) struct TenantKeys {
+    /// Wraps subject keys.
+    pub(crate) cipher: Cipher,
+    /// Blind index of searchable fields.
+    pub(crate) index: Hasher,
+    /// Keyed hash of external references.
+    pub(crate) refs: Hasher,
+    /// Keyed hash for `hmac` anonymization.
+    #[allow(dead_code)]
+    pub(crate) anon: Hasher,
+}
+
+impl TenantKeys {
+    fn new(key: &SecretKey) -> Result<Self> {
+        Ok(Self {
+            cipher: Cipher::new(key)?,
+            index: Hasher::new(&key.derive("ward.blind-index.v1")?),
+            refs: Hasher::new(&key.derive("ward.external-ref.v1")?),
+            anon: Hasher::new(&key.derive("ward.anonymize.v1")?),
+        })
+    }
+}
+
+/// Root ciphers by version, plus the caches below them.
+pub(crate) struct Keys {
+    root: RwLock<RootCiphers>,
+    tenants: Mutex<HashMap<(Uuid, u32), Arc<TenantKeys>>>,
+    subjects: Mutex<HashMap<(Uuid, Uuid, u32), Arc<Cipher>>>,
+}
+
+struct RootCiphers {
+    current: KeyVersion,
+    by_version: HashMap<u32, Cipher>,
+}
+
+impl Keys {
+    pub(crate) fn new(ring: &RootKeyring) -> Result<Self> {
+        let mut by_version = HashMap::new();
+        for v in ring.versions() {
+            if let Some(k) = ring.get(v) {
+                by_version.insert(v.0, Cipher::new(k)?);
+            }
+        }
+        Ok(Self {
+            root: RwLock::new(RootCiphers { current: ring.current().0, by_version }),
+            tenants: Mutex::new(HashMap::new()),
+            subjects: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Seals a fresh tenant key under the current root key.
+    pub(crate) fn new_tenant_key(&self, tenant: Uuid) -> Result<(Vec<u8>, u32)> {
+        let key = SecretKey::generate()?;
+        let root = self.root.read().unwrap_or_else(|p| p.into_inner());
+        let v = root.current.0;
+        let cipher = root.by_version.get(&v).ok_or(VaultError::Integrity)?;
+        let wrapped = cipher.wrap(&key, &aad::tenant_key(tenant.as_bytes(), v))?;
+        Ok((wrapped, v))
+    }
+
+    /// The tenant's derived keys, unwrapping on a cache miss.
+    pub(crate) fn tenant(&self, t: &TenantRow) -> Result<Arc<TenantKeys>> {
+        let cache_key = (t.id, t.key_version);
+        if let Some(k) = lock(&self.tenants).get(&cache_key) {
+            return Ok(k.clone());
+        }
+        let Some(wrapped) = &t.wrapped_key else {
+            return Err(VaultError::NotFound("tenant"));
+        };
+        let key = {
+            let root = self.root.read().unwrap_or_else(|p| p.into_inner());
+            let cipher = root.by_version.get(&t.root_key_version).ok_or_else(|| {
+                VaultError::Crypto(ward_crypto::CryptoError::UnknownKeyVersion(KeyVersion(t.root_key_version)))
+            })?;
+            cipher.unwrap(wrapped, &aad::tenant_key(t.id.as_bytes(), t.root_key_version))?
+        };
+        let keys = Arc::new(TenantKeys::new(&key)?);
+        lock(&self.tenants).insert(cache_key, keys.clone());
+        Ok(keys)
+    }
+
+    /// Seals a fresh subject key under the tenant key.
+    pub(crate) fn new_subject_key(
+        &self,
+        tenant: &TenantRow,
+        subject: Uuid,
+    ) -> Result<(Vec<u8>, Arc<Cipher>)> {
+        let tk = self.tenant(tenant)?;
+        let key = SecretKey::generate()?;
+        let wrapped = tk.cipher.wrap(
+            &key,
+            &aad::subject_key(tenant.id.as_bytes(), subject.as_bytes(), tenant.key_version),
+        )?;
+        let cipher = Arc::new(Cipher::new(&key)?);
+        self.remember_subject((tenant.id, subject, tenant.key_version), cipher.clone());
+        Ok((wrapped, cipher))
+    }
+
+    /// The subject's record cipher if cached; `None` means the caller must fetch the tenant.
+    pub(crate) fn cached_subject(&self, s: &SubjectRow) -> Option<Arc<Cipher>> {
+        lock(&self.subjects).get(&(s.tenant, s.id, s.key_version)).cloned()
+    }
+
+    /// The subject's record cipher, unwrapping with the tenant key on a miss.
+    pub(crate) fn subject(&self, tenant: &TenantRow, s: &SubjectRow) -> Result<Arc<Cipher>> {
+        if let Some(c) = self.cached_subject(s) {
+            return Ok(c);
+        }
+        let Some(wrapped) = &s.wrapped_key else {
+            return Err(VaultError::NotFound("subject"));
+        };
+        let tk = self.tenant(tenant)?;
+        let key = tk.cipher.unwrap(
+            wrapped,
+            &aad::subject_key(s.tenant.as_bytes(), s.id.as_bytes(), s.key_version),
+        )?;
+        let cipher = Arc::new(Cipher::new(&key)?);
+        self.remember_subject((s.tenant, s.id, s.key_version), cipher.clone());
+        Ok(cipher)
+    }
+
+    /// Drops every cached key of a subject (erasure) so nothing in memory outlives the shred.
+    #[allow(dead_code)]
+    pub(crate) fn forget_subject(&self, tenant: Uuid, subject: Uuid) {
+        lock(&self.subjects).retain(|k, _| !(k.0 == tenant && k.1 == subject));
+    }
+
+    /// Drops every cached key of a tenant (destruction).
+    #[allow(dead_code)]
+    pub(crate) fn forget_tenant(&self, tenant: Uuid) {
+        lock(&self.tenants).retain(|k, _| k.0 != tenant);
+        lock(&self.subjects).retain(|k, _| k.0 != tenant);
+    }
+
+    fn remember_subject(&self, key: (Uuid, Uuid, u32), cipher: Arc<Cipher>) {
+        let mut cache = lock(&self.subjects);
+        if cache.len() >= SUBJECT_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, cipher);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,693 @@
+//! Subjects and their records: validate, seal, index, audit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use ward_audit::{Action, AuditEvent};
+use ward_crypto::{Cipher, aad};
+use ward_policy::{Collection, FieldName, Purpose, RetentionStart, ValidationMode, index_form};
+use ward_store::{IndexEntry, Op, RecordFilter, RecordRow, SubjectRow, SubjectView, TenantRow};
+
+use crate::access::{Access, Operation};
+use crate::keys::RECORD_KEY_VERSION;
+use crate::{RequestContext, Result, Vault, VaultError, parse_list};
+
+/// Longest external reference accepted.
+const MAX_EXTERNAL_REF: usize = 256;
+
+/// A subject as shown by the API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SubjectOut {
+    /// Pseudonymous subject id.
+    pub id: Uuid,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Purposes the subject objected to.
+    pub restrictions: Vec<String>,
+}
+
+/// A decrypted record as shown by the API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecordOut {
+    /// Record id.
+    pub id: Uuid,
+    /// Subject id.
+    pub subject: Uuid,
+    /// Collection.
+    pub collection: String,
+    /// Field values, normalized.
+    #[schema(value_type = Object)]
+    pub fields: BTreeMap<String, Value>,
+    /// Revision, for optimistic concurrency.
+    pub revision: i64,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last update.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// When retention removes it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A subject prepared but not committed, with what a batch needs to add records to it.
+pub(crate) struct PreparedSubject {
+    pub(crate) out: SubjectOut,
+    pub(crate) ops: Vec<Op>,
+    pub(crate) tenant: TenantRow,
+    pub(crate) cipher: Arc<Cipher>,
+}
+
+/// A write prepared (validated, sealed) but not yet committed: what a batch collects.
+pub(crate) struct Prepared {
+    pub(crate) ops: Vec<Op>,
+    pub(crate) out: RecordOut,
+}
+
+impl Vault {
+    /// Creates a data subject, optionally with the tenant's own reference for it.
+    pub async fn create_subject(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        external_ref: Option<String>,
+    ) -> Result<SubjectOut> {
+        let prepared = self.prepare_subject(ctx, tenant, external_ref).await?;
+        self.inner.store.commit(prepared.ops).await?;
+        Ok(prepared.out)
+    }
+
+    pub(crate) async fn prepare_subject(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        external_ref: Option<String>,
+    ) -> Result<PreparedSubject> {
+        let id = Uuid::now_v7();
+        let mut event = self.event(ctx, Action::SubjectCreate, Some(tenant));
+        event.subject = Some(id);
+        let trow = self.visible_tenant(ctx, tenant, &event).await?;
+        self.check(&self.tenant_access(ctx, &trow, Operation::WriteData), &event).await?;
+        let tk = self.inner.keys.tenant(&trow)?;
+        let external_ref = match external_ref {
+            Some(r) => {
+                let r = r.trim().to_owned();
+                if r.is_empty() || r.chars().count() > MAX_EXTERNAL_REF {
+                    return Err(VaultError::invalid(
+                        "invalid_external_ref",
+                        format!("external_ref must be 1 to {MAX_EXTERNAL_REF} characters"),
+                        Some("external_ref"),
+                    ));
+                }
+                if ward_policy::contains_card_number(&r) {
+                    return Err(VaultError::invalid(
+                        "card_data_refused",
+                        "payment card numbers are never stored",
+                        Some("external_ref"),
+                    ));
+                }
+                Some(tk.refs.keyed("external_ref", r.as_bytes()).to_vec())
+            }
+            None => None,
+        };
+        let (wrapped, cipher) = self.inner.keys.new_subject_key(&trow, id)?;
+        let now = self.now();
+        let row = SubjectRow {
+            tenant,
+            id,
+            external_ref,
+            wrapped_key: Some(wrapped),
+            key_version: trow.key_version,
+            restrictions: "[]".into(),
+            hold_until: None,
+            created_at: now,
+        };
+        let out = SubjectOut { id, created_at: now, restrictions: vec![] };
+        Ok(PreparedSubject {
+            out,
+            ops: vec![Op::InsertSubject(row), Op::Audit(Box::new(event))],
+            tenant: trow,
+            cipher,
+        })
+    }
+
+    /// Finds a subject by the tenant's external reference (keyed-hash lookup).
+    pub async fn subject_by_ref(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        external_ref: &str,
+    ) -> Result<SubjectOut> {
+        let mut event = self.event(ctx, Action::SubjectLookup, Some(tenant));
+        let trow = self.visible_tenant(ctx, tenant, &event).await?;
+        self.check(&self.tenant_access(ctx, &trow, Operation::WriteData), &event).await?;
+        let tk = self.inner.keys.tenant(&trow)?;
+        let hash = tk.refs.keyed("external_ref", external_ref.trim().as_bytes());
+        let s = self
+            .inner
+            .store
+            .subject_by_ref(tenant, &hash)
+            .await?
+            .ok_or(VaultError::NotFound("subject"))?;
+        event.subject = Some(s.id);
+        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
+        Ok(SubjectOut { id: s.id, created_at: s.created_at, restrictions: parse_list(&s.restrictions) })
+    }
+
+    /// Stores a new record for a subject.
+    pub async fn create_record(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        collection: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<RecordOut> {
+        let p = self.prepare_create(ctx, tenant, subject, collection, fields, None).await?;
+        self.inner.store.commit(p.ops).await?;
+        Ok(p.out)
+    }
+
+    /// Validates, seals and indexes a new record without committing it. `new_subject` carries
+    /// a subject created earlier in the same batch (not yet in the store).
+    pub(crate) async fn prepare_create(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        collection: &str,
+        fields: &Map<String, Value>,
+        new_subject: Option<(&TenantRow, Arc<Cipher>)>,
+    ) -> Result<Prepared> {
+        let id = Uuid::now_v7();
+        let mut event = self.event(ctx, Action::RecordCreate, Some(tenant));
+        event.subject = Some(subject);
+        event.record = Some(id);
+        event.collection = Some(collection.to_owned());
+        let (trow, cipher) = match new_subject {
+            Some((t, c)) => (t.clone(), c),
+            None => {
+                let trow = self.visible_tenant(ctx, tenant, &event).await?;
+                let view = self.subject_view(tenant, subject, RecordFilter::None).await?;
+                let cipher = self.subject_cipher(&trow, &view.subject)?;
+                (trow, cipher)
+            }
+        };
+        let coll = self.collection(collection)?;
+        self.check(
+            &Access {
+                collection: Some(coll),
+                ..self.tenant_access(ctx, &trow, Operation::WriteData)
+            },
+            &event,
+        )
+        .await?;
+        let values = validate(coll, fields, ValidationMode::Create)?;
+        let now = self.now();
+        let expires_at = self.expiry(&trow, coll, now, &values)?;
+        let plaintext = Zeroizing(serde_json::to_vec(&values).map_err(|_| VaultError::Integrity)?);
+        let row = RecordRow {
+            tenant,
+            subject,
+            id,
+            collection: collection.to_owned(),
+            ciphertext: cipher.seal(&plaintext.0, &record_aad(tenant, subject, id, collection, RECORD_KEY_VERSION))?,
+            key_version: RECORD_KEY_VERSION,
+            revision: 1,
+            created_at: now,
+            updated_at: now,
+            expires_at,
+        };
+        let index = self.index_entries(&trow, coll, &values)?;
+        let out = record_out(&row, values);
+        Ok(Prepared {
+            out,
+            ops: vec![Op::InsertRecord { record: row, index }, Op::Audit(Box::new(event))],
+        })
+    }
+
+    /// Reads one record for a stated purpose.
+    pub async fn read_record(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        record: Uuid,
+        purpose: &str,
+    ) -> Result<RecordOut> {
+        let mut event = self.event(ctx, Action::RecordRead, Some(tenant));
+        event.subject = Some(subject);
+        event.record = Some(record);
+        event.purpose = Some(purpose.to_owned());
+        let purpose = self.purpose(purpose)?;
+        let trow_hint = self.visible_tenant_cheap(ctx, tenant, &event).await?;
+        let view = self.subject_view(tenant, subject, RecordFilter::One(record)).await?;
+        let Some(row) = view.records.into_iter().next() else {
+            return Err(VaultError::NotFound("record"));
+        };
+        event.collection = Some(row.collection.clone());
+        let coll = self.collection(&row.collection)?;
+        let restrictions = parse_list(&view.subject.restrictions);
+        self.check(
+            &Access {
+                principal: &ctx.principal,
+                tenant,
+                tenant_status: &view.tenant_status,
+                operation: Operation::ReadData,
+                collection: Some(coll),
+                purpose: Some(&purpose),
+                restrictions: &restrictions,
+                expires_at: row.expires_at,
+                now: self.now(),
+            },
+            &event,
+        )
+        .await?;
+        let cipher = match self.inner.keys.cached_subject(&view.subject) {
+            Some(c) => c,
+            None => {
+                let trow = match trow_hint {
+                    Some(t) => t,
+                    None => self.tenant_row(tenant).await?,
+                };
+                self.subject_cipher(&trow, &view.subject)?
+            }
+        };
+        let values = open_record(&cipher, &row)?;
+        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
+        Ok(record_out(&row, values))
+    }
+
+    /// Lists a subject's records readable for a purpose; records of collections that do not
+    /// allow the purpose are left out (and the omission is not an error), expired ones too.
+    pub async fn list_records(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        purpose: &str,
+        collection: Option<&str>,
+    ) -> Result<Vec<RecordOut>> {
+        let mut event = self.event(ctx, Action::RecordList, Some(tenant));
+        event.subject = Some(subject);
+        event.purpose = Some(purpose.to_owned());
+        event.collection = collection.map(str::to_owned);
+        let purpose = self.purpose(purpose)?;
+        if let Some(c) = collection {
+            self.collection(c)?;
+        }
+        let trow = self.visible_tenant(ctx, tenant, &event).await?;
+        let view = self.subject_view(tenant, subject, RecordFilter::All(collection)).await?;
+        let restrictions = parse_list(&view.subject.restrictions);
+        let now = self.now();
+        let base = Access {
+            principal: &ctx.principal,
+            tenant,
+            tenant_status: &view.tenant_status,
+            operation: Operation::ReadData,
+            collection: collection.and_then(|c| self.inner.policy.collection(c)),
+            purpose: Some(&purpose),
+            restrictions: &restrictions,
+            expires_at: None,
+            now,
+        };
+        // The request as a whole must be allowed (role, tenant, restriction, and the named
+        // collection's purposes); then each record is filtered on its own collection.
+        self.check(&base, &event).await?;
+        let cipher = self.subject_cipher(&trow, &view.subject)?;
+        let mut out = Vec::new();
+        let mut ops = Vec::new();
+        for row in &view.records {
+            let Some(coll) = self.inner.policy.collection(&row.collection) else { continue };
+            let access = Access { collection: Some(coll), expires_at: row.expires_at, ..base.clone() };
+            if crate::access::decide(&access).is_err() {
+                continue;
+            }
+            let values = open_record(&cipher, row)?;
+            let mut e = event.clone();
+            e.record = Some(row.id);
+            e.collection = Some(row.collection.clone());
+            ops.push(Op::Audit(Box::new(e)));
+            out.push(record_out(row, values));
+        }
+        if ops.is_empty() {
+            // Even an empty answer is an access worth recording.
+            ops.push(Op::Audit(Box::new(event)));
+        }
+        self.inner.store.commit(ops).await?;
+        Ok(out)
+    }
+
+    /// Rectifies a record: validated fields replace the old ones (null removes an optional
+    /// field); the old values are not kept anywhere.
+    pub async fn update_record(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        record: Uuid,
+        fields: &Map<String, Value>,
+    ) -> Result<RecordOut> {
+        let p = self.prepare_update(ctx, tenant, subject, record, fields).await?;
+        self.inner.store.commit(p.ops).await?;
+        Ok(p.out)
+    }
+
+    pub(crate) async fn prepare_update(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        record: Uuid,
+        fields: &Map<String, Value>,
+    ) -> Result<Prepared> {
+        let mut event = self.event(ctx, Action::RecordUpdate, Some(tenant));
+        event.subject = Some(subject);
+        event.record = Some(record);
+        let trow = self.visible_tenant(ctx, tenant, &event).await?;
+        let view = self.subject_view(tenant, subject, RecordFilter::One(record)).await?;
+        let Some(row) = view.records.into_iter().next() else {
+            return Err(VaultError::NotFound("record"));
+        };
+        event.collection = Some(row.collection.clone());
+        let coll = self.collection(&row.collection)?;
+        self.check(
+            &Access {
+                collection: Some(coll),
+                expires_at: row.expires_at,
+                ..self.tenant_access(ctx, &trow, Operation::WriteData)
+            },
+            &event,
+        )
+        .await?;
+        let patch = validate(coll, fields, ValidationMode::Patch)?;
+        let cipher = self.subject_cipher(&trow, &view.subject)?;
+        let mut values = open_record(&cipher, &row)?;
+        for (k, v) in patch {
+            if v.is_null() {
+                values.remove(k.as_str());
+            } else {
+                values.insert(k.as_str().to_owned(), v);
+            }
+        }
+        let typed: BTreeMap<FieldName, Value> = values
+            .iter()
+            .filter_map(|(k, v)| FieldName::parse(k).ok().map(|f| (f, v.clone())))
+            .collect();
+        let now = self.now();
+        let expires_at = match coll.retention.as_ref().map(|r| &r.from) {
+            Some(RetentionStart::Field(_)) => self.expiry(&trow, coll, row.created_at, &typed)?,
+            _ => row.expires_at,
+        };
+        let plaintext = Zeroizing(serde_json::to_vec(&values).map_err(|_| VaultError::Integrity)?);
+        let new = RecordRow {
+            ciphertext: cipher.seal(
+                &plaintext.0,
+                &record_aad(tenant, subject, record, &row.collection, RECORD_KEY_VERSION),
+            )?,
+            key_version: RECORD_KEY_VERSION,
+            revision: row.revision + 1,
+            updated_at: now,
+            expires_at,
+            ..row.clone()
+        };
+        let index = self.index_entries(&trow, coll, &typed)?;
+        let out = record_out(&new, values);
+        Ok(Prepared {
+            out,
+            ops: vec![
+                Op::UpdateRecord { record: new, expected_revision: row.revision, index },
+                Op::Audit(Box::new(event)),
+            ],
+        })
+    }
+
+    /// Deletes one record and its index entries.
+    pub async fn delete_record(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        record: Uuid,
+    ) -> Result<()> {
+        let ops = self.prepare_delete(ctx, tenant, subject, record).await?;
+        self.inner.store.commit(ops).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn prepare_delete(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        record: Uuid,
+    ) -> Result<Vec<Op>> {
+        let mut event = self.event(ctx, Action::RecordDelete, Some(tenant));
+        event.subject = Some(subject);
+        event.record = Some(record);
+        let trow = self.visible_tenant(ctx, tenant, &event).await?;
+        let view = self.subject_view(tenant, subject, RecordFilter::One(record)).await?;
+        let Some(row) = view.records.into_iter().next() else {
+            return Err(VaultError::NotFound("record"));
+        };
+        event.collection = Some(row.collection.clone());
+        let coll = self.inner.policy.collection(&row.collection);
+        self.check(
+            &Access { collection: coll, ..self.tenant_access(ctx, &trow, Operation::WriteData) },
+            &event,
+        )
+        .await?;
+        Ok(vec![Op::DeleteRecord { tenant, subject, id: record }, Op::Audit(Box::new(event))])
+    }
+
+    /// Exact-match search on a searchable field through its blind index.
+    pub async fn lookup(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        collection: &str,
+        field: &str,
+        value: &str,
+        purpose: &str,
+    ) -> Result<Vec<RecordOut>> {
+        let mut event = self.event(ctx, Action::Lookup, Some(tenant));
+        event.collection = Some(collection.to_owned());
+        event.purpose = Some(purpose.to_owned());
+        let purpose = self.purpose(purpose)?;
+        let coll = self.collection(collection)?;
+        let fname = FieldName::parse(field)
+            .map_err(|e| VaultError::invalid("invalid_field", e.to_string(), Some("field")))?;
+        let Some(spec) = coll.fields.get(&fname).filter(|f| f.searchable) else {
+            return Err(VaultError::invalid(
+                "field_not_searchable",
+                format!("field {field} of collection {collection} is not declared searchable"),
+                Some("field"),
+            ));
+        };
+        let normalized = spec.ty.validate(&Value::String(value.to_owned())).map_err(|e| {
+            VaultError::invalid(e.code, e.message, Some("value"))
+        })?;
+        let trow = self.visible_tenant(ctx, tenant, &event).await?;
+        let base = Access {
+            collection: Some(coll),
+            purpose: Some(&purpose),
+            ..self.tenant_access(ctx, &trow, Operation::ReadData)
+        };
+        self.check(&base, &event).await?;
+        let tk = self.inner.keys.tenant(&trow)?;
+        let hash = tk.index.blind_index(collection, field, &index_form(spec.ty, &normalized));
+        let hits = self.inner.store.lookup(tenant, collection, field, &hash).await?;
+        let mut out = Vec::new();
+        let mut ops = Vec::new();
+        for (s, row) in hits {
+            let restrictions = parse_list(&s.restrictions);
+            let access = Access { restrictions: &restrictions, expires_at: row.expires_at, ..base.clone() };
+            if crate::access::decide(&access).is_err() {
+                continue;
+            }
+            let cipher = self.subject_cipher(&trow, &s)?;
+            let values = open_record(&cipher, &row)?;
+            let mut e = event.clone();
+            e.subject = Some(s.id);
+            e.record = Some(row.id);
+            ops.push(Op::Audit(Box::new(e)));
+            out.push(record_out(&row, values));
+        }
+        if ops.is_empty() {
+            ops.push(Op::Audit(Box::new(event)));
+        }
+        self.inner.store.commit(ops).await?;
+        Ok(out)
+    }
+
+    // ---- helpers ------------------------------------------------------------------------
+
+    pub(crate) fn collection(&self, name: &str) -> Result<&Collection> {
+        self.inner.policy.collection(name).ok_or_else(|| {
+            VaultError::invalid(
+                "unknown_collection",
+                format!("collection {name:?} is not declared in the policy"),
+                Some("collection"),
+            )
+        })
+    }
+
+    fn purpose(&self, p: &str) -> Result<Purpose> {
+        Purpose::parse(p).map_err(|e| {
+            VaultError::invalid("invalid_purpose", format!("purpose {p:?}: {e}"), Some("purpose"))
+        })
+    }
+
+    pub(crate) async fn subject_view(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+        filter: RecordFilter<'_>,
+    ) -> Result<SubjectView> {
+        self.inner
+            .store
+            .subject_view(tenant, subject, filter)
+            .await?
+            .filter(|v| v.subject.wrapped_key.is_some())
+            .ok_or(VaultError::NotFound("subject"))
+    }
+
+    pub(crate) fn subject_cipher(&self, trow: &TenantRow, s: &SubjectRow) -> Result<Arc<Cipher>> {
+        self.inner.keys.subject(trow, s)
+    }
+
+    /// Like `visible_tenant` but skips the tenant fetch when the subject key is likely cached:
+    /// returns `None` in that case and the caller fetches on a miss. Tenant isolation is
+    /// still checked here, before any query.
+    async fn visible_tenant_cheap(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        event: &AuditEvent,
+    ) -> Result<Option<TenantRow>> {
+        let p = &ctx.principal;
+        if p.role != crate::Role::Operator && p.tenant != Some(tenant) {
+            return Err(self
+                .deny(
+                    event.clone(),
+                    crate::Denial::Hidden { what: "tenant", reason: "key belongs to another tenant".into() },
+                )
+                .await);
+        }
+        Ok(None)
+    }
+
+    fn index_entries(
+        &self,
+        trow: &TenantRow,
+        coll: &Collection,
+        values: &BTreeMap<FieldName, Value>,
+    ) -> Result<Vec<IndexEntry>> {
+        let mut out = Vec::new();
+        let mut hasher = None;
+        for (name, spec) in coll.searchable_fields() {
+            let Some(v) = values.get(name).filter(|v| !v.is_null()) else { continue };
+            let tk = match &hasher {
+                Some(tk) => tk,
+                None => hasher.insert(self.inner.keys.tenant(trow)?),
+            };
+            out.push(IndexEntry {
+                field: name.as_str().to_owned(),
+                hash: tk.index.blind_index(coll.name.as_str(), name.as_str(), &index_form(spec.ty, v)),
+            });
+        }
+        Ok(out)
+    }
+
+    /// When retention will expire a record: from creation or from a named date field, never
+    /// later than the policy allows (tenant overrides only shorten).
+    fn expiry(
+        &self,
+        trow: &TenantRow,
+        coll: &Collection,
+        created: OffsetDateTime,
+        values: &BTreeMap<FieldName, Value>,
+    ) -> Result<Option<OffsetDateTime>> {
+        let Some(retention) = &coll.retention else { return Ok(None) };
+        let period = tenant_retention_override(trow, coll.name.as_str())
+            .filter(|p| *p < retention.retain_for)
+            .unwrap_or(retention.retain_for);
+        let start = match &retention.from {
+            RetentionStart::Created => created,
+            RetentionStart::Field(f) => match values.get(f).and_then(Value::as_str) {
+                Some(s) => parse_temporal(s).unwrap_or(created),
+                // Without the date the clock cannot start: count from creation, the safe side.
+                None => created,
+            },
+        };
+        Ok(Some(start + period.as_duration()))
+    }
+}
+
+/// A tenant's shortened retention for a collection, from its settings.
+pub(crate) fn tenant_retention_override(trow: &TenantRow, collection: &str) -> Option<ward_policy::Period> {
+    let settings: Value = serde_json::from_str(&trow.settings).ok()?;
+    let s = settings.get("retention")?.get(collection)?.as_str()?;
+    ward_policy::Period::parse(s).ok()
+}
+
+fn parse_temporal(s: &str) -> Option<OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t);
+    }
+    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    Some(d.midnight().assume_utc())
+}
+
+fn validate(
+    coll: &Collection,
+    fields: &Map<String, Value>,
+    mode: ValidationMode,
+) -> Result<BTreeMap<FieldName, Value>> {
+    coll.validate(fields, mode).map_err(|v| VaultError::Invalid {
+        code: v.code.as_str(),
+        message: v.message,
+        field: Some(v.field),
+    })
+}
+
+pub(crate) fn record_aad(tenant: Uuid, subject: Uuid, record: Uuid, collection: &str, v: u32) -> Vec<u8> {
+    aad::record(tenant.as_bytes(), subject.as_bytes(), record.as_bytes(), collection, v)
+}
+
+pub(crate) fn open_record(cipher: &Cipher, row: &RecordRow) -> Result<Map<String, Value>> {
+    let plain = cipher.open(
+        &row.ciphertext,
+        &record_aad(row.tenant, row.subject, row.id, &row.collection, row.key_version),
+    )?;
+    serde_json::from_slice(&plain).map_err(|_| VaultError::Integrity)
+}
+
+fn record_out<V: IntoIterator<Item = (K, Value)>, K: ToString>(row: &RecordRow, values: V) -> RecordOut {
+    RecordOut {
+        id: row.id,
+        subject: row.subject,
+        collection: row.collection.clone(),
+        fields: values.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        revision: row.revision,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        expires_at: row.expires_at,
+    }
+}
+
+/// Plaintext that is wiped when dropped.
+struct Zeroizing(Vec<u8>);
+
+impl Drop for Zeroizing {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
