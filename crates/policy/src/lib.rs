@@ -11,6 +11,22 @@
 //!
 //! The crate never touches storage, keys or the network: it is pure parsing, validation and
 //! rendering, which is why every other Ward crate can depend on it.
+//!
+//! ```
+//! use ward_policy::{EXAMPLE_POLICY, Policy, ValidationMode, ViolationCode};
+//!
+//! let policy = Policy::parse(EXAMPLE_POLICY, "saas-policy.toml")?;
+//! let contact = policy.collection("contact").expect("the example declares `contact`");
+//!
+//! let record = serde_json::json!({"name": "Ann", "email": "Ann@Example.ORG"});
+//! let normalized = contact.validate(record.as_object().unwrap(), ValidationMode::Create)?;
+//! assert_eq!(normalized["email"], "Ann@example.org");
+//!
+//! let card = serde_json::json!({"name": "Ann", "email": "a@b.example", "company": "4111 1111 1111 1111"});
+//! let refused = contact.validate(card.as_object().unwrap(), ValidationMode::Create).unwrap_err();
+//! assert_eq!(refused.code, ViolationCode::CardDataRefused);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

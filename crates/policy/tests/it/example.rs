@@ -123,6 +123,23 @@ fn example_contact_fields_are_typed_and_searchable() {
 }
 
 #[test]
+fn policy_serializes_for_other_tools() {
+    let json = serde_json::to_value(example()).unwrap();
+    let email = &json["collections"]["contact"]["fields"]["email"];
+    assert_eq!(email["type"], "email");
+    assert_eq!(email["category"], "user.contact.email");
+    assert_eq!(email["anonymize"], "hmac");
+    assert_eq!(
+        json["collections"]["contact"]["retention"]["retain_for"],
+        "3y"
+    );
+    assert_eq!(
+        json["collections"]["billing"]["legal_basis"],
+        "legal_obligation"
+    );
+}
+
+#[test]
 fn example_file_on_disk_loads_too() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/saas-policy.toml");

@@ -1,0 +1,230 @@
+//! Test support shared by the integration suites: a real Ward server on an ephemeral
+//! loopback port, over a real database in a temporary directory, with an injected clock.
+//!
+//! Nothing here is mocked: the server is the same router `ward serve` runs, the store is the
+//! same SQLite (or PostgreSQL) implementation, and tests talk HTTP to it.
+#![allow(missing_docs, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+use ward_audit::SigningKey;
+use ward_crypto::{FileKeyProvider, RootKeyring};
+use ward_policy::Policy;
+use ward_store::{SqliteStore, Store};
+use ward_vault::{ManualClock, Vault, VaultConfig};
+
+/// Which database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file in the test's temporary directory.
+    Sqlite,
+}
+
+/// Options of a test server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub backend: Backend,
+    /// Policy TOML; the shipped example when `None`.
+    pub policy: Option<String>,
+    /// Start time of the injected clock.
+    pub start: OffsetDateTime,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            policy: None,
+            start: time::macros::datetime!(2026-01-15 09:00 UTC),
+        }
+    }
+}
+
+/// A running server and everything a test needs to poke at it.
+pub struct TestServer {
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The data directory (SQLite file, keys) — tests scan and tamper with it.
+    pub dir: TempDir,
+    pub clock: ManualClock,
+    /// The operator token.
+    pub operator: String,
+    pub vault: Vault,
+    pub store: Arc<dyn Store>,
+    pub root_keys: RootKeyring,
+    pub signing_key_path: PathBuf,
+    client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// A tenant with an owner key.
+#[derive(Debug, Clone)]
+pub struct TenantFixture {
+    pub id: String,
+    pub owner: String,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let policy_src = opts.policy.clone().unwrap_or_else(|| ward_policy::EXAMPLE_POLICY.to_owned());
+        let policy = Policy::parse(&policy_src, "test-policy.toml").expect("test policy is valid");
+        let (root_keys, _) = FileKeyProvider::new(dir.path().join("root.key")).load_or_create().expect("root key");
+        let store: Arc<dyn Store> = match opts.backend {
+            Backend::Sqlite => Arc::new(SqliteStore::open(&dir.path().join("ward.db")).await.expect("sqlite store")),
+        };
+        let signing_key_path = dir.path().join("audit-signing.key");
+        let (signing_key, _) = SigningKey::load_or_create(&signing_key_path).expect("signing key");
+        let clock = ManualClock::new(opts.start);
+        let vault = Vault::new(VaultConfig {
+            store: store.clone(),
+            policy,
+            root_keys: root_keys.clone(),
+            signing_key,
+            clock: Arc::new(clock.clone()),
+            origin: "ward-test".into(),
+        })
+        .expect("vault");
+        let operator = vault.bootstrap_operator().await.expect("bootstrap").expect("fresh operator").as_str().to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let state = ward_server::AppState::new(vault.clone());
+        tokio::spawn(ward_server::serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            url: format!("http://{addr}"),
+            addr,
+            dir,
+            clock,
+            operator,
+            vault,
+            store,
+            root_keys,
+            signing_key_path,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Path of the SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("ward.db")
+    }
+
+    /// Sends a request; returns the status and the JSON body (`Null` when empty or not JSON).
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Raw request builder, for headers or non-JSON bodies.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Creates a tenant and an owner key for it.
+    pub async fn tenant(&self, name: &str) -> TenantFixture {
+        let (s, t) = self.post("/v1/tenants", &self.operator, json!({ "name": name })).await;
+        assert_eq!(s, StatusCode::CREATED, "create tenant: {t}");
+        let id = t["id"].as_str().expect("tenant id").to_owned();
+        let owner = self.key(&id, &self.operator, "owner", &[]).await;
+        TenantFixture { id, owner }
+    }
+
+    /// Issues a key of `role` (with member purposes) and returns its token.
+    pub async fn key(&self, tenant: &str, issuer: &str, role: &str, purposes: &[&str]) -> String {
+        let (s, k) = self
+            .post(&format!("/v1/tenants/{tenant}/keys"), issuer, json!({ "name": role, "role": role, "purposes": purposes }))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "create key: {k}");
+        k["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Creates a subject; returns its id.
+    pub async fn subject(&self, tenant: &TenantFixture) -> String {
+        let (s, b) = self.post(&format!("/v1/tenants/{}/subjects", tenant.id), &tenant.owner, json!({})).await;
+        assert_eq!(s, StatusCode::CREATED, "create subject: {b}");
+        b["id"].as_str().expect("subject id").to_owned()
+    }
+
+    /// Creates a record; returns its id.
+    pub async fn record(&self, tenant: &TenantFixture, subject: &str, collection: &str, fields: Value) -> String {
+        let (s, b) = self
+            .post(
+                &format!("/v1/tenants/{}/subjects/{subject}/records", tenant.id),
+                &tenant.owner,
+                json!({ "collection": collection, "fields": fields }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "create record: {b}");
+        b["id"].as_str().expect("record id").to_owned()
+    }
+
+    /// Every byte of every file in the data directory (database, WAL, keys…).
+    pub fn data_dir_bytes(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(bytes) = std::fs::read(&p) {
+                    out.push((p, bytes));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
