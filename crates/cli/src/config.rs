@@ -38,7 +38,7 @@ pub(crate) struct StoreArgs {
     /// keyring ("v<N>:<base64 key>" per line) on standard output.
     #[arg(long, env = "WARD_KEY_COMMAND")]
     pub(crate) key_command: Option<String>,
-    /// TOML file with any of: data_dir, policy, key_provider, key_command, listen, log_format.
+    /// TOML file with any of: data_dir, policy, key_provider, key_command, listen, log_format, retention_interval.
     #[arg(long, env = "WARD_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -53,6 +53,7 @@ pub(crate) struct FileConfig {
     pub(crate) key_command: Option<String>,
     pub(crate) listen: Option<SocketAddr>,
     pub(crate) log_format: Option<String>,
+    pub(crate) retention_interval: Option<String>,
 }
 
 /// Settings after precedence is applied.

@@ -11,8 +11,10 @@ mod audit_cmd;
 mod bench;
 mod config;
 mod policy_cmd;
+mod retention_cmd;
 mod serve;
 mod setup;
+mod tenant_cmd;
 
 use std::process::ExitCode;
 
@@ -43,8 +45,21 @@ enum Command {
     /// Verify or checkpoint the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// Delete or anonymize expired records, release ended holds, destroy cancelled tenants
+    /// past their grace period, prune the audit log (also runs inside `serve`).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Tenant-level operations (portable export).
+    #[command(subcommand)]
+    Tenant(tenant_cmd::TenantCommand),
     /// Measure record put/get throughput, in-process and over HTTP.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Run retention once, with a progress bar, and print what was (or would be) done.
+    Run(retention_cmd::RetentionArgs),
 }
 
 /// What a command reports back to `main`.
@@ -66,6 +81,8 @@ fn main() -> ExitCode {
                     Command::Init(args) => setup::init(args).await,
                     Command::Audit(cmd) => audit_cmd::run(cmd).await,
                     Command::Bench(args) => bench::run(args).await,
+                    Command::Retention(RetentionCommand::Run(args)) => retention_cmd::run(args).await,
+                    Command::Tenant(cmd) => tenant_cmd::run(cmd).await,
                     Command::Policy(_) => unreachable!("handled above"),
                 }
             })

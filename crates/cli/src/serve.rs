@@ -21,6 +21,10 @@ pub(crate) struct ServeArgs {
     /// Address to listen on. [default: 127.0.0.1:8470]
     #[arg(long, env = "WARD_LISTEN")]
     pub(crate) listen: Option<SocketAddr>,
+    /// How often the retention engine runs inside the server (e.g. 1h, 15min).
+    /// [default: 1h]
+    #[arg(long, env = "WARD_RETENTION_INTERVAL")]
+    pub(crate) retention_interval: Option<String>,
     /// Log format on standard error. Logs never contain personal data values. [default: json]
     #[arg(long, env = "WARD_LOG_FORMAT", value_enum)]
     pub(crate) log_format: Option<LogFormat>,
@@ -48,10 +52,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let interval = opened.vault.policy().audit.checkpoint_interval.as_duration();
     let checkpoints = tokio::spawn(checkpoint_loop(opened.vault.clone(), interval));
+    let retention_every = match args.retention_interval.as_deref().or(file.retention_interval.as_deref()) {
+        Some(p) => ward_policy::Period::parse(p).map_err(|e| anyhow::anyhow!("retention interval {p:?}: {e}"))?,
+        None => ward_policy::Period::from_seconds(3600).unwrap_or_else(|| unreachable!("one hour is a valid period")),
+    };
+    let retention = tokio::spawn(retention_loop(opened.vault.clone(), retention_every.as_duration()));
     tracing::info!(%listen, data_dir = %settings.data_dir.display(), "ward is serving");
     println!("Ward listening on http://{listen}");
     ward_server::serve(listener, AppState::new(opened.vault.clone()), shutdown_signal()).await?;
     checkpoints.abort();
+    retention.abort();
     // A final checkpoint covers everything written before shutdown.
     opened.vault.checkpoint().await.context("final audit checkpoint")?;
     tracing::info!("ward stopped");
@@ -68,6 +78,24 @@ async fn checkpoint_loop(vault: Vault, interval: time::Duration) {
         match vault.checkpoint().await {
             Ok(cp) => tracing::info!(tree_size = cp.tree_size, "signed audit checkpoint"),
             Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
+        }
+    }
+}
+
+/// Runs the retention engine on schedule; each run is audited.
+async fn retention_loop(vault: Vault, every: time::Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(every.whole_seconds().max(1) as u64));
+    loop {
+        tick.tick().await;
+        match vault.run_retention(&ward_vault::RetentionOptions::default(), |_| {}).await {
+            Ok(r) => tracing::info!(
+                records = r.total(),
+                holds_released = r.holds_released,
+                tenants_destroyed = r.tenants_destroyed.len(),
+                audit_events_pruned = r.audit_events_pruned,
+                "retention run"
+            ),
+            Err(e) => tracing::error!(error = %e, "retention run failed"),
         }
     }
 }

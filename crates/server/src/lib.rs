@@ -23,7 +23,7 @@ use ward_vault::Vault;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 
-use routes::{audit, records, system, tenants};
+use routes::{audit, records, rights, system, tenants};
 
 /// Largest request body accepted (a full batch of 1000 items fits).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -77,6 +77,19 @@ pub fn app(state: AppState) -> Router {
         .route("/tenants/{tenant}/lookup", get(records::lookup))
         .route("/tenants/{tenant}/batch", post(records::batch))
         .route("/tenants/{tenant}/audit", get(audit::tenant_audit))
+        .route("/tenants/{tenant}/cancel", post(rights::cancel))
+        .route("/tenants/{tenant}/reactivate", post(rights::reactivate))
+        .route("/tenants/{tenant}/export", get(rights::export_tenant))
+        .route("/tenants/{tenant}/subjects/export", get(rights::export_by_ref))
+        .route("/tenants/{tenant}/subjects/{subject}/export", get(rights::export_subject))
+        .route("/tenants/{tenant}/subjects/{subject}/erase", post(rights::erase))
+        .route("/tenants/{tenant}/subjects/{subject}/restrictions", post(rights::restrict).delete(rights::lift))
+        .route("/tenants/{tenant}/subjects/{subject}/hold", axum::routing::put(rights::hold))
+        .route("/tenants/{tenant}/retention/{collection}", axum::routing::put(rights::set_retention))
+        .route("/tenants/{tenant}/requests", post(rights::open_request).get(rights::list_requests))
+        .route("/tenants/{tenant}/requests/{request}/complete", post(rights::complete_request))
+        .route("/tenants/{tenant}/requests/{request}/reject", post(rights::reject_request))
+        .route("/retention/run", post(rights::run_retention))
         .route("/audit/public-key", get(audit::public_key))
         .route("/audit/checkpoint", get(audit::checkpoint).post(audit::new_checkpoint))
         .route("/audit/proof/inclusion", get(audit::inclusion))

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, records, system, tenants};
+use crate::routes::{audit, records, rights, system, tenants};
 
 /// Ward's HTTP API.
 #[derive(OpenApi)]
@@ -16,12 +16,16 @@ use crate::routes::{audit, records, system, tenants};
         records::get_record, records::patch_record, records::delete_record, records::lookup, records::batch,
         audit::tenant_audit, audit::public_key, audit::checkpoint, audit::new_checkpoint, audit::inclusion,
         audit::consistency,
+        rights::export_subject, rights::export_by_ref, rights::erase, rights::restrict, rights::lift, rights::hold,
+        rights::set_retention, rights::open_request, rights::list_requests, rights::complete_request,
+        rights::reject_request, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "tenants", description = "Organizations and their API keys"),
         (name = "records", description = "Subjects and their encrypted records"),
         (name = "audit", description = "The tamper-evident log of every access"),
+        (name = "rights", description = "Data-subject rights, requests, holds and retention"),
         (name = "system", description = "Health"),
     )
 )]

@@ -80,6 +80,32 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRow>>;
     /// Every stored signed checkpoint, oldest first.
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>>;
-    /// Leaf hashes `0..size`, for proofs.
+    /// Leaf hashes `0..size` (of the events still stored), for proofs.
     async fn audit_leaves(&self, size: u64) -> Result<Vec<ward_audit::Hash>>;
+    /// Index of the first stored event at or after `at` (`None` if there is none).
+    async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>>;
+
+    /// Records with `expires_at <= now`, ordered by (expires_at, id), after the keyset
+    /// cursor `after`, optionally of one tenant; at most `limit`.
+    async fn expired_records(
+        &self,
+        now: time::OffsetDateTime,
+        after: Option<(time::OffsetDateTime, Uuid)>,
+        tenant: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredRecord>>;
+    /// Held records whose hold ended by `now`, at most `limit`.
+    async fn expired_held_records(&self, now: time::OffsetDateTime, limit: u32) -> Result<Vec<HeldRecordRow>>;
+    /// Holds whose key is still live but that hold nothing any more.
+    async fn empty_holds(&self) -> Result<Vec<HoldRow>>;
+    /// Held records of a tenant's hold(s) for one erased subject.
+    async fn held_records(&self, tenant: Uuid, subject: Uuid) -> Result<Vec<(HoldRow, HeldRecordRow)>>;
+    /// The erasure-ledger entry of a subject.
+    async fn ledger_entry(&self, tenant: Uuid, subject: Uuid) -> Result<Option<LedgerRow>>;
+    /// A tenant's subject ids after `after`, in order, at most `limit` (tenant export).
+    async fn subject_ids(&self, tenant: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<Uuid>>;
+    /// A data-subject request.
+    async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>>;
+    /// A tenant's requests, optionally of one status, ordered by due date.
+    async fn requests(&self, tenant: Uuid, status: Option<&str>) -> Result<Vec<RequestRow>>;
 }

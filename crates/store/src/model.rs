@@ -213,6 +213,96 @@ pub enum Op {
         /// Record id.
         id: Uuid,
     },
+    /// Move a record out of its subject's key scope: delete it (and its index entries) and
+    /// store the anonymized version, sealed under a tenant-derived key.
+    AnonymizeRecord {
+        /// The anonymized record (ciphertext already re-sealed).
+        record: RecordRow,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Replace a tenant's settings JSON.
+    SetTenantSettings {
+        /// Tenant id.
+        id: Uuid,
+        /// New settings JSON.
+        settings: String,
+    },
+    /// Move the expiry of a tenant's records of one collection earlier (retention shortened).
+    ShiftExpiry {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Collection.
+        collection: String,
+        /// Microseconds to subtract from `expires_at`.
+        by_micros: i64,
+    },
+    /// Set or clear a subject's litigation hold.
+    SetSubjectHold {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Subject id.
+        subject: Uuid,
+        /// Hold end, or `None` to lift.
+        hold_until: Option<OffsetDateTime>,
+    },
+    /// Crypto-shred a subject: destroy its wrapped key and external reference, delete its
+    /// records and index entries. The subject row stays as a tombstone (no personal data).
+    EraseSubject {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Subject id.
+        subject: Uuid,
+    },
+    /// Record an erasure in the ledger.
+    InsertLedger(LedgerRow),
+    /// Create a legal hold with its own key.
+    InsertHold(HoldRow),
+    /// Keep a record under a hold.
+    InsertHeldRecord(HeldRecordRow),
+    /// Delete a held record whose hold ended.
+    DeleteHeldRecord {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Record id.
+        id: Uuid,
+    },
+    /// Destroy a hold's key once nothing is held under it.
+    ShredHold {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Hold id.
+        id: Uuid,
+    },
+    /// Open a data-subject request.
+    InsertRequest(RequestRow),
+    /// Change a request's status.
+    UpdateRequest {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Request id.
+        id: Uuid,
+        /// New status.
+        status: String,
+        /// New detail JSON.
+        detail: String,
+        /// Closing time.
+        closed_at: Option<OffsetDateTime>,
+    },
+    /// Destroy a tenant: shred its key, delete every subject, record, index entry, hold and
+    /// anonymized record, revoke its keys. Audit events and the ledger stay.
+    DestroyTenant {
+        /// Tenant id.
+        id: Uuid,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Delete audit events with index below `before` (a checkpoint at `before` must be saved in
+    /// the same commit so the rest stays verifiable).
+    PruneAudit {
+        /// First index kept.
+        before: u64,
+    },
     /// Append an event to the audit log.
     Audit(Box<AuditEvent>),
     /// Store a signed checkpoint and the frontier it was made from.
@@ -284,4 +374,78 @@ pub struct AuditQuery {
     pub after: Option<u64>,
     /// Page size.
     pub limit: u32,
+}
+
+/// A legal hold created by an erasure.
+#[derive(Debug, Clone)]
+pub struct HoldRow {
+    /// Tenant id.
+    pub tenant: Uuid,
+    /// Hold id.
+    pub id: Uuid,
+    /// The erased subject the held records came from.
+    pub subject: Uuid,
+    /// Hold key sealed under the tenant key; `None` once shredded.
+    pub wrapped_key: Option<Vec<u8>>,
+    /// Tenant key version that wraps it.
+    pub key_version: u32,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A record kept under a legal hold after its subject was erased.
+#[derive(Debug, Clone)]
+pub struct HeldRecordRow {
+    /// Tenant id.
+    pub tenant: Uuid,
+    /// Hold id (its key seals the record).
+    pub hold: Uuid,
+    /// Record id.
+    pub id: Uuid,
+    /// Collection.
+    pub collection: String,
+    /// Sealed fields.
+    pub ciphertext: Vec<u8>,
+    /// Key version.
+    pub key_version: u32,
+    /// Original creation time.
+    pub created_at: OffsetDateTime,
+    /// When the hold ends and the record is deleted.
+    pub hold_until: OffsetDateTime,
+    /// Why it is kept.
+    pub reason: String,
+}
+
+/// A data-subject request.
+#[derive(Debug, Clone)]
+pub struct RequestRow {
+    /// Tenant id.
+    pub tenant: Uuid,
+    /// Request id.
+    pub id: Uuid,
+    /// access, erasure, rectification, restriction, portability.
+    pub kind: String,
+    /// Subject id.
+    pub subject: Uuid,
+    /// open, completed, rejected.
+    pub status: String,
+    /// Who verified the requester's identity (a staff name or process, not the subject's data).
+    pub verified_by: String,
+    /// JSON: purposes for restrictions, outcome summary, rejection reason.
+    pub detail: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Legal deadline.
+    pub due_at: OffsetDateTime,
+    /// Closing time.
+    pub closed_at: Option<OffsetDateTime>,
+}
+
+/// A record due for retention, with what the sweep needs to decide and decrypt.
+#[derive(Debug, Clone)]
+pub struct ExpiredRecord {
+    /// The subject (wrapped key, litigation hold).
+    pub subject: SubjectRow,
+    /// The record.
+    pub record: RecordRow,
 }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
-    ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, Op, RecordFilter,
+    ApiKeyRow, ExpiredRecord, HeldRecordRow, HoldRow, LedgerRow, RequestRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, Op, RecordFilter,
     RecordRow, Result, Store, StoreError, SubjectRow, SubjectView, TenantRow, from_micros,
     to_micros,
 };
@@ -404,6 +404,218 @@ async fn apply(
             }
             delete_index(conn, tenant, subject, id).await?;
         }
+        Op::AnonymizeRecord { record: r, at } => {
+            let done = sqlx::query("DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3")
+                .bind(r.tenant.as_bytes().as_slice())
+                .bind(r.subject.as_bytes().as_slice())
+                .bind(r.id.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("record"));
+            }
+            delete_index(conn, r.tenant, r.subject, r.id).await?;
+            sqlx::query(
+                "INSERT INTO anonymized_records (tenant, id, collection, ciphertext, key_version, \
+                 created_at, anonymized_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .bind(r.tenant.as_bytes().as_slice())
+            .bind(r.id.as_bytes().as_slice())
+            .bind(&r.collection)
+            .bind(&r.ciphertext)
+            .bind(i64::from(r.key_version))
+            .bind(to_micros(r.created_at))
+            .bind(to_micros(at))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::SetTenantSettings { id, settings } => {
+            let done = sqlx::query("UPDATE tenants SET settings = ?1 WHERE id = ?2")
+                .bind(&settings)
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("tenant"));
+            }
+        }
+        Op::ShiftExpiry { tenant, collection, by_micros } => {
+            sqlx::query(
+                "UPDATE records SET expires_at = expires_at - ?1 \
+                 WHERE tenant = ?2 AND collection = ?3 AND expires_at IS NOT NULL",
+            )
+            .bind(by_micros)
+            .bind(tenant.as_bytes().as_slice())
+            .bind(&collection)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::SetSubjectHold { tenant, subject, hold_until } => {
+            let done = sqlx::query(
+                "UPDATE subjects SET hold_until = ?1 WHERE tenant = ?2 AND id = ?3 AND wrapped_key IS NOT NULL",
+            )
+            .bind(hold_until.map(to_micros))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(subject.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("subject"));
+            }
+        }
+        Op::EraseSubject { tenant, subject } => {
+            let t = tenant.as_bytes().as_slice();
+            let s = subject.as_bytes().as_slice();
+            sqlx::query("DELETE FROM blind_index WHERE tenant = ?1 AND subject = ?2")
+                .bind(t)
+                .bind(s)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM records WHERE tenant = ?1 AND subject = ?2")
+                .bind(t)
+                .bind(s)
+                .execute(&mut *conn)
+                .await?;
+            let done = sqlx::query(
+                "UPDATE subjects SET wrapped_key = NULL, external_ref = NULL, restrictions = '[]', \
+                 hold_until = NULL WHERE tenant = ?1 AND id = ?2",
+            )
+            .bind(t)
+            .bind(s)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("subject"));
+            }
+        }
+        Op::InsertLedger(l) => {
+            sqlx::query(
+                "INSERT INTO erasure_ledger (id, tenant, subject, requested_by, erased_at, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(l.id.as_bytes().as_slice())
+            .bind(l.tenant.as_bytes().as_slice())
+            .bind(l.subject.as_bytes().as_slice())
+            .bind(&l.requested_by)
+            .bind(to_micros(l.erased_at))
+            .bind(&l.detail)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::InsertHold(h) => {
+            sqlx::query(
+                "INSERT INTO holds (tenant, id, subject, wrapped_key, key_version, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(h.tenant.as_bytes().as_slice())
+            .bind(h.id.as_bytes().as_slice())
+            .bind(h.subject.as_bytes().as_slice())
+            .bind(&h.wrapped_key)
+            .bind(i64::from(h.key_version))
+            .bind(to_micros(h.created_at))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::InsertHeldRecord(h) => {
+            sqlx::query(
+                "INSERT INTO held_records (tenant, hold, id, collection, ciphertext, key_version, \
+                 created_at, hold_until, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .bind(h.tenant.as_bytes().as_slice())
+            .bind(h.hold.as_bytes().as_slice())
+            .bind(h.id.as_bytes().as_slice())
+            .bind(&h.collection)
+            .bind(&h.ciphertext)
+            .bind(i64::from(h.key_version))
+            .bind(to_micros(h.created_at))
+            .bind(to_micros(h.hold_until))
+            .bind(&h.reason)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::DeleteHeldRecord { tenant, id } => {
+            sqlx::query("DELETE FROM held_records WHERE tenant = ?1 AND id = ?2")
+                .bind(tenant.as_bytes().as_slice())
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Op::ShredHold { tenant, id } => {
+            sqlx::query("UPDATE holds SET wrapped_key = NULL WHERE tenant = ?1 AND id = ?2")
+                .bind(tenant.as_bytes().as_slice())
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Op::InsertRequest(r) => {
+            sqlx::query(
+                "INSERT INTO requests (tenant, id, kind, subject, status, verified_by, detail, \
+                 created_at, due_at, closed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .bind(r.tenant.as_bytes().as_slice())
+            .bind(r.id.as_bytes().as_slice())
+            .bind(&r.kind)
+            .bind(r.subject.as_bytes().as_slice())
+            .bind(&r.status)
+            .bind(&r.verified_by)
+            .bind(&r.detail)
+            .bind(to_micros(r.created_at))
+            .bind(to_micros(r.due_at))
+            .bind(r.closed_at.map(to_micros))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::UpdateRequest { tenant, id, status, detail, closed_at } => {
+            let done = sqlx::query(
+                "UPDATE requests SET status = ?1, detail = ?2, closed_at = ?3 WHERE tenant = ?4 AND id = ?5",
+            )
+            .bind(&status)
+            .bind(&detail)
+            .bind(closed_at.map(to_micros))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("request"));
+            }
+        }
+        Op::DestroyTenant { id, at } => {
+            let t = id.as_bytes().as_slice();
+            for sql in [
+                "DELETE FROM blind_index WHERE tenant = ?1",
+                "DELETE FROM records WHERE tenant = ?1",
+                "DELETE FROM anonymized_records WHERE tenant = ?1",
+                "DELETE FROM held_records WHERE tenant = ?1",
+                "DELETE FROM holds WHERE tenant = ?1",
+                "DELETE FROM requests WHERE tenant = ?1",
+                "DELETE FROM subjects WHERE tenant = ?1",
+            ] {
+                sqlx::query(sql).bind(t).execute(&mut *conn).await?;
+            }
+            sqlx::query("UPDATE api_keys SET revoked_at = ?1 WHERE tenant = ?2 AND revoked_at IS NULL")
+                .bind(to_micros(at))
+                .bind(t)
+                .execute(&mut *conn)
+                .await?;
+            let done = sqlx::query(
+                "UPDATE tenants SET wrapped_key = NULL, status = 'destroyed', status_changed_at = ?1, \
+                 destroy_after = NULL, settings = '{}' WHERE id = ?2",
+            )
+            .bind(to_micros(at))
+            .bind(t)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("tenant"));
+            }
+        }
+        Op::PruneAudit { before } => {
+            sqlx::query("DELETE FROM audit_events WHERE idx < ?1")
+                .bind(before as i64)
+                .execute(&mut *conn)
+                .await?;
+        }
         Op::Audit(event) => {
             let bytes = event.to_bytes();
             let (idx, chain) = audit.append(&bytes);
@@ -762,6 +974,187 @@ impl Store for SqliteStore {
             .map(|row| Ok(leaf_hash(&row.try_get::<Vec<u8>, _>(0)?)))
             .collect()
     }
+    async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MIN(idx) FROM audit_events WHERE at >= ?1")
+            .bind(to_micros(at))
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(v.map(|v| v as u64))
+    }
+
+    async fn expired_records(
+        &self,
+        now: time::OffsetDateTime,
+        after: Option<(time::OffsetDateTime, Uuid)>,
+        tenant: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredRecord>> {
+        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {SUBJECT_COLUMNS}, {RECORD_COLUMNS}, r.expires_at AS ord FROM records r \
+             JOIN subjects s ON s.tenant = r.tenant AND s.id = r.subject \
+             WHERE r.expires_at IS NOT NULL AND r.expires_at <= "
+        ));
+        b.push_bind(to_micros(now));
+        if let Some((at, id)) = after {
+            b.push(" AND (r.expires_at > ").push_bind(to_micros(at));
+            b.push(" OR (r.expires_at = ").push_bind(to_micros(at));
+            b.push(" AND r.id > ").push_bind(id.as_bytes().to_vec()).push("))");
+        }
+        if let Some(t) = tenant {
+            b.push(" AND r.tenant = ").push_bind(t.as_bytes().to_vec());
+        }
+        b.push(" ORDER BY r.expires_at, r.id LIMIT ").push_bind(i64::from(limit));
+        let rows = b.build().fetch_all(&self.readers).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let subject = subject_from(row, 0)?;
+            if let Some(record) = record_from(row, 8, subject.tenant, subject.id)? {
+                out.push(ExpiredRecord { subject, record });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn expired_held_records(&self, now: time::OffsetDateTime, limit: u32) -> Result<Vec<HeldRecordRow>> {
+        let rows = sqlx::query(
+            "SELECT tenant, hold, id, collection, ciphertext, key_version, created_at, hold_until, reason \
+             FROM held_records WHERE hold_until <= ?1 ORDER BY hold_until LIMIT ?2",
+        )
+        .bind(to_micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(held_from).collect()
+    }
+
+    async fn empty_holds(&self) -> Result<Vec<HoldRow>> {
+        let rows = sqlx::query(
+            "SELECT h.tenant, h.id, h.subject, h.wrapped_key, h.key_version, h.created_at FROM holds h \
+             WHERE h.wrapped_key IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM held_records r WHERE r.tenant = h.tenant AND r.hold = h.id)",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(|r| hold_from(r, 0)).collect()
+    }
+
+    async fn held_records(&self, tenant: Uuid, subject: Uuid) -> Result<Vec<(HoldRow, HeldRecordRow)>> {
+        let rows = sqlx::query(
+            "SELECT h.tenant, h.id, h.subject, h.wrapped_key, h.key_version, h.created_at, \
+             r.tenant, r.hold, r.id, r.collection, r.ciphertext, r.key_version, r.created_at, r.hold_until, r.reason \
+             FROM holds h JOIN held_records r ON r.tenant = h.tenant AND r.hold = h.id \
+             WHERE h.tenant = ?1 AND h.subject = ?2 ORDER BY r.id",
+        )
+        .bind(tenant.as_bytes().as_slice())
+        .bind(subject.as_bytes().as_slice())
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((hold_from(r, 0)?, held_from_at(r, 6)?)))
+            .collect()
+    }
+
+    async fn ledger_entry(&self, tenant: Uuid, subject: Uuid) -> Result<Option<LedgerRow>> {
+        let row = sqlx::query(
+            "SELECT id, tenant, subject, requested_by, erased_at, detail FROM erasure_ledger \
+             WHERE tenant = ?1 AND subject = ?2 ORDER BY erased_at LIMIT 1",
+        )
+        .bind(tenant.as_bytes().as_slice())
+        .bind(subject.as_bytes().as_slice())
+        .fetch_optional(&self.readers)
+        .await?;
+        row.map(|r| {
+            Ok(LedgerRow {
+                id: uuid_at(&r, 0)?,
+                tenant: uuid_at(&r, 1)?,
+                subject: uuid_at(&r, 2)?,
+                requested_by: r.try_get(3)?,
+                erased_at: from_micros(r.try_get(4)?),
+                detail: r.try_get(5)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn subject_ids(&self, tenant: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<Uuid>> {
+        let rows = sqlx::query(
+            "SELECT id FROM subjects WHERE tenant = ?1 AND id > ?2 AND wrapped_key IS NOT NULL ORDER BY id LIMIT ?3",
+        )
+        .bind(tenant.as_bytes().as_slice())
+        .bind(after.unwrap_or(Uuid::nil()).as_bytes().to_vec())
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(|r| uuid_at(r, 0)).collect()
+    }
+
+    async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = ?1 AND id = ?2")))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(request_from).transpose()
+    }
+
+    async fn requests(&self, tenant: Uuid, status: Option<&str>) -> Result<Vec<RequestRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2) \
+             ORDER BY due_at, id"
+        )))
+        .bind(tenant.as_bytes().as_slice())
+        .bind(status)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(request_from).collect()
+    }
+}
+
+const REQUEST_COLUMNS: &str =
+    "tenant, id, kind, subject, status, verified_by, detail, created_at, due_at, closed_at";
+
+fn request_from(r: &SqliteRow) -> Result<RequestRow> {
+    Ok(RequestRow {
+        tenant: uuid_at(r, 0)?,
+        id: uuid_at(r, 1)?,
+        kind: r.try_get(2)?,
+        subject: uuid_at(r, 3)?,
+        status: r.try_get(4)?,
+        verified_by: r.try_get(5)?,
+        detail: r.try_get(6)?,
+        created_at: from_micros(r.try_get(7)?),
+        due_at: from_micros(r.try_get(8)?),
+        closed_at: r.try_get::<Option<i64>, _>(9)?.map(from_micros),
+    })
+}
+
+fn hold_from(r: &SqliteRow, at: usize) -> Result<HoldRow> {
+    Ok(HoldRow {
+        tenant: uuid_at(r, at)?,
+        id: uuid_at(r, at + 1)?,
+        subject: uuid_at(r, at + 2)?,
+        wrapped_key: r.try_get(at + 3)?,
+        key_version: u32_at(r, at + 4)?,
+        created_at: from_micros(r.try_get(at + 5)?),
+    })
+}
+
+fn held_from(r: &SqliteRow) -> Result<HeldRecordRow> {
+    held_from_at(r, 0)
+}
+
+fn held_from_at(r: &SqliteRow, at: usize) -> Result<HeldRecordRow> {
+    Ok(HeldRecordRow {
+        tenant: uuid_at(r, at)?,
+        hold: uuid_at(r, at + 1)?,
+        id: uuid_at(r, at + 2)?,
+        collection: r.try_get(at + 3)?,
+        ciphertext: r.try_get(at + 4)?,
+        key_version: u32_at(r, at + 5)?,
+        created_at: from_micros(r.try_get(at + 6)?),
+        hold_until: from_micros(r.try_get(at + 7)?),
+        reason: r.try_get(at + 8)?,
+    })
 }
 
 fn audit_row_from(row: &SqliteRow) -> Result<AuditRow> {

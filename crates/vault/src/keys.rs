@@ -28,9 +28,10 @@ pub(crate) struct TenantKeys {
     pub(crate) index: Hasher,
     /// Keyed hash of external references.
     pub(crate) refs: Hasher,
-    /// Keyed hash for `hmac` anonymization.
-    #[allow(dead_code)]
+    /// Keyed hash for `hmac` anonymization (joins survive, reversal needs the tenant key).
     pub(crate) anon: Hasher,
+    /// Seals anonymized records: outside any subject's scope, shredded with the tenant.
+    pub(crate) anonymized: Cipher,
 }
 
 impl TenantKeys {
@@ -40,6 +41,7 @@ impl TenantKeys {
             index: Hasher::new(&key.derive("ward.blind-index.v1")?),
             refs: Hasher::new(&key.derive("ward.external-ref.v1")?),
             anon: Hasher::new(&key.derive("ward.anonymize.v1")?),
+            anonymized: Cipher::new(&key.derive("ward.anonymized-records.v1")?)?,
         })
     }
 }
@@ -143,13 +145,11 @@ impl Keys {
     }
 
     /// Drops every cached key of a subject (erasure) so nothing in memory outlives the shred.
-    #[allow(dead_code)]
     pub(crate) fn forget_subject(&self, tenant: Uuid, subject: Uuid) {
         lock(&self.subjects).retain(|k, _| !(k.0 == tenant && k.1 == subject));
     }
 
     /// Drops every cached key of a tenant (destruction).
-    #[allow(dead_code)]
     pub(crate) fn forget_tenant(&self, tenant: Uuid) {
         lock(&self.tenants).retain(|k, _| k.0 != tenant);
         lock(&self.subjects).retain(|k, _| k.0 != tenant);

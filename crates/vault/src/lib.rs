@@ -16,6 +16,8 @@ mod error;
 mod keys;
 mod principal;
 mod records;
+pub mod retention;
+mod rights;
 mod tenants;
 
 use std::collections::HashMap;
@@ -36,6 +38,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, VaultError};
 pub use principal::{Principal, RequestContext, Role};
 pub use records::{RecordOut, SubjectOut};
+pub use retention::{Counts, RetentionOptions, RetentionReport};
+pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
 pub use tenants::{KeyOut, NewKey, NewTenant, TenantOut};
 
 /// Everything a vault needs to start.

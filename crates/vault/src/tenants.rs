@@ -380,7 +380,7 @@ impl Vault {
     }
 }
 
-fn tenant_out(row: &TenantRow) -> TenantOut {
+pub(crate) fn tenant_out(row: &TenantRow) -> TenantOut {
     TenantOut {
         id: row.id,
         name: row.name.clone(),

@@ -2,5 +2,6 @@
 
 pub(crate) mod audit;
 pub(crate) mod records;
+pub(crate) mod rights;
 pub(crate) mod system;
 pub(crate) mod tenants;

@@ -1,0 +1,74 @@
+//! `ward tenant export`: the portable archive of a whole tenant, with a progress bar.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use uuid::Uuid;
+use ward_vault::RequestContext;
+
+use crate::Outcome;
+use crate::config::StoreArgs;
+use crate::setup;
+
+#[derive(Subcommand)]
+pub(crate) enum TenantCommand {
+    /// Write every subject of a tenant, decrypted, with the policy schema, as JSON Lines.
+    ///
+    /// The export is an access like any other: it needs an owner or admin API key of the
+    /// tenant (WARD_TOKEN) and is written to the tenant's audit log.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The tenant.
+        #[arg(long)]
+        tenant: Uuid,
+        /// An owner or admin key of the tenant.
+        #[arg(long, env = "WARD_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Output file (JSON Lines); standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub(crate) async fn run(cmd: TenantCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        TenantCommand::Export { store, tenant, token, out } => {
+            let (settings, _) = store.resolve()?;
+            let opened = setup::open(&settings).await?;
+            let principal = opened.vault.authenticate(Some(&token), "cli-tenant-export", None).await?;
+            let ctx = RequestContext { principal, request_id: format!("cli-export-{}", Uuid::now_v7()), client_ip: None };
+            let total = opened.store.subject_ids(tenant, None, u32::MAX).await.map(|v| v.len() as u64).unwrap_or(0);
+            let bar = if out.is_some() { ProgressBar::new(total) } else { ProgressBar::hidden() };
+            bar.set_style(ProgressStyle::with_template("exporting [{bar:40}] {pos}/{len} subjects ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()));
+            let mut sink: Box<dyn std::io::Write> = match &out {
+                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut write_error = None;
+            let n = opened
+                .vault
+                .export_tenant(&ctx, tenant, |line, done| {
+                    if write_error.is_none() {
+                        if let Err(e) = writeln!(sink, "{line}") {
+                            write_error = Some(e);
+                        }
+                    }
+                    bar.set_position(done);
+                })
+                .await?;
+            if let Some(e) = write_error {
+                return Err(e.into());
+            }
+            sink.flush()?;
+            bar.finish_and_clear();
+            if let Some(p) = out {
+                eprintln!("exported {n} subjects to {}", p.display());
+            }
+            Ok(Outcome::Ok)
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Data-subject rights, requests, holds, retention overrides and the tenant lifecycle.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+use ward_vault::{CompleteRequest, ErasureOut, NewRequest, RequestOut, RestrictionIn, RetentionOptions, RetentionReport, Role, TenantOut};
+
+use crate::extract::{Auth, Json, Path, Query};
+use crate::{ApiError, AppState, ErrorBody};
+
+/// Everything held about a subject, decrypted, with its schema and access log (GDPR Art. 15/20).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/subjects/{subject}/export", tag = "rights",
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id")),
+    responses((status = 200, description = "Subject export document (format ward.subject-export.v1)"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn export_subject(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((tenant, subject)): Path<(Uuid, Uuid)>,
+) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(s.vault.export_subject(&ctx, tenant, subject).await?))
+}
+
+/// Query of the export by external reference.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RefQuery {
+    /// The tenant's reference for the subject.
+    external_ref: String,
+}
+
+/// Subject export found by the tenant's external reference.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/subjects/export", tag = "rights",
+    params(("tenant" = Uuid, Path, description = "Tenant id"), RefQuery),
+    responses((status = 200, description = "Subject export document"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn export_by_ref(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(tenant): Path<Uuid>,
+    Query(q): Query<RefQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(s.vault.export_subject_by_ref(&ctx, tenant, &q.external_ref).await?))
+}
+
+/// Erase a subject by crypto-shredding its key; held collections are kept and reported.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/subjects/{subject}/erase", tag = "rights",
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id")),
+    responses((status = 200, body = ErasureOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn erase(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((tenant, subject)): Path<(Uuid, Uuid)>,
+) -> Result<axum::Json<ErasureOut>, ApiError> {
+    Ok(axum::Json(s.vault.erase_subject(&ctx, tenant, subject).await?))
+}
+
+/// Restrict processing for purposes (objection).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/subjects/{subject}/restrictions", tag = "rights", request_body = RestrictionIn,
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id")),
+    responses((status = 200, description = "`{\"restrictions\": [...]}`"), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn restrict(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((tenant, subject)): Path<(Uuid, Uuid)>,
+    Json(body): Json<RestrictionIn>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let r = s.vault.restrict(&ctx, tenant, subject, body).await?;
+    Ok(axum::Json(serde_json::json!({ "restrictions": r })))
+}
+
+/// Query of lifting restrictions.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LiftQuery {
+    /// The restriction to lift; all when absent.
+    purpose: Option<String>,
+}
+
+/// Lift one restriction, or all.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/subjects/{subject}/restrictions", tag = "rights",
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id"), LiftQuery),
+    responses((status = 200, description = "`{\"restrictions\": [...]}`")),
+    security(("bearer" = [])))]
+pub(crate) async fn lift(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((tenant, subject)): Path<(Uuid, Uuid)>,
+    Query(q): Query<LiftQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let r = s.vault.lift_restriction(&ctx, tenant, subject, q.purpose).await?;
+    Ok(axum::Json(serde_json::json!({ "restrictions": r })))
+}
+
+/// Body of the litigation hold.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HoldBody {
+    /// RFC 3339 end of the hold; null lifts it.
+    until: Option<String>,
+}
+
+/// Put a subject under a litigation hold (retention and erasure wait), or lift it.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/subjects/{subject}/hold", tag = "rights", request_body = HoldBody,
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id")),
+    responses((status = 204), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn hold(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((tenant, subject)): Path<(Uuid, Uuid)>,
+    Json(body): Json<HoldBody>,
+) -> Result<StatusCode, ApiError> {
+    let until = body
+        .until
+        .as_deref()
+        .map(|u| OffsetDateTime::parse(u, &Rfc3339).map_err(|_| ApiError::bad_request("invalid_time", "until must be RFC 3339").with_field("until")))
+        .transpose()?;
+    s.vault.set_subject_hold(&ctx, tenant, subject, until).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of a retention override.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetentionBody {
+    /// The shorter period, e.g. "30d".
+    retain_for: String,
+}
+
+/// Shorten (never lengthen) a collection's retention for this tenant.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/retention/{collection}", tag = "rights", request_body = RetentionBody,
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("collection" = String, Path, description = "Collection")),
+    responses((status = 200, description = "The override"), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn set_retention(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((tenant, collection)): Path<(Uuid, String)>,
+    Json(body): Json<RetentionBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(s.vault.set_retention(&ctx, tenant, &collection, &body.retain_for).await?))
+}
+
+/// Open a data-subject request (due in one month).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/requests", tag = "rights", request_body = NewRequest,
+    params(("tenant" = Uuid, Path, description = "Tenant id")),
+    responses((status = 201, body = RequestOut), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn open_request(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(tenant): Path<Uuid>,
+    Json(body): Json<NewRequest>,
+) -> Result<(StatusCode, axum::Json<RequestOut>), ApiError> {
+    Ok((StatusCode::CREATED, axum::Json(s.vault.open_request(&ctx, tenant, body).await?)))
+}
+
+/// Filters of the request list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RequestQuery {
+    /// open, completed or rejected.
+    status: Option<String>,
+    /// Only open requests past their deadline.
+    #[serde(default)]
+    overdue: bool,
+}
+
+/// List requests.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/requests", tag = "rights",
+    params(("tenant" = Uuid, Path, description = "Tenant id"), RequestQuery),
+    responses((status = 200, body = Vec<RequestOut>)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_requests(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(tenant): Path<Uuid>,
+    Query(q): Query<RequestQuery>,
+) -> Result<axum::Json<Vec<RequestOut>>, ApiError> {
+    Ok(axum::Json(s.vault.list_requests(&ctx, tenant, q.status.as_deref(), q.overdue).await?))
+}
+
+/// Complete a request by performing it (export, erase, restrict, rectify).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/requests/{request}/complete", tag = "rights", request_body = CompleteRequest,
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("request" = Uuid, Path, description = "Request id")),
+    responses((status = 200, body = RequestOut), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn complete_request(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((tenant, request)): Path<(Uuid, Uuid)>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<RequestOut>, ApiError> {
+    // The body is optional: only rectifications need one.
+    let how: CompleteRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CompleteRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+    };
+    Ok(axum::Json(s.vault.complete_request(&ctx, tenant, request, how).await?))
+}
+
+/// Body of a rejection.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RejectBody {
+    /// Why (sent to the requester).
+    reason: String,
+}
+
+/// Reject a request with a reason.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/requests/{request}/reject", tag = "rights", request_body = RejectBody,
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("request" = Uuid, Path, description = "Request id")),
+    responses((status = 200, body = RequestOut), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn reject_request(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((tenant, request)): Path<(Uuid, Uuid)>,
+    Json(body): Json<RejectBody>,
+) -> Result<axum::Json<RequestOut>, ApiError> {
+    Ok(axum::Json(s.vault.reject_request(&ctx, tenant, request, &body.reason).await?))
+}
+
+/// Cancel the tenant: access stops now, destruction after the grace period.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/cancel", tag = "tenants",
+    params(("tenant" = Uuid, Path, description = "Tenant id")),
+    responses((status = 200, body = TenantOut), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn cancel(State(s): State<AppState>, Auth(ctx): Auth, Path(tenant): Path<Uuid>) -> Result<axum::Json<TenantOut>, ApiError> {
+    Ok(axum::Json(s.vault.cancel_tenant(&ctx, tenant).await?))
+}
+
+/// Reactivate a cancelled tenant during its grace period.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/reactivate", tag = "tenants",
+    params(("tenant" = Uuid, Path, description = "Tenant id")),
+    responses((status = 200, body = TenantOut), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn reactivate(State(s): State<AppState>, Auth(ctx): Auth, Path(tenant): Path<Uuid>) -> Result<axum::Json<TenantOut>, ApiError> {
+    Ok(axum::Json(s.vault.reactivate_tenant(&ctx, tenant).await?))
+}
+
+/// The whole tenant as a portable archive (JSON Lines: manifest, then one subject per line).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/export", tag = "tenants",
+    params(("tenant" = Uuid, Path, description = "Tenant id")),
+    responses((status = 200, description = "application/x-ndjson archive"), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn export_tenant(State(s): State<AppState>, Auth(ctx): Auth, Path(tenant): Path<Uuid>) -> Result<Response, ApiError> {
+    let mut body = String::new();
+    s.vault
+        .export_tenant(&ctx, tenant, |line, _| {
+            body.push_str(&line.to_string());
+            body.push('\n');
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// Query of a retention run.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetentionQuery {
+    /// Report only; change nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Run retention now (operators only; the server also runs it on a schedule).
+#[utoipa::path(post, path = "/v1/retention/run", tag = "rights", params(RetentionQuery),
+    responses((status = 200, body = RetentionReport), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn run_retention(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<RetentionQuery>,
+) -> Result<axum::Json<RetentionReport>, ApiError> {
+    if ctx.principal.role != Role::Operator {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "role_not_permitted", "only operators run retention"));
+    }
+    let opts = RetentionOptions { dry_run: q.dry_run, ..RetentionOptions::default() };
+    Ok(axum::Json(s.vault.run_retention(&opts, |_| {}).await?))
+}

@@ -1,0 +1,986 @@
+//! PostgreSQL: the store for several Ward servers sharing one database.
+//!
+//! Writes go through one writer task per store, as on SQLite: it drains whatever requests are
+//! waiting and commits them in one transaction, each request under its own savepoint (group
+//! commit), so a failing request rolls back alone. What differs is that other servers append
+//! to the same audit log. The log's tail (size, chain value, Merkle frontier) therefore lives
+//! in the single-row `audit_head` table, not in memory: a batch that carries audit events
+//! locks that row first (`SELECT ... FOR UPDATE`), numbers its events from the size it finds,
+//! and writes every event of the batch plus the new tail in one statement just before it
+//! commits. The row lock serializes appends across servers and keeps indices gap-free; a batch
+//! without audit events takes no lock at all.
+//!
+//! Round trips are what a PostgreSQL write costs, so the writer avoids them where it can: a
+//! request made only of audit events (an audited read, the common case) needs no savepoint and
+//! no statement of its own, a batch of one request runs without savepoints, and a batch in
+//! which every request failed is rolled back instead of committed. Reads use the pool, one
+//! query per method.
+//!
+//! Several servers may start at once: migrations (and the creation of the schema, for
+//! [`PostgresStore::open_in_schema`]) run under a session advisory lock.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{
+    AssertSqlSafe, Connection, Executor, PgConnection, Postgres, QueryBuilder, Row, Transaction,
+};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
+
+use crate::{
+    ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, IndexEntry, Op,
+    RecordFilter, RecordRow, Result, Store, StoreError, SubjectRow, SubjectView, TenantRow,
+    from_micros, to_micros,
+};
+
+/// Most requests one group commit takes; bounds the latency a batch adds to its first member.
+const MAX_BATCH: usize = 512;
+
+/// Pool size per store: the writer holds one connection per batch, readers share the rest.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// Key of the session advisory lock held while creating the schema and migrating, so that
+/// servers starting together apply migrations one at a time (`"ward:mig"` in ASCII).
+const MIGRATION_LOCK: i64 = i64::from_be_bytes(*b"ward:mig");
+
+/// A Ward store in a PostgreSQL database, safe to share between several Ward servers.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    writer: mpsc::Sender<Job>,
+}
+
+/// One `commit` call waiting for the writer.
+type Job = (Vec<Op>, oneshot::Sender<Result<Committed>>);
+
+impl PostgresStore {
+    /// Connects to `url` (a `postgres://` URL) and applies migrations to the schema the
+    /// connection's `search_path` names (`public` by default; a URL may set another with
+    /// `?options=-c%20search_path%3Dname`, which must then already exist).
+    pub async fn open(url: &str) -> Result<Self> {
+        Self::connect(PgConnectOptions::from_str(url)?, None).await
+    }
+
+    /// Like [`PostgresStore::open`], but keeps every table in `schema`, creating the schema
+    /// if it is missing: several Ward deployments (or tests) can share one database this way.
+    ///
+    /// `schema` must match `^[a-z_][a-z0-9_]{0,62}$`; anything else is refused with
+    /// [`sqlx::Error::Configuration`]. Every pooled connection gets the schema as its
+    /// `search_path` in its startup packet, so it holds from the first statement on and
+    /// survives a `RESET ALL` or `DISCARD ALL`.
+    pub async fn open_in_schema(url: &str, schema: &str) -> Result<Self> {
+        check_schema_name(schema)?;
+        let options = PgConnectOptions::from_str(url)?.options([("search_path", schema)]);
+        Self::connect(options, Some(schema)).await
+    }
+
+    /// The connection pool, for maintenance queries in tests and tools.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn connect(options: PgConnectOptions, schema: Option<&str>) -> Result<Self> {
+        migrate(&options, schema).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            // A ping before every checkout would double the round trips of a read; a dead
+            // connection surfaces as one failed query instead and is then discarded.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run_writer(pool.clone(), rx));
+        Ok(Self { pool, writer: tx })
+    }
+}
+
+/// Refuses schema names that would need quoting (or could smuggle SQL into `CREATE SCHEMA`).
+fn check_schema_name(schema: &str) -> Result<()> {
+    let mut chars = schema.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if first_ok && rest_ok && schema.len() <= 63 {
+        Ok(())
+    } else {
+        Err(StoreError::Database(sqlx::Error::Configuration(
+            format!("invalid PostgreSQL schema name {schema:?}: use ^[a-z_][a-z0-9_]{{0,62}}$")
+                .into(),
+        )))
+    }
+}
+
+/// Creates the schema if asked and applies migrations, under [`MIGRATION_LOCK`], on a
+/// connection of its own.
+async fn migrate(options: &PgConnectOptions, schema: Option<&str>) -> Result<()> {
+    let mut conn = PgConnection::connect_with(options).await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await?;
+    let migrated = migrate_locked(&mut conn, schema).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await;
+    // Closing also releases the lock, should the unlock above have failed.
+    let _ = conn.close().await;
+    migrated?;
+    unlocked?;
+    Ok(())
+}
+
+async fn migrate_locked(conn: &mut PgConnection, schema: Option<&str>) -> Result<()> {
+    if let Some(schema) = schema {
+        // The name was checked by `check_schema_name`: lowercase letters, digits, underscores.
+        conn.execute(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+        )))
+        .await?;
+    }
+    sqlx::migrate!("./migrations/postgres").run(conn).await?;
+    Ok(())
+}
+
+// ---- the writer -----------------------------------------------------------------------------
+
+/// The audit log's tail as a batch sees it: read from the locked `audit_head` row, advanced
+/// in memory as requests succeed, written back before the commit.
+#[derive(Clone)]
+struct AuditTail {
+    frontier: Frontier,
+    chain: Hash,
+}
+
+impl AuditTail {
+    const COLUMNS: &str = "size, chain, frontier";
+
+    fn from_row(row: &PgRow) -> Result<Self> {
+        let size: i64 = row.try_get(0)?;
+        let chain = hash_at(row, 1)?;
+        let frontier = Frontier::from_bytes(&row.try_get::<Vec<u8>, _>(2)?)
+            .map_err(|e| StoreError::Corrupt(format!("audit_head frontier: {e}")))?;
+        if u64::try_from(size).ok() != Some(frontier.size()) {
+            return Err(StoreError::Corrupt(format!(
+                "audit_head size {size} disagrees with its frontier ({})",
+                frontier.size()
+            )));
+        }
+        Ok(Self { frontier, chain })
+    }
+
+    /// Locks the head row until the transaction ends and reads it.
+    async fn lock(conn: &mut PgConnection) -> Result<Self> {
+        let sql = format!("SELECT {} FROM audit_head WHERE id = 1 FOR UPDATE", Self::COLUMNS);
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .fetch_optional(conn)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("audit_head row is missing".into()))?;
+        Self::from_row(&row)
+    }
+
+    fn append(&mut self, event: &[u8]) -> (u64, Hash) {
+        let idx = self.frontier.size();
+        let leaf = leaf_hash(event);
+        self.frontier.push(leaf);
+        self.chain = chain_hash(&self.chain, &leaf);
+        (idx, self.chain)
+    }
+
+    fn head(&self) -> AuditHead {
+        AuditHead {
+            size: self.frontier.size(),
+            root: self.frontier.root(),
+            chain: self.chain,
+            frontier: self.frontier.to_bytes(),
+        }
+    }
+}
+
+/// An audit row numbered by the batch, inserted with the others when the batch ends.
+struct PendingEvent {
+    idx: i64,
+    at: i64,
+    tenant: Option<Vec<u8>>,
+    subject: Option<Vec<u8>>,
+    actor: String,
+    action: &'static str,
+    outcome: &'static str,
+    event: Vec<u8>,
+    chain: Vec<u8>,
+}
+
+/// What a batch accumulates: the tail (present when the batch locked the head) and the
+/// events of the requests that succeeded so far.
+struct Batch {
+    tail: Option<AuditTail>,
+    events: Vec<PendingEvent>,
+}
+
+async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        group_commit(&pool, jobs).await;
+    }
+}
+
+/// Commits a batch of requests in one transaction, each under its own savepoint.
+async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
+    let audited = jobs
+        .iter()
+        .any(|(ops, _)| ops.iter().any(|op| matches!(op, Op::Audit(_))));
+    let (mut tx, tail) = match begin(pool, audited).await {
+        Ok(started) => started,
+        Err(e) => {
+            let msg = e.to_string();
+            for (_, reply) in jobs {
+                let _ = reply.send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
+            }
+            return;
+        }
+    };
+    let mut batch = Batch { tail, events: Vec::new() };
+    let start_size = batch.tail.as_ref().map(|t| t.frontier.size());
+    // With one request there is nothing to isolate it from: on failure the whole
+    // transaction rolls back.
+    let isolate = jobs.len() > 1;
+    let mut results = Vec::with_capacity(jobs.len());
+    let mut broken = None;
+    for (ops, reply) in jobs {
+        if broken.is_some() {
+            results.push((reply, Err(StoreError::Closed)));
+            continue;
+        }
+        match apply_request(&mut tx, &mut batch, ops, isolate).await {
+            Ok(outcome) => results.push((reply, outcome)),
+            Err(e) => {
+                // A savepoint could not be set, released or rolled back to: the transaction
+                // is in an unknown state and must not commit.
+                broken = Some(e);
+                results.push((reply, Err(StoreError::Closed)));
+            }
+        }
+    }
+    if broken.is_none() && results.iter().all(|(_, outcome)| outcome.is_err()) {
+        // Nothing to keep (and after a failure without savepoint, nothing that could be).
+        let _ = tx.rollback().await;
+        for (reply, outcome) in results {
+            let _ = reply.send(outcome);
+        }
+        return;
+    }
+    let finished = match broken {
+        Some(e) => Err(e),
+        None => finish(tx, &batch, start_size).await,
+    };
+    match finished {
+        Ok(()) => {
+            for (reply, outcome) in results {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "group commit failed; every request in the batch fails");
+            let msg = e.to_string();
+            for (reply, _) in results {
+                let _ = reply.send(Err(StoreError::Conflict(format!("commit failed: {msg}"))));
+            }
+        }
+    }
+}
+
+/// Opens the batch transaction and, if the batch appends audit events, locks the log's tail
+/// before anything else, so every server takes its locks in the same order.
+async fn begin(
+    pool: &PgPool,
+    audited: bool,
+) -> Result<(Transaction<'static, Postgres>, Option<AuditTail>)> {
+    let mut tx = pool.begin().await?;
+    let tail = if audited { Some(AuditTail::lock(&mut tx).await?) } else { None };
+    Ok((tx, tail))
+}
+
+/// Writes the batch's audit events and the new tail, then commits. Dropping `tx` on an error
+/// rolls it back.
+async fn finish(
+    mut tx: Transaction<'static, Postgres>,
+    batch: &Batch,
+    start_size: Option<u64>,
+) -> Result<()> {
+    if let Some(tail) = &batch.tail
+        && Some(tail.frontier.size()) != start_size
+    {
+        append_events(&mut tx, tail, &batch.events).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Inserts `events` and moves `audit_head` to `tail` in one statement.
+async fn append_events(conn: &mut PgConnection, tail: &AuditTail, events: &[PendingEvent]) -> Result<()> {
+    let size = i64::try_from(tail.frontier.size())
+        .map_err(|_| StoreError::Corrupt("audit log size exceeds BIGINT".into()))?;
+    let done = sqlx::query(
+        "WITH appended AS ( \
+             INSERT INTO audit_events (idx, at, tenant, subject, actor, action, outcome, event, \
+             chain) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BYTEA[], $4::BYTEA[], \
+             $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BYTEA[], $9::BYTEA[]) \
+         ) \
+         UPDATE audit_head SET size = $10, chain = $11, frontier = $12 WHERE id = 1",
+    )
+    .bind(events.iter().map(|e| e.idx).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.at).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.tenant.as_deref()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.subject.as_deref()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.action).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.outcome).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.event.as_slice()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.chain.as_slice()).collect::<Vec<_>>())
+    .bind(size)
+    .bind(tail.chain.as_slice())
+    .bind(tail.frontier.to_bytes())
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Corrupt("audit_head row is missing".into()));
+    }
+    Ok(())
+}
+
+/// Applies one request. The outer error means the transaction itself is unusable; the inner
+/// result is the request's own outcome, which on failure has left no trace in `batch`.
+async fn apply_request(
+    conn: &mut PgConnection,
+    batch: &mut Batch,
+    ops: Vec<Op>,
+    isolate: bool,
+) -> Result<Result<Committed>> {
+    // Appending audit events runs no statement here, so it cannot fail halfway.
+    let savepoint = isolate && ops.iter().any(|op| !matches!(op, Op::Audit(_)));
+    if savepoint {
+        conn.execute("SAVEPOINT request").await?;
+    }
+    let tail_before = batch.tail.clone();
+    let events_before = batch.events.len();
+    let mut committed = Committed::default();
+    let mut result = Ok(());
+    for op in ops {
+        result = apply(conn, batch, &mut committed, op).await;
+        if result.is_err() {
+            break;
+        }
+    }
+    match result {
+        Ok(()) => {
+            if savepoint {
+                conn.execute("RELEASE SAVEPOINT request").await?;
+            }
+            Ok(Ok(committed))
+        }
+        Err(e) => {
+            if savepoint {
+                conn.execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
+                    .await?;
+            }
+            batch.tail = tail_before;
+            batch.events.truncate(events_before);
+            Ok(Err(e))
+        }
+    }
+}
+
+fn unique_to_conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(format!("{what} already exists"))
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(what),
+        _ => StoreError::Database(e),
+    }
+}
+
+async fn apply(
+    conn: &mut PgConnection,
+    batch: &mut Batch,
+    committed: &mut Committed,
+    op: Op,
+) -> Result<()> {
+    match op {
+        Op::InsertTenant(t) => {
+            sqlx::query(
+                "INSERT INTO tenants (id, name, status, region, wrapped_key, root_key_version, \
+                 key_version, settings, created_at, status_changed_at, destroy_after) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(t.id.as_bytes().as_slice())
+            .bind(&t.name)
+            .bind(&t.status)
+            .bind(&t.region)
+            .bind(&t.wrapped_key)
+            .bind(i64::from(t.root_key_version))
+            .bind(i64::from(t.key_version))
+            .bind(&t.settings)
+            .bind(to_micros(t.created_at))
+            .bind(to_micros(t.status_changed_at))
+            .bind(t.destroy_after.map(to_micros))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("tenant"))?;
+        }
+        Op::SetTenantStatus { id, status, at, destroy_after } => {
+            let done = sqlx::query(
+                "UPDATE tenants SET status = $1, status_changed_at = $2, destroy_after = $3 \
+                 WHERE id = $4",
+            )
+            .bind(&status)
+            .bind(to_micros(at))
+            .bind(destroy_after.map(to_micros))
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("tenant"));
+            }
+        }
+        Op::InsertApiKey(k) => {
+            sqlx::query(
+                "INSERT INTO api_keys (id, tenant, token_hash, name, role, purposes, created_at, \
+                 revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(k.id.as_bytes().as_slice())
+            .bind(k.tenant.as_ref().map(|t| t.as_bytes().as_slice()))
+            .bind(k.token_hash.as_slice())
+            .bind(&k.name)
+            .bind(&k.role)
+            .bind(&k.purposes)
+            .bind(to_micros(k.created_at))
+            .bind(k.revoked_at.map(to_micros))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("api key"))?;
+        }
+        Op::RevokeApiKey { tenant, id, at } => {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 \
+                 AND tenant IS NOT DISTINCT FROM $3 AND revoked_at IS NULL",
+            )
+            .bind(to_micros(at))
+            .bind(id.as_bytes().as_slice())
+            .bind(tenant.as_ref().map(|t| t.as_bytes().as_slice()))
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("api key"));
+            }
+        }
+        Op::InsertSubject(s) => {
+            sqlx::query(
+                "INSERT INTO subjects (tenant, id, external_ref, wrapped_key, key_version, \
+                 restrictions, hold_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(s.tenant.as_bytes().as_slice())
+            .bind(s.id.as_bytes().as_slice())
+            .bind(&s.external_ref)
+            .bind(&s.wrapped_key)
+            .bind(i64::from(s.key_version))
+            .bind(&s.restrictions)
+            .bind(s.hold_until.map(to_micros))
+            .bind(to_micros(s.created_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("subject with this external_ref"))?;
+        }
+        Op::SetRestrictions { tenant, subject, restrictions } => {
+            let done =
+                sqlx::query("UPDATE subjects SET restrictions = $1 WHERE tenant = $2 AND id = $3")
+                    .bind(&restrictions)
+                    .bind(tenant.as_bytes().as_slice())
+                    .bind(subject.as_bytes().as_slice())
+                    .execute(&mut *conn)
+                    .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("subject"));
+            }
+        }
+        Op::InsertRecord { record: r, index } => {
+            sqlx::query(
+                "INSERT INTO records (tenant, subject, id, collection, ciphertext, key_version, \
+                 revision, created_at, updated_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(r.tenant.as_bytes().as_slice())
+            .bind(r.subject.as_bytes().as_slice())
+            .bind(r.id.as_bytes().as_slice())
+            .bind(&r.collection)
+            .bind(&r.ciphertext)
+            .bind(i64::from(r.key_version))
+            .bind(r.revision)
+            .bind(to_micros(r.created_at))
+            .bind(to_micros(r.updated_at))
+            .bind(r.expires_at.map(to_micros))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("subject"))?;
+            insert_index(conn, &r, &index).await?;
+        }
+        Op::UpdateRecord { record: r, expected_revision, index } => {
+            let done = sqlx::query(
+                "UPDATE records SET ciphertext = $1, key_version = $2, revision = $3, \
+                 updated_at = $4, expires_at = $5 \
+                 WHERE tenant = $6 AND subject = $7 AND id = $8 AND revision = $9",
+            )
+            .bind(&r.ciphertext)
+            .bind(i64::from(r.key_version))
+            .bind(r.revision)
+            .bind(to_micros(r.updated_at))
+            .bind(r.expires_at.map(to_micros))
+            .bind(r.tenant.as_bytes().as_slice())
+            .bind(r.subject.as_bytes().as_slice())
+            .bind(r.id.as_bytes().as_slice())
+            .bind(expected_revision)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(
+                    "record was changed or deleted concurrently; read it again".into(),
+                ));
+            }
+            delete_index(conn, r.tenant, r.subject, r.id).await?;
+            insert_index(conn, &r, &index).await?;
+        }
+        Op::DeleteRecord { tenant, subject, id } => {
+            let done =
+                sqlx::query("DELETE FROM records WHERE tenant = $1 AND subject = $2 AND id = $3")
+                    .bind(tenant.as_bytes().as_slice())
+                    .bind(subject.as_bytes().as_slice())
+                    .bind(id.as_bytes().as_slice())
+                    .execute(&mut *conn)
+                    .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("record"));
+            }
+            delete_index(conn, tenant, subject, id).await?;
+        }
+        Op::Audit(event) => {
+            // `group_commit` locks the tail whenever a batch holds an audit event.
+            let tail = batch.tail.as_mut().ok_or_else(|| {
+                StoreError::Corrupt("audit event in a batch that did not lock audit_head".into())
+            })?;
+            let bytes = event.to_bytes();
+            let (idx, chain) = tail.append(&bytes);
+            batch.events.push(PendingEvent {
+                idx: i64::try_from(idx)
+                    .map_err(|_| StoreError::Corrupt("audit log size exceeds BIGINT".into()))?,
+                at: to_micros(event.at),
+                tenant: event.tenant.map(|t| t.as_bytes().to_vec()),
+                subject: event.subject.map(|s| s.as_bytes().to_vec()),
+                actor: event.actor.id,
+                action: event.action.as_str(),
+                outcome: event.outcome.as_str(),
+                event: bytes,
+                chain: chain.to_vec(),
+            });
+            committed.audit_indices.push(idx);
+        }
+        Op::SaveCheckpoint(cp) => {
+            sqlx::query(
+                "INSERT INTO audit_checkpoints (tree_size, checkpoint, frontier, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO UPDATE SET \
+                 checkpoint = EXCLUDED.checkpoint, frontier = EXCLUDED.frontier, \
+                 created_at = EXCLUDED.created_at",
+            )
+            .bind(cp.tree_size as i64)
+            .bind(&cp.checkpoint)
+            .bind(&cp.frontier)
+            .bind(to_micros(cp.created_at))
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a record's blind-index entries in one statement.
+async fn insert_index(conn: &mut PgConnection, r: &RecordRow, index: &[IndexEntry]) -> Result<()> {
+    if index.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO blind_index (tenant, collection, field, hash, subject, record) \
+         SELECT $1, $2, e.field, e.hash, $3, $4 FROM UNNEST($5::TEXT[], $6::BYTEA[]) AS e(field, hash) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(r.tenant.as_bytes().as_slice())
+    .bind(&r.collection)
+    .bind(r.subject.as_bytes().as_slice())
+    .bind(r.id.as_bytes().as_slice())
+    .bind(index.iter().map(|e| e.field.as_str()).collect::<Vec<_>>())
+    .bind(index.iter().map(|e| e.hash.as_slice()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn delete_index(conn: &mut PgConnection, tenant: Uuid, subject: Uuid, id: Uuid) -> Result<()> {
+    sqlx::query("DELETE FROM blind_index WHERE tenant = $1 AND subject = $2 AND record = $3")
+        .bind(tenant.as_bytes().as_slice())
+        .bind(subject.as_bytes().as_slice())
+        .bind(id.as_bytes().as_slice())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+// ---- decoding -------------------------------------------------------------------------------
+
+fn uuid_at(row: &PgRow, i: usize) -> Result<Uuid> {
+    let bytes: Vec<u8> = row.try_get(i)?;
+    Uuid::from_slice(&bytes).map_err(|_| StoreError::Corrupt("uuid column".into()))
+}
+
+fn opt_uuid_at(row: &PgRow, i: usize) -> Result<Option<Uuid>> {
+    let bytes: Option<Vec<u8>> = row.try_get(i)?;
+    bytes
+        .map(|b| Uuid::from_slice(&b).map_err(|_| StoreError::Corrupt("uuid column".into())))
+        .transpose()
+}
+
+fn u32_at(row: &PgRow, i: usize) -> Result<u32> {
+    let v: i64 = row.try_get(i)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))
+}
+
+fn u64_at(row: &PgRow, i: usize) -> Result<u64> {
+    let v: i64 = row.try_get(i)?;
+    u64::try_from(v).map_err(|_| StoreError::Corrupt("negative index".into()))
+}
+
+fn hash_at(row: &PgRow, i: usize) -> Result<[u8; 32]> {
+    let v: Vec<u8> = row.try_get(i)?;
+    v.try_into().map_err(|_| StoreError::Corrupt("hash column".into()))
+}
+
+fn opt_time_at(row: &PgRow, i: usize) -> Result<Option<time::OffsetDateTime>> {
+    Ok(row.try_get::<Option<i64>, _>(i)?.map(from_micros))
+}
+
+const TENANT_COLUMNS: &str = "id, name, status, region, wrapped_key, root_key_version, \
+    key_version, settings, created_at, status_changed_at, destroy_after";
+
+fn tenant_from(row: &PgRow) -> Result<TenantRow> {
+    Ok(TenantRow {
+        id: uuid_at(row, 0)?,
+        name: row.try_get(1)?,
+        status: row.try_get(2)?,
+        region: row.try_get(3)?,
+        wrapped_key: row.try_get(4)?,
+        root_key_version: u32_at(row, 5)?,
+        key_version: u32_at(row, 6)?,
+        settings: row.try_get(7)?,
+        created_at: from_micros(row.try_get(8)?),
+        status_changed_at: from_micros(row.try_get(9)?),
+        destroy_after: opt_time_at(row, 10)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, tenant, token_hash, name, role, purposes, created_at, revoked_at";
+
+fn key_from(row: &PgRow) -> Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: uuid_at(row, 0)?,
+        tenant: opt_uuid_at(row, 1)?,
+        token_hash: hash_at(row, 2)?,
+        name: row.try_get(3)?,
+        role: row.try_get(4)?,
+        purposes: row.try_get(5)?,
+        created_at: from_micros(row.try_get(6)?),
+        revoked_at: opt_time_at(row, 7)?,
+    })
+}
+
+const SUBJECT_COLUMNS: &str = "s.tenant, s.id, s.external_ref, s.wrapped_key, s.key_version, \
+    s.restrictions, s.hold_until, s.created_at";
+
+/// Decodes subject columns starting at `at`.
+fn subject_from(row: &PgRow, at: usize) -> Result<SubjectRow> {
+    Ok(SubjectRow {
+        tenant: uuid_at(row, at)?,
+        id: uuid_at(row, at + 1)?,
+        external_ref: row.try_get(at + 2)?,
+        wrapped_key: row.try_get(at + 3)?,
+        key_version: u32_at(row, at + 4)?,
+        restrictions: row.try_get(at + 5)?,
+        hold_until: opt_time_at(row, at + 6)?,
+        created_at: from_micros(row.try_get(at + 7)?),
+    })
+}
+
+const RECORD_COLUMNS: &str = "r.id, r.collection, r.ciphertext, r.key_version, r.revision, \
+    r.created_at, r.updated_at, r.expires_at";
+
+/// Decodes record columns starting at `at`; `None` when the LEFT JOIN found no record.
+fn record_from(row: &PgRow, at: usize, tenant: Uuid, subject: Uuid) -> Result<Option<RecordRow>> {
+    let Some(id) = opt_uuid_at(row, at)? else {
+        return Ok(None);
+    };
+    Ok(Some(RecordRow {
+        tenant,
+        subject,
+        id,
+        collection: row.try_get(at + 1)?,
+        ciphertext: row.try_get(at + 2)?,
+        key_version: u32_at(row, at + 3)?,
+        revision: row.try_get(at + 4)?,
+        created_at: from_micros(row.try_get(at + 5)?),
+        updated_at: from_micros(row.try_get(at + 6)?),
+        expires_at: opt_time_at(row, at + 7)?,
+    }))
+}
+
+fn audit_row_from(row: &PgRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        idx: u64_at(row, 0)?,
+        event: row.try_get(1)?,
+        chain: hash_at(row, 2)?,
+    })
+}
+
+// ---- the trait ------------------------------------------------------------------------------
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn commit(&self, ops: Vec<Op>) -> Result<Committed> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send((ops, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn tenant(&self, id: Uuid) -> Result<Option<TenantRow>> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tenant_from).transpose()
+    }
+
+    async fn tenants(&self) -> Result<Vec<TenantRow>> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(tenant_from).collect()
+    }
+
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRow>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_from).transpose()
+    }
+
+    async fn api_keys(&self, tenant: Option<Uuid>) -> Result<Vec<ApiKeyRow>> {
+        // Two spellings rather than `IS NOT DISTINCT FROM`, which cannot use the index.
+        let rows = match tenant {
+            Some(t) => {
+                let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant = $1 ORDER BY id");
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(t.as_bytes().as_slice())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant IS NULL ORDER BY id");
+                sqlx::query(AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(key_from).collect()
+    }
+
+    async fn subject_view(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+        records: RecordFilter<'_>,
+    ) -> Result<Option<SubjectView>> {
+        let join = match records {
+            RecordFilter::None => "AND FALSE",
+            RecordFilter::One(_) => "AND r.id = $3",
+            RecordFilter::All(None) => "",
+            RecordFilter::All(Some(_)) => "AND r.collection = $3",
+        };
+        let sql = format!(
+            "SELECT t.status, {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM subjects s \
+             JOIN tenants t ON t.id = s.tenant \
+             LEFT JOIN records r ON r.tenant = s.tenant AND r.subject = s.id {join} \
+             WHERE s.tenant = $1 AND s.id = $2 ORDER BY r.id"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(subject.as_bytes().as_slice());
+        match records {
+            RecordFilter::One(id) => query = query.bind(id.as_bytes().to_vec()),
+            RecordFilter::All(Some(c)) => query = query.bind(c),
+            RecordFilter::None | RecordFilter::All(None) => {}
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let mut view = SubjectView {
+            tenant_status: first.try_get(0)?,
+            subject: subject_from(first, 1)?,
+            records: Vec::with_capacity(rows.len()),
+        };
+        for row in &rows {
+            if let Some(r) = record_from(row, 9, tenant, subject)? {
+                view.records.push(r);
+            }
+        }
+        Ok(Some(view))
+    }
+
+    async fn subject_by_ref(&self, tenant: Uuid, ref_hash: &[u8]) -> Result<Option<SubjectRow>> {
+        let sql = format!(
+            "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.tenant = $1 AND s.external_ref = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(ref_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(|r| subject_from(r, 0)).transpose()
+    }
+
+    async fn lookup(
+        &self,
+        tenant: Uuid,
+        collection: &str,
+        field: &str,
+        hash: &[u8],
+    ) -> Result<Vec<(SubjectRow, RecordRow)>> {
+        let sql = format!(
+            "SELECT {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM blind_index b \
+             JOIN records r ON r.tenant = b.tenant AND r.subject = b.subject AND r.id = b.record \
+             JOIN subjects s ON s.tenant = b.tenant AND s.id = b.subject \
+             WHERE b.tenant = $1 AND b.collection = $2 AND b.field = $3 AND b.hash = $4 \
+             ORDER BY r.id LIMIT 1000"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(collection)
+            .bind(field)
+            .bind(hash)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let s = subject_from(row, 0)?;
+            if let Some(r) = record_from(row, 8, s.tenant, s.id)? {
+                out.push((s, r));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn audit_head(&self) -> Result<AuditHead> {
+        // The row, not a cached copy: other servers append too, and every commit that was
+        // acknowledged has updated it.
+        let sql = format!("SELECT {} FROM audit_head WHERE id = 1", AuditTail::COLUMNS);
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("audit_head row is missing".into()))?;
+        Ok(AuditTail::from_row(&row)?.head())
+    }
+
+    async fn audit_rows(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT idx, event, chain FROM audit_events WHERE idx >= $1 ORDER BY idx LIMIT $2",
+        )
+        .bind(i64::try_from(from).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_row_from).collect()
+    }
+
+    async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+        let mut b: QueryBuilder<Postgres> =
+            QueryBuilder::new("SELECT idx, event, chain FROM audit_events WHERE tenant = ");
+        b.push_bind(q.tenant.as_bytes().to_vec());
+        if let Some(t) = q.since {
+            b.push(" AND at >= ").push_bind(to_micros(t));
+        }
+        if let Some(t) = q.until {
+            b.push(" AND at < ").push_bind(to_micros(t));
+        }
+        if let Some(a) = &q.actor {
+            b.push(" AND actor = ").push_bind(a.clone());
+        }
+        if let Some(s) = q.subject {
+            b.push(" AND subject = ").push_bind(s.as_bytes().to_vec());
+        }
+        if let Some(a) = &q.action {
+            b.push(" AND action = ").push_bind(a.clone());
+        }
+        if let Some(o) = &q.outcome {
+            b.push(" AND outcome = ").push_bind(o.clone());
+        }
+        if let Some(after) = q.after {
+            b.push(" AND idx > ")
+                .push_bind(i64::try_from(after).unwrap_or(i64::MAX));
+        }
+        b.push(" ORDER BY idx LIMIT ").push_bind(i64::from(q.limit));
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter().map(audit_row_from).collect()
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
+        let rows = sqlx::query(
+            "SELECT tree_size, checkpoint, frontier, created_at FROM audit_checkpoints \
+             ORDER BY tree_size",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CheckpointRow {
+                    tree_size: u64_at(row, 0)?,
+                    checkpoint: row.try_get(1)?,
+                    frontier: row.try_get(2)?,
+                    created_at: from_micros(row.try_get(3)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_leaves(&self, size: u64) -> Result<Vec<Hash>> {
+        let rows = sqlx::query("SELECT event FROM audit_events WHERE idx < $1 ORDER BY idx")
+            .bind(i64::try_from(size).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok(leaf_hash(&row.try_get::<Vec<u8>, _>(0)?)))
+            .collect()
+    }
+}
