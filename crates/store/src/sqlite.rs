@@ -51,11 +51,26 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
+        let keys_path = path.with_extension("keys.db");
+        let attach = format!("ATTACH DATABASE '{}' AS keys", keys_path.display().to_string().replace('\'', "''"));
         let mut conn = SqliteConnection::connect_with(&options).await?;
+        conn.execute(AssertSqlSafe(attach.clone())).await?;
+        // The key store: WAL like the data file, and secure_delete so a destroyed key's bytes
+        // are overwritten in the file rather than left in a free page.
+        conn.execute("PRAGMA keys.journal_mode = WAL").await?;
+        conn.execute("PRAGMA keys.synchronous = FULL").await?;
+        conn.execute("PRAGMA keys.secure_delete = ON").await?;
         sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
         let audit = AuditState::load(&mut conn).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(move |conn, _| {
+                let attach = attach.clone();
+                Box::pin(async move {
+                    conn.execute(AssertSqlSafe(attach)).await?;
+                    Ok(())
+                })
+            })
             .connect_with(options.read_only(true))
             .await?;
         let (tx, rx) = mpsc::channel(4096);
@@ -180,6 +195,9 @@ async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs:
         return;
     }
     let before = audit.clone();
+    let shreds = commits.iter().any(|(ops, _)| {
+        ops.iter().any(|op| matches!(op, Op::EraseSubject { .. } | Op::ShredHold { .. } | Op::DestroyTenant { .. }))
+    });
     let mut results = Vec::with_capacity(commits.len());
     for (ops, reply) in commits {
         let outcome = apply_in_savepoint(conn, audit, ops).await;
@@ -194,6 +212,13 @@ async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs:
             let _ = reply.send(Err(StoreError::Conflict(format!("commit failed: {msg}"))));
         }
     } else {
+        if shreds {
+            // Push destroyed keys out of the key store's WAL into the (secure-deleted) file and
+            // truncate the WAL, so no old page image of a destroyed key stays on disk.
+            if let Err(e) = conn.execute("PRAGMA keys.wal_checkpoint(TRUNCATE)").await {
+                tracing::warn!(error = %e, "key store checkpoint after shredding failed");
+            }
+        }
         for (reply, outcome) in results {
             let _ = reply.send(outcome);
         }
@@ -251,15 +276,14 @@ async fn apply(
     match op {
         Op::InsertTenant(t) => {
             sqlx::query(
-                "INSERT INTO tenants (id, name, status, region, wrapped_key, root_key_version, \
+                "INSERT INTO tenants (id, name, status, region, root_key_version, \
                  key_version, settings, created_at, status_changed_at, destroy_after) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .bind(t.id.as_bytes().as_slice())
             .bind(&t.name)
             .bind(&t.status)
             .bind(&t.region)
-            .bind(&t.wrapped_key)
             .bind(i64::from(t.root_key_version))
             .bind(i64::from(t.key_version))
             .bind(&t.settings)
@@ -269,6 +293,14 @@ async fn apply(
             .execute(&mut *conn)
             .await
             .map_err(unique_to_conflict("tenant"))?;
+            if let Some(key) = &t.wrapped_key {
+                sqlx::query("INSERT INTO keys.tenant_keys (tenant, wrapped_key) VALUES (?1, ?2)")
+                    .bind(t.id.as_bytes().as_slice())
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unique_to_conflict("tenant"))?;
+            }
         }
         Op::SetTenantStatus { id, status, at, destroy_after } => {
             let done = sqlx::query(
@@ -318,13 +350,12 @@ async fn apply(
         }
         Op::InsertSubject(s) => {
             sqlx::query(
-                "INSERT INTO subjects (tenant, id, external_ref, wrapped_key, key_version, \
-                 restrictions, hold_until, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO subjects (tenant, id, external_ref, key_version, \
+                 restrictions, hold_until, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .bind(s.tenant.as_bytes().as_slice())
             .bind(s.id.as_bytes().as_slice())
             .bind(&s.external_ref)
-            .bind(&s.wrapped_key)
             .bind(i64::from(s.key_version))
             .bind(&s.restrictions)
             .bind(s.hold_until.map(to_micros))
@@ -332,6 +363,15 @@ async fn apply(
             .execute(&mut *conn)
             .await
             .map_err(unique_to_conflict("subject with this external_ref"))?;
+            if let Some(key) = &s.wrapped_key {
+                sqlx::query("INSERT INTO keys.subject_keys (tenant, subject, wrapped_key) VALUES (?1, ?2, ?3)")
+                    .bind(s.tenant.as_bytes().as_slice())
+                    .bind(s.id.as_bytes().as_slice())
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unique_to_conflict("subject"))?;
+            }
         }
         Op::SetRestrictions { tenant, subject, restrictions } => {
             let done =
@@ -452,7 +492,8 @@ async fn apply(
         }
         Op::SetSubjectHold { tenant, subject, hold_until } => {
             let done = sqlx::query(
-                "UPDATE subjects SET hold_until = ?1 WHERE tenant = ?2 AND id = ?3 AND wrapped_key IS NOT NULL",
+                "UPDATE subjects SET hold_until = ?1 WHERE tenant = ?2 AND id = ?3 AND EXISTS \
+                 (SELECT 1 FROM keys.subject_keys k WHERE k.tenant = ?2 AND k.subject = ?3)",
             )
             .bind(hold_until.map(to_micros))
             .bind(tenant.as_bytes().as_slice())
@@ -466,6 +507,12 @@ async fn apply(
         Op::EraseSubject { tenant, subject } => {
             let t = tenant.as_bytes().as_slice();
             let s = subject.as_bytes().as_slice();
+            // The key first: once it is gone, whatever else survives is undecryptable.
+            sqlx::query("DELETE FROM keys.subject_keys WHERE tenant = ?1 AND subject = ?2")
+                .bind(t)
+                .bind(s)
+                .execute(&mut *conn)
+                .await?;
             sqlx::query("DELETE FROM blind_index WHERE tenant = ?1 AND subject = ?2")
                 .bind(t)
                 .bind(s)
@@ -477,7 +524,7 @@ async fn apply(
                 .execute(&mut *conn)
                 .await?;
             let done = sqlx::query(
-                "UPDATE subjects SET wrapped_key = NULL, external_ref = NULL, restrictions = '[]', \
+                "UPDATE subjects SET external_ref = NULL, restrictions = '[]', \
                  hold_until = NULL WHERE tenant = ?1 AND id = ?2",
             )
             .bind(t)
@@ -504,17 +551,24 @@ async fn apply(
         }
         Op::InsertHold(h) => {
             sqlx::query(
-                "INSERT INTO holds (tenant, id, subject, wrapped_key, key_version, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO holds (tenant, id, subject, key_version, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .bind(h.tenant.as_bytes().as_slice())
             .bind(h.id.as_bytes().as_slice())
             .bind(h.subject.as_bytes().as_slice())
-            .bind(&h.wrapped_key)
             .bind(i64::from(h.key_version))
             .bind(to_micros(h.created_at))
             .execute(&mut *conn)
             .await?;
+            if let Some(key) = &h.wrapped_key {
+                sqlx::query("INSERT INTO keys.hold_keys (tenant, hold, wrapped_key) VALUES (?1, ?2, ?3)")
+                    .bind(h.tenant.as_bytes().as_slice())
+                    .bind(h.id.as_bytes().as_slice())
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
         Op::InsertHeldRecord(h) => {
             sqlx::query(
@@ -541,7 +595,7 @@ async fn apply(
                 .await?;
         }
         Op::ShredHold { tenant, id } => {
-            sqlx::query("UPDATE holds SET wrapped_key = NULL WHERE tenant = ?1 AND id = ?2")
+            sqlx::query("DELETE FROM keys.hold_keys WHERE tenant = ?1 AND hold = ?2")
                 .bind(tenant.as_bytes().as_slice())
                 .bind(id.as_bytes().as_slice())
                 .execute(&mut *conn)
@@ -583,6 +637,9 @@ async fn apply(
         Op::DestroyTenant { id, at } => {
             let t = id.as_bytes().as_slice();
             for sql in [
+                "DELETE FROM keys.subject_keys WHERE tenant = ?1",
+                "DELETE FROM keys.hold_keys WHERE tenant = ?1",
+                "DELETE FROM keys.tenant_keys WHERE tenant = ?1",
                 "DELETE FROM blind_index WHERE tenant = ?1",
                 "DELETE FROM records WHERE tenant = ?1",
                 "DELETE FROM anonymized_records WHERE tenant = ?1",
@@ -599,7 +656,7 @@ async fn apply(
                 .execute(&mut *conn)
                 .await?;
             let done = sqlx::query(
-                "UPDATE tenants SET wrapped_key = NULL, status = 'destroyed', status_changed_at = ?1, \
+                "UPDATE tenants SET status = 'destroyed', status_changed_at = ?1, \
                  destroy_after = NULL, settings = '{}' WHERE id = ?2",
             )
             .bind(to_micros(at))
@@ -708,8 +765,14 @@ fn hash_at(row: &SqliteRow, i: usize) -> Result<[u8; 32]> {
     v.try_into().map_err(|_| StoreError::Corrupt("hash column".into()))
 }
 
-const TENANT_COLUMNS: &str = "id, name, status, region, wrapped_key, root_key_version, \
-    key_version, settings, created_at, status_changed_at, destroy_after";
+const TENANT_COLUMNS: &str = "t.id, t.name, t.status, t.region, tk.wrapped_key, t.root_key_version, \
+    t.key_version, t.settings, t.created_at, t.status_changed_at, t.destroy_after";
+
+/// Tenants with their wrapped key from the key store.
+const TENANT_FROM: &str = "tenants t LEFT JOIN keys.tenant_keys tk ON tk.tenant = t.id";
+
+/// Subjects with their wrapped key from the key store.
+const SUBJECT_KEY_JOIN: &str = "LEFT JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id";
 
 fn tenant_from(row: &SqliteRow) -> Result<TenantRow> {
     Ok(TenantRow {
@@ -742,7 +805,7 @@ fn key_from(row: &SqliteRow) -> Result<ApiKeyRow> {
     })
 }
 
-const SUBJECT_COLUMNS: &str = "s.tenant, s.id, s.external_ref, s.wrapped_key, s.key_version, \
+const SUBJECT_COLUMNS: &str = "s.tenant, s.id, s.external_ref, sk.wrapped_key, s.key_version, \
     s.restrictions, s.hold_until, s.created_at";
 
 /// Decodes subject columns starting at `at`.
@@ -788,7 +851,7 @@ impl Store for SqliteStore {
     }
 
     async fn tenant(&self, id: Uuid) -> Result<Option<TenantRow>> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1");
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM {TENANT_FROM} WHERE t.id = ?1");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.as_bytes().as_slice())
             .fetch_optional(&self.readers)
@@ -797,7 +860,7 @@ impl Store for SqliteStore {
     }
 
     async fn tenants(&self) -> Result<Vec<TenantRow>> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at");
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM {TENANT_FROM} ORDER BY t.created_at");
         let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.readers).await?;
         rows.iter().map(tenant_from).collect()
     }
@@ -834,7 +897,7 @@ impl Store for SqliteStore {
         };
         let sql = format!(
             "SELECT t.status, {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM subjects s \
-             JOIN tenants t ON t.id = s.tenant \
+             JOIN tenants t ON t.id = s.tenant {SUBJECT_KEY_JOIN} \
              LEFT JOIN records r ON r.tenant = s.tenant AND r.subject = s.id {join} \
              WHERE s.tenant = ?1 AND s.id = ?2 ORDER BY r.id"
         );
@@ -862,7 +925,9 @@ impl Store for SqliteStore {
     }
 
     async fn subject_by_ref(&self, tenant: Uuid, ref_hash: &[u8]) -> Result<Option<SubjectRow>> {
-        let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.tenant = ?1 AND s.external_ref = ?2");
+        let sql = format!(
+            "SELECT {SUBJECT_COLUMNS} FROM subjects s {SUBJECT_KEY_JOIN} WHERE s.tenant = ?1 AND s.external_ref = ?2"
+        );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(tenant.as_bytes().as_slice())
             .bind(ref_hash)
@@ -881,7 +946,7 @@ impl Store for SqliteStore {
         let sql = format!(
             "SELECT {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM blind_index b \
              JOIN records r ON r.tenant = b.tenant AND r.subject = b.subject AND r.id = b.record \
-             JOIN subjects s ON s.tenant = b.tenant AND s.id = b.subject \
+             JOIN subjects s ON s.tenant = b.tenant AND s.id = b.subject {SUBJECT_KEY_JOIN} \
              WHERE b.tenant = ?1 AND b.collection = ?2 AND b.field = ?3 AND b.hash = ?4 \
              ORDER BY r.id LIMIT 1000"
         );
@@ -991,7 +1056,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ExpiredRecord>> {
         let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "SELECT {SUBJECT_COLUMNS}, {RECORD_COLUMNS}, r.expires_at AS ord FROM records r \
-             JOIN subjects s ON s.tenant = r.tenant AND s.id = r.subject \
+             JOIN subjects s ON s.tenant = r.tenant AND s.id = r.subject {SUBJECT_KEY_JOIN} \
              WHERE r.expires_at IS NOT NULL AND r.expires_at <= "
         ));
         b.push_bind(to_micros(now));
@@ -1029,8 +1094,8 @@ impl Store for SqliteStore {
 
     async fn empty_holds(&self) -> Result<Vec<HoldRow>> {
         let rows = sqlx::query(
-            "SELECT h.tenant, h.id, h.subject, h.wrapped_key, h.key_version, h.created_at FROM holds h \
-             WHERE h.wrapped_key IS NOT NULL AND NOT EXISTS \
+            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, h.key_version, h.created_at FROM holds h \
+             JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id WHERE NOT EXISTS \
              (SELECT 1 FROM held_records r WHERE r.tenant = h.tenant AND r.hold = h.id)",
         )
         .fetch_all(&self.readers)
@@ -1040,9 +1105,10 @@ impl Store for SqliteStore {
 
     async fn held_records(&self, tenant: Uuid, subject: Uuid) -> Result<Vec<(HoldRow, HeldRecordRow)>> {
         let rows = sqlx::query(
-            "SELECT h.tenant, h.id, h.subject, h.wrapped_key, h.key_version, h.created_at, \
+            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, h.key_version, h.created_at, \
              r.tenant, r.hold, r.id, r.collection, r.ciphertext, r.key_version, r.created_at, r.hold_until, r.reason \
              FROM holds h JOIN held_records r ON r.tenant = h.tenant AND r.hold = h.id \
+             LEFT JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
              WHERE h.tenant = ?1 AND h.subject = ?2 ORDER BY r.id",
         )
         .bind(tenant.as_bytes().as_slice())
@@ -1078,7 +1144,8 @@ impl Store for SqliteStore {
 
     async fn subject_ids(&self, tenant: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<Uuid>> {
         let rows = sqlx::query(
-            "SELECT id FROM subjects WHERE tenant = ?1 AND id > ?2 AND wrapped_key IS NOT NULL ORDER BY id LIMIT ?3",
+            "SELECT s.id FROM subjects s JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
+             WHERE s.tenant = ?1 AND s.id > ?2 ORDER BY s.id LIMIT ?3",
         )
         .bind(tenant.as_bytes().as_slice())
         .bind(after.unwrap_or(Uuid::nil()).as_bytes().to_vec())

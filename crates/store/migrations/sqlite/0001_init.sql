@@ -1,13 +1,35 @@
 -- Ward schema. Identifiers are 16-byte UUIDs (BLOB), times are Unix microseconds (INTEGER).
 -- Nothing here holds personal data in the clear: record fields are AES-256-GCM ciphertext,
 -- external references and searchable values are keyed HMACs.
+--
+-- Wrapped keys live in a separate database file attached as `keys` (the key store). A copy of
+-- the data file alone (a stale backup) cannot be decrypted with keys that were destroyed
+-- since: that is what makes erasure by crypto-shredding reach backups.
+
+CREATE TABLE keys.tenant_keys (
+    tenant BLOB PRIMARY KEY,
+    wrapped_key BLOB NOT NULL
+);
+
+CREATE TABLE keys.subject_keys (
+    tenant BLOB NOT NULL,
+    subject BLOB NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    PRIMARY KEY (tenant, subject)
+);
+
+CREATE TABLE keys.hold_keys (
+    tenant BLOB NOT NULL,
+    hold BLOB NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    PRIMARY KEY (tenant, hold)
+);
 
 CREATE TABLE tenants (
     id BLOB PRIMARY KEY,
     name TEXT NOT NULL,
     status TEXT NOT NULL,
     region TEXT,
-    wrapped_key BLOB,
     root_key_version INTEGER NOT NULL,
     key_version INTEGER NOT NULL,
     settings TEXT NOT NULL,
@@ -32,7 +54,6 @@ CREATE TABLE subjects (
     tenant BLOB NOT NULL REFERENCES tenants(id),
     id BLOB NOT NULL,
     external_ref BLOB,
-    wrapped_key BLOB,
     key_version INTEGER NOT NULL,
     restrictions TEXT NOT NULL,
     hold_until INTEGER,

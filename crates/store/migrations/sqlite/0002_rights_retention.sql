@@ -19,7 +19,6 @@ CREATE TABLE holds (
     tenant BLOB NOT NULL,
     id BLOB NOT NULL,
     subject BLOB NOT NULL,
-    wrapped_key BLOB,
     key_version INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (tenant, id)
