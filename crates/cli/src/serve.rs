@@ -21,6 +21,12 @@ pub(crate) struct ServeArgs {
     /// Address to listen on. [default: 127.0.0.1:8470]
     #[arg(long, env = "WARD_LISTEN")]
     pub(crate) listen: Option<SocketAddr>,
+    /// PEM certificate chain: serve HTTPS (TLS 1.2 and 1.3 only, HSTS) instead of HTTP.
+    #[arg(long, env = "WARD_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "WARD_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<std::path::PathBuf>,
     /// How often the retention engine runs inside the server (e.g. 1h, 15min).
     /// [default: 1h]
     #[arg(long, env = "WARD_RETENTION_INTERVAL")]
@@ -49,6 +55,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8470)));
     let opened = setup::open(&settings).await?;
     setup::announce_operator_token(&opened.vault).await?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ward_server::tls::server_config(cert, key)?),
+        _ => None,
+    };
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let interval = opened.vault.policy().audit.checkpoint_interval.as_duration();
     let checkpoints = tokio::spawn(checkpoint_loop(opened.vault.clone(), interval));
@@ -57,9 +67,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         None => ward_policy::Period::from_seconds(3600).unwrap_or_else(|| unreachable!("one hour is a valid period")),
     };
     let retention = tokio::spawn(retention_loop(opened.vault.clone(), retention_every.as_duration()));
-    tracing::info!(%listen, data_dir = %settings.data_dir.display(), "ward is serving");
-    println!("Ward listening on http://{listen}");
-    ward_server::serve(listener, AppState::new(opened.vault.clone()), shutdown_signal()).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%listen, data_dir = %settings.data_dir.display(), scheme, "ward is serving");
+    println!("Ward listening on {scheme}://{listen}");
+    let state = AppState::new(opened.vault.clone());
+    match tls {
+        Some(config) => {
+            ward_server::tls::serve_tls(listener.into_std()?, state, config, shutdown_signal()).await?;
+        }
+        None => ward_server::serve(listener, state, shutdown_signal()).await?,
+    }
     checkpoints.abort();
     retention.abort();
     // A final checkpoint covers everything written before shutdown.

@@ -183,6 +183,7 @@ impl Collection {
                 field: key.clone(),
                 code: ViolationCode::CardDataRefused,
                 message: "looks like a payment card number; Ward never stores card data".to_owned(),
+                value_code: None,
             });
         }
 
@@ -195,6 +196,7 @@ impl Collection {
                         field: key.clone(),
                         code: ViolationCode::UnknownField,
                         message: format!("collection `{}` has no field `{key}`", self.name),
+                        value_code: None,
                     });
                 }
             }
@@ -231,6 +233,7 @@ impl Collection {
                 field: name.to_string(),
                 code: ViolationCode::MissingField,
                 message: "this field is required".to_owned(),
+                value_code: None,
             });
         }
         Ok(normalized)
@@ -250,11 +253,12 @@ impl Collection {
     }
 }
 
-fn invalid(name: &FieldName, code: &str, message: &str) -> FieldViolation {
+fn invalid(name: &FieldName, code: &'static str, message: &str) -> FieldViolation {
     FieldViolation {
         field: name.to_string(),
         code: ViolationCode::InvalidValue,
         message: format!("{code}: {message}"),
+        value_code: Some(code),
     }
 }
 

@@ -172,6 +172,9 @@ pub struct FieldViolation {
     pub code: ViolationCode,
     /// Human-readable explanation; for `invalid_value` it starts with the [`ValueError`] code.
     pub message: String,
+    /// For `invalid_value`: the type-specific code (`invalid_email`, `invalid_date`, …), so
+    /// callers can report the precise reason without parsing the message.
+    pub value_code: Option<&'static str>,
 }
 
 /// Why a per-tenant retention override was refused.

@@ -10,6 +10,7 @@ mod extract;
 mod metrics_layer;
 pub mod openapi;
 mod routes;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;

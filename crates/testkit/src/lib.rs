@@ -35,6 +35,8 @@ pub struct Options {
     pub policy: Option<String>,
     /// Start time of the injected clock.
     pub start: OffsetDateTime,
+    /// Serve HTTPS with this PEM certificate chain and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for Options {
@@ -43,6 +45,7 @@ impl Default for Options {
             backend: Backend::Sqlite,
             policy: None,
             start: time::macros::datetime!(2026-01-15 09:00 UTC),
+            tls: None,
         }
     }
 }
@@ -97,15 +100,28 @@ impl TestServer {
         })
         .expect("vault");
         let operator = vault.bootstrap_operator().await.expect("bootstrap").expect("fresh operator").as_str().to_owned();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let state = ward_server::AppState::new(vault.clone());
-        tokio::spawn(ward_server::serve(listener, state, async move {
+        let shutdown = async move {
             let _ = rx.await;
-        }));
+        };
+        let (addr, scheme) = match &opts.tls {
+            None => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                tokio::spawn(ward_server::serve(listener, state, shutdown));
+                (addr, "http")
+            }
+            Some((cert, key)) => {
+                let config = ward_server::tls::server_config(cert, key).expect("tls config");
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                tokio::spawn(ward_server::tls::serve_tls(listener, state, config, shutdown));
+                (addr, "https")
+            }
+        };
         Self {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             addr,
             dir,
             clock,

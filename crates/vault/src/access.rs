@@ -127,7 +127,7 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
             matches!(p.role, Role::Owner | Role::Admin | Role::Member)
         }
         Operation::ManageRights => matches!(p.role, Role::Owner | Role::Admin),
-        Operation::ReadAudit => matches!(p.role, Role::Owner | Role::Auditor),
+        Operation::ReadAudit => matches!(p.role, Role::Owner | Role::Admin | Role::Auditor),
     };
     if !permitted {
         return Err(forbidden(
@@ -167,7 +167,7 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
     }
     if a.operation == Operation::WriteData && p.role == Role::Member {
         if let Some(c) = a.collection {
-            if !c.purposes.iter().any(|cp| p.purposes.contains(cp)) {
+            if !p.purposes.iter().any(|kp| c.allows_purpose(kp)) {
                 return Err(forbidden(
                     "purpose_not_allowed",
                     format!(

@@ -80,7 +80,20 @@ impl Vault {
         let mut ops = Vec::new();
         let mut results = Vec::with_capacity(items.len());
         let mut new_subjects: HashMap<usize, (Uuid, TenantRow, Arc<Cipher>)> = HashMap::new();
+        let mut touched = std::collections::HashSet::new();
         for (i, item) in items.into_iter().enumerate() {
+            if let BatchItem::UpdateRecord { record, .. } | BatchItem::DeleteRecord { record, .. } = &item {
+                if !touched.insert(*record) {
+                    return Err(at_item(
+                        i,
+                        VaultError::invalid(
+                            "duplicate_record",
+                            "a batch may change or delete a record only once; merge the changes into one item",
+                            Some("record"),
+                        ),
+                    ));
+                }
+            }
             let prepared = self.prepare_item(ctx, tenant, i, item, &mut new_subjects).await;
             let (item_ops, result) = prepared.map_err(|e| at_item(i, e))?;
             ops.extend(item_ops);

@@ -618,15 +618,29 @@ impl Vault {
         let period = tenant_retention_override(trow, coll.name.as_str())
             .filter(|p| *p < retention.retain_for)
             .unwrap_or(retention.retain_for);
-        let start = match &retention.from {
-            RetentionStart::Created => created,
+        let (start, field) = match &retention.from {
+            RetentionStart::Created => (created, None),
             RetentionStart::Field(f) => match values.get(f).and_then(Value::as_str) {
-                Some(s) => parse_temporal(s).unwrap_or(created),
+                Some(s) => (parse_temporal(s).unwrap_or(created), Some(f.as_str())),
                 // Without the date the clock cannot start: count from creation, the safe side.
-                None => created,
+                None => (created, None),
             },
         };
-        Ok(Some(start + period.as_duration()))
+        let expires = start.checked_add(period.as_duration()).filter(|e| e.year() <= 9999).ok_or_else(|| {
+            VaultError::invalid(
+                "retention_out_of_range",
+                format!("retention counted from this date ends after the year 9999 ({} after it)", period),
+                field.or(Some("collection")),
+            )
+        })?;
+        if expires <= self.now() {
+            return Err(VaultError::invalid(
+                "retention_expired",
+                format!("this record's retention ({} from {}) has already ended; Ward will not store it", period, field.unwrap_or("creation")),
+                field,
+            ));
+        }
+        Ok(Some(expires))
     }
 }
 
@@ -651,10 +665,10 @@ fn validate(
     fields: &Map<String, Value>,
     mode: ValidationMode,
 ) -> Result<BTreeMap<FieldName, Value>> {
-    coll.validate(fields, mode).map_err(|v| VaultError::Invalid {
-        code: v.code.as_str(),
-        message: v.message,
-        field: Some(v.field),
+    coll.validate(fields, mode).map_err(|v| {
+        // A card number used as a field *name* must not be echoed back either.
+        let field = if ward_policy::contains_card_number(&v.field) { "(withheld: looks like a card number)".to_owned() } else { v.field };
+        VaultError::Invalid { code: v.value_code.unwrap_or(v.code.as_str()), message: v.message, field: Some(field) }
     })
 }
 

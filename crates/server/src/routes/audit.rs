@@ -112,7 +112,14 @@ pub(crate) async fn checkpoint(State(s): State<AppState>, Auth(_): Auth) -> Resu
 #[utoipa::path(post, path = "/v1/audit/checkpoint", tag = "audit",
     responses((status = 200, description = "Signed checkpoint"), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn new_checkpoint(State(s): State<AppState>, Auth(_): Auth) -> Result<axum::Json<ward_audit::Checkpoint>, ApiError> {
+pub(crate) async fn new_checkpoint(State(s): State<AppState>, Auth(ctx): Auth) -> Result<axum::Json<ward_audit::Checkpoint>, ApiError> {
+    if ctx.principal.role == ward_vault::Role::Member {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "role_not_permitted",
+            "application (member) keys may read checkpoints but not sign new ones",
+        ));
+    }
     Ok(axum::Json(s.vault.checkpoint().await?))
 }
 

@@ -179,7 +179,7 @@ pub(crate) struct LookupQuery {
     /// The exact value (normalized like stored values: emails case-insensitive, phones E.164).
     value: String,
     /// Why the data is read.
-    purpose: String,
+    purpose: Option<String>,
 }
 
 /// Exact-match search through the blind index of a searchable field.
@@ -193,7 +193,10 @@ pub(crate) async fn lookup(
     Path(tenant): Path<Uuid>,
     Query(q): Query<LookupQuery>,
 ) -> Result<axum::Json<Vec<RecordOut>>, ApiError> {
-    Ok(axum::Json(s.vault.lookup(&ctx, tenant, &q.collection, &q.field, &q.value, &q.purpose).await?))
+    let purpose = q.purpose.as_deref().ok_or_else(|| {
+        ApiError::bad_request("purpose_required", "reads must state a purpose: add ?purpose=…").with_field("purpose")
+    })?;
+    Ok(axum::Json(s.vault.lookup(&ctx, tenant, &q.collection, &q.field, &q.value, purpose).await?))
 }
 
 /// Body of `POST .../batch`.

@@ -1,0 +1,644 @@
+//! `ward audit verify` on a real data directory: clean logs pass, and every kind of tampering
+//! done directly in SQLite (edit, delete, insert, reorder, truncate, rewritten chain, forged
+//! checkpoint) fails with exit code 1 naming the first bad index. Also `--checkpoint`,
+//! `ward policy check` and usage errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::SqlitePool;
+use tempfile::TempDir;
+use ward_testkit::{TenantFixture, TestServer};
+
+/// A data directory written by a real server, kept as the pristine source of every case.
+struct Master {
+    dir: TempDir,
+    /// Events in the log.
+    total: u64,
+    /// Size of the first signed checkpoint.
+    size1: u64,
+    /// Size of the last signed checkpoint.
+    size2: u64,
+    /// `GET /v1/audit/checkpoint` right after the first checkpoint (what an auditor exports).
+    early_checkpoint: Value,
+}
+
+async fn rounds(srv: &TestServer, t: &TenantFixture, from: usize, n: usize) {
+    for i in from..from + n {
+        let s = srv.subject(t).await;
+        let r = srv.record(t, &s, "contact", json!({ "name": format!("Verify Person {i}"), "email": format!("v{i}@example.org") })).await;
+        let (st, b) = srv
+            .get(
+                &format!(
+                    "/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service",
+                    t.id
+                ),
+                &t.owner,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+    }
+}
+
+async fn checkpoint(srv: &TestServer, token: &str) -> Value {
+    let (st, cp) = srv.post("/v1/audit/checkpoint", token, json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{cp}");
+    cp
+}
+
+async fn head_size(srv: &TestServer) -> u64 {
+    let pool = SqlitePool::connect(&format!("sqlite://{}", srv.db_path().display()))
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    u64::try_from(n).unwrap()
+}
+
+async fn master() -> Master {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("Verify Co").await;
+    rounds(&srv, &t, 0, 9).await;
+    let cp1 = checkpoint(&srv, &t.owner).await;
+    let (st, early) = srv.get("/v1/audit/checkpoint", &t.owner).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(early, cp1);
+    rounds(&srv, &t, 9, 3).await;
+    let cp2 = checkpoint(&srv, &t.owner).await;
+    // A few more events after the last checkpoint: the unsigned tail.
+    rounds(&srv, &t, 12, 2).await;
+    let total = head_size(&srv).await;
+    let size1 = cp1["tree_size"].as_u64().unwrap();
+    let size2 = cp2["tree_size"].as_u64().unwrap();
+    assert!(
+        size1 >= 30 && size2 > size1 && total > size2,
+        "{size1} {size2} {total}"
+    );
+
+    // Copy the files while the server is idle (every request above has been answered and
+    // committed), then stop it; the -shm index is rebuilt from the WAL by the next opener.
+    let copy = tempfile::tempdir().unwrap();
+    copy_data(srv.dir.path(), copy.path());
+    drop(srv);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Master {
+        dir: copy,
+        total,
+        size1,
+        size2,
+        early_checkpoint: early,
+    }
+}
+
+fn copy_data(from: &Path, to: &Path) {
+    let mut copied = Vec::new();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_file() && !name.ends_with("-shm") {
+            // fs::copy keeps the permission bits, so the key files stay 0600.
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+            copied.push(name);
+        }
+    }
+    for needed in ["ward.db", "root.key", "audit-signing.key"] {
+        assert!(
+            copied.iter().any(|n| n == needed),
+            "{needed} not in the data directory: {copied:?}"
+        );
+    }
+}
+
+/// A fresh copy of the master directory, for one tampering case.
+fn fresh(m: &Master) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_data(m.dir.path(), dir.path());
+    dir
+}
+
+async fn db(dir: &Path) -> SqlitePool {
+    SqlitePool::connect(&format!("sqlite://{}", dir.join("ward.db").display()))
+        .await
+        .unwrap()
+}
+
+fn ward(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(args)
+        .env_remove("WARD_DATA_DIR")
+        .env_remove("WARD_POLICY")
+        .env_remove("WARD_KEY_PROVIDER")
+        .env_remove("WARD_KEY_COMMAND")
+        .env_remove("WARD_CONFIG")
+        .output()
+        .expect("run ward");
+    eprintln!(
+        "ward {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn verify(dir: &Path, extra: &[&str]) -> Output {
+    let d = dir.display().to_string();
+    let mut args = vec!["audit", "verify", "--data-dir", d.as_str(), "--quiet"];
+    args.extend_from_slice(extra);
+    ward(&args)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn first_bad_index(out: &Output) -> Option<u64> {
+    let text = stdout(out);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("first bad index: "))
+        .collect();
+    assert!(lines.len() <= 1, "more than one first bad index: {text}");
+    lines
+        .first()
+        .map(|n| n.trim().parse().expect("index is a number"))
+}
+
+/// Exit code 1, "FAILED", and exactly `index` as the first bad index.
+fn assert_fails_at(out: &Output, index: u64) {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected exit 1: {}",
+        stdout(out)
+    );
+    assert!(
+        stdout(out).contains("audit log FAILED verification"),
+        "{}",
+        stdout(out)
+    );
+    assert!(!stdout(out).contains("intact"), "{}", stdout(out));
+    assert_eq!(first_bad_index(out), Some(index), "{}", stdout(out));
+}
+
+struct Row {
+    event: Vec<u8>,
+    chain: Vec<u8>,
+}
+
+async fn row(pool: &SqlitePool, idx: i64) -> Row {
+    let (event, chain): (Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT event, chain FROM audit_events WHERE idx = ?1")
+            .bind(idx)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    Row { event, chain }
+}
+
+async fn set_row(pool: &SqlitePool, idx: i64, event: &[u8], chain: &[u8]) {
+    let done = sqlx::query("UPDATE audit_events SET event = ?1, chain = ?2 WHERE idx = ?3")
+        .bind(event)
+        .bind(chain)
+        .bind(idx)
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+}
+
+/// Moves every row at or after `from` one index up (two steps, so the primary key never
+/// collides midway).
+async fn shift_up(pool: &SqlitePool, from: i64) {
+    sqlx::query("UPDATE audit_events SET idx = -idx - 1 WHERE idx >= ?1")
+        .bind(from)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET idx = -idx WHERE idx < 0")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn insert_row(pool: &SqlitePool, idx: i64, event: &[u8], chain: &[u8]) {
+    sqlx::query(
+        "INSERT INTO audit_events (idx, at, tenant, subject, actor, action, outcome, event, chain) \
+         VALUES (?1, 0, NULL, NULL, 'key:forged', 'record_read', 'allowed', ?2, ?3)",
+    )
+    .bind(idx)
+    .bind(event)
+    .bind(chain)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+const FORGED_EVENT: &[u8] = br#"{"at":"2026-01-15T09:00:00Z","request_id":"forged","actor":{"id":"key:forged","role":"owner"},"action":"record_read","outcome":"allowed"}"#;
+
+#[tokio::test]
+async fn clean_log_verifies() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let out = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let expected = format!(
+        "audit log intact: {} events (from index 0), 2 signed checkpoints verified",
+        m.total
+    );
+    assert!(stdout(&out).contains(&expected), "{}", stdout(&out));
+    assert_eq!(first_bad_index(&out), None);
+    // Verifying is read-only: a second run gives the same answer.
+    let again = verify(dir.path(), &[]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(stdout(&again), stdout(&out));
+}
+
+#[tokio::test]
+async fn edited_event_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    let r = row(&pool, 7).await;
+    let text = String::from_utf8(r.event.clone()).unwrap();
+    assert!(text.contains("\"allowed\""), "{text}");
+    let edited = text.replacen("\"allowed\"", "\"denied\"", 1);
+    set_row(&pool, 7, edited.as_bytes(), &r.chain).await;
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), 7);
+}
+
+#[tokio::test]
+async fn one_changed_byte_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    let idx = i64::try_from(m.size1 + 2).unwrap();
+    let mut r = row(&pool, idx).await;
+    let last = r.event.len() - 2;
+    r.event[last] ^= 0x20;
+    set_row(&pool, idx, &r.event, &r.chain).await;
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), m.size1 + 2);
+}
+
+#[tokio::test]
+async fn deleted_event_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    let done = sqlx::query("DELETE FROM audit_events WHERE idx = 7")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), 7);
+}
+
+#[tokio::test]
+async fn deleted_first_event_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    sqlx::query("DELETE FROM audit_events WHERE idx = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), 0);
+}
+
+#[tokio::test]
+async fn inserted_forged_event_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    shift_up(&pool, 7).await;
+    insert_row(&pool, 7, FORGED_EVENT, &[0x5a; 32]).await;
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), 7);
+}
+
+#[tokio::test]
+async fn duplicated_event_is_named_where_the_log_first_differs() {
+    // Row 7 copied in as a new row 7 and the rest renumbered: rows 0..=7 are byte-identical
+    // to the original log, so the first row that differs is 8 (the original 7, moved).
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    let r = row(&pool, 7).await;
+    shift_up(&pool, 7).await;
+    insert_row(&pool, 7, &r.event, &r.chain).await;
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), 8);
+}
+
+#[tokio::test]
+async fn event_appended_after_the_last_checkpoint_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    insert_row(
+        &pool,
+        i64::try_from(m.total).unwrap(),
+        FORGED_EVENT,
+        &[0x11; 32],
+    )
+    .await;
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), m.total);
+}
+
+#[tokio::test]
+async fn reordered_events_are_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    let (r5, r6) = (row(&pool, 5).await, row(&pool, 6).await);
+    set_row(&pool, 5, &r6.event, &r6.chain).await;
+    set_row(&pool, 6, &r5.event, &r5.chain).await;
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), 5);
+}
+
+#[tokio::test]
+async fn reordered_event_contents_are_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    let (r5, r6) = (row(&pool, 5).await, row(&pool, 6).await);
+    set_row(&pool, 5, &r6.event, &r5.chain).await;
+    set_row(&pool, 6, &r5.event, &r6.chain).await;
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), 5);
+}
+
+#[tokio::test]
+async fn truncation_below_the_last_checkpoint_is_reported() {
+    let m = master().await;
+    for k in [m.size1 + 3, 10] {
+        let dir = fresh(&m);
+        let pool = db(dir.path()).await;
+        let done = sqlx::query("DELETE FROM audit_events WHERE idx >= ?1")
+            .bind(i64::try_from(k).unwrap())
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), m.total - k);
+        pool.close().await;
+        let out = verify(dir.path(), &[]);
+        assert_fails_at(&out, k);
+        let expected_cp = if k > m.size1 { m.size2 } else { m.size1 };
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!(
+                "ends after {k} events but a signed checkpoint covers {expected_cp}"
+            )),
+            "truncation not reported as such: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn edit_with_rewritten_chain_is_caught_by_the_signed_checkpoint() {
+    // The chain is unkeyed: recomputing every chain value after an edit hides the edit from
+    // the chain check, but not from the signed Merkle root.
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    let rows: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT idx, event FROM audit_events ORDER BY idx")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut prev = ward_audit::CHAIN_GENESIS;
+    for (idx, event) in rows {
+        let event = if idx == 7 {
+            String::from_utf8(event)
+                .unwrap()
+                .replacen("\"allowed\"", "\"denied\"", 1)
+                .into_bytes()
+        } else {
+            event
+        };
+        prev = ward_audit::chain_hash(&prev, &ward_audit::leaf_hash(&event));
+        set_row(&pool, idx, &event, &prev).await;
+    }
+    pool.close().await;
+    let out = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "does not match its signed checkpoint at tree size {}",
+            m.size1
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        first_bad_index(&out),
+        None,
+        "a rewritten chain cannot pin the index"
+    );
+}
+
+#[tokio::test]
+async fn forged_checkpoint_row_is_refused() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    let size = i64::try_from(m.size1).unwrap();
+    let text: String =
+        sqlx::query_scalar("SELECT checkpoint FROM audit_checkpoints WHERE tree_size = ?1")
+            .bind(size)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let mut cp: Value = serde_json::from_str(&text).unwrap();
+    cp["timestamp"] = json!(cp["timestamp"].as_i64().unwrap() + 3600);
+    sqlx::query("UPDATE audit_checkpoints SET checkpoint = ?1 WHERE tree_size = ?2")
+        .bind(cp.to_string())
+        .bind(size)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "checkpoint for tree size {} has an invalid signature",
+            m.size1
+        )),
+        "{}",
+        stdout(&out)
+    );
+}
+
+fn write_checkpoint(dir: &Path, cp: &Value) -> PathBuf {
+    let path = dir.join("exported-checkpoint.json");
+    std::fs::write(&path, serde_json::to_string_pretty(cp).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn exported_checkpoint_is_consistent_with_the_grown_log() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let keep = tempfile::tempdir().unwrap();
+    let path = write_checkpoint(keep.path(), &m.early_checkpoint);
+    let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("intact"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "exported checkpoint at size {} is consistent with the current log",
+            m.size1
+        )),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn exported_checkpoint_with_altered_root_is_refused() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let keep = tempfile::tempdir().unwrap();
+    let mut cp = m.early_checkpoint.clone();
+    let root = cp["root"].as_str().unwrap().to_owned();
+    // Change one base64 character of the root (still 32 bytes once decoded).
+    let first = if root.starts_with('A') { "B" } else { "A" };
+    cp["root"] = json!(format!("{first}{}", &root[1..]));
+    let path = write_checkpoint(keep.path(), &cp);
+    let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "exported checkpoint at size {} is NOT consistent",
+            m.size1
+        )),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn exported_checkpoint_catches_history_rewritten_with_checkpoints_dropped() {
+    // An attacker with the database edits an old event, recomputes every chain value and
+    // deletes the stored checkpoints. The checkpoint a tenant exported earlier still proves
+    // the history changed.
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    let rows: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT idx, event FROM audit_events ORDER BY idx")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut prev = ward_audit::CHAIN_GENESIS;
+    for (idx, event) in rows {
+        let event = if idx == 3 {
+            String::from_utf8(event)
+                .unwrap()
+                .replacen("\"allowed\"", "\"denied\"", 1)
+                .into_bytes()
+        } else {
+            event
+        };
+        prev = ward_audit::chain_hash(&prev, &ward_audit::leaf_hash(&event));
+        set_row(&pool, idx, &event, &prev).await;
+    }
+    sqlx::query("DELETE FROM audit_checkpoints")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let keep = tempfile::tempdir().unwrap();
+    let path = write_checkpoint(keep.path(), &m.early_checkpoint);
+    let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "exported checkpoint at size {} is NOT consistent",
+            m.size1
+        )),
+        "{}",
+        stdout(&out)
+    );
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+#[test]
+fn policy_check_accepts_the_example() {
+    let path = repo_root().join("examples/saas-policy.toml");
+    let out = ward(&["policy", "check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains(": ok ("), "{}", stdout(&out));
+}
+
+/// `FILE:LINE:COLUMN:` at the start of some stderr line, with the expected line.
+fn assert_diagnostic_at(out: &Output, file: &Path, line: usize) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let prefix = format!("{}:{line}:", file.display());
+    let ok = stderr.lines().any(|l| {
+        l.strip_prefix(&prefix).is_some_and(|rest| {
+            let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            !col.is_empty() && rest[col.len()..].starts_with(':')
+        })
+    });
+    assert!(ok, "no {prefix}COLUMN: diagnostic in stderr:\n{stderr}");
+}
+
+#[test]
+fn policy_check_names_file_line_and_column_of_errors() {
+    let example = std::fs::read_to_string(repo_root().join("examples/saas-policy.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // A semantic error: an unknown field type.
+    let broken = example.replacen("type = \"email\"", "type = \"emial\"", 1);
+    assert_ne!(broken, example);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("\"emial\""))
+        .unwrap()
+        + 1;
+    let file = dir.path().join("broken-type.toml");
+    std::fs::write(&file, &broken).unwrap();
+    let out = ward(&["policy", "check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_diagnostic_at(&out, &file, line);
+
+    // A syntax error.
+    let broken = example.replacen("[organization]", "[organization", 1);
+    let line = broken.lines().position(|l| l == "[organization").unwrap() + 1;
+    let file = dir.path().join("broken-syntax.toml");
+    std::fs::write(&file, &broken).unwrap();
+    let out = ward(&["policy", "check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_diagnostic_at(&out, &file, line);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(ward(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        ward(&["audit", "verify", "--no-such-flag"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(ward(&["policy", "check"]).status.code(), Some(2));
+    assert_eq!(ward(&[]).status.code(), Some(2));
+}

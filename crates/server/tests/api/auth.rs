@@ -1,0 +1,147 @@
+//! Authentication: every `/v1` endpoint wants a live bearer token.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// Every authenticated endpoint, with a body where it takes one.
+fn endpoints(t: &str, s: &str, r: &str) -> Vec<(Method, String, Option<Value>)> {
+    vec![
+        (
+            Method::POST,
+            "/v1/tenants".into(),
+            Some(json!({ "name": "X" })),
+        ),
+        (Method::GET, format!("/v1/tenants/{t}"), None),
+        (
+            Method::POST,
+            format!("/v1/tenants/{t}/keys"),
+            Some(json!({ "name": "k", "role": "admin" })),
+        ),
+        (Method::GET, format!("/v1/tenants/{t}/keys"), None),
+        (
+            Method::DELETE,
+            format!("/v1/tenants/{t}/keys/{NO_SUCH_ID}"),
+            None,
+        ),
+        (Method::POST, subjects_path(t), Some(json!({}))),
+        (
+            Method::GET,
+            format!("{}?external_ref=x", subjects_path(t)),
+            None,
+        ),
+        (
+            Method::POST,
+            records_path(t, s),
+            Some(json!({ "collection": "contact", "fields": contact() })),
+        ),
+        (Method::GET, list_path(t, s, ESSENTIAL), None),
+        (Method::GET, read_path(t, s, r, ESSENTIAL), None),
+        (
+            Method::PATCH,
+            record_path(t, s, r),
+            Some(json!({ "fields": { "name": "Eve" } })),
+        ),
+        (Method::DELETE, record_path(t, s, r), None),
+        (
+            Method::GET,
+            lookup_path(t, "contact", "email", "ada@example.com", ESSENTIAL),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenants/{t}/batch"),
+            Some(json!({ "items": [{ "op": "create_subject" }] })),
+        ),
+        (Method::GET, format!("/v1/tenants/{t}/audit"), None),
+    ]
+}
+
+#[tokio::test]
+async fn missing_or_unknown_token_is_401_everywhere_and_changes_nothing() {
+    let srv = crate::start().await;
+    let (t, s, r) = tenant_with_contact(&srv, "Auth").await;
+    let before = read(&srv, &t, &s, &r, ESSENTIAL).await;
+    for (method, path, body) in endpoints(&t.id, &s, &r) {
+        for token in [None, Some("ward_key_not-a-real-token"), Some("")] {
+            let resp = srv.call(method.clone(), &path, token, body.clone()).await;
+            assert_eq!(
+                resp.0,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}: {}",
+                resp.1
+            );
+            assert_error(&resp, StatusCode::UNAUTHORIZED, "unauthenticated");
+        }
+    }
+    // Other schemes than Bearer are not credentials.
+    let resp = srv
+        .request(Method::GET, &format!("/v1/tenants/{}", t.id))
+        .header("authorization", format!("Basic {}", t.owner))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    // Nothing was deleted, patched or added.
+    assert_eq!(read(&srv, &t, &s, &r, ESSENTIAL).await, before);
+    assert_eq!(all_record_ids(&srv, &t, &s).await, vec![r.clone()]);
+}
+
+#[tokio::test]
+async fn the_401_message_does_not_echo_the_token() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Echo").await;
+    let token = "ward_key_SECRET-looking-value-1234";
+    let (st, body) = srv.get(&format!("/v1/tenants/{}", t.id), token).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert!(!body.to_string().contains(token), "{body}");
+}
+
+#[tokio::test]
+async fn revoked_key_is_401_at_once() {
+    let srv = crate::start().await;
+    let (t, s, r) = tenant_with_contact(&srv, "Revoke").await;
+    let (st, k) = srv
+        .post(
+            &format!("/v1/tenants/{}/keys", t.id),
+            &t.owner,
+            json!({ "name": "app", "role": "admin" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{k}");
+    let token = k["token"].as_str().expect("token").to_owned();
+    let key_id = k["id"].as_str().expect("id").to_owned();
+    // Used once, so it is in the authentication cache.
+    let (st, _) = srv.get(&read_path(&t.id, &s, &r, ESSENTIAL), &token).await;
+    assert_eq!(st, StatusCode::OK);
+    let resp = srv
+        .delete(&format!("/v1/tenants/{}/keys/{key_id}", t.id), &t.owner)
+        .await;
+    assert_eq!(resp.0, StatusCode::NO_CONTENT, "{}", resp.1);
+    for (method, path, body) in endpoints(&t.id, &s, &r) {
+        let resp = srv.call(method.clone(), &path, Some(&token), body).await;
+        assert_eq!(
+            resp.0,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}: {}",
+            resp.1
+        );
+        assert_error(&resp, StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+    // The other keys still work, and the record is untouched.
+    let _ = read(&srv, &t, &s, &r, ESSENTIAL).await;
+    let (st, keys) = srv
+        .get(&format!("/v1/tenants/{}/keys", t.id), &t.owner)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let revoked = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["id"] == key_id.as_str())
+        .expect("listed");
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+}

@@ -1,0 +1,397 @@
+//! Helpers shared by the API suite: paths, error-shape assertions and small fixtures.
+//!
+//! Nothing here knows which database the server runs on.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use ward_testkit::{TenantFixture, TestServer};
+
+/// A purpose allowed for `contact` and `customer_record`.
+pub(crate) const ESSENTIAL: &str = "essential.service";
+/// The purpose of `job_application`.
+pub(crate) const RECRUITMENT: &str = "employment.recruitment";
+/// A purpose of `browser_visit`.
+pub(crate) const ANALYTICS: &str = "analytics.reporting";
+/// A purpose of `billing`.
+pub(crate) const LEGAL: &str = "essential.legal_obligation";
+/// A purpose of `server_log` and `browser_visit`.
+pub(crate) const SECURITY: &str = "essential.service.security";
+/// A purpose of `contact` only.
+pub(crate) const MARKETING: &str = "marketing.communications.email";
+
+/// A well-formed UUID that names nothing.
+pub(crate) const NO_SUCH_ID: &str = "0190a5d2-0000-7000-8000-000000000000";
+
+pub(crate) fn subjects_path(t: &str) -> String {
+    format!("/v1/tenants/{t}/subjects")
+}
+
+pub(crate) fn records_path(t: &str, s: &str) -> String {
+    format!("/v1/tenants/{t}/subjects/{s}/records")
+}
+
+pub(crate) fn record_path(t: &str, s: &str, r: &str) -> String {
+    format!("/v1/tenants/{t}/subjects/{s}/records/{r}")
+}
+
+pub(crate) fn read_path(t: &str, s: &str, r: &str, purpose: &str) -> String {
+    format!("{}?purpose={purpose}", record_path(t, s, r))
+}
+
+pub(crate) fn list_path(t: &str, s: &str, purpose: &str) -> String {
+    format!("{}?purpose={purpose}", records_path(t, s))
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+pub(crate) fn enc(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub(crate) fn lookup_path(
+    t: &str,
+    collection: &str,
+    field: &str,
+    value: &str,
+    purpose: &str,
+) -> String {
+    format!(
+        "/v1/tenants/{t}/lookup?collection={collection}&field={field}&value={}&purpose={purpose}",
+        enc(value)
+    )
+}
+
+/// Asserts the one error shape `{"error": {"code", "message", "field"?}}` with this status and
+/// code, and returns the error object.
+#[track_caller]
+pub(crate) fn assert_error(resp: &(StatusCode, Value), status: StatusCode, code: &str) -> Value {
+    let (st, body) = resp;
+    assert_eq!(*st, status, "unexpected status; body: {body}");
+    let err = body
+        .get("error")
+        .unwrap_or_else(|| panic!("no `error` object in {body}"));
+    let obj = err
+        .as_object()
+        .unwrap_or_else(|| panic!("`error` is not an object: {body}"));
+    assert_eq!(
+        body.as_object().map(|o| o.len()),
+        Some(1),
+        "error body has extra keys: {body}"
+    );
+    assert_eq!(err["code"], code, "unexpected error code; body: {body}");
+    assert!(
+        err["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error without message: {body}"
+    );
+    for key in obj.keys() {
+        assert!(
+            matches!(key.as_str(), "code" | "message" | "field"),
+            "unexpected key {key} in {body}"
+        );
+    }
+    if let Some(f) = obj.get("field") {
+        assert!(f.is_string(), "field must be a string: {body}");
+    }
+    err.clone()
+}
+
+/// Like [`assert_error`], and the error names `field`.
+#[track_caller]
+pub(crate) fn assert_field_error(
+    resp: &(StatusCode, Value),
+    status: StatusCode,
+    code: &str,
+    field: &str,
+) {
+    let err = assert_error(resp, status, code);
+    assert_eq!(
+        err["field"], field,
+        "error names the wrong field: {}",
+        resp.1
+    );
+}
+
+/// A 422 for a value that does not fit its field's type. The type-specific code (for example
+/// `invalid_email`) is either the error code or, with the generic `invalid_value` code, the
+/// start of the message; `invalid_value_codes_are_the_type_codes` pins which one it must be.
+#[track_caller]
+pub(crate) fn assert_invalid_value(resp: &(StatusCode, Value), field: &str, type_code: &str) {
+    let (st, body) = resp;
+    assert_eq!(*st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let err = assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, &code);
+    assert_eq!(err["field"], field, "error names the wrong field: {body}");
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(
+        code == type_code
+            || (code == "invalid_value" && message.split(": ").any(|part| part == type_code)),
+        "expected a {type_code} refusal of {field}, got {body}"
+    );
+}
+
+/// Creates a subject with an external reference; returns its id.
+pub(crate) async fn subject_with_ref(
+    srv: &TestServer,
+    t: &TenantFixture,
+    external_ref: &str,
+) -> String {
+    let (s, b) = srv
+        .post(
+            &subjects_path(&t.id),
+            &t.owner,
+            json!({ "external_ref": external_ref }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "create subject: {b}");
+    b["id"].as_str().expect("subject id").to_owned()
+}
+
+/// Ids of the subject's records readable by the owner for `purpose`, in order.
+pub(crate) async fn record_ids(
+    srv: &TestServer,
+    t: &TenantFixture,
+    s: &str,
+    purpose: &str,
+) -> Vec<String> {
+    let (st, b) = srv.get(&list_path(&t.id, s, purpose), &t.owner).await;
+    assert_eq!(st, StatusCode::OK, "list records: {b}");
+    b.as_array()
+        .expect("list is an array")
+        .iter()
+        .map(|r| r["id"].as_str().expect("record id").to_owned())
+        .collect()
+}
+
+/// Every record of the subject the owner can see, over every purpose of the example policy.
+pub(crate) async fn all_record_ids(srv: &TestServer, t: &TenantFixture, s: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for purpose in [
+        ESSENTIAL,
+        RECRUITMENT,
+        ANALYTICS,
+        LEGAL,
+        SECURITY,
+        "essential.service.operations",
+    ] {
+        for id in record_ids(srv, t, s, purpose).await {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids.sort();
+    ids
+}
+
+/// Reads a record with the owner key and returns it (asserting 200).
+pub(crate) async fn read(
+    srv: &TestServer,
+    t: &TenantFixture,
+    s: &str,
+    r: &str,
+    purpose: &str,
+) -> Value {
+    let (st, b) = srv.get(&read_path(&t.id, s, r, purpose), &t.owner).await;
+    assert_eq!(st, StatusCode::OK, "read record: {b}");
+    b
+}
+
+/// A realistic contact record.
+pub(crate) fn contact() -> Value {
+    json!({
+        "name": "Ada Lovelace",
+        "company": "Analytical Engines Ltd",
+        "email": "ada@example.com",
+        "phone": "+44 20 7946 0958",
+        "postal_address": "12 St James's Square\nLondon SW1Y 4JH",
+        "country": "GB",
+    })
+}
+
+/// A tenant with a subject that has one contact record: (tenant, subject, record).
+pub(crate) async fn tenant_with_contact(
+    srv: &TestServer,
+    name: &str,
+) -> (TenantFixture, String, String) {
+    let t = srv.tenant(name).await;
+    let s = srv.subject(&t).await;
+    let r = srv.record(&t, &s, "contact", contact()).await;
+    (t, s, r)
+}
+
+/// Formats a time the way the API does.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
+
+/// The test clock's start (see `ward_testkit::Options::default`).
+pub(crate) const START: time::OffsetDateTime = time::macros::datetime!(2026-01-15 09:00 UTC);
+
+/// A realistic record of one collection of the example policy: what is sent, what is stored
+/// (normalized), a purpose that may read it, and when it expires if created at [`START`].
+pub(crate) struct Sample {
+    pub(crate) collection: &'static str,
+    pub(crate) purpose: &'static str,
+    pub(crate) input: Value,
+    pub(crate) stored: Value,
+    pub(crate) expires_at: String,
+}
+
+/// One sample per collection of the example policy.
+pub(crate) fn samples() -> Vec<Sample> {
+    use time::Duration;
+    use time::macros::datetime;
+    vec![
+        Sample {
+            collection: "contact",
+            purpose: ESSENTIAL,
+            input: json!({
+                "name": "Ada Lovelace",
+                "company": "Analytical Engines Ltd",
+                "email": "Ada.Lovelace@Example.COM",
+                "phone": "+44 (0)20 7946 0958",
+                "postal_address": "12 St James's Square\r\nLondon SW1Y 4JH",
+                "country": "gb",
+            }),
+            stored: json!({
+                "name": "Ada Lovelace",
+                "company": "Analytical Engines Ltd",
+                "email": "Ada.Lovelace@example.com",
+                "phone": "+442079460958",
+                "postal_address": "12 St James's Square\nLondon SW1Y 4JH",
+                "country": "GB",
+            }),
+            expires_at: rfc3339(START + Duration::days(3 * 365)),
+        },
+        Sample {
+            collection: "job_application",
+            purpose: RECRUITMENT,
+            input: json!({
+                "name": "Grace Hopper",
+                "email": "grace.hopper@Navy.MIL",
+                "phone": "001 202-555-0147",
+                "cover_letter": "Dear team,\r\n\r\nI would like to apply for the compiler position.\r\n",
+                "cv": "1944-1949: Harvard Mark I\n1949-1967: Eckert-Mauchly, Remington Rand\n\tUNIVAC I, A-0, FLOW-MATIC",
+                "applied_on": "2026-01-10",
+            }),
+            stored: json!({
+                "name": "Grace Hopper",
+                "email": "grace.hopper@navy.mil",
+                "phone": "+12025550147",
+                "cover_letter": "Dear team,\n\nI would like to apply for the compiler position.\n",
+                "cv": "1944-1949: Harvard Mark I\n1949-1967: Eckert-Mauchly, Remington Rand\n\tUNIVAC I, A-0, FLOW-MATIC",
+                "applied_on": "2026-01-10",
+            }),
+            expires_at: rfc3339(datetime!(2026-01-10 00:00 UTC) + Duration::days(2 * 365)),
+        },
+        Sample {
+            collection: "browser_visit",
+            purpose: ANALYTICS,
+            input: json!({
+                "ip": "::ffff:192.0.2.17",
+                "language": "pt_br",
+                "geo": { "lat": 48.8566, "lon": 2.3522 },
+                "country": "fr",
+                "browser": "Firefox 128.0 on Linux x86_64",
+                "referrer": "https://news.example.org/article?id=7",
+                "visited_at": "2026-01-15T10:30:00+01:00",
+            }),
+            stored: json!({
+                "ip": "192.0.2.17",
+                "language": "pt-BR",
+                "geo": { "lat": 48.8566, "lon": 2.3522 },
+                "country": "FR",
+                "browser": "Firefox 128.0 on Linux x86_64",
+                "referrer": "https://news.example.org/article?id=7",
+                "visited_at": "2026-01-15T09:30:00Z",
+            }),
+            expires_at: rfc3339(START + Duration::days(60)),
+        },
+        Sample {
+            collection: "customer_record",
+            purpose: ESSENTIAL,
+            input: json!({
+                "name": "Linus Example",
+                "email": "linus@Example.fi",
+                "phone": "+358 40 123 4567",
+                "birth_date": "1969-12-28",
+                "loyalty_points": 1250,
+                "notes": { "tier": "gold", "preferences": { "newsletter": false, "channels": ["email", "sms"] }, "since": 2019 },
+                "city": "Helsinki",
+                "delivery_location": { "lat": 60.1699, "lon": 24.9384 },
+                "last_seen_ip": "2001:DB8:0:0:0:0:0:1",
+                "contract_end": "2026-06-30",
+            }),
+            stored: json!({
+                "name": "Linus Example",
+                "email": "linus@example.fi",
+                "phone": "+358401234567",
+                "birth_date": "1969-12-28",
+                "loyalty_points": 1250,
+                "notes": { "tier": "gold", "preferences": { "newsletter": false, "channels": ["email", "sms"] }, "since": 2019 },
+                "city": "Helsinki",
+                "delivery_location": { "lat": 60.1699, "lon": 24.9384 },
+                "last_seen_ip": "2001:db8::1",
+                "contract_end": "2026-06-30",
+            }),
+            expires_at: rfc3339(datetime!(2026-06-30 00:00 UTC) + Duration::days(90)),
+        },
+        Sample {
+            collection: "billing",
+            purpose: LEGAL,
+            input: json!({
+                "invoice_number": "INV-2026-0001",
+                "amount": "0120.50",
+                "billing_name": "Acme GmbH",
+                "billing_address": "Hauptstraße 1, 10115 Berlin",
+                "vat_id": "DE123456789",
+                "issued_on": "2026-01-02",
+            }),
+            stored: json!({
+                "invoice_number": "INV-2026-0001",
+                "amount": "120.50",
+                "billing_name": "Acme GmbH",
+                "billing_address": "Hauptstraße 1, 10115 Berlin",
+                "vat_id": "DE123456789",
+                "issued_on": "2026-01-02",
+            }),
+            expires_at: rfc3339(datetime!(2026-01-02 00:00 UTC) + Duration::days(10 * 365)),
+        },
+        Sample {
+            collection: "server_log",
+            purpose: SECURITY,
+            input: json!({
+                "ip": "203.0.113.9",
+                "user_agent": "curl/8.5.0",
+                "path": "/login?next=%2Fdashboard",
+                "at": "2026-01-15T08:59:30.250Z",
+            }),
+            stored: json!({
+                "ip": "203.0.113.9",
+                "user_agent": "curl/8.5.0",
+                "path": "/login?next=%2Fdashboard",
+                "at": "2026-01-15T08:59:30.25Z",
+            }),
+            expires_at: rfc3339(datetime!(2026-01-15 08:59:30.25 UTC) + Duration::days(14)),
+        },
+    ]
+}
+
+/// The sample of one collection.
+pub(crate) fn sample(collection: &str) -> Sample {
+    samples()
+        .into_iter()
+        .find(|s| s.collection == collection)
+        .expect("sample collection")
+}

@@ -1,0 +1,292 @@
+//! `POST/GET /v1/tenants/{t}/keys` and `DELETE /v1/tenants/{t}/keys/{k}`.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+fn keys_path(t: &str) -> String {
+    format!("/v1/tenants/{t}/keys")
+}
+
+#[tokio::test]
+async fn owner_issues_every_role_and_the_token_is_shown_once() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Keys").await;
+    let mut issued = Vec::new();
+    for (role, purposes) in [
+        ("owner", json!([])),
+        ("admin", json!([])),
+        ("member", json!([MARKETING, ESSENTIAL])),
+        ("auditor", json!([])),
+    ] {
+        let (st, k) = srv
+            .post(
+                &keys_path(&t.id),
+                &t.owner,
+                json!({ "name": format!("{role} key"), "role": role, "purposes": purposes }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{k}");
+        assert_eq!(k["role"], role);
+        assert_eq!(k["tenant"], t.id.as_str());
+        assert_eq!(k["name"], format!("{role} key"));
+        assert!(k["revoked_at"].is_null());
+        let token = k["token"].as_str().expect("token").to_owned();
+        assert!(token.len() >= 32, "token is long and random: {token}");
+        issued.push((k["id"].as_str().expect("id").to_owned(), token));
+    }
+    // Member purposes come back sorted and deduplicated as the key stores them.
+    let (st, keys) = srv.get(&keys_path(&t.id), &t.owner).await;
+    assert_eq!(st, StatusCode::OK, "{keys}");
+    let keys = keys.as_array().expect("array").clone();
+    // The fixture's owner key and the four above.
+    assert_eq!(keys.len(), 5, "{keys:?}");
+    let text = Value::Array(keys.clone()).to_string();
+    for (id, token) in &issued {
+        assert!(keys.iter().any(|k| k["id"] == id.as_str()), "{id} listed");
+        assert!(!text.contains(token.as_str()), "a token is listed");
+    }
+    assert!(keys.iter().all(|k| k.get("token").is_none()), "{text}");
+    assert!(!text.contains(t.owner.as_str()));
+    let member = keys.iter().find(|k| k["role"] == "member").expect("member");
+    assert_eq!(member["purposes"], json!([ESSENTIAL, MARKETING]));
+    // Each issued token works.
+    for (_, token) in &issued {
+        let (st, b) = srv.get(&format!("/v1/tenants/{}", t.id), token).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn operator_manages_keys_of_any_tenant() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Op").await;
+    let admin = srv.key(&t.id, &srv.operator, "admin", &[]).await;
+    let (st, keys) = srv.get(&keys_path(&t.id), &srv.operator).await;
+    assert_eq!(st, StatusCode::OK, "{keys}");
+    let admin_id = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["role"] == "admin")
+        .expect("admin")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let resp = srv
+        .delete(&format!("{}/{admin_id}", keys_path(&t.id)), &srv.operator)
+        .await;
+    assert_eq!(resp.0, StatusCode::NO_CONTENT, "{}", resp.1);
+    let resp = srv.get(&format!("/v1/tenants/{}", t.id), &admin).await;
+    assert_error(&resp, StatusCode::UNAUTHORIZED, "unauthenticated");
+}
+
+#[tokio::test]
+async fn admin_issues_keys_but_not_owner_keys() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Admin").await;
+    let admin = srv.key(&t.id, &t.owner, "admin", &[]).await;
+    let resp = srv
+        .post(
+            &keys_path(&t.id),
+            &admin,
+            json!({ "name": "boss", "role": "owner" }),
+        )
+        .await;
+    let err = assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("owner"),
+        "{err}"
+    );
+    // No owner key appeared.
+    let (_, keys) = srv.get(&keys_path(&t.id), &t.owner).await;
+    let owners = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter(|k| k["role"] == "owner")
+        .count();
+    assert_eq!(owners, 1, "{keys}");
+    // Other roles are fine.
+    let _ = srv.key(&t.id, &admin, "admin", &[]).await;
+    let _ = srv.key(&t.id, &admin, "member", &[ESSENTIAL]).await;
+    let _ = srv.key(&t.id, &admin, "auditor", &[]).await;
+    let (st, _) = srv.get(&keys_path(&t.id), &admin).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn members_and_auditors_cannot_manage_keys() {
+    let srv = crate::start().await;
+    let t = srv.tenant("NoKeys").await;
+    let member = srv.key(&t.id, &t.owner, "member", &[ESSENTIAL]).await;
+    let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
+    let (_, keys) = srv.get(&keys_path(&t.id), &t.owner).await;
+    let owner_id = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["role"] == "owner")
+        .expect("owner")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for token in [&member, &auditor] {
+        for role in ["owner", "admin", "member", "auditor"] {
+            let purposes: &[&str] = if role == "member" { &[ESSENTIAL] } else { &[] };
+            let resp = srv
+                .post(
+                    &keys_path(&t.id),
+                    token,
+                    json!({ "name": "x", "role": role, "purposes": purposes }),
+                )
+                .await;
+            assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
+        }
+        let resp = srv.get(&keys_path(&t.id), token).await;
+        assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
+        let resp = srv
+            .delete(&format!("{}/{owner_id}", keys_path(&t.id)), token)
+            .await;
+        assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
+    }
+    // Still one owner, still working, and no key was added.
+    let (st, after) = srv.get(&keys_path(&t.id), &t.owner).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(after.as_array().map(Vec::len), Some(3), "{after}");
+}
+
+#[tokio::test]
+async fn invalid_key_requests_are_refused_and_issue_nothing() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Invalid").await;
+    let cases: Vec<(Value, StatusCode, &str, &str)> = vec![
+        (
+            json!({ "name": "m", "role": "member" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "purposes_required",
+            "purposes",
+        ),
+        (
+            json!({ "name": "m", "role": "member", "purposes": [] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "purposes_required",
+            "purposes",
+        ),
+        (
+            json!({ "name": "o", "role": "owner", "purposes": [ESSENTIAL] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "purposes_not_applicable",
+            "purposes",
+        ),
+        (
+            json!({ "name": "a", "role": "auditor", "purposes": [ESSENTIAL] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "purposes_not_applicable",
+            "purposes",
+        ),
+        (
+            json!({ "name": "x", "role": "superuser" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_role",
+            "role",
+        ),
+        (
+            json!({ "name": "x", "role": "operator" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_role",
+            "role",
+        ),
+        (
+            json!({ "name": "x", "role": "member", "purposes": ["spying"] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_purpose",
+            "purposes",
+        ),
+        (
+            json!({ "name": "", "role": "admin" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_name",
+            "name",
+        ),
+        (
+            json!({ "name": "x".repeat(201), "role": "admin" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_name",
+            "name",
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let resp = srv.post(&keys_path(&t.id), &t.owner, body.clone()).await;
+        assert_eq!(resp.0, status, "{body} -> {}", resp.1);
+        assert_field_error(&resp, status, code, field);
+    }
+    let resp = srv
+        .post(&keys_path(&t.id), &t.owner, json!({ "role": "admin" }))
+        .await;
+    assert_error(&resp, StatusCode::BAD_REQUEST, "invalid_body");
+    let (_, keys) = srv.get(&keys_path(&t.id), &t.owner).await;
+    assert_eq!(
+        keys.as_array().map(Vec::len),
+        Some(1),
+        "only the fixture's owner key: {keys}"
+    );
+}
+
+#[tokio::test]
+async fn revoking_unknown_or_foreign_keys_is_404() {
+    let srv = crate::start().await;
+    let a = srv.tenant("A").await;
+    let b = srv.tenant("B").await;
+    let b_admin = srv.key(&b.id, &b.owner, "admin", &[]).await;
+    let (_, b_keys) = srv.get(&keys_path(&b.id), &b.owner).await;
+    let b_admin_id = b_keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["role"] == "admin")
+        .expect("admin")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // A key id of tenant B through tenant A's path.
+    let resp = srv
+        .delete(&format!("{}/{b_admin_id}", keys_path(&a.id)), &a.owner)
+        .await;
+    assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
+    let resp = srv
+        .delete(&format!("{}/{NO_SUCH_ID}", keys_path(&a.id)), &a.owner)
+        .await;
+    assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
+    let resp = srv
+        .delete(&format!("{}/not-a-uuid", keys_path(&a.id)), &a.owner)
+        .await;
+    assert_error(&resp, StatusCode::BAD_REQUEST, "invalid_id");
+    // B's admin key still works.
+    let (st, _) = srv.get(&format!("/v1/tenants/{}", b.id), &b_admin).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revoking_twice_is_404_the_second_time() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Twice").await;
+    let (_, k) = srv
+        .post(
+            &keys_path(&t.id),
+            &t.owner,
+            json!({ "name": "a", "role": "admin" }),
+        )
+        .await;
+    let id = k["id"].as_str().expect("id").to_owned();
+    let path = format!("{}/{id}", keys_path(&t.id));
+    let (st, body) = srv.delete(&path, &t.owner).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert!(body.is_null(), "204 has no body: {body}");
+    let resp = srv.delete(&path, &t.owner).await;
+    assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
+}

@@ -1,0 +1,117 @@
+//! `/healthz`, `/openapi.json`, `/metrics`, and what happens off the map.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn healthz_is_ok_without_credentials() {
+    let srv = crate::start().await;
+    let resp = srv.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(resp, (StatusCode::OK, json!({ "status": "ok" })));
+}
+
+#[tokio::test]
+async fn openapi_is_3_1_and_describes_every_v1_endpoint() {
+    let srv = crate::start().await;
+    let (st, doc) = srv.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(st, StatusCode::OK, "{doc}");
+    let version = doc["openapi"].as_str().expect("openapi version");
+    assert!(version.starts_with("3.1"), "OpenAPI version is {version}");
+    let paths = doc["paths"].as_object().expect("paths");
+    let expected: &[(&str, &[&str])] = &[
+        ("/v1/tenants", &["post"]),
+        ("/v1/tenants/{tenant}", &["get"]),
+        ("/v1/tenants/{tenant}/keys", &["post", "get"]),
+        ("/v1/tenants/{tenant}/keys/{key}", &["delete"]),
+        ("/v1/tenants/{tenant}/subjects", &["post", "get"]),
+        (
+            "/v1/tenants/{tenant}/subjects/{subject}/records",
+            &["post", "get"],
+        ),
+        (
+            "/v1/tenants/{tenant}/subjects/{subject}/records/{record}",
+            &["get", "patch", "delete"],
+        ),
+        ("/v1/tenants/{tenant}/lookup", &["get"]),
+        ("/v1/tenants/{tenant}/batch", &["post"]),
+        ("/v1/tenants/{tenant}/audit", &["get"]),
+        ("/healthz", &["get"]),
+    ];
+    for (path, methods) in expected {
+        let item = paths
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} missing from {:?}", paths.keys()));
+        for m in *methods {
+            assert!(item.get(*m).is_some(), "{m} {path} missing: {item}");
+        }
+    }
+    // Bearer authentication is declared, so generated clients send the token.
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer",
+        "{}",
+        doc["components"]
+    );
+    // Every documented error response uses the one error shape.
+    assert!(
+        doc["components"]["schemas"]["ErrorBody"].is_object(),
+        "{}",
+        doc["components"]["schemas"]
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_without_ids() {
+    let srv = crate::start().await;
+    let (t, s, r) = tenant_with_contact(&srv, "Metrics").await;
+    let _ = read(&srv, &t, &s, &r, ESSENTIAL).await;
+    let resp = srv
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(ctype.starts_with("text/plain"), "content type {ctype}");
+    let text = resp.text().await.expect("text");
+    assert!(text.contains("ward_http_requests_total"), "{text}");
+    assert!(
+        text.contains("route=\"/v1/tenants/{tenant}/subjects/{subject}/records/{record}\""),
+        "requests are labelled by route template: {text}"
+    );
+    for id in [&t.id, &s, &r] {
+        assert!(
+            !text.contains(id.as_str()),
+            "an id leaked into the metrics: {id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_endpoint_is_a_json_404() {
+    let srv = crate::start().await;
+    let resp = srv
+        .call(Method::GET, "/v1/nothing-here", Some(&srv.operator), None)
+        .await;
+    assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_json_405() {
+    let srv = crate::start().await;
+    let resp = srv
+        .call(
+            Method::PUT,
+            "/v1/tenants",
+            Some(&srv.operator),
+            Some(json!({})),
+        )
+        .await;
+    assert_error(&resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
