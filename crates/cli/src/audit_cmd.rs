@@ -41,17 +41,30 @@ pub(crate) enum AuditCommand {
 
 pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
     match cmd {
-        AuditCommand::Verify { store, checkpoint, public_key, quiet } => {
+        AuditCommand::Verify {
+            store,
+            checkpoint,
+            public_key,
+            quiet,
+        } => {
             let (settings, _) = store.resolve()?;
             let opened = setup::open(&settings).await?;
             let key = match public_key {
                 Some(k) => PublicKey::from_base64(&k).context("--public-key")?,
-                None => SigningKey::load_or_create(&opened.signing_key_path)?.0.public_key(),
+                None => SigningKey::load_or_create(&opened.signing_key_path)?
+                    .0
+                    .public_key(),
             };
-            let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+            let bar = if quiet {
+                ProgressBar::hidden()
+            } else {
+                ProgressBar::new(0)
+            };
             bar.set_style(
-                ProgressStyle::with_template("{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             let result = verify_log(opened.store.as_ref(), &key, |done, total| {
                 bar.set_length(total);
@@ -75,15 +88,20 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
                 report.tree_size, report.first_index, report.checkpoints_verified, report.root
             );
             if let Some(path) = checkpoint {
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                let cp: Checkpoint = serde_json::from_str(&text).context("parsing checkpoint JSON")?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let cp: Checkpoint =
+                    serde_json::from_str(&text).context("parsing checkpoint JSON")?;
                 match opened.vault.check_exported_checkpoint(&cp, &key).await {
                     Ok(()) => println!(
                         "exported checkpoint at size {} is consistent with the current log",
                         cp.tree_size
                     ),
                     Err(reason) => {
-                        println!("exported checkpoint at size {} is NOT consistent: {reason}", cp.tree_size);
+                        println!(
+                            "exported checkpoint at size {} is NOT consistent: {reason}",
+                            cp.tree_size
+                        );
                         return Ok(Outcome::CheckFailed);
                     }
                 }

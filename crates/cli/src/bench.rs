@@ -43,15 +43,41 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
 async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome> {
     let opened = crate::setup::open(settings).await?;
     let vault = opened.vault.clone();
-    let op_token = vault.bootstrap_operator().await?.context("fresh data dir has no operator")?;
-    let operator = vault.authenticate(Some(op_token.as_str()), "bench", None).await?;
+    let op_token = vault
+        .bootstrap_operator()
+        .await?
+        .context("fresh data dir has no operator")?;
+    let operator = vault
+        .authenticate(Some(op_token.as_str()), "bench", None)
+        .await?;
     let op_ctx = ctx(operator);
-    let tenant = vault.create_tenant(&op_ctx, NewTenant { name: "bench".into(), region: None }).await?;
+    let tenant = vault
+        .create_tenant(
+            &op_ctx,
+            NewTenant {
+                name: "bench".into(),
+                region: None,
+            },
+        )
+        .await?;
     let owner = vault
-        .create_key(&op_ctx, tenant.id, NewKey { name: "bench".into(), role: "owner".into(), purposes: vec![] })
+        .create_key(
+            &op_ctx,
+            tenant.id,
+            NewKey {
+                name: "bench".into(),
+                role: "owner".into(),
+                purposes: vec![],
+            },
+        )
         .await?;
     let token = owner.token.clone().unwrap_or_default();
-    let principal = Principal { key_id: owner.id, tenant: Some(tenant.id), role: Role::Owner, purposes: Default::default() };
+    let principal = Principal {
+        key_id: owner.id,
+        tenant: Some(tenant.id),
+        role: Role::Owner,
+        purposes: Default::default(),
+    };
     let c = ctx(principal);
     let subjects: Vec<Uuid> = {
         let mut v = Vec::new();
@@ -60,13 +86,25 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
         }
         v
     };
-    println!("machine: {} cores; ops per phase: {}; concurrency: {}", num_cpus(), args.ops, args.concurrency);
+    println!(
+        "machine: {} cores; ops per phase: {}; concurrency: {}",
+        num_cpus(),
+        args.ops,
+        args.concurrency
+    );
 
-    let fields = json!({"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0018"});
+    let fields =
+        json!({"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0018"});
     let fields = fields.as_object().cloned().unwrap_or_default();
     let ids = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(args.ops)));
     let put = run_phase(args, {
-        let (vault, c, subjects, fields, ids) = (vault.clone(), c.clone(), subjects.clone(), fields.clone(), ids.clone());
+        let (vault, c, subjects, fields, ids) = (
+            vault.clone(),
+            c.clone(),
+            subjects.clone(),
+            fields.clone(),
+            ids.clone(),
+        );
         move |i| {
             let (vault, c, fields, ids) = (vault.clone(), c.clone(), fields.clone(), ids.clone());
             let (t, s) = (tenant.id, subjects[i % subjects.len()]);
@@ -86,7 +124,9 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
             let (vault, c) = (vault.clone(), c.clone());
             let (s, r) = ids[i % ids.len()];
             async move {
-                vault.read_record(&c, tenant.id, s, r, "essential.service").await?;
+                vault
+                    .read_record(&c, tenant.id, s, r, "essential.service")
+                    .await?;
                 Ok(())
             }
         }
@@ -99,17 +139,30 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
         let addr = listener.local_addr()?;
         let state = ward_server::AppState::new(vault.clone());
         tokio::spawn(ward_server::serve(listener, state, std::future::pending()));
-        let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.concurrency)
+            .build()?;
         let base = format!("http://{addr}/v1/tenants/{}", tenant.id);
         let auth = format!("Bearer {token}");
         let body = Arc::new(json!({"collection": "contact", "fields": fields}));
         let http_put = run_phase(args, {
-            let (client, base, auth, subjects, body) = (client.clone(), base.clone(), auth.clone(), subjects.clone(), body.clone());
+            let (client, base, auth, subjects, body) = (
+                client.clone(),
+                base.clone(),
+                auth.clone(),
+                subjects.clone(),
+                body.clone(),
+            );
             move |i| {
                 let url = format!("{base}/subjects/{}/records", subjects[i % subjects.len()]);
                 let (client, auth, body) = (client.clone(), auth.clone(), body.clone());
                 async move {
-                    let r = client.post(url).header("authorization", auth).json(&*body).send().await?;
+                    let r = client
+                        .post(url)
+                        .header("authorization", auth)
+                        .json(&*body)
+                        .send()
+                        .await?;
                     anyhow::ensure!(r.status() == 201, "put answered {}", r.status());
                     Ok(())
                 }
@@ -118,7 +171,8 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
         .await?;
         report("HTTP put", args.ops, http_put);
         let http_get = run_phase(args, {
-            let (client, base, auth, ids) = (client.clone(), base.clone(), auth.clone(), ids.clone());
+            let (client, base, auth, ids) =
+                (client.clone(), base.clone(), auth.clone(), ids.clone());
             move |i| {
                 let (s, r) = ids[i % ids.len()];
                 let url = format!("{base}/subjects/{s}/records/{r}?purpose=essential.service");
@@ -164,11 +218,18 @@ where
 }
 
 fn report(name: &str, ops: usize, secs: f64) {
-    println!("{name:<16} {ops:>8} ops in {secs:>7.2} s = {:>9.0} ops/s", ops as f64 / secs);
+    println!(
+        "{name:<16} {ops:>8} ops in {secs:>7.2} s = {:>9.0} ops/s",
+        ops as f64 / secs
+    );
 }
 
 fn ctx(principal: Principal) -> RequestContext {
-    RequestContext { principal, request_id: "bench".into(), client_ip: None }
+    RequestContext {
+        principal,
+        request_id: "bench".into(),
+        client_ip: None,
+    }
 }
 
 fn num_cpus() -> usize {

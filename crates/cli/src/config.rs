@@ -73,9 +73,16 @@ impl StoreArgs {
             None => FileConfig::default(),
         };
         let settings = Settings {
-            data_dir: self.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("ward-data")),
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir.clone())
+                .unwrap_or_else(|| PathBuf::from("ward-data")),
             policy: self.policy.clone().or(file.policy.clone()),
-            key_provider: self.key_provider.or(file.key_provider).unwrap_or(KeyProviderKind::File),
+            key_provider: self
+                .key_provider
+                .or(file.key_provider)
+                .unwrap_or(KeyProviderKind::File),
             key_command: self.key_command.clone().or(file.key_command.clone()),
         };
         Ok((settings, file))
@@ -83,6 +90,7 @@ impl StoreArgs {
 }
 
 fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

@@ -81,7 +81,9 @@ fn main() -> ExitCode {
                     Command::Init(args) => setup::init(args).await,
                     Command::Audit(cmd) => audit_cmd::run(cmd).await,
                     Command::Bench(args) => bench::run(args).await,
-                    Command::Retention(RetentionCommand::Run(args)) => retention_cmd::run(args).await,
+                    Command::Retention(RetentionCommand::Run(args)) => {
+                        retention_cmd::run(args).await
+                    }
                     Command::Tenant(cmd) => tenant_cmd::run(cmd).await,
                     Command::Policy(_) => unreachable!("handled above"),
                 }
@@ -99,5 +101,7 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -32,9 +32,21 @@ pub(crate) async fn run(args: RetentionArgs) -> anyhow::Result<Outcome> {
     let (settings, _) = args.store.resolve()?;
     let opened = setup::open(&settings).await?;
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} retention: {pos} expired records examined ({per_sec})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
-    let opts = RetentionOptions { dry_run: args.dry_run, tenant: args.tenant, batch: args.batch };
-    let report = opened.vault.run_retention(&opts, |n| bar.set_position(n)).await?;
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} retention: {pos} expired records examined ({per_sec})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let opts = RetentionOptions {
+        dry_run: args.dry_run,
+        tenant: args.tenant,
+        batch: args.batch,
+    };
+    let report = opened
+        .vault
+        .run_retention(&opts, |n| bar.set_position(n))
+        .await?;
     bar.finish_and_clear();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -47,10 +59,20 @@ pub(crate) async fn run(args: RetentionArgs) -> anyhow::Result<Outcome> {
 /// A table by tenant and collection, then the global work.
 pub(crate) fn print_report(r: &RetentionReport) {
     let verb = if r.dry_run { "would be" } else { "were" };
-    println!("{:<38} {:<20} {:>9} {:>11} {:>6}", "tenant", "collection", "deleted", "anonymized", "held");
+    println!(
+        "{:<38} {:<20} {:>9} {:>11} {:>6}",
+        "tenant", "collection", "deleted", "anonymized", "held"
+    );
     for (tenant, collections) in &r.tenants {
         for (c, n) in collections {
-            println!("{:<38} {:<20} {:>9} {:>11} {:>6}", tenant.to_string(), c, n.deleted, n.anonymized, n.held);
+            println!(
+                "{:<38} {:<20} {:>9} {:>11} {:>6}",
+                tenant.to_string(),
+                c,
+                n.deleted,
+                n.anonymized,
+                n.held
+            );
         }
     }
     println!(

@@ -52,35 +52,59 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         Some(other) => anyhow::bail!("log_format {other:?} in config: expected json or pretty"),
     });
     init_logging(format.unwrap_or(LogFormat::Json));
-    let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8470)));
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8470)));
     let opened = setup::open(&settings).await?;
     setup::announce_operator_token(&opened.vault).await?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ward_server::tls::server_config(cert, key)?),
         _ => None,
     };
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-    let interval = opened.vault.policy().audit.checkpoint_interval.as_duration();
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let interval = opened
+        .vault
+        .policy()
+        .audit
+        .checkpoint_interval
+        .as_duration();
     let checkpoints = tokio::spawn(checkpoint_loop(opened.vault.clone(), interval));
-    let retention_every = match args.retention_interval.as_deref().or(file.retention_interval.as_deref()) {
-        Some(p) => ward_policy::Period::parse(p).map_err(|e| anyhow::anyhow!("retention interval {p:?}: {e}"))?,
-        None => ward_policy::Period::from_seconds(3600).unwrap_or_else(|| unreachable!("one hour is a valid period")),
+    let retention_every = match args
+        .retention_interval
+        .as_deref()
+        .or(file.retention_interval.as_deref())
+    {
+        Some(p) => ward_policy::Period::parse(p)
+            .map_err(|e| anyhow::anyhow!("retention interval {p:?}: {e}"))?,
+        None => ward_policy::Period::from_seconds(3600)
+            .unwrap_or_else(|| unreachable!("one hour is a valid period")),
     };
-    let retention = tokio::spawn(retention_loop(opened.vault.clone(), retention_every.as_duration()));
+    let retention = tokio::spawn(retention_loop(
+        opened.vault.clone(),
+        retention_every.as_duration(),
+    ));
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%listen, data_dir = %settings.data_dir.display(), scheme, "ward is serving");
     println!("Ward listening on {scheme}://{listen}");
     let state = AppState::new(opened.vault.clone());
     match tls {
         Some(config) => {
-            ward_server::tls::serve_tls(listener.into_std()?, state, config, shutdown_signal()).await?;
+            ward_server::tls::serve_tls(listener.into_std()?, state, config, shutdown_signal())
+                .await?;
         }
         None => ward_server::serve(listener, state, shutdown_signal()).await?,
     }
     checkpoints.abort();
     retention.abort();
     // A final checkpoint covers everything written before shutdown.
-    opened.vault.checkpoint().await.context("final audit checkpoint")?;
+    opened
+        .vault
+        .checkpoint()
+        .await
+        .context("final audit checkpoint")?;
     tracing::info!("ward stopped");
     Ok(Outcome::Ok)
 }
@@ -104,7 +128,10 @@ async fn retention_loop(vault: Vault, every: time::Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(every.whole_seconds().max(1) as u64));
     loop {
         tick.tick().await;
-        match vault.run_retention(&ward_vault::RetentionOptions::default(), |_| {}).await {
+        match vault
+            .run_retention(&ward_vault::RetentionOptions::default(), |_| {})
+            .await
+        {
             Ok(r) => tracing::info!(
                 records = r.total(),
                 holds_released = r.holds_released,
@@ -137,8 +164,11 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),

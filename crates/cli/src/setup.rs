@@ -56,15 +56,27 @@ pub(crate) async fn open(settings: &Settings) -> anyhow::Result<Opened> {
         root_keys,
         signing_key,
         clock: Arc::new(SystemClock),
-        origin: format!("ward:{}", std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()).display()),
+        origin: format!(
+            "ward:{}",
+            std::fs::canonicalize(dir)
+                .unwrap_or_else(|_| dir.clone())
+                .display()
+        ),
     })?;
-    Ok(Opened { vault, store, signing_key_path })
+    Ok(Opened {
+        vault,
+        store,
+        signing_key_path,
+    })
 }
 
 /// Prints the operator token if this is the first start. It is shown exactly once.
 pub(crate) async fn announce_operator_token(vault: &Vault) -> anyhow::Result<()> {
     if let Some(token) = vault.bootstrap_operator().await? {
-        println!("Operator token (shown once, store it now): {}", token.as_str());
+        println!(
+            "Operator token (shown once, store it now): {}",
+            token.as_str()
+        );
     }
     Ok(())
 }
@@ -100,7 +112,11 @@ fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
             for d in &e.diagnostics {
                 eprintln!("{d}");
             }
-            bail!("policy {} is invalid ({} error(s))", path.display(), e.diagnostics.len())
+            bail!(
+                "policy {} is invalid ({} error(s))",
+                path.display(),
+                e.diagnostics.len()
+            )
         }
     }
 }
@@ -110,7 +126,9 @@ fn load_root_keys(settings: &Settings) -> anyhow::Result<RootKeyring> {
         KeyProviderKind::File => {
             let path = settings.data_dir.join("root.key");
             let provider = FileKeyProvider::new(&path);
-            let (ring, created) = provider.load_or_create().with_context(|| provider.describe())?;
+            let (ring, created) = provider
+                .load_or_create()
+                .with_context(|| provider.describe())?;
             if created {
                 tracing::warn!(path = %path.display(), "created a new root key file (mode 0600)");
             }
@@ -128,8 +146,11 @@ fn load_root_keys(settings: &Settings) -> anyhow::Result<RootKeyring> {
                 bail!("--key-provider command needs --key-command");
             };
             let mut parts = cmd.split_whitespace();
-            let Some(program) = parts.next() else { bail!("--key-command is empty") };
-            let provider = CommandKeyProvider::new(program, parts.map(str::to_owned).collect::<Vec<_>>());
+            let Some(program) = parts.next() else {
+                bail!("--key-command is empty")
+            };
+            let provider =
+                CommandKeyProvider::new(program, parts.map(str::to_owned).collect::<Vec<_>>());
             Ok(provider.load().with_context(|| provider.describe())?)
         }
     }

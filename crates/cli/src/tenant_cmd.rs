@@ -36,26 +36,53 @@ pub(crate) enum TenantCommand {
 
 pub(crate) async fn run(cmd: TenantCommand) -> anyhow::Result<Outcome> {
     match cmd {
-        TenantCommand::Export { store, tenant, token, out } => {
+        TenantCommand::Export {
+            store,
+            tenant,
+            token,
+            out,
+        } => {
             let (settings, _) = store.resolve()?;
             let opened = setup::open(&settings).await?;
-            let principal = opened.vault.authenticate(Some(&token), "cli-tenant-export", None).await?;
-            let ctx = RequestContext { principal, request_id: format!("cli-export-{}", Uuid::now_v7()), client_ip: None };
-            let total = opened.store.subject_ids(tenant, None, u32::MAX).await.map(|v| v.len() as u64).unwrap_or(0);
-            let bar = if out.is_some() { ProgressBar::new(total) } else { ProgressBar::hidden() };
-            bar.set_style(ProgressStyle::with_template("exporting [{bar:40}] {pos}/{len} subjects ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()));
+            let principal = opened
+                .vault
+                .authenticate(Some(&token), "cli-tenant-export", None)
+                .await?;
+            let ctx = RequestContext {
+                principal,
+                request_id: format!("cli-export-{}", Uuid::now_v7()),
+                client_ip: None,
+            };
+            let total = opened
+                .store
+                .subject_ids(tenant, None, u32::MAX)
+                .await
+                .map(|v| v.len() as u64)
+                .unwrap_or(0);
+            let bar = if out.is_some() {
+                ProgressBar::new(total)
+            } else {
+                ProgressBar::hidden()
+            };
+            bar.set_style(
+                ProgressStyle::with_template("exporting [{bar:40}] {pos}/{len} subjects ({eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
             let mut sink: Box<dyn std::io::Write> = match &out {
-                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                )),
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut write_error = None;
             let n = opened
                 .vault
                 .export_tenant(&ctx, tenant, |line, done| {
-                    if write_error.is_none() {
-                        if let Err(e) = writeln!(sink, "{line}") {
-                            write_error = Some(e);
-                        }
+                    if write_error.is_none()
+                        && let Err(e) = writeln!(sink, "{line}")
+                    {
+                        write_error = Some(e);
                     }
                     bar.set_position(done);
                 })

@@ -24,6 +24,10 @@ struct Master {
     size2: u64,
     /// `GET /v1/audit/checkpoint` right after the first checkpoint (what an auditor exports).
     early_checkpoint: Value,
+    /// The deployment's checkpoint key, base64, from `GET /v1/audit/public-key`.
+    public_key: String,
+    /// `GET /v1/audit/checkpoint` at the end (size `size2`).
+    last_checkpoint: Value,
 }
 
 async fn rounds(srv: &TestServer, t: &TenantFixture, from: usize, n: usize) {
@@ -71,6 +75,9 @@ async fn master() -> Master {
     assert_eq!(early, cp1);
     rounds(&srv, &t, 9, 3).await;
     let cp2 = checkpoint(&srv, &t.owner).await;
+    let (st, pk) = srv.get("/v1/audit/public-key", &t.owner).await;
+    assert_eq!(st, StatusCode::OK);
+    let public_key = pk["public_key"].as_str().unwrap().to_owned();
     // A few more events after the last checkpoint: the unsigned tail.
     rounds(&srv, &t, 12, 2).await;
     let total = head_size(&srv).await;
@@ -93,6 +100,8 @@ async fn master() -> Master {
         size1,
         size2,
         early_checkpoint: early,
+        public_key,
+        last_checkpoint: cp2,
     }
 }
 
@@ -641,4 +650,224 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(ward(&["policy", "check"]).status.code(), Some(2));
     assert_eq!(ward(&[]).status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn log_pruned_at_a_checkpoint_still_verifies() {
+    // Audit retention prunes old events; what remains must stay verifiable from the
+    // checkpoint at the prune boundary.
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    sqlx::query("DELETE FROM audit_events WHERE idx < ?1")
+        .bind(i64::try_from(m.size1).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let expected = format!(
+        "audit log intact: {} events (from index {}), 2 signed checkpoints verified",
+        m.total, m.size1
+    );
+    assert!(stdout(&out).contains(&expected), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn log_pruned_off_a_checkpoint_boundary_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    sqlx::query("DELETE FROM audit_events WHERE idx < 5")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), 0);
+}
+
+#[tokio::test]
+async fn pruned_log_with_an_edit_after_the_boundary_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    sqlx::query("DELETE FROM audit_events WHERE idx < ?1")
+        .bind(i64::try_from(m.size1).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let idx = i64::try_from(m.size1 + 1).unwrap();
+    let r = row(&pool, idx).await;
+    let edited = String::from_utf8(r.event)
+        .unwrap()
+        .replacen("\"allowed\"", "\"denied\"", 1);
+    set_row(&pool, idx, edited.as_bytes(), &r.chain).await;
+    pool.close().await;
+    assert_fails_at(&verify(dir.path(), &[]), m.size1 + 1);
+}
+
+#[tokio::test]
+async fn pruned_log_with_a_forged_frontier_is_refused() {
+    // The frontier stored beside the prune checkpoint is only trusted once its root matches
+    // the signed one.
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    let size = i64::try_from(m.size1).unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE idx < ?1")
+        .bind(size)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut frontier: Vec<u8> =
+        sqlx::query_scalar("SELECT frontier FROM audit_checkpoints WHERE tree_size = ?1")
+            .bind(size)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let last = frontier.len() - 1;
+    frontier[last] ^= 0x01;
+    sqlx::query("UPDATE audit_checkpoints SET frontier = ?1 WHERE tree_size = ?2")
+        .bind(&frontier)
+        .bind(size)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "does not match its signed checkpoint at tree size {}",
+            m.size1
+        )),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn public_key_flag_decides_which_signatures_are_trusted() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let out = verify(dir.path(), &["--public-key", &m.public_key]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("2 signed checkpoints verified"),
+        "{}",
+        stdout(&out)
+    );
+    let foreign = ward_audit::SigningKey::generate()
+        .unwrap()
+        .public_key()
+        .to_base64();
+    let out = verify(dir.path(), &["--public-key", &foreign]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "checkpoint for tree size {} has an invalid signature",
+            m.size1
+        )),
+        "{}",
+        stdout(&out)
+    );
+    // Not a key at all: a usage problem of the operator, not a verdict on the log.
+    let out = verify(dir.path(), &["--public-key", "not-base64!"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("intact"));
+}
+
+#[tokio::test]
+async fn exported_checkpoint_at_the_current_head_is_consistent() {
+    // Drop the unsigned tail so the log ends exactly at the last checkpoint.
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    sqlx::query("DELETE FROM audit_events WHERE idx >= ?1")
+        .bind(i64::try_from(m.size2).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let keep = tempfile::tempdir().unwrap();
+    let path = write_checkpoint(keep.path(), &m.last_checkpoint);
+    let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "exported checkpoint at size {} is consistent with the current log",
+            m.size2
+        )),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn exported_checkpoint_catches_truncation_with_checkpoints_dropped() {
+    // Deleting the newest events together with every stored checkpoint leaves nothing in the
+    // directory to notice; the checkpoint exported earlier does.
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path()).await;
+    sqlx::query("DELETE FROM audit_events WHERE idx >= 12")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_checkpoints")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let keep = tempfile::tempdir().unwrap();
+    let path = write_checkpoint(keep.path(), &m.early_checkpoint);
+    let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "exported checkpoint at size {} is NOT consistent",
+            m.size1
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "the log has 12 events, fewer than the checkpoint's {}",
+            m.size1
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn verifying_a_missing_data_directory_is_an_error_not_an_intact_log() {
+    // A mistyped --data-dir must not be reported as "audit log intact" (exit 0), and checking
+    // must not create a data directory, keys and an empty database as a side effect.
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("no-such-ward-data");
+    let out = verify(&missing, &[]);
+    let created: Vec<String> = std::fs::read_dir(&missing)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !stdout(&out).contains("intact"),
+        "a missing directory verified as intact: {}",
+        stdout(&out)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "expected the operational-error exit code"
+    );
+    assert!(
+        !missing.exists(),
+        "audit verify created {} with {created:?}",
+        missing.display()
+    );
 }

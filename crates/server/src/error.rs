@@ -39,7 +39,12 @@ pub struct ErrorDetail {
 impl ApiError {
     /// An error with an explicit status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// Names the offending field.
@@ -63,30 +68,50 @@ impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
         let message = e.to_string();
         match e {
-            VaultError::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
+            VaultError::Unauthenticated => {
+                Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+            }
             VaultError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             VaultError::Forbidden { code, .. } => Self::new(StatusCode::FORBIDDEN, code, message),
             VaultError::Invalid { code, field, .. } => {
                 // Malformed identifiers and parameters are 400; values that parse but break a
                 // rule of the policy are 422.
                 let status = match code {
-                    "invalid_purpose" | "invalid_id" | "invalid_range" | "invalid_limit" | "invalid_action"
-                    | "invalid_outcome" | "empty_batch" | "invalid_reference" | "invalid_field" | "duplicate_record" => {
+                    "invalid_purpose" | "invalid_id" | "invalid_range" | "invalid_limit"
+                    | "invalid_action" | "invalid_outcome" | "empty_batch"
+                    | "invalid_reference" | "invalid_field" | "duplicate_record" => {
                         StatusCode::BAD_REQUEST
                     }
                     _ => StatusCode::UNPROCESSABLE_ENTITY,
                 };
-                Self { status, code, message, field }
+                Self {
+                    status,
+                    code,
+                    message,
+                    field,
+                }
             }
             VaultError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
-            VaultError::TooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+            VaultError::TooLarge(_) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+            }
             VaultError::Integrity => {
-                tracing::error!("ciphertext failed authentication: stored data was altered or moved");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity_error", message)
+                tracing::error!(
+                    "ciphertext failed authentication: stored data was altered or moved"
+                );
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "integrity_error",
+                    message,
+                )
             }
             other => {
                 tracing::error!(error = %other, "internal error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log",
+                )
             }
         }
     }
@@ -95,7 +120,11 @@ impl From<VaultError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            error: ErrorDetail { code: self.code.to_owned(), message: self.message, field: self.field },
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+            },
         };
         (self.status, axum::Json(body)).into_response()
     }

@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, rejection::JsonRejection};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, Request, rejection::JsonRejection,
+};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -25,10 +27,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "unsupported_media_type",
                 "send the body as JSON with Content-Type: application/json",
             )),
-            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "request body is too large"))
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "request body is too large",
+                ))
             }
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::bad_request("invalid_body", e.body_text())),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::bad_request("invalid_body", e.body_text()))
+            }
             Err(e) => Err(ApiError::bad_request("invalid_json", e.body_text())),
         }
     }
@@ -47,9 +57,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 }
 
 fn serde_urlencoded_like<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{q}").parse().map_err(|_| {
-        ApiError::bad_request("invalid_query", "malformed query string")
-    })?)
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| ApiError::bad_request("invalid_query", "malformed query string"))?,
+    )
     .map(|axum::extract::Query(v)| v)
     .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
 }
@@ -82,14 +94,24 @@ impl FromRequestParts<AppState> for Auth {
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let client_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        let principal = state.vault.authenticate(token, &request_id, client_ip).await?;
-        Ok(Self(RequestContext { principal, request_id, client_ip }))
+        let principal = state
+            .vault
+            .authenticate(token, &request_id, client_ip)
+            .await?;
+        Ok(Self(RequestContext {
+            principal,
+            request_id,
+            client_ip,
+        }))
     }
 }

@@ -41,7 +41,10 @@ pub struct AppState {
 impl AppState {
     /// State over a vault, with the process-wide metrics recorder.
     pub fn new(vault: Vault) -> Self {
-        Self { vault, metrics: metrics_handle() }
+        Self {
+            vault,
+            metrics: metrics_handle(),
+        }
     }
 }
 
@@ -64,16 +67,27 @@ pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/tenants", post(tenants::create_tenant))
         .route("/tenants/{tenant}", get(tenants::get_tenant))
-        .route("/tenants/{tenant}/keys", post(tenants::create_key).get(tenants::list_keys))
-        .route("/tenants/{tenant}/keys/{key}", axum::routing::delete(tenants::revoke_key))
-        .route("/tenants/{tenant}/subjects", post(records::create_subject).get(records::find_subject))
+        .route(
+            "/tenants/{tenant}/keys",
+            post(tenants::create_key).get(tenants::list_keys),
+        )
+        .route(
+            "/tenants/{tenant}/keys/{key}",
+            axum::routing::delete(tenants::revoke_key),
+        )
+        .route(
+            "/tenants/{tenant}/subjects",
+            post(records::create_subject).get(records::find_subject),
+        )
         .route(
             "/tenants/{tenant}/subjects/{subject}/records",
             post(records::create_record).get(records::list_records),
         )
         .route(
             "/tenants/{tenant}/subjects/{subject}/records/{record}",
-            get(records::get_record).patch(records::patch_record).delete(records::delete_record),
+            get(records::get_record)
+                .patch(records::patch_record)
+                .delete(records::delete_record),
         )
         .route("/tenants/{tenant}/lookup", get(records::lookup))
         .route("/tenants/{tenant}/batch", post(records::batch))
@@ -81,18 +95,48 @@ pub fn app(state: AppState) -> Router {
         .route("/tenants/{tenant}/cancel", post(rights::cancel))
         .route("/tenants/{tenant}/reactivate", post(rights::reactivate))
         .route("/tenants/{tenant}/export", get(rights::export_tenant))
-        .route("/tenants/{tenant}/subjects/export", get(rights::export_by_ref))
-        .route("/tenants/{tenant}/subjects/{subject}/export", get(rights::export_subject))
-        .route("/tenants/{tenant}/subjects/{subject}/erase", post(rights::erase))
-        .route("/tenants/{tenant}/subjects/{subject}/restrictions", post(rights::restrict).delete(rights::lift))
-        .route("/tenants/{tenant}/subjects/{subject}/hold", axum::routing::put(rights::hold))
-        .route("/tenants/{tenant}/retention/{collection}", axum::routing::put(rights::set_retention))
-        .route("/tenants/{tenant}/requests", post(rights::open_request).get(rights::list_requests))
-        .route("/tenants/{tenant}/requests/{request}/complete", post(rights::complete_request))
-        .route("/tenants/{tenant}/requests/{request}/reject", post(rights::reject_request))
+        .route(
+            "/tenants/{tenant}/subjects/export",
+            get(rights::export_by_ref),
+        )
+        .route(
+            "/tenants/{tenant}/subjects/{subject}/export",
+            get(rights::export_subject),
+        )
+        .route(
+            "/tenants/{tenant}/subjects/{subject}/erase",
+            post(rights::erase),
+        )
+        .route(
+            "/tenants/{tenant}/subjects/{subject}/restrictions",
+            post(rights::restrict).delete(rights::lift),
+        )
+        .route(
+            "/tenants/{tenant}/subjects/{subject}/hold",
+            axum::routing::put(rights::hold),
+        )
+        .route(
+            "/tenants/{tenant}/retention/{collection}",
+            axum::routing::put(rights::set_retention),
+        )
+        .route(
+            "/tenants/{tenant}/requests",
+            post(rights::open_request).get(rights::list_requests),
+        )
+        .route(
+            "/tenants/{tenant}/requests/{request}/complete",
+            post(rights::complete_request),
+        )
+        .route(
+            "/tenants/{tenant}/requests/{request}/reject",
+            post(rights::reject_request),
+        )
         .route("/retention/run", post(rights::run_retention))
         .route("/audit/public-key", get(audit::public_key))
-        .route("/audit/checkpoint", get(audit::checkpoint).post(audit::new_checkpoint))
+        .route(
+            "/audit/checkpoint",
+            get(audit::checkpoint).post(audit::new_checkpoint),
+        )
         .route("/audit/proof/inclusion", get(audit::inclusion))
         .route("/audit/proof/consistency", get(audit::consistency));
     Router::new()
@@ -101,10 +145,18 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(system::metrics))
         .nest("/v1", v1)
         .fallback(|| async {
-            ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint",
+            )
         })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this endpoint",
+            )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(metrics_layer::track))
@@ -117,7 +169,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

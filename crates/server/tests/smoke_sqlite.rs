@@ -8,8 +8,23 @@ async fn walkthrough_works() {
     let srv = TestServer::start().await;
     let t = srv.tenant("Acme").await;
     let s = srv.subject(&t).await;
-    let r = srv.record(&t, &s, "contact", json!({"name": "Ada", "email": "ada@example.com"})).await;
-    let (st, b) = srv.get(&format!("/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service", t.id), &t.owner).await;
+    let r = srv
+        .record(
+            &t,
+            &s,
+            "contact",
+            json!({"name": "Ada", "email": "ada@example.com"}),
+        )
+        .await;
+    let (st, b) = srv
+        .get(
+            &format!(
+                "/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service",
+                t.id
+            ),
+            &t.owner,
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b["fields"]["name"], "Ada");
 }

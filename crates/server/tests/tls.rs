@@ -11,7 +11,9 @@ use tokio_rustls::TlsConnector;
 use ward_testkit::{Options, TestServer};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 async fn tls_server() -> TestServer {
@@ -37,11 +39,19 @@ fn client(versions: &[&'static rustls::SupportedProtocolVersion]) -> TlsConnecto
 }
 
 /// Sends `GET /healthz` over `versions`; returns the negotiated version and the raw response.
-async fn get_healthz(srv: &TestServer, versions: &[&'static rustls::SupportedProtocolVersion]) -> (ProtocolVersion, String) {
+async fn get_healthz(
+    srv: &TestServer,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> (ProtocolVersion, String) {
     let tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
-    let mut tls = client(versions).connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+    let mut tls = client(versions)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
     let version = tls.get_ref().1.protocol_version().unwrap();
-    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut response = String::new();
     tls.read_to_string(&mut response).await.unwrap();
     (version, response)
@@ -50,10 +60,16 @@ async fn get_healthz(srv: &TestServer, versions: &[&'static rustls::SupportedPro
 #[tokio::test]
 async fn negotiates_tls13_and_sends_hsts() {
     let srv = tls_server().await;
-    let (version, response) = get_healthz(&srv, &[&rustls::version::TLS13, &rustls::version::TLS12]).await;
+    let (version, response) =
+        get_healthz(&srv, &[&rustls::version::TLS13, &rustls::version::TLS12]).await;
     assert_eq!(version, ProtocolVersion::TLSv1_3);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.to_ascii_lowercase().contains("strict-transport-security: max-age=63072000; includesubdomains"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=63072000; includesubdomains"),
+        "{response}"
+    );
     assert!(response.contains(r#"{"status":"ok"}"#), "{response}");
 }
 
@@ -69,11 +85,20 @@ async fn accepts_a_tls12_only_client() {
 async fn refuses_plain_http_on_the_tls_port() {
     let srv = tls_server().await;
     let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
-    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 1024];
-    let n = tokio::time::timeout(std::time::Duration::from_secs(2), tcp.read(&mut buf)).await.ok().and_then(Result::ok).unwrap_or(0);
+    let n = tokio::time::timeout(std::time::Duration::from_secs(2), tcp.read(&mut buf))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(0);
     buf.truncate(n);
-    assert!(!String::from_utf8_lossy(&buf).contains("\"status\""), "plain HTTP must not be served");
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("\"status\""),
+        "plain HTTP must not be served"
+    );
 }
 
 #[tokio::test]
@@ -86,14 +111,23 @@ async fn refuses_tls_10_and_11_client_hellos() {
         0x16, 0x03, 0x01, 0x00, 0x2e, // handshake record, TLS 1.0, length 46
         0x01, 0x00, 0x00, 0x2a, // ClientHello, length 42
         0x03, 0x01, // client_version TLS 1.0
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // random
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,    // random
         0x00, // session id length
         0x00, 0x02, 0x00, 0x2f, // one suite: TLS_RSA_WITH_AES_128_CBC_SHA
         0x01, 0x00, // compression: null
     ];
     tcp.write_all(&hello[..]).await.unwrap();
     let mut buf = vec![0u8; 64];
-    let n = tokio::time::timeout(std::time::Duration::from_secs(2), tcp.read(&mut buf)).await.ok().and_then(Result::ok).unwrap_or(0);
+    let n = tokio::time::timeout(std::time::Duration::from_secs(2), tcp.read(&mut buf))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(0);
     // Either closed, or an alert record (content type 21); never a handshake (22).
-    assert!(n == 0 || buf[0] == 0x15, "server answered an old-protocol hello with {:?}", &buf[..n]);
+    assert!(
+        n == 0 || buf[0] == 0x15,
+        "server answered an old-protocol hello with {:?}",
+        &buf[..n]
+    );
 }

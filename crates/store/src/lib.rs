@@ -11,6 +11,8 @@
 #![warn(missing_docs)]
 
 mod model;
+mod postgres;
+pub use postgres::PostgresStore;
 mod sqlite;
 mod time_codec;
 
@@ -64,13 +66,22 @@ pub trait Store: Send + Sync + 'static {
     async fn api_keys(&self, tenant: Option<Uuid>) -> Result<Vec<ApiKeyRow>>;
     /// A subject with its tenant's status and, optionally, its records: one round trip for
     /// the whole read path.
-    async fn subject_view(&self, tenant: Uuid, subject: Uuid, records: RecordFilter<'_>)
-    -> Result<Option<SubjectView>>;
+    async fn subject_view(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+        records: RecordFilter<'_>,
+    ) -> Result<Option<SubjectView>>;
     /// A subject by the keyed hash of its external reference.
     async fn subject_by_ref(&self, tenant: Uuid, ref_hash: &[u8]) -> Result<Option<SubjectRow>>;
     /// Records whose searchable field has this blind-index hash.
-    async fn lookup(&self, tenant: Uuid, collection: &str, field: &str, hash: &[u8])
-    -> Result<Vec<(SubjectRow, RecordRow)>>;
+    async fn lookup(
+        &self,
+        tenant: Uuid,
+        collection: &str,
+        field: &str,
+        hash: &[u8],
+    ) -> Result<Vec<(SubjectRow, RecordRow)>>;
 
     /// The current audit tree head, consistent with every commit acknowledged so far.
     async fn audit_head(&self) -> Result<AuditHead>;
@@ -95,15 +106,24 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<ExpiredRecord>>;
     /// Held records whose hold ended by `now`, at most `limit`.
-    async fn expired_held_records(&self, now: time::OffsetDateTime, limit: u32) -> Result<Vec<HeldRecordRow>>;
+    async fn expired_held_records(
+        &self,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<HeldRecordRow>>;
     /// Holds whose key is still live but that hold nothing any more.
     async fn empty_holds(&self) -> Result<Vec<HoldRow>>;
     /// Held records of a tenant's hold(s) for one erased subject.
-    async fn held_records(&self, tenant: Uuid, subject: Uuid) -> Result<Vec<(HoldRow, HeldRecordRow)>>;
+    async fn held_records(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+    ) -> Result<Vec<(HoldRow, HeldRecordRow)>>;
     /// The erasure-ledger entry of a subject.
     async fn ledger_entry(&self, tenant: Uuid, subject: Uuid) -> Result<Option<LedgerRow>>;
     /// A tenant's subject ids after `after`, in order, at most `limit` (tenant export).
-    async fn subject_ids(&self, tenant: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<Uuid>>;
+    async fn subject_ids(&self, tenant: Uuid, after: Option<Uuid>, limit: u32)
+    -> Result<Vec<Uuid>>;
     /// A data-subject request.
     async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>>;
     /// A tenant's requests, optionally of one status, ordered by due date.

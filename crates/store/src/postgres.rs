@@ -4,17 +4,24 @@
 //! waiting and commits them in one transaction, each request under its own savepoint (group
 //! commit), so a failing request rolls back alone. What differs is that other servers append
 //! to the same audit log. The log's tail (size, chain value, Merkle frontier) therefore lives
-//! in the single-row `audit_head` table, not in memory: a batch that carries audit events
-//! locks that row first (`SELECT ... FOR UPDATE`), numbers its events from the size it finds,
-//! and writes every event of the batch plus the new tail in one statement just before it
-//! commits. The row lock serializes appends across servers and keeps indices gap-free; a batch
-//! without audit events takes no lock at all.
+//! in the single-row `audit_head` table rather than in memory. A batch stages the audit events
+//! of its successful requests and, last thing before it commits, locks that row
+//! (`SELECT ... FOR UPDATE`), numbers the events from the size it finds, and writes them with
+//! the new tail in one statement. The row lock serializes appends across servers and keeps
+//! indices gap-free, and it is held only for that statement and the commit; a batch without
+//! audit events does not take it at all.
 //!
 //! Round trips are what a PostgreSQL write costs, so the writer avoids them where it can: a
 //! request made only of audit events (an audited read, the common case) needs no savepoint and
 //! no statement of its own, a batch of one request runs without savepoints, and a batch in
 //! which every request failed is rolled back instead of committed. Reads use the pool, one
 //! query per method.
+//!
+//! Wrapped keys live in their own tables (`tenant_keys`, `subject_keys`, `hold_keys`), as in
+//! the SQLite key store, so that data backups can leave them out. Unlike SQLite's
+//! `secure_delete`, PostgreSQL keeps a deleted key's bytes in dead tuples and WAL until vacuum
+//! and WAL recycling; what makes a shredded key unrecoverable there is the short retention of
+//! key backups and the database's own storage hygiene.
 //!
 //! Several servers may start at once: migrations (and the creation of the schema, for
 //! [`PostgresStore::open_in_schema`]) run under a session advisory lock.
@@ -31,9 +38,9 @@ use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
-    ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, IndexEntry, Op,
-    RecordFilter, RecordRow, Result, Store, StoreError, SubjectRow, SubjectView, TenantRow,
-    from_micros, to_micros,
+    ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
+    HeldRecordRow, HoldRow, IndexEntry, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result,
+    Store, StoreError, SubjectRow, SubjectView, TenantRow, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -148,16 +155,14 @@ async fn migrate_locked(conn: &mut PgConnection, schema: Option<&str>) -> Result
 
 // ---- the writer -----------------------------------------------------------------------------
 
-/// The audit log's tail as a batch sees it: read from the locked `audit_head` row, advanced
-/// in memory as requests succeed, written back before the commit.
-#[derive(Clone)]
+/// The audit log's tail: what the `audit_head` row holds and the next append needs.
 struct AuditTail {
     frontier: Frontier,
     chain: Hash,
 }
 
 impl AuditTail {
-    const COLUMNS: &str = "size, chain, frontier";
+    const COLUMNS: &'static str = "size, chain, frontier";
 
     fn from_row(row: &PgRow) -> Result<Self> {
         let size: i64 = row.try_get(0)?;
@@ -175,7 +180,10 @@ impl AuditTail {
 
     /// Locks the head row until the transaction ends and reads it.
     async fn lock(conn: &mut PgConnection) -> Result<Self> {
-        let sql = format!("SELECT {} FROM audit_head WHERE id = 1 FOR UPDATE", Self::COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM audit_head WHERE id = 1 FOR UPDATE",
+            Self::COLUMNS
+        );
         let row = sqlx::query(AssertSqlSafe(sql))
             .fetch_optional(conn)
             .await?
@@ -201,24 +209,18 @@ impl AuditTail {
     }
 }
 
-/// An audit row numbered by the batch, inserted with the others when the batch ends.
-struct PendingEvent {
-    idx: i64,
+/// An audit event of a request that succeeded, waiting for the end of the batch to get its
+/// index.
+struct StagedEvent {
+    /// Position of its request in the batch.
+    request: usize,
     at: i64,
-    tenant: Option<Vec<u8>>,
-    subject: Option<Vec<u8>>,
+    tenant: Option<Uuid>,
+    subject: Option<Uuid>,
     actor: String,
     action: &'static str,
     outcome: &'static str,
-    event: Vec<u8>,
-    chain: Vec<u8>,
-}
-
-/// What a batch accumulates: the tail (present when the batch locked the head) and the
-/// events of the requests that succeeded so far.
-struct Batch {
-    tail: Option<AuditTail>,
-    events: Vec<PendingEvent>,
+    bytes: Vec<u8>,
 }
 
 async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
@@ -234,13 +236,11 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Commits a batch of requests in one transaction, each under its own savepoint.
+/// Commits a batch of requests in one transaction, each under its own savepoint, and appends
+/// their audit events at the end.
 async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
-    let audited = jobs
-        .iter()
-        .any(|(ops, _)| ops.iter().any(|op| matches!(op, Op::Audit(_))));
-    let (mut tx, tail) = match begin(pool, audited).await {
-        Ok(started) => started,
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
         Err(e) => {
             let msg = e.to_string();
             for (_, reply) in jobs {
@@ -249,27 +249,28 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
             return;
         }
     };
-    let mut batch = Batch { tail, events: Vec::new() };
-    let start_size = batch.tail.as_ref().map(|t| t.frontier.size());
     // With one request there is nothing to isolate it from: on failure the whole
     // transaction rolls back.
     let isolate = jobs.len() > 1;
+    let mut events = Vec::new();
     let mut results = Vec::with_capacity(jobs.len());
     let mut broken = None;
-    for (ops, reply) in jobs {
-        if broken.is_some() {
-            results.push((reply, Err(StoreError::Closed)));
-            continue;
-        }
-        match apply_request(&mut tx, &mut batch, ops, isolate).await {
-            Ok(outcome) => results.push((reply, outcome)),
-            Err(e) => {
-                // A savepoint could not be set, released or rolled back to: the transaction
-                // is in an unknown state and must not commit.
-                broken = Some(e);
-                results.push((reply, Err(StoreError::Closed)));
+    for (request, (ops, reply)) in jobs.into_iter().enumerate() {
+        let outcome = if broken.is_some() {
+            // Answered below with the error that broke the transaction.
+            Err(StoreError::Closed)
+        } else {
+            match apply_request(&mut tx, &mut events, request, ops, isolate).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    // A savepoint could not be set, released or rolled back to: the
+                    // transaction is in an unknown state and must not commit.
+                    broken = Some(e);
+                    Err(StoreError::Closed)
+                }
             }
-        }
+        };
+        results.push((reply, outcome));
     }
     if broken.is_none() && results.iter().all(|(_, outcome)| outcome.is_err()) {
         // Nothing to keep (and after a failure without savepoint, nothing that could be).
@@ -281,7 +282,7 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     }
     let finished = match broken {
         Some(e) => Err(e),
-        None => finish(tx, &batch, start_size).await,
+        None => finish(tx, &events, &mut results).await,
     };
     match finished {
         Ok(()) => {
@@ -299,35 +300,46 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     }
 }
 
-/// Opens the batch transaction and, if the batch appends audit events, locks the log's tail
-/// before anything else, so every server takes its locks in the same order.
-async fn begin(
-    pool: &PgPool,
-    audited: bool,
-) -> Result<(Transaction<'static, Postgres>, Option<AuditTail>)> {
-    let mut tx = pool.begin().await?;
-    let tail = if audited { Some(AuditTail::lock(&mut tx).await?) } else { None };
-    Ok((tx, tail))
-}
-
-/// Writes the batch's audit events and the new tail, then commits. Dropping `tx` on an error
-/// rolls it back.
+/// Appends the batch's audit events, then commits; dropping `tx` on an error rolls it back.
+///
+/// The head row is locked here, at the very end, so other servers wait only for this
+/// statement and the commit, never for the batch's other writes; and since nothing else is
+/// locked after it, two servers cannot deadlock over it.
 async fn finish(
     mut tx: Transaction<'static, Postgres>,
-    batch: &Batch,
-    start_size: Option<u64>,
+    events: &[StagedEvent],
+    results: &mut [(oneshot::Sender<Result<Committed>>, Result<Committed>)],
 ) -> Result<()> {
-    if let Some(tail) = &batch.tail
-        && Some(tail.frontier.size()) != start_size
-    {
-        append_events(&mut tx, tail, &batch.events).await?;
+    if !events.is_empty() {
+        let mut tail = AuditTail::lock(&mut tx).await?;
+        let mut chains = Vec::with_capacity(events.len());
+        let mut indices = Vec::with_capacity(events.len());
+        for event in events {
+            let (idx, chain) = tail.append(&event.bytes);
+            if let (_, Ok(committed)) = &mut results[event.request] {
+                committed.audit_indices.push(idx);
+            }
+            indices.push(
+                i64::try_from(idx)
+                    .map_err(|_| StoreError::Corrupt("audit log size exceeds BIGINT".into()))?,
+            );
+            chains.push(chain);
+        }
+        append_events(&mut tx, &tail, events, &indices, &chains).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
-/// Inserts `events` and moves `audit_head` to `tail` in one statement.
-async fn append_events(conn: &mut PgConnection, tail: &AuditTail, events: &[PendingEvent]) -> Result<()> {
+/// Inserts `events` (numbered `indices`, chained `chains`) and moves `audit_head` to `tail`,
+/// in one statement.
+async fn append_events(
+    conn: &mut PgConnection,
+    tail: &AuditTail,
+    events: &[StagedEvent],
+    indices: &[i64],
+    chains: &[Hash],
+) -> Result<()> {
     let size = i64::try_from(tail.frontier.size())
         .map_err(|_| StoreError::Corrupt("audit log size exceeds BIGINT".into()))?;
     let done = sqlx::query(
@@ -339,15 +351,30 @@ async fn append_events(conn: &mut PgConnection, tail: &AuditTail, events: &[Pend
          ) \
          UPDATE audit_head SET size = $10, chain = $11, frontier = $12 WHERE id = 1",
     )
-    .bind(events.iter().map(|e| e.idx).collect::<Vec<_>>())
+    .bind(indices)
     .bind(events.iter().map(|e| e.at).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.tenant.as_deref()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.subject.as_deref()).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.tenant.as_ref().map(uuid_bytes))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.subject.as_ref().map(uuid_bytes))
+            .collect::<Vec<_>>(),
+    )
     .bind(events.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.action).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.outcome).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.event.as_slice()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.chain.as_slice()).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.bytes.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(chains.iter().map(|c| c.as_slice()).collect::<Vec<_>>())
     .bind(size)
     .bind(tail.chain.as_slice())
     .bind(tail.frontier.to_bytes())
@@ -359,25 +386,44 @@ async fn append_events(conn: &mut PgConnection, tail: &AuditTail, events: &[Pend
     Ok(())
 }
 
+fn uuid_bytes(u: &Uuid) -> &[u8] {
+    u.as_bytes()
+}
+
 /// Applies one request. The outer error means the transaction itself is unusable; the inner
-/// result is the request's own outcome, which on failure has left no trace in `batch`.
+/// result is the request's own outcome, which on failure has left no trace in `events`.
 async fn apply_request(
     conn: &mut PgConnection,
-    batch: &mut Batch,
+    events: &mut Vec<StagedEvent>,
+    request: usize,
     ops: Vec<Op>,
     isolate: bool,
 ) -> Result<Result<Committed>> {
-    // Appending audit events runs no statement here, so it cannot fail halfway.
+    // Audit events run no statement until the batch ends, so a request made only of them
+    // cannot fail halfway and needs no savepoint.
     let savepoint = isolate && ops.iter().any(|op| !matches!(op, Op::Audit(_)));
     if savepoint {
         conn.execute("SAVEPOINT request").await?;
     }
-    let tail_before = batch.tail.clone();
-    let events_before = batch.events.len();
-    let mut committed = Committed::default();
+    let events_before = events.len();
     let mut result = Ok(());
     for op in ops {
-        result = apply(conn, batch, &mut committed, op).await;
+        result = match op {
+            Op::Audit(event) => {
+                events.push(StagedEvent {
+                    request,
+                    at: to_micros(event.at),
+                    tenant: event.tenant,
+                    subject: event.subject,
+                    action: event.action.as_str(),
+                    outcome: event.outcome.as_str(),
+                    bytes: event.to_bytes(),
+                    actor: event.actor.id,
+                });
+                Ok(())
+            }
+            op => apply(conn, op).await,
+        };
         if result.is_err() {
             break;
         }
@@ -387,15 +433,14 @@ async fn apply_request(
             if savepoint {
                 conn.execute("RELEASE SAVEPOINT request").await?;
             }
-            Ok(Ok(committed))
+            // The indices of its events are filled in when the batch ends.
+            Ok(Ok(Committed::default()))
         }
         Err(e) => {
             if savepoint {
-                conn.execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
-                    .await?;
+                conn.execute("RELEASE SAVEPOINT request").await?;
             }
-            batch.tail = tail_before;
-            batch.events.truncate(events_before);
+            events.truncate(events_before);
             Ok(Err(e))
         }
     }
@@ -411,24 +456,19 @@ fn unique_to_conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError 
     }
 }
 
-async fn apply(
-    conn: &mut PgConnection,
-    batch: &mut Batch,
-    committed: &mut Committed,
-    op: Op,
-) -> Result<()> {
+/// Applies one change other than an audit event (those are staged by `apply_request`).
+async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
     match op {
         Op::InsertTenant(t) => {
             sqlx::query(
-                "INSERT INTO tenants (id, name, status, region, wrapped_key, root_key_version, \
-                 key_version, settings, created_at, status_changed_at, destroy_after) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                "INSERT INTO tenants (id, name, status, region, root_key_version, key_version, \
+                 settings, created_at, status_changed_at, destroy_after) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(t.id.as_bytes().as_slice())
             .bind(&t.name)
             .bind(&t.status)
             .bind(&t.region)
-            .bind(&t.wrapped_key)
             .bind(i64::from(t.root_key_version))
             .bind(i64::from(t.key_version))
             .bind(&t.settings)
@@ -438,8 +478,21 @@ async fn apply(
             .execute(&mut *conn)
             .await
             .map_err(unique_to_conflict("tenant"))?;
+            if let Some(key) = &t.wrapped_key {
+                sqlx::query("INSERT INTO tenant_keys (tenant, wrapped_key) VALUES ($1, $2)")
+                    .bind(t.id.as_bytes().as_slice())
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unique_to_conflict("tenant"))?;
+            }
         }
-        Op::SetTenantStatus { id, status, at, destroy_after } => {
+        Op::SetTenantStatus {
+            id,
+            status,
+            at,
+            destroy_after,
+        } => {
             let done = sqlx::query(
                 "UPDATE tenants SET status = $1, status_changed_at = $2, destroy_after = $3 \
                  WHERE id = $4",
@@ -487,13 +540,12 @@ async fn apply(
         }
         Op::InsertSubject(s) => {
             sqlx::query(
-                "INSERT INTO subjects (tenant, id, external_ref, wrapped_key, key_version, \
-                 restrictions, hold_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO subjects (tenant, id, external_ref, key_version, restrictions, \
+                 hold_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(s.tenant.as_bytes().as_slice())
             .bind(s.id.as_bytes().as_slice())
             .bind(&s.external_ref)
-            .bind(&s.wrapped_key)
             .bind(i64::from(s.key_version))
             .bind(&s.restrictions)
             .bind(s.hold_until.map(to_micros))
@@ -501,8 +553,23 @@ async fn apply(
             .execute(&mut *conn)
             .await
             .map_err(unique_to_conflict("subject with this external_ref"))?;
+            if let Some(key) = &s.wrapped_key {
+                sqlx::query(
+                    "INSERT INTO subject_keys (tenant, subject, wrapped_key) VALUES ($1, $2, $3)",
+                )
+                .bind(s.tenant.as_bytes().as_slice())
+                .bind(s.id.as_bytes().as_slice())
+                .bind(key)
+                .execute(&mut *conn)
+                .await
+                .map_err(unique_to_conflict("subject"))?;
+            }
         }
-        Op::SetRestrictions { tenant, subject, restrictions } => {
+        Op::SetRestrictions {
+            tenant,
+            subject,
+            restrictions,
+        } => {
             let done =
                 sqlx::query("UPDATE subjects SET restrictions = $1 WHERE tenant = $2 AND id = $3")
                     .bind(&restrictions)
@@ -535,7 +602,11 @@ async fn apply(
             .map_err(unique_to_conflict("subject"))?;
             insert_index(conn, &r, &index).await?;
         }
-        Op::UpdateRecord { record: r, expected_revision, index } => {
+        Op::UpdateRecord {
+            record: r,
+            expected_revision,
+            index,
+        } => {
             let done = sqlx::query(
                 "UPDATE records SET ciphertext = $1, key_version = $2, revision = $3, \
                  updated_at = $4, expires_at = $5 \
@@ -560,7 +631,11 @@ async fn apply(
             delete_index(conn, r.tenant, r.subject, r.id).await?;
             insert_index(conn, &r, &index).await?;
         }
-        Op::DeleteRecord { tenant, subject, id } => {
+        Op::DeleteRecord {
+            tenant,
+            subject,
+            id,
+        } => {
             let done =
                 sqlx::query("DELETE FROM records WHERE tenant = $1 AND subject = $2 AND id = $3")
                     .bind(tenant.as_bytes().as_slice())
@@ -573,26 +648,261 @@ async fn apply(
             }
             delete_index(conn, tenant, subject, id).await?;
         }
-        Op::Audit(event) => {
-            // `group_commit` locks the tail whenever a batch holds an audit event.
-            let tail = batch.tail.as_mut().ok_or_else(|| {
-                StoreError::Corrupt("audit event in a batch that did not lock audit_head".into())
-            })?;
-            let bytes = event.to_bytes();
-            let (idx, chain) = tail.append(&bytes);
-            batch.events.push(PendingEvent {
-                idx: i64::try_from(idx)
-                    .map_err(|_| StoreError::Corrupt("audit log size exceeds BIGINT".into()))?,
-                at: to_micros(event.at),
-                tenant: event.tenant.map(|t| t.as_bytes().to_vec()),
-                subject: event.subject.map(|s| s.as_bytes().to_vec()),
-                actor: event.actor.id,
-                action: event.action.as_str(),
-                outcome: event.outcome.as_str(),
-                event: bytes,
-                chain: chain.to_vec(),
-            });
-            committed.audit_indices.push(idx);
+        Op::AnonymizeRecord { record: r, at } => {
+            let done =
+                sqlx::query("DELETE FROM records WHERE tenant = $1 AND subject = $2 AND id = $3")
+                    .bind(r.tenant.as_bytes().as_slice())
+                    .bind(r.subject.as_bytes().as_slice())
+                    .bind(r.id.as_bytes().as_slice())
+                    .execute(&mut *conn)
+                    .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("record"));
+            }
+            delete_index(conn, r.tenant, r.subject, r.id).await?;
+            sqlx::query(
+                "INSERT INTO anonymized_records (tenant, id, collection, ciphertext, key_version, \
+                 created_at, anonymized_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(r.tenant.as_bytes().as_slice())
+            .bind(r.id.as_bytes().as_slice())
+            .bind(&r.collection)
+            .bind(&r.ciphertext)
+            .bind(i64::from(r.key_version))
+            .bind(to_micros(r.created_at))
+            .bind(to_micros(at))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::SetTenantSettings { id, settings } => {
+            let done = sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
+                .bind(&settings)
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("tenant"));
+            }
+        }
+        Op::ShiftExpiry {
+            tenant,
+            collection,
+            by_micros,
+        } => {
+            sqlx::query(
+                "UPDATE records SET expires_at = expires_at - $1 \
+                 WHERE tenant = $2 AND collection = $3 AND expires_at IS NOT NULL",
+            )
+            .bind(by_micros)
+            .bind(tenant.as_bytes().as_slice())
+            .bind(&collection)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::SetSubjectHold {
+            tenant,
+            subject,
+            hold_until,
+        } => {
+            let done = sqlx::query(
+                "UPDATE subjects SET hold_until = $1 \
+                 WHERE tenant = $2 AND id = $3 AND EXISTS \
+                 (SELECT 1 FROM subject_keys k WHERE k.tenant = $2 AND k.subject = $3)",
+            )
+            .bind(hold_until.map(to_micros))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(subject.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("subject"));
+            }
+        }
+        Op::EraseSubject { tenant, subject } => {
+            let t = tenant.as_bytes().as_slice();
+            let s = subject.as_bytes().as_slice();
+            // The key first: once it is gone, whatever else survives is undecryptable.
+            sqlx::query("DELETE FROM subject_keys WHERE tenant = $1 AND subject = $2")
+                .bind(t)
+                .bind(s)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM blind_index WHERE tenant = $1 AND subject = $2")
+                .bind(t)
+                .bind(s)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM records WHERE tenant = $1 AND subject = $2")
+                .bind(t)
+                .bind(s)
+                .execute(&mut *conn)
+                .await?;
+            let done = sqlx::query(
+                "UPDATE subjects SET external_ref = NULL, restrictions = '[]', hold_until = NULL \
+                 WHERE tenant = $1 AND id = $2",
+            )
+            .bind(t)
+            .bind(s)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("subject"));
+            }
+        }
+        Op::InsertLedger(l) => {
+            sqlx::query(
+                "INSERT INTO erasure_ledger (id, tenant, subject, requested_by, erased_at, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(l.id.as_bytes().as_slice())
+            .bind(l.tenant.as_bytes().as_slice())
+            .bind(l.subject.as_bytes().as_slice())
+            .bind(&l.requested_by)
+            .bind(to_micros(l.erased_at))
+            .bind(&l.detail)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::InsertHold(h) => {
+            sqlx::query(
+                "INSERT INTO holds (tenant, id, subject, key_version, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(h.tenant.as_bytes().as_slice())
+            .bind(h.id.as_bytes().as_slice())
+            .bind(h.subject.as_bytes().as_slice())
+            .bind(i64::from(h.key_version))
+            .bind(to_micros(h.created_at))
+            .execute(&mut *conn)
+            .await?;
+            if let Some(key) = &h.wrapped_key {
+                sqlx::query(
+                    "INSERT INTO hold_keys (tenant, hold, wrapped_key) VALUES ($1, $2, $3)",
+                )
+                .bind(h.tenant.as_bytes().as_slice())
+                .bind(h.id.as_bytes().as_slice())
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Op::InsertHeldRecord(h) => {
+            sqlx::query(
+                "INSERT INTO held_records (tenant, hold, id, collection, ciphertext, key_version, \
+                 created_at, hold_until, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(h.tenant.as_bytes().as_slice())
+            .bind(h.hold.as_bytes().as_slice())
+            .bind(h.id.as_bytes().as_slice())
+            .bind(&h.collection)
+            .bind(&h.ciphertext)
+            .bind(i64::from(h.key_version))
+            .bind(to_micros(h.created_at))
+            .bind(to_micros(h.hold_until))
+            .bind(&h.reason)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::DeleteHeldRecord { tenant, id } => {
+            sqlx::query("DELETE FROM held_records WHERE tenant = $1 AND id = $2")
+                .bind(tenant.as_bytes().as_slice())
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Op::ShredHold { tenant, id } => {
+            sqlx::query("DELETE FROM hold_keys WHERE tenant = $1 AND hold = $2")
+                .bind(tenant.as_bytes().as_slice())
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Op::InsertRequest(r) => {
+            sqlx::query(
+                "INSERT INTO requests (tenant, id, kind, subject, status, verified_by, detail, \
+                 created_at, due_at, closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(r.tenant.as_bytes().as_slice())
+            .bind(r.id.as_bytes().as_slice())
+            .bind(&r.kind)
+            .bind(r.subject.as_bytes().as_slice())
+            .bind(&r.status)
+            .bind(&r.verified_by)
+            .bind(&r.detail)
+            .bind(to_micros(r.created_at))
+            .bind(to_micros(r.due_at))
+            .bind(r.closed_at.map(to_micros))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::UpdateRequest {
+            tenant,
+            id,
+            status,
+            detail,
+            closed_at,
+        } => {
+            let done = sqlx::query(
+                "UPDATE requests SET status = $1, detail = $2, closed_at = $3 \
+                 WHERE tenant = $4 AND id = $5",
+            )
+            .bind(&status)
+            .bind(&detail)
+            .bind(closed_at.map(to_micros))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("request"));
+            }
+        }
+        Op::DestroyTenant { id, at } => {
+            let t = id.as_bytes().as_slice();
+            for sql in [
+                "DELETE FROM subject_keys WHERE tenant = $1",
+                "DELETE FROM hold_keys WHERE tenant = $1",
+                "DELETE FROM tenant_keys WHERE tenant = $1",
+                "DELETE FROM blind_index WHERE tenant = $1",
+                "DELETE FROM records WHERE tenant = $1",
+                "DELETE FROM anonymized_records WHERE tenant = $1",
+                "DELETE FROM held_records WHERE tenant = $1",
+                "DELETE FROM holds WHERE tenant = $1",
+                "DELETE FROM requests WHERE tenant = $1",
+                "DELETE FROM subjects WHERE tenant = $1",
+            ] {
+                sqlx::query(sql).bind(t).execute(&mut *conn).await?;
+            }
+            sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE tenant = $2 AND revoked_at IS NULL",
+            )
+            .bind(to_micros(at))
+            .bind(t)
+            .execute(&mut *conn)
+            .await?;
+            let done = sqlx::query(
+                "UPDATE tenants SET status = 'destroyed', \
+                 status_changed_at = $1, destroy_after = NULL, settings = '{}' WHERE id = $2",
+            )
+            .bind(to_micros(at))
+            .bind(t)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("tenant"));
+            }
+        }
+        Op::PruneAudit { before } => {
+            // The tail in `audit_head` is untouched: pruning removes leaves, not the tree.
+            sqlx::query("DELETE FROM audit_events WHERE idx < $1")
+                .bind(i64::try_from(before).unwrap_or(i64::MAX))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Op::Audit(_) => {
+            return Err(StoreError::Corrupt(
+                "audit events are staged by the batch, not applied one by one".into(),
+            ));
         }
         Op::SaveCheckpoint(cp) => {
             sqlx::query(
@@ -633,7 +943,12 @@ async fn insert_index(conn: &mut PgConnection, r: &RecordRow, index: &[IndexEntr
     Ok(())
 }
 
-async fn delete_index(conn: &mut PgConnection, tenant: Uuid, subject: Uuid, id: Uuid) -> Result<()> {
+async fn delete_index(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    subject: Uuid,
+    id: Uuid,
+) -> Result<()> {
     sqlx::query("DELETE FROM blind_index WHERE tenant = $1 AND subject = $2 AND record = $3")
         .bind(tenant.as_bytes().as_slice())
         .bind(subject.as_bytes().as_slice())
@@ -669,15 +984,20 @@ fn u64_at(row: &PgRow, i: usize) -> Result<u64> {
 
 fn hash_at(row: &PgRow, i: usize) -> Result<[u8; 32]> {
     let v: Vec<u8> = row.try_get(i)?;
-    v.try_into().map_err(|_| StoreError::Corrupt("hash column".into()))
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt("hash column".into()))
 }
 
 fn opt_time_at(row: &PgRow, i: usize) -> Result<Option<time::OffsetDateTime>> {
     Ok(row.try_get::<Option<i64>, _>(i)?.map(from_micros))
 }
 
-const TENANT_COLUMNS: &str = "id, name, status, region, wrapped_key, root_key_version, \
-    key_version, settings, created_at, status_changed_at, destroy_after";
+const TENANT_COLUMNS: &str = "t.id, t.name, t.status, t.region, tk.wrapped_key, \
+    t.root_key_version, t.key_version, t.settings, t.created_at, t.status_changed_at, \
+    t.destroy_after";
+
+/// Tenants with their wrapped key from the key store.
+const TENANT_FROM: &str = "tenants t LEFT JOIN tenant_keys tk ON tk.tenant = t.id";
 
 fn tenant_from(row: &PgRow) -> Result<TenantRow> {
     Ok(TenantRow {
@@ -710,7 +1030,11 @@ fn key_from(row: &PgRow) -> Result<ApiKeyRow> {
     })
 }
 
-const SUBJECT_COLUMNS: &str = "s.tenant, s.id, s.external_ref, s.wrapped_key, s.key_version, \
+/// Subjects with their wrapped key from the key store.
+const SUBJECT_KEY_JOIN: &str =
+    "LEFT JOIN subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id";
+
+const SUBJECT_COLUMNS: &str = "s.tenant, s.id, s.external_ref, sk.wrapped_key, s.key_version, \
     s.restrictions, s.hold_until, s.created_at";
 
 /// Decodes subject columns starting at `at`.
@@ -749,6 +1073,56 @@ fn record_from(row: &PgRow, at: usize, tenant: Uuid, subject: Uuid) -> Result<Op
     }))
 }
 
+const REQUEST_COLUMNS: &str =
+    "tenant, id, kind, subject, status, verified_by, detail, created_at, due_at, closed_at";
+
+fn request_from(row: &PgRow) -> Result<RequestRow> {
+    Ok(RequestRow {
+        tenant: uuid_at(row, 0)?,
+        id: uuid_at(row, 1)?,
+        kind: row.try_get(2)?,
+        subject: uuid_at(row, 3)?,
+        status: row.try_get(4)?,
+        verified_by: row.try_get(5)?,
+        detail: row.try_get(6)?,
+        created_at: from_micros(row.try_get(7)?),
+        due_at: from_micros(row.try_get(8)?),
+        closed_at: opt_time_at(row, 9)?,
+    })
+}
+
+const HOLD_COLUMNS: &str = "h.tenant, h.id, h.subject, hk.wrapped_key, h.key_version, h.created_at";
+
+/// Decodes hold columns starting at `at`.
+fn hold_from(row: &PgRow, at: usize) -> Result<HoldRow> {
+    Ok(HoldRow {
+        tenant: uuid_at(row, at)?,
+        id: uuid_at(row, at + 1)?,
+        subject: uuid_at(row, at + 2)?,
+        wrapped_key: row.try_get(at + 3)?,
+        key_version: u32_at(row, at + 4)?,
+        created_at: from_micros(row.try_get(at + 5)?),
+    })
+}
+
+const HELD_COLUMNS: &str = "r.tenant, r.hold, r.id, r.collection, r.ciphertext, r.key_version, \
+    r.created_at, r.hold_until, r.reason";
+
+/// Decodes held-record columns starting at `at`.
+fn held_from(row: &PgRow, at: usize) -> Result<HeldRecordRow> {
+    Ok(HeldRecordRow {
+        tenant: uuid_at(row, at)?,
+        hold: uuid_at(row, at + 1)?,
+        id: uuid_at(row, at + 2)?,
+        collection: row.try_get(at + 3)?,
+        ciphertext: row.try_get(at + 4)?,
+        key_version: u32_at(row, at + 5)?,
+        created_at: from_micros(row.try_get(at + 6)?),
+        hold_until: from_micros(row.try_get(at + 7)?),
+        reason: row.try_get(at + 8)?,
+    })
+}
+
 fn audit_row_from(row: &PgRow) -> Result<AuditRow> {
     Ok(AuditRow {
         idx: u64_at(row, 0)?,
@@ -771,7 +1145,7 @@ impl Store for PostgresStore {
     }
 
     async fn tenant(&self, id: Uuid) -> Result<Option<TenantRow>> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM {TENANT_FROM} WHERE t.id = $1");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.as_bytes().as_slice())
             .fetch_optional(&self.pool)
@@ -780,7 +1154,7 @@ impl Store for PostgresStore {
     }
 
     async fn tenants(&self) -> Result<Vec<TenantRow>> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at");
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM {TENANT_FROM} ORDER BY t.created_at");
         let rows = sqlx::query(AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?;
@@ -800,14 +1174,16 @@ impl Store for PostgresStore {
         // Two spellings rather than `IS NOT DISTINCT FROM`, which cannot use the index.
         let rows = match tenant {
             Some(t) => {
-                let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant = $1 ORDER BY id");
+                let sql =
+                    format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant = $1 ORDER BY id");
                 sqlx::query(AssertSqlSafe(sql))
                     .bind(t.as_bytes().as_slice())
                     .fetch_all(&self.pool)
                     .await?
             }
             None => {
-                let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant IS NULL ORDER BY id");
+                let sql =
+                    format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant IS NULL ORDER BY id");
                 sqlx::query(AssertSqlSafe(sql))
                     .fetch_all(&self.pool)
                     .await?
@@ -830,7 +1206,7 @@ impl Store for PostgresStore {
         };
         let sql = format!(
             "SELECT t.status, {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM subjects s \
-             JOIN tenants t ON t.id = s.tenant \
+             JOIN tenants t ON t.id = s.tenant {SUBJECT_KEY_JOIN} \
              LEFT JOIN records r ON r.tenant = s.tenant AND r.subject = s.id {join} \
              WHERE s.tenant = $1 AND s.id = $2 ORDER BY r.id"
         );
@@ -861,7 +1237,8 @@ impl Store for PostgresStore {
 
     async fn subject_by_ref(&self, tenant: Uuid, ref_hash: &[u8]) -> Result<Option<SubjectRow>> {
         let sql = format!(
-            "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.tenant = $1 AND s.external_ref = $2"
+            "SELECT {SUBJECT_COLUMNS} FROM subjects s {SUBJECT_KEY_JOIN} \
+             WHERE s.tenant = $1 AND s.external_ref = $2"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(tenant.as_bytes().as_slice())
@@ -881,7 +1258,7 @@ impl Store for PostgresStore {
         let sql = format!(
             "SELECT {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM blind_index b \
              JOIN records r ON r.tenant = b.tenant AND r.subject = b.subject AND r.id = b.record \
-             JOIN subjects s ON s.tenant = b.tenant AND s.id = b.subject \
+             JOIN subjects s ON s.tenant = b.tenant AND s.id = b.subject {SUBJECT_KEY_JOIN} \
              WHERE b.tenant = $1 AND b.collection = $2 AND b.field = $3 AND b.hash = $4 \
              ORDER BY r.id LIMIT 1000"
         );
@@ -982,5 +1359,164 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|row| Ok(leaf_hash(&row.try_get::<Vec<u8>, _>(0)?)))
             .collect()
+    }
+
+    async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MIN(idx) FROM audit_events WHERE at >= $1")
+            .bind(to_micros(at))
+            .fetch_one(&self.pool)
+            .await?;
+        v.map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt("negative index".into())))
+            .transpose()
+    }
+
+    async fn expired_records(
+        &self,
+        now: time::OffsetDateTime,
+        after: Option<(time::OffsetDateTime, Uuid)>,
+        tenant: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredRecord>> {
+        let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "SELECT {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM records r \
+             JOIN subjects s ON s.tenant = r.tenant AND s.id = r.subject {SUBJECT_KEY_JOIN} \
+             WHERE r.expires_at IS NOT NULL AND r.expires_at <= "
+        ));
+        b.push_bind(to_micros(now));
+        if let Some((at, id)) = after {
+            b.push(" AND (r.expires_at > ").push_bind(to_micros(at));
+            b.push(" OR (r.expires_at = ").push_bind(to_micros(at));
+            b.push(" AND r.id > ")
+                .push_bind(id.as_bytes().to_vec())
+                .push("))");
+        }
+        if let Some(t) = tenant {
+            b.push(" AND r.tenant = ").push_bind(t.as_bytes().to_vec());
+        }
+        b.push(" ORDER BY r.expires_at, r.id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = b.build().fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let subject = subject_from(row, 0)?;
+            if let Some(record) = record_from(row, 8, subject.tenant, subject.id)? {
+                out.push(ExpiredRecord { subject, record });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn expired_held_records(
+        &self,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<HeldRecordRow>> {
+        let sql = format!(
+            "SELECT {HELD_COLUMNS} FROM held_records r WHERE r.hold_until <= $1 \
+             ORDER BY r.hold_until LIMIT $2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(to_micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| held_from(r, 0)).collect()
+    }
+
+    async fn empty_holds(&self) -> Result<Vec<HoldRow>> {
+        let sql = format!(
+            "SELECT {HOLD_COLUMNS} FROM holds h \
+             JOIN hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id WHERE NOT EXISTS \
+             (SELECT 1 FROM held_records r WHERE r.tenant = h.tenant AND r.hold = h.id)"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| hold_from(r, 0)).collect()
+    }
+
+    async fn held_records(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+    ) -> Result<Vec<(HoldRow, HeldRecordRow)>> {
+        let sql = format!(
+            "SELECT {HOLD_COLUMNS}, {HELD_COLUMNS} \
+             FROM holds h JOIN held_records r ON r.tenant = h.tenant AND r.hold = h.id \
+             LEFT JOIN hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
+             WHERE h.tenant = $1 AND h.subject = $2 ORDER BY r.id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(subject.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((hold_from(r, 0)?, held_from(r, 6)?)))
+            .collect()
+    }
+
+    async fn ledger_entry(&self, tenant: Uuid, subject: Uuid) -> Result<Option<LedgerRow>> {
+        let row = sqlx::query(
+            "SELECT id, tenant, subject, requested_by, erased_at, detail FROM erasure_ledger \
+             WHERE tenant = $1 AND subject = $2 ORDER BY erased_at LIMIT 1",
+        )
+        .bind(tenant.as_bytes().as_slice())
+        .bind(subject.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(LedgerRow {
+                id: uuid_at(&r, 0)?,
+                tenant: uuid_at(&r, 1)?,
+                subject: uuid_at(&r, 2)?,
+                requested_by: r.try_get(3)?,
+                erased_at: from_micros(r.try_get(4)?),
+                detail: r.try_get(5)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn subject_ids(
+        &self,
+        tenant: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>> {
+        let rows = sqlx::query(
+            "SELECT s.id FROM subjects s \
+             JOIN subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
+             WHERE s.tenant = $1 AND s.id > $2 ORDER BY s.id LIMIT $3",
+        )
+        .bind(tenant.as_bytes().as_slice())
+        .bind(after.unwrap_or(Uuid::nil()).as_bytes().to_vec())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| uuid_at(r, 0)).collect()
+    }
+
+    async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = $1 AND id = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(request_from).transpose()
+    }
+
+    async fn requests(&self, tenant: Uuid, status: Option<&str>) -> Result<Vec<RequestRow>> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = $1 \
+             AND ($2::TEXT IS NULL OR status = $2) ORDER BY due_at, id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(status)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(request_from).collect()
     }
 }

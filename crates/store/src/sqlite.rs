@@ -20,9 +20,9 @@ use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
-    ApiKeyRow, ExpiredRecord, HeldRecordRow, HoldRow, LedgerRow, RequestRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, Op, RecordFilter,
-    RecordRow, Result, Store, StoreError, SubjectRow, SubjectView, TenantRow, from_micros,
-    to_micros,
+    ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
+    HeldRecordRow, HoldRow, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result, Store,
+    StoreError, SubjectRow, SubjectView, TenantRow, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -52,7 +52,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
         let keys_path = path.with_extension("keys.db");
-        let attach = format!("ATTACH DATABASE '{}' AS keys", keys_path.display().to_string().replace('\'', "''"));
+        let attach = format!(
+            "ATTACH DATABASE '{}' AS keys",
+            keys_path.display().to_string().replace('\'', "''")
+        );
         let mut conn = SqliteConnection::connect_with(&options).await?;
         conn.execute(AssertSqlSafe(attach.clone())).await?;
         // The key store: WAL like the data file, and secure_delete so a destroyed key's bytes
@@ -75,7 +78,10 @@ impl SqliteStore {
             .await?;
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(run_writer(conn, rx, audit));
-        Ok(Self { readers, writer: tx })
+        Ok(Self {
+            readers,
+            writer: tx,
+        })
     }
 
     /// The read pool, for maintenance queries in tests and tools.
@@ -98,7 +104,10 @@ impl AuditState {
             sqlx::query_as("SELECT MIN(idx), COUNT(*) FROM audit_events")
                 .fetch_one(&mut *conn)
                 .await?;
-        let mut state = Self { frontier: Frontier::new(), chain: [0; 32] };
+        let mut state = Self {
+            frontier: Frontier::new(),
+            chain: [0; 32],
+        };
         let first = min_idx.unwrap_or(0).max(0) as u64;
         let mut from = 0u64;
         if first > 0 || count > 0 {
@@ -111,17 +120,18 @@ impl AuditState {
             .bind(first as i64)
             .fetch_optional(&mut *conn)
             .await?;
-            if let Some((size, frontier, checkpoint)) = cp {
-                if size as u64 >= first && size > 0 {
-                    let cp: ward_audit::Checkpoint = serde_json::from_str(&checkpoint)
-                        .map_err(|e| StoreError::Corrupt(format!("checkpoint: {e}")))?;
-                    state.frontier = Frontier::from_bytes(&frontier)
-                        .map_err(|e| StoreError::Corrupt(format!("frontier: {e}")))?;
-                    state.chain = cp
-                        .chain_hash()
-                        .map_err(|e| StoreError::Corrupt(format!("checkpoint: {e}")))?;
-                    from = size as u64;
-                }
+            if let Some((size, frontier, checkpoint)) = cp
+                && size as u64 >= first
+                && size > 0
+            {
+                let cp: ward_audit::Checkpoint = serde_json::from_str(&checkpoint)
+                    .map_err(|e| StoreError::Corrupt(format!("checkpoint: {e}")))?;
+                state.frontier = Frontier::from_bytes(&frontier)
+                    .map_err(|e| StoreError::Corrupt(format!("frontier: {e}")))?;
+                state.chain = cp
+                    .chain_hash()
+                    .map_err(|e| StoreError::Corrupt(format!("checkpoint: {e}")))?;
+                from = size as u64;
             }
             if from == 0 && first > 0 {
                 return Err(StoreError::Corrupt(format!(
@@ -158,7 +168,11 @@ impl AuditState {
     }
 }
 
-async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, mut audit: AuditState) {
+async fn run_writer(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Job>,
+    mut audit: AuditState,
+) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -196,7 +210,12 @@ async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs:
     }
     let before = audit.clone();
     let shreds = commits.iter().any(|(ops, _)| {
-        ops.iter().any(|op| matches!(op, Op::EraseSubject { .. } | Op::ShredHold { .. } | Op::DestroyTenant { .. }))
+        ops.iter().any(|op| {
+            matches!(
+                op,
+                Op::EraseSubject { .. } | Op::ShredHold { .. } | Op::DestroyTenant { .. }
+            )
+        })
     });
     let mut results = Vec::with_capacity(commits.len());
     for (ops, reply) in commits {
@@ -302,7 +321,12 @@ async fn apply(
                     .map_err(unique_to_conflict("tenant"))?;
             }
         }
-        Op::SetTenantStatus { id, status, at, destroy_after } => {
+        Op::SetTenantStatus {
+            id,
+            status,
+            at,
+            destroy_after,
+        } => {
             let done = sqlx::query(
                 "UPDATE tenants SET status = ?1, status_changed_at = ?2, destroy_after = ?3 \
                  WHERE id = ?4",
@@ -373,7 +397,11 @@ async fn apply(
                     .map_err(unique_to_conflict("subject"))?;
             }
         }
-        Op::SetRestrictions { tenant, subject, restrictions } => {
+        Op::SetRestrictions {
+            tenant,
+            subject,
+            restrictions,
+        } => {
             let done =
                 sqlx::query("UPDATE subjects SET restrictions = ?1 WHERE tenant = ?2 AND id = ?3")
                     .bind(&restrictions)
@@ -406,7 +434,11 @@ async fn apply(
             .map_err(unique_to_conflict("subject"))?;
             insert_index(conn, &r, &index).await?;
         }
-        Op::UpdateRecord { record: r, expected_revision, index } => {
+        Op::UpdateRecord {
+            record: r,
+            expected_revision,
+            index,
+        } => {
             let done = sqlx::query(
                 "UPDATE records SET ciphertext = ?1, key_version = ?2, revision = ?3, \
                  updated_at = ?4, expires_at = ?5 \
@@ -431,7 +463,11 @@ async fn apply(
             delete_index(conn, r.tenant, r.subject, r.id).await?;
             insert_index(conn, &r, &index).await?;
         }
-        Op::DeleteRecord { tenant, subject, id } => {
+        Op::DeleteRecord {
+            tenant,
+            subject,
+            id,
+        } => {
             let done =
                 sqlx::query("DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3")
                     .bind(tenant.as_bytes().as_slice())
@@ -445,12 +481,13 @@ async fn apply(
             delete_index(conn, tenant, subject, id).await?;
         }
         Op::AnonymizeRecord { record: r, at } => {
-            let done = sqlx::query("DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3")
-                .bind(r.tenant.as_bytes().as_slice())
-                .bind(r.subject.as_bytes().as_slice())
-                .bind(r.id.as_bytes().as_slice())
-                .execute(&mut *conn)
-                .await?;
+            let done =
+                sqlx::query("DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3")
+                    .bind(r.tenant.as_bytes().as_slice())
+                    .bind(r.subject.as_bytes().as_slice())
+                    .bind(r.id.as_bytes().as_slice())
+                    .execute(&mut *conn)
+                    .await?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound("record"));
             }
@@ -479,7 +516,11 @@ async fn apply(
                 return Err(StoreError::NotFound("tenant"));
             }
         }
-        Op::ShiftExpiry { tenant, collection, by_micros } => {
+        Op::ShiftExpiry {
+            tenant,
+            collection,
+            by_micros,
+        } => {
             sqlx::query(
                 "UPDATE records SET expires_at = expires_at - ?1 \
                  WHERE tenant = ?2 AND collection = ?3 AND expires_at IS NOT NULL",
@@ -490,7 +531,11 @@ async fn apply(
             .execute(&mut *conn)
             .await?;
         }
-        Op::SetSubjectHold { tenant, subject, hold_until } => {
+        Op::SetSubjectHold {
+            tenant,
+            subject,
+            hold_until,
+        } => {
             let done = sqlx::query(
                 "UPDATE subjects SET hold_until = ?1 WHERE tenant = ?2 AND id = ?3 AND EXISTS \
                  (SELECT 1 FROM keys.subject_keys k WHERE k.tenant = ?2 AND k.subject = ?3)",
@@ -562,12 +607,14 @@ async fn apply(
             .execute(&mut *conn)
             .await?;
             if let Some(key) = &h.wrapped_key {
-                sqlx::query("INSERT INTO keys.hold_keys (tenant, hold, wrapped_key) VALUES (?1, ?2, ?3)")
-                    .bind(h.tenant.as_bytes().as_slice())
-                    .bind(h.id.as_bytes().as_slice())
-                    .bind(key)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO keys.hold_keys (tenant, hold, wrapped_key) VALUES (?1, ?2, ?3)",
+                )
+                .bind(h.tenant.as_bytes().as_slice())
+                .bind(h.id.as_bytes().as_slice())
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
             }
         }
         Op::InsertHeldRecord(h) => {
@@ -619,7 +666,13 @@ async fn apply(
             .execute(&mut *conn)
             .await?;
         }
-        Op::UpdateRequest { tenant, id, status, detail, closed_at } => {
+        Op::UpdateRequest {
+            tenant,
+            id,
+            status,
+            detail,
+            closed_at,
+        } => {
             let done = sqlx::query(
                 "UPDATE requests SET status = ?1, detail = ?2, closed_at = ?3 WHERE tenant = ?4 AND id = ?5",
             )
@@ -650,11 +703,13 @@ async fn apply(
             ] {
                 sqlx::query(sql).bind(t).execute(&mut *conn).await?;
             }
-            sqlx::query("UPDATE api_keys SET revoked_at = ?1 WHERE tenant = ?2 AND revoked_at IS NULL")
-                .bind(to_micros(at))
-                .bind(t)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "UPDATE api_keys SET revoked_at = ?1 WHERE tenant = ?2 AND revoked_at IS NULL",
+            )
+            .bind(to_micros(at))
+            .bind(t)
+            .execute(&mut *conn)
+            .await?;
             let done = sqlx::query(
                 "UPDATE tenants SET status = 'destroyed', status_changed_at = ?1, \
                  destroy_after = NULL, settings = '{}' WHERE id = ?2",
@@ -731,7 +786,12 @@ async fn insert_index(
     Ok(())
 }
 
-async fn delete_index(conn: &mut SqliteConnection, tenant: Uuid, subject: Uuid, id: Uuid) -> Result<()> {
+async fn delete_index(
+    conn: &mut SqliteConnection,
+    tenant: Uuid,
+    subject: Uuid,
+    id: Uuid,
+) -> Result<()> {
     sqlx::query("DELETE FROM blind_index WHERE tenant = ?1 AND subject = ?2 AND record = ?3")
         .bind(tenant.as_bytes().as_slice())
         .bind(subject.as_bytes().as_slice())
@@ -762,7 +822,8 @@ fn u32_at(row: &SqliteRow, i: usize) -> Result<u32> {
 
 fn hash_at(row: &SqliteRow, i: usize) -> Result<[u8; 32]> {
     let v: Vec<u8> = row.try_get(i)?;
-    v.try_into().map_err(|_| StoreError::Corrupt("hash column".into()))
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt("hash column".into()))
 }
 
 const TENANT_COLUMNS: &str = "t.id, t.name, t.status, t.region, tk.wrapped_key, t.root_key_version, \
@@ -772,7 +833,8 @@ const TENANT_COLUMNS: &str = "t.id, t.name, t.status, t.region, tk.wrapped_key, 
 const TENANT_FROM: &str = "tenants t LEFT JOIN keys.tenant_keys tk ON tk.tenant = t.id";
 
 /// Subjects with their wrapped key from the key store.
-const SUBJECT_KEY_JOIN: &str = "LEFT JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id";
+const SUBJECT_KEY_JOIN: &str =
+    "LEFT JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id";
 
 fn tenant_from(row: &SqliteRow) -> Result<TenantRow> {
     Ok(TenantRow {
@@ -826,8 +888,15 @@ const RECORD_COLUMNS: &str = "r.id, r.collection, r.ciphertext, r.key_version, r
     r.created_at, r.updated_at, r.expires_at";
 
 /// Decodes record columns starting at `at`; `None` when the LEFT JOIN found no record.
-fn record_from(row: &SqliteRow, at: usize, tenant: Uuid, subject: Uuid) -> Result<Option<RecordRow>> {
-    let Some(id) = opt_uuid_at(row, at)? else { return Ok(None) };
+fn record_from(
+    row: &SqliteRow,
+    at: usize,
+    tenant: Uuid,
+    subject: Uuid,
+) -> Result<Option<RecordRow>> {
+    let Some(id) = opt_uuid_at(row, at)? else {
+        return Ok(None);
+    };
     Ok(Some(RecordRow {
         tenant,
         subject,
@@ -846,7 +915,10 @@ fn record_from(row: &SqliteRow, at: usize, tenant: Uuid, subject: Uuid) -> Resul
 impl Store for SqliteStore {
     async fn commit(&self, ops: Vec<Op>) -> Result<Committed> {
         let (tx, rx) = oneshot::channel();
-        self.writer.send(Job::Commit(ops, tx)).await.map_err(|_| StoreError::Closed)?;
+        self.writer
+            .send(Job::Commit(ops, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -861,7 +933,9 @@ impl Store for SqliteStore {
 
     async fn tenants(&self) -> Result<Vec<TenantRow>> {
         let sql = format!("SELECT {TENANT_COLUMNS} FROM {TENANT_FROM} ORDER BY t.created_at");
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.readers).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.readers)
+            .await?;
         rows.iter().map(tenant_from).collect()
     }
 
@@ -910,7 +984,9 @@ impl Store for SqliteStore {
             _ => {}
         }
         let rows = query.fetch_all(&self.readers).await?;
-        let Some(first) = rows.first() else { return Ok(None) };
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
         let mut view = SubjectView {
             tenant_status: first.try_get(0)?,
             subject: subject_from(first, 1)?,
@@ -969,16 +1045,21 @@ impl Store for SqliteStore {
 
     async fn audit_head(&self) -> Result<AuditHead> {
         let (tx, rx) = oneshot::channel();
-        self.writer.send(Job::Head(tx)).await.map_err(|_| StoreError::Closed)?;
+        self.writer
+            .send(Job::Head(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)
     }
 
     async fn audit_rows(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query("SELECT idx, event, chain FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2")
-            .bind(from as i64)
-            .bind(i64::from(limit))
-            .fetch_all(&self.readers)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT idx, event, chain FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+        )
+        .bind(from as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
         rows.iter().map(audit_row_from).collect()
     }
 
@@ -1063,12 +1144,15 @@ impl Store for SqliteStore {
         if let Some((at, id)) = after {
             b.push(" AND (r.expires_at > ").push_bind(to_micros(at));
             b.push(" OR (r.expires_at = ").push_bind(to_micros(at));
-            b.push(" AND r.id > ").push_bind(id.as_bytes().to_vec()).push("))");
+            b.push(" AND r.id > ")
+                .push_bind(id.as_bytes().to_vec())
+                .push("))");
         }
         if let Some(t) = tenant {
             b.push(" AND r.tenant = ").push_bind(t.as_bytes().to_vec());
         }
-        b.push(" ORDER BY r.expires_at, r.id LIMIT ").push_bind(i64::from(limit));
+        b.push(" ORDER BY r.expires_at, r.id LIMIT ")
+            .push_bind(i64::from(limit));
         let rows = b.build().fetch_all(&self.readers).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -1080,7 +1164,11 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    async fn expired_held_records(&self, now: time::OffsetDateTime, limit: u32) -> Result<Vec<HeldRecordRow>> {
+    async fn expired_held_records(
+        &self,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<HeldRecordRow>> {
         let rows = sqlx::query(
             "SELECT tenant, hold, id, collection, ciphertext, key_version, created_at, hold_until, reason \
              FROM held_records WHERE hold_until <= ?1 ORDER BY hold_until LIMIT ?2",
@@ -1103,7 +1191,11 @@ impl Store for SqliteStore {
         rows.iter().map(|r| hold_from(r, 0)).collect()
     }
 
-    async fn held_records(&self, tenant: Uuid, subject: Uuid) -> Result<Vec<(HoldRow, HeldRecordRow)>> {
+    async fn held_records(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+    ) -> Result<Vec<(HoldRow, HeldRecordRow)>> {
         let rows = sqlx::query(
             "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, h.key_version, h.created_at, \
              r.tenant, r.hold, r.id, r.collection, r.ciphertext, r.key_version, r.created_at, r.hold_until, r.reason \
@@ -1142,7 +1234,12 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn subject_ids(&self, tenant: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<Uuid>> {
+    async fn subject_ids(
+        &self,
+        tenant: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>> {
         let rows = sqlx::query(
             "SELECT s.id FROM subjects s JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
              WHERE s.tenant = ?1 AND s.id > ?2 ORDER BY s.id LIMIT ?3",
@@ -1156,11 +1253,13 @@ impl Store for SqliteStore {
     }
 
     async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = ?1 AND id = ?2")))
-            .bind(tenant.as_bytes().as_slice())
-            .bind(id.as_bytes().as_slice())
-            .fetch_optional(&self.readers)
-            .await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = ?1 AND id = ?2"
+        )))
+        .bind(tenant.as_bytes().as_slice())
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(&self.readers)
+        .await?;
         row.as_ref().map(request_from).transpose()
     }
 

@@ -81,11 +81,20 @@ impl TestServer {
 
     pub async fn start_with(opts: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let policy_src = opts.policy.clone().unwrap_or_else(|| ward_policy::EXAMPLE_POLICY.to_owned());
+        let policy_src = opts
+            .policy
+            .clone()
+            .unwrap_or_else(|| ward_policy::EXAMPLE_POLICY.to_owned());
         let policy = Policy::parse(&policy_src, "test-policy.toml").expect("test policy is valid");
-        let (root_keys, _) = FileKeyProvider::new(dir.path().join("root.key")).load_or_create().expect("root key");
+        let (root_keys, _) = FileKeyProvider::new(dir.path().join("root.key"))
+            .load_or_create()
+            .expect("root key");
         let store: Arc<dyn Store> = match opts.backend {
-            Backend::Sqlite => Arc::new(SqliteStore::open(&dir.path().join("ward.db")).await.expect("sqlite store")),
+            Backend::Sqlite => Arc::new(
+                SqliteStore::open(&dir.path().join("ward.db"))
+                    .await
+                    .expect("sqlite store"),
+            ),
         };
         let signing_key_path = dir.path().join("audit-signing.key");
         let (signing_key, _) = SigningKey::load_or_create(&signing_key_path).expect("signing key");
@@ -99,7 +108,13 @@ impl TestServer {
             origin: "ward-test".into(),
         })
         .expect("vault");
-        let operator = vault.bootstrap_operator().await.expect("bootstrap").expect("fresh operator").as_str().to_owned();
+        let operator = vault
+            .bootstrap_operator()
+            .await
+            .expect("bootstrap")
+            .expect("fresh operator")
+            .as_str()
+            .to_owned();
         let (tx, rx) = oneshot::channel::<()>();
         let state = ward_server::AppState::new(vault.clone());
         let shutdown = async move {
@@ -107,7 +122,9 @@ impl TestServer {
         };
         let (addr, scheme) = match &opts.tls {
             None => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
                 let addr = listener.local_addr().expect("addr");
                 tokio::spawn(ward_server::serve(listener, state, shutdown));
                 (addr, "http")
@@ -116,7 +133,9 @@ impl TestServer {
                 let config = ward_server::tls::server_config(cert, key).expect("tls config");
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
                 let addr = listener.local_addr().expect("addr");
-                tokio::spawn(ward_server::tls::serve_tls(listener, state, config, shutdown));
+                tokio::spawn(ward_server::tls::serve_tls(
+                    listener, state, config, shutdown,
+                ));
                 (addr, "https")
             }
         };
@@ -141,7 +160,13 @@ impl TestServer {
     }
 
     /// Sends a request; returns the status and the JSON body (`Null` when empty or not JSON).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.url));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -169,7 +194,8 @@ impl TestServer {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, path, Some(token), Some(body)).await
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -178,7 +204,9 @@ impl TestServer {
 
     /// Creates a tenant and an owner key for it.
     pub async fn tenant(&self, name: &str) -> TenantFixture {
-        let (s, t) = self.post("/v1/tenants", &self.operator, json!({ "name": name })).await;
+        let (s, t) = self
+            .post("/v1/tenants", &self.operator, json!({ "name": name }))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "create tenant: {t}");
         let id = t["id"].as_str().expect("tenant id").to_owned();
         let owner = self.key(&id, &self.operator, "owner", &[]).await;
@@ -188,7 +216,11 @@ impl TestServer {
     /// Issues a key of `role` (with member purposes) and returns its token.
     pub async fn key(&self, tenant: &str, issuer: &str, role: &str, purposes: &[&str]) -> String {
         let (s, k) = self
-            .post(&format!("/v1/tenants/{tenant}/keys"), issuer, json!({ "name": role, "role": role, "purposes": purposes }))
+            .post(
+                &format!("/v1/tenants/{tenant}/keys"),
+                issuer,
+                json!({ "name": role, "role": role, "purposes": purposes }),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "create key: {k}");
         k["token"].as_str().expect("token").to_owned()
@@ -196,13 +228,25 @@ impl TestServer {
 
     /// Creates a subject; returns its id.
     pub async fn subject(&self, tenant: &TenantFixture) -> String {
-        let (s, b) = self.post(&format!("/v1/tenants/{}/subjects", tenant.id), &tenant.owner, json!({})).await;
+        let (s, b) = self
+            .post(
+                &format!("/v1/tenants/{}/subjects", tenant.id),
+                &tenant.owner,
+                json!({}),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "create subject: {b}");
         b["id"].as_str().expect("subject id").to_owned()
     }
 
     /// Creates a record; returns its id.
-    pub async fn record(&self, tenant: &TenantFixture, subject: &str, collection: &str, fields: Value) -> String {
+    pub async fn record(
+        &self,
+        tenant: &TenantFixture,
+        subject: &str,
+        collection: &str,
+        fields: Value,
+    ) -> String {
         let (s, b) = self
             .post(
                 &format!("/v1/tenants/{}/subjects/{subject}/records", tenant.id),

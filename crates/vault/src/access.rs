@@ -112,7 +112,10 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
     // 3. A cancelled tenant is frozen: no data access until reactivated.
     if a.tenant_status != "active" && a.operation != Operation::ReadTenant {
         if a.tenant_status == "destroyed" {
-            return Err(Denial::Hidden { what: "tenant", reason: "tenant destroyed".into() });
+            return Err(Denial::Hidden {
+                what: "tenant",
+                reason: "tenant destroyed".into(),
+            });
         }
         return Err(forbidden(
             "tenant_inactive",
@@ -140,22 +143,25 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
         let Some(purpose) = a.purpose else {
             return Err(forbidden("purpose_required", "reads must state a purpose"));
         };
-        if let Some(c) = a.collection {
-            if !c.allows_purpose(purpose) {
-                return Err(forbidden(
-                    "purpose_not_allowed",
-                    format!(
-                        "purpose {purpose} is not allowed for collection {} (allowed: {})",
-                        c.name,
-                        join(c.purposes.iter())
-                    ),
-                ));
-            }
+        if let Some(c) = a.collection
+            && !c.allows_purpose(purpose)
+        {
+            return Err(forbidden(
+                "purpose_not_allowed",
+                format!(
+                    "purpose {purpose} is not allowed for collection {} (allowed: {})",
+                    c.name,
+                    join(c.purposes.iter())
+                ),
+            ));
         }
         if p.role == Role::Member && !p.purposes.contains(purpose) {
             return Err(forbidden(
                 "purpose_not_allowed",
-                format!("this key may not read for purpose {purpose} (key purposes: {})", join(p.purposes.iter())),
+                format!(
+                    "this key may not read for purpose {purpose} (key purposes: {})",
+                    join(p.purposes.iter())
+                ),
             ));
         }
         if is_restricted(a.restrictions, purpose) {
@@ -165,25 +171,28 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
             ));
         }
     }
-    if a.operation == Operation::WriteData && p.role == Role::Member {
-        if let Some(c) = a.collection {
-            if !p.purposes.iter().any(|kp| c.allows_purpose(kp)) {
-                return Err(forbidden(
-                    "purpose_not_allowed",
-                    format!(
-                        "this key's purposes ({}) do not cover collection {}",
-                        join(p.purposes.iter()),
-                        c.name
-                    ),
-                ));
-            }
-        }
+    if a.operation == Operation::WriteData
+        && p.role == Role::Member
+        && let Some(c) = a.collection
+        && !p.purposes.iter().any(|kp| c.allows_purpose(kp))
+    {
+        return Err(forbidden(
+            "purpose_not_allowed",
+            format!(
+                "this key's purposes ({}) do not cover collection {}",
+                join(p.purposes.iter()),
+                c.name
+            ),
+        ));
     }
     // 6. Expired records are gone for every reader, swept or not.
-    if let Some(expires) = a.expires_at {
-        if expires <= a.now {
-            return Err(Denial::Hidden { what: "record", reason: "record expired".into() });
-        }
+    if let Some(expires) = a.expires_at
+        && expires <= a.now
+    {
+        return Err(Denial::Hidden {
+            what: "record",
+            reason: "record expired".into(),
+        });
     }
     Ok(())
 }
@@ -195,12 +204,18 @@ pub fn is_restricted(restrictions: &[String], purpose: &Purpose) -> bool {
     restrictions.iter().any(|r| {
         r == purpose.as_str()
             || (r == ALL_NON_ESSENTIAL && !purpose.is_essential())
-            || purpose.as_str().strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('.'))
+            || purpose
+                .as_str()
+                .strip_prefix(r.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
     })
 }
 
 fn forbidden(code: &'static str, reason: impl Into<String>) -> Denial {
-    Denial::Forbidden { code, reason: reason.into() }
+    Denial::Forbidden {
+        code,
+        reason: reason.into(),
+    }
 }
 
 fn describe(op: Operation) -> &'static str {
@@ -216,5 +231,9 @@ fn describe(op: Operation) -> &'static str {
 
 fn join<'a>(items: impl Iterator<Item = &'a Purpose>) -> String {
     let v: Vec<&str> = items.map(Purpose::as_str).collect();
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }

@@ -88,14 +88,23 @@ impl Vault {
             return parse_checkpoint(last);
         }
         let now = self.now();
-        let cp = self.inner.signer.sign(&self.inner.origin, head.size, head.root, head.chain, now.unix_timestamp());
+        let cp = self.inner.signer.sign(
+            &self.inner.origin,
+            head.size,
+            head.root,
+            head.chain,
+            now.unix_timestamp(),
+        );
         let row = CheckpointRow {
             tree_size: head.size,
             checkpoint: serde_json::to_string(&cp).map_err(|_| VaultError::Integrity)?,
             frontier: head.frontier,
             created_at: now,
         };
-        self.inner.store.commit(vec![Op::SaveCheckpoint(row)]).await?;
+        self.inner
+            .store
+            .commit(vec![Op::SaveCheckpoint(row)])
+            .await?;
         Ok(cp)
     }
 
@@ -113,21 +122,29 @@ impl Vault {
         if tree_size == 0 || tree_size > head.size || index >= tree_size {
             return Err(VaultError::invalid(
                 "invalid_range",
-                format!("need index < tree_size <= {} (the current log size)", head.size),
+                format!(
+                    "need index < tree_size <= {} (the current log size)",
+                    head.size
+                ),
                 Some("tree_size"),
             ));
         }
         let leaves = self.inner.store.audit_leaves(tree_size).await?;
         if leaves.len() as u64 != tree_size {
-            return Err(VaultError::invalid("pruned", "part of that range was pruned by audit retention", None));
+            return Err(VaultError::invalid(
+                "pruned",
+                "part of that range was pruned by audit retention",
+                None,
+            ));
         }
-        let proof = inclusion_proof(&leaves, index, tree_size).map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+        let proof = inclusion_proof(&leaves, index, tree_size)
+            .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
         Ok(serde_json::json!({
             "index": index,
             "tree_size": tree_size,
             "leaf_hash": b64(&leaves[index as usize]),
             "root": b64(&ward_audit::root(&leaves)),
-            "proof": proof.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+            "proof": proof.iter().map(b64).collect::<Vec<_>>(),
         }))
     }
 
@@ -137,26 +154,39 @@ impl Vault {
         if from == 0 || from > to || to > head.size {
             return Err(VaultError::invalid(
                 "invalid_range",
-                format!("need 0 < from <= to <= {} (the current log size)", head.size),
+                format!(
+                    "need 0 < from <= to <= {} (the current log size)",
+                    head.size
+                ),
                 Some("from"),
             ));
         }
         let leaves = self.inner.store.audit_leaves(to).await?;
         if leaves.len() as u64 != to {
-            return Err(VaultError::invalid("pruned", "part of that range was pruned by audit retention", None));
+            return Err(VaultError::invalid(
+                "pruned",
+                "part of that range was pruned by audit retention",
+                None,
+            ));
         }
-        let proof = consistency_proof(&leaves, from, to).map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+        let proof = consistency_proof(&leaves, from, to)
+            .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
         Ok(serde_json::json!({
             "from": from,
             "to": to,
             "from_root": b64(&ward_audit::root(&leaves[..from as usize])),
             "to_root": b64(&ward_audit::root(&leaves)),
-            "proof": proof.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+            "proof": proof.iter().map(b64).collect::<Vec<_>>(),
         }))
     }
 
     /// The tenant's own audit events: every access to its organization, by anyone.
-    pub async fn tenant_audit(&self, ctx: &RequestContext, tenant: Uuid, filter: AuditFilter) -> Result<AuditPage> {
+    pub async fn tenant_audit(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        filter: AuditFilter,
+    ) -> Result<AuditPage> {
         let event = self.event(ctx, Action::AuditRead, Some(tenant));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
         let mut access = self.tenant_access(ctx, &trow, Operation::ReadAudit);
@@ -164,19 +194,32 @@ impl Vault {
         // what happened.
         access.tenant_status = "active";
         self.check(&access, &event).await?;
-        if let Some(a) = &filter.action {
-            if Action::parse(a).is_none() {
-                return Err(VaultError::invalid("invalid_action", format!("unknown action {a:?}"), Some("action")));
-            }
+        if let Some(a) = &filter.action
+            && Action::parse(a).is_none()
+        {
+            return Err(VaultError::invalid(
+                "invalid_action",
+                format!("unknown action {a:?}"),
+                Some("action"),
+            ));
         }
-        if let Some(o) = &filter.outcome {
-            if o != "allowed" && o != "denied" {
-                return Err(VaultError::invalid("invalid_outcome", "outcome is allowed or denied", Some("outcome")));
-            }
+        if let Some(o) = &filter.outcome
+            && o != "allowed"
+            && o != "denied"
+        {
+            return Err(VaultError::invalid(
+                "invalid_outcome",
+                "outcome is allowed or denied",
+                Some("outcome"),
+            ));
         }
         let limit = filter.limit.unwrap_or(100);
         if limit == 0 || limit > MAX_AUDIT_PAGE {
-            return Err(VaultError::invalid("invalid_limit", format!("limit must be 1 to {MAX_AUDIT_PAGE}"), Some("limit")));
+            return Err(VaultError::invalid(
+                "invalid_limit",
+                format!("limit must be 1 to {MAX_AUDIT_PAGE}"),
+                Some("limit"),
+            ));
         }
         let rows = self
             .inner
@@ -196,26 +239,47 @@ impl Vault {
         let more = rows.len() > limit as usize;
         let mut events = Vec::with_capacity(rows.len().min(limit as usize));
         for row in rows.iter().take(limit as usize) {
-            let mut v: serde_json::Value = serde_json::from_slice(&row.event).map_err(|_| VaultError::Integrity)?;
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&row.event).map_err(|_| VaultError::Integrity)?;
             if let Some(o) = v.as_object_mut() {
                 o.insert("index".into(), row.idx.into());
             }
             events.push(v);
         }
-        let next_cursor = if more { rows.get(limit as usize - 1).map(|r| r.idx.to_string()) } else { None };
-        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
-        Ok(AuditPage { events, next_cursor })
+        let next_cursor = if more {
+            rows.get(limit as usize - 1).map(|r| r.idx.to_string())
+        } else {
+            None
+        };
+        self.inner
+            .store
+            .commit(vec![Op::Audit(Box::new(event))])
+            .await?;
+        Ok(AuditPage {
+            events,
+            next_cursor,
+        })
     }
 
     /// Events of one subject, for the subject's export.
-    pub(crate) async fn subject_audit(&self, tenant: Uuid, subject: Uuid) -> Result<Vec<AuditEvent>> {
+    pub(crate) async fn subject_audit(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+    ) -> Result<Vec<AuditEvent>> {
         let mut out = Vec::new();
         let mut after = None;
         loop {
             let rows = self
                 .inner
                 .store
-                .audit_query(&AuditQuery { tenant, subject: Some(subject), after, limit: 1000, ..Default::default() })
+                .audit_query(&AuditQuery {
+                    tenant,
+                    subject: Some(subject),
+                    after,
+                    limit: 1000,
+                    ..Default::default()
+                })
                 .await?;
             let Some(last) = rows.last() else { break };
             after = Some(last.idx);
@@ -239,7 +303,8 @@ pub async fn verify_log(
     let checkpoints = store.checkpoints().await?;
     let mut parsed = Vec::with_capacity(checkpoints.len());
     for row in &checkpoints {
-        let cp: Checkpoint = serde_json::from_str(&row.checkpoint).map_err(|_| LogVerifyError::BadCheckpointRow(row.tree_size))?;
+        let cp: Checkpoint = serde_json::from_str(&row.checkpoint)
+            .map_err(|_| LogVerifyError::BadCheckpointRow(row.tree_size))?;
         parsed.push((cp, row));
     }
     let mut verifier = if first_index > 0 {
@@ -247,14 +312,21 @@ pub async fn verify_log(
         let (cp, row) = parsed
             .iter()
             .find(|(cp, _)| cp.tree_size == first_index)
-            .ok_or(VerifyError::Gap { expected: 0, found: first_index })?;
-        let frontier = Frontier::from_bytes(&row.frontier).map_err(|_| LogVerifyError::BadCheckpointRow(row.tree_size))?;
+            .ok_or(VerifyError::Gap {
+                expected: 0,
+                found: first_index,
+            })?;
+        let frontier = Frontier::from_bytes(&row.frontier)
+            .map_err(|_| LogVerifyError::BadCheckpointRow(row.tree_size))?;
         Verifier::resume_from_checkpoint(cp, key, frontier)?
     } else {
         Verifier::new()
     };
     let total = store.audit_head().await.map(|h| h.size).unwrap_or(0);
-    let mut pending = parsed.iter().filter(|(cp, _)| cp.tree_size > first_index || (first_index == 0 && cp.tree_size == 0)).peekable();
+    let mut pending = parsed
+        .iter()
+        .filter(|(cp, _)| cp.tree_size > first_index || (first_index == 0 && cp.tree_size == 0))
+        .peekable();
     let mut verified = usize::from(first_index > 0);
     let mut from = first_index;
     loop {
@@ -274,12 +346,12 @@ pub async fn verify_log(
         for row in &rows {
             verifier.feed(row.idx, &row.event, &row.chain)?;
             from = row.idx + 1;
-            if let Some((cp, _)) = pending.peek() {
-                if cp.tree_size == verifier.size() {
-                    verifier.check_checkpoint(cp, key)?;
-                    verified += 1;
-                    pending.next();
-                }
+            if let Some((cp, _)) = pending.peek()
+                && cp.tree_size == verifier.size()
+            {
+                verifier.check_checkpoint(cp, key)?;
+                verified += 1;
+                pending.next();
             }
         }
         progress(verifier.size(), total.max(verifier.size()));
@@ -315,21 +387,42 @@ impl Vault {
     /// Checks that a checkpoint exported earlier is a prefix of today's log: its signature
     /// holds, the root recomputed at its size matches, and an RFC 9162 consistency proof from
     /// it to the current head verifies. Returns the reason when it does not.
-    pub async fn check_exported_checkpoint(&self, cp: &Checkpoint, key: &PublicKey) -> Result<(), String> {
+    pub async fn check_exported_checkpoint(
+        &self,
+        cp: &Checkpoint,
+        key: &PublicKey,
+    ) -> Result<(), String> {
         cp.verify(key).map_err(|e| format!("signature: {e}"))?;
-        let head = self.inner.store.audit_head().await.map_err(|e| e.to_string())?;
+        let head = self
+            .inner
+            .store
+            .audit_head()
+            .await
+            .map_err(|e| e.to_string())?;
         if cp.tree_size > head.size {
-            return Err(format!("the log has {} events, fewer than the checkpoint's {}: events were removed", head.size, cp.tree_size));
+            return Err(format!(
+                "the log has {} events, fewer than the checkpoint's {}: events were removed",
+                head.size, cp.tree_size
+            ));
         }
-        let leaves = self.inner.store.audit_leaves(head.size).await.map_err(|e| e.to_string())?;
+        let leaves = self
+            .inner
+            .store
+            .audit_leaves(head.size)
+            .await
+            .map_err(|e| e.to_string())?;
         if leaves.len() as u64 != head.size {
-            return Err("part of the log was pruned by retention; verify against the prune checkpoint".into());
+            return Err(
+                "part of the log was pruned by retention; verify against the prune checkpoint"
+                    .into(),
+            );
         }
         let old_root = cp.root_hash().map_err(|e| e.to_string())?;
         if cp.tree_size == 0 {
             return Ok(());
         }
-        let proof = consistency_proof(&leaves, cp.tree_size, head.size).map_err(|e| e.to_string())?;
+        let proof =
+            consistency_proof(&leaves, cp.tree_size, head.size).map_err(|e| e.to_string())?;
         ward_audit::verify_consistency(cp.tree_size, head.size, &old_root, &head.root, &proof)
             .map_err(|e| format!("history was rewritten: {e}"))
     }

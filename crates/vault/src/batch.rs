@@ -67,9 +67,18 @@ pub struct BatchOutcome {
 
 impl Vault {
     /// Applies every item or none.
-    pub async fn batch(&self, ctx: &RequestContext, tenant: Uuid, items: Vec<BatchItem>) -> Result<BatchOutcome> {
+    pub async fn batch(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        items: Vec<BatchItem>,
+    ) -> Result<BatchOutcome> {
         if items.is_empty() {
-            return Err(VaultError::invalid("empty_batch", "a batch needs at least one item", Some("items")));
+            return Err(VaultError::invalid(
+                "empty_batch",
+                "a batch needs at least one item",
+                Some("items"),
+            ));
         }
         if items.len() > MAX_BATCH_ITEMS {
             return Err(VaultError::TooLarge(format!(
@@ -82,19 +91,22 @@ impl Vault {
         let mut new_subjects: HashMap<usize, (Uuid, TenantRow, Arc<Cipher>)> = HashMap::new();
         let mut touched = std::collections::HashSet::new();
         for (i, item) in items.into_iter().enumerate() {
-            if let BatchItem::UpdateRecord { record, .. } | BatchItem::DeleteRecord { record, .. } = &item {
-                if !touched.insert(*record) {
-                    return Err(at_item(
-                        i,
-                        VaultError::invalid(
-                            "duplicate_record",
-                            "a batch may change or delete a record only once; merge the changes into one item",
-                            Some("record"),
-                        ),
-                    ));
-                }
+            if let BatchItem::UpdateRecord { record, .. } | BatchItem::DeleteRecord { record, .. } =
+                &item
+                && !touched.insert(*record)
+            {
+                return Err(at_item(
+                    i,
+                    VaultError::invalid(
+                        "duplicate_record",
+                        "a batch may change or delete a record only once; merge the changes into one item",
+                        Some("record"),
+                    ),
+                ));
             }
-            let prepared = self.prepare_item(ctx, tenant, i, item, &mut new_subjects).await;
+            let prepared = self
+                .prepare_item(ctx, tenant, i, item, &mut new_subjects)
+                .await;
             let (item_ops, result) = prepared.map_err(|e| at_item(i, e))?;
             ops.extend(item_ops);
             results.push(result);
@@ -117,7 +129,11 @@ impl Vault {
                 new_subjects.insert(i, (p.out.id, p.tenant, p.cipher));
                 Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
             }
-            BatchItem::CreateRecord { subject, collection, fields } => {
+            BatchItem::CreateRecord {
+                subject,
+                collection,
+                fields,
+            } => {
                 let p = if let Some(n) = subject.strip_prefix('#') {
                     let (id, trow, cipher) = n
                         .parse::<usize>()
@@ -130,18 +146,36 @@ impl Vault {
                                 Some("subject"),
                             )
                         })?;
-                    self.prepare_create(ctx, tenant, *id, &collection, &fields, Some((trow, cipher.clone())))
-                        .await?
+                    self.prepare_create(
+                        ctx,
+                        tenant,
+                        *id,
+                        &collection,
+                        &fields,
+                        Some((trow, cipher.clone())),
+                    )
+                    .await?
                 } else {
                     let id = Uuid::parse_str(&subject).map_err(|_| {
-                        VaultError::invalid("invalid_id", "subject must be a UUID or \"#N\"", Some("subject"))
+                        VaultError::invalid(
+                            "invalid_id",
+                            "subject must be a UUID or \"#N\"",
+                            Some("subject"),
+                        )
                     })?;
-                    self.prepare_create(ctx, tenant, id, &collection, &fields, None).await?
+                    self.prepare_create(ctx, tenant, id, &collection, &fields, None)
+                        .await?
                 };
                 Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
             }
-            BatchItem::UpdateRecord { subject, record, fields } => {
-                let p = self.prepare_update(ctx, tenant, subject, record, &fields).await?;
+            BatchItem::UpdateRecord {
+                subject,
+                record,
+                fields,
+            } => {
+                let p = self
+                    .prepare_update(ctx, tenant, subject, record, &fields)
+                    .await?;
                 Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
             }
             BatchItem::DeleteRecord { subject, record } => {
@@ -155,7 +189,11 @@ impl Vault {
 /// Prefixes an item's error with its position so the caller knows which one failed.
 fn at_item(i: usize, e: VaultError) -> VaultError {
     match e {
-        VaultError::Invalid { code, message, field } => VaultError::Invalid {
+        VaultError::Invalid {
+            code,
+            message,
+            field,
+        } => VaultError::Invalid {
             code,
             message: format!("item {i}: {message}"),
             field: Some(match field {
@@ -163,7 +201,10 @@ fn at_item(i: usize, e: VaultError) -> VaultError {
                 None => format!("items[{i}]"),
             }),
         },
-        VaultError::Forbidden { code, reason } => VaultError::Forbidden { code, reason: format!("item {i}: {reason}") },
+        VaultError::Forbidden { code, reason } => VaultError::Forbidden {
+            code,
+            reason: format!("item {i}: {reason}"),
+        },
         VaultError::Conflict(m) => VaultError::Conflict(format!("item {i}: {m}")),
         other => other,
     }

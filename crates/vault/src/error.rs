@@ -53,7 +53,11 @@ pub enum VaultError {
 impl VaultError {
     /// Shorthand for a validation error on one field.
     pub fn invalid(code: &'static str, message: impl Into<String>, field: Option<&str>) -> Self {
-        Self::Invalid { code, message: message.into(), field: field.map(str::to_owned) }
+        Self::Invalid {
+            code,
+            message: message.into(),
+            field: field.map(str::to_owned),
+        }
     }
 }
 

@@ -67,7 +67,10 @@ impl Keys {
             }
         }
         Ok(Self {
-            root: RwLock::new(RootCiphers { current: ring.current().0, by_version }),
+            root: RwLock::new(RootCiphers {
+                current: ring.current().0,
+                by_version,
+            }),
             tenants: Mutex::new(HashMap::new()),
             subjects: Mutex::new(HashMap::new()),
         })
@@ -95,9 +98,14 @@ impl Keys {
         let key = {
             let root = self.root.read().unwrap_or_else(|p| p.into_inner());
             let cipher = root.by_version.get(&t.root_key_version).ok_or_else(|| {
-                VaultError::Crypto(ward_crypto::CryptoError::UnknownKeyVersion(KeyVersion(t.root_key_version)))
+                VaultError::Crypto(ward_crypto::CryptoError::UnknownKeyVersion(KeyVersion(
+                    t.root_key_version,
+                )))
             })?;
-            cipher.unwrap(wrapped, &aad::tenant_key(t.id.as_bytes(), t.root_key_version))?
+            cipher.unwrap(
+                wrapped,
+                &aad::tenant_key(t.id.as_bytes(), t.root_key_version),
+            )?
         };
         let keys = Arc::new(TenantKeys::new(&key)?);
         lock(&self.tenants).insert(cache_key, keys.clone());
@@ -123,7 +131,9 @@ impl Keys {
 
     /// The subject's record cipher if cached; `None` means the caller must fetch the tenant.
     pub(crate) fn cached_subject(&self, s: &SubjectRow) -> Option<Arc<Cipher>> {
-        lock(&self.subjects).get(&(s.tenant, s.id, s.key_version)).cloned()
+        lock(&self.subjects)
+            .get(&(s.tenant, s.id, s.key_version))
+            .cloned()
     }
 
     /// The subject's record cipher, unwrapping with the tenant key on a miss.

@@ -32,7 +32,9 @@ use ward_policy::Policy;
 use ward_store::{Op, Store, TenantRow};
 
 pub use access::{Denial, Operation};
-pub use audit_log::{AuditFilter, AuditPage, LogVerifyError, VerifyReport, event_leaf_hash, verify_log};
+pub use audit_log::{
+    AuditFilter, AuditPage, LogVerifyError, VerifyReport, event_leaf_hash, verify_log,
+};
 pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, VaultError};
@@ -113,7 +115,8 @@ impl Vault {
     /// returned on write equals the value read back).
     pub fn now(&self) -> OffsetDateTime {
         let t = self.inner.clock.now();
-        t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+        t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(t)
     }
 
     /// A new audit event for this request, allowed until said otherwise.
@@ -136,7 +139,10 @@ impl Vault {
     }
 
     fn client_hash(&self, ip: std::net::IpAddr) -> String {
-        let h = self.inner.clients.keyed("client-ip", ip.to_string().as_bytes());
+        let h = self
+            .inner
+            .clients
+            .keyed("client-ip", ip.to_string().as_bytes());
         h[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -144,7 +150,12 @@ impl Vault {
     async fn deny(&self, mut event: AuditEvent, denial: Denial) -> VaultError {
         event.outcome = Outcome::Denied;
         event.reason = Some(denial.reason().to_owned());
-        match self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await {
+        match self
+            .inner
+            .store
+            .commit(vec![Op::Audit(Box::new(event))])
+            .await
+        {
             Ok(_) => denial.into_error(),
             // A denial that cannot be logged still denies; the store error is what to report.
             Err(e) => e.into(),
@@ -153,7 +164,11 @@ impl Vault {
 
     /// The tenant row, or a hidden-not-found denial.
     async fn tenant_row(&self, id: Uuid) -> Result<TenantRow> {
-        self.inner.store.tenant(id).await?.ok_or(VaultError::NotFound("tenant"))
+        self.inner
+            .store
+            .tenant(id)
+            .await?
+            .ok_or(VaultError::NotFound("tenant"))
     }
 
     /// Decides, and on denial audits and returns the error.

@@ -11,7 +11,9 @@ use crate::{Result, VaultError};
 
 /// The roles of DESIGN.md "Access decisions". Human logins arrive later; today every role is
 /// held by an API key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Platform operator: manages tenants and keys, never sees personal data.
@@ -81,7 +83,10 @@ impl Principal {
             Role::Operator => format!("operator:{}", self.key_id),
             _ => format!("key:{}", self.key_id),
         };
-        Actor { id, role: self.role.as_str().to_owned() }
+        Actor {
+            id,
+            role: self.role.as_str().to_owned(),
+        }
     }
 }
 

@@ -93,7 +93,11 @@ impl Vault {
         let mut event = self.event(ctx, Action::SubjectCreate, Some(tenant));
         event.subject = Some(id);
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &trow, Operation::WriteData), &event).await?;
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::WriteData),
+            &event,
+        )
+        .await?;
         let tk = self.inner.keys.tenant(&trow)?;
         let external_ref = match external_ref {
             Some(r) => {
@@ -128,7 +132,11 @@ impl Vault {
             hold_until: None,
             created_at: now,
         };
-        let out = SubjectOut { id, created_at: now, restrictions: vec![] };
+        let out = SubjectOut {
+            id,
+            created_at: now,
+            restrictions: vec![],
+        };
         Ok(PreparedSubject {
             out,
             ops: vec![Op::InsertSubject(row), Op::Audit(Box::new(event))],
@@ -146,9 +154,15 @@ impl Vault {
     ) -> Result<SubjectOut> {
         let mut event = self.event(ctx, Action::SubjectLookup, Some(tenant));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &trow, Operation::WriteData), &event).await?;
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::WriteData),
+            &event,
+        )
+        .await?;
         let tk = self.inner.keys.tenant(&trow)?;
-        let hash = tk.refs.keyed("external_ref", external_ref.trim().as_bytes());
+        let hash = tk
+            .refs
+            .keyed("external_ref", external_ref.trim().as_bytes());
         let s = self
             .inner
             .store
@@ -156,8 +170,15 @@ impl Vault {
             .await?
             .ok_or(VaultError::NotFound("subject"))?;
         event.subject = Some(s.id);
-        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
-        Ok(SubjectOut { id: s.id, created_at: s.created_at, restrictions: parse_list(&s.restrictions) })
+        self.inner
+            .store
+            .commit(vec![Op::Audit(Box::new(event))])
+            .await?;
+        Ok(SubjectOut {
+            id: s.id,
+            created_at: s.created_at,
+            restrictions: parse_list(&s.restrictions),
+        })
     }
 
     /// Stores a new record for a subject.
@@ -169,7 +190,9 @@ impl Vault {
         collection: &str,
         fields: &Map<String, Value>,
     ) -> Result<RecordOut> {
-        let p = self.prepare_create(ctx, tenant, subject, collection, fields, None).await?;
+        let p = self
+            .prepare_create(ctx, tenant, subject, collection, fields, None)
+            .await?;
         self.inner.store.commit(p.ops).await?;
         Ok(p.out)
     }
@@ -194,7 +217,9 @@ impl Vault {
             Some((t, c)) => (t.clone(), c),
             None => {
                 let trow = self.visible_tenant(ctx, tenant, &event).await?;
-                let view = self.subject_view(tenant, subject, RecordFilter::None).await?;
+                let view = self
+                    .subject_view(tenant, subject, RecordFilter::None)
+                    .await?;
                 let cipher = self.subject_cipher(&trow, &view.subject)?;
                 (trow, cipher)
             }
@@ -217,7 +242,10 @@ impl Vault {
             subject,
             id,
             collection: collection.to_owned(),
-            ciphertext: cipher.seal(&plaintext.0, &record_aad(tenant, subject, id, collection, RECORD_KEY_VERSION))?,
+            ciphertext: cipher.seal(
+                &plaintext.0,
+                &record_aad(tenant, subject, id, collection, RECORD_KEY_VERSION),
+            )?,
             key_version: RECORD_KEY_VERSION,
             revision: 1,
             created_at: now,
@@ -228,7 +256,10 @@ impl Vault {
         let out = record_out(&row, values);
         Ok(Prepared {
             out,
-            ops: vec![Op::InsertRecord { record: row, index }, Op::Audit(Box::new(event))],
+            ops: vec![
+                Op::InsertRecord { record: row, index },
+                Op::Audit(Box::new(event)),
+            ],
         })
     }
 
@@ -247,7 +278,9 @@ impl Vault {
         event.purpose = Some(purpose.to_owned());
         let purpose = self.purpose(purpose)?;
         let trow_hint = self.visible_tenant_cheap(ctx, tenant, &event).await?;
-        let view = self.subject_view(tenant, subject, RecordFilter::One(record)).await?;
+        let view = self
+            .subject_view(tenant, subject, RecordFilter::One(record))
+            .await?;
         let Some(row) = view.records.into_iter().next() else {
             return Err(VaultError::NotFound("record"));
         };
@@ -280,7 +313,10 @@ impl Vault {
             }
         };
         let values = open_record(&cipher, &row)?;
-        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
+        self.inner
+            .store
+            .commit(vec![Op::Audit(Box::new(event))])
+            .await?;
         Ok(record_out(&row, values))
     }
 
@@ -303,7 +339,9 @@ impl Vault {
             self.collection(c)?;
         }
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        let view = self.subject_view(tenant, subject, RecordFilter::All(collection)).await?;
+        let view = self
+            .subject_view(tenant, subject, RecordFilter::All(collection))
+            .await?;
         let restrictions = parse_list(&view.subject.restrictions);
         let now = self.now();
         let base = Access {
@@ -324,8 +362,14 @@ impl Vault {
         let mut out = Vec::new();
         let mut ops = Vec::new();
         for row in &view.records {
-            let Some(coll) = self.inner.policy.collection(&row.collection) else { continue };
-            let access = Access { collection: Some(coll), expires_at: row.expires_at, ..base.clone() };
+            let Some(coll) = self.inner.policy.collection(&row.collection) else {
+                continue;
+            };
+            let access = Access {
+                collection: Some(coll),
+                expires_at: row.expires_at,
+                ..base.clone()
+            };
             if crate::access::decide(&access).is_err() {
                 continue;
             }
@@ -354,7 +398,9 @@ impl Vault {
         record: Uuid,
         fields: &Map<String, Value>,
     ) -> Result<RecordOut> {
-        let p = self.prepare_update(ctx, tenant, subject, record, fields).await?;
+        let p = self
+            .prepare_update(ctx, tenant, subject, record, fields)
+            .await?;
         self.inner.store.commit(p.ops).await?;
         Ok(p.out)
     }
@@ -371,7 +417,9 @@ impl Vault {
         event.subject = Some(subject);
         event.record = Some(record);
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        let view = self.subject_view(tenant, subject, RecordFilter::One(record)).await?;
+        let view = self
+            .subject_view(tenant, subject, RecordFilter::One(record))
+            .await?;
         let Some(row) = view.records.into_iter().next() else {
             return Err(VaultError::NotFound("record"));
         };
@@ -422,7 +470,11 @@ impl Vault {
         Ok(Prepared {
             out,
             ops: vec![
-                Op::UpdateRecord { record: new, expected_revision: row.revision, index },
+                Op::UpdateRecord {
+                    record: new,
+                    expected_revision: row.revision,
+                    index,
+                },
                 Op::Audit(Box::new(event)),
             ],
         })
@@ -452,18 +504,30 @@ impl Vault {
         event.subject = Some(subject);
         event.record = Some(record);
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        let view = self.subject_view(tenant, subject, RecordFilter::One(record)).await?;
+        let view = self
+            .subject_view(tenant, subject, RecordFilter::One(record))
+            .await?;
         let Some(row) = view.records.into_iter().next() else {
             return Err(VaultError::NotFound("record"));
         };
         event.collection = Some(row.collection.clone());
         let coll = self.inner.policy.collection(&row.collection);
         self.check(
-            &Access { collection: coll, ..self.tenant_access(ctx, &trow, Operation::WriteData) },
+            &Access {
+                collection: coll,
+                ..self.tenant_access(ctx, &trow, Operation::WriteData)
+            },
             &event,
         )
         .await?;
-        Ok(vec![Op::DeleteRecord { tenant, subject, id: record }, Op::Audit(Box::new(event))])
+        Ok(vec![
+            Op::DeleteRecord {
+                tenant,
+                subject,
+                id: record,
+            },
+            Op::Audit(Box::new(event)),
+        ])
     }
 
     /// Exact-match search on a searchable field through its blind index.
@@ -490,9 +554,10 @@ impl Vault {
                 Some("field"),
             ));
         };
-        let normalized = spec.ty.validate(&Value::String(value.to_owned())).map_err(|e| {
-            VaultError::invalid(e.code, e.message, Some("value"))
-        })?;
+        let normalized = spec
+            .ty
+            .validate(&Value::String(value.to_owned()))
+            .map_err(|e| VaultError::invalid(e.code, e.message, Some("value")))?;
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
         let base = Access {
             collection: Some(coll),
@@ -501,13 +566,23 @@ impl Vault {
         };
         self.check(&base, &event).await?;
         let tk = self.inner.keys.tenant(&trow)?;
-        let hash = tk.index.blind_index(collection, field, &index_form(spec.ty, &normalized));
-        let hits = self.inner.store.lookup(tenant, collection, field, &hash).await?;
+        let hash = tk
+            .index
+            .blind_index(collection, field, &index_form(spec.ty, &normalized));
+        let hits = self
+            .inner
+            .store
+            .lookup(tenant, collection, field, &hash)
+            .await?;
         let mut out = Vec::new();
         let mut ops = Vec::new();
         for (s, row) in hits {
             let restrictions = parse_list(&s.restrictions);
-            let access = Access { restrictions: &restrictions, expires_at: row.expires_at, ..base.clone() };
+            let access = Access {
+                restrictions: &restrictions,
+                expires_at: row.expires_at,
+                ..base.clone()
+            };
             if crate::access::decide(&access).is_err() {
                 continue;
             }
@@ -540,7 +615,11 @@ impl Vault {
 
     fn purpose(&self, p: &str) -> Result<Purpose> {
         Purpose::parse(p).map_err(|e| {
-            VaultError::invalid("invalid_purpose", format!("purpose {p:?}: {e}"), Some("purpose"))
+            VaultError::invalid(
+                "invalid_purpose",
+                format!("purpose {p:?}: {e}"),
+                Some("purpose"),
+            )
         })
     }
 
@@ -576,7 +655,10 @@ impl Vault {
             return Err(self
                 .deny(
                     event.clone(),
-                    crate::Denial::Hidden { what: "tenant", reason: "key belongs to another tenant".into() },
+                    crate::Denial::Hidden {
+                        what: "tenant",
+                        reason: "key belongs to another tenant".into(),
+                    },
                 )
                 .await);
         }
@@ -592,14 +674,20 @@ impl Vault {
         let mut out = Vec::new();
         let mut hasher = None;
         for (name, spec) in coll.searchable_fields() {
-            let Some(v) = values.get(name).filter(|v| !v.is_null()) else { continue };
+            let Some(v) = values.get(name).filter(|v| !v.is_null()) else {
+                continue;
+            };
             let tk = match &hasher {
                 Some(tk) => tk,
                 None => hasher.insert(self.inner.keys.tenant(trow)?),
             };
             out.push(IndexEntry {
                 field: name.as_str().to_owned(),
-                hash: tk.index.blind_index(coll.name.as_str(), name.as_str(), &index_form(spec.ty, v)),
+                hash: tk.index.blind_index(
+                    coll.name.as_str(),
+                    name.as_str(),
+                    &index_form(spec.ty, v),
+                ),
             });
         }
         Ok(out)
@@ -614,7 +702,9 @@ impl Vault {
         created: OffsetDateTime,
         values: &BTreeMap<FieldName, Value>,
     ) -> Result<Option<OffsetDateTime>> {
-        let Some(retention) = &coll.retention else { return Ok(None) };
+        let Some(retention) = &coll.retention else {
+            return Ok(None);
+        };
         let period = tenant_retention_override(trow, coll.name.as_str())
             .filter(|p| *p < retention.retain_for)
             .unwrap_or(retention.retain_for);
@@ -626,17 +716,27 @@ impl Vault {
                 None => (created, None),
             },
         };
-        let expires = start.checked_add(period.as_duration()).filter(|e| e.year() <= 9999).ok_or_else(|| {
-            VaultError::invalid(
-                "retention_out_of_range",
-                format!("retention counted from this date ends after the year 9999 ({} after it)", period),
-                field.or(Some("collection")),
-            )
-        })?;
+        let expires = start
+            .checked_add(period.as_duration())
+            .filter(|e| e.year() <= 9999)
+            .ok_or_else(|| {
+                VaultError::invalid(
+                    "retention_out_of_range",
+                    format!(
+                        "retention counted from this date ends after the year 9999 ({} after it)",
+                        period
+                    ),
+                    field.or(Some("collection")),
+                )
+            })?;
         if expires <= self.now() {
             return Err(VaultError::invalid(
                 "retention_expired",
-                format!("this record's retention ({} from {}) has already ended; Ward will not store it", period, field.unwrap_or("creation")),
+                format!(
+                    "this record's retention ({} from {}) has already ended; Ward will not store it",
+                    period,
+                    field.unwrap_or("creation")
+                ),
                 field,
             ));
         }
@@ -645,7 +745,10 @@ impl Vault {
 }
 
 /// A tenant's shortened retention for a collection, from its settings.
-pub(crate) fn tenant_retention_override(trow: &TenantRow, collection: &str) -> Option<ward_policy::Period> {
+pub(crate) fn tenant_retention_override(
+    trow: &TenantRow,
+    collection: &str,
+) -> Option<ward_policy::Period> {
     let settings: Value = serde_json::from_str(&trow.settings).ok()?;
     let s = settings.get("retention")?.get(collection)?.as_str()?;
     ward_policy::Period::parse(s).ok()
@@ -667,29 +770,61 @@ fn validate(
 ) -> Result<BTreeMap<FieldName, Value>> {
     coll.validate(fields, mode).map_err(|v| {
         // A card number used as a field *name* must not be echoed back either.
-        let field = if ward_policy::contains_card_number(&v.field) { "(withheld: looks like a card number)".to_owned() } else { v.field };
-        VaultError::Invalid { code: v.value_code.unwrap_or(v.code.as_str()), message: v.message, field: Some(field) }
+        let field = if ward_policy::contains_card_number(&v.field) {
+            "(withheld: looks like a card number)".to_owned()
+        } else {
+            v.field
+        };
+        VaultError::Invalid {
+            code: v.value_code.unwrap_or(v.code.as_str()),
+            message: v.message,
+            field: Some(field),
+        }
     })
 }
 
-pub(crate) fn record_aad(tenant: Uuid, subject: Uuid, record: Uuid, collection: &str, v: u32) -> Vec<u8> {
-    aad::record(tenant.as_bytes(), subject.as_bytes(), record.as_bytes(), collection, v)
+pub(crate) fn record_aad(
+    tenant: Uuid,
+    subject: Uuid,
+    record: Uuid,
+    collection: &str,
+    v: u32,
+) -> Vec<u8> {
+    aad::record(
+        tenant.as_bytes(),
+        subject.as_bytes(),
+        record.as_bytes(),
+        collection,
+        v,
+    )
 }
 
 pub(crate) fn open_record(cipher: &Cipher, row: &RecordRow) -> Result<Map<String, Value>> {
     let plain = cipher.open(
         &row.ciphertext,
-        &record_aad(row.tenant, row.subject, row.id, &row.collection, row.key_version),
+        &record_aad(
+            row.tenant,
+            row.subject,
+            row.id,
+            &row.collection,
+            row.key_version,
+        ),
     )?;
     serde_json::from_slice(&plain).map_err(|_| VaultError::Integrity)
 }
 
-fn record_out<V: IntoIterator<Item = (K, Value)>, K: ToString>(row: &RecordRow, values: V) -> RecordOut {
+fn record_out<V: IntoIterator<Item = (K, Value)>, K: ToString>(
+    row: &RecordRow,
+    values: V,
+) -> RecordOut {
     RecordOut {
         id: row.id,
         subject: row.subject,
         collection: row.collection.clone(),
-        fields: values.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        fields: values
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         revision: row.revision,
         created_at: row.created_at,
         updated_at: row.updated_at,

@@ -36,7 +36,11 @@ pub struct RetentionOptions {
 
 impl Default for RetentionOptions {
     fn default() -> Self {
-        Self { dry_run: false, tenant: None, batch: DEFAULT_BATCH }
+        Self {
+            dry_run: false,
+            tenant: None,
+            batch: DEFAULT_BATCH,
+        }
     }
 }
 
@@ -69,12 +73,20 @@ pub struct Counts {
 
 impl RetentionReport {
     fn count(&mut self, tenant: Uuid, collection: &str) -> &mut Counts {
-        self.tenants.entry(tenant).or_default().entry(collection.to_owned()).or_default()
+        self.tenants
+            .entry(tenant)
+            .or_default()
+            .entry(collection.to_owned())
+            .or_default()
     }
 
     /// Records deleted plus anonymized.
     pub fn total(&self) -> u64 {
-        self.tenants.values().flat_map(|c| c.values()).map(|c| c.deleted + c.anonymized).sum()
+        self.tenants
+            .values()
+            .flat_map(|c| c.values())
+            .map(|c| c.deleted + c.anonymized)
+            .sum()
     }
 }
 
@@ -86,19 +98,28 @@ impl Vault {
         mut progress: impl FnMut(u64),
     ) -> Result<RetentionReport> {
         let now = self.now();
-        let mut report = RetentionReport { dry_run: opts.dry_run, ..Default::default() };
+        let mut report = RetentionReport {
+            dry_run: opts.dry_run,
+            ..Default::default()
+        };
         let mut cursor = None;
         let mut handled = 0u64;
         loop {
-            let batch = self.inner.store.expired_records(now, cursor, opts.tenant, opts.batch.max(1)).await?;
+            let batch = self
+                .inner
+                .store
+                .expired_records(now, cursor, opts.tenant, opts.batch.max(1))
+                .await?;
             let Some(last) = batch.last() else { break };
             // On a dry run nothing is removed, so the cursor must move past what was seen; on a
             // real run held records stay too, so the same holds.
             cursor = Some((last.record.expires_at.unwrap_or(now), last.record.id));
             let mut tenants = HashMap::new();
             for item in &batch {
-                if !tenants.contains_key(&item.record.tenant) {
-                    tenants.insert(item.record.tenant, self.tenant_row(item.record.tenant).await?);
+                if let std::collections::hash_map::Entry::Vacant(e) =
+                    tenants.entry(item.record.tenant)
+                {
+                    e.insert(self.tenant_row(item.record.tenant).await?);
                 }
             }
             let mut ops = Vec::with_capacity(batch.len() * 2);
@@ -141,30 +162,50 @@ impl Vault {
         &self,
         item: &ExpiredRecord,
         trow: &TenantRow,
-        now: OffsetDateTime, report: &mut RetentionReport) -> Result<Option<Vec<Op>>> {
+        now: OffsetDateTime,
+        report: &mut RetentionReport,
+    ) -> Result<Option<Vec<Op>>> {
         let r = &item.record;
         let coll = self.inner.policy.collection(&r.collection);
         let legal_hold_until = coll
             .and_then(|c| c.legal_hold.as_ref())
             .map(|h| r.created_at + h.retain_for.as_duration());
-        let held = item.subject.hold_until.is_some_and(|u| u > now) || legal_hold_until.is_some_and(|u| u > now);
+        let held = item.subject.hold_until.is_some_and(|u| u > now)
+            || legal_hold_until.is_some_and(|u| u > now);
         if held {
             report.count(r.tenant, &r.collection).held += 1;
             return Ok(None);
         }
-        let anonymize = coll.and_then(|c| c.retention.as_ref()).is_some_and(|ret| ret.on_expiry == OnExpiry::Anonymize);
-        let mut event = system_event(now, if anonymize { Action::RecordAnonymize } else { Action::RecordExpire }, Some(r.tenant));
+        let anonymize = coll
+            .and_then(|c| c.retention.as_ref())
+            .is_some_and(|ret| ret.on_expiry == OnExpiry::Anonymize);
+        let mut event = system_event(
+            now,
+            if anonymize {
+                Action::RecordAnonymize
+            } else {
+                Action::RecordExpire
+            },
+            Some(r.tenant),
+        );
         event.subject = Some(r.subject);
         event.record = Some(r.id);
         event.collection = Some(r.collection.clone());
         let op = match (anonymize, coll) {
             (true, Some(c)) => {
                 report.count(r.tenant, &r.collection).anonymized += 1;
-                Op::AnonymizeRecord { record: self.anonymized_record(item, trow, c)?, at: now }
+                Op::AnonymizeRecord {
+                    record: self.anonymized_record(item, trow, c)?,
+                    at: now,
+                }
             }
             _ => {
                 report.count(r.tenant, &r.collection).deleted += 1;
-                Op::DeleteRecord { tenant: r.tenant, subject: r.subject, id: r.id }
+                Op::DeleteRecord {
+                    tenant: r.tenant,
+                    subject: r.subject,
+                    id: r.id,
+                }
             }
         };
         Ok(Some(vec![op, Op::Audit(Box::new(event))]))
@@ -184,24 +225,47 @@ impl Vault {
         let tk = self.inner.keys.tenant(trow)?;
         let mut out = Map::new();
         for (name, value) in values {
-            let Some(spec) = FieldName::parse(&name).ok().and_then(|f| coll.fields.get(&f).cloned()) else { continue };
+            let Some(spec) = FieldName::parse(&name)
+                .ok()
+                .and_then(|f| coll.fields.get(&f).cloned())
+            else {
+                continue;
+            };
             let strategy = spec.anonymize.unwrap_or(ward_policy::Anonymize::Drop);
             let field = name.clone();
             let collection = coll.name.as_str().to_owned();
             if let Some(v) = strategy.apply(spec.ty, &value, |s| {
-                hex(&tk.anon.keyed(&format!("anonymize/{collection}/{field}"), s.as_bytes()))
+                hex(&tk
+                    .anon
+                    .keyed(&format!("anonymize/{collection}/{field}"), s.as_bytes()))
             }) {
                 out.insert(name, v);
             }
         }
         let plaintext = serde_json::to_vec(&out).map_err(|_| VaultError::Integrity)?;
-        let sealed = tk.anonymized.seal(&plaintext, &record_aad(r.tenant, Uuid::nil(), r.id, &r.collection, 1))?;
-        Ok(RecordRow { ciphertext: sealed, key_version: 1, ..r.clone() })
+        let sealed = tk.anonymized.seal(
+            &plaintext,
+            &record_aad(r.tenant, Uuid::nil(), r.id, &r.collection, 1),
+        )?;
+        Ok(RecordRow {
+            ciphertext: sealed,
+            key_version: 1,
+            ..r.clone()
+        })
     }
 
-    async fn release_holds(&self, now: OffsetDateTime, opts: &RetentionOptions, report: &mut RetentionReport) -> Result<()> {
+    async fn release_holds(
+        &self,
+        now: OffsetDateTime,
+        opts: &RetentionOptions,
+        report: &mut RetentionReport,
+    ) -> Result<()> {
         loop {
-            let held = self.inner.store.expired_held_records(now, opts.batch.max(1)).await?;
+            let held = self
+                .inner
+                .store
+                .expired_held_records(now, opts.batch.max(1))
+                .await?;
             if held.is_empty() {
                 break;
             }
@@ -211,11 +275,15 @@ impl Vault {
             }
             let mut ops = Vec::new();
             for h in &held {
-                ops.push(Op::DeleteHeldRecord { tenant: h.tenant, id: h.id });
+                ops.push(Op::DeleteHeldRecord {
+                    tenant: h.tenant,
+                    id: h.id,
+                });
                 let mut e = system_event(now, Action::RecordExpire, Some(h.tenant));
                 e.record = Some(h.id);
                 e.collection = Some(h.collection.clone());
-                e.detail = Some(serde_json::json!({ "hold": h.hold, "reason": "legal hold ended" }));
+                e.detail =
+                    Some(serde_json::json!({ "hold": h.hold, "reason": "legal hold ended" }));
                 ops.push(Op::Audit(Box::new(e)));
             }
             self.inner.store.commit(ops).await?;
@@ -223,7 +291,13 @@ impl Vault {
         if !opts.dry_run {
             // A hold whose records are all gone has nothing left to protect: shred its key.
             let empty = self.inner.store.empty_holds().await?;
-            let ops: Vec<Op> = empty.iter().map(|h| Op::ShredHold { tenant: h.tenant, id: h.id }).collect();
+            let ops: Vec<Op> = empty
+                .iter()
+                .map(|h| Op::ShredHold {
+                    tenant: h.tenant,
+                    id: h.id,
+                })
+                .collect();
             if !ops.is_empty() {
                 self.inner.store.commit(ops).await?;
             }
@@ -231,7 +305,12 @@ impl Vault {
         Ok(())
     }
 
-    async fn destroy_due_tenants(&self, now: OffsetDateTime, opts: &RetentionOptions, report: &mut RetentionReport) -> Result<()> {
+    async fn destroy_due_tenants(
+        &self,
+        now: OffsetDateTime,
+        opts: &RetentionOptions,
+        report: &mut RetentionReport,
+    ) -> Result<()> {
         for t in self.inner.store.tenants().await? {
             if t.status == "deactivated" && t.destroy_after.is_some_and(|d| d <= now) {
                 report.tenants_destroyed.push(t.id);
@@ -240,7 +319,10 @@ impl Vault {
                     e.reason = Some("grace period ended".into());
                     self.inner
                         .store
-                        .commit(vec![Op::DestroyTenant { id: t.id, at: now }, Op::Audit(Box::new(e))])
+                        .commit(vec![
+                            Op::DestroyTenant { id: t.id, at: now },
+                            Op::Audit(Box::new(e)),
+                        ])
                         .await?;
                     self.inner.keys.forget_tenant(t.id);
                 }
@@ -254,8 +336,19 @@ impl Vault {
     async fn prune_audit(&self, now: OffsetDateTime, dry_run: bool) -> Result<u64> {
         let cutoff = now - self.inner.policy.audit.retain_for.as_duration();
         let head = self.inner.store.audit_head().await?;
-        let boundary = self.inner.store.audit_index_at(cutoff).await?.unwrap_or(head.size);
-        let first = self.inner.store.audit_rows(0, 1).await?.first().map_or(head.size, |r| r.idx);
+        let boundary = self
+            .inner
+            .store
+            .audit_index_at(cutoff)
+            .await?
+            .unwrap_or(head.size);
+        let first = self
+            .inner
+            .store
+            .audit_rows(0, 1)
+            .await?
+            .first()
+            .map_or(head.size, |r| r.idx);
         if boundary <= first {
             return Ok(0);
         }
@@ -265,7 +358,11 @@ impl Vault {
         }
         // Rebuild the frontier at the boundary: from the previous prune checkpoint if any.
         let checkpoints = self.inner.store.checkpoints().await?;
-        let (mut frontier, start) = match checkpoints.iter().rev().find(|c| c.tree_size == first && first > 0) {
+        let (mut frontier, start) = match checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.tree_size == first && first > 0)
+        {
             Some(c) => (
                 ward_audit::Frontier::from_bytes(&c.frontier).map_err(|_| VaultError::Integrity)?,
                 first,
@@ -285,14 +382,26 @@ impl Vault {
                 break;
             }
         }
-        let cp = self.inner.signer.sign(&self.inner.origin, boundary, frontier.root(), chain, now.unix_timestamp());
+        let cp = self.inner.signer.sign(
+            &self.inner.origin,
+            boundary,
+            frontier.root(),
+            chain,
+            now.unix_timestamp(),
+        );
         let row = CheckpointRow {
             tree_size: boundary,
             checkpoint: serde_json::to_string(&cp).map_err(|_| VaultError::Integrity)?,
             frontier: frontier.to_bytes(),
             created_at: now,
         };
-        self.inner.store.commit(vec![Op::SaveCheckpoint(row), Op::PruneAudit { before: boundary }]).await?;
+        self.inner
+            .store
+            .commit(vec![
+                Op::SaveCheckpoint(row),
+                Op::PruneAudit { before: boundary },
+            ])
+            .await?;
         Ok(pruned)
     }
 }

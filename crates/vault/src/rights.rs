@@ -123,22 +123,43 @@ pub struct RequestOut {
     pub result: Option<Value>,
 }
 
-const REQUEST_KINDS: [&str; 5] = ["access", "portability", "erasure", "rectification", "restriction"];
+const REQUEST_KINDS: [&str; 5] = [
+    "access",
+    "portability",
+    "erasure",
+    "rectification",
+    "restriction",
+];
 
 impl Vault {
     /// Everything held about a subject, decrypted, with its own schema and the audit trail of
     /// who accessed it (GDPR Art. 15 and 20). Free and immediate.
-    pub async fn export_subject(&self, ctx: &RequestContext, tenant: Uuid, subject: Uuid) -> Result<Value> {
+    pub async fn export_subject(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+    ) -> Result<Value> {
         let mut event = self.event(ctx, Action::SubjectExport, Some(tenant));
         event.subject = Some(subject);
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &trow, Operation::ManageRights), &event).await?;
-        let view = self.subject_view(tenant, subject, RecordFilter::All(None)).await?;
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::ManageRights),
+            &event,
+        )
+        .await?;
+        let view = self
+            .subject_view(tenant, subject, RecordFilter::All(None))
+            .await?;
         let cipher = self.subject_cipher(&trow, &view.subject)?;
         let now = self.now();
         let mut records = Vec::new();
         let mut collections = BTreeMap::new();
-        for row in view.records.iter().filter(|r| r.expires_at.is_none_or(|e| e > now)) {
+        for row in view
+            .records
+            .iter()
+            .filter(|r| r.expires_at.is_none_or(|e| e > now))
+        {
             let fields = open_record(&cipher, row)?;
             if let Some(c) = self.inner.policy.collection(&row.collection) {
                 collections.insert(row.collection.clone(), self.collection_schema(c));
@@ -159,7 +180,10 @@ impl Vault {
             .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
             .collect();
         event.detail = Some(json!({ "records": records.len() }));
-        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
+        self.inner
+            .store
+            .commit(vec![Op::Audit(Box::new(event))])
+            .await?;
         let org = &self.inner.policy.organization;
         Ok(json!({
             "format": "ward.subject-export.v1",
@@ -179,7 +203,12 @@ impl Vault {
     }
 
     /// Export by the tenant's external reference.
-    pub async fn export_subject_by_ref(&self, ctx: &RequestContext, tenant: Uuid, external_ref: &str) -> Result<Value> {
+    pub async fn export_subject_by_ref(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        external_ref: &str,
+    ) -> Result<Value> {
         let s = self.subject_by_ref(ctx, tenant, external_ref).await?;
         self.export_subject(ctx, tenant, s.id).await
     }
@@ -211,12 +240,26 @@ impl Vault {
 
     /// Crypto-shreds a subject (NIST SP 800-88 cryptographic erase). Records of collections
     /// under a legal hold are re-sealed under a hold key first and reported as kept.
-    pub async fn erase_subject(&self, ctx: &RequestContext, tenant: Uuid, subject: Uuid) -> Result<ErasureOut> {
+    pub async fn erase_subject(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+    ) -> Result<ErasureOut> {
         let mut event = self.event(ctx, Action::SubjectErase, Some(tenant));
         event.subject = Some(subject);
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &trow, Operation::ManageRights), &event).await?;
-        let Some(view) = self.inner.store.subject_view(tenant, subject, RecordFilter::All(None)).await? else {
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::ManageRights),
+            &event,
+        )
+        .await?;
+        let Some(view) = self
+            .inner
+            .store
+            .subject_view(tenant, subject, RecordFilter::All(None))
+            .await?
+        else {
             return Err(VaultError::NotFound("subject"));
         };
         if view.subject.wrapped_key.is_none() {
@@ -224,9 +267,18 @@ impl Vault {
             let entry = self.inner.store.ledger_entry(tenant, subject).await?;
             let mut out: ErasureOut = entry
                 .and_then(|l| serde_json::from_str(&l.detail).ok())
-                .unwrap_or(ErasureOut { subject, erased_at: self.now(), records_erased: 0, kept: vec![], already_erased: true });
+                .unwrap_or(ErasureOut {
+                    subject,
+                    erased_at: self.now(),
+                    records_erased: 0,
+                    kept: vec![],
+                    already_erased: true,
+                });
             out.already_erased = true;
-            self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
+            self.inner
+                .store
+                .commit(vec![Op::Audit(Box::new(event))])
+                .await?;
             return Ok(out);
         }
         let now = self.now();
@@ -251,7 +303,14 @@ impl Vault {
                 .inner
                 .policy
                 .collection(&row.collection)
-                .and_then(|c| c.legal_hold.as_ref().map(|h| (row.created_at + h.retain_for.as_duration(), h.reason.clone())))
+                .and_then(|c| {
+                    c.legal_hold.as_ref().map(|h| {
+                        (
+                            row.created_at + h.retain_for.as_duration(),
+                            h.reason.clone(),
+                        )
+                    })
+                })
                 .filter(|(until, _)| *until > now);
             let Some((until, reason)) = hold_until else {
                 erased += 1;
@@ -263,15 +322,30 @@ impl Vault {
                     let id = Uuid::now_v7();
                     let key = SecretKey::generate()?;
                     let tk = self.inner.keys.tenant(&trow)?;
-                    let wrapped = tk.cipher.wrap(&key, &aad::hold_key(tenant.as_bytes(), id.as_bytes(), trow.key_version))?;
-                    ops.push(Op::InsertHold(HoldRow { tenant, id, subject, wrapped_key: Some(wrapped), key_version: trow.key_version, created_at: now }));
+                    let wrapped = tk.cipher.wrap(
+                        &key,
+                        &aad::hold_key(tenant.as_bytes(), id.as_bytes(), trow.key_version),
+                    )?;
+                    ops.push(Op::InsertHold(HoldRow {
+                        tenant,
+                        id,
+                        subject,
+                        wrapped_key: Some(wrapped),
+                        key_version: trow.key_version,
+                        created_at: now,
+                    }));
                     let h = hold.insert((id, Cipher::new(&key)?));
                     (h.0, &h.1)
                 }
             };
             let fields = open_record(&cipher, row)?;
-            let plaintext = zeroize::Zeroizing::new(serde_json::to_vec(&fields).map_err(|_| VaultError::Integrity)?);
-            let sealed = hold_cipher.seal(&plaintext, &record_aad(tenant, hold_id, row.id, &row.collection, 1))?;
+            let plaintext = zeroize::Zeroizing::new(
+                serde_json::to_vec(&fields).map_err(|_| VaultError::Integrity)?,
+            );
+            let sealed = hold_cipher.seal(
+                &plaintext,
+                &record_aad(tenant, hold_id, row.id, &row.collection, 1),
+            )?;
             ops.push(Op::InsertHeldRecord(HeldRecordRow {
                 tenant,
                 hold: hold_id,
@@ -283,11 +357,22 @@ impl Vault {
                 hold_until: until,
                 reason: reason.clone(),
             }));
-            let k = kept.entry(row.collection.clone()).or_insert(KeptOut { collection: row.collection.clone(), records: 0, reason, until });
+            let k = kept.entry(row.collection.clone()).or_insert(KeptOut {
+                collection: row.collection.clone(),
+                records: 0,
+                reason,
+                until,
+            });
             k.records += 1;
             k.until = k.until.max(until);
         }
-        let out = ErasureOut { subject, erased_at: now, records_erased: erased, kept: kept.into_values().collect(), already_erased: false };
+        let out = ErasureOut {
+            subject,
+            erased_at: now,
+            records_erased: erased,
+            kept: kept.into_values().collect(),
+            already_erased: false,
+        };
         ops.push(Op::EraseSubject { tenant, subject });
         ops.push(Op::InsertLedger(LedgerRow {
             id: Uuid::now_v7(),
@@ -297,7 +382,9 @@ impl Vault {
             erased_at: now,
             detail: serde_json::to_string(&out).unwrap_or_else(|_| "{}".into()),
         }));
-        event.detail = Some(json!({ "records_erased": erased, "kept": out.kept.iter().map(|k| json!({"collection": k.collection, "records": k.records})).collect::<Vec<_>>() }));
+        event.detail = Some(
+            json!({ "records_erased": erased, "kept": out.kept.iter().map(|k| json!({"collection": k.collection, "records": k.records})).collect::<Vec<_>>() }),
+        );
         ops.push(Op::Audit(Box::new(event)));
         self.inner.store.commit(ops).await?;
         self.inner.keys.forget_subject(tenant, subject);
@@ -305,14 +392,24 @@ impl Vault {
     }
 
     /// Adds restrictions (objections) to a subject's processing.
-    pub async fn restrict(&self, ctx: &RequestContext, tenant: Uuid, subject: Uuid, r: RestrictionIn) -> Result<Vec<String>> {
+    pub async fn restrict(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        r: RestrictionIn,
+    ) -> Result<Vec<String>> {
         let mut add = Vec::new();
         for p in &r.purposes {
-            let purpose = Purpose::parse(p).map_err(|e| VaultError::invalid("invalid_purpose", format!("{p:?}: {e}"), Some("purposes")))?;
+            let purpose = Purpose::parse(p).map_err(|e| {
+                VaultError::invalid("invalid_purpose", format!("{p:?}: {e}"), Some("purposes"))
+            })?;
             if purpose.is_essential() {
                 return Err(VaultError::invalid(
                     "essential_purpose",
-                    format!("{p} is essential (service delivery or a legal obligation) and cannot be restricted; erase the subject instead"),
+                    format!(
+                        "{p} is essential (service delivery or a legal obligation) and cannot be restricted; erase the subject instead"
+                    ),
                     Some("purposes"),
                 ));
             }
@@ -322,7 +419,11 @@ impl Vault {
             add.push(ALL_NON_ESSENTIAL.to_owned());
         }
         if add.is_empty() {
-            return Err(VaultError::invalid("empty_restriction", "name purposes or set all_non_essential", Some("purposes")));
+            return Err(VaultError::invalid(
+                "empty_restriction",
+                "name purposes or set all_non_essential",
+                Some("purposes"),
+            ));
         }
         self.change_restrictions(ctx, tenant, subject, Action::SubjectRestrict, |current| {
             for a in add {
@@ -335,10 +436,18 @@ impl Vault {
     }
 
     /// Lifts one restriction, or all when `purpose` is `None`.
-    pub async fn lift_restriction(&self, ctx: &RequestContext, tenant: Uuid, subject: Uuid, purpose: Option<String>) -> Result<Vec<String>> {
-        self.change_restrictions(ctx, tenant, subject, Action::SubjectUnrestrict, |current| match &purpose {
-            Some(p) => current.retain(|c| c != p),
-            None => current.clear(),
+    pub async fn lift_restriction(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        purpose: Option<String>,
+    ) -> Result<Vec<String>> {
+        self.change_restrictions(ctx, tenant, subject, Action::SubjectUnrestrict, |current| {
+            match &purpose {
+                Some(p) => current.retain(|c| c != p),
+                None => current.clear(),
+            }
         })
         .await
     }
@@ -354,43 +463,101 @@ impl Vault {
         let mut event = self.event(ctx, action, Some(tenant));
         event.subject = Some(subject);
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &trow, Operation::ManageRights), &event).await?;
-        let view = self.subject_view(tenant, subject, RecordFilter::None).await?;
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::ManageRights),
+            &event,
+        )
+        .await?;
+        let view = self
+            .subject_view(tenant, subject, RecordFilter::None)
+            .await?;
         let mut current = parse_list(&view.subject.restrictions);
         change(&mut current);
         current.sort();
         event.detail = Some(json!({ "restrictions": current }));
         let restrictions = serde_json::to_string(&current).unwrap_or_else(|_| "[]".into());
-        self.inner.store.commit(vec![Op::SetRestrictions { tenant, subject, restrictions }, Op::Audit(Box::new(event))]).await?;
+        self.inner
+            .store
+            .commit(vec![
+                Op::SetRestrictions {
+                    tenant,
+                    subject,
+                    restrictions,
+                },
+                Op::Audit(Box::new(event)),
+            ])
+            .await?;
         Ok(current)
     }
 
     /// Puts a subject under a litigation hold (or lifts it with `None`): retention and erasure
     /// leave the subject's data alone until then.
-    pub async fn set_subject_hold(&self, ctx: &RequestContext, tenant: Uuid, subject: Uuid, until: Option<OffsetDateTime>) -> Result<()> {
+    pub async fn set_subject_hold(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        until: Option<OffsetDateTime>,
+    ) -> Result<()> {
         let mut event = self.event(ctx, Action::SubjectHold, Some(tenant));
         event.subject = Some(subject);
         event.detail = Some(json!({ "hold_until": until.map(rfc3339) }));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &trow, Operation::ManageRights), &event).await?;
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::ManageRights),
+            &event,
+        )
+        .await?;
         if until.is_some_and(|u| u <= self.now()) {
-            return Err(VaultError::invalid("invalid_hold", "hold_until must be in the future", Some("until")));
+            return Err(VaultError::invalid(
+                "invalid_hold",
+                "hold_until must be in the future",
+                Some("until"),
+            ));
         }
-        self.inner.store.commit(vec![Op::SetSubjectHold { tenant, subject, hold_until: until }, Op::Audit(Box::new(event))]).await?;
+        self.inner
+            .store
+            .commit(vec![
+                Op::SetSubjectHold {
+                    tenant,
+                    subject,
+                    hold_until: until,
+                },
+                Op::Audit(Box::new(event)),
+            ])
+            .await?;
         Ok(())
     }
 
     /// Shortens a collection's retention for one tenant (never lengthens it); existing records'
     /// expiry moves earlier by the same amount.
-    pub async fn set_retention(&self, ctx: &RequestContext, tenant: Uuid, collection: &str, period: &str) -> Result<Value> {
+    pub async fn set_retention(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        collection: &str,
+        period: &str,
+    ) -> Result<Value> {
         let event = self.event(ctx, Action::RetentionRun, Some(tenant));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &trow, Operation::ManageRights), &event).await?;
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::ManageRights),
+            &event,
+        )
+        .await?;
         let coll = self.collection(collection)?;
         let Some(policy_retention) = &coll.retention else {
-            return Err(VaultError::invalid("no_retention", format!("collection {collection} has no retention in the policy; a tenant cannot add one through an override"), Some("collection")));
+            return Err(VaultError::invalid(
+                "no_retention",
+                format!(
+                    "collection {collection} has no retention in the policy; a tenant cannot add one through an override"
+                ),
+                Some("collection"),
+            ));
         };
-        let wanted = Period::parse(period).map_err(|e| VaultError::invalid("invalid_period", e.to_string(), Some("retain_for")))?;
+        let wanted = Period::parse(period).map_err(|e| {
+            VaultError::invalid("invalid_period", e.to_string(), Some("retain_for"))
+        })?;
         policy_retention.shortened(wanted).map_err(|_| {
             VaultError::invalid(
                 "retention_extension_refused",
@@ -398,15 +565,20 @@ impl Vault {
                 Some("retain_for"),
             )
         })?;
-        let current = tenant_retention_override(&trow, collection).filter(|p| *p < policy_retention.retain_for).unwrap_or(policy_retention.retain_for);
+        let current = tenant_retention_override(&trow, collection)
+            .filter(|p| *p < policy_retention.retain_for)
+            .unwrap_or(policy_retention.retain_for);
         if wanted > current {
             return Err(VaultError::invalid(
                 "retention_extension_refused",
-                format!("{collection} is already kept for {current} in this tenant; an override may only shorten it"),
+                format!(
+                    "{collection} is already kept for {current} in this tenant; an override may only shorten it"
+                ),
                 Some("retain_for"),
             ));
         }
-        let mut settings: Value = serde_json::from_str(&trow.settings).unwrap_or_else(|_| json!({}));
+        let mut settings: Value =
+            serde_json::from_str(&trow.settings).unwrap_or_else(|_| json!({}));
         settings["retention"][collection] = Value::String(wanted.to_string());
         let by = (current.as_duration() - wanted.as_duration()).whole_microseconds() as i64;
         let mut event = event;
@@ -416,8 +588,15 @@ impl Vault {
         self.inner
             .store
             .commit(vec![
-                Op::SetTenantSettings { id: tenant, settings: settings.to_string() },
-                Op::ShiftExpiry { tenant, collection: collection.to_owned(), by_micros: by },
+                Op::SetTenantSettings {
+                    id: tenant,
+                    settings: settings.to_string(),
+                },
+                Op::ShiftExpiry {
+                    tenant,
+                    collection: collection.to_owned(),
+                    by_micros: by,
+                },
                 Op::Audit(Box::new(event)),
             ])
             .await?;
@@ -427,28 +606,53 @@ impl Vault {
     // ---- requests ---------------------------------------------------------------------------
 
     /// Opens a data-subject request, due one month later.
-    pub async fn open_request(&self, ctx: &RequestContext, tenant: Uuid, new: NewRequest) -> Result<RequestOut> {
+    pub async fn open_request(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        new: NewRequest,
+    ) -> Result<RequestOut> {
         let mut event = self.event(ctx, Action::RequestCreate, Some(tenant));
         event.subject = Some(new.subject);
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &trow, Operation::ManageRights), &event).await?;
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::ManageRights),
+            &event,
+        )
+        .await?;
         if !REQUEST_KINDS.contains(&new.kind.as_str()) {
-            return Err(VaultError::invalid("invalid_kind", format!("kind must be one of {}", REQUEST_KINDS.join(", ")), Some("kind")));
+            return Err(VaultError::invalid(
+                "invalid_kind",
+                format!("kind must be one of {}", REQUEST_KINDS.join(", ")),
+                Some("kind"),
+            ));
         }
         let verified_by = new.verified_by.trim();
         if verified_by.is_empty() || verified_by.len() > 200 {
-            return Err(VaultError::invalid("invalid_verified_by", "say who verified the requester's identity (1 to 200 characters)", Some("verified_by")));
+            return Err(VaultError::invalid(
+                "invalid_verified_by",
+                "say who verified the requester's identity (1 to 200 characters)",
+                Some("verified_by"),
+            ));
         }
-        self.subject_view(tenant, new.subject, RecordFilter::None).await?;
+        self.subject_view(tenant, new.subject, RecordFilter::None)
+            .await?;
         let mut detail = json!({});
         if new.kind == "restriction" {
             for p in &new.purposes {
-                Purpose::parse(p).map_err(|e| VaultError::invalid("invalid_purpose", format!("{p:?}: {e}"), Some("purposes")))?;
+                Purpose::parse(p).map_err(|e| {
+                    VaultError::invalid("invalid_purpose", format!("{p:?}: {e}"), Some("purposes"))
+                })?;
             }
             if new.purposes.is_empty() && !new.all_non_essential {
-                return Err(VaultError::invalid("empty_restriction", "name purposes or set all_non_essential", Some("purposes")));
+                return Err(VaultError::invalid(
+                    "empty_restriction",
+                    "name purposes or set all_non_essential",
+                    Some("purposes"),
+                ));
             }
-            detail = json!({ "purposes": new.purposes, "all_non_essential": new.all_non_essential });
+            detail =
+                json!({ "purposes": new.purposes, "all_non_essential": new.all_non_essential });
         }
         let now = self.now();
         let row = RequestRow {
@@ -465,45 +669,93 @@ impl Vault {
         };
         event.detail = Some(json!({ "request": row.id, "kind": row.kind }));
         let out = request_out(&row, now, None);
-        self.inner.store.commit(vec![Op::InsertRequest(row), Op::Audit(Box::new(event))]).await?;
+        self.inner
+            .store
+            .commit(vec![Op::InsertRequest(row), Op::Audit(Box::new(event))])
+            .await?;
         Ok(out)
     }
 
     /// Lists requests; `overdue_only` keeps open ones past their deadline.
-    pub async fn list_requests(&self, ctx: &RequestContext, tenant: Uuid, status: Option<&str>, overdue_only: bool) -> Result<Vec<RequestOut>> {
+    pub async fn list_requests(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        status: Option<&str>,
+        overdue_only: bool,
+    ) -> Result<Vec<RequestOut>> {
         let event = self.event(ctx, Action::RequestRead, Some(tenant));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &trow, Operation::ManageRights), &event).await?;
-        if let Some(s) = status {
-            if !["open", "completed", "rejected"].contains(&s) {
-                return Err(VaultError::invalid("invalid_status", "status is open, completed or rejected", Some("status")));
-            }
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::ManageRights),
+            &event,
+        )
+        .await?;
+        if let Some(s) = status
+            && !["open", "completed", "rejected"].contains(&s)
+        {
+            return Err(VaultError::invalid(
+                "invalid_status",
+                "status is open, completed or rejected",
+                Some("status"),
+            ));
         }
         let now = self.now();
-        let rows = self.inner.store.requests(tenant, if overdue_only { Some("open") } else { status }).await?;
-        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
-        Ok(rows.iter().map(|r| request_out(r, now, None)).filter(|r| !overdue_only || r.overdue).collect())
+        let rows = self
+            .inner
+            .store
+            .requests(tenant, if overdue_only { Some("open") } else { status })
+            .await?;
+        self.inner
+            .store
+            .commit(vec![Op::Audit(Box::new(event))])
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| request_out(r, now, None))
+            .filter(|r| !overdue_only || r.overdue)
+            .collect())
     }
 
     /// Completes a request by performing it.
-    pub async fn complete_request(&self, ctx: &RequestContext, tenant: Uuid, id: Uuid, how: CompleteRequest) -> Result<RequestOut> {
+    pub async fn complete_request(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        id: Uuid,
+        how: CompleteRequest,
+    ) -> Result<RequestOut> {
         let (row, _) = self.open_request_row(ctx, tenant, id).await?;
         let result = match row.kind.as_str() {
             "access" | "portability" => self.export_subject(ctx, tenant, row.subject).await?,
-            "erasure" => serde_json::to_value(self.erase_subject(ctx, tenant, row.subject).await?).unwrap_or(Value::Null),
+            "erasure" => serde_json::to_value(self.erase_subject(ctx, tenant, row.subject).await?)
+                .unwrap_or(Value::Null),
             "restriction" => {
                 let d: Value = serde_json::from_str(&row.detail).unwrap_or(Value::Null);
                 let r = RestrictionIn {
-                    purposes: d["purposes"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default(),
+                    purposes: d["purposes"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                     all_non_essential: d["all_non_essential"].as_bool().unwrap_or(false),
                 };
                 json!({ "restrictions": self.restrict(ctx, tenant, row.subject, r).await? })
             }
             _ => {
                 let (Some(record), Some(fields)) = (how.record, how.fields.as_ref()) else {
-                    return Err(VaultError::invalid("fields_required", "completing a rectification needs record and fields", Some("fields")));
+                    return Err(VaultError::invalid(
+                        "fields_required",
+                        "completing a rectification needs record and fields",
+                        Some("fields"),
+                    ));
                 };
-                let rec = self.update_record(ctx, tenant, row.subject, record, fields).await?;
+                let rec = self
+                    .update_record(ctx, tenant, row.subject, record, fields)
+                    .await?;
                 json!({ "record": rec.id, "revision": rec.revision })
             }
         };
@@ -511,42 +763,89 @@ impl Vault {
             "access" | "portability" => json!({ "delivered": true }),
             _ => result.clone(),
         };
-        self.close_request(ctx, row, "completed", summary, Some(result)).await
+        self.close_request(ctx, row, "completed", summary, Some(result))
+            .await
     }
 
     /// Rejects a request with a reason (e.g. identity could not be verified).
-    pub async fn reject_request(&self, ctx: &RequestContext, tenant: Uuid, id: Uuid, reason: &str) -> Result<RequestOut> {
+    pub async fn reject_request(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<RequestOut> {
         let reason = reason.trim();
         if reason.is_empty() || reason.len() > 1000 {
-            return Err(VaultError::invalid("invalid_reason", "give a reason (1 to 1000 characters)", Some("reason")));
+            return Err(VaultError::invalid(
+                "invalid_reason",
+                "give a reason (1 to 1000 characters)",
+                Some("reason"),
+            ));
         }
         let (row, _) = self.open_request_row(ctx, tenant, id).await?;
-        self.close_request(ctx, row, "rejected", json!({ "reason": reason }), None).await
+        self.close_request(ctx, row, "rejected", json!({ "reason": reason }), None)
+            .await
     }
 
-    async fn open_request_row(&self, ctx: &RequestContext, tenant: Uuid, id: Uuid) -> Result<(RequestRow, TenantRow)> {
+    async fn open_request_row(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        id: Uuid,
+    ) -> Result<(RequestRow, TenantRow)> {
         let event = self.event(ctx, Action::RequestUpdate, Some(tenant));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &trow, Operation::ManageRights), &event).await?;
-        let row = self.inner.store.request(tenant, id).await?.ok_or(VaultError::NotFound("request"))?;
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::ManageRights),
+            &event,
+        )
+        .await?;
+        let row = self
+            .inner
+            .store
+            .request(tenant, id)
+            .await?
+            .ok_or(VaultError::NotFound("request"))?;
         if row.status != "open" {
-            return Err(VaultError::Conflict(format!("request is already {}", row.status)));
+            return Err(VaultError::Conflict(format!(
+                "request is already {}",
+                row.status
+            )));
         }
         Ok((row, trow))
     }
 
-    async fn close_request(&self, ctx: &RequestContext, row: RequestRow, status: &str, detail: Value, result: Option<Value>) -> Result<RequestOut> {
+    async fn close_request(
+        &self,
+        ctx: &RequestContext,
+        row: RequestRow,
+        status: &str,
+        detail: Value,
+        result: Option<Value>,
+    ) -> Result<RequestOut> {
         let now = self.now();
         let mut event = self.event(ctx, Action::RequestUpdate, Some(row.tenant));
         event.subject = Some(row.subject);
         event.detail = Some(json!({ "request": row.id, "status": status }));
         let mut merged: Value = serde_json::from_str(&row.detail).unwrap_or_else(|_| json!({}));
         merged["outcome"] = detail;
-        let updated = RequestRow { status: status.into(), detail: merged.to_string(), closed_at: Some(now), ..row };
+        let updated = RequestRow {
+            status: status.into(),
+            detail: merged.to_string(),
+            closed_at: Some(now),
+            ..row
+        };
         self.inner
             .store
             .commit(vec![
-                Op::UpdateRequest { tenant: updated.tenant, id: updated.id, status: updated.status.clone(), detail: updated.detail.clone(), closed_at: updated.closed_at },
+                Op::UpdateRequest {
+                    tenant: updated.tenant,
+                    id: updated.id,
+                    status: updated.status.clone(),
+                    detail: updated.detail.clone(),
+                    closed_at: updated.closed_at,
+                },
                 Op::Audit(Box::new(event)),
             ])
             .await?;
@@ -557,7 +856,11 @@ impl Vault {
 
     /// Cancels a tenant: data access stops at once; after the policy's grace period the
     /// retention engine destroys it by shredding its key. Owners and operators may cancel.
-    pub async fn cancel_tenant(&self, ctx: &RequestContext, tenant: Uuid) -> Result<crate::TenantOut> {
+    pub async fn cancel_tenant(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+    ) -> Result<crate::TenantOut> {
         let event = self.event(ctx, Action::TenantCancel, Some(tenant));
         let trow = self.lifecycle_tenant(ctx, tenant, &event).await?;
         if trow.status != "active" {
@@ -567,31 +870,76 @@ impl Vault {
         let destroy_after = now + self.inner.policy.tenants.grace_period.as_duration();
         self.inner
             .store
-            .commit(vec![Op::SetTenantStatus { id: tenant, status: "deactivated".into(), at: now, destroy_after: Some(destroy_after) }, Op::Audit(Box::new(event))])
+            .commit(vec![
+                Op::SetTenantStatus {
+                    id: tenant,
+                    status: "deactivated".into(),
+                    at: now,
+                    destroy_after: Some(destroy_after),
+                },
+                Op::Audit(Box::new(event)),
+            ])
             .await?;
-        Ok(crate::TenantOut { status: "deactivated".into(), destroy_after: Some(destroy_after), ..crate::tenants::tenant_out(&trow) })
+        Ok(crate::TenantOut {
+            status: "deactivated".into(),
+            destroy_after: Some(destroy_after),
+            ..crate::tenants::tenant_out(&trow)
+        })
     }
 
     /// Reactivates a cancelled tenant during its grace period.
-    pub async fn reactivate_tenant(&self, ctx: &RequestContext, tenant: Uuid) -> Result<crate::TenantOut> {
+    pub async fn reactivate_tenant(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+    ) -> Result<crate::TenantOut> {
         let event = self.event(ctx, Action::TenantReactivate, Some(tenant));
         let trow = self.lifecycle_tenant(ctx, tenant, &event).await?;
         let now = self.now();
         if trow.status != "deactivated" || trow.destroy_after.is_some_and(|d| d <= now) {
-            return Err(VaultError::Conflict(format!("tenant is {} and cannot be reactivated", trow.status)));
+            return Err(VaultError::Conflict(format!(
+                "tenant is {} and cannot be reactivated",
+                trow.status
+            )));
         }
         self.inner
             .store
-            .commit(vec![Op::SetTenantStatus { id: tenant, status: "active".into(), at: now, destroy_after: None }, Op::Audit(Box::new(event))])
+            .commit(vec![
+                Op::SetTenantStatus {
+                    id: tenant,
+                    status: "active".into(),
+                    at: now,
+                    destroy_after: None,
+                },
+                Op::Audit(Box::new(event)),
+            ])
             .await?;
-        Ok(crate::TenantOut { status: "active".into(), destroy_after: None, ..crate::tenants::tenant_out(&trow) })
+        Ok(crate::TenantOut {
+            status: "active".into(),
+            destroy_after: None,
+            ..crate::tenants::tenant_out(&trow)
+        })
     }
 
-    async fn lifecycle_tenant(&self, ctx: &RequestContext, tenant: Uuid, event: &ward_audit::AuditEvent) -> Result<TenantRow> {
+    async fn lifecycle_tenant(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        event: &ward_audit::AuditEvent,
+    ) -> Result<TenantRow> {
         let trow = self.visible_tenant(ctx, tenant, event).await?;
         if !matches!(ctx.principal.role, Role::Owner | Role::Operator) {
             return Err(self
-                .deny(event.clone(), crate::Denial::Forbidden { code: "role_not_permitted", reason: format!("role {} may not cancel or reactivate the tenant", ctx.principal.role) })
+                .deny(
+                    event.clone(),
+                    crate::Denial::Forbidden {
+                        code: "role_not_permitted",
+                        reason: format!(
+                            "role {} may not cancel or reactivate the tenant",
+                            ctx.principal.role
+                        ),
+                    },
+                )
                 .await);
         }
         if trow.status == "destroyed" {
@@ -603,13 +951,29 @@ impl Vault {
     /// Exports the whole tenant as JSON Lines: a manifest line, then one subject export per
     /// line. `each` receives every line as it is produced (and the count so far), so callers
     /// can stream and show progress.
-    pub async fn export_tenant(&self, ctx: &RequestContext, tenant: Uuid, mut each: impl FnMut(Value, u64)) -> Result<u64> {
+    pub async fn export_tenant(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        mut each: impl FnMut(Value, u64),
+    ) -> Result<u64> {
         let event = self.event(ctx, Action::TenantExport, Some(tenant));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        let access = Access { ..self.tenant_access(ctx, &trow, Operation::ManageRights) };
+        let access = Access {
+            ..self.tenant_access(ctx, &trow, Operation::ManageRights)
+        };
         self.check(&access, &event).await?;
-        let schema: BTreeMap<&str, Value> = self.inner.policy.collections.iter().map(|(n, c)| (n.as_str(), self.collection_schema(c))).collect();
-        each(json!({ "format": "ward.tenant-export.v1", "tenant": { "id": trow.id, "name": trow.name, "created_at": rfc3339(trow.created_at) }, "generated_at": rfc3339(self.now()), "schema": { "collections": schema } }), 0);
+        let schema: BTreeMap<&str, Value> = self
+            .inner
+            .policy
+            .collections
+            .iter()
+            .map(|(n, c)| (n.as_str(), self.collection_schema(c)))
+            .collect();
+        each(
+            json!({ "format": "ward.tenant-export.v1", "tenant": { "id": trow.id, "name": trow.name, "created_at": rfc3339(trow.created_at) }, "generated_at": rfc3339(self.now()), "schema": { "collections": schema } }),
+            0,
+        );
         let mut after = None;
         let mut n = 0;
         loop {
@@ -624,7 +988,10 @@ impl Vault {
         }
         let mut event = event;
         event.detail = Some(json!({ "subjects": n }));
-        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
+        self.inner
+            .store
+            .commit(vec![Op::Audit(Box::new(event))])
+            .await?;
         Ok(n)
     }
 }
@@ -646,5 +1013,6 @@ fn request_out(r: &RequestRow, now: OffsetDateTime, result: Option<Value>) -> Re
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

@@ -114,7 +114,10 @@ impl Vault {
             client: None,
             detail: Some(serde_json::json!({ "key": row.id, "role": "operator" })),
         };
-        self.inner.store.commit(vec![Op::InsertApiKey(row), Op::Audit(Box::new(event))]).await?;
+        self.inner
+            .store
+            .commit(vec![Op::InsertApiKey(row), Op::Audit(Box::new(event))])
+            .await?;
         Ok(Some(token))
     }
 
@@ -127,11 +130,15 @@ impl Vault {
     ) -> Result<Principal> {
         let hash = token.map(token_hash);
         if let Some(h) = &hash {
-            let cache = self.inner.auth_cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((p, at)) = cache.get(h) {
-                if at.elapsed() < crate::AUTH_CACHE_TTL {
-                    return Ok(p.clone());
-                }
+            let cache = self
+                .inner
+                .auth_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some((p, at)) = cache.get(h)
+                && at.elapsed() < crate::AUTH_CACHE_TTL
+            {
+                return Ok(p.clone());
             }
         }
         let row = match &hash {
@@ -154,7 +161,10 @@ impl Vault {
             let event = AuditEvent {
                 at: self.now(),
                 request_id: request_id.to_owned(),
-                actor: Actor { id: "anonymous".into(), role: "none".into() },
+                actor: Actor {
+                    id: "anonymous".into(),
+                    role: "none".into(),
+                },
                 tenant: None,
                 subject: None,
                 record: None,
@@ -163,16 +173,28 @@ impl Vault {
                 action: Action::Authenticate,
                 outcome: Outcome::Denied,
                 reason: Some(
-                    if token.is_some() { "unknown or revoked API key" } else { "no API key" }.into(),
+                    if token.is_some() {
+                        "unknown or revoked API key"
+                    } else {
+                        "no API key"
+                    }
+                    .into(),
                 ),
                 client: client_ip.map(|ip| self.client_hash(ip)),
                 detail: None,
             };
-            self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
+            self.inner
+                .store
+                .commit(vec![Op::Audit(Box::new(event))])
+                .await?;
             return Err(VaultError::Unauthenticated);
         };
         if let Some(h) = hash {
-            let mut cache = self.inner.auth_cache.lock().unwrap_or_else(|p| p.into_inner());
+            let mut cache = self
+                .inner
+                .auth_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if cache.len() > 10_000 {
                 cache.clear();
             }
@@ -209,7 +231,10 @@ impl Vault {
             if !hosting.is_empty() && !hosting.iter().any(|h| h == region) {
                 return Err(VaultError::invalid(
                     "invalid_region",
-                    format!("region {region:?} is not a hosting region of the policy ({})", hosting.join(", ")),
+                    format!(
+                        "region {region:?} is not a hosting region of the policy ({})",
+                        hosting.join(", ")
+                    ),
                     Some("region"),
                 ));
             }
@@ -231,7 +256,10 @@ impl Vault {
         };
         let out = tenant_out(&row);
         event.at = now;
-        self.inner.store.commit(vec![Op::InsertTenant(row), Op::Audit(Box::new(event))]).await?;
+        self.inner
+            .store
+            .commit(vec![Op::InsertTenant(row), Op::Audit(Box::new(event))])
+            .await?;
         Ok(out)
     }
 
@@ -239,19 +267,39 @@ impl Vault {
     pub async fn tenant(&self, ctx: &RequestContext, id: Uuid) -> Result<TenantOut> {
         let event = self.event(ctx, Action::TenantRead, Some(id));
         let row = self.visible_tenant(ctx, id, &event).await?;
-        self.check(&self.tenant_access(ctx, &row, Operation::ReadTenant), &event).await?;
-        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
+        self.check(
+            &self.tenant_access(ctx, &row, Operation::ReadTenant),
+            &event,
+        )
+        .await?;
+        self.inner
+            .store
+            .commit(vec![Op::Audit(Box::new(event))])
+            .await?;
         Ok(tenant_out(&row))
     }
 
     /// Issues an API key for a tenant; the token is in the result and nowhere else.
-    pub async fn create_key(&self, ctx: &RequestContext, tenant: Uuid, new: NewKey) -> Result<KeyOut> {
+    pub async fn create_key(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        new: NewKey,
+    ) -> Result<KeyOut> {
         let mut event = self.event(ctx, Action::KeyCreate, Some(tenant));
         let row = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &row, Operation::ManageKeys), &event).await?;
+        self.check(
+            &self.tenant_access(ctx, &row, Operation::ManageKeys),
+            &event,
+        )
+        .await?;
         let role = Role::parse(&new.role)?;
         if role == Role::Operator {
-            return Err(VaultError::invalid("invalid_role", "tenant keys cannot be operator keys", Some("role")));
+            return Err(VaultError::invalid(
+                "invalid_role",
+                "tenant keys cannot be operator keys",
+                Some("role"),
+            ));
         }
         if role == Role::Owner && ctx.principal.role == Role::Admin {
             return Err(self
@@ -266,7 +314,11 @@ impl Vault {
         }
         let name = new.name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME {
-            return Err(VaultError::invalid("invalid_name", format!("name must be 1 to {MAX_NAME} characters"), Some("name")));
+            return Err(VaultError::invalid(
+                "invalid_name",
+                format!("name must be 1 to {MAX_NAME} characters"),
+                Some("name"),
+            ));
         }
         let mut purposes = BTreeSet::new();
         for p in &new.purposes {
@@ -309,7 +361,10 @@ impl Vault {
         event.detail = Some(serde_json::json!({ "key": key.id, "role": role }));
         let mut out = key_out(&key)?;
         out.token = Some(token.as_str().to_owned());
-        self.inner.store.commit(vec![Op::InsertApiKey(key), Op::Audit(Box::new(event))]).await?;
+        self.inner
+            .store
+            .commit(vec![Op::InsertApiKey(key), Op::Audit(Box::new(event))])
+            .await?;
         Ok(out)
     }
 
@@ -317,9 +372,16 @@ impl Vault {
     pub async fn list_keys(&self, ctx: &RequestContext, tenant: Uuid) -> Result<Vec<KeyOut>> {
         let event = self.event(ctx, Action::KeyList, Some(tenant));
         let row = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &row, Operation::ManageKeys), &event).await?;
+        self.check(
+            &self.tenant_access(ctx, &row, Operation::ManageKeys),
+            &event,
+        )
+        .await?;
         let keys = self.inner.store.api_keys(Some(tenant)).await?;
-        self.inner.store.commit(vec![Op::Audit(Box::new(event))]).await?;
+        self.inner
+            .store
+            .commit(vec![Op::Audit(Box::new(event))])
+            .await?;
         keys.iter().map(key_out).collect()
     }
 
@@ -327,14 +389,29 @@ impl Vault {
     pub async fn revoke_key(&self, ctx: &RequestContext, tenant: Uuid, key: Uuid) -> Result<()> {
         let mut event = self.event(ctx, Action::KeyRevoke, Some(tenant));
         let row = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(&self.tenant_access(ctx, &row, Operation::ManageKeys), &event).await?;
+        self.check(
+            &self.tenant_access(ctx, &row, Operation::ManageKeys),
+            &event,
+        )
+        .await?;
         event.detail = Some(serde_json::json!({ "key": key }));
         let at = self.now();
         self.inner
             .store
-            .commit(vec![Op::RevokeApiKey { tenant: Some(tenant), id: key, at }, Op::Audit(Box::new(event))])
+            .commit(vec![
+                Op::RevokeApiKey {
+                    tenant: Some(tenant),
+                    id: key,
+                    at,
+                },
+                Op::Audit(Box::new(event)),
+            ])
             .await?;
-        self.inner.auth_cache.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (p, _)| p.key_id != key);
+        self.inner
+            .auth_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (p, _)| p.key_id != key);
         Ok(())
     }
 
@@ -350,7 +427,10 @@ impl Vault {
             return Err(self
                 .deny(
                     event.clone(),
-                    crate::Denial::Hidden { what: "tenant", reason: "key belongs to another tenant".into() },
+                    crate::Denial::Hidden {
+                        what: "tenant",
+                        reason: "key belongs to another tenant".into(),
+                    },
                 )
                 .await);
         }

@@ -40,7 +40,8 @@ fn time_param(v: &Option<String>, name: &str) -> Result<Option<OffsetDateTime>, 
     v.as_deref()
         .map(|s| {
             OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-                ApiError::bad_request("invalid_time", format!("{name} must be an RFC 3339 time")).with_field(name)
+                ApiError::bad_request("invalid_time", format!("{name} must be an RFC 3339 time"))
+                    .with_field(name)
             })
         })
         .transpose()
@@ -60,7 +61,12 @@ pub(crate) async fn tenant_audit(
     let jsonl = match p.format.as_deref() {
         None | Some("json") => false,
         Some("jsonl") => true,
-        Some(_) => return Err(ApiError::bad_request("invalid_format", "format is json or jsonl").with_field("format")),
+        Some(_) => {
+            return Err(
+                ApiError::bad_request("invalid_format", "format is json or jsonl")
+                    .with_field("format"),
+            );
+        }
     };
     let filter = AuditFilter {
         since: time_param(&p.since, "since")?,
@@ -82,10 +88,10 @@ pub(crate) async fn tenant_audit(
         body.push('\n');
     }
     let mut resp = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
-    if let Some(c) = page.next_cursor {
-        if let Ok(v) = c.parse() {
-            resp.headers_mut().insert("x-next-cursor", v);
-        }
+    if let Some(c) = page.next_cursor
+        && let Ok(v) = c.parse()
+    {
+        resp.headers_mut().insert("x-next-cursor", v);
     }
     Ok(resp)
 }
@@ -104,7 +110,10 @@ pub(crate) async fn public_key(State(s): State<AppState>) -> axum::Json<serde_js
 #[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
     responses((status = 200, description = "Signed checkpoint"), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn checkpoint(State(s): State<AppState>, Auth(_): Auth) -> Result<axum::Json<ward_audit::Checkpoint>, ApiError> {
+pub(crate) async fn checkpoint(
+    State(s): State<AppState>,
+    Auth(_): Auth,
+) -> Result<axum::Json<ward_audit::Checkpoint>, ApiError> {
     Ok(axum::Json(s.vault.latest_checkpoint().await?))
 }
 
@@ -112,7 +121,10 @@ pub(crate) async fn checkpoint(State(s): State<AppState>, Auth(_): Auth) -> Resu
 #[utoipa::path(post, path = "/v1/audit/checkpoint", tag = "audit",
     responses((status = 200, description = "Signed checkpoint"), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn new_checkpoint(State(s): State<AppState>, Auth(ctx): Auth) -> Result<axum::Json<ward_audit::Checkpoint>, ApiError> {
+pub(crate) async fn new_checkpoint(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> Result<axum::Json<ward_audit::Checkpoint>, ApiError> {
     if ctx.principal.role == ward_vault::Role::Member {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -142,7 +154,9 @@ pub(crate) async fn inclusion(
     Auth(_): Auth,
     Query(p): Query<InclusionParams>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    Ok(axum::Json(s.vault.inclusion_proof(p.index, p.tree_size).await?))
+    Ok(axum::Json(
+        s.vault.inclusion_proof(p.index, p.tree_size).await?,
+    ))
 }
 
 /// Parameters of a consistency proof.

@@ -30,7 +30,14 @@ pub(crate) async fn create_subject(
     Path(tenant): Path<Uuid>,
     Json(body): Json<NewSubject>,
 ) -> Result<(StatusCode, axum::Json<SubjectOut>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(s.vault.create_subject(&ctx, tenant, body.external_ref).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(
+            s.vault
+                .create_subject(&ctx, tenant, body.external_ref)
+                .await?,
+        ),
+    ))
 }
 
 /// Query of `GET .../subjects`.
@@ -52,7 +59,11 @@ pub(crate) async fn find_subject(
     Path(tenant): Path<Uuid>,
     Query(q): Query<SubjectQuery>,
 ) -> Result<axum::Json<SubjectOut>, ApiError> {
-    Ok(axum::Json(s.vault.subject_by_ref(&ctx, tenant, &q.external_ref).await?))
+    Ok(axum::Json(
+        s.vault
+            .subject_by_ref(&ctx, tenant, &q.external_ref)
+            .await?,
+    ))
 }
 
 /// Body of `POST .../records`.
@@ -77,7 +88,10 @@ pub(crate) async fn create_record(
     Path((tenant, subject)): Path<(Uuid, Uuid)>,
     Json(body): Json<NewRecord>,
 ) -> Result<(StatusCode, axum::Json<RecordOut>), ApiError> {
-    let out = s.vault.create_record(&ctx, tenant, subject, &body.collection, &body.fields).await?;
+    let out = s
+        .vault
+        .create_record(&ctx, tenant, subject, &body.collection, &body.fields)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(out)))
 }
 
@@ -93,7 +107,11 @@ pub(crate) struct ReadQuery {
 
 fn purpose_of(q: &ReadQuery) -> Result<&str, ApiError> {
     q.purpose.as_deref().ok_or_else(|| {
-        ApiError::bad_request("purpose_required", "reads must state a purpose: add ?purpose=…").with_field("purpose")
+        ApiError::bad_request(
+            "purpose_required",
+            "reads must state a purpose: add ?purpose=…",
+        )
+        .with_field("purpose")
     })
 }
 
@@ -109,7 +127,11 @@ pub(crate) async fn list_records(
     Query(q): Query<ReadQuery>,
 ) -> Result<axum::Json<Vec<RecordOut>>, ApiError> {
     let purpose = purpose_of(&q)?;
-    Ok(axum::Json(s.vault.list_records(&ctx, tenant, subject, purpose, q.collection.as_deref()).await?))
+    Ok(axum::Json(
+        s.vault
+            .list_records(&ctx, tenant, subject, purpose, q.collection.as_deref())
+            .await?,
+    ))
 }
 
 /// Read one record for a purpose.
@@ -126,9 +148,16 @@ pub(crate) async fn get_record(
 ) -> Result<axum::Json<RecordOut>, ApiError> {
     let purpose = purpose_of(&q)?;
     if q.collection.is_some() {
-        return Err(ApiError::bad_request("invalid_query", "collection applies to lists only").with_field("collection"));
+        return Err(
+            ApiError::bad_request("invalid_query", "collection applies to lists only")
+                .with_field("collection"),
+        );
     }
-    Ok(axum::Json(s.vault.read_record(&ctx, tenant, subject, record, purpose).await?))
+    Ok(axum::Json(
+        s.vault
+            .read_record(&ctx, tenant, subject, record, purpose)
+            .await?,
+    ))
 }
 
 /// Body of `PATCH .../records/{record}`.
@@ -151,7 +180,11 @@ pub(crate) async fn patch_record(
     Path((tenant, subject, record)): Path<(Uuid, Uuid, Uuid)>,
     Json(body): Json<RecordPatch>,
 ) -> Result<axum::Json<RecordOut>, ApiError> {
-    Ok(axum::Json(s.vault.update_record(&ctx, tenant, subject, record, &body.fields).await?))
+    Ok(axum::Json(
+        s.vault
+            .update_record(&ctx, tenant, subject, record, &body.fields)
+            .await?,
+    ))
 }
 
 /// Delete a record.
@@ -194,9 +227,17 @@ pub(crate) async fn lookup(
     Query(q): Query<LookupQuery>,
 ) -> Result<axum::Json<Vec<RecordOut>>, ApiError> {
     let purpose = q.purpose.as_deref().ok_or_else(|| {
-        ApiError::bad_request("purpose_required", "reads must state a purpose: add ?purpose=…").with_field("purpose")
+        ApiError::bad_request(
+            "purpose_required",
+            "reads must state a purpose: add ?purpose=…",
+        )
+        .with_field("purpose")
     })?;
-    Ok(axum::Json(s.vault.lookup(&ctx, tenant, &q.collection, &q.field, &q.value, purpose).await?))
+    Ok(axum::Json(
+        s.vault
+            .lookup(&ctx, tenant, &q.collection, &q.field, &q.value, purpose)
+            .await?,
+    ))
 }
 
 /// Body of `POST .../batch`.

@@ -8,7 +8,10 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
-use ward_vault::{CompleteRequest, ErasureOut, NewRequest, RequestOut, RestrictionIn, RetentionOptions, RetentionReport, Role, TenantOut};
+use ward_vault::{
+    CompleteRequest, ErasureOut, NewRequest, RequestOut, RestrictionIn, RetentionOptions,
+    RetentionReport, Role, TenantOut,
+};
 
 use crate::extract::{Auth, Json, Path, Query};
 use crate::{ApiError, AppState, ErrorBody};
@@ -23,7 +26,9 @@ pub(crate) async fn export_subject(
     Auth(ctx): Auth,
     Path((tenant, subject)): Path<(Uuid, Uuid)>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(s.vault.export_subject(&ctx, tenant, subject).await?))
+    Ok(axum::Json(
+        s.vault.export_subject(&ctx, tenant, subject).await?,
+    ))
 }
 
 /// Query of the export by external reference.
@@ -45,7 +50,11 @@ pub(crate) async fn export_by_ref(
     Path(tenant): Path<Uuid>,
     Query(q): Query<RefQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(s.vault.export_subject_by_ref(&ctx, tenant, &q.external_ref).await?))
+    Ok(axum::Json(
+        s.vault
+            .export_subject_by_ref(&ctx, tenant, &q.external_ref)
+            .await?,
+    ))
 }
 
 /// Erase a subject by crypto-shredding its key; held collections are kept and reported.
@@ -58,7 +67,9 @@ pub(crate) async fn erase(
     Auth(ctx): Auth,
     Path((tenant, subject)): Path<(Uuid, Uuid)>,
 ) -> Result<axum::Json<ErasureOut>, ApiError> {
-    Ok(axum::Json(s.vault.erase_subject(&ctx, tenant, subject).await?))
+    Ok(axum::Json(
+        s.vault.erase_subject(&ctx, tenant, subject).await?,
+    ))
 }
 
 /// Restrict processing for purposes (objection).
@@ -95,7 +106,10 @@ pub(crate) async fn lift(
     Path((tenant, subject)): Path<(Uuid, Uuid)>,
     Query(q): Query<LiftQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let r = s.vault.lift_restriction(&ctx, tenant, subject, q.purpose).await?;
+    let r = s
+        .vault
+        .lift_restriction(&ctx, tenant, subject, q.purpose)
+        .await?;
     Ok(axum::Json(serde_json::json!({ "restrictions": r })))
 }
 
@@ -121,9 +135,15 @@ pub(crate) async fn hold(
     let until = body
         .until
         .as_deref()
-        .map(|u| OffsetDateTime::parse(u, &Rfc3339).map_err(|_| ApiError::bad_request("invalid_time", "until must be RFC 3339").with_field("until")))
+        .map(|u| {
+            OffsetDateTime::parse(u, &Rfc3339).map_err(|_| {
+                ApiError::bad_request("invalid_time", "until must be RFC 3339").with_field("until")
+            })
+        })
         .transpose()?;
-    s.vault.set_subject_hold(&ctx, tenant, subject, until).await?;
+    s.vault
+        .set_subject_hold(&ctx, tenant, subject, until)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -146,7 +166,11 @@ pub(crate) async fn set_retention(
     Path((tenant, collection)): Path<(Uuid, String)>,
     Json(body): Json<RetentionBody>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(s.vault.set_retention(&ctx, tenant, &collection, &body.retain_for).await?))
+    Ok(axum::Json(
+        s.vault
+            .set_retention(&ctx, tenant, &collection, &body.retain_for)
+            .await?,
+    ))
 }
 
 /// Open a data-subject request (due in one month).
@@ -160,7 +184,10 @@ pub(crate) async fn open_request(
     Path(tenant): Path<Uuid>,
     Json(body): Json<NewRequest>,
 ) -> Result<(StatusCode, axum::Json<RequestOut>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(s.vault.open_request(&ctx, tenant, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(s.vault.open_request(&ctx, tenant, body).await?),
+    ))
 }
 
 /// Filters of the request list.
@@ -185,7 +212,11 @@ pub(crate) async fn list_requests(
     Path(tenant): Path<Uuid>,
     Query(q): Query<RequestQuery>,
 ) -> Result<axum::Json<Vec<RequestOut>>, ApiError> {
-    Ok(axum::Json(s.vault.list_requests(&ctx, tenant, q.status.as_deref(), q.overdue).await?))
+    Ok(axum::Json(
+        s.vault
+            .list_requests(&ctx, tenant, q.status.as_deref(), q.overdue)
+            .await?,
+    ))
 }
 
 /// Complete a request by performing it (export, erase, restrict, rectify).
@@ -203,9 +234,12 @@ pub(crate) async fn complete_request(
     let how: CompleteRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CompleteRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
     };
-    Ok(axum::Json(s.vault.complete_request(&ctx, tenant, request, how).await?))
+    Ok(axum::Json(
+        s.vault.complete_request(&ctx, tenant, request, how).await?,
+    ))
 }
 
 /// Body of a rejection.
@@ -227,7 +261,11 @@ pub(crate) async fn reject_request(
     Path((tenant, request)): Path<(Uuid, Uuid)>,
     Json(body): Json<RejectBody>,
 ) -> Result<axum::Json<RequestOut>, ApiError> {
-    Ok(axum::Json(s.vault.reject_request(&ctx, tenant, request, &body.reason).await?))
+    Ok(axum::Json(
+        s.vault
+            .reject_request(&ctx, tenant, request, &body.reason)
+            .await?,
+    ))
 }
 
 /// Cancel the tenant: access stops now, destruction after the grace period.
@@ -235,7 +273,11 @@ pub(crate) async fn reject_request(
     params(("tenant" = Uuid, Path, description = "Tenant id")),
     responses((status = 200, body = TenantOut), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn cancel(State(s): State<AppState>, Auth(ctx): Auth, Path(tenant): Path<Uuid>) -> Result<axum::Json<TenantOut>, ApiError> {
+pub(crate) async fn cancel(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(tenant): Path<Uuid>,
+) -> Result<axum::Json<TenantOut>, ApiError> {
     Ok(axum::Json(s.vault.cancel_tenant(&ctx, tenant).await?))
 }
 
@@ -244,7 +286,11 @@ pub(crate) async fn cancel(State(s): State<AppState>, Auth(ctx): Auth, Path(tena
     params(("tenant" = Uuid, Path, description = "Tenant id")),
     responses((status = 200, body = TenantOut), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn reactivate(State(s): State<AppState>, Auth(ctx): Auth, Path(tenant): Path<Uuid>) -> Result<axum::Json<TenantOut>, ApiError> {
+pub(crate) async fn reactivate(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(tenant): Path<Uuid>,
+) -> Result<axum::Json<TenantOut>, ApiError> {
     Ok(axum::Json(s.vault.reactivate_tenant(&ctx, tenant).await?))
 }
 
@@ -253,7 +299,11 @@ pub(crate) async fn reactivate(State(s): State<AppState>, Auth(ctx): Auth, Path(
     params(("tenant" = Uuid, Path, description = "Tenant id")),
     responses((status = 200, description = "application/x-ndjson archive"), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn export_tenant(State(s): State<AppState>, Auth(ctx): Auth, Path(tenant): Path<Uuid>) -> Result<Response, ApiError> {
+pub(crate) async fn export_tenant(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(tenant): Path<Uuid>,
+) -> Result<Response, ApiError> {
     let mut body = String::new();
     s.vault
         .export_tenant(&ctx, tenant, |line, _| {
@@ -283,8 +333,15 @@ pub(crate) async fn run_retention(
     Query(q): Query<RetentionQuery>,
 ) -> Result<axum::Json<RetentionReport>, ApiError> {
     if ctx.principal.role != Role::Operator {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "role_not_permitted", "only operators run retention"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "role_not_permitted",
+            "only operators run retention",
+        ));
     }
-    let opts = RetentionOptions { dry_run: q.dry_run, ..RetentionOptions::default() };
+    let opts = RetentionOptions {
+        dry_run: q.dry_run,
+        ..RetentionOptions::default()
+    };
     Ok(axum::Json(s.vault.run_retention(&opts, |_| {}).await?))
 }

@@ -10,22 +10,32 @@ use crate::{ApiError, AppState};
 /// Liveness and storage reachability.
 #[utoipa::path(get, path = "/healthz", tag = "system",
     responses((status = 200, description = "`{\"status\": \"ok\"}`"), (status = 503, description = "storage unreachable")))]
-pub(crate) async fn healthz(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    s.vault
-        .store()
-        .audit_head()
-        .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unreachable"))?;
+pub(crate) async fn healthz(
+    State(s): State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    s.vault.store().audit_head().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "storage is unreachable",
+        )
+    })?;
     Ok(axum::Json(serde_json::json!({ "status": "ok" })))
 }
 
 /// The OpenAPI 3.1 description of this API, generated from the code.
 pub(crate) async fn openapi() -> impl IntoResponse {
     let doc = crate::openapi::ApiDoc::openapi();
-    ([(header::CONTENT_TYPE, "application/json")], doc.to_json().unwrap_or_default())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.to_json().unwrap_or_default(),
+    )
 }
 
 /// Prometheus metrics.
 pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
 }

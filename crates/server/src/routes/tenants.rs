@@ -17,7 +17,10 @@ pub(crate) async fn create_tenant(
     Auth(ctx): Auth,
     Json(body): Json<NewTenant>,
 ) -> Result<(StatusCode, axum::Json<TenantOut>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(s.vault.create_tenant(&ctx, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(s.vault.create_tenant(&ctx, body).await?),
+    ))
 }
 
 /// Read a tenant.
@@ -44,7 +47,10 @@ pub(crate) async fn create_key(
     Path(tenant): Path<Uuid>,
     Json(body): Json<NewKey>,
 ) -> Result<(StatusCode, axum::Json<KeyOut>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(s.vault.create_key(&ctx, tenant, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(s.vault.create_key(&ctx, tenant, body).await?),
+    ))
 }
 
 /// List the tenant's API keys (never their tokens).
