@@ -35,13 +35,48 @@ pub(crate) struct TenantKeys {
 }
 
 impl TenantKeys {
-    fn new(key: &SecretKey) -> Result<Self> {
+    /// `material` is the tenant's two secrets: the key-encryption key that wraps subject keys
+    /// (rotatable: rotation rewraps the subject keys) and the hashing secret behind the blind
+    /// index, pseudonyms and anonymized data (stable: rotating it would break every lookup and
+    /// every join on anonymized values).
+    fn new(material: &TenantMaterial) -> Result<Self> {
+        let secret = &material.secret;
         Ok(Self {
-            cipher: Cipher::new(key)?,
-            index: Hasher::new(&key.derive("ward.blind-index.v1")?),
-            refs: Hasher::new(&key.derive("ward.external-ref.v1")?),
-            anon: Hasher::new(&key.derive("ward.anonymize.v1")?),
-            anonymized: Cipher::new(&key.derive("ward.anonymized-records.v1")?)?,
+            cipher: Cipher::new(&material.kek)?,
+            index: Hasher::new(&secret.derive("ward.blind-index.v1")?),
+            refs: Hasher::new(&secret.derive("ward.external-ref.v1")?),
+            anon: Hasher::new(&secret.derive("ward.anonymize.v1")?),
+            anonymized: Cipher::new(&secret.derive("ward.anonymized-records.v1")?)?,
+        })
+    }
+}
+
+/// What the root key seals for each tenant: a key-encryption key and a hashing secret.
+pub(crate) struct TenantMaterial {
+    pub(crate) kek: SecretKey,
+    pub(crate) secret: SecretKey,
+}
+
+impl TenantMaterial {
+    fn generate() -> Result<Self> {
+        Ok(Self { kek: SecretKey::generate()?, secret: SecretKey::generate()? })
+    }
+
+    fn seal(&self, root: &Cipher, tenant: Uuid, root_version: u32) -> Result<Vec<u8>> {
+        let mut both = zeroize::Zeroizing::new([0u8; 64]);
+        both[..32].copy_from_slice(self.kek.expose_secret());
+        both[32..].copy_from_slice(self.secret.expose_secret());
+        Ok(root.seal(&both[..], &aad::tenant_key(tenant.as_bytes(), root_version))?)
+    }
+
+    fn open(root: &Cipher, sealed: &[u8], tenant: Uuid, root_version: u32) -> Result<Self> {
+        let both = root.open(sealed, &aad::tenant_key(tenant.as_bytes(), root_version))?;
+        if both.len() != 64 {
+            return Err(VaultError::Integrity);
+        }
+        Ok(Self {
+            kek: SecretKey::try_from_slice(&both[..32])?,
+            secret: SecretKey::try_from_slice(&both[32..])?,
         })
     }
 }
@@ -78,12 +113,11 @@ impl Keys {
 
     /// Seals a fresh tenant key under the current root key.
     pub(crate) fn new_tenant_key(&self, tenant: Uuid) -> Result<(Vec<u8>, u32)> {
-        let key = SecretKey::generate()?;
+        let material = TenantMaterial::generate()?;
         let root = self.root.read().unwrap_or_else(|p| p.into_inner());
         let v = root.current.0;
         let cipher = root.by_version.get(&v).ok_or(VaultError::Integrity)?;
-        let wrapped = cipher.wrap(&key, &aad::tenant_key(tenant.as_bytes(), v))?;
-        Ok((wrapped, v))
+        Ok((material.seal(cipher, tenant, v)?, v))
     }
 
     /// The tenant's derived keys, unwrapping on a cache miss.
@@ -95,19 +129,16 @@ impl Keys {
         let Some(wrapped) = &t.wrapped_key else {
             return Err(VaultError::NotFound("tenant"));
         };
-        let key = {
+        let material = {
             let root = self.root.read().unwrap_or_else(|p| p.into_inner());
             let cipher = root.by_version.get(&t.root_key_version).ok_or_else(|| {
                 VaultError::Crypto(ward_crypto::CryptoError::UnknownKeyVersion(KeyVersion(
                     t.root_key_version,
                 )))
             })?;
-            cipher.unwrap(
-                wrapped,
-                &aad::tenant_key(t.id.as_bytes(), t.root_key_version),
-            )?
+            TenantMaterial::open(cipher, wrapped, t.id, t.root_key_version)?
         };
-        let keys = Arc::new(TenantKeys::new(&key)?);
+        let keys = Arc::new(TenantKeys::new(&material)?);
         lock(&self.tenants).insert(cache_key, keys.clone());
         Ok(keys)
     }
