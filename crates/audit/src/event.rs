@@ -152,6 +152,8 @@ actions! {
     RequestRead => "request_read",
     /// Data-subject request completed or rejected.
     RequestUpdate => "request_update",
+    /// A tenant shortened a collection's retention.
+    RetentionOverride => "retention_override",
     /// Retention sweep (one summary event per run and tenant).
     RetentionRun => "retention_run",
     /// A record deleted on expiry.

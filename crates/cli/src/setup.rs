@@ -38,6 +38,14 @@ pub(crate) async fn init(args: InitArgs) -> anyhow::Result<Outcome> {
 
 /// Opens (creating on first run) the data directory described by `settings`.
 pub(crate) async fn open(settings: &Settings) -> anyhow::Result<Opened> {
+    open_with_clock(settings, Arc::new(SystemClock)).await
+}
+
+/// Like [`open`], with an explicit clock (benchmarks move time to make records expire).
+pub(crate) async fn open_with_clock(
+    settings: &Settings,
+    clock: Arc<dyn ward_vault::Clock>,
+) -> anyhow::Result<Opened> {
     let dir = &settings.data_dir;
     create_private_dir(dir)?;
     let policy = load_policy(settings)?;
@@ -55,7 +63,7 @@ pub(crate) async fn open(settings: &Settings) -> anyhow::Result<Opened> {
         policy,
         root_keys,
         signing_key,
-        clock: Arc::new(SystemClock),
+        clock,
         origin: format!(
             "ward:{}",
             std::fs::canonicalize(dir)

@@ -871,3 +871,39 @@ fn verifying_a_missing_data_directory_is_an_error_not_an_intact_log() {
         missing.display()
     );
 }
+
+#[tokio::test]
+async fn edited_index_columns_are_named() {
+    // The tenant view selects and filters events by the denormalized columns (tenant, subject,
+    // actor, action, outcome, at), not by the hashed event bytes. Editing a column hides an
+    // event from its tenant (or moves it into another tenant's view, or out of an
+    // outcome=denied filter) without touching the Merkle leaf, so the verifier must compare
+    // the columns with the event they index.
+    let m = master().await;
+    for (sql, idx) in [
+        ("UPDATE audit_events SET tenant = NULL WHERE idx = ?1", 7i64),
+        (
+            "UPDATE audit_events SET outcome = 'denied' WHERE idx = ?1",
+            8,
+        ),
+        (
+            "UPDATE audit_events SET action = 'tenant_read' WHERE idx = ?1",
+            9,
+        ),
+        ("UPDATE audit_events SET subject = NULL WHERE idx = ?1", 10),
+    ] {
+        let dir = fresh(&m);
+        let pool = db(dir.path()).await;
+        let done = sqlx::query(sql).bind(idx).execute(&pool).await.unwrap();
+        assert_eq!(done.rows_affected(), 1);
+        pool.close().await;
+        let out = verify(dir.path(), &[]);
+        assert_eq!(out.status.code(), Some(1), "{sql}: {}", stdout(&out));
+        assert_eq!(
+            first_bad_index(&out),
+            Some(u64::try_from(idx).unwrap()),
+            "{sql}: {}",
+            stdout(&out)
+        );
+    }
+}

@@ -208,6 +208,8 @@ pub fn is_restricted(restrictions: &[String], purpose: &Purpose) -> bool {
                 .as_str()
                 .strip_prefix(r.as_str())
                 .is_some_and(|rest| rest.starts_with('.'))
+            // Reading for a broader purpose would include the restricted narrower one.
+            || r.strip_prefix(purpose.as_str()).is_some_and(|rest| rest.starts_with('.'))
     })
 }
 

@@ -59,7 +59,10 @@ pub(crate) struct TenantMaterial {
 
 impl TenantMaterial {
     fn generate() -> Result<Self> {
-        Ok(Self { kek: SecretKey::generate()?, secret: SecretKey::generate()? })
+        Ok(Self {
+            kek: SecretKey::generate()?,
+            secret: SecretKey::generate()?,
+        })
     }
 
     fn seal(&self, root: &Cipher, tenant: Uuid, root_version: u32) -> Result<Vec<u8>> {

@@ -168,6 +168,8 @@ impl Vault {
             .store
             .subject_by_ref(tenant, &hash)
             .await?
+            // A subject whose key is gone was erased (e.g. a restored stale backup): not found.
+            .filter(|s| s.wrapped_key.is_some())
             .ok_or(VaultError::NotFound("subject"))?;
         event.subject = Some(s.id);
         self.inner

@@ -325,6 +325,7 @@ impl Vault {
                         ])
                         .await?;
                     self.inner.keys.forget_tenant(t.id);
+                    self.forget_tenant_tokens(t.id);
                 }
             }
         }
@@ -341,7 +342,9 @@ impl Vault {
             .store
             .audit_index_at(cutoff)
             .await?
-            .unwrap_or(head.size);
+            .unwrap_or(head.size)
+            // Always keep the newest event: an empty table would lose where the log stands.
+            .min(head.size.saturating_sub(1));
         let first = self
             .inner
             .store

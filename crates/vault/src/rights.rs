@@ -12,7 +12,7 @@ use ward_crypto::{Cipher, SecretKey, aad};
 use ward_policy::{Period, Purpose};
 use ward_store::{HeldRecordRow, HoldRow, LedgerRow, Op, RecordFilter, RequestRow, TenantRow};
 
-use crate::access::{ALL_NON_ESSENTIAL, Access, Operation};
+use crate::access::{ALL_NON_ESSENTIAL, Operation};
 use crate::records::{open_record, record_aad, tenant_retention_override};
 use crate::{RequestContext, Result, Role, Vault, VaultError, parse_list};
 
@@ -140,14 +140,26 @@ impl Vault {
         tenant: Uuid,
         subject: Uuid,
     ) -> Result<Value> {
+        self.export_subject_as(ctx, tenant, subject, false).await
+    }
+
+    /// `during_grace`: a cancelled tenant may still take its data with it (portability) until
+    /// it is destroyed, through the tenant export.
+    async fn export_subject_as(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        during_grace: bool,
+    ) -> Result<Value> {
         let mut event = self.event(ctx, Action::SubjectExport, Some(tenant));
         event.subject = Some(subject);
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(
-            &self.tenant_access(ctx, &trow, Operation::ManageRights),
-            &event,
-        )
-        .await?;
+        let mut access = self.tenant_access(ctx, &trow, Operation::ManageRights);
+        if during_grace && trow.status == "deactivated" {
+            access.tenant_status = "active";
+        }
+        self.check(&access, &event).await?;
         let view = self
             .subject_view(tenant, subject, RecordFilter::All(None))
             .await?;
@@ -582,7 +594,7 @@ impl Vault {
         settings["retention"][collection] = Value::String(wanted.to_string());
         let by = (current.as_duration() - wanted.as_duration()).whole_microseconds() as i64;
         let mut event = event;
-        event.action = Action::RetentionRun;
+        event.action = Action::RetentionOverride;
         event.collection = Some(collection.to_owned());
         event.detail = Some(json!({ "retention_override": wanted.to_string() }));
         self.inner
@@ -959,9 +971,11 @@ impl Vault {
     ) -> Result<u64> {
         let event = self.event(ctx, Action::TenantExport, Some(tenant));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        let access = Access {
-            ..self.tenant_access(ctx, &trow, Operation::ManageRights)
-        };
+        let mut access = self.tenant_access(ctx, &trow, Operation::ManageRights);
+        if trow.status == "deactivated" {
+            // Leaving customers take their data with them during the grace period.
+            access.tenant_status = "active";
+        }
         self.check(&access, &event).await?;
         let schema: BTreeMap<&str, Value> = self
             .inner
@@ -981,7 +995,7 @@ impl Vault {
             let Some(last) = ids.last() else { break };
             after = Some(*last);
             for id in ids {
-                let doc = self.export_subject(ctx, tenant, id).await?;
+                let doc = self.export_subject_as(ctx, tenant, id, true).await?;
                 n += 1;
                 each(doc, n);
             }

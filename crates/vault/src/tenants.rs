@@ -415,6 +415,15 @@ impl Vault {
         Ok(())
     }
 
+    /// Stops every cached authentication of a tenant's keys (tenant destroyed).
+    pub(crate) fn forget_tenant_tokens(&self, tenant: Uuid) {
+        self.inner
+            .auth_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (p, _)| p.tenant != Some(tenant));
+    }
+
     /// The tenant row if the caller may know it exists; otherwise a hidden denial, audited.
     pub(crate) async fn visible_tenant(
         &self,
