@@ -25,6 +25,17 @@ pub(crate) struct BenchArgs {
     /// Skip the HTTP phases.
     #[arg(long)]
     no_http: bool,
+    /// Also measure the audit log: append and verify rates, and the cost of auditing a put.
+    #[arg(long)]
+    audit: bool,
+    /// Also measure rights: erasure time against record count, and exporting a subject with
+    /// 1,000 records among this many other records (e.g. 1000000).
+    #[arg(long, value_name = "OTHER_RECORDS")]
+    rights: Option<usize>,
+    /// Also measure a retention sweep of this many expired records (e.g. 1000000), with the
+    /// worst read latency seen by a concurrent client during the sweep.
+    #[arg(long, value_name = "RECORDS")]
+    retention: Option<usize>,
 }
 
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
@@ -36,6 +47,18 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         key_command: None,
     };
     let result = bench(&settings, &args).await;
+    let result = match result {
+        Ok(_) if args.audit => audit_bench(&dir, &args).await,
+        other => other,
+    };
+    let result = match (result, args.rights) {
+        (Ok(_), Some(n)) => crate::bench_more::rights(&dir, n).await,
+        (other, _) => other,
+    };
+    let result = match (result, args.retention) {
+        (Ok(_), Some(n)) => crate::bench_more::retention(&dir, n).await,
+        (other, _) => other,
+    };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -187,6 +210,142 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
         .await?;
         report("HTTP get", args.ops, http_get);
     }
+    Ok(Outcome::Ok)
+}
+
+/// Audit log: raw append rate in batched commits, verification rate, and what auditing costs
+/// a record put (the same store puts with and without their audit event).
+async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    use ward_audit::{Action, Actor, AuditEvent, Outcome as AuditOutcome, SigningKey};
+    use ward_store::{Op, SqliteStore, Store};
+    let path = dir.join("audit-bench.db");
+    let store = SqliteStore::open(&path).await?;
+    let event = |i: usize| AuditEvent {
+        at: time::OffsetDateTime::now_utc(),
+        request_id: format!("bench-{i}"),
+        actor: Actor {
+            id: format!("key:{}", Uuid::nil()),
+            role: "member".into(),
+        },
+        tenant: Some(Uuid::now_v7()),
+        subject: Some(Uuid::now_v7()),
+        record: Some(Uuid::now_v7()),
+        collection: Some("contact".into()),
+        purpose: Some("essential.service".into()),
+        action: Action::RecordRead,
+        outcome: AuditOutcome::Allowed,
+        reason: None,
+        client: Some("0123456789abcdef0123456789abcdef".into()),
+        detail: None,
+    };
+    let total = args.ops.max(100_000);
+    let started = Instant::now();
+    let mut i = 0;
+    while i < total {
+        let ops: Vec<Op> = (i..(i + 1000).min(total))
+            .map(|j| Op::Audit(Box::new(event(j))))
+            .collect();
+        i += ops.len();
+        store.commit(ops).await?;
+    }
+    report("audit append", total, started.elapsed().as_secs_f64());
+    let key = SigningKey::generate()?;
+    let head = store.audit_head().await?;
+    let cp = key.sign("bench", head.size, head.root, head.chain, 0);
+    store
+        .commit(vec![Op::SaveCheckpoint(ward_store::CheckpointRow {
+            tree_size: head.size,
+            checkpoint: serde_json::to_string(&cp)?,
+            frontier: head.frontier,
+            created_at: time::OffsetDateTime::now_utc(),
+        })])
+        .await?;
+    let started = Instant::now();
+    let verified = ward_vault::verify_log(&store, &key.public_key(), |_, _| {}).await?;
+    report(
+        "audit verify",
+        verified.tree_size as usize,
+        started.elapsed().as_secs_f64(),
+    );
+
+    // What the audit event costs a put: the same store puts, with and without their event.
+    let (tenant, subject) = (Uuid::now_v7(), Uuid::now_v7());
+    let now = time::OffsetDateTime::now_utc();
+    store
+        .commit(vec![
+            Op::InsertTenant(ward_store::TenantRow {
+                id: tenant,
+                name: "bench".into(),
+                status: "active".into(),
+                region: None,
+                wrapped_key: Some(vec![0; 60]),
+                root_key_version: 1,
+                key_version: 1,
+                settings: "{}".into(),
+                created_at: now,
+                status_changed_at: now,
+                destroy_after: None,
+            }),
+            Op::InsertSubject(ward_store::SubjectRow {
+                tenant,
+                id: subject,
+                external_ref: None,
+                wrapped_key: Some(vec![0; 61]),
+                key_version: 1,
+                restrictions: "[]".into(),
+                hold_until: None,
+                created_at: now,
+            }),
+        ])
+        .await?;
+    let store = Arc::new(store);
+    let mut rates = Vec::new();
+    for with_audit in [false, true] {
+        let secs = run_phase(args, {
+            let store = store.clone();
+            move |i| {
+                let store = store.clone();
+                async move {
+                    let record = ward_store::RecordRow {
+                        tenant,
+                        subject,
+                        id: Uuid::now_v7(),
+                        collection: "contact".into(),
+                        ciphertext: vec![7; 120],
+                        key_version: 1,
+                        revision: 1,
+                        created_at: now,
+                        updated_at: now,
+                        expires_at: None,
+                    };
+                    let mut ops = vec![Op::InsertRecord {
+                        record,
+                        index: vec![],
+                    }];
+                    if with_audit {
+                        ops.push(Op::Audit(Box::new(event(i))));
+                    }
+                    store.commit(ops).await?;
+                    Ok(())
+                }
+            }
+        })
+        .await?;
+        report(
+            if with_audit {
+                "store put+audit"
+            } else {
+                "store put"
+            },
+            args.ops,
+            secs,
+        );
+        rates.push(args.ops as f64 / secs);
+    }
+    println!(
+        "audit cost on a store put: {:.1}% of throughput",
+        (1.0 - rates[1] / rates[0]) * 100.0
+    );
     Ok(Outcome::Ok)
 }
 

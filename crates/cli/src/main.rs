@@ -9,6 +9,7 @@
 
 mod audit_cmd;
 mod bench;
+mod bench_more;
 mod config;
 mod policy_cmd;
 mod retention_cmd;

@@ -1,0 +1,224 @@
+//! The heavier `ward bench` phases: rights (export among many records, erasure against record
+//! count) and retention (a large sweep with a concurrent reader watching its latency).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::json;
+use uuid::Uuid;
+use ward_vault::{
+    BatchItem, ManualClock, NewKey, NewTenant, Principal, RequestContext, RetentionOptions, Role,
+    Vault,
+};
+
+use crate::Outcome;
+use crate::config::{KeyProviderKind, Settings};
+
+/// A fresh vault with one tenant and an owner context.
+async fn fixture(
+    dir: &Path,
+    name: &str,
+    clock: ManualClock,
+) -> anyhow::Result<(Vault, Uuid, RequestContext)> {
+    let settings = Settings {
+        data_dir: dir.join(name),
+        policy: None,
+        key_provider: KeyProviderKind::File,
+        key_command: None,
+    };
+    let opened = crate::setup::open_with_clock(&settings, Arc::new(clock)).await?;
+    let vault = opened.vault;
+    let token = vault
+        .bootstrap_operator()
+        .await?
+        .context("fresh data dir has no operator")?;
+    let operator = vault
+        .authenticate(Some(token.as_str()), "bench", None)
+        .await?;
+    let op = RequestContext {
+        principal: operator,
+        request_id: "bench".into(),
+        client_ip: None,
+    };
+    let tenant = vault
+        .create_tenant(
+            &op,
+            NewTenant {
+                name: "bench".into(),
+                region: None,
+            },
+        )
+        .await?;
+    let owner = vault
+        .create_key(
+            &op,
+            tenant.id,
+            NewKey {
+                name: "bench".into(),
+                role: "owner".into(),
+                purposes: vec![],
+            },
+        )
+        .await?;
+    let ctx = RequestContext {
+        principal: Principal {
+            key_id: owner.id,
+            tenant: Some(tenant.id),
+            role: Role::Owner,
+            purposes: Default::default(),
+        },
+        request_id: "bench".into(),
+        client_ip: None,
+    };
+    Ok((vault, tenant.id, ctx))
+}
+
+/// Creates `n` records of `collection` for `subject` in batches of 1,000.
+async fn load(
+    vault: &Vault,
+    ctx: &RequestContext,
+    tenant: Uuid,
+    subjects: &[Uuid],
+    n: usize,
+    collection: &str,
+    fields: &serde_json::Value,
+) -> anyhow::Result<()> {
+    let fields = fields.as_object().cloned().unwrap_or_default();
+    let mut done = 0;
+    while done < n {
+        let items: Vec<BatchItem> = (done..(done + 1000).min(n))
+            .map(|i| BatchItem::CreateRecord {
+                subject: subjects[i % subjects.len()].to_string(),
+                collection: collection.to_owned(),
+                fields: fields.clone(),
+            })
+            .collect();
+        done += items.len();
+        vault.batch(ctx, tenant, items).await?;
+    }
+    Ok(())
+}
+
+async fn subjects(
+    vault: &Vault,
+    ctx: &RequestContext,
+    tenant: Uuid,
+    n: usize,
+) -> anyhow::Result<Vec<Uuid>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(vault.create_subject(ctx, tenant, None).await?.id);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn rights(dir: &Path, others: usize) -> anyhow::Result<Outcome> {
+    let (vault, tenant, ctx) = fixture(
+        dir,
+        "rights",
+        ManualClock::new(time::OffsetDateTime::now_utc()),
+    )
+    .await?;
+    let contact =
+        json!({"name": "Grace Hopper", "email": "grace@example.com", "phone": "+1 202 555 0143"});
+    let crowd = subjects(&vault, &ctx, tenant, 1000).await?;
+    let started = Instant::now();
+    load(&vault, &ctx, tenant, &crowd, others, "contact", &contact).await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "rights: loaded {others} other records in {secs:.1} s ({:.0} records/s through the batch API)",
+        others as f64 / secs
+    );
+    let target = subjects(&vault, &ctx, tenant, 1).await?;
+    load(&vault, &ctx, tenant, &target, 1000, "contact", &contact).await?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let doc = vault.export_subject(&ctx, tenant, target[0]).await?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            doc["records"].as_array().map(Vec::len) == Some(1000),
+            "export lost records"
+        );
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "rights: export of a subject with 1,000 records among {others} others: median {:.1} ms (min {:.1}, max {:.1})",
+        times[2], times[0], times[4]
+    );
+    for n in [1usize, 100, 1000, 10_000] {
+        let s = subjects(&vault, &ctx, tenant, 1).await?;
+        load(&vault, &ctx, tenant, &s, n, "contact", &contact).await?;
+        let started = Instant::now();
+        let out = vault.erase_subject(&ctx, tenant, s[0]).await?;
+        println!(
+            "rights: erasure of a subject with {n:>6} records: {:>7.1} ms ({} records erased)",
+            started.elapsed().as_secs_f64() * 1000.0,
+            out.records_erased
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+pub(crate) async fn retention(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let (vault, tenant, ctx) = fixture(dir, "retention", clock.clone()).await?;
+    let crowd = subjects(&vault, &ctx, tenant, 1000).await?;
+    let now = vault
+        .now()
+        .format(&time::format_description::well_known::Rfc3339)?;
+    let log = json!({"ip": "203.0.113.9", "user_agent": "bench/1.0", "path": "/login", "at": now});
+    let started = Instant::now();
+    load(&vault, &ctx, tenant, &crowd, n, "server_log", &log).await?;
+    println!(
+        "retention: loaded {n} server_log records in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let keeper = vault
+        .create_record(
+            &ctx,
+            tenant,
+            crowd[0],
+            "contact",
+            json!({"name": "Kept", "email": "kept@example.com"})
+                .as_object()
+                .context("object")?,
+        )
+        .await?;
+    clock.advance(time::Duration::days(15));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (vault, ctx, stop) = (vault.clone(), ctx.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut worst = Duration::ZERO;
+            let mut reads = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                vault
+                    .read_record(&ctx, tenant, keeper.subject, keeper.id, "essential.service")
+                    .await?;
+                worst = worst.max(t.elapsed());
+                reads += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Ok::<_, anyhow::Error>((worst, reads))
+        })
+    };
+    let started = Instant::now();
+    let report = vault
+        .run_retention(&RetentionOptions::default(), |_| {})
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let (worst, reads) = reader.await??;
+    println!(
+        "retention: swept {} expired records in {secs:.1} s ({:.0} records/s); a concurrent reader made {reads} reads, the slowest took {:.1} ms",
+        report.total(),
+        report.total() as f64 / secs,
+        worst.as_secs_f64() * 1000.0
+    );
+    Ok(Outcome::Ok)
+}
