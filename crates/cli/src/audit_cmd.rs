@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use ward_audit::{Checkpoint, PublicKey, SigningKey};
-use ward_vault::{LogVerifyError, verify_log};
+use ward_vault::{LogVerifyError, check_exported_checkpoint, verify_log};
 
 use crate::Outcome;
 use crate::config::StoreArgs;
@@ -48,12 +48,25 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
             quiet,
         } => {
             let (settings, _) = store.resolve()?;
-            let opened = setup::open(&settings).await?;
+            // Verification only reads: it must never create a data directory, keys or a
+            // database, or a mistyped --data-dir would "verify" an empty log.
+            let db = settings.data_dir.join("ward.db");
+            if !db.is_file() {
+                anyhow::bail!("no Ward database at {} (check --data-dir)", db.display());
+            }
+            let store = ward_store::SqliteStore::open(&db).await?;
             let key = match public_key {
                 Some(k) => PublicKey::from_base64(&k).context("--public-key")?,
-                None => SigningKey::load_or_create(&opened.signing_key_path)?
-                    .0
-                    .public_key(),
+                None => {
+                    let path = settings.data_dir.join("audit-signing.key");
+                    if !path.is_file() {
+                        anyhow::bail!(
+                            "no audit signing key at {}; pass --public-key",
+                            path.display()
+                        );
+                    }
+                    SigningKey::load_or_create(&path)?.0.public_key()
+                }
             };
             let bar = if quiet {
                 ProgressBar::hidden()
@@ -66,7 +79,7 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            let result = verify_log(opened.store.as_ref(), &key, |done, total| {
+            let result = verify_log(&store, &key, |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);
             })
@@ -74,7 +87,7 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
             bar.finish_and_clear();
             let report = match result {
                 Ok(r) => r,
-                Err(LogVerifyError::Tampered(e)) => {
+                Err(e @ (LogVerifyError::Tampered(_) | LogVerifyError::ColumnMismatch { .. })) => {
                     println!("audit log FAILED verification: {e}");
                     if let Some(i) = e.first_bad_index() {
                         println!("first bad index: {i}");
@@ -92,7 +105,7 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
                     .with_context(|| format!("reading {}", path.display()))?;
                 let cp: Checkpoint =
                     serde_json::from_str(&text).context("parsing checkpoint JSON")?;
-                match opened.vault.check_exported_checkpoint(&cp, &key).await {
+                match check_exported_checkpoint(&store, &cp, &key).await {
                     Ok(()) => println!(
                         "exported checkpoint at size {} is consistent with the current log",
                         cp.tree_size

@@ -24,7 +24,6 @@ pub(crate) struct InitArgs {
 pub(crate) struct Opened {
     pub(crate) vault: Vault,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) signing_key_path: std::path::PathBuf,
 }
 
 /// `ward init`: everything `serve` does before it listens.
@@ -71,11 +70,7 @@ pub(crate) async fn open_with_clock(
                 .display()
         ),
     })?;
-    Ok(Opened {
-        vault,
-        store,
-        signing_key_path,
-    })
+    Ok(Opened { vault, store })
 }
 
 /// Prints the operator token if this is the first start. It is shown exactly once.

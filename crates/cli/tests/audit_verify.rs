@@ -337,8 +337,9 @@ async fn inserted_forged_event_is_named() {
 
 #[tokio::test]
 async fn duplicated_event_is_named_where_the_log_first_differs() {
-    // Row 7 copied in as a new row 7 and the rest renumbered: rows 0..=7 are byte-identical
-    // to the original log, so the first row that differs is 8 (the original 7, moved).
+    // Row 7's event and chain copied in as a new row 7 and the rest renumbered. The copy's
+    // filter columns (time, tenant, actor, ...) are not the event's, and the verifier checks
+    // them too, so the forged row itself is named.
     let m = master().await;
     let dir = fresh(&m);
     let pool = db(dir.path()).await;
@@ -346,7 +347,7 @@ async fn duplicated_event_is_named_where_the_log_first_differs() {
     shift_up(&pool, 7).await;
     insert_row(&pool, 7, &r.event, &r.chain).await;
     pool.close().await;
-    assert_fails_at(&verify(dir.path(), &[]), 8);
+    assert_fails_at(&verify(dir.path(), &[]), 7);
 }
 
 #[tokio::test]
@@ -440,6 +441,11 @@ async fn edit_with_rewritten_chain_is_caught_by_the_signed_checkpoint() {
         prev = ward_audit::chain_hash(&prev, &ward_audit::leaf_hash(&event));
         set_row(&pool, idx, &event, &prev).await;
     }
+    // A thorough attacker also updates the filter column copied from the event.
+    sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE idx = 7")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let out = verify(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
@@ -565,6 +571,10 @@ async fn exported_checkpoint_catches_history_rewritten_with_checkpoints_dropped(
         prev = ward_audit::chain_hash(&prev, &ward_audit::leaf_hash(&event));
         set_row(&pool, idx, &event, &prev).await;
     }
+    sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE idx = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query("DELETE FROM audit_checkpoints")
         .execute(&pool)
         .await

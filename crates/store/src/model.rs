@@ -325,6 +325,26 @@ pub struct AuditRow {
     pub event: Vec<u8>,
     /// Hash chain value after this event.
     pub chain: [u8; 32],
+    /// The columns copied out of the event for filtering; the verifier checks them against
+    /// the event, since the tenant view selects on them.
+    pub columns: AuditColumns,
+}
+
+/// Filterable copies of event fields stored beside each audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditColumns {
+    /// Event time, Unix microseconds.
+    pub at: i64,
+    /// Tenant.
+    pub tenant: Option<Uuid>,
+    /// Subject.
+    pub subject: Option<Uuid>,
+    /// Actor id.
+    pub actor: String,
+    /// Action name.
+    pub action: String,
+    /// Outcome name.
+    pub outcome: String,
 }
 
 /// The audit tree head.

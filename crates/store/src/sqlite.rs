@@ -1054,7 +1054,7 @@ impl Store for SqliteStore {
 
     async fn audit_rows(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
         let rows = sqlx::query(
-            "SELECT idx, event, chain FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+            "SELECT idx, event, chain, at, tenant, subject, actor, action, outcome FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
         )
         .bind(from as i64)
         .bind(i64::from(limit))
@@ -1064,8 +1064,9 @@ impl Store for SqliteStore {
     }
 
     async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
-        let mut b: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT idx, event, chain FROM audit_events WHERE tenant = ");
+        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT idx, event, chain, at, tenant, subject, actor, action, outcome FROM audit_events WHERE tenant = ",
+        );
         b.push_bind(q.tenant.as_bytes().to_vec());
         if let Some(t) = q.since {
             b.push(" AND at >= ").push_bind(to_micros(t));
@@ -1328,5 +1329,13 @@ fn audit_row_from(row: &SqliteRow) -> Result<AuditRow> {
         idx: row.try_get::<i64, _>(0)? as u64,
         event: row.try_get(1)?,
         chain: hash_at(row, 2)?,
+        columns: crate::AuditColumns {
+            at: row.try_get(3)?,
+            tenant: opt_uuid_at(row, 4)?,
+            subject: opt_uuid_at(row, 5)?,
+            actor: row.try_get(6)?,
+            action: row.try_get(7)?,
+            outcome: row.try_get(8)?,
+        },
     })
 }

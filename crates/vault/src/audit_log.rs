@@ -69,9 +69,82 @@ pub enum LogVerifyError {
     /// A checkpoint row could not be read.
     #[error("checkpoint at size {0} is unreadable")]
     BadCheckpointRow(u64),
+    /// A filter column stored beside an event does not match the event (an edit that would
+    /// hide the event from, or move it into, a tenant's view).
+    #[error("event {index}: stored column `{column}` does not match the signed event")]
+    ColumnMismatch {
+        /// The event's index.
+        index: u64,
+        /// Which column.
+        column: &'static str,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] ward_store::StoreError),
+}
+
+impl LogVerifyError {
+    /// The first index found bad, when the failure is tied to one.
+    pub fn first_bad_index(&self) -> Option<u64> {
+        match self {
+            Self::Tampered(e) => e.first_bad_index(),
+            Self::ColumnMismatch { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+}
+
+/// The event fields that are copied into filter columns, read without building the whole
+/// event.
+#[derive(serde::Deserialize)]
+struct Projection<'a> {
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    #[serde(borrow)]
+    actor: ActorProjection<'a>,
+    #[serde(default)]
+    tenant: Option<Uuid>,
+    #[serde(default)]
+    subject: Option<Uuid>,
+    #[serde(borrow)]
+    action: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    outcome: std::borrow::Cow<'a, str>,
+}
+
+#[derive(serde::Deserialize)]
+struct ActorProjection<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+}
+
+/// Checks the stored filter columns of `row` against its event.
+fn check_columns(row: &ward_store::AuditRow) -> Result<(), LogVerifyError> {
+    let bad = |column| LogVerifyError::ColumnMismatch {
+        index: row.idx,
+        column,
+    };
+    let p: Projection<'_> = serde_json::from_slice(&row.event).map_err(|_| bad("event"))?;
+    let c = &row.columns;
+    if ward_store::to_micros(p.at) != c.at {
+        return Err(bad("at"));
+    }
+    if p.tenant != c.tenant {
+        return Err(bad("tenant"));
+    }
+    if p.subject != c.subject {
+        return Err(bad("subject"));
+    }
+    if p.actor.id != c.actor {
+        return Err(bad("actor"));
+    }
+    if p.action != c.action {
+        return Err(bad("action"));
+    }
+    if p.outcome != c.outcome {
+        return Err(bad("outcome"));
+    }
+    Ok(())
 }
 
 impl Vault {
@@ -241,6 +314,15 @@ impl Vault {
         for row in rows.iter().take(limit as usize) {
             let mut v: serde_json::Value =
                 serde_json::from_slice(&row.event).map_err(|_| VaultError::Integrity)?;
+            // The row was selected by its tenant column; the signed event is what counts. A
+            // mismatch means someone edited the column: never show another tenant's event.
+            if v.get("tenant").and_then(|t| t.as_str()) != Some(tenant.to_string().as_str()) {
+                tracing::error!(
+                    index = row.idx,
+                    "audit row's tenant column does not match its event; run `ward audit verify`"
+                );
+                continue;
+            }
             if let Some(o) = v.as_object_mut() {
                 o.insert("index".into(), row.idx.into());
             }
@@ -345,6 +427,7 @@ pub async fn verify_log(
         }
         for row in &rows {
             verifier.feed(row.idx, &row.event, &row.chain)?;
+            check_columns(row)?;
             from = row.idx + 1;
             if let Some((cp, _)) = pending.peek()
                 && cp.tree_size == verifier.size()
@@ -383,47 +466,36 @@ pub fn event_leaf_hash(event: &[u8]) -> Hash {
     leaf_hash(event)
 }
 
-impl Vault {
-    /// Checks that a checkpoint exported earlier is a prefix of today's log: its signature
-    /// holds, the root recomputed at its size matches, and an RFC 9162 consistency proof from
-    /// it to the current head verifies. Returns the reason when it does not.
-    pub async fn check_exported_checkpoint(
-        &self,
-        cp: &Checkpoint,
-        key: &PublicKey,
-    ) -> Result<(), String> {
-        cp.verify(key).map_err(|e| format!("signature: {e}"))?;
-        let head = self
-            .inner
-            .store
-            .audit_head()
-            .await
-            .map_err(|e| e.to_string())?;
-        if cp.tree_size > head.size {
-            return Err(format!(
-                "the log has {} events, fewer than the checkpoint's {}: events were removed",
-                head.size, cp.tree_size
-            ));
-        }
-        let leaves = self
-            .inner
-            .store
-            .audit_leaves(head.size)
-            .await
-            .map_err(|e| e.to_string())?;
-        if leaves.len() as u64 != head.size {
-            return Err(
-                "part of the log was pruned by retention; verify against the prune checkpoint"
-                    .into(),
-            );
-        }
-        let old_root = cp.root_hash().map_err(|e| e.to_string())?;
-        if cp.tree_size == 0 {
-            return Ok(());
-        }
-        let proof =
-            consistency_proof(&leaves, cp.tree_size, head.size).map_err(|e| e.to_string())?;
-        ward_audit::verify_consistency(cp.tree_size, head.size, &old_root, &head.root, &proof)
-            .map_err(|e| format!("history was rewritten: {e}"))
+/// Checks that a checkpoint exported earlier is a prefix of today's log: its signature
+/// holds, the root recomputed at its size matches, and an RFC 9162 consistency proof from
+/// it to the current head verifies. Returns the reason when it does not.
+pub async fn check_exported_checkpoint(
+    store: &dyn Store,
+    cp: &Checkpoint,
+    key: &PublicKey,
+) -> Result<(), String> {
+    cp.verify(key).map_err(|e| format!("signature: {e}"))?;
+    let head = store.audit_head().await.map_err(|e| e.to_string())?;
+    if cp.tree_size > head.size {
+        return Err(format!(
+            "the log has {} events, fewer than the checkpoint's {}: events were removed",
+            head.size, cp.tree_size
+        ));
     }
+    let leaves = store
+        .audit_leaves(head.size)
+        .await
+        .map_err(|e| e.to_string())?;
+    if leaves.len() as u64 != head.size {
+        return Err(
+            "part of the log was pruned by retention; verify against the prune checkpoint".into(),
+        );
+    }
+    let old_root = cp.root_hash().map_err(|e| e.to_string())?;
+    if cp.tree_size == 0 {
+        return Ok(());
+    }
+    let proof = consistency_proof(&leaves, cp.tree_size, head.size).map_err(|e| e.to_string())?;
+    ward_audit::verify_consistency(cp.tree_size, head.size, &old_root, &head.root, &proof)
+        .map_err(|e| format!("history was rewritten: {e}"))
 }

@@ -33,7 +33,8 @@ use ward_store::{Op, Store, TenantRow};
 
 pub use access::{Denial, Operation};
 pub use audit_log::{
-    AuditFilter, AuditPage, LogVerifyError, VerifyReport, event_leaf_hash, verify_log,
+    AuditFilter, AuditPage, LogVerifyError, VerifyReport, check_exported_checkpoint,
+    event_leaf_hash, verify_log,
 };
 pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -169,8 +169,16 @@ impl Vault {
             .subject_by_ref(tenant, &hash)
             .await?
             // A subject whose key is gone was erased (e.g. a restored stale backup): not found.
-            .filter(|s| s.wrapped_key.is_some())
-            .ok_or(VaultError::NotFound("subject"))?;
+            .filter(|s| s.wrapped_key.is_some());
+        let Some(s) = s else {
+            // Probing whether a reference belongs to someone is an access too.
+            event.detail = Some(serde_json::json!({ "found": false }));
+            self.inner
+                .store
+                .commit(vec![Op::Audit(Box::new(event))])
+                .await?;
+            return Err(VaultError::NotFound("subject"));
+        };
         event.subject = Some(s.id);
         self.inner
             .store
@@ -214,7 +222,7 @@ impl Vault {
         let mut event = self.event(ctx, Action::RecordCreate, Some(tenant));
         event.subject = Some(subject);
         event.record = Some(id);
-        event.collection = Some(collection.to_owned());
+        event.collection = self.known_collection(collection);
         let (trow, cipher) = match new_subject {
             Some((t, c)) => (t.clone(), c),
             None => {
@@ -277,7 +285,7 @@ impl Vault {
         let mut event = self.event(ctx, Action::RecordRead, Some(tenant));
         event.subject = Some(subject);
         event.record = Some(record);
-        event.purpose = Some(purpose.to_owned());
+        event.purpose = known_purpose(purpose);
         let purpose = self.purpose(purpose)?;
         let trow_hint = self.visible_tenant_cheap(ctx, tenant, &event).await?;
         let view = self
@@ -314,7 +322,21 @@ impl Vault {
                 self.subject_cipher(&trow, &view.subject)?
             }
         };
-        let values = open_record(&cipher, &row)?;
+        let values = match open_record(&cipher, &row) {
+            Ok(v) => v,
+            Err(e) => {
+                // Detected tampering is itself worth a line in the tenant's log.
+                let mut failed = event;
+                failed.outcome = ward_audit::Outcome::Denied;
+                failed.reason =
+                    Some("integrity check failed: stored data was altered or moved".into());
+                self.inner
+                    .store
+                    .commit(vec![Op::Audit(Box::new(failed))])
+                    .await?;
+                return Err(e);
+            }
+        };
         self.inner
             .store
             .commit(vec![Op::Audit(Box::new(event))])
@@ -334,8 +356,8 @@ impl Vault {
     ) -> Result<Vec<RecordOut>> {
         let mut event = self.event(ctx, Action::RecordList, Some(tenant));
         event.subject = Some(subject);
-        event.purpose = Some(purpose.to_owned());
-        event.collection = collection.map(str::to_owned);
+        event.purpose = known_purpose(purpose);
+        event.collection = collection.and_then(|c| self.known_collection(c));
         let purpose = self.purpose(purpose)?;
         if let Some(c) = collection {
             self.collection(c)?;
@@ -543,8 +565,8 @@ impl Vault {
         purpose: &str,
     ) -> Result<Vec<RecordOut>> {
         let mut event = self.event(ctx, Action::Lookup, Some(tenant));
-        event.collection = Some(collection.to_owned());
-        event.purpose = Some(purpose.to_owned());
+        event.collection = self.known_collection(collection);
+        event.purpose = known_purpose(purpose);
         let purpose = self.purpose(purpose)?;
         let coll = self.collection(collection)?;
         let fname = FieldName::parse(field)
@@ -604,6 +626,15 @@ impl Vault {
     }
 
     // ---- helpers ------------------------------------------------------------------------
+
+    /// A client-supplied collection name as it may appear in an audit event: only names the
+    /// policy declares, so a denied request cannot write arbitrary text into a tenant's log.
+    pub(crate) fn known_collection(&self, name: &str) -> Option<String> {
+        self.inner
+            .policy
+            .collection(name)
+            .map(|c| c.name.as_str().to_owned())
+    }
 
     pub(crate) fn collection(&self, name: &str) -> Result<&Collection> {
         self.inner.policy.collection(name).ok_or_else(|| {
@@ -841,4 +872,9 @@ impl Drop for Zeroizing {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.0);
     }
+}
+
+/// A client-supplied purpose as it may appear in an audit event: only valid fideslang keys.
+fn known_purpose(p: &str) -> Option<String> {
+    Purpose::parse(p).ok().map(|p| p.as_str().to_owned())
 }

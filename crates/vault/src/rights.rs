@@ -595,7 +595,7 @@ impl Vault {
         let by = (current.as_duration() - wanted.as_duration()).whole_microseconds() as i64;
         let mut event = event;
         event.action = Action::RetentionOverride;
-        event.collection = Some(collection.to_owned());
+        event.collection = self.known_collection(collection);
         event.detail = Some(json!({ "retention_override": wanted.to_string() }));
         self.inner
             .store

@@ -1,0 +1,621 @@
+//! Ciphertexts moved or altered in the SQLite file must fail to decrypt (the associated data
+//! binds tenant, subject, record, collection and key version), and the error must not leak
+//! the plaintext of the row the ciphertext came from.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::SqlitePool;
+use uuid::Uuid;
+use ward_testkit::{TenantFixture, TestServer};
+
+use crate::support::{enc, send_to};
+
+const PURPOSE: &str = "essential.service";
+
+/// A record written through the API, with the values that must never leak elsewhere.
+struct Rec {
+    tenant: TenantFixture,
+    subject: String,
+    id: String,
+    values: Vec<&'static str>,
+}
+
+async fn contact(
+    srv: &TestServer,
+    tenant: &TenantFixture,
+    subject: &str,
+    name: &'static str,
+    email: &'static str,
+) -> Rec {
+    let id = srv
+        .record(
+            tenant,
+            subject,
+            "contact",
+            json!({ "name": name, "email": email }),
+        )
+        .await;
+    Rec {
+        tenant: tenant.clone(),
+        subject: subject.to_owned(),
+        id,
+        values: vec![name, email],
+    }
+}
+
+fn blob(id: &str) -> Vec<u8> {
+    Uuid::parse_str(id).expect("uuid").as_bytes().to_vec()
+}
+
+async fn db(srv: &TestServer) -> SqlitePool {
+    SqlitePool::connect(&format!("sqlite://{}", srv.db_path().display()))
+        .await
+        .expect("open sqlite")
+}
+
+async fn ciphertext(pool: &SqlitePool, rec: &Rec) -> Vec<u8> {
+    sqlx::query_scalar("SELECT ciphertext FROM records WHERE id = ?1")
+        .bind(blob(&rec.id))
+        .fetch_one(pool)
+        .await
+        .expect("ciphertext")
+}
+
+async fn set_ciphertext(pool: &SqlitePool, rec: &Rec, ct: &[u8]) {
+    let done = sqlx::query("UPDATE records SET ciphertext = ?1 WHERE id = ?2")
+        .bind(ct)
+        .bind(blob(&rec.id))
+        .execute(pool)
+        .await
+        .expect("update ciphertext");
+    assert_eq!(done.rows_affected(), 1);
+}
+
+async fn swap(srv: &TestServer, a: &Rec, b: &Rec) {
+    let pool = db(srv).await;
+    let (ca, cb) = (ciphertext(&pool, a).await, ciphertext(&pool, b).await);
+    assert_ne!(ca, cb);
+    set_ciphertext(&pool, a, &cb).await;
+    set_ciphertext(&pool, b, &ca).await;
+    pool.close().await;
+}
+
+fn record_path(rec: &Rec) -> String {
+    format!(
+        "/v1/tenants/{}/subjects/{}/records/{}",
+        rec.tenant.id, rec.subject, rec.id
+    )
+}
+
+/// Reads a record from the server at `base`; it must succeed and show its own values.
+async fn assert_reads(base: &str, rec: &Rec) {
+    let r = send_to(
+        base,
+        Method::GET,
+        &format!("{}?purpose={PURPOSE}", record_path(rec)),
+        Some(&rec.tenant.owner),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for v in &rec.values {
+        let shown = r.json["fields"]
+            .as_object()
+            .expect("fields")
+            .values()
+            .any(|f| f.as_str() == Some(v));
+        assert!(shown, "{v} not in {}", r.text);
+    }
+}
+
+/// Every way of reading `rec` from the server at `base` fails with 500 integrity_error and
+/// never shows `leak`'s values (nor its own).
+async fn assert_integrity_error(base: &str, rec: &Rec, leak: Option<&Rec>) {
+    let token = &rec.tenant.owner;
+    let list = format!(
+        "/v1/tenants/{}/subjects/{}/records?purpose={PURPOSE}",
+        rec.tenant.id, rec.subject
+    );
+    let one = format!("{}?purpose={PURPOSE}", record_path(rec));
+    let patch = Some(json!({ "fields": { "name": "Tamper Probe" } }));
+    // The blind index still points at the row: a lookup by its e-mail must fail too.
+    let lookup = format!(
+        "/v1/tenants/{}/lookup?collection=contact&field=email&value={}&purpose={PURPOSE}",
+        rec.tenant.id,
+        enc(rec.values[1])
+    );
+    let attempts = [
+        (Method::GET, one, None),
+        (Method::GET, list, None),
+        (Method::GET, lookup, None),
+        (Method::PATCH, record_path(rec), patch),
+    ];
+    for (method, path, body) in attempts {
+        let r = send_to(base, method.clone(), &path, Some(token), body, None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{method} {path}: {}",
+            r.text
+        );
+        assert_eq!(r.code(), "integrity_error", "{method} {path}: {}", r.text);
+        let mut secrets: Vec<&str> = rec.values.clone();
+        if let Some(other) = leak {
+            secrets.extend(other.values.iter().copied());
+        }
+        for s in secrets {
+            assert!(
+                !r.text.contains(s),
+                "{method} {path} leaked {s:?}: {}",
+                r.text
+            );
+            assert!(
+                !r.text.to_lowercase().contains(&s.to_lowercase()),
+                "{method} {path} leaked {s:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn ciphertexts_swapped_within_one_subject_fail_integrity() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Swap Same Subject").await;
+    let s = srv.subject(&t).await;
+    let a = contact(
+        &srv,
+        &t,
+        &s,
+        "Amadeus Firstrow",
+        "amadeus.firstrow@example.org",
+    )
+    .await;
+    let b = contact(
+        &srv,
+        &t,
+        &s,
+        "Berenike Secondrow",
+        "berenike.secondrow@example.org",
+    )
+    .await;
+    let bystander = srv
+        .record(
+            &t,
+            &s,
+            "customer_record",
+            json!({ "name": "Untouched Bystander" }),
+        )
+        .await;
+    assert_reads(&srv.url, &a).await;
+    assert_reads(&srv.url, &b).await;
+    swap(&srv, &a, &b).await;
+    assert_integrity_error(&srv.url, &a, Some(&b)).await;
+    assert_integrity_error(&srv.url, &b, Some(&a)).await;
+    // The damage stays where it was done: another record of the subject still reads.
+    let (st, body) = srv
+        .get(
+            &format!(
+                "/v1/tenants/{}/subjects/{s}/records/{bystander}?purpose={PURPOSE}",
+                t.id
+            ),
+            &t.owner,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["fields"]["name"], "Untouched Bystander");
+}
+
+#[tokio::test]
+async fn ciphertexts_swapped_between_subjects_of_one_tenant_fail_integrity() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Swap Subjects").await;
+    let (s1, s2) = (srv.subject(&t).await, srv.subject(&t).await);
+    let a = contact(
+        &srv,
+        &t,
+        &s1,
+        "Cornelius Oneperson",
+        "cornelius.oneperson@example.org",
+    )
+    .await;
+    let b = contact(
+        &srv,
+        &t,
+        &s2,
+        "Dorothea Otherperson",
+        "dorothea.otherperson@example.org",
+    )
+    .await;
+    assert_reads(&srv.url, &a).await;
+    assert_reads(&srv.url, &b).await;
+    swap(&srv, &a, &b).await;
+    assert_integrity_error(&srv.url, &a, Some(&b)).await;
+    assert_integrity_error(&srv.url, &b, Some(&a)).await;
+}
+
+#[tokio::test]
+async fn ciphertexts_swapped_between_tenants_fail_integrity() {
+    let srv = crate::start().await;
+    let (ta, tb) = (
+        srv.tenant("Swap Tenant A").await,
+        srv.tenant("Swap Tenant B").await,
+    );
+    let (sa, sb) = (srv.subject(&ta).await, srv.subject(&tb).await);
+    let a = contact(
+        &srv,
+        &ta,
+        &sa,
+        "Evangelos Tenanta",
+        "evangelos.tenanta@example.org",
+    )
+    .await;
+    let b = contact(
+        &srv,
+        &tb,
+        &sb,
+        "Fiorella Tenantb",
+        "fiorella.tenantb@example.org",
+    )
+    .await;
+    assert_reads(&srv.url, &a).await;
+    assert_reads(&srv.url, &b).await;
+    swap(&srv, &a, &b).await;
+    assert_integrity_error(&srv.url, &a, Some(&b)).await;
+    assert_integrity_error(&srv.url, &b, Some(&a)).await;
+}
+
+#[tokio::test]
+async fn ciphertext_copied_over_another_tenants_record_fails_integrity() {
+    // Copy rather than swap: B's own row is intact, A's row now holds B's ciphertext.
+    let srv = crate::start().await;
+    let (ta, tb) = (
+        srv.tenant("Copy Tenant A").await,
+        srv.tenant("Copy Tenant B").await,
+    );
+    let (sa, sb) = (srv.subject(&ta).await, srv.subject(&tb).await);
+    let a = contact(
+        &srv,
+        &ta,
+        &sa,
+        "Gudrun Copytarget",
+        "gudrun.copytarget@example.org",
+    )
+    .await;
+    let b = contact(
+        &srv,
+        &tb,
+        &sb,
+        "Hieronymus Copysource",
+        "hieronymus.copysource@example.org",
+    )
+    .await;
+    let pool = db(&srv).await;
+    let cb = ciphertext(&pool, &b).await;
+    set_ciphertext(&pool, &a, &cb).await;
+    pool.close().await;
+    assert_integrity_error(&srv.url, &a, Some(&b)).await;
+    assert_reads(&srv.url, &b).await;
+}
+
+#[tokio::test]
+async fn record_moved_to_another_collection_fails_integrity() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Move Collection").await;
+    let s = srv.subject(&t).await;
+    let a = contact(
+        &srv,
+        &t,
+        &s,
+        "Ignatius Movedrow",
+        "ignatius.movedrow@example.org",
+    )
+    .await;
+    assert_reads(&srv.url, &a).await;
+    let pool = db(&srv).await;
+    // customer_record also allows essential.service, so the read is not denied by policy:
+    // only the associated data (which names the collection) can stop it.
+    let done = sqlx::query("UPDATE records SET collection = 'customer_record' WHERE id = ?1")
+        .bind(blob(&a.id))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    pool.close().await;
+    assert_integrity_error(&srv.url, &a, None).await;
+}
+
+#[tokio::test]
+async fn record_key_version_changed_fails_integrity() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Key Version").await;
+    let s = srv.subject(&t).await;
+    let a = contact(
+        &srv,
+        &t,
+        &s,
+        "Jolanda Versionrow",
+        "jolanda.versionrow@example.org",
+    )
+    .await;
+    assert_reads(&srv.url, &a).await;
+    let pool = db(&srv).await;
+    let done = sqlx::query("UPDATE records SET key_version = key_version + 1 WHERE id = ?1")
+        .bind(blob(&a.id))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    pool.close().await;
+    assert_integrity_error(&srv.url, &a, None).await;
+}
+
+#[tokio::test]
+async fn one_flipped_ciphertext_byte_fails_integrity() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Bit Flip").await;
+    let s = srv.subject(&t).await;
+    let people = [
+        ("Kasimir Flipone", "kasimir.flipone@example.org"),
+        ("Ludmila Fliptwo", "ludmila.fliptwo@example.org"),
+        ("Meinrad Flipthree", "meinrad.flipthree@example.org"),
+        ("Notburga Flipfour", "notburga.flipfour@example.org"),
+        ("Ottokar Flipfive", "ottokar.flipfive@example.org"),
+    ];
+    let mut recs = Vec::new();
+    for (name, email) in people {
+        recs.push(contact(&srv, &t, &s, name, email).await);
+    }
+    for r in &recs {
+        assert_reads(&srv.url, r).await;
+    }
+    let pool = db(&srv).await;
+    // Algorithm id, nonce, ciphertext body, tag, and a truncation.
+    for (i, rec) in recs.iter().enumerate() {
+        let mut ct = ciphertext(&pool, rec).await;
+        let len = ct.len();
+        match i {
+            0 => ct[0] ^= 0x01,
+            1 => ct[5] ^= 0x80,
+            2 => ct[len / 2] ^= 0x01,
+            3 => ct[len - 1] ^= 0x01,
+            _ => ct.truncate(len - 1),
+        }
+        set_ciphertext(&pool, rec, &ct).await;
+    }
+    pool.close().await;
+    for rec in &recs {
+        assert_integrity_error(&srv.url, rec, None).await;
+    }
+}
+
+#[tokio::test]
+async fn integrity_error_is_not_a_denial_and_does_not_read_as_data() {
+    // A tampered read must not be reported as success with empty or garbage fields; the
+    // answer is the error shape only.
+    let srv = crate::start().await;
+    let t = srv.tenant("Error Shape").await;
+    let s = srv.subject(&t).await;
+    let a = contact(
+        &srv,
+        &t,
+        &s,
+        "Philippa Shapetest",
+        "philippa.shapetest@example.org",
+    )
+    .await;
+    let b = contact(
+        &srv,
+        &t,
+        &s,
+        "Quirinus Shapetest",
+        "quirinus.shapetest@example.org",
+    )
+    .await;
+    swap(&srv, &a, &b).await;
+    let r = send_to(
+        &srv.url,
+        Method::GET,
+        &format!("{}?purpose={PURPOSE}", record_path(&a)),
+        Some(&t.owner),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let keys: Vec<&String> = r.json.as_object().expect("object").keys().collect();
+    assert_eq!(keys, vec!["error"], "{}", r.text);
+    assert!(r.json.get("fields").is_none());
+    assert_eq!(r.json["error"]["code"], Value::from("integrity_error"));
+}
+
+// ---- after a restart: no key in any cache ---------------------------------------------------
+
+/// A second server over the same store and keys, with cold key caches: what `ward serve`
+/// sees after a restart. Stops when dropped.
+struct Cold {
+    url: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn cold(srv: &TestServer) -> Cold {
+    let policy = ward_policy::Policy::parse(ward_policy::EXAMPLE_POLICY, "test-policy.toml")
+        .expect("policy");
+    let (signing_key, _) =
+        ward_audit::SigningKey::load_or_create(&srv.signing_key_path).expect("signing key");
+    let vault = ward_vault::Vault::new(ward_vault::VaultConfig {
+        store: srv.store.clone(),
+        policy,
+        root_keys: srv.root_keys.clone(),
+        signing_key,
+        clock: std::sync::Arc::new(srv.clock.clone()),
+        origin: "ward-test".into(),
+    })
+    .expect("vault");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(ward_server::serve(
+        listener,
+        ward_server::AppState::new(vault),
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    Cold { url, _stop: tx }
+}
+
+async fn key_db(srv: &TestServer) -> SqlitePool {
+    let path = srv.dir.path().join("ward.keys.db");
+    assert!(
+        path.exists(),
+        "the key store file moved: {}",
+        path.display()
+    );
+    SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open key store")
+}
+
+#[tokio::test]
+async fn ciphertexts_swapped_between_tenants_fail_integrity_after_restart() {
+    let srv = crate::start().await;
+    let (ta, tb) = (
+        srv.tenant("Cold Swap A").await,
+        srv.tenant("Cold Swap B").await,
+    );
+    let (sa, sb) = (srv.subject(&ta).await, srv.subject(&tb).await);
+    let a = contact(
+        &srv,
+        &ta,
+        &sa,
+        "Radegund Coldswap",
+        "radegund.coldswap@example.org",
+    )
+    .await;
+    let b = contact(
+        &srv,
+        &tb,
+        &sb,
+        "Sigisbert Coldswap",
+        "sigisbert.coldswap@example.org",
+    )
+    .await;
+    let bystander = contact(
+        &srv,
+        &ta,
+        &srv.subject(&ta).await,
+        "Tassilo Untouched",
+        "tassilo.untouched@example.org",
+    )
+    .await;
+    swap(&srv, &a, &b).await;
+    let restarted = cold(&srv).await;
+    assert_reads(&restarted.url, &bystander).await;
+    assert_integrity_error(&restarted.url, &a, Some(&b)).await;
+    assert_integrity_error(&restarted.url, &b, Some(&a)).await;
+}
+
+#[tokio::test]
+async fn subject_keys_swapped_fail_integrity_after_restart() {
+    // Each subject key is wrapped with associated data naming its subject: a wrapped key
+    // moved to another subject's row must not unwrap there.
+    let srv = crate::start().await;
+    let t = srv.tenant("Key Swap").await;
+    let (s1, s2, s3) = (
+        srv.subject(&t).await,
+        srv.subject(&t).await,
+        srv.subject(&t).await,
+    );
+    let a = contact(
+        &srv,
+        &t,
+        &s1,
+        "Ulrike Keyswap",
+        "ulrike.keyswap@example.org",
+    )
+    .await;
+    let b = contact(
+        &srv,
+        &t,
+        &s2,
+        "Volkmar Keyswap",
+        "volkmar.keyswap@example.org",
+    )
+    .await;
+    let bystander = contact(
+        &srv,
+        &t,
+        &s3,
+        "Walburga Untouched",
+        "walburga.untouched@example.org",
+    )
+    .await;
+    let keys = key_db(&srv).await;
+    let get = |s: &str| {
+        sqlx::query_scalar::<_, Vec<u8>>("SELECT wrapped_key FROM subject_keys WHERE subject = ?1")
+            .bind(blob(s))
+            .fetch_one(&keys)
+    };
+    let (k1, k2) = (get(&s1).await.unwrap(), get(&s2).await.unwrap());
+    assert_ne!(k1, k2);
+    for (subject, key) in [(&s1, &k2), (&s2, &k1)] {
+        let done = sqlx::query("UPDATE subject_keys SET wrapped_key = ?1 WHERE subject = ?2")
+            .bind(key)
+            .bind(blob(subject))
+            .execute(&keys)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1);
+    }
+    keys.close().await;
+    let restarted = cold(&srv).await;
+    assert_reads(&restarted.url, &bystander).await;
+    assert_integrity_error(&restarted.url, &a, Some(&b)).await;
+    assert_integrity_error(&restarted.url, &b, Some(&a)).await;
+}
+
+#[tokio::test]
+async fn tenant_key_copied_from_another_tenant_fails_integrity_after_restart() {
+    let srv = crate::start().await;
+    let (ta, tb) = (
+        srv.tenant("Tenant Key A").await,
+        srv.tenant("Tenant Key B").await,
+    );
+    let (sa, sb) = (srv.subject(&ta).await, srv.subject(&tb).await);
+    let a = contact(
+        &srv,
+        &ta,
+        &sa,
+        "Xaver Tenantkey",
+        "xaver.tenantkey@example.org",
+    )
+    .await;
+    let b = contact(
+        &srv,
+        &tb,
+        &sb,
+        "Yvonne Tenantkey",
+        "yvonne.tenantkey@example.org",
+    )
+    .await;
+    let keys = key_db(&srv).await;
+    let kb: Vec<u8> = sqlx::query_scalar("SELECT wrapped_key FROM tenant_keys WHERE tenant = ?1")
+        .bind(blob(&tb.id))
+        .fetch_one(&keys)
+        .await
+        .unwrap();
+    let done = sqlx::query("UPDATE tenant_keys SET wrapped_key = ?1 WHERE tenant = ?2")
+        .bind(&kb)
+        .bind(blob(&ta.id))
+        .execute(&keys)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    keys.close().await;
+    let restarted = cold(&srv).await;
+    assert_reads(&restarted.url, &b).await;
+    assert_integrity_error(&restarted.url, &a, Some(&b)).await;
+}
