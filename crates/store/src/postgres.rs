@@ -38,9 +38,10 @@ use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
-    ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, IndexEntry, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result,
-    Store, StoreError, SubjectRow, SubjectView, TenantRow, from_micros, to_micros,
+    ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
+    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, LedgerRow, Op, RecordFilter, RecordRow,
+    RequestRow, Result, Store, StoreError, SubjectRow, SubjectView, TenantRow, from_micros,
+    to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -438,7 +439,8 @@ async fn apply_request(
         }
         Err(e) => {
             if savepoint {
-                conn.execute("RELEASE SAVEPOINT request").await?;
+                conn.execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
+                    .await?;
             }
             events.truncate(events_before);
             Ok(Err(e))
@@ -1123,11 +1125,21 @@ fn held_from(row: &PgRow, at: usize) -> Result<HeldRecordRow> {
     })
 }
 
+const AUDIT_COLUMNS: &str = "idx, event, chain, at, tenant, subject, actor, action, outcome";
+
 fn audit_row_from(row: &PgRow) -> Result<AuditRow> {
     Ok(AuditRow {
         idx: u64_at(row, 0)?,
         event: row.try_get(1)?,
         chain: hash_at(row, 2)?,
+        columns: AuditColumns {
+            at: row.try_get(3)?,
+            tenant: opt_uuid_at(row, 4)?,
+            subject: opt_uuid_at(row, 5)?,
+            actor: row.try_get(6)?,
+            action: row.try_get(7)?,
+            outcome: row.try_get(8)?,
+        },
     })
 }
 
@@ -1291,19 +1303,21 @@ impl Store for PostgresStore {
     }
 
     async fn audit_rows(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query(
-            "SELECT idx, event, chain FROM audit_events WHERE idx >= $1 ORDER BY idx LIMIT $2",
-        )
-        .bind(i64::try_from(from).unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE idx >= $1 ORDER BY idx LIMIT $2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(i64::try_from(from).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(audit_row_from).collect()
     }
 
     async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
-        let mut b: QueryBuilder<Postgres> =
-            QueryBuilder::new("SELECT idx, event, chain FROM audit_events WHERE tenant = ");
+        let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE tenant = "
+        ));
         b.push_bind(q.tenant.as_bytes().to_vec());
         if let Some(t) = q.since {
             b.push(" AND at >= ").push_bind(to_micros(t));
