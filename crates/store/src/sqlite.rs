@@ -218,9 +218,36 @@ async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs:
         })
     });
     let mut results = Vec::with_capacity(commits.len());
-    for (ops, reply) in commits {
-        let outcome = apply_in_savepoint(conn, audit, ops).await;
-        results.push((reply, outcome));
+    // Fast path: every request's ops in a row, audit events gathered into multi-row inserts.
+    // Requests were validated before they got here, so this almost always succeeds; if any op
+    // fails, the whole attempt is rolled back and the batch replayed with a savepoint per
+    // request, so the failure stays with its own request.
+    let fast = fast_path(conn, audit, &commits).await;
+    match fast {
+        Ok(done) => {
+            for ((_, reply), committed) in commits.into_iter().zip(done) {
+                results.push((reply, Ok(committed)));
+            }
+        }
+        Err(_) => {
+            let restarted = match conn.execute("ROLLBACK").await {
+                Ok(_) => conn.execute("BEGIN IMMEDIATE").await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = restarted {
+                let msg = e.to_string();
+                for (_, reply) in commits {
+                    let _ = reply.send(Err(StoreError::Conflict(format!(
+                        "could not restart: {msg}"
+                    ))));
+                }
+                return;
+            }
+            for (ops, reply) in commits {
+                let outcome = apply_in_savepoint(conn, audit, ops).await;
+                results.push((reply, outcome));
+            }
+        }
     }
     if let Err(e) = conn.execute("COMMIT").await {
         tracing::error!(error = %e, "group commit failed; every request in the batch fails");
@@ -245,6 +272,76 @@ async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs:
     for reply in heads {
         let _ = reply.send(audit.head());
     }
+}
+
+/// An audit row ready to insert.
+struct PendingAudit {
+    idx: i64,
+    at: i64,
+    tenant: Option<Vec<u8>>,
+    subject: Option<Vec<u8>>,
+    actor: String,
+    action: &'static str,
+    outcome: &'static str,
+    event: Vec<u8>,
+    chain: Vec<u8>,
+}
+
+/// Rows per multi-row audit insert (9 parameters each, well under SQLite's limit).
+const AUDIT_ROWS_PER_INSERT: usize = 400;
+
+async fn fast_path(
+    conn: &mut SqliteConnection,
+    audit: &mut AuditState,
+    commits: &[(Vec<Op>, oneshot::Sender<Result<Committed>>)],
+) -> Result<Vec<Committed>> {
+    let mut staged = audit.clone();
+    let mut pending = Vec::new();
+    let mut out = Vec::with_capacity(commits.len());
+    for (ops, _) in commits {
+        let mut committed = Committed::default();
+        for op in ops {
+            match op {
+                Op::Audit(event) => {
+                    let bytes = event.to_bytes();
+                    let (idx, chain) = staged.append(&bytes);
+                    committed.audit_indices.push(idx);
+                    pending.push(PendingAudit {
+                        idx: idx as i64,
+                        at: to_micros(event.at),
+                        tenant: event.tenant.map(|t| t.as_bytes().to_vec()),
+                        subject: event.subject.map(|s| s.as_bytes().to_vec()),
+                        actor: event.actor.id.clone(),
+                        action: event.action.as_str(),
+                        outcome: event.outcome.as_str(),
+                        event: bytes,
+                        chain: chain.to_vec(),
+                    });
+                }
+                other => apply(conn, &mut staged, &mut committed, other.clone()).await?,
+            }
+        }
+        out.push(committed);
+    }
+    for chunk in pending.chunks(AUDIT_ROWS_PER_INSERT) {
+        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO audit_events (idx, at, tenant, subject, actor, action, outcome, event, chain) ",
+        );
+        b.push_values(chunk, |mut row, p| {
+            row.push_bind(p.idx)
+                .push_bind(p.at)
+                .push_bind(p.tenant.clone())
+                .push_bind(p.subject.clone())
+                .push_bind(p.actor.clone())
+                .push_bind(p.action)
+                .push_bind(p.outcome)
+                .push_bind(p.event.clone())
+                .push_bind(p.chain.clone());
+        });
+        b.build().execute(&mut *conn).await?;
+    }
+    *audit = staged;
+    Ok(out)
 }
 
 async fn apply_in_savepoint(
@@ -964,17 +1061,26 @@ impl Store for SqliteStore {
         records: RecordFilter<'_>,
     ) -> Result<Option<SubjectView>> {
         let join = match records {
-            RecordFilter::None => "AND 0",
-            RecordFilter::One(_) => "AND r.id = ?3",
-            RecordFilter::All(None) => "",
-            RecordFilter::All(Some(_)) => "AND r.collection = ?3",
+            // No records wanted: no join at all (a join with a false condition still walks
+            // the subject's records in SQLite).
+            RecordFilter::None => None,
+            RecordFilter::One(_) => Some("AND r.id = ?3"),
+            RecordFilter::All(None) => Some(""),
+            RecordFilter::All(Some(_)) => Some("AND r.collection = ?3"),
         };
-        let sql = format!(
-            "SELECT t.status, {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM subjects s \
-             JOIN tenants t ON t.id = s.tenant {SUBJECT_KEY_JOIN} \
-             LEFT JOIN records r ON r.tenant = s.tenant AND r.subject = s.id {join} \
-             WHERE s.tenant = ?1 AND s.id = ?2 ORDER BY r.id"
-        );
+        let sql = match join {
+            None => format!(
+                "SELECT t.status, {SUBJECT_COLUMNS} FROM subjects s \
+                 JOIN tenants t ON t.id = s.tenant {SUBJECT_KEY_JOIN} \
+                 WHERE s.tenant = ?1 AND s.id = ?2"
+            ),
+            Some(join) => format!(
+                "SELECT t.status, {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM subjects s \
+                 JOIN tenants t ON t.id = s.tenant {SUBJECT_KEY_JOIN} \
+                 LEFT JOIN records r ON r.tenant = s.tenant AND r.subject = s.id {join} \
+                 WHERE s.tenant = ?1 AND s.id = ?2 ORDER BY r.id"
+            ),
+        };
         let mut query = sqlx::query(AssertSqlSafe(sql))
             .bind(tenant.as_bytes().as_slice())
             .bind(subject.as_bytes().as_slice());
@@ -992,9 +1098,11 @@ impl Store for SqliteStore {
             subject: subject_from(first, 1)?,
             records: Vec::with_capacity(rows.len()),
         };
-        for row in &rows {
-            if let Some(r) = record_from(row, 9, tenant, subject)? {
-                view.records.push(r);
+        if join.is_some() {
+            for row in &rows {
+                if let Some(r) = record_from(row, 9, tenant, subject)? {
+                    view.records.push(r);
+                }
             }
         }
         Ok(Some(view))

@@ -78,7 +78,13 @@ struct Inner {
     clients: Hasher,
     /// Recently authenticated tokens; short-lived so a revocation on another server lands soon.
     auth_cache: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    /// Recently read tenant rows, for key material and settings on the write path. Access
+    /// decisions never use the cached status: they read it fresh with the subject.
+    tenant_cache: Mutex<HashMap<Uuid, (TenantRow, Instant)>>,
 }
+
+/// How long a cached tenant row is used (settings changed on another server apply after it).
+const TENANT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long a positive authentication is reused without asking the store again. Revocations
 /// through this server take effect at once; through another server within this window.
@@ -98,6 +104,7 @@ impl Vault {
                 origin: config.origin,
                 clients,
                 auth_cache: Mutex::new(HashMap::new()),
+                tenant_cache: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -161,6 +168,41 @@ impl Vault {
             // A denial that cannot be logged still denies; the store error is what to report.
             Err(e) => e.into(),
         }
+    }
+
+    /// The tenant row from the short-lived cache, reading it on a miss.
+    async fn tenant_row_cached(&self, id: Uuid) -> Result<TenantRow> {
+        if let Some((row, at)) = self
+            .inner
+            .tenant_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            if at.elapsed() < TENANT_CACHE_TTL {
+                return Ok(row.clone());
+            }
+        }
+        let row = self.tenant_row(id).await?;
+        let mut cache = self
+            .inner
+            .tenant_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(id, (row.clone(), Instant::now()));
+        Ok(row)
+    }
+
+    /// Forgets a cached tenant row after this process changed it.
+    fn forget_tenant_row(&self, id: Uuid) {
+        self.inner
+            .tenant_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
     }
 
     /// The tenant row, or a hidden-not-found denial.

@@ -223,21 +223,25 @@ impl Vault {
         event.subject = Some(subject);
         event.record = Some(id);
         event.collection = self.known_collection(collection);
-        let (trow, cipher) = match new_subject {
-            Some((t, c)) => (t.clone(), c),
+        let (trow, cipher, status) = match new_subject {
+            Some((t, c)) => (t.clone(), c, t.status.clone()),
             None => {
-                let trow = self.visible_tenant(ctx, tenant, &event).await?;
+                // One query on the hot path: the subject view carries the tenant's current
+                // status; the tenant's key material comes from a short-lived cache.
+                self.visible_tenant_cheap(ctx, tenant, &event).await?;
                 let view = self
                     .subject_view(tenant, subject, RecordFilter::None)
                     .await?;
+                let trow = self.tenant_row_cached(tenant).await?;
                 let cipher = self.subject_cipher(&trow, &view.subject)?;
-                (trow, cipher)
+                (trow, cipher, view.tenant_status)
             }
         };
         let coll = self.collection(collection)?;
         self.check(
             &Access {
                 collection: Some(coll),
+                tenant_status: &status,
                 ..self.tenant_access(ctx, &trow, Operation::WriteData)
             },
             &event,

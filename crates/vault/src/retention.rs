@@ -326,6 +326,7 @@ impl Vault {
                         .await?;
                     self.inner.keys.forget_tenant(t.id);
                     self.forget_tenant_tokens(t.id);
+                    self.forget_tenant_row(t.id);
                 }
             }
         }

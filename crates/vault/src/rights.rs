@@ -612,6 +612,7 @@ impl Vault {
                 Op::Audit(Box::new(event)),
             ])
             .await?;
+        self.forget_tenant_row(tenant);
         Ok(json!({ "collection": collection, "retain_for": wanted.to_string() }))
     }
 
@@ -892,6 +893,7 @@ impl Vault {
                 Op::Audit(Box::new(event)),
             ])
             .await?;
+        self.forget_tenant_row(tenant);
         Ok(crate::TenantOut {
             status: "deactivated".into(),
             destroy_after: Some(destroy_after),
@@ -926,6 +928,7 @@ impl Vault {
                 Op::Audit(Box::new(event)),
             ])
             .await?;
+        self.forget_tenant_row(tenant);
         Ok(crate::TenantOut {
             status: "active".into(),
             destroy_after: None,
