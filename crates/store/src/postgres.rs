@@ -283,7 +283,16 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     }
     let finished = match broken {
         Some(e) => Err(e),
-        None => finish(tx, &events, &mut results).await,
+        None => append_audit(&mut tx, &events, &mut results).await,
+    };
+    let finished = match finished {
+        Ok(()) => tx.commit().await.map_err(StoreError::from),
+        Err(e) => {
+            // Roll back now rather than when the connection is next used: until then it would
+            // keep its locks, the audit head's among them.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
     };
     match finished {
         Ok(()) => {
@@ -301,18 +310,18 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     }
 }
 
-/// Appends the batch's audit events, then commits; dropping `tx` on an error rolls it back.
+/// Numbers the batch's audit events, records their indices in `results`, and appends them.
 ///
-/// The head row is locked here, at the very end, so other servers wait only for this
-/// statement and the commit, never for the batch's other writes; and since nothing else is
-/// locked after it, two servers cannot deadlock over it.
-async fn finish(
-    mut tx: Transaction<'static, Postgres>,
+/// The head row is locked here, at the very end of the batch, so other servers wait only for
+/// this statement and the commit, never for the batch's other writes; and since nothing else
+/// is locked after it, two servers cannot deadlock over it.
+async fn append_audit(
+    tx: &mut Transaction<'static, Postgres>,
     events: &[StagedEvent],
     results: &mut [(oneshot::Sender<Result<Committed>>, Result<Committed>)],
 ) -> Result<()> {
     if !events.is_empty() {
-        let mut tail = AuditTail::lock(&mut tx).await?;
+        let mut tail = AuditTail::lock(tx).await?;
         let mut chains = Vec::with_capacity(events.len());
         let mut indices = Vec::with_capacity(events.len());
         for event in events {
@@ -326,9 +335,8 @@ async fn finish(
             );
             chains.push(chain);
         }
-        append_events(&mut tx, &tail, events, &indices, &chains).await?;
+        append_events(tx, &tail, events, &indices, &chains).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 

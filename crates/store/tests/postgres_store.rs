@@ -1,0 +1,1309 @@
+//! The PostgreSQL store against a real server: every operation and read, error semantics
+//! identical to the SQLite store's (the same scenario runs on both and must produce the same
+//! transcript), savepoint isolation inside group commits, audit appends from two servers on
+//! one database, and concurrent migrations.
+//!
+//! Needs PostgreSQL at `WARD_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`). A missing server fails the tests, it does not
+//! skip them. Every test works in a schema of its own (`t_<uuid>`), dropped when the test ends,
+//! so the tests run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use ward_audit::{Action, Actor, AuditEvent, Frontier, Outcome, Verifier};
+use ward_store::{
+    ApiKeyRow, AuditQuery, CheckpointRow, HeldRecordRow, HoldRow, IndexEntry, LedgerRow, Op,
+    PostgresStore, RecordFilter, RecordRow, RequestRow, SqliteStore, Store, StoreError, SubjectRow,
+    TenantRow,
+};
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn url() -> String {
+    std::env::var("WARD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// A schema of the test's own, dropped when the test ends (also when it fails).
+struct Schema {
+    name: String,
+}
+
+impl Schema {
+    fn new() -> Self {
+        Self {
+            name: format!("t_{}", Uuid::new_v4().simple()),
+        }
+    }
+
+    async fn open(&self) -> PostgresStore {
+        match PostgresStore::open_in_schema(&url(), &self.name).await {
+            Ok(store) => store,
+            Err(e) => panic!(
+                "cannot open the PostgreSQL store at {} in schema {}: {e}\n\
+                 These tests need a running PostgreSQL (CI installs and starts one); start it \
+                 or point WARD_TEST_DATABASE_URL at one.",
+                url(),
+                self.name
+            ),
+        }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
+        let url = url();
+        // Drop runs on a runtime thread, which must not block on a future: use a thread with
+        // a runtime of its own. The lock timeout keeps a failed test (whose store may still
+        // hold a transaction open) from hanging here instead of reporting its failure.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&url).await?;
+                conn.execute("SET lock_timeout = '10s'").await?;
+                conn.execute(AssertSqlSafe(sql)).await?;
+                Ok::<_, sqlx::Error>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop test schema {}: {e}", self.name);
+        }
+    }
+}
+
+// ---- fixtures -------------------------------------------------------------------------------
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+/// A fixed time `secs` after 2026-01-01, so both backends see the same values.
+fn at(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_767_225_600 + secs).unwrap()
+}
+
+fn tenant(n: u128, key: Option<&[u8]>, created: i64) -> TenantRow {
+    TenantRow {
+        id: id(n),
+        name: format!("tenant {n}"),
+        status: "active".into(),
+        region: Some("eu-west".into()),
+        wrapped_key: key.map(<[u8]>::to_vec),
+        root_key_version: 1,
+        key_version: u32::MAX,
+        settings: "{}".into(),
+        created_at: at(created),
+        status_changed_at: at(created),
+        destroy_after: None,
+    }
+}
+
+fn api_key(n: u128, tenant: Option<Uuid>, token: u8) -> ApiKeyRow {
+    ApiKeyRow {
+        id: id(n),
+        tenant,
+        token_hash: [token; 32],
+        name: format!("key {n}"),
+        role: "admin".into(),
+        purposes: "[]".into(),
+        created_at: at(1),
+        revoked_at: None,
+    }
+}
+
+fn subject(tenant: Uuid, n: u128, external_ref: Option<&[u8]>, key: bool) -> SubjectRow {
+    SubjectRow {
+        tenant,
+        id: id(n),
+        external_ref: external_ref.map(<[u8]>::to_vec),
+        wrapped_key: key.then(|| vec![n as u8; 40]),
+        key_version: 3,
+        restrictions: "[]".into(),
+        hold_until: None,
+        created_at: at(2),
+    }
+}
+
+fn record(tenant: Uuid, subject: Uuid, n: u128, collection: &str) -> RecordRow {
+    RecordRow {
+        tenant,
+        subject,
+        id: id(n),
+        collection: collection.into(),
+        ciphertext: vec![n as u8; 24],
+        key_version: 3,
+        revision: 1,
+        created_at: at(3),
+        updated_at: at(3),
+        expires_at: None,
+    }
+}
+
+fn entry(field: &str, hash: u8) -> IndexEntry {
+    IndexEntry {
+        field: field.into(),
+        hash: [hash; 32],
+    }
+}
+
+fn event(
+    tenant: Option<Uuid>,
+    subject: Option<Uuid>,
+    actor: &str,
+    action: Action,
+    outcome: Outcome,
+    secs: i64,
+) -> AuditEvent {
+    AuditEvent {
+        at: at(secs),
+        request_id: format!("req-{actor}-{secs}"),
+        actor: Actor {
+            id: actor.into(),
+            role: "admin".into(),
+        },
+        tenant,
+        subject,
+        record: None,
+        collection: None,
+        purpose: None,
+        action,
+        outcome,
+        reason: None,
+        client: None,
+        detail: None,
+    }
+}
+
+fn audit(event: AuditEvent) -> Op {
+    Op::Audit(Box::new(event))
+}
+
+/// A result as the transcript shows it. Database errors carry backend-specific text, so only
+/// their kind is kept; a scenario that is meant to agree never produces one anyway.
+fn show<T: Debug>(result: &Result<T, StoreError>) -> String {
+    match result {
+        Ok(v) => format!("ok {v:?}"),
+        Err(StoreError::Database(_)) => "database error".into(),
+        Err(e) => format!("err {e:?}"),
+    }
+}
+
+/// Asserts the error is `NotFound(what)`.
+fn assert_not_found<T: Debug>(result: &Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::NotFound(w)) if *w == what => {}
+        other => panic!("expected NotFound({what:?}), got {other:?}"),
+    }
+}
+
+/// Asserts the error is `Conflict` with this message.
+fn assert_conflict<T: Debug>(result: &Result<T, StoreError>, message: &str) {
+    match result {
+        Err(StoreError::Conflict(m)) if m == message => {}
+        other => panic!("expected Conflict({message:?}), got {other:?}"),
+    }
+}
+
+// ---- one scenario, both backends ------------------------------------------------------------
+
+/// Runs every operation and every read, asserting what each must do, and returns a transcript
+/// of all results so that two backends can be compared line by line.
+async fn scenario(store: &dyn Store) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
+    let t = id(1);
+    let t2 = id(2);
+    let missing = id(999);
+
+    // Tenants.
+    let r = store
+        .commit(vec![
+            Op::InsertTenant(tenant(1, Some(b"tenant-key"), 10)),
+            audit(event(
+                Some(t),
+                None,
+                "op",
+                Action::TenantCreate,
+                Outcome::Allowed,
+                10,
+            )),
+        ])
+        .await;
+    assert_eq!(r.as_ref().unwrap().audit_indices, vec![0]);
+    log("insert tenant", show(&r));
+    let r = store
+        .commit(vec![Op::InsertTenant(tenant(1, None, 11))])
+        .await;
+    assert_conflict(&r, "tenant already exists");
+    log("duplicate tenant", show(&r));
+    let r = store
+        .commit(vec![Op::InsertTenant(tenant(2, None, 12))])
+        .await;
+    log("insert keyless tenant", show(&r));
+
+    // API keys.
+    for (label, op) in [
+        ("key of tenant", Op::InsertApiKey(api_key(11, Some(t), 1))),
+        ("operator key", Op::InsertApiKey(api_key(12, None, 2))),
+        (
+            "key of tenant 2",
+            Op::InsertApiKey(api_key(13, Some(t2), 3)),
+        ),
+    ] {
+        let r = store.commit(vec![op]).await;
+        assert!(r.is_ok(), "{label}: {r:?}");
+        log(label, show(&r));
+    }
+    let r = store
+        .commit(vec![Op::InsertApiKey(api_key(14, Some(t), 1))])
+        .await;
+    assert_conflict(&r, "api key already exists");
+    log("duplicate token", show(&r));
+    let r = store
+        .commit(vec![Op::InsertApiKey(api_key(15, Some(missing), 5))])
+        .await;
+    assert_not_found(&r, "api key");
+    log("key of missing tenant", show(&r));
+    let revoke = |tenant, n| Op::RevokeApiKey {
+        tenant,
+        id: id(n),
+        at: at(20),
+    };
+    let r = store.commit(vec![revoke(Some(t), 11)]).await;
+    assert!(r.is_ok());
+    log("revoke", show(&r));
+    let r = store.commit(vec![revoke(Some(t), 11)]).await;
+    assert_not_found(&r, "api key");
+    log("revoke twice", show(&r));
+    let r = store.commit(vec![revoke(None, 13)]).await;
+    assert_not_found(&r, "api key");
+    log("revoke with the wrong tenant", show(&r));
+    let r = store.commit(vec![revoke(None, 12)]).await;
+    assert!(r.is_ok());
+    log("revoke operator key", show(&r));
+
+    // Subjects.
+    for (label, s) in [
+        ("subject 1", subject(t, 21, Some(b"ref-a"), true)),
+        ("subject 2", subject(t, 22, Some(b"ref-b"), true)),
+        ("subject 3", subject(t, 23, None, false)),
+        ("subject 4", subject(t, 24, None, true)),
+    ] {
+        let r = store.commit(vec![Op::InsertSubject(s)]).await;
+        assert!(r.is_ok(), "{label}: {r:?}");
+        log(label, show(&r));
+    }
+    let r = store
+        .commit(vec![Op::InsertSubject(subject(
+            t,
+            25,
+            Some(b"ref-a"),
+            true,
+        ))])
+        .await;
+    assert_conflict(&r, "subject with this external_ref already exists");
+    log("duplicate external ref", show(&r));
+    let r = store
+        .commit(vec![Op::InsertSubject(subject(t, 23, None, true))])
+        .await;
+    assert_conflict(&r, "subject with this external_ref already exists");
+    log("duplicate subject id", show(&r));
+    let r = store
+        .commit(vec![Op::InsertSubject(subject(missing, 26, None, true))])
+        .await;
+    assert_not_found(&r, "subject with this external_ref");
+    log("subject of missing tenant", show(&r));
+    let restrict = |n| Op::SetRestrictions {
+        tenant: t,
+        subject: id(n),
+        restrictions: r#"["marketing"]"#.into(),
+    };
+    let r = store.commit(vec![restrict(21)]).await;
+    assert!(r.is_ok());
+    log("restrict", show(&r));
+    let r = store.commit(vec![restrict(999)]).await;
+    assert_not_found(&r, "subject");
+    log("restrict missing", show(&r));
+
+    // Records and the blind index.
+    let r1 = record(t, id(21), 31, "contacts");
+    let r2 = record(t, id(21), 32, "notes");
+    let r3 = record(t, id(22), 33, "contacts");
+    for (label, rec, index) in [
+        (
+            "record 1",
+            r1.clone(),
+            vec![entry("email", 0xA1), entry("phone", 0xA2)],
+        ),
+        ("record 2", r2.clone(), vec![entry("email", 0xA1)]),
+        ("record 3", r3.clone(), vec![entry("email", 0xA1)]),
+    ] {
+        let r = store
+            .commit(vec![Op::InsertRecord { record: rec, index }])
+            .await;
+        assert!(r.is_ok(), "{label}: {r:?}");
+        log(label, show(&r));
+    }
+    let r = store
+        .commit(vec![Op::InsertRecord {
+            record: r1.clone(),
+            index: vec![],
+        }])
+        .await;
+    assert_conflict(&r, "subject already exists");
+    log("duplicate record", show(&r));
+    let r = store
+        .commit(vec![Op::InsertRecord {
+            record: record(t, missing, 34, "contacts"),
+            index: vec![],
+        }])
+        .await;
+    assert_not_found(&r, "subject");
+    log("record of missing subject", show(&r));
+    let found = store.lookup(t, "contacts", "email", &[0xA1; 32]).await;
+    let ids: Vec<Uuid> = found.as_ref().unwrap().iter().map(|(_, r)| r.id).collect();
+    assert_eq!(ids, vec![id(31), id(33)]);
+    log("lookup", show(&found));
+
+    let mut r1b = r1.clone();
+    r1b.revision = 2;
+    r1b.ciphertext = vec![0xEE; 30];
+    r1b.updated_at = at(40);
+    r1b.expires_at = Some(at(5000));
+    let update = |rec: RecordRow, expected| Op::UpdateRecord {
+        record: rec,
+        expected_revision: expected,
+        index: vec![entry("email", 0xB1)],
+    };
+    let r = store.commit(vec![update(r1b.clone(), 1)]).await;
+    assert!(r.is_ok());
+    log("update", show(&r));
+    let r = store.commit(vec![update(r1b.clone(), 1)]).await;
+    assert_conflict(
+        &r,
+        "record was changed or deleted concurrently; read it again",
+    );
+    log("stale update", show(&r));
+    let r = store
+        .commit(vec![update(record(t, id(21), 998, "contacts"), 1)])
+        .await;
+    assert_conflict(
+        &r,
+        "record was changed or deleted concurrently; read it again",
+    );
+    log("update missing", show(&r));
+    let old = store.lookup(t, "contacts", "email", &[0xA1; 32]).await;
+    assert_eq!(old.as_ref().unwrap().len(), 1);
+    log("lookup old value", show(&old));
+    let new = store.lookup(t, "contacts", "email", &[0xB1; 32]).await;
+    assert_eq!(new.as_ref().unwrap()[0].1.revision, 2);
+    log("lookup new value", show(&new));
+    let phone = store.lookup(t, "contacts", "phone", &[0xA2; 32]).await;
+    assert!(phone.as_ref().unwrap().is_empty());
+    log("lookup replaced entry", show(&phone));
+
+    for (label, filter) in [
+        ("view none", RecordFilter::None),
+        ("view one", RecordFilter::One(id(31))),
+        ("view one missing", RecordFilter::One(missing)),
+        ("view all", RecordFilter::All(None)),
+        ("view collection", RecordFilter::All(Some("notes"))),
+    ] {
+        let v = store.subject_view(t, id(21), filter).await;
+        let view = v.as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(view.tenant_status, "active");
+        assert_eq!(view.subject.restrictions, r#"["marketing"]"#);
+        log(label, show(&v));
+    }
+    let all = store
+        .subject_view(t, id(21), RecordFilter::All(None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(all.records.len(), 2);
+    assert_eq!(all.records[0].ciphertext, vec![0xEE; 30]);
+    assert_eq!(all.records[0].expires_at, Some(at(5000)));
+    let v = store.subject_view(t, missing, RecordFilter::None).await;
+    assert!(v.as_ref().unwrap().is_none());
+    log("view missing subject", show(&v));
+    let v = store.subject_view(t, id(23), RecordFilter::All(None)).await;
+    assert!(
+        v.as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .subject
+            .wrapped_key
+            .is_none()
+    );
+    log("view keyless subject", show(&v));
+    let s = store.subject_by_ref(t, b"ref-a").await;
+    assert_eq!(s.as_ref().unwrap().as_ref().unwrap().id, id(21));
+    log("by ref", show(&s));
+    log(
+        "by missing ref",
+        show(&store.subject_by_ref(t, b"nope").await),
+    );
+
+    let delete = Op::DeleteRecord {
+        tenant: t,
+        subject: id(21),
+        id: id(32),
+    };
+    let r = store.commit(vec![delete.clone()]).await;
+    assert!(r.is_ok());
+    log("delete", show(&r));
+    let r = store.commit(vec![delete]).await;
+    assert_not_found(&r, "record");
+    log("delete twice", show(&r));
+
+    // Tenant state.
+    let status = |n| Op::SetTenantStatus {
+        id: id(n),
+        status: "deactivated".into(),
+        at: at(50),
+        destroy_after: Some(at(60)),
+    };
+    let r = store.commit(vec![status(2)]).await;
+    assert!(r.is_ok());
+    log("deactivate", show(&r));
+    let r = store.commit(vec![status(999)]).await;
+    assert_not_found(&r, "tenant");
+    log("deactivate missing", show(&r));
+    let settings = |n| Op::SetTenantSettings {
+        id: id(n),
+        settings: r#"{"retention":{}}"#.into(),
+    };
+    let r = store.commit(vec![settings(1)]).await;
+    assert!(r.is_ok());
+    log("settings", show(&r));
+    let r = store.commit(vec![settings(999)]).await;
+    assert_not_found(&r, "tenant");
+    log("settings missing", show(&r));
+    let tn = store.tenant(t).await;
+    assert_eq!(
+        tn.as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .wrapped_key
+            .as_deref(),
+        Some(&b"tenant-key"[..])
+    );
+    assert_eq!(tn.as_ref().unwrap().as_ref().unwrap().key_version, u32::MAX);
+    log("tenant", show(&tn));
+    log("missing tenant", show(&store.tenant(missing).await));
+    let all = store.tenants().await;
+    assert_eq!(
+        all.as_ref()
+            .unwrap()
+            .iter()
+            .map(|t| t.id)
+            .collect::<Vec<_>>(),
+        vec![t, t2]
+    );
+    log("tenants", show(&all));
+    let k = store.api_key_by_hash(&[1; 32]).await;
+    assert_eq!(
+        k.as_ref().unwrap().as_ref().unwrap().revoked_at,
+        Some(at(20))
+    );
+    log("key by hash", show(&k));
+    log("missing key", show(&store.api_key_by_hash(&[9; 32]).await));
+    let keys = store.api_keys(Some(t)).await;
+    assert_eq!(keys.as_ref().unwrap().len(), 1);
+    log("keys of tenant", show(&keys));
+    let keys = store.api_keys(None).await;
+    assert_eq!(keys.as_ref().unwrap()[0].id, id(12));
+    log("operator keys", show(&keys));
+
+    // Retention.
+    let mut r4 = record(t, id(22), 41, "contacts");
+    r4.expires_at = Some(at(150));
+    let mut r5 = record(t, id(24), 40, "contacts");
+    r5.expires_at = Some(at(150));
+    let mut r6 = record(t, id(24), 42, "contacts");
+    r6.expires_at = Some(at(250));
+    for rec in [r4.clone(), r5, r6] {
+        let r = store
+            .commit(vec![Op::InsertRecord {
+                record: rec,
+                index: vec![entry("email", 0xC1)],
+            }])
+            .await;
+        assert!(r.is_ok());
+        log("expiring record", show(&r));
+    }
+    let r = store
+        .commit(vec![Op::ShiftExpiry {
+            tenant: t,
+            collection: "contacts".into(),
+            by_micros: 50_000_000,
+        }])
+        .await;
+    assert!(r.is_ok());
+    log("shift expiry", show(&r));
+    let expired = store.expired_records(at(160), None, None, 10).await;
+    let ids: Vec<Uuid> = expired
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|e| e.record.id)
+        .collect();
+    assert_eq!(ids, vec![id(40), id(41)]);
+    log("expired", show(&expired));
+    let page = store
+        .expired_records(at(1000), Some((at(100), id(40))), Some(t), 1)
+        .await;
+    assert_eq!(page.as_ref().unwrap()[0].record.id, id(41));
+    log("expired after cursor", show(&page));
+    let none = store.expired_records(at(1000), None, Some(t2), 10).await;
+    assert!(none.as_ref().unwrap().is_empty());
+    log("expired of tenant 2", show(&none));
+    let anonymize = Op::AnonymizeRecord {
+        record: r4,
+        at: at(170),
+    };
+    let r = store.commit(vec![anonymize.clone()]).await;
+    assert!(r.is_ok());
+    log("anonymize", show(&r));
+    let r = store.commit(vec![anonymize]).await;
+    assert_not_found(&r, "record");
+    log("anonymize twice", show(&r));
+
+    // Holds on subjects.
+    let hold = |n, until| Op::SetSubjectHold {
+        tenant: t,
+        subject: id(n),
+        hold_until: until,
+    };
+    let r = store.commit(vec![hold(22, Some(at(1000)))]).await;
+    assert!(r.is_ok());
+    log("hold", show(&r));
+    let r = store.commit(vec![hold(23, Some(at(1000)))]).await;
+    assert_not_found(&r, "subject");
+    log("hold keyless subject", show(&r));
+    let r = store.commit(vec![hold(999, None)]).await;
+    assert_not_found(&r, "subject");
+    log("hold missing subject", show(&r));
+
+    // Erasure.
+    let r = store
+        .commit(vec![
+            Op::EraseSubject {
+                tenant: t,
+                subject: id(21),
+            },
+            Op::InsertLedger(LedgerRow {
+                id: id(51),
+                tenant: t,
+                subject: id(21),
+                requested_by: "owner".into(),
+                erased_at: at(200),
+                detail: r#"{"records":1}"#.into(),
+            }),
+        ])
+        .await;
+    assert!(r.is_ok());
+    log("erase", show(&r));
+    let v = store
+        .subject_view(t, id(21), RecordFilter::All(None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(v.subject.wrapped_key.is_none());
+    assert!(v.subject.external_ref.is_none());
+    assert_eq!(v.subject.restrictions, "[]");
+    assert!(v.records.is_empty());
+    log("erased subject", format!("{v:?}"));
+    assert!(store.subject_by_ref(t, b"ref-a").await.unwrap().is_none());
+    assert!(
+        store
+            .lookup(t, "contacts", "email", &[0xB1; 32])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let r = store
+        .commit(vec![Op::EraseSubject {
+            tenant: t,
+            subject: missing,
+        }])
+        .await;
+    assert_not_found(&r, "subject");
+    log("erase missing", show(&r));
+    let l = store.ledger_entry(t, id(21)).await;
+    assert_eq!(l.as_ref().unwrap().as_ref().unwrap().id, id(51));
+    log("ledger", show(&l));
+    log("no ledger", show(&store.ledger_entry(t, id(22)).await));
+    let ids = store.subject_ids(t, None, 10).await;
+    assert_eq!(ids.as_ref().unwrap(), &vec![id(22), id(24)]);
+    log("subject ids", show(&ids));
+    let ids = store.subject_ids(t, Some(id(22)), 10).await;
+    assert_eq!(ids.as_ref().unwrap(), &vec![id(24)]);
+    log("subject ids after", show(&ids));
+
+    // Legal holds after an erasure.
+    let hold_row = |n, key: Option<&[u8]>| HoldRow {
+        tenant: t,
+        id: id(n),
+        subject: id(21),
+        wrapped_key: key.map(<[u8]>::to_vec),
+        key_version: 1,
+        created_at: at(200),
+    };
+    let held = |n, until| HeldRecordRow {
+        tenant: t,
+        hold: id(61),
+        id: id(n),
+        collection: "invoices".into(),
+        ciphertext: vec![7; 20],
+        key_version: 1,
+        created_at: at(3),
+        hold_until: at(until),
+        reason: "tax law".into(),
+    };
+    let r = store
+        .commit(vec![
+            Op::InsertHold(hold_row(61, Some(b"hold-key-1"))),
+            Op::InsertHold(hold_row(62, Some(b"hold-key-2"))),
+            Op::InsertHold(hold_row(63, None)),
+            Op::InsertHeldRecord(held(71, 300)),
+            Op::InsertHeldRecord(held(72, 900)),
+        ])
+        .await;
+    assert!(r.is_ok());
+    log("holds", show(&r));
+    let h = store.held_records(t, id(21)).await;
+    assert_eq!(h.as_ref().unwrap().len(), 2);
+    assert_eq!(
+        h.as_ref().unwrap()[0].0.wrapped_key.as_deref(),
+        Some(&b"hold-key-1"[..])
+    );
+    log("held records", show(&h));
+    let e = store.empty_holds().await;
+    assert_eq!(
+        e.as_ref().unwrap().iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![id(62)]
+    );
+    log("empty holds", show(&e));
+    let x = store.expired_held_records(at(400), 10).await;
+    assert_eq!(x.as_ref().unwrap().len(), 1);
+    log("expired held", show(&x));
+    let r = store
+        .commit(vec![
+            Op::DeleteHeldRecord {
+                tenant: t,
+                id: id(71),
+            },
+            Op::ShredHold {
+                tenant: t,
+                id: id(62),
+            },
+        ])
+        .await;
+    assert!(r.is_ok());
+    log("release hold", show(&r));
+    log("empty holds after", show(&store.empty_holds().await));
+    log("held after", show(&store.held_records(t, id(21)).await));
+
+    // Data-subject requests.
+    let request = |n, due| RequestRow {
+        tenant: t,
+        id: id(n),
+        kind: "access".into(),
+        subject: id(22),
+        status: "open".into(),
+        verified_by: "support".into(),
+        detail: "{}".into(),
+        created_at: at(300),
+        due_at: at(due),
+        closed_at: None,
+    };
+    let r = store
+        .commit(vec![
+            Op::InsertRequest(request(81, 500)),
+            Op::InsertRequest(request(82, 400)),
+        ])
+        .await;
+    assert!(r.is_ok());
+    log("requests", show(&r));
+    let close = |n| Op::UpdateRequest {
+        tenant: t,
+        id: id(n),
+        status: "completed".into(),
+        detail: r#"{"done":true}"#.into(),
+        closed_at: Some(at(350)),
+    };
+    let r = store.commit(vec![close(81)]).await;
+    assert!(r.is_ok());
+    log("close request", show(&r));
+    let r = store.commit(vec![close(999)]).await;
+    assert_not_found(&r, "request");
+    log("close missing request", show(&r));
+    let q = store.request(t, id(81)).await;
+    assert_eq!(q.as_ref().unwrap().as_ref().unwrap().status, "completed");
+    log("request", show(&q));
+    log("missing request", show(&store.request(t, missing).await));
+    let all = store.requests(t, None).await;
+    assert_eq!(
+        all.as_ref()
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        vec![id(82), id(81)]
+    );
+    log("all requests", show(&all));
+    let open = store.requests(t, Some("open")).await;
+    assert_eq!(open.as_ref().unwrap().len(), 1);
+    log("open requests", show(&open));
+
+    // The audit log.
+    let events = [
+        event(
+            Some(t),
+            Some(id(22)),
+            "k1",
+            Action::RecordRead,
+            Outcome::Allowed,
+            400,
+        ),
+        event(
+            Some(t),
+            Some(id(22)),
+            "k2",
+            Action::RecordRead,
+            Outcome::Denied,
+            410,
+        ),
+        event(
+            Some(t),
+            Some(id(24)),
+            "k1",
+            Action::RecordUpdate,
+            Outcome::Allowed,
+            420,
+        ),
+        event(Some(t2), None, "k3", Action::KeyList, Outcome::Allowed, 430),
+        event(
+            None,
+            None,
+            "system:retention",
+            Action::RetentionRun,
+            Outcome::Allowed,
+            440,
+        ),
+    ];
+    let r = store
+        .commit(events.iter().cloned().map(audit).collect())
+        .await;
+    assert_eq!(r.as_ref().unwrap().audit_indices, vec![1, 2, 3, 4, 5]);
+    log("audit events", show(&r));
+    let query = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery {
+            tenant: t,
+            limit: 100,
+            ..AuditQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let queries = [
+        ("all", query(&|_| {})),
+        ("since", query(&|q| q.since = Some(at(410)))),
+        ("until", query(&|q| q.until = Some(at(410)))),
+        ("actor", query(&|q| q.actor = Some("k1".into()))),
+        ("subject", query(&|q| q.subject = Some(id(24)))),
+        ("action", query(&|q| q.action = Some("record_read".into()))),
+        ("outcome", query(&|q| q.outcome = Some("denied".into()))),
+        ("after", query(&|q| q.after = Some(1))),
+        ("limit", query(&|q| q.limit = 2)),
+    ];
+    let mut counts = Vec::new();
+    for (label, q) in queries {
+        let rows = store.audit_query(&q).await;
+        counts.push(rows.as_ref().unwrap().len());
+        log(&format!("audit query {label}"), show(&rows));
+    }
+    assert_eq!(counts, vec![4, 2, 2, 2, 1, 2, 1, 2, 2]);
+    let rows = store.audit_rows(2, 2).await;
+    assert_eq!(
+        rows.as_ref()
+            .unwrap()
+            .iter()
+            .map(|r| r.idx)
+            .collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    log("audit rows", show(&rows));
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.size, 6);
+    assert_eq!(
+        ward_audit::root(&store.audit_leaves(6).await.unwrap()),
+        head.root
+    );
+    log("head", format!("{head:?}"));
+    log("leaves", show(&store.audit_leaves(3).await));
+    let i = store.audit_index_at(at(415)).await;
+    assert_eq!(*i.as_ref().unwrap(), Some(3));
+    log("index at", show(&i));
+    log(
+        "index after end",
+        show(&store.audit_index_at(at(9999)).await),
+    );
+
+    // Checkpoints and pruning.
+    let checkpoint = |text: &str| {
+        Op::SaveCheckpoint(CheckpointRow {
+            tree_size: 2,
+            checkpoint: text.into(),
+            frontier: vec![1, 2, 3],
+            created_at: at(500),
+        })
+    };
+    let r = store.commit(vec![checkpoint("first")]).await;
+    assert!(r.is_ok());
+    let r = store
+        .commit(vec![checkpoint("second"), Op::PruneAudit { before: 2 }])
+        .await;
+    assert!(r.is_ok());
+    log("checkpoint and prune", show(&r));
+    let cps = store.checkpoints().await;
+    assert_eq!(cps.as_ref().unwrap().len(), 1);
+    assert_eq!(cps.as_ref().unwrap()[0].checkpoint, "second");
+    log("checkpoints", show(&cps));
+    let rows = store.audit_rows(0, 100).await;
+    assert_eq!(rows.as_ref().unwrap()[0].idx, 2);
+    log("rows after prune", show(&rows));
+    let after_prune = store.audit_head().await.unwrap();
+    assert_eq!(format!("{after_prune:?}"), format!("{head:?}"));
+    log("leaves after prune", show(&store.audit_leaves(6).await));
+    log(
+        "index after prune",
+        show(&store.audit_index_at(at(0)).await),
+    );
+    let r = store
+        .commit(vec![audit(event(
+            Some(t),
+            None,
+            "k1",
+            Action::KeyList,
+            Outcome::Allowed,
+            600,
+        ))])
+        .await;
+    assert_eq!(r.as_ref().unwrap().audit_indices, vec![6]);
+    log("append after prune", show(&r));
+
+    // A request fails as a whole: its subject and its event are not kept.
+    let r = store
+        .commit(vec![
+            Op::InsertSubject(subject(t, 91, Some(b"ref-z"), true)),
+            audit(event(
+                Some(t),
+                Some(id(91)),
+                "k1",
+                Action::SubjectCreate,
+                Outcome::Allowed,
+                700,
+            )),
+            Op::InsertRecord {
+                record: record(t, missing, 92, "contacts"),
+                index: vec![],
+            },
+        ])
+        .await;
+    assert_not_found(&r, "subject");
+    log("failing request", show(&r));
+    assert!(store.subject_by_ref(t, b"ref-z").await.unwrap().is_none());
+    assert_eq!(store.audit_head().await.unwrap().size, 7);
+
+    // Destroying a tenant.
+    let destroy = |n| Op::DestroyTenant {
+        id: id(n),
+        at: at(800),
+    };
+    let r = store.commit(vec![destroy(1)]).await;
+    assert!(r.is_ok());
+    log("destroy", show(&r));
+    let r = store.commit(vec![destroy(999)]).await;
+    assert_not_found(&r, "tenant");
+    log("destroy missing", show(&r));
+    let tn = store.tenant(t).await.unwrap().unwrap();
+    assert_eq!(tn.status, "destroyed");
+    assert!(tn.wrapped_key.is_none());
+    assert_eq!(tn.settings, "{}");
+    log("destroyed tenant", format!("{tn:?}"));
+    assert!(
+        store
+            .subject_view(t, id(22), RecordFilter::All(None))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.requests(t, None).await.unwrap().is_empty());
+    assert!(store.held_records(t, id(21)).await.unwrap().is_empty());
+    log("keys after destroy", show(&store.api_keys(Some(t)).await));
+    log(
+        "ledger after destroy",
+        show(&store.ledger_entry(t, id(21)).await),
+    );
+    log("head at the end", show(&store.audit_head().await));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_behaves_as_on_sqlite() {
+    let schema = Schema::new();
+    let pg = schema.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lite = SqliteStore::open(&dir.path().join("ward.db"))
+        .await
+        .unwrap();
+    let on_pg = scenario(&pg).await;
+    let on_lite = scenario(&lite).await;
+    assert_eq!(on_pg.len(), on_lite.len());
+    for (p, s) in on_pg.iter().zip(&on_lite) {
+        assert_eq!(p, s, "PostgreSQL and SQLite disagree");
+    }
+}
+
+// ---- group commit ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_request_fails_alone_in_a_batch() {
+    let schema = Schema::new();
+    let store = Arc::new(schema.open().await);
+    let t = id(1);
+    store
+        .commit(vec![
+            Op::InsertTenant(tenant(1, Some(b"k"), 0)),
+            Op::InsertSubject(subject(t, 2, None, true)),
+            Op::InsertRecord {
+                record: record(t, id(2), 3, "contacts"),
+                index: vec![],
+            },
+        ])
+        .await
+        .unwrap();
+
+    let mut tasks = Vec::new();
+    for i in 0..200u128 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let ev = audit(event(
+                Some(t),
+                None,
+                &format!("k{i}"),
+                Action::RecordUpdate,
+                Outcome::Allowed,
+                i as i64,
+            ));
+            let ops = match i % 4 {
+                // Fifty writers race for one revision: one wins.
+                0 => {
+                    let mut r = record(t, id(2), 3, "contacts");
+                    r.revision = 2;
+                    r.ciphertext = vec![i as u8; 8];
+                    vec![
+                        ev,
+                        Op::UpdateRecord {
+                            record: r,
+                            expected_revision: 1,
+                            index: vec![entry("email", i as u8)],
+                        },
+                    ]
+                }
+                // Fifty subjects claim one external reference: one wins.
+                1 => vec![
+                    Op::InsertSubject(subject(t, 1000 + i, Some(b"shared"), true)),
+                    ev,
+                ],
+                // Independent writes: all succeed.
+                2 => vec![
+                    Op::InsertSubject(subject(t, 1000 + i, None, true)),
+                    ev,
+                    Op::InsertRecord {
+                        record: record(t, id(1000 + i), 2000 + i, "notes"),
+                        index: vec![entry("email", 7)],
+                    },
+                ],
+                // An event, then a write that cannot succeed: nothing is kept.
+                _ => vec![
+                    ev,
+                    Op::InsertRecord {
+                        record: record(t, id(5000), 3000 + i, "notes"),
+                        index: vec![],
+                    },
+                ],
+            };
+            (i, store.commit(ops).await)
+        }));
+    }
+    let mut indices = Vec::new();
+    let mut won_update = Vec::new();
+    let mut won_ref = Vec::new();
+    for task in tasks {
+        let (i, result) = task.await.unwrap();
+        match (i % 4, result) {
+            (0, Ok(c)) => {
+                won_update.push(i);
+                indices.extend(c.audit_indices);
+            }
+            (0, r) => assert_conflict(
+                &r,
+                "record was changed or deleted concurrently; read it again",
+            ),
+            (1, Ok(c)) => {
+                won_ref.push(i);
+                indices.extend(c.audit_indices);
+            }
+            (1, r) => assert_conflict(&r, "subject with this external_ref already exists"),
+            (2, r) => indices.extend(r.unwrap().audit_indices),
+            (_, r) => assert_not_found(&r, "subject"),
+        }
+    }
+    assert_eq!(won_update.len(), 1, "exactly one revision update wins");
+    assert_eq!(won_ref.len(), 1, "exactly one claim on the reference wins");
+    indices.sort_unstable();
+    assert_eq!(
+        indices,
+        (0..52).collect::<Vec<u64>>(),
+        "gap-free, no duplicates"
+    );
+
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.size, 52);
+    let rows = store.audit_rows(0, 1000).await.unwrap();
+    let mut verifier = Verifier::new();
+    for row in &rows {
+        verifier.feed(row.idx, &row.event, &row.chain).unwrap();
+    }
+    assert_eq!(verifier.root(), head.root);
+    assert_eq!(verifier.chain(), head.chain);
+    // Only the events of requests that succeeded were kept.
+    let actors: BTreeSet<String> = rows
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<AuditEvent>(&r.event)
+                .unwrap()
+                .actor
+                .id
+        })
+        .collect();
+    let expected: BTreeSet<String> = (0..200u128)
+        .filter(|i| i % 4 == 2 || won_update.contains(i) || won_ref.contains(i))
+        .map(|i| format!("k{i}"))
+        .collect();
+    assert_eq!(actors, expected);
+
+    let view = store
+        .subject_view(t, id(2), RecordFilter::One(id(3)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.records[0].revision, 2);
+    assert_eq!(view.records[0].ciphertext, vec![won_update[0] as u8; 8]);
+    assert!(
+        store
+            .subject_by_ref(t, b"shared")
+            .await
+            .unwrap()
+            .is_some_and(|s| s.id == id(1000 + won_ref[0]))
+    );
+    for i in (0..200u128).filter(|i| i % 4 == 2) {
+        let v = store
+            .subject_view(t, id(1000 + i), RecordFilter::All(None))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.records.len(), 1);
+    }
+    assert_eq!(
+        store
+            .lookup(t, "notes", "email", &[7; 32])
+            .await
+            .unwrap()
+            .len(),
+        50
+    );
+}
+
+// ---- several servers ------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_append_one_gap_free_log() {
+    let schema = Schema::new();
+    let (a, b) = tokio::join!(schema.open(), schema.open());
+    let servers = [Arc::new(a), Arc::new(b)];
+    let t = id(1);
+    servers[0]
+        .commit(vec![Op::InsertTenant(tenant(1, None, 0))])
+        .await
+        .unwrap();
+
+    // Per server, eight clients each send 25 commits one after the other: many small batches
+    // on both servers, contending for the head row all along.
+    let mut tasks = Vec::new();
+    for (s, server) in servers.iter().enumerate() {
+        for client in 0..8u128 {
+            let server = server.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut indices = Vec::new();
+                for n in 0..25u128 {
+                    let i = client * 25 + n;
+                    let mut ops = vec![audit(event(
+                        Some(t),
+                        None,
+                        &format!("server{s}-{i}"),
+                        Action::RecordRead,
+                        Outcome::Allowed,
+                        i as i64,
+                    ))];
+                    if i % 10 == 0 {
+                        ops.push(Op::InsertSubject(subject(
+                            t,
+                            (s as u128 + 1) * 10_000 + i,
+                            None,
+                            true,
+                        )));
+                    }
+                    indices.extend(server.commit(ops).await.unwrap().audit_indices);
+                }
+                indices
+            }));
+        }
+    }
+    let mut indices = Vec::new();
+    for task in tasks {
+        indices.extend(task.await.unwrap());
+    }
+    indices.sort_unstable();
+    assert_eq!(indices, (0..400).collect::<Vec<u64>>());
+
+    let head_a = servers[0].audit_head().await.unwrap();
+    let head_b = servers[1].audit_head().await.unwrap();
+    assert_eq!(head_a.size, 400);
+    assert_eq!(format!("{head_a:?}"), format!("{head_b:?}"));
+
+    let rows = servers[1].audit_rows(0, 1000).await.unwrap();
+    assert_eq!(rows.len(), 400);
+    let mut verifier = Verifier::new();
+    let mut actors = BTreeSet::new();
+    for row in &rows {
+        verifier.feed(row.idx, &row.event, &row.chain).unwrap();
+        let event: AuditEvent = serde_json::from_slice(&row.event).unwrap();
+        assert!(actors.insert(event.actor.id), "each event stored once");
+    }
+    verifier.finish(None).unwrap();
+    assert_eq!(verifier.size(), 400);
+    assert_eq!(verifier.root(), head_a.root);
+    assert_eq!(verifier.chain(), head_a.chain);
+    assert_eq!(verifier.frontier().to_bytes(), head_a.frontier);
+    assert_eq!(
+        Frontier::from_bytes(&head_a.frontier).unwrap().root(),
+        head_a.root
+    );
+    let leaves = servers[0].audit_leaves(400).await.unwrap();
+    assert_eq!(ward_audit::root(&leaves), head_a.root);
+    assert_eq!(
+        servers[0].subject_ids(t, None, 100).await.unwrap().len(),
+        40
+    );
+}
+
+// ---- opening --------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_starting_together_migrate_once() {
+    let schema = Schema::new();
+    let (a, b, c, d) = tokio::join!(schema.open(), schema.open(), schema.open(), schema.open());
+    drop((b, c, d));
+    let again = schema.open().await;
+    let head = again.audit_head().await.unwrap();
+    assert_eq!(head.size, 0);
+    assert_eq!(head.root, ward_audit::empty_root());
+    assert_eq!(head.chain, [0; 32]);
+    assert_eq!(head.frontier, Frontier::new().to_bytes());
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(applied, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_honours_a_search_path_in_the_url() {
+    let schema = Schema::new();
+    let mut conn = PgConnection::connect(&url()).await.unwrap();
+    conn.execute(AssertSqlSafe(format!("CREATE SCHEMA \"{}\"", schema.name)))
+        .await
+        .unwrap();
+    let sep = if url().contains('?') { '&' } else { '?' };
+    let store = PostgresStore::open(&format!(
+        "{}{sep}options=-c%20search_path%3D{}",
+        url(),
+        schema.name
+    ))
+    .await
+    .unwrap();
+    store
+        .commit(vec![Op::InsertTenant(tenant(1, None, 0))])
+        .await
+        .unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables \
+         WHERE table_schema = $1 AND table_name = 'audit_head'",
+    )
+    .bind(&schema.name)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tables, 1);
+    let tenants: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM \"{}\".tenants",
+        schema.name
+    )))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tenants, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_names_that_need_quoting_are_refused() {
+    for name in [
+        "",
+        "Upper",
+        "1starts_with_digit",
+        "has-dash",
+        "x\"; DROP SCHEMA public CASCADE; --",
+        "sp ace",
+        &"a".repeat(64),
+    ] {
+        match PostgresStore::open_in_schema(&url(), name).await {
+            Err(StoreError::Database(sqlx::Error::Configuration(_))) => {}
+            Err(e) => panic!("{name:?}: unexpected error {e}"),
+            Ok(_) => panic!("{name:?} was accepted"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_an_error() {
+    let started = std::time::Instant::now();
+    let result = PostgresStore::open("postgres://postgres@127.0.0.1:1/test").await;
+    assert!(matches!(result, Err(StoreError::Database(_))));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
