@@ -25,6 +25,15 @@ use ward_vault::{ManualClock, Vault, VaultConfig};
 pub enum Backend {
     /// An SQLite file in the test's temporary directory.
     Sqlite,
+    /// A fresh schema in the PostgreSQL database of `WARD_TEST_DATABASE_URL`
+    /// (default `postgres://postgres@127.0.0.1:5432/test`), dropped when the server drops.
+    Postgres,
+}
+
+/// The PostgreSQL database the suites use.
+pub fn postgres_url() -> String {
+    std::env::var("WARD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// Options of a test server.
@@ -65,6 +74,8 @@ pub struct TestServer {
     pub signing_key_path: PathBuf,
     client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The PostgreSQL schema to drop at the end.
+    pub schema: Option<String>,
 }
 
 /// A tenant with an owner key.
@@ -89,12 +100,23 @@ impl TestServer {
         let (root_keys, _) = FileKeyProvider::new(dir.path().join("root.key"))
             .load_or_create()
             .expect("root key");
+        let mut schema = None;
         let store: Arc<dyn Store> = match opts.backend {
             Backend::Sqlite => Arc::new(
                 SqliteStore::open(&dir.path().join("ward.db"))
                     .await
                     .expect("sqlite store"),
             ),
+            Backend::Postgres => {
+                let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let store = ward_store::PostgresStore::open_in_schema(&postgres_url(), &name)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL at {} is required for this suite: {e}", postgres_url())
+                    });
+                schema = Some(name);
+                Arc::new(store)
+            }
         };
         let signing_key_path = dir.path().join("audit-signing.key");
         let (signing_key, _) = SigningKey::load_or_create(&signing_key_path).expect("signing key");
@@ -151,6 +173,7 @@ impl TestServer {
             signing_key_path,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
+            schema,
         }
     }
 
@@ -280,6 +303,24 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(schema) = self.schema.take() {
+            // Drop the schema from a plain thread: Drop cannot await, and the test's runtime
+            // may be shutting down.
+            let url = postgres_url();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async move {
+                        use sqlx::Connection as _;
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                            let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                        }
+                    });
+                }
+            })
+            .join();
         }
     }
 }

@@ -1,0 +1,50 @@
+//! The HTTP API suite on PostgreSQL.
+//!
+//! The modules under `api/` know nothing about the database: every test starts its server
+//! with [`start`] (or [`options`] plus its own policy), so a PostgreSQL entry point can include
+//! the same modules with another backend.
+
+use ward_testkit::{Backend, Options, TestServer};
+
+pub(crate) fn options() -> Options {
+    Options {
+        backend: Backend::Postgres,
+        ..Options::default()
+    }
+}
+
+pub(crate) async fn start() -> TestServer {
+    TestServer::start_with(options()).await
+}
+
+#[path = "api/common.rs"]
+mod common;
+
+#[path = "api/audit.rs"]
+mod audit;
+#[path = "api/auth.rs"]
+mod auth;
+#[path = "api/batch.rs"]
+mod batch;
+#[path = "api/cards.rs"]
+mod cards;
+#[path = "api/expiry.rs"]
+mod expiry;
+#[path = "api/isolation.rs"]
+mod isolation;
+#[path = "api/keys.rs"]
+mod keys;
+#[path = "api/lookup.rs"]
+mod lookup;
+#[path = "api/props.rs"]
+mod props;
+#[path = "api/records.rs"]
+mod records;
+#[path = "api/roles.rs"]
+mod roles;
+#[path = "api/subjects.rs"]
+mod subjects;
+#[path = "api/system.rs"]
+mod system;
+#[path = "api/tenants.rs"]
+mod tenants;

@@ -1,0 +1,31 @@
+//! Security and audit-tamper tests, on PostgreSQL.
+//!
+//! Backend-neutral modules (`audit`, `proofs`) talk HTTP only and can be included by a
+//! PostgreSQL entry as well; `sqlite_*` modules edit the SQLite file directly.
+
+use ward_testkit::{Backend, Options, TestServer};
+
+/// Options of every server in this suite.
+pub(crate) fn options() -> Options {
+    Options {
+        backend: Backend::Postgres,
+        ..Default::default()
+    }
+}
+
+/// A fresh server on this suite's backend.
+pub(crate) async fn start() -> TestServer {
+    TestServer::start_with(options()).await
+}
+
+#[path = "security/support.rs"]
+mod support;
+
+#[path = "security/audit.rs"]
+mod audit;
+
+#[path = "security/proofs.rs"]
+mod proofs;
+
+
+
