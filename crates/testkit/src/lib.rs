@@ -46,6 +46,9 @@ pub struct Options {
     pub start: OffsetDateTime,
     /// Serve HTTPS with this PEM certificate chain and key.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Join another server's deployment: its PostgreSQL schema and the directory holding its
+    /// root key and audit signing key (a second stateless server on the same database).
+    pub join: Option<(String, PathBuf)>,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             policy: None,
             start: time::macros::datetime!(2026-01-15 09:00 UTC),
             tls: None,
+            join: None,
         }
     }
 }
@@ -97,7 +101,11 @@ impl TestServer {
             .clone()
             .unwrap_or_else(|| ward_policy::EXAMPLE_POLICY.to_owned());
         let policy = Policy::parse(&policy_src, "test-policy.toml").expect("test policy is valid");
-        let (root_keys, _) = FileKeyProvider::new(dir.path().join("root.key"))
+        let key_dir = opts
+            .join
+            .as_ref()
+            .map_or_else(|| dir.path().to_path_buf(), |(_, d)| d.clone());
+        let (root_keys, _) = FileKeyProvider::new(key_dir.join("root.key"))
             .load_or_create()
             .expect("root key");
         let mut schema = None;
@@ -107,18 +115,29 @@ impl TestServer {
                     .await
                     .expect("sqlite store"),
             ),
+            Backend::Postgres if opts.join.is_some() => {
+                let (name, _) = opts.join.clone().unwrap_or_default();
+                Arc::new(
+                    ward_store::PostgresStore::open_in_schema(&postgres_url(), &name)
+                        .await
+                        .expect("join the PostgreSQL schema"),
+                )
+            }
             Backend::Postgres => {
                 let name = format!("t_{}", uuid::Uuid::new_v4().simple());
                 let store = ward_store::PostgresStore::open_in_schema(&postgres_url(), &name)
                     .await
                     .unwrap_or_else(|e| {
-                        panic!("PostgreSQL at {} is required for this suite: {e}", postgres_url())
+                        panic!(
+                            "PostgreSQL at {} is required for this suite: {e}",
+                            postgres_url()
+                        )
                     });
                 schema = Some(name);
                 Arc::new(store)
             }
         };
-        let signing_key_path = dir.path().join("audit-signing.key");
+        let signing_key_path = key_dir.join("audit-signing.key");
         let (signing_key, _) = SigningKey::load_or_create(&signing_key_path).expect("signing key");
         let clock = ManualClock::new(opts.start);
         let vault = Vault::new(VaultConfig {
@@ -134,9 +153,10 @@ impl TestServer {
             .bootstrap_operator()
             .await
             .expect("bootstrap")
-            .expect("fresh operator")
-            .as_str()
-            .to_owned();
+            // A server joining a deployment finds the operator already there: use the first
+            // server's token.
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default();
         let (tx, rx) = oneshot::channel::<()>();
         let state = ward_server::AppState::new(vault.clone());
         let shutdown = async move {
@@ -309,13 +329,17 @@ impl Drop for TestServer {
             // may be shutting down.
             let url = postgres_url();
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(rt) = rt {
                     rt.block_on(async move {
                         use sqlx::Connection as _;
                         if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
                             let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .execute(&mut conn)
+                                .await;
                         }
                     });
                 }
