@@ -50,11 +50,16 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
             let (settings, _) = store.resolve()?;
             // Verification only reads: it must never create a data directory, keys or a
             // database, or a mistyped --data-dir would "verify" an empty log.
-            let db = settings.data_dir.join("ward.db");
-            if !db.is_file() {
-                anyhow::bail!("no Ward database at {} (check --data-dir)", db.display());
-            }
-            let store = ward_store::SqliteStore::open(&db).await?;
+            let store: Box<dyn ward_store::Store> = match &settings.database_url {
+                Some(url) => Box::new(ward_store::PostgresStore::open(url).await?),
+                None => {
+                    let db = settings.data_dir.join("ward.db");
+                    if !db.is_file() {
+                        anyhow::bail!("no Ward database at {} (check --data-dir)", db.display());
+                    }
+                    Box::new(ward_store::SqliteStore::open(&db).await?)
+                }
+            };
             let key = match public_key {
                 Some(k) => PublicKey::from_base64(&k).context("--public-key")?,
                 None => {
@@ -79,7 +84,7 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            let result = verify_log(&store, &key, |done, total| {
+            let result = verify_log(store.as_ref(), &key, |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);
             })
@@ -105,7 +110,7 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
                     .with_context(|| format!("reading {}", path.display()))?;
                 let cp: Checkpoint =
                     serde_json::from_str(&text).context("parsing checkpoint JSON")?;
-                match check_exported_checkpoint(&store, &cp, &key).await {
+                match check_exported_checkpoint(store.as_ref(), &cp, &key).await {
                     Ok(()) => println!(
                         "exported checkpoint at size {} is consistent with the current log",
                         cp.tree_size

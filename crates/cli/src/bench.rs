@@ -42,6 +42,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     let dir = std::env::temp_dir().join(format!("ward-bench-{}", Uuid::now_v7()));
     let settings = Settings {
         data_dir: dir.clone(),
+        database_url: None,
         policy: None,
         key_provider: crate::config::KeyProviderKind::File,
         key_command: None,

@@ -25,6 +25,7 @@ async fn fixture(
 ) -> anyhow::Result<(Vault, Uuid, RequestContext)> {
     let settings = Settings {
         data_dir: dir.join(name),
+        database_url: None,
         policy: None,
         key_provider: KeyProviderKind::File,
         key_command: None,

@@ -38,7 +38,12 @@ pub(crate) struct StoreArgs {
     /// keyring ("v<N>:<base64 key>" per line) on standard output.
     #[arg(long, env = "WARD_KEY_COMMAND")]
     pub(crate) key_command: Option<String>,
-    /// TOML file with any of: data_dir, policy, key_provider, key_command, listen, log_format, retention_interval.
+    /// PostgreSQL instead of the embedded SQLite: `postgres://user@host:5432/db`. Several
+    /// servers may share one database; migrations run under an advisory lock.
+    #[arg(long, env = "WARD_DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+    /// TOML file with any of: data_dir, policy, key_provider, key_command, database_url,
+    /// listen, log_format, retention_interval.
     #[arg(long, env = "WARD_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -48,6 +53,7 @@ pub(crate) struct StoreArgs {
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileConfig {
     pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) database_url: Option<String>,
     pub(crate) policy: Option<PathBuf>,
     pub(crate) key_provider: Option<KeyProviderKind>,
     pub(crate) key_command: Option<String>,
@@ -60,6 +66,7 @@ pub(crate) struct FileConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) data_dir: PathBuf,
+    pub(crate) database_url: Option<String>,
     pub(crate) policy: Option<PathBuf>,
     pub(crate) key_provider: KeyProviderKind,
     pub(crate) key_command: Option<String>,
@@ -73,6 +80,7 @@ impl StoreArgs {
             None => FileConfig::default(),
         };
         let settings = Settings {
+            database_url: self.database_url.clone().or(file.database_url.clone()),
             data_dir: self
                 .data_dir
                 .clone()

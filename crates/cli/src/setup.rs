@@ -49,11 +49,23 @@ pub(crate) async fn open_with_clock(
     create_private_dir(dir)?;
     let policy = load_policy(settings)?;
     let root_keys = load_root_keys(settings)?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.join("ward.db"))
-            .await
-            .with_context(|| format!("opening database in {}", dir.display()))?,
-    );
+    let store: Arc<dyn Store> = match &settings.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Arc::new(
+                ward_store::PostgresStore::open(url)
+                    .await
+                    .context("opening PostgreSQL (--database-url)")?,
+            )
+        }
+        Some(_) => {
+            bail!("--database-url must be a postgres:// URL (SQLite is the default without it)")
+        }
+        None => Arc::new(
+            SqliteStore::open(&dir.join("ward.db"))
+                .await
+                .with_context(|| format!("opening database in {}", dir.display()))?,
+        ),
+    };
     let signing_key_path = dir.join("audit-signing.key");
     let (signing_key, _) = SigningKey::load_or_create(&signing_key_path)
         .with_context(|| format!("audit signing key {}", signing_key_path.display()))?;
