@@ -11,6 +11,7 @@ mod audit_cmd;
 mod bench;
 mod bench_more;
 mod config;
+mod keys_cmd;
 mod policy_cmd;
 mod retention_cmd;
 mod serve;
@@ -50,6 +51,9 @@ enum Command {
     /// past their grace period, prune the audit log (also runs inside `serve`).
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Rotate the root key or a tenant key without downtime; show key versions.
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
     /// Tenant-level operations (portable export).
     #[command(subcommand)]
     Tenant(tenant_cmd::TenantCommand),
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
                         retention_cmd::run(args).await
                     }
                     Command::Tenant(cmd) => tenant_cmd::run(cmd).await,
+                    Command::Keys(cmd) => keys_cmd::run(cmd).await,
                     Command::Policy(_) => unreachable!("handled above"),
                 }
             })

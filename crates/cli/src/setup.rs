@@ -48,7 +48,7 @@ pub(crate) async fn open_with_clock(
     let dir = &settings.data_dir;
     create_private_dir(dir)?;
     let policy = load_policy(settings)?;
-    let root_keys = load_root_keys(settings)?;
+    let (root_keys, provider) = load_root_keys(settings)?;
     let store: Arc<dyn Store> = match &settings.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             Arc::new(
@@ -82,6 +82,7 @@ pub(crate) async fn open_with_clock(
                 .display()
         ),
     })?;
+    vault.set_key_provider(provider);
     Ok(Opened { vault, store })
 }
 
@@ -136,7 +137,7 @@ fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
     }
 }
 
-fn load_root_keys(settings: &Settings) -> anyhow::Result<RootKeyring> {
+fn load_root_keys(settings: &Settings) -> anyhow::Result<(RootKeyring, Arc<dyn KeyProvider>)> {
     match settings.key_provider {
         KeyProviderKind::File => {
             let path = settings.data_dir.join("root.key");
@@ -153,9 +154,21 @@ fn load_root_keys(settings: &Settings) -> anyhow::Result<RootKeyring> {
                  (an HSM or KMS) and keep the key away from the data and its backups.",
                 path.display()
             );
-            Ok(ring)
+            Ok((ring, Arc::new(provider)))
         }
-        KeyProviderKind::Env => Ok(EnvKeyProvider::default().load()?),
+        _ => {
+            let provider = key_provider(settings)?;
+            let ring = provider.load().with_context(|| provider.describe())?;
+            Ok((ring, provider))
+        }
+    }
+}
+
+/// The configured root key provider.
+pub(crate) fn key_provider(settings: &Settings) -> anyhow::Result<Arc<dyn KeyProvider>> {
+    Ok(match settings.key_provider {
+        KeyProviderKind::File => Arc::new(FileKeyProvider::new(settings.data_dir.join("root.key"))),
+        KeyProviderKind::Env => Arc::new(EnvKeyProvider::default()),
         KeyProviderKind::Command => {
             let Some(cmd) = &settings.key_command else {
                 bail!("--key-provider command needs --key-command");
@@ -164,9 +177,10 @@ fn load_root_keys(settings: &Settings) -> anyhow::Result<RootKeyring> {
             let Some(program) = parts.next() else {
                 bail!("--key-command is empty")
             };
-            let provider =
-                CommandKeyProvider::new(program, parts.map(str::to_owned).collect::<Vec<_>>());
-            Ok(provider.load().with_context(|| provider.describe())?)
+            Arc::new(CommandKeyProvider::new(
+                program,
+                parts.map(str::to_owned).collect::<Vec<_>>(),
+            ))
         }
-    }
+    })
 }

@@ -24,7 +24,7 @@ use ward_vault::Vault;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 
-use routes::{audit, records, rights, system, tenants};
+use routes::{audit, keys, records, rights, system, tenants};
 
 /// Largest request body accepted (a full batch of 1000 items fits).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -132,6 +132,8 @@ pub fn app(state: AppState) -> Router {
             post(rights::reject_request),
         )
         .route("/retention/run", post(rights::run_retention))
+        .route("/keys/rotate", post(keys::rotate))
+        .route("/keys/status", get(keys::status))
         .route("/audit/public-key", get(audit::public_key))
         .route(
             "/audit/checkpoint",

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, records, rights, system, tenants};
+use crate::routes::{audit, keys, records, rights, system, tenants};
 
 /// Ward's HTTP API.
 #[derive(OpenApi)]
@@ -18,13 +18,14 @@ use crate::routes::{audit, records, rights, system, tenants};
         audit::consistency,
         rights::export_subject, rights::export_by_ref, rights::erase, rights::restrict, rights::lift, rights::hold,
         rights::set_retention, rights::open_request, rights::list_requests, rights::complete_request,
-        rights::reject_request, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
+        rights::reject_request, keys::rotate, keys::status, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "tenants", description = "Organizations and their API keys"),
         (name = "records", description = "Subjects and their encrypted records"),
         (name = "audit", description = "The tamper-evident log of every access"),
+        (name = "keys", description = "Key rotation without downtime"),
         (name = "rights", description = "Data-subject rights, requests, holds and retention"),
         (name = "system", description = "Health"),
     )

@@ -38,6 +38,8 @@ mod requests;
 #[path = "lifecycle/tenant.rs"]
 mod tenant;
 
+#[path = "lifecycle/rotation.rs"]
+mod rotation;
 #[path = "lifecycle/retention.rs"]
 mod retention;
 

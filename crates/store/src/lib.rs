@@ -124,6 +124,16 @@ pub trait Store: Send + Sync + 'static {
     /// A tenant's subject ids after `after`, in order, at most `limit` (tenant export).
     async fn subject_ids(&self, tenant: Uuid, after: Option<Uuid>, limit: u32)
     -> Result<Vec<Uuid>>;
+    /// A tenant's subjects that still have a key, after `after`, in id order, at most `limit`
+    /// (tenant key rotation rewraps them).
+    async fn keyed_subjects(
+        &self,
+        tenant: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<SubjectRow>>;
+    /// A tenant's holds whose key is still live.
+    async fn live_holds(&self, tenant: Uuid) -> Result<Vec<HoldRow>>;
     /// A data-subject request.
     async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>>;
     /// A tenant's requests, optionally of one status, ordered by due date.

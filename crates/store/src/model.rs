@@ -303,6 +303,39 @@ pub enum Op {
         /// First index kept.
         before: u64,
     },
+    /// Replace a tenant's sealed key material (root or tenant key rotation).
+    RewrapTenant {
+        /// Tenant id.
+        id: Uuid,
+        /// Material sealed under the root key.
+        wrapped_key: Vec<u8>,
+        /// Root key version that seals it.
+        root_key_version: u32,
+        /// Version of the tenant key-encryption key inside.
+        key_version: u32,
+    },
+    /// Replace a subject's wrapped key (tenant key rotation; the subject key itself is kept).
+    RewrapSubject {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Subject id.
+        subject: Uuid,
+        /// The subject key wrapped under the new tenant key.
+        wrapped_key: Vec<u8>,
+        /// The tenant key version that wraps it.
+        key_version: u32,
+    },
+    /// Replace a hold's wrapped key (tenant key rotation).
+    RewrapHold {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Hold id.
+        hold: Uuid,
+        /// The hold key wrapped under the new tenant key.
+        wrapped_key: Vec<u8>,
+        /// The tenant key version that wraps it.
+        key_version: u32,
+    },
     /// Append an event to the audit log.
     Audit(Box<AuditEvent>),
     /// Store a signed checkpoint and the frontier it was made from.

@@ -738,6 +738,76 @@ async fn apply(
                 .execute(&mut *conn)
                 .await?;
         }
+        Op::RewrapTenant {
+            id,
+            wrapped_key,
+            root_key_version,
+            key_version,
+        } => {
+            let done =
+                sqlx::query("UPDATE keys.tenant_keys SET wrapped_key = ?1 WHERE tenant = ?2")
+                    .bind(&wrapped_key)
+                    .bind(id.as_bytes().as_slice())
+                    .execute(&mut *conn)
+                    .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("tenant"));
+            }
+            sqlx::query("UPDATE tenants SET root_key_version = ?1, key_version = ?2 WHERE id = ?3")
+                .bind(i64::from(root_key_version))
+                .bind(i64::from(key_version))
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Op::RewrapSubject {
+            tenant,
+            subject,
+            wrapped_key,
+            key_version,
+        } => {
+            let done = sqlx::query(
+                "UPDATE keys.subject_keys SET wrapped_key = ?1 WHERE tenant = ?2 AND subject = ?3",
+            )
+            .bind(&wrapped_key)
+            .bind(tenant.as_bytes().as_slice())
+            .bind(subject.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("subject"));
+            }
+            sqlx::query("UPDATE subjects SET key_version = ?1 WHERE tenant = ?2 AND id = ?3")
+                .bind(i64::from(key_version))
+                .bind(tenant.as_bytes().as_slice())
+                .bind(subject.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Op::RewrapHold {
+            tenant,
+            hold,
+            wrapped_key,
+            key_version,
+        } => {
+            let done = sqlx::query(
+                "UPDATE keys.hold_keys SET wrapped_key = ?1 WHERE tenant = ?2 AND hold = ?3",
+            )
+            .bind(&wrapped_key)
+            .bind(tenant.as_bytes().as_slice())
+            .bind(hold.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("hold"));
+            }
+            sqlx::query("UPDATE holds SET key_version = ?1 WHERE tenant = ?2 AND id = ?3")
+                .bind(i64::from(key_version))
+                .bind(tenant.as_bytes().as_slice())
+                .bind(hold.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+        }
         Op::ShredHold { tenant, id } => {
             sqlx::query("DELETE FROM keys.hold_keys WHERE tenant = ?1 AND hold = ?2")
                 .bind(tenant.as_bytes().as_slice())
@@ -1359,6 +1429,37 @@ impl Store for SqliteStore {
         .fetch_all(&self.readers)
         .await?;
         rows.iter().map(|r| uuid_at(r, 0)).collect()
+    }
+
+    async fn keyed_subjects(
+        &self,
+        tenant: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<SubjectRow>> {
+        let sql = format!(
+            "SELECT {SUBJECT_COLUMNS} FROM subjects s \
+             JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
+             WHERE s.tenant = ?1 AND s.id > ?2 ORDER BY s.id LIMIT ?3"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(after.unwrap_or(Uuid::nil()).as_bytes().to_vec())
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(|r| subject_from(r, 0)).collect()
+    }
+
+    async fn live_holds(&self, tenant: Uuid) -> Result<Vec<HoldRow>> {
+        let rows = sqlx::query(
+            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, h.key_version, h.created_at FROM holds h \
+             JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id WHERE h.tenant = ?1 ORDER BY h.id",
+        )
+        .bind(tenant.as_bytes().as_slice())
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(|r| hold_from(r, 0)).collect()
     }
 
     async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>> {

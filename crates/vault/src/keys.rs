@@ -58,6 +58,19 @@ pub(crate) struct TenantMaterial {
 }
 
 impl TenantMaterial {
+    /// The same hashing secret with a fresh key-encryption key (tenant key rotation).
+    pub(crate) fn rotated(&self) -> Result<Self> {
+        Ok(Self {
+            kek: SecretKey::generate()?,
+            secret: self.secret.clone(),
+        })
+    }
+
+    /// A cipher over the key-encryption key, for rewrapping.
+    pub(crate) fn kek_cipher(&self) -> Result<Cipher> {
+        Ok(Cipher::new(&self.kek)?)
+    }
+
     fn generate() -> Result<Self> {
         Ok(Self {
             kek: SecretKey::generate()?,
@@ -87,6 +100,8 @@ impl TenantMaterial {
 /// Root ciphers by version, plus the caches below them.
 pub(crate) struct Keys {
     root: RwLock<RootCiphers>,
+    /// Where to reload the root keyring from when another process rotated it.
+    provider: Mutex<Option<Arc<dyn ward_crypto::KeyProvider>>>,
     tenants: Mutex<HashMap<(Uuid, u32), Arc<TenantKeys>>>,
     subjects: Mutex<HashMap<(Uuid, Uuid, u32), Arc<Cipher>>>,
 }
@@ -109,13 +124,100 @@ impl Keys {
                 current: ring.current().0,
                 by_version,
             }),
+            provider: Mutex::new(None),
             tenants: Mutex::new(HashMap::new()),
             subjects: Mutex::new(HashMap::new()),
         })
     }
 
+    /// Replaces the root keyring (after a root rotation added or destroyed a version).
+    pub(crate) fn install_ring(&self, ring: &RootKeyring) -> Result<()> {
+        let mut by_version = HashMap::new();
+        for v in ring.versions() {
+            if let Some(k) = ring.get(v) {
+                by_version.insert(v.0, Cipher::new(k)?);
+            }
+        }
+        *self.root.write().unwrap_or_else(|p| p.into_inner()) = RootCiphers {
+            current: ring.current().0,
+            by_version,
+        };
+        Ok(())
+    }
+
+    /// Remembers the key provider so a rotation by another process can be picked up.
+    pub(crate) fn set_provider(&self, provider: Arc<dyn ward_crypto::KeyProvider>) {
+        *lock(&self.provider) = Some(provider);
+    }
+
+    /// Reloads the keyring from the provider (another process rotated the root key).
+    /// Returns whether a provider was there to ask.
+    pub(crate) fn reload(&self) -> Result<bool> {
+        let provider = lock(&self.provider).clone();
+        match provider {
+            Some(p) => {
+                let ring = p.load()?;
+                self.install_ring(&ring)?;
+                tracing::info!(current = ring.current().0.0, "reloaded the root keyring");
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Makes sure root version `v` is loaded, reloading the keyring once if it is not.
+    fn ensure_root(&self, v: u32) -> Result<()> {
+        if !self.has_root(v) {
+            self.reload()?;
+        }
+        Ok(())
+    }
+
+    /// The root key version new material is sealed under.
+    pub(crate) fn current_root(&self) -> u32 {
+        self.root
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .current
+            .0
+    }
+
+    /// Whether this process holds root key version `v`.
+    pub(crate) fn has_root(&self, v: u32) -> bool {
+        self.root
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_version
+            .contains_key(&v)
+    }
+
+    /// Opens a tenant's sealed material with the root version that sealed it.
+    pub(crate) fn open_material(&self, t: &TenantRow) -> Result<TenantMaterial> {
+        let Some(wrapped) = &t.wrapped_key else {
+            return Err(VaultError::NotFound("tenant"));
+        };
+        self.ensure_root(t.root_key_version)?;
+        let root = self.root.read().unwrap_or_else(|p| p.into_inner());
+        let cipher = root.by_version.get(&t.root_key_version).ok_or_else(|| {
+            VaultError::Crypto(ward_crypto::CryptoError::UnknownKeyVersion(KeyVersion(
+                t.root_key_version,
+            )))
+        })?;
+        TenantMaterial::open(cipher, wrapped, t.id, t.root_key_version)
+    }
+
+    /// Seals material under the current root version.
+    pub(crate) fn seal_material(&self, m: &TenantMaterial, tenant: Uuid) -> Result<(Vec<u8>, u32)> {
+        let root = self.root.read().unwrap_or_else(|p| p.into_inner());
+        let v = root.current.0;
+        let cipher = root.by_version.get(&v).ok_or(VaultError::Integrity)?;
+        Ok((m.seal(cipher, tenant, v)?, v))
+    }
+
     /// Seals a fresh tenant key under the current root key.
     pub(crate) fn new_tenant_key(&self, tenant: Uuid) -> Result<(Vec<u8>, u32)> {
+        // Seal under the newest root version, even if another process rotated since start.
+        self.reload()?;
         let material = TenantMaterial::generate()?;
         let root = self.root.read().unwrap_or_else(|p| p.into_inner());
         let v = root.current.0;
@@ -132,6 +234,7 @@ impl Keys {
         let Some(wrapped) = &t.wrapped_key else {
             return Err(VaultError::NotFound("tenant"));
         };
+        self.ensure_root(t.root_key_version)?;
         let material = {
             let root = self.root.read().unwrap_or_else(|p| p.into_inner());
             let cipher = root.by_version.get(&t.root_key_version).ok_or_else(|| {

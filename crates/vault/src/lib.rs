@@ -18,6 +18,7 @@ mod principal;
 mod records;
 pub mod retention;
 mod rights;
+mod rotation;
 mod tenants;
 
 use std::collections::HashMap;
@@ -43,6 +44,7 @@ pub use principal::{Principal, RequestContext, Role};
 pub use records::{RecordOut, SubjectOut};
 pub use retention::{Counts, RetentionOptions, RetentionReport};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
+pub use rotation::{KeyStatus, RotationReport};
 pub use tenants::{KeyOut, NewKey, NewTenant, TenantOut};
 
 /// Everything a vault needs to start.
@@ -107,6 +109,12 @@ impl Vault {
                 tenant_cache: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Lets the vault reload the root keyring from `provider` when another process rotated
+    /// it (an unknown root version appears, or before sealing a new tenant's material).
+    pub fn set_key_provider(&self, provider: Arc<dyn ward_crypto::KeyProvider>) {
+        self.inner.keys.set_provider(provider);
     }
 
     /// The policy in force.

@@ -233,7 +233,7 @@ impl Vault {
                     .subject_view(tenant, subject, RecordFilter::None)
                     .await?;
                 let trow = self.tenant_row_cached(tenant).await?;
-                let cipher = self.subject_cipher(&trow, &view.subject)?;
+                let cipher = self.subject_cipher(&trow, &view.subject).await?;
                 (trow, cipher, view.tenant_status)
             }
         };
@@ -323,7 +323,7 @@ impl Vault {
                     Some(t) => t,
                     None => self.tenant_row(tenant).await?,
                 };
-                self.subject_cipher(&trow, &view.subject)?
+                self.subject_cipher(&trow, &view.subject).await?
             }
         };
         let values = match open_record(&cipher, &row) {
@@ -386,7 +386,7 @@ impl Vault {
         // The request as a whole must be allowed (role, tenant, restriction, and the named
         // collection's purposes); then each record is filtered on its own collection.
         self.check(&base, &event).await?;
-        let cipher = self.subject_cipher(&trow, &view.subject)?;
+        let cipher = self.subject_cipher(&trow, &view.subject).await?;
         let mut out = Vec::new();
         let mut ops = Vec::new();
         for row in &view.records {
@@ -463,7 +463,7 @@ impl Vault {
         )
         .await?;
         let patch = validate(coll, fields, ValidationMode::Patch)?;
-        let cipher = self.subject_cipher(&trow, &view.subject)?;
+        let cipher = self.subject_cipher(&trow, &view.subject).await?;
         let mut values = open_record(&cipher, &row)?;
         for (k, v) in patch {
             if v.is_null() {
@@ -614,7 +614,7 @@ impl Vault {
             if crate::access::decide(&access).is_err() {
                 continue;
             }
-            let cipher = self.subject_cipher(&trow, &s)?;
+            let cipher = self.subject_cipher(&trow, &s).await?;
             let values = open_record(&cipher, &row)?;
             let mut e = event.clone();
             e.subject = Some(s.id);
@@ -674,8 +674,31 @@ impl Vault {
             .ok_or(VaultError::NotFound("subject"))
     }
 
-    pub(crate) fn subject_cipher(&self, trow: &TenantRow, s: &SubjectRow) -> Result<Arc<Cipher>> {
+    pub(crate) fn subject_cipher_now(
+        &self,
+        trow: &TenantRow,
+        s: &SubjectRow,
+    ) -> Result<Arc<Cipher>> {
         self.inner.keys.subject(trow, s)
+    }
+
+    /// The subject's record cipher. When the subject and tenant rows were read on either side
+    /// of a tenant key rotation (their key versions differ), both are read again once.
+    pub(crate) async fn subject_cipher(
+        &self,
+        trow: &TenantRow,
+        s: &SubjectRow,
+    ) -> Result<Arc<Cipher>> {
+        if s.key_version == trow.key_version || self.inner.keys.cached_subject(s).is_some() {
+            return self.subject_cipher_now(trow, s);
+        }
+        self.forget_tenant_row(trow.id);
+        let fresh_tenant = self.tenant_row(trow.id).await?;
+        let fresh_subject = self
+            .subject_view(s.tenant, s.id, RecordFilter::None)
+            .await?
+            .subject;
+        self.subject_cipher_now(&fresh_tenant, &fresh_subject)
     }
 
     /// Like `visible_tenant` but skips the tenant fetch when the subject key is likely cached:

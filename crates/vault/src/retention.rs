@@ -220,7 +220,7 @@ impl Vault {
         coll: &ward_policy::Collection,
     ) -> Result<RecordRow> {
         let r = &item.record;
-        let cipher = self.subject_cipher(trow, &item.subject)?;
+        let cipher = self.subject_cipher_now(trow, &item.subject)?;
         let values = open_record(&cipher, r)?;
         let tk = self.inner.keys.tenant(trow)?;
         let mut out = Map::new();

@@ -163,7 +163,7 @@ impl Vault {
         let view = self
             .subject_view(tenant, subject, RecordFilter::All(None))
             .await?;
-        let cipher = self.subject_cipher(&trow, &view.subject)?;
+        let cipher = self.subject_cipher(&trow, &view.subject).await?;
         let now = self.now();
         let mut records = Vec::new();
         let mut collections = BTreeMap::new();
@@ -305,7 +305,7 @@ impl Vault {
                 )
                 .await);
         }
-        let cipher = self.subject_cipher(&trow, &view.subject)?;
+        let cipher = self.subject_cipher(&trow, &view.subject).await?;
         let mut ops = Vec::new();
         let mut kept: BTreeMap<String, KeptOut> = BTreeMap::new();
         let mut hold: Option<(Uuid, Cipher)> = None;

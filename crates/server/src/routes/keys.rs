@@ -1,0 +1,58 @@
+//! Key rotation for operators: tenant keys through the API (the root key rotates with
+//! `ward keys rotate --root`, next to the key provider).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use uuid::Uuid;
+use ward_vault::{RequestContext, Role, RotationReport};
+
+use crate::extract::{Auth, Json};
+use crate::{ApiError, AppState, ErrorBody};
+
+/// Body of a tenant key rotation.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RotateBody {
+    /// The tenant whose key-encryption key is rotated.
+    tenant: Uuid,
+}
+
+fn operator_only(ctx: &RequestContext) -> Result<(), ApiError> {
+    if ctx.principal.role == Role::Operator {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "role_not_permitted",
+            "only operators rotate keys",
+        ))
+    }
+}
+
+/// Rotate a tenant's key: new key-encryption key, subject and hold keys rewrapped in one
+/// transaction, no record touched, no downtime.
+#[utoipa::path(post, path = "/v1/keys/rotate", tag = "keys", request_body = RotateBody,
+    responses((status = 200, body = RotationReport), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn rotate(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Json(body): Json<RotateBody>,
+) -> Result<axum::Json<RotationReport>, ApiError> {
+    operator_only(&ctx)?;
+    Ok(axum::Json(s.vault.rotate_tenant(body.tenant).await?))
+}
+
+/// Root key versions in use and every tenant's key version.
+#[utoipa::path(get, path = "/v1/keys/status", tag = "keys",
+    responses((status = 200, description = "Key versions"), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn status(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    operator_only(&ctx)?;
+    let st = s.vault.key_status().await?;
+    Ok(axum::Json(serde_json::to_value(st).unwrap_or_default()))
+}

@@ -1,0 +1,197 @@
+//! Key rotation without downtime (DESIGN.md "Keys and encryption").
+//!
+//! Rotating the root key rewraps every tenant's sealed material under the new root version;
+//! rotating a tenant key gives the tenant a new key-encryption key and rewraps its subject and
+//! hold keys. Neither touches a record: the subject keys themselves, and so every ciphertext,
+//! stay as they are. The tenant's hashing secret (blind index, pseudonyms, anonymized data)
+//! is carried over unchanged, so lookups and joins keep working.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use uuid::Uuid;
+use ward_audit::Action;
+use ward_crypto::{RootKeyring, aad};
+use ward_store::Op;
+
+use crate::retention::system_event;
+use crate::{Result, Vault, VaultError};
+
+/// Subjects rewrapped per page read during a tenant rotation.
+const PAGE: u32 = 1000;
+
+/// What a rotation did.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct RotationReport {
+    /// Tenants whose material was resealed.
+    pub tenants_rewrapped: u64,
+    /// Subject keys rewrapped.
+    pub subjects_rewrapped: u64,
+    /// Hold keys rewrapped.
+    pub holds_rewrapped: u64,
+    /// Root key version now current.
+    pub root_version: u32,
+    /// For a tenant rotation: the tenant key version now current.
+    pub tenant_version: Option<u32>,
+}
+
+/// Which root key versions still seal something.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeyStatus {
+    /// Root version → number of tenants whose material it seals.
+    pub root_versions_in_use: BTreeMap<u32, u64>,
+    /// The current root version.
+    pub current_root_version: u32,
+    /// Tenant id → its key-encryption key version.
+    pub tenant_key_versions: BTreeMap<Uuid, u32>,
+}
+
+impl Vault {
+    /// Installs `ring` (whose current version is new) and reseals every tenant under it.
+    /// Old root versions stay usable until [`Vault::key_status`] shows they seal nothing.
+    pub async fn rotate_root(&self, ring: &RootKeyring) -> Result<RotationReport> {
+        self.inner.keys.install_ring(ring)?;
+        let current = self.inner.keys.current_root();
+        let mut report = RotationReport {
+            root_version: current,
+            ..Default::default()
+        };
+        for t in self.inner.store.tenants().await? {
+            if t.wrapped_key.is_none() || t.root_key_version == current {
+                continue;
+            }
+            let material = self.inner.keys.open_material(&t)?;
+            let (wrapped_key, root_key_version) = self.inner.keys.seal_material(&material, t.id)?;
+            let mut event = system_event(self.now(), Action::KeyRotate, Some(t.id));
+            event.actor = ward_audit::Actor::system("key-rotation");
+            event.detail = Some(
+                serde_json::json!({ "scope": "root", "from": t.root_key_version, "to": root_key_version }),
+            );
+            self.inner
+                .store
+                .commit(vec![
+                    Op::RewrapTenant {
+                        id: t.id,
+                        wrapped_key,
+                        root_key_version,
+                        key_version: t.key_version,
+                    },
+                    Op::Audit(Box::new(event)),
+                ])
+                .await?;
+            self.forget_tenant_row(t.id);
+            report.tenants_rewrapped += 1;
+        }
+        metrics::counter!("ward_key_rotations_total", "scope" => "root").increment(1);
+        Ok(report)
+    }
+
+    /// Gives a tenant a new key-encryption key and rewraps its subject and hold keys, in one
+    /// transaction: readers see either the old or the new wrapping, never a mix.
+    pub async fn rotate_tenant(&self, tenant: Uuid) -> Result<RotationReport> {
+        let trow = self.tenant_row(tenant).await?;
+        if trow.status == "destroyed" {
+            return Err(VaultError::NotFound("tenant"));
+        }
+        let old = self.inner.keys.open_material(&trow)?;
+        let new = old.rotated()?;
+        let new_version = trow
+            .key_version
+            .checked_add(1)
+            .ok_or(VaultError::Integrity)?;
+        let (old_kek, new_kek) = (old.kek_cipher()?, new.kek_cipher()?);
+        let (wrapped_key, root_key_version) = self.inner.keys.seal_material(&new, tenant)?;
+        let mut ops = vec![Op::RewrapTenant {
+            id: tenant,
+            wrapped_key,
+            root_key_version,
+            key_version: new_version,
+        }];
+        let mut report = RotationReport {
+            root_version: root_key_version,
+            tenant_version: Some(new_version),
+            tenants_rewrapped: 1,
+            ..Default::default()
+        };
+        let mut after = None;
+        loop {
+            let page = self.inner.store.keyed_subjects(tenant, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for s in &page {
+                let Some(wrapped) = &s.wrapped_key else {
+                    continue;
+                };
+                let key = old_kek.unwrap(
+                    wrapped,
+                    &aad::subject_key(tenant.as_bytes(), s.id.as_bytes(), s.key_version),
+                )?;
+                let rewrapped = new_kek.wrap(
+                    &key,
+                    &aad::subject_key(tenant.as_bytes(), s.id.as_bytes(), new_version),
+                )?;
+                ops.push(Op::RewrapSubject {
+                    tenant,
+                    subject: s.id,
+                    wrapped_key: rewrapped,
+                    key_version: new_version,
+                });
+                report.subjects_rewrapped += 1;
+            }
+        }
+        for h in self.inner.store.live_holds(tenant).await? {
+            let Some(wrapped) = &h.wrapped_key else {
+                continue;
+            };
+            let key = old_kek.unwrap(
+                wrapped,
+                &aad::hold_key(tenant.as_bytes(), h.id.as_bytes(), h.key_version),
+            )?;
+            let rewrapped = new_kek.wrap(
+                &key,
+                &aad::hold_key(tenant.as_bytes(), h.id.as_bytes(), new_version),
+            )?;
+            ops.push(Op::RewrapHold {
+                tenant,
+                hold: h.id,
+                wrapped_key: rewrapped,
+                key_version: new_version,
+            });
+            report.holds_rewrapped += 1;
+        }
+        let mut event = system_event(self.now(), Action::KeyRotate, Some(tenant));
+        event.actor = ward_audit::Actor::system("key-rotation");
+        event.detail = Some(serde_json::json!({
+            "scope": "tenant", "from": trow.key_version, "to": new_version,
+            "subjects": report.subjects_rewrapped, "holds": report.holds_rewrapped,
+        }));
+        ops.push(Op::Audit(Box::new(event)));
+        self.inner.store.commit(ops).await?;
+        self.forget_tenant_row(tenant);
+        metrics::counter!("ward_key_rotations_total", "scope" => "tenant").increment(1);
+        Ok(report)
+    }
+
+    /// Which root versions still seal tenant material, and each tenant's key version.
+    pub async fn key_status(&self) -> Result<KeyStatus> {
+        let mut status = KeyStatus {
+            current_root_version: self.inner.keys.current_root(),
+            ..Default::default()
+        };
+        for t in self.inner.store.tenants().await? {
+            if t.wrapped_key.is_some() {
+                *status
+                    .root_versions_in_use
+                    .entry(t.root_key_version)
+                    .or_default() += 1;
+                status.tenant_key_versions.insert(t.id, t.key_version);
+            }
+        }
+        Ok(status)
+    }
+
+    /// Whether this process can open material sealed under root version `v`.
+    pub fn holds_root_version(&self, v: u32) -> bool {
+        self.inner.keys.has_root(v)
+    }
+}
