@@ -4,12 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use clap::Args;
 use serde_json::json;
 use tokio::net::TcpListener;
 use uuid::Uuid;
-use ward_vault::{NewKey, NewTenant, Principal, RequestContext, Role};
 
 use crate::Outcome;
 use crate::config::Settings;
@@ -36,6 +34,10 @@ pub(crate) struct BenchArgs {
     /// worst read latency seen by a concurrent client during the sweep.
     #[arg(long, value_name = "RECORDS")]
     retention: Option<usize>,
+    /// Also run the put/get phases on this PostgreSQL database (in a scratch schema that is
+    /// dropped afterwards), next to SQLite in the same run.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
@@ -47,7 +49,12 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         key_provider: crate::config::KeyProviderKind::File,
         key_command: None,
     };
+    println!("== SQLite (embedded, WAL, synchronous=FULL)");
     let result = bench(&settings, &args).await;
+    let result = match (result, &args.postgres) {
+        (Ok(_), Some(url)) => postgres_phase(&dir, url, &args).await,
+        (other, _) => other,
+    };
     let result = match result {
         Ok(_) if args.audit => audit_bench(&dir, &args).await,
         other => other,
@@ -64,45 +71,43 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     result
 }
 
-async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome> {
-    let opened = crate::setup::open(settings).await?;
-    let vault = opened.vault.clone();
-    let op_token = vault
-        .bootstrap_operator()
-        .await?
-        .context("fresh data dir has no operator")?;
-    let operator = vault
-        .authenticate(Some(op_token.as_str()), "bench", None)
+/// The same put/get phases on PostgreSQL, in a scratch schema.
+async fn postgres_phase(
+    dir: &std::path::Path,
+    url: &str,
+    args: &BenchArgs,
+) -> anyhow::Result<Outcome> {
+    use sqlx::Connection as _;
+    let schema = format!("ward_bench_{}", Uuid::now_v7().simple());
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
         .await?;
-    let op_ctx = ctx(operator);
-    let tenant = vault
-        .create_tenant(
-            &op_ctx,
-            NewTenant {
-                name: "bench".into(),
-                region: None,
-            },
-        )
-        .await?;
-    let owner = vault
-        .create_key(
-            &op_ctx,
-            tenant.id,
-            NewKey {
-                name: "bench".into(),
-                role: "owner".into(),
-                purposes: vec![],
-            },
-        )
-        .await?;
-    let token = owner.token.clone().unwrap_or_default();
-    let principal = Principal {
-        key_id: owner.id,
-        tenant: Some(tenant.id),
-        role: Role::Owner,
-        purposes: Default::default(),
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    println!("== PostgreSQL ({url}, schema {schema})");
+    let settings = Settings {
+        data_dir: dir.join("postgres"),
+        database_url: Some(scoped),
+        policy: None,
+        key_provider: crate::config::KeyProviderKind::File,
+        key_command: None,
     };
-    let c = ctx(principal);
+    let result = bench(&settings, args).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut conn)
+        .await?;
+    result
+}
+
+async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let fx =
+        crate::bench_more::fixture(settings, std::sync::Arc::new(ward_vault::SystemClock)).await?;
+    let (vault, c, token) = (fx.vault, fx.ctx, fx.token);
+    let tenant = ward_vault::TenantOut {
+        id: fx.tenant,
+        ..fx.tenant_out
+    };
     let subjects: Vec<Uuid> = {
         let mut v = Vec::new();
         for _ in 0..args.concurrency {
@@ -382,14 +387,6 @@ fn report(name: &str, ops: usize, secs: f64) {
         "{name:<16} {ops:>8} ops in {secs:>7.2} s = {:>9.0} ops/s",
         ops as f64 / secs
     );
-}
-
-fn ctx(principal: Principal) -> RequestContext {
-    RequestContext {
-        principal,
-        request_id: "bench".into(),
-        client_ip: None,
-    }
 }
 
 fn num_cpus() -> usize {

@@ -17,20 +17,20 @@ use ward_vault::{
 use crate::Outcome;
 use crate::config::{KeyProviderKind, Settings};
 
-/// A fresh vault with one tenant and an owner context.
-async fn fixture(
-    dir: &Path,
-    name: &str,
-    clock: ManualClock,
-) -> anyhow::Result<(Vault, Uuid, RequestContext)> {
-    let settings = Settings {
-        data_dir: dir.join(name),
-        database_url: None,
-        policy: None,
-        key_provider: KeyProviderKind::File,
-        key_command: None,
-    };
-    let opened = crate::setup::open_with_clock(&settings, Arc::new(clock)).await?;
+/// A fresh vault with one tenant, its owner key and an owner context.
+pub(crate) struct Fixture {
+    pub(crate) vault: Vault,
+    pub(crate) tenant: Uuid,
+    pub(crate) tenant_out: ward_vault::TenantOut,
+    pub(crate) ctx: RequestContext,
+    pub(crate) token: String,
+}
+
+pub(crate) async fn fixture(
+    settings: &Settings,
+    clock: Arc<dyn ward_vault::Clock>,
+) -> anyhow::Result<Fixture> {
+    let opened = crate::setup::open_with_clock(settings, clock).await?;
     let vault = opened.vault;
     let token = vault
         .bootstrap_operator()
@@ -74,7 +74,23 @@ async fn fixture(
         request_id: "bench".into(),
         client_ip: None,
     };
-    Ok((vault, tenant.id, ctx))
+    Ok(Fixture {
+        vault,
+        tenant: tenant.id,
+        tenant_out: tenant,
+        ctx,
+        token: owner.token.unwrap_or_default(),
+    })
+}
+
+fn scratch(dir: &Path, name: &str) -> Settings {
+    Settings {
+        data_dir: dir.join(name),
+        database_url: None,
+        policy: None,
+        key_provider: KeyProviderKind::File,
+        key_command: None,
+    }
 }
 
 /// Creates `n` records of `collection` for `subject` in batches of 1,000.
@@ -117,12 +133,12 @@ async fn subjects(
 }
 
 pub(crate) async fn rights(dir: &Path, others: usize) -> anyhow::Result<Outcome> {
-    let (vault, tenant, ctx) = fixture(
-        dir,
-        "rights",
-        ManualClock::new(time::OffsetDateTime::now_utc()),
+    let fx = fixture(
+        &scratch(dir, "rights"),
+        Arc::new(ManualClock::new(time::OffsetDateTime::now_utc())),
     )
     .await?;
+    let (vault, tenant, ctx) = (fx.vault, fx.tenant, fx.ctx);
     let contact =
         json!({"name": "Grace Hopper", "email": "grace@example.com", "phone": "+1 202 555 0143"});
     let crowd = subjects(&vault, &ctx, tenant, 1000).await?;
@@ -166,7 +182,8 @@ pub(crate) async fn rights(dir: &Path, others: usize) -> anyhow::Result<Outcome>
 
 pub(crate) async fn retention(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
     let clock = ManualClock::new(time::OffsetDateTime::now_utc());
-    let (vault, tenant, ctx) = fixture(dir, "retention", clock.clone()).await?;
+    let fx = fixture(&scratch(dir, "retention"), Arc::new(clock.clone())).await?;
+    let (vault, tenant, ctx) = (fx.vault, fx.tenant, fx.ctx);
     let crowd = subjects(&vault, &ctx, tenant, 1000).await?;
     let now = vault
         .now()

@@ -228,7 +228,7 @@ impl Vault {
             None => {
                 // One query on the hot path: the subject view carries the tenant's current
                 // status; the tenant's key material comes from a short-lived cache.
-                self.visible_tenant_cheap(ctx, tenant, &event).await?;
+                self.isolate(ctx, tenant, &event).await?;
                 let view = self
                     .subject_view(tenant, subject, RecordFilter::None)
                     .await?;
@@ -291,7 +291,7 @@ impl Vault {
         event.record = Some(record);
         event.purpose = known_purpose(purpose);
         let purpose = self.purpose(purpose)?;
-        let trow_hint = self.visible_tenant_cheap(ctx, tenant, &event).await?;
+        self.isolate(ctx, tenant, &event).await?;
         let view = self
             .subject_view(tenant, subject, RecordFilter::One(record))
             .await?;
@@ -319,10 +319,7 @@ impl Vault {
         let cipher = match self.inner.keys.cached_subject(&view.subject) {
             Some(c) => c,
             None => {
-                let trow = match trow_hint {
-                    Some(t) => t,
-                    None => self.tenant_row(tenant).await?,
-                };
+                let trow = self.tenant_row(tenant).await?;
                 self.subject_cipher(&trow, &view.subject).await?
             }
         };
@@ -441,17 +438,9 @@ impl Vault {
         record: Uuid,
         fields: &Map<String, Value>,
     ) -> Result<Prepared> {
-        let mut event = self.event(ctx, Action::RecordUpdate, Some(tenant));
-        event.subject = Some(subject);
-        event.record = Some(record);
-        let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        let view = self
-            .subject_view(tenant, subject, RecordFilter::One(record))
+        let (event, trow, view, row) = self
+            .record_in_place(ctx, tenant, subject, record, Action::RecordUpdate)
             .await?;
-        let Some(row) = view.records.into_iter().next() else {
-            return Err(VaultError::NotFound("record"));
-        };
-        event.collection = Some(row.collection.clone());
         let coll = self.collection(&row.collection)?;
         self.check(
             &Access {
@@ -528,17 +517,9 @@ impl Vault {
         subject: Uuid,
         record: Uuid,
     ) -> Result<Vec<Op>> {
-        let mut event = self.event(ctx, Action::RecordDelete, Some(tenant));
-        event.subject = Some(subject);
-        event.record = Some(record);
-        let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        let view = self
-            .subject_view(tenant, subject, RecordFilter::One(record))
+        let (event, trow, _, row) = self
+            .record_in_place(ctx, tenant, subject, record, Action::RecordDelete)
             .await?;
-        let Some(row) = view.records.into_iter().next() else {
-            return Err(VaultError::NotFound("record"));
-        };
-        event.collection = Some(row.collection.clone());
         let coll = self.inner.policy.collection(&row.collection);
         self.check(
             &Access {
@@ -631,6 +612,30 @@ impl Vault {
 
     // ---- helpers ------------------------------------------------------------------------
 
+    /// The common start of a change to one record: its audit event, the tenant (isolation
+    /// checked), the subject and the record row (404 when absent).
+    async fn record_in_place(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        record: Uuid,
+        action: Action,
+    ) -> Result<(AuditEvent, TenantRow, SubjectView, RecordRow)> {
+        let mut event = self.event(ctx, action, Some(tenant));
+        event.subject = Some(subject);
+        event.record = Some(record);
+        let trow = self.visible_tenant(ctx, tenant, &event).await?;
+        let mut view = self
+            .subject_view(tenant, subject, RecordFilter::One(record))
+            .await?;
+        let Some(row) = view.records.pop() else {
+            return Err(VaultError::NotFound("record"));
+        };
+        event.collection = Some(row.collection.clone());
+        Ok((event, trow, view, row))
+    }
+
     /// A client-supplied collection name as it may appear in an audit event: only names the
     /// policy declares, so a denied request cannot write arbitrary text into a tenant's log.
     pub(crate) fn known_collection(&self, name: &str) -> Option<String> {
@@ -699,30 +704,6 @@ impl Vault {
             .await?
             .subject;
         self.subject_cipher_now(&fresh_tenant, &fresh_subject)
-    }
-
-    /// Like `visible_tenant` but skips the tenant fetch when the subject key is likely cached:
-    /// returns `None` in that case and the caller fetches on a miss. Tenant isolation is
-    /// still checked here, before any query.
-    async fn visible_tenant_cheap(
-        &self,
-        ctx: &RequestContext,
-        tenant: Uuid,
-        event: &AuditEvent,
-    ) -> Result<Option<TenantRow>> {
-        let p = &ctx.principal;
-        if p.role != crate::Role::Operator && p.tenant != Some(tenant) {
-            return Err(self
-                .deny(
-                    event.clone(),
-                    crate::Denial::Hidden {
-                        what: "tenant",
-                        reason: "key belongs to another tenant".into(),
-                    },
-                )
-                .await);
-        }
-        Ok(None)
     }
 
     fn index_entries(

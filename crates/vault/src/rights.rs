@@ -258,14 +258,9 @@ impl Vault {
         tenant: Uuid,
         subject: Uuid,
     ) -> Result<ErasureOut> {
-        let mut event = self.event(ctx, Action::SubjectErase, Some(tenant));
-        event.subject = Some(subject);
-        let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(
-            &self.tenant_access(ctx, &trow, Operation::ManageRights),
-            &event,
-        )
-        .await?;
+        let (mut event, trow) = self
+            .rights_gate(ctx, tenant, subject, Action::SubjectErase)
+            .await?;
         let Some(view) = self
             .inner
             .store
@@ -403,6 +398,26 @@ impl Vault {
         Ok(out)
     }
 
+    /// The common start of a right exercised on one subject: its audit event, the tenant
+    /// (isolation checked) and the access decision for rights handling.
+    async fn rights_gate(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        action: Action,
+    ) -> Result<(ward_audit::AuditEvent, TenantRow)> {
+        let mut event = self.event(ctx, action, Some(tenant));
+        event.subject = Some(subject);
+        let trow = self.visible_tenant(ctx, tenant, &event).await?;
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::ManageRights),
+            &event,
+        )
+        .await?;
+        Ok((event, trow))
+    }
+
     /// Adds restrictions (objections) to a subject's processing.
     pub async fn restrict(
         &self,
@@ -472,14 +487,7 @@ impl Vault {
         action: Action,
         change: impl FnOnce(&mut Vec<String>),
     ) -> Result<Vec<String>> {
-        let mut event = self.event(ctx, action, Some(tenant));
-        event.subject = Some(subject);
-        let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        self.check(
-            &self.tenant_access(ctx, &trow, Operation::ManageRights),
-            &event,
-        )
-        .await?;
+        let (mut event, _) = self.rights_gate(ctx, tenant, subject, action).await?;
         let view = self
             .subject_view(tenant, subject, RecordFilter::None)
             .await?;

@@ -431,6 +431,22 @@ impl Vault {
         id: Uuid,
         event: &AuditEvent,
     ) -> Result<TenantRow> {
+        self.isolate(ctx, id, event).await?;
+        let p = &ctx.principal;
+        match self.inner.store.tenant(id).await? {
+            Some(t) if t.status != "destroyed" || p.role == Role::Operator => Ok(t),
+            _ => Err(VaultError::NotFound("tenant")),
+        }
+    }
+
+    /// Tenant isolation, before any query: a key of another tenant is told "not found", and
+    /// the attempt is audited.
+    pub(crate) async fn isolate(
+        &self,
+        ctx: &RequestContext,
+        id: Uuid,
+        event: &AuditEvent,
+    ) -> Result<()> {
         let p = &ctx.principal;
         if p.role != Role::Operator && p.tenant != Some(id) {
             return Err(self
@@ -443,10 +459,7 @@ impl Vault {
                 )
                 .await);
         }
-        match self.inner.store.tenant(id).await? {
-            Some(t) if t.status != "destroyed" || p.role == Role::Operator => Ok(t),
-            _ => Err(VaultError::NotFound("tenant")),
-        }
+        Ok(())
     }
 
     pub(crate) fn tenant_access<'a>(
