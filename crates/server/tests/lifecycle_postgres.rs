@@ -38,12 +38,7 @@ mod requests;
 #[path = "lifecycle/tenant.rs"]
 mod tenant;
 
-#[path = "lifecycle/rotation.rs"]
-mod rotation;
 #[path = "lifecycle/retention.rs"]
 mod retention;
-
-
-
-
-
+#[path = "lifecycle/rotation.rs"]
+mod rotation;

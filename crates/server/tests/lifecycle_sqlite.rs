@@ -38,10 +38,10 @@ mod requests;
 #[path = "lifecycle/tenant.rs"]
 mod tenant;
 
-#[path = "lifecycle/rotation.rs"]
-mod rotation;
 #[path = "lifecycle/retention.rs"]
 mod retention;
+#[path = "lifecycle/rotation.rs"]
+mod rotation;
 
 #[path = "lifecycle/sqlite_support.rs"]
 mod sqlite_support;

@@ -26,6 +26,3 @@ mod audit;
 
 #[path = "security/proofs.rs"]
 mod proofs;
-
-
-

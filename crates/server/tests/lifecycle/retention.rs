@@ -818,6 +818,10 @@ async fn pruning_an_idle_audit_log_keeps_it_verifiable() {
     // The next event continues the same log.
     srv.get(&format!("/v1/tenants/{}", t.id), &t.owner).await;
     let next = verify(&srv).await;
-    assert_eq!(next.first_index, before.tree_size - 1, "the anchor event stays: {next:?}");
+    assert_eq!(
+        next.first_index,
+        before.tree_size - 1,
+        "the anchor event stays: {next:?}"
+    );
     assert_eq!(next.tree_size, before.tree_size + 1, "{next:?}");
 }
