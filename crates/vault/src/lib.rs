@@ -186,10 +186,9 @@ impl Vault {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&id)
+            && at.elapsed() < TENANT_CACHE_TTL
         {
-            if at.elapsed() < TENANT_CACHE_TTL {
-                return Ok(row.clone());
-            }
+            return Ok(row.clone());
         }
         let row = self.tenant_row(id).await?;
         let mut cache = self
