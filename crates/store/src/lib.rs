@@ -47,6 +47,10 @@ pub enum StoreError {
     Closed,
 }
 
+/// The conflict message of a subject created under a tenant key that was rotated meanwhile;
+/// the vault retries such a request with the new key.
+pub const KEY_ROTATED: &str = "the tenant key was rotated during the request";
+
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

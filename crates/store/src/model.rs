@@ -313,6 +313,16 @@ pub enum Op {
         root_key_version: u32,
         /// Version of the tenant key-encryption key inside.
         key_version: u32,
+        /// The key version the caller read: a concurrent rotation makes this a conflict.
+        expected_key_version: u32,
+    },
+    /// Fails with a conflict if any keyed subject or hold of the tenant is wrapped under a
+    /// key version other than `key_version` (a subject created while a rotation ran).
+    AssertKeyVersion {
+        /// Tenant id.
+        tenant: Uuid,
+        /// The version everything must be at.
+        key_version: u32,
     },
     /// Replace a subject's wrapped key (tenant key rotation; the subject key itself is kept).
     RewrapSubject {

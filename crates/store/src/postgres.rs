@@ -563,6 +563,16 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await
             .map_err(unique_to_conflict("subject with this external_ref"))?;
+            // A subject key must be wrapped under the tenant's current key version, or a
+            // rotation committed meanwhile would strand it.
+            let current: Option<i64> =
+                sqlx::query_scalar("SELECT key_version FROM tenants WHERE id = $1 FOR SHARE")
+                    .bind(s.tenant.as_bytes().as_slice())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if current != Some(i64::from(s.key_version)) {
+                return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
+            }
             if let Some(key) = &s.wrapped_key {
                 sqlx::query(
                     "INSERT INTO subject_keys (tenant, subject, wrapped_key) VALUES ($1, $2, $3)",
@@ -825,7 +835,20 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             wrapped_key,
             root_key_version,
             key_version,
+            expected_key_version,
         } => {
+            let moved = sqlx::query("UPDATE tenants SET root_key_version = $1, key_version = $2 WHERE id = $3 AND key_version = $4")
+                .bind(i64::from(root_key_version))
+                .bind(i64::from(key_version))
+                .bind(id.as_bytes().as_slice())
+                .bind(i64::from(expected_key_version))
+                .execute(&mut *conn)
+                .await?;
+            if moved.rows_affected() == 0 {
+                return Err(StoreError::Conflict(
+                    "the tenant key changed concurrently".into(),
+                ));
+            }
             let done = sqlx::query("UPDATE tenant_keys SET wrapped_key = $1 WHERE tenant = $2")
                 .bind(&wrapped_key)
                 .bind(id.as_bytes().as_slice())
@@ -834,12 +857,27 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound("tenant"));
             }
-            sqlx::query("UPDATE tenants SET root_key_version = $1, key_version = $2 WHERE id = $3")
-                .bind(i64::from(root_key_version))
-                .bind(i64::from(key_version))
-                .bind(id.as_bytes().as_slice())
-                .execute(&mut *conn)
-                .await?;
+        }
+        Op::AssertKeyVersion {
+            tenant,
+            key_version,
+        } => {
+            let stragglers: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM subjects s JOIN subject_keys sk \
+                 ON sk.tenant = s.tenant AND sk.subject = s.id \
+                 WHERE s.tenant = $1 AND s.key_version <> $2) + \
+                 (SELECT COUNT(*) FROM holds h JOIN hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
+                 WHERE h.tenant = $1 AND h.key_version <> $2)",
+            )
+            .bind(tenant.as_bytes().as_slice())
+            .bind(i64::from(key_version))
+            .fetch_one(&mut *conn)
+            .await?;
+            if stragglers > 0 {
+                return Err(StoreError::Conflict(
+                    "keys were created during the rotation; rotate again".into(),
+                ));
+            }
         }
         Op::RewrapSubject {
             tenant,

@@ -66,8 +66,26 @@ pub struct BatchOutcome {
 }
 
 impl Vault {
-    /// Applies every item or none.
+    /// Applies every item or none (prepared again if a tenant key rotation raced it).
     pub async fn batch(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        items: Vec<BatchItem>,
+    ) -> Result<BatchOutcome> {
+        let mut attempt = 0;
+        loop {
+            match self.batch_once(ctx, tenant, items.clone()).await {
+                Err(VaultError::Conflict(m)) if m == ward_store::KEY_ROTATED && attempt < 3 => {
+                    self.forget_tenant_row(tenant);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn batch_once(
         &self,
         ctx: &RequestContext,
         tenant: Uuid,

@@ -78,9 +78,24 @@ impl Vault {
         tenant: Uuid,
         external_ref: Option<String>,
     ) -> Result<SubjectOut> {
-        let prepared = self.prepare_subject(ctx, tenant, external_ref).await?;
-        self.inner.store.commit(prepared.ops).await?;
-        Ok(prepared.out)
+        // A tenant key rotation between wrapping the new subject key and committing it is a
+        // conflict the store reports; wrap again under the new key.
+        let mut attempt = 0;
+        loop {
+            let prepared = self
+                .prepare_subject(ctx, tenant, external_ref.clone())
+                .await?;
+            match self.inner.store.commit(prepared.ops).await {
+                Ok(_) => return Ok(prepared.out),
+                Err(ward_store::StoreError::Conflict(m))
+                    if m == ward_store::KEY_ROTATED && attempt < 3 =>
+                {
+                    self.forget_tenant_row(tenant);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     pub(crate) async fn prepare_subject(
@@ -697,13 +712,22 @@ impl Vault {
         if s.key_version == trow.key_version || self.inner.keys.cached_subject(s).is_some() {
             return self.subject_cipher_now(trow, s);
         }
-        self.forget_tenant_row(trow.id);
-        let fresh_tenant = self.tenant_row(trow.id).await?;
-        let fresh_subject = self
-            .subject_view(s.tenant, s.id, RecordFilter::None)
-            .await?
-            .subject;
-        self.subject_cipher_now(&fresh_tenant, &fresh_subject)
+        // Read on either side of a tenant key rotation: read both again until they agree
+        // (rotations are rare; two in a row is the most a read should ever see).
+        for _ in 0..4 {
+            self.forget_tenant_row(trow.id);
+            let fresh_tenant = self.tenant_row(trow.id).await?;
+            let fresh_subject = self
+                .subject_view(s.tenant, s.id, RecordFilter::None)
+                .await?
+                .subject;
+            if fresh_subject.key_version == fresh_tenant.key_version {
+                return self.subject_cipher_now(&fresh_tenant, &fresh_subject);
+            }
+        }
+        Err(VaultError::Conflict(
+            "the tenant key is being rotated; retry".into(),
+        ))
     }
 
     fn index_entries(

@@ -75,6 +75,7 @@ impl Vault {
                         wrapped_key,
                         root_key_version,
                         key_version: t.key_version,
+                        expected_key_version: t.key_version,
                     },
                     Op::Audit(Box::new(event)),
                 ])
@@ -89,6 +90,18 @@ impl Vault {
     /// Gives a tenant a new key-encryption key and rewraps its subject and hold keys, in one
     /// transaction: readers see either the old or the new wrapping, never a mix.
     pub async fn rotate_tenant(&self, tenant: Uuid) -> Result<RotationReport> {
+        // A subject created between reading the subjects and committing makes the commit a
+        // conflict (it would be stranded under the old key); read again and retry.
+        let mut attempt = 0;
+        loop {
+            match self.rotate_tenant_once(tenant).await {
+                Err(VaultError::Conflict(_)) if attempt < 5 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn rotate_tenant_once(&self, tenant: Uuid) -> Result<RotationReport> {
         let trow = self.tenant_row(tenant).await?;
         if trow.status == "destroyed" {
             return Err(VaultError::NotFound("tenant"));
@@ -106,6 +119,7 @@ impl Vault {
             wrapped_key,
             root_key_version,
             key_version: new_version,
+            expected_key_version: trow.key_version,
         }];
         let mut report = RotationReport {
             root_version: root_key_version,
@@ -165,6 +179,10 @@ impl Vault {
             "scope": "tenant", "from": trow.key_version, "to": new_version,
             "subjects": report.subjects_rewrapped, "holds": report.holds_rewrapped,
         }));
+        ops.push(Op::AssertKeyVersion {
+            tenant,
+            key_version: new_version,
+        });
         ops.push(Op::Audit(Box::new(event)));
         self.inner.store.commit(ops).await?;
         self.forget_tenant_row(tenant);
