@@ -410,9 +410,11 @@ async fn apply(
             .await
             .map_err(unique_to_conflict("tenant"))?;
             if let Some(key) = &t.wrapped_key {
-                sqlx::query("INSERT INTO keys.tenant_keys (tenant, wrapped_key) VALUES (?1, ?2)")
+                sqlx::query("INSERT INTO keys.tenant_keys (tenant, wrapped_key, root_key_version, key_version) VALUES (?1, ?2, ?3, ?4)")
                     .bind(t.id.as_bytes().as_slice())
                     .bind(key)
+                    .bind(i64::from(t.root_key_version))
+                    .bind(i64::from(t.key_version))
                     .execute(&mut *conn)
                     .await
                     .map_err(unique_to_conflict("tenant"))?;
@@ -487,7 +489,7 @@ async fn apply(
             // A subject key must be wrapped under the tenant's current key version, or a
             // rotation committed meanwhile would strand it.
             let current: Option<i64> =
-                sqlx::query_scalar("SELECT key_version FROM tenants WHERE id = ?1")
+                sqlx::query_scalar("SELECT key_version FROM keys.tenant_keys WHERE tenant = ?1")
                     .bind(s.tenant.as_bytes().as_slice())
                     .fetch_optional(&mut *conn)
                     .await?;
@@ -495,10 +497,11 @@ async fn apply(
                 return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
             }
             if let Some(key) = &s.wrapped_key {
-                sqlx::query("INSERT INTO keys.subject_keys (tenant, subject, wrapped_key) VALUES (?1, ?2, ?3)")
+                sqlx::query("INSERT INTO keys.subject_keys (tenant, subject, wrapped_key, key_version) VALUES (?1, ?2, ?3, ?4)")
                     .bind(s.tenant.as_bytes().as_slice())
                     .bind(s.id.as_bytes().as_slice())
                     .bind(key)
+                    .bind(i64::from(s.key_version))
                     .execute(&mut *conn)
                     .await
                     .map_err(unique_to_conflict("subject"))?;
@@ -715,11 +718,12 @@ async fn apply(
             .await?;
             if let Some(key) = &h.wrapped_key {
                 sqlx::query(
-                    "INSERT INTO keys.hold_keys (tenant, hold, wrapped_key) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO keys.hold_keys (tenant, hold, wrapped_key, key_version) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .bind(h.tenant.as_bytes().as_slice())
                 .bind(h.id.as_bytes().as_slice())
                 .bind(key)
+                .bind(i64::from(h.key_version))
                 .execute(&mut *conn)
                 .await?;
             }
@@ -768,9 +772,11 @@ async fn apply(
                 ));
             }
             let done =
-                sqlx::query("UPDATE keys.tenant_keys SET wrapped_key = ?1 WHERE tenant = ?2")
+                sqlx::query("UPDATE keys.tenant_keys SET wrapped_key = ?1, root_key_version = ?3, key_version = ?4 WHERE tenant = ?2")
                     .bind(&wrapped_key)
                     .bind(id.as_bytes().as_slice())
+                    .bind(i64::from(root_key_version))
+                    .bind(i64::from(key_version))
                     .execute(&mut *conn)
                     .await?;
             if done.rows_affected() == 0 {
@@ -784,9 +790,9 @@ async fn apply(
             let stragglers: i64 = sqlx::query_scalar(
                 "SELECT (SELECT COUNT(*) FROM subjects s JOIN keys.subject_keys sk \
                  ON sk.tenant = s.tenant AND sk.subject = s.id \
-                 WHERE s.tenant = ?1 AND s.key_version <> ?2) + \
+                 WHERE s.tenant = ?1 AND sk.key_version <> ?2) + \
                  (SELECT COUNT(*) FROM holds h JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
-                 WHERE h.tenant = ?1 AND h.key_version <> ?2)",
+                 WHERE h.tenant = ?1 AND hk.key_version <> ?2)",
             )
             .bind(tenant.as_bytes().as_slice())
             .bind(i64::from(key_version))
@@ -805,11 +811,12 @@ async fn apply(
             key_version,
         } => {
             let done = sqlx::query(
-                "UPDATE keys.subject_keys SET wrapped_key = ?1 WHERE tenant = ?2 AND subject = ?3",
+                "UPDATE keys.subject_keys SET wrapped_key = ?1, key_version = ?4 WHERE tenant = ?2 AND subject = ?3",
             )
             .bind(&wrapped_key)
             .bind(tenant.as_bytes().as_slice())
             .bind(subject.as_bytes().as_slice())
+            .bind(i64::from(key_version))
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 0 {
@@ -829,11 +836,12 @@ async fn apply(
             key_version,
         } => {
             let done = sqlx::query(
-                "UPDATE keys.hold_keys SET wrapped_key = ?1 WHERE tenant = ?2 AND hold = ?3",
+                "UPDATE keys.hold_keys SET wrapped_key = ?1, key_version = ?4 WHERE tenant = ?2 AND hold = ?3",
             )
             .bind(&wrapped_key)
             .bind(tenant.as_bytes().as_slice())
             .bind(hold.as_bytes().as_slice())
+            .bind(i64::from(key_version))
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 0 {
@@ -1031,8 +1039,9 @@ fn hash_at(row: &SqliteRow, i: usize) -> Result<[u8; 32]> {
         .map_err(|_| StoreError::Corrupt("hash column".into()))
 }
 
-const TENANT_COLUMNS: &str = "t.id, t.name, t.status, t.region, tk.wrapped_key, t.root_key_version, \
-    t.key_version, t.settings, t.created_at, t.status_changed_at, t.destroy_after";
+const TENANT_COLUMNS: &str = "t.id, t.name, t.status, t.region, tk.wrapped_key, \
+    COALESCE(tk.root_key_version, t.root_key_version), COALESCE(tk.key_version, t.key_version), \
+    t.settings, t.created_at, t.status_changed_at, t.destroy_after";
 
 /// Tenants with their wrapped key from the key store.
 const TENANT_FROM: &str = "tenants t LEFT JOIN keys.tenant_keys tk ON tk.tenant = t.id";
@@ -1072,7 +1081,7 @@ fn key_from(row: &SqliteRow) -> Result<ApiKeyRow> {
     })
 }
 
-const SUBJECT_COLUMNS: &str = "s.tenant, s.id, s.external_ref, sk.wrapped_key, s.key_version, \
+const SUBJECT_COLUMNS: &str = "s.tenant, s.id, s.external_ref, sk.wrapped_key, COALESCE(sk.key_version, s.key_version), \
     s.restrictions, s.hold_until, s.created_at";
 
 /// Decodes subject columns starting at `at`.
@@ -1399,7 +1408,7 @@ impl Store for SqliteStore {
 
     async fn empty_holds(&self) -> Result<Vec<HoldRow>> {
         let rows = sqlx::query(
-            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, h.key_version, h.created_at FROM holds h \
+            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, COALESCE(hk.key_version, h.key_version), h.created_at FROM holds h \
              JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id WHERE NOT EXISTS \
              (SELECT 1 FROM held_records r WHERE r.tenant = h.tenant AND r.hold = h.id)",
         )
@@ -1414,7 +1423,7 @@ impl Store for SqliteStore {
         subject: Uuid,
     ) -> Result<Vec<(HoldRow, HeldRecordRow)>> {
         let rows = sqlx::query(
-            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, h.key_version, h.created_at, \
+            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, COALESCE(hk.key_version, h.key_version), h.created_at, \
              r.tenant, r.hold, r.id, r.collection, r.ciphertext, r.key_version, r.created_at, r.hold_until, r.reason \
              FROM holds h JOIN held_records r ON r.tenant = h.tenant AND r.hold = h.id \
              LEFT JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
@@ -1491,7 +1500,7 @@ impl Store for SqliteStore {
 
     async fn live_holds(&self, tenant: Uuid) -> Result<Vec<HoldRow>> {
         let rows = sqlx::query(
-            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, h.key_version, h.created_at FROM holds h \
+            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, COALESCE(hk.key_version, h.key_version), h.created_at FROM holds h \
              JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id WHERE h.tenant = ?1 ORDER BY h.id",
         )
         .bind(tenant.as_bytes().as_slice())

@@ -282,7 +282,9 @@ async fn a_stale_backup_restored_with_the_live_keys_cannot_give_back_an_erased_s
     )
     .await
     .unwrap();
-    sqlx::query("INSERT INTO subject_keys (tenant, subject, wrapped_key) VALUES (?1, ?2, ?3)")
+    sqlx::query(
+        "INSERT INTO subject_keys (tenant, subject, wrapped_key, key_version) VALUES (?1, ?2, ?3, 1)",
+    )
         .bind(blob(&t.id))
         .bind(blob(a))
         .bind(&b_key)

@@ -6,15 +6,21 @@
 -- the data file alone (a stale backup) cannot be decrypted with keys that were destroyed
 -- since: that is what makes erasure by crypto-shredding reach backups.
 
+-- Each key row carries the versions it was sealed under. Readers take the versions from here,
+-- not from the data file: SQLite commits the two files separately in WAL mode, so only a row
+-- of one file is guaranteed to be read as one consistent unit.
 CREATE TABLE keys.tenant_keys (
     tenant BLOB PRIMARY KEY,
-    wrapped_key BLOB NOT NULL
+    wrapped_key BLOB NOT NULL,
+    root_key_version INTEGER NOT NULL,
+    key_version INTEGER NOT NULL
 );
 
 CREATE TABLE keys.subject_keys (
     tenant BLOB NOT NULL,
     subject BLOB NOT NULL,
     wrapped_key BLOB NOT NULL,
+    key_version INTEGER NOT NULL,
     PRIMARY KEY (tenant, subject)
 );
 
@@ -22,6 +28,7 @@ CREATE TABLE keys.hold_keys (
     tenant BLOB NOT NULL,
     hold BLOB NOT NULL,
     wrapped_key BLOB NOT NULL,
+    key_version INTEGER NOT NULL,
     PRIMARY KEY (tenant, hold)
 );
 
