@@ -204,6 +204,12 @@ pub enum Op {
         /// The new blind-index entries (old ones are replaced).
         index: Vec<IndexEntry>,
     },
+    /// Delete many records (retention) and their blind-index entries, set-based. Records
+    /// already gone are skipped, not an error: a sweep may race an API delete.
+    DeleteRecords {
+        /// (tenant, subject, record) triples.
+        records: Vec<(Uuid, Uuid, Uuid)>,
+    },
     /// Delete a record and its blind-index entries.
     DeleteRecord {
         /// Tenant id.

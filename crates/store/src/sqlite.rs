@@ -573,6 +573,27 @@ async fn apply(
             delete_index(conn, r.tenant, r.subject, r.id).await?;
             insert_index(conn, &r, &index).await?;
         }
+        Op::DeleteRecords { records } => {
+            for chunk in records.chunks(300) {
+                for (table, id_col) in [("blind_index", "record"), ("records", "id")] {
+                    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                        "DELETE FROM {table} WHERE (tenant, subject, {id_col}) IN ("
+                    ));
+                    let mut list = b.separated(", ");
+                    for (t, s, r) in chunk {
+                        list.push("(");
+                        list.push_bind_unseparated(t.as_bytes().to_vec());
+                        list.push_unseparated(", ");
+                        list.push_bind_unseparated(s.as_bytes().to_vec());
+                        list.push_unseparated(", ");
+                        list.push_bind_unseparated(r.as_bytes().to_vec());
+                        list.push_unseparated(")");
+                    }
+                    b.push(")");
+                    b.build().execute(&mut *conn).await?;
+                }
+            }
+        }
         Op::DeleteRecord {
             tenant,
             subject,
@@ -1368,11 +1389,10 @@ impl Store for SqliteStore {
         ));
         b.push_bind(to_micros(now));
         if let Some((at, id)) = after {
-            b.push(" AND (r.expires_at > ").push_bind(to_micros(at));
-            b.push(" OR (r.expires_at = ").push_bind(to_micros(at));
-            b.push(" AND r.id > ")
-                .push_bind(id.as_bytes().to_vec())
-                .push("))");
+            // A row-value comparison walks the (expires_at, id) index from the cursor on.
+            b.push(" AND (r.expires_at, r.id) > (")
+                .push_bind(to_micros(at));
+            b.push(", ").push_bind(id.as_bytes().to_vec()).push(")");
         }
         if let Some(t) = tenant {
             b.push(" AND r.tenant = ").push_bind(t.as_bytes().to_vec());

@@ -21,7 +21,7 @@ use crate::{Result, Vault, VaultError};
 
 /// Records handled per commit. Small enough that one batch holds the writer for a few
 /// milliseconds, large enough to amortize the commit.
-pub const DEFAULT_BATCH: u32 = 500;
+pub const DEFAULT_BATCH: u32 = 250;
 
 /// How a retention run behaves.
 #[derive(Debug, Clone)]
@@ -130,6 +130,23 @@ impl Vault {
                 }
             }
             handled += batch.len() as u64;
+            // Deletes go out as one set-based statement per batch; audit events stay one per
+            // record.
+            let mut deletes = Vec::new();
+            ops.retain(|op| match op {
+                Op::DeleteRecord {
+                    tenant,
+                    subject,
+                    id,
+                } => {
+                    deletes.push((*tenant, *subject, *id));
+                    false
+                }
+                _ => true,
+            });
+            if !deletes.is_empty() {
+                ops.push(Op::DeleteRecords { records: deletes });
+            }
             if !opts.dry_run && !ops.is_empty() {
                 self.inner.store.commit(ops).await?;
             }

@@ -80,7 +80,7 @@ CREATE TABLE records (
     PRIMARY KEY (tenant, subject, id),
     FOREIGN KEY (tenant, subject) REFERENCES subjects(tenant, id)
 );
-CREATE INDEX records_expiry ON records(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX records_expiry ON records(expires_at, id) WHERE expires_at IS NOT NULL;
 
 CREATE TABLE blind_index (
     tenant BYTEA NOT NULL,
