@@ -105,6 +105,8 @@ CREATE TABLE audit_events (
     chain BYTEA NOT NULL
 );
 CREATE INDEX audit_events_tenant ON audit_events(tenant, idx);
+-- A subject's access log (exports) without walking the whole tenant's log.
+CREATE INDEX audit_events_subject ON audit_events(tenant, subject, idx) WHERE subject IS NOT NULL;
 
 -- The tail of the audit log, shared by every Ward server on this database. A commit that
 -- appends events locks this row (SELECT ... FOR UPDATE), numbers its events from `size`,

@@ -108,6 +108,8 @@ CREATE TABLE audit_events (
     chain BLOB NOT NULL
 );
 CREATE INDEX audit_events_tenant ON audit_events(tenant, idx);
+-- A subject's access log (exports) without walking the whole tenant's log.
+CREATE INDEX audit_events_subject ON audit_events(tenant, subject, idx) WHERE subject IS NOT NULL;
 
 CREATE TABLE audit_checkpoints (
     tree_size INTEGER PRIMARY KEY,
