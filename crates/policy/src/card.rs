@@ -135,8 +135,8 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_not_cards() {
-        // Both are Luhn-valid 13- and 15-digit runs (the first is the phone-number example of
-        // Ward's own design brief).
+        // Both are Luhn-valid 13- and 15-digit runs; the first is an ordinary E.164 phone
+        // number.
         assert!(luhn(b"4915112345678"));
         assert!(!contains_card_number("+4915112345678"));
         assert!(contains_card_number("4915112345678"));

@@ -204,7 +204,7 @@ async fn a_batch_with_an_invalid_item_writes_nothing_and_names_the_item() {
     let t = srv.tenant("Atomic").await;
     let s = srv.subject(&t).await;
 
-    // The brief's case: the third item is invalid.
+    // The third item is invalid.
     let items = json!({ "items": [
         { "op": "create_subject", "external_ref": "third-1" },
         { "op": "create_record", "subject": "#0", "collection": "contact", "fields": { "name": "Ok", "email": "ok@example.com" } },
