@@ -50,6 +50,9 @@ impl SqliteStore {
             // FULL: an acknowledged commit survives power loss, not just a process crash.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Rectified and deleted ciphertext is overwritten, not left in free pages: a
+            // corrected value must not be recoverable from the file with the live key.
+            .pragma("secure_delete", "ON")
             .busy_timeout(std::time::Duration::from_secs(10));
         let keys_path = path.with_extension("keys.db");
         let attach = format!(
