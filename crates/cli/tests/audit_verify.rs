@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
 use tempfile::TempDir;
+use ward_testkit::sql::Db;
 use ward_testkit::{TenantFixture, TestServer};
 
 /// A data directory written by a real server, kept as the pristine source of every case.
@@ -54,14 +54,9 @@ async fn checkpoint(srv: &TestServer, token: &str) -> Value {
 }
 
 async fn head_size(srv: &TestServer) -> u64 {
-    let pool = SqlitePool::connect(&format!("sqlite://{}", srv.db_path().display()))
-        .await
-        .unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let pool = Db::open(&srv.db_path());
+    let n: i64 = pool.scalar("SELECT COUNT(*) FROM audit_events", []);
+    drop(pool);
     u64::try_from(n).unwrap()
 }
 
@@ -131,10 +126,8 @@ fn fresh(m: &Master) -> TempDir {
     dir
 }
 
-async fn db(dir: &Path) -> SqlitePool {
-    SqlitePool::connect(&format!("sqlite://{}", dir.join("ward.db").display()))
-        .await
-        .unwrap()
+fn db(dir: &Path) -> Db {
+    Db::open(&dir.join("ward.db"))
 }
 
 fn ward(args: &[&str]) -> Output {
@@ -201,52 +194,41 @@ struct Row {
     chain: Vec<u8>,
 }
 
-async fn row(pool: &SqlitePool, idx: i64) -> Row {
-    let (event, chain): (Vec<u8>, Vec<u8>) =
-        sqlx::query_as("SELECT event, chain FROM audit_events WHERE idx = ?1")
-            .bind(idx)
-            .fetch_one(pool)
-            .await
-            .unwrap();
+fn row(pool: &Db, idx: i64) -> Row {
+    let (event, chain): (Vec<u8>, Vec<u8>) = {
+        let r = pool.row(
+            "SELECT event, chain FROM audit_events WHERE idx = ?1",
+            [idx],
+        );
+        (r.get(0), r.get(1))
+    };
     Row { event, chain }
 }
 
-async fn set_row(pool: &SqlitePool, idx: i64, event: &[u8], chain: &[u8]) {
-    let done = sqlx::query("UPDATE audit_events SET event = ?1, chain = ?2 WHERE idx = ?3")
-        .bind(event)
-        .bind(chain)
-        .bind(idx)
-        .execute(pool)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1);
+fn set_row(pool: &Db, idx: i64, event: &[u8], chain: &[u8]) {
+    let done = pool.execute(
+        "UPDATE audit_events SET event = ?1, chain = ?2 WHERE idx = ?3",
+        rusqlite::params![event, chain, idx],
+    );
+    assert_eq!(done, 1);
 }
 
 /// Moves every row at or after `from` one index up (two steps, so the primary key never
 /// collides midway).
-async fn shift_up(pool: &SqlitePool, from: i64) {
-    sqlx::query("UPDATE audit_events SET idx = -idx - 1 WHERE idx >= ?1")
-        .bind(from)
-        .execute(pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_events SET idx = -idx WHERE idx < 0")
-        .execute(pool)
-        .await
-        .unwrap();
+fn shift_up(pool: &Db, from: i64) {
+    pool.execute(
+        "UPDATE audit_events SET idx = -idx - 1 WHERE idx >= ?1",
+        rusqlite::params![from],
+    );
+    pool.execute("UPDATE audit_events SET idx = -idx WHERE idx < 0", []);
 }
 
-async fn insert_row(pool: &SqlitePool, idx: i64, event: &[u8], chain: &[u8]) {
-    sqlx::query(
+fn insert_row(pool: &Db, idx: i64, event: &[u8], chain: &[u8]) {
+    pool.execute(
         "INSERT INTO audit_events (idx, at, tenant, subject, actor, action, outcome, event, chain) \
          VALUES (?1, 0, NULL, NULL, 'key:forged', 'record_read', 'allowed', ?2, ?3)",
-    )
-    .bind(idx)
-    .bind(event)
-    .bind(chain)
-    .execute(pool)
-    .await
-    .unwrap();
+        rusqlite::params![idx, event, chain],
+    );
 }
 
 const FORGED_EVENT: &[u8] = br#"{"at":"2026-01-15T09:00:00Z","request_id":"forged","actor":{"id":"key:forged","role":"owner"},"action":"record_read","outcome":"allowed"}"#;
@@ -273,13 +255,13 @@ async fn clean_log_verifies() {
 async fn edited_event_is_named() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    let r = row(&pool, 7).await;
+    let pool = db(dir.path());
+    let r = row(&pool, 7);
     let text = String::from_utf8(r.event.clone()).unwrap();
     assert!(text.contains("\"allowed\""), "{text}");
     let edited = text.replacen("\"allowed\"", "\"denied\"", 1);
-    set_row(&pool, 7, edited.as_bytes(), &r.chain).await;
-    pool.close().await;
+    set_row(&pool, 7, edited.as_bytes(), &r.chain);
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), 7);
 }
 
@@ -287,13 +269,13 @@ async fn edited_event_is_named() {
 async fn one_changed_byte_is_named() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
+    let pool = db(dir.path());
     let idx = i64::try_from(m.size1 + 2).unwrap();
-    let mut r = row(&pool, idx).await;
+    let mut r = row(&pool, idx);
     let last = r.event.len() - 2;
     r.event[last] ^= 0x20;
-    set_row(&pool, idx, &r.event, &r.chain).await;
-    pool.close().await;
+    set_row(&pool, idx, &r.event, &r.chain);
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), m.size1 + 2);
 }
 
@@ -301,13 +283,10 @@ async fn one_changed_byte_is_named() {
 async fn deleted_event_is_named() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    let done = sqlx::query("DELETE FROM audit_events WHERE idx = 7")
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1);
-    pool.close().await;
+    let pool = db(dir.path());
+    let done = pool.execute("DELETE FROM audit_events WHERE idx = 7", []);
+    assert_eq!(done, 1);
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), 7);
 }
 
@@ -315,12 +294,9 @@ async fn deleted_event_is_named() {
 async fn deleted_first_event_is_named() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    sqlx::query("DELETE FROM audit_events WHERE idx = 0")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let pool = db(dir.path());
+    pool.execute("DELETE FROM audit_events WHERE idx = 0", []);
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), 0);
 }
 
@@ -328,10 +304,10 @@ async fn deleted_first_event_is_named() {
 async fn inserted_forged_event_is_named() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    shift_up(&pool, 7).await;
-    insert_row(&pool, 7, FORGED_EVENT, &[0x5a; 32]).await;
-    pool.close().await;
+    let pool = db(dir.path());
+    shift_up(&pool, 7);
+    insert_row(&pool, 7, FORGED_EVENT, &[0x5a; 32]);
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), 7);
 }
 
@@ -342,11 +318,11 @@ async fn duplicated_event_is_named_where_the_log_first_differs() {
     // them too, so the forged row itself is named.
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    let r = row(&pool, 7).await;
-    shift_up(&pool, 7).await;
-    insert_row(&pool, 7, &r.event, &r.chain).await;
-    pool.close().await;
+    let pool = db(dir.path());
+    let r = row(&pool, 7);
+    shift_up(&pool, 7);
+    insert_row(&pool, 7, &r.event, &r.chain);
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), 7);
 }
 
@@ -354,15 +330,14 @@ async fn duplicated_event_is_named_where_the_log_first_differs() {
 async fn event_appended_after_the_last_checkpoint_is_named() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
+    let pool = db(dir.path());
     insert_row(
         &pool,
         i64::try_from(m.total).unwrap(),
         FORGED_EVENT,
         &[0x11; 32],
-    )
-    .await;
-    pool.close().await;
+    );
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), m.total);
 }
 
@@ -370,11 +345,11 @@ async fn event_appended_after_the_last_checkpoint_is_named() {
 async fn reordered_events_are_named() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    let (r5, r6) = (row(&pool, 5).await, row(&pool, 6).await);
-    set_row(&pool, 5, &r6.event, &r6.chain).await;
-    set_row(&pool, 6, &r5.event, &r5.chain).await;
-    pool.close().await;
+    let pool = db(dir.path());
+    let (r5, r6) = (row(&pool, 5), row(&pool, 6));
+    set_row(&pool, 5, &r6.event, &r6.chain);
+    set_row(&pool, 6, &r5.event, &r5.chain);
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), 5);
 }
 
@@ -382,11 +357,11 @@ async fn reordered_events_are_named() {
 async fn reordered_event_contents_are_named() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    let (r5, r6) = (row(&pool, 5).await, row(&pool, 6).await);
-    set_row(&pool, 5, &r6.event, &r5.chain).await;
-    set_row(&pool, 6, &r5.event, &r6.chain).await;
-    pool.close().await;
+    let pool = db(dir.path());
+    let (r5, r6) = (row(&pool, 5), row(&pool, 6));
+    set_row(&pool, 5, &r6.event, &r5.chain);
+    set_row(&pool, 6, &r5.event, &r6.chain);
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), 5);
 }
 
@@ -395,14 +370,13 @@ async fn truncation_below_the_last_checkpoint_is_reported() {
     let m = master().await;
     for k in [m.size1 + 3, 10] {
         let dir = fresh(&m);
-        let pool = db(dir.path()).await;
-        let done = sqlx::query("DELETE FROM audit_events WHERE idx >= ?1")
-            .bind(i64::try_from(k).unwrap())
-            .execute(&pool)
-            .await
-            .unwrap();
-        assert_eq!(done.rows_affected(), m.total - k);
-        pool.close().await;
+        let pool = db(dir.path());
+        let done = pool.execute(
+            "DELETE FROM audit_events WHERE idx >= ?1",
+            rusqlite::params![i64::try_from(k).unwrap()],
+        );
+        assert_eq!(done as u64, m.total - k);
+        drop(pool);
         let out = verify(dir.path(), &[]);
         assert_fails_at(&out, k);
         let expected_cp = if k > m.size1 { m.size2 } else { m.size1 };
@@ -422,12 +396,12 @@ async fn edit_with_rewritten_chain_is_caught_by_the_signed_checkpoint() {
     // the chain check, but not from the signed Merkle root.
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    let rows: Vec<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT idx, event FROM audit_events ORDER BY idx")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let pool = db(dir.path());
+    let rows: Vec<(i64, Vec<u8>)> = pool
+        .rows("SELECT idx, event FROM audit_events ORDER BY idx", [])
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     let mut prev = ward_audit::CHAIN_GENESIS;
     for (idx, event) in rows {
         let event = if idx == 7 {
@@ -439,14 +413,14 @@ async fn edit_with_rewritten_chain_is_caught_by_the_signed_checkpoint() {
             event
         };
         prev = ward_audit::chain_hash(&prev, &ward_audit::leaf_hash(&event));
-        set_row(&pool, idx, &event, &prev).await;
+        set_row(&pool, idx, &event, &prev);
     }
     // A thorough attacker also updates the filter column copied from the event.
-    sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE idx = 7")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    pool.execute(
+        "UPDATE audit_events SET outcome = 'denied' WHERE idx = 7",
+        [],
+    );
+    drop(pool);
     let out = verify(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
@@ -468,23 +442,19 @@ async fn edit_with_rewritten_chain_is_caught_by_the_signed_checkpoint() {
 async fn forged_checkpoint_row_is_refused() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
+    let pool = db(dir.path());
     let size = i64::try_from(m.size1).unwrap();
-    let text: String =
-        sqlx::query_scalar("SELECT checkpoint FROM audit_checkpoints WHERE tree_size = ?1")
-            .bind(size)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let text: String = pool.scalar(
+        "SELECT checkpoint FROM audit_checkpoints WHERE tree_size = ?1",
+        rusqlite::params![size],
+    );
     let mut cp: Value = serde_json::from_str(&text).unwrap();
     cp["timestamp"] = json!(cp["timestamp"].as_i64().unwrap() + 3600);
-    sqlx::query("UPDATE audit_checkpoints SET checkpoint = ?1 WHERE tree_size = ?2")
-        .bind(cp.to_string())
-        .bind(size)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    pool.execute(
+        "UPDATE audit_checkpoints SET checkpoint = ?1 WHERE tree_size = ?2",
+        rusqlite::params![cp.to_string(), size],
+    );
+    drop(pool);
     let out = verify(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
@@ -552,12 +522,12 @@ async fn exported_checkpoint_catches_history_rewritten_with_checkpoints_dropped(
     // the history changed.
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    let rows: Vec<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT idx, event FROM audit_events ORDER BY idx")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let pool = db(dir.path());
+    let rows: Vec<(i64, Vec<u8>)> = pool
+        .rows("SELECT idx, event FROM audit_events ORDER BY idx", [])
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     let mut prev = ward_audit::CHAIN_GENESIS;
     for (idx, event) in rows {
         let event = if idx == 3 {
@@ -569,17 +539,14 @@ async fn exported_checkpoint_catches_history_rewritten_with_checkpoints_dropped(
             event
         };
         prev = ward_audit::chain_hash(&prev, &ward_audit::leaf_hash(&event));
-        set_row(&pool, idx, &event, &prev).await;
+        set_row(&pool, idx, &event, &prev);
     }
-    sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE idx = 3")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit_checkpoints")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    pool.execute(
+        "UPDATE audit_events SET outcome = 'denied' WHERE idx = 3",
+        [],
+    );
+    pool.execute("DELETE FROM audit_checkpoints", []);
+    drop(pool);
     let keep = tempfile::tempdir().unwrap();
     let path = write_checkpoint(keep.path(), &m.early_checkpoint);
     let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
@@ -668,13 +635,12 @@ async fn log_pruned_at_a_checkpoint_still_verifies() {
     // checkpoint at the prune boundary.
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    sqlx::query("DELETE FROM audit_events WHERE idx < ?1")
-        .bind(i64::try_from(m.size1).unwrap())
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let pool = db(dir.path());
+    pool.execute(
+        "DELETE FROM audit_events WHERE idx < ?1",
+        rusqlite::params![i64::try_from(m.size1).unwrap()],
+    );
+    drop(pool);
     let out = verify(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let expected = format!(
@@ -688,12 +654,9 @@ async fn log_pruned_at_a_checkpoint_still_verifies() {
 async fn log_pruned_off_a_checkpoint_boundary_is_named() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    sqlx::query("DELETE FROM audit_events WHERE idx < 5")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let pool = db(dir.path());
+    pool.execute("DELETE FROM audit_events WHERE idx < 5", []);
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), 0);
 }
 
@@ -701,19 +664,18 @@ async fn log_pruned_off_a_checkpoint_boundary_is_named() {
 async fn pruned_log_with_an_edit_after_the_boundary_is_named() {
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    sqlx::query("DELETE FROM audit_events WHERE idx < ?1")
-        .bind(i64::try_from(m.size1).unwrap())
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = db(dir.path());
+    pool.execute(
+        "DELETE FROM audit_events WHERE idx < ?1",
+        rusqlite::params![i64::try_from(m.size1).unwrap()],
+    );
     let idx = i64::try_from(m.size1 + 1).unwrap();
-    let r = row(&pool, idx).await;
+    let r = row(&pool, idx);
     let edited = String::from_utf8(r.event)
         .unwrap()
         .replacen("\"allowed\"", "\"denied\"", 1);
-    set_row(&pool, idx, edited.as_bytes(), &r.chain).await;
-    pool.close().await;
+    set_row(&pool, idx, edited.as_bytes(), &r.chain);
+    drop(pool);
     assert_fails_at(&verify(dir.path(), &[]), m.size1 + 1);
 }
 
@@ -723,28 +685,23 @@ async fn pruned_log_with_a_forged_frontier_is_refused() {
     // the signed one.
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
+    let pool = db(dir.path());
     let size = i64::try_from(m.size1).unwrap();
-    sqlx::query("DELETE FROM audit_events WHERE idx < ?1")
-        .bind(size)
-        .execute(&pool)
-        .await
-        .unwrap();
-    let mut frontier: Vec<u8> =
-        sqlx::query_scalar("SELECT frontier FROM audit_checkpoints WHERE tree_size = ?1")
-            .bind(size)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    pool.execute(
+        "DELETE FROM audit_events WHERE idx < ?1",
+        rusqlite::params![size],
+    );
+    let mut frontier: Vec<u8> = pool.scalar(
+        "SELECT frontier FROM audit_checkpoints WHERE tree_size = ?1",
+        rusqlite::params![size],
+    );
     let last = frontier.len() - 1;
     frontier[last] ^= 0x01;
-    sqlx::query("UPDATE audit_checkpoints SET frontier = ?1 WHERE tree_size = ?2")
-        .bind(&frontier)
-        .bind(size)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    pool.execute(
+        "UPDATE audit_checkpoints SET frontier = ?1 WHERE tree_size = ?2",
+        rusqlite::params![&frontier, size],
+    );
+    drop(pool);
     let out = verify(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
@@ -793,13 +750,12 @@ async fn exported_checkpoint_at_the_current_head_is_consistent() {
     // Drop the unsigned tail so the log ends exactly at the last checkpoint.
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    sqlx::query("DELETE FROM audit_events WHERE idx >= ?1")
-        .bind(i64::try_from(m.size2).unwrap())
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let pool = db(dir.path());
+    pool.execute(
+        "DELETE FROM audit_events WHERE idx >= ?1",
+        rusqlite::params![i64::try_from(m.size2).unwrap()],
+    );
+    drop(pool);
     let keep = tempfile::tempdir().unwrap();
     let path = write_checkpoint(keep.path(), &m.last_checkpoint);
     let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
@@ -820,16 +776,10 @@ async fn exported_checkpoint_catches_truncation_with_checkpoints_dropped() {
     // directory to notice; the checkpoint exported earlier does.
     let m = master().await;
     let dir = fresh(&m);
-    let pool = db(dir.path()).await;
-    sqlx::query("DELETE FROM audit_events WHERE idx >= 12")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit_checkpoints")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let pool = db(dir.path());
+    pool.execute("DELETE FROM audit_events WHERE idx >= 12", []);
+    pool.execute("DELETE FROM audit_checkpoints", []);
+    drop(pool);
     let keep = tempfile::tempdir().unwrap();
     let path = write_checkpoint(keep.path(), &m.early_checkpoint);
     let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
@@ -903,10 +853,10 @@ async fn edited_index_columns_are_named() {
         ("UPDATE audit_events SET subject = NULL WHERE idx = ?1", 10),
     ] {
         let dir = fresh(&m);
-        let pool = db(dir.path()).await;
-        let done = sqlx::query(sql).bind(idx).execute(&pool).await.unwrap();
-        assert_eq!(done.rows_affected(), 1);
-        pool.close().await;
+        let pool = db(dir.path());
+        let done = pool.execute(sql, rusqlite::params![idx]);
+        assert_eq!(done, 1);
+        drop(pool);
         let out = verify(dir.path(), &[]);
         assert_eq!(out.status.code(), Some(1), "{sql}: {}", stdout(&out));
         assert_eq!(

@@ -6,8 +6,9 @@
 //! back. Reads are plain queries. Nothing in this crate sees plaintext personal data: records
 //! arrive sealed, searchable values arrive as keyed hashes.
 //!
-//! The SQLite store commits through one writer task that groups concurrent requests into one
-//! transaction (each under its own savepoint), which is what makes an audited read cheap.
+//! Each store commits through one writer that groups concurrent requests into one transaction
+//! (a failing request replayed under its own savepoint), which is what makes an audited read
+//! cheap. On SQLite the writer is an OS thread driving rusqlite synchronously.
 #![warn(missing_docs)]
 
 mod model;
@@ -33,18 +34,24 @@ pub enum StoreError {
     /// A uniqueness rule or an optimistic revision check failed.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// The database refused or failed.
+    /// PostgreSQL refused or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite refused or failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations could not be applied.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// Stored bytes that do not decode (a corrupted or hand-edited row).
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    /// The writer task is gone (the server is shutting down).
+    /// The writer is gone (the server is shutting down).
     #[error("store is closed")]
     Closed,
+    /// The SQLite writer thread could not be started.
+    #[error("could not start the writer thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// The conflict message of a subject created under a tenant key that was rotated meanwhile;

@@ -1,20 +1,26 @@
-//! The embedded default: one SQLite file in WAL mode.
+//! The embedded default: one SQLite file in WAL mode, driven synchronously through rusqlite.
 //!
-//! SQLite has one writer at a time, so Ward gives it exactly one: a task that owns the write
-//! connection, drains whatever requests are waiting, and commits them in one transaction with a
-//! savepoint per request (group commit). A failing request rolls back to its savepoint and
-//! fails alone. Readers use a separate pool and never wait for the writer. The audit frontier
-//! and hash chain live in the writer, so appends cost one row and no reads.
+//! SQLite has one writer at a time, so Ward gives it exactly one: an OS thread that owns the
+//! write connection, drains whatever requests are waiting, and commits them in one transaction
+//! (group commit). A failing request is replayed under its own savepoint and fails alone. The
+//! audit frontier and hash chain live in the writer, so appends cost one row and no reads.
+//!
+//! Reads use a small pool of read-only connections and never wait for the writer. A point read
+//! takes microseconds, so it runs inline on the calling task (a thread hop would cost more than
+//! the query); scans that may read thousands of rows run on a blocking thread so they never
+//! stall the runtime. Every statement is a cached prepared statement.
 
-use std::path::Path;
-use std::str::FromStr;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Params, Row, ToSql, TransactionBehavior, ffi, params,
+    params_from_iter,
 };
-use sqlx::{AssertSqlSafe, Connection, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
@@ -28,10 +34,33 @@ use crate::{
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
 const MAX_BATCH: usize = 512;
 
-/// A Ward store in one SQLite database file.
+/// How long a connection waits for a lock before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Prepared statements kept per connection (the store uses fewer distinct statements).
+const STATEMENT_CACHE: usize = 128;
+
+/// Idle read connections kept open; more are opened on demand under load.
+const IDLE_READERS: usize = 8;
+
+/// The migrations, applied in order at open. A migration is never edited once released.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "rights retention",
+        include_str!("../migrations/sqlite/0002_rights_retention.sql"),
+    ),
+];
+
+/// A Ward store in one SQLite database file (and its key store beside it).
 #[derive(Clone)]
 pub struct SqliteStore {
-    readers: SqlitePool,
+    readers: Arc<Readers>,
     writer: mpsc::Sender<Job>,
 }
 
@@ -41,56 +70,180 @@ enum Job {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies migrations.
+    /// Opens (creating if needed) the database at `path`, applies migrations and starts the
+    /// writer thread.
     pub async fn open(path: &Path) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: an acknowledged commit survives power loss, not just a process crash.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            // Rectified and deleted ciphertext is overwritten, not left in free pages: a
-            // corrected value must not be recoverable from the file with the live key.
-            .pragma("secure_delete", "ON")
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let keys_path = path.with_extension("keys.db");
-        let attach = format!(
-            "ATTACH DATABASE '{}' AS keys",
-            keys_path.display().to_string().replace('\'', "''")
-        );
-        let mut conn = SqliteConnection::connect_with(&options).await?;
-        conn.execute(AssertSqlSafe(attach.clone())).await?;
-        // The key store: WAL like the data file, and secure_delete so a destroyed key's bytes
-        // are overwritten in the file rather than left in a free page.
-        conn.execute("PRAGMA keys.journal_mode = WAL").await?;
-        conn.execute("PRAGMA keys.synchronous = FULL").await?;
-        conn.execute("PRAGMA keys.secure_delete = ON").await?;
-        sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
-        let audit = AuditState::load(&mut conn).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(4)
-            .after_connect(move |conn, _| {
-                let attach = attach.clone();
-                Box::pin(async move {
-                    conn.execute(AssertSqlSafe(attach)).await?;
-                    Ok(())
-                })
-            })
-            .connect_with(options.read_only(true))
-            .await?;
+        let path = path.to_path_buf();
+        join(tokio::task::spawn_blocking(move || Self::open_blocking(path)).await)
+    }
+
+    fn open_blocking(path: PathBuf) -> Result<Self> {
+        let mut conn = connect(&path, Access::Write)?;
+        migrate(&mut conn)?;
+        let audit = AuditState::load(&conn)?;
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run_writer(conn, rx, audit));
+        std::thread::Builder::new()
+            .name("ward-sqlite-writer".into())
+            .spawn(move || run_writer(conn, rx, audit))
+            .map_err(StoreError::Thread)?;
         Ok(Self {
-            readers,
+            readers: Arc::new(Readers {
+                path,
+                idle: Mutex::new(Vec::new()),
+            }),
             writer: tx,
         })
     }
 
-    /// The read pool, for maintenance queries in tests and tools.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.readers
+    /// A fresh read/write connection on the database file at `path`, with the key store
+    /// attached as `keys` and the store's pragmas set, for maintenance in tests and tools.
+    /// Its writes bypass the writer: never use it on a store that is serving requests
+    /// except to tamper with rows on purpose.
+    pub fn open_connection(path: &Path) -> Result<Connection> {
+        connect(path, Access::Write)
     }
+
+    /// [`Self::open_connection`] on this store's file.
+    pub fn connection(&self) -> Result<Connection> {
+        connect(&self.readers.path, Access::Write)
+    }
+
+    /// Runs a short read inline on the calling task: a point read takes microseconds, less
+    /// than a hop to another thread would.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.readers.with(f)
+    }
+
+    /// Runs a read that may scan many rows on a blocking thread, off the async runtime.
+    async fn scan<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let readers = Arc::clone(&self.readers);
+        join(tokio::task::spawn_blocking(move || readers.with(f)).await)
+    }
+}
+
+/// Unwraps a blocking task's outcome, passing a panic on to the caller.
+fn join<T>(joined: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
+    match joined {
+        Ok(outcome) => outcome,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Closed),
+    }
+}
+
+/// The read-only connections.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => connect(&self.path, Access::Read)?,
+        };
+        let out = f(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// Opens a connection with the store's pragmas and the key store attached as `keys`.
+fn connect(path: &Path, access: Access) -> Result<Connection> {
+    let flags = match access {
+        Access::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        Access::Write => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // FULL: an acknowledged commit survives power loss, not just a process crash.
+    // secure_delete: rectified and deleted ciphertext is overwritten, not left in free pages;
+    // a corrected value must not be recoverable from the file with the live key.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;",
+    )?;
+    if access == Access::Write {
+        conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+    }
+    let keys_path = path.with_extension("keys.db");
+    conn.execute(
+        "ATTACH DATABASE ?1 AS keys",
+        [keys_path.to_string_lossy().as_ref()],
+    )?;
+    // The key store: WAL like the data file, and secure_delete so a destroyed key's bytes are
+    // overwritten in the file rather than left in a free page.
+    conn.execute_batch("PRAGMA keys.synchronous = FULL; PRAGMA keys.secure_delete = ON;")?;
+    if access == Access::Write {
+        conn.execute_batch("PRAGMA keys.journal_mode = WAL;")?;
+    }
+    Ok(conn)
+}
+
+/// Applies the migrations not applied yet, all in one transaction.
+///
+/// Versions are kept in `_ward_migrations`. A database first migrated by the sqlx-based store
+/// has `_sqlx_migrations` instead; its successful versions count as applied.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _ward_migrations (version INTEGER PRIMARY KEY, \
+         description TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )?;
+    let from_sqlx: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+         AND name = '_sqlx_migrations')",
+        [],
+        |r| r.get(0),
+    )?;
+    if from_sqlx {
+        tx.execute(
+            "INSERT OR IGNORE INTO _ward_migrations (version, description, applied_at) \
+             SELECT version, description, 0 FROM _sqlx_migrations WHERE success",
+            [],
+        )?;
+    }
+    let applied: HashSet<i64> = {
+        let mut stmt = tx.prepare("SELECT version FROM _ward_migrations")?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if let Some(newer) = applied.iter().find(|v| **v > known) {
+        return Err(StoreError::Corrupt(format!(
+            "the database has migration {newer}, newer than this Ward knows ({known})"
+        )));
+    }
+    let now = to_micros(time::OffsetDateTime::now_utc());
+    for (version, description, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO _ward_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)",
+            params![version, description, now],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// The in-memory tail of the audit log: what the next append needs.
@@ -102,11 +255,11 @@ struct AuditState {
 
 impl AuditState {
     /// Rebuilds the tail from the newest checkpoint's frontier plus the events after it.
-    async fn load(conn: &mut SqliteConnection) -> Result<Self> {
+    fn load(conn: &Connection) -> Result<Self> {
         let (min_idx, count): (Option<i64>, i64) =
-            sqlx::query_as("SELECT MIN(idx), COUNT(*) FROM audit_events")
-                .fetch_one(&mut *conn)
-                .await?;
+            conn.query_row("SELECT MIN(idx), COUNT(*) FROM audit_events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         let mut state = Self {
             frontier: Frontier::new(),
             chain: [0; 32],
@@ -115,14 +268,15 @@ impl AuditState {
         let mut from = 0u64;
         if first > 0 || count > 0 {
             // After pruning, resume from the checkpoint at the prune boundary.
-            let cp: Option<(i64, Vec<u8>, String)> = sqlx::query_as(
-                "SELECT tree_size, frontier, checkpoint FROM audit_checkpoints \
-                 WHERE tree_size <= (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_events) \
-                 AND tree_size >= ?1 ORDER BY tree_size DESC LIMIT 1",
-            )
-            .bind(first as i64)
-            .fetch_optional(&mut *conn)
-            .await?;
+            let cp: Option<(i64, Vec<u8>, String)> = conn
+                .query_row(
+                    "SELECT tree_size, frontier, checkpoint FROM audit_checkpoints \
+                     WHERE tree_size <= (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_events) \
+                     AND tree_size >= ?1 ORDER BY tree_size DESC LIMIT 1",
+                    [first as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
             if let Some((size, frontier, checkpoint)) = cp
                 && size as u64 >= first
                 && size > 0
@@ -142,13 +296,11 @@ impl AuditState {
                 )));
             }
         }
-        let rows = sqlx::query("SELECT idx, event FROM audit_events WHERE idx >= ?1 ORDER BY idx")
-            .bind(from as i64)
-            .fetch_all(&mut *conn)
-            .await?;
-        for row in rows {
-            let event: Vec<u8> = row.try_get(1)?;
-            state.append(&event);
+        let mut stmt =
+            conn.prepare("SELECT event FROM audit_events WHERE idx >= ?1 ORDER BY idx")?;
+        let mut rows = stmt.query([from as i64])?;
+        while let Some(row) = rows.next()? {
+            state.append(blob_at(row, 0)?);
         }
         Ok(state)
     }
@@ -171,12 +323,12 @@ impl AuditState {
     }
 }
 
-async fn run_writer(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<Job>,
-    mut audit: AuditState,
-) {
-    while let Some(first) = rx.recv().await {
+// ---- the writer -----------------------------------------------------------------------------
+
+/// The writer thread: takes the first waiting job, drains what else is waiting, commits it all.
+/// Ends when every store handle is dropped.
+fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, mut audit: AuditState) {
+    while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -184,12 +336,19 @@ async fn run_writer(
                 Err(_) => break,
             }
         }
-        group_commit(&mut conn, &mut audit, jobs).await;
+        group_commit(&mut conn, &mut audit, jobs);
     }
 }
 
-/// Commits a batch of jobs in one transaction, each request under its own savepoint.
-async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs: Vec<Job>) {
+type Reply = oneshot::Sender<Result<Committed>>;
+
+/// Runs a statement without parameters or results (transaction control).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Commits a batch of jobs in one transaction.
+fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
     let mut commits = Vec::with_capacity(jobs.len());
     let mut heads = Vec::new();
     for job in jobs {
@@ -204,7 +363,7 @@ async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs:
         }
         return;
     }
-    if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = e.to_string();
         for (_, reply) in commits {
             let _ = reply.send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
@@ -220,23 +379,19 @@ async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs:
             )
         })
     });
-    let mut results = Vec::with_capacity(commits.len());
+    let mut results: Vec<(Reply, Result<Committed>)> = Vec::with_capacity(commits.len());
     // Fast path: every request's ops in a row, audit events gathered into multi-row inserts.
     // Requests were validated before they got here, so this almost always succeeds; if any op
     // fails, the whole attempt is rolled back and the batch replayed with a savepoint per
     // request, so the failure stays with its own request.
-    let fast = fast_path(conn, audit, &commits).await;
-    match fast {
+    match fast_path(conn, audit, &commits) {
         Ok(done) => {
             for ((_, reply), committed) in commits.into_iter().zip(done) {
                 results.push((reply, Ok(committed)));
             }
         }
         Err(_) => {
-            let restarted = match conn.execute("ROLLBACK").await {
-                Ok(_) => conn.execute("BEGIN IMMEDIATE").await.map(|_| ()),
-                Err(e) => Err(e),
-            };
+            let restarted = exec(conn, "ROLLBACK").and_then(|()| exec(conn, "BEGIN IMMEDIATE"));
             if let Err(e) = restarted {
                 let msg = e.to_string();
                 for (_, reply) in commits {
@@ -247,14 +402,14 @@ async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs:
                 return;
             }
             for (ops, reply) in commits {
-                let outcome = apply_in_savepoint(conn, audit, ops).await;
+                let outcome = apply_in_savepoint(conn, audit, &ops);
                 results.push((reply, outcome));
             }
         }
     }
-    if let Err(e) = conn.execute("COMMIT").await {
+    if let Err(e) = exec(conn, "COMMIT") {
         tracing::error!(error = %e, "group commit failed; every request in the batch fails");
-        let _ = conn.execute("ROLLBACK").await;
+        let _ = exec(conn, "ROLLBACK");
         *audit = before;
         let msg = e.to_string();
         for (reply, _) in results {
@@ -264,7 +419,7 @@ async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs:
         if shreds {
             // Push destroyed keys out of the key store's WAL into the (secure-deleted) file and
             // truncate the WAL, so no old page image of a destroyed key stays on disk.
-            if let Err(e) = conn.execute("PRAGMA keys.wal_checkpoint(TRUNCATE)").await {
+            if let Err(e) = conn.query_row("PRAGMA keys.wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
                 tracing::warn!(error = %e, "key store checkpoint after shredding failed");
             }
         }
@@ -281,22 +436,92 @@ async fn group_commit(conn: &mut SqliteConnection, audit: &mut AuditState, jobs:
 struct PendingAudit {
     idx: i64,
     at: i64,
-    tenant: Option<Vec<u8>>,
-    subject: Option<Vec<u8>>,
+    tenant: Option<Uuid>,
+    subject: Option<Uuid>,
     actor: String,
     action: &'static str,
     outcome: &'static str,
     event: Vec<u8>,
-    chain: Vec<u8>,
+    chain: Hash,
 }
 
-/// Rows per multi-row audit insert (9 parameters each, well under SQLite's limit).
-const AUDIT_ROWS_PER_INSERT: usize = 400;
+impl PendingAudit {
+    fn new(event: &ward_audit::AuditEvent, audit: &mut AuditState) -> Self {
+        let bytes = event.to_bytes();
+        let (idx, chain) = audit.append(&bytes);
+        Self {
+            idx: idx as i64,
+            at: to_micros(event.at),
+            tenant: event.tenant,
+            subject: event.subject,
+            actor: event.actor.id.clone(),
+            action: event.action.as_str(),
+            outcome: event.outcome.as_str(),
+            event: bytes,
+            chain,
+        }
+    }
 
-async fn fast_path(
-    conn: &mut SqliteConnection,
+    fn params(&self) -> [&dyn ToSql; 9] {
+        [
+            &self.idx,
+            &self.at,
+            &self.tenant,
+            &self.subject,
+            &self.actor,
+            &self.action,
+            &self.outcome,
+            &self.event,
+            &self.chain,
+        ]
+    }
+}
+
+const AUDIT_INSERT: &str = "INSERT INTO audit_events (idx, at, tenant, subject, actor, action, \
+    outcome, event, chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Rows per multi-row audit insert (9 parameters each, well under SQLite's limit).
+const AUDIT_ROWS_PER_INSERT: usize = 64;
+
+/// The multi-row audit insert, built once.
+fn audit_insert_many() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        let rows = vec![row; AUDIT_ROWS_PER_INSERT].join(", ");
+        format!(
+            "INSERT INTO audit_events (idx, at, tenant, subject, actor, action, outcome, event, \
+             chain) VALUES {rows}"
+        )
+    })
+}
+
+/// Inserts audit rows: full chunks through the cached multi-row statement, the rest one by one.
+fn insert_audit(conn: &Connection, pending: &[PendingAudit]) -> Result<()> {
+    let mut chunks = pending.chunks_exact(AUDIT_ROWS_PER_INSERT);
+    if chunks.len() > 0 {
+        let mut stmt = conn.prepare_cached(audit_insert_many())?;
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(9 * AUDIT_ROWS_PER_INSERT);
+        for chunk in &mut chunks {
+            values.clear();
+            values.extend(chunk.iter().flat_map(PendingAudit::params));
+            stmt.execute(values.as_slice())?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = conn.prepare_cached(AUDIT_INSERT)?;
+        for p in rest {
+            stmt.execute(&p.params()[..])?;
+        }
+    }
+    Ok(())
+}
+
+fn fast_path(
+    conn: &Connection,
     audit: &mut AuditState,
-    commits: &[(Vec<Op>, oneshot::Sender<Result<Committed>>)],
+    commits: &[(Vec<Op>, Reply)],
 ) -> Result<Vec<Committed>> {
     let mut staged = audit.clone();
     let mut pending = Vec::new();
@@ -306,121 +531,103 @@ async fn fast_path(
         for op in ops {
             match op {
                 Op::Audit(event) => {
-                    let bytes = event.to_bytes();
-                    let (idx, chain) = staged.append(&bytes);
-                    committed.audit_indices.push(idx);
-                    pending.push(PendingAudit {
-                        idx: idx as i64,
-                        at: to_micros(event.at),
-                        tenant: event.tenant.map(|t| t.as_bytes().to_vec()),
-                        subject: event.subject.map(|s| s.as_bytes().to_vec()),
-                        actor: event.actor.id.clone(),
-                        action: event.action.as_str(),
-                        outcome: event.outcome.as_str(),
-                        event: bytes,
-                        chain: chain.to_vec(),
-                    });
+                    let row = PendingAudit::new(event, &mut staged);
+                    committed.audit_indices.push(row.idx as u64);
+                    pending.push(row);
                 }
-                other => apply(conn, &mut staged, &mut committed, other.clone()).await?,
+                other => apply(conn, &mut staged, &mut committed, other)?,
             }
         }
         out.push(committed);
     }
-    for chunk in pending.chunks(AUDIT_ROWS_PER_INSERT) {
-        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO audit_events (idx, at, tenant, subject, actor, action, outcome, event, chain) ",
-        );
-        b.push_values(chunk, |mut row, p| {
-            row.push_bind(p.idx)
-                .push_bind(p.at)
-                .push_bind(p.tenant.clone())
-                .push_bind(p.subject.clone())
-                .push_bind(p.actor.clone())
-                .push_bind(p.action)
-                .push_bind(p.outcome)
-                .push_bind(p.event.clone())
-                .push_bind(p.chain.clone());
-        });
-        b.build().execute(&mut *conn).await?;
-    }
+    insert_audit(conn, &pending)?;
     *audit = staged;
     Ok(out)
 }
 
-async fn apply_in_savepoint(
-    conn: &mut SqliteConnection,
-    audit: &mut AuditState,
-    ops: Vec<Op>,
-) -> Result<Committed> {
-    conn.execute("SAVEPOINT request").await?;
+fn apply_in_savepoint(conn: &Connection, audit: &mut AuditState, ops: &[Op]) -> Result<Committed> {
+    exec(conn, "SAVEPOINT request")?;
     let mut staged = audit.clone();
     let mut committed = Committed::default();
     let mut result = Ok(());
     for op in ops {
-        result = apply(conn, &mut staged, &mut committed, op).await;
+        result = apply(conn, &mut staged, &mut committed, op);
         if result.is_err() {
             break;
         }
     }
     match result {
         Ok(()) => {
-            conn.execute("RELEASE request").await?;
+            exec(conn, "RELEASE request")?;
             *audit = staged;
             Ok(committed)
         }
         Err(e) => {
-            conn.execute("ROLLBACK TO request").await?;
-            conn.execute("RELEASE request").await?;
+            exec(conn, "ROLLBACK TO request")?;
+            exec(conn, "RELEASE request")?;
             Err(e)
         }
     }
 }
 
-fn unique_to_conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
+fn unique_to_conflict(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| match e.sqlite_error().map(|f| f.extended_code) {
+        Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
             StoreError::Conflict(format!("{what} already exists"))
         }
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(what),
-        _ => StoreError::Database(e),
+        Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::NotFound(what),
+        _ => StoreError::Sqlite(e),
     }
 }
 
-async fn apply(
-    conn: &mut SqliteConnection,
+/// Runs a cached write statement and returns how many rows it changed.
+fn run<P: Params>(conn: &Connection, sql: &str, params: P) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// Like [`run`], failing with `NotFound(what)` when no row changed.
+fn run_one<P: Params>(conn: &Connection, what: &'static str, sql: &str, params: P) -> Result<()> {
+    if run(conn, sql, params)? == 0 {
+        return Err(StoreError::NotFound(what));
+    }
+    Ok(())
+}
+
+fn apply(
+    conn: &Connection,
     audit: &mut AuditState,
     committed: &mut Committed,
-    op: Op,
+    op: &Op,
 ) -> Result<()> {
     match op {
         Op::InsertTenant(t) => {
-            sqlx::query(
+            run(
+                conn,
                 "INSERT INTO tenants (id, name, status, region, root_key_version, \
                  key_version, settings, created_at, status_changed_at, destroy_after) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    t.id,
+                    t.name,
+                    t.status,
+                    t.region,
+                    t.root_key_version,
+                    t.key_version,
+                    t.settings,
+                    to_micros(t.created_at),
+                    to_micros(t.status_changed_at),
+                    t.destroy_after.map(to_micros),
+                ],
             )
-            .bind(t.id.as_bytes().as_slice())
-            .bind(&t.name)
-            .bind(&t.status)
-            .bind(&t.region)
-            .bind(i64::from(t.root_key_version))
-            .bind(i64::from(t.key_version))
-            .bind(&t.settings)
-            .bind(to_micros(t.created_at))
-            .bind(to_micros(t.status_changed_at))
-            .bind(t.destroy_after.map(to_micros))
-            .execute(&mut *conn)
-            .await
             .map_err(unique_to_conflict("tenant"))?;
             if let Some(key) = &t.wrapped_key {
-                sqlx::query("INSERT INTO keys.tenant_keys (tenant, wrapped_key, root_key_version, key_version) VALUES (?1, ?2, ?3, ?4)")
-                    .bind(t.id.as_bytes().as_slice())
-                    .bind(key)
-                    .bind(i64::from(t.root_key_version))
-                    .bind(i64::from(t.key_version))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unique_to_conflict("tenant"))?;
+                run(
+                    conn,
+                    "INSERT INTO keys.tenant_keys (tenant, wrapped_key, root_key_version, \
+                     key_version) VALUES (?1, ?2, ?3, ?4)",
+                    params![t.id, key, t.root_key_version, t.key_version],
+                )
+                .map_err(unique_to_conflict("tenant"))?;
             }
         }
         Op::SetTenantStatus {
@@ -428,173 +635,147 @@ async fn apply(
             status,
             at,
             destroy_after,
-        } => {
-            let done = sqlx::query(
-                "UPDATE tenants SET status = ?1, status_changed_at = ?2, destroy_after = ?3 \
-                 WHERE id = ?4",
-            )
-            .bind(&status)
-            .bind(to_micros(at))
-            .bind(destroy_after.map(to_micros))
-            .bind(id.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("tenant"));
-            }
-        }
+        } => run_one(
+            conn,
+            "tenant",
+            "UPDATE tenants SET status = ?1, status_changed_at = ?2, destroy_after = ?3 \
+             WHERE id = ?4",
+            params![status, to_micros(*at), destroy_after.map(to_micros), id],
+        )?,
         Op::InsertApiKey(k) => {
-            sqlx::query(
+            run(
+                conn,
                 "INSERT INTO api_keys (id, tenant, token_hash, name, role, purposes, created_at, \
                  revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    k.id,
+                    k.tenant,
+                    k.token_hash,
+                    k.name,
+                    k.role,
+                    k.purposes,
+                    to_micros(k.created_at),
+                    k.revoked_at.map(to_micros),
+                ],
             )
-            .bind(k.id.as_bytes().as_slice())
-            .bind(k.tenant.map(|t| t.as_bytes().to_vec()))
-            .bind(k.token_hash.as_slice())
-            .bind(&k.name)
-            .bind(&k.role)
-            .bind(&k.purposes)
-            .bind(to_micros(k.created_at))
-            .bind(k.revoked_at.map(to_micros))
-            .execute(&mut *conn)
-            .await
             .map_err(unique_to_conflict("api key"))?;
         }
-        Op::RevokeApiKey { tenant, id, at } => {
-            let done = sqlx::query(
-                "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND tenant IS ?3 \
-                 AND revoked_at IS NULL",
-            )
-            .bind(to_micros(at))
-            .bind(id.as_bytes().as_slice())
-            .bind(tenant.map(|t| t.as_bytes().to_vec()))
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("api key"));
-            }
-        }
+        Op::RevokeApiKey { tenant, id, at } => run_one(
+            conn,
+            "api key",
+            "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND tenant IS ?3 \
+             AND revoked_at IS NULL",
+            params![to_micros(*at), id, tenant],
+        )?,
         Op::InsertSubject(s) => {
-            sqlx::query(
+            run(
+                conn,
                 "INSERT INTO subjects (tenant, id, external_ref, key_version, \
                  restrictions, hold_until, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    s.tenant,
+                    s.id,
+                    s.external_ref,
+                    s.key_version,
+                    s.restrictions,
+                    s.hold_until.map(to_micros),
+                    to_micros(s.created_at),
+                ],
             )
-            .bind(s.tenant.as_bytes().as_slice())
-            .bind(s.id.as_bytes().as_slice())
-            .bind(&s.external_ref)
-            .bind(i64::from(s.key_version))
-            .bind(&s.restrictions)
-            .bind(s.hold_until.map(to_micros))
-            .bind(to_micros(s.created_at))
-            .execute(&mut *conn)
-            .await
             .map_err(unique_to_conflict("subject with this external_ref"))?;
             // A subject key must be wrapped under the tenant's current key version, or a
             // rotation committed meanwhile would strand it.
-            let current: Option<i64> =
-                sqlx::query_scalar("SELECT key_version FROM keys.tenant_keys WHERE tenant = ?1")
-                    .bind(s.tenant.as_bytes().as_slice())
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            let current: Option<i64> = conn
+                .prepare_cached("SELECT key_version FROM keys.tenant_keys WHERE tenant = ?1")?
+                .query_row([s.tenant], |r| r.get(0))
+                .optional()?;
             if current != Some(i64::from(s.key_version)) {
                 return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
             }
             if let Some(key) = &s.wrapped_key {
-                sqlx::query("INSERT INTO keys.subject_keys (tenant, subject, wrapped_key, key_version) VALUES (?1, ?2, ?3, ?4)")
-                    .bind(s.tenant.as_bytes().as_slice())
-                    .bind(s.id.as_bytes().as_slice())
-                    .bind(key)
-                    .bind(i64::from(s.key_version))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unique_to_conflict("subject"))?;
+                run(
+                    conn,
+                    "INSERT INTO keys.subject_keys (tenant, subject, wrapped_key, key_version) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![s.tenant, s.id, key, s.key_version],
+                )
+                .map_err(unique_to_conflict("subject"))?;
             }
         }
         Op::SetRestrictions {
             tenant,
             subject,
             restrictions,
-        } => {
-            let done =
-                sqlx::query("UPDATE subjects SET restrictions = ?1 WHERE tenant = ?2 AND id = ?3")
-                    .bind(&restrictions)
-                    .bind(tenant.as_bytes().as_slice())
-                    .bind(subject.as_bytes().as_slice())
-                    .execute(&mut *conn)
-                    .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("subject"));
-            }
-        }
+        } => run_one(
+            conn,
+            "subject",
+            "UPDATE subjects SET restrictions = ?1 WHERE tenant = ?2 AND id = ?3",
+            params![restrictions, tenant, subject],
+        )?,
         Op::InsertRecord { record: r, index } => {
-            sqlx::query(
+            run(
+                conn,
                 "INSERT INTO records (tenant, subject, id, collection, ciphertext, key_version, \
                  revision, created_at, updated_at, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    r.tenant,
+                    r.subject,
+                    r.id,
+                    r.collection,
+                    r.ciphertext,
+                    r.key_version,
+                    r.revision,
+                    to_micros(r.created_at),
+                    to_micros(r.updated_at),
+                    r.expires_at.map(to_micros),
+                ],
             )
-            .bind(r.tenant.as_bytes().as_slice())
-            .bind(r.subject.as_bytes().as_slice())
-            .bind(r.id.as_bytes().as_slice())
-            .bind(&r.collection)
-            .bind(&r.ciphertext)
-            .bind(i64::from(r.key_version))
-            .bind(r.revision)
-            .bind(to_micros(r.created_at))
-            .bind(to_micros(r.updated_at))
-            .bind(r.expires_at.map(to_micros))
-            .execute(&mut *conn)
-            .await
             .map_err(unique_to_conflict("subject"))?;
-            insert_index(conn, &r, &index).await?;
+            insert_index(conn, r, index)?;
         }
         Op::UpdateRecord {
             record: r,
             expected_revision,
             index,
         } => {
-            let done = sqlx::query(
+            let done = run(
+                conn,
                 "UPDATE records SET ciphertext = ?1, key_version = ?2, revision = ?3, \
                  updated_at = ?4, expires_at = ?5 \
                  WHERE tenant = ?6 AND subject = ?7 AND id = ?8 AND revision = ?9",
-            )
-            .bind(&r.ciphertext)
-            .bind(i64::from(r.key_version))
-            .bind(r.revision)
-            .bind(to_micros(r.updated_at))
-            .bind(r.expires_at.map(to_micros))
-            .bind(r.tenant.as_bytes().as_slice())
-            .bind(r.subject.as_bytes().as_slice())
-            .bind(r.id.as_bytes().as_slice())
-            .bind(expected_revision)
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
+                params![
+                    r.ciphertext,
+                    r.key_version,
+                    r.revision,
+                    to_micros(r.updated_at),
+                    r.expires_at.map(to_micros),
+                    r.tenant,
+                    r.subject,
+                    r.id,
+                    expected_revision,
+                ],
+            )?;
+            if done == 0 {
                 return Err(StoreError::Conflict(
                     "record was changed or deleted concurrently; read it again".into(),
                 ));
             }
-            delete_index(conn, r.tenant, r.subject, r.id).await?;
-            insert_index(conn, &r, &index).await?;
+            delete_index(conn, r.tenant, r.subject, r.id)?;
+            insert_index(conn, r, index)?;
         }
         Op::DeleteRecords { records } => {
-            for chunk in records.chunks(300) {
-                for (table, id_col) in [("blind_index", "record"), ("records", "id")] {
-                    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-                        "DELETE FROM {table} WHERE (tenant, subject, {id_col}) IN ("
-                    ));
-                    let mut list = b.separated(", ");
-                    for (t, s, r) in chunk {
-                        list.push("(");
-                        list.push_bind_unseparated(t.as_bytes().to_vec());
-                        list.push_unseparated(", ");
-                        list.push_bind_unseparated(s.as_bytes().to_vec());
-                        list.push_unseparated(", ");
-                        list.push_bind_unseparated(r.as_bytes().to_vec());
-                        list.push_unseparated(")");
-                    }
-                    b.push(")");
-                    b.build().execute(&mut *conn).await?;
-                }
+            // One cached statement per row: with no per-statement overhead this is as fast as
+            // a set-based delete, and needs no statement per list length.
+            let mut index = conn.prepare_cached(
+                "DELETE FROM blind_index WHERE tenant = ?1 AND subject = ?2 AND record = ?3",
+            )?;
+            let mut rows = conn.prepare_cached(
+                "DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3",
+            )?;
+            for (t, s, r) in records {
+                index.execute(params![t, s, r])?;
+                rows.execute(params![t, s, r])?;
             }
         }
         Op::DeleteRecord {
@@ -602,179 +783,144 @@ async fn apply(
             subject,
             id,
         } => {
-            let done =
-                sqlx::query("DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3")
-                    .bind(tenant.as_bytes().as_slice())
-                    .bind(subject.as_bytes().as_slice())
-                    .bind(id.as_bytes().as_slice())
-                    .execute(&mut *conn)
-                    .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("record"));
-            }
-            delete_index(conn, tenant, subject, id).await?;
+            run_one(
+                conn,
+                "record",
+                "DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3",
+                params![tenant, subject, id],
+            )?;
+            delete_index(conn, *tenant, *subject, *id)?;
         }
         Op::AnonymizeRecord { record: r, at } => {
-            let done =
-                sqlx::query("DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3")
-                    .bind(r.tenant.as_bytes().as_slice())
-                    .bind(r.subject.as_bytes().as_slice())
-                    .bind(r.id.as_bytes().as_slice())
-                    .execute(&mut *conn)
-                    .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("record"));
-            }
-            delete_index(conn, r.tenant, r.subject, r.id).await?;
-            sqlx::query(
+            run_one(
+                conn,
+                "record",
+                "DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3",
+                params![r.tenant, r.subject, r.id],
+            )?;
+            delete_index(conn, r.tenant, r.subject, r.id)?;
+            run(
+                conn,
                 "INSERT INTO anonymized_records (tenant, id, collection, ciphertext, key_version, \
                  created_at, anonymized_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .bind(r.tenant.as_bytes().as_slice())
-            .bind(r.id.as_bytes().as_slice())
-            .bind(&r.collection)
-            .bind(&r.ciphertext)
-            .bind(i64::from(r.key_version))
-            .bind(to_micros(r.created_at))
-            .bind(to_micros(at))
-            .execute(&mut *conn)
-            .await?;
+                params![
+                    r.tenant,
+                    r.id,
+                    r.collection,
+                    r.ciphertext,
+                    r.key_version,
+                    to_micros(r.created_at),
+                    to_micros(*at),
+                ],
+            )?;
         }
-        Op::SetTenantSettings { id, settings } => {
-            let done = sqlx::query("UPDATE tenants SET settings = ?1 WHERE id = ?2")
-                .bind(&settings)
-                .bind(id.as_bytes().as_slice())
-                .execute(&mut *conn)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("tenant"));
-            }
-        }
+        Op::SetTenantSettings { id, settings } => run_one(
+            conn,
+            "tenant",
+            "UPDATE tenants SET settings = ?1 WHERE id = ?2",
+            params![settings, id],
+        )?,
         Op::ShiftExpiry {
             tenant,
             collection,
             by_micros,
         } => {
-            sqlx::query(
+            run(
+                conn,
                 "UPDATE records SET expires_at = expires_at - ?1 \
                  WHERE tenant = ?2 AND collection = ?3 AND expires_at IS NOT NULL",
-            )
-            .bind(by_micros)
-            .bind(tenant.as_bytes().as_slice())
-            .bind(&collection)
-            .execute(&mut *conn)
-            .await?;
+                params![by_micros, tenant, collection],
+            )?;
         }
         Op::SetSubjectHold {
             tenant,
             subject,
             hold_until,
-        } => {
-            let done = sqlx::query(
-                "UPDATE subjects SET hold_until = ?1 WHERE tenant = ?2 AND id = ?3 AND EXISTS \
-                 (SELECT 1 FROM keys.subject_keys k WHERE k.tenant = ?2 AND k.subject = ?3)",
-            )
-            .bind(hold_until.map(to_micros))
-            .bind(tenant.as_bytes().as_slice())
-            .bind(subject.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("subject"));
-            }
-        }
+        } => run_one(
+            conn,
+            "subject",
+            "UPDATE subjects SET hold_until = ?1 WHERE tenant = ?2 AND id = ?3 AND EXISTS \
+             (SELECT 1 FROM keys.subject_keys k WHERE k.tenant = ?2 AND k.subject = ?3)",
+            params![hold_until.map(to_micros), tenant, subject],
+        )?,
         Op::EraseSubject { tenant, subject } => {
-            let t = tenant.as_bytes().as_slice();
-            let s = subject.as_bytes().as_slice();
             // The key first: once it is gone, whatever else survives is undecryptable.
-            sqlx::query("DELETE FROM keys.subject_keys WHERE tenant = ?1 AND subject = ?2")
-                .bind(t)
-                .bind(s)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM blind_index WHERE tenant = ?1 AND subject = ?2")
-                .bind(t)
-                .bind(s)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM records WHERE tenant = ?1 AND subject = ?2")
-                .bind(t)
-                .bind(s)
-                .execute(&mut *conn)
-                .await?;
-            let done = sqlx::query(
+            for sql in [
+                "DELETE FROM keys.subject_keys WHERE tenant = ?1 AND subject = ?2",
+                "DELETE FROM blind_index WHERE tenant = ?1 AND subject = ?2",
+                "DELETE FROM records WHERE tenant = ?1 AND subject = ?2",
+            ] {
+                run(conn, sql, params![tenant, subject])?;
+            }
+            run_one(
+                conn,
+                "subject",
                 "UPDATE subjects SET external_ref = NULL, restrictions = '[]', \
                  hold_until = NULL WHERE tenant = ?1 AND id = ?2",
-            )
-            .bind(t)
-            .bind(s)
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("subject"));
-            }
+                params![tenant, subject],
+            )?;
         }
         Op::InsertLedger(l) => {
-            sqlx::query(
+            run(
+                conn,
                 "INSERT INTO erasure_ledger (id, tenant, subject, requested_by, erased_at, detail) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .bind(l.id.as_bytes().as_slice())
-            .bind(l.tenant.as_bytes().as_slice())
-            .bind(l.subject.as_bytes().as_slice())
-            .bind(&l.requested_by)
-            .bind(to_micros(l.erased_at))
-            .bind(&l.detail)
-            .execute(&mut *conn)
-            .await?;
+                params![
+                    l.id,
+                    l.tenant,
+                    l.subject,
+                    l.requested_by,
+                    to_micros(l.erased_at),
+                    l.detail,
+                ],
+            )?;
         }
         Op::InsertHold(h) => {
-            sqlx::query(
+            run(
+                conn,
                 "INSERT INTO holds (tenant, id, subject, key_version, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .bind(h.tenant.as_bytes().as_slice())
-            .bind(h.id.as_bytes().as_slice())
-            .bind(h.subject.as_bytes().as_slice())
-            .bind(i64::from(h.key_version))
-            .bind(to_micros(h.created_at))
-            .execute(&mut *conn)
-            .await?;
+                params![
+                    h.tenant,
+                    h.id,
+                    h.subject,
+                    h.key_version,
+                    to_micros(h.created_at)
+                ],
+            )?;
             if let Some(key) = &h.wrapped_key {
-                sqlx::query(
-                    "INSERT INTO keys.hold_keys (tenant, hold, wrapped_key, key_version) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .bind(h.tenant.as_bytes().as_slice())
-                .bind(h.id.as_bytes().as_slice())
-                .bind(key)
-                .bind(i64::from(h.key_version))
-                .execute(&mut *conn)
-                .await?;
+                run(
+                    conn,
+                    "INSERT INTO keys.hold_keys (tenant, hold, wrapped_key, key_version) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![h.tenant, h.id, key, h.key_version],
+                )?;
             }
         }
         Op::InsertHeldRecord(h) => {
-            sqlx::query(
+            run(
+                conn,
                 "INSERT INTO held_records (tenant, hold, id, collection, ciphertext, key_version, \
                  created_at, hold_until, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .bind(h.tenant.as_bytes().as_slice())
-            .bind(h.hold.as_bytes().as_slice())
-            .bind(h.id.as_bytes().as_slice())
-            .bind(&h.collection)
-            .bind(&h.ciphertext)
-            .bind(i64::from(h.key_version))
-            .bind(to_micros(h.created_at))
-            .bind(to_micros(h.hold_until))
-            .bind(&h.reason)
-            .execute(&mut *conn)
-            .await?;
+                params![
+                    h.tenant,
+                    h.hold,
+                    h.id,
+                    h.collection,
+                    h.ciphertext,
+                    h.key_version,
+                    to_micros(h.created_at),
+                    to_micros(h.hold_until),
+                    h.reason,
+                ],
+            )?;
         }
         Op::DeleteHeldRecord { tenant, id } => {
-            sqlx::query("DELETE FROM held_records WHERE tenant = ?1 AND id = ?2")
-                .bind(tenant.as_bytes().as_slice())
-                .bind(id.as_bytes().as_slice())
-                .execute(&mut *conn)
-                .await?;
+            run(
+                conn,
+                "DELETE FROM held_records WHERE tenant = ?1 AND id = ?2",
+                params![tenant, id],
+            )?;
         }
         Op::RewrapTenant {
             id,
@@ -783,45 +929,39 @@ async fn apply(
             key_version,
             expected_key_version,
         } => {
-            let moved = sqlx::query("UPDATE tenants SET root_key_version = ?1, key_version = ?2 WHERE id = ?3 AND key_version = ?4")
-                .bind(i64::from(root_key_version))
-                .bind(i64::from(key_version))
-                .bind(id.as_bytes().as_slice())
-                .bind(i64::from(expected_key_version))
-                .execute(&mut *conn)
-                .await?;
-            if moved.rows_affected() == 0 {
+            let moved = run(
+                conn,
+                "UPDATE tenants SET root_key_version = ?1, key_version = ?2 \
+                 WHERE id = ?3 AND key_version = ?4",
+                params![root_key_version, key_version, id, expected_key_version],
+            )?;
+            if moved == 0 {
                 return Err(StoreError::Conflict(
                     "the tenant key changed concurrently".into(),
                 ));
             }
-            let done =
-                sqlx::query("UPDATE keys.tenant_keys SET wrapped_key = ?1, root_key_version = ?3, key_version = ?4 WHERE tenant = ?2")
-                    .bind(&wrapped_key)
-                    .bind(id.as_bytes().as_slice())
-                    .bind(i64::from(root_key_version))
-                    .bind(i64::from(key_version))
-                    .execute(&mut *conn)
-                    .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("tenant"));
-            }
+            run_one(
+                conn,
+                "tenant",
+                "UPDATE keys.tenant_keys SET wrapped_key = ?1, root_key_version = ?3, \
+                 key_version = ?4 WHERE tenant = ?2",
+                params![wrapped_key, id, root_key_version, key_version],
+            )?;
         }
         Op::AssertKeyVersion {
             tenant,
             key_version,
         } => {
-            let stragglers: i64 = sqlx::query_scalar(
-                "SELECT (SELECT COUNT(*) FROM subjects s JOIN keys.subject_keys sk \
-                 ON sk.tenant = s.tenant AND sk.subject = s.id \
-                 WHERE s.tenant = ?1 AND sk.key_version <> ?2) + \
-                 (SELECT COUNT(*) FROM holds h JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
-                 WHERE h.tenant = ?1 AND hk.key_version <> ?2)",
-            )
-            .bind(tenant.as_bytes().as_slice())
-            .bind(i64::from(key_version))
-            .fetch_one(&mut *conn)
-            .await?;
+            let stragglers: i64 = conn
+                .prepare_cached(
+                    "SELECT (SELECT COUNT(*) FROM subjects s JOIN keys.subject_keys sk \
+                     ON sk.tenant = s.tenant AND sk.subject = s.id \
+                     WHERE s.tenant = ?1 AND sk.key_version <> ?2) + \
+                     (SELECT COUNT(*) FROM holds h JOIN keys.hold_keys hk \
+                     ON hk.tenant = h.tenant AND hk.hold = h.id \
+                     WHERE h.tenant = ?1 AND hk.key_version <> ?2)",
+                )?
+                .query_row(params![tenant, key_version], |r| r.get(0))?;
             if stragglers > 0 {
                 return Err(StoreError::Conflict(
                     "keys were created during the rotation; rotate again".into(),
@@ -834,24 +974,18 @@ async fn apply(
             wrapped_key,
             key_version,
         } => {
-            let done = sqlx::query(
-                "UPDATE keys.subject_keys SET wrapped_key = ?1, key_version = ?4 WHERE tenant = ?2 AND subject = ?3",
-            )
-            .bind(&wrapped_key)
-            .bind(tenant.as_bytes().as_slice())
-            .bind(subject.as_bytes().as_slice())
-            .bind(i64::from(key_version))
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("subject"));
-            }
-            sqlx::query("UPDATE subjects SET key_version = ?1 WHERE tenant = ?2 AND id = ?3")
-                .bind(i64::from(key_version))
-                .bind(tenant.as_bytes().as_slice())
-                .bind(subject.as_bytes().as_slice())
-                .execute(&mut *conn)
-                .await?;
+            run_one(
+                conn,
+                "subject",
+                "UPDATE keys.subject_keys SET wrapped_key = ?1, key_version = ?4 \
+                 WHERE tenant = ?2 AND subject = ?3",
+                params![wrapped_key, tenant, subject, key_version],
+            )?;
+            run(
+                conn,
+                "UPDATE subjects SET key_version = ?1 WHERE tenant = ?2 AND id = ?3",
+                params![key_version, tenant, subject],
+            )?;
         }
         Op::RewrapHold {
             tenant,
@@ -859,49 +993,44 @@ async fn apply(
             wrapped_key,
             key_version,
         } => {
-            let done = sqlx::query(
-                "UPDATE keys.hold_keys SET wrapped_key = ?1, key_version = ?4 WHERE tenant = ?2 AND hold = ?3",
-            )
-            .bind(&wrapped_key)
-            .bind(tenant.as_bytes().as_slice())
-            .bind(hold.as_bytes().as_slice())
-            .bind(i64::from(key_version))
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("hold"));
-            }
-            sqlx::query("UPDATE holds SET key_version = ?1 WHERE tenant = ?2 AND id = ?3")
-                .bind(i64::from(key_version))
-                .bind(tenant.as_bytes().as_slice())
-                .bind(hold.as_bytes().as_slice())
-                .execute(&mut *conn)
-                .await?;
+            run_one(
+                conn,
+                "hold",
+                "UPDATE keys.hold_keys SET wrapped_key = ?1, key_version = ?4 \
+                 WHERE tenant = ?2 AND hold = ?3",
+                params![wrapped_key, tenant, hold, key_version],
+            )?;
+            run(
+                conn,
+                "UPDATE holds SET key_version = ?1 WHERE tenant = ?2 AND id = ?3",
+                params![key_version, tenant, hold],
+            )?;
         }
         Op::ShredHold { tenant, id } => {
-            sqlx::query("DELETE FROM keys.hold_keys WHERE tenant = ?1 AND hold = ?2")
-                .bind(tenant.as_bytes().as_slice())
-                .bind(id.as_bytes().as_slice())
-                .execute(&mut *conn)
-                .await?;
+            run(
+                conn,
+                "DELETE FROM keys.hold_keys WHERE tenant = ?1 AND hold = ?2",
+                params![tenant, id],
+            )?;
         }
         Op::InsertRequest(r) => {
-            sqlx::query(
+            run(
+                conn,
                 "INSERT INTO requests (tenant, id, kind, subject, status, verified_by, detail, \
                  created_at, due_at, closed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .bind(r.tenant.as_bytes().as_slice())
-            .bind(r.id.as_bytes().as_slice())
-            .bind(&r.kind)
-            .bind(r.subject.as_bytes().as_slice())
-            .bind(&r.status)
-            .bind(&r.verified_by)
-            .bind(&r.detail)
-            .bind(to_micros(r.created_at))
-            .bind(to_micros(r.due_at))
-            .bind(r.closed_at.map(to_micros))
-            .execute(&mut *conn)
-            .await?;
+                params![
+                    r.tenant,
+                    r.id,
+                    r.kind,
+                    r.subject,
+                    r.status,
+                    r.verified_by,
+                    r.detail,
+                    to_micros(r.created_at),
+                    to_micros(r.due_at),
+                    r.closed_at.map(to_micros),
+                ],
+            )?;
         }
         Op::UpdateRequest {
             tenant,
@@ -909,23 +1038,14 @@ async fn apply(
             status,
             detail,
             closed_at,
-        } => {
-            let done = sqlx::query(
-                "UPDATE requests SET status = ?1, detail = ?2, closed_at = ?3 WHERE tenant = ?4 AND id = ?5",
-            )
-            .bind(&status)
-            .bind(&detail)
-            .bind(closed_at.map(to_micros))
-            .bind(tenant.as_bytes().as_slice())
-            .bind(id.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("request"));
-            }
-        }
+        } => run_one(
+            conn,
+            "request",
+            "UPDATE requests SET status = ?1, detail = ?2, closed_at = ?3 \
+             WHERE tenant = ?4 AND id = ?5",
+            params![status, detail, closed_at.map(to_micros), tenant, id],
+        )?,
         Op::DestroyTenant { id, at } => {
-            let t = id.as_bytes().as_slice();
             for sql in [
                 "DELETE FROM keys.subject_keys WHERE tenant = ?1",
                 "DELETE FROM keys.hold_keys WHERE tenant = ?1",
@@ -938,200 +1058,261 @@ async fn apply(
                 "DELETE FROM requests WHERE tenant = ?1",
                 "DELETE FROM subjects WHERE tenant = ?1",
             ] {
-                sqlx::query(sql).bind(t).execute(&mut *conn).await?;
+                run(conn, sql, [id])?;
             }
-            sqlx::query(
+            run(
+                conn,
                 "UPDATE api_keys SET revoked_at = ?1 WHERE tenant = ?2 AND revoked_at IS NULL",
-            )
-            .bind(to_micros(at))
-            .bind(t)
-            .execute(&mut *conn)
-            .await?;
-            let done = sqlx::query(
+                params![to_micros(*at), id],
+            )?;
+            run_one(
+                conn,
+                "tenant",
                 "UPDATE tenants SET status = 'destroyed', status_changed_at = ?1, \
                  destroy_after = NULL, settings = '{}' WHERE id = ?2",
-            )
-            .bind(to_micros(at))
-            .bind(t)
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("tenant"));
-            }
+                params![to_micros(*at), id],
+            )?;
         }
         Op::PruneAudit { before } => {
-            sqlx::query("DELETE FROM audit_events WHERE idx < ?1")
-                .bind(before as i64)
-                .execute(&mut *conn)
-                .await?;
+            run(
+                conn,
+                "DELETE FROM audit_events WHERE idx < ?1",
+                [*before as i64],
+            )?;
         }
         Op::Audit(event) => {
-            let bytes = event.to_bytes();
-            let (idx, chain) = audit.append(&bytes);
-            sqlx::query(
-                "INSERT INTO audit_events (idx, at, tenant, subject, actor, action, outcome, \
-                 event, chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .bind(idx as i64)
-            .bind(to_micros(event.at))
-            .bind(event.tenant.map(|t| t.as_bytes().to_vec()))
-            .bind(event.subject.map(|s| s.as_bytes().to_vec()))
-            .bind(&event.actor.id)
-            .bind(event.action.as_str())
-            .bind(event.outcome.as_str())
-            .bind(&bytes)
-            .bind(chain.as_slice())
-            .execute(&mut *conn)
-            .await?;
-            committed.audit_indices.push(idx);
+            let row = PendingAudit::new(event, audit);
+            run(conn, AUDIT_INSERT, &row.params()[..])?;
+            committed.audit_indices.push(row.idx as u64);
         }
         Op::SaveCheckpoint(cp) => {
-            sqlx::query(
+            run(
+                conn,
                 "INSERT OR REPLACE INTO audit_checkpoints (tree_size, checkpoint, frontier, \
                  created_at) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .bind(cp.tree_size as i64)
-            .bind(&cp.checkpoint)
-            .bind(&cp.frontier)
-            .bind(to_micros(cp.created_at))
-            .execute(&mut *conn)
-            .await?;
+                params![
+                    cp.tree_size as i64,
+                    cp.checkpoint,
+                    cp.frontier,
+                    to_micros(cp.created_at),
+                ],
+            )?;
         }
     }
     Ok(())
 }
 
-async fn insert_index(
-    conn: &mut SqliteConnection,
-    r: &RecordRow,
-    index: &[crate::IndexEntry],
-) -> Result<()> {
+fn insert_index(conn: &Connection, r: &RecordRow, index: &[crate::IndexEntry]) -> Result<()> {
+    if index.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO blind_index (tenant, collection, field, hash, subject, record) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
     for entry in index {
-        sqlx::query(
-            "INSERT OR IGNORE INTO blind_index (tenant, collection, field, hash, subject, record) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(r.tenant.as_bytes().as_slice())
-        .bind(&r.collection)
-        .bind(&entry.field)
-        .bind(entry.hash.as_slice())
-        .bind(r.subject.as_bytes().as_slice())
-        .bind(r.id.as_bytes().as_slice())
-        .execute(&mut *conn)
-        .await?;
+        stmt.execute(params![
+            r.tenant,
+            r.collection,
+            entry.field,
+            entry.hash,
+            r.subject,
+            r.id
+        ])?;
     }
     Ok(())
 }
 
-async fn delete_index(
-    conn: &mut SqliteConnection,
-    tenant: Uuid,
-    subject: Uuid,
-    id: Uuid,
-) -> Result<()> {
-    sqlx::query("DELETE FROM blind_index WHERE tenant = ?1 AND subject = ?2 AND record = ?3")
-        .bind(tenant.as_bytes().as_slice())
-        .bind(subject.as_bytes().as_slice())
-        .bind(id.as_bytes().as_slice())
-        .execute(&mut *conn)
-        .await?;
+fn delete_index(conn: &Connection, tenant: Uuid, subject: Uuid, id: Uuid) -> Result<()> {
+    run(
+        conn,
+        "DELETE FROM blind_index WHERE tenant = ?1 AND subject = ?2 AND record = ?3",
+        params![tenant, subject, id],
+    )?;
     Ok(())
+}
+
+// ---- reading --------------------------------------------------------------------------------
+
+/// Runs a cached query and decodes every row.
+fn all<T, P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    mut decode: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// Runs a cached query and decodes its first row, if any.
+fn first<T, P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    decode: impl FnOnce(&Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    rows.next()?.map(decode).transpose()
 }
 
 // ---- decoding -------------------------------------------------------------------------------
 
-fn uuid_at(row: &SqliteRow, i: usize) -> Result<Uuid> {
-    let bytes: Vec<u8> = row.try_get(i)?;
-    Uuid::from_slice(&bytes).map_err(|_| StoreError::Corrupt("uuid column".into()))
+fn blob_at<'a>(row: &'a Row<'_>, i: usize) -> Result<&'a [u8]> {
+    match row.get_ref(i)? {
+        ValueRef::Blob(b) => Ok(b),
+        _ => Err(StoreError::Corrupt("blob column".into())),
+    }
 }
 
-fn opt_uuid_at(row: &SqliteRow, i: usize) -> Result<Option<Uuid>> {
-    let bytes: Option<Vec<u8>> = row.try_get(i)?;
-    bytes
-        .map(|b| Uuid::from_slice(&b).map_err(|_| StoreError::Corrupt("uuid column".into())))
-        .transpose()
+fn uuid_at(row: &Row<'_>, i: usize) -> Result<Uuid> {
+    opt_uuid_at(row, i)?.ok_or_else(|| StoreError::Corrupt("uuid column".into()))
 }
 
-fn u32_at(row: &SqliteRow, i: usize) -> Result<u32> {
-    let v: i64 = row.try_get(i)?;
+fn opt_uuid_at(row: &Row<'_>, i: usize) -> Result<Option<Uuid>> {
+    match row.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Blob(b) => Uuid::from_slice(b)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt("uuid column".into())),
+        _ => Err(StoreError::Corrupt("uuid column".into())),
+    }
+}
+
+fn u32_at(row: &Row<'_>, i: usize) -> Result<u32> {
+    let v: i64 = row.get(i)?;
     u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))
 }
 
-fn hash_at(row: &SqliteRow, i: usize) -> Result<[u8; 32]> {
-    let v: Vec<u8> = row.try_get(i)?;
-    v.try_into()
+fn hash_at(row: &Row<'_>, i: usize) -> Result<[u8; 32]> {
+    blob_at(row, i)?
+        .try_into()
         .map_err(|_| StoreError::Corrupt("hash column".into()))
 }
 
-const TENANT_COLUMNS: &str = "t.id, t.name, t.status, t.region, tk.wrapped_key, \
-    COALESCE(tk.root_key_version, t.root_key_version), COALESCE(tk.key_version, t.key_version), \
-    t.settings, t.created_at, t.status_changed_at, t.destroy_after";
+fn time_at(row: &Row<'_>, i: usize) -> Result<time::OffsetDateTime> {
+    Ok(from_micros(row.get(i)?))
+}
+
+fn opt_time_at(row: &Row<'_>, i: usize) -> Result<Option<time::OffsetDateTime>> {
+    Ok(row.get::<_, Option<i64>>(i)?.map(from_micros))
+}
+
+// The column lists are macros so that every query is one `concat!`ed constant: the statement
+// cache is keyed by the SQL text, and a constant needs no formatting per call.
+
+macro_rules! tenant_columns {
+    () => {
+        "t.id, t.name, t.status, t.region, tk.wrapped_key, \
+         COALESCE(tk.root_key_version, t.root_key_version), COALESCE(tk.key_version, t.key_version), \
+         t.settings, t.created_at, t.status_changed_at, t.destroy_after"
+    };
+}
 
 /// Tenants with their wrapped key from the key store.
-const TENANT_FROM: &str = "tenants t LEFT JOIN keys.tenant_keys tk ON tk.tenant = t.id";
+macro_rules! tenant_from {
+    () => {
+        "tenants t LEFT JOIN keys.tenant_keys tk ON tk.tenant = t.id"
+    };
+}
 
 /// Subjects with their wrapped key from the key store.
-const SUBJECT_KEY_JOIN: &str =
-    "LEFT JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id";
+macro_rules! subject_key_join {
+    () => {
+        "LEFT JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id"
+    };
+}
 
-fn tenant_from(row: &SqliteRow) -> Result<TenantRow> {
+macro_rules! subject_columns {
+    () => {
+        "s.tenant, s.id, s.external_ref, sk.wrapped_key, COALESCE(sk.key_version, s.key_version), \
+         s.restrictions, s.hold_until, s.created_at"
+    };
+}
+
+macro_rules! record_columns {
+    () => {
+        "r.id, r.collection, r.ciphertext, r.key_version, r.revision, \
+         r.created_at, r.updated_at, r.expires_at"
+    };
+}
+
+macro_rules! key_columns {
+    () => {
+        "id, tenant, token_hash, name, role, purposes, created_at, revoked_at"
+    };
+}
+
+macro_rules! request_columns {
+    () => {
+        "tenant, id, kind, subject, status, verified_by, detail, created_at, due_at, closed_at"
+    };
+}
+
+macro_rules! audit_columns {
+    () => {
+        "idx, event, chain, at, tenant, subject, actor, action, outcome"
+    };
+}
+
+macro_rules! hold_columns {
+    () => {
+        "h.tenant, h.id, h.subject, hk.wrapped_key, COALESCE(hk.key_version, h.key_version), \
+         h.created_at"
+    };
+}
+
+fn tenant_from(row: &Row<'_>) -> Result<TenantRow> {
     Ok(TenantRow {
         id: uuid_at(row, 0)?,
-        name: row.try_get(1)?,
-        status: row.try_get(2)?,
-        region: row.try_get(3)?,
-        wrapped_key: row.try_get(4)?,
+        name: row.get(1)?,
+        status: row.get(2)?,
+        region: row.get(3)?,
+        wrapped_key: row.get(4)?,
         root_key_version: u32_at(row, 5)?,
         key_version: u32_at(row, 6)?,
-        settings: row.try_get(7)?,
-        created_at: from_micros(row.try_get(8)?),
-        status_changed_at: from_micros(row.try_get(9)?),
-        destroy_after: row.try_get::<Option<i64>, _>(10)?.map(from_micros),
+        settings: row.get(7)?,
+        created_at: time_at(row, 8)?,
+        status_changed_at: time_at(row, 9)?,
+        destroy_after: opt_time_at(row, 10)?,
     })
 }
 
-const KEY_COLUMNS: &str = "id, tenant, token_hash, name, role, purposes, created_at, revoked_at";
-
-fn key_from(row: &SqliteRow) -> Result<ApiKeyRow> {
+fn key_from(row: &Row<'_>) -> Result<ApiKeyRow> {
     Ok(ApiKeyRow {
         id: uuid_at(row, 0)?,
         tenant: opt_uuid_at(row, 1)?,
         token_hash: hash_at(row, 2)?,
-        name: row.try_get(3)?,
-        role: row.try_get(4)?,
-        purposes: row.try_get(5)?,
-        created_at: from_micros(row.try_get(6)?),
-        revoked_at: row.try_get::<Option<i64>, _>(7)?.map(from_micros),
+        name: row.get(3)?,
+        role: row.get(4)?,
+        purposes: row.get(5)?,
+        created_at: time_at(row, 6)?,
+        revoked_at: opt_time_at(row, 7)?,
     })
 }
 
-const SUBJECT_COLUMNS: &str = "s.tenant, s.id, s.external_ref, sk.wrapped_key, COALESCE(sk.key_version, s.key_version), \
-    s.restrictions, s.hold_until, s.created_at";
-
 /// Decodes subject columns starting at `at`.
-fn subject_from(row: &SqliteRow, at: usize) -> Result<SubjectRow> {
+fn subject_from(row: &Row<'_>, at: usize) -> Result<SubjectRow> {
     Ok(SubjectRow {
         tenant: uuid_at(row, at)?,
         id: uuid_at(row, at + 1)?,
-        external_ref: row.try_get(at + 2)?,
-        wrapped_key: row.try_get(at + 3)?,
+        external_ref: row.get(at + 2)?,
+        wrapped_key: row.get(at + 3)?,
         key_version: u32_at(row, at + 4)?,
-        restrictions: row.try_get(at + 5)?,
-        hold_until: row.try_get::<Option<i64>, _>(at + 6)?.map(from_micros),
-        created_at: from_micros(row.try_get(at + 7)?),
+        restrictions: row.get(at + 5)?,
+        hold_until: opt_time_at(row, at + 6)?,
+        created_at: time_at(row, at + 7)?,
     })
 }
 
-const RECORD_COLUMNS: &str = "r.id, r.collection, r.ciphertext, r.key_version, r.revision, \
-    r.created_at, r.updated_at, r.expires_at";
-
 /// Decodes record columns starting at `at`; `None` when the LEFT JOIN found no record.
-fn record_from(
-    row: &SqliteRow,
-    at: usize,
-    tenant: Uuid,
-    subject: Uuid,
-) -> Result<Option<RecordRow>> {
+fn record_from(row: &Row<'_>, at: usize, tenant: Uuid, subject: Uuid) -> Result<Option<RecordRow>> {
     let Some(id) = opt_uuid_at(row, at)? else {
         return Ok(None);
     };
@@ -1139,14 +1320,221 @@ fn record_from(
         tenant,
         subject,
         id,
-        collection: row.try_get(at + 1)?,
-        ciphertext: row.try_get(at + 2)?,
+        collection: row.get(at + 1)?,
+        ciphertext: row.get(at + 2)?,
         key_version: u32_at(row, at + 3)?,
-        revision: row.try_get(at + 4)?,
-        created_at: from_micros(row.try_get(at + 5)?),
-        updated_at: from_micros(row.try_get(at + 6)?),
-        expires_at: row.try_get::<Option<i64>, _>(at + 7)?.map(from_micros),
+        revision: row.get(at + 4)?,
+        created_at: time_at(row, at + 5)?,
+        updated_at: time_at(row, at + 6)?,
+        expires_at: opt_time_at(row, at + 7)?,
     }))
+}
+
+fn request_from(r: &Row<'_>) -> Result<RequestRow> {
+    Ok(RequestRow {
+        tenant: uuid_at(r, 0)?,
+        id: uuid_at(r, 1)?,
+        kind: r.get(2)?,
+        subject: uuid_at(r, 3)?,
+        status: r.get(4)?,
+        verified_by: r.get(5)?,
+        detail: r.get(6)?,
+        created_at: time_at(r, 7)?,
+        due_at: time_at(r, 8)?,
+        closed_at: opt_time_at(r, 9)?,
+    })
+}
+
+fn hold_from(r: &Row<'_>, at: usize) -> Result<HoldRow> {
+    Ok(HoldRow {
+        tenant: uuid_at(r, at)?,
+        id: uuid_at(r, at + 1)?,
+        subject: uuid_at(r, at + 2)?,
+        wrapped_key: r.get(at + 3)?,
+        key_version: u32_at(r, at + 4)?,
+        created_at: time_at(r, at + 5)?,
+    })
+}
+
+fn held_from_at(r: &Row<'_>, at: usize) -> Result<HeldRecordRow> {
+    Ok(HeldRecordRow {
+        tenant: uuid_at(r, at)?,
+        hold: uuid_at(r, at + 1)?,
+        id: uuid_at(r, at + 2)?,
+        collection: r.get(at + 3)?,
+        ciphertext: r.get(at + 4)?,
+        key_version: u32_at(r, at + 5)?,
+        created_at: time_at(r, at + 6)?,
+        hold_until: time_at(r, at + 7)?,
+        reason: r.get(at + 8)?,
+    })
+}
+
+fn audit_row_from(row: &Row<'_>) -> Result<AuditRow> {
+    Ok(AuditRow {
+        idx: row.get::<_, i64>(0)? as u64,
+        event: blob_at(row, 1)?.to_vec(),
+        chain: hash_at(row, 2)?,
+        columns: crate::AuditColumns {
+            at: row.get(3)?,
+            tenant: opt_uuid_at(row, 4)?,
+            subject: opt_uuid_at(row, 5)?,
+            actor: row.get(6)?,
+            action: row.get(7)?,
+            outcome: row.get(8)?,
+        },
+    })
+}
+
+fn subject_view(
+    conn: &Connection,
+    tenant: Uuid,
+    subject: Uuid,
+    records: RecordFilter<'_>,
+) -> Result<Option<SubjectView>> {
+    macro_rules! with_records {
+        ($join:literal) => {
+            concat!(
+                "SELECT t.status, ",
+                subject_columns!(),
+                ", ",
+                record_columns!(),
+                " FROM subjects s JOIN tenants t ON t.id = s.tenant ",
+                subject_key_join!(),
+                " LEFT JOIN records r ON r.tenant = s.tenant AND r.subject = s.id ",
+                $join,
+                " WHERE s.tenant = ?1 AND s.id = ?2 ORDER BY r.id"
+            )
+        };
+    }
+    let mut stmt;
+    let mut rows = match records {
+        // No records wanted: no join at all (a join with a false condition still walks the
+        // subject's records in SQLite).
+        RecordFilter::None => {
+            stmt = conn.prepare_cached(concat!(
+                "SELECT t.status, ",
+                subject_columns!(),
+                " FROM subjects s JOIN tenants t ON t.id = s.tenant ",
+                subject_key_join!(),
+                " WHERE s.tenant = ?1 AND s.id = ?2"
+            ))?;
+            stmt.query(params![tenant, subject])?
+        }
+        RecordFilter::One(id) => {
+            stmt = conn.prepare_cached(with_records!("AND r.id = ?3"))?;
+            stmt.query(params![tenant, subject, id])?
+        }
+        RecordFilter::All(None) => {
+            stmt = conn.prepare_cached(with_records!(""))?;
+            stmt.query(params![tenant, subject])?
+        }
+        RecordFilter::All(Some(c)) => {
+            stmt = conn.prepare_cached(with_records!("AND r.collection = ?3"))?;
+            stmt.query(params![tenant, subject, c])?
+        }
+    };
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let mut view = SubjectView {
+        tenant_status: row.get(0)?,
+        subject: subject_from(row, 1)?,
+        records: Vec::new(),
+    };
+    if matches!(records, RecordFilter::None) {
+        return Ok(Some(view));
+    }
+    let mut row = Some(row);
+    while let Some(r) = row {
+        if let Some(record) = record_from(r, 9, tenant, subject)? {
+            view.records.push(record);
+        }
+        row = rows.next()?;
+    }
+    Ok(Some(view))
+}
+
+fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        audit_columns!(),
+        " FROM audit_events WHERE tenant = ?"
+    ));
+    let mut values = vec![Value::from(q.tenant)];
+    if let Some(t) = q.since {
+        sql.push_str(" AND at >= ?");
+        values.push(to_micros(t).into());
+    }
+    if let Some(t) = q.until {
+        sql.push_str(" AND at < ?");
+        values.push(to_micros(t).into());
+    }
+    if let Some(a) = &q.actor {
+        sql.push_str(" AND actor = ?");
+        values.push(a.clone().into());
+    }
+    if let Some(s) = q.subject {
+        sql.push_str(" AND subject = ?");
+        values.push(s.into());
+    }
+    if let Some(a) = &q.action {
+        sql.push_str(" AND action = ?");
+        values.push(a.clone().into());
+    }
+    if let Some(o) = &q.outcome {
+        sql.push_str(" AND outcome = ?");
+        values.push(o.clone().into());
+    }
+    if let Some(after) = q.after {
+        sql.push_str(" AND idx > ?");
+        values.push((after as i64).into());
+    }
+    sql.push_str(" ORDER BY idx LIMIT ?");
+    values.push(i64::from(q.limit).into());
+    all(conn, &sql, params_from_iter(values), audit_row_from)
+}
+
+fn expired_records(
+    conn: &Connection,
+    now: time::OffsetDateTime,
+    after: Option<(time::OffsetDateTime, Uuid)>,
+    tenant: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<ExpiredRecord>> {
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        subject_columns!(),
+        ", ",
+        record_columns!(),
+        " FROM records r JOIN subjects s ON s.tenant = r.tenant AND s.id = r.subject ",
+        subject_key_join!(),
+        " WHERE r.expires_at IS NOT NULL AND r.expires_at <= ?"
+    ));
+    let mut values = vec![Value::from(to_micros(now))];
+    if let Some((at, id)) = after {
+        // A row-value comparison walks the (expires_at, id) index from the cursor on.
+        sql.push_str(" AND (r.expires_at, r.id) > (?, ?)");
+        values.push(to_micros(at).into());
+        values.push(id.into());
+    }
+    if let Some(t) = tenant {
+        sql.push_str(" AND r.tenant = ?");
+        values.push(t.into());
+    }
+    sql.push_str(" ORDER BY r.expires_at, r.id LIMIT ?");
+    values.push(i64::from(limit).into());
+    let mut out = Vec::new();
+    for (subject, record) in all(conn, &sql, params_from_iter(values), |row| {
+        let subject = subject_from(row, 0)?;
+        let record = record_from(row, 8, subject.tenant, subject.id)?;
+        Ok((subject, record))
+    })? {
+        if let Some(record) = record {
+            out.push(ExpiredRecord { subject, record });
+        }
+    }
+    Ok(out)
 }
 
 #[async_trait]
@@ -1161,38 +1549,68 @@ impl Store for SqliteStore {
     }
 
     async fn tenant(&self, id: Uuid) -> Result<Option<TenantRow>> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM {TENANT_FROM} WHERE t.id = ?1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.as_bytes().as_slice())
-            .fetch_optional(&self.readers)
-            .await?;
-        row.as_ref().map(tenant_from).transpose()
+        self.read(|c| {
+            first(
+                c,
+                concat!(
+                    "SELECT ",
+                    tenant_columns!(),
+                    " FROM ",
+                    tenant_from!(),
+                    " WHERE t.id = ?1"
+                ),
+                [id],
+                tenant_from,
+            )
+        })
     }
 
     async fn tenants(&self) -> Result<Vec<TenantRow>> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM {TENANT_FROM} ORDER BY t.created_at");
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter().map(tenant_from).collect()
+        self.scan(|c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    tenant_columns!(),
+                    " FROM ",
+                    tenant_from!(),
+                    " ORDER BY t.created_at"
+                ),
+                [],
+                tenant_from,
+            )
+        })
+        .await
     }
 
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRow>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = ?1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(hash.as_slice())
-            .fetch_optional(&self.readers)
-            .await?;
-        row.as_ref().map(key_from).transpose()
+        self.read(|c| {
+            first(
+                c,
+                concat!(
+                    "SELECT ",
+                    key_columns!(),
+                    " FROM api_keys WHERE token_hash = ?1"
+                ),
+                [hash],
+                key_from,
+            )
+        })
     }
 
     async fn api_keys(&self, tenant: Option<Uuid>) -> Result<Vec<ApiKeyRow>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant IS ?1 ORDER BY id");
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant.map(|t| t.as_bytes().to_vec()))
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter().map(key_from).collect()
+        self.read(|c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    key_columns!(),
+                    " FROM api_keys WHERE tenant IS ?1 ORDER BY id"
+                ),
+                [tenant],
+                key_from,
+            )
+        })
     }
 
     async fn subject_view(
@@ -1201,64 +1619,34 @@ impl Store for SqliteStore {
         subject: Uuid,
         records: RecordFilter<'_>,
     ) -> Result<Option<SubjectView>> {
-        let join = match records {
-            // No records wanted: no join at all (a join with a false condition still walks
-            // the subject's records in SQLite).
-            RecordFilter::None => None,
-            RecordFilter::One(_) => Some("AND r.id = ?3"),
-            RecordFilter::All(None) => Some(""),
-            RecordFilter::All(Some(_)) => Some("AND r.collection = ?3"),
-        };
-        let sql = match join {
-            None => format!(
-                "SELECT t.status, {SUBJECT_COLUMNS} FROM subjects s \
-                 JOIN tenants t ON t.id = s.tenant {SUBJECT_KEY_JOIN} \
-                 WHERE s.tenant = ?1 AND s.id = ?2"
-            ),
-            Some(join) => format!(
-                "SELECT t.status, {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM subjects s \
-                 JOIN tenants t ON t.id = s.tenant {SUBJECT_KEY_JOIN} \
-                 LEFT JOIN records r ON r.tenant = s.tenant AND r.subject = s.id {join} \
-                 WHERE s.tenant = ?1 AND s.id = ?2 ORDER BY r.id"
-            ),
-        };
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant.as_bytes().as_slice())
-            .bind(subject.as_bytes().as_slice());
         match records {
-            RecordFilter::One(id) => query = query.bind(id.as_bytes().to_vec()),
-            RecordFilter::All(Some(c)) => query = query.bind(c),
-            _ => {}
-        }
-        let rows = query.fetch_all(&self.readers).await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let mut view = SubjectView {
-            tenant_status: first.try_get(0)?,
-            subject: subject_from(first, 1)?,
-            records: Vec::with_capacity(rows.len()),
-        };
-        if join.is_some() {
-            for row in &rows {
-                if let Some(r) = record_from(row, 9, tenant, subject)? {
-                    view.records.push(r);
-                }
+            // All of a subject's records may be many (an export): off the runtime.
+            RecordFilter::All(collection) => {
+                let collection = collection.map(str::to_owned);
+                self.scan(move |c| {
+                    subject_view(c, tenant, subject, RecordFilter::All(collection.as_deref()))
+                })
+                .await
             }
+            _ => self.read(|c| subject_view(c, tenant, subject, records)),
         }
-        Ok(Some(view))
     }
 
     async fn subject_by_ref(&self, tenant: Uuid, ref_hash: &[u8]) -> Result<Option<SubjectRow>> {
-        let sql = format!(
-            "SELECT {SUBJECT_COLUMNS} FROM subjects s {SUBJECT_KEY_JOIN} WHERE s.tenant = ?1 AND s.external_ref = ?2"
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant.as_bytes().as_slice())
-            .bind(ref_hash)
-            .fetch_optional(&self.readers)
-            .await?;
-        row.as_ref().map(|r| subject_from(r, 0)).transpose()
+        self.read(|c| {
+            first(
+                c,
+                concat!(
+                    "SELECT ",
+                    subject_columns!(),
+                    " FROM subjects s ",
+                    subject_key_join!(),
+                    " WHERE s.tenant = ?1 AND s.external_ref = ?2"
+                ),
+                params![tenant, ref_hash],
+                |r| subject_from(r, 0),
+            )
+        })
     }
 
     async fn lookup(
@@ -1268,28 +1656,33 @@ impl Store for SqliteStore {
         field: &str,
         hash: &[u8],
     ) -> Result<Vec<(SubjectRow, RecordRow)>> {
-        let sql = format!(
-            "SELECT {SUBJECT_COLUMNS}, {RECORD_COLUMNS} FROM blind_index b \
-             JOIN records r ON r.tenant = b.tenant AND r.subject = b.subject AND r.id = b.record \
-             JOIN subjects s ON s.tenant = b.tenant AND s.id = b.subject {SUBJECT_KEY_JOIN} \
-             WHERE b.tenant = ?1 AND b.collection = ?2 AND b.field = ?3 AND b.hash = ?4 \
-             ORDER BY r.id LIMIT 1000"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant.as_bytes().as_slice())
-            .bind(collection)
-            .bind(field)
-            .bind(hash)
-            .fetch_all(&self.readers)
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let s = subject_from(row, 0)?;
-            if let Some(r) = record_from(row, 8, s.tenant, s.id)? {
-                out.push((s, r));
-            }
-        }
-        Ok(out)
+        let rows = self.read(|c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    subject_columns!(),
+                    ", ",
+                    record_columns!(),
+                    " FROM blind_index b \
+                     JOIN records r ON r.tenant = b.tenant AND r.subject = b.subject AND r.id = b.record \
+                     JOIN subjects s ON s.tenant = b.tenant AND s.id = b.subject ",
+                    subject_key_join!(),
+                    " WHERE b.tenant = ?1 AND b.collection = ?2 AND b.field = ?3 AND b.hash = ?4 \
+                     ORDER BY r.id LIMIT 1000"
+                ),
+                params![tenant, collection, field, hash],
+                |row| {
+                    let s = subject_from(row, 0)?;
+                    let r = record_from(row, 8, s.tenant, s.id)?;
+                    Ok((s, r))
+                },
+            )
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, r)| r.map(|r| (s, r)))
+            .collect())
     }
 
     async fn audit_head(&self) -> Result<AuditHead> {
@@ -1302,79 +1695,70 @@ impl Store for SqliteStore {
     }
 
     async fn audit_rows(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query(
-            "SELECT idx, event, chain, at, tenant, subject, actor, action, outcome FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
-        )
-        .bind(from as i64)
-        .bind(i64::from(limit))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter().map(audit_row_from).collect()
+        let read = move |c: &Connection| {
+            let mut out = Vec::with_capacity(limit.min(100_000) as usize);
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2"
+            ))?;
+            let mut rows = stmt.query(params![from as i64, i64::from(limit)])?;
+            while let Some(row) = rows.next()? {
+                out.push(audit_row_from(row)?);
+            }
+            Ok(out)
+        };
+        if limit <= 16 {
+            self.read(read)
+        } else {
+            self.scan(read).await
+        }
     }
 
     async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
-        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT idx, event, chain, at, tenant, subject, actor, action, outcome FROM audit_events WHERE tenant = ",
-        );
-        b.push_bind(q.tenant.as_bytes().to_vec());
-        if let Some(t) = q.since {
-            b.push(" AND at >= ").push_bind(to_micros(t));
-        }
-        if let Some(t) = q.until {
-            b.push(" AND at < ").push_bind(to_micros(t));
-        }
-        if let Some(a) = &q.actor {
-            b.push(" AND actor = ").push_bind(a.clone());
-        }
-        if let Some(s) = q.subject {
-            b.push(" AND subject = ").push_bind(s.as_bytes().to_vec());
-        }
-        if let Some(a) = &q.action {
-            b.push(" AND action = ").push_bind(a.clone());
-        }
-        if let Some(o) = &q.outcome {
-            b.push(" AND outcome = ").push_bind(o.clone());
-        }
-        if let Some(after) = q.after {
-            b.push(" AND idx > ").push_bind(after as i64);
-        }
-        b.push(" ORDER BY idx LIMIT ").push_bind(i64::from(q.limit));
-        let rows = b.build().fetch_all(&self.readers).await?;
-        rows.iter().map(audit_row_from).collect()
+        let q = q.clone();
+        self.scan(move |c| audit_query(c, &q)).await
     }
 
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
-        let rows = sqlx::query(
-            "SELECT tree_size, checkpoint, frontier, created_at FROM audit_checkpoints ORDER BY tree_size",
-        )
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CheckpointRow {
-                    tree_size: row.try_get::<i64, _>(0)? as u64,
-                    checkpoint: row.try_get(1)?,
-                    frontier: row.try_get(2)?,
-                    created_at: from_micros(row.try_get(3)?),
-                })
-            })
-            .collect()
+        self.scan(|c| {
+            all(
+                c,
+                "SELECT tree_size, checkpoint, frontier, created_at FROM audit_checkpoints \
+                 ORDER BY tree_size",
+                [],
+                |row| {
+                    Ok(CheckpointRow {
+                        tree_size: row.get::<_, i64>(0)? as u64,
+                        checkpoint: row.get(1)?,
+                        frontier: row.get(2)?,
+                        created_at: time_at(row, 3)?,
+                    })
+                },
+            )
+        })
+        .await
     }
 
     async fn audit_leaves(&self, size: u64) -> Result<Vec<Hash>> {
-        let rows = sqlx::query("SELECT event FROM audit_events WHERE idx < ?1 ORDER BY idx")
-            .bind(size as i64)
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter()
-            .map(|row| Ok(leaf_hash(&row.try_get::<Vec<u8>, _>(0)?)))
-            .collect()
+        self.scan(move |c| {
+            all(
+                c,
+                "SELECT event FROM audit_events WHERE idx < ?1 ORDER BY idx",
+                [size as i64],
+                |row| Ok(leaf_hash(blob_at(row, 0)?)),
+            )
+        })
+        .await
     }
+
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT MIN(idx) FROM audit_events WHERE at >= ?1")
-            .bind(to_micros(at))
-            .fetch_one(&self.readers)
-            .await?;
+        let v: Option<i64> = self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT MIN(idx) FROM audit_events WHERE at >= ?1")?
+                    .query_row([to_micros(at)], |r| r.get(0))?,
+            )
+        })?;
         Ok(v.map(|v| v as u64))
     }
 
@@ -1385,32 +1769,8 @@ impl Store for SqliteStore {
         tenant: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<ExpiredRecord>> {
-        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-            "SELECT {SUBJECT_COLUMNS}, {RECORD_COLUMNS}, r.expires_at AS ord FROM records r \
-             JOIN subjects s ON s.tenant = r.tenant AND s.id = r.subject {SUBJECT_KEY_JOIN} \
-             WHERE r.expires_at IS NOT NULL AND r.expires_at <= "
-        ));
-        b.push_bind(to_micros(now));
-        if let Some((at, id)) = after {
-            // A row-value comparison walks the (expires_at, id) index from the cursor on.
-            b.push(" AND (r.expires_at, r.id) > (")
-                .push_bind(to_micros(at));
-            b.push(", ").push_bind(id.as_bytes().to_vec()).push(")");
-        }
-        if let Some(t) = tenant {
-            b.push(" AND r.tenant = ").push_bind(t.as_bytes().to_vec());
-        }
-        b.push(" ORDER BY r.expires_at, r.id LIMIT ")
-            .push_bind(i64::from(limit));
-        let rows = b.build().fetch_all(&self.readers).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let subject = subject_from(row, 0)?;
-            if let Some(record) = record_from(row, 8, subject.tenant, subject.id)? {
-                out.push(ExpiredRecord { subject, record });
-            }
-        }
-        Ok(out)
+        self.scan(move |c| expired_records(c, now, after, tenant, limit))
+            .await
     }
 
     async fn expired_held_records(
@@ -1418,26 +1778,35 @@ impl Store for SqliteStore {
         now: time::OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<HeldRecordRow>> {
-        let rows = sqlx::query(
-            "SELECT tenant, hold, id, collection, ciphertext, key_version, created_at, hold_until, reason \
-             FROM held_records WHERE hold_until <= ?1 ORDER BY hold_until LIMIT ?2",
-        )
-        .bind(to_micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter().map(held_from).collect()
+        self.scan(move |c| {
+            all(
+                c,
+                "SELECT tenant, hold, id, collection, ciphertext, key_version, created_at, \
+                 hold_until, reason FROM held_records WHERE hold_until <= ?1 \
+                 ORDER BY hold_until LIMIT ?2",
+                params![to_micros(now), i64::from(limit)],
+                |r| held_from_at(r, 0),
+            )
+        })
+        .await
     }
 
     async fn empty_holds(&self) -> Result<Vec<HoldRow>> {
-        let rows = sqlx::query(
-            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, COALESCE(hk.key_version, h.key_version), h.created_at FROM holds h \
-             JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id WHERE NOT EXISTS \
-             (SELECT 1 FROM held_records r WHERE r.tenant = h.tenant AND r.hold = h.id)",
-        )
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter().map(|r| hold_from(r, 0)).collect()
+        self.scan(|c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    hold_columns!(),
+                    " FROM holds h JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
+                     WHERE NOT EXISTS \
+                     (SELECT 1 FROM held_records r WHERE r.tenant = h.tenant AND r.hold = h.id)"
+                ),
+                [],
+                |r| hold_from(r, 0),
+            )
+        })
+        .await
     }
 
     async fn held_records(
@@ -1445,42 +1814,44 @@ impl Store for SqliteStore {
         tenant: Uuid,
         subject: Uuid,
     ) -> Result<Vec<(HoldRow, HeldRecordRow)>> {
-        let rows = sqlx::query(
-            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, COALESCE(hk.key_version, h.key_version), h.created_at, \
-             r.tenant, r.hold, r.id, r.collection, r.ciphertext, r.key_version, r.created_at, r.hold_until, r.reason \
-             FROM holds h JOIN held_records r ON r.tenant = h.tenant AND r.hold = h.id \
-             LEFT JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
-             WHERE h.tenant = ?1 AND h.subject = ?2 ORDER BY r.id",
-        )
-        .bind(tenant.as_bytes().as_slice())
-        .bind(subject.as_bytes().as_slice())
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((hold_from(r, 0)?, held_from_at(r, 6)?)))
-            .collect()
+        self.scan(move |c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    hold_columns!(),
+                    ", r.tenant, r.hold, r.id, r.collection, r.ciphertext, r.key_version, \
+                     r.created_at, r.hold_until, r.reason \
+                     FROM holds h JOIN held_records r ON r.tenant = h.tenant AND r.hold = h.id \
+                     LEFT JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
+                     WHERE h.tenant = ?1 AND h.subject = ?2 ORDER BY r.id"
+                ),
+                params![tenant, subject],
+                |r| Ok((hold_from(r, 0)?, held_from_at(r, 6)?)),
+            )
+        })
+        .await
     }
 
     async fn ledger_entry(&self, tenant: Uuid, subject: Uuid) -> Result<Option<LedgerRow>> {
-        let row = sqlx::query(
-            "SELECT id, tenant, subject, requested_by, erased_at, detail FROM erasure_ledger \
-             WHERE tenant = ?1 AND subject = ?2 ORDER BY erased_at LIMIT 1",
-        )
-        .bind(tenant.as_bytes().as_slice())
-        .bind(subject.as_bytes().as_slice())
-        .fetch_optional(&self.readers)
-        .await?;
-        row.map(|r| {
-            Ok(LedgerRow {
-                id: uuid_at(&r, 0)?,
-                tenant: uuid_at(&r, 1)?,
-                subject: uuid_at(&r, 2)?,
-                requested_by: r.try_get(3)?,
-                erased_at: from_micros(r.try_get(4)?),
-                detail: r.try_get(5)?,
-            })
+        self.read(|c| {
+            first(
+                c,
+                "SELECT id, tenant, subject, requested_by, erased_at, detail FROM erasure_ledger \
+                 WHERE tenant = ?1 AND subject = ?2 ORDER BY erased_at LIMIT 1",
+                params![tenant, subject],
+                |r| {
+                    Ok(LedgerRow {
+                        id: uuid_at(r, 0)?,
+                        tenant: uuid_at(r, 1)?,
+                        subject: uuid_at(r, 2)?,
+                        requested_by: r.get(3)?,
+                        erased_at: time_at(r, 4)?,
+                        detail: r.get(5)?,
+                    })
+                },
+            )
         })
-        .transpose()
     }
 
     async fn subject_ids(
@@ -1489,16 +1860,17 @@ impl Store for SqliteStore {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Uuid>> {
-        let rows = sqlx::query(
-            "SELECT s.id FROM subjects s JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
-             WHERE s.tenant = ?1 AND s.id > ?2 ORDER BY s.id LIMIT ?3",
-        )
-        .bind(tenant.as_bytes().as_slice())
-        .bind(after.unwrap_or(Uuid::nil()).as_bytes().to_vec())
-        .bind(i64::from(limit))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter().map(|r| uuid_at(r, 0)).collect()
+        self.scan(move |c| {
+            all(
+                c,
+                "SELECT s.id FROM subjects s \
+                 JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
+                 WHERE s.tenant = ?1 AND s.id > ?2 ORDER BY s.id LIMIT ?3",
+                params![tenant, after.unwrap_or(Uuid::nil()), i64::from(limit)],
+                |r| uuid_at(r, 0),
+            )
+        })
+        .await
     }
 
     async fn keyed_subjects(
@@ -1507,114 +1879,67 @@ impl Store for SqliteStore {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<SubjectRow>> {
-        let sql = format!(
-            "SELECT {SUBJECT_COLUMNS} FROM subjects s \
-             JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
-             WHERE s.tenant = ?1 AND s.id > ?2 ORDER BY s.id LIMIT ?3"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant.as_bytes().as_slice())
-            .bind(after.unwrap_or(Uuid::nil()).as_bytes().to_vec())
-            .bind(i64::from(limit))
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter().map(|r| subject_from(r, 0)).collect()
+        self.scan(move |c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    subject_columns!(),
+                    " FROM subjects s \
+                     JOIN keys.subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
+                     WHERE s.tenant = ?1 AND s.id > ?2 ORDER BY s.id LIMIT ?3"
+                ),
+                params![tenant, after.unwrap_or(Uuid::nil()), i64::from(limit)],
+                |r| subject_from(r, 0),
+            )
+        })
+        .await
     }
 
     async fn live_holds(&self, tenant: Uuid) -> Result<Vec<HoldRow>> {
-        let rows = sqlx::query(
-            "SELECT h.tenant, h.id, h.subject, hk.wrapped_key, COALESCE(hk.key_version, h.key_version), h.created_at FROM holds h \
-             JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id WHERE h.tenant = ?1 ORDER BY h.id",
-        )
-        .bind(tenant.as_bytes().as_slice())
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter().map(|r| hold_from(r, 0)).collect()
+        self.read(|c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    hold_columns!(),
+                    " FROM holds h JOIN keys.hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
+                     WHERE h.tenant = ?1 ORDER BY h.id"
+                ),
+                [tenant],
+                |r| hold_from(r, 0),
+            )
+        })
     }
 
     async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = ?1 AND id = ?2"
-        )))
-        .bind(tenant.as_bytes().as_slice())
-        .bind(id.as_bytes().as_slice())
-        .fetch_optional(&self.readers)
-        .await?;
-        row.as_ref().map(request_from).transpose()
+        self.read(|c| {
+            first(
+                c,
+                concat!(
+                    "SELECT ",
+                    request_columns!(),
+                    " FROM requests WHERE tenant = ?1 AND id = ?2"
+                ),
+                params![tenant, id],
+                request_from,
+            )
+        })
     }
 
     async fn requests(&self, tenant: Uuid, status: Option<&str>) -> Result<Vec<RequestRow>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2) \
-             ORDER BY due_at, id"
-        )))
-        .bind(tenant.as_bytes().as_slice())
-        .bind(status)
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter().map(request_from).collect()
+        self.read(|c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    request_columns!(),
+                    " FROM requests WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2) \
+                     ORDER BY due_at, id"
+                ),
+                params![tenant, status],
+                request_from,
+            )
+        })
     }
-}
-
-const REQUEST_COLUMNS: &str =
-    "tenant, id, kind, subject, status, verified_by, detail, created_at, due_at, closed_at";
-
-fn request_from(r: &SqliteRow) -> Result<RequestRow> {
-    Ok(RequestRow {
-        tenant: uuid_at(r, 0)?,
-        id: uuid_at(r, 1)?,
-        kind: r.try_get(2)?,
-        subject: uuid_at(r, 3)?,
-        status: r.try_get(4)?,
-        verified_by: r.try_get(5)?,
-        detail: r.try_get(6)?,
-        created_at: from_micros(r.try_get(7)?),
-        due_at: from_micros(r.try_get(8)?),
-        closed_at: r.try_get::<Option<i64>, _>(9)?.map(from_micros),
-    })
-}
-
-fn hold_from(r: &SqliteRow, at: usize) -> Result<HoldRow> {
-    Ok(HoldRow {
-        tenant: uuid_at(r, at)?,
-        id: uuid_at(r, at + 1)?,
-        subject: uuid_at(r, at + 2)?,
-        wrapped_key: r.try_get(at + 3)?,
-        key_version: u32_at(r, at + 4)?,
-        created_at: from_micros(r.try_get(at + 5)?),
-    })
-}
-
-fn held_from(r: &SqliteRow) -> Result<HeldRecordRow> {
-    held_from_at(r, 0)
-}
-
-fn held_from_at(r: &SqliteRow, at: usize) -> Result<HeldRecordRow> {
-    Ok(HeldRecordRow {
-        tenant: uuid_at(r, at)?,
-        hold: uuid_at(r, at + 1)?,
-        id: uuid_at(r, at + 2)?,
-        collection: r.try_get(at + 3)?,
-        ciphertext: r.try_get(at + 4)?,
-        key_version: u32_at(r, at + 5)?,
-        created_at: from_micros(r.try_get(at + 6)?),
-        hold_until: from_micros(r.try_get(at + 7)?),
-        reason: r.try_get(at + 8)?,
-    })
-}
-
-fn audit_row_from(row: &SqliteRow) -> Result<AuditRow> {
-    Ok(AuditRow {
-        idx: row.try_get::<i64, _>(0)? as u64,
-        event: row.try_get(1)?,
-        chain: hash_at(row, 2)?,
-        columns: crate::AuditColumns {
-            at: row.try_get(3)?,
-            tenant: opt_uuid_at(row, 4)?,
-            subject: opt_uuid_at(row, 5)?,
-            actor: row.try_get(6)?,
-            action: row.try_get(7)?,
-            outcome: row.try_get(8)?,
-        },
-    })
 }

@@ -20,6 +20,8 @@ use ward_policy::Policy;
 use ward_store::{SqliteStore, Store};
 use ward_vault::{ManualClock, Vault, VaultConfig};
 
+pub mod sql;
+
 /// Which database a test server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -4,27 +4,21 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use sqlx::{Row, SqlitePool};
+use ward_testkit::sql::Db;
 
 use crate::retention::visit_fields;
 use crate::sqlite_support::{blob, count, data_db, micros};
 use crate::support::{at, counts, days, hold, id, run_retention, tally, write};
 
-async fn total(db: &SqlitePool, table: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-        .fetch_one(db)
-        .await
-        .unwrap()
+fn total(db: &Db, table: &str) -> i64 {
+    db.scalar(&format!("SELECT COUNT(*) FROM {table}"), [])
 }
 
-async fn ciphertext(db: &SqlitePool, table: &str, record: &str) -> Option<Vec<u8>> {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT ciphertext FROM {table} WHERE id = ?1"
-    )))
-    .bind(blob(record))
-    .fetch_optional(db)
-    .await
-    .unwrap()
+fn ciphertext(db: &Db, table: &str, record: &str) -> Option<Vec<u8>> {
+    db.optional(
+        &format!("SELECT ciphertext FROM {table} WHERE id = ?1"),
+        rusqlite::params![blob(record)],
+    )
 }
 
 #[tokio::test]
@@ -42,14 +36,14 @@ async fn a_dry_run_touches_no_row_and_the_run_moves_the_record_out_of_scope() {
         json!({ "name": "Stays", "email": "stays@example.org" }),
     )
     .await;
-    let db = data_db(&srv).await;
-    let original = ciphertext(&db, "records", &v).await.expect("record row");
+    let db = data_db(&srv);
+    let original = ciphertext(&db, "records", &v).expect("record row");
     assert_eq!(
-        count(&db, "blind_index", "record", &v).await,
+        count(&db, "blind_index", "record", &v),
         1,
         "the visit's ip is searchable"
     );
-    let records = total(&db, "records").await;
+    let records = total(&db, "records");
 
     srv.clock.advance(days(61));
     let report = run_retention(&srv, true).await;
@@ -58,14 +52,10 @@ async fn a_dry_run_touches_no_row_and_the_run_moves_the_record_out_of_scope() {
         &tally(0, 1, 0),
         "{report}"
     );
-    assert_eq!(
-        total(&db, "records").await,
-        records,
-        "a dry run deleted rows"
-    );
-    assert_eq!(ciphertext(&db, "records", &v).await, Some(original.clone()));
-    assert_eq!(total(&db, "anonymized_records").await, 0);
-    assert_eq!(count(&db, "blind_index", "record", &v).await, 1);
+    assert_eq!(total(&db, "records"), records, "a dry run deleted rows");
+    assert_eq!(ciphertext(&db, "records", &v), Some(original.clone()));
+    assert_eq!(total(&db, "anonymized_records"), 0);
+    assert_eq!(count(&db, "blind_index", "record", &v), 1);
 
     let report = run_retention(&srv, false).await;
     assert_eq!(
@@ -73,36 +63,32 @@ async fn a_dry_run_touches_no_row_and_the_run_moves_the_record_out_of_scope() {
         &tally(0, 1, 0),
         "{report}"
     );
-    assert_eq!(total(&db, "records").await, records - 1);
+    assert_eq!(total(&db, "records"), records - 1);
     assert_eq!(
-        ciphertext(&db, "records", &v).await,
+        ciphertext(&db, "records", &v),
         None,
         "the record row is gone"
     );
     assert_eq!(
-        count(&db, "blind_index", "record", &v).await,
+        count(&db, "blind_index", "record", &v),
         0,
         "the anonymized record is not searchable by its old ip"
     );
-    let row = sqlx::query("SELECT tenant, collection, ciphertext, created_at, anonymized_at FROM anonymized_records WHERE id = ?1")
-        .bind(blob(&v))
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    assert_eq!(row.get::<Vec<u8>, _>("tenant"), blob(&t.id));
-    assert_eq!(row.get::<String, _>("collection"), "browser_visit");
+    let row = db.row("SELECT tenant, collection, ciphertext, created_at, anonymized_at FROM anonymized_records WHERE id = ?1", rusqlite::params![blob(&v)]);
+    assert_eq!(row.get::<Vec<u8>>("tenant"), blob(&t.id));
+    assert_eq!(row.get::<String>("collection"), "browser_visit");
     assert_eq!(
-        row.get::<i64, _>("created_at"),
+        row.get::<i64>("created_at"),
         micros(at(&visit["created_at"]))
     );
-    assert_eq!(row.get::<i64, _>("anonymized_at"), micros(srv.vault.now()));
+    assert_eq!(row.get::<i64>("anonymized_at"), micros(srv.vault.now()));
     assert_ne!(
-        row.get::<Vec<u8>, _>("ciphertext"),
+        row.get::<Vec<u8>>("ciphertext"),
         original,
         "anonymized data is re-sealed"
     );
-    assert_eq!(total(&db, "anonymized_records").await, 1);
-    db.close().await;
+    assert_eq!(total(&db, "anonymized_records"), 1);
+    drop(db);
 }
 
 #[tokio::test]
@@ -126,11 +112,11 @@ async fn deleted_records_leave_no_anonymized_copy() {
         &tally(1, 0, 0),
         "{report}"
     );
-    let db = data_db(&srv).await;
-    assert_eq!(ciphertext(&db, "records", &log).await, None);
-    assert_eq!(ciphertext(&db, "anonymized_records", &log).await, None);
-    assert_eq!(count(&db, "blind_index", "record", &log).await, 0);
-    db.close().await;
+    let db = data_db(&srv);
+    assert_eq!(ciphertext(&db, "records", &log), None);
+    assert_eq!(ciphertext(&db, "anonymized_records", &log), None);
+    assert_eq!(count(&db, "blind_index", "record", &log), 0);
+    drop(db);
 }
 
 #[tokio::test]
@@ -149,12 +135,12 @@ async fn held_expired_records_stay_in_the_table_until_the_hold_ends() {
         &tally(0, 0, 1),
         "{report}"
     );
-    let db = data_db(&srv).await;
+    let db = data_db(&srv);
     assert!(
-        ciphertext(&db, "records", &v).await.is_some(),
+        ciphertext(&db, "records", &v).is_some(),
         "the held record was removed"
     );
-    assert_eq!(ciphertext(&db, "anonymized_records", &v).await, None);
+    assert_eq!(ciphertext(&db, "anonymized_records", &v), None);
 
     srv.clock.advance(days(30));
     let report = run_retention(&srv, false).await;
@@ -163,7 +149,7 @@ async fn held_expired_records_stay_in_the_table_until_the_hold_ends() {
         &tally(0, 1, 0),
         "{report}"
     );
-    assert_eq!(ciphertext(&db, "records", &v).await, None);
-    assert!(ciphertext(&db, "anonymized_records", &v).await.is_some());
-    db.close().await;
+    assert_eq!(ciphertext(&db, "records", &v), None);
+    assert!(ciphertext(&db, "anonymized_records", &v).is_some());
+    drop(db);
 }

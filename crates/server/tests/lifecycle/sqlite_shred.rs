@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::{Connection, SqliteConnection};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use ward_testkit::{TenantFixture, TestServer};
@@ -58,11 +57,7 @@ struct Restored {
 impl Restored {
     async fn new(original: &TestServer, data: &Path, keys: &Path) -> Self {
         let target = crate::start().await;
-        let mut conn = SqliteConnection::connect_with(
-            &sqlx::sqlite::SqliteConnectOptions::new().filename(target.db_path()),
-        )
-        .await
-        .unwrap();
+        let conn = open(&target.db_path());
         let attach = [
             (target.dir.path().join("ward.keys.db"), "keys"),
             (data.join("ward.db"), "backup"),
@@ -70,13 +65,8 @@ impl Restored {
         ];
         for (path, name) in attach {
             assert!(path.exists(), "{} is missing", path.display());
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "ATTACH DATABASE {} AS {name}",
-                quoted(&path)
-            )))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+            conn.execute_batch(&format!("ATTACH DATABASE {} AS {name}", quoted(&path)))
+                .unwrap();
         }
         for sql in [
             "INSERT INTO main.tenants SELECT * FROM backup.tenants",
@@ -87,12 +77,9 @@ impl Restored {
             "INSERT INTO keys.tenant_keys SELECT * FROM keysource.tenant_keys",
             "INSERT INTO keys.subject_keys SELECT * FROM keysource.subject_keys",
         ] {
-            sqlx::query(sql)
-                .execute(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            conn.execute(sql, []);
         }
-        conn.close().await.unwrap();
+        drop(conn);
 
         let vault = ward_vault::Vault::new(ward_vault::VaultConfig {
             store: target.store.clone(),
@@ -231,17 +218,17 @@ async fn a_stale_backup_restored_with_the_live_keys_cannot_give_back_an_erased_s
     let restored = Restored::new(&sc.srv, sc.backup.path(), sc.live_keys.path()).await;
 
     // A's ciphertext is really in the restored data, and its key really is not.
-    let db = open(&restored.target.db_path()).await;
+    let db = open(&restored.target.db_path());
     assert_eq!(
-        count(&db, "records", "subject", a).await,
+        count(&db, "records", "subject", a),
         2,
         "the backup holds A's records"
     );
-    assert_eq!(count(&db, "subjects", "id", a).await, 1);
-    db.close().await;
-    let keys = open(&restored.target.dir.path().join("ward.keys.db")).await;
-    assert_eq!(subject_key(&keys, &t.id, a).await, None);
-    assert!(subject_key(&keys, &t.id, &sc.b).await.is_some());
+    assert_eq!(count(&db, "subjects", "id", a), 1);
+    drop(db);
+    let keys = open(&restored.target.dir.path().join("ward.keys.db"));
+    assert_eq!(subject_key(&keys, &t.id, a), None);
+    assert!(subject_key(&keys, &t.id, &sc.b).is_some());
 
     // Nothing of A comes back, by any read.
     for (rec, purpose) in [(&sc.a_contact, ESSENTIAL), (&sc.a_visit, SECURITY)] {
@@ -274,24 +261,14 @@ async fn a_stale_backup_restored_with_the_live_keys_cannot_give_back_an_erased_s
     );
 
     // No other live key opens A's records either: B's key in A's place fails authentication.
-    let b_key = subject_key(&keys, &t.id, &sc.b).await.unwrap();
-    keys.close().await;
-    let mut conn = SqliteConnection::connect_with(
-        &sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(restored.target.dir.path().join("ward.keys.db")),
-    )
-    .await
-    .unwrap();
-    sqlx::query(
+    let b_key = subject_key(&keys, &t.id, &sc.b).unwrap();
+    drop(keys);
+    let conn = open(&restored.target.dir.path().join("ward.keys.db"));
+    conn.execute(
         "INSERT INTO subject_keys (tenant, subject, wrapped_key, key_version) VALUES (?1, ?2, ?3, 1)",
-    )
-        .bind(blob(&t.id))
-        .bind(blob(a))
-        .bind(&b_key)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+        rusqlite::params![blob(&t.id), blob(a), b_key],
+    );
+    drop(conn);
     let resp = restored
         .get(
             &read_path(&t.id, a, &id(&sc.a_contact), ESSENTIAL),

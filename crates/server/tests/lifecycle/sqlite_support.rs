@@ -3,31 +3,23 @@
 
 use std::path::Path;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use time::OffsetDateTime;
 use ward_testkit::TestServer;
+use ward_testkit::sql::Db;
 
 /// One connection to an existing SQLite file (never created here).
-pub(crate) async fn open(path: &Path) -> SqlitePool {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(false);
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+pub(crate) fn open(path: &Path) -> Db {
+    Db::open(path)
 }
 
 /// The data file.
-pub(crate) async fn data_db(srv: &TestServer) -> SqlitePool {
-    open(&srv.db_path()).await
+pub(crate) fn data_db(srv: &TestServer) -> Db {
+    open(&srv.db_path())
 }
 
 /// The key store.
-pub(crate) async fn keys_db(srv: &TestServer) -> SqlitePool {
-    open(&srv.dir.path().join("ward.keys.db")).await
+pub(crate) fn keys_db(srv: &TestServer) -> Db {
+    open(&srv.dir.path().join("ward.keys.db"))
 }
 
 /// A UUID as the store keeps it.
@@ -44,24 +36,19 @@ pub(crate) fn micros(t: OffsetDateTime) -> i64 {
 }
 
 /// `SELECT COUNT(*) FROM {table} WHERE {column} = ?` for one UUID.
-pub(crate) async fn count(pool: &SqlitePool, table: &str, column: &str, id: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM {table} WHERE {column} = ?1"
-    )))
-    .bind(blob(id))
-    .fetch_one(pool)
-    .await
-    .unwrap_or_else(|e| panic!("count {table}.{column}: {e}"))
+pub(crate) fn count(db: &Db, table: &str, column: &str, id: &str) -> i64 {
+    db.scalar(
+        &format!("SELECT COUNT(*) FROM {table} WHERE {column} = ?1"),
+        [blob(id)],
+    )
 }
 
 /// A subject's wrapped key, if the key store still has it.
-pub(crate) async fn subject_key(keys: &SqlitePool, tenant: &str, subject: &str) -> Option<Vec<u8>> {
-    sqlx::query_scalar("SELECT wrapped_key FROM subject_keys WHERE tenant = ?1 AND subject = ?2")
-        .bind(blob(tenant))
-        .bind(blob(subject))
-        .fetch_optional(keys)
-        .await
-        .unwrap()
+pub(crate) fn subject_key(keys: &Db, tenant: &str, subject: &str) -> Option<Vec<u8>> {
+    keys.optional(
+        "SELECT wrapped_key FROM subject_keys WHERE tenant = ?1 AND subject = ?2",
+        [blob(tenant), blob(subject)],
+    )
 }
 
 /// Files of the data directory that contain `needle`.

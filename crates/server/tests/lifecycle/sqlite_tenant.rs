@@ -3,7 +3,6 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sqlx::Row;
 
 use crate::sqlite_support::{blob, count, data_db, files_containing, keys_db};
 use crate::support::{days, erase, run_retention, subject_with_ref, write};
@@ -55,26 +54,22 @@ async fn destroying_a_tenant_shreds_its_key_and_deletes_its_rows() {
     )
     .await;
 
-    let keys = keys_db(&srv).await;
-    let tenant_key: Vec<u8> =
-        sqlx::query_scalar("SELECT wrapped_key FROM tenant_keys WHERE tenant = ?1")
-            .bind(blob(&t.id))
-            .fetch_one(&keys)
-            .await
-            .unwrap();
-    let subject_keys: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT wrapped_key FROM subject_keys WHERE tenant = ?1")
-            .bind(blob(&t.id))
-            .fetch_all(&keys)
-            .await
-            .unwrap();
+    let keys = keys_db(&srv);
+    let tenant_key: Vec<u8> = keys.scalar(
+        "SELECT wrapped_key FROM tenant_keys WHERE tenant = ?1",
+        rusqlite::params![blob(&t.id)],
+    );
+    let subject_keys: Vec<Vec<u8>> = keys.column(
+        "SELECT wrapped_key FROM subject_keys WHERE tenant = ?1",
+        rusqlite::params![blob(&t.id)],
+    );
     assert_eq!(
         subject_keys.len(),
         1,
         "the erased subject's key is already gone"
     );
-    assert_eq!(count(&keys, "hold_keys", "tenant", &t.id).await, 1);
-    keys.close().await;
+    assert_eq!(count(&keys, "hold_keys", "tenant", &t.id), 1);
+    drop(keys);
     assert!(
         !files_containing(&srv, &tenant_key).is_empty(),
         "the scan must be able to find a live tenant key"
@@ -93,17 +88,17 @@ async fn destroying_a_tenant_shreds_its_key_and_deletes_its_rows() {
     let report = run_retention(&srv, false).await;
     assert_eq!(report["tenants_destroyed"], json!([t.id]), "{report}");
 
-    let keys = keys_db(&srv).await;
+    let keys = keys_db(&srv);
     for table in ["tenant_keys", "subject_keys", "hold_keys"] {
         assert_eq!(
-            count(&keys, table, "tenant", &t.id).await,
+            count(&keys, table, "tenant", &t.id),
             0,
             "{table} still has rows of the destroyed tenant"
         );
     }
-    assert_eq!(count(&keys, "tenant_keys", "tenant", &keep.id).await, 1);
-    assert_eq!(count(&keys, "subject_keys", "tenant", &keep.id).await, 1);
-    keys.close().await;
+    assert_eq!(count(&keys, "tenant_keys", "tenant", &keep.id), 1);
+    assert_eq!(count(&keys, "subject_keys", "tenant", &keep.id), 1);
+    drop(keys);
     for key in std::iter::once(&tenant_key).chain(&subject_keys) {
         assert_eq!(
             files_containing(&srv, key),
@@ -112,7 +107,7 @@ async fn destroying_a_tenant_shreds_its_key_and_deletes_its_rows() {
         );
     }
 
-    let db = data_db(&srv).await;
+    let db = data_db(&srv);
     for table in [
         "subjects",
         "records",
@@ -123,35 +118,28 @@ async fn destroying_a_tenant_shreds_its_key_and_deletes_its_rows() {
         "requests",
     ] {
         assert_eq!(
-            count(&db, table, "tenant", &t.id).await,
+            count(&db, table, "tenant", &t.id),
             0,
             "{table} still has rows of the destroyed tenant"
         );
     }
-    assert_eq!(count(&db, "records", "tenant", &keep.id).await, 1);
-    let row = sqlx::query("SELECT status, settings, destroy_after FROM tenants WHERE id = ?1")
-        .bind(blob(&t.id))
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    assert_eq!(row.get::<String, _>(0), "destroyed");
-    assert_eq!(row.get::<String, _>(1), "{}");
-    assert_eq!(row.get::<Option<i64>, _>(2), None);
-    let live: i64 = sqlx::query_scalar(
+    assert_eq!(count(&db, "records", "tenant", &keep.id), 1);
+    let row = db.row(
+        "SELECT status, settings, destroy_after FROM tenants WHERE id = ?1",
+        rusqlite::params![blob(&t.id)],
+    );
+    assert_eq!(row.get::<String>(0), "destroyed");
+    assert_eq!(row.get::<String>(1), "{}");
+    assert_eq!(row.get::<Option<i64>>(2), None);
+    let live: i64 = db.scalar(
         "SELECT COUNT(*) FROM api_keys WHERE tenant = ?1 AND revoked_at IS NULL",
-    )
-    .bind(blob(&t.id))
-    .fetch_one(&db)
-    .await
-    .unwrap();
+        rusqlite::params![blob(&t.id)],
+    );
     assert_eq!(live, 0, "every key of the destroyed tenant is revoked");
-    let kept: i64 = sqlx::query_scalar(
+    let kept: i64 = db.scalar(
         "SELECT COUNT(*) FROM api_keys WHERE tenant = ?1 AND revoked_at IS NULL",
-    )
-    .bind(blob(&keep.id))
-    .fetch_one(&db)
-    .await
-    .unwrap();
+        rusqlite::params![blob(&keep.id)],
+    );
     assert_eq!(kept, 1);
-    db.close().await;
+    drop(db);
 }

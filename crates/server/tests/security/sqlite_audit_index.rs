@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use sqlx::SqlitePool;
+use ward_testkit::sql::Db;
 
 use crate::support::{audit_all, with_rid};
 
@@ -42,18 +42,14 @@ async fn edited_tenant_column_does_not_leak_another_tenants_event() {
         .unwrap();
 
     // Re-label B's event as A's in the index column only; the event bytes still say B.
-    let pool = SqlitePool::connect(&format!("sqlite://{}", srv.db_path().display()))
-        .await
-        .unwrap();
+    let pool = Db::open(&srv.db_path());
     let a_id = uuid::Uuid::parse_str(&a.id).unwrap().as_bytes().to_vec();
-    let done = sqlx::query("UPDATE audit_events SET tenant = ?1 WHERE idx = ?2")
-        .bind(a_id)
-        .bind(idx)
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1);
-    pool.close().await;
+    let done = pool.execute(
+        "UPDATE audit_events SET tenant = ?1 WHERE idx = ?2",
+        rusqlite::params![a_id, idx],
+    );
+    assert_eq!(done, 1);
+    drop(pool);
 
     let a_events = audit_all(&srv, &a.id, &a.owner, "").await;
     for e in &a_events {

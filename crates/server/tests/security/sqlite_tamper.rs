@@ -4,8 +4,8 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
 use uuid::Uuid;
+use ward_testkit::sql::Db;
 use ward_testkit::{TenantFixture, TestServer};
 
 use crate::support::{enc, send_to};
@@ -47,37 +47,32 @@ fn blob(id: &str) -> Vec<u8> {
     Uuid::parse_str(id).expect("uuid").as_bytes().to_vec()
 }
 
-async fn db(srv: &TestServer) -> SqlitePool {
-    SqlitePool::connect(&format!("sqlite://{}", srv.db_path().display()))
-        .await
-        .expect("open sqlite")
+fn db(srv: &TestServer) -> Db {
+    Db::open(&srv.db_path())
 }
 
-async fn ciphertext(pool: &SqlitePool, rec: &Rec) -> Vec<u8> {
-    sqlx::query_scalar("SELECT ciphertext FROM records WHERE id = ?1")
-        .bind(blob(&rec.id))
-        .fetch_one(pool)
-        .await
-        .expect("ciphertext")
+fn ciphertext(pool: &Db, rec: &Rec) -> Vec<u8> {
+    pool.scalar(
+        "SELECT ciphertext FROM records WHERE id = ?1",
+        rusqlite::params![blob(&rec.id)],
+    )
 }
 
-async fn set_ciphertext(pool: &SqlitePool, rec: &Rec, ct: &[u8]) {
-    let done = sqlx::query("UPDATE records SET ciphertext = ?1 WHERE id = ?2")
-        .bind(ct)
-        .bind(blob(&rec.id))
-        .execute(pool)
-        .await
-        .expect("update ciphertext");
-    assert_eq!(done.rows_affected(), 1);
+fn set_ciphertext(pool: &Db, rec: &Rec, ct: &[u8]) {
+    let done = pool.execute(
+        "UPDATE records SET ciphertext = ?1 WHERE id = ?2",
+        rusqlite::params![ct, blob(&rec.id)],
+    );
+    assert_eq!(done, 1);
 }
 
 async fn swap(srv: &TestServer, a: &Rec, b: &Rec) {
-    let pool = db(srv).await;
-    let (ca, cb) = (ciphertext(&pool, a).await, ciphertext(&pool, b).await);
+    let pool = db(srv);
+    let (ca, cb) = (ciphertext(&pool, a), ciphertext(&pool, b));
     assert_ne!(ca, cb);
-    set_ciphertext(&pool, a, &cb).await;
-    set_ciphertext(&pool, b, &ca).await;
-    pool.close().await;
+    set_ciphertext(&pool, a, &cb);
+    set_ciphertext(&pool, b, &ca);
+    drop(pool);
 }
 
 fn record_path(rec: &Rec) -> String {
@@ -290,10 +285,10 @@ async fn ciphertext_copied_over_another_tenants_record_fails_integrity() {
         "hieronymus.copysource@example.org",
     )
     .await;
-    let pool = db(&srv).await;
-    let cb = ciphertext(&pool, &b).await;
-    set_ciphertext(&pool, &a, &cb).await;
-    pool.close().await;
+    let pool = db(&srv);
+    let cb = ciphertext(&pool, &b);
+    set_ciphertext(&pool, &a, &cb);
+    drop(pool);
     assert_integrity_error(&srv.url, &a, Some(&b)).await;
     assert_reads(&srv.url, &b).await;
 }
@@ -312,16 +307,15 @@ async fn record_moved_to_another_collection_fails_integrity() {
     )
     .await;
     assert_reads(&srv.url, &a).await;
-    let pool = db(&srv).await;
+    let pool = db(&srv);
     // customer_record also allows essential.service, so the read is not denied by policy:
     // only the associated data (which names the collection) can stop it.
-    let done = sqlx::query("UPDATE records SET collection = 'customer_record' WHERE id = ?1")
-        .bind(blob(&a.id))
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1);
-    pool.close().await;
+    let done = pool.execute(
+        "UPDATE records SET collection = 'customer_record' WHERE id = ?1",
+        rusqlite::params![blob(&a.id)],
+    );
+    assert_eq!(done, 1);
+    drop(pool);
     assert_integrity_error(&srv.url, &a, None).await;
 }
 
@@ -339,14 +333,13 @@ async fn record_key_version_changed_fails_integrity() {
     )
     .await;
     assert_reads(&srv.url, &a).await;
-    let pool = db(&srv).await;
-    let done = sqlx::query("UPDATE records SET key_version = key_version + 1 WHERE id = ?1")
-        .bind(blob(&a.id))
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1);
-    pool.close().await;
+    let pool = db(&srv);
+    let done = pool.execute(
+        "UPDATE records SET key_version = key_version + 1 WHERE id = ?1",
+        rusqlite::params![blob(&a.id)],
+    );
+    assert_eq!(done, 1);
+    drop(pool);
     assert_integrity_error(&srv.url, &a, None).await;
 }
 
@@ -369,10 +362,10 @@ async fn one_flipped_ciphertext_byte_fails_integrity() {
     for r in &recs {
         assert_reads(&srv.url, r).await;
     }
-    let pool = db(&srv).await;
+    let pool = db(&srv);
     // Algorithm id, nonce, ciphertext body, tag, and a truncation.
     for (i, rec) in recs.iter().enumerate() {
-        let mut ct = ciphertext(&pool, rec).await;
+        let mut ct = ciphertext(&pool, rec);
         let len = ct.len();
         match i {
             0 => ct[0] ^= 0x01,
@@ -381,9 +374,9 @@ async fn one_flipped_ciphertext_byte_fails_integrity() {
             3 => ct[len - 1] ^= 0x01,
             _ => ct.truncate(len - 1),
         }
-        set_ciphertext(&pool, rec, &ct).await;
+        set_ciphertext(&pool, rec, &ct);
     }
-    pool.close().await;
+    drop(pool);
     for rec in &recs {
         assert_integrity_error(&srv.url, rec, None).await;
     }
@@ -467,16 +460,14 @@ async fn cold(srv: &TestServer) -> Cold {
     Cold { url, _stop: tx }
 }
 
-async fn key_db(srv: &TestServer) -> SqlitePool {
+fn key_db(srv: &TestServer) -> Db {
     let path = srv.dir.path().join("ward.keys.db");
     assert!(
         path.exists(),
         "the key store file moved: {}",
         path.display()
     );
-    SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("open key store")
+    Db::open(&path)
 }
 
 #[tokio::test]
@@ -553,24 +544,23 @@ async fn subject_keys_swapped_fail_integrity_after_restart() {
         "walburga.untouched@example.org",
     )
     .await;
-    let keys = key_db(&srv).await;
-    let get = |s: &str| {
-        sqlx::query_scalar::<_, Vec<u8>>("SELECT wrapped_key FROM subject_keys WHERE subject = ?1")
-            .bind(blob(s))
-            .fetch_one(&keys)
+    let keys = key_db(&srv);
+    let get = |s: &str| -> Vec<u8> {
+        keys.scalar(
+            "SELECT wrapped_key FROM subject_keys WHERE subject = ?1",
+            rusqlite::params![blob(s)],
+        )
     };
-    let (k1, k2) = (get(&s1).await.unwrap(), get(&s2).await.unwrap());
+    let (k1, k2) = (get(&s1), get(&s2));
     assert_ne!(k1, k2);
     for (subject, key) in [(&s1, &k2), (&s2, &k1)] {
-        let done = sqlx::query("UPDATE subject_keys SET wrapped_key = ?1 WHERE subject = ?2")
-            .bind(key)
-            .bind(blob(subject))
-            .execute(&keys)
-            .await
-            .unwrap();
-        assert_eq!(done.rows_affected(), 1);
+        let done = keys.execute(
+            "UPDATE subject_keys SET wrapped_key = ?1 WHERE subject = ?2",
+            rusqlite::params![key, blob(subject)],
+        );
+        assert_eq!(done, 1);
     }
-    keys.close().await;
+    drop(keys);
     let restarted = cold(&srv).await;
     assert_reads(&restarted.url, &bystander).await;
     assert_integrity_error(&restarted.url, &a, Some(&b)).await;
@@ -601,20 +591,17 @@ async fn tenant_key_copied_from_another_tenant_fails_integrity_after_restart() {
         "yvonne.tenantkey@example.org",
     )
     .await;
-    let keys = key_db(&srv).await;
-    let kb: Vec<u8> = sqlx::query_scalar("SELECT wrapped_key FROM tenant_keys WHERE tenant = ?1")
-        .bind(blob(&tb.id))
-        .fetch_one(&keys)
-        .await
-        .unwrap();
-    let done = sqlx::query("UPDATE tenant_keys SET wrapped_key = ?1 WHERE tenant = ?2")
-        .bind(&kb)
-        .bind(blob(&ta.id))
-        .execute(&keys)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1);
-    keys.close().await;
+    let keys = key_db(&srv);
+    let kb: Vec<u8> = keys.scalar(
+        "SELECT wrapped_key FROM tenant_keys WHERE tenant = ?1",
+        rusqlite::params![blob(&tb.id)],
+    );
+    let done = keys.execute(
+        "UPDATE tenant_keys SET wrapped_key = ?1 WHERE tenant = ?2",
+        rusqlite::params![&kb, blob(&ta.id)],
+    );
+    assert_eq!(done, 1);
+    drop(keys);
     let restarted = cold(&srv).await;
     assert_reads(&restarted.url, &b).await;
     assert_integrity_error(&restarted.url, &a, Some(&b)).await;
