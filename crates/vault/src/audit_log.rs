@@ -373,6 +373,9 @@ impl Vault {
     }
 }
 
+/// Audit rows read per page by [`verify_log`].
+const VERIFY_PAGE: u32 = 10_000;
+
 /// Recomputes the whole log from storage and checks every signed checkpoint.
 /// `progress` is called with (events verified, total) as it goes.
 pub async fn verify_log(
@@ -410,7 +413,9 @@ pub async fn verify_log(
         .filter(|(cp, _)| cp.tree_size > first_index || (first_index == 0 && cp.tree_size == 0))
         .peekable();
     let mut verified = usize::from(first_index > 0);
-    let mut from = first_index;
+    // The next page is read (on one of the store's blocking threads) while this one is
+    // verified here: reading and hashing overlap.
+    let mut rows = store.audit_rows(first_index, VERIFY_PAGE).await?;
     loop {
         while let Some((cp, _)) = pending.peek() {
             if cp.tree_size == verifier.size() {
@@ -421,22 +426,23 @@ pub async fn verify_log(
                 break;
             }
         }
-        let rows = store.audit_rows(from, 10_000).await?;
-        if rows.is_empty() {
-            break;
-        }
-        for row in &rows {
-            verifier.feed(row.idx, &row.event, &row.chain)?;
-            check_columns(row)?;
-            from = row.idx + 1;
-            if let Some((cp, _)) = pending.peek()
-                && cp.tree_size == verifier.size()
-            {
-                verifier.check_checkpoint(cp, key)?;
-                verified += 1;
-                pending.next();
+        let Some(last) = rows.last() else { break };
+        let (next, checked) = tokio::join!(store.audit_rows(last.idx + 1, VERIFY_PAGE), async {
+            for row in &rows {
+                verifier.feed(row.idx, &row.event, &row.chain)?;
+                check_columns(row)?;
+                if let Some((cp, _)) = pending.peek()
+                    && cp.tree_size == verifier.size()
+                {
+                    verifier.check_checkpoint(cp, key)?;
+                    verified += 1;
+                    pending.next();
+                }
             }
-        }
+            Ok::<_, LogVerifyError>(())
+        });
+        checked?;
+        rows = next?;
         progress(verifier.size(), total.max(verifier.size()));
     }
     let latest = parsed.last().map(|(cp, _)| cp.tree_size);

@@ -1,0 +1,238 @@
+//! The SQLite store on its own: migrations (fresh, reopened, and a database first migrated by
+//! the sqlx-based store), savepoint isolation inside the writer's group commits, and the audit
+//! tail rebuilt at reopen. Operation semantics are compared with PostgreSQL in
+//! `postgres_store.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+use ward_audit::{Action, Actor, AuditEvent, Outcome};
+use ward_store::{
+    Op, RecordFilter, RecordRow, SqliteStore, Store, StoreError, SubjectRow, TenantRow,
+};
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn at(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_767_225_600 + secs).unwrap()
+}
+
+fn tenant(n: u128) -> TenantRow {
+    TenantRow {
+        id: id(n),
+        name: format!("tenant {n}"),
+        status: "active".into(),
+        region: None,
+        wrapped_key: Some(vec![1; 40]),
+        root_key_version: 1,
+        key_version: 1,
+        settings: "{}".into(),
+        created_at: at(0),
+        status_changed_at: at(0),
+        destroy_after: None,
+    }
+}
+
+fn subject(tenant: Uuid, n: u128, external_ref: Option<&[u8]>) -> SubjectRow {
+    SubjectRow {
+        tenant,
+        id: id(n),
+        external_ref: external_ref.map(<[u8]>::to_vec),
+        wrapped_key: Some(vec![n as u8; 40]),
+        key_version: 1,
+        restrictions: "[]".into(),
+        hold_until: None,
+        created_at: at(1),
+    }
+}
+
+fn record(tenant: Uuid, subject: Uuid, n: u128) -> RecordRow {
+    RecordRow {
+        tenant,
+        subject,
+        id: id(n),
+        collection: "notes".into(),
+        ciphertext: vec![n as u8; 24],
+        key_version: 1,
+        revision: 1,
+        created_at: at(2),
+        updated_at: at(2),
+        expires_at: None,
+    }
+}
+
+fn audit(tenant: Uuid, n: i64) -> Op {
+    Op::Audit(Box::new(AuditEvent {
+        at: at(n),
+        request_id: format!("req-{n}"),
+        actor: Actor {
+            id: "key:test".into(),
+            role: "admin".into(),
+        },
+        tenant: Some(tenant),
+        subject: None,
+        record: None,
+        collection: None,
+        purpose: None,
+        action: Action::RecordUpdate,
+        outcome: Outcome::Allowed,
+        reason: None,
+        client: None,
+        detail: None,
+    }))
+}
+
+fn migrations(path: &std::path::Path) -> Vec<i64> {
+    let conn = SqliteStore::open_connection(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT version FROM _ward_migrations ORDER BY version")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_fresh_database_is_migrated_once_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ward.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let t = id(1);
+    store
+        .commit(vec![Op::InsertTenant(tenant(1)), audit(t, 1)])
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap();
+    drop(store);
+    assert_eq!(migrations(&path), vec![1, 2]);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(migrations(&path), vec![1, 2], "a reopen applies nothing");
+    let again = store.audit_head().await.unwrap();
+    assert_eq!((again.size, again.root), (head.size, head.root));
+    assert!(store.tenant(t).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_sqlx_keeps_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ward.db");
+    {
+        // What the sqlx-based store left: the schema and sqlx's own bookkeeping table.
+        let conn = SqliteStore::open_connection(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+             installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+             checksum BLOB NOT NULL, execution_time BIGINT NOT NULL)",
+        )
+        .unwrap();
+        for (version, sql) in [
+            (1, include_str!("../migrations/sqlite/0001_init.sql")),
+            (
+                2,
+                include_str!("../migrations/sqlite/0002_rights_retention.sql"),
+            ),
+        ] {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                 execution_time) VALUES (?1, 'm', 1, x'00', 0)",
+                [version],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO tenants (id, name, status, root_key_version, key_version, settings, \
+             created_at, status_changed_at) VALUES (?1, 'old', 'active', 1, 1, '{}', 0, 0)",
+            [id(7)],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(migrations(&path), vec![1, 2]);
+    assert_eq!(store.tenant(id(7)).await.unwrap().unwrap().name, "old");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_request_fails_alone_in_a_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("ward.db"))
+            .await
+            .unwrap(),
+    );
+    let t = id(1);
+    store
+        .commit(vec![
+            Op::InsertTenant(tenant(1)),
+            Op::InsertSubject(subject(t, 2, None)),
+        ])
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..300u128 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let ops = match i % 3 {
+                // Many subjects claim one external reference: exactly one wins.
+                0 => vec![
+                    audit(t, i as i64),
+                    Op::InsertSubject(subject(t, 1000 + i, Some(b"shared"))),
+                ],
+                // Independent writes: all succeed.
+                1 => vec![
+                    audit(t, i as i64),
+                    Op::InsertRecord {
+                        record: record(t, id(2), 2000 + i),
+                        index: vec![],
+                    },
+                ],
+                // An event, then a write that cannot succeed: nothing is kept.
+                _ => vec![
+                    audit(t, i as i64),
+                    Op::InsertRecord {
+                        record: record(t, id(9999), 3000 + i),
+                        index: vec![],
+                    },
+                ],
+            };
+            (i, store.commit(ops).await)
+        }));
+    }
+    let (mut won, mut indices) = (0, Vec::new());
+    for task in tasks {
+        let (i, result) = task.await.unwrap();
+        match (i % 3, result) {
+            (0, Ok(c)) => {
+                won += 1;
+                indices.extend(c.audit_indices);
+            }
+            (0, Err(StoreError::Conflict(_))) => {}
+            (1, Ok(c)) => indices.extend(c.audit_indices),
+            (2, Err(StoreError::NotFound(_))) => {}
+            (kind, other) => panic!("request kind {kind}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won, 1, "one subject gets the shared reference");
+    indices.sort_unstable();
+    assert_eq!(
+        indices,
+        (0..101).collect::<Vec<u64>>(),
+        "the kept events are gap-free"
+    );
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.size, 101);
+    let rows = store.audit_rows(0, 1000).await.unwrap();
+    assert_eq!(rows.len(), 101);
+    let view = store
+        .subject_view(t, id(2), RecordFilter::All(None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.records.len(), 100);
+}
