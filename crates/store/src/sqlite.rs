@@ -65,7 +65,8 @@ pub struct SqliteStore {
 }
 
 enum Job {
-    Commit(Vec<Op>, oneshot::Sender<Result<Committed>>),
+    /// A request's ops, its audit events encoded in the same order, and where to answer.
+    Commit(Vec<Op>, Vec<Encoded>, Reply),
     Head(oneshot::Sender<AuditHead>),
 }
 
@@ -306,8 +307,11 @@ impl AuditState {
     }
 
     fn append(&mut self, event: &[u8]) -> (u64, Hash) {
+        self.append_leaf(leaf_hash(event))
+    }
+
+    fn append_leaf(&mut self, leaf: Hash) -> (u64, Hash) {
         let idx = self.frontier.size();
-        let leaf = leaf_hash(event);
         self.frontier.push(leaf);
         self.chain = chain_hash(&self.chain, &leaf);
         (idx, self.chain)
@@ -342,6 +346,9 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, mut audit: Audi
 
 type Reply = oneshot::Sender<Result<Committed>>;
 
+/// A request waiting in a group commit.
+type Request = (Vec<Op>, Vec<Encoded>, Reply);
+
 /// Runs a statement without parameters or results (transaction control).
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
@@ -353,7 +360,7 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
     let mut heads = Vec::new();
     for job in jobs {
         match job {
-            Job::Commit(ops, reply) => commits.push((ops, reply)),
+            Job::Commit(ops, events, reply) => commits.push((ops, events, reply)),
             Job::Head(reply) => heads.push(reply),
         }
     }
@@ -365,13 +372,13 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
     }
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = e.to_string();
-        for (_, reply) in commits {
+        for (_, _, reply) in commits {
             let _ = reply.send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
         }
         return;
     }
     let before = audit.clone();
-    let shreds = commits.iter().any(|(ops, _)| {
+    let shreds = commits.iter().any(|(ops, _, _)| {
         ops.iter().any(|op| {
             matches!(
                 op,
@@ -386,7 +393,7 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
     // request, so the failure stays with its own request.
     match fast_path(conn, audit, &commits) {
         Ok(done) => {
-            for ((_, reply), committed) in commits.into_iter().zip(done) {
+            for ((_, _, reply), committed) in commits.into_iter().zip(done) {
                 results.push((reply, Ok(committed)));
             }
         }
@@ -394,15 +401,15 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
             let restarted = exec(conn, "ROLLBACK").and_then(|()| exec(conn, "BEGIN IMMEDIATE"));
             if let Err(e) = restarted {
                 let msg = e.to_string();
-                for (_, reply) in commits {
+                for (_, _, reply) in commits {
                     let _ = reply.send(Err(StoreError::Conflict(format!(
                         "could not restart: {msg}"
                     ))));
                 }
                 return;
             }
-            for (ops, reply) in commits {
-                let outcome = apply_in_savepoint(conn, audit, &ops);
+            for (ops, events, reply) in commits {
+                let outcome = apply_in_savepoint(conn, audit, &ops, &events);
                 results.push((reply, outcome));
             }
         }
@@ -432,9 +439,9 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
     }
 }
 
-/// An audit row ready to insert.
-struct PendingAudit {
-    idx: i64,
+/// An audit event encoded by the requester, before it reaches the writer: serializing and
+/// hashing it costs the writer nothing, and requests encode in parallel.
+struct Encoded {
     at: i64,
     tenant: Option<Uuid>,
     subject: Option<Uuid>,
@@ -442,36 +449,64 @@ struct PendingAudit {
     action: &'static str,
     outcome: &'static str,
     event: Vec<u8>,
-    chain: Hash,
+    leaf: Hash,
 }
 
-impl PendingAudit {
-    fn new(event: &ward_audit::AuditEvent, audit: &mut AuditState) -> Self {
+impl Encoded {
+    /// Encodes the audit events among `ops`, in order.
+    fn all(ops: &[Op]) -> Vec<Self> {
+        ops.iter()
+            .filter_map(|op| match op {
+                Op::Audit(event) => Some(Self::new(event)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn new(event: &ward_audit::AuditEvent) -> Self {
         let bytes = event.to_bytes();
-        let (idx, chain) = audit.append(&bytes);
         Self {
-            idx: idx as i64,
             at: to_micros(event.at),
             tenant: event.tenant,
             subject: event.subject,
             actor: event.actor.id.clone(),
             action: event.action.as_str(),
             outcome: event.outcome.as_str(),
+            leaf: leaf_hash(&bytes),
             event: bytes,
+        }
+    }
+}
+
+/// An audit row ready to insert: an encoded event with its place in the log.
+struct PendingAudit<'a> {
+    idx: i64,
+    chain: Hash,
+    event: &'a Encoded,
+}
+
+impl<'a> PendingAudit<'a> {
+    /// Appends `event` to the log tail `audit`.
+    fn append(event: &'a Encoded, audit: &mut AuditState) -> Self {
+        let (idx, chain) = audit.append_leaf(event.leaf);
+        Self {
+            idx: idx as i64,
             chain,
+            event,
         }
     }
 
     fn params(&self) -> [&dyn ToSql; 9] {
+        let e = self.event;
         [
             &self.idx,
-            &self.at,
-            &self.tenant,
-            &self.subject,
-            &self.actor,
-            &self.action,
-            &self.outcome,
-            &self.event,
+            &e.at,
+            &e.tenant,
+            &e.subject,
+            &e.actor,
+            &e.action,
+            &e.outcome,
+            &e.event,
             &self.chain,
         ]
     }
@@ -497,7 +532,7 @@ fn audit_insert_many() -> &'static str {
 }
 
 /// Inserts audit rows: full chunks through the cached multi-row statement, the rest one by one.
-fn insert_audit(conn: &Connection, pending: &[PendingAudit]) -> Result<()> {
+fn insert_audit(conn: &Connection, pending: &[PendingAudit<'_>]) -> Result<()> {
     let mut chunks = pending.chunks_exact(AUDIT_ROWS_PER_INSERT);
     if chunks.len() > 0 {
         let mut stmt = conn.prepare_cached(audit_insert_many())?;
@@ -521,21 +556,22 @@ fn insert_audit(conn: &Connection, pending: &[PendingAudit]) -> Result<()> {
 fn fast_path(
     conn: &Connection,
     audit: &mut AuditState,
-    commits: &[(Vec<Op>, Reply)],
+    commits: &[Request],
 ) -> Result<Vec<Committed>> {
     let mut staged = audit.clone();
     let mut pending = Vec::new();
     let mut out = Vec::with_capacity(commits.len());
-    for (ops, _) in commits {
+    for (ops, events, _) in commits {
         let mut committed = Committed::default();
+        let mut events = events.iter();
         for op in ops {
             match op {
-                Op::Audit(event) => {
-                    let row = PendingAudit::new(event, &mut staged);
+                Op::Audit(_) => {
+                    let row = PendingAudit::append(next_event(&mut events)?, &mut staged);
                     committed.audit_indices.push(row.idx as u64);
                     pending.push(row);
                 }
-                other => apply(conn, &mut staged, &mut committed, other)?,
+                other => apply(conn, &mut staged, &mut committed, other, &mut events)?,
             }
         }
         out.push(committed);
@@ -545,13 +581,19 @@ fn fast_path(
     Ok(out)
 }
 
-fn apply_in_savepoint(conn: &Connection, audit: &mut AuditState, ops: &[Op]) -> Result<Committed> {
+fn apply_in_savepoint(
+    conn: &Connection,
+    audit: &mut AuditState,
+    ops: &[Op],
+    events: &[Encoded],
+) -> Result<Committed> {
     exec(conn, "SAVEPOINT request")?;
     let mut staged = audit.clone();
     let mut committed = Committed::default();
+    let mut events = events.iter();
     let mut result = Ok(());
     for op in ops {
-        result = apply(conn, &mut staged, &mut committed, op);
+        result = apply(conn, &mut staged, &mut committed, op, &mut events);
         if result.is_err() {
             break;
         }
@@ -593,11 +635,19 @@ fn run_one<P: Params>(conn: &Connection, what: &'static str, sql: &str, params: 
     Ok(())
 }
 
+/// The encoded form of a request's next audit event (encoded from the same ops, so present).
+fn next_event<'a>(events: &mut std::slice::Iter<'a, Encoded>) -> Result<&'a Encoded> {
+    events
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("audit event without its encoding".into()))
+}
+
 fn apply(
     conn: &Connection,
     audit: &mut AuditState,
     committed: &mut Committed,
     op: &Op,
+    events: &mut std::slice::Iter<'_, Encoded>,
 ) -> Result<()> {
     match op {
         Op::InsertTenant(t) => {
@@ -1080,8 +1130,8 @@ fn apply(
                 [*before as i64],
             )?;
         }
-        Op::Audit(event) => {
-            let row = PendingAudit::new(event, audit);
+        Op::Audit(_) => {
+            let row = PendingAudit::append(next_event(events)?, audit);
             run(conn, AUDIT_INSERT, &row.params()[..])?;
             committed.audit_indices.push(row.idx as u64);
         }
@@ -1540,9 +1590,10 @@ fn expired_records(
 #[async_trait]
 impl Store for SqliteStore {
     async fn commit(&self, ops: Vec<Op>) -> Result<Committed> {
+        let events = Encoded::all(&ops);
         let (tx, rx) = oneshot::channel();
         self.writer
-            .send(Job::Commit(ops, tx))
+            .send(Job::Commit(ops, events, tx))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
