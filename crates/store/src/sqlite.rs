@@ -181,8 +181,15 @@ fn connect(path: &Path, access: Access) -> Result<Connection> {
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;",
     )?;
-    if access == Access::Write {
-        conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+    match access {
+        // A large page cache keeps the b-tree pages a sweep or a busy writer touches in
+        // memory; checkpointing every 4,000 pages (16 MiB of WAL) rather than SQLite's default
+        // 1,000 copies a page rewritten by many commits once instead of four times.
+        Access::Write => conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA cache_size = -65536; \
+             PRAGMA wal_autocheckpoint = 4000;",
+        )?,
+        Access::Read => conn.execute_batch("PRAGMA cache_size = -8192;")?,
     }
     let keys_path = path.with_extension("keys.db");
     conn.execute(
