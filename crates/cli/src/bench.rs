@@ -34,6 +34,10 @@ pub(crate) struct BenchArgs {
     /// worst read latency seen by a concurrent client during the sweep.
     #[arg(long, value_name = "RECORDS")]
     retention: Option<usize>,
+    /// Also measure a record rotation (new subject keys, every record re-encrypted) over this
+    /// many records (e.g. 200000), with the worst latency of a concurrent reader.
+    #[arg(long, value_name = "RECORDS")]
+    rotation: Option<usize>,
     /// Also run the put/get phases on this PostgreSQL database (in a scratch schema that is
     /// dropped afterwards), next to SQLite in the same run.
     #[arg(long, value_name = "URL")]
@@ -65,6 +69,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     };
     let result = match (result, args.retention) {
         (Ok(_), Some(n)) => crate::bench_more::retention(&dir, n).await,
+        (other, _) => other,
+    };
+    let result = match (result, args.rotation) {
+        (Ok(_), Some(n)) => crate::bench_more::rotation(&dir, n).await,
         (other, _) => other,
     };
     let _ = std::fs::remove_dir_all(&dir);
@@ -298,6 +306,7 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
                 external_ref: None,
                 wrapped_key: Some(vec![0; 61]),
                 key_version: 1,
+                record_key_version: 1,
                 restrictions: "[]".into(),
                 hold_until: None,
                 created_at: now,

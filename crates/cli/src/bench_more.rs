@@ -240,3 +240,64 @@ pub(crate) async fn retention(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
     );
     Ok(Outcome::Ok)
 }
+
+pub(crate) async fn rotation(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
+    let fx = fixture(
+        &scratch(dir, "rotation"),
+        Arc::new(ManualClock::new(time::OffsetDateTime::now_utc())),
+    )
+    .await?;
+    let (vault, tenant, ctx) = (fx.vault, fx.tenant, fx.ctx);
+    let contact =
+        json!({"name": "Grace Hopper", "email": "grace@example.com", "phone": "+1 202 555 0143"});
+    let crowd = subjects(&vault, &ctx, tenant, 1000).await?;
+    let started = Instant::now();
+    load(&vault, &ctx, tenant, &crowd, n, "contact", &contact).await?;
+    println!(
+        "rotation: loaded {n} records of 1,000 subjects in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let probe = vault
+        .create_record(
+            &ctx,
+            tenant,
+            crowd[0],
+            "contact",
+            contact.as_object().context("object")?,
+        )
+        .await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (vault, ctx, stop) = (vault.clone(), ctx.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut worst = Duration::ZERO;
+            let mut reads = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                vault
+                    .read_record(&ctx, tenant, probe.subject, probe.id, "essential.service")
+                    .await?;
+                worst = worst.max(t.elapsed());
+                reads += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Ok::<_, anyhow::Error>((worst, reads))
+        })
+    };
+    let jobs = vault.start_record_rotation(None, Some(tenant)).await?;
+    let job = jobs.first().context("no job started")?;
+    let started = Instant::now();
+    let done = vault.run_key_job(job.id, "bench", &|_| {}).await?;
+    let secs = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let (worst, reads) = reader.await??;
+    anyhow::ensure!(done.status == "done", "rotation ended {}", done.status);
+    println!(
+        "rotation: re-encrypted {} records of {} subjects under new subject keys in {secs:.1} s ({:.0} records/s); a concurrent reader made {reads} reads, the slowest took {:.1} ms",
+        done.records_done,
+        done.subjects_done,
+        done.records_done as f64 / secs,
+        worst.as_secs_f64() * 1000.0
+    );
+    Ok(Outcome::Ok)
+}

@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
 use ward_crypto::{CryptoError, KeyVersion};
 
@@ -11,23 +12,38 @@ use crate::setup;
 
 #[derive(Subcommand)]
 pub(crate) enum KeysCommand {
-    /// Rotate the root key or a tenant key. No record is re-encrypted: rotation rewraps the
-    /// keys below the rotated one, and servers keep serving throughout.
+    /// Rotate the root key, a tenant key, or the record keys. Servers keep serving throughout.
     ///
     /// --root adds a new root key version to the key file, reseals every tenant under it and
     /// destroys the old version once nothing is sealed under it. With a read-only provider
     /// (env, command), add the new version in your KMS first, then run with --root: Ward
     /// reseals under the provider's newest version and tells you which old versions are free.
-    #[command(group(clap::ArgGroup::new("scope").required(true).args(["root", "tenant"])))]
+    ///
+    /// --tenant T alone gives tenant T a new key-encryption key and rewraps its subject and
+    /// hold keys in one transaction. No record is touched.
+    ///
+    /// --records [--tenant T] gives every subject (of T, or of every tenant) a new key and
+    /// re-encrypts its records under it (with the current cipher), in bounded batches, with a
+    /// progress bar. Reads accept the old keys until the job has moved every record; then the
+    /// old keys are destroyed. The job is stored in the database: interrupted, it resumes
+    /// where it stopped; with --detach, a running `ward serve` runs it in the background.
+    #[command(group(clap::ArgGroup::new("scope").required(true).multiple(true).args(["root", "tenant", "records"])))]
     Rotate {
         #[command(flatten)]
         store: StoreArgs,
         /// Rotate the root key.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["tenant", "records"])]
         root: bool,
-        /// Rotate this tenant's key-encryption key.
+        /// Rotate this tenant's key-encryption key (with --records: only this tenant's
+        /// record keys).
         #[arg(long)]
         tenant: Option<Uuid>,
+        /// Re-encrypt records under new subject keys.
+        #[arg(long)]
+        records: bool,
+        /// With --records: only queue the job for a running `ward serve` and return.
+        #[arg(long, requires = "records")]
+        detach: bool,
     },
     /// Show the root key versions, what each still seals, and every tenant's key version.
     Status {
@@ -88,6 +104,13 @@ pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<Outcome> {
         }
         KeysCommand::Rotate {
             store,
+            tenant,
+            records: true,
+            detach,
+            ..
+        } => rotate_records(store, tenant, detach).await,
+        KeysCommand::Rotate {
+            store,
             tenant: Some(tenant),
             ..
         } => {
@@ -117,7 +140,103 @@ pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<Outcome> {
             for (t, v) in &status.tenant_key_versions {
                 println!("tenant {t}: key version {v}");
             }
+            for j in &status.record_jobs {
+                println!(
+                    "record rotation {} of tenant {}: {}, {} of {} records ({:.0}%), {} subjects, started {}{}",
+                    j.id,
+                    j.tenant,
+                    j.status,
+                    j.records_done,
+                    j.records_total,
+                    j.progress() * 100.0,
+                    j.subjects_done,
+                    rfc3339(j.started_at),
+                    j.finished_at
+                        .map(|f| format!(", finished {}", rfc3339(f)))
+                        .unwrap_or_default(),
+                );
+            }
+            println!(
+                "retired subject keys still alive: {}",
+                status.retired_subject_keys
+            );
             Ok(Outcome::Ok)
         }
     }
+}
+
+async fn rotate_records(
+    store: StoreArgs,
+    tenant: Option<Uuid>,
+    detach: bool,
+) -> anyhow::Result<Outcome> {
+    let (settings, _) = store.resolve()?;
+    let opened = setup::open(&settings).await?;
+    let jobs = opened.vault.start_record_rotation(None, tenant).await?;
+    if jobs.is_empty() {
+        println!("no tenant has records to rotate");
+        return Ok(Outcome::Ok);
+    }
+    if detach {
+        for j in &jobs {
+            println!(
+                "record rotation {} of tenant {} queued ({} records); a running `ward serve` runs it, `ward keys status` shows progress",
+                j.id, j.tenant, j.records_total
+            );
+        }
+        return Ok(Outcome::Ok);
+    }
+    let owner = format!("cli-{}-{}", std::process::id(), Uuid::now_v7());
+    let mut failed = false;
+    for j in jobs {
+        let bar = ProgressBar::new(j.records_total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} tenant {msg} [{bar:40}] {pos}/{len} records ({per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(j.tenant.to_string());
+        let progress = |p: &ward_vault::KeyJob| {
+            bar.set_length(p.records_total.max(p.records_done));
+            bar.set_position(p.records_done);
+        };
+        match opened.vault.run_key_job(j.id, &owner, &progress).await {
+            Ok(done) if done.status == "done" => {
+                bar.finish_and_clear();
+                println!(
+                    "tenant {}: {} records of {} subjects re-encrypted under new subject keys; old keys destroyed",
+                    done.tenant, done.records_done, done.subjects_done
+                );
+            }
+            Ok(other) => {
+                bar.abandon();
+                println!(
+                    "tenant {}: record rotation {} is {} ({}); another process holds it, `ward keys status` shows progress",
+                    other.tenant,
+                    other.id,
+                    other.status,
+                    other.error.as_deref().unwrap_or("running")
+                );
+                failed |= other.status == "failed";
+            }
+            Err(e) => {
+                bar.abandon();
+                eprintln!(
+                    "tenant {}: record rotation {} stopped: {e}; run the command again to resume",
+                    j.tenant, j.id
+                );
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        anyhow::bail!("a record rotation did not finish");
+    }
+    Ok(Outcome::Ok)
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }

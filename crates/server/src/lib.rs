@@ -7,6 +7,7 @@
 
 mod error;
 mod extract;
+mod key_jobs;
 mod metrics_layer;
 pub mod openapi;
 mod routes;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use ward_vault::Vault;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use key_jobs::KeyJobs;
 
 use routes::{audit, keys, records, rights, system, tenants};
 
@@ -36,12 +38,16 @@ pub struct AppState {
     pub vault: Vault,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Wakes the background worker that runs record rotations.
+    pub key_jobs: KeyJobs,
 }
 
 impl AppState {
-    /// State over a vault, with the process-wide metrics recorder.
+    /// State over a vault, with the process-wide metrics recorder. Starts the background key
+    /// job worker on the current runtime; it stops when the state is dropped.
     pub fn new(vault: Vault) -> Self {
         Self {
+            key_jobs: KeyJobs::start(vault.clone()),
             vault,
             metrics: metrics_handle(),
         }
@@ -133,6 +139,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/retention/run", post(rights::run_retention))
         .route("/keys/rotate", post(keys::rotate))
+        .route("/keys/rotate-records", post(keys::rotate_records))
         .route("/keys/status", get(keys::status))
         .route("/audit/public-key", get(audit::public_key))
         .route(

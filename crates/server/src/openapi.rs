@@ -18,7 +18,7 @@ use crate::routes::{audit, keys, records, rights, system, tenants};
         audit::consistency,
         rights::export_subject, rights::export_by_ref, rights::erase, rights::restrict, rights::lift, rights::hold,
         rights::set_retention, rights::open_request, rights::list_requests, rights::complete_request,
-        rights::reject_request, keys::rotate, keys::status, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
+        rights::reject_request, keys::rotate, keys::rotate_records, keys::status, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -42,3 +42,6 @@ mod tenant;
 mod retention;
 #[path = "lifecycle/rotation.rs"]
 mod rotation;
+
+#[path = "lifecycle/record_rotation.rs"]
+mod record_rotation;

@@ -43,6 +43,9 @@ mod retention;
 #[path = "lifecycle/rotation.rs"]
 mod rotation;
 
+#[path = "lifecycle/record_rotation.rs"]
+mod record_rotation;
+
 #[path = "lifecycle/sqlite_support.rs"]
 mod sqlite_support;
 

@@ -58,6 +58,10 @@ pub enum StoreError {
 /// the vault retries such a request with the new key.
 pub const KEY_ROTATED: &str = "the tenant key was rotated during the request";
 
+/// The conflict message of a record sealed under a subject key that a record rotation replaced
+/// meanwhile; the vault seals it again under the new key.
+pub const SUBJECT_KEY_ROTATED: &str = "the subject key was rotated during the request";
+
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -145,6 +149,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<SubjectRow>>;
     /// A tenant's holds whose key is still live.
     async fn live_holds(&self, tenant: Uuid) -> Result<Vec<HoldRow>>;
+    /// The retired (older) keys of a subject that a record rotation has not finished with.
+    async fn retired_keys(&self, tenant: Uuid, subject: Uuid) -> Result<Vec<RetiredKeyRow>>;
+    /// A tenant's subjects that still have retired keys, in id order, at most `limit`.
+    async fn subjects_with_retired_keys(&self, tenant: Uuid, limit: u32) -> Result<Vec<Uuid>>;
+    /// How many retired subject keys a tenant has (`None`: all tenants).
+    async fn retired_key_count(&self, tenant: Option<Uuid>) -> Result<u64>;
+    /// Records of a tenant's subjects with ids in `(after, through]`, ordered by subject and
+    /// id (record rotation reads a page of subjects' records in one query).
+    async fn records_of_subjects(
+        &self,
+        tenant: Uuid,
+        after: Option<Uuid>,
+        through: Uuid,
+    ) -> Result<Vec<RecordRow>>;
+    /// How many live records a tenant has.
+    async fn record_count(&self, tenant: Uuid) -> Result<u64>;
+    /// Key jobs, newest first, optionally only those with `status`.
+    async fn key_jobs(&self, status: Option<&str>) -> Result<Vec<KeyJobRow>>;
     /// A data-subject request.
     async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>>;
     /// A tenant's requests, optionally of one status, ordered by due date.

@@ -68,12 +68,85 @@ pub struct SubjectRow {
     pub wrapped_key: Option<Vec<u8>>,
     /// Tenant key version that wraps `wrapped_key`.
     pub key_version: u32,
+    /// Version of the subject key itself: new records are sealed under it, and a record
+    /// rotation replaces it with the next one.
+    pub record_key_version: u32,
     /// JSON array of restricted purposes (objections).
     pub restrictions: String,
     /// Litigation hold set by the tenant.
     pub hold_until: Option<OffsetDateTime>,
     /// Creation time.
     pub created_at: OffsetDateTime,
+}
+
+/// An older version of a subject key, kept while a record rotation still has records sealed
+/// under it and destroyed as soon as none are left.
+#[derive(Debug, Clone)]
+pub struct RetiredKeyRow {
+    /// Subject key version.
+    pub version: u32,
+    /// The key, sealed under the tenant key.
+    pub wrapped_key: Vec<u8>,
+    /// Tenant key version that wraps it.
+    pub key_version: u32,
+}
+
+/// A subject key replaced by a record rotation.
+#[derive(Debug, Clone)]
+pub struct SubjectKeyChange {
+    /// Subject id.
+    pub subject: Uuid,
+    /// The version the caller read as current; anything else makes the commit a conflict.
+    pub expected_version: u32,
+    /// The new key, sealed under the tenant key.
+    pub wrapped_key: Vec<u8>,
+}
+
+/// A record re-sealed by a record rotation.
+#[derive(Debug, Clone)]
+pub struct Reencrypted {
+    /// Subject id.
+    pub subject: Uuid,
+    /// Record id.
+    pub id: Uuid,
+    /// The revision that was read; a record changed since is skipped (it was re-sealed under
+    /// the current key by whoever changed it).
+    pub revision: i64,
+    /// The new ciphertext.
+    pub ciphertext: Vec<u8>,
+    /// The subject key version that sealed it.
+    pub key_version: u32,
+}
+
+/// A background key job (record rotation) and its progress.
+#[derive(Debug, Clone)]
+pub struct KeyJobRow {
+    /// Job id.
+    pub id: Uuid,
+    /// The tenant whose records are re-encrypted.
+    pub tenant: Uuid,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// Last subject whose records are done (subjects are walked in id order).
+    pub cursor: Option<Uuid>,
+    /// Subjects given a new key so far.
+    pub subjects_done: u64,
+    /// Records re-encrypted so far.
+    pub records_done: u64,
+    /// Records of the tenant when the job started.
+    pub records_total: u64,
+    /// Start time.
+    pub started_at: OffsetDateTime,
+    /// Last progress.
+    pub updated_at: OffsetDateTime,
+    /// End time.
+    pub finished_at: Option<OffsetDateTime>,
+    /// The process that holds the job, and until when.
+    pub lease_owner: Option<String>,
+    /// Lease expiry; another process may take the job over after it.
+    pub lease_until: Option<OffsetDateTime>,
+    /// Why a job failed.
+    pub error: Option<String>,
 }
 
 /// One sealed record.
@@ -351,6 +424,65 @@ pub enum Op {
         wrapped_key: Vec<u8>,
         /// The tenant key version that wraps it.
         key_version: u32,
+    },
+    /// Record rotation, step 1: give subjects new keys (the current ones are kept as retired
+    /// versions). Touches the key store only. Fails with [`crate::SUBJECT_KEY_ROTATED`] when a
+    /// subject's current version is not the expected one, and with [`crate::KEY_ROTATED`]
+    /// when the tenant key is no longer `tenant_key_version`.
+    RotateSubjectKeys {
+        /// Tenant id.
+        tenant: Uuid,
+        /// The tenant key version that wraps the new keys.
+        tenant_key_version: u32,
+        /// The subjects and their new keys.
+        keys: Vec<SubjectKeyChange>,
+    },
+    /// Record rotation, step 2: replace ciphertexts. Touches records only; a record whose
+    /// revision moved on is skipped.
+    ReencryptRecords {
+        /// Tenant id.
+        tenant: Uuid,
+        /// The re-sealed records.
+        records: Vec<Reencrypted>,
+    },
+    /// Record rotation, step 3: destroy the retired keys of these subjects that no record
+    /// is sealed under any more. Keys still in use are kept (and not an error).
+    DestroyRetiredKeys {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Subject ids.
+        subjects: Vec<Uuid>,
+    },
+    /// Start a key job.
+    InsertKeyJob(KeyJobRow),
+    /// Record a key job's progress and renew its lease. Fails with a conflict when another
+    /// owner holds an unexpired lease.
+    AdvanceKeyJob {
+        /// Job id.
+        id: Uuid,
+        /// Who runs it.
+        owner: String,
+        /// New cursor (unchanged when `None`).
+        cursor: Option<Uuid>,
+        /// Subjects done in this step.
+        subjects: u64,
+        /// Records done in this step.
+        records: u64,
+        /// Now.
+        at: OffsetDateTime,
+        /// Lease expiry.
+        lease_until: OffsetDateTime,
+    },
+    /// End a key job (`done` or `failed`).
+    FinishKeyJob {
+        /// Job id.
+        id: Uuid,
+        /// Final status.
+        status: String,
+        /// When.
+        at: OffsetDateTime,
+        /// Why it failed.
+        error: Option<String>,
     },
     /// Append an event to the audit log.
     Audit(Box<AuditEvent>),

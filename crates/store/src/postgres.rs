@@ -39,9 +39,9 @@ use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
-    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, LedgerRow, Op, RecordFilter, RecordRow,
-    RequestRow, Result, Store, StoreError, SubjectRow, SubjectView, TenantRow, from_micros,
-    to_micros,
+    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, KeyJobRow, LedgerRow, Op, RecordFilter,
+    RecordRow, RequestRow, Result, RetiredKeyRow, Store, StoreError, SubjectRow, SubjectView,
+    TenantRow, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -575,11 +575,12 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             }
             if let Some(key) = &s.wrapped_key {
                 sqlx::query(
-                    "INSERT INTO subject_keys (tenant, subject, wrapped_key) VALUES ($1, $2, $3)",
+                    "INSERT INTO subject_keys (tenant, subject, wrapped_key, version) VALUES ($1, $2, $3, $4)",
                 )
                 .bind(s.tenant.as_bytes().as_slice())
                 .bind(s.id.as_bytes().as_slice())
                 .bind(key)
+                .bind(i64::from(s.record_key_version))
                 .execute(&mut *conn)
                 .await
                 .map_err(unique_to_conflict("subject"))?;
@@ -602,6 +603,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             }
         }
         Op::InsertRecord { record: r, index } => {
+            assert_subject_key(conn, r.tenant, r.subject, r.key_version).await?;
             sqlx::query(
                 "INSERT INTO records (tenant, subject, id, collection, ciphertext, key_version, \
                  revision, created_at, updated_at, expires_at) \
@@ -627,6 +629,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             expected_revision,
             index,
         } => {
+            assert_subject_key(conn, r.tenant, r.subject, r.key_version).await?;
             let done = sqlx::query(
                 "UPDATE records SET ciphertext = $1, key_version = $2, revision = $3, \
                  updated_at = $4, expires_at = $5 \
@@ -763,11 +766,12 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             let t = tenant.as_bytes().as_slice();
             let s = subject.as_bytes().as_slice();
             // The key first: once it is gone, whatever else survives is undecryptable.
-            sqlx::query("DELETE FROM subject_keys WHERE tenant = $1 AND subject = $2")
-                .bind(t)
-                .bind(s)
-                .execute(&mut *conn)
-                .await?;
+            for sql in [
+                "DELETE FROM subject_keys WHERE tenant = $1 AND subject = $2",
+                "DELETE FROM retired_subject_keys WHERE tenant = $1 AND subject = $2",
+            ] {
+                sqlx::query(sql).bind(t).bind(s).execute(&mut *conn).await?;
+            }
             sqlx::query("DELETE FROM blind_index WHERE tenant = $1 AND subject = $2")
                 .bind(t)
                 .bind(s)
@@ -888,7 +892,9 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                  ON sk.tenant = s.tenant AND sk.subject = s.id \
                  WHERE s.tenant = $1 AND s.key_version <> $2) + \
                  (SELECT COUNT(*) FROM holds h JOIN hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
-                 WHERE h.tenant = $1 AND h.key_version <> $2)",
+                 WHERE h.tenant = $1 AND h.key_version <> $2) + \
+                 (SELECT COUNT(*) FROM retired_subject_keys rk \
+                 WHERE rk.tenant = $1 AND rk.key_version <> $2)",
             )
             .bind(tenant.as_bytes().as_slice())
             .bind(i64::from(key_version))
@@ -999,6 +1005,8 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             let t = id.as_bytes().as_slice();
             for sql in [
                 "DELETE FROM subject_keys WHERE tenant = $1",
+                "DELETE FROM retired_subject_keys WHERE tenant = $1",
+                "DELETE FROM key_jobs WHERE tenant = $1",
                 "DELETE FROM hold_keys WHERE tenant = $1",
                 "DELETE FROM tenant_keys WHERE tenant = $1",
                 "DELETE FROM blind_index WHERE tenant = $1",
@@ -1042,6 +1050,117 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 "audit events are staged by the batch, not applied one by one".into(),
             ));
         }
+        Op::RotateSubjectKeys {
+            tenant,
+            tenant_key_version,
+            keys,
+        } => rotate_subject_keys(conn, tenant, tenant_key_version, &keys).await?,
+        Op::ReencryptRecords { tenant, records } => {
+            let t = tenant.as_bytes().as_slice();
+            for r in &records {
+                sqlx::query(
+                    "UPDATE records SET ciphertext = $1, key_version = $2 \
+                     WHERE tenant = $3 AND subject = $4 AND id = $5 AND revision = $6",
+                )
+                .bind(&r.ciphertext)
+                .bind(i64::from(r.key_version))
+                .bind(t)
+                .bind(r.subject.as_bytes().as_slice())
+                .bind(r.id.as_bytes().as_slice())
+                .bind(r.revision)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Op::DestroyRetiredKeys { tenant, subjects } => {
+            let t = tenant.as_bytes().as_slice();
+            for s in &subjects {
+                sqlx::query(
+                    "DELETE FROM retired_subject_keys rk \
+                     WHERE rk.tenant = $1 AND rk.subject = $2 AND NOT EXISTS \
+                     (SELECT 1 FROM records r WHERE r.tenant = $1 AND r.subject = $2 \
+                      AND r.key_version = rk.version)",
+                )
+                .bind(t)
+                .bind(s.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Op::InsertKeyJob(j) => {
+            sqlx::query(
+                "INSERT INTO key_jobs (id, tenant, status, cursor, subjects_done, records_done, \
+                 records_total, started_at, updated_at, finished_at, lease_owner, lease_until, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(j.id.as_bytes().as_slice())
+            .bind(j.tenant.as_bytes().as_slice())
+            .bind(&j.status)
+            .bind(j.cursor.map(|c| c.as_bytes().to_vec()))
+            .bind(j.subjects_done as i64)
+            .bind(j.records_done as i64)
+            .bind(j.records_total as i64)
+            .bind(to_micros(j.started_at))
+            .bind(to_micros(j.updated_at))
+            .bind(j.finished_at.map(to_micros))
+            .bind(&j.lease_owner)
+            .bind(j.lease_until.map(to_micros))
+            .bind(&j.error)
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("key job"))?;
+        }
+        Op::AdvanceKeyJob {
+            id,
+            owner,
+            cursor,
+            subjects,
+            records,
+            at,
+            lease_until,
+        } => {
+            let done = sqlx::query(
+                "UPDATE key_jobs SET cursor = COALESCE($1, cursor), \
+                 subjects_done = subjects_done + $2, records_done = records_done + $3, \
+                 updated_at = $4, lease_owner = $5, lease_until = $6 \
+                 WHERE id = $7 AND status = 'running' \
+                 AND (lease_owner IS NULL OR lease_owner = $5 OR lease_until < $4)",
+            )
+            .bind(cursor.map(|c| c.as_bytes().to_vec()))
+            .bind(subjects as i64)
+            .bind(records as i64)
+            .bind(to_micros(at))
+            .bind(&owner)
+            .bind(to_micros(lease_until))
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(
+                    "the key job is finished or held by another process".into(),
+                ));
+            }
+        }
+        Op::FinishKeyJob {
+            id,
+            status,
+            at,
+            error,
+        } => {
+            let done = sqlx::query(
+                "UPDATE key_jobs SET status = $1, finished_at = $2, updated_at = $2, error = $3, \
+                 lease_owner = NULL, lease_until = NULL WHERE id = $4 AND status = 'running'",
+            )
+            .bind(&status)
+            .bind(to_micros(at))
+            .bind(&error)
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict("the key job is not running".into()));
+            }
+        }
         Op::SaveCheckpoint(cp) => {
             sqlx::query(
                 "INSERT INTO audit_checkpoints (tree_size, checkpoint, frontier, created_at) \
@@ -1056,6 +1175,80 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await?;
         }
+    }
+    Ok(())
+}
+
+/// A record may only be written under its subject's current key version: a rotation that
+/// replaced the key meanwhile may already have destroyed the old one. The share lock makes a
+/// concurrent rotation of this subject wait for this transaction (and see its record).
+async fn assert_subject_key(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    subject: Uuid,
+    version: u32,
+) -> Result<()> {
+    let current: Option<i64> = sqlx::query_scalar(
+        "SELECT version FROM subject_keys WHERE tenant = $1 AND subject = $2 FOR SHARE",
+    )
+    .bind(tenant.as_bytes().as_slice())
+    .bind(subject.as_bytes().as_slice())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match current {
+        None => Err(StoreError::NotFound("subject")),
+        Some(v) if v == i64::from(version) => Ok(()),
+        Some(_) => Err(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into())),
+    }
+}
+
+async fn rotate_subject_keys(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    tenant_key_version: u32,
+    keys: &[crate::SubjectKeyChange],
+) -> Result<()> {
+    let t = tenant.as_bytes().as_slice();
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT key_version FROM tenants WHERE id = $1 FOR SHARE")
+            .bind(t)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if current != Some(i64::from(tenant_key_version)) {
+        return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
+    }
+    for k in keys {
+        let s = k.subject.as_bytes().as_slice();
+        let retired = sqlx::query(
+            "INSERT INTO retired_subject_keys (tenant, subject, version, wrapped_key, key_version) \
+             SELECT sk.tenant, sk.subject, sk.version, sk.wrapped_key, s.key_version \
+             FROM subject_keys sk JOIN subjects s ON s.tenant = sk.tenant AND s.id = sk.subject \
+             WHERE sk.tenant = $1 AND sk.subject = $2 AND sk.version = $3",
+        )
+        .bind(t)
+        .bind(s)
+        .bind(i64::from(k.expected_version))
+        .execute(&mut *conn)
+        .await
+        .map_err(unique_to_conflict("retired subject key"))?;
+        if retired.rows_affected() == 0 {
+            return Err(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into()));
+        }
+        sqlx::query(
+            "UPDATE subject_keys SET wrapped_key = $1, version = $2 WHERE tenant = $3 AND subject = $4",
+        )
+        .bind(&k.wrapped_key)
+        .bind(i64::from(k.expected_version) + 1)
+        .bind(t)
+        .bind(s)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE subjects SET key_version = $1 WHERE tenant = $2 AND id = $3")
+            .bind(i64::from(tenant_key_version))
+            .bind(t)
+            .bind(s)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -1173,7 +1366,10 @@ const SUBJECT_KEY_JOIN: &str =
     "LEFT JOIN subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id";
 
 const SUBJECT_COLUMNS: &str = "s.tenant, s.id, s.external_ref, sk.wrapped_key, s.key_version, \
-    s.restrictions, s.hold_until, s.created_at";
+    s.restrictions, s.hold_until, s.created_at, COALESCE(sk.version, 1)";
+
+/// How many columns [`SUBJECT_COLUMNS`] has (record columns follow them in joins).
+const SUBJECT_WIDTH: usize = 9;
 
 /// Decodes subject columns starting at `at`.
 fn subject_from(row: &PgRow, at: usize) -> Result<SubjectRow> {
@@ -1186,6 +1382,7 @@ fn subject_from(row: &PgRow, at: usize) -> Result<SubjectRow> {
         restrictions: row.try_get(at + 5)?,
         hold_until: opt_time_at(row, at + 6)?,
         created_at: from_micros(row.try_get(at + 7)?),
+        record_key_version: u32_at(row, at + 8)?,
     })
 }
 
@@ -1376,7 +1573,7 @@ impl Store for PostgresStore {
             records: Vec::with_capacity(rows.len()),
         };
         for row in &rows {
-            if let Some(r) = record_from(row, 9, tenant, subject)? {
+            if let Some(r) = record_from(row, 1 + SUBJECT_WIDTH, tenant, subject)? {
                 view.records.push(r);
             }
         }
@@ -1420,7 +1617,7 @@ impl Store for PostgresStore {
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let s = subject_from(row, 0)?;
-            if let Some(r) = record_from(row, 8, s.tenant, s.id)? {
+            if let Some(r) = record_from(row, SUBJECT_WIDTH, s.tenant, s.id)? {
                 out.push((s, r));
             }
         }
@@ -1548,7 +1745,7 @@ impl Store for PostgresStore {
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let subject = subject_from(row, 0)?;
-            if let Some(record) = record_from(row, 8, subject.tenant, subject.id)? {
+            if let Some(record) = record_from(row, SUBJECT_WIDTH, subject.tenant, subject.id)? {
                 out.push(ExpiredRecord { subject, record });
             }
         }
@@ -1675,6 +1872,111 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| hold_from(r, 0)).collect()
+    }
+
+    async fn retired_keys(&self, tenant: Uuid, subject: Uuid) -> Result<Vec<RetiredKeyRow>> {
+        let rows = sqlx::query(
+            "SELECT version, wrapped_key, key_version FROM retired_subject_keys \
+             WHERE tenant = $1 AND subject = $2 ORDER BY version",
+        )
+        .bind(tenant.as_bytes().as_slice())
+        .bind(subject.as_bytes().as_slice())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RetiredKeyRow {
+                    version: u32_at(r, 0)?,
+                    wrapped_key: r.try_get(1)?,
+                    key_version: u32_at(r, 2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn subjects_with_retired_keys(&self, tenant: Uuid, limit: u32) -> Result<Vec<Uuid>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT subject FROM retired_subject_keys WHERE tenant = $1 \
+             ORDER BY subject LIMIT $2",
+        )
+        .bind(tenant.as_bytes().as_slice())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| uuid_at(r, 0)).collect()
+    }
+
+    async fn retired_key_count(&self, tenant: Option<Uuid>) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM retired_subject_keys WHERE $1::bytea IS NULL OR tenant = $1",
+        )
+        .bind(tenant.map(|t| t.as_bytes().to_vec()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    async fn records_of_subjects(
+        &self,
+        tenant: Uuid,
+        after: Option<Uuid>,
+        through: Uuid,
+    ) -> Result<Vec<RecordRow>> {
+        let sql = format!(
+            "SELECT r.subject, {RECORD_COLUMNS} FROM records r \
+             WHERE r.tenant = $1 AND r.subject > $2 AND r.subject <= $3 ORDER BY r.subject, r.id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_bytes().as_slice())
+            .bind(after.unwrap_or(Uuid::nil()).as_bytes().to_vec())
+            .bind(through.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(r) = record_from(row, 1, tenant, uuid_at(row, 0)?)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn record_count(&self, tenant: Uuid) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE tenant = $1")
+            .bind(tenant.as_bytes().as_slice())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn key_jobs(&self, status: Option<&str>) -> Result<Vec<KeyJobRow>> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, status, cursor, subjects_done, records_done, records_total, \
+             started_at, updated_at, finished_at, lease_owner, lease_until, error FROM key_jobs \
+             WHERE $1::text IS NULL OR status = $1 ORDER BY started_at DESC, id DESC LIMIT 1000",
+        )
+        .bind(status)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KeyJobRow {
+                    id: uuid_at(r, 0)?,
+                    tenant: uuid_at(r, 1)?,
+                    status: r.try_get(2)?,
+                    cursor: opt_uuid_at(r, 3)?,
+                    subjects_done: r.try_get::<i64, _>(4)? as u64,
+                    records_done: r.try_get::<i64, _>(5)? as u64,
+                    records_total: r.try_get::<i64, _>(6)? as u64,
+                    started_at: from_micros(r.try_get(7)?),
+                    updated_at: from_micros(r.try_get(8)?),
+                    finished_at: opt_time_at(r, 9)?,
+                    lease_owner: r.try_get(10)?,
+                    lease_until: opt_time_at(r, 11)?,
+                    error: r.try_get(12)?,
+                })
+            })
+            .collect()
     }
 
     async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>> {

@@ -27,8 +27,8 @@ use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
     ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result, Store,
-    StoreError, SubjectRow, SubjectView, TenantRow, from_micros, to_micros,
+    HeldRecordRow, HoldRow, KeyJobRow, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result,
+    RetiredKeyRow, Store, StoreError, SubjectRow, SubjectView, TenantRow, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "rights retention",
         include_str!("../migrations/sqlite/0002_rights_retention.sql"),
+    ),
+    (
+        3,
+        "record rotation",
+        include_str!("../migrations/sqlite/0003_record_rotation.sql"),
     ),
 ];
 
@@ -389,7 +394,10 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
         ops.iter().any(|op| {
             matches!(
                 op,
-                Op::EraseSubject { .. } | Op::ShredHold { .. } | Op::DestroyTenant { .. }
+                Op::EraseSubject { .. }
+                    | Op::ShredHold { .. }
+                    | Op::DestroyTenant { .. }
+                    | Op::DestroyRetiredKeys { .. }
             )
         })
     });
@@ -752,9 +760,9 @@ fn apply(
             if let Some(key) = &s.wrapped_key {
                 run(
                     conn,
-                    "INSERT INTO keys.subject_keys (tenant, subject, wrapped_key, key_version) \
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![s.tenant, s.id, key, s.key_version],
+                    "INSERT INTO keys.subject_keys (tenant, subject, wrapped_key, key_version, \
+                     version) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![s.tenant, s.id, key, s.key_version, s.record_key_version],
                 )
                 .map_err(unique_to_conflict("subject"))?;
             }
@@ -770,6 +778,7 @@ fn apply(
             params![restrictions, tenant, subject],
         )?,
         Op::InsertRecord { record: r, index } => {
+            assert_subject_key(conn, r.tenant, r.subject, r.key_version)?;
             run(
                 conn,
                 "INSERT INTO records (tenant, subject, id, collection, ciphertext, key_version, \
@@ -796,6 +805,7 @@ fn apply(
             expected_revision,
             index,
         } => {
+            assert_subject_key(conn, r.tenant, r.subject, r.key_version)?;
             let done = run(
                 conn,
                 "UPDATE records SET ciphertext = ?1, key_version = ?2, revision = ?3, \
@@ -904,6 +914,7 @@ fn apply(
             // The key first: once it is gone, whatever else survives is undecryptable.
             for sql in [
                 "DELETE FROM keys.subject_keys WHERE tenant = ?1 AND subject = ?2",
+                "DELETE FROM keys.retired_subject_keys WHERE tenant = ?1 AND subject = ?2",
                 "DELETE FROM blind_index WHERE tenant = ?1 AND subject = ?2",
                 "DELETE FROM records WHERE tenant = ?1 AND subject = ?2",
             ] {
@@ -1016,7 +1027,9 @@ fn apply(
                      WHERE s.tenant = ?1 AND sk.key_version <> ?2) + \
                      (SELECT COUNT(*) FROM holds h JOIN keys.hold_keys hk \
                      ON hk.tenant = h.tenant AND hk.hold = h.id \
-                     WHERE h.tenant = ?1 AND hk.key_version <> ?2)",
+                     WHERE h.tenant = ?1 AND hk.key_version <> ?2) + \
+                     (SELECT COUNT(*) FROM keys.retired_subject_keys rk \
+                     WHERE rk.tenant = ?1 AND rk.key_version <> ?2)",
                 )?
                 .query_row(params![tenant, key_version], |r| r.get(0))?;
             if stragglers > 0 {
@@ -1105,6 +1118,8 @@ fn apply(
         Op::DestroyTenant { id, at } => {
             for sql in [
                 "DELETE FROM keys.subject_keys WHERE tenant = ?1",
+                "DELETE FROM keys.retired_subject_keys WHERE tenant = ?1",
+                "DELETE FROM key_jobs WHERE tenant = ?1",
                 "DELETE FROM keys.hold_keys WHERE tenant = ?1",
                 "DELETE FROM keys.tenant_keys WHERE tenant = ?1",
                 "DELETE FROM blind_index WHERE tenant = ?1",
@@ -1137,6 +1152,112 @@ fn apply(
                 [*before as i64],
             )?;
         }
+        Op::RotateSubjectKeys {
+            tenant,
+            tenant_key_version,
+            keys,
+        } => rotate_subject_keys(conn, *tenant, *tenant_key_version, keys)?,
+        Op::ReencryptRecords { tenant, records } => {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE records SET ciphertext = ?1, key_version = ?2 \
+                 WHERE tenant = ?3 AND subject = ?4 AND id = ?5 AND revision = ?6",
+            )?;
+            for r in records {
+                stmt.execute(params![
+                    r.ciphertext,
+                    r.key_version,
+                    tenant,
+                    r.subject,
+                    r.id,
+                    r.revision
+                ])?;
+            }
+        }
+        Op::DestroyRetiredKeys { tenant, subjects } => {
+            // Only versions no record is sealed under any more: the records were committed
+            // (data file) before this runs (key store).
+            let mut stmt = conn.prepare_cached(
+                "DELETE FROM keys.retired_subject_keys AS rk \
+                 WHERE rk.tenant = ?1 AND rk.subject = ?2 AND NOT EXISTS \
+                 (SELECT 1 FROM records r WHERE r.tenant = ?1 AND r.subject = ?2 \
+                  AND r.key_version = rk.version)",
+            )?;
+            for s in subjects {
+                stmt.execute(params![tenant, s])?;
+            }
+        }
+        Op::InsertKeyJob(j) => {
+            run(
+                conn,
+                "INSERT INTO key_jobs (id, tenant, status, cursor, subjects_done, records_done, \
+                 records_total, started_at, updated_at, finished_at, lease_owner, lease_until, \
+                 error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    j.id,
+                    j.tenant,
+                    j.status,
+                    j.cursor,
+                    j.subjects_done as i64,
+                    j.records_done as i64,
+                    j.records_total as i64,
+                    to_micros(j.started_at),
+                    to_micros(j.updated_at),
+                    j.finished_at.map(to_micros),
+                    j.lease_owner,
+                    j.lease_until.map(to_micros),
+                    j.error,
+                ],
+            )
+            .map_err(unique_to_conflict("key job"))?;
+        }
+        Op::AdvanceKeyJob {
+            id,
+            owner,
+            cursor,
+            subjects,
+            records,
+            at,
+            lease_until,
+        } => {
+            let done = run(
+                conn,
+                "UPDATE key_jobs SET cursor = COALESCE(?1, cursor), \
+                 subjects_done = subjects_done + ?2, records_done = records_done + ?3, \
+                 updated_at = ?4, lease_owner = ?5, lease_until = ?6 \
+                 WHERE id = ?7 AND status = 'running' \
+                 AND (lease_owner IS NULL OR lease_owner = ?5 OR lease_until < ?4)",
+                params![
+                    cursor,
+                    *subjects as i64,
+                    *records as i64,
+                    to_micros(*at),
+                    owner,
+                    to_micros(*lease_until),
+                    id,
+                ],
+            )?;
+            if done == 0 {
+                return Err(StoreError::Conflict(
+                    "the key job is finished or held by another process".into(),
+                ));
+            }
+        }
+        Op::FinishKeyJob {
+            id,
+            status,
+            at,
+            error,
+        } => {
+            let done = run(
+                conn,
+                "UPDATE key_jobs SET status = ?1, finished_at = ?2, updated_at = ?2, error = ?3, \
+                 lease_owner = NULL, lease_until = NULL WHERE id = ?4 AND status = 'running'",
+                params![status, to_micros(*at), error, id],
+            )?;
+            if done == 0 {
+                return Err(StoreError::Conflict("the key job is not running".into()));
+            }
+        }
         Op::Audit(_) => {
             let row = PendingAudit::append(next_event(events)?, audit);
             run(conn, AUDIT_INSERT, &row.params()[..])?;
@@ -1155,6 +1276,61 @@ fn apply(
                 ],
             )?;
         }
+    }
+    Ok(())
+}
+
+/// A record may only be written under its subject's current key version: a rotation that
+/// replaced the key meanwhile may already have destroyed the old one.
+fn assert_subject_key(conn: &Connection, tenant: Uuid, subject: Uuid, version: u32) -> Result<()> {
+    let current: Option<i64> = conn
+        .prepare_cached("SELECT version FROM keys.subject_keys WHERE tenant = ?1 AND subject = ?2")?
+        .query_row(params![tenant, subject], |r| r.get(0))
+        .optional()?;
+    match current {
+        None => Err(StoreError::NotFound("subject")),
+        Some(v) if v == i64::from(version) => Ok(()),
+        Some(_) => Err(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into())),
+    }
+}
+
+fn rotate_subject_keys(
+    conn: &Connection,
+    tenant: Uuid,
+    tenant_key_version: u32,
+    keys: &[crate::SubjectKeyChange],
+) -> Result<()> {
+    let current: Option<i64> = conn
+        .prepare_cached("SELECT key_version FROM keys.tenant_keys WHERE tenant = ?1")?
+        .query_row([tenant], |r| r.get(0))
+        .optional()?;
+    if current != Some(i64::from(tenant_key_version)) {
+        return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
+    }
+    for k in keys {
+        let retired = run(
+            conn,
+            "INSERT INTO keys.retired_subject_keys (tenant, subject, version, wrapped_key, \
+             key_version) SELECT tenant, subject, version, wrapped_key, key_version \
+             FROM keys.subject_keys WHERE tenant = ?1 AND subject = ?2 AND version = ?3",
+            params![tenant, k.subject, k.expected_version],
+        )
+        .map_err(unique_to_conflict("retired subject key"))?;
+        if retired == 0 {
+            return Err(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into()));
+        }
+        run(
+            conn,
+            "UPDATE keys.subject_keys SET wrapped_key = ?1, key_version = ?2, version = ?3 \
+             WHERE tenant = ?4 AND subject = ?5",
+            params![
+                k.wrapped_key,
+                tenant_key_version,
+                i64::from(k.expected_version) + 1,
+                tenant,
+                k.subject
+            ],
+        )?;
     }
     Ok(())
 }
@@ -1289,7 +1465,7 @@ macro_rules! subject_key_join {
 macro_rules! subject_columns {
     () => {
         "s.tenant, s.id, s.external_ref, sk.wrapped_key, COALESCE(sk.key_version, s.key_version), \
-         s.restrictions, s.hold_until, s.created_at"
+         s.restrictions, s.hold_until, s.created_at, COALESCE(sk.version, 1)"
     };
 }
 
@@ -1365,8 +1541,12 @@ fn subject_from(row: &Row<'_>, at: usize) -> Result<SubjectRow> {
         restrictions: row.get(at + 5)?,
         hold_until: opt_time_at(row, at + 6)?,
         created_at: time_at(row, at + 7)?,
+        record_key_version: u32_at(row, at + 8)?,
     })
 }
+
+/// How many columns `subject_columns!` has (record columns follow them in joins).
+const SUBJECT_WIDTH: usize = 9;
 
 /// Decodes record columns starting at `at`; `None` when the LEFT JOIN found no record.
 fn record_from(row: &Row<'_>, at: usize, tenant: Uuid, subject: Uuid) -> Result<Option<RecordRow>> {
@@ -1504,7 +1684,7 @@ fn subject_view(
     }
     let mut row = Some(row);
     while let Some(r) = row {
-        if let Some(record) = record_from(r, 9, tenant, subject)? {
+        if let Some(record) = record_from(r, 1 + SUBJECT_WIDTH, tenant, subject)? {
             view.records.push(record);
         }
         row = rows.next()?;
@@ -1584,7 +1764,7 @@ fn expired_records(
     let mut out = Vec::new();
     for (subject, record) in all(conn, &sql, params_from_iter(values), |row| {
         let subject = subject_from(row, 0)?;
-        let record = record_from(row, 8, subject.tenant, subject.id)?;
+        let record = record_from(row, SUBJECT_WIDTH, subject.tenant, subject.id)?;
         Ok((subject, record))
     })? {
         if let Some(record) = record {
@@ -1732,7 +1912,7 @@ impl Store for SqliteStore {
                 params![tenant, collection, field, hash],
                 |row| {
                     let s = subject_from(row, 0)?;
-                    let r = record_from(row, 8, s.tenant, s.id)?;
+                    let r = record_from(row, SUBJECT_WIDTH, s.tenant, s.id)?;
                     Ok((s, r))
                 },
             )
@@ -1968,6 +2148,118 @@ impl Store for SqliteStore {
                 |r| hold_from(r, 0),
             )
         })
+    }
+
+    async fn retired_keys(&self, tenant: Uuid, subject: Uuid) -> Result<Vec<RetiredKeyRow>> {
+        self.read(|c| {
+            all(
+                c,
+                "SELECT version, wrapped_key, key_version FROM keys.retired_subject_keys \
+                 WHERE tenant = ?1 AND subject = ?2 ORDER BY version",
+                params![tenant, subject],
+                |r| {
+                    Ok(RetiredKeyRow {
+                        version: u32_at(r, 0)?,
+                        wrapped_key: r.get(1)?,
+                        key_version: u32_at(r, 2)?,
+                    })
+                },
+            )
+        })
+    }
+
+    async fn subjects_with_retired_keys(&self, tenant: Uuid, limit: u32) -> Result<Vec<Uuid>> {
+        self.scan(move |c| {
+            all(
+                c,
+                "SELECT DISTINCT subject FROM keys.retired_subject_keys WHERE tenant = ?1 \
+                 ORDER BY subject LIMIT ?2",
+                params![tenant, i64::from(limit)],
+                |r| uuid_at(r, 0),
+            )
+        })
+        .await
+    }
+
+    async fn retired_key_count(&self, tenant: Option<Uuid>) -> Result<u64> {
+        let n: i64 = self
+            .scan(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT COUNT(*) FROM keys.retired_subject_keys \
+                     WHERE ?1 IS NULL OR tenant = ?1",
+                )?
+                .query_row([tenant], |r| r.get(0))?)
+            })
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn records_of_subjects(
+        &self,
+        tenant: Uuid,
+        after: Option<Uuid>,
+        through: Uuid,
+    ) -> Result<Vec<RecordRow>> {
+        let rows = self
+            .scan(move |c| {
+                all(
+                    c,
+                    concat!(
+                        "SELECT r.subject, ",
+                        record_columns!(),
+                        " FROM records r WHERE r.tenant = ?1 AND r.subject > ?2 \
+                         AND r.subject <= ?3 ORDER BY r.subject, r.id"
+                    ),
+                    params![tenant, after.unwrap_or(Uuid::nil()), through],
+                    |row| record_from(row, 1, tenant, uuid_at(row, 0)?),
+                )
+            })
+            .await?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+
+    async fn record_count(&self, tenant: Uuid) -> Result<u64> {
+        let n: i64 = self
+            .scan(move |c| {
+                Ok(
+                    c.prepare_cached("SELECT COUNT(*) FROM records WHERE tenant = ?1")?
+                        .query_row([tenant], |r| r.get(0))?,
+                )
+            })
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn key_jobs(&self, status: Option<&str>) -> Result<Vec<KeyJobRow>> {
+        let status = status.map(str::to_owned);
+        self.scan(move |c| {
+            all(
+                c,
+                "SELECT id, tenant, status, cursor, subjects_done, records_done, records_total, \
+                 started_at, updated_at, finished_at, lease_owner, lease_until, error \
+                 FROM key_jobs WHERE ?1 IS NULL OR status = ?1 \
+                 ORDER BY started_at DESC, id DESC LIMIT 1000",
+                [status],
+                |r| {
+                    Ok(KeyJobRow {
+                        id: uuid_at(r, 0)?,
+                        tenant: uuid_at(r, 1)?,
+                        status: r.get(2)?,
+                        cursor: opt_uuid_at(r, 3)?,
+                        subjects_done: r.get::<_, i64>(4)? as u64,
+                        records_done: r.get::<_, i64>(5)? as u64,
+                        records_total: r.get::<_, i64>(6)? as u64,
+                        started_at: time_at(r, 7)?,
+                        updated_at: time_at(r, 8)?,
+                        finished_at: opt_time_at(r, 9)?,
+                        lease_owner: r.get(10)?,
+                        lease_until: opt_time_at(r, 11)?,
+                        error: r.get(12)?,
+                    })
+                },
+            )
+        })
+        .await
     }
 
     async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>> {

@@ -19,8 +19,8 @@ use uuid::Uuid;
 use ward_audit::{Action, Actor, AuditEvent, Frontier, Outcome, Verifier};
 use ward_store::{
     ApiKeyRow, AuditQuery, CheckpointRow, HeldRecordRow, HoldRow, IndexEntry, LedgerRow, Op,
-    PostgresStore, RecordFilter, RecordRow, RequestRow, SqliteStore, Store, StoreError, SubjectRow,
-    TenantRow,
+    PostgresStore, RecordFilter, RecordRow, RequestRow, SqliteStore, Store, StoreError,
+    SubjectKeyChange, SubjectRow, TenantRow,
 };
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -128,6 +128,7 @@ fn subject(tenant: Uuid, n: u128, external_ref: Option<&[u8]>, key: bool) -> Sub
         external_ref: external_ref.map(<[u8]>::to_vec),
         wrapped_key: key.then(|| vec![n as u8; 40]),
         key_version: u32::MAX,
+        record_key_version: u32::MAX,
         restrictions: "[]".into(),
         hold_until: None,
         created_at: at(2),
@@ -979,6 +980,264 @@ async fn every_operation_behaves_as_on_sqlite() {
     }
 }
 
+/// Record rotation's operations: new subject keys, guarded writes, re-encryption that skips
+/// changed records, destruction of retired keys only once unused, job leases.
+async fn rotation_scenario(store: &dyn Store) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
+    let t = id(1);
+    let s = id(21);
+    let mut tn = tenant(1, Some(b"tenant-key"), 10);
+    tn.key_version = 1;
+    let mut sub = subject(t, 21, None, true);
+    sub.key_version = 1;
+    sub.record_key_version = 1;
+    let mut r1 = record(t, s, 31, "contact");
+    r1.key_version = 1;
+    let mut r2 = record(t, s, 32, "contact");
+    r2.key_version = 1;
+    store
+        .commit(vec![
+            Op::InsertTenant(tn),
+            Op::InsertSubject(sub),
+            Op::InsertRecord {
+                record: r1.clone(),
+                index: vec![],
+            },
+            Op::InsertRecord {
+                record: r2.clone(),
+                index: vec![],
+            },
+        ])
+        .await
+        .unwrap();
+    let rotate = |expected: u32, tenant_key_version: u32| Op::RotateSubjectKeys {
+        tenant: t,
+        tenant_key_version,
+        keys: vec![SubjectKeyChange {
+            subject: s,
+            expected_version: expected,
+            wrapped_key: vec![expected as u8 + 1; 40],
+        }],
+    };
+    // Wrong expectations change nothing.
+    let r = store.commit(vec![rotate(7, 1)]).await;
+    assert_conflict(&r, ward_store::SUBJECT_KEY_ROTATED);
+    log("rotate from a stale version", show(&r));
+    let r = store.commit(vec![rotate(1, 9)]).await;
+    assert_conflict(&r, ward_store::KEY_ROTATED);
+    log("rotate under a stale tenant key", show(&r));
+    assert_eq!(store.retired_key_count(Some(t)).await.unwrap(), 0);
+    // Step 1.
+    let r = store.commit(vec![rotate(1, 1)]).await;
+    log("rotate", show(&r));
+    let view = store
+        .subject_view(t, s, RecordFilter::All(None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.subject.record_key_version, 2);
+    assert_eq!(view.subject.wrapped_key.as_deref(), Some(&[2u8; 40][..]));
+    assert!(view.records.iter().all(|r| r.key_version == 1));
+    let retired = store.retired_keys(t, s).await.unwrap();
+    assert_eq!(retired.len(), 1);
+    assert_eq!(retired[0].version, 1);
+    assert_eq!(retired[0].wrapped_key, vec![21u8; 40]);
+    log("retired", format!("{retired:?}"));
+    log(
+        "subjects with retired keys",
+        show(&store.subjects_with_retired_keys(t, 10).await),
+    );
+    // A write sealed under the replaced key is refused; under the new one it is taken.
+    let mut stale = record(t, s, 33, "contact");
+    stale.key_version = 1;
+    let r = store
+        .commit(vec![Op::InsertRecord {
+            record: stale.clone(),
+            index: vec![],
+        }])
+        .await;
+    assert_conflict(&r, ward_store::SUBJECT_KEY_ROTATED);
+    log("insert under the old key", show(&r));
+    let mut patched = r2.clone();
+    patched.revision = r2.revision + 1;
+    let r = store
+        .commit(vec![Op::UpdateRecord {
+            record: patched.clone(),
+            expected_revision: r2.revision,
+            index: vec![],
+        }])
+        .await;
+    assert_conflict(&r, ward_store::SUBJECT_KEY_ROTATED);
+    log("update under the old key", show(&r));
+    patched.key_version = 2;
+    let r = store
+        .commit(vec![Op::UpdateRecord {
+            record: patched.clone(),
+            expected_revision: r2.revision,
+            index: vec![],
+        }])
+        .await;
+    log("update under the new key", show(&r));
+    // Destroying now keeps the retired key: record 31 is still sealed under it.
+    let destroy = Op::DestroyRetiredKeys {
+        tenant: t,
+        subjects: vec![s],
+    };
+    let r = store.commit(vec![destroy.clone()]).await;
+    log("destroy while in use", show(&r));
+    assert_eq!(store.retired_key_count(Some(t)).await.unwrap(), 1);
+    // Step 2: record 32 moved on (revision 2), so its stale re-encryption is skipped.
+    let r = store
+        .commit(vec![Op::ReencryptRecords {
+            tenant: t,
+            records: vec![
+                ward_store::Reencrypted {
+                    subject: s,
+                    id: r1.id,
+                    revision: r1.revision,
+                    ciphertext: b"resealed-31".to_vec(),
+                    key_version: 2,
+                },
+                ward_store::Reencrypted {
+                    subject: s,
+                    id: r2.id,
+                    revision: r2.revision,
+                    ciphertext: b"stale-32".to_vec(),
+                    key_version: 2,
+                },
+            ],
+        }])
+        .await;
+    log("re-encrypt", show(&r));
+    let view = store
+        .subject_view(t, s, RecordFilter::All(None))
+        .await
+        .unwrap()
+        .unwrap();
+    let by_id = |id: Uuid| view.records.iter().find(|r| r.id == id).unwrap();
+    assert_eq!(by_id(r1.id).ciphertext, b"resealed-31");
+    assert_eq!(by_id(r1.id).key_version, 2);
+    assert_eq!(by_id(r1.id).revision, r1.revision);
+    assert_eq!(by_id(r2.id).ciphertext, patched.ciphertext);
+    // Step 3: nothing under version 1 any more, so its key goes.
+    let r = store.commit(vec![destroy]).await;
+    log("destroy when unused", show(&r));
+    assert_eq!(store.retired_key_count(Some(t)).await.unwrap(), 0);
+    assert_eq!(store.retired_key_count(None).await.unwrap(), 0);
+    log(
+        "records of subjects",
+        show(
+            &store
+                .records_of_subjects(t, None, s)
+                .await
+                .map(|rs| rs.iter().map(|r| (r.id, r.key_version)).collect::<Vec<_>>()),
+        ),
+    );
+    assert!(
+        store
+            .records_of_subjects(t, Some(s), id(99))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.record_count(t).await.unwrap(), 2);
+    // A second rotation and an erasure: the erasure takes the retired key with it.
+    store.commit(vec![rotate(2, 1)]).await.unwrap();
+    assert_eq!(store.retired_key_count(Some(t)).await.unwrap(), 1);
+    store
+        .commit(vec![Op::EraseSubject {
+            tenant: t,
+            subject: s,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.retired_key_count(Some(t)).await.unwrap(), 0);
+    // Rotating an erased subject is a conflict (its key is gone).
+    let r = store.commit(vec![rotate(3, 1)]).await;
+    assert_conflict(&r, ward_store::SUBJECT_KEY_ROTATED);
+    log("rotate erased", show(&r));
+
+    // Jobs and their leases.
+    let job = ward_store::KeyJobRow {
+        id: id(41),
+        tenant: t,
+        status: "running".into(),
+        cursor: None,
+        subjects_done: 0,
+        records_done: 0,
+        records_total: 2,
+        started_at: at(100),
+        updated_at: at(100),
+        finished_at: None,
+        lease_owner: None,
+        lease_until: None,
+        error: None,
+    };
+    log(
+        "insert job",
+        show(&store.commit(vec![Op::InsertKeyJob(job.clone())]).await),
+    );
+    let r = store.commit(vec![Op::InsertKeyJob(job)]).await;
+    assert_conflict(&r, "key job already exists");
+    let advance = |owner: &str, now: i64, records: u64| Op::AdvanceKeyJob {
+        id: id(41),
+        owner: owner.into(),
+        cursor: Some(s),
+        subjects: 1,
+        records,
+        at: at(now),
+        lease_until: at(now + 60),
+    };
+    log(
+        "claim",
+        show(&store.commit(vec![advance("a", 101, 1)]).await),
+    );
+    let r = store.commit(vec![advance("b", 120, 5)]).await;
+    log("claim held by another", show(&r));
+    assert!(matches!(r, Err(StoreError::Conflict(_))));
+    log(
+        "lease renewed",
+        show(&store.commit(vec![advance("a", 130, 1)]).await),
+    );
+    log(
+        "taken over after expiry",
+        show(&store.commit(vec![advance("b", 200, 0)]).await),
+    );
+    let jobs = store.key_jobs(Some("running")).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].subjects_done, jobs[0].records_done), (3, 2));
+    assert_eq!(jobs[0].cursor, Some(s));
+    assert_eq!(jobs[0].lease_owner.as_deref(), Some("b"));
+    let finish = Op::FinishKeyJob {
+        id: id(41),
+        status: "done".into(),
+        at: at(300),
+        error: None,
+    };
+    log("finish", show(&store.commit(vec![finish.clone()]).await));
+    assert!(store.key_jobs(Some("running")).await.unwrap().is_empty());
+    let r = store.commit(vec![finish]).await;
+    assert_conflict(&r, "the key job is not running");
+    let r = store.commit(vec![advance("b", 301, 1)]).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))));
+    log("jobs", format!("{:?}", store.key_jobs(None).await.unwrap()));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_rotation_operations_behave_as_on_sqlite() {
+    let schema = Schema::new();
+    let pg = schema.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lite = SqliteStore::open(&dir.path().join("ward.db"))
+        .await
+        .unwrap();
+    let on_pg = rotation_scenario(&pg).await;
+    let on_lite = rotation_scenario(&lite).await;
+    assert_eq!(on_pg, on_lite, "PostgreSQL and SQLite disagree");
+}
+
 // ---- group commit ---------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1240,7 +1499,7 @@ async fn servers_starting_together_migrate_once() {
         .fetch_one(a.pool())
         .await
         .unwrap();
-    assert_eq!(applied, 2);
+    assert_eq!(applied, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! The SQLite store on its own: migrations (fresh, reopened, and a database first migrated by
-//! the sqlx-based store), savepoint isolation inside the writer's group commits, and the audit
+//! the sqlx-based store, which gets only the migrations it lacks), savepoint isolation inside the writer's group commits, and the audit
 //! tail rebuilt at reopen. Operation semantics are compared with PostgreSQL in
 //! `postgres_store.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -44,6 +44,7 @@ fn subject(tenant: Uuid, n: u128, external_ref: Option<&[u8]>) -> SubjectRow {
         external_ref: external_ref.map(<[u8]>::to_vec),
         wrapped_key: Some(vec![n as u8; 40]),
         key_version: 1,
+        record_key_version: 1,
         restrictions: "[]".into(),
         hold_until: None,
         created_at: at(1),
@@ -109,10 +110,10 @@ async fn a_fresh_database_is_migrated_once_and_reopens() {
         .unwrap();
     let head = store.audit_head().await.unwrap();
     drop(store);
-    assert_eq!(migrations(&path), vec![1, 2]);
+    assert_eq!(migrations(&path), vec![1, 2, 3]);
 
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(migrations(&path), vec![1, 2], "a reopen applies nothing");
+    assert_eq!(migrations(&path), vec![1, 2, 3], "a reopen applies nothing");
     let again = store.audit_head().await.unwrap();
     assert_eq!((again.size, again.root), (head.size, head.root));
     assert!(store.tenant(t).await.unwrap().is_some());
@@ -154,7 +155,7 @@ async fn a_database_migrated_by_sqlx_keeps_its_history() {
         .unwrap();
     }
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(migrations(&path), vec![1, 2]);
+    assert_eq!(migrations(&path), vec![1, 2, 3], "only the newer migration is applied");
     assert_eq!(store.tenant(id(7)).await.unwrap().unwrap().name, "old");
 }
 

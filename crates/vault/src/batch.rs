@@ -66,7 +66,7 @@ pub struct BatchOutcome {
 }
 
 impl Vault {
-    /// Applies every item or none (prepared again if a tenant key rotation raced it).
+    /// Applies every item or none (prepared again if a key rotation raced it).
     pub async fn batch(
         &self,
         ctx: &RequestContext,
@@ -76,7 +76,12 @@ impl Vault {
         let mut attempt = 0;
         loop {
             match self.batch_once(ctx, tenant, items.clone()).await {
-                Err(VaultError::Conflict(m)) if m == ward_store::KEY_ROTATED && attempt < 3 => {
+                Err(VaultError::Conflict(m))
+                    if (m == ward_store::KEY_ROTATED
+                        || m == ward_store::SUBJECT_KEY_ROTATED
+                        || m == crate::sealing::STALE_KEY_READ)
+                        && attempt < 3 =>
+                {
                     self.forget_tenant_row(tenant);
                     attempt += 1;
                 }

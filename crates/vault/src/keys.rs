@@ -9,13 +9,16 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use uuid::Uuid;
 use ward_crypto::{Cipher, Hasher, KeyVersion, RootKeyring, SecretKey, aad};
-use ward_store::{SubjectRow, TenantRow};
+use ward_store::{RetiredKeyRow, SubjectRow, TenantRow};
 
 use crate::{Result, VaultError};
 
-/// Version stamped on records sealed with a subject key. Subject keys are not rotated in
-/// place yet; the field exists so a later re-encryption can tell old from new.
-pub(crate) const RECORD_KEY_VERSION: u32 = 1;
+/// The version of a subject's first key; each record rotation gives the subject the next one.
+pub(crate) const FIRST_SUBJECT_KEY_VERSION: u32 = 1;
+
+/// Cache key of an unwrapped subject key: tenant, subject, the tenant key version that wraps
+/// it and the subject key's own version.
+type SubjectKeyId = (Uuid, Uuid, u32, u32);
 
 /// Most cached subject keys before the cache is emptied.
 const SUBJECT_CACHE_LIMIT: usize = 100_000;
@@ -103,7 +106,7 @@ pub(crate) struct Keys {
     /// Where to reload the root keyring from when another process rotated it.
     provider: Mutex<Option<Arc<dyn ward_crypto::KeyProvider>>>,
     tenants: Mutex<HashMap<(Uuid, u32), Arc<TenantKeys>>>,
-    subjects: Mutex<HashMap<(Uuid, Uuid, u32), Arc<Cipher>>>,
+    subjects: Mutex<HashMap<SubjectKeyId, Arc<Cipher>>>,
 }
 
 struct RootCiphers {
@@ -262,14 +265,65 @@ impl Keys {
             &aad::subject_key(tenant.id.as_bytes(), subject.as_bytes(), tenant.key_version),
         )?;
         let cipher = Arc::new(Cipher::new(&key)?);
-        self.remember_subject((tenant.id, subject, tenant.key_version), cipher.clone());
+        self.remember_subject(
+            (
+                tenant.id,
+                subject,
+                tenant.key_version,
+                FIRST_SUBJECT_KEY_VERSION,
+            ),
+            cipher.clone(),
+        );
         Ok((wrapped, cipher))
+    }
+
+    /// A fresh key for an existing subject (record rotation), wrapped under the tenant key.
+    /// Not cached: it becomes the subject's key only if the rotation commits.
+    pub(crate) fn next_subject_key(
+        &self,
+        tenant: &TenantRow,
+        subject: Uuid,
+    ) -> Result<(Vec<u8>, Arc<Cipher>)> {
+        let tk = self.tenant(tenant)?;
+        let key = SecretKey::generate()?;
+        let wrapped = tk.cipher.wrap(
+            &key,
+            &aad::subject_key(tenant.id.as_bytes(), subject.as_bytes(), tenant.key_version),
+        )?;
+        Ok((wrapped, Arc::new(Cipher::new(&key)?)))
+    }
+
+    /// A retired version of a subject key, unwrapping with the tenant key on a miss.
+    pub(crate) fn retired_subject(
+        &self,
+        tenant: &TenantRow,
+        subject: Uuid,
+        r: &RetiredKeyRow,
+    ) -> Result<Arc<Cipher>> {
+        let id = (tenant.id, subject, r.key_version, r.version);
+        if let Some(c) = lock(&self.subjects).get(&id) {
+            return Ok(c.clone());
+        }
+        if r.key_version != tenant.key_version {
+            // Tenant rotations wait for record rotations to finish, so this is a stale read.
+            return Err(VaultError::Conflict(
+                "the tenant key was rotated during the request; retry".into(),
+            ));
+        }
+        let tk = self.tenant(tenant)?;
+        let key = tk.cipher.unwrap(
+            &r.wrapped_key,
+            &aad::subject_key(tenant.id.as_bytes(), subject.as_bytes(), r.key_version),
+        )?;
+        let cipher = Arc::new(Cipher::new(&key)?);
+        self.remember_subject(id, cipher.clone());
+        Ok(cipher)
     }
 
     /// The subject's record cipher if cached; `None` means the caller must fetch the tenant.
     pub(crate) fn cached_subject(&self, s: &SubjectRow) -> Option<Arc<Cipher>> {
         lock(&self.subjects)
-            .get(&(s.tenant, s.id, s.key_version))
+            .get(&(s.tenant, s.id, s.key_version, s.record_key_version))
             .cloned()
     }
 
@@ -287,7 +341,10 @@ impl Keys {
             &aad::subject_key(s.tenant.as_bytes(), s.id.as_bytes(), s.key_version),
         )?;
         let cipher = Arc::new(Cipher::new(&key)?);
-        self.remember_subject((s.tenant, s.id, s.key_version), cipher.clone());
+        self.remember_subject(
+            (s.tenant, s.id, s.key_version, s.record_key_version),
+            cipher.clone(),
+        );
         Ok(cipher)
     }
 
@@ -302,7 +359,7 @@ impl Keys {
         lock(&self.subjects).retain(|k, _| k.0 != tenant);
     }
 
-    fn remember_subject(&self, key: (Uuid, Uuid, u32), cipher: Arc<Cipher>) {
+    fn remember_subject(&self, key: SubjectKeyId, cipher: Arc<Cipher>) {
         let mut cache = lock(&self.subjects);
         if cache.len() >= SUBJECT_CACHE_LIMIT {
             cache.clear();

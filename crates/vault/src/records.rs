@@ -13,7 +13,8 @@ use ward_policy::{Collection, FieldName, Purpose, RetentionStart, ValidationMode
 use ward_store::{IndexEntry, Op, RecordFilter, RecordRow, SubjectRow, SubjectView, TenantRow};
 
 use crate::access::{Access, Operation};
-use crate::keys::RECORD_KEY_VERSION;
+use crate::keys::FIRST_SUBJECT_KEY_VERSION;
+use crate::sealing::{STALE_KEY_READ, SubjectCiphers};
 use crate::{RequestContext, Result, Vault, VaultError, parse_list};
 
 /// Longest external reference accepted.
@@ -143,6 +144,7 @@ impl Vault {
             external_ref,
             wrapped_key: Some(wrapped),
             key_version: trow.key_version,
+            record_key_version: FIRST_SUBJECT_KEY_VERSION,
             restrictions: "[]".into(),
             hold_until: None,
             created_at: now,
@@ -215,11 +217,17 @@ impl Vault {
         collection: &str,
         fields: &Map<String, Value>,
     ) -> Result<RecordOut> {
-        let p = self
-            .prepare_create(ctx, tenant, subject, collection, fields, None)
-            .await?;
-        self.inner.store.commit(p.ops).await?;
-        Ok(p.out)
+        let mut attempt = 0;
+        loop {
+            let p = self
+                .prepare_create(ctx, tenant, subject, collection, fields, None)
+                .await?;
+            match self.inner.store.commit(p.ops).await {
+                Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
+                Err(e) => return Err(e.into()),
+                Ok(_) => return Ok(p.out),
+            }
+        }
     }
 
     /// Validates, seals and indexes a new record without committing it. `new_subject` carries
@@ -239,7 +247,11 @@ impl Vault {
         event.record = Some(id);
         event.collection = self.known_collection(collection);
         let (trow, cipher, status) = match new_subject {
-            Some((t, c)) => (t.clone(), c, t.status.clone()),
+            Some((t, c)) => (
+                t.clone(),
+                SubjectCiphers::current(FIRST_SUBJECT_KEY_VERSION, c),
+                t.status.clone(),
+            ),
             None => {
                 // One query on the hot path: the subject view carries the tenant's current
                 // status; the tenant's key material comes from a short-lived cache.
@@ -271,11 +283,8 @@ impl Vault {
             subject,
             id,
             collection: collection.to_owned(),
-            ciphertext: cipher.seal(
-                &plaintext.0,
-                &record_aad(tenant, subject, id, collection, RECORD_KEY_VERSION),
-            )?,
-            key_version: RECORD_KEY_VERSION,
+            ciphertext: cipher.seal(tenant, subject, id, collection, &plaintext.0)?,
+            key_version: cipher.version(),
             revision: 1,
             created_at: now,
             updated_at: now,
@@ -294,6 +303,17 @@ impl Vault {
 
     /// Reads one record for a stated purpose.
     pub async fn read_record(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        record: Uuid,
+        purpose: &str,
+    ) -> Result<RecordOut> {
+        retry_stale(|| self.read_record_once(ctx, tenant, subject, record, purpose)).await
+    }
+
+    async fn read_record_once(
         &self,
         ctx: &RequestContext,
         tenant: Uuid,
@@ -332,14 +352,18 @@ impl Vault {
         )
         .await?;
         let cipher = match self.inner.keys.cached_subject(&view.subject) {
-            Some(c) => c,
-            None => {
+            Some(c) if row.key_version == view.subject.record_key_version => {
+                SubjectCiphers::current(view.subject.record_key_version, c)
+            }
+            _ => {
                 let trow = self.tenant_row(tenant).await?;
-                self.subject_cipher(&trow, &view.subject).await?
+                self.record_ciphers(&trow, &view.subject, std::slice::from_ref(&row))
+                    .await?
             }
         };
-        let values = match open_record(&cipher, &row) {
+        let values = match cipher.open(&row) {
             Ok(v) => v,
+            Err(e @ VaultError::Conflict(_)) => return Err(e),
             Err(e) => {
                 // Detected tampering is itself worth a line in the tenant's log.
                 let mut failed = event;
@@ -363,6 +387,17 @@ impl Vault {
     /// Lists a subject's records readable for a purpose; records of collections that do not
     /// allow the purpose are left out (and the omission is not an error), expired ones too.
     pub async fn list_records(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        purpose: &str,
+        collection: Option<&str>,
+    ) -> Result<Vec<RecordOut>> {
+        retry_stale(|| self.list_records_once(ctx, tenant, subject, purpose, collection)).await
+    }
+
+    async fn list_records_once(
         &self,
         ctx: &RequestContext,
         tenant: Uuid,
@@ -398,7 +433,9 @@ impl Vault {
         // The request as a whole must be allowed (role, tenant, restriction, and the named
         // collection's purposes); then each record is filtered on its own collection.
         self.check(&base, &event).await?;
-        let cipher = self.subject_cipher(&trow, &view.subject).await?;
+        let cipher = self
+            .record_ciphers(&trow, &view.subject, &view.records)
+            .await?;
         let mut out = Vec::new();
         let mut ops = Vec::new();
         for row in &view.records {
@@ -413,7 +450,7 @@ impl Vault {
             if crate::access::decide(&access).is_err() {
                 continue;
             }
-            let values = open_record(&cipher, row)?;
+            let values = cipher.open(row)?;
             let mut e = event.clone();
             e.record = Some(row.id);
             e.collection = Some(row.collection.clone());
@@ -438,11 +475,16 @@ impl Vault {
         record: Uuid,
         fields: &Map<String, Value>,
     ) -> Result<RecordOut> {
-        let p = self
-            .prepare_update(ctx, tenant, subject, record, fields)
-            .await?;
-        self.inner.store.commit(p.ops).await?;
-        Ok(p.out)
+        let mut attempt = 0;
+        loop {
+            let p =
+                retry_stale(|| self.prepare_update(ctx, tenant, subject, record, fields)).await?;
+            match self.inner.store.commit(p.ops).await {
+                Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
+                Err(e) => return Err(e.into()),
+                Ok(_) => return Ok(p.out),
+            }
+        }
     }
 
     pub(crate) async fn prepare_update(
@@ -467,8 +509,10 @@ impl Vault {
         )
         .await?;
         let patch = validate(coll, fields, ValidationMode::Patch)?;
-        let cipher = self.subject_cipher(&trow, &view.subject).await?;
-        let mut values = open_record(&cipher, &row)?;
+        let cipher = self
+            .record_ciphers(&trow, &view.subject, std::slice::from_ref(&row))
+            .await?;
+        let mut values = cipher.open(&row)?;
         for (k, v) in patch {
             if v.is_null() {
                 values.remove(k.as_str());
@@ -487,11 +531,8 @@ impl Vault {
         };
         let plaintext = Zeroizing(serde_json::to_vec(&values).map_err(|_| VaultError::Integrity)?);
         let new = RecordRow {
-            ciphertext: cipher.seal(
-                &plaintext.0,
-                &record_aad(tenant, subject, record, &row.collection, RECORD_KEY_VERSION),
-            )?,
-            key_version: RECORD_KEY_VERSION,
+            ciphertext: cipher.seal(tenant, subject, record, &row.collection, &plaintext.0)?,
+            key_version: cipher.version(),
             revision: row.revision + 1,
             updated_at: now,
             expires_at,
@@ -610,8 +651,10 @@ impl Vault {
             if crate::access::decide(&access).is_err() {
                 continue;
             }
-            let cipher = self.subject_cipher(&trow, &s).await?;
-            let values = open_record(&cipher, &row)?;
+            let cipher = self
+                .record_ciphers(&trow, &s, std::slice::from_ref(&row))
+                .await?;
+            let values = cipher.open(&row)?;
             let mut e = event.clone();
             e.subject = Some(s.id);
             e.record = Some(row.id);
@@ -698,17 +741,20 @@ impl Vault {
         &self,
         trow: &TenantRow,
         s: &SubjectRow,
-    ) -> Result<Arc<Cipher>> {
-        self.inner.keys.subject(trow, s)
+    ) -> Result<SubjectCiphers> {
+        Ok(SubjectCiphers::current(
+            s.record_key_version,
+            self.inner.keys.subject(trow, s)?,
+        ))
     }
 
-    /// The subject's record cipher. When the subject and tenant rows were read on either side
-    /// of a tenant key rotation (their key versions differ), both are read again once.
+    /// The subject's current record key. When the subject and tenant rows were read on either
+    /// side of a tenant key rotation (their key versions differ), both are read again once.
     pub(crate) async fn subject_cipher(
         &self,
         trow: &TenantRow,
         s: &SubjectRow,
-    ) -> Result<Arc<Cipher>> {
+    ) -> Result<SubjectCiphers> {
         if s.key_version == trow.key_version || self.inner.keys.cached_subject(s).is_some() {
             return self.subject_cipher_now(trow, s);
         }
@@ -728,6 +774,28 @@ impl Vault {
         Err(VaultError::Conflict(
             "the tenant key is being rotated; retry".into(),
         ))
+    }
+
+    /// The subject's keys that open `rows`: the current one, plus the retired versions a
+    /// record rotation still has records under (one more query, only while one runs). A
+    /// version found nowhere makes [`SubjectCiphers::open`] ask for a fresh read.
+    pub(crate) async fn record_ciphers(
+        &self,
+        trow: &TenantRow,
+        s: &SubjectRow,
+        rows: &[RecordRow],
+    ) -> Result<SubjectCiphers> {
+        let mut ciphers = self.subject_cipher(trow, s).await?;
+        if rows.iter().all(|r| ciphers.opens(r.key_version)) {
+            return Ok(ciphers);
+        }
+        for retired in self.inner.store.retired_keys(s.tenant, s.id).await? {
+            if rows.iter().any(|r| r.key_version == retired.version) {
+                let cipher = self.inner.keys.retired_subject(trow, s.id, &retired)?;
+                ciphers.add_older(retired.version, cipher);
+            }
+        }
+        Ok(ciphers)
     }
 
     fn index_entries(
@@ -894,6 +962,27 @@ fn record_out<V: IntoIterator<Item = (K, Value)>, K: ToString>(
         created_at: row.created_at,
         updated_at: row.updated_at,
         expires_at: row.expires_at,
+    }
+}
+
+/// Whether a commit failed because the subject's key was replaced after the request read it.
+fn subject_key_rotated(e: &ward_store::StoreError) -> bool {
+    matches!(e, ward_store::StoreError::Conflict(m) if m == ward_store::SUBJECT_KEY_ROTATED)
+}
+
+/// Runs a read again when it raced a record rotation (a handful of times at most: a
+/// rotation touches each subject once).
+pub(crate) async fn retry_stale<T, F, Fut>(mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Err(VaultError::Conflict(m)) if m == STALE_KEY_READ && attempt < 3 => attempt += 1,
+            other => return other,
+        }
     }
 }
 

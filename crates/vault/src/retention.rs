@@ -16,7 +16,7 @@ use ward_audit::{Action, Actor, AuditEvent, Outcome};
 use ward_policy::{FieldName, OnExpiry};
 use ward_store::{CheckpointRow, ExpiredRecord, Op, RecordRow, TenantRow};
 
-use crate::records::{open_record, record_aad};
+use crate::records::record_aad;
 use crate::{Result, Vault, VaultError};
 
 /// Records handled per commit. Small enough that one batch holds the writer for a few
@@ -125,7 +125,7 @@ impl Vault {
             let mut ops = Vec::with_capacity(batch.len() * 2);
             for item in &batch {
                 let trow = &tenants[&item.record.tenant];
-                if let Some(mut item_ops) = self.expire_one(item, trow, now, &mut report)? {
+                if let Some(mut item_ops) = self.expire_one(item, trow, now, &mut report).await? {
                     ops.append(&mut item_ops);
                 }
             }
@@ -175,7 +175,7 @@ impl Vault {
     }
 
     /// The ops that expire one record, or `None` when a hold keeps it.
-    fn expire_one(
+    async fn expire_one(
         &self,
         item: &ExpiredRecord,
         trow: &TenantRow,
@@ -212,7 +212,7 @@ impl Vault {
             (true, Some(c)) => {
                 report.count(r.tenant, &r.collection).anonymized += 1;
                 Op::AnonymizeRecord {
-                    record: self.anonymized_record(item, trow, c)?,
+                    record: self.anonymized_record(item, trow, c).await?,
                     at: now,
                 }
             }
@@ -230,15 +230,17 @@ impl Vault {
 
     /// Decrypts with the subject key, applies each field's strategy, seals under the tenant's
     /// anonymized-data key. The result no longer needs (or is bound to) the subject key.
-    fn anonymized_record(
+    async fn anonymized_record(
         &self,
         item: &ExpiredRecord,
         trow: &TenantRow,
         coll: &ward_policy::Collection,
     ) -> Result<RecordRow> {
         let r = &item.record;
-        let cipher = self.subject_cipher_now(trow, &item.subject)?;
-        let values = open_record(&cipher, r)?;
+        let values = self
+            .record_ciphers(trow, &item.subject, std::slice::from_ref(r))
+            .await?
+            .open(r)?;
         let tk = self.inner.keys.tenant(trow)?;
         let mut out = Map::new();
         for (name, value) in values {

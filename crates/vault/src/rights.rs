@@ -13,7 +13,7 @@ use ward_policy::{Period, Purpose};
 use ward_store::{HeldRecordRow, HoldRow, LedgerRow, Op, RecordFilter, RequestRow, TenantRow};
 
 use crate::access::{ALL_NON_ESSENTIAL, Operation};
-use crate::records::{open_record, record_aad, tenant_retention_override};
+use crate::records::{record_aad, tenant_retention_override};
 use crate::{RequestContext, Result, Role, Vault, VaultError, parse_list};
 
 /// Days GDPR Art. 12(3) allows for answering a request ("one month").
@@ -163,7 +163,9 @@ impl Vault {
         let view = self
             .subject_view(tenant, subject, RecordFilter::All(None))
             .await?;
-        let cipher = self.subject_cipher(&trow, &view.subject).await?;
+        let cipher = self
+            .record_ciphers(&trow, &view.subject, &view.records)
+            .await?;
         let now = self.now();
         let mut records = Vec::new();
         let mut collections = BTreeMap::new();
@@ -172,7 +174,7 @@ impl Vault {
             .iter()
             .filter(|r| r.expires_at.is_none_or(|e| e > now))
         {
-            let fields = open_record(&cipher, row)?;
+            let fields = cipher.open(row)?;
             if let Some(c) = self.inner.policy.collection(&row.collection) {
                 collections.insert(row.collection.clone(), self.collection_schema(c));
             }
@@ -300,7 +302,9 @@ impl Vault {
                 )
                 .await);
         }
-        let cipher = self.subject_cipher(&trow, &view.subject).await?;
+        let cipher = self
+            .record_ciphers(&trow, &view.subject, &view.records)
+            .await?;
         let mut ops = Vec::new();
         let mut kept: BTreeMap<String, KeptOut> = BTreeMap::new();
         let mut hold: Option<(Uuid, Cipher)> = None;
@@ -345,7 +349,7 @@ impl Vault {
                     (h.0, &h.1)
                 }
             };
-            let fields = open_record(&cipher, row)?;
+            let fields = cipher.open(row)?;
             let plaintext = zeroize::Zeroizing::new(
                 serde_json::to_vec(&fields).map_err(|_| VaultError::Integrity)?,
             );

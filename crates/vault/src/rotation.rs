@@ -44,6 +44,11 @@ pub struct KeyStatus {
     pub current_root_version: u32,
     /// Tenant id → its key-encryption key version.
     pub tenant_key_versions: BTreeMap<Uuid, u32>,
+    /// Record rotation jobs, newest first.
+    pub record_jobs: Vec<crate::KeyJob>,
+    /// Retired subject keys still alive (records not yet re-encrypted under the new ones);
+    /// zero once every record rotation has finished.
+    pub retired_subject_keys: u64,
 }
 
 impl Vault {
@@ -90,6 +95,15 @@ impl Vault {
     /// Gives a tenant a new key-encryption key and rewraps its subject and hold keys, in one
     /// transaction: readers see either the old or the new wrapping, never a mix.
     pub async fn rotate_tenant(&self, tenant: Uuid) -> Result<RotationReport> {
+        // Retired subject keys are wrapped under the current tenant key; rewrapping them too
+        // would race the record rotation that is about to destroy them. Wait for it instead.
+        if self.inner.store.retired_key_count(Some(tenant)).await? > 0 {
+            return Err(VaultError::Conflict(
+                "a record rotation of this tenant is still running; rotate the tenant key once \
+                 `ward keys status` shows it done"
+                    .into(),
+            ));
+        }
         // A subject created between reading the subjects and committing makes the commit a
         // conflict (it would be stranded under the old key); read again and retry.
         let mut attempt = 0;
@@ -205,6 +219,8 @@ impl Vault {
                 status.tenant_key_versions.insert(t.id, t.key_version);
             }
         }
+        status.record_jobs = self.key_jobs().await?;
+        status.retired_subject_keys = self.inner.store.retired_key_count(None).await?;
         Ok(status)
     }
 

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use uuid::Uuid;
-use ward_vault::{RequestContext, Role, RotationReport};
+use ward_vault::{KeyJob, RequestContext, Role, RotationReport};
 
 use crate::extract::{Auth, Json};
 use crate::{ApiError, AppState, ErrorBody};
@@ -42,6 +42,43 @@ pub(crate) async fn rotate(
 ) -> Result<axum::Json<RotationReport>, ApiError> {
     operator_only(&ctx)?;
     Ok(axum::Json(s.vault.rotate_tenant(body.tenant).await?))
+}
+
+/// Body of a record rotation.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RotateRecordsBody {
+    /// Only this tenant; every active tenant when absent.
+    #[serde(default)]
+    tenant: Option<Uuid>,
+}
+
+/// The jobs a record rotation started (or found running).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct RotateRecordsOut {
+    /// One job per tenant.
+    jobs: Vec<KeyJob>,
+}
+
+/// Rotate record keys: every subject gets a new key and its records are re-encrypted under
+/// it by a background job, in bounded batches, while the API keeps serving. Reads accept the
+/// old key until the job has moved every record; then the old keys are destroyed. Follow the
+/// job in `GET /v1/keys/status` or the `ward_key_job_progress_ratio` metric.
+#[utoipa::path(post, path = "/v1/keys/rotate-records", tag = "keys", request_body = RotateRecordsBody,
+    responses((status = 202, body = RotateRecordsOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn rotate_records(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Json(body): Json<RotateRecordsBody>,
+) -> Result<(StatusCode, axum::Json<RotateRecordsOut>), ApiError> {
+    operator_only(&ctx)?;
+    let jobs = s
+        .vault
+        .start_record_rotation(Some(&ctx), body.tenant)
+        .await?;
+    s.key_jobs.wake();
+    Ok((StatusCode::ACCEPTED, axum::Json(RotateRecordsOut { jobs })))
 }
 
 /// Root key versions in use and every tenant's key version.

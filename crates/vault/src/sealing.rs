@@ -1,0 +1,106 @@
+//! A subject's record keys at one moment: the current version seals, every version still
+//! alive opens.
+//!
+//! A subject normally has one key. While a record rotation runs it has two: the new one,
+//! which seals every write from the moment it exists, and the retired one, which still opens
+//! the records the rotation has not reached yet.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+use ward_crypto::Cipher;
+use ward_store::RecordRow;
+
+use crate::records::{open_record, record_aad};
+use crate::{Result, VaultError};
+
+/// Why a read found a record sealed under a key version it was not given: the subject's key
+/// was rotated between reading the key and reading the record. Reading again resolves it.
+pub(crate) const STALE_KEY_READ: &str = "the subject key was rotated during the read; retry";
+
+/// The keys of one subject.
+#[derive(Clone)]
+pub(crate) struct SubjectCiphers {
+    version: u32,
+    current: Arc<Cipher>,
+    older: Vec<(u32, Arc<Cipher>)>,
+}
+
+impl SubjectCiphers {
+    /// Only the current key, version `version`.
+    pub(crate) fn current(version: u32, cipher: Arc<Cipher>) -> Self {
+        Self {
+            version,
+            current: cipher,
+            older: Vec::new(),
+        }
+    }
+
+    /// The version new ciphertexts are sealed under.
+    pub(crate) fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Whether records sealed under `version` can be opened.
+    pub(crate) fn opens(&self, version: u32) -> bool {
+        version == self.version || self.older.iter().any(|(v, _)| *v == version)
+    }
+
+    /// Adds an older (retired) version.
+    pub(crate) fn add_older(&mut self, version: u32, cipher: Arc<Cipher>) {
+        if !self.opens(version) {
+            self.older.push((version, cipher));
+        }
+    }
+
+    /// Seals a record's fields under the current key, bound to the record's place.
+    pub(crate) fn seal(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+        record: Uuid,
+        collection: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>> {
+        Ok(self.current.seal(
+            plaintext,
+            &record_aad(tenant, subject, record, collection, self.version),
+        )?)
+    }
+
+    /// Opens a record with the key version it names.
+    pub(crate) fn open(&self, row: &RecordRow) -> Result<Map<String, Value>> {
+        open_record(self.for_version(row.key_version)?, row)
+    }
+
+    /// Re-seals a record under `to` (version `to_version`) without parsing its fields: the
+    /// plaintext only passes through, and is wiped when dropped.
+    pub(crate) fn reseal(&self, row: &RecordRow, to: &Cipher, to_version: u32) -> Result<Vec<u8>> {
+        let plain = self.for_version(row.key_version)?.open(
+            &row.ciphertext,
+            &record_aad(
+                row.tenant,
+                row.subject,
+                row.id,
+                &row.collection,
+                row.key_version,
+            ),
+        )?;
+        Ok(to.seal(
+            &plain,
+            &record_aad(row.tenant, row.subject, row.id, &row.collection, to_version),
+        )?)
+    }
+
+    fn for_version(&self, version: u32) -> Result<&Cipher> {
+        if version == self.version {
+            return Ok(&self.current);
+        }
+        self.older
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, c)| c.as_ref())
+            .ok_or_else(|| VaultError::Conflict(STALE_KEY_READ.into()))
+    }
+}
