@@ -155,7 +155,11 @@ async fn a_database_migrated_by_sqlx_keeps_its_history() {
         .unwrap();
     }
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(migrations(&path), vec![1, 2, 3], "only the newer migration is applied");
+    assert_eq!(
+        migrations(&path),
+        vec![1, 2, 3],
+        "only the newer migration is applied"
+    );
     assert_eq!(store.tenant(id(7)).await.unwrap().unwrap().name, "old");
 }
 

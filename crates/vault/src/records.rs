@@ -605,6 +605,18 @@ impl Vault {
         value: &str,
         purpose: &str,
     ) -> Result<Vec<RecordOut>> {
+        retry_stale(|| self.lookup_once(ctx, tenant, collection, field, value, purpose)).await
+    }
+
+    async fn lookup_once(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        collection: &str,
+        field: &str,
+        value: &str,
+        purpose: &str,
+    ) -> Result<Vec<RecordOut>> {
         let mut event = self.event(ctx, Action::Lookup, Some(tenant));
         event.collection = self.known_collection(collection);
         event.purpose = known_purpose(purpose);
@@ -971,7 +983,8 @@ fn subject_key_rotated(e: &ward_store::StoreError) -> bool {
 }
 
 /// Runs a read again when it raced a record rotation (a handful of times at most: a
-/// rotation touches each subject once).
+/// rotation touches each subject once). A record that still names a key version its subject
+/// never had after that is not a race but a corrupted or tampered row: an integrity error.
 pub(crate) async fn retry_stale<T, F, Fut>(mut f: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -980,7 +993,12 @@ where
     let mut attempt = 0;
     loop {
         match f().await {
-            Err(VaultError::Conflict(m)) if m == STALE_KEY_READ && attempt < 3 => attempt += 1,
+            Err(VaultError::Conflict(m)) if m == STALE_KEY_READ => {
+                if attempt == 3 {
+                    return Err(VaultError::Integrity);
+                }
+                attempt += 1;
+            }
             other => return other,
         }
     }
