@@ -120,7 +120,7 @@ fn rotate_needs_a_scope() {
 
 /// Every wrapped subject key of the tenant, as stored now.
 async fn wrapped_subject_keys(srv: &TestServer, tenant: &str, subjects: &[String]) -> Vec<Vec<u8>> {
-    use ward_store::{RecordFilter, Store as _};
+    use ward_store::RecordFilter;
     let mut out = Vec::new();
     for s in subjects {
         let view = srv
