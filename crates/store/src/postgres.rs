@@ -1056,21 +1056,30 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             keys,
         } => rotate_subject_keys(conn, tenant, tenant_key_version, &keys).await?,
         Op::ReencryptRecords { tenant, records } => {
-            let t = tenant.as_bytes().as_slice();
-            for r in &records {
-                sqlx::query(
-                    "UPDATE records SET ciphertext = $1, key_version = $2 \
-                     WHERE tenant = $3 AND subject = $4 AND id = $5 AND revision = $6",
-                )
-                .bind(&r.ciphertext)
-                .bind(i64::from(r.key_version))
-                .bind(t)
-                .bind(r.subject.as_bytes().as_slice())
-                .bind(r.id.as_bytes().as_slice())
-                .bind(r.revision)
-                .execute(&mut *conn)
-                .await?;
-            }
+            // One statement for the whole list: the rows travel as arrays.
+            let subjects: Vec<Vec<u8>> = records
+                .iter()
+                .map(|r| r.subject.as_bytes().to_vec())
+                .collect();
+            let ids: Vec<Vec<u8>> = records.iter().map(|r| r.id.as_bytes().to_vec()).collect();
+            let revisions: Vec<i64> = records.iter().map(|r| r.revision).collect();
+            let versions: Vec<i64> = records.iter().map(|r| i64::from(r.key_version)).collect();
+            let ciphertexts: Vec<Vec<u8>> = records.into_iter().map(|r| r.ciphertext).collect();
+            sqlx::query(
+                "UPDATE records r SET ciphertext = v.ciphertext, key_version = v.key_version \
+                 FROM UNNEST($2::bytea[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bigint[]) \
+                 AS v(subject, id, revision, ciphertext, key_version) \
+                 WHERE r.tenant = $1 AND r.subject = v.subject AND r.id = v.id \
+                 AND r.revision = v.revision",
+            )
+            .bind(tenant.as_bytes().as_slice())
+            .bind(subjects)
+            .bind(ids)
+            .bind(revisions)
+            .bind(ciphertexts)
+            .bind(versions)
+            .execute(&mut *conn)
+            .await?;
         }
         Op::DestroyRetiredKeys { tenant, subjects } => {
             let t = tenant.as_bytes().as_slice();

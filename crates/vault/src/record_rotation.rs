@@ -398,6 +398,11 @@ impl Vault {
                 subjects: subjects.iter().map(|s| s.id).collect(),
             }])
             .await?;
+        // Destroyed keys leave this process's memory too (the new ones are unwrapped again
+        // on first use).
+        for s in &subjects {
+            self.inner.keys.forget_subject(tenant, s.id);
+        }
         Ok((subjects.len() as u64, count, Some(last)))
     }
 

@@ -310,7 +310,7 @@ impl Vault {
         record: Uuid,
         purpose: &str,
     ) -> Result<RecordOut> {
-        retry_stale(|| self.read_record_once(ctx, tenant, subject, record, purpose)).await
+        retry_stale(|last| self.read_record_once(ctx, tenant, subject, record, purpose, last)).await
     }
 
     async fn read_record_once(
@@ -320,6 +320,7 @@ impl Vault {
         subject: Uuid,
         record: Uuid,
         purpose: &str,
+        last_attempt: bool,
     ) -> Result<RecordOut> {
         let mut event = self.event(ctx, Action::RecordRead, Some(tenant));
         event.subject = Some(subject);
@@ -363,7 +364,7 @@ impl Vault {
         };
         let values = match cipher.open(&row) {
             Ok(v) => v,
-            Err(e @ VaultError::Conflict(_)) => return Err(e),
+            Err(e @ VaultError::Conflict(_)) if !last_attempt => return Err(e),
             Err(e) => {
                 // Detected tampering is itself worth a line in the tenant's log.
                 let mut failed = event;
@@ -394,7 +395,7 @@ impl Vault {
         purpose: &str,
         collection: Option<&str>,
     ) -> Result<Vec<RecordOut>> {
-        retry_stale(|| self.list_records_once(ctx, tenant, subject, purpose, collection)).await
+        retry_stale(|_| self.list_records_once(ctx, tenant, subject, purpose, collection)).await
     }
 
     async fn list_records_once(
@@ -478,7 +479,7 @@ impl Vault {
         let mut attempt = 0;
         loop {
             let p =
-                retry_stale(|| self.prepare_update(ctx, tenant, subject, record, fields)).await?;
+                retry_stale(|_| self.prepare_update(ctx, tenant, subject, record, fields)).await?;
             match self.inner.store.commit(p.ops).await {
                 Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
                 Err(e) => return Err(e.into()),
@@ -605,7 +606,7 @@ impl Vault {
         value: &str,
         purpose: &str,
     ) -> Result<Vec<RecordOut>> {
-        retry_stale(|| self.lookup_once(ctx, tenant, collection, field, value, purpose)).await
+        retry_stale(|_| self.lookup_once(ctx, tenant, collection, field, value, purpose)).await
     }
 
     async fn lookup_once(
@@ -982,19 +983,21 @@ fn subject_key_rotated(e: &ward_store::StoreError) -> bool {
     matches!(e, ward_store::StoreError::Conflict(m) if m == ward_store::SUBJECT_KEY_ROTATED)
 }
 
-/// Runs a read again when it raced a record rotation (a handful of times at most: a
-/// rotation touches each subject once). A record that still names a key version its subject
-/// never had after that is not a race but a corrupted or tampered row: an integrity error.
+/// Runs a read again when it raced a record rotation. A rotation touches each subject once,
+/// so a record that still names a key version its subject does not have after several fresh
+/// reads was altered: that is an integrity failure, not a race. `f` is told when it runs for
+/// the last time.
 pub(crate) async fn retry_stale<T, F, Fut>(mut f: F) -> Result<T>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(bool) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let mut attempt = 0;
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
     loop {
-        match f().await {
+        match f(attempt == ATTEMPTS).await {
             Err(VaultError::Conflict(m)) if m == STALE_KEY_READ => {
-                if attempt == 3 {
+                if attempt == ATTEMPTS {
                     return Err(VaultError::Integrity);
                 }
                 attempt += 1;
