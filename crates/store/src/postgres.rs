@@ -1718,10 +1718,13 @@ impl Store for PostgresStore {
     }
 
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT MIN(idx) FROM audit_events WHERE at >= $1")
-            .bind(to_micros(at))
-            .fetch_one(&self.pool)
-            .await?;
+        // The first event in log order at or after `at`: a walk of the primary key that reads
+        // only the events before it (the ones a prune is about to delete).
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT idx FROM audit_events WHERE at >= $1 ORDER BY idx LIMIT 1")
+                .bind(to_micros(at))
+                .fetch_optional(&self.pool)
+                .await?;
         v.map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt("negative index".into())))
             .transpose()
     }

@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "record rotation",
         include_str!("../migrations/sqlite/0003_record_rotation.sql"),
     ),
+    (
+        4,
+        "audit index at",
+        include_str!("../migrations/sqlite/0004_audit_index_at.sql"),
+    ),
 ];
 
 /// A Ward store in one SQLite database file (and its key store beside it).
@@ -1991,12 +1996,17 @@ impl Store for SqliteStore {
     }
 
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {
-        let v: Option<i64> = self.read(|c| {
-            Ok(
-                c.prepare_cached("SELECT MIN(idx) FROM audit_events WHERE at >= ?1")?
-                    .query_row([to_micros(at)], |r| r.get(0))?,
-            )
-        })?;
+        // The first event in log order at or after `at`: a walk of the primary key that reads
+        // only the events before it (the ones a prune is about to delete), so off the runtime.
+        let v: Option<i64> = self
+            .scan(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT idx FROM audit_events WHERE at >= ?1 ORDER BY idx LIMIT 1",
+                )?
+                .query_row([to_micros(at)], |r| r.get(0))
+                .optional()?)
+            })
+            .await?;
         Ok(v.map(|v| v as u64))
     }
 

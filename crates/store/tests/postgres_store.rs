@@ -1499,7 +1499,7 @@ async fn servers_starting_together_migrate_once() {
         .fetch_one(a.pool())
         .await
         .unwrap();
-    assert_eq!(applied, 3);
+    assert_eq!(applied, 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

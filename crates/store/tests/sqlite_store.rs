@@ -110,10 +110,14 @@ async fn a_fresh_database_is_migrated_once_and_reopens() {
         .unwrap();
     let head = store.audit_head().await.unwrap();
     drop(store);
-    assert_eq!(migrations(&path), vec![1, 2, 3]);
+    assert_eq!(migrations(&path), vec![1, 2, 3, 4]);
 
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(migrations(&path), vec![1, 2, 3], "a reopen applies nothing");
+    assert_eq!(
+        migrations(&path),
+        vec![1, 2, 3, 4],
+        "a reopen applies nothing"
+    );
     let again = store.audit_head().await.unwrap();
     assert_eq!((again.size, again.root), (head.size, head.root));
     assert!(store.tenant(t).await.unwrap().is_some());
@@ -157,7 +161,7 @@ async fn a_database_migrated_by_sqlx_keeps_its_history() {
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(
         migrations(&path),
-        vec![1, 2, 3],
+        vec![1, 2, 3, 4],
         "only the newer migration is applied"
     );
     assert_eq!(store.tenant(id(7)).await.unwrap().unwrap().name, "old");
