@@ -132,6 +132,33 @@ async fn subjects(
     Ok(out)
 }
 
+/// A client reading `record` every 2 ms until `stop`; yields the slowest read and the count,
+/// which is what a long background job must not make wait.
+fn read_continuously(
+    vault: &Vault,
+    ctx: &RequestContext,
+    record: &ward_vault::RecordOut,
+    stop: &Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<anyhow::Result<(Duration, u64)>> {
+    let (vault, ctx, stop) = (vault.clone(), ctx.clone(), stop.clone());
+    let (tenant, subject, id) = (ctx.principal.tenant, record.subject, record.id);
+    tokio::spawn(async move {
+        let tenant = tenant.context("the bench reads as a tenant key")?;
+        let mut worst = Duration::ZERO;
+        let mut reads = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            vault
+                .read_record(&ctx, tenant, subject, id, "essential.service")
+                .await?;
+            worst = worst.max(t.elapsed());
+            reads += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok((worst, reads))
+    })
+}
+
 pub(crate) async fn rights(dir: &Path, others: usize) -> anyhow::Result<Outcome> {
     let fx = fixture(
         &scratch(dir, "rights"),
@@ -208,23 +235,7 @@ pub(crate) async fn retention(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
         .await?;
     clock.advance(time::Duration::days(15));
     let stop = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let (vault, ctx, stop) = (vault.clone(), ctx.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut worst = Duration::ZERO;
-            let mut reads = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                vault
-                    .read_record(&ctx, tenant, keeper.subject, keeper.id, "essential.service")
-                    .await?;
-                worst = worst.max(t.elapsed());
-                reads += 1;
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            Ok::<_, anyhow::Error>((worst, reads))
-        })
-    };
+    let reader = read_continuously(&vault, &ctx, &keeper, &stop);
     let started = Instant::now();
     let report = vault
         .run_retention(&RetentionOptions::default(), |_| {})
@@ -267,23 +278,7 @@ pub(crate) async fn rotation(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
         )
         .await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let (vault, ctx, stop) = (vault.clone(), ctx.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut worst = Duration::ZERO;
-            let mut reads = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                vault
-                    .read_record(&ctx, tenant, probe.subject, probe.id, "essential.service")
-                    .await?;
-                worst = worst.max(t.elapsed());
-                reads += 1;
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            Ok::<_, anyhow::Error>((worst, reads))
-        })
-    };
+    let reader = read_continuously(&vault, &ctx, &probe, &stop);
     let jobs = vault.start_record_rotation(None, Some(tenant)).await?;
     let job = jobs.first().context("no job started")?;
     let started = Instant::now();

@@ -82,32 +82,18 @@ async fn root_rotation_reseals_every_tenant_and_destroys_the_old_version() {
 
     // The data opens with the new key alone: serve the directory again and read the record.
     let listen = "127.0.0.1:18471";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(["serve", "--data-dir", dir, "--listen", listen])
-        .env_remove("WARD_DATA_DIR")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
     let url = format!(
         "http://{listen}/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service",
         t.id
     );
-    let mut answer = None;
-    for _ in 0..100 {
-        if let Ok(resp) = client.get(&url).bearer_auth(&t.owner).send().await {
-            answer = Some((
-                resp.status(),
-                resp.json::<serde_json::Value>().await.unwrap(),
-            ));
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let (status, body) = answer.expect("server answered");
+    let (status, body) = while_serving(dir, listen, async |client| {
+        let resp = client.get(&url).bearer_auth(&t.owner).send().await.ok()?;
+        Some((
+            resp.status(),
+            resp.json::<serde_json::Value>().await.unwrap(),
+        ))
+    })
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["fields"]["name"], "Ada");
 }

@@ -62,6 +62,9 @@ pub const KEY_ROTATED: &str = "the tenant key was rotated during the request";
 /// meanwhile; the vault seals it again under the new key.
 pub const SUBJECT_KEY_ROTATED: &str = "the subject key was rotated during the request";
 
+/// The conflict message of a key job whose lease another process holds (or that has ended).
+pub const KEY_JOB_HELD: &str = "the key job is finished or held by another process";
+
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -1145,9 +1145,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(
-                    "the key job is finished or held by another process".into(),
-                ));
+                return Err(StoreError::Conflict(crate::KEY_JOB_HELD.into()));
             }
         }
         Op::FinishKeyJob {

@@ -1242,9 +1242,7 @@ fn apply(
                 ],
             )?;
             if done == 0 {
-                return Err(StoreError::Conflict(
-                    "the key job is finished or held by another process".into(),
-                ));
+                return Err(StoreError::Conflict(crate::KEY_JOB_HELD.into()));
             }
         }
         Op::FinishKeyJob {

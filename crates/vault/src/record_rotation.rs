@@ -233,7 +233,7 @@ impl Vault {
         match outcome {
             Ok(()) => {}
             // Taken over by another process after a stall: it finishes the job.
-            Err(VaultError::Conflict(m)) if m.contains("held by another process") => {}
+            Err(VaultError::Conflict(m)) if m == ward_store::KEY_JOB_HELD => {}
             Err(e) => {
                 tracing::warn!(job = %job.id, error = %e, "record rotation stopped; it resumes on the next run");
                 return Err(e);
@@ -270,7 +270,7 @@ impl Vault {
             let (subjects, records, last) = loop {
                 match self.rotate_batch(&trow, job, owner, page).await {
                     Err(VaultError::Conflict(m))
-                        if !m.contains("held by another process") && attempt < BATCH_ATTEMPTS =>
+                        if m != ward_store::KEY_JOB_HELD && attempt < BATCH_ATTEMPTS =>
                     {
                         attempt += 1;
                         self.forget_tenant_row(tenant);
@@ -470,7 +470,6 @@ impl Vault {
                 let ciphers = self
                     .record_ciphers(&trow, &view.subject, &view.records)
                     .await?;
-                let current = self.inner.keys.subject(&trow, &view.subject)?;
                 for r in &view.records {
                     if r.key_version == ciphers.version() || !ciphers.opens(r.key_version) {
                         continue;
@@ -479,7 +478,7 @@ impl Vault {
                         subject: r.subject,
                         id: r.id,
                         revision: r.revision,
-                        ciphertext: ciphers.reseal(r, &current, ciphers.version())?,
+                        ciphertext: ciphers.reseal_to_current(r)?,
                         key_version: ciphers.version(),
                     });
                 }

@@ -93,6 +93,11 @@ impl SubjectCiphers {
         )?)
     }
 
+    /// Re-seals a record sealed under an older version under the current key.
+    pub(crate) fn reseal_to_current(&self, row: &RecordRow) -> Result<Vec<u8>> {
+        self.reseal(row, &self.current, self.version)
+    }
+
     fn for_version(&self, version: u32) -> Result<&Cipher> {
         if version == self.version {
             return Ok(&self.current);
