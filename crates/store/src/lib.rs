@@ -46,6 +46,9 @@ pub enum StoreError {
     /// Stored bytes that do not decode (a corrupted or hand-edited row).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A key being rewrapped did not open under its tenant key.
+    #[error(transparent)]
+    Rewrap(#[from] RewrapFailed),
     /// The writer is gone (the server is shutting down).
     #[error("store is closed")]
     Closed,

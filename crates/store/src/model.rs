@@ -395,35 +395,18 @@ pub enum Op {
         /// The key version the caller read: a concurrent rotation makes this a conflict.
         expected_key_version: u32,
     },
-    /// Fails with a conflict if any keyed subject or hold of the tenant is wrapped under a
-    /// key version other than `key_version` (a subject created while a rotation ran).
-    AssertKeyVersion {
+    /// Rewraps every key of the tenant that is not yet under tenant key `key_version`
+    /// (subject keys, retired subject keys and hold keys), inside the commit that rotates the
+    /// tenant key. Follows [`Op::RewrapTenant`], whose row lock keeps new keys out meanwhile,
+    /// so a key created while the rotation was being prepared cannot be stranded under the
+    /// old version.
+    RewrapTenantKeys {
         /// Tenant id.
         tenant: Uuid,
-        /// The version everything must be at.
+        /// The tenant key version everything ends under.
         key_version: u32,
-    },
-    /// Replace a subject's wrapped key (tenant key rotation; the subject key itself is kept).
-    RewrapSubject {
-        /// Tenant id.
-        tenant: Uuid,
-        /// Subject id.
-        subject: Uuid,
-        /// The subject key wrapped under the new tenant key.
-        wrapped_key: Vec<u8>,
-        /// The tenant key version that wraps it.
-        key_version: u32,
-    },
-    /// Replace a hold's wrapped key (tenant key rotation).
-    RewrapHold {
-        /// Tenant id.
-        tenant: Uuid,
-        /// Hold id.
-        hold: Uuid,
-        /// The hold key wrapped under the new tenant key.
-        wrapped_key: Vec<u8>,
-        /// The tenant key version that wraps it.
-        key_version: u32,
+        /// Unwraps under the old tenant key and wraps under the new one.
+        rewrap: Rewrapper,
     },
     /// Record rotation, step 1: give subjects new keys (the current ones are kept as retired
     /// versions). Touches the key store only. Fails with [`crate::SUBJECT_KEY_ROTATED`] when a
@@ -495,6 +478,19 @@ pub enum Op {
 pub struct Committed {
     /// Log indices assigned to the commit's audit events, in order.
     pub audit_indices: Vec<u64>,
+    /// What an [`Op::RewrapTenantKeys`] in the commit rewrapped.
+    pub keys_rewrapped: KeysRewrapped,
+}
+
+/// Keys a tenant key rotation rewrapped, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeysRewrapped {
+    /// Subjects' current keys.
+    pub subjects: u64,
+    /// Retired subject keys.
+    pub retired_subject_keys: u64,
+    /// Hold keys.
+    pub holds: u64,
 }
 
 /// One stored audit event.
@@ -649,4 +645,62 @@ pub struct ExpiredRecord {
     pub subject: SubjectRow,
     /// The record.
     pub record: RecordRow,
+}
+
+/// Whose key a [`WrappedKey`] is; the rewrapper needs it for the associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOwner {
+    /// A subject's current key.
+    Subject(Uuid),
+    /// A subject's retired key (kept until a record rotation re-sealed its records).
+    RetiredSubjectKey(Uuid),
+    /// A legal hold's key.
+    Hold(Uuid),
+}
+
+/// A key wrapped under a tenant key, as [`Op::RewrapTenantKeys`] hands it to its rewrapper.
+#[derive(Debug)]
+pub struct WrappedKey<'a> {
+    /// Whose key it is.
+    pub owner: KeyOwner,
+    /// The tenant key version that wraps it now.
+    pub key_version: u32,
+    /// The wrapped key.
+    pub wrapped: &'a [u8],
+}
+
+/// The key did not open under the tenant key it names (tampering or a foreign row).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("a wrapped key did not open under its tenant key")]
+pub struct RewrapFailed;
+
+type RewrapFn = dyn Fn(WrappedKey<'_>) -> Result<Vec<u8>, RewrapFailed> + Send + Sync;
+
+/// The vault's half of a tenant key rotation, run by the store inside the rotating commit:
+/// the store finds the keys, the vault does the cryptography, so neither needs the other's
+/// secrets or tables.
+#[derive(Clone)]
+pub struct Rewrapper(std::sync::Arc<RewrapFn>);
+
+impl Rewrapper {
+    /// Wraps a rewrapping function.
+    pub fn new(
+        f: impl Fn(WrappedKey<'_>) -> Result<Vec<u8>, RewrapFailed> + Send + Sync + 'static,
+    ) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+
+    /// Rewraps one key.
+    ///
+    /// # Errors
+    /// [`RewrapFailed`] when the key does not open under the old tenant key.
+    pub fn rewrap(&self, key: WrappedKey<'_>) -> Result<Vec<u8>, RewrapFailed> {
+        (self.0)(key)
+    }
+}
+
+impl std::fmt::Debug for Rewrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rewrapper")
+    }
 }

@@ -39,9 +39,9 @@ use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
-    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, KeyJobRow, LedgerRow, Op, RecordFilter,
-    RecordRow, RequestRow, Result, RetiredKeyRow, Store, StoreError, SubjectRow, SubjectView,
-    TenantRow, from_micros, to_micros,
+    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, KeyJobRow, KeyOwner, KeysRewrapped,
+    LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, Store,
+    StoreError, SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -415,9 +415,17 @@ async fn apply_request(
         conn.execute("SAVEPOINT request").await?;
     }
     let events_before = events.len();
+    let mut committed = Committed::default();
     let mut result = Ok(());
     for op in ops {
         result = match op {
+            Op::RewrapTenantKeys {
+                tenant,
+                key_version,
+                rewrap,
+            } => rewrap_tenant_keys(conn, tenant, key_version, &rewrap)
+                .await
+                .map(|done| committed.keys_rewrapped = done),
             Op::Audit(event) => {
                 events.push(StagedEvent {
                     request,
@@ -443,7 +451,7 @@ async fn apply_request(
                 conn.execute("RELEASE SAVEPOINT request").await?;
             }
             // The indices of its events are filled in when the batch ends.
-            Ok(Ok(Committed::default()))
+            Ok(Ok(committed))
         }
         Err(e) => {
             if savepoint {
@@ -563,16 +571,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await
             .map_err(unique_to_conflict("subject with this external_ref"))?;
-            // A subject key must be wrapped under the tenant's current key version, or a
-            // rotation committed meanwhile would strand it.
-            let current: Option<i64> =
-                sqlx::query_scalar("SELECT key_version FROM tenants WHERE id = $1 FOR SHARE")
-                    .bind(s.tenant.as_bytes().as_slice())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if current != Some(i64::from(s.key_version)) {
-                return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
-            }
+            assert_tenant_key(conn, s.tenant, s.key_version).await?;
             if let Some(key) = &s.wrapped_key {
                 sqlx::query(
                     "INSERT INTO subject_keys (tenant, subject, wrapped_key, version) VALUES ($1, $2, $3, $4)",
@@ -821,6 +820,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await?;
             if let Some(key) = &h.wrapped_key {
+                assert_tenant_key(conn, h.tenant, h.key_version).await?;
                 sqlx::query(
                     "INSERT INTO hold_keys (tenant, hold, wrapped_key) VALUES ($1, $2, $3)",
                 )
@@ -882,77 +882,6 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound("tenant"));
             }
-        }
-        Op::AssertKeyVersion {
-            tenant,
-            key_version,
-        } => {
-            let stragglers: i64 = sqlx::query_scalar(
-                "SELECT (SELECT COUNT(*) FROM subjects s JOIN subject_keys sk \
-                 ON sk.tenant = s.tenant AND sk.subject = s.id \
-                 WHERE s.tenant = $1 AND s.key_version <> $2) + \
-                 (SELECT COUNT(*) FROM holds h JOIN hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
-                 WHERE h.tenant = $1 AND h.key_version <> $2) + \
-                 (SELECT COUNT(*) FROM retired_subject_keys rk \
-                 WHERE rk.tenant = $1 AND rk.key_version <> $2)",
-            )
-            .bind(tenant.as_bytes().as_slice())
-            .bind(i64::from(key_version))
-            .fetch_one(&mut *conn)
-            .await?;
-            if stragglers > 0 {
-                return Err(StoreError::Conflict(
-                    "keys were created during the rotation; rotate again".into(),
-                ));
-            }
-        }
-        Op::RewrapSubject {
-            tenant,
-            subject,
-            wrapped_key,
-            key_version,
-        } => {
-            let done = sqlx::query(
-                "UPDATE subject_keys SET wrapped_key = $1 WHERE tenant = $2 AND subject = $3",
-            )
-            .bind(&wrapped_key)
-            .bind(tenant.as_bytes().as_slice())
-            .bind(subject.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("subject"));
-            }
-            sqlx::query("UPDATE subjects SET key_version = $1 WHERE tenant = $2 AND id = $3")
-                .bind(i64::from(key_version))
-                .bind(tenant.as_bytes().as_slice())
-                .bind(subject.as_bytes().as_slice())
-                .execute(&mut *conn)
-                .await?;
-        }
-        Op::RewrapHold {
-            tenant,
-            hold,
-            wrapped_key,
-            key_version,
-        } => {
-            let done = sqlx::query(
-                "UPDATE hold_keys SET wrapped_key = $1 WHERE tenant = $2 AND hold = $3",
-            )
-            .bind(&wrapped_key)
-            .bind(tenant.as_bytes().as_slice())
-            .bind(hold.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("hold"));
-            }
-            sqlx::query("UPDATE holds SET key_version = $1 WHERE tenant = $2 AND id = $3")
-                .bind(i64::from(key_version))
-                .bind(tenant.as_bytes().as_slice())
-                .bind(hold.as_bytes().as_slice())
-                .execute(&mut *conn)
-                .await?;
         }
         Op::ShredHold { tenant, id } => {
             sqlx::query("DELETE FROM hold_keys WHERE tenant = $1 AND hold = $2")
@@ -1045,9 +974,9 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 .execute(&mut *conn)
                 .await?;
         }
-        Op::Audit(_) => {
+        Op::Audit(_) | Op::RewrapTenantKeys { .. } => {
             return Err(StoreError::Corrupt(
-                "audit events are staged by the batch, not applied one by one".into(),
+                "audit events and key rewraps are applied by the request, not one by one".into(),
             ));
         }
         Op::RotateSubjectKeys {
@@ -1209,6 +1138,135 @@ async fn assert_subject_key(
     }
 }
 
+/// A key wrapped under tenant key `version` may only be stored while that is the tenant's
+/// current version, or a rotation committed meanwhile would strand it. The share lock makes a
+/// concurrent rotation wait for this transaction (and then rewrap what it wrote).
+async fn assert_tenant_key(conn: &mut PgConnection, tenant: Uuid, version: u32) -> Result<()> {
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT key_version FROM tenants WHERE id = $1 FOR SHARE")
+            .bind(tenant.as_bytes().as_slice())
+            .fetch_optional(&mut *conn)
+            .await?;
+    if current != Some(i64::from(version)) {
+        return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
+    }
+    Ok(())
+}
+
+/// Tenant key rotation inside the rotating commit (after `RewrapTenant` locked the tenant
+/// row, so no key can be added under the old version until this commits): every key not yet
+/// under `key_version` is rewrapped, a table at a time in one statement.
+async fn rewrap_tenant_keys(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    key_version: u32,
+    rewrap: &Rewrapper,
+) -> Result<KeysRewrapped> {
+    let t = tenant.as_bytes().as_slice();
+    let v = i64::from(key_version);
+    let mut done = KeysRewrapped::default();
+    let subjects = sqlx::query(
+        "SELECT s.id, sk.wrapped_key, s.key_version FROM subjects s \
+         JOIN subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
+         WHERE s.tenant = $1 AND s.key_version <> $2",
+    )
+    .bind(t)
+    .bind(v)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (mut ids, mut keys) = (Vec::new(), Vec::new());
+    for r in &subjects {
+        let id = uuid_at(r, 0)?;
+        let wrapped: Vec<u8> = r.try_get(1)?;
+        keys.push(rewrap.rewrap(WrappedKey {
+            owner: KeyOwner::Subject(id),
+            key_version: u32_at(r, 2)?,
+            wrapped: &wrapped,
+        })?);
+        ids.push(id.as_bytes().to_vec());
+    }
+    if !ids.is_empty() {
+        sqlx::query(
+            "UPDATE subject_keys sk SET wrapped_key = v.wrapped_key \
+             FROM UNNEST($2::bytea[], $3::bytea[]) AS v(subject, wrapped_key) \
+             WHERE sk.tenant = $1 AND sk.subject = v.subject",
+        )
+        .bind(t)
+        .bind(&ids)
+        .bind(&keys)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE subjects SET key_version = $2 WHERE tenant = $1 AND id = ANY($3)")
+            .bind(t)
+            .bind(v)
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
+    }
+    done.subjects = ids.len() as u64;
+    let retired = sqlx::query(
+        "SELECT subject, version, wrapped_key, key_version FROM retired_subject_keys \
+         WHERE tenant = $1 AND key_version <> $2",
+    )
+    .bind(t)
+    .bind(v)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in &retired {
+        let id = uuid_at(r, 0)?;
+        let wrapped: Vec<u8> = r.try_get(2)?;
+        let key = rewrap.rewrap(WrappedKey {
+            owner: KeyOwner::RetiredSubjectKey(id),
+            key_version: u32_at(r, 3)?,
+            wrapped: &wrapped,
+        })?;
+        sqlx::query(
+            "UPDATE retired_subject_keys SET wrapped_key = $1, key_version = $2 \
+             WHERE tenant = $3 AND subject = $4 AND version = $5",
+        )
+        .bind(key)
+        .bind(v)
+        .bind(t)
+        .bind(id.as_bytes().as_slice())
+        .bind(r.try_get::<i64, _>(1)?)
+        .execute(&mut *conn)
+        .await?;
+        done.retired_subject_keys += 1;
+    }
+    let holds = sqlx::query(
+        "SELECT h.id, hk.wrapped_key, h.key_version FROM holds h \
+         JOIN hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
+         WHERE h.tenant = $1 AND h.key_version <> $2",
+    )
+    .bind(t)
+    .bind(v)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in &holds {
+        let id = uuid_at(r, 0)?;
+        let wrapped: Vec<u8> = r.try_get(1)?;
+        let key = rewrap.rewrap(WrappedKey {
+            owner: KeyOwner::Hold(id),
+            key_version: u32_at(r, 2)?,
+            wrapped: &wrapped,
+        })?;
+        sqlx::query("UPDATE hold_keys SET wrapped_key = $1 WHERE tenant = $2 AND hold = $3")
+            .bind(key)
+            .bind(t)
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("UPDATE holds SET key_version = $1 WHERE tenant = $2 AND id = $3")
+            .bind(v)
+            .bind(t)
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+        done.holds += 1;
+    }
+    Ok(done)
+}
+
 async fn rotate_subject_keys(
     conn: &mut PgConnection,
     tenant: Uuid,
@@ -1216,14 +1274,7 @@ async fn rotate_subject_keys(
     keys: &[crate::SubjectKeyChange],
 ) -> Result<()> {
     let t = tenant.as_bytes().as_slice();
-    let current: Option<i64> =
-        sqlx::query_scalar("SELECT key_version FROM tenants WHERE id = $1 FOR SHARE")
-            .bind(t)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if current != Some(i64::from(tenant_key_version)) {
-        return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
-    }
+    assert_tenant_key(conn, tenant, tenant_key_version).await?;
     for k in keys {
         let s = k.subject.as_bytes().as_slice();
         let retired = sqlx::query(

@@ -27,8 +27,9 @@ use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
     ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, KeyJobRow, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result,
-    RetiredKeyRow, Store, StoreError, SubjectRow, SubjectView, TenantRow, from_micros, to_micros,
+    HeldRecordRow, HoldRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, Op, RecordFilter,
+    RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, Store, StoreError, SubjectRow,
+    SubjectView, TenantRow, WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -647,6 +648,108 @@ fn run<P: Params>(conn: &Connection, sql: &str, params: P) -> rusqlite::Result<u
     conn.prepare_cached(sql)?.execute(params)
 }
 
+/// A key wrapped under tenant key `version` may only be stored while that is the tenant's
+/// current version, or a rotation committed meanwhile would strand it.
+fn assert_tenant_key(conn: &Connection, tenant: Uuid, version: u32) -> Result<()> {
+    let current: Option<i64> = conn
+        .prepare_cached("SELECT key_version FROM keys.tenant_keys WHERE tenant = ?1")?
+        .query_row([tenant], |r| r.get(0))
+        .optional()?;
+    if current != Some(i64::from(version)) {
+        return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
+    }
+    Ok(())
+}
+
+/// A key to rewrap: owner id, retired version (0 for current keys), wrapped key, and the
+/// tenant key version wrapping it.
+type StaleKey = (Uuid, u32, Vec<u8>, u32);
+
+/// Tenant key rotation inside the rotating commit: every key not yet under `key_version` is
+/// rewrapped. The writer thread is the only writer, so nothing can slip in meanwhile.
+fn rewrap_tenant_keys(
+    conn: &Connection,
+    tenant: Uuid,
+    key_version: u32,
+    rewrap: &Rewrapper,
+) -> Result<KeysRewrapped> {
+    let mut done = KeysRewrapped::default();
+    let stale = |sql: &str| -> Result<Vec<StaleKey>> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map(params![tenant, key_version], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    };
+    let subjects = stale(
+        "SELECT subject, 0, wrapped_key, key_version FROM keys.subject_keys \
+         WHERE tenant = ?1 AND key_version <> ?2",
+    )?;
+    for (subject, _, wrapped, old) in subjects {
+        let key = rewrap.rewrap(WrappedKey {
+            owner: KeyOwner::Subject(subject),
+            key_version: old,
+            wrapped: &wrapped,
+        })?;
+        run(
+            conn,
+            "UPDATE keys.subject_keys SET wrapped_key = ?1, key_version = ?4 \
+             WHERE tenant = ?2 AND subject = ?3",
+            params![key, tenant, subject, key_version],
+        )?;
+        run(
+            conn,
+            "UPDATE subjects SET key_version = ?1 WHERE tenant = ?2 AND id = ?3",
+            params![key_version, tenant, subject],
+        )?;
+        done.subjects += 1;
+    }
+    let retired = stale(
+        "SELECT subject, version, wrapped_key, key_version FROM keys.retired_subject_keys \
+         WHERE tenant = ?1 AND key_version <> ?2",
+    )?;
+    for (subject, version, wrapped, old) in retired {
+        let key = rewrap.rewrap(WrappedKey {
+            owner: KeyOwner::RetiredSubjectKey(subject),
+            key_version: old,
+            wrapped: &wrapped,
+        })?;
+        run(
+            conn,
+            "UPDATE keys.retired_subject_keys SET wrapped_key = ?1, key_version = ?5 \
+             WHERE tenant = ?2 AND subject = ?3 AND version = ?4",
+            params![key, tenant, subject, version, key_version],
+        )?;
+        done.retired_subject_keys += 1;
+    }
+    let holds = stale(
+        "SELECT hold, 0, wrapped_key, key_version FROM keys.hold_keys \
+         WHERE tenant = ?1 AND key_version <> ?2",
+    )?;
+    for (hold, _, wrapped, old) in holds {
+        let key = rewrap.rewrap(WrappedKey {
+            owner: KeyOwner::Hold(hold),
+            key_version: old,
+            wrapped: &wrapped,
+        })?;
+        run(
+            conn,
+            "UPDATE keys.hold_keys SET wrapped_key = ?1, key_version = ?4 \
+             WHERE tenant = ?2 AND hold = ?3",
+            params![key, tenant, hold, key_version],
+        )?;
+        run(
+            conn,
+            "UPDATE holds SET key_version = ?1 WHERE tenant = ?2 AND id = ?3",
+            params![key_version, tenant, hold],
+        )?;
+        done.holds += 1;
+    }
+    Ok(done)
+}
+
 /// Like [`run`], failing with `NotFound(what)` when no row changed.
 fn run_one<P: Params>(conn: &Connection, what: &'static str, sql: &str, params: P) -> Result<()> {
     if run(conn, sql, params)? == 0 {
@@ -753,15 +856,7 @@ fn apply(
                 ],
             )
             .map_err(unique_to_conflict("subject with this external_ref"))?;
-            // A subject key must be wrapped under the tenant's current key version, or a
-            // rotation committed meanwhile would strand it.
-            let current: Option<i64> = conn
-                .prepare_cached("SELECT key_version FROM keys.tenant_keys WHERE tenant = ?1")?
-                .query_row([s.tenant], |r| r.get(0))
-                .optional()?;
-            if current != Some(i64::from(s.key_version)) {
-                return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
-            }
+            assert_tenant_key(conn, s.tenant, s.key_version)?;
             if let Some(key) = &s.wrapped_key {
                 run(
                     conn,
@@ -962,6 +1057,7 @@ fn apply(
                 ],
             )?;
             if let Some(key) = &h.wrapped_key {
+                assert_tenant_key(conn, h.tenant, h.key_version)?;
                 run(
                     conn,
                     "INSERT INTO keys.hold_keys (tenant, hold, wrapped_key, key_version) \
@@ -1021,66 +1117,11 @@ fn apply(
                 params![wrapped_key, id, root_key_version, key_version],
             )?;
         }
-        Op::AssertKeyVersion {
+        Op::RewrapTenantKeys {
             tenant,
             key_version,
-        } => {
-            let stragglers: i64 = conn
-                .prepare_cached(
-                    "SELECT (SELECT COUNT(*) FROM subjects s JOIN keys.subject_keys sk \
-                     ON sk.tenant = s.tenant AND sk.subject = s.id \
-                     WHERE s.tenant = ?1 AND sk.key_version <> ?2) + \
-                     (SELECT COUNT(*) FROM holds h JOIN keys.hold_keys hk \
-                     ON hk.tenant = h.tenant AND hk.hold = h.id \
-                     WHERE h.tenant = ?1 AND hk.key_version <> ?2) + \
-                     (SELECT COUNT(*) FROM keys.retired_subject_keys rk \
-                     WHERE rk.tenant = ?1 AND rk.key_version <> ?2)",
-                )?
-                .query_row(params![tenant, key_version], |r| r.get(0))?;
-            if stragglers > 0 {
-                return Err(StoreError::Conflict(
-                    "keys were created during the rotation; rotate again".into(),
-                ));
-            }
-        }
-        Op::RewrapSubject {
-            tenant,
-            subject,
-            wrapped_key,
-            key_version,
-        } => {
-            run_one(
-                conn,
-                "subject",
-                "UPDATE keys.subject_keys SET wrapped_key = ?1, key_version = ?4 \
-                 WHERE tenant = ?2 AND subject = ?3",
-                params![wrapped_key, tenant, subject, key_version],
-            )?;
-            run(
-                conn,
-                "UPDATE subjects SET key_version = ?1 WHERE tenant = ?2 AND id = ?3",
-                params![key_version, tenant, subject],
-            )?;
-        }
-        Op::RewrapHold {
-            tenant,
-            hold,
-            wrapped_key,
-            key_version,
-        } => {
-            run_one(
-                conn,
-                "hold",
-                "UPDATE keys.hold_keys SET wrapped_key = ?1, key_version = ?4 \
-                 WHERE tenant = ?2 AND hold = ?3",
-                params![wrapped_key, tenant, hold, key_version],
-            )?;
-            run(
-                conn,
-                "UPDATE holds SET key_version = ?1 WHERE tenant = ?2 AND id = ?3",
-                params![key_version, tenant, hold],
-            )?;
-        }
+            rewrap,
+        } => committed.keys_rewrapped = rewrap_tenant_keys(conn, *tenant, *key_version, rewrap)?,
         Op::ShredHold { tenant, id } => {
             run(
                 conn,
@@ -1303,13 +1344,7 @@ fn rotate_subject_keys(
     tenant_key_version: u32,
     keys: &[crate::SubjectKeyChange],
 ) -> Result<()> {
-    let current: Option<i64> = conn
-        .prepare_cached("SELECT key_version FROM keys.tenant_keys WHERE tenant = ?1")?
-        .query_row([tenant], |r| r.get(0))
-        .optional()?;
-    if current != Some(i64::from(tenant_key_version)) {
-        return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
-    }
+    assert_tenant_key(conn, tenant, tenant_key_version)?;
     for k in keys {
         let retired = run(
             conn,

@@ -18,9 +18,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_audit::{Action, Actor, AuditEvent, Frontier, Outcome, Verifier};
 use ward_store::{
-    ApiKeyRow, AuditQuery, CheckpointRow, HeldRecordRow, HoldRow, IndexEntry, LedgerRow, Op,
-    PostgresStore, RecordFilter, RecordRow, RequestRow, SqliteStore, Store, StoreError,
-    SubjectKeyChange, SubjectRow, TenantRow,
+    ApiKeyRow, AuditQuery, CheckpointRow, HeldRecordRow, HoldRow, IndexEntry, KeyOwner,
+    KeysRewrapped, LedgerRow, Op, PostgresStore, RecordFilter, RecordRow, RequestRow, RewrapFailed,
+    Rewrapper, SqliteStore, Store, StoreError, SubjectKeyChange, SubjectRow, TenantRow,
 };
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -660,7 +660,8 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
         id: id(n),
         subject: id(21),
         wrapped_key: key.map(<[u8]>::to_vec),
-        key_version: 1,
+        // The tenant's key version: a hold key is wrapped under the current one.
+        key_version: u32::MAX,
         created_at: at(200),
     };
     let held = |n, until| HeldRecordRow {
@@ -1235,6 +1236,167 @@ async fn record_rotation_operations_behave_as_on_sqlite() {
         .unwrap();
     let on_pg = rotation_scenario(&pg).await;
     let on_lite = rotation_scenario(&lite).await;
+    assert_eq!(on_pg, on_lite, "PostgreSQL and SQLite disagree");
+}
+
+/// Tenant key rotation's operations: the store hands every key not yet under the new version
+/// to the rewrapper inside the rotating commit, a failing rewrap rolls the rotation back, and
+/// keys written under a replaced tenant key version are refused.
+async fn tenant_rotation_scenario(store: &dyn Store) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
+    let t = id(1);
+    let mut tn = tenant(1, Some(b"tenant-key"), 10);
+    tn.key_version = 1;
+    let subjects: Vec<SubjectRow> = (21..24)
+        .map(|n| {
+            let mut s = subject(t, n, None, true);
+            s.key_version = 1;
+            s.record_key_version = 1;
+            s
+        })
+        .collect();
+    let hold = HoldRow {
+        tenant: t,
+        id: id(51),
+        subject: id(29),
+        wrapped_key: Some(vec![51; 40]),
+        key_version: 1,
+        created_at: at(5),
+    };
+    let mut ops = vec![Op::InsertTenant(tn)];
+    ops.extend(subjects.iter().cloned().map(Op::InsertSubject));
+    ops.push(Op::InsertHold(hold.clone()));
+    ops.push(Op::RotateSubjectKeys {
+        tenant: t,
+        tenant_key_version: 1,
+        keys: vec![SubjectKeyChange {
+            subject: id(21),
+            expected_version: 1,
+            wrapped_key: vec![121; 40],
+        }],
+    });
+    store.commit(ops).await.unwrap();
+    // A rewrapper that marks each key with the new version, or refuses one subject's key.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rewrapper = |refuse: Option<Uuid>| {
+        let seen = seen.clone();
+        Rewrapper::new(move |k| {
+            if let KeyOwner::Subject(s) = k.owner
+                && Some(s) == refuse
+            {
+                return Err(RewrapFailed);
+            }
+            seen.lock()
+                .unwrap()
+                .push(format!("{:?}@{}", k.owner, k.key_version));
+            let mut key = k.wrapped.to_vec();
+            key[0] = 200;
+            Ok(key)
+        })
+    };
+    let rotate = |expected: u32, rewrap: Rewrapper| {
+        vec![
+            Op::RewrapTenant {
+                id: t,
+                wrapped_key: b"tenant-key-2".to_vec(),
+                root_key_version: 1,
+                key_version: 2,
+                expected_key_version: expected,
+            },
+            Op::RewrapTenantKeys {
+                tenant: t,
+                key_version: 2,
+                rewrap,
+            },
+        ]
+    };
+    // A key that does not open rolls the whole rotation back.
+    let r = store.commit(rotate(1, rewrapper(Some(id(22))))).await;
+    assert!(matches!(r, Err(StoreError::Rewrap(_))), "{r:?}");
+    log("a key that does not open", show(&r));
+    assert_eq!(store.tenant(t).await.unwrap().unwrap().key_version, 1);
+    let page = store.keyed_subjects(t, None, 10).await.unwrap();
+    assert!(page.iter().all(|s| s.key_version == 1), "{page:?}");
+    // A stale expectation is a conflict before anything is rewrapped.
+    seen.lock().unwrap().clear();
+    let r = store.commit(rotate(7, rewrapper(None))).await;
+    assert_conflict(&r, "the tenant key changed concurrently");
+    assert!(seen.lock().unwrap().is_empty());
+    // The rotation: every subject key, the retired key and the hold key, once each.
+    let r = store.commit(rotate(1, rewrapper(None))).await.unwrap();
+    assert_eq!(
+        r.keys_rewrapped,
+        KeysRewrapped {
+            subjects: 3,
+            retired_subject_keys: 1,
+            holds: 1
+        }
+    );
+    let mut seen_keys = seen.lock().unwrap().clone();
+    seen_keys.sort();
+    log("rewrapped", format!("{seen_keys:?}"));
+    assert_eq!(seen_keys.len(), 5, "{seen_keys:?}");
+    let page = store.keyed_subjects(t, None, 10).await.unwrap();
+    for s in &page {
+        assert_eq!(s.key_version, 2, "{s:?}");
+        assert_eq!(s.wrapped_key.as_ref().unwrap()[0], 200, "{s:?}");
+    }
+    let retired = store.retired_keys(t, id(21)).await.unwrap();
+    assert_eq!(retired.len(), 1);
+    assert_eq!(
+        (retired[0].key_version, retired[0].wrapped_key[0]),
+        (2, 200)
+    );
+    let holds = store.live_holds(t).await.unwrap();
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0].key_version, 2);
+    assert_eq!(holds[0].wrapped_key.as_ref().unwrap()[0], 200);
+    // Keys wrapped under the replaced version are refused; under the new one they are taken.
+    let mut late = subject(t, 24, None, true);
+    late.key_version = 1;
+    late.record_key_version = 1;
+    let r = store.commit(vec![Op::InsertSubject(late.clone())]).await;
+    assert_conflict(&r, ward_store::KEY_ROTATED);
+    log("subject under the old tenant key", show(&r));
+    let late_hold = HoldRow {
+        id: id(52),
+        ..hold.clone()
+    };
+    let r = store.commit(vec![Op::InsertHold(late_hold.clone())]).await;
+    assert_conflict(&r, ward_store::KEY_ROTATED);
+    log("hold under the old tenant key", show(&r));
+    assert_eq!(store.live_holds(t).await.unwrap().len(), 1);
+    late.key_version = 2;
+    log(
+        "subject under the new tenant key",
+        show(&store.commit(vec![Op::InsertSubject(late)]).await),
+    );
+    let r = store
+        .commit(vec![Op::InsertHold(HoldRow {
+            key_version: 2,
+            ..late_hold
+        })])
+        .await;
+    log("hold under the new tenant key", show(&r));
+    // Rotating again touches nothing already under the version.
+    seen.lock().unwrap().clear();
+    let again = rotate(2, rewrapper(None));
+    let r = store.commit(again).await.unwrap();
+    assert_eq!(r.keys_rewrapped, KeysRewrapped::default());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_rotation_operations_behave_as_on_sqlite() {
+    let schema = Schema::new();
+    let pg = schema.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lite = SqliteStore::open(&dir.path().join("ward.db"))
+        .await
+        .unwrap();
+    let on_pg = tenant_rotation_scenario(&pg).await;
+    let on_lite = tenant_rotation_scenario(&lite).await;
     assert_eq!(on_pg, on_lite, "PostgreSQL and SQLite disagree");
 }
 

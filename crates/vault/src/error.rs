@@ -66,6 +66,7 @@ impl From<StoreError> for VaultError {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict(msg) => Self::Conflict(msg),
+            StoreError::Rewrap(_) => Self::Integrity,
             other => Self::Store(other),
         }
     }

@@ -12,13 +12,10 @@ use serde::Serialize;
 use uuid::Uuid;
 use ward_audit::Action;
 use ward_crypto::{RootKeyring, aad};
-use ward_store::Op;
+use ward_store::{KeyOwner, Op, RewrapFailed, Rewrapper, WrappedKey};
 
 use crate::retention::system_event;
 use crate::{Result, Vault, VaultError};
-
-/// Subjects rewrapped per page read during a tenant rotation.
-const PAGE: u32 = 1000;
 
 /// What a rotation did.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -27,6 +24,8 @@ pub struct RotationReport {
     pub tenants_rewrapped: u64,
     /// Subject keys rewrapped.
     pub subjects_rewrapped: u64,
+    /// Retired subject keys rewrapped (a record rotation was still finishing).
+    pub retired_subject_keys_rewrapped: u64,
     /// Hold keys rewrapped.
     pub holds_rewrapped: u64,
     /// Root key version now current.
@@ -104,12 +103,15 @@ impl Vault {
                     .into(),
             ));
         }
-        // A subject created between reading the subjects and committing makes the commit a
-        // conflict (it would be stranded under the old key); read again and retry.
+        // A tenant row cached from before another process rotated makes the commit a
+        // conflict; read it again and retry.
         let mut attempt = 0;
         loop {
             match self.rotate_tenant_once(tenant).await {
-                Err(VaultError::Conflict(_)) if attempt < 5 => attempt += 1,
+                Err(VaultError::Conflict(_)) if attempt < 3 => {
+                    self.forget_tenant_row(tenant);
+                    attempt += 1;
+                }
                 other => return other,
             }
         }
@@ -126,82 +128,59 @@ impl Vault {
             .key_version
             .checked_add(1)
             .ok_or(VaultError::Integrity)?;
-        let (old_kek, new_kek) = (old.kek_cipher()?, new.kek_cipher()?);
         let (wrapped_key, root_key_version) = self.inner.keys.seal_material(&new, tenant)?;
-        let mut ops = vec![Op::RewrapTenant {
-            id: tenant,
-            wrapped_key,
-            root_key_version,
-            key_version: new_version,
-            expected_key_version: trow.key_version,
-        }];
-        let mut report = RotationReport {
-            root_version: root_key_version,
-            tenant_version: Some(new_version),
-            tenants_rewrapped: 1,
-            ..Default::default()
-        };
-        let mut after = None;
-        loop {
-            let page = self.inner.store.keyed_subjects(tenant, after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for s in &page {
-                let Some(wrapped) = &s.wrapped_key else {
-                    continue;
+        // The store finds the keys inside the rotating commit (so none created meanwhile is
+        // missed); this closure does the cryptography.
+        let rewrap = {
+            let (old_kek, new_kek) = (old.kek_cipher()?, new.kek_cipher()?);
+            Rewrapper::new(move |k: WrappedKey<'_>| {
+                let t = tenant.as_bytes();
+                let aad_at = |version| match k.owner {
+                    KeyOwner::Subject(id) | KeyOwner::RetiredSubjectKey(id) => {
+                        aad::subject_key(t, id.as_bytes(), version)
+                    }
+                    KeyOwner::Hold(id) => aad::hold_key(t, id.as_bytes(), version),
                 };
-                let key = old_kek.unwrap(
-                    wrapped,
-                    &aad::subject_key(tenant.as_bytes(), s.id.as_bytes(), s.key_version),
-                )?;
-                let rewrapped = new_kek.wrap(
-                    &key,
-                    &aad::subject_key(tenant.as_bytes(), s.id.as_bytes(), new_version),
-                )?;
-                ops.push(Op::RewrapSubject {
-                    tenant,
-                    subject: s.id,
-                    wrapped_key: rewrapped,
-                    key_version: new_version,
-                });
-                report.subjects_rewrapped += 1;
-            }
-        }
-        for h in self.inner.store.live_holds(tenant).await? {
-            let Some(wrapped) = &h.wrapped_key else {
-                continue;
-            };
-            let key = old_kek.unwrap(
-                wrapped,
-                &aad::hold_key(tenant.as_bytes(), h.id.as_bytes(), h.key_version),
-            )?;
-            let rewrapped = new_kek.wrap(
-                &key,
-                &aad::hold_key(tenant.as_bytes(), h.id.as_bytes(), new_version),
-            )?;
-            ops.push(Op::RewrapHold {
-                tenant,
-                hold: h.id,
-                wrapped_key: rewrapped,
-                key_version: new_version,
-            });
-            report.holds_rewrapped += 1;
-        }
+                let key = old_kek
+                    .unwrap(k.wrapped, &aad_at(k.key_version))
+                    .map_err(|_| RewrapFailed)?;
+                new_kek
+                    .wrap(&key, &aad_at(new_version))
+                    .map_err(|_| RewrapFailed)
+            })
+        };
         let mut event = system_event(self.now(), Action::KeyRotate, Some(tenant));
         event.actor = ward_audit::Actor::system("key-rotation");
         event.detail = Some(serde_json::json!({
             "scope": "tenant", "from": trow.key_version, "to": new_version,
-            "subjects": report.subjects_rewrapped, "holds": report.holds_rewrapped,
         }));
-        ops.push(Op::AssertKeyVersion {
-            tenant,
-            key_version: new_version,
-        });
-        ops.push(Op::Audit(Box::new(event)));
-        self.inner.store.commit(ops).await?;
+        let ops = vec![
+            Op::RewrapTenant {
+                id: tenant,
+                wrapped_key,
+                root_key_version,
+                key_version: new_version,
+                expected_key_version: trow.key_version,
+            },
+            Op::RewrapTenantKeys {
+                tenant,
+                key_version: new_version,
+                rewrap,
+            },
+            Op::Audit(Box::new(event)),
+        ];
+        let committed = self.inner.store.commit(ops).await;
         self.forget_tenant_row(tenant);
+        let done = committed?.keys_rewrapped;
         metrics::counter!("ward_key_rotations_total", "scope" => "tenant").increment(1);
-        Ok(report)
+        Ok(RotationReport {
+            root_version: root_key_version,
+            tenant_version: Some(new_version),
+            tenants_rewrapped: 1,
+            subjects_rewrapped: done.subjects,
+            retired_subject_keys_rewrapped: done.retired_subject_keys,
+            holds_rewrapped: done.holds,
+        })
     }
 
     /// Which root versions still seal tenant material, and each tenant's key version.
