@@ -130,45 +130,9 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
         args.concurrency
     );
 
-    let fields =
-        json!({"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0018"});
-    let fields = fields.as_object().cloned().unwrap_or_default();
-    let ids = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(args.ops)));
-    let put = run_phase(args, {
-        let (vault, c, subjects, fields, ids) = (
-            vault.clone(),
-            c.clone(),
-            subjects.clone(),
-            fields.clone(),
-            ids.clone(),
-        );
-        move |i| {
-            let (vault, c, fields, ids) = (vault.clone(), c.clone(), fields.clone(), ids.clone());
-            let (t, s) = (tenant.id, subjects[i % subjects.len()]);
-            async move {
-                let r = vault.create_record(&c, t, s, "contact", &fields).await?;
-                ids.lock().await.push((s, r.id));
-                Ok(())
-            }
-        }
-    })
-    .await?;
+    let fields = contact_fields();
+    let (put, get, ids) = vault_puts_and_gets(&vault, &c, tenant.id, &subjects, args).await?;
     report("in-process put", args.ops, put);
-    let ids = Arc::new(ids.lock().await.clone());
-    let get = run_phase(args, {
-        let (vault, c, ids) = (vault.clone(), c.clone(), ids.clone());
-        move |i| {
-            let (vault, c) = (vault.clone(), c.clone());
-            let (s, r) = ids[i % ids.len()];
-            async move {
-                vault
-                    .read_record(&c, tenant.id, s, r, "essential.service")
-                    .await?;
-                Ok(())
-            }
-        }
-    })
-    .await?;
     report("in-process get", args.ops, get);
 
     if !args.no_http {
@@ -225,6 +189,102 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
         report("HTTP get", args.ops, http_get);
     }
     Ok(Outcome::Ok)
+}
+
+fn contact_fields() -> serde_json::Map<String, serde_json::Value> {
+    let fields =
+        json!({"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0018"});
+    fields.as_object().cloned().unwrap_or_default()
+}
+
+/// The in-process record phases: `args.ops` puts spread over `subjects`, then as many gets of
+/// what was put. Returns both durations and the (subject, record) ids written.
+async fn vault_puts_and_gets(
+    vault: &ward_vault::Vault,
+    c: &ward_vault::RequestContext,
+    tenant: Uuid,
+    subjects: &[Uuid],
+    args: &BenchArgs,
+) -> anyhow::Result<(f64, f64, Arc<Vec<(Uuid, Uuid)>>)> {
+    let fields = contact_fields();
+    let subjects: Arc<[Uuid]> = subjects.into();
+    let ids = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(args.ops)));
+    let put = run_phase(args, {
+        let (vault, c, subjects, ids) = (vault.clone(), c.clone(), subjects.clone(), ids.clone());
+        move |i| {
+            let (vault, c, fields, ids) = (vault.clone(), c.clone(), fields.clone(), ids.clone());
+            let s = subjects[i % subjects.len()];
+            async move {
+                let r = vault
+                    .create_record(&c, tenant, s, "contact", &fields)
+                    .await?;
+                ids.lock().await.push((s, r.id));
+                Ok(())
+            }
+        }
+    })
+    .await?;
+    let ids = Arc::new(ids.lock().await.clone());
+    let get = run_phase(args, {
+        let (vault, c, ids) = (vault.clone(), c.clone(), ids.clone());
+        move |i| {
+            let (vault, c) = (vault.clone(), c.clone());
+            let (s, r) = ids[i % ids.len()];
+            async move {
+                vault
+                    .read_record(&c, tenant, s, r, "essential.service")
+                    .await?;
+                Ok(())
+            }
+        }
+    })
+    .await?;
+    Ok((put, get, ids))
+}
+
+/// What the audit write costs the record API: the same in-process puts and gets, each on a
+/// fresh data directory, once with the real store and once over one that drops audit events.
+async fn record_api_audit_cost(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<()> {
+    let mut rates = Vec::new();
+    for audited in [false, true] {
+        let settings = crate::bench_more::scratch(
+            dir,
+            if audited {
+                "api-audited"
+            } else {
+                "api-unaudited"
+            },
+        );
+        let clock = Arc::new(ward_vault::SystemClock);
+        let fx = crate::bench_more::fixture_wrapped(&settings, clock, |store| {
+            if audited {
+                store
+            } else {
+                Arc::new(crate::bench_unaudited::Unaudited(store))
+            }
+        })
+        .await?;
+        let mut subjects = Vec::new();
+        for _ in 0..args.concurrency {
+            subjects.push(fx.vault.create_subject(&fx.ctx, fx.tenant, None).await?.id);
+        }
+        let (put, get, _) =
+            vault_puts_and_gets(&fx.vault, &fx.ctx, fx.tenant, &subjects, args).await?;
+        let label = if audited {
+            "audited"
+        } else {
+            "without audit writes"
+        };
+        report(&format!("record API put, {label}"), args.ops, put);
+        report(&format!("record API get, {label}"), args.ops, get);
+        rates.push((args.ops as f64 / put, args.ops as f64 / get));
+    }
+    println!(
+        "audit cost on the record API: put {:.1}%, get {:.1}% of throughput",
+        (1.0 - rates[1].0 / rates[0].0) * 100.0,
+        (1.0 - rates[1].1 / rates[0].1) * 100.0
+    );
+    Ok(())
 }
 
 /// Audit log: raw append rate in batched commits, verification rate, and what auditing costs
@@ -361,6 +421,7 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
         "audit cost on a store put: {:.1}% of throughput",
         (1.0 - rates[1] / rates[0]) * 100.0
     );
+    record_api_audit_cost(dir, args).await?;
     Ok(Outcome::Ok)
 }
 

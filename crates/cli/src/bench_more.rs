@@ -30,7 +30,16 @@ pub(crate) async fn fixture(
     settings: &Settings,
     clock: Arc<dyn ward_vault::Clock>,
 ) -> anyhow::Result<Fixture> {
-    let opened = crate::setup::open_with_clock(settings, clock).await?;
+    fixture_wrapped(settings, clock, |store| store).await
+}
+
+/// Like [`fixture`], with the vault's store put behind `wrap`.
+pub(crate) async fn fixture_wrapped(
+    settings: &Settings,
+    clock: Arc<dyn ward_vault::Clock>,
+    wrap: impl FnOnce(Arc<dyn ward_store::Store>) -> Arc<dyn ward_store::Store>,
+) -> anyhow::Result<Fixture> {
+    let opened = crate::setup::open_wrapped(settings, clock, wrap).await?;
     let vault = opened.vault;
     let token = vault
         .bootstrap_operator()
@@ -83,7 +92,7 @@ pub(crate) async fn fixture(
     })
 }
 
-fn scratch(dir: &Path, name: &str) -> Settings {
+pub(crate) fn scratch(dir: &Path, name: &str) -> Settings {
     Settings {
         data_dir: dir.join(name),
         database_url: None,

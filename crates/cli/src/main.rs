@@ -10,6 +10,7 @@
 mod audit_cmd;
 mod bench;
 mod bench_more;
+mod bench_unaudited;
 mod config;
 mod keys_cmd;
 mod policy_cmd;

@@ -45,6 +45,16 @@ pub(crate) async fn open_with_clock(
     settings: &Settings,
     clock: Arc<dyn ward_vault::Clock>,
 ) -> anyhow::Result<Opened> {
+    open_wrapped(settings, clock, |store| store).await
+}
+
+/// Like [`open_with_clock`], with the store put behind `wrap` (the bench measures the vault
+/// over a store that drops audit events this way).
+pub(crate) async fn open_wrapped(
+    settings: &Settings,
+    clock: Arc<dyn ward_vault::Clock>,
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+) -> anyhow::Result<Opened> {
     let dir = &settings.data_dir;
     create_private_dir(dir)?;
     let policy = load_policy(settings)?;
@@ -66,6 +76,7 @@ pub(crate) async fn open_with_clock(
                 .with_context(|| format!("opening database in {}", dir.display()))?,
         ),
     };
+    let store = wrap(store);
     let signing_key_path = dir.join("audit-signing.key");
     let (signing_key, _) = SigningKey::load_or_create(&signing_key_path)
         .with_context(|| format!("audit signing key {}", signing_key_path.display()))?;
