@@ -108,6 +108,11 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_head(&self) -> Result<AuditHead>;
     /// Audit rows with `idx >= from`, in order, at most `limit`.
     async fn audit_rows(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>>;
+    /// The same rows as [`Store::audit_rows`], packed into one page (for verification, which
+    /// reads them all).
+    async fn audit_page(&self, from: u64, limit: u32) -> Result<AuditPage> {
+        Ok(self.audit_rows(from, limit).await?.into_iter().collect())
+    }
     /// A tenant's audit events, filtered, in order, for the tenant view.
     async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRow>>;
     /// Every stored signed checkpoint, oldest first.

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
-    ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
+    ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
     HeldRecordRow, HoldRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, Op, RecordFilter,
     RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, Store, StoreError, SubjectRow,
     SubjectView, TenantRow, WrappedKey, from_micros, to_micros,
@@ -1989,6 +1989,33 @@ impl Store for SqliteStore {
         } else {
             self.scan(read).await
         }
+    }
+
+    async fn audit_page(&self, from: u64, limit: u32) -> Result<AuditPage> {
+        self.scan(move |c| {
+            let rows = limit.min(100_000) as usize;
+            let mut page = AuditPage::with_capacity(rows, 400);
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2"
+            ))?;
+            let mut rows = stmt.query(params![from as i64, i64::from(limit)])?;
+            while let Some(row) = rows.next()? {
+                let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
+                page.push(
+                    row.get::<_, i64>(0)? as u64,
+                    blob_at(row, 1)?,
+                    hash_at(row, 2)?,
+                    row.get(3)?,
+                    opt_uuid_at(row, 4)?,
+                    opt_uuid_at(row, 5)?,
+                    [text(6)?, text(7)?, text(8)?],
+                );
+            }
+            Ok(page)
+        })
+        .await
     }
 
     async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {

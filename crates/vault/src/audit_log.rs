@@ -119,29 +119,28 @@ struct ActorProjection<'a> {
 }
 
 /// Checks the stored filter columns of `row` against its event.
-fn check_columns(row: &ward_store::AuditRow) -> Result<(), LogVerifyError> {
+fn check_columns(row: &ward_store::AuditRowRef<'_>) -> Result<(), LogVerifyError> {
     let bad = |column| LogVerifyError::ColumnMismatch {
         index: row.idx,
         column,
     };
-    let p: Projection<'_> = serde_json::from_slice(&row.event).map_err(|_| bad("event"))?;
-    let c = &row.columns;
-    if ward_store::to_micros(p.at) != c.at {
+    let p: Projection<'_> = serde_json::from_slice(row.event).map_err(|_| bad("event"))?;
+    if ward_store::to_micros(p.at) != row.at {
         return Err(bad("at"));
     }
-    if p.tenant != c.tenant {
+    if p.tenant != row.tenant {
         return Err(bad("tenant"));
     }
-    if p.subject != c.subject {
+    if p.subject != row.subject {
         return Err(bad("subject"));
     }
-    if p.actor.id != c.actor {
+    if p.actor.id != row.actor {
         return Err(bad("actor"));
     }
-    if p.action != c.action {
+    if p.action != row.action {
         return Err(bad("action"));
     }
-    if p.outcome != c.outcome {
+    if p.outcome != row.outcome {
         return Err(bad("outcome"));
     }
     Ok(())
@@ -415,7 +414,7 @@ pub async fn verify_log(
     let mut verified = usize::from(first_index > 0);
     // The next page is read (on one of the store's blocking threads) while this one is
     // verified here: reading and hashing overlap.
-    let mut rows = store.audit_rows(first_index, VERIFY_PAGE).await?;
+    let mut rows = store.audit_page(first_index, VERIFY_PAGE).await?;
     loop {
         while let Some((cp, _)) = pending.peek() {
             if cp.tree_size == verifier.size() {
@@ -426,11 +425,11 @@ pub async fn verify_log(
                 break;
             }
         }
-        let Some(last) = rows.last() else { break };
-        let (next, checked) = tokio::join!(store.audit_rows(last.idx + 1, VERIFY_PAGE), async {
-            for row in &rows {
-                verifier.feed(row.idx, &row.event, &row.chain)?;
-                check_columns(row)?;
+        let Some(last) = rows.last_idx() else { break };
+        let (next, checked) = tokio::join!(store.audit_page(last + 1, VERIFY_PAGE), async {
+            for row in rows.iter() {
+                verifier.feed(row.idx, row.event, row.chain)?;
+                check_columns(&row)?;
                 if let Some((cp, _)) = pending.peek()
                     && cp.tree_size == verifier.size()
                 {
