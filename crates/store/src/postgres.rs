@@ -1164,107 +1164,128 @@ async fn rewrap_tenant_keys(
 ) -> Result<KeysRewrapped> {
     let t = tenant.as_bytes().as_slice();
     let v = i64::from(key_version);
-    let mut done = KeysRewrapped::default();
-    let subjects = sqlx::query(
-        "SELECT s.id, sk.wrapped_key, s.key_version FROM subjects s \
+    let subjects = rewrapped_keys(
+        conn,
+        "SELECT s.id, sk.version, sk.wrapped_key, s.key_version FROM subjects s \
          JOIN subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
          WHERE s.tenant = $1 AND s.key_version <> $2",
+        tenant,
+        v,
+        KeyOwner::Subject,
+        rewrap,
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE subject_keys sk SET wrapped_key = v.wrapped_key \
+         FROM UNNEST($2::bytea[], $3::bytea[]) AS v(subject, wrapped_key) \
+         WHERE sk.tenant = $1 AND sk.subject = v.subject",
     )
     .bind(t)
-    .bind(v)
-    .fetch_all(&mut *conn)
+    .bind(&subjects.ids)
+    .bind(&subjects.keys)
+    .execute(&mut *conn)
     .await?;
-    let (mut ids, mut keys) = (Vec::new(), Vec::new());
-    for r in &subjects {
-        let id = uuid_at(r, 0)?;
-        let wrapped: Vec<u8> = r.try_get(1)?;
-        keys.push(rewrap.rewrap(WrappedKey {
-            owner: KeyOwner::Subject(id),
-            key_version: u32_at(r, 2)?,
-            wrapped: &wrapped,
-        })?);
-        ids.push(id.as_bytes().to_vec());
-    }
-    if !ids.is_empty() {
-        sqlx::query(
-            "UPDATE subject_keys sk SET wrapped_key = v.wrapped_key \
-             FROM UNNEST($2::bytea[], $3::bytea[]) AS v(subject, wrapped_key) \
-             WHERE sk.tenant = $1 AND sk.subject = v.subject",
-        )
+    sqlx::query("UPDATE subjects SET key_version = $2 WHERE tenant = $1 AND id = ANY($3)")
         .bind(t)
-        .bind(&ids)
-        .bind(&keys)
+        .bind(v)
+        .bind(&subjects.ids)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("UPDATE subjects SET key_version = $2 WHERE tenant = $1 AND id = ANY($3)")
-            .bind(t)
-            .bind(v)
-            .bind(&ids)
-            .execute(&mut *conn)
-            .await?;
-    }
-    done.subjects = ids.len() as u64;
-    let retired = sqlx::query(
+    let retired = rewrapped_keys(
+        conn,
         "SELECT subject, version, wrapped_key, key_version FROM retired_subject_keys \
          WHERE tenant = $1 AND key_version <> $2",
+        tenant,
+        v,
+        KeyOwner::RetiredSubjectKey,
+        rewrap,
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE retired_subject_keys r SET wrapped_key = v.wrapped_key, key_version = $2 \
+         FROM UNNEST($3::bytea[], $4::bigint[], $5::bytea[]) AS v(subject, version, wrapped_key) \
+         WHERE r.tenant = $1 AND r.subject = v.subject AND r.version = v.version",
     )
     .bind(t)
     .bind(v)
-    .fetch_all(&mut *conn)
+    .bind(&retired.ids)
+    .bind(&retired.versions)
+    .bind(&retired.keys)
+    .execute(&mut *conn)
     .await?;
-    for r in &retired {
-        let id = uuid_at(r, 0)?;
-        let wrapped: Vec<u8> = r.try_get(2)?;
-        let key = rewrap.rewrap(WrappedKey {
-            owner: KeyOwner::RetiredSubjectKey(id),
-            key_version: u32_at(r, 3)?,
-            wrapped: &wrapped,
-        })?;
-        sqlx::query(
-            "UPDATE retired_subject_keys SET wrapped_key = $1, key_version = $2 \
-             WHERE tenant = $3 AND subject = $4 AND version = $5",
-        )
-        .bind(key)
-        .bind(v)
-        .bind(t)
-        .bind(id.as_bytes().as_slice())
-        .bind(r.try_get::<i64, _>(1)?)
-        .execute(&mut *conn)
-        .await?;
-        done.retired_subject_keys += 1;
-    }
-    let holds = sqlx::query(
-        "SELECT h.id, hk.wrapped_key, h.key_version FROM holds h \
+    let holds = rewrapped_keys(
+        conn,
+        "SELECT h.id, 0::bigint, hk.wrapped_key, h.key_version FROM holds h \
          JOIN hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
          WHERE h.tenant = $1 AND h.key_version <> $2",
+        tenant,
+        v,
+        KeyOwner::Hold,
+        rewrap,
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE hold_keys hk SET wrapped_key = v.wrapped_key \
+         FROM UNNEST($2::bytea[], $3::bytea[]) AS v(hold, wrapped_key) \
+         WHERE hk.tenant = $1 AND hk.hold = v.hold",
     )
     .bind(t)
-    .bind(v)
-    .fetch_all(&mut *conn)
+    .bind(&holds.ids)
+    .bind(&holds.keys)
+    .execute(&mut *conn)
     .await?;
-    for r in &holds {
+    sqlx::query("UPDATE holds SET key_version = $2 WHERE tenant = $1 AND id = ANY($3)")
+        .bind(t)
+        .bind(v)
+        .bind(&holds.ids)
+        .execute(&mut *conn)
+        .await?;
+    Ok(KeysRewrapped {
+        subjects: subjects.ids.len() as u64,
+        retired_subject_keys: retired.ids.len() as u64,
+        holds: holds.ids.len() as u64,
+    })
+}
+
+/// One table's keys, rewrapped, as columns for `UNNEST`.
+struct RewrappedKeys {
+    ids: Vec<Vec<u8>>,
+    versions: Vec<i64>,
+    keys: Vec<Vec<u8>>,
+}
+
+/// Runs `select` (owner id, subject key version, wrapped key, tenant key version) and
+/// rewraps every key it finds.
+async fn rewrapped_keys(
+    conn: &mut PgConnection,
+    select: &'static str,
+    tenant: Uuid,
+    key_version: i64,
+    owner: fn(Uuid) -> KeyOwner,
+    rewrap: &Rewrapper,
+) -> Result<RewrappedKeys> {
+    let rows = sqlx::query(select)
+        .bind(tenant.as_bytes().as_slice())
+        .bind(key_version)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = RewrappedKeys {
+        ids: Vec::with_capacity(rows.len()),
+        versions: Vec::with_capacity(rows.len()),
+        keys: Vec::with_capacity(rows.len()),
+    };
+    for r in &rows {
         let id = uuid_at(r, 0)?;
-        let wrapped: Vec<u8> = r.try_get(1)?;
-        let key = rewrap.rewrap(WrappedKey {
-            owner: KeyOwner::Hold(id),
-            key_version: u32_at(r, 2)?,
+        let wrapped: Vec<u8> = r.try_get(2)?;
+        out.keys.push(rewrap.rewrap(WrappedKey {
+            owner: owner(id),
+            key_version: u32_at(r, 3)?,
             wrapped: &wrapped,
-        })?;
-        sqlx::query("UPDATE hold_keys SET wrapped_key = $1 WHERE tenant = $2 AND hold = $3")
-            .bind(key)
-            .bind(t)
-            .bind(id.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("UPDATE holds SET key_version = $1 WHERE tenant = $2 AND id = $3")
-            .bind(v)
-            .bind(t)
-            .bind(id.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await?;
-        done.holds += 1;
+        })?);
+        out.ids.push(id.as_bytes().to_vec());
+        out.versions.push(r.try_get(1)?);
     }
-    Ok(done)
+    Ok(out)
 }
 
 async fn rotate_subject_keys(

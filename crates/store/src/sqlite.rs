@@ -661,10 +661,6 @@ fn assert_tenant_key(conn: &Connection, tenant: Uuid, version: u32) -> Result<()
     Ok(())
 }
 
-/// A key to rewrap: owner id, retired version (0 for current keys), wrapped key, and the
-/// tenant key version wrapping it.
-type StaleKey = (Uuid, u32, Vec<u8>, u32);
-
 /// Tenant key rotation inside the rotating commit: every key not yet under `key_version` is
 /// rewrapped. The writer thread is the only writer, so nothing can slip in meanwhile.
 fn rewrap_tenant_keys(
@@ -673,81 +669,58 @@ fn rewrap_tenant_keys(
     key_version: u32,
     rewrap: &Rewrapper,
 ) -> Result<KeysRewrapped> {
-    let mut done = KeysRewrapped::default();
-    let stale = |sql: &str| -> Result<Vec<StaleKey>> {
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt
+    // Each table's keys: (owner id, subject key version, wrapped key, tenant key version).
+    let rewrap_table = |select: &str,
+                        owner: fn(Uuid) -> KeyOwner,
+                        update: &str,
+                        mirror: Option<&str>|
+     -> Result<u64> {
+        let stale: Vec<(Uuid, u32, Vec<u8>, u32)> = conn
+            .prepare_cached(select)?
             .query_map(params![tenant, key_version], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+        for (id, version, wrapped, old) in &stale {
+            let key = rewrap.rewrap(WrappedKey {
+                owner: owner(*id),
+                key_version: *old,
+                wrapped,
+            })?;
+            run(conn, update, params![key, tenant, id, version, key_version])?;
+            if let Some(mirror) = mirror {
+                run(conn, mirror, params![key_version, tenant, id])?;
+            }
+        }
+        Ok(stale.len() as u64)
     };
-    let subjects = stale(
-        "SELECT subject, 0, wrapped_key, key_version FROM keys.subject_keys \
-         WHERE tenant = ?1 AND key_version <> ?2",
-    )?;
-    for (subject, _, wrapped, old) in subjects {
-        let key = rewrap.rewrap(WrappedKey {
-            owner: KeyOwner::Subject(subject),
-            key_version: old,
-            wrapped: &wrapped,
-        })?;
-        run(
-            conn,
-            "UPDATE keys.subject_keys SET wrapped_key = ?1, key_version = ?4 \
-             WHERE tenant = ?2 AND subject = ?3",
-            params![key, tenant, subject, key_version],
-        )?;
-        run(
-            conn,
-            "UPDATE subjects SET key_version = ?1 WHERE tenant = ?2 AND id = ?3",
-            params![key_version, tenant, subject],
-        )?;
-        done.subjects += 1;
-    }
-    let retired = stale(
-        "SELECT subject, version, wrapped_key, key_version FROM keys.retired_subject_keys \
-         WHERE tenant = ?1 AND key_version <> ?2",
-    )?;
-    for (subject, version, wrapped, old) in retired {
-        let key = rewrap.rewrap(WrappedKey {
-            owner: KeyOwner::RetiredSubjectKey(subject),
-            key_version: old,
-            wrapped: &wrapped,
-        })?;
-        run(
-            conn,
+    Ok(KeysRewrapped {
+        subjects: rewrap_table(
+            "SELECT subject, version, wrapped_key, key_version FROM keys.subject_keys \
+             WHERE tenant = ?1 AND key_version <> ?2",
+            KeyOwner::Subject,
+            "UPDATE keys.subject_keys SET wrapped_key = ?1, key_version = ?5 \
+             WHERE tenant = ?2 AND subject = ?3 AND version = ?4",
+            Some("UPDATE subjects SET key_version = ?1 WHERE tenant = ?2 AND id = ?3"),
+        )?,
+        retired_subject_keys: rewrap_table(
+            "SELECT subject, version, wrapped_key, key_version FROM keys.retired_subject_keys \
+             WHERE tenant = ?1 AND key_version <> ?2",
+            KeyOwner::RetiredSubjectKey,
             "UPDATE keys.retired_subject_keys SET wrapped_key = ?1, key_version = ?5 \
              WHERE tenant = ?2 AND subject = ?3 AND version = ?4",
-            params![key, tenant, subject, version, key_version],
-        )?;
-        done.retired_subject_keys += 1;
-    }
-    let holds = stale(
-        "SELECT hold, 0, wrapped_key, key_version FROM keys.hold_keys \
-         WHERE tenant = ?1 AND key_version <> ?2",
-    )?;
-    for (hold, _, wrapped, old) in holds {
-        let key = rewrap.rewrap(WrappedKey {
-            owner: KeyOwner::Hold(hold),
-            key_version: old,
-            wrapped: &wrapped,
-        })?;
-        run(
-            conn,
-            "UPDATE keys.hold_keys SET wrapped_key = ?1, key_version = ?4 \
-             WHERE tenant = ?2 AND hold = ?3",
-            params![key, tenant, hold, key_version],
-        )?;
-        run(
-            conn,
-            "UPDATE holds SET key_version = ?1 WHERE tenant = ?2 AND id = ?3",
-            params![key_version, tenant, hold],
-        )?;
-        done.holds += 1;
-    }
-    Ok(done)
+            None,
+        )?,
+        holds: rewrap_table(
+            // Hold keys have no version of their own; 0 keeps the statement shapes alike.
+            "SELECT hold, 0, wrapped_key, key_version FROM keys.hold_keys \
+             WHERE tenant = ?1 AND key_version <> ?2",
+            KeyOwner::Hold,
+            "UPDATE keys.hold_keys SET wrapped_key = ?1, key_version = ?5 \
+             WHERE tenant = ?2 AND hold = ?3 AND ?4 = 0",
+            Some("UPDATE holds SET key_version = ?1 WHERE tenant = ?2 AND id = ?3"),
+        )?,
+    })
 }
 
 /// Like [`run`], failing with `NotFound(what)` when no row changed.

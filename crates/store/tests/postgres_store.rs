@@ -967,6 +967,15 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_behaves_as_on_sqlite() {
+    on_both_backends(scenario).await;
+}
+
+/// Runs `scenario` on a fresh PostgreSQL schema and a fresh SQLite file and compares the
+/// transcripts line by line.
+async fn on_both_backends<F>(scenario: F)
+where
+    F: AsyncFn(&dyn Store) -> Vec<String>,
+{
     let schema = Schema::new();
     let pg = schema.open().await;
     let dir = tempfile::tempdir().unwrap();
@@ -975,10 +984,10 @@ async fn every_operation_behaves_as_on_sqlite() {
         .unwrap();
     let on_pg = scenario(&pg).await;
     let on_lite = scenario(&lite).await;
-    assert_eq!(on_pg.len(), on_lite.len());
     for (p, s) in on_pg.iter().zip(&on_lite) {
         assert_eq!(p, s, "PostgreSQL and SQLite disagree");
     }
+    assert_eq!(on_pg.len(), on_lite.len());
 }
 
 /// Record rotation's operations: new subject keys, guarded writes, re-encryption that skips
@@ -1228,15 +1237,7 @@ async fn rotation_scenario(store: &dyn Store) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_rotation_operations_behave_as_on_sqlite() {
-    let schema = Schema::new();
-    let pg = schema.open().await;
-    let dir = tempfile::tempdir().unwrap();
-    let lite = SqliteStore::open(&dir.path().join("ward.db"))
-        .await
-        .unwrap();
-    let on_pg = rotation_scenario(&pg).await;
-    let on_lite = rotation_scenario(&lite).await;
-    assert_eq!(on_pg, on_lite, "PostgreSQL and SQLite disagree");
+    on_both_backends(rotation_scenario).await;
 }
 
 /// Tenant key rotation's operations: the store hands every key not yet under the new version
@@ -1389,15 +1390,7 @@ async fn tenant_rotation_scenario(store: &dyn Store) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_rotation_operations_behave_as_on_sqlite() {
-    let schema = Schema::new();
-    let pg = schema.open().await;
-    let dir = tempfile::tempdir().unwrap();
-    let lite = SqliteStore::open(&dir.path().join("ward.db"))
-        .await
-        .unwrap();
-    let on_pg = tenant_rotation_scenario(&pg).await;
-    let on_lite = tenant_rotation_scenario(&lite).await;
-    assert_eq!(on_pg, on_lite, "PostgreSQL and SQLite disagree");
+    on_both_backends(tenant_rotation_scenario).await;
 }
 
 // ---- group commit ---------------------------------------------------------------------------
