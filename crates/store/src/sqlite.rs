@@ -1618,6 +1618,25 @@ fn held_from_at(r: &Row<'_>, at: usize) -> Result<HeldRecordRow> {
     })
 }
 
+/// Calls `f` with up to `limit` audit rows from index `from` on, in log order.
+fn each_audit_row(
+    c: &Connection,
+    from: u64,
+    limit: u32,
+    mut f: impl FnMut(&Row<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = c.prepare_cached(concat!(
+        "SELECT ",
+        audit_columns!(),
+        " FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query(params![from as i64, i64::from(limit)])?;
+    while let Some(row) = rows.next()? {
+        f(row)?;
+    }
+    Ok(())
+}
+
 fn audit_row_from(row: &Row<'_>) -> Result<AuditRow> {
     Ok(AuditRow {
         idx: row.get::<_, i64>(0)? as u64,
@@ -1946,15 +1965,10 @@ impl Store for SqliteStore {
     async fn audit_rows(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
         let read = move |c: &Connection| {
             let mut out = Vec::with_capacity(limit.min(100_000) as usize);
-            let mut stmt = c.prepare_cached(concat!(
-                "SELECT ",
-                audit_columns!(),
-                " FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2"
-            ))?;
-            let mut rows = stmt.query(params![from as i64, i64::from(limit)])?;
-            while let Some(row) = rows.next()? {
+            each_audit_row(c, from, limit, |row| {
                 out.push(audit_row_from(row)?);
-            }
+                Ok(())
+            })?;
             Ok(out)
         };
         if limit <= 16 {
@@ -1966,15 +1980,8 @@ impl Store for SqliteStore {
 
     async fn audit_page(&self, from: u64, limit: u32) -> Result<AuditPage> {
         self.scan(move |c| {
-            let rows = limit.min(100_000) as usize;
-            let mut page = AuditPage::with_capacity(rows, 400);
-            let mut stmt = c.prepare_cached(concat!(
-                "SELECT ",
-                audit_columns!(),
-                " FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2"
-            ))?;
-            let mut rows = stmt.query(params![from as i64, i64::from(limit)])?;
-            while let Some(row) = rows.next()? {
+            let mut page = AuditPage::with_capacity(limit.min(100_000) as usize, 400);
+            each_audit_row(c, from, limit, |row| {
                 let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
                 page.push(
                     row.get::<_, i64>(0)? as u64,
@@ -1985,7 +1992,8 @@ impl Store for SqliteStore {
                     opt_uuid_at(row, 5)?,
                     [text(6)?, text(7)?, text(8)?],
                 );
-            }
+                Ok(())
+            })?;
             Ok(page)
         })
         .await
