@@ -66,6 +66,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit index at",
         include_str!("../migrations/sqlite/0004_audit_index_at.sql"),
     ),
+    (
+        5,
+        "audit subject chunks",
+        include_str!("../migrations/sqlite/0005_audit_subject_chunks.sql"),
+    ),
 ];
 
 /// A Ward store in one SQLite database file (and its key store beside it).
@@ -1722,6 +1727,9 @@ fn subject_view(
     Ok(Some(view))
 }
 
+/// Bits of the log index that the subject index groups by (see migration 0005).
+const SUBJECT_CHUNK_BITS: u32 = 10;
+
 fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
     let mut sql = String::from(concat!(
         "SELECT ",
@@ -1729,37 +1737,57 @@ fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
         " FROM audit_events WHERE tenant = ?"
     ));
     let mut values = vec![Value::from(q.tenant)];
-    if let Some(t) = q.since {
-        sql.push_str(" AND at >= ?");
-        values.push(to_micros(t).into());
+    if q.subject.is_some() {
+        // The same expression as the index's, so that the index serves the query; the chunk
+        // is bound for each step of the walk below.
+        sql.push_str(&format!(" AND (idx >> {SUBJECT_CHUNK_BITS}) = ?"));
+        values.push(Value::Null);
     }
-    if let Some(t) = q.until {
-        sql.push_str(" AND at < ?");
-        values.push(to_micros(t).into());
-    }
-    if let Some(a) = &q.actor {
-        sql.push_str(" AND actor = ?");
-        values.push(a.clone().into());
-    }
-    if let Some(s) = q.subject {
-        sql.push_str(" AND subject = ?");
-        values.push(s.into());
-    }
-    if let Some(a) = &q.action {
-        sql.push_str(" AND action = ?");
-        values.push(a.clone().into());
-    }
-    if let Some(o) = &q.outcome {
-        sql.push_str(" AND outcome = ?");
-        values.push(o.clone().into());
-    }
-    if let Some(after) = q.after {
-        sql.push_str(" AND idx > ?");
-        values.push((after as i64).into());
-    }
+    let mut filter = |column: &str, value: Option<Value>| {
+        if let Some(v) = value {
+            sql.push_str(&format!(" AND {column} ?"));
+            values.push(v);
+        }
+    };
+    filter("at >=", q.since.map(|t| to_micros(t).into()));
+    filter("at <", q.until.map(|t| to_micros(t).into()));
+    filter("actor =", q.actor.clone().map(Into::into));
+    filter("subject =", q.subject.map(Into::into));
+    filter("action =", q.action.clone().map(Into::into));
+    filter("outcome =", q.outcome.clone().map(Into::into));
+    filter("idx >", q.after.map(|a| (a as i64).into()));
     sql.push_str(" ORDER BY idx LIMIT ?");
     values.push(i64::from(q.limit).into());
-    all(conn, &sql, params_from_iter(values), audit_row_from)
+    if q.subject.is_none() {
+        return all(conn, &sql, params_from_iter(values), audit_row_from);
+    }
+    // A subject's events: one index seek per chunk of the log, from the cursor's chunk to
+    // the newest, until the page is full.
+    let bounds: (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT MIN(idx), MAX(idx) FROM audit_events")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (Some(first), Some(last)) = bounds else {
+        return Ok(Vec::new());
+    };
+    let from = q.after.map_or(first, |a| (a as i64 + 1).max(first));
+    let mut out = Vec::new();
+    for chunk in (from >> SUBJECT_CHUNK_BITS)..=(last >> SUBJECT_CHUNK_BITS) {
+        let wanted = i64::from(q.limit) - out.len() as i64;
+        if wanted <= 0 {
+            break;
+        }
+        values[1] = chunk.into();
+        if let Some(limit) = values.last_mut() {
+            *limit = wanted.into();
+        }
+        out.extend(all(
+            conn,
+            &sql,
+            params_from_iter(values.iter()),
+            audit_row_from,
+        )?);
+    }
+    Ok(out)
 }
 
 fn expired_records(
