@@ -1730,19 +1730,33 @@ fn subject_view(
 /// Bits of the log index that the subject index groups by (see migration 0005).
 const SUBJECT_CHUNK_BITS: u32 = 10;
 
+/// Chunks of the log one statement of a subject's walk covers: one seek each, inside one
+/// statement, since a statement per chunk costs several times the seek.
+const CHUNKS_PER_STEP: i64 = 64;
+
 fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
-    let mut sql = String::from(concat!(
-        "SELECT ",
-        audit_columns!(),
-        " FROM audit_events WHERE tenant = ?"
-    ));
-    let mut values = vec![Value::from(q.tenant)];
+    let mut sql = String::new();
+    let mut values = Vec::new();
     if q.subject.is_some() {
-        // The same expression as the index's, so that the index serves the query; the chunk
-        // is bound for each step of the walk below.
-        sql.push_str(&format!(" AND (idx >> {SUBJECT_CHUNK_BITS}) = ?"));
-        values.push(Value::Null);
+        // The index's own expression, named explicitly: a plan that walked the tenant's
+        // index instead would read the tenant's whole log. The chunk range is bound for each
+        // step of the walk below.
+        sql.push_str(concat!(
+            "WITH RECURSIVE chunks(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM chunks \
+             WHERE n < ?) SELECT ",
+            audit_columns!(),
+            " FROM audit_events INDEXED BY audit_events_subject_chunk WHERE tenant = ?"
+        ));
+        sql.push_str(&format!(" AND (idx >> {SUBJECT_CHUNK_BITS}) IN chunks"));
+        values.extend([Value::Null, Value::Null]);
+    } else {
+        sql.push_str(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE tenant = ?"
+        ));
     }
+    values.push(Value::from(q.tenant));
     let mut filter = |column: &str, value: Option<Value>| {
         if let Some(v) = value {
             sql.push_str(&format!(" AND {column} ?"));
@@ -1761,22 +1775,29 @@ fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
     if q.subject.is_none() {
         return all(conn, &sql, params_from_iter(values), audit_row_from);
     }
-    // A subject's events: one index seek per chunk of the log, from the cursor's chunk to
-    // the newest, until the page is full.
+    // A subject's events: the chunks from the cursor's to the newest, a step at a time,
+    // until the page is full.
     let bounds: (Option<i64>, Option<i64>) = conn
-        .prepare_cached("SELECT MIN(idx), MAX(idx) FROM audit_events")?
+        // Two subqueries: SQLite answers a lone MIN or MAX from the end of the primary key, but
+        // scans the whole table for both in one select.
+        .prepare_cached(
+            "SELECT (SELECT MIN(idx) FROM audit_events), (SELECT MAX(idx) FROM audit_events)",
+        )?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let (Some(first), Some(last)) = bounds else {
         return Ok(Vec::new());
     };
     let from = q.after.map_or(first, |a| (a as i64 + 1).max(first));
+    let (mut chunk, newest) = (from >> SUBJECT_CHUNK_BITS, last >> SUBJECT_CHUNK_BITS);
     let mut out = Vec::new();
-    for chunk in (from >> SUBJECT_CHUNK_BITS)..=(last >> SUBJECT_CHUNK_BITS) {
+    while chunk <= newest {
         let wanted = i64::from(q.limit) - out.len() as i64;
         if wanted <= 0 {
             break;
         }
-        values[1] = chunk.into();
+        let to = (chunk + CHUNKS_PER_STEP - 1).min(newest);
+        values[0] = chunk.into();
+        values[1] = to.into();
         if let Some(limit) = values.last_mut() {
             *limit = wanted.into();
         }
@@ -1786,6 +1807,7 @@ fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
             params_from_iter(values.iter()),
             audit_row_from,
         )?);
+        chunk = to + 1;
     }
     Ok(out)
 }
