@@ -162,10 +162,9 @@ async fn record_rotation_under_concurrent_reads_and_writes_fails_no_request() {
     let jobs = body["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 1, "{body}");
     assert_eq!(jobs[0]["tenant"], t.id);
-    assert_eq!(
-        jobs[0]["records_total"],
-        (SUBJECTS * RECORDS_PER_SUBJECT) as u64
-    );
+    // The workers may already have added a few records when the job counted them.
+    let total = jobs[0]["records_total"].as_u64().unwrap();
+    assert!(total >= (SUBJECTS * RECORDS_PER_SUBJECT) as u64, "{body}");
     // Asking again while it runs returns the same job instead of starting a second one.
     let (status, again) = srv
         .post(
@@ -206,7 +205,11 @@ async fn record_rotation_under_concurrent_reads_and_writes_fails_no_request() {
 
     // Every record of every subject is on its subject's new key, version 2.
     let all = versions(&srv.store, tenant, &ids).await;
-    assert!(all.len() >= SUBJECTS * RECORDS_PER_SUBJECT);
+    assert!(
+        all.len() as u64 >= total,
+        "{} records, {total} counted",
+        all.len()
+    );
     for (subject_version, record_version) in &all {
         assert_eq!(*subject_version, 2);
         assert_eq!(*record_version, 2);
