@@ -168,19 +168,40 @@ fn read_continuously(
     })
 }
 
+fn contact_fields() -> serde_json::Value {
+    json!({"name": "Grace Hopper", "email": "grace@example.com", "phone": "+1 202 555 0143"})
+}
+
+/// A fresh vault on `clock` whose tenant has 1,000 subjects sharing `n` records of
+/// `collection`, loaded through the batch API; returns it with the subjects and the seconds
+/// the load took.
+async fn loaded(
+    dir: &Path,
+    name: &str,
+    clock: &ManualClock,
+    n: usize,
+    collection: &str,
+    fields: &serde_json::Value,
+) -> anyhow::Result<(Fixture, Vec<Uuid>, f64)> {
+    let fx = fixture(&scratch(dir, name), Arc::new(clock.clone())).await?;
+    let crowd = subjects(&fx.vault, &fx.ctx, fx.tenant, 1000).await?;
+    let started = Instant::now();
+    load(&fx.vault, &fx.ctx, fx.tenant, &crowd, n, collection, fields).await?;
+    Ok((fx, crowd, started.elapsed().as_secs_f64()))
+}
+
 pub(crate) async fn rights(dir: &Path, others: usize) -> anyhow::Result<Outcome> {
-    let fx = fixture(
-        &scratch(dir, "rights"),
-        Arc::new(ManualClock::new(time::OffsetDateTime::now_utc())),
+    let contact = contact_fields();
+    let (fx, _, secs) = loaded(
+        dir,
+        "rights",
+        &ManualClock::new(time::OffsetDateTime::now_utc()),
+        others,
+        "contact",
+        &contact,
     )
     .await?;
     let (vault, tenant, ctx) = (fx.vault, fx.tenant, fx.ctx);
-    let contact =
-        json!({"name": "Grace Hopper", "email": "grace@example.com", "phone": "+1 202 555 0143"});
-    let crowd = subjects(&vault, &ctx, tenant, 1000).await?;
-    let started = Instant::now();
-    load(&vault, &ctx, tenant, &crowd, others, "contact", &contact).await?;
-    let secs = started.elapsed().as_secs_f64();
     println!(
         "rights: loaded {others} other records in {secs:.1} s ({:.0} records/s through the batch API)",
         others as f64 / secs
@@ -217,20 +238,13 @@ pub(crate) async fn rights(dir: &Path, others: usize) -> anyhow::Result<Outcome>
 }
 
 pub(crate) async fn retention(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
-    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
-    let fx = fixture(&scratch(dir, "retention"), Arc::new(clock.clone())).await?;
-    let (vault, tenant, ctx) = (fx.vault, fx.tenant, fx.ctx);
-    let crowd = subjects(&vault, &ctx, tenant, 1000).await?;
-    let now = vault
-        .now()
-        .format(&time::format_description::well_known::Rfc3339)?;
+    let start = time::OffsetDateTime::now_utc();
+    let clock = ManualClock::new(start);
+    let now = start.format(&time::format_description::well_known::Rfc3339)?;
     let log = json!({"ip": "203.0.113.9", "user_agent": "bench/1.0", "path": "/login", "at": now});
-    let started = Instant::now();
-    load(&vault, &ctx, tenant, &crowd, n, "server_log", &log).await?;
-    println!(
-        "retention: loaded {n} server_log records in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let (fx, crowd, secs) = loaded(dir, "retention", &clock, n, "server_log", &log).await?;
+    let (vault, tenant, ctx) = (fx.vault, fx.tenant, fx.ctx);
+    println!("retention: loaded {n} server_log records in {secs:.1} s");
     let keeper = vault
         .create_record(
             &ctx,
@@ -262,21 +276,18 @@ pub(crate) async fn retention(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
 }
 
 pub(crate) async fn rotation(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
-    let fx = fixture(
-        &scratch(dir, "rotation"),
-        Arc::new(ManualClock::new(time::OffsetDateTime::now_utc())),
+    let contact = contact_fields();
+    let (fx, crowd, secs) = loaded(
+        dir,
+        "rotation",
+        &ManualClock::new(time::OffsetDateTime::now_utc()),
+        n,
+        "contact",
+        &contact,
     )
     .await?;
     let (vault, tenant, ctx) = (fx.vault, fx.tenant, fx.ctx);
-    let contact =
-        json!({"name": "Grace Hopper", "email": "grace@example.com", "phone": "+1 202 555 0143"});
-    let crowd = subjects(&vault, &ctx, tenant, 1000).await?;
-    let started = Instant::now();
-    load(&vault, &ctx, tenant, &crowd, n, "contact", &contact).await?;
-    println!(
-        "rotation: loaded {n} records of 1,000 subjects in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("rotation: loaded {n} records of 1,000 subjects in {secs:.1} s");
     let probe = vault
         .create_record(
             &ctx,

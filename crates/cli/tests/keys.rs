@@ -34,22 +34,49 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[tokio::test]
-async fn root_rotation_reseals_every_tenant_and_destroys_the_old_version() {
+/// A data directory holding one tenant with one record, copied from a server that is then
+/// stopped, so that the CLI can work on it alone.
+struct Stopped {
+    copy: tempfile::TempDir,
+    tenant: ward_testkit::TenantFixture,
+    subject: String,
+    record: String,
+    operator: String,
+}
+
+async fn one_record_then_stopped() -> Stopped {
     let srv = TestServer::start().await;
-    let t = srv.tenant("Acme").await;
-    let s = srv.subject(&t).await;
-    let r = srv
+    let tenant = srv.tenant("Acme").await;
+    let subject = srv.subject(&tenant).await;
+    let record = srv
         .record(
-            &t,
-            &s,
+            &tenant,
+            &subject,
             "contact",
             json!({"name": "Ada", "email": "ada@example.com"}),
         )
         .await;
+    let operator = srv.operator.clone();
     let copy = tempfile::tempdir().unwrap();
     copy_dir(srv.dir.path(), copy.path());
-    drop(srv);
+    Stopped {
+        copy,
+        tenant,
+        subject,
+        record,
+        operator,
+    }
+}
+
+#[tokio::test]
+async fn root_rotation_reseals_every_tenant_and_destroys_the_old_version() {
+    let Stopped {
+        copy,
+        tenant: t,
+        subject: s,
+        record: r,
+        ..
+    } = one_record_then_stopped().await;
     let dir = copy.path().to_str().unwrap();
     assert!(
         std::fs::read_to_string(copy.path().join("root.key"))
@@ -237,21 +264,7 @@ async fn record_rotation_from_the_command_line_reencrypts_and_destroys_old_keys(
 
 #[tokio::test]
 async fn a_detached_record_rotation_is_run_by_the_server() {
-    let srv = TestServer::start().await;
-    let t = srv.tenant("Acme").await;
-    let s = srv.subject(&t).await;
-    let r = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({"name": "Ada", "email": "ada@example.com"}),
-        )
-        .await;
-    let operator = srv.operator.clone();
-    let copy = tempfile::tempdir().unwrap();
-    copy_dir(srv.dir.path(), copy.path());
-    drop(srv);
+    let Stopped { copy, operator, .. } = one_record_then_stopped().await;
     let dir = copy.path().to_str().unwrap();
 
     let out = ward(&["keys", "rotate", "--records", "--detach", "--data-dir", dir]);
@@ -274,7 +287,6 @@ async fn a_detached_record_rotation_is_run_by_the_server() {
     .await;
     assert_eq!(status["record_jobs"][0]["records_done"], 1, "{status}");
     assert_eq!(status["retired_subject_keys"], 0, "{status}");
-    let _ = r;
 }
 
 #[test]

@@ -258,13 +258,7 @@ impl Keys {
         tenant: &TenantRow,
         subject: Uuid,
     ) -> Result<(Vec<u8>, Arc<Cipher>)> {
-        let tk = self.tenant(tenant)?;
-        let key = SecretKey::generate()?;
-        let wrapped = tk.cipher.wrap(
-            &key,
-            &aad::subject_key(tenant.id.as_bytes(), subject.as_bytes(), tenant.key_version),
-        )?;
-        let cipher = Arc::new(Cipher::new(&key)?);
+        let (wrapped, cipher) = self.next_subject_key(tenant, subject)?;
         self.remember_subject(
             (
                 tenant.id,

@@ -946,7 +946,16 @@ pub(crate) fn record_aad(
 }
 
 pub(crate) fn open_record(cipher: &Cipher, row: &RecordRow) -> Result<Map<String, Value>> {
-    let plain = cipher.open(
+    let plain = open_record_bytes(cipher, row)?;
+    serde_json::from_slice(&plain).map_err(|_| VaultError::Integrity)
+}
+
+/// A record's plaintext bytes, opened under the key version its row names.
+pub(crate) fn open_record_bytes(
+    cipher: &Cipher,
+    row: &RecordRow,
+) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    Ok(cipher.open(
         &row.ciphertext,
         &record_aad(
             row.tenant,
@@ -955,8 +964,7 @@ pub(crate) fn open_record(cipher: &Cipher, row: &RecordRow) -> Result<Map<String
             &row.collection,
             row.key_version,
         ),
-    )?;
-    serde_json::from_slice(&plain).map_err(|_| VaultError::Integrity)
+    )?)
 }
 
 fn record_out<V: IntoIterator<Item = (K, Value)>, K: ToString>(

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use ward_crypto::Cipher;
 use ward_store::RecordRow;
 
-use crate::records::{open_record, record_aad};
+use crate::records::{open_record, open_record_bytes, record_aad};
 use crate::{Result, VaultError};
 
 /// Why a read found a record sealed under a key version it was not given: the subject's key
@@ -77,16 +77,7 @@ impl SubjectCiphers {
     /// Re-seals a record under `to` (version `to_version`) without parsing its fields: the
     /// plaintext only passes through, and is wiped when dropped.
     pub(crate) fn reseal(&self, row: &RecordRow, to: &Cipher, to_version: u32) -> Result<Vec<u8>> {
-        let plain = self.for_version(row.key_version)?.open(
-            &row.ciphertext,
-            &record_aad(
-                row.tenant,
-                row.subject,
-                row.id,
-                &row.collection,
-                row.key_version,
-            ),
-        )?;
+        let plain = open_record_bytes(self.for_version(row.key_version)?, row)?;
         Ok(to.seal(
             &plain,
             &record_aad(row.tenant, row.subject, row.id, &row.collection, to_version),
