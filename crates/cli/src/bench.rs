@@ -313,7 +313,7 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
         client: Some("0123456789abcdef0123456789abcdef".into()),
         detail: None,
     };
-    let total = args.ops.max(100_000);
+    let total = args.ops.max(1_000_000);
     let started = Instant::now();
     let mut i = 0;
     while i < total {
