@@ -261,7 +261,10 @@ async fn record_api_audit_cost(dir: &std::path::Path, args: &BenchArgs) -> anyho
             if audited {
                 store
             } else {
-                Arc::new(crate::bench_unaudited::Unaudited(store))
+                Arc::new(ward_store::hooked::Hooked::new(
+                    store,
+                    crate::bench_unaudited::Unaudited,
+                ))
             }
         })
         .await?;

@@ -11,6 +11,7 @@
 //! cheap. On SQLite the writer is an OS thread driving rusqlite synchronously.
 #![warn(missing_docs)]
 
+pub mod hooked;
 mod model;
 mod postgres;
 pub use postgres::PostgresStore;

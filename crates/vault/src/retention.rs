@@ -6,7 +6,7 @@
 //! batches instead of waiting for a whole sweep. Reads never depend on the sweep: the access
 //! decision already hides anything past `expires_at`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_audit::{Action, Actor, AuditEvent, Outcome};
 use ward_policy::{FieldName, OnExpiry};
-use ward_store::{CheckpointRow, ExpiredRecord, Op, RecordRow, TenantRow};
+use ward_store::{CheckpointRow, ExpiredRecord, Op, RecordRow, StoreError, TenantRow};
 
 use crate::records::record_aad;
 use crate::{Result, Vault, VaultError};
@@ -22,6 +22,17 @@ use crate::{Result, Vault, VaultError};
 /// Records handled per commit. Small enough that one batch holds the writer for a few
 /// milliseconds, large enough to amortize the commit.
 pub const DEFAULT_BATCH: u32 = 250;
+
+/// Expired records read at a time, then expired batch by batch in the records' key order
+/// (tenant, subject, id). Records expire roughly in creation order, which visits the subjects
+/// in turn: deleted in that order, nearly every record dirtied a page of its own, and the
+/// sweep wrote a page per record. In key order a subject's expired records sit together, so
+/// a page is written about once per window.
+const SWEEP_WINDOW: u32 = 16384;
+
+/// Times one window may be read again because records vanished under it (erased, or deleted
+/// by their tenant) before the run gives up with the error.
+const MAX_REREADS: u32 = 8;
 
 /// How a retention run behaves.
 #[derive(Debug, Clone)]
@@ -80,6 +91,18 @@ impl RetentionReport {
             .or_default()
     }
 
+    /// Adds the counts of `other` to these.
+    fn merge(&mut self, other: Self) {
+        for (tenant, collections) in other.tenants {
+            for (collection, c) in collections {
+                let mine = self.count(tenant, &collection);
+                mine.deleted += c.deleted;
+                mine.anonymized += c.anonymized;
+                mine.held += c.held;
+            }
+        }
+    }
+
     /// Records deleted plus anonymized.
     pub fn total(&self) -> u64 {
         self.tenants
@@ -104,54 +127,63 @@ impl Vault {
         };
         let mut cursor = None;
         let mut handled = 0u64;
+        // Records of this window already expired (or found held), so that a window read
+        // again after a record vanished under it is not counted twice.
+        let mut done = HashSet::new();
+        let mut rereads = 0;
         loop {
-            let batch = self
+            let mut window = self
                 .inner
                 .store
-                .expired_records(now, cursor, opts.tenant, opts.batch.max(1))
+                .expired_records(now, cursor, opts.tenant, SWEEP_WINDOW)
                 .await?;
-            let Some(last) = batch.last() else { break };
+            let Some(last) = window.last() else { break };
             // On a dry run nothing is removed, so the cursor must move past what was seen; on a
             // real run held records stay too, so the same holds.
-            cursor = Some((last.record.expires_at.unwrap_or(now), last.record.id));
+            let window_end = Some((last.record.expires_at.unwrap_or(now), last.record.id));
+            let full = window.len() as u32 == SWEEP_WINDOW;
+            window.retain(|item| !done.contains(&item.record.id));
+            window.sort_unstable_by_key(|item| {
+                (item.record.tenant, item.record.subject, item.record.id)
+            });
             let mut tenants = HashMap::new();
-            for item in &batch {
+            for item in &window {
                 if let std::collections::hash_map::Entry::Vacant(e) =
                     tenants.entry(item.record.tenant)
                 {
                     e.insert(self.tenant_row(item.record.tenant).await?);
                 }
             }
-            let mut ops = Vec::with_capacity(batch.len() * 2);
-            for item in &batch {
-                let trow = &tenants[&item.record.tenant];
-                if let Some(mut item_ops) = self.expire_one(item, trow, now, &mut report).await? {
-                    ops.append(&mut item_ops);
+            let mut vanished = false;
+            for batch in window.chunks(opts.batch.max(1) as usize) {
+                let mut counted = RetentionReport::default();
+                let ops = self
+                    .expire_batch(batch, &tenants, now, &mut counted)
+                    .await?;
+                if !opts.dry_run && !ops.is_empty() {
+                    match self.inner.store.commit(ops).await {
+                        Ok(_) => {}
+                        // A record was erased or deleted after the window was read: read the
+                        // rest of the window again.
+                        Err(StoreError::NotFound(_)) if rereads < MAX_REREADS => {
+                            vanished = true;
+                            break;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
+                report.merge(counted);
+                done.extend(batch.iter().map(|item| item.record.id));
+                handled += batch.len() as u64;
+                progress(handled);
             }
-            handled += batch.len() as u64;
-            // Deletes go out as one set-based statement per batch; audit events stay one per
-            // record.
-            let mut deletes = Vec::new();
-            ops.retain(|op| match op {
-                Op::DeleteRecord {
-                    tenant,
-                    subject,
-                    id,
-                } => {
-                    deletes.push((*tenant, *subject, *id));
-                    false
-                }
-                _ => true,
-            });
-            if !deletes.is_empty() {
-                ops.push(Op::DeleteRecords { records: deletes });
+            if vanished {
+                rereads += 1;
+                continue;
             }
-            if !opts.dry_run && !ops.is_empty() {
-                self.inner.store.commit(ops).await?;
-            }
-            progress(handled);
-            if (batch.len() as u32) < opts.batch.max(1) {
+            (cursor, rereads) = (window_end, 0);
+            done.clear();
+            if !full {
                 break;
             }
         }
@@ -172,6 +204,44 @@ impl Vault {
             }
         }
         Ok(report)
+    }
+
+    /// The ops that expire a batch of records: per record a delete or an anonymization and
+    /// its audit event, the deletes gathered into one op.
+    async fn expire_batch(
+        &self,
+        batch: &[ExpiredRecord],
+        tenants: &HashMap<Uuid, TenantRow>,
+        now: OffsetDateTime,
+        report: &mut RetentionReport,
+    ) -> Result<Vec<Op>> {
+        let mut ops = Vec::with_capacity(batch.len() * 2);
+        let mut deletes = Vec::new();
+        for item in batch {
+            let trow = tenants
+                .get(&item.record.tenant)
+                .ok_or(VaultError::NotFound("tenant"))?;
+            for op in self
+                .expire_one(item, trow, now, report)
+                .await?
+                .into_iter()
+                .flatten()
+            {
+                match op {
+                    Op::DeleteRecord {
+                        tenant,
+                        subject,
+                        id,
+                    } => deletes.push((tenant, subject, id)),
+                    op => ops.push(op),
+                }
+            }
+        }
+        // Deletes go out as one op per batch; audit events stay one per record.
+        if !deletes.is_empty() {
+            ops.push(Op::DeleteRecords { records: deletes });
+        }
+        Ok(ops)
     }
 
     /// The ops that expire one record, or `None` when a hold keeps it.

@@ -825,3 +825,95 @@ async fn pruning_an_idle_audit_log_keeps_it_verifiable() {
     );
     assert_eq!(next.tree_size, before.tree_size + 1, "{next:?}");
 }
+
+/// Deletes one record through the real store just before the sweep's first commit, as an
+/// erasure or a tenant's own delete landing between the sweep's read and its commit would.
+struct VanishFirst {
+    victim: ward_store::Op,
+    fired: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl ward_store::hooked::CommitHook for VanishFirst {
+    async fn before_commit(
+        &self,
+        store: &dyn ward_store::Store,
+        ops: Vec<ward_store::Op>,
+    ) -> ward_store::Result<Vec<ward_store::Op>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let sweeping = ops
+            .iter()
+            .any(|op| matches!(op, ward_store::Op::AnonymizeRecord { .. }));
+        if sweeping && !self.fired.swap(true, SeqCst) {
+            store.commit(vec![self.victim.clone()]).await?;
+        }
+        Ok(ops)
+    }
+}
+
+#[tokio::test]
+async fn a_record_that_vanishes_mid_sweep_is_neither_swept_nor_counted() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Vanishing Co").await;
+    let mut visits = Vec::new();
+    for _ in 0..3 {
+        let s = srv.subject(&t).await;
+        let v = id(&write(&srv, &t, &s, "browser_visit", visit_fields()).await);
+        visits.push((s, v));
+    }
+    // The sweep works in key order (subject, then record); the last record in that order
+    // disappears once the sweep has read it and before it reaches it.
+    visits.sort();
+    let (victim_subject, victim) = visits.pop().unwrap();
+    let uuid = |s: &str| uuid::Uuid::parse_str(s).unwrap();
+    let hook = VanishFirst {
+        victim: ward_store::Op::DeleteRecord {
+            tenant: uuid(&t.id),
+            subject: uuid(&victim_subject),
+            id: uuid(&victim),
+        },
+        fired: false.into(),
+    };
+    let (signing_key, _) = ward_audit::SigningKey::load_or_create(&srv.signing_key_path).unwrap();
+    let vault = ward_vault::Vault::new(ward_vault::VaultConfig {
+        store: std::sync::Arc::new(ward_store::hooked::Hooked::new(srv.store.clone(), hook)),
+        policy: ward_policy::Policy::parse(ward_policy::EXAMPLE_POLICY, "policy.toml").unwrap(),
+        root_keys: srv.root_keys.clone(),
+        signing_key,
+        clock: std::sync::Arc::new(srv.clock.clone()),
+        origin: "ward-test".into(),
+    })
+    .unwrap();
+    srv.clock.advance(days(61));
+
+    // One record per commit, so the vanished record's commit comes after the others'.
+    let opts = ward_vault::RetentionOptions {
+        batch: 1,
+        ..Default::default()
+    };
+    let report = vault.run_retention(&opts, |_| {}).await.unwrap();
+    let report = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        counts(&report, &t.id, "browser_visit"),
+        &tally(0, 2, 0),
+        "the vanished record is not counted, the others once: {report}"
+    );
+    let mut anonymized: Vec<String> = audit(&srv, &t, "action=record_anonymize")
+        .await
+        .iter()
+        .map(|e| e["record"].as_str().unwrap().to_owned())
+        .collect();
+    anonymized.sort();
+    let mut survivors: Vec<String> = visits.into_iter().map(|(_, v)| v).collect();
+    survivors.sort();
+    assert_eq!(anonymized, survivors, "one event per anonymized record");
+    assert!(!anonymized.contains(&victim));
+
+    // Nothing is left to sweep.
+    let again = run_retention(&srv, false).await;
+    assert_eq!(
+        counts(&again, &t.id, "browser_visit"),
+        &Value::Null,
+        "{again}"
+    );
+}
