@@ -23,8 +23,8 @@ pub(crate) struct BenchArgs {
     /// Skip the HTTP phases.
     #[arg(long)]
     no_http: bool,
-    /// Also measure the audit log: append and verify rates, and what auditing costs a store
-    /// put and the record API's puts and gets.
+    /// Also measure the audit log: append and verify rates over 1,000,000 events (or --ops,
+    /// if larger), and what auditing costs a store put and the record API's puts and gets.
     #[arg(long)]
     audit: bool,
     /// Also measure rights: erasure time against record count, and exporting a subject with
