@@ -76,6 +76,8 @@ pub struct TestServer {
     pub operator: String,
     pub vault: Vault,
     pub store: Arc<dyn Store>,
+    /// The policy the server runs.
+    pub policy: Policy,
     pub root_keys: RootKeyring,
     pub signing_key_path: PathBuf,
     client: reqwest::Client,
@@ -144,7 +146,7 @@ impl TestServer {
         let clock = ManualClock::new(opts.start);
         let vault = Vault::new(VaultConfig {
             store: store.clone(),
-            policy,
+            policy: policy.clone(),
             root_keys: root_keys.clone(),
             signing_key,
             clock: Arc::new(clock.clone()),
@@ -191,12 +193,30 @@ impl TestServer {
             operator,
             vault,
             store,
+            policy,
             root_keys,
             signing_key_path,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             schema,
         }
+    }
+
+    /// A second vault on `store` (this server's own, or a wrapper around it) with this
+    /// server's policy, root keys, audit signing key and clock: what another process of the
+    /// same deployment would run.
+    pub fn vault_on(&self, store: Arc<dyn Store>) -> Vault {
+        let (signing_key, _) =
+            SigningKey::load_or_create(&self.signing_key_path).expect("signing key");
+        Vault::new(VaultConfig {
+            store,
+            policy: self.policy.clone(),
+            root_keys: self.root_keys.clone(),
+            signing_key,
+            clock: Arc::new(self.clock.clone()),
+            origin: "ward-test".into(),
+        })
+        .expect("vault")
     }
 
     /// Path of the SQLite database file.

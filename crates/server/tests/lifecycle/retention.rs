@@ -874,16 +874,10 @@ async fn a_record_that_vanishes_mid_sweep_is_neither_swept_nor_counted() {
         },
         fired: false.into(),
     };
-    let (signing_key, _) = ward_audit::SigningKey::load_or_create(&srv.signing_key_path).unwrap();
-    let vault = ward_vault::Vault::new(ward_vault::VaultConfig {
-        store: std::sync::Arc::new(ward_store::hooked::Hooked::new(srv.store.clone(), hook)),
-        policy: ward_policy::Policy::parse(ward_policy::EXAMPLE_POLICY, "policy.toml").unwrap(),
-        root_keys: srv.root_keys.clone(),
-        signing_key,
-        clock: std::sync::Arc::new(srv.clock.clone()),
-        origin: "ward-test".into(),
-    })
-    .unwrap();
+    let vault = srv.vault_on(std::sync::Arc::new(ward_store::hooked::Hooked::new(
+        srv.store.clone(),
+        hook,
+    )));
     srv.clock.advance(days(61));
 
     // One record per commit, so the vanished record's commit comes after the others'.

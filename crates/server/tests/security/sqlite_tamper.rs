@@ -432,19 +432,7 @@ struct Cold {
 }
 
 async fn cold(srv: &TestServer) -> Cold {
-    let policy = ward_policy::Policy::parse(ward_policy::EXAMPLE_POLICY, "test-policy.toml")
-        .expect("policy");
-    let (signing_key, _) =
-        ward_audit::SigningKey::load_or_create(&srv.signing_key_path).expect("signing key");
-    let vault = ward_vault::Vault::new(ward_vault::VaultConfig {
-        store: srv.store.clone(),
-        policy,
-        root_keys: srv.root_keys.clone(),
-        signing_key,
-        clock: std::sync::Arc::new(srv.clock.clone()),
-        origin: "ward-test".into(),
-    })
-    .expect("vault");
+    let vault = srv.vault_on(srv.store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
