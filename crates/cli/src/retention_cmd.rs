@@ -42,6 +42,7 @@ pub(crate) async fn run(args: RetentionArgs) -> anyhow::Result<Outcome> {
         dry_run: args.dry_run,
         tenant: args.tenant,
         batch: args.batch,
+        ..RetentionOptions::default()
     };
     let report = opened
         .vault

@@ -27,8 +27,8 @@ pub const DEFAULT_BATCH: u32 = 250;
 /// (tenant, subject, id). Records expire roughly in creation order, which visits the subjects
 /// in turn: deleted in that order, nearly every record dirtied a page of its own, and the
 /// sweep wrote a page per record. In key order a subject's expired records sit together, so
-/// a page is written about once per window.
-const SWEEP_WINDOW: u32 = 16384;
+/// a page is written about once per window. 16,384 records take about 11 MB.
+pub const DEFAULT_WINDOW: u32 = 16384;
 
 /// Times one window may be read again because records vanished under it (erased, or deleted
 /// by their tenant) before the run gives up with the error.
@@ -43,6 +43,8 @@ pub struct RetentionOptions {
     pub tenant: Option<Uuid>,
     /// Records per commit.
     pub batch: u32,
+    /// Expired records read at a time and expired in key order ([`DEFAULT_WINDOW`]).
+    pub window: u32,
 }
 
 impl Default for RetentionOptions {
@@ -51,6 +53,7 @@ impl Default for RetentionOptions {
             dry_run: false,
             tenant: None,
             batch: DEFAULT_BATCH,
+            window: DEFAULT_WINDOW,
         }
     }
 }
@@ -131,17 +134,18 @@ impl Vault {
         // again after a record vanished under it is not counted twice.
         let mut done = HashSet::new();
         let mut rereads = 0;
+        let window_size = opts.window.max(1);
         loop {
             let mut window = self
                 .inner
                 .store
-                .expired_records(now, cursor, opts.tenant, SWEEP_WINDOW)
+                .expired_records(now, cursor, opts.tenant, window_size)
                 .await?;
             let Some(last) = window.last() else { break };
             // On a dry run nothing is removed, so the cursor must move past what was seen; on a
             // real run held records stay too, so the same holds.
             let window_end = Some((last.record.expires_at.unwrap_or(now), last.record.id));
-            let full = window.len() as u32 == SWEEP_WINDOW;
+            let full = window.len() as u32 == window_size;
             window.retain(|item| !done.contains(&item.record.id));
             window.sort_unstable_by_key(|item| {
                 (item.record.tenant, item.record.subject, item.record.id)

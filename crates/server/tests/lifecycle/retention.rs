@@ -452,6 +452,83 @@ async fn a_litigation_hold_keeps_expired_records_until_it_ends() {
     assert_eq!(run_retention(&srv, false).await["tenants"], json!({}));
 }
 
+#[tokio::test]
+async fn a_sweep_in_many_small_windows_expires_each_record_once() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Windowed Co").await;
+    let (a, b, held) = (
+        srv.subject(&t).await,
+        srv.subject(&t).await,
+        srv.subject(&t).await,
+    );
+    let mut visits = Vec::new();
+    for s in [&a, &b, &a, &held, &b, &a, &held] {
+        visits.push(id(
+            &write(&srv, &t, s, "browser_visit", visit_fields()).await
+        ));
+    }
+    let now = crate::support::rfc(srv.vault.now());
+    let log = id(&write(
+        &srv,
+        &t,
+        &b,
+        "server_log",
+        json!({ "ip": "192.0.2.7", "at": now }),
+    )
+    .await);
+    let (st, body) = hold(&srv, &t, &held, Some(srv.vault.now() + days(100))).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
+    srv.clock.advance(days(61));
+
+    // Windows of three records, commits of two: the cursor crosses windows that start or end
+    // on held records, and batches that straddle subjects.
+    let run = |dry_run| {
+        let opts = ward_vault::RetentionOptions {
+            dry_run,
+            window: 3,
+            batch: 2,
+            ..Default::default()
+        };
+        let vault = srv.vault.clone();
+        async move {
+            let report = vault.run_retention(&opts, |_| {}).await.unwrap();
+            serde_json::to_value(report).unwrap()
+        }
+    };
+    let expected = json!({ "browser_visit": tally(0, 5, 2), "server_log": tally(1, 0, 0) });
+    for dry_run in [true, true, false] {
+        let report = run(dry_run).await;
+        assert_eq!(
+            report["tenants"][&t.id], expected,
+            "dry run {dry_run}: {report}"
+        );
+    }
+    let mut anonymized: Vec<String> = audit(&srv, &t, "action=record_anonymize")
+        .await
+        .iter()
+        .map(|e| e["record"].as_str().unwrap().to_owned())
+        .collect();
+    anonymized.sort();
+    let mut free: Vec<String> = visits
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![3, 6].contains(i))
+        .map(|(_, v)| v.clone())
+        .collect();
+    free.sort();
+    assert_eq!(anonymized, free, "each free visit anonymized once");
+    let expired = audit(&srv, &t, "action=record_expire").await;
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!(expired[0]["record"], log.as_str());
+
+    let again = run(false).await;
+    assert_eq!(
+        again["tenants"][&t.id],
+        json!({ "browser_visit": tally(0, 0, 2) }),
+        "only the held visits are left: {again}"
+    );
+}
+
 async fn set_retention(
     srv: &TestServer,
     t: &TenantFixture,
