@@ -411,15 +411,7 @@ async fn expired_records_are_not_exported() {
     let srv = crate::start().await;
     let t = srv.tenant("Expiry Export Co").await;
     let s = srv.subject(&t).await;
-    let now = crate::support::rfc(srv.vault.now());
-    let log = write(
-        &srv,
-        &t,
-        &s,
-        "server_log",
-        json!({ "ip": "192.0.2.77", "at": now }),
-    )
-    .await;
+    let log = crate::support::log_now(&srv, &t, &s, "192.0.2.77").await;
     let contact = write(
         &srv,
         &t,

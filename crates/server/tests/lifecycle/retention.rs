@@ -11,8 +11,8 @@ use ward_testkit::{TenantFixture, TestServer};
 
 use crate::support::{
     ANALYTICS, ESSENTIAL, RECRUITMENT, SECURITY, YEAR_DAYS, assert_error, at, audit, counts, days,
-    export_path, hold, id, list_path, lookup_path, put, read_path, record_path, run_retention,
-    scan, tally, write,
+    export_path, hold, id, list_path, log_now, lookup_path, put, read_path, record_path,
+    run_retention, scan, tally, write,
 };
 
 pub(crate) const VISIT_IP: &str = "198.51.100.237";
@@ -467,15 +467,7 @@ async fn a_sweep_in_many_small_windows_expires_each_record_once() {
             &write(&srv, &t, s, "browser_visit", visit_fields()).await
         ));
     }
-    let now = crate::support::rfc(srv.vault.now());
-    let log = id(&write(
-        &srv,
-        &t,
-        &b,
-        "server_log",
-        json!({ "ip": "192.0.2.7", "at": now }),
-    )
-    .await);
+    let log = id(&log_now(&srv, &t, &b, "192.0.2.7").await);
     let (st, body) = hold(&srv, &t, &held, Some(srv.vault.now() + days(100))).await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
     srv.clock.advance(days(61));
@@ -689,23 +681,8 @@ async fn every_run_is_audited_per_tenant_and_per_record() {
         id(&write(&srv, &t, &s, "browser_visit", visit_fields()).await),
     ];
     visits.sort();
-    let now = crate::support::rfc(srv.vault.now());
-    let log = id(&write(
-        &srv,
-        &t,
-        &s,
-        "server_log",
-        json!({ "ip": "192.0.2.1", "at": now }),
-    )
-    .await);
-    let other_log = id(&write(
-        &srv,
-        &other,
-        &os,
-        "server_log",
-        json!({ "ip": "192.0.2.2", "at": now }),
-    )
-    .await);
+    let log = id(&log_now(&srv, &t, &s, "192.0.2.1").await);
+    let other_log = id(&log_now(&srv, &other, &os, "192.0.2.2").await);
     srv.clock.advance(days(61));
 
     let report = run_retention(&srv, false).await;

@@ -96,15 +96,7 @@ async fn deleted_records_leave_no_anonymized_copy() {
     let srv = crate::start().await;
     let t = srv.tenant("Gone Co").await;
     let s = srv.subject(&t).await;
-    let now = crate::support::rfc(srv.vault.now());
-    let log = id(&write(
-        &srv,
-        &t,
-        &s,
-        "server_log",
-        json!({ "ip": "192.0.2.9", "at": now }),
-    )
-    .await);
+    let log = id(&crate::support::log_now(&srv, &t, &s, "192.0.2.9").await);
     srv.clock.advance(days(15));
     let report = run_retention(&srv, false).await;
     assert_eq!(

@@ -119,6 +119,13 @@ pub(crate) async fn write(
     b
 }
 
+/// Writes a `server_log` record from `ip` stamped with the clock's now (its retention counts
+/// from that field); returns the created record.
+pub(crate) async fn log_now(srv: &TestServer, t: &TenantFixture, s: &str, ip: &str) -> Value {
+    let now = rfc(srv.vault.now());
+    write(srv, t, s, "server_log", json!({ "ip": ip, "at": now })).await
+}
+
 /// The id of a JSON object.
 #[track_caller]
 pub(crate) fn id(v: &Value) -> String {
