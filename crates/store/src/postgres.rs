@@ -1164,33 +1164,23 @@ async fn rewrap_tenant_keys(
 ) -> Result<KeysRewrapped> {
     let t = tenant.as_bytes().as_slice();
     let v = i64::from(key_version);
-    let subjects = rewrapped_keys(
+    let subjects = rewrap_owned_keys(
         conn,
-        "SELECT s.id, sk.version, sk.wrapped_key, s.key_version FROM subjects s \
-         JOIN subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
-         WHERE s.tenant = $1 AND s.key_version <> $2",
         tenant,
         v,
         KeyOwner::Subject,
         rewrap,
+        [
+            "SELECT s.id, sk.version, sk.wrapped_key, s.key_version FROM subjects s \
+             JOIN subject_keys sk ON sk.tenant = s.tenant AND sk.subject = s.id \
+             WHERE s.tenant = $1 AND s.key_version <> $2",
+            "UPDATE subject_keys sk SET wrapped_key = v.wrapped_key \
+             FROM UNNEST($2::bytea[], $3::bytea[]) AS v(subject, wrapped_key) \
+             WHERE sk.tenant = $1 AND sk.subject = v.subject",
+            "UPDATE subjects SET key_version = $2 WHERE tenant = $1 AND id = ANY($3)",
+        ],
     )
     .await?;
-    sqlx::query(
-        "UPDATE subject_keys sk SET wrapped_key = v.wrapped_key \
-         FROM UNNEST($2::bytea[], $3::bytea[]) AS v(subject, wrapped_key) \
-         WHERE sk.tenant = $1 AND sk.subject = v.subject",
-    )
-    .bind(t)
-    .bind(&subjects.ids)
-    .bind(&subjects.keys)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE subjects SET key_version = $2 WHERE tenant = $1 AND id = ANY($3)")
-        .bind(t)
-        .bind(v)
-        .bind(&subjects.ids)
-        .execute(&mut *conn)
-        .await?;
     let retired = rewrapped_keys(
         conn,
         "SELECT subject, version, wrapped_key, key_version FROM retired_subject_keys \
@@ -1213,38 +1203,57 @@ async fn rewrap_tenant_keys(
     .bind(&retired.keys)
     .execute(&mut *conn)
     .await?;
-    let holds = rewrapped_keys(
+    let holds = rewrap_owned_keys(
         conn,
-        "SELECT h.id, 0::bigint, hk.wrapped_key, h.key_version FROM holds h \
-         JOIN hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
-         WHERE h.tenant = $1 AND h.key_version <> $2",
         tenant,
         v,
         KeyOwner::Hold,
         rewrap,
+        [
+            "SELECT h.id, 0::bigint, hk.wrapped_key, h.key_version FROM holds h \
+             JOIN hold_keys hk ON hk.tenant = h.tenant AND hk.hold = h.id \
+             WHERE h.tenant = $1 AND h.key_version <> $2",
+            "UPDATE hold_keys hk SET wrapped_key = v.wrapped_key \
+             FROM UNNEST($2::bytea[], $3::bytea[]) AS v(hold, wrapped_key) \
+             WHERE hk.tenant = $1 AND hk.hold = v.hold",
+            "UPDATE holds SET key_version = $2 WHERE tenant = $1 AND id = ANY($3)",
+        ],
     )
     .await?;
-    sqlx::query(
-        "UPDATE hold_keys hk SET wrapped_key = v.wrapped_key \
-         FROM UNNEST($2::bytea[], $3::bytea[]) AS v(hold, wrapped_key) \
-         WHERE hk.tenant = $1 AND hk.hold = v.hold",
-    )
-    .bind(t)
-    .bind(&holds.ids)
-    .bind(&holds.keys)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE holds SET key_version = $2 WHERE tenant = $1 AND id = ANY($3)")
+    Ok(KeysRewrapped {
+        subjects: subjects as u64,
+        retired_subject_keys: retired.ids.len() as u64,
+        holds: holds as u64,
+    })
+}
+
+/// Rewraps the keys of owners that record their tenant key version themselves (subjects,
+/// holds): `[select, update_keys, update_owners]` find the stale keys, store the rewrapped
+/// ones from `UNNEST($2 ids, $3 keys)`, and move the owners (`$3` ids) to version `$2`.
+/// Returns how many were rewrapped.
+async fn rewrap_owned_keys(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    key_version: i64,
+    owner: fn(Uuid) -> KeyOwner,
+    rewrap: &Rewrapper,
+    [select, update_keys, update_owners]: [&'static str; 3],
+) -> Result<usize> {
+    let t = tenant.as_bytes().as_slice();
+    let stale = rewrapped_keys(conn, select, tenant, key_version, owner, rewrap).await?;
+    sqlx::query(update_keys)
         .bind(t)
-        .bind(v)
-        .bind(&holds.ids)
+        .bind(&stale.ids)
+        .bind(&stale.keys)
         .execute(&mut *conn)
         .await?;
-    Ok(KeysRewrapped {
-        subjects: subjects.ids.len() as u64,
-        retired_subject_keys: retired.ids.len() as u64,
-        holds: holds.ids.len() as u64,
-    })
+    sqlx::query(update_owners)
+        .bind(t)
+        .bind(key_version)
+        .bind(&stale.ids)
+        .execute(&mut *conn)
+        .await?;
+    Ok(stale.ids.len())
 }
 
 /// One table's keys, rewrapped, as columns for `UNNEST`.

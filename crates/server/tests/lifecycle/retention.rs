@@ -452,6 +452,17 @@ async fn a_litigation_hold_keeps_expired_records_until_it_ends() {
     assert_eq!(run_retention(&srv, false).await["tenants"], json!({}));
 }
 
+/// The records the tenant's log says were anonymized, sorted.
+async fn anonymized_records(srv: &TestServer, t: &TenantFixture) -> Vec<String> {
+    let mut ids: Vec<String> = audit(srv, t, "action=record_anonymize")
+        .await
+        .iter()
+        .map(|e| e["record"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
 #[tokio::test]
 async fn a_sweep_in_many_small_windows_expires_each_record_once() {
     let srv = crate::start().await;
@@ -495,12 +506,7 @@ async fn a_sweep_in_many_small_windows_expires_each_record_once() {
             "dry run {dry_run}: {report}"
         );
     }
-    let mut anonymized: Vec<String> = audit(&srv, &t, "action=record_anonymize")
-        .await
-        .iter()
-        .map(|e| e["record"].as_str().unwrap().to_owned())
-        .collect();
-    anonymized.sort();
+    let anonymized = anonymized_records(&srv, &t).await;
     let mut free: Vec<String> = visits
         .iter()
         .enumerate()
@@ -946,12 +952,7 @@ async fn a_record_that_vanishes_mid_sweep_is_neither_swept_nor_counted() {
         &tally(0, 2, 0),
         "the vanished record is not counted, the others once: {report}"
     );
-    let mut anonymized: Vec<String> = audit(&srv, &t, "action=record_anonymize")
-        .await
-        .iter()
-        .map(|e| e["record"].as_str().unwrap().to_owned())
-        .collect();
-    anonymized.sort();
+    let anonymized = anonymized_records(&srv, &t).await;
     let mut survivors: Vec<String> = visits.into_iter().map(|(_, v)| v).collect();
     survivors.sort();
     assert_eq!(anonymized, survivors, "one event per anonymized record");
