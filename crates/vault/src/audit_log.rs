@@ -13,6 +13,8 @@ use ward_store::{AuditQuery, CheckpointRow, Op, Store};
 use crate::access::Operation;
 use crate::{RequestContext, Result, Vault, VaultError};
 
+mod columns;
+
 /// Largest page of the tenant audit view.
 pub(crate) const MAX_AUDIT_PAGE: u32 = 1000;
 
@@ -94,53 +96,34 @@ impl LogVerifyError {
     }
 }
 
-/// The event fields that are copied into filter columns, read without building the whole
-/// event.
-#[derive(serde::Deserialize)]
-struct Projection<'a> {
-    #[serde(with = "time::serde::rfc3339")]
-    at: OffsetDateTime,
-    #[serde(borrow)]
-    actor: ActorProjection<'a>,
-    #[serde(default)]
-    tenant: Option<Uuid>,
-    #[serde(default)]
-    subject: Option<Uuid>,
-    #[serde(borrow)]
-    action: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    outcome: std::borrow::Cow<'a, str>,
-}
-
-#[derive(serde::Deserialize)]
-struct ActorProjection<'a> {
-    #[serde(borrow)]
-    id: std::borrow::Cow<'a, str>,
-}
-
 /// Checks the stored filter columns of `row` against its event.
+///
+/// Runs once per event in `ward audit verify`, after the event's bytes were authenticated by
+/// the hash check; it guards the plain filter columns against edits. The event's values are
+/// read by [`columns::Columns::of`]: a strict scanner of the canonical layout, falling back
+/// to serde for anything else, so the verdicts are serde's (see that module).
 fn check_columns(row: &ward_store::AuditRowRef<'_>) -> Result<(), LogVerifyError> {
     let bad = |column| LogVerifyError::ColumnMismatch {
         index: row.idx,
         column,
     };
-    let p: Projection<'_> = serde_json::from_slice(row.event).map_err(|_| bad("event"))?;
-    if ward_store::to_micros(p.at) != row.at {
+    let c = columns::Columns::of(row.event).ok_or_else(|| bad("event"))?;
+    if c.at != row.at {
         return Err(bad("at"));
     }
-    if p.tenant != row.tenant {
+    if c.tenant != row.tenant {
         return Err(bad("tenant"));
     }
-    if p.subject != row.subject {
+    if c.subject != row.subject {
         return Err(bad("subject"));
     }
-    if p.actor.id != row.actor {
+    if c.actor != row.actor {
         return Err(bad("actor"));
     }
-    if p.action != row.action {
+    if c.action != row.action {
         return Err(bad("action"));
     }
-    if p.outcome != row.outcome {
+    if c.outcome != row.outcome {
         return Err(bad("outcome"));
     }
     Ok(())
