@@ -81,6 +81,10 @@ macro_rules! actions {
         }
 
         impl Action {
+            /// Every action, in declaration order: what a test that must cover each one
+            /// iterates, so a new action is covered without editing the test.
+            pub const ALL: &'static [Self] = &[$(Self::$name,)*];
+
             /// The snake_case name used in storage, filters and metrics.
             pub fn as_str(self) -> &'static str {
                 match self {
