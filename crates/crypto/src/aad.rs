@@ -11,11 +11,42 @@
 //! kinds) encode to the same bytes. The `/v1` in the labels lets the layout evolve.
 
 const RECORD: &str = "ward/aad/v1/record";
+const RECORD_REVISION: &str = "ward/aad/v2/record";
 const SUBJECT_KEY: &str = "ward/aad/v1/subject-key";
 const TENANT_KEY: &str = "ward/aad/v1/tenant-key";
 const HOLD_KEY: &str = "ward/aad/v1/hold-key";
 
-/// Associated data for a record's payload, sealed under its subject key `key_version`.
+/// Associated data for a live record's payload at `revision`, sealed under its subject key
+/// `key_version`.
+///
+/// Binding the revision means a ciphertext of an earlier revision, copied back into the row
+/// by someone with write access to the database (a rollback of a rectification), fails to
+/// open: the row's revision has moved on.
+#[must_use]
+pub fn record_revision(
+    tenant: &[u8; 16],
+    subject: &[u8; 16],
+    record: &[u8; 16],
+    collection: &str,
+    key_version: u32,
+    revision: i64,
+) -> Vec<u8> {
+    encode(
+        RECORD_REVISION,
+        &[
+            tenant,
+            subject,
+            record,
+            collection.as_bytes(),
+            &key_version.to_be_bytes(),
+            &revision.to_be_bytes(),
+        ],
+    )
+}
+
+/// Associated data for an immutable copy of a record (a record kept under a legal hold, an
+/// anonymized record), and for live records sealed before revisions were bound
+/// ([`record_revision`]), sealed under key `key_version`.
 #[must_use]
 pub fn record(
     tenant: &[u8; 16],

@@ -21,6 +21,9 @@ pub enum Operation {
     WriteData,
     /// Read records (needs a purpose).
     ReadData,
+    /// Rectify a record: a write that states a purpose like a read, because the record it
+    /// changes is personal data processed for that purpose.
+    UpdateData,
     /// Data-subject rights and tenant lifecycle: export, erase, restrict, requests.
     ManageRights,
     /// Read the tenant's audit log.
@@ -86,6 +89,53 @@ impl Denial {
     }
 }
 
+/// Proof that [`decide`] allowed field values of one collection (or, for a data-subject
+/// export, of every collection) to leave the vault at one moment.
+///
+/// Only [`grant_disclosure`] makes one, and the only function that turns a sealed record into
+/// field values for a caller (`disclosure::disclose`) takes one. So a new path that returns
+/// values cannot skip the decision: without a grant it has nothing to pass.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DisclosureGrant {
+    /// The collection decided on; `None` when the decision covered the whole subject.
+    collection: Option<String>,
+    /// The decision's time: records expired by then are refused at disclosure too.
+    now: OffsetDateTime,
+}
+
+impl DisclosureGrant {
+    /// Whether this grant covers a record of `collection` that expires at `expires_at`.
+    pub fn covers(&self, collection: &str, expires_at: Option<OffsetDateTime>) -> bool {
+        self.collection.as_deref().is_none_or(|c| c == collection)
+            && expires_at.is_none_or(|e| e > self.now)
+    }
+}
+
+/// Decides a disclosure of field values: a read for a purpose ([`Operation::ReadData`]) or a
+/// data-subject export ([`Operation::ManageRights`]). Any other operation is refused, so a
+/// write's permission can never be spent on reading.
+pub fn grant_disclosure(a: &Access<'_>) -> Result<DisclosureGrant, Denial> {
+    if !matches!(a.operation, Operation::ReadData | Operation::ManageRights) {
+        return Err(forbidden(
+            "role_not_permitted",
+            format!("{} does not disclose field values", describe(a.operation)),
+        ));
+    }
+    decide(a)?;
+    if a.operation == Operation::ReadData && a.collection.is_none() {
+        // A purpose read is decided per collection; without one there is nothing to bind.
+        return Err(forbidden(
+            "purpose_not_allowed",
+            "a read is decided for one collection",
+        ));
+    }
+    Ok(DisclosureGrant {
+        collection: a.collection.map(|c| c.name.as_str().to_owned()),
+        now: a.now,
+    })
+}
+
 /// Marker in a subject's restrictions meaning "every purpose that is not essential".
 pub const ALL_NON_ESSENTIAL: &str = "all_non_essential";
 
@@ -126,7 +176,7 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
     let permitted = match a.operation {
         Operation::ReadTenant => true,
         Operation::ManageKeys => matches!(p.role, Role::Operator | Role::Owner | Role::Admin),
-        Operation::WriteData | Operation::ReadData => {
+        Operation::WriteData | Operation::ReadData | Operation::UpdateData => {
             matches!(p.role, Role::Owner | Role::Admin | Role::Member)
         }
         Operation::ManageRights => matches!(p.role, Role::Owner | Role::Admin),
@@ -139,9 +189,12 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
         ));
     }
     // 5. Purpose binding.
-    if a.operation == Operation::ReadData {
+    if matches!(a.operation, Operation::ReadData | Operation::UpdateData) {
         let Some(purpose) = a.purpose else {
-            return Err(forbidden("purpose_required", "reads must state a purpose"));
+            return Err(forbidden(
+                "purpose_required",
+                format!("{} requires a stated purpose", describe(a.operation)),
+            ));
         };
         if let Some(c) = a.collection
             && !c.allows_purpose(purpose)
@@ -159,7 +212,7 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
             return Err(forbidden(
                 "purpose_not_allowed",
                 format!(
-                    "this key may not read for purpose {purpose} (key purposes: {})",
+                    "this key may not process data for purpose {purpose} (key purposes: {})",
                     join(p.purposes.iter())
                 ),
             ));
@@ -226,6 +279,7 @@ fn describe(op: Operation) -> &'static str {
         Operation::ManageKeys => "manage API keys",
         Operation::WriteData => "write personal data",
         Operation::ReadData => "read personal data",
+        Operation::UpdateData => "rectify personal data",
         Operation::ManageRights => "handle data-subject rights or the tenant lifecycle",
         Operation::ReadAudit => "read the audit log",
     }

@@ -47,6 +47,12 @@ pub enum BatchItem {
         /// Fields to change (null removes an optional field).
         #[schema(value_type = Object)]
         fields: Map<String, Value>,
+        /// Why the record is changed, decided like a read's purpose.
+        purpose: String,
+        /// Answer with the record's values after the change (decided as a read for
+        /// `purpose`); by default the result carries only the record's place and revision.
+        #[serde(default)]
+        return_fields: bool,
     },
     /// Delete a record.
     DeleteRecord {
@@ -60,7 +66,8 @@ pub enum BatchItem {
 /// The results of a committed batch, one per item, in order.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchOutcome {
-    /// For creates and updates the created or updated object; for deletes `{"deleted": id}`.
+    /// For creates and updates the record's place and revision (and, for an update that
+    /// asked for them, its values); for deletes `{"deleted": id}`.
     #[schema(value_type = Vec<Object>)]
     pub results: Vec<Value>,
 }
@@ -195,9 +202,22 @@ impl Vault {
                 subject,
                 record,
                 fields,
+                purpose,
+                return_fields,
             } => {
+                let options = crate::records::UpdateOptions {
+                    purpose,
+                    return_fields,
+                };
                 let p = self
-                    .prepare_update(ctx, tenant, subject, record, &fields)
+                    .prepare_update(
+                        ctx,
+                        tenant,
+                        subject,
+                        record,
+                        &fields,
+                        crate::records::UpdateBasis::Purpose(&options),
+                    )
                     .await?;
                 Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
             }

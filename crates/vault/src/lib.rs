@@ -12,6 +12,7 @@ pub mod access;
 mod audit_log;
 mod batch;
 mod clock;
+mod disclosure;
 mod error;
 mod keys;
 mod principal;
@@ -34,7 +35,7 @@ use ward_crypto::{Hasher, RootKeyring};
 use ward_policy::Policy;
 use ward_store::{Op, Store, TenantRow};
 
-pub use access::{Denial, Operation};
+pub use access::{Denial, DisclosureGrant, Operation};
 pub use audit_log::{
     AuditFilter, AuditPage, LogVerifyError, VerifyReport, check_exported_checkpoint,
     event_leaf_hash, verify_log,
@@ -44,7 +45,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, VaultError};
 pub use principal::{Principal, RequestContext, Role};
 pub use record_rotation::KeyJob;
-pub use records::{RecordOut, SubjectOut};
+pub use disclosure::RecordOut;
+pub use records::{SubjectOut, UpdateOptions};
 pub use retention::{Counts, RetentionOptions, RetentionReport};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
 pub use rotation::{KeyStatus, RotationReport};
@@ -228,6 +230,19 @@ impl Vault {
     async fn check(&self, access: &access::Access<'_>, event: &AuditEvent) -> Result<()> {
         match access::decide(access) {
             Ok(()) => Ok(()),
+            Err(denial) => Err(self.deny(event.clone(), denial).await),
+        }
+    }
+
+    /// Like [`Self::check`], for an access that discloses field values: the grant it returns
+    /// is what [`disclosure::disclose`] requires.
+    async fn check_disclosure(
+        &self,
+        access: &access::Access<'_>,
+        event: &AuditEvent,
+    ) -> Result<access::DisclosureGrant> {
+        match access::grant_disclosure(access) {
+            Ok(grant) => Ok(grant),
             Err(denial) => Err(self.deny(event.clone(), denial).await),
         }
     }

@@ -13,8 +13,9 @@ use ward_policy::{Collection, FieldName, Purpose, RetentionStart, ValidationMode
 use ward_store::{IndexEntry, Op, RecordFilter, RecordRow, SubjectRow, SubjectView, TenantRow};
 
 use crate::access::{Access, Operation};
+use crate::disclosure::{RecordOut, disclose};
 use crate::keys::FIRST_SUBJECT_KEY_VERSION;
-use crate::sealing::{STALE_KEY_READ, SubjectCiphers};
+use crate::sealing::{RecordPlace, STALE_KEY_READ, SubjectCiphers};
 use crate::{RequestContext, Result, Vault, VaultError, parse_list};
 
 /// Longest external reference accepted.
@@ -32,29 +33,25 @@ pub struct SubjectOut {
     pub restrictions: Vec<String>,
 }
 
-/// A decrypted record as shown by the API.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RecordOut {
-    /// Record id.
-    pub id: Uuid,
-    /// Subject id.
-    pub subject: Uuid,
-    /// Collection.
-    pub collection: String,
-    /// Field values, normalized.
-    #[schema(value_type = Object)]
-    pub fields: BTreeMap<String, Value>,
-    /// Revision, for optimistic concurrency.
-    pub revision: i64,
-    /// Creation time.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// Last update.
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    /// When retention removes it.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
+/// What a rectification states besides its fields.
+#[derive(Debug, Clone)]
+pub struct UpdateOptions {
+    /// Why the record is changed: decided like a read's purpose (allowed for the collection,
+    /// covered by the key, not restricted by the subject).
+    pub purpose: String,
+    /// Answer with the record's values after the change. Decided as a read for the same
+    /// purpose; by default the answer carries only the record's place and revision.
+    pub return_fields: bool,
+}
+
+/// On what ground a record is rectified.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UpdateBasis<'a> {
+    /// The tenant's application processes the record for a purpose.
+    Purpose(&'a UpdateOptions),
+    /// A data subject asked for the rectification (GDPR Art. 16): a right, handled by the
+    /// roles that handle rights, for no processing purpose of the tenant's.
+    SubjectRequest,
 }
 
 /// A subject prepared but not committed, with what a batch needs to add records to it.
@@ -283,7 +280,16 @@ impl Vault {
             subject,
             id,
             collection: collection.to_owned(),
-            ciphertext: cipher.seal(tenant, subject, id, collection, &plaintext.0)?,
+            ciphertext: cipher.seal(
+                RecordPlace {
+                    tenant,
+                    subject,
+                    record: id,
+                    collection,
+                },
+                1,
+                &plaintext.0,
+            )?,
             key_version: cipher.version(),
             revision: 1,
             created_at: now,
@@ -291,7 +297,9 @@ impl Vault {
             expires_at,
         };
         let index = self.index_entries(&trow, coll, &values)?;
-        let out = record_out(&row, values);
+        // A create answers with the record's place, never its values: reading them back is a
+        // read, with a purpose.
+        let out = RecordOut::meta(&row);
         Ok(Prepared {
             out,
             ops: vec![
@@ -337,21 +345,22 @@ impl Vault {
         event.collection = Some(row.collection.clone());
         let coll = self.collection(&row.collection)?;
         let restrictions = parse_list(&view.subject.restrictions);
-        self.check(
-            &Access {
-                principal: &ctx.principal,
-                tenant,
-                tenant_status: &view.tenant_status,
-                operation: Operation::ReadData,
-                collection: Some(coll),
-                purpose: Some(&purpose),
-                restrictions: &restrictions,
-                expires_at: row.expires_at,
-                now: self.now(),
-            },
-            &event,
-        )
-        .await?;
+        let grant = self
+            .check_disclosure(
+                &Access {
+                    principal: &ctx.principal,
+                    tenant,
+                    tenant_status: &view.tenant_status,
+                    operation: Operation::ReadData,
+                    collection: Some(coll),
+                    purpose: Some(&purpose),
+                    restrictions: &restrictions,
+                    expires_at: row.expires_at,
+                    now: self.now(),
+                },
+                &event,
+            )
+            .await?;
         let cipher = match self.inner.keys.cached_subject(&view.subject) {
             Some(c) if row.key_version == view.subject.record_key_version => {
                 SubjectCiphers::current(view.subject.record_key_version, c)
@@ -362,8 +371,8 @@ impl Vault {
                     .await?
             }
         };
-        let values = match cipher.open(&row) {
-            Ok(v) => v,
+        let out = match disclose(&grant, &cipher, &row) {
+            Ok(out) => out,
             Err(e @ VaultError::Conflict(_)) if !last_attempt => return Err(e),
             Err(e) => {
                 // Detected tampering is itself worth a line in the tenant's log.
@@ -382,7 +391,7 @@ impl Vault {
             .store
             .commit(vec![Op::Audit(Box::new(event))])
             .await?;
-        Ok(record_out(&row, values))
+        Ok(out)
     }
 
     /// Lists a subject's records readable for a purpose; records of collections that do not
@@ -448,15 +457,14 @@ impl Vault {
                 expires_at: row.expires_at,
                 ..base.clone()
             };
-            if crate::access::decide(&access).is_err() {
+            let Ok(grant) = crate::access::grant_disclosure(&access) else {
                 continue;
-            }
-            let values = cipher.open(row)?;
+            };
+            out.push(disclose(&grant, &cipher, row)?);
             let mut e = event.clone();
             e.record = Some(row.id);
             e.collection = Some(row.collection.clone());
             ops.push(Op::Audit(Box::new(e)));
-            out.push(record_out(row, values));
         }
         if ops.is_empty() {
             // Even an empty answer is an access worth recording.
@@ -467,7 +475,8 @@ impl Vault {
     }
 
     /// Rectifies a record: validated fields replace the old ones (null removes an optional
-    /// field); the old values are not kept anywhere.
+    /// field); the old values are not kept anywhere. The change states a purpose, decided like
+    /// a read's, because it processes the record for that purpose.
     pub async fn update_record(
         &self,
         ctx: &RequestContext,
@@ -475,11 +484,32 @@ impl Vault {
         subject: Uuid,
         record: Uuid,
         fields: &Map<String, Value>,
+        options: &UpdateOptions,
+    ) -> Result<RecordOut> {
+        self.rectify(
+            ctx,
+            tenant,
+            subject,
+            record,
+            fields,
+            UpdateBasis::Purpose(options),
+        )
+        .await
+    }
+
+    pub(crate) async fn rectify(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        record: Uuid,
+        fields: &Map<String, Value>,
+        basis: UpdateBasis<'_>,
     ) -> Result<RecordOut> {
         let mut attempt = 0;
         loop {
-            let p =
-                retry_stale(|_| self.prepare_update(ctx, tenant, subject, record, fields)).await?;
+            let p = retry_stale(|_| self.prepare_update(ctx, tenant, subject, record, fields, basis))
+                .await?;
             match self.inner.store.commit(p.ops).await {
                 Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
                 Err(e) => return Err(e.into()),
@@ -495,20 +525,46 @@ impl Vault {
         subject: Uuid,
         record: Uuid,
         fields: &Map<String, Value>,
+        basis: UpdateBasis<'_>,
     ) -> Result<Prepared> {
-        let (event, trow, view, row) = self
+        let (mut event, trow, view, row) = self
             .record_in_place(ctx, tenant, subject, record, Action::RecordUpdate)
             .await?;
         let coll = self.collection(&row.collection)?;
-        self.check(
-            &Access {
-                collection: Some(coll),
-                expires_at: row.expires_at,
-                ..self.tenant_access(ctx, &trow, Operation::WriteData)
-            },
-            &event,
-        )
-        .await?;
+        let restrictions = parse_list(&view.subject.restrictions);
+        let mut decided = Access {
+            principal: &ctx.principal,
+            tenant,
+            tenant_status: &view.tenant_status,
+            operation: Operation::ManageRights,
+            collection: Some(coll),
+            purpose: None,
+            restrictions: &restrictions,
+            expires_at: row.expires_at,
+            now: self.now(),
+        };
+        let purpose;
+        let mut return_fields = false;
+        if let UpdateBasis::Purpose(options) = basis {
+            event.purpose = known_purpose(&options.purpose);
+            purpose = self.purpose(&options.purpose)?;
+            decided.operation = Operation::UpdateData;
+            decided.purpose = Some(&purpose);
+            return_fields = options.return_fields;
+        }
+        self.check(&decided, &event).await?;
+        let grant = if return_fields {
+            let read = Access {
+                operation: Operation::ReadData,
+                ..decided.clone()
+            };
+            let grant = self.check_disclosure(&read, &event).await?;
+            // The values leave with the answer: the update's event says so.
+            event.detail = Some(serde_json::json!({ "returned_fields": true }));
+            Some(grant)
+        } else {
+            None
+        };
         let patch = validate(coll, fields, ValidationMode::Patch)?;
         let cipher = self
             .record_ciphers(&trow, &view.subject, std::slice::from_ref(&row))
@@ -532,7 +588,16 @@ impl Vault {
         };
         let plaintext = Zeroizing(serde_json::to_vec(&values).map_err(|_| VaultError::Integrity)?);
         let new = RecordRow {
-            ciphertext: cipher.seal(tenant, subject, record, &row.collection, &plaintext.0)?,
+            ciphertext: cipher.seal(
+                RecordPlace {
+                    tenant,
+                    subject,
+                    record,
+                    collection: &row.collection,
+                },
+                row.revision + 1,
+                &plaintext.0,
+            )?,
             key_version: cipher.version(),
             revision: row.revision + 1,
             updated_at: now,
@@ -540,7 +605,11 @@ impl Vault {
             ..row.clone()
         };
         let index = self.index_entries(&trow, coll, &typed)?;
-        let out = record_out(&new, values);
+        drop(values);
+        let out = match &grant {
+            Some(grant) => disclose(grant, &cipher, &new)?,
+            None => RecordOut::meta(&new),
+        };
         Ok(Prepared {
             out,
             ops: vec![
@@ -661,18 +730,17 @@ impl Vault {
                 expires_at: row.expires_at,
                 ..base.clone()
             };
-            if crate::access::decide(&access).is_err() {
+            let Ok(grant) = crate::access::grant_disclosure(&access) else {
                 continue;
-            }
+            };
             let cipher = self
                 .record_ciphers(&trow, &s, std::slice::from_ref(&row))
                 .await?;
-            let values = cipher.open(&row)?;
+            out.push(disclose(&grant, &cipher, &row)?);
             let mut e = event.clone();
             e.subject = Some(s.id);
             e.record = Some(row.id);
             ops.push(Op::Audit(Box::new(e)));
-            out.push(record_out(&row, values));
         }
         if ops.is_empty() {
             ops.push(Op::Audit(Box::new(event)));
@@ -950,39 +1018,56 @@ pub(crate) fn open_record(cipher: &Cipher, row: &RecordRow) -> Result<Map<String
     serde_json::from_slice(&plain).map_err(|_| VaultError::Integrity)
 }
 
-/// A record's plaintext bytes, opened under the key version its row names.
+/// The associated data of a live record at `revision` (see [`aad::record_revision`]).
+pub(crate) fn live_record_aad(
+    tenant: Uuid,
+    subject: Uuid,
+    record: Uuid,
+    collection: &str,
+    v: u32,
+    revision: i64,
+) -> Vec<u8> {
+    aad::record_revision(
+        tenant.as_bytes(),
+        subject.as_bytes(),
+        record.as_bytes(),
+        collection,
+        v,
+        revision,
+    )
+}
+
+/// A record's plaintext bytes, opened under the key version its row names and bound to the
+/// revision its row names.
+///
+/// Records sealed before revisions were bound open under the older associated data. Such a
+/// ciphertext could still be rolled back to an earlier pre-upgrade revision by someone with
+/// write access to the database; `ward keys rotate --records` re-seals every record with its
+/// revision bound and destroys the keys that opened the old copies, which closes that.
 pub(crate) fn open_record_bytes(
     cipher: &Cipher,
     row: &RecordRow,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    Ok(cipher.open(
-        &row.ciphertext,
-        &record_aad(
-            row.tenant,
-            row.subject,
-            row.id,
-            &row.collection,
-            row.key_version,
-        ),
-    )?)
-}
-
-fn record_out<V: IntoIterator<Item = (K, Value)>, K: ToString>(
-    row: &RecordRow,
-    values: V,
-) -> RecordOut {
-    RecordOut {
-        id: row.id,
-        subject: row.subject,
-        collection: row.collection.clone(),
-        fields: values
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        revision: row.revision,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        expires_at: row.expires_at,
+    let bound = live_record_aad(
+        row.tenant,
+        row.subject,
+        row.id,
+        &row.collection,
+        row.key_version,
+        row.revision,
+    );
+    match cipher.open(&row.ciphertext, &bound) {
+        Ok(plain) => Ok(plain),
+        Err(_) => Ok(cipher.open(
+            &row.ciphertext,
+            &record_aad(
+                row.tenant,
+                row.subject,
+                row.id,
+                &row.collection,
+                row.key_version,
+            ),
+        )?),
     }
 }
 

@@ -13,6 +13,7 @@ use ward_policy::{Period, Purpose};
 use ward_store::{HeldRecordRow, HoldRow, LedgerRow, Op, RecordFilter, RequestRow, TenantRow};
 
 use crate::access::{ALL_NON_ESSENTIAL, Operation};
+use crate::disclosure::disclose;
 use crate::records::{record_aad, tenant_retention_override};
 use crate::{RequestContext, Result, Role, Vault, VaultError, parse_list};
 
@@ -159,7 +160,7 @@ impl Vault {
         if during_grace && trow.status == "deactivated" {
             access.tenant_status = "active";
         }
-        self.check(&access, &event).await?;
+        let grant = self.check_disclosure(&access, &event).await?;
         let view = self
             .subject_view(tenant, subject, RecordFilter::All(None))
             .await?;
@@ -174,17 +175,17 @@ impl Vault {
             .iter()
             .filter(|r| r.expires_at.is_none_or(|e| e > now))
         {
-            let fields = cipher.open(row)?;
+            let out = disclose(&grant, &cipher, row)?;
             if let Some(c) = self.inner.policy.collection(&row.collection) {
                 collections.insert(row.collection.clone(), self.collection_schema(c));
             }
             records.push(json!({
-                "id": row.id,
-                "collection": row.collection,
-                "fields": fields,
-                "created_at": rfc3339(row.created_at),
-                "updated_at": rfc3339(row.updated_at),
-                "expires_at": row.expires_at.map(rfc3339),
+                "id": out.id,
+                "collection": out.collection,
+                "fields": out.fields,
+                "created_at": rfc3339(out.created_at),
+                "updated_at": rfc3339(out.updated_at),
+                "expires_at": out.expires_at.map(rfc3339),
             }));
         }
         let trail: Vec<Value> = self
@@ -799,7 +800,14 @@ impl Vault {
                     ));
                 };
                 let rec = self
-                    .update_record(ctx, tenant, row.subject, record, fields)
+                    .rectify(
+                        ctx,
+                        tenant,
+                        row.subject,
+                        record,
+                        fields,
+                        crate::records::UpdateBasis::SubjectRequest,
+                    )
                     .await?;
                 json!({ "record": rec.id, "revision": rec.revision })
             }

@@ -12,12 +12,21 @@ use uuid::Uuid;
 use ward_crypto::Cipher;
 use ward_store::RecordRow;
 
-use crate::records::{open_record, open_record_bytes, record_aad};
+use crate::records::{live_record_aad, open_record, open_record_bytes};
 use crate::{Result, VaultError};
 
 /// Why a read found a record sealed under a key version it was not given: the subject's key
 /// was rotated between reading the key and reading the record. Reading again resolves it.
 pub(crate) const STALE_KEY_READ: &str = "the subject key was rotated during the read; retry";
+
+/// Where a live record is: what its ciphertext is bound to besides its revision and key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordPlace<'a> {
+    pub(crate) tenant: Uuid,
+    pub(crate) subject: Uuid,
+    pub(crate) record: Uuid,
+    pub(crate) collection: &'a str,
+}
 
 /// The keys of one subject.
 #[derive(Clone)]
@@ -54,18 +63,24 @@ impl SubjectCiphers {
         }
     }
 
-    /// Seals a record's fields under the current key, bound to the record's place.
+    /// Seals a record's fields under the current key, bound to the record's place and the
+    /// revision it is written as.
     pub(crate) fn seal(
         &self,
-        tenant: Uuid,
-        subject: Uuid,
-        record: Uuid,
-        collection: &str,
+        place: RecordPlace<'_>,
+        revision: i64,
         plaintext: &[u8],
     ) -> Result<Vec<u8>> {
         Ok(self.current.seal(
             plaintext,
-            &record_aad(tenant, subject, record, collection, self.version),
+            &live_record_aad(
+                place.tenant,
+                place.subject,
+                place.record,
+                place.collection,
+                self.version,
+                revision,
+            ),
         )?)
     }
 
@@ -78,9 +93,17 @@ impl SubjectCiphers {
     /// plaintext only passes through, and is wiped when dropped.
     pub(crate) fn reseal(&self, row: &RecordRow, to: &Cipher, to_version: u32) -> Result<Vec<u8>> {
         let plain = open_record_bytes(self.for_version(row.key_version)?, row)?;
+        // Re-sealing keeps the revision: a rotation changes the key, not the record.
         Ok(to.seal(
             &plain,
-            &record_aad(row.tenant, row.subject, row.id, &row.collection, to_version),
+            &live_record_aad(
+                row.tenant,
+                row.subject,
+                row.id,
+                &row.collection,
+                to_version,
+                row.revision,
+            ),
         )?)
     }
 

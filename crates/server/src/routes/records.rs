@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
-use ward_vault::{BatchItem, BatchOutcome, RecordOut, SubjectOut};
+use ward_vault::{BatchItem, BatchOutcome, RecordOut, SubjectOut, UpdateOptions};
 
 use crate::extract::{Auth, Json, Path, Query};
 use crate::{ApiError, AppState, ErrorBody};
@@ -167,22 +167,62 @@ pub(crate) struct RecordPatch {
     /// Fields to change; `null` removes an optional field. Old values are not kept.
     #[schema(value_type = Object)]
     fields: Map<String, Value>,
+    /// Why the record is changed (or `?purpose=`): decided like a read's purpose.
+    #[serde(default)]
+    purpose: Option<String>,
+    /// Answer with the record's values after the change (or `?return_fields=true`), decided
+    /// as a read for the same purpose. By default the answer has no values.
+    #[serde(default)]
+    return_fields: Option<bool>,
 }
 
-/// Rectify a record.
+/// Query of `PATCH .../records/{record}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PatchQuery {
+    /// Why the record is changed (a fideslang data-use key allowed for the collection).
+    purpose: Option<String>,
+    /// Answer with the record's values after the change.
+    return_fields: Option<bool>,
+}
+
+/// Rectify a record for a stated purpose. The answer carries the record's place and new
+/// revision; its values only with `return_fields`, which is decided like a read.
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}/subjects/{subject}/records/{record}", tag = "records", request_body = RecordPatch,
-    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id"), ("record" = Uuid, Path, description = "Record id")),
-    responses((status = 200, body = RecordOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id"), ("record" = Uuid, Path, description = "Record id"), PatchQuery),
+    responses((status = 200, body = RecordOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn patch_record(
     State(s): State<AppState>,
     Auth(ctx): Auth,
     Path((tenant, subject, record)): Path<(Uuid, Uuid, Uuid)>,
+    Query(q): Query<PatchQuery>,
     Json(body): Json<RecordPatch>,
 ) -> Result<axum::Json<RecordOut>, ApiError> {
+    let purpose = match (q.purpose, body.purpose) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::bad_request(
+                "conflicting_purpose",
+                "the query and the body state different purposes",
+            )
+            .with_field("purpose"));
+        }
+        (Some(p), _) | (None, Some(p)) => p,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "purpose_required",
+                "updates must state a purpose: add ?purpose=… or \"purpose\" to the body",
+            )
+            .with_field("purpose"));
+        }
+    };
+    let options = UpdateOptions {
+        purpose,
+        return_fields: q.return_fields.or(body.return_fields).unwrap_or(false),
+    };
     Ok(axum::Json(
         s.vault
-            .update_record(&ctx, tenant, subject, record, &body.fields)
+            .update_record(&ctx, tenant, subject, record, &body.fields, &options)
             .await?,
     ))
 }
