@@ -41,7 +41,7 @@ fn endpoints(t: &str, s: &str, r: &str) -> Vec<(Method, String, Option<Value>)> 
         (
             Method::PATCH,
             record_path(t, s, r),
-            Some(json!({ "fields": { "name": "Eve" } })),
+            Some(json!({ "purpose": "essential.service", "fields": { "name": "Eve" } })),
         ),
         (Method::DELETE, record_path(t, s, r), None),
         (

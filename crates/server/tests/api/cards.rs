@@ -143,7 +143,7 @@ async fn card_numbers_are_refused_in_patches_and_the_record_is_unchanged() {
             .patch(
                 &record_path(&t.id, &s, &r),
                 &t.owner,
-                json!({ "fields": { "postal_address": format!("card: {card}") } }),
+                json!({ "purpose": "essential.service", "fields": { "postal_address": format!("card: {card}") } }),
             )
             .await;
         assert_field_error(
@@ -160,7 +160,7 @@ async fn card_numbers_are_refused_in_patches_and_the_record_is_unchanged() {
         .patch(
             &record_path(&t.id, &s, &c),
             &t.owner,
-            json!({ "fields": { "notes": { "n": 4_111_111_111_111_111_u64 } } }),
+            json!({ "purpose": "essential.service", "fields": { "notes": { "n": 4_111_111_111_111_111_u64 } } }),
         )
         .await;
     assert_field_error(

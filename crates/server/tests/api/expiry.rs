@@ -68,7 +68,7 @@ async fn an_expired_browser_visit_is_404_and_leaves_lists_and_lookups() {
         .patch(
             &record_path(&t.id, &s, &visit),
             &t.owner,
-            json!({ "fields": { "language": "de" } }),
+            json!({ "purpose": "analytics.reporting", "fields": { "language": "de" } }),
         )
         .await;
     assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
@@ -76,7 +76,7 @@ async fn an_expired_browser_visit_is_404_and_leaves_lists_and_lookups() {
         .post(
             &format!("/v1/tenants/{}/batch", t.id),
             &t.owner,
-            json!({ "items": [{ "op": "update_record", "subject": s, "record": visit, "fields": { "language": "de" } }] }),
+            json!({ "items": [{ "op": "update_record", "subject": s, "record": visit, "purpose": "analytics.reporting", "fields": { "language": "de" } }] }),
         )
         .await;
     assert_error(&resp, StatusCode::NOT_FOUND, "not_found");

@@ -139,7 +139,7 @@ fn attacks(v: &Victim) -> Vec<(Method, String, Option<Value>)> {
         (
             Method::PATCH,
             record_path(t, s, r),
-            Some(json!({ "fields": { "name": "Pwned" } })),
+            Some(json!({ "purpose": "essential.service", "fields": { "name": "Pwned" } })),
         ),
         (Method::DELETE, record_path(t, s, r), None),
         (
@@ -156,7 +156,7 @@ fn attacks(v: &Victim) -> Vec<(Method, String, Option<Value>)> {
             Method::POST,
             format!("/v1/tenants/{t}/batch"),
             Some(
-                json!({ "items": [{ "op": "update_record", "subject": s, "record": r, "fields": { "name": "Pwned" } }] }),
+                json!({ "items": [{ "op": "update_record", "subject": s, "record": r, "purpose": "essential.service", "fields": { "name": "Pwned" } }] }),
             ),
         ),
         (
@@ -190,7 +190,7 @@ fn smuggles(a: &str, v: &Victim) -> Vec<(Method, String, Option<Value>)> {
         (
             Method::PATCH,
             record_path(a, s, r),
-            Some(json!({ "fields": { "name": "Pwned" } })),
+            Some(json!({ "purpose": "essential.service", "fields": { "name": "Pwned" } })),
         ),
         (Method::DELETE, record_path(a, s, r), None),
         (
@@ -202,7 +202,7 @@ fn smuggles(a: &str, v: &Victim) -> Vec<(Method, String, Option<Value>)> {
             Method::POST,
             format!("/v1/tenants/{a}/batch"),
             Some(
-                json!({ "items": [{ "op": "update_record", "subject": s, "record": r, "fields": { "name": "Pwned" } }] }),
+                json!({ "items": [{ "op": "update_record", "subject": s, "record": r, "purpose": "essential.service", "fields": { "name": "Pwned" } }] }),
             ),
         ),
         (

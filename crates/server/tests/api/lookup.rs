@@ -201,7 +201,7 @@ async fn lookup_follows_patches_and_deletes() {
         .patch(
             &record_path(&t.id, &s, &r),
             &t.owner,
-            json!({ "fields": { "email": "countess@Lovelace.org" } }),
+            json!({ "purpose": "essential.service", "fields": { "email": "countess@Lovelace.org" } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");
@@ -226,7 +226,7 @@ async fn lookup_follows_patches_and_deletes() {
         .patch(
             &record_path(&t.id, &s, &r),
             &t.owner,
-            json!({ "fields": { "name": "A. King" } }),
+            json!({ "purpose": "essential.service", "fields": { "name": "A. King" } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK);
@@ -251,7 +251,7 @@ async fn lookup_follows_patches_and_deletes() {
         .patch(
             &record_path(&t.id, &s, &r),
             &t.owner,
-            json!({ "fields": { "phone": null } }),
+            json!({ "purpose": "essential.service", "fields": { "phone": null } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK);
@@ -264,7 +264,7 @@ async fn lookup_follows_patches_and_deletes() {
         .patch(
             &record_path(&t.id, &s, &r),
             &t.owner,
-            json!({ "fields": { "email": "new@example.com", "phone": "bad" } }),
+            json!({ "purpose": "essential.service", "fields": { "email": "new@example.com", "phone": "bad" } }),
         )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);

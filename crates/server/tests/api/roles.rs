@@ -48,7 +48,7 @@ fn data_endpoints(w: &World) -> Vec<(Method, String, Option<Value>)> {
         (
             Method::PATCH,
             record_path(t, &w.s, &w.contact),
-            Some(json!({ "fields": { "name": "Changed" } })),
+            Some(json!({ "purpose": "essential.service", "fields": { "name": "Changed" } })),
         ),
         (Method::DELETE, record_path(t, &w.s, &w.contact), None),
         (
@@ -204,7 +204,7 @@ async fn member_writes_only_collections_its_purposes_cover() {
         .patch(
             &record_path(t, &w.s, &new_contact),
             &member,
-            json!({ "fields": { "name": "M" } }),
+            json!({ "purpose": "essential.service", "fields": { "name": "M" } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
@@ -234,7 +234,7 @@ async fn member_writes_only_collections_its_purposes_cover() {
         .patch(
             &record_path(t, &w.s, &w.job),
             &member,
-            json!({ "fields": { "name": "Hijacked" } }),
+            json!({ "purpose": "essential.service", "fields": { "name": "Hijacked" } }),
         )
         .await;
     assert_error(&resp, StatusCode::FORBIDDEN, "purpose_not_allowed");
@@ -298,7 +298,7 @@ async fn admin_reads_and_writes_data() {
         .patch(
             &record_path(t, &w.s, &w.contact),
             &admin,
-            json!({ "fields": { "name": "By Admin" } }),
+            json!({ "purpose": "essential.service", "fields": { "name": "By Admin" } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");

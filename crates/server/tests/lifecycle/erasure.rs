@@ -169,7 +169,7 @@ async fn erasure_makes_everything_of_the_subject_unreadable_and_keeps_held_invoi
             .patch(
                 &record_path(&t.id, &f.a, r),
                 &t.owner,
-                json!({ "fields": {} }),
+                json!({ "purpose": "essential.service", "fields": {} }),
             )
             .await;
         assert_eq!(

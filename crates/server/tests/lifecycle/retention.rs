@@ -88,7 +88,7 @@ async fn a_record_vanishes_from_every_read_the_moment_it_expires() {
         .patch(
             &record_path(&t.id, &s, &v),
             &t.owner,
-            json!({ "fields": { "browser": "x" } }),
+            json!({ "purpose": "essential.service", "fields": { "browser": "x" } }),
         )
         .await;
     assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
@@ -275,7 +275,7 @@ async fn customer_records_expire_ninety_days_after_the_contract_ends() {
         .patch(
             &record_path(&t.id, &s, &id(&ending)),
             &t.owner,
-            json!({ "fields": { "contract_end": "2026-03-01" } }),
+            json!({ "purpose": "essential.service", "fields": { "contract_end": "2026-03-01" } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{moved}");

@@ -189,7 +189,7 @@ async fn scenario() -> Scenario {
         .patch(
             &record_path(&t.id, &b, &b_contact),
             &t.owner,
-            json!({ "fields": { "name": B_NAME_RECTIFIED } }),
+            json!({ "purpose": "essential.service", "fields": { "name": B_NAME_RECTIFIED } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{b_rec}");

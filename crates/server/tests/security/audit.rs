@@ -231,7 +231,7 @@ async fn every_operation_appends_the_expected_event() {
         Method::PATCH,
         &format!("{records}/{r1}"),
         &owner,
-        Some(json!({ "fields": { "phone": PHONE2 } })),
+        Some(json!({ "purpose": "essential.service", "fields": { "phone": PHONE2 } })),
         "rid-update",
         StatusCode::OK,
     )
@@ -609,14 +609,14 @@ async fn refused_writes_leave_no_event() {
             "rid-bad-patch",
             Method::PATCH,
             format!("{records}/{rec}"),
-            json!({ "fields": { "email": "still not an email" } }),
+            json!({ "purpose": "essential.service", "fields": { "email": "still not an email" } }),
             "invalid_email",
         ),
         (
             "rid-card-patch",
             Method::PATCH,
             format!("{records}/{rec}"),
-            json!({ "fields": { "postal_address": "card 4111111111111111 here" } }),
+            json!({ "purpose": "essential.service", "fields": { "postal_address": "card 4111111111111111 here" } }),
             "card_data_refused",
         ),
         (

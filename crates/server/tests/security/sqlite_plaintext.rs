@@ -184,7 +184,7 @@ async fn no_plaintext_value_reaches_the_data_directory() {
         .patch(
             &format!("/v1/tenants/{}/subjects/{s1}/records/{contact_id}", t.id),
             &t.owner,
-            json!({ "fields": { "name": NAME_PATCHED, "phone": PHONE_PATCHED } }),
+            json!({ "purpose": "essential.service", "fields": { "name": NAME_PATCHED, "phone": PHONE_PATCHED } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{patched}");
@@ -193,7 +193,7 @@ async fn no_plaintext_value_reaches_the_data_directory() {
         .patch(
             &format!("/v1/tenants/{}/subjects/{s1}/records/{customer}", t.id),
             &t.owner,
-            json!({ "fields": { "city": null } }),
+            json!({ "purpose": "essential.service", "fields": { "city": null } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{cust}");

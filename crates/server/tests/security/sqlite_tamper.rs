@@ -113,7 +113,7 @@ async fn assert_integrity_error(base: &str, rec: &Rec, leak: Option<&Rec>) {
         rec.tenant.id, rec.subject
     );
     let one = format!("{}?purpose={PURPOSE}", record_path(rec));
-    let patch = Some(json!({ "fields": { "name": "Tamper Probe" } }));
+    let patch = Some(json!({ "purpose": "essential.service", "fields": { "name": "Tamper Probe" } }));
     // The blind index still points at the row: a lookup by its e-mail must fail too.
     let lookup = format!(
         "/v1/tenants/{}/lookup?collection=contact&field=email&value={}&purpose={PURPOSE}",
