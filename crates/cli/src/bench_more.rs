@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 use ward_vault::{
     BatchItem, ManualClock, NewKey, NewTenant, Principal, RequestContext, RetentionOptions, Role,
-    Vault,
+    Vault, WriteOptions,
 };
 
 use crate::Outcome;
@@ -120,6 +120,8 @@ async fn load(
                 subject: subjects[i % subjects.len()].to_string(),
                 collection: collection.to_owned(),
                 fields: fields.clone(),
+                purpose: None,
+                return_fields: false,
             })
             .collect();
         done += items.len();
@@ -254,6 +256,7 @@ pub(crate) async fn retention(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
             json!({"name": "Kept", "email": "kept@example.com"})
                 .as_object()
                 .context("object")?,
+            &WriteOptions::default(),
         )
         .await?;
     clock.advance(time::Duration::days(15));
@@ -295,6 +298,7 @@ pub(crate) async fn rotation(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
             crowd[0],
             "contact",
             contact.as_object().context("object")?,
+            &WriteOptions::default(),
         )
         .await?;
     let stop = Arc::new(AtomicBool::new(false));

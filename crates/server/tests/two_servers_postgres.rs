@@ -47,7 +47,7 @@ async fn a_write_on_one_server_is_readable_on_the_other_at_once() {
         .patch(
             &format!("/v1/tenants/{}/subjects/{s}/records/{r}", t.id),
             &t.owner,
-            json!({"fields": {"name": "Ada L."}}),
+            json!({"purpose": "essential.service", "fields": {"name": "Ada L."}}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);

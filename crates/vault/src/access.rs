@@ -105,10 +105,14 @@ pub struct DisclosureGrant {
 }
 
 impl DisclosureGrant {
-    /// Whether this grant covers a record of `collection` that expires at `expires_at`.
-    pub fn covers(&self, collection: &str, expires_at: Option<OffsetDateTime>) -> bool {
+    /// Whether this grant was decided for records of `collection`.
+    pub fn covers_collection(&self, collection: &str) -> bool {
         self.collection.as_deref().is_none_or(|c| c == collection)
-            && expires_at.is_none_or(|e| e > self.now)
+    }
+
+    /// Whether a record expiring at `expires_at` was still alive at the decision.
+    pub fn covers_expiry(&self, expires_at: Option<OffsetDateTime>) -> bool {
+        expires_at.is_none_or(|e| e > self.now)
     }
 }
 

@@ -37,6 +37,12 @@ pub enum BatchItem {
         /// Field values.
         #[schema(value_type = Object)]
         fields: Map<String, Value>,
+        /// Why the record is written; decided like a read's purpose when given.
+        #[serde(default)]
+        purpose: Option<String>,
+        /// Answer with the record's values (needs `purpose`; decided as a read).
+        #[serde(default)]
+        return_fields: bool,
     },
     /// Rectify a record.
     UpdateRecord {
@@ -163,7 +169,13 @@ impl Vault {
                 subject,
                 collection,
                 fields,
+                purpose,
+                return_fields,
             } => {
+                let options = crate::records::WriteOptions {
+                    purpose,
+                    return_fields,
+                };
                 let p = if let Some(n) = subject.strip_prefix('#') {
                     let (id, trow, cipher) = n
                         .parse::<usize>()
@@ -182,6 +194,7 @@ impl Vault {
                         *id,
                         &collection,
                         &fields,
+                        &options,
                         Some((trow, cipher.clone())),
                     )
                     .await?
@@ -193,7 +206,7 @@ impl Vault {
                             Some("subject"),
                         )
                     })?;
-                    self.prepare_create(ctx, tenant, id, &collection, &fields, None)
+                    self.prepare_create(ctx, tenant, id, &collection, &fields, &options, None)
                         .await?
                 };
                 Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
@@ -205,8 +218,8 @@ impl Vault {
                 purpose,
                 return_fields,
             } => {
-                let options = crate::records::UpdateOptions {
-                    purpose,
+                let options = crate::records::WriteOptions {
+                    purpose: Some(purpose),
                     return_fields,
                 };
                 let p = self

@@ -68,14 +68,20 @@ impl RecordOut {
 }
 
 /// Opens `row` and returns it with its values, if `grant` covers the row's collection and the
-/// row has not expired by the decision's time. A grant that does not cover the row is a bug
-/// in the caller: it is refused as not found rather than disclosed.
+/// row has not expired by the decision's time.
+///
+/// A row of another collection than the one decided on means the row is not what the index
+/// or the caller said it was (a row moved in the database): an integrity failure, never a
+/// disclosure. An expired row is simply gone.
 pub(crate) fn disclose(
     grant: &DisclosureGrant,
     ciphers: &SubjectCiphers,
     row: &RecordRow,
 ) -> Result<RecordOut> {
-    if !grant.covers(&row.collection, row.expires_at) {
+    if !grant.covers_collection(&row.collection) {
+        return Err(VaultError::Integrity);
+    }
+    if !grant.covers_expiry(row.expires_at) {
         return Err(VaultError::NotFound("record"));
     }
     let values = ciphers.open(row)?;

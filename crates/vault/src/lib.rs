@@ -46,7 +46,7 @@ pub use error::{Result, VaultError};
 pub use principal::{Principal, RequestContext, Role};
 pub use record_rotation::KeyJob;
 pub use disclosure::RecordOut;
-pub use records::{SubjectOut, UpdateOptions};
+pub use records::{SubjectOut, WriteOptions};
 pub use retention::{Counts, RetentionOptions, RetentionReport};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
 pub use rotation::{KeyStatus, RotationReport};

@@ -33,14 +33,14 @@ pub struct SubjectOut {
     pub restrictions: Vec<String>,
 }
 
-/// What a rectification states besides its fields.
-#[derive(Debug, Clone)]
-pub struct UpdateOptions {
-    /// Why the record is changed: decided like a read's purpose (allowed for the collection,
-    /// covered by the key, not restricted by the subject).
-    pub purpose: String,
-    /// Answer with the record's values after the change. Decided as a read for the same
-    /// purpose; by default the answer carries only the record's place and revision.
+/// What a write states besides its fields.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Why the record is written: decided like a read's purpose (allowed for the collection,
+    /// covered by the key, not restricted by the subject). Required for a rectification.
+    pub purpose: Option<String>,
+    /// Answer with the record's values after the write. Decided as a read for `purpose`; by
+    /// default a write answers with the record's place and revision only.
     pub return_fields: bool,
 }
 
@@ -48,7 +48,7 @@ pub struct UpdateOptions {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum UpdateBasis<'a> {
     /// The tenant's application processes the record for a purpose.
-    Purpose(&'a UpdateOptions),
+    Purpose(&'a WriteOptions),
     /// A data subject asked for the rectification (GDPR Art. 16): a right, handled by the
     /// roles that handle rights, for no processing purpose of the tenant's.
     SubjectRequest,
@@ -213,11 +213,12 @@ impl Vault {
         subject: Uuid,
         collection: &str,
         fields: &Map<String, Value>,
+        options: &WriteOptions,
     ) -> Result<RecordOut> {
         let mut attempt = 0;
         loop {
             let p = self
-                .prepare_create(ctx, tenant, subject, collection, fields, None)
+                .prepare_create(ctx, tenant, subject, collection, fields, options, None)
                 .await?;
             match self.inner.store.commit(p.ops).await {
                 Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
@@ -236,6 +237,7 @@ impl Vault {
         subject: Uuid,
         collection: &str,
         fields: &Map<String, Value>,
+        options: &WriteOptions,
         new_subject: Option<(&TenantRow, Arc<Cipher>)>,
     ) -> Result<Prepared> {
         let id = Uuid::now_v7();
@@ -243,11 +245,12 @@ impl Vault {
         event.subject = Some(subject);
         event.record = Some(id);
         event.collection = self.known_collection(collection);
-        let (trow, cipher, status) = match new_subject {
+        let (trow, cipher, status, restrictions) = match new_subject {
             Some((t, c)) => (
                 t.clone(),
                 SubjectCiphers::current(FIRST_SUBJECT_KEY_VERSION, c),
                 t.status.clone(),
+                Vec::new(),
             ),
             None => {
                 // One query on the hot path: the subject view carries the tenant's current
@@ -258,19 +261,44 @@ impl Vault {
                     .await?;
                 let trow = self.tenant_row_cached(tenant).await?;
                 let cipher = self.subject_cipher(&trow, &view.subject).await?;
-                (trow, cipher, view.tenant_status)
+                let restrictions = parse_list(&view.subject.restrictions);
+                (trow, cipher, view.tenant_status, restrictions)
             }
         };
         let coll = self.collection(collection)?;
-        self.check(
-            &Access {
-                collection: Some(coll),
-                tenant_status: &status,
-                ..self.tenant_access(ctx, &trow, Operation::WriteData)
-            },
-            &event,
-        )
-        .await?;
+        let decided = Access {
+            collection: Some(coll),
+            tenant_status: &status,
+            ..self.tenant_access(ctx, &trow, Operation::WriteData)
+        };
+        self.check(&decided, &event).await?;
+        let purpose;
+        let grant = match (&options.purpose, options.return_fields) {
+            (None, false) => None,
+            (None, true) => {
+                return Err(VaultError::invalid(
+                    "purpose_required",
+                    "return_fields needs a purpose: the values are read for it",
+                    Some("purpose"),
+                ));
+            }
+            (Some(p), return_fields) => {
+                // A stated purpose is decided like a read's, whether or not values go back.
+                event.purpose = known_purpose(p);
+                purpose = self.purpose(p)?;
+                let read = Access {
+                    operation: Operation::ReadData,
+                    purpose: Some(&purpose),
+                    restrictions: &restrictions,
+                    ..decided.clone()
+                };
+                let grant = self.check_disclosure(&read, &event).await?;
+                if return_fields {
+                    event.detail = Some(serde_json::json!({ "returned_fields": true }));
+                }
+                return_fields.then_some(grant)
+            }
+        };
         let values = validate(coll, fields, ValidationMode::Create)?;
         let now = self.now();
         let expires_at = self.expiry(&trow, coll, now, &values)?;
@@ -297,9 +325,12 @@ impl Vault {
             expires_at,
         };
         let index = self.index_entries(&trow, coll, &values)?;
-        // A create answers with the record's place, never its values: reading them back is a
-        // read, with a purpose.
-        let out = RecordOut::meta(&row);
+        // A create answers with the record's place; its values only when a read for the
+        // stated purpose was allowed above.
+        let out = match &grant {
+            Some(grant) => disclose(grant, &cipher, &row)?,
+            None => RecordOut::meta(&row),
+        };
         Ok(Prepared {
             out,
             ops: vec![
@@ -484,7 +515,7 @@ impl Vault {
         subject: Uuid,
         record: Uuid,
         fields: &Map<String, Value>,
-        options: &UpdateOptions,
+        options: &WriteOptions,
     ) -> Result<RecordOut> {
         self.rectify(
             ctx,
@@ -546,10 +577,12 @@ impl Vault {
         let purpose;
         let mut return_fields = false;
         if let UpdateBasis::Purpose(options) = basis {
-            event.purpose = known_purpose(&options.purpose);
-            purpose = self.purpose(&options.purpose)?;
             decided.operation = Operation::UpdateData;
-            decided.purpose = Some(&purpose);
+            if let Some(p) = &options.purpose {
+                event.purpose = known_purpose(p);
+                purpose = self.purpose(p)?;
+                decided.purpose = Some(&purpose);
+            }
             return_fields = options.return_fields;
         }
         self.check(&decided, &event).await?;

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
-use ward_vault::{BatchItem, BatchOutcome, RecordOut, SubjectOut, UpdateOptions};
+use ward_vault::{BatchItem, BatchOutcome, RecordOut, SubjectOut, WriteOptions};
 
 use crate::extract::{Auth, Json, Path, Query};
 use crate::{ApiError, AppState, ErrorBody};
@@ -75,22 +75,82 @@ pub(crate) struct NewRecord {
     /// Field values, validated against the collection's field types.
     #[schema(value_type = Object)]
     fields: Map<String, Value>,
+    /// Why the record is written (or `?purpose=`); decided like a read's purpose when given.
+    #[serde(default)]
+    purpose: Option<String>,
+    /// Answer with the record's values (or `?return_fields=true`); needs a purpose and is
+    /// decided as a read for it. By default the answer has no values.
+    #[serde(default)]
+    return_fields: Option<bool>,
+}
+
+/// Query of record writes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WriteQuery {
+    /// Why the record is written (a fideslang data-use key allowed for the collection).
+    purpose: Option<String>,
+    /// Answer with the record's values, decided as a read for the purpose.
+    return_fields: Option<bool>,
+}
+
+/// The write's options from its query and body; the two may not disagree.
+fn write_options(
+    q: WriteQuery,
+    purpose: Option<String>,
+    return_fields: Option<bool>,
+) -> Result<WriteOptions, ApiError> {
+    let purpose = match (q.purpose, purpose) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::bad_request(
+                "conflicting_purpose",
+                "the query and the body state different purposes",
+            )
+            .with_field("purpose"));
+        }
+        (a, b) => a.or(b),
+    };
+    let return_fields = match (q.return_fields, return_fields) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::bad_request(
+                "conflicting_return_fields",
+                "the query and the body disagree on return_fields",
+            )
+            .with_field("return_fields"));
+        }
+        (a, b) => a.or(b).unwrap_or(false),
+    };
+    if return_fields && purpose.is_none() {
+        return Err(ApiError::bad_request(
+            "purpose_required",
+            "return_fields needs a purpose: add ?purpose=… or \"purpose\" to the body",
+        )
+        .with_field("purpose"));
+    }
+    Ok(WriteOptions {
+        purpose,
+        return_fields,
+    })
 }
 
 /// Store a record for a subject. Card numbers, unknown fields and invalid values are refused.
+/// The answer carries the record's place and revision; its values only with `return_fields`
+/// and a purpose, decided like a read.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/subjects/{subject}/records", tag = "records", request_body = NewRecord,
-    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id")),
-    responses((status = 201, body = RecordOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id"), WriteQuery),
+    responses((status = 201, body = RecordOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_record(
     State(s): State<AppState>,
     Auth(ctx): Auth,
     Path((tenant, subject)): Path<(Uuid, Uuid)>,
+    Query(q): Query<WriteQuery>,
     Json(body): Json<NewRecord>,
 ) -> Result<(StatusCode, axum::Json<RecordOut>), ApiError> {
+    let options = write_options(q, body.purpose, body.return_fields)?;
     let out = s
         .vault
-        .create_record(&ctx, tenant, subject, &body.collection, &body.fields)
+        .create_record(&ctx, tenant, subject, &body.collection, &body.fields, &options)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(out)))
 }
@@ -176,50 +236,27 @@ pub(crate) struct RecordPatch {
     return_fields: Option<bool>,
 }
 
-/// Query of `PATCH .../records/{record}`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PatchQuery {
-    /// Why the record is changed (a fideslang data-use key allowed for the collection).
-    purpose: Option<String>,
-    /// Answer with the record's values after the change.
-    return_fields: Option<bool>,
-}
-
 /// Rectify a record for a stated purpose. The answer carries the record's place and new
 /// revision; its values only with `return_fields`, which is decided like a read.
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}/subjects/{subject}/records/{record}", tag = "records", request_body = RecordPatch,
-    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id"), ("record" = Uuid, Path, description = "Record id"), PatchQuery),
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id"), ("record" = Uuid, Path, description = "Record id"), WriteQuery),
     responses((status = 200, body = RecordOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn patch_record(
     State(s): State<AppState>,
     Auth(ctx): Auth,
     Path((tenant, subject, record)): Path<(Uuid, Uuid, Uuid)>,
-    Query(q): Query<PatchQuery>,
+    Query(q): Query<WriteQuery>,
     Json(body): Json<RecordPatch>,
 ) -> Result<axum::Json<RecordOut>, ApiError> {
-    let purpose = match (q.purpose, body.purpose) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::bad_request(
-                "conflicting_purpose",
-                "the query and the body state different purposes",
-            )
-            .with_field("purpose"));
-        }
-        (Some(p), _) | (None, Some(p)) => p,
-        (None, None) => {
-            return Err(ApiError::bad_request(
-                "purpose_required",
-                "updates must state a purpose: add ?purpose=… or \"purpose\" to the body",
-            )
-            .with_field("purpose"));
-        }
-    };
-    let options = UpdateOptions {
-        purpose,
-        return_fields: q.return_fields.or(body.return_fields).unwrap_or(false),
-    };
+    let options = write_options(q, body.purpose, body.return_fields)?;
+    if options.purpose.is_none() {
+        return Err(ApiError::bad_request(
+            "purpose_required",
+            "updates must state a purpose: add ?purpose=… or \"purpose\" to the body",
+        )
+        .with_field("purpose"));
+    }
     Ok(axum::Json(
         s.vault
             .update_record(&ctx, tenant, subject, record, &body.fields, &options)

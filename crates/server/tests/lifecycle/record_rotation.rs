@@ -125,7 +125,7 @@ async fn record_rotation_under_concurrent_reads_and_writes_fails_no_request() {
                     .patch(
                         &format!("{base}/{}", records[1]),
                         &t.owner,
-                        json!({"fields": {"name": format!("N-patched-{w}-{n}")}}),
+                        json!({"purpose": "essential.service", "fields": {"name": format!("N-patched-{w}-{n}")}}),
                     )
                     .await;
                 assert_eq!(status, StatusCode::OK, "update during rotation: {body}");

@@ -88,7 +88,7 @@ async fn a_record_vanishes_from_every_read_the_moment_it_expires() {
         .patch(
             &record_path(&t.id, &s, &v),
             &t.owner,
-            json!({ "purpose": "essential.service", "fields": { "browser": "x" } }),
+            json!({ "purpose": "analytics.reporting", "fields": { "browser": "x" } }),
         )
         .await;
     assert_error(&resp, StatusCode::NOT_FOUND, "not_found");

@@ -100,7 +100,8 @@ pub(crate) fn rfc(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap()
 }
 
-/// Writes a record and returns the whole response (normalized fields, times).
+/// Writes a record and returns the whole response (normalized fields, times): the write
+/// asks for its values back, for the collection's first purpose.
 pub(crate) async fn write(
     srv: &TestServer,
     t: &TenantFixture,
@@ -108,11 +109,16 @@ pub(crate) async fn write(
     collection: &str,
     fields: Value,
 ) -> Value {
+    let purpose = srv
+        .policy
+        .collection(collection)
+        .and_then(|c| c.purposes.first())
+        .map(|p| p.as_str().to_owned());
     let (st, b) = srv
         .post(
             &format!("{}/records", subject_path(&t.id, s)),
             &t.owner,
-            json!({ "collection": collection, "fields": fields }),
+            json!({ "collection": collection, "fields": fields, "purpose": purpose, "return_fields": purpose.is_some() }),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "create {collection} record: {b}");

@@ -452,11 +452,11 @@ async fn every_operation_appends_the_expected_event() {
         &t,
         "rid-update",
         "allowed",
-        &["subject", "record", "collection"],
+        &["subject", "record", "collection", "purpose"],
     );
     assert_eq!(
-        (&e["record"], &e["collection"]),
-        (&json!(r1), &json!("contact"))
+        (&e["record"], &e["collection"], &e["purpose"]),
+        (&json!(r1), &json!("contact"), &json!("essential.service"))
     );
     let e = one(&events, "rid-delete");
     check_event(

@@ -123,7 +123,7 @@ async fn no_plaintext_value_reaches_the_data_directory() {
         .post(
             &format!("/v1/tenants/{}/subjects/{s1}/records", t.id),
             &t.owner,
-            json!({ "collection": "contact", "fields": {
+            json!({ "collection": "contact", "purpose": "essential.service", "return_fields": true, "fields": {
                 "name": NAME, "email": EMAIL, "phone": PHONE, "postal_address": ADDRESS,
                 "company": COMPANY, "country": "FR"
             }}),
@@ -184,7 +184,7 @@ async fn no_plaintext_value_reaches_the_data_directory() {
         .patch(
             &format!("/v1/tenants/{}/subjects/{s1}/records/{contact_id}", t.id),
             &t.owner,
-            json!({ "purpose": "essential.service", "fields": { "name": NAME_PATCHED, "phone": PHONE_PATCHED } }),
+            json!({ "purpose": "essential.service", "return_fields": true, "fields": { "name": NAME_PATCHED, "phone": PHONE_PATCHED } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{patched}");
@@ -193,7 +193,7 @@ async fn no_plaintext_value_reaches_the_data_directory() {
         .patch(
             &format!("/v1/tenants/{}/subjects/{s1}/records/{customer}", t.id),
             &t.owner,
-            json!({ "purpose": "essential.service", "fields": { "city": null } }),
+            json!({ "purpose": "essential.service", "return_fields": true, "fields": { "city": null } }),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{cust}");
