@@ -200,7 +200,14 @@ async fn vault_puts_and_gets(
             let s = subjects[i % subjects.len()];
             async move {
                 let r = vault
-                    .create_record(&c, tenant, s, "contact", &fields, &ward_vault::WriteOptions::default())
+                    .create_record(
+                        &c,
+                        tenant,
+                        s,
+                        "contact",
+                        &fields,
+                        &ward_vault::WriteOptions::default(),
+                    )
                     .await?;
                 ids.lock().await.push((s, r.id));
                 Ok(())

@@ -139,6 +139,14 @@ fn aad_is_injective_on_swapped_parts() {
         aad::record(&a, &b, &c, "x", 1),
         aad::record(&a, &b, &c, "x", 2)
     );
+    assert_ne!(
+        aad::record_revision(&a, &b, &c, "x", 1, 1),
+        aad::record_revision(&a, &b, &c, "x", 1, 2)
+    );
+    assert_ne!(
+        aad::record_revision(&a, &b, &c, "x", 1, 2),
+        aad::record_revision(&a, &b, &c, "x", 2, 1)
+    );
 }
 
 #[test]
@@ -149,6 +157,7 @@ fn aad_kinds_never_collide() {
         aad::hold_key(&a, &b, 1),
         aad::tenant_key(&a, 1),
         aad::record(&a, &b, &b, "", 1),
+        aad::record_revision(&a, &b, &b, "", 1, 1),
     ];
     let set: HashSet<_> = all.iter().collect();
     assert_eq!(set.len(), all.len());

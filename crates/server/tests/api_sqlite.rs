@@ -28,6 +28,8 @@ mod auth;
 mod batch;
 #[path = "api/cards.rs"]
 mod cards;
+#[path = "api/disclosure.rs"]
+mod disclosure;
 #[path = "api/expiry.rs"]
 mod expiry;
 #[path = "api/isolation.rs"]

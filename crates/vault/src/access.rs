@@ -297,3 +297,117 @@ fn join<'a>(items: impl Iterator<Item = &'a Purpose>) -> String {
         v.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use time::macros::datetime;
+    use ward_policy::Policy;
+
+    use super::*;
+
+    const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
+
+    fn owner(tenant: Uuid) -> Principal {
+        Principal {
+            key_id: Uuid::now_v7(),
+            tenant: Some(tenant),
+            role: Role::Owner,
+            purposes: BTreeSet::new(),
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy::parse(ward_policy::EXAMPLE_POLICY, "example.toml").expect("example policy")
+    }
+
+    fn access<'a>(
+        p: &'a Principal,
+        op: Operation,
+        c: &'a Collection,
+        purpose: Option<&'a Purpose>,
+        restrictions: &'a [String],
+    ) -> Access<'a> {
+        Access {
+            principal: p,
+            tenant: p.tenant.unwrap_or_default(),
+            tenant_status: "active",
+            operation: op,
+            collection: Some(c),
+            purpose,
+            restrictions,
+            expires_at: None,
+            now: NOW,
+        }
+    }
+
+    #[test]
+    fn a_grant_covers_its_collection_and_live_records_only() {
+        let policy = policy();
+        let contact = policy.collection("contact").expect("contact");
+        let p = owner(Uuid::now_v7());
+        let purpose = Purpose::parse("essential.service").expect("purpose");
+        let grant = grant_disclosure(&access(
+            &p,
+            Operation::ReadData,
+            contact,
+            Some(&purpose),
+            &[],
+        ))
+        .expect("allowed");
+        assert!(grant.covers_collection("contact"));
+        assert!(!grant.covers_collection("billing"));
+        assert!(grant.covers_expiry(None));
+        assert!(grant.covers_expiry(Some(NOW + time::Duration::SECOND)));
+        assert!(!grant.covers_expiry(Some(NOW)));
+    }
+
+    #[test]
+    fn only_reads_and_exports_grant_disclosure() {
+        let policy = policy();
+        let contact = policy.collection("contact").expect("contact");
+        let p = owner(Uuid::now_v7());
+        let purpose = Purpose::parse("essential.service").expect("purpose");
+        for op in [
+            Operation::WriteData,
+            Operation::UpdateData,
+            Operation::ReadTenant,
+            Operation::ManageKeys,
+            Operation::ReadAudit,
+        ] {
+            let a = access(&p, op, contact, Some(&purpose), &[]);
+            assert!(decide(&a).is_ok(), "{op:?} itself is allowed");
+            assert!(grant_disclosure(&a).is_err(), "{op:?} must not disclose");
+        }
+        assert!(grant_disclosure(&access(&p, Operation::ManageRights, contact, None, &[])).is_ok());
+    }
+
+    #[test]
+    fn updates_are_purpose_bound_like_reads() {
+        let policy = policy();
+        let contact = policy.collection("contact").expect("contact");
+        let p = owner(Uuid::now_v7());
+        let foreign = Purpose::parse("employment.recruitment").expect("purpose");
+        let restricted = Purpose::parse("marketing.communications.email").expect("purpose");
+        let objections = vec![restricted.as_str().to_owned()];
+        let code = |a: &Access<'_>| match decide(a) {
+            Err(Denial::Forbidden { code, .. }) => code,
+            other => panic!("expected a 403, got {other:?}"),
+        };
+        for op in [Operation::UpdateData, Operation::ReadData] {
+            assert_eq!(
+                code(&access(&p, op, contact, None, &[])),
+                "purpose_required"
+            );
+            assert_eq!(
+                code(&access(&p, op, contact, Some(&foreign), &[])),
+                "purpose_not_allowed"
+            );
+            assert_eq!(
+                code(&access(&p, op, contact, Some(&restricted), &objections)),
+                "processing_restricted"
+            );
+        }
+    }
+}

@@ -176,6 +176,11 @@ impl Vault {
                     purpose,
                     return_fields,
                 };
+                let new = crate::records::NewRecord {
+                    collection: &collection,
+                    fields: &fields,
+                    options: &options,
+                };
                 let p = if let Some(n) = subject.strip_prefix('#') {
                     let (id, trow, cipher) = n
                         .parse::<usize>()
@@ -188,16 +193,8 @@ impl Vault {
                                 Some("subject"),
                             )
                         })?;
-                    self.prepare_create(
-                        ctx,
-                        tenant,
-                        *id,
-                        &collection,
-                        &fields,
-                        &options,
-                        Some((trow, cipher.clone())),
-                    )
-                    .await?
+                    self.prepare_create(ctx, tenant, *id, new, Some((trow, cipher.clone())))
+                        .await?
                 } else {
                     let id = Uuid::parse_str(&subject).map_err(|_| {
                         VaultError::invalid(
@@ -206,8 +203,7 @@ impl Vault {
                             Some("subject"),
                         )
                     })?;
-                    self.prepare_create(ctx, tenant, id, &collection, &fields, &options, None)
-                        .await?
+                    self.prepare_create(ctx, tenant, id, new, None).await?
                 };
                 Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
             }

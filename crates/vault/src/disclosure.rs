@@ -22,6 +22,9 @@ use crate::{Result, VaultError};
 /// A record as shown by the API. `fields` is present only when an access decision allowed
 /// them to be read.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+// `#[non_exhaustive]` would stop other crates only; the private field below stops every other
+// module of this crate too, which is the point.
+#[allow(clippy::manual_non_exhaustive)]
 pub struct RecordOut {
     /// Record id.
     pub id: Uuid,

@@ -42,10 +42,10 @@ pub use audit_log::{
 };
 pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use disclosure::RecordOut;
 pub use error::{Result, VaultError};
 pub use principal::{Principal, RequestContext, Role};
 pub use record_rotation::KeyJob;
-pub use disclosure::RecordOut;
 pub use records::{SubjectOut, WriteOptions};
 pub use retention::{Counts, RetentionOptions, RetentionReport};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};

@@ -44,6 +44,14 @@ pub struct WriteOptions {
     pub return_fields: bool,
 }
 
+/// A record to create, as the caller sent it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewRecord<'a> {
+    pub(crate) collection: &'a str,
+    pub(crate) fields: &'a Map<String, Value>,
+    pub(crate) options: &'a WriteOptions,
+}
+
 /// On what ground a record is rectified.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum UpdateBasis<'a> {
@@ -218,7 +226,17 @@ impl Vault {
         let mut attempt = 0;
         loop {
             let p = self
-                .prepare_create(ctx, tenant, subject, collection, fields, options, None)
+                .prepare_create(
+                    ctx,
+                    tenant,
+                    subject,
+                    NewRecord {
+                        collection,
+                        fields,
+                        options,
+                    },
+                    None,
+                )
                 .await?;
             match self.inner.store.commit(p.ops).await {
                 Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
@@ -235,11 +253,14 @@ impl Vault {
         ctx: &RequestContext,
         tenant: Uuid,
         subject: Uuid,
-        collection: &str,
-        fields: &Map<String, Value>,
-        options: &WriteOptions,
+        new: NewRecord<'_>,
         new_subject: Option<(&TenantRow, Arc<Cipher>)>,
     ) -> Result<Prepared> {
+        let NewRecord {
+            collection,
+            fields,
+            options,
+        } = new;
         let id = Uuid::now_v7();
         let mut event = self.event(ctx, Action::RecordCreate, Some(tenant));
         event.subject = Some(subject);
@@ -539,8 +560,9 @@ impl Vault {
     ) -> Result<RecordOut> {
         let mut attempt = 0;
         loop {
-            let p = retry_stale(|_| self.prepare_update(ctx, tenant, subject, record, fields, basis))
-                .await?;
+            let p =
+                retry_stale(|_| self.prepare_update(ctx, tenant, subject, record, fields, basis))
+                    .await?;
             match self.inner.store.commit(p.ops).await {
                 Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
                 Err(e) => return Err(e.into()),
@@ -1145,4 +1167,55 @@ impl Drop for Zeroizing {
 /// A client-supplied purpose as it may appear in an audit event: only valid fideslang keys.
 fn known_purpose(p: &str) -> Option<String> {
     Purpose::parse(p).ok().map(|p| p.as_str().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+    use ward_crypto::SecretKey;
+
+    use super::*;
+
+    fn row(cipher: &Cipher, revision: i64, sealed_at: Option<i64>) -> RecordRow {
+        let (tenant, subject, id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let aad = match sealed_at {
+            Some(r) => live_record_aad(tenant, subject, id, "contact", 1, r),
+            None => record_aad(tenant, subject, id, "contact", 1),
+        };
+        RecordRow {
+            tenant,
+            subject,
+            id,
+            collection: "contact".into(),
+            ciphertext: cipher.seal(br#"{"name":"Ada"}"#, &aad).expect("seal"),
+            key_version: 1,
+            revision,
+            created_at: datetime!(2026-01-01 0:00 UTC),
+            updated_at: datetime!(2026-01-01 0:00 UTC),
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_record_opens_only_at_the_revision_it_was_sealed_for() {
+        let cipher = Cipher::new(&SecretKey::generate().expect("key")).expect("cipher");
+        assert!(open_record(&cipher, &row(&cipher, 3, Some(3))).is_ok());
+        for (row_revision, sealed_for) in [(3, 2), (2, 3), (1, 0)] {
+            let r = row(&cipher, row_revision, Some(sealed_for));
+            assert!(
+                matches!(open_record(&cipher, &r), Err(VaultError::Integrity)),
+                "sealed for {sealed_for}, row at {row_revision}"
+            );
+        }
+    }
+
+    #[test]
+    fn records_sealed_before_revisions_were_bound_still_open() {
+        let cipher = Cipher::new(&SecretKey::generate().expect("key")).expect("cipher");
+        let legacy = row(&cipher, 7, None);
+        assert_eq!(
+            open_record(&cipher, &legacy).expect("legacy opens")["name"],
+            "Ada"
+        );
+    }
 }

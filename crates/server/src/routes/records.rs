@@ -150,7 +150,14 @@ pub(crate) async fn create_record(
     let options = write_options(q, body.purpose, body.return_fields)?;
     let out = s
         .vault
-        .create_record(&ctx, tenant, subject, &body.collection, &body.fields, &options)
+        .create_record(
+            &ctx,
+            tenant,
+            subject,
+            &body.collection,
+            &body.fields,
+            &options,
+        )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(out)))
 }

@@ -70,7 +70,11 @@ async fn batch_creates_subjects_and_records_with_references() {
         let mut got = read(&srv, &t, subject, id, purpose).await;
         let fields = got.as_object_mut().expect("record").remove("fields");
         assert_eq!(got, results[i], "item {i}");
-        let expected = if i == 2 { &customer.stored } else { &contact.stored };
+        let expected = if i == 2 {
+            &customer.stored
+        } else {
+            &contact.stored
+        };
         if i <= 2 {
             assert_eq!(fields.as_ref(), Some(expected), "item {i} normalized");
         }

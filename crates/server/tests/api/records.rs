@@ -213,7 +213,11 @@ async fn invalid_patches_are_refused_and_change_nothing() {
         .await;
     assert_invalid_value(&resp, "email", "invalid_email");
     let resp = srv
-        .patch(&path, &t.owner, json!({ "purpose": "essential.service", "fields": { "email": null } }))
+        .patch(
+            &path,
+            &t.owner,
+            json!({ "purpose": "essential.service", "fields": { "email": null } }),
+        )
         .await;
     assert_invalid_value(&resp, "email", "null_required");
     let resp = srv
@@ -230,7 +234,11 @@ async fn invalid_patches_are_refused_and_change_nothing() {
         "shoe_size",
     );
     let resp = srv
-        .patch(&path, &t.owner, json!({ "purpose": "essential.service", "fields": { "phone": "12" } }))
+        .patch(
+            &path,
+            &t.owner,
+            json!({ "purpose": "essential.service", "fields": { "phone": "12" } }),
+        )
         .await;
     assert_invalid_value(&resp, "phone", "invalid_phone");
     let resp = srv

@@ -159,7 +159,10 @@ async fn rotation_under_concurrent_reads_and_writes_fails_no_request() {
         )
         .await
         .unwrap();
-    assert_eq!(rec.fields.as_ref().expect("a read has fields")["name"], "N0");
+    assert_eq!(
+        rec.fields.as_ref().expect("a read has fields")["name"],
+        "N0"
+    );
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use crate::support::{enc, send_to};
 const PURPOSE: &str = "essential.service";
 
 /// A record written through the API, with the values that must never leak elsewhere.
+#[derive(Clone)]
 struct Rec {
     tenant: TenantFixture,
     subject: String,
@@ -113,7 +114,8 @@ async fn assert_integrity_error(base: &str, rec: &Rec, leak: Option<&Rec>) {
         rec.tenant.id, rec.subject
     );
     let one = format!("{}?purpose={PURPOSE}", record_path(rec));
-    let patch = Some(json!({ "purpose": "essential.service", "fields": { "name": "Tamper Probe" } }));
+    let patch =
+        Some(json!({ "purpose": "essential.service", "fields": { "name": "Tamper Probe" } }));
     // The blind index still points at the row: a lookup by its e-mail must fail too.
     let lookup = format!(
         "/v1/tenants/{}/lookup?collection=contact&field=email&value={}&purpose={PURPOSE}",
@@ -380,6 +382,65 @@ async fn one_flipped_ciphertext_byte_fails_integrity() {
     for rec in &recs {
         assert_integrity_error(&srv.url, rec, None).await;
     }
+}
+
+#[tokio::test]
+async fn an_earlier_revisions_ciphertext_copied_back_fails_integrity_and_is_audited() {
+    // Someone with write access to the database undoes a rectification by copying the old
+    // ciphertext back into the row. The row's revision moved on, and the associated data
+    // binds it, so the old value must not come back.
+    let srv = crate::start().await;
+    let t = srv.tenant("Rollback").await;
+    let s = srv.subject(&t).await;
+    let a = contact(
+        &srv,
+        &t,
+        &s,
+        "Rosalind Oldvalue",
+        "rosalind.oldvalue@example.org",
+    )
+    .await;
+    let old = ciphertext(&db(&srv), &a);
+    let (st, b) = srv
+        .patch(
+            &record_path(&a),
+            &t.owner,
+            json!({ "purpose": PURPOSE, "fields": { "name": "Rosalind Newvalue", "email": "rosalind.new@example.org" } }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["revision"], 2);
+    let pool = db(&srv);
+    set_ciphertext(&pool, &a, &old);
+    drop(pool);
+    // Every way of reading it fails (the lookup finds the row by its new e-mail), and none
+    // shows the old values.
+    let before = Rec {
+        values: a.values.clone(),
+        ..a.clone()
+    };
+    let a = Rec {
+        values: vec!["Rosalind Newvalue", "rosalind.new@example.org"],
+        ..a
+    };
+    assert_integrity_error(&srv.url, &a, Some(&before)).await;
+    let (_, log) = srv
+        .get(
+            &format!(
+                "/v1/tenants/{}/audit?action=record_read&outcome=denied",
+                t.id
+            ),
+            &t.owner,
+        )
+        .await;
+    let events = log["events"].as_array().expect("events");
+    assert!(
+        events.iter().any(|e| e["record"] == a.id.as_str()
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("integrity"))),
+        "the failed read is in the tenant's log: {log}"
+    );
 }
 
 #[tokio::test]
