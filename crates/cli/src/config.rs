@@ -42,11 +42,18 @@ pub(crate) struct StoreArgs {
     /// servers may share one database; migrations run under an advisory lock.
     #[arg(long, env = "WARD_DATABASE_URL", hide_env_values = true)]
     pub(crate) database_url: Option<String>,
+    /// Name of this deployment's audit log in signed checkpoints (one line, e.g. the public
+    /// host name). [default: ward]
+    #[arg(long, env = "WARD_ORIGIN")]
+    pub(crate) origin: Option<String>,
     /// TOML file with any of: data_dir, policy, key_provider, key_command, database_url,
-    /// listen, log_format, retention_interval.
+    /// listen, log_format, retention_interval, origin, invitation_ttl, checkpoint_interval.
     #[arg(long, env = "WARD_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
+
+/// The checkpoint origin when none is configured.
+pub(crate) const DEFAULT_ORIGIN: &str = "ward";
 
 /// The optional TOML configuration file.
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +67,11 @@ pub(crate) struct FileConfig {
     pub(crate) listen: Option<SocketAddr>,
     pub(crate) log_format: Option<String>,
     pub(crate) retention_interval: Option<String>,
+    pub(crate) origin: Option<String>,
+    /// How long an owner invitation can be claimed, e.g. `72h` (the default).
+    pub(crate) invitation_ttl: Option<String>,
+    /// Least time between two checkpoints signed on request, e.g. `60s` (the default).
+    pub(crate) checkpoint_interval: Option<String>,
 }
 
 /// Settings after precedence is applied.
@@ -70,6 +82,10 @@ pub(crate) struct Settings {
     pub(crate) policy: Option<PathBuf>,
     pub(crate) key_provider: KeyProviderKind,
     pub(crate) key_command: Option<String>,
+    /// Name of the audit log in signed checkpoints.
+    pub(crate) origin: String,
+    /// Invitation lifetime and checkpoint rate.
+    pub(crate) limits: ward_vault::Limits,
 }
 
 impl StoreArgs {
@@ -92,9 +108,41 @@ impl StoreArgs {
                 .or(file.key_provider)
                 .unwrap_or(KeyProviderKind::File),
             key_command: self.key_command.clone().or(file.key_command.clone()),
+            origin: origin(self.origin.clone().or(file.origin.clone()))?,
+            limits: limits(&file)?,
         };
         Ok((settings, file))
     }
+}
+
+/// The checkpoint origin: a name, one line, not a path of this machine (a checkpoint is shown
+/// to anyone who verifies the log). Checkpoints signed under another origin stay verifiable:
+/// each carries its own.
+fn origin(configured: Option<String>) -> anyhow::Result<String> {
+    let Some(name) = configured else {
+        return Ok(DEFAULT_ORIGIN.to_owned());
+    };
+    let name = name.trim();
+    if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+        anyhow::bail!("origin must be 1 to 255 characters on one line, e.g. vault.example.org");
+    }
+    Ok(name.to_owned())
+}
+
+fn limits(file: &FileConfig) -> anyhow::Result<ward_vault::Limits> {
+    let mut limits = ward_vault::Limits::default();
+    let period = |name: &str, v: &str| -> anyhow::Result<std::time::Duration> {
+        let p = ward_policy::Period::parse(v).map_err(|e| anyhow::anyhow!("{name} {v:?}: {e}"))?;
+        std::time::Duration::try_from(p.as_duration())
+            .map_err(|_| anyhow::anyhow!("{name} {v:?} must be positive"))
+    };
+    if let Some(v) = &file.invitation_ttl {
+        limits.invitation_ttl = period("invitation_ttl", v)?;
+    }
+    if let Some(v) = &file.checkpoint_interval {
+        limits.checkpoint_interval = period("checkpoint_interval", v)?;
+    }
+    Ok(limits)
 }
 
 fn read_config(path: &Path) -> anyhow::Result<FileConfig> {

@@ -25,6 +25,26 @@ pub enum Operation {
     ManageRights,
     /// Read the tenant's audit log.
     ReadAudit,
+    /// Issue a tenant API key of `role`. Operators never do: a tenant's first owner claims
+    /// an invitation, and the tenant's own keys issue the rest.
+    IssueKey {
+        /// The role of the key to issue.
+        role: Role,
+    },
+    /// Revoke a tenant API key of `role`.
+    RevokeKey {
+        /// The role of the key to revoke.
+        role: Role,
+        /// Whether it is the tenant's last live owner key (which nobody may revoke).
+        last_owner: bool,
+    },
+    /// Issue an invitation to become the tenant's first owner (operators only).
+    IssueInvitation {
+        /// Whether the tenant already has a live owner key (then no invitation is issued).
+        has_owner: bool,
+    },
+    /// Sign an audit checkpoint on demand (operators and auditors).
+    SignCheckpoint,
 }
 
 /// The facts of one access.
@@ -67,13 +87,22 @@ pub enum Denial {
         /// Names the purpose, role or rule.
         reason: String,
     },
+    /// Reported as 409: allowed for this role, but not in the tenant's present state.
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Names the state that refuses it.
+        reason: String,
+    },
 }
 
 impl Denial {
     /// The reason as written to the audit log.
     pub fn reason(&self) -> &str {
         match self {
-            Self::Hidden { reason, .. } | Self::Forbidden { reason, .. } => reason,
+            Self::Hidden { reason, .. }
+            | Self::Forbidden { reason, .. }
+            | Self::Conflict { reason, .. } => reason,
         }
     }
 
@@ -82,6 +111,7 @@ impl Denial {
         match self {
             Self::Hidden { what, .. } => VaultError::NotFound(what),
             Self::Forbidden { code, reason } => VaultError::Forbidden { code, reason },
+            Self::Conflict { code, reason } => VaultError::StateConflict { code, reason },
         }
     }
 }
@@ -100,14 +130,29 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
             reason: "key belongs to another tenant".into(),
         });
     }
-    // 2. Operators run the platform; personal data is not theirs to see.
-    if p.role == Role::Operator
-        && !matches!(a.operation, Operation::ReadTenant | Operation::ManageKeys)
-    {
-        return Err(forbidden(
-            "role_not_permitted",
-            "operators manage tenants and keys but cannot access personal data or audit logs",
-        ));
+    // 2. Operators run the platform; personal data is not theirs to see, and neither is a
+    //    key that would show it to them: they invite a tenant's first owner instead.
+    if p.role == Role::Operator {
+        match a.operation {
+            Operation::ReadTenant
+            | Operation::ManageKeys
+            | Operation::RevokeKey { .. }
+            | Operation::IssueInvitation { .. }
+            | Operation::SignCheckpoint => {}
+            Operation::IssueKey { .. } => {
+                return Err(forbidden(
+                    "role_not_permitted",
+                    "operators do not issue tenant keys: a tenant's first owner claims an \
+                     invitation, and the tenant's own keys issue the rest",
+                ));
+            }
+            _ => {
+                return Err(forbidden(
+                    "role_not_permitted",
+                    "operators manage tenants and keys but cannot access personal data or audit logs",
+                ));
+            }
+        }
     }
     // 3. A cancelled tenant is frozen: no data access until reactivated.
     if a.tenant_status != "active" && a.operation != Operation::ReadTenant {
@@ -131,12 +176,52 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
         }
         Operation::ManageRights => matches!(p.role, Role::Owner | Role::Admin),
         Operation::ReadAudit => matches!(p.role, Role::Owner | Role::Admin | Role::Auditor),
+        Operation::IssueKey { .. } => matches!(p.role, Role::Owner | Role::Admin),
+        Operation::RevokeKey { .. } => matches!(p.role, Role::Operator | Role::Owner | Role::Admin),
+        Operation::IssueInvitation { .. } => p.role == Role::Operator,
+        Operation::SignCheckpoint => matches!(p.role, Role::Operator | Role::Auditor),
     };
     if !permitted {
         return Err(forbidden(
             "role_not_permitted",
             format!("role {} may not {}", p.role, describe(a.operation)),
         ));
+    }
+    // 4b. Role order: a key manages only keys of its own rank or below (operators, outside
+    //     the order, only revoke). Then the tenant's state: it always keeps an owner, and an
+    //     invitation is only for a tenant without one.
+    match a.operation {
+        Operation::IssueKey { role } | Operation::RevokeKey { role, .. }
+            if p.role != Role::Operator && !p.role.may_manage(role) =>
+        {
+            return Err(forbidden(
+                "role_not_permitted",
+                format!(
+                    "role {} may not {} of role {role}: a key manages only keys of its role \
+                     or below (owner > admin > member, auditor)",
+                    p.role,
+                    describe(a.operation)
+                ),
+            ));
+        }
+        Operation::RevokeKey {
+            last_owner: true, ..
+        } => {
+            return Err(Denial::Conflict {
+                code: "last_owner",
+                reason: "this is the tenant's last owner key; issue another owner key first"
+                    .into(),
+            });
+        }
+        Operation::IssueInvitation { has_owner: true } => {
+            return Err(Denial::Conflict {
+                code: "owner_exists",
+                reason: "the tenant has an owner; its owners issue keys, so no invitation is \
+                         needed"
+                    .into(),
+            });
+        }
+        _ => {}
     }
     // 5. Purpose binding.
     if a.operation == Operation::ReadData {
@@ -228,6 +313,10 @@ fn describe(op: Operation) -> &'static str {
         Operation::ReadData => "read personal data",
         Operation::ManageRights => "handle data-subject rights or the tenant lifecycle",
         Operation::ReadAudit => "read the audit log",
+        Operation::IssueKey { .. } => "issue API keys",
+        Operation::RevokeKey { .. } => "revoke API keys",
+        Operation::IssueInvitation { .. } => "issue owner invitations",
+        Operation::SignCheckpoint => "sign audit checkpoints",
     }
 }
 
