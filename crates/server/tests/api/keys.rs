@@ -465,10 +465,11 @@ async fn two_owners_revoking_each_other_at_once_leave_one() {
             .as_str()
             .expect("id")
             .to_owned();
-        let (ra, rb) = tokio::join!(
-            srv.delete(&format!("{}/{b_id}", keys_path(&t.id)), &t.owner),
-            srv.delete(&format!("{}/{a_id}", keys_path(&t.id)), &b),
+        let (path_a, path_b) = (
+            format!("{}/{a_id}", keys_path(&t.id)),
+            format!("{}/{b_id}", keys_path(&t.id)),
         );
+        let (ra, rb) = tokio::join!(srv.delete(&path_b, &t.owner), srv.delete(&path_a, &b));
         let ok = [&ra, &rb]
             .iter()
             .filter(|r| r.0 == StatusCode::NO_CONTENT)
