@@ -328,3 +328,102 @@ fn join<'a>(items: impl Iterator<Item = &'a Purpose>) -> String {
         v.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role, tenant: Uuid) -> Principal {
+        Principal {
+            key_id: Uuid::nil(),
+            tenant: (role != Role::Operator).then_some(tenant),
+            role,
+            purposes: Default::default(),
+        }
+    }
+
+    fn decide_as(role: Role, operation: Operation) -> Result<(), Denial> {
+        let tenant = Uuid::from_u128(1);
+        let p = principal(role, tenant);
+        decide(&Access {
+            principal: &p,
+            tenant,
+            tenant_status: "active",
+            operation,
+            collection: None,
+            purpose: None,
+            restrictions: &[],
+            expires_at: None,
+            now: OffsetDateTime::UNIX_EPOCH,
+        })
+    }
+
+    fn code(r: Result<(), Denial>) -> &'static str {
+        match r {
+            Ok(()) => "ok",
+            Err(Denial::Hidden { .. }) => "hidden",
+            Err(Denial::Forbidden { code, .. } | Denial::Conflict { code, .. }) => code,
+        }
+    }
+
+    const ROLES: [Role; 5] = [
+        Role::Operator,
+        Role::Owner,
+        Role::Admin,
+        Role::Member,
+        Role::Auditor,
+    ];
+
+    #[test]
+    fn keys_are_issued_only_by_owners_and_admins_at_or_below_their_rank() {
+        for issuer in ROLES {
+            for target in [Role::Owner, Role::Admin, Role::Member, Role::Auditor] {
+                let allowed = matches!(issuer, Role::Owner | Role::Admin) && issuer.may_manage(target);
+                let got = code(decide_as(issuer, Operation::IssueKey { role: target }));
+                assert_eq!(got == "ok", allowed, "{issuer} issuing {target}: {got}");
+                if !allowed {
+                    assert_eq!(got, "role_not_permitted");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn revocation_follows_the_order_and_keeps_the_last_owner() {
+        let revoke = |role, last_owner| Operation::RevokeKey { role, last_owner };
+        assert_eq!(code(decide_as(Role::Admin, revoke(Role::Owner, false))), "role_not_permitted");
+        assert_eq!(code(decide_as(Role::Admin, revoke(Role::Admin, false))), "ok");
+        assert_eq!(code(decide_as(Role::Owner, revoke(Role::Owner, false))), "ok");
+        assert_eq!(code(decide_as(Role::Operator, revoke(Role::Owner, false))), "ok");
+        for role in [Role::Operator, Role::Owner] {
+            assert_eq!(code(decide_as(role, revoke(Role::Owner, true))), "last_owner");
+        }
+        // The order is checked first: an admin is told it may not, not that it is the last.
+        assert_eq!(code(decide_as(Role::Admin, revoke(Role::Owner, true))), "role_not_permitted");
+        for role in [Role::Member, Role::Auditor] {
+            assert_eq!(code(decide_as(role, revoke(Role::Member, false))), "role_not_permitted");
+        }
+    }
+
+    #[test]
+    fn invitations_are_for_operators_and_tenants_without_an_owner() {
+        let issue = |has_owner| Operation::IssueInvitation { has_owner };
+        assert_eq!(code(decide_as(Role::Operator, issue(false))), "ok");
+        assert_eq!(code(decide_as(Role::Operator, issue(true))), "owner_exists");
+        for role in [Role::Owner, Role::Admin, Role::Member, Role::Auditor] {
+            assert_eq!(code(decide_as(role, issue(false))), "role_not_permitted");
+        }
+    }
+
+    #[test]
+    fn checkpoints_are_signed_by_operators_and_auditors() {
+        for role in ROLES {
+            let allowed = matches!(role, Role::Operator | Role::Auditor);
+            assert_eq!(
+                code(decide_as(role, Operation::SignCheckpoint)) == "ok",
+                allowed,
+                "{role}"
+            );
+        }
+    }
+}
