@@ -859,7 +859,7 @@ async fn tenants_never_see_each_others_events() {
         &srv.operator,
         Some(json!({ "name": "support", "role": "admin" })),
         "op-key-a",
-        StatusCode::CREATED,
+        StatusCode::FORBIDDEN,
     )
     .await;
     let r = call(
@@ -950,7 +950,7 @@ async fn tenants_never_see_each_others_events() {
     let a_events = audit_all(&srv, &a.id, &a.owner, "").await;
     for (rid, action, outcome) in [
         ("op-read-a", "tenant_read", "allowed"),
-        ("op-key-a", "key_create", "allowed"),
+        ("op-key-a", "key_create", "denied"),
         ("op-audit-a", "audit_read", "denied"),
     ] {
         let e = one(&a_events, rid);

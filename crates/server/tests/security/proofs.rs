@@ -398,7 +398,7 @@ async fn proofs_verify_independently_and_match_signed_checkpoints() {
         assert_eq!(cp.signed_message(), documented.into_bytes());
         cp.verify(&key)
             .expect("checkpoint signature verifies under the published key");
-        assert_eq!(cp.timestamp, srv.vault.now().unix_timestamp());
+        assert!(cp.timestamp <= srv.vault.now().unix_timestamp());
         let mut bad = cp.clone();
         bad.root = b64_encode(&flip(&hash32(&json["root"])));
         assert!(bad.verify(&key).is_err(), "altered root accepted");
