@@ -150,3 +150,40 @@ fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
         .with_context(|| format!("reading config {}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_is_a_name_by_default_and_one_line_when_configured() {
+        assert_eq!(origin(None).unwrap(), DEFAULT_ORIGIN);
+        assert_eq!(
+            origin(Some(" vault.example.org ".into())).unwrap(),
+            "vault.example.org"
+        );
+        for bad in ["", "   ", "a\nb", "a\u{1b}b"] {
+            assert!(origin(Some(bad.into())).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limits_default_to_72_hours_and_a_minute_and_parse_periods() {
+        let d = limits(&FileConfig::default()).unwrap();
+        assert_eq!(d.invitation_ttl, std::time::Duration::from_secs(72 * 3600));
+        assert_eq!(d.checkpoint_interval, std::time::Duration::from_secs(60));
+        let file = FileConfig {
+            invitation_ttl: Some("2d".into()),
+            checkpoint_interval: Some("5min".into()),
+            ..FileConfig::default()
+        };
+        let l = limits(&file).unwrap();
+        assert_eq!(l.invitation_ttl, std::time::Duration::from_secs(2 * 86_400));
+        assert_eq!(l.checkpoint_interval, std::time::Duration::from_secs(300));
+        let bad = FileConfig {
+            invitation_ttl: Some("soon".into()),
+            ..FileConfig::default()
+        };
+        assert!(limits(&bad).is_err());
+    }
+}

@@ -12,7 +12,7 @@ use crate::{ApiError, AppState, ErrorBody};
 /// response carries an `invitation` for its first owner: a token shown once, valid for one
 /// claim until `expires_at` (72 hours by default). The operator gets no key of the tenant.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = NewTenant,
-    responses((status = 201, body = CreatedTenant), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = CreatedTenant), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_tenant(
     State(s): State<AppState>,
@@ -43,7 +43,7 @@ pub(crate) async fn get_tenant(
 /// admin > member, auditor); operators never do (403 `role_not_permitted`).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/keys", tag = "tenants", request_body = NewKey,
     params(("tenant" = Uuid, Path, description = "Tenant id")),
-    responses((status = 201, body = KeyOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = KeyOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_key(
     State(s): State<AppState>,
@@ -108,7 +108,7 @@ pub(crate) async fn issue_invitation(
 /// tenant's owner key (the token is in this response and nowhere else). An unknown, expired,
 /// replaced or already claimed invitation is one error, 401 `invitation_invalid`.
 #[utoipa::path(post, path = "/v1/invitations/claim", tag = "tenants", request_body = ClaimInvitation,
-    responses((status = 201, body = KeyOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = KeyOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn claim_invitation(
     State(s): State<AppState>,
     meta: RequestMeta,
