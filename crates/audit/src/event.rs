@@ -168,6 +168,14 @@ actions! {
     AuditRead => "audit_read",
     /// Key rotated.
     KeyRotate => "key_rotate",
+    /// Invitation to become a tenant's first owner issued.
+    InvitationCreate => "invitation_create",
+    /// Invitation claimed: the tenant's owner key was issued to its bearer.
+    InvitationClaim => "invitation_claim",
+    /// Audit checkpoint signed on request.
+    CheckpointSign => "checkpoint_sign",
+    /// Inclusion or consistency proof requested.
+    AuditProof => "audit_proof",
 }
 
 /// Whether the action went ahead.

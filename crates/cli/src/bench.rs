@@ -53,6 +53,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         policy: None,
         key_provider: crate::config::KeyProviderKind::File,
         key_command: None,
+        origin: crate::config::DEFAULT_ORIGIN.into(),
+        limits: Default::default(),
     };
     println!("== SQLite (embedded, WAL, synchronous=FULL)");
     let result = bench(&settings, &args).await;
@@ -101,6 +103,8 @@ async fn postgres_phase(
         policy: None,
         key_provider: crate::config::KeyProviderKind::File,
         key_command: None,
+        origin: crate::config::DEFAULT_ORIGIN.into(),
+        limits: Default::default(),
     };
     let result = bench(&settings, args).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))

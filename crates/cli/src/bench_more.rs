@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use serde_json::json;
 use uuid::Uuid;
 use ward_vault::{
-    BatchItem, ManualClock, NewKey, NewTenant, Principal, RequestContext, RetentionOptions, Role,
-    Vault, WriteOptions,
+    BatchItem, ClaimInvitation, ManualClock, NewTenant, Principal, RequestContext,
+    RetentionOptions, Role, Vault, WriteOptions,
 };
 
 use crate::Outcome;
@@ -62,17 +62,18 @@ pub(crate) async fn fixture_wrapped(
             },
         )
         .await?;
+    // The operator holds no tenant key: the bench claims the tenant's owner invitation.
     let owner = vault
-        .create_key(
-            &op,
-            tenant.id,
-            NewKey {
+        .claim_invitation(
+            ClaimInvitation {
+                invitation: tenant.invitation.token.clone(),
                 name: "bench".into(),
-                role: "owner".into(),
-                purposes: vec![],
             },
+            "bench",
+            None,
         )
         .await?;
+    let tenant = tenant.tenant;
     let ctx = RequestContext {
         principal: Principal {
             key_id: owner.id,
@@ -99,6 +100,8 @@ pub(crate) fn scratch(dir: &Path, name: &str) -> Settings {
         policy: None,
         key_provider: KeyProviderKind::File,
         key_command: None,
+        origin: crate::config::DEFAULT_ORIGIN.into(),
+        limits: Default::default(),
     }
 }
 

@@ -42,11 +42,18 @@ pub(crate) struct StoreArgs {
     /// servers may share one database; migrations run under an advisory lock.
     #[arg(long, env = "WARD_DATABASE_URL", hide_env_values = true)]
     pub(crate) database_url: Option<String>,
+    /// Name of this deployment's audit log in signed checkpoints (one line, e.g. the public
+    /// host name). [default: ward]
+    #[arg(long, env = "WARD_ORIGIN")]
+    pub(crate) origin: Option<String>,
     /// TOML file with any of: data_dir, policy, key_provider, key_command, database_url,
-    /// listen, log_format, retention_interval.
+    /// listen, log_format, retention_interval, origin, invitation_ttl, checkpoint_interval.
     #[arg(long, env = "WARD_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
+
+/// The checkpoint origin when none is configured.
+pub(crate) const DEFAULT_ORIGIN: &str = "ward";
 
 /// The optional TOML configuration file.
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +67,11 @@ pub(crate) struct FileConfig {
     pub(crate) listen: Option<SocketAddr>,
     pub(crate) log_format: Option<String>,
     pub(crate) retention_interval: Option<String>,
+    pub(crate) origin: Option<String>,
+    /// How long an owner invitation can be claimed, e.g. `72h` (the default).
+    pub(crate) invitation_ttl: Option<String>,
+    /// Least time between two checkpoints signed on request, e.g. `60s` (the default).
+    pub(crate) checkpoint_interval: Option<String>,
 }
 
 /// Settings after precedence is applied.
@@ -70,6 +82,10 @@ pub(crate) struct Settings {
     pub(crate) policy: Option<PathBuf>,
     pub(crate) key_provider: KeyProviderKind,
     pub(crate) key_command: Option<String>,
+    /// Name of the audit log in signed checkpoints.
+    pub(crate) origin: String,
+    /// Invitation lifetime and checkpoint rate.
+    pub(crate) limits: ward_vault::Limits,
 }
 
 impl StoreArgs {
@@ -92,13 +108,82 @@ impl StoreArgs {
                 .or(file.key_provider)
                 .unwrap_or(KeyProviderKind::File),
             key_command: self.key_command.clone().or(file.key_command.clone()),
+            origin: origin(self.origin.clone().or(file.origin.clone()))?,
+            limits: limits(&file)?,
         };
         Ok((settings, file))
     }
+}
+
+/// The checkpoint origin: a name, one line, not a path of this machine (a checkpoint is shown
+/// to anyone who verifies the log). Checkpoints signed under another origin stay verifiable:
+/// each carries its own.
+fn origin(configured: Option<String>) -> anyhow::Result<String> {
+    let Some(name) = configured else {
+        return Ok(DEFAULT_ORIGIN.to_owned());
+    };
+    let name = name.trim();
+    if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+        anyhow::bail!("origin must be 1 to 255 characters on one line, e.g. vault.example.org");
+    }
+    Ok(name.to_owned())
+}
+
+fn limits(file: &FileConfig) -> anyhow::Result<ward_vault::Limits> {
+    let mut limits = ward_vault::Limits::default();
+    let period = |name: &str, v: &str| -> anyhow::Result<std::time::Duration> {
+        let p = ward_policy::Period::parse(v).map_err(|e| anyhow::anyhow!("{name} {v:?}: {e}"))?;
+        std::time::Duration::try_from(p.as_duration())
+            .map_err(|_| anyhow::anyhow!("{name} {v:?} must be positive"))
+    };
+    if let Some(v) = &file.invitation_ttl {
+        limits.invitation_ttl = period("invitation_ttl", v)?;
+    }
+    if let Some(v) = &file.checkpoint_interval {
+        limits.checkpoint_interval = period("checkpoint_interval", v)?;
+    }
+    Ok(limits)
 }
 
 fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config {}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_is_a_name_by_default_and_one_line_when_configured() {
+        assert_eq!(origin(None).unwrap(), DEFAULT_ORIGIN);
+        assert_eq!(
+            origin(Some(" vault.example.org ".into())).unwrap(),
+            "vault.example.org"
+        );
+        for bad in ["", "   ", "a\nb", "a\u{1b}b"] {
+            assert!(origin(Some(bad.into())).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limits_default_to_72_hours_and_a_minute_and_parse_periods() {
+        let d = limits(&FileConfig::default()).unwrap();
+        assert_eq!(d.invitation_ttl, std::time::Duration::from_secs(72 * 3600));
+        assert_eq!(d.checkpoint_interval, std::time::Duration::from_secs(60));
+        let file = FileConfig {
+            invitation_ttl: Some("2d".into()),
+            checkpoint_interval: Some("5min".into()),
+            ..FileConfig::default()
+        };
+        let l = limits(&file).unwrap();
+        assert_eq!(l.invitation_ttl, std::time::Duration::from_secs(2 * 86_400));
+        assert_eq!(l.checkpoint_interval, std::time::Duration::from_secs(300));
+        let bad = FileConfig {
+            invitation_ttl: Some("soon".into()),
+            ..FileConfig::default()
+        };
+        assert!(limits(&bad).is_err());
+    }
 }

@@ -86,12 +86,10 @@ pub(crate) async fn open_wrapped(
         root_keys,
         signing_key,
         clock,
-        origin: format!(
-            "ward:{}",
-            std::fs::canonicalize(dir)
-                .unwrap_or_else(|_| dir.clone())
-                .display()
-        ),
+        // A configured name: the data directory's path would tell every verifier about
+        // this machine's file system.
+        origin: settings.origin.clone(),
+        limits: settings.limits,
     })?;
     vault.set_key_provider(provider);
     Ok(Opened { vault, store })

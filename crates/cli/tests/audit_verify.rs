@@ -64,12 +64,15 @@ async fn master() -> Master {
     let srv = TestServer::start().await;
     let t = srv.tenant("Verify Co").await;
     rounds(&srv, &t, 0, 9).await;
-    let cp1 = checkpoint(&srv, &t.owner).await;
+    // Operators and auditors sign checkpoints, at most one a minute.
+    let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
+    let cp1 = checkpoint(&srv, &auditor).await;
     let (st, early) = srv.get("/v1/audit/checkpoint", &t.owner).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(early, cp1);
     rounds(&srv, &t, 9, 3).await;
-    let cp2 = checkpoint(&srv, &t.owner).await;
+    srv.clock.advance(time::Duration::seconds(61));
+    let cp2 = checkpoint(&srv, &auditor).await;
     let (st, pk) = srv.get("/v1/audit/public-key", &t.owner).await;
     assert_eq!(st, StatusCode::OK);
     let public_key = pk["public_key"].as_str().unwrap().to_owned();

@@ -15,6 +15,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    /// Seconds for a `Retry-After` header (429).
+    retry_after: Option<u64>,
 }
 
 /// The JSON body of every error response.
@@ -44,6 +46,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -89,9 +92,20 @@ impl From<VaultError> for ApiError {
                     code,
                     message,
                     field,
+                    retry_after: None,
                 }
             }
             VaultError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            VaultError::StateConflict { code, .. } => {
+                Self::new(StatusCode::CONFLICT, code, message)
+            }
+            VaultError::InvitationInvalid => {
+                Self::new(StatusCode::UNAUTHORIZED, "invitation_invalid", message)
+            }
+            VaultError::RateLimited { retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            },
             VaultError::TooLarge(_) => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
             }
@@ -126,6 +140,11 @@ impl IntoResponse for ApiError {
                 field: self.field,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }

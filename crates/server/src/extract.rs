@@ -87,17 +87,10 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let client_ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
+        let RequestMeta {
+            request_id,
+            client_ip,
+        } = RequestMeta::of(parts);
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -113,5 +106,40 @@ impl FromRequestParts<AppState> for Auth {
             request_id,
             client_ip,
         }))
+    }
+}
+
+/// The request id and client address of a request that carries no API key (claiming an
+/// invitation), taken exactly as [`Auth`] takes them.
+pub(crate) struct RequestMeta {
+    pub(crate) request_id: String,
+    pub(crate) client_ip: Option<std::net::IpAddr>,
+}
+
+impl RequestMeta {
+    fn of(parts: &Parts) -> Self {
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Self {
+            request_id,
+            client_ip,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self::of(parts))
     }
 }

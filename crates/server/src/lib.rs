@@ -147,7 +147,12 @@ pub fn app(state: AppState) -> Router {
             get(audit::checkpoint).post(audit::new_checkpoint),
         )
         .route("/audit/proof/inclusion", get(audit::inclusion))
-        .route("/audit/proof/consistency", get(audit::consistency));
+        .route("/audit/proof/consistency", get(audit::consistency))
+        .route(
+            "/tenants/{tenant}/invitations",
+            post(tenants::issue_invitation),
+        )
+        .route("/invitations/claim", post(tenants::claim_invitation));
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/openapi.json", get(system::openapi))

@@ -19,6 +19,7 @@ use crate::routes::{audit, keys, records, rights, system, tenants};
         rights::export_subject, rights::export_by_ref, rights::erase, rights::restrict, rights::lift, rights::hold,
         rights::set_retention, rights::open_request, rights::list_requests, rights::complete_request,
         rights::reject_request, keys::rotate, keys::rotate_records, keys::status, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
+        tenants::issue_invitation, tenants::claim_invitation,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, KeyJobRow, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result,
-    RetiredKeyRow, Store, SubjectRow, SubjectView, TenantRow,
+    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, RecordFilter, RecordRow,
+    RequestRow, Result, RetiredKeyRow, Store, SubjectRow, SubjectView, TenantRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.
@@ -62,6 +62,10 @@ impl<H: CommitHook> Store for Hooked<H> {
 
     async fn api_keys(&self, tenant: Option<Uuid>) -> Result<Vec<ApiKeyRow>> {
         self.store.api_keys(tenant).await
+    }
+
+    async fn invitation_by_hash(&self, hash: &[u8; 32]) -> Result<Option<InvitationRow>> {
+        self.store.invitation_by_hash(hash).await
     }
 
     async fn subject_view(

@@ -69,6 +69,9 @@ pub const SUBJECT_KEY_ROTATED: &str = "the subject key was rotated during the re
 /// The conflict message of a key job whose lease another process holds (or that has ended).
 pub const KEY_JOB_HELD: &str = "the key job is finished or held by another process";
 
+/// The conflict message of a revocation that would leave a tenant without a live owner key.
+pub const LAST_OWNER: &str = "the tenant's last owner key cannot be revoked";
+
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -86,6 +89,8 @@ pub trait Store: Send + Sync + 'static {
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRow>>;
     /// A tenant's API keys (operator keys when `tenant` is `None`).
     async fn api_keys(&self, tenant: Option<Uuid>) -> Result<Vec<ApiKeyRow>>;
+    /// An invitation by the SHA-256 of its token.
+    async fn invitation_by_hash(&self, hash: &[u8; 32]) -> Result<Option<InvitationRow>>;
     /// A subject with its tenant's status and, optionally, its records: one round trip for
     /// the whole read path.
     async fn subject_view(

@@ -55,6 +55,24 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// An invitation to become a tenant's first owner; the token is never stored, only its
+/// SHA-256, so a copy of the database cannot be used to claim it.
+#[derive(Debug, Clone)]
+pub struct InvitationRow {
+    /// Invitation id (appears in audit events).
+    pub id: Uuid,
+    /// The tenant whose owner key the invitation yields.
+    pub tenant: Uuid,
+    /// SHA-256 of the invitation token.
+    pub token_hash: [u8; 32],
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// After this time the invitation cannot be claimed.
+    pub expires_at: OffsetDateTime,
+    /// When it was claimed; an invitation is claimed once.
+    pub used_at: Option<OffsetDateTime>,
+}
+
 /// A data subject.
 #[derive(Debug, Clone)]
 pub struct SubjectRow {
@@ -471,6 +489,26 @@ pub enum Op {
     Audit(Box<AuditEvent>),
     /// Store a signed checkpoint and the frontier it was made from.
     SaveCheckpoint(CheckpointRow),
+    /// Store an invitation, deleting the tenant's earlier unclaimed ones: a tenant has at
+    /// most one invitation that can still be claimed.
+    InsertInvitation(InvitationRow),
+    /// Mark an invitation claimed. `NotFound("invitation")` when it is gone, already claimed,
+    /// of another tenant or expired at `at`, so that of two concurrent claims one fails.
+    ClaimInvitation {
+        /// The tenant the invitation must belong to.
+        tenant: Uuid,
+        /// Invitation id.
+        id: Uuid,
+        /// Claim time.
+        at: OffsetDateTime,
+    },
+    /// Fail with [`crate::LAST_OWNER`] unless the tenant keeps a live owner key. Follows the
+    /// revocation it guards in the same commit; it serializes with other revocations of the
+    /// tenant, so two owners revoking each other cannot both succeed.
+    AssertOwnerRemains {
+        /// Tenant id.
+        tenant: Uuid,
+    },
 }
 
 /// What a commit produced.

@@ -39,9 +39,10 @@ use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
-    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, KeyJobRow, KeyOwner, KeysRewrapped,
-    LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, Store,
-    StoreError, SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros, to_micros,
+    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow, KeyOwner,
+    KeysRewrapped, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow,
+    Rewrapper, Store, StoreError, SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros,
+    to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -945,6 +946,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 "DELETE FROM holds WHERE tenant = $1",
                 "DELETE FROM requests WHERE tenant = $1",
                 "DELETE FROM subjects WHERE tenant = $1",
+                "DELETE FROM invitations WHERE tenant = $1",
             ] {
                 sqlx::query(sql).bind(t).execute(&mut *conn).await?;
             }
@@ -1110,6 +1112,58 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .bind(to_micros(cp.created_at))
             .execute(&mut *conn)
             .await?;
+        }
+        Op::InsertInvitation(inv) => {
+            sqlx::query("DELETE FROM invitations WHERE tenant = $1 AND used_at IS NULL")
+                .bind(inv.tenant.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "INSERT INTO invitations (id, tenant, token_hash, created_at, expires_at, \
+                 used_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(inv.id.as_bytes().as_slice())
+            .bind(inv.tenant.as_bytes().as_slice())
+            .bind(inv.token_hash.as_slice())
+            .bind(to_micros(inv.created_at))
+            .bind(to_micros(inv.expires_at))
+            .bind(inv.used_at.map(to_micros))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("invitation"))?;
+        }
+        Op::ClaimInvitation { tenant, id, at } => {
+            // A concurrent claim waits for this row lock and then finds `used_at` set.
+            let done = sqlx::query(
+                "UPDATE invitations SET used_at = $1 WHERE id = $2 AND tenant = $3 \
+                 AND used_at IS NULL AND expires_at > $1",
+            )
+            .bind(to_micros(at))
+            .bind(id.as_bytes().as_slice())
+            .bind(tenant.as_bytes().as_slice())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("invitation"));
+            }
+        }
+        Op::AssertOwnerRemains { tenant } => {
+            // The tenant row lock serializes revocations of one tenant; the count, a new
+            // statement, then sees every revocation committed before the lock was granted.
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+                .bind(tenant.as_bytes().as_slice())
+                .execute(&mut *conn)
+                .await?;
+            let owners: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM api_keys WHERE tenant = $1 AND role = 'owner' \
+                 AND revoked_at IS NULL",
+            )
+            .bind(tenant.as_bytes().as_slice())
+            .fetch_one(&mut *conn)
+            .await?;
+            if owners == 0 {
+                return Err(StoreError::Conflict(crate::LAST_OWNER.into()));
+            }
         }
     }
     Ok(())
@@ -1601,6 +1655,27 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(key_from).transpose()
+    }
+
+    async fn invitation_by_hash(&self, hash: &[u8; 32]) -> Result<Option<InvitationRow>> {
+        let row = sqlx::query(
+            "SELECT id, tenant, token_hash, created_at, expires_at, used_at \
+             FROM invitations WHERE token_hash = $1",
+        )
+        .bind(hash.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(InvitationRow {
+                id: uuid_at(&row, 0)?,
+                tenant: uuid_at(&row, 1)?,
+                token_hash: hash_at(&row, 2)?,
+                created_at: from_micros(row.try_get(3)?),
+                expires_at: from_micros(row.try_get(4)?),
+                used_at: opt_time_at(&row, 5)?,
+            })
+        })
+        .transpose()
     }
 
     async fn api_keys(&self, tenant: Option<Uuid>) -> Result<Vec<ApiKeyRow>> {

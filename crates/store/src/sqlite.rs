@@ -27,9 +27,9 @@ use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, Op, RecordFilter,
-    RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, Store, StoreError, SubjectRow,
-    SubjectView, TenantRow, WrappedKey, from_micros, to_micros,
+    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, Op,
+    RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, Store, StoreError,
+    SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -70,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "audit subject chunks",
         include_str!("../migrations/sqlite/0005_audit_subject_chunks.sql"),
+    ),
+    (
+        6,
+        "invitations",
+        include_str!("../migrations/sqlite/0006_invitations.sql"),
     ),
 ];
 
@@ -1154,6 +1159,7 @@ fn apply(
                 "DELETE FROM holds WHERE tenant = ?1",
                 "DELETE FROM requests WHERE tenant = ?1",
                 "DELETE FROM subjects WHERE tenant = ?1",
+                "DELETE FROM invitations WHERE tenant = ?1",
             ] {
                 run(conn, sql, [id])?;
             }
@@ -1298,6 +1304,46 @@ fn apply(
                     to_micros(cp.created_at),
                 ],
             )?;
+        }
+        Op::InsertInvitation(inv) => {
+            run(
+                conn,
+                "DELETE FROM invitations WHERE tenant = ?1 AND used_at IS NULL",
+                [inv.tenant],
+            )?;
+            run(
+                conn,
+                "INSERT INTO invitations (id, tenant, token_hash, created_at, expires_at, \
+                 used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    inv.id,
+                    inv.tenant,
+                    inv.token_hash,
+                    to_micros(inv.created_at),
+                    to_micros(inv.expires_at),
+                    inv.used_at.map(to_micros),
+                ],
+            )
+            .map_err(unique_to_conflict("invitation"))?;
+        }
+        Op::ClaimInvitation { tenant, id, at } => run_one(
+            conn,
+            "invitation",
+            "UPDATE invitations SET used_at = ?1 WHERE id = ?2 AND tenant = ?3 \
+             AND used_at IS NULL AND expires_at > ?1",
+            params![to_micros(*at), id, tenant],
+        )?,
+        Op::AssertOwnerRemains { tenant } => {
+            // The writer thread is the only writer, so the count cannot change meanwhile.
+            let owners: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM api_keys WHERE tenant = ?1 AND role = 'owner' \
+                     AND revoked_at IS NULL",
+                )?
+                .query_row([tenant], |r| r.get(0))?;
+            if owners == 0 {
+                return Err(StoreError::Conflict(crate::LAST_OWNER.into()));
+            }
         }
     }
     Ok(())
@@ -1928,6 +1974,27 @@ impl Store for SqliteStore {
                 ),
                 [tenant],
                 key_from,
+            )
+        })
+    }
+
+    async fn invitation_by_hash(&self, hash: &[u8; 32]) -> Result<Option<InvitationRow>> {
+        self.read(|c| {
+            first(
+                c,
+                "SELECT id, tenant, token_hash, created_at, expires_at, used_at \
+                 FROM invitations WHERE token_hash = ?1",
+                [hash],
+                |row| {
+                    Ok(InvitationRow {
+                        id: uuid_at(row, 0)?,
+                        tenant: uuid_at(row, 1)?,
+                        token_hash: hash_at(row, 2)?,
+                        created_at: time_at(row, 3)?,
+                        expires_at: time_at(row, 4)?,
+                        used_at: opt_time_at(row, 5)?,
+                    })
+                },
             )
         })
     }

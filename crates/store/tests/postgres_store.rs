@@ -18,9 +18,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_audit::{Action, Actor, AuditEvent, Frontier, Outcome, Verifier};
 use ward_store::{
-    ApiKeyRow, AuditQuery, CheckpointRow, HeldRecordRow, HoldRow, IndexEntry, KeyOwner,
-    KeysRewrapped, LedgerRow, Op, PostgresStore, RecordFilter, RecordRow, RequestRow, RewrapFailed,
-    Rewrapper, SqliteStore, Store, StoreError, SubjectKeyChange, SubjectRow, TenantRow,
+    ApiKeyRow, AuditQuery, CheckpointRow, HeldRecordRow, HoldRow, IndexEntry, InvitationRow,
+    KeyOwner, KeysRewrapped, LedgerRow, Op, PostgresStore, RecordFilter, RecordRow, RequestRow,
+    RewrapFailed, Rewrapper, SqliteStore, Store, StoreError, SubjectKeyChange, SubjectRow,
+    TenantRow,
 };
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -1477,6 +1478,207 @@ async fn a_subjects_access_log_is_complete_on_both_backends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_rotation_operations_behave_as_on_sqlite() {
     on_both_backends(tenant_rotation_scenario).await;
+}
+
+/// Invitations: one live per tenant, claimed once, not after expiry, not for another tenant;
+/// the last owner key stays; a destroyed tenant's invitations go.
+async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
+    let (t, t2) = (id(1), id(2));
+    for n in [1, 2] {
+        let r = store
+            .commit(vec![Op::InsertTenant(tenant(n, Some(b"k"), 0))])
+            .await;
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let invitation = |n: u128, tenant: Uuid, token: u8, expires: i64| InvitationRow {
+        id: id(n),
+        tenant,
+        token_hash: [token; 32],
+        created_at: at(0),
+        expires_at: at(expires),
+        used_at: None,
+    };
+    let claim = |tenant: Uuid, n: u128, secs: i64| Op::ClaimInvitation {
+        tenant,
+        id: id(n),
+        at: at(secs),
+    };
+    let r = store
+        .commit(vec![Op::InsertInvitation(invitation(10, t, 1, 100))])
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    log("insert", show(&r));
+    let r = store
+        .commit(vec![Op::InsertInvitation(invitation(11, t2, 1, 100))])
+        .await;
+    assert_conflict(&r, "invitation already exists");
+    log("duplicate token", show(&r));
+    let r = store
+        .commit(vec![Op::InsertInvitation(invitation(12, id(999), 3, 100))])
+        .await;
+    assert!(r.is_err(), "{r:?}");
+    log(
+        "missing tenant",
+        (if r.is_err() { "err" } else { "ok" }).into(),
+    );
+    let got = store.invitation_by_hash(&[1; 32]).await;
+    assert_eq!(got.as_ref().unwrap().as_ref().unwrap().tenant, t);
+    log("by hash", show(&got));
+    log("missing", show(&store.invitation_by_hash(&[9; 32]).await));
+    // A second invitation replaces the unclaimed first.
+    let r = store
+        .commit(vec![Op::InsertInvitation(invitation(13, t, 2, 100))])
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    assert!(store.invitation_by_hash(&[1; 32]).await.unwrap().is_none());
+    let r = store.commit(vec![claim(t, 10, 1)]).await;
+    assert_not_found(&r, "invitation");
+    log("claim replaced", show(&r));
+    let r = store.commit(vec![claim(t2, 13, 1)]).await;
+    assert_not_found(&r, "invitation");
+    log("claim for another tenant", show(&r));
+    let r = store.commit(vec![claim(t, 13, 100)]).await;
+    assert_not_found(&r, "invitation");
+    log("claim at expiry", show(&r));
+    // Claimed with the owner key in one commit; a failing key insert undoes the claim.
+    let mut dup = api_key(20, Some(t), 2);
+    dup.role = "owner".into();
+    let r = store.commit(vec![Op::InsertApiKey(dup.clone())]).await;
+    assert!(r.is_ok(), "{r:?}");
+    let mut clash = api_key(21, Some(t), 2);
+    clash.role = "owner".into();
+    let r = store
+        .commit(vec![claim(t, 13, 50), Op::InsertApiKey(clash)])
+        .await;
+    assert_conflict(&r, "api key already exists");
+    let inv = store.invitation_by_hash(&[2; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        inv.used_at, None,
+        "the failed commit left the invitation unclaimed"
+    );
+    let mut owner = api_key(22, Some(t), 4);
+    owner.role = "owner".into();
+    let r = store
+        .commit(vec![claim(t, 13, 50), Op::InsertApiKey(owner)])
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    log("claim", show(&r));
+    let r = store.commit(vec![claim(t, 13, 51)]).await;
+    assert_not_found(&r, "invitation");
+    log("claim twice", show(&r));
+    let inv = store.invitation_by_hash(&[2; 32]).await;
+    assert_eq!(
+        inv.as_ref().unwrap().as_ref().unwrap().used_at,
+        Some(at(50))
+    );
+    log("claimed", show(&inv));
+    // The last owner key stays.
+    let revoke = |n: u128| Op::RevokeApiKey {
+        tenant: Some(t),
+        id: id(n),
+        at: at(60),
+    };
+    let r = store
+        .commit(vec![revoke(20), Op::AssertOwnerRemains { tenant: t }])
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    log("revoke one of two owners", show(&r));
+    let r = store
+        .commit(vec![revoke(22), Op::AssertOwnerRemains { tenant: t }])
+        .await;
+    assert_conflict(&r, ward_store::LAST_OWNER);
+    log("revoke the last owner", show(&r));
+    let keys = store.api_keys(Some(t)).await.unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k.id == id(22) && k.revoked_at.is_none())
+    );
+    let r = store
+        .commit(vec![Op::AssertOwnerRemains { tenant: t2 }])
+        .await;
+    assert_conflict(&r, ward_store::LAST_OWNER);
+    log("tenant without owner", show(&r));
+    // Destroying a tenant removes its invitations.
+    let r = store
+        .commit(vec![Op::InsertInvitation(invitation(14, t2, 5, 100))])
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    let r = store
+        .commit(vec![Op::DestroyTenant { id: t2, at: at(70) }])
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    assert!(store.invitation_by_hash(&[5; 32]).await.unwrap().is_none());
+    log(
+        "after destroy",
+        show(&store.invitation_by_hash(&[5; 32]).await),
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitation_operations_behave_as_on_sqlite() {
+    on_both_backends(invitation_scenario).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_of_one_invitation_let_one_through() {
+    let schema = Schema::new();
+    let pg = Arc::new(schema.open().await);
+    let dir = tempfile::tempdir().unwrap();
+    let lite = Arc::new(
+        SqliteStore::open(&dir.path().join("ward.db"))
+            .await
+            .unwrap(),
+    );
+    let stores: [Arc<dyn Store>; 2] = [pg, lite];
+    for store in stores {
+        let t = id(1);
+        store
+            .commit(vec![Op::InsertTenant(tenant(1, Some(b"k"), 0))])
+            .await
+            .unwrap();
+        store
+            .commit(vec![Op::InsertInvitation(InvitationRow {
+                id: id(10),
+                tenant: t,
+                token_hash: [1; 32],
+                created_at: at(0),
+                expires_at: at(100),
+                used_at: None,
+            })])
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..16u8)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut key = api_key(100 + u128::from(n), Some(t), 100 + n);
+                    key.role = "owner".into();
+                    store
+                        .commit(vec![
+                            Op::ClaimInvitation {
+                                tenant: t,
+                                id: id(10),
+                                at: at(1),
+                            },
+                            Op::InsertApiKey(key),
+                        ])
+                        .await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(e) => assert!(matches!(e, StoreError::NotFound("invitation")), "{e:?}"),
+            }
+        }
+        assert_eq!(won, 1);
+        assert_eq!(store.api_keys(Some(t)).await.unwrap().len(), 1);
+    }
 }
 
 // ---- group commit ---------------------------------------------------------------------------

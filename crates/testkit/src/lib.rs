@@ -151,6 +151,7 @@ impl TestServer {
             signing_key,
             clock: Arc::new(clock.clone()),
             origin: "ward-test".into(),
+            limits: Default::default(),
         })
         .expect("vault");
         let operator = vault
@@ -215,6 +216,7 @@ impl TestServer {
             signing_key,
             clock: Arc::new(self.clock.clone()),
             origin: "ward-test".into(),
+            limits: Default::default(),
         })
         .expect("vault")
     }
@@ -267,15 +269,31 @@ impl TestServer {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
-    /// Creates a tenant and an owner key for it.
+    /// Creates a tenant (as the operator) and its owner key, by claiming the invitation that
+    /// comes with the tenant: the way a tenant's first owner gets a key.
     pub async fn tenant(&self, name: &str) -> TenantFixture {
         let (s, t) = self
             .post("/v1/tenants", &self.operator, json!({ "name": name }))
             .await;
         assert_eq!(s, StatusCode::CREATED, "create tenant: {t}");
         let id = t["id"].as_str().expect("tenant id").to_owned();
-        let owner = self.key(&id, &self.operator, "owner", &[]).await;
+        let invitation = t["invitation"]["token"].as_str().expect("invitation");
+        let owner = self.claim(invitation, "owner").await;
         TenantFixture { id, owner }
+    }
+
+    /// Claims an owner invitation (no API key) and returns the owner key's token.
+    pub async fn claim(&self, invitation: &str, name: &str) -> String {
+        let (s, k) = self
+            .call(
+                Method::POST,
+                "/v1/invitations/claim",
+                None,
+                Some(json!({ "invitation": invitation, "name": name })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "claim invitation: {k}");
+        k["token"].as_str().expect("token").to_owned()
     }
 
     /// Issues a key of `role` (with member purposes) and returns its token.

@@ -28,6 +28,26 @@ pub enum Operation {
     ManageRights,
     /// Read the tenant's audit log.
     ReadAudit,
+    /// Issue a tenant API key of `role`. Operators never do: a tenant's first owner claims
+    /// an invitation, and the tenant's own keys issue the rest.
+    IssueKey {
+        /// The role of the key to issue.
+        role: Role,
+    },
+    /// Revoke a tenant API key of `role`.
+    RevokeKey {
+        /// The role of the key to revoke.
+        role: Role,
+        /// Whether it is the tenant's last live owner key (which nobody may revoke).
+        last_owner: bool,
+    },
+    /// Issue an invitation to become the tenant's first owner (operators only).
+    IssueInvitation {
+        /// Whether the tenant already has a live owner key (then no invitation is issued).
+        has_owner: bool,
+    },
+    /// Sign an audit checkpoint on demand (operators and auditors).
+    SignCheckpoint,
 }
 
 /// The facts of one access.
@@ -70,13 +90,22 @@ pub enum Denial {
         /// Names the purpose, role or rule.
         reason: String,
     },
+    /// Reported as 409: allowed for this role, but not in the tenant's present state.
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Names the state that refuses it.
+        reason: String,
+    },
 }
 
 impl Denial {
     /// The reason as written to the audit log.
     pub fn reason(&self) -> &str {
         match self {
-            Self::Hidden { reason, .. } | Self::Forbidden { reason, .. } => reason,
+            Self::Hidden { reason, .. }
+            | Self::Forbidden { reason, .. }
+            | Self::Conflict { reason, .. } => reason,
         }
     }
 
@@ -85,6 +114,7 @@ impl Denial {
         match self {
             Self::Hidden { what, .. } => VaultError::NotFound(what),
             Self::Forbidden { code, reason } => VaultError::Forbidden { code, reason },
+            Self::Conflict { code, reason } => VaultError::StateConflict { code, reason },
         }
     }
 }
@@ -154,14 +184,29 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
             reason: "key belongs to another tenant".into(),
         });
     }
-    // 2. Operators run the platform; personal data is not theirs to see.
-    if p.role == Role::Operator
-        && !matches!(a.operation, Operation::ReadTenant | Operation::ManageKeys)
-    {
-        return Err(forbidden(
-            "role_not_permitted",
-            "operators manage tenants and keys but cannot access personal data or audit logs",
-        ));
+    // 2. Operators run the platform; personal data is not theirs to see, and neither is a
+    //    key that would show it to them: they invite a tenant's first owner instead.
+    if p.role == Role::Operator {
+        match a.operation {
+            Operation::ReadTenant
+            | Operation::ManageKeys
+            | Operation::RevokeKey { .. }
+            | Operation::IssueInvitation { .. }
+            | Operation::SignCheckpoint => {}
+            Operation::IssueKey { .. } => {
+                return Err(forbidden(
+                    "role_not_permitted",
+                    "operators do not issue tenant keys: a tenant's first owner claims an \
+                     invitation, and the tenant's own keys issue the rest",
+                ));
+            }
+            _ => {
+                return Err(forbidden(
+                    "role_not_permitted",
+                    "operators manage tenants and keys but cannot access personal data or audit logs",
+                ));
+            }
+        }
     }
     // 3. A cancelled tenant is frozen: no data access until reactivated.
     if a.tenant_status != "active" && a.operation != Operation::ReadTenant {
@@ -185,12 +230,51 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
         }
         Operation::ManageRights => matches!(p.role, Role::Owner | Role::Admin),
         Operation::ReadAudit => matches!(p.role, Role::Owner | Role::Admin | Role::Auditor),
+        Operation::IssueKey { .. } => matches!(p.role, Role::Owner | Role::Admin),
+        Operation::RevokeKey { .. } => matches!(p.role, Role::Operator | Role::Owner | Role::Admin),
+        Operation::IssueInvitation { .. } => p.role == Role::Operator,
+        Operation::SignCheckpoint => matches!(p.role, Role::Operator | Role::Auditor),
     };
     if !permitted {
         return Err(forbidden(
             "role_not_permitted",
             format!("role {} may not {}", p.role, describe(a.operation)),
         ));
+    }
+    // 4b. Role order: a key manages only keys of its own rank or below (operators, outside
+    //     the order, only revoke). Then the tenant's state: it always keeps an owner, and an
+    //     invitation is only for a tenant without one.
+    match a.operation {
+        Operation::IssueKey { role } | Operation::RevokeKey { role, .. }
+            if p.role != Role::Operator && !p.role.may_manage(role) =>
+        {
+            return Err(forbidden(
+                "role_not_permitted",
+                format!(
+                    "role {} may not {} of role {role}: a key manages only keys of its role \
+                     or below (owner > admin > member, auditor)",
+                    p.role,
+                    describe(a.operation)
+                ),
+            ));
+        }
+        Operation::RevokeKey {
+            last_owner: true, ..
+        } => {
+            return Err(Denial::Conflict {
+                code: "last_owner",
+                reason: "this is the tenant's last owner key; issue another owner key first".into(),
+            });
+        }
+        Operation::IssueInvitation { has_owner: true } => {
+            return Err(Denial::Conflict {
+                code: "owner_exists",
+                reason: "the tenant has an owner; its owners issue keys, so no invitation is \
+                         needed"
+                    .into(),
+            });
+        }
+        _ => {}
     }
     // 5. Purpose binding.
     if matches!(a.operation, Operation::ReadData | Operation::UpdateData) {
@@ -286,6 +370,10 @@ fn describe(op: Operation) -> &'static str {
         Operation::UpdateData => "rectify personal data",
         Operation::ManageRights => "handle data-subject rights or the tenant lifecycle",
         Operation::ReadAudit => "read the audit log",
+        Operation::IssueKey { .. } => "issue API keys",
+        Operation::RevokeKey { .. } => "revoke API keys",
+        Operation::IssueInvitation { .. } => "issue owner invitations",
+        Operation::SignCheckpoint => "sign audit checkpoints",
     }
 }
 
@@ -339,6 +427,62 @@ mod tests {
             restrictions,
             expires_at: None,
             now: NOW,
+        }
+    }
+
+    fn principal(role: Role, tenant: Uuid) -> Principal {
+        Principal {
+            key_id: Uuid::nil(),
+            tenant: (role != Role::Operator).then_some(tenant),
+            role,
+            purposes: Default::default(),
+        }
+    }
+
+    fn decide_as(role: Role, operation: Operation) -> Result<(), Denial> {
+        let tenant = Uuid::from_u128(1);
+        let p = principal(role, tenant);
+        decide(&Access {
+            principal: &p,
+            tenant,
+            tenant_status: "active",
+            operation,
+            collection: None,
+            purpose: None,
+            restrictions: &[],
+            expires_at: None,
+            now: OffsetDateTime::UNIX_EPOCH,
+        })
+    }
+
+    fn code(r: Result<(), Denial>) -> &'static str {
+        match r {
+            Ok(()) => "ok",
+            Err(Denial::Hidden { .. }) => "hidden",
+            Err(Denial::Forbidden { code, .. } | Denial::Conflict { code, .. }) => code,
+        }
+    }
+
+    const ROLES: [Role; 5] = [
+        Role::Operator,
+        Role::Owner,
+        Role::Admin,
+        Role::Member,
+        Role::Auditor,
+    ];
+
+    #[test]
+    fn keys_are_issued_only_by_owners_and_admins_at_or_below_their_rank() {
+        for issuer in ROLES {
+            for target in [Role::Owner, Role::Admin, Role::Member, Role::Auditor] {
+                let allowed =
+                    matches!(issuer, Role::Owner | Role::Admin) && issuer.may_manage(target);
+                let got = code(decide_as(issuer, Operation::IssueKey { role: target }));
+                assert_eq!(got == "ok", allowed, "{issuer} issuing {target}: {got}");
+                if !allowed {
+                    assert_eq!(got, "role_not_permitted");
+                }
+            }
         }
     }
 
@@ -407,6 +551,66 @@ mod tests {
             assert_eq!(
                 code(&access(&p, op, contact, Some(&restricted), &objections)),
                 "processing_restricted"
+            );
+        }
+    }
+
+    #[test]
+    fn revocation_follows_the_order_and_keeps_the_last_owner() {
+        let revoke = |role, last_owner| Operation::RevokeKey { role, last_owner };
+        assert_eq!(
+            code(decide_as(Role::Admin, revoke(Role::Owner, false))),
+            "role_not_permitted"
+        );
+        assert_eq!(
+            code(decide_as(Role::Admin, revoke(Role::Admin, false))),
+            "ok"
+        );
+        assert_eq!(
+            code(decide_as(Role::Owner, revoke(Role::Owner, false))),
+            "ok"
+        );
+        assert_eq!(
+            code(decide_as(Role::Operator, revoke(Role::Owner, false))),
+            "ok"
+        );
+        for role in [Role::Operator, Role::Owner] {
+            assert_eq!(
+                code(decide_as(role, revoke(Role::Owner, true))),
+                "last_owner"
+            );
+        }
+        // The order is checked first: an admin is told it may not, not that it is the last.
+        assert_eq!(
+            code(decide_as(Role::Admin, revoke(Role::Owner, true))),
+            "role_not_permitted"
+        );
+        for role in [Role::Member, Role::Auditor] {
+            assert_eq!(
+                code(decide_as(role, revoke(Role::Member, false))),
+                "role_not_permitted"
+            );
+        }
+    }
+
+    #[test]
+    fn invitations_are_for_operators_and_tenants_without_an_owner() {
+        let issue = |has_owner| Operation::IssueInvitation { has_owner };
+        assert_eq!(code(decide_as(Role::Operator, issue(false))), "ok");
+        assert_eq!(code(decide_as(Role::Operator, issue(true))), "owner_exists");
+        for role in [Role::Owner, Role::Admin, Role::Member, Role::Auditor] {
+            assert_eq!(code(decide_as(role, issue(false))), "role_not_permitted");
+        }
+    }
+
+    #[test]
+    fn checkpoints_are_signed_by_operators_and_auditors() {
+        for role in ROLES {
+            let allowed = matches!(role, Role::Operator | Role::Auditor);
+            assert_eq!(
+                code(decide_as(role, Operation::SignCheckpoint)) == "ok",
+                allowed,
+                "{role}"
             );
         }
     }

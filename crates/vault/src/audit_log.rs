@@ -10,7 +10,7 @@ use ward_audit::{
 };
 use ward_store::{AuditQuery, CheckpointRow, Op, Store};
 
-use crate::access::Operation;
+use crate::access::{Access, Operation};
 use crate::{RequestContext, Result, Vault, VaultError};
 
 mod columns;
@@ -163,6 +163,103 @@ impl Vault {
         Ok(cp)
     }
 
+    /// Signs a checkpoint because a caller asked (operators and auditors only), at most once
+    /// per `Limits::checkpoint_interval` per deployment: the newest stored checkpoint's time
+    /// decides, so every server of a deployment counts alike and a restart resets nothing.
+    /// A refusal for the rate writes nothing.
+    pub async fn sign_checkpoint(&self, ctx: &RequestContext) -> Result<Checkpoint> {
+        let mut event = self.event(ctx, Action::CheckpointSign, ctx.principal.tenant);
+        let status = match ctx.principal.tenant {
+            Some(t) => self
+                .inner
+                .store
+                .tenant(t)
+                .await?
+                .map_or_else(|| "destroyed".to_owned(), |r| r.status),
+            None => "active".to_owned(),
+        };
+        let access = Access {
+            principal: &ctx.principal,
+            tenant: ctx.principal.tenant.unwrap_or_default(),
+            tenant_status: &status,
+            operation: Operation::SignCheckpoint,
+            collection: None,
+            purpose: None,
+            restrictions: &[],
+            expires_at: None,
+            now: self.now(),
+        };
+        self.check(&access, &event).await?;
+        let head = self.inner.store.audit_head().await?;
+        let existing = self.inner.store.checkpoints().await?;
+        let now = self.now();
+        if let Some(last) = existing.last() {
+            let interval = time::Duration::try_from(self.inner.limits.checkpoint_interval)
+                .unwrap_or(time::Duration::MAX);
+            let next = last.created_at.saturating_add(interval);
+            if next > now {
+                let wait = (next - now).as_seconds_f64().ceil().max(1.0);
+                return Err(VaultError::RateLimited {
+                    retry_after: wait as u64,
+                });
+            }
+        }
+        let cp = self.inner.signer.sign(
+            &self.inner.origin,
+            head.size,
+            head.root,
+            head.chain,
+            now.unix_timestamp(),
+        );
+        let row = CheckpointRow {
+            tree_size: head.size,
+            checkpoint: serde_json::to_string(&cp).map_err(|_| VaultError::Integrity)?,
+            frontier: head.frontier,
+            created_at: now,
+        };
+        event.at = now;
+        event.detail = Some(serde_json::json!({ "tree_size": head.size }));
+        self.inner
+            .store
+            .commit(vec![Op::SaveCheckpoint(row), Op::Audit(Box::new(event))])
+            .await?;
+        Ok(cp)
+    }
+
+    /// Computes a proof with the leaves `0..size`, one proof at a time per server (a proof
+    /// holds every leaf up to its tree size in memory); a request that finds one running is
+    /// told to retry. The request is audited, in the caller's tenant log when it has one.
+    async fn audited_proof<T>(
+        &self,
+        ctx: &RequestContext,
+        size: u64,
+        detail: serde_json::Value,
+        compute: impl FnOnce(&[Hash]) -> Result<T>,
+    ) -> Result<T> {
+        let _permit = self
+            .inner
+            .proofs
+            .try_acquire()
+            .map_err(|_| VaultError::RateLimited { retry_after: 1 })?;
+        let leaves = self.inner.store.audit_leaves(size).await?;
+        if leaves.len() as u64 != size {
+            return Err(VaultError::invalid(
+                "pruned",
+                "part of that range was pruned by audit retention",
+                None,
+            ));
+        }
+        let out = compute(&leaves)?;
+        drop(leaves);
+        let mut event = self.event(ctx, Action::AuditProof, ctx.principal.tenant);
+        event.detail = Some(detail);
+        self.inner
+            .store
+            .commit(vec![Op::Audit(Box::new(event))])
+            .await?;
+        Ok(out)
+    }
+
     /// The newest signed checkpoint, making one if there is none yet.
     pub async fn latest_checkpoint(&self) -> Result<Checkpoint> {
         match self.inner.store.checkpoints().await?.last() {
@@ -172,7 +269,12 @@ impl Vault {
     }
 
     /// RFC 9162 inclusion proof of event `index` in the tree of size `tree_size`.
-    pub async fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<serde_json::Value> {
+    pub async fn inclusion_proof(
+        &self,
+        ctx: &RequestContext,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<serde_json::Value> {
         let head = self.inner.store.audit_head().await?;
         if tree_size == 0 || tree_size > head.size || index >= tree_size {
             return Err(VaultError::invalid(
@@ -184,27 +286,29 @@ impl Vault {
                 Some("tree_size"),
             ));
         }
-        let leaves = self.inner.store.audit_leaves(tree_size).await?;
-        if leaves.len() as u64 != tree_size {
-            return Err(VaultError::invalid(
-                "pruned",
-                "part of that range was pruned by audit retention",
-                None,
-            ));
-        }
-        let proof = inclusion_proof(&leaves, index, tree_size)
-            .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
-        Ok(serde_json::json!({
-            "index": index,
-            "tree_size": tree_size,
-            "leaf_hash": b64(&leaves[index as usize]),
-            "root": b64(&ward_audit::root(&leaves)),
-            "proof": proof.iter().map(b64).collect::<Vec<_>>(),
-        }))
+        let detail =
+            serde_json::json!({ "proof": "inclusion", "index": index, "tree_size": tree_size });
+        self.audited_proof(ctx, tree_size, detail, |leaves| {
+            let proof = inclusion_proof(leaves, index, tree_size)
+                .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+            Ok(serde_json::json!({
+                "index": index,
+                "tree_size": tree_size,
+                "leaf_hash": b64(&leaves[index as usize]),
+                "root": b64(&ward_audit::root(leaves)),
+                "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+            }))
+        })
+        .await
     }
 
     /// RFC 9162 consistency proof between tree sizes `from` and `to`.
-    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<serde_json::Value> {
+    pub async fn consistency_proof(
+        &self,
+        ctx: &RequestContext,
+        from: u64,
+        to: u64,
+    ) -> Result<serde_json::Value> {
         let head = self.inner.store.audit_head().await?;
         if from == 0 || from > to || to > head.size {
             return Err(VaultError::invalid(
@@ -216,23 +320,19 @@ impl Vault {
                 Some("from"),
             ));
         }
-        let leaves = self.inner.store.audit_leaves(to).await?;
-        if leaves.len() as u64 != to {
-            return Err(VaultError::invalid(
-                "pruned",
-                "part of that range was pruned by audit retention",
-                None,
-            ));
-        }
-        let proof = consistency_proof(&leaves, from, to)
-            .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
-        Ok(serde_json::json!({
-            "from": from,
-            "to": to,
-            "from_root": b64(&ward_audit::root(&leaves[..from as usize])),
-            "to_root": b64(&ward_audit::root(&leaves)),
-            "proof": proof.iter().map(b64).collect::<Vec<_>>(),
-        }))
+        let detail = serde_json::json!({ "proof": "consistency", "from": from, "to": to });
+        self.audited_proof(ctx, to, detail, |leaves| {
+            let proof = consistency_proof(leaves, from, to)
+                .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+            Ok(serde_json::json!({
+                "from": from,
+                "to": to,
+                "from_root": b64(&ward_audit::root(&leaves[..from as usize])),
+                "to_root": b64(&ward_audit::root(leaves)),
+                "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+            }))
+        })
+        .await
     }
 
     /// The tenant's own audit events: every access to its organization, by anyone.

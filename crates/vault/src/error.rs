@@ -36,6 +36,25 @@ pub enum VaultError {
     /// A concurrent change or a uniqueness rule.
     #[error("{0}")]
     Conflict(String),
+    /// The access decision allows the role but the present state refuses it (e.g. revoking
+    /// the last owner key); `code` names the rule.
+    #[error("{reason}")]
+    StateConflict {
+        /// Stable code, e.g. `last_owner`.
+        code: &'static str,
+        /// What state refuses it.
+        reason: String,
+    },
+    /// An invitation that is unknown, expired, already claimed or replaced: one error for
+    /// all, so a guesser learns nothing.
+    #[error("the invitation is invalid, expired or already used")]
+    InvitationInvalid,
+    /// Asked again too soon; retry after this many seconds.
+    #[error("too many requests; retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until a retry can succeed.
+        retry_after: u64,
+    },
     /// The request is larger than Ward accepts.
     #[error("{0}")]
     TooLarge(String),
@@ -65,6 +84,10 @@ impl From<StoreError> for VaultError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Conflict(msg) if msg == ward_store::LAST_OWNER => Self::StateConflict {
+                code: "last_owner",
+                reason: msg,
+            },
             StoreError::Conflict(msg) => Self::Conflict(msg),
             StoreError::Rewrap(_) => Self::Integrity,
             other => Self::Store(other),

@@ -50,7 +50,9 @@ pub use records::{SubjectOut, WriteOptions};
 pub use retention::{Counts, RetentionOptions, RetentionReport};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
 pub use rotation::{KeyStatus, RotationReport};
-pub use tenants::{KeyOut, NewKey, NewTenant, TenantOut};
+pub use tenants::{
+    ClaimInvitation, CreatedTenant, InvitationOut, KeyOut, NewKey, NewTenant, TenantOut,
+};
 
 /// Everything a vault needs to start.
 pub struct VaultConfig {
@@ -66,6 +68,27 @@ pub struct VaultConfig {
     pub clock: Arc<dyn Clock>,
     /// Name of this log in signed checkpoints (e.g. the deployment's host name).
     pub origin: String,
+    /// Limits that have a sensible default ([`Limits::default`]).
+    pub limits: Limits,
+}
+
+/// Deployment limits with defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long an owner invitation can be claimed (default 72 hours).
+    pub invitation_ttl: std::time::Duration,
+    /// Least time between two checkpoints signed on request (default 60 s): signing costs a
+    /// signature and a stored row, so callers may not make the deployment do it at will.
+    pub checkpoint_interval: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            invitation_ttl: std::time::Duration::from_secs(72 * 3600),
+            checkpoint_interval: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 /// The vault. Cheap to clone; clones share everything.
@@ -81,6 +104,9 @@ struct Inner {
     keys: keys::Keys,
     signer: SigningKey,
     origin: String,
+    limits: Limits,
+    /// One proof computed at a time: a proof reads every leaf up to its tree size.
+    proofs: tokio::sync::Semaphore,
     /// Keyed hash of client IPs in audit events.
     clients: Hasher,
     /// Recently authenticated tokens; short-lived so a revocation on another server lands soon.
@@ -109,6 +135,8 @@ impl Vault {
                 clock: config.clock,
                 signer: config.signing_key,
                 origin: config.origin,
+                limits: config.limits,
+                proofs: tokio::sync::Semaphore::new(1),
                 clients,
                 auth_cache: Mutex::new(HashMap::new()),
                 tenant_cache: Mutex::new(HashMap::new()),

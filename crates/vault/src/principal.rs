@@ -57,6 +57,30 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Rank in the order of tenant roles: owner > admin > member = auditor. A key may issue
+    /// or revoke only keys ranked at or below its own, so no key can hand out (or take away)
+    /// more power than it holds. Members and auditors rank alike: each is limited in a
+    /// different way, neither above the other. Operators hold no tenant role and have no rank.
+    pub fn rank(self) -> Option<u8> {
+        match self {
+            Self::Operator => None,
+            Self::Owner => Some(3),
+            Self::Admin => Some(2),
+            Self::Member | Self::Auditor => Some(1),
+        }
+    }
+
+    /// Whether a key of this role may issue or revoke a key of role `target`: both are tenant
+    /// roles and `target` ranks at or below this one.
+    pub fn may_manage(self, target: Role) -> bool {
+        match (self.rank(), target.rank()) {
+            (Some(own), Some(other)) => other <= own,
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -99,4 +123,48 @@ pub struct RequestContext {
     pub request_id: String,
     /// Client address, only ever stored as a keyed hash.
     pub client_ip: Option<std::net::IpAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    const TENANT_ROLES: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::Auditor];
+
+    #[test]
+    fn owners_manage_every_tenant_role() {
+        for r in TENANT_ROLES {
+            assert!(Role::Owner.may_manage(r), "owner over {r}");
+        }
+    }
+
+    #[test]
+    fn admins_manage_their_rank_and_below_but_not_owners() {
+        assert!(!Role::Admin.may_manage(Role::Owner));
+        for r in [Role::Admin, Role::Member, Role::Auditor] {
+            assert!(Role::Admin.may_manage(r), "admin over {r}");
+        }
+    }
+
+    #[test]
+    fn members_and_auditors_rank_alike_and_below_admins() {
+        for low in [Role::Member, Role::Auditor] {
+            assert!(!low.may_manage(Role::Owner));
+            assert!(!low.may_manage(Role::Admin));
+            assert!(low.may_manage(Role::Member));
+            assert!(low.may_manage(Role::Auditor));
+        }
+    }
+
+    #[test]
+    fn operators_are_outside_the_tenant_order() {
+        for r in TENANT_ROLES {
+            assert!(!Role::Operator.may_manage(r), "operator over {r}");
+            assert!(!r.may_manage(Role::Operator), "{r} over operator");
+        }
+        assert_eq!(Role::Operator.rank(), None);
+        assert!(Role::Owner.rank() > Role::Admin.rank());
+        assert!(Role::Admin.rank() > Role::Member.rank());
+        assert_eq!(Role::Member.rank(), Role::Auditor.rank());
+    }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use ward_audit::{Action, Actor, AuditEvent, Outcome};
 use ward_crypto::{Token, token_hash};
 use ward_policy::Purpose;
-use ward_store::{ApiKeyRow, Op, TenantRow};
+use ward_store::{ApiKeyRow, InvitationRow, Op, TenantRow};
 
 use crate::access::{Access, Operation};
 use crate::{Principal, RequestContext, Result, Role, Vault, VaultError, parse_list};
@@ -43,6 +43,41 @@ pub struct TenantOut {
     /// When a deactivated tenant will be destroyed.
     #[serde(with = "time::serde::rfc3339::option")]
     pub destroy_after: Option<OffsetDateTime>,
+}
+
+/// A tenant just created, with the invitation for its first owner.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CreatedTenant {
+    /// The tenant.
+    #[serde(flatten)]
+    pub tenant: TenantOut,
+    /// Hand this to the tenant's first owner: claiming it yields the owner key.
+    pub invitation: InvitationOut,
+}
+
+/// An invitation to become a tenant's first owner. The token is shown once, here.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvitationOut {
+    /// Invitation id (appears in audit events).
+    pub id: Uuid,
+    /// The tenant.
+    pub tenant: Uuid,
+    /// The invitation token (`ward_inv_…`), shown once; claim it with
+    /// `POST /v1/invitations/claim`.
+    pub token: String,
+    /// After this time the invitation cannot be claimed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Body of `POST /v1/invitations/claim`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimInvitation {
+    /// The invitation token.
+    pub invitation: String,
+    /// Label of the owner key, e.g. "Jane Doe (owner)".
+    pub name: String,
 }
 
 /// An API key to issue.
@@ -203,8 +238,13 @@ impl Vault {
         Ok(principal)
     }
 
-    /// Creates a tenant with its own key (operator only).
-    pub async fn create_tenant(&self, ctx: &RequestContext, new: NewTenant) -> Result<TenantOut> {
+    /// Creates a tenant with its own key and an invitation for its first owner (operator
+    /// only). The operator never holds a key of the tenant: the invitation's claimant does.
+    pub async fn create_tenant(
+        &self,
+        ctx: &RequestContext,
+        new: NewTenant,
+    ) -> Result<CreatedTenant> {
         let id = Uuid::now_v7();
         let mut event = self.event(ctx, Action::TenantCreate, Some(id));
         if ctx.principal.role != Role::Operator {
@@ -256,11 +296,177 @@ impl Vault {
         };
         let out = tenant_out(&row);
         event.at = now;
+        let (invitation, inv_row, inv_event) = self.new_invitation(ctx, id)?;
         self.inner
             .store
-            .commit(vec![Op::InsertTenant(row), Op::Audit(Box::new(event))])
+            .commit(vec![
+                Op::InsertTenant(row),
+                Op::Audit(Box::new(event)),
+                Op::InsertInvitation(inv_row),
+                Op::Audit(Box::new(inv_event)),
+            ])
+            .await?;
+        Ok(CreatedTenant {
+            tenant: out,
+            invitation,
+        })
+    }
+
+    /// A fresh invitation for `tenant`: what to show, what to store, what to audit.
+    fn new_invitation(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+    ) -> Result<(InvitationOut, InvitationRow, AuditEvent)> {
+        let token = Token::generate("ward_inv")?;
+        let now = self.now();
+        let ttl = time::Duration::try_from(self.inner.limits.invitation_ttl)
+            .unwrap_or(time::Duration::hours(72));
+        let row = InvitationRow {
+            id: Uuid::now_v7(),
+            tenant,
+            token_hash: token_hash(token.as_str()),
+            created_at: now,
+            expires_at: now.saturating_add(ttl),
+            used_at: None,
+        };
+        let mut event = self.event(ctx, Action::InvitationCreate, Some(tenant));
+        event.at = now;
+        event.detail = Some(serde_json::json!({
+            "invitation": row.id,
+            "expires_at": row.expires_at.unix_timestamp(),
+        }));
+        let out = InvitationOut {
+            id: row.id,
+            tenant,
+            token: token.as_str().to_owned(),
+            expires_at: row.expires_at,
+        };
+        Ok((out, row, event))
+    }
+
+    /// Issues a new invitation for a tenant that has no live owner key (operator only);
+    /// earlier unclaimed invitations of the tenant stop working.
+    pub async fn issue_invitation(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+    ) -> Result<InvitationOut> {
+        let event = self.event(ctx, Action::InvitationCreate, Some(tenant));
+        let row = self.visible_tenant(ctx, tenant, &event).await?;
+        let has_owner = self
+            .inner
+            .store
+            .api_keys(Some(tenant))
+            .await?
+            .iter()
+            .any(|k| k.role == Role::Owner.as_str() && k.revoked_at.is_none());
+        self.check(
+            &self.tenant_access(ctx, &row, Operation::IssueInvitation { has_owner }),
+            &event,
+        )
+        .await?;
+        let (out, inv_row, inv_event) = self.new_invitation(ctx, tenant)?;
+        self.inner
+            .store
+            .commit(vec![
+                Op::InsertInvitation(inv_row),
+                Op::Audit(Box::new(inv_event)),
+            ])
             .await?;
         Ok(out)
+    }
+
+    /// Claims an invitation: the only credential is the invitation itself, and the result is
+    /// the tenant's owner key. Every failure is the same [`VaultError::InvitationInvalid`] and
+    /// writes nothing, so guessing costs the deployment no storage.
+    pub async fn claim_invitation(
+        &self,
+        claim: ClaimInvitation,
+        request_id: &str,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<KeyOut> {
+        let name = claim.name.trim();
+        if name.is_empty() || name.chars().count() > MAX_NAME {
+            return Err(VaultError::invalid(
+                "invalid_name",
+                format!("name must be 1 to {MAX_NAME} characters"),
+                Some("name"),
+            ));
+        }
+        let hash = token_hash(claim.invitation.trim());
+        let now = self.now();
+        let Some(inv) = self.inner.store.invitation_by_hash(&hash).await? else {
+            return Err(VaultError::InvitationInvalid);
+        };
+        // The stored hash is the lookup key, so it matched; the comparison is constant-time
+        // anyway, like every comparison of secrets.
+        if !ward_crypto::ct_eq(&inv.token_hash, &hash)
+            || inv.used_at.is_some()
+            || inv.expires_at <= now
+        {
+            return Err(VaultError::InvitationInvalid);
+        }
+        match self.inner.store.tenant(inv.tenant).await? {
+            Some(t) if t.status == "active" => {}
+            _ => return Err(VaultError::InvitationInvalid),
+        }
+        let token = Token::generate("ward_key")?;
+        let key = ApiKeyRow {
+            id: Uuid::now_v7(),
+            tenant: Some(inv.tenant),
+            token_hash: token_hash(token.as_str()),
+            name: name.to_owned(),
+            role: Role::Owner.as_str().into(),
+            purposes: "[]".into(),
+            created_at: now,
+            revoked_at: None,
+        };
+        let event = AuditEvent {
+            at: now,
+            request_id: request_id.to_owned(),
+            actor: Actor {
+                id: format!("invitation:{}", inv.id),
+                role: "invitee".into(),
+            },
+            tenant: Some(inv.tenant),
+            subject: None,
+            record: None,
+            collection: None,
+            purpose: None,
+            action: Action::InvitationClaim,
+            outcome: Outcome::Allowed,
+            reason: None,
+            client: client_ip.map(|ip| self.client_hash(ip)),
+            detail: Some(serde_json::json!({
+                "invitation": inv.id,
+                "key": key.id,
+                "role": "owner",
+            })),
+        };
+        let mut out = key_out(&key)?;
+        out.token = Some(token.as_str().to_owned());
+        let committed = self
+            .inner
+            .store
+            .commit(vec![
+                Op::ClaimInvitation {
+                    tenant: inv.tenant,
+                    id: inv.id,
+                    at: now,
+                },
+                Op::InsertApiKey(key),
+                Op::Audit(Box::new(event)),
+            ])
+            .await;
+        match committed {
+            Ok(_) => Ok(out),
+            // Claimed (or replaced) by a concurrent request since it was read.
+            Err(ward_store::StoreError::NotFound("invitation")) => {
+                Err(VaultError::InvitationInvalid)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Reads a tenant.
@@ -288,29 +494,25 @@ impl Vault {
     ) -> Result<KeyOut> {
         let mut event = self.event(ctx, Action::KeyCreate, Some(tenant));
         let row = self.visible_tenant(ctx, tenant, &event).await?;
+        // The requested role is a fact of the decision; an unparsable one is decided as the
+        // least role, so an operator or a member is refused (and audited) before validation.
+        let role = Role::parse(&new.role);
+        let asked = match &role {
+            Ok(r) if *r != Role::Operator => *r,
+            _ => Role::Member,
+        };
         self.check(
-            &self.tenant_access(ctx, &row, Operation::ManageKeys),
+            &self.tenant_access(ctx, &row, Operation::IssueKey { role: asked }),
             &event,
         )
         .await?;
-        let role = Role::parse(&new.role)?;
+        let role = role?;
         if role == Role::Operator {
             return Err(VaultError::invalid(
                 "invalid_role",
                 "tenant keys cannot be operator keys",
                 Some("role"),
             ));
-        }
-        if role == Role::Owner && ctx.principal.role == Role::Admin {
-            return Err(self
-                .deny(
-                    event,
-                    crate::Denial::Forbidden {
-                        code: "role_not_permitted",
-                        reason: "role admin may not issue owner keys".into(),
-                    },
-                )
-                .await);
         }
         let name = new.name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME {
@@ -388,25 +590,41 @@ impl Vault {
     /// Revokes a tenant key at once.
     pub async fn revoke_key(&self, ctx: &RequestContext, tenant: Uuid, key: Uuid) -> Result<()> {
         let mut event = self.event(ctx, Action::KeyRevoke, Some(tenant));
+        event.detail = Some(serde_json::json!({ "key": key }));
         let row = self.visible_tenant(ctx, tenant, &event).await?;
+        let keys = self.inner.store.api_keys(Some(tenant)).await?;
+        let live_owners = keys
+            .iter()
+            .filter(|k| k.role == Role::Owner.as_str() && k.revoked_at.is_none())
+            .count();
+        // A key that is not the tenant's (or already revoked) is decided as the least role:
+        // the store then answers "not found".
+        let target = keys
+            .iter()
+            .find(|k| k.id == key && k.revoked_at.is_none())
+            .map(|k| Role::parse(&k.role))
+            .transpose()?;
+        let role = target.unwrap_or(Role::Member);
+        event.detail = Some(serde_json::json!({ "key": key, "role": role }));
+        let last_owner = role == Role::Owner && live_owners <= 1;
         self.check(
-            &self.tenant_access(ctx, &row, Operation::ManageKeys),
+            &self.tenant_access(ctx, &row, Operation::RevokeKey { role, last_owner }),
             &event,
         )
         .await?;
-        event.detail = Some(serde_json::json!({ "key": key }));
         let at = self.now();
-        self.inner
-            .store
-            .commit(vec![
-                Op::RevokeApiKey {
-                    tenant: Some(tenant),
-                    id: key,
-                    at,
-                },
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        let mut ops = vec![Op::RevokeApiKey {
+            tenant: Some(tenant),
+            id: key,
+            at,
+        }];
+        if role == Role::Owner {
+            // Two owners revoking each other at once both passed the decision above; the
+            // store lets only one of them through.
+            ops.push(Op::AssertOwnerRemains { tenant });
+        }
+        ops.push(Op::Audit(Box::new(event)));
+        self.inner.store.commit(ops).await?;
         self.inner
             .auth_cache
             .lock()

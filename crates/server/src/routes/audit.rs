@@ -117,22 +117,19 @@ pub(crate) async fn checkpoint(
     Ok(axum::Json(s.vault.latest_checkpoint().await?))
 }
 
-/// Sign a checkpoint of the log as it is now.
+/// Sign a checkpoint of the log as it is now. Operator and auditor keys only (others 403
+/// `role_not_permitted`), and at most once per checkpoint interval per deployment (60 s by
+/// default): sooner is 429 `rate_limited` with `Retry-After`. The request is audited.
 #[utoipa::path(post, path = "/v1/audit/checkpoint", tag = "audit",
-    responses((status = 200, description = "Signed checkpoint"), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "Signed checkpoint"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until a new checkpoint may be signed")))),
     security(("bearer" = [])))]
 pub(crate) async fn new_checkpoint(
     State(s): State<AppState>,
     Auth(ctx): Auth,
 ) -> Result<axum::Json<ward_audit::Checkpoint>, ApiError> {
-    if ctx.principal.role == ward_vault::Role::Member {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "role_not_permitted",
-            "application (member) keys may read checkpoints but not sign new ones",
-        ));
-    }
-    Ok(axum::Json(s.vault.checkpoint().await?))
+    Ok(axum::Json(s.vault.sign_checkpoint(&ctx).await?))
 }
 
 /// Parameters of an inclusion proof.
@@ -145,17 +142,20 @@ pub(crate) struct InclusionParams {
     tree_size: u64,
 }
 
-/// RFC 9162 inclusion proof of one event.
+/// RFC 9162 inclusion proof of one event. Audited (in the caller's tenant log); indices
+/// outside the current log are 400; one proof is computed at a time per server, and a request
+/// that finds one running gets 429 with `Retry-After`.
 #[utoipa::path(get, path = "/v1/audit/proof/inclusion", tag = "audit", params(InclusionParams),
-    responses((status = 200, description = "Proof"), (status = 400, body = ErrorBody)),
+    responses((status = 200, description = "Proof"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait")))),
     security(("bearer" = [])))]
 pub(crate) async fn inclusion(
     State(s): State<AppState>,
-    Auth(_): Auth,
+    Auth(ctx): Auth,
     Query(p): Query<InclusionParams>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     Ok(axum::Json(
-        s.vault.inclusion_proof(p.index, p.tree_size).await?,
+        s.vault.inclusion_proof(&ctx, p.index, p.tree_size).await?,
     ))
 }
 
@@ -169,14 +169,18 @@ pub(crate) struct ConsistencyParams {
     to: u64,
 }
 
-/// RFC 9162 consistency proof between two tree sizes.
+/// RFC 9162 consistency proof between two tree sizes. Audited and bounded like the
+/// inclusion proof.
 #[utoipa::path(get, path = "/v1/audit/proof/consistency", tag = "audit", params(ConsistencyParams),
-    responses((status = 200, description = "Proof"), (status = 400, body = ErrorBody)),
+    responses((status = 200, description = "Proof"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait")))),
     security(("bearer" = [])))]
 pub(crate) async fn consistency(
     State(s): State<AppState>,
-    Auth(_): Auth,
+    Auth(ctx): Auth,
     Query(p): Query<ConsistencyParams>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    Ok(axum::Json(s.vault.consistency_proof(p.from, p.to).await?))
+    Ok(axum::Json(
+        s.vault.consistency_proof(&ctx, p.from, p.to).await?,
+    ))
 }

@@ -3,20 +3,24 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use uuid::Uuid;
-use ward_vault::{KeyOut, NewKey, NewTenant, TenantOut};
+use ward_vault::{
+    ClaimInvitation, CreatedTenant, InvitationOut, KeyOut, NewKey, NewTenant, TenantOut,
+};
 
-use crate::extract::{Auth, Json, Path};
+use crate::extract::{Auth, Json, Path, RequestMeta};
 use crate::{ApiError, AppState, ErrorBody};
 
-/// Create a tenant (operator keys only). The tenant gets its own encryption key.
+/// Create a tenant (operator keys only). The tenant gets its own encryption key, and the
+/// response carries an `invitation` for its first owner: a token shown once, valid for one
+/// claim until `expires_at` (72 hours by default). The operator gets no key of the tenant.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = NewTenant,
-    responses((status = 201, body = TenantOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = CreatedTenant), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_tenant(
     State(s): State<AppState>,
     Auth(ctx): Auth,
     Json(body): Json<NewTenant>,
-) -> Result<(StatusCode, axum::Json<TenantOut>), ApiError> {
+) -> Result<(StatusCode, axum::Json<CreatedTenant>), ApiError> {
     Ok((
         StatusCode::CREATED,
         axum::Json(s.vault.create_tenant(&ctx, body).await?),
@@ -36,10 +40,12 @@ pub(crate) async fn get_tenant(
     Ok(axum::Json(s.vault.tenant(&ctx, tenant).await?))
 }
 
-/// Issue an API key for the tenant. The token is in this response and nowhere else.
+/// Issue an API key for the tenant. The token is in this response and nowhere else. Only the
+/// tenant's owner and admin keys issue keys, each only of its own role or below (owner >
+/// admin > member, auditor); operators never do (403 `role_not_permitted`).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/keys", tag = "tenants", request_body = NewKey,
     params(("tenant" = Uuid, Path, description = "Tenant id")),
-    responses((status = 201, body = KeyOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = KeyOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_key(
     State(s): State<AppState>,
@@ -66,10 +72,12 @@ pub(crate) async fn list_keys(
     Ok(axum::Json(s.vault.list_keys(&ctx, tenant).await?))
 }
 
-/// Revoke an API key; it stops working at once.
+/// Revoke an API key; it stops working at once. A tenant key revokes only keys of its own
+/// role or below (an admin cannot revoke an owner); nobody revokes the tenant's last owner
+/// key (409 `last_owner`).
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/keys/{key}", tag = "tenants",
     params(("tenant" = Uuid, Path, description = "Tenant id"), ("key" = Uuid, Path, description = "Key id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn revoke_key(
     State(s): State<AppState>,
@@ -78,4 +86,39 @@ pub(crate) async fn revoke_key(
 ) -> Result<StatusCode, ApiError> {
     s.vault.revoke_key(&ctx, tenant, key).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Issue a new owner invitation (operator keys only), while the tenant has no live owner key
+/// (otherwise 409 `owner_exists`): for a first owner who lost or let expire the invitation
+/// of the tenant's creation. Earlier unclaimed invitations of the tenant stop working.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/invitations", tag = "tenants",
+    params(("tenant" = Uuid, Path, description = "Tenant id")),
+    responses((status = 201, body = InvitationOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn issue_invitation(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(tenant): Path<Uuid>,
+) -> Result<(StatusCode, axum::Json<InvitationOut>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(s.vault.issue_invitation(&ctx, tenant).await?),
+    ))
+}
+
+/// Claim an owner invitation: no API key, the invitation is the credential. Returns the
+/// tenant's owner key (the token is in this response and nowhere else). An unknown, expired,
+/// replaced or already claimed invitation is one error, 401 `invitation_invalid`.
+#[utoipa::path(post, path = "/v1/invitations/claim", tag = "tenants", request_body = ClaimInvitation,
+    responses((status = 201, body = KeyOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn claim_invitation(
+    State(s): State<AppState>,
+    meta: RequestMeta,
+    Json(body): Json<ClaimInvitation>,
+) -> Result<(StatusCode, axum::Json<KeyOut>), ApiError> {
+    let key = s
+        .vault
+        .claim_invitation(body, &meta.request_id, meta.client_ip)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(key)))
 }

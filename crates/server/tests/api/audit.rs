@@ -77,7 +77,8 @@ async fn reads_and_denials_are_in_the_log_without_data() {
         .filter_map(|e| e["action"].as_str())
         .collect();
     for action in [
-        "key_create",
+        "invitation_create",
+        "invitation_claim",
         "subject_create",
         "record_create",
         "record_read",

@@ -59,12 +59,49 @@ async fn owner_issues_every_role_and_the_token_is_shown_once() {
 }
 
 #[tokio::test]
-async fn operator_manages_keys_of_any_tenant() {
+async fn operator_lists_and_revokes_keys_but_never_issues_one() {
     let srv = crate::start().await;
     let t = srv.tenant("Op").await;
-    let admin = srv.key(&t.id, &srv.operator, "admin", &[]).await;
+    // No role at all: an operator holding a tenant key could read the tenant's data.
+    for role in ["owner", "admin", "member", "auditor"] {
+        let purposes: &[&str] = if role == "member" { &[ESSENTIAL] } else { &[] };
+        let resp = srv
+            .post(
+                &keys_path(&t.id),
+                &srv.operator,
+                json!({ "name": "mine", "role": role, "purposes": purposes }),
+            )
+            .await;
+        let err = assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("invitation"),
+            "{err}"
+        );
+    }
+    // Each refusal is in the tenant's own log, and no key appeared.
+    let (st, log) = srv
+        .get(
+            &format!(
+                "/v1/tenants/{}/audit?action=key_create&outcome=denied",
+                t.id
+            ),
+            &t.owner,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{log}");
+    let denied = log["events"].as_array().expect("events");
+    assert_eq!(denied.len(), 4, "{log}");
+    assert!(
+        denied.iter().all(|e| e["actor"]["role"] == "operator"),
+        "{log}"
+    );
+    let admin = srv.key(&t.id, &t.owner, "admin", &[]).await;
     let (st, keys) = srv.get(&keys_path(&t.id), &srv.operator).await;
     assert_eq!(st, StatusCode::OK, "{keys}");
+    assert_eq!(keys.as_array().map(Vec::len), Some(2), "{keys}");
     let admin_id = keys
         .as_array()
         .expect("keys")
@@ -74,6 +111,7 @@ async fn operator_manages_keys_of_any_tenant() {
         .as_str()
         .expect("id")
         .to_owned();
+    // Taking access away stays possible (a leaked key, an incident).
     let resp = srv
         .delete(&format!("{}/{admin_id}", keys_path(&t.id)), &srv.operator)
         .await;
@@ -289,4 +327,211 @@ async fn revoking_twice_is_404_the_second_time() {
     assert!(body.is_null(), "204 has no body: {body}");
     let resp = srv.delete(&path, &t.owner).await;
     assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
+}
+
+/// The id of the tenant's first listed key of `role` that is not revoked.
+async fn key_id(srv: &ward_testkit::TestServer, t: &str, token: &str, role: &str) -> String {
+    let (st, keys) = srv.get(&keys_path(t), token).await;
+    assert_eq!(st, StatusCode::OK, "{keys}");
+    keys.as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["role"] == role && k["revoked_at"].is_null())
+        .unwrap_or_else(|| panic!("no live {role} key: {keys}"))["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_key_manages_only_keys_of_its_role_or_below() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Order").await;
+    let owner2 = srv.key(&t.id, &t.owner, "owner", &[]).await;
+    let admin = srv.key(&t.id, &t.owner, "admin", &[]).await;
+    let owner_id = key_id(&srv, &t.id, &t.owner, "owner").await;
+    // An admin cannot revoke an owner key.
+    let resp = srv
+        .delete(&format!("{}/{owner_id}", keys_path(&t.id)), &admin)
+        .await;
+    let err = assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("owner"),
+        "{err}"
+    );
+    // The owner key still works.
+    let (st, _) = srv.get(&format!("/v1/tenants/{}", t.id), &t.owner).await;
+    assert_eq!(st, StatusCode::OK);
+    // An admin revokes its own rank and below.
+    let admin2 = srv.key(&t.id, &admin, "admin", &[]).await;
+    let member = srv.key(&t.id, &admin, "member", &[ESSENTIAL]).await;
+    let (_, keys) = srv.get(&keys_path(&t.id), &t.owner).await;
+    // Keys list in id order, which is creation order: the last admin is admin2.
+    let admin2_id = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .rfind(|k| k["role"] == "admin")
+        .expect("admin2")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let member_id = key_id(&srv, &t.id, &t.owner, "member").await;
+    for id in [&admin2_id, &member_id] {
+        let resp = srv
+            .delete(&format!("{}/{id}", keys_path(&t.id)), &admin)
+            .await;
+        assert_eq!(resp.0, StatusCode::NO_CONTENT, "{}", resp.1);
+    }
+    for token in [&admin2, &member] {
+        let resp = srv.get(&format!("/v1/tenants/{}", t.id), token).await;
+        assert_error(&resp, StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+    // An owner revokes another owner.
+    let owner2_id = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter(|k| k["role"] == "owner")
+        .map(|k| k["id"].as_str().expect("id").to_owned())
+        .find(|id| *id != owner_id)
+        .expect("second owner");
+    let resp = srv
+        .delete(&format!("{}/{owner2_id}", keys_path(&t.id)), &t.owner)
+        .await;
+    assert_eq!(resp.0, StatusCode::NO_CONTENT, "{}", resp.1);
+    let resp = srv.get(&format!("/v1/tenants/{}", t.id), &owner2).await;
+    assert_error(&resp, StatusCode::UNAUTHORIZED, "unauthenticated");
+    // The refusal is audited as a denial in the tenant's log.
+    let (st, log) = srv
+        .get(
+            &format!(
+                "/v1/tenants/{}/audit?action=key_revoke&outcome=denied",
+                t.id
+            ),
+            &t.owner,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{log}");
+    let denied = log["events"].as_array().expect("events");
+    assert_eq!(denied.len(), 1, "{log}");
+    assert_eq!(denied[0]["actor"]["role"], "admin");
+    assert_eq!(denied[0]["detail"]["key"], owner_id.as_str());
+}
+
+#[tokio::test]
+async fn a_member_cannot_issue_an_admin_key_and_an_admin_no_owner_key() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Upward").await;
+    let admin = srv.key(&t.id, &t.owner, "admin", &[]).await;
+    let member = srv.key(&t.id, &t.owner, "member", &[ESSENTIAL]).await;
+    for (token, role) in [(&member, "admin"), (&member, "owner"), (&admin, "owner")] {
+        let resp = srv
+            .post(
+                &keys_path(&t.id),
+                token,
+                json!({ "name": "up", "role": role }),
+            )
+            .await;
+        assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
+    }
+    let (st, log) = srv
+        .get(
+            &format!(
+                "/v1/tenants/{}/audit?action=key_create&outcome=denied",
+                t.id
+            ),
+            &t.owner,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{log}");
+    assert_eq!(log["events"].as_array().map(Vec::len), Some(3), "{log}");
+    let (_, keys) = srv.get(&keys_path(&t.id), &t.owner).await;
+    assert_eq!(keys.as_array().map(Vec::len), Some(3), "{keys}");
+}
+
+#[tokio::test]
+async fn nobody_revokes_the_last_owner_key() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Last").await;
+    let owner_id = key_id(&srv, &t.id, &t.owner, "owner").await;
+    for token in [&t.owner, &srv.operator] {
+        let resp = srv
+            .delete(&format!("{}/{owner_id}", keys_path(&t.id)), token)
+            .await;
+        let err = assert_error(&resp, StatusCode::CONFLICT, "last_owner");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("last owner"),
+            "{err}"
+        );
+    }
+    let (st, _) = srv.get(&format!("/v1/tenants/{}", t.id), &t.owner).await;
+    assert_eq!(st, StatusCode::OK, "the owner key still works");
+    let (st, log) = srv
+        .get(
+            &format!(
+                "/v1/tenants/{}/audit?action=key_revoke&outcome=denied",
+                t.id
+            ),
+            &t.owner,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{log}");
+    assert_eq!(log["events"].as_array().map(Vec::len), Some(2), "{log}");
+    // With a second owner, the first may go; then the second is the last.
+    let owner2 = srv.key(&t.id, &t.owner, "owner", &[]).await;
+    let resp = srv
+        .delete(&format!("{}/{owner_id}", keys_path(&t.id)), &owner2)
+        .await;
+    assert_eq!(resp.0, StatusCode::NO_CONTENT, "{}", resp.1);
+    let owner2_id = key_id(&srv, &t.id, &owner2, "owner").await;
+    let resp = srv
+        .delete(&format!("{}/{owner2_id}", keys_path(&t.id)), &owner2)
+        .await;
+    assert_error(&resp, StatusCode::CONFLICT, "last_owner");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_owners_revoking_each_other_at_once_leave_one() {
+    let srv = crate::start().await;
+    for round in 0..5 {
+        let t = srv.tenant(&format!("Duel {round}")).await;
+        let b = srv.key(&t.id, &t.owner, "owner", &[]).await;
+        let a_id = key_id(&srv, &t.id, &t.owner, "owner").await;
+        let (_, keys) = srv.get(&keys_path(&t.id), &t.owner).await;
+        let b_id = keys
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["role"] == "owner" && k["id"] != a_id.as_str())
+            .expect("b")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let (path_a, path_b) = (
+            format!("{}/{a_id}", keys_path(&t.id)),
+            format!("{}/{b_id}", keys_path(&t.id)),
+        );
+        let (ra, rb) = tokio::join!(srv.delete(&path_b, &t.owner), srv.delete(&path_a, &b));
+        let ok = [&ra, &rb]
+            .iter()
+            .filter(|r| r.0 == StatusCode::NO_CONTENT)
+            .count();
+        assert!(ok <= 1, "both owners revoked: {ra:?} {rb:?}");
+        let (st, keys) = srv.get(&keys_path(&t.id), &srv.operator).await;
+        assert_eq!(st, StatusCode::OK);
+        let live = keys
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter(|k| k["role"] == "owner" && k["revoked_at"].is_null())
+            .count();
+        assert!(live >= 1, "no owner left: {keys}");
+    }
 }

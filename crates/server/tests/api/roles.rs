@@ -105,7 +105,10 @@ async fn operator_gets_403_on_every_personal_data_endpoint() {
         .get(&format!("/v1/tenants/{}", w.t.id), &srv.operator)
         .await;
     assert_eq!(st, StatusCode::OK);
-    let _ = srv.key(&w.t.id, &srv.operator, "admin", &[]).await;
+    let (st, keys) = srv
+        .get(&format!("/v1/tenants/{}/keys", w.t.id), &srv.operator)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{keys}");
     let (st, b) = srv
         .post("/v1/tenants", &srv.operator, json!({ "name": "Another" }))
         .await;

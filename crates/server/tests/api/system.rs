@@ -47,6 +47,64 @@ async fn openapi_is_3_1_and_describes_every_v1_endpoint() {
             assert!(item.get(*m).is_some(), "{m} {path} missing: {item}");
         }
     }
+    // The invitation flow and the bounded audit endpoints document what they answer.
+    let statuses = |path: &str, method: &str| -> Vec<String> {
+        paths[path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} undocumented"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    for (path, method, codes) in [
+        (
+            "/v1/tenants/{tenant}/invitations",
+            "post",
+            &["201", "401", "403", "404", "409"][..],
+        ),
+        (
+            "/v1/invitations/claim",
+            "post",
+            &["201", "400", "401", "422"][..],
+        ),
+        (
+            "/v1/tenants/{tenant}/keys/{key}",
+            "delete",
+            &["204", "403", "404", "409"][..],
+        ),
+        ("/v1/audit/checkpoint", "post", &["200", "403", "429"][..]),
+        (
+            "/v1/audit/proof/inclusion",
+            "get",
+            &["200", "400", "429"][..],
+        ),
+        (
+            "/v1/audit/proof/consistency",
+            "get",
+            &["200", "400", "429"][..],
+        ),
+    ] {
+        let documented = statuses(path, method);
+        for code in codes {
+            assert!(
+                documented.iter().any(|c| c == code),
+                "{method} {path}: {code} missing from {documented:?}"
+            );
+        }
+    }
+    assert!(
+        paths["/v1/invitations/claim"]["post"]
+            .get("security")
+            .is_none(),
+        "claiming takes no API key"
+    );
+    assert!(
+        paths["/v1/tenants"]["post"]["responses"]["201"]
+            .to_string()
+            .contains("CreatedTenant"),
+        "{}",
+        paths["/v1/tenants"]["post"]
+    );
     // Bearer authentication is declared, so generated clients send the token.
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer",

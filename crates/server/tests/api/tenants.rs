@@ -27,14 +27,21 @@ async fn operator_creates_a_tenant_and_owner_reads_it() {
     assert!(created["destroy_after"].is_null());
     uuid::Uuid::parse_str(&id).expect("tenant id is a UUID");
 
-    let owner = srv.key(&id, &srv.operator, "owner", &[]).await;
+    let owner = srv
+        .claim(
+            created["invitation"]["token"].as_str().expect("invitation"),
+            "owner",
+        )
+        .await;
+    let mut tenant = created.clone();
+    tenant.as_object_mut().expect("object").remove("invitation");
     let (st, got) = srv.get(&format!("/v1/tenants/{id}"), &owner).await;
     assert_eq!(st, StatusCode::OK, "{got}");
-    assert_eq!(got, created);
+    assert_eq!(got, tenant);
     // The operator may read it too.
     let (st, got) = srv.get(&format!("/v1/tenants/{id}"), &srv.operator).await;
     assert_eq!(st, StatusCode::OK, "{got}");
-    assert_eq!(got, created);
+    assert_eq!(got, tenant);
 }
 
 #[tokio::test]
@@ -170,4 +177,245 @@ async fn unknown_and_malformed_tenant_ids() {
     assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
     let resp = srv.get("/v1/tenants/not-a-uuid", &t.owner).await;
     assert_error(&resp, StatusCode::BAD_REQUEST, "invalid_id");
+}
+
+/// Creates a tenant as the operator; returns (tenant id, invitation JSON).
+async fn tenant_with_invitation(
+    srv: &ward_testkit::TestServer,
+    name: &str,
+) -> (String, serde_json::Value) {
+    let (st, created) = srv
+        .post("/v1/tenants", &srv.operator, json!({ "name": name }))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    (
+        created["id"].as_str().expect("id").to_owned(),
+        created["invitation"].clone(),
+    )
+}
+
+async fn claim(
+    srv: &ward_testkit::TestServer,
+    invitation: &str,
+) -> (StatusCode, serde_json::Value) {
+    srv.call(
+        Method::POST,
+        "/v1/invitations/claim",
+        None,
+        Some(json!({ "invitation": invitation, "name": "First Owner" })),
+    )
+    .await
+}
+
+fn token_of(invitation: &serde_json::Value) -> String {
+    invitation["token"].as_str().expect("token").to_owned()
+}
+
+#[tokio::test]
+async fn a_new_tenant_comes_with_an_invitation_that_yields_its_owner_key_once() {
+    let srv = crate::start().await;
+    let (id, invitation) = tenant_with_invitation(&srv, "Invited").await;
+    let token = token_of(&invitation);
+    assert!(token.starts_with("ward_inv_"), "{invitation}");
+    assert!(token.len() >= 50, "256 random bits: {token}");
+    assert_eq!(invitation["tenant"], id.as_str());
+    assert_eq!(
+        invitation["expires_at"], "2026-01-18T09:00:00Z",
+        "72 hours by the injected clock"
+    );
+    // Claimed with no credential but the invitation: the owner key, as key creation shows it.
+    let (st, key) = claim(&srv, &token).await;
+    assert_eq!(st, StatusCode::CREATED, "{key}");
+    assert_eq!(key["role"], "owner");
+    assert_eq!(key["tenant"], id.as_str());
+    assert_eq!(key["name"], "First Owner");
+    assert!(key["revoked_at"].is_null());
+    let owner = key["token"].as_str().expect("token").to_owned();
+    assert!(owner.starts_with("ward_key_"), "{key}");
+    let (st, got) = srv.get(&format!("/v1/tenants/{id}"), &owner).await;
+    assert_eq!(st, StatusCode::OK, "{got}");
+    let (st, _) = srv
+        .post(
+            &format!("/v1/tenants/{id}/keys"),
+            &owner,
+            json!({ "name": "app", "role": "admin" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    // Once only.
+    let resp = claim(&srv, &token).await;
+    assert_error(&resp, StatusCode::UNAUTHORIZED, "invitation_invalid");
+    let (_, keys) = srv.get(&format!("/v1/tenants/{id}/keys"), &owner).await;
+    let owners = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter(|k| k["role"] == "owner")
+        .count();
+    assert_eq!(owners, 1, "{keys}");
+}
+
+#[tokio::test]
+async fn unknown_expired_and_used_invitations_fail_alike_and_write_nothing() {
+    let srv = crate::start().await;
+    let (_, used) = tenant_with_invitation(&srv, "Used").await;
+    let (st, _) = claim(&srv, &token_of(&used)).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (expired_tenant, expired) = tenant_with_invitation(&srv, "Late").await;
+    srv.clock.advance(time::Duration::hours(73));
+    let head = srv.store.audit_head().await.expect("head").size;
+    let unknown = format!("ward_inv_{}", "A".repeat(43));
+    let mut bodies = Vec::new();
+    for token in [token_of(&used), token_of(&expired), unknown, String::new()] {
+        let resp = claim(&srv, &token).await;
+        let err = assert_error(&resp, StatusCode::UNAUTHORIZED, "invitation_invalid");
+        bodies.push(err.to_string());
+    }
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
+    assert_eq!(
+        srv.store.audit_head().await.expect("head").size,
+        head,
+        "a bad claim writes no audit event"
+    );
+    // A claim that brings a credential is no different: the invitation is the credential.
+    let resp = srv
+        .call(
+            Method::POST,
+            "/v1/invitations/claim",
+            Some(&srv.operator),
+            Some(json!({ "invitation": token_of(&expired), "name": "x" })),
+        )
+        .await;
+    assert_error(&resp, StatusCode::UNAUTHORIZED, "invitation_invalid");
+    // Nothing was issued for the expired invitation's tenant.
+    let (st, keys) = srv
+        .get(&format!("/v1/tenants/{expired_tenant}/keys"), &srv.operator)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(keys.as_array().map(Vec::len), Some(0), "{keys}");
+}
+
+#[tokio::test]
+async fn a_claim_needs_a_name_and_nothing_else() {
+    let srv = crate::start().await;
+    let (_, invitation) = tenant_with_invitation(&srv, "Named").await;
+    let resp = srv
+        .call(
+            Method::POST,
+            "/v1/invitations/claim",
+            None,
+            Some(json!({ "invitation": token_of(&invitation), "name": "  " })),
+        )
+        .await;
+    assert_field_error(
+        &resp,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_name",
+        "name",
+    );
+    let resp = srv
+        .call(
+            Method::POST,
+            "/v1/invitations/claim",
+            None,
+            Some(json!({ "invitation": token_of(&invitation), "name": "x", "role": "owner" })),
+        )
+        .await;
+    assert_error(&resp, StatusCode::BAD_REQUEST, "invalid_body");
+    // The invitation survived the refusals.
+    let (st, _) = claim(&srv, &token_of(&invitation)).await;
+    assert_eq!(st, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_operator_reissues_an_invitation_only_while_the_tenant_has_no_owner() {
+    let srv = crate::start().await;
+    let (id, first) = tenant_with_invitation(&srv, "Reissue").await;
+    srv.clock.advance(time::Duration::hours(73));
+    let resp = claim(&srv, &token_of(&first)).await;
+    assert_error(&resp, StatusCode::UNAUTHORIZED, "invitation_invalid");
+    let path = format!("/v1/tenants/{id}/invitations");
+    let (st, second) = srv.post(&path, &srv.operator, json!({})).await;
+    assert_eq!(st, StatusCode::CREATED, "{second}");
+    let (st, third) = srv.post(&path, &srv.operator, json!({})).await;
+    assert_eq!(st, StatusCode::CREATED, "{third}");
+    // A new invitation replaces the unclaimed ones.
+    let resp = claim(&srv, &token_of(&second)).await;
+    assert_error(&resp, StatusCode::UNAUTHORIZED, "invitation_invalid");
+    let (st, key) = claim(&srv, &token_of(&third)).await;
+    assert_eq!(st, StatusCode::CREATED, "{key}");
+    let owner = key["token"].as_str().expect("token").to_owned();
+    // With an owner, no more invitations: its owners issue keys.
+    let resp = srv.post(&path, &srv.operator, json!({})).await;
+    assert_error(&resp, StatusCode::CONFLICT, "owner_exists");
+    // Tenant keys never issue invitations, and another tenant's key learns nothing.
+    let resp = srv.post(&path, &owner, json!({})).await;
+    assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
+    let other = srv.tenant("Other").await;
+    let resp = srv.post(&path, &other.owner, json!({})).await;
+    assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
+    // Every issue, claim and refusal is in the tenant's own log.
+    let (st, log) = srv
+        .get(&format!("/v1/tenants/{id}/audit?limit=1000"), &owner)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{log}");
+    let events = log["events"].as_array().expect("events");
+    let count = |action: &str, outcome: &str| {
+        events
+            .iter()
+            .filter(|e| e["action"] == action && e["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(count("tenant_create", "allowed"), 1, "{log}");
+    assert_eq!(count("invitation_create", "allowed"), 3, "{log}");
+    assert_eq!(count("invitation_claim", "allowed"), 1, "{log}");
+    assert_eq!(count("invitation_create", "denied"), 3, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_of_one_invitation_yield_one_owner_key() {
+    let srv = crate::start().await;
+    let (id, invitation) = tenant_with_invitation(&srv, "Race").await;
+    let token = token_of(&invitation);
+    let claims = (0..8).map(|_| claim(&srv, &token));
+    let results = futures_join_all(claims).await;
+    let won = results
+        .iter()
+        .filter(|(st, _)| *st == StatusCode::CREATED)
+        .count();
+    assert_eq!(won, 1, "{results:?}");
+    for r in results.iter().filter(|(st, _)| *st != StatusCode::CREATED) {
+        assert_error(r, StatusCode::UNAUTHORIZED, "invitation_invalid");
+    }
+    let (_, keys) = srv
+        .get(&format!("/v1/tenants/{id}/keys"), &srv.operator)
+        .await;
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+}
+
+/// Runs the futures concurrently on this task (the test has no `futures` dependency).
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }

@@ -137,6 +137,7 @@ async fn rotation_under_concurrent_reads_and_writes_fails_no_request() {
         signing_key: ward_audit::SigningKey::generate().unwrap(),
         clock: Arc::new(srv.clock.clone()),
         origin: "fresh".into(),
+        limits: Default::default(),
     })
     .unwrap();
     let owner = fresh

@@ -89,6 +89,7 @@ impl Restored {
             signing_key: ward_audit::SigningKey::generate().unwrap(),
             clock: Arc::new(original.clock.clone()),
             origin: "ward-restore-test".into(),
+            limits: Default::default(),
         })
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -142,7 +142,19 @@ async fn every_operation_appends_the_expected_event() {
     )
     .await;
     let t = s(&r.json["id"]);
-    let (owner_id, owner) = issue_key(&srv, &t, &op, "owner", &[], "rid-key-owner").await;
+    let invitation_id = s(&r.json["invitation"]["id"]);
+    // The first owner claims the tenant's invitation, with no API key.
+    let r = send(
+        &srv,
+        Method::POST,
+        "/v1/invitations/claim",
+        None,
+        Some(json!({ "invitation": s(&r.json["invitation"]["token"]), "name": "first owner" })),
+        Some("rid-key-owner"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let (owner_id, owner) = (s(&r.json["id"]), s(&r.json["token"]));
     let owner_actor = format!("key:{owner_id}");
 
     let r = call(
@@ -300,8 +312,11 @@ async fn every_operation_appends_the_expected_event() {
 
     let events = audit_all(&srv, &t, &owner, "").await;
 
-    // Operator actions, visible to the tenant.
-    let e = one(&events, "rid-tenant-create");
+    // Operator actions, visible to the tenant: the tenant and its owner invitation, in one
+    // request.
+    let created = with_rid(&events, "rid-tenant-create");
+    assert_eq!(created.len(), 2, "{created:?}");
+    let e = created[0];
     let op_actor = s(&e["actor"]["id"]);
     assert!(op_actor.starts_with("operator:"), "{e}");
     assert_eq!(e["actor"]["role"], "operator");
@@ -314,17 +329,33 @@ async fn every_operation_appends_the_expected_event() {
         "allowed",
         &[],
     );
+    let e = created[1];
+    check_event(
+        e,
+        "invitation_create",
+        &op_actor,
+        &t,
+        "rid-tenant-create",
+        "allowed",
+        &["detail"],
+    );
+    assert_eq!(e["detail"]["invitation"], invitation_id.as_str(), "{e}");
+    assert!(e["detail"]["expires_at"].is_i64(), "{e}");
     let e = one(&events, "rid-key-owner");
     check_event(
         e,
-        "key_create",
-        &op_actor,
+        "invitation_claim",
+        &format!("invitation:{invitation_id}"),
         &t,
         "rid-key-owner",
         "allowed",
         &["detail"],
     );
-    assert_eq!(e["detail"], json!({ "key": owner_id, "role": "owner" }));
+    assert_eq!(e["actor"]["role"], "invitee");
+    assert_eq!(
+        e["detail"],
+        json!({ "invitation": invitation_id, "key": owner_id, "role": "owner" })
+    );
     let e = one(&events, "rid-tenant-read");
     check_event(
         e,
@@ -828,7 +859,7 @@ async fn tenants_never_see_each_others_events() {
         &srv.operator,
         Some(json!({ "name": "support", "role": "admin" })),
         "op-key-a",
-        StatusCode::CREATED,
+        StatusCode::FORBIDDEN,
     )
     .await;
     let r = call(
@@ -919,7 +950,7 @@ async fn tenants_never_see_each_others_events() {
     let a_events = audit_all(&srv, &a.id, &a.owner, "").await;
     for (rid, action, outcome) in [
         ("op-read-a", "tenant_read", "allowed"),
-        ("op-key-a", "key_create", "allowed"),
+        ("op-key-a", "key_create", "denied"),
         ("op-audit-a", "audit_read", "denied"),
     ] {
         let e = one(&a_events, rid);

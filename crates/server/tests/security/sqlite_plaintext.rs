@@ -253,7 +253,7 @@ async fn no_plaintext_value_reaches_the_data_directory() {
         &srv,
         Method::POST,
         "/v1/audit/checkpoint",
-        Some(&t.owner),
+        Some(&srv.operator),
         None,
         None,
     )
