@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use serde_json::json;
 use uuid::Uuid;
 use ward_vault::{
-    BatchItem, ClaimInvitation, ManualClock, NewTenant, Principal, RequestContext, RetentionOptions, Role,
-    Vault,
+    BatchItem, ClaimInvitation, ManualClock, NewTenant, Principal, RequestContext,
+    RetentionOptions, Role, Vault,
 };
 
 use crate::Outcome;

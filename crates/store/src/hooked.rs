@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result,
-    RetiredKeyRow, Store, SubjectRow, SubjectView, TenantRow,
+    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, RecordFilter, RecordRow,
+    RequestRow, Result, RetiredKeyRow, Store, SubjectRow, SubjectView, TenantRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.

@@ -39,9 +39,10 @@ use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
-    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow, KeyOwner, KeysRewrapped,
-    LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, Store,
-    StoreError, SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros, to_micros,
+    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow, KeyOwner,
+    KeysRewrapped, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow,
+    Rewrapper, Store, StoreError, SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros,
+    to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.

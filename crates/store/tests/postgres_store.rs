@@ -19,9 +19,9 @@ use uuid::Uuid;
 use ward_audit::{Action, Actor, AuditEvent, Frontier, Outcome, Verifier};
 use ward_store::{
     ApiKeyRow, AuditQuery, CheckpointRow, HeldRecordRow, HoldRow, IndexEntry, InvitationRow,
-    KeyOwner,
-    KeysRewrapped, LedgerRow, Op, PostgresStore, RecordFilter, RecordRow, RequestRow, RewrapFailed,
-    Rewrapper, SqliteStore, Store, StoreError, SubjectKeyChange, SubjectRow, TenantRow,
+    KeyOwner, KeysRewrapped, LedgerRow, Op, PostgresStore, RecordFilter, RecordRow, RequestRow,
+    RewrapFailed, Rewrapper, SqliteStore, Store, StoreError, SubjectKeyChange, SubjectRow,
+    TenantRow,
 };
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -1519,7 +1519,10 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
         .commit(vec![Op::InsertInvitation(invitation(12, id(999), 3, 100))])
         .await;
     assert!(r.is_err(), "{r:?}");
-    log("missing tenant", (if r.is_err() { "err" } else { "ok" }).into());
+    log(
+        "missing tenant",
+        (if r.is_err() { "err" } else { "ok" }).into(),
+    );
     let got = store.invitation_by_hash(&[1; 32]).await;
     assert_eq!(got.as_ref().unwrap().as_ref().unwrap().tenant, t);
     log("by hash", show(&got));
@@ -1542,9 +1545,7 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
     // Claimed with the owner key in one commit; a failing key insert undoes the claim.
     let mut dup = api_key(20, Some(t), 2);
     dup.role = "owner".into();
-    let r = store
-        .commit(vec![Op::InsertApiKey(dup.clone())])
-        .await;
+    let r = store.commit(vec![Op::InsertApiKey(dup.clone())]).await;
     assert!(r.is_ok(), "{r:?}");
     let mut clash = api_key(21, Some(t), 2);
     clash.role = "owner".into();
@@ -1553,7 +1554,10 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
         .await;
     assert_conflict(&r, "api key already exists");
     let inv = store.invitation_by_hash(&[2; 32]).await.unwrap().unwrap();
-    assert_eq!(inv.used_at, None, "the failed commit left the invitation unclaimed");
+    assert_eq!(
+        inv.used_at, None,
+        "the failed commit left the invitation unclaimed"
+    );
     let mut owner = api_key(22, Some(t), 4);
     owner.role = "owner".into();
     let r = store
@@ -1565,7 +1569,10 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
     assert_not_found(&r, "invitation");
     log("claim twice", show(&r));
     let inv = store.invitation_by_hash(&[2; 32]).await;
-    assert_eq!(inv.as_ref().unwrap().as_ref().unwrap().used_at, Some(at(50)));
+    assert_eq!(
+        inv.as_ref().unwrap().as_ref().unwrap().used_at,
+        Some(at(50))
+    );
     log("claimed", show(&inv));
     // The last owner key stays.
     let revoke = |n: u128| Op::RevokeApiKey {
@@ -1584,7 +1591,10 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
     assert_conflict(&r, ward_store::LAST_OWNER);
     log("revoke the last owner", show(&r));
     let keys = store.api_keys(Some(t)).await.unwrap();
-    assert!(keys.iter().any(|k| k.id == id(22) && k.revoked_at.is_none()));
+    assert!(
+        keys.iter()
+            .any(|k| k.id == id(22) && k.revoked_at.is_none())
+    );
     let r = store
         .commit(vec![Op::AssertOwnerRemains { tenant: t2 }])
         .await;
@@ -1600,7 +1610,10 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
         .await;
     assert!(r.is_ok(), "{r:?}");
     assert!(store.invitation_by_hash(&[5; 32]).await.unwrap().is_none());
-    log("after destroy", show(&store.invitation_by_hash(&[5; 32]).await));
+    log(
+        "after destroy",
+        show(&store.invitation_by_hash(&[5; 32]).await),
+    );
     out
 }
 

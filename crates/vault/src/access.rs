@@ -209,8 +209,7 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
         } => {
             return Err(Denial::Conflict {
                 code: "last_owner",
-                reason: "this is the tenant's last owner key; issue another owner key first"
-                    .into(),
+                reason: "this is the tenant's last owner key; issue another owner key first".into(),
             });
         }
         Operation::IssueInvitation { has_owner: true } => {
@@ -378,7 +377,8 @@ mod tests {
     fn keys_are_issued_only_by_owners_and_admins_at_or_below_their_rank() {
         for issuer in ROLES {
             for target in [Role::Owner, Role::Admin, Role::Member, Role::Auditor] {
-                let allowed = matches!(issuer, Role::Owner | Role::Admin) && issuer.may_manage(target);
+                let allowed =
+                    matches!(issuer, Role::Owner | Role::Admin) && issuer.may_manage(target);
                 let got = code(decide_as(issuer, Operation::IssueKey { role: target }));
                 assert_eq!(got == "ok", allowed, "{issuer} issuing {target}: {got}");
                 if !allowed {
@@ -391,17 +391,38 @@ mod tests {
     #[test]
     fn revocation_follows_the_order_and_keeps_the_last_owner() {
         let revoke = |role, last_owner| Operation::RevokeKey { role, last_owner };
-        assert_eq!(code(decide_as(Role::Admin, revoke(Role::Owner, false))), "role_not_permitted");
-        assert_eq!(code(decide_as(Role::Admin, revoke(Role::Admin, false))), "ok");
-        assert_eq!(code(decide_as(Role::Owner, revoke(Role::Owner, false))), "ok");
-        assert_eq!(code(decide_as(Role::Operator, revoke(Role::Owner, false))), "ok");
+        assert_eq!(
+            code(decide_as(Role::Admin, revoke(Role::Owner, false))),
+            "role_not_permitted"
+        );
+        assert_eq!(
+            code(decide_as(Role::Admin, revoke(Role::Admin, false))),
+            "ok"
+        );
+        assert_eq!(
+            code(decide_as(Role::Owner, revoke(Role::Owner, false))),
+            "ok"
+        );
+        assert_eq!(
+            code(decide_as(Role::Operator, revoke(Role::Owner, false))),
+            "ok"
+        );
         for role in [Role::Operator, Role::Owner] {
-            assert_eq!(code(decide_as(role, revoke(Role::Owner, true))), "last_owner");
+            assert_eq!(
+                code(decide_as(role, revoke(Role::Owner, true))),
+                "last_owner"
+            );
         }
         // The order is checked first: an admin is told it may not, not that it is the last.
-        assert_eq!(code(decide_as(Role::Admin, revoke(Role::Owner, true))), "role_not_permitted");
+        assert_eq!(
+            code(decide_as(Role::Admin, revoke(Role::Owner, true))),
+            "role_not_permitted"
+        );
         for role in [Role::Member, Role::Auditor] {
-            assert_eq!(code(decide_as(role, revoke(Role::Member, false))), "role_not_permitted");
+            assert_eq!(
+                code(decide_as(role, revoke(Role::Member, false))),
+                "role_not_permitted"
+            );
         }
     }
 

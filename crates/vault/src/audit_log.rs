@@ -286,7 +286,8 @@ impl Vault {
                 Some("tree_size"),
             ));
         }
-        let detail = serde_json::json!({ "proof": "inclusion", "index": index, "tree_size": tree_size });
+        let detail =
+            serde_json::json!({ "proof": "inclusion", "index": index, "tree_size": tree_size });
         self.audited_proof(ctx, tree_size, detail, |leaves| {
             let proof = inclusion_proof(leaves, index, tree_size)
                 .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;

@@ -48,7 +48,9 @@ pub use records::{RecordOut, SubjectOut};
 pub use retention::{Counts, RetentionOptions, RetentionReport};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
 pub use rotation::{KeyStatus, RotationReport};
-pub use tenants::{ClaimInvitation, CreatedTenant, InvitationOut, KeyOut, NewKey, NewTenant, TenantOut};
+pub use tenants::{
+    ClaimInvitation, CreatedTenant, InvitationOut, KeyOut, NewKey, NewTenant, TenantOut,
+};
 
 /// Everything a vault needs to start.
 pub struct VaultConfig {

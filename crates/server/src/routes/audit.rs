@@ -180,5 +180,7 @@ pub(crate) async fn consistency(
     Auth(ctx): Auth,
     Query(p): Query<ConsistencyParams>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    Ok(axum::Json(s.vault.consistency_proof(&ctx, p.from, p.to).await?))
+    Ok(axum::Json(
+        s.vault.consistency_proof(&ctx, p.from, p.to).await?,
+    ))
 }

@@ -3,7 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use uuid::Uuid;
-use ward_vault::{ClaimInvitation, CreatedTenant, InvitationOut, KeyOut, NewKey, NewTenant, TenantOut};
+use ward_vault::{
+    ClaimInvitation, CreatedTenant, InvitationOut, KeyOut, NewKey, NewTenant, TenantOut,
+};
 
 use crate::extract::{Auth, Json, Path, RequestMeta};
 use crate::{ApiError, AppState, ErrorBody};

@@ -73,16 +73,31 @@ async fn operator_lists_and_revokes_keys_but_never_issues_one() {
             )
             .await;
         let err = assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
-        assert!(err["message"].as_str().unwrap_or_default().contains("invitation"), "{err}");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("invitation"),
+            "{err}"
+        );
     }
     // Each refusal is in the tenant's own log, and no key appeared.
     let (st, log) = srv
-        .get(&format!("/v1/tenants/{}/audit?action=key_create&outcome=denied", t.id), &t.owner)
+        .get(
+            &format!(
+                "/v1/tenants/{}/audit?action=key_create&outcome=denied",
+                t.id
+            ),
+            &t.owner,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{log}");
     let denied = log["events"].as_array().expect("events");
     assert_eq!(denied.len(), 4, "{log}");
-    assert!(denied.iter().all(|e| e["actor"]["role"] == "operator"), "{log}");
+    assert!(
+        denied.iter().all(|e| e["actor"]["role"] == "operator"),
+        "{log}"
+    );
     let admin = srv.key(&t.id, &t.owner, "admin", &[]).await;
     let (st, keys) = srv.get(&keys_path(&t.id), &srv.operator).await;
     assert_eq!(st, StatusCode::OK, "{keys}");
@@ -340,7 +355,13 @@ async fn a_key_manages_only_keys_of_its_role_or_below() {
         .delete(&format!("{}/{owner_id}", keys_path(&t.id)), &admin)
         .await;
     let err = assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
-    assert!(err["message"].as_str().unwrap_or_default().contains("owner"), "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("owner"),
+        "{err}"
+    );
     // The owner key still works.
     let (st, _) = srv.get(&format!("/v1/tenants/{}", t.id), &t.owner).await;
     assert_eq!(st, StatusCode::OK);
@@ -386,7 +407,13 @@ async fn a_key_manages_only_keys_of_its_role_or_below() {
     assert_error(&resp, StatusCode::UNAUTHORIZED, "unauthenticated");
     // The refusal is audited as a denial in the tenant's log.
     let (st, log) = srv
-        .get(&format!("/v1/tenants/{}/audit?action=key_revoke&outcome=denied", t.id), &t.owner)
+        .get(
+            &format!(
+                "/v1/tenants/{}/audit?action=key_revoke&outcome=denied",
+                t.id
+            ),
+            &t.owner,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{log}");
     let denied = log["events"].as_array().expect("events");
@@ -403,12 +430,22 @@ async fn a_member_cannot_issue_an_admin_key_and_an_admin_no_owner_key() {
     let member = srv.key(&t.id, &t.owner, "member", &[ESSENTIAL]).await;
     for (token, role) in [(&member, "admin"), (&member, "owner"), (&admin, "owner")] {
         let resp = srv
-            .post(&keys_path(&t.id), token, json!({ "name": "up", "role": role }))
+            .post(
+                &keys_path(&t.id),
+                token,
+                json!({ "name": "up", "role": role }),
+            )
             .await;
         assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
     }
     let (st, log) = srv
-        .get(&format!("/v1/tenants/{}/audit?action=key_create&outcome=denied", t.id), &t.owner)
+        .get(
+            &format!(
+                "/v1/tenants/{}/audit?action=key_create&outcome=denied",
+                t.id
+            ),
+            &t.owner,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{log}");
     assert_eq!(log["events"].as_array().map(Vec::len), Some(3), "{log}");
@@ -426,12 +463,24 @@ async fn nobody_revokes_the_last_owner_key() {
             .delete(&format!("{}/{owner_id}", keys_path(&t.id)), token)
             .await;
         let err = assert_error(&resp, StatusCode::CONFLICT, "last_owner");
-        assert!(err["message"].as_str().unwrap_or_default().contains("last owner"), "{err}");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("last owner"),
+            "{err}"
+        );
     }
     let (st, _) = srv.get(&format!("/v1/tenants/{}", t.id), &t.owner).await;
     assert_eq!(st, StatusCode::OK, "the owner key still works");
     let (st, log) = srv
-        .get(&format!("/v1/tenants/{}/audit?action=key_revoke&outcome=denied", t.id), &t.owner)
+        .get(
+            &format!(
+                "/v1/tenants/{}/audit?action=key_revoke&outcome=denied",
+                t.id
+            ),
+            &t.owner,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{log}");
     assert_eq!(log["events"].as_array().map(Vec::len), Some(2), "{log}");

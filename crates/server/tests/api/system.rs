@@ -57,24 +57,51 @@ async fn openapi_is_3_1_and_describes_every_v1_endpoint() {
             .collect()
     };
     for (path, method, codes) in [
-        ("/v1/tenants/{tenant}/invitations", "post", &["201", "401", "403", "404", "409"][..]),
-        ("/v1/invitations/claim", "post", &["201", "400", "401", "422"][..]),
-        ("/v1/tenants/{tenant}/keys/{key}", "delete", &["204", "403", "404", "409"][..]),
+        (
+            "/v1/tenants/{tenant}/invitations",
+            "post",
+            &["201", "401", "403", "404", "409"][..],
+        ),
+        (
+            "/v1/invitations/claim",
+            "post",
+            &["201", "400", "401", "422"][..],
+        ),
+        (
+            "/v1/tenants/{tenant}/keys/{key}",
+            "delete",
+            &["204", "403", "404", "409"][..],
+        ),
         ("/v1/audit/checkpoint", "post", &["200", "403", "429"][..]),
-        ("/v1/audit/proof/inclusion", "get", &["200", "400", "429"][..]),
-        ("/v1/audit/proof/consistency", "get", &["200", "400", "429"][..]),
+        (
+            "/v1/audit/proof/inclusion",
+            "get",
+            &["200", "400", "429"][..],
+        ),
+        (
+            "/v1/audit/proof/consistency",
+            "get",
+            &["200", "400", "429"][..],
+        ),
     ] {
         let documented = statuses(path, method);
         for code in codes {
-            assert!(documented.iter().any(|c| c == code), "{method} {path}: {code} missing from {documented:?}");
+            assert!(
+                documented.iter().any(|c| c == code),
+                "{method} {path}: {code} missing from {documented:?}"
+            );
         }
     }
     assert!(
-        paths["/v1/invitations/claim"]["post"].get("security").is_none(),
+        paths["/v1/invitations/claim"]["post"]
+            .get("security")
+            .is_none(),
         "claiming takes no API key"
     );
     assert!(
-        paths["/v1/tenants"]["post"]["responses"]["201"].to_string().contains("CreatedTenant"),
+        paths["/v1/tenants"]["post"]["responses"]["201"]
+            .to_string()
+            .contains("CreatedTenant"),
         "{}",
         paths["/v1/tenants"]["post"]
     );

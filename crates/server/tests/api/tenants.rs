@@ -28,7 +28,10 @@ async fn operator_creates_a_tenant_and_owner_reads_it() {
     uuid::Uuid::parse_str(&id).expect("tenant id is a UUID");
 
     let owner = srv
-        .claim(created["invitation"]["token"].as_str().expect("invitation"), "owner")
+        .claim(
+            created["invitation"]["token"].as_str().expect("invitation"),
+            "owner",
+        )
         .await;
     let mut tenant = created.clone();
     tenant.as_object_mut().expect("object").remove("invitation");
@@ -304,7 +307,12 @@ async fn a_claim_needs_a_name_and_nothing_else() {
             Some(json!({ "invitation": token_of(&invitation), "name": "  " })),
         )
         .await;
-    assert_field_error(&resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_name", "name");
+    assert_field_error(
+        &resp,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_name",
+        "name",
+    );
     let resp = srv
         .call(
             Method::POST,

@@ -671,7 +671,11 @@ async fn proof_endpoints_refuse_bad_parameters() {
             "invalid_range",
         ),
         (
-            format!("/v1/audit/proof/inclusion?index={}&tree_size={}", u64::MAX - 1, u64::MAX),
+            format!(
+                "/v1/audit/proof/inclusion?index={}&tree_size={}",
+                u64::MAX - 1,
+                u64::MAX
+            ),
             "invalid_range",
         ),
         (
@@ -719,7 +723,11 @@ async fn proof_endpoints_refuse_bad_parameters() {
             "invalid_range",
         ),
         (
-            format!("/v1/audit/proof/consistency?from={}&to={}", u64::MAX, u64::MAX),
+            format!(
+                "/v1/audit/proof/consistency?from={}&to={}",
+                u64::MAX,
+                u64::MAX
+            ),
             "invalid_range",
         ),
         (
