@@ -73,7 +73,7 @@ impl Role {
 
     /// Whether a key of this role may issue or revoke a key of role `target`: both are tenant
     /// roles and `target` ranks at or below this one.
-    pub fn may_manage(self, target: Role) -> bool {
+    pub fn may_manage(self, target: Self) -> bool {
         match (self.rank(), target.rank()) {
             (Some(own), Some(other)) => other <= own,
             _ => false,
