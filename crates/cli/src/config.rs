@@ -43,7 +43,8 @@ pub(crate) struct StoreArgs {
     #[arg(long, env = "WARD_DATABASE_URL", hide_env_values = true)]
     pub(crate) database_url: Option<String>,
     /// TOML file with any of: data_dir, policy, key_provider, key_command, database_url,
-    /// listen, log_format, retention_interval.
+    /// listen, log_format, retention_interval, header_timeout, body_timeout, idle_timeout,
+    /// max_connections.
     #[arg(long, env = "WARD_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -60,6 +61,10 @@ pub(crate) struct FileConfig {
     pub(crate) listen: Option<SocketAddr>,
     pub(crate) log_format: Option<String>,
     pub(crate) retention_interval: Option<String>,
+    pub(crate) header_timeout: Option<String>,
+    pub(crate) body_timeout: Option<String>,
+    pub(crate) idle_timeout: Option<String>,
+    pub(crate) max_connections: Option<usize>,
 }
 
 /// Settings after precedence is applied.

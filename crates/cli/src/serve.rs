@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
-use ward_server::AppState;
+use ward_server::{AppState, Limits};
 use ward_vault::Vault;
 
 use crate::Outcome;
@@ -31,6 +31,19 @@ pub(crate) struct ServeArgs {
     /// [default: 1h]
     #[arg(long, env = "WARD_RETENTION_INTERVAL")]
     pub(crate) retention_interval: Option<String>,
+    /// Longest time a client may take to send a request's headers (and the TLS handshake);
+    /// also how long a kept-alive connection may wait for its next request. [default: 10s]
+    #[arg(long, env = "WARD_HEADER_TIMEOUT")]
+    pub(crate) header_timeout: Option<String>,
+    /// Longest pause between two chunks of a request body. [default: 30s]
+    #[arg(long, env = "WARD_BODY_TIMEOUT")]
+    pub(crate) body_timeout: Option<String>,
+    /// A connection on which no byte moves either way for this long is closed. [default: 60s]
+    #[arg(long, env = "WARD_IDLE_TIMEOUT")]
+    pub(crate) idle_timeout: Option<String>,
+    /// Most connections open at once; more wait in the listen backlog. [default: 1024]
+    #[arg(long, env = "WARD_MAX_CONNECTIONS")]
+    pub(crate) max_connections: Option<usize>,
     /// Log format on standard error. Logs never contain personal data values. [default: json]
     #[arg(long, env = "WARD_LOG_FORMAT", value_enum)]
     pub(crate) log_format: Option<LogFormat>,
@@ -89,13 +102,20 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%listen, data_dir = %settings.data_dir.display(), scheme, "ward is serving");
     println!("Ward listening on {scheme}://{listen}");
+    let limits = limits(&args, &file)?;
     let state = AppState::new(opened.vault.clone());
     match tls {
         Some(config) => {
-            ward_server::tls::serve_tls(listener.into_std()?, state, config, shutdown_signal())
-                .await?;
+            ward_server::tls::serve_tls_with(
+                listener.into_std()?,
+                state,
+                config,
+                limits,
+                shutdown_signal(),
+            )
+            .await?;
         }
-        None => ward_server::serve(listener, state, shutdown_signal()).await?,
+        None => ward_server::serve_with(listener, state, limits, shutdown_signal()).await?,
     }
     checkpoints.abort();
     retention.abort();
@@ -107,6 +127,53 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         .context("final audit checkpoint")?;
     tracing::info!("ward stopped");
     Ok(Outcome::Ok)
+}
+
+/// Connection limits: flags › environment › config file › defaults.
+fn limits(args: &ServeArgs, file: &crate::config::FileConfig) -> anyhow::Result<Limits> {
+    let d = Limits::default();
+    let dur = |name: &str, flag: &Option<String>, conf: &Option<String>, def: Duration| {
+        match flag.as_deref().or(conf.as_deref()) {
+            None => Ok(def),
+            Some(p) => {
+                let period = ward_policy::Period::parse(p)
+                    .map_err(|e| anyhow::anyhow!("{name} {p:?}: {e}"))?;
+                let secs = u64::try_from(period.as_duration().whole_seconds())
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| anyhow::anyhow!("{name} {p:?}: must be at least 1s"))?;
+                Ok::<_, anyhow::Error>(Duration::from_secs(secs))
+            }
+        }
+    };
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(d.max_connections);
+    if max_connections == 0 {
+        anyhow::bail!("max_connections must be at least 1");
+    }
+    Ok(Limits {
+        header_read_timeout: dur(
+            "header_timeout",
+            &args.header_timeout,
+            &file.header_timeout,
+            d.header_read_timeout,
+        )?,
+        body_read_timeout: dur(
+            "body_timeout",
+            &args.body_timeout,
+            &file.body_timeout,
+            d.body_read_timeout,
+        )?,
+        idle_timeout: dur(
+            "idle_timeout",
+            &args.idle_timeout,
+            &file.idle_timeout,
+            d.idle_timeout,
+        )?,
+        max_connections,
+    })
 }
 
 /// Signs a checkpoint every `interval`, so truncating the newest events is detectable.

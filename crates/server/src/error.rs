@@ -15,6 +15,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    /// Seconds for a `Retry-After` header (429).
+    retry_after: Option<u64>,
 }
 
 /// The JSON body of every error response.
@@ -44,6 +46,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -71,6 +74,10 @@ impl From<VaultError> for ApiError {
             VaultError::Unauthenticated => {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
             }
+            VaultError::Throttled { retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+            },
             VaultError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             VaultError::Forbidden { code, .. } => Self::new(StatusCode::FORBIDDEN, code, message),
             VaultError::Invalid { code, field, .. } => {
@@ -89,6 +96,7 @@ impl From<VaultError> for ApiError {
                     code,
                     message,
                     field,
+                    retry_after: None,
                 }
             }
             VaultError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
@@ -126,6 +134,11 @@ impl IntoResponse for ApiError {
                 field: self.field,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }

@@ -91,7 +91,7 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .filter(|v| valid_request_id(v))
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let client_ip = parts
@@ -102,8 +102,7 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(bearer);
         let principal = state
             .vault
             .authenticate(token, &request_id, client_ip)
@@ -113,5 +112,47 @@ impl FromRequestParts<AppState> for Auth {
             request_id,
             client_ip,
         }))
+    }
+}
+
+/// A caller's request id is kept only when it is short and plain, because it is copied into
+/// the audit log and the tenant's views of it; anything else is replaced by a fresh id.
+fn valid_request_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The token of a `Bearer` credential; the scheme name is case-insensitive (RFC 7235).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_other_schemes_are_not_tokens() {
+        for v in ["Bearer t", "bearer t", "BEARER t", "bEaReR   t "] {
+            assert_eq!(bearer(v), Some("t"), "{v}");
+        }
+        for v in ["Basic t", "Bearert", "Bearer", "Token t"] {
+            assert_eq!(bearer(v), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn request_ids_are_short_and_plain() {
+        assert!(valid_request_id("req-01.ABC_z"));
+        assert!(valid_request_id(&"a".repeat(64)));
+        for bad in ["", &"a".repeat(65), "a b", "a\u{1b}b", "é", "a/b", "a;b", "a\"b"] {
+            assert!(!valid_request_id(bad), "{bad:?}");
+        }
     }
 }
