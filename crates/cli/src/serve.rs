@@ -132,18 +132,19 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
 /// Connection limits: flags › environment › config file › defaults.
 fn limits(args: &ServeArgs, file: &crate::config::FileConfig) -> anyhow::Result<Limits> {
     let d = Limits::default();
-    let dur = |name: &str, flag: &Option<String>, conf: &Option<String>, def: Duration| {
-        match flag.as_deref().or(conf.as_deref()) {
-            None => Ok(def),
-            Some(p) => {
-                let period = ward_policy::Period::parse(p)
-                    .map_err(|e| anyhow::anyhow!("{name} {p:?}: {e}"))?;
-                let secs = u64::try_from(period.as_duration().whole_seconds())
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .ok_or_else(|| anyhow::anyhow!("{name} {p:?}: must be at least 1s"))?;
-                Ok::<_, anyhow::Error>(Duration::from_secs(secs))
-            }
+    let dur = |name: &str, flag: &Option<String>, conf: &Option<String>, def: Duration| match flag
+        .as_deref()
+        .or(conf.as_deref())
+    {
+        None => Ok(def),
+        Some(p) => {
+            let period =
+                ward_policy::Period::parse(p).map_err(|e| anyhow::anyhow!("{name} {p:?}: {e}"))?;
+            let secs = u64::try_from(period.as_duration().whole_seconds())
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| anyhow::anyhow!("{name} {p:?}: must be at least 1s"))?;
+            Ok::<_, anyhow::Error>(Duration::from_secs(secs))
         }
     };
     let max_connections = args

@@ -123,22 +123,20 @@ pub(crate) async fn serve<H: Handshake>(
                 activity: activity.clone(),
                 started,
             };
-            let stream = match tokio::time::timeout(
-                limits.header_read_timeout,
-                handshake.handshake(tcp),
-            )
-            .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("handshake timed out");
-                    return;
-                }
-            };
+            let stream =
+                match tokio::time::timeout(limits.header_read_timeout, handshake.handshake(tcp))
+                    .await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("handshake timed out");
+                        return;
+                    }
+                };
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 app.clone().oneshot(req)

@@ -120,17 +120,14 @@ impl FromRequestParts<AppState> for Auth {
 fn valid_request_id(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 64
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// The token of a `Bearer` credential; the scheme name is case-insensitive (RFC 7235).
 fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim_start().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 #[cfg(test)]
@@ -151,7 +148,16 @@ mod tests {
     fn request_ids_are_short_and_plain() {
         assert!(valid_request_id("req-01.ABC_z"));
         assert!(valid_request_id(&"a".repeat(64)));
-        for bad in ["", &"a".repeat(65), "a b", "a\u{1b}b", "é", "a/b", "a;b", "a\"b"] {
+        for bad in [
+            "",
+            &"a".repeat(65),
+            "a b",
+            "a\u{1b}b",
+            "é",
+            "a/b",
+            "a;b",
+            "a\"b",
+        ] {
             assert!(!valid_request_id(bad), "{bad:?}");
         }
     }

@@ -40,17 +40,26 @@ impl Rng {
     }
 }
 
-const TOKEN: &[u8] = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const TOKEN: &[u8] =
+    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const PATH: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-._~";
 
 #[tokio::test]
 async fn random_methods_and_paths_add_no_series() {
     let srv = TestServer::start().await;
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
-    let fixed = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"];
+    let fixed = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
     // One request of each shape first, so the series they need exist before counting.
-    let _ = srv.request(Method::from_bytes(b"BREW").unwrap(), "/x").send().await;
-    let _ = srv.request(Method::from_bytes(b"BREW").unwrap(), "/v1/tenants").send().await;
+    let _ = srv
+        .request(Method::from_bytes(b"BREW").unwrap(), "/x")
+        .send()
+        .await;
+    let _ = srv
+        .request(Method::from_bytes(b"BREW").unwrap(), "/v1/tenants")
+        .send()
+        .await;
     let _ = srv.request(Method::GET, "/metrics").send().await;
     let before = series(&srv).await;
     let mut sent = 0;
@@ -63,7 +72,11 @@ async fn random_methods_and_paths_add_no_series() {
         let path = format!("/{}/{}", rng.pick(PATH, 8), rng.pick(PATH, 5));
         let m = Method::from_bytes(method.as_bytes()).expect("token characters make a method");
         let resp = srv.request(m, &path).send().await.expect("sent");
-        assert!(resp.status().is_client_error(), "{method} {path}: {}", resp.status());
+        assert!(
+            resp.status().is_client_error(),
+            "{method} {path}: {}",
+            resp.status()
+        );
         sent += 1;
     }
     let _ = srv.request(Method::GET, "/metrics").send().await;

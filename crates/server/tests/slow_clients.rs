@@ -21,10 +21,13 @@ async fn slow_header_clients_are_cut_off_and_do_not_block_others() {
         ..Options::default()
     })
     .await;
-    let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let request =
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let mut slow = Vec::new();
     for _ in 0..SLOW {
-        let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+        let mut tcp = tokio::net::TcpStream::connect(srv.addr)
+            .await
+            .expect("connect");
         slow.push(tokio::spawn(async move {
             let opened = Instant::now();
             // One byte a second; the server closes the connection long before the headers end.
@@ -53,7 +56,10 @@ async fn slow_header_clients_are_cut_off_and_do_not_block_others() {
         .expect("normal request");
     let took = started.elapsed();
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
-    assert!(took < Duration::from_secs(1), "normal request took {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "normal request took {took:?}"
+    );
     // Each slow client was closed by the server: not before the header timeout, and well
     // before it could have sent its whole request (one byte a second, 70-odd bytes).
     for s in slow {
@@ -62,6 +68,9 @@ async fn slow_header_clients_are_cut_off_and_do_not_block_others() {
             lived >= HEADER_TIMEOUT - Duration::from_millis(100),
             "closed after {lived:?}"
         );
-        assert!(lived < Duration::from_secs(20), "still open after {lived:?}");
+        assert!(
+            lived < Duration::from_secs(20),
+            "still open after {lived:?}"
+        );
     }
 }

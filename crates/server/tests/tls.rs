@@ -149,7 +149,11 @@ async fn tls_request(srv: &TestServer, request: &str) -> String {
 async fn v1_answers_carry_security_headers_and_hsts_over_tls() {
     let srv = tls_server().await;
     for (path, auth, status) in [
-        ("/v1/tenants/00000000-0000-0000-0000-000000000000", "", "401"),
+        (
+            "/v1/tenants/00000000-0000-0000-0000-000000000000",
+            "",
+            "401",
+        ),
         ("/v1/no/such/endpoint", "", "404"),
         (
             "/v1/tenants/00000000-0000-0000-0000-000000000000",
@@ -163,7 +167,10 @@ async fn v1_answers_carry_security_headers_and_hsts_over_tls() {
             &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"),
         )
         .await;
-        assert!(response.starts_with(&format!("HTTP/1.1 {status}")), "{response}");
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{response}"
+        );
         let lower = response.to_ascii_lowercase();
         for header in [
             "cache-control: no-store",

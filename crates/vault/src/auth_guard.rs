@@ -245,7 +245,8 @@ impl AuthGuard {
         let horizon = now - self.keep;
         st.sources
             .retain(|_, b| !self.is_idle(b, now) && b.at >= horizon);
-        st.tokens.retain(|_, b| !self.is_idle(b, now) && b.at >= horizon);
+        st.tokens
+            .retain(|_, b| !self.is_idle(b, now) && b.at >= horizon);
         out
     }
 
@@ -309,8 +310,14 @@ mod tests {
         let r = g.check(Some("a"), None, T0).unwrap_err();
         // One failure refills every 5 minutes.
         assert_eq!(r.retry_after, 300);
-        assert!(g.check(Some("a"), None, T0 + Duration::seconds(299)).is_err());
-        assert_eq!(g.check(Some("a"), None, T0 + Duration::seconds(300)), Ok(()));
+        assert!(
+            g.check(Some("a"), None, T0 + Duration::seconds(299))
+                .is_err()
+        );
+        assert_eq!(
+            g.check(Some("a"), None, T0 + Duration::seconds(300)),
+            Ok(())
+        );
         // Another source is untouched.
         assert_eq!(g.check(Some("b"), None, T0), Ok(()));
     }

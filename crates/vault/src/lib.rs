@@ -96,7 +96,12 @@ struct Inner {
 
 /// Which `ip_hash_window` `now` falls in: the client-IP key changes with it.
 fn ip_hash_epoch(now: OffsetDateTime, policy: &Policy) -> i64 {
-    let window = policy.security.ip_hash_window.as_duration().whole_seconds().max(1);
+    let window = policy
+        .security
+        .ip_hash_window
+        .as_duration()
+        .whole_seconds()
+        .max(1);
     now.unix_timestamp().div_euclid(window)
 }
 

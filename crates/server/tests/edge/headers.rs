@@ -47,7 +47,16 @@ async fn every_v1_answer_carries_the_security_headers() {
     let c = client_from(7);
     let mut last = None;
     for _ in 0..=srv.policy.security.lockout_threshold {
-        last = Some(send(&srv, &c, Method::GET, "/v1/tenants/00000000-0000-0000-0000-000000000000", Some("ward_key_x")).await);
+        last = Some(
+            send(
+                &srv,
+                &c,
+                Method::GET,
+                "/v1/tenants/00000000-0000-0000-0000-000000000000",
+                Some("ward_key_x"),
+            )
+            .await,
+        );
     }
     let throttled = last.expect("sent");
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -55,7 +64,12 @@ async fn every_v1_answer_carries_the_security_headers() {
 }
 
 /// The request id the audit log recorded for a read of the tenant sent with `id`.
-async fn recorded_id(srv: &ward_testkit::TestServer, owner: &str, tenant: &str, id: &str) -> String {
+async fn recorded_id(
+    srv: &ward_testkit::TestServer,
+    owner: &str,
+    tenant: &str,
+    id: &str,
+) -> String {
     let r = srv
         .request(Method::GET, &format!("/v1/tenants/{tenant}"))
         .bearer_auth(owner)
@@ -65,7 +79,10 @@ async fn recorded_id(srv: &ward_testkit::TestServer, owner: &str, tenant: &str, 
         .expect("sent");
     assert_eq!(r.status(), StatusCode::OK);
     let (st, log) = srv
-        .get(&format!("/v1/tenants/{tenant}/audit?action=tenant_read"), owner)
+        .get(
+            &format!("/v1/tenants/{tenant}/audit?action=tenant_read"),
+            owner,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{log}");
     let events = log["events"].as_array().expect("events");

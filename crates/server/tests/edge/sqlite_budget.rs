@@ -56,7 +56,10 @@ async fn ten_thousand_bad_tokens_stay_within_the_budget() {
         throttled += th;
     }
     assert_eq!(unauthorized + throttled, 10_000);
-    assert!(throttled >= 9_000, "most never reached the store: {throttled}");
+    assert!(
+        throttled >= 9_000,
+        "most never reached the store: {throttled}"
+    );
 
     // The summary of the open window is written at shutdown; write it now to count it.
     srv.vault.flush_auth_failures(true).await.expect("flush");

@@ -17,7 +17,14 @@ async fn a_source_past_the_lockout_threshold_gets_429_and_reaches_no_store() {
     let attacker = client_from(2);
     let path = format!("/v1/tenants/{}", t.id);
     for i in 0..threshold {
-        let r = send(&srv, &attacker, Method::GET, &path, Some(&format!("{BAD}{i}"))).await;
+        let r = send(
+            &srv,
+            &attacker,
+            Method::GET,
+            &path,
+            Some(&format!("{BAD}{i}")),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     let before = audit_size(&srv).await;
@@ -29,7 +36,12 @@ async fn a_source_past_the_lockout_threshold_gets_429_and_reaches_no_store() {
         .parse()
         .expect("seconds");
     // One more failure is allowed once a token refills: window / threshold.
-    let window = srv.policy.security.lockout_window.as_duration().whole_seconds();
+    let window = srv
+        .policy
+        .security
+        .lockout_window
+        .as_duration()
+        .whole_seconds();
     assert!(retry >= 1 && retry <= window as u64, "{retry}");
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"]["code"], "too_many_requests", "{body}");
@@ -62,7 +74,14 @@ async fn one_token_failing_from_many_sources_is_throttled() {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
     // Another token from that source is not affected.
-    let r = send(&srv, &client_from(99), Method::GET, path, Some("ward_key_other")).await;
+    let r = send(
+        &srv,
+        &client_from(99),
+        Method::GET,
+        path,
+        Some("ward_key_other"),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -104,10 +123,24 @@ async fn failures_are_audited_once_per_source_and_window_with_a_count() {
 async fn the_client_hash_changes_with_each_ip_hash_window() {
     let srv = crate::start().await;
     let c = client_from(6);
-    let _ = send(&srv, &c, Method::GET, "/v1/tenants/00000000-0000-0000-0000-000000000000", None).await;
+    let _ = send(
+        &srv,
+        &c,
+        Method::GET,
+        "/v1/tenants/00000000-0000-0000-0000-000000000000",
+        None,
+    )
+    .await;
     srv.clock
         .advance(srv.policy.security.ip_hash_window.as_duration());
-    let _ = send(&srv, &c, Method::GET, "/v1/tenants/00000000-0000-0000-0000-000000000000", None).await;
+    let _ = send(
+        &srv,
+        &c,
+        Method::GET,
+        "/v1/tenants/00000000-0000-0000-0000-000000000000",
+        None,
+    )
+    .await;
     let events = auth_events(&srv).await;
     assert_eq!(events.len(), 2, "{events:#?}");
     let (h1, h2) = (&events[0]["client"], &events[1]["client"]);
