@@ -36,9 +36,9 @@ async fn slow_header_clients_are_cut_off_and_do_not_block_others() {
                     break;
                 }
                 let mut buf = [0u8; 512];
-                match tokio::time::timeout(Duration::from_secs(1), tcp.read(&mut buf)).await {
-                    Ok(Ok(0) | Err(_)) => break,
-                    Ok(Ok(_)) | Err(_) => {}
+                let read = tokio::time::timeout(Duration::from_secs(1), tcp.read(&mut buf)).await;
+                if let Ok(Ok(0) | Err(_)) = read {
+                    break;
                 }
             }
             let mut rest = Vec::new();

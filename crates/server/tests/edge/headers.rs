@@ -86,11 +86,8 @@ async fn recorded_id(
         .await;
     assert_eq!(st, StatusCode::OK, "{log}");
     let events = log["events"].as_array().expect("events");
-    events
-        .iter()
-        .map(|e: &Value| e["request_id"].as_str().expect("id").to_owned())
-        .last()
-        .expect("one event")
+    let newest: &Value = events.last().expect("one event");
+    newest["request_id"].as_str().expect("id").to_owned()
 }
 
 #[tokio::test]
