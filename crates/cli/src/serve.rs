@@ -242,3 +242,52 @@ fn init_logging(format: LogFormat) {
         LogFormat::Pretty => builder.try_init(),
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn file(toml: &str) -> crate::config::FileConfig {
+        toml::from_str(toml).expect("config")
+    }
+
+    #[test]
+    fn limits_come_from_flags_then_config_then_defaults() {
+        let none = Cli::parse_from(["ward"]).serve;
+        assert_eq!(limits(&none, &file("")).unwrap(), Limits::default());
+        let conf = file("header_timeout = \"5s\"\nmax_connections = 50\nidle_timeout = \"2min\"");
+        let l = limits(&none, &conf).unwrap();
+        assert_eq!(l.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(l.idle_timeout, Duration::from_secs(120));
+        assert_eq!(l.max_connections, 50);
+        assert_eq!(l.body_read_timeout, Limits::default().body_read_timeout);
+        let flags = Cli::parse_from([
+            "ward",
+            "--header-timeout",
+            "3s",
+            "--body-timeout",
+            "7s",
+            "--max-connections",
+            "9",
+        ])
+        .serve;
+        let l = limits(&flags, &conf).unwrap();
+        assert_eq!(l.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(l.body_read_timeout, Duration::from_secs(7));
+        assert_eq!(l.max_connections, 9);
+        for bad in [
+            Cli::parse_from(["ward", "--max-connections", "0"]).serve,
+            Cli::parse_from(["ward", "--header-timeout", "soon"]).serve,
+        ] {
+            assert!(limits(&bad, &file("")).is_err());
+        }
+    }
+}

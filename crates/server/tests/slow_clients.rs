@@ -74,3 +74,58 @@ async fn slow_header_clients_are_cut_off_and_do_not_block_others() {
         );
     }
 }
+
+/// Reads until the server closes the connection (or 15 s pass); returns what it sent.
+async fn read_until_closed(tcp: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut out = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(15), tcp.read_to_end(&mut out)).await;
+    match r {
+        Ok(_) => Some(String::from_utf8_lossy(&out).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_body_ends_the_request() {
+    let srv = TestServer::start_with(Options {
+        limits: ward_server::Limits {
+            body_read_timeout: Duration::from_secs(1),
+            ..ward_server::Limits::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":",
+        srv.operator
+    );
+    tcp.write_all(head.as_bytes()).await.expect("write");
+    let answer = read_until_closed(&mut tcp)
+        .await
+        .expect("the server gave up on the body");
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_idle_timeout() {
+    let srv = TestServer::start_with(Options {
+        limits: ward_server::Limits {
+            header_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(1),
+            ..ward_server::Limits::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    let answer = read_until_closed(&mut tcp)
+        .await
+        .expect("closed well before the 60 s header timeout");
+    assert_eq!(answer, "");
+}

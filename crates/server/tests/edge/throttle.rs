@@ -169,3 +169,24 @@ async fn bearer_scheme_is_case_insensitive() {
         .expect("sent");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn openapi_lists_401_and_429_on_every_v1_operation() {
+    let srv = crate::start().await;
+    let (st, doc) = srv.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut seen = 0;
+    for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/v1/")) {
+        for (method, op) in item.as_object().expect("item") {
+            let responses = &op["responses"];
+            assert!(responses["401"].is_object(), "{method} {path}");
+            assert!(
+                responses["429"]["headers"]["Retry-After"].is_object(),
+                "{method} {path}: {responses}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 30, "{seen}");
+}
