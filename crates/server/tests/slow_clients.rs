@@ -107,7 +107,8 @@ async fn a_stalled_body_ends_the_request() {
     let answer = read_until_closed(&mut tcp)
         .await
         .expect("the server gave up on the body");
-    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
 }
 
 #[tokio::test]
