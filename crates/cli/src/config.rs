@@ -44,7 +44,7 @@ pub(crate) struct StoreArgs {
     pub(crate) database_url: Option<String>,
     /// TOML file with any of: data_dir, policy, key_provider, key_command, database_url,
     /// listen, log_format, retention_interval, header_timeout, body_timeout, idle_timeout,
-    /// max_connections.
+    /// max_connections, trusted_proxies.
     #[arg(long, env = "WARD_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -65,6 +65,7 @@ pub(crate) struct FileConfig {
     pub(crate) body_timeout: Option<String>,
     pub(crate) idle_timeout: Option<String>,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Settings after precedence is applied.

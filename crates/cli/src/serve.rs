@@ -44,6 +44,14 @@ pub(crate) struct ServeArgs {
     /// Most connections open at once; more wait in the listen backlog. [default: 1024]
     #[arg(long, env = "WARD_MAX_CONNECTIONS")]
     pub(crate) max_connections: Option<usize>,
+    /// A reverse proxy (IP address) whose X-Forwarded-For header is believed; repeat for
+    /// several. Without it the header is ignored. [default: none]
+    #[arg(
+        long = "trusted-proxy",
+        env = "WARD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
     /// Log format on standard error. Logs never contain personal data values. [default: json]
     #[arg(long, env = "WARD_LOG_FORMAT", value_enum)]
     pub(crate) log_format: Option<LogFormat>,
@@ -174,6 +182,11 @@ fn limits(args: &ServeArgs, file: &crate::config::FileConfig) -> anyhow::Result<
             d.idle_timeout,
         )?,
         max_connections,
+        trusted_proxies: if args.trusted_proxies.is_empty() {
+            file.trusted_proxies.clone().unwrap_or_default()
+        } else {
+            args.trusted_proxies.clone()
+        },
     })
 }
 
@@ -283,6 +296,13 @@ mod tests {
         assert_eq!(l.header_read_timeout, Duration::from_secs(3));
         assert_eq!(l.body_read_timeout, Duration::from_secs(7));
         assert_eq!(l.max_connections, 9);
+        assert!(l.trusted_proxies.is_empty());
+        let conf = file("trusted_proxies = [\"10.0.0.1\"]");
+        let l = limits(&none, &conf).unwrap();
+        assert_eq!(
+            l.trusted_proxies,
+            vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
         for bad in [
             Cli::parse_from(["ward", "--max-connections", "0"]).serve,
             Cli::parse_from(["ward", "--header-timeout", "soon"]).serve,

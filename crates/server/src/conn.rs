@@ -7,6 +7,7 @@
 //! kernel's listen backlog (they are not refused) and are served as connections close.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,7 @@ use tower::ServiceExt as _;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 /// Connection limits of a server. All are configurable in `ward serve`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Longest time a client may take to send a request's headers (and, over HTTPS, to
     /// complete the handshake). hyper starts this clock whenever the connection waits for a
@@ -39,6 +40,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Most connections open at once; past it, new clients wait in the listen backlog.
     pub max_connections: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed. Empty by default: the header is
+    /// then ignored, since any client can send it to dodge the authentication throttle.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for Limits {
@@ -48,6 +52,7 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -86,6 +91,8 @@ pub(crate) async fn serve<H: Handshake>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app.layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
+    let trusted: Arc<[IpAddr]> = limits.trusted_proxies.clone().into();
+    let (header_timeout, idle_timeout) = (limits.header_read_timeout, limits.idle_timeout);
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let slots = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -114,6 +121,7 @@ pub(crate) async fn serve<H: Handshake>(
         let app = app.clone();
         let handshake = handshake.clone();
         let mut stop = stop_rx.clone();
+        let trusted = trusted.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let activity = Arc::new(AtomicU64::new(0));
@@ -123,34 +131,33 @@ pub(crate) async fn serve<H: Handshake>(
                 activity: activity.clone(),
                 started,
             };
-            let stream =
-                match tokio::time::timeout(limits.header_read_timeout, handshake.handshake(tcp))
-                    .await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!("handshake timed out");
-                        return;
-                    }
-                };
+            let stream = match tokio::time::timeout(header_timeout, handshake.handshake(tcp)).await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("handshake timed out");
+                    return;
+                }
+            };
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
+                let client = client_addr(peer, req.headers(), &trusted);
+                req.extensions_mut().insert(ConnectInfo(client));
                 app.clone().oneshot(req)
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
+                .header_read_timeout(header_timeout)
                 .keep_alive(true);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             let mut stopping = false;
             loop {
-                let idle_at = last_activity(&activity, started) + limits.idle_timeout;
+                let idle_at = last_activity(&activity, started) + idle_timeout;
                 tokio::select! {
                     r = conn.as_mut() => {
                         if let Err(e) = r {
@@ -163,7 +170,7 @@ pub(crate) async fn serve<H: Handshake>(
                         conn.as_mut().graceful_shutdown();
                     }
                     () = tokio::time::sleep_until(idle_at.into()) => {
-                        if last_activity(&activity, started) + limits.idle_timeout
+                        if last_activity(&activity, started) + idle_timeout
                             <= Instant::now()
                         {
                             tracing::debug!("idle connection closed");
@@ -179,6 +186,31 @@ pub(crate) async fn serve<H: Handshake>(
     let all = u32::try_from(max).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all)).await;
     Ok(())
+}
+
+/// The client's address: the peer, or, when the peer is a trusted proxy, the nearest address
+/// in `X-Forwarded-For` that is not itself a trusted proxy (the entries before it were
+/// written by the client and prove nothing).
+fn client_addr(peer: SocketAddr, headers: &hyper::HeaderMap, trusted: &[IpAddr]) -> SocketAddr {
+    if !trusted.contains(&peer.ip()) {
+        return peer;
+    }
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return SocketAddr::new(ip, 0),
+            // A malformed hop ends what can be believed.
+            Err(_) => return peer,
+        }
+    }
+    peer
 }
 
 fn last_activity(activity: &AtomicU64, started: Instant) -> Instant {

@@ -178,7 +178,7 @@ impl TestServer {
                 tokio::spawn(ward_server::serve_with(
                     listener,
                     state,
-                    opts.limits,
+                    opts.limits.clone(),
                     shutdown,
                 ));
                 (addr, "http")
@@ -191,7 +191,7 @@ impl TestServer {
                     listener,
                     state,
                     config,
-                    opts.limits,
+                    opts.limits.clone(),
                     shutdown,
                 ));
                 (addr, "https")

@@ -190,3 +190,61 @@ async fn openapi_lists_401_and_429_on_every_v1_operation() {
     }
     assert!(seen > 30, "{seen}");
 }
+
+async fn fail_with_xff(srv: &ward_testkit::TestServer, from: u8, xff: &str) -> StatusCode {
+    client_from(from)
+        .get(format!(
+            "{}/v1/tenants/00000000-0000-0000-0000-000000000000",
+            srv.url
+        ))
+        .bearer_auth(BAD)
+        .header("x-forwarded-for", xff)
+        .send()
+        .await
+        .expect("sent")
+        .status()
+}
+
+#[tokio::test]
+async fn x_forwarded_for_counts_only_from_a_trusted_proxy() {
+    // By default the header is ignored: changing it does not escape the throttle.
+    let srv = crate::start().await;
+    let threshold = srv.policy.security.lockout_threshold;
+    for i in 0..threshold {
+        let st = fail_with_xff(&srv, 8, &format!("203.0.113.{i}")).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        fail_with_xff(&srv, 8, "198.51.100.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Behind a trusted proxy, the client it names is the source.
+    let proxy: std::net::IpAddr = "127.0.0.9".parse().unwrap();
+    let mut opts = crate::options();
+    opts.limits.trusted_proxies = vec![proxy];
+    let srv = ward_testkit::TestServer::start_with(opts).await;
+    for _ in 0..threshold {
+        // A client-written first hop is not believed; the proxy appended the real one.
+        let st = fail_with_xff(&srv, 9, "10.9.9.9, 203.0.113.7").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        fail_with_xff(&srv, 9, "10.9.9.9, 203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let other = client_from(9)
+        .get(format!(
+            "{}/v1/tenants/00000000-0000-0000-0000-000000000000",
+            srv.url
+        ))
+        .bearer_auth("ward_key_another-guess")
+        .header("x-forwarded-for", "203.0.113.8")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        other.status(),
+        StatusCode::UNAUTHORIZED,
+        "another client behind the proxy"
+    );
+}
