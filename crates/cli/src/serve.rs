@@ -38,7 +38,8 @@ pub(crate) struct ServeArgs {
     /// Longest pause between two chunks of a request body. [default: 30s]
     #[arg(long, env = "WARD_BODY_TIMEOUT")]
     pub(crate) body_timeout: Option<String>,
-    /// A connection on which no byte moves either way for this long is closed. [default: 60s]
+    /// A connection on which no byte moves either way for this long, while no request is
+    /// being handled on it, is closed. [default: 60s]
     #[arg(long, env = "WARD_IDLE_TIMEOUT")]
     pub(crate) idle_timeout: Option<String>,
     /// Most connections open at once; more wait in the listen backlog. [default: 1024]

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -35,8 +35,9 @@ pub struct Limits {
     /// Longest pause between two chunks of a request body; a body that stalls this long is
     /// answered with an error and the connection closed.
     pub body_read_timeout: Duration,
-    /// A connection on which no byte moves in either direction for this long is closed (a
-    /// client that stops reading its response, a stalled handler's connection).
+    /// A connection on which no byte moves in either direction for this long, while no
+    /// request is being handled on it, is closed (a client that stops reading its response,
+    /// one that connects and sends nothing).
     pub idle_timeout: Duration,
     /// Most connections open at once; past it, new clients wait in the listen backlog.
     pub max_connections: usize,
@@ -143,10 +144,20 @@ pub(crate) async fn serve<H: Handshake>(
                     return;
                 }
             };
+            // Requests being handled: a slow handler (a large retention run) moves no bytes
+            // for a while, and must not be mistaken for an idle connection.
+            let busy = Arc::new(AtomicUsize::new(0));
+            let in_flight = busy.clone();
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let client = client_addr(peer, req.headers(), &trusted);
                 req.extensions_mut().insert(ConnectInfo(client));
-                app.clone().oneshot(req)
+                let app = app.clone();
+                let guard = Busy::enter(&in_flight);
+                async move {
+                    let r = app.oneshot(req).await;
+                    drop(guard);
+                    r
+                }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
@@ -157,7 +168,11 @@ pub(crate) async fn serve<H: Handshake>(
             let mut conn = std::pin::pin!(conn);
             let mut stopping = false;
             loop {
-                let idle_at = last_activity(&activity, started) + idle_timeout;
+                let idle_at = if busy.load(Ordering::Relaxed) > 0 {
+                    Instant::now() + idle_timeout
+                } else {
+                    last_activity(&activity, started) + idle_timeout
+                };
                 tokio::select! {
                     r = conn.as_mut() => {
                         if let Err(e) = r {
@@ -170,8 +185,8 @@ pub(crate) async fn serve<H: Handshake>(
                         conn.as_mut().graceful_shutdown();
                     }
                     () = tokio::time::sleep_until(idle_at.into()) => {
-                        if last_activity(&activity, started) + idle_timeout
-                            <= Instant::now()
+                        if busy.load(Ordering::Relaxed) == 0
+                            && last_activity(&activity, started) + idle_timeout <= Instant::now()
                         {
                             tracing::debug!("idle connection closed");
                             return;
@@ -186,6 +201,22 @@ pub(crate) async fn serve<H: Handshake>(
     let all = u32::try_from(max).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all)).await;
     Ok(())
+}
+
+/// Counts a request in flight on its connection until dropped.
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn enter(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the nearest address
