@@ -47,7 +47,8 @@ pub(crate) struct StoreArgs {
     #[arg(long, env = "WARD_ORIGIN")]
     pub(crate) origin: Option<String>,
     /// TOML file with any of: data_dir, policy, key_provider, key_command, database_url,
-    /// listen, log_format, retention_interval, origin, invitation_ttl, checkpoint_interval.
+    /// listen, log_format, retention_interval, origin, invitation_ttl, checkpoint_interval,
+    /// header_timeout, body_timeout, idle_timeout, max_connections, trusted_proxies.
     #[arg(long, env = "WARD_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -72,6 +73,11 @@ pub(crate) struct FileConfig {
     pub(crate) invitation_ttl: Option<String>,
     /// Least time between two checkpoints signed on request, e.g. `60s` (the default).
     pub(crate) checkpoint_interval: Option<String>,
+    pub(crate) header_timeout: Option<String>,
+    pub(crate) body_timeout: Option<String>,
+    pub(crate) idle_timeout: Option<String>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Settings after precedence is applied.

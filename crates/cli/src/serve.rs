@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
-use ward_server::AppState;
+use ward_server::{AppState, Limits};
 use ward_vault::Vault;
 
 use crate::Outcome;
@@ -31,6 +31,28 @@ pub(crate) struct ServeArgs {
     /// [default: 1h]
     #[arg(long, env = "WARD_RETENTION_INTERVAL")]
     pub(crate) retention_interval: Option<String>,
+    /// Longest time a client may take to send a request's headers (and the TLS handshake);
+    /// also how long a kept-alive connection may wait for its next request. [default: 10s]
+    #[arg(long, env = "WARD_HEADER_TIMEOUT")]
+    pub(crate) header_timeout: Option<String>,
+    /// Longest pause between two chunks of a request body. [default: 30s]
+    #[arg(long, env = "WARD_BODY_TIMEOUT")]
+    pub(crate) body_timeout: Option<String>,
+    /// A connection on which no byte moves either way for this long, while no request is
+    /// being handled on it, is closed. [default: 60s]
+    #[arg(long, env = "WARD_IDLE_TIMEOUT")]
+    pub(crate) idle_timeout: Option<String>,
+    /// Most connections open at once; more wait in the listen backlog. [default: 1024]
+    #[arg(long, env = "WARD_MAX_CONNECTIONS")]
+    pub(crate) max_connections: Option<usize>,
+    /// A reverse proxy (IP address) whose X-Forwarded-For header is believed; repeat for
+    /// several. Without it the header is ignored. [default: none]
+    #[arg(
+        long = "trusted-proxy",
+        env = "WARD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
     /// Log format on standard error. Logs never contain personal data values. [default: json]
     #[arg(long, env = "WARD_LOG_FORMAT", value_enum)]
     pub(crate) log_format: Option<LogFormat>,
@@ -89,13 +111,20 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%listen, data_dir = %settings.data_dir.display(), scheme, "ward is serving");
     println!("Ward listening on {scheme}://{listen}");
+    let limits = limits(&args, &file)?;
     let state = AppState::new(opened.vault.clone());
     match tls {
         Some(config) => {
-            ward_server::tls::serve_tls(listener.into_std()?, state, config, shutdown_signal())
-                .await?;
+            ward_server::tls::serve_tls_with(
+                listener.into_std()?,
+                state,
+                config,
+                limits,
+                shutdown_signal(),
+            )
+            .await?;
         }
-        None => ward_server::serve(listener, state, shutdown_signal()).await?,
+        None => ward_server::serve_with(listener, state, limits, shutdown_signal()).await?,
     }
     checkpoints.abort();
     retention.abort();
@@ -107,6 +136,59 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         .context("final audit checkpoint")?;
     tracing::info!("ward stopped");
     Ok(Outcome::Ok)
+}
+
+/// Connection limits: flags › environment › config file › defaults.
+fn limits(args: &ServeArgs, file: &crate::config::FileConfig) -> anyhow::Result<Limits> {
+    let d = Limits::default();
+    let dur = |name: &str, flag: &Option<String>, conf: &Option<String>, def: Duration| match flag
+        .as_deref()
+        .or(conf.as_deref())
+    {
+        None => Ok(def),
+        Some(p) => {
+            let period =
+                ward_policy::Period::parse(p).map_err(|e| anyhow::anyhow!("{name} {p:?}: {e}"))?;
+            let secs = u64::try_from(period.as_duration().whole_seconds())
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| anyhow::anyhow!("{name} {p:?}: must be at least 1s"))?;
+            Ok::<_, anyhow::Error>(Duration::from_secs(secs))
+        }
+    };
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(d.max_connections);
+    if max_connections == 0 {
+        anyhow::bail!("max_connections must be at least 1");
+    }
+    Ok(Limits {
+        header_read_timeout: dur(
+            "header_timeout",
+            &args.header_timeout,
+            &file.header_timeout,
+            d.header_read_timeout,
+        )?,
+        body_read_timeout: dur(
+            "body_timeout",
+            &args.body_timeout,
+            &file.body_timeout,
+            d.body_read_timeout,
+        )?,
+        idle_timeout: dur(
+            "idle_timeout",
+            &args.idle_timeout,
+            &file.idle_timeout,
+            d.idle_timeout,
+        )?,
+        max_connections,
+        trusted_proxies: if args.trusted_proxies.is_empty() {
+            file.trusted_proxies.clone().unwrap_or_default()
+        } else {
+            args.trusted_proxies.clone()
+        },
+    })
 }
 
 /// Signs a checkpoint every `interval`, so truncating the newest events is detectable.
@@ -173,4 +255,60 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn file(toml: &str) -> crate::config::FileConfig {
+        toml::from_str(toml).expect("config")
+    }
+
+    #[test]
+    fn limits_come_from_flags_then_config_then_defaults() {
+        let none = Cli::parse_from(["ward"]).serve;
+        assert_eq!(limits(&none, &file("")).unwrap(), Limits::default());
+        let conf = file("header_timeout = \"5s\"\nmax_connections = 50\nidle_timeout = \"2min\"");
+        let l = limits(&none, &conf).unwrap();
+        assert_eq!(l.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(l.idle_timeout, Duration::from_secs(120));
+        assert_eq!(l.max_connections, 50);
+        assert_eq!(l.body_read_timeout, Limits::default().body_read_timeout);
+        let flags = Cli::parse_from([
+            "ward",
+            "--header-timeout",
+            "3s",
+            "--body-timeout",
+            "7s",
+            "--max-connections",
+            "9",
+        ])
+        .serve;
+        let l = limits(&flags, &conf).unwrap();
+        assert_eq!(l.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(l.body_read_timeout, Duration::from_secs(7));
+        assert_eq!(l.max_connections, 9);
+        assert!(l.trusted_proxies.is_empty());
+        let conf = file("trusted_proxies = [\"10.0.0.1\"]");
+        let l = limits(&none, &conf).unwrap();
+        assert_eq!(
+            l.trusted_proxies,
+            vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        for bad in [
+            Cli::parse_from(["ward", "--max-connections", "0"]).serve,
+            Cli::parse_from(["ward", "--header-timeout", "soon"]).serve,
+        ] {
+            assert!(limits(&bad, &file("")).is_err());
+        }
+    }
 }

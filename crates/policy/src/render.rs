@@ -111,8 +111,10 @@ pub(crate) fn notice(policy: &Policy) -> String {
     line(
         &mut out,
         format!(
-            "- IP addresses used to stop password-guessing attacks are kept only as keyed \
-             hashes, for {}.",
+            "- IP addresses are never stored. To stop password-guessing attacks and to show \
+             which accesses came from the same place, the audit log keeps a keyed hash of \
+             the address; the key exists only in the server's memory and is replaced every \
+             {}, after which no stored hash can be traced back to an address.",
             policy.security.ip_hash_window.humanize()
         ),
     );
@@ -417,8 +419,8 @@ pub(crate) fn ropa(policy: &Policy) -> String {
     line(
         &mut out,
         format!(
-            "- Audit log retained {}; server logs {}; hashed client IPs {}; cancelled \
-             organizations destroyed after {}.",
+            "- Audit log retained {}; server logs {}; client IPs only as keyed hashes whose \
+             in-memory key is replaced every {}; cancelled organizations destroyed after {}.",
             policy.audit.retain_for.humanize(),
             policy.security.server_log_retain_for.humanize(),
             policy.security.ip_hash_window.humanize(),

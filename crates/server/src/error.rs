@@ -74,6 +74,10 @@ impl From<VaultError> for ApiError {
             VaultError::Unauthenticated => {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
             }
+            VaultError::Throttled { retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+            },
             VaultError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             VaultError::Forbidden { code, .. } => Self::new(StatusCode::FORBIDDEN, code, message),
             VaultError::Invalid { code, field, .. } => {

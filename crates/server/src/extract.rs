@@ -27,6 +27,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "unsupported_media_type",
                 "send the body as JSON with Content-Type: application/json",
             )),
+            Err(JsonRejection::BytesRejection(e)) if body_timed_out(&e) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body stalled longer than the server's body timeout",
+            )),
             Err(JsonRejection::BytesRejection(e))
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
@@ -42,6 +47,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             Err(e) => Err(ApiError::bad_request("invalid_json", e.body_text())),
         }
     }
+}
+
+/// Whether reading the body failed because it stalled past the body timeout.
+fn body_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Query string; unknown or malformed parameters are a 400.
@@ -95,8 +112,7 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(bearer);
         let principal = state
             .vault
             .authenticate(token, &request_id, client_ip)
@@ -122,7 +138,7 @@ impl RequestMeta {
             .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .filter(|v| valid_request_id(v))
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let client_ip = parts
@@ -141,5 +157,53 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         Ok(Self::of(parts))
+    }
+}
+
+/// A caller's request id is kept only when it is short and plain, because it is copied into
+/// the audit log and the tenant's views of it; anything else is replaced by a fresh id.
+fn valid_request_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The token of a `Bearer` credential; the scheme name is case-insensitive (RFC 7235).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_other_schemes_are_not_tokens() {
+        for v in ["Bearer t", "bearer t", "BEARER t", "bEaReR   t "] {
+            assert_eq!(bearer(v), Some("t"), "{v}");
+        }
+        for v in ["Basic t", "Bearert", "Bearer", "Token t"] {
+            assert_eq!(bearer(v), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn request_ids_are_short_and_plain() {
+        assert!(valid_request_id("req-01.ABC_z"));
+        assert!(valid_request_id(&"a".repeat(64)));
+        for bad in [
+            "",
+            &"a".repeat(65),
+            "a b",
+            "a\u{1b}b",
+            "é",
+            "a/b",
+            "a;b",
+            "a\"b",
+        ] {
+            assert!(!valid_request_id(bad), "{bad:?}");
+        }
     }
 }

@@ -5,15 +5,16 @@
 //! ephemeral port exactly as `ward serve` does.
 #![warn(missing_docs)]
 
+mod conn;
 mod error;
 mod extract;
+mod headers;
 mod key_jobs;
 mod metrics_layer;
 pub mod openapi;
 mod routes;
 pub mod tls;
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use axum::Router;
@@ -23,6 +24,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use ward_vault::Vault;
 
+pub use conn::Limits;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use key_jobs::KeyJobs;
 
@@ -174,19 +176,57 @@ pub fn app(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(metrics_layer::track))
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` with default [`Limits`] until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, state, Limits::default(), shutdown).await
+}
+
+/// Serves the API on `listener` with `limits` until `shutdown` resolves. Failed
+/// authentications are summarized into the audit log as their windows close and, for the
+/// windows still open, at shutdown.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let vault = state.vault.clone();
+    serve_app(listener, app(state), vault, limits, conn::Plain, shutdown).await
+}
+
+/// The accept loop plus the failed-authentication summaries, for either scheme.
+async fn serve_app<H: conn::Handshake>(
+    listener: TcpListener,
+    app: Router,
+    vault: Vault,
+    limits: Limits,
+    handshake: H,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let flusher = tokio::spawn(flush_auth_failures(vault.clone()));
+    let r = conn::serve(listener, app, limits, handshake, shutdown).await;
+    flusher.abort();
+    if let Err(e) = vault.flush_auth_failures(true).await {
+        tracing::error!(error = %e, "writing the failed-authentication summaries");
+    }
+    r
+}
+
+/// Writes the summaries of closed failed-authentication windows once a minute.
+async fn flush_auth_failures(vault: Vault) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = vault.flush_auth_failures(false).await {
+            tracing::error!(error = %e, "writing the failed-authentication summaries");
+        }
+    }
 }

@@ -21,7 +21,7 @@ use crate::routes::{audit, keys, records, rights, system, tenants};
         rights::reject_request, keys::rotate, keys::rotate_records, keys::status, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
         tenants::issue_invitation, tenants::claim_invitation,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &AuthErrors),
     tags(
         (name = "tenants", description = "Organizations and their API keys"),
         (name = "records", description = "Subjects and their encrypted records"),
@@ -42,6 +42,54 @@ impl Modify for BearerAuth {
                 "bearer",
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
             );
+        }
+    }
+}
+
+/// Every `/v1` operation authenticates, so each may answer 401 and, once a source or token has
+/// failed too often, 429 with `Retry-After`: added here once rather than on every handler.
+struct AuthErrors;
+
+impl Modify for AuthErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{Content, Header, Ref, RefOr, ResponseBuilder};
+        let error = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        let unauthenticated = ResponseBuilder::new()
+            .description("Missing, unknown or revoked API key")
+            .content("application/json", error())
+            .build();
+        let throttled = ResponseBuilder::new()
+            .description(
+                "Too many failed authentications from this source or with this token; \
+                 nothing was looked up",
+            )
+            .content("application/json", error())
+            .header(
+                "Retry-After",
+                Header::new(ObjectBuilder::new().schema_type(Type::Integer)),
+            )
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let r = &mut op.responses.responses;
+                r.entry("401".into())
+                    .or_insert_with(|| RefOr::T(unauthenticated.clone()));
+                r.entry("429".into())
+                    .or_insert_with(|| RefOr::T(throttled.clone()));
+            }
         }
     }
 }

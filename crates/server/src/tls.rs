@@ -4,7 +4,6 @@
 //! Cipher choices follow rustls releases: upgrading the dependency is how the suite list
 //! moves with the cryptographic landscape, with no configuration to go stale.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,12 +12,14 @@ use axum::http::HeaderValue;
 use axum::http::header::STRICT_TRANSPORT_SECURITY;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum_server::tls_rustls::RustlsConfig;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use tokio_rustls::TlsAcceptor;
+
 use crate::AppState;
+use crate::conn::{Handshake, Limits, Tracked};
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -71,25 +72,51 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
     Ok(Arc::new(config))
 }
 
-/// Serves the API over TLS on `listener` until `shutdown` resolves.
+/// Serves the API over TLS on `listener` until `shutdown` resolves, with default limits.
 pub async fn serve_tls(
     listener: std::net::TcpListener,
     state: AppState,
     config: Arc<ServerConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-    });
+    serve_tls_with(listener, state, config, Limits::default(), shutdown).await
+}
+
+/// Serves the API over TLS on `listener` with `limits` until `shutdown` resolves. The TLS
+/// handshake must finish within the header timeout.
+pub async fn serve_tls_with(
+    listener: std::net::TcpListener,
+    state: AppState,
+    config: Arc<ServerConfig>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let vault = state.vault.clone();
     let app = crate::app(state).layer(axum::middleware::from_fn(hsts));
-    axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))?
-        .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-        .await
+    crate::serve_app(
+        listener,
+        app,
+        vault,
+        limits,
+        Tls(TlsAcceptor::from(config)),
+        shutdown,
+    )
+    .await
+}
+
+#[derive(Clone)]
+struct Tls(TlsAcceptor);
+
+impl Handshake for Tls {
+    type Stream = tokio_rustls::server::TlsStream<Tracked<tokio::net::TcpStream>>;
+    async fn handshake(
+        &self,
+        tcp: Tracked<tokio::net::TcpStream>,
+    ) -> std::io::Result<Self::Stream> {
+        self.0.accept(tcp).await
+    }
 }
 
 /// Tells browsers to use HTTPS only, for two years, subdomains included.

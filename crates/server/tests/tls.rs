@@ -131,3 +131,75 @@ async fn refuses_tls_10_and_11_client_hellos() {
         &buf[..n]
     );
 }
+
+/// Sends one raw HTTP/1.1 request over TLS 1.3; returns the raw response.
+async fn tls_request(srv: &TestServer, request: &str) -> String {
+    let tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let mut tls = client(&[&rustls::version::TLS13])
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn v1_answers_carry_security_headers_and_hsts_over_tls() {
+    let srv = tls_server().await;
+    for (path, auth, status) in [
+        (
+            "/v1/tenants/00000000-0000-0000-0000-000000000000",
+            "",
+            "401",
+        ),
+        ("/v1/no/such/endpoint", "", "404"),
+        (
+            "/v1/tenants/00000000-0000-0000-0000-000000000000",
+            "authorization: bearer OPERATOR\r\n",
+            "404",
+        ),
+    ] {
+        let auth = auth.replace("OPERATOR", &srv.operator);
+        let response = tls_request(
+            &srv,
+            &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{response}"
+        );
+        let lower = response.to_ascii_lowercase();
+        for header in [
+            "cache-control: no-store",
+            "x-content-type-options: nosniff",
+            "referrer-policy: no-referrer",
+            "strict-transport-security: max-age=63072000; includesubdomains",
+        ] {
+            assert!(lower.contains(header), "{header} missing: {response}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_handshake_is_closed_after_the_header_timeout() {
+    let srv = TestServer::start_with(Options {
+        tls: Some((fixture("localhost.cert.pem"), fixture("localhost.key.pem"))),
+        limits: ward_server::Limits {
+            header_read_timeout: std::time::Duration::from_secs(1),
+            ..ward_server::Limits::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    // Half a record header, then silence.
+    tcp.write_all(&[0x16, 0x03]).await.unwrap();
+    let mut buf = vec![0u8; 64];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(15), tcp.read(&mut buf))
+        .await
+        .expect("the server closed the connection");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+}

@@ -51,6 +51,8 @@ pub struct Options {
     /// Join another server's deployment: its PostgreSQL schema and the directory holding its
     /// root key and audit signing key (a second stateless server on the same database).
     pub join: Option<(String, PathBuf)>,
+    /// Connection limits (timeouts, connection cap) of the server.
+    pub limits: ward_server::Limits,
 }
 
 impl Default for Options {
@@ -61,6 +63,7 @@ impl Default for Options {
             start: time::macros::datetime!(2026-01-15 09:00 UTC),
             tls: None,
             join: None,
+            limits: ward_server::Limits::default(),
         }
     }
 }
@@ -173,15 +176,24 @@ impl TestServer {
                     .await
                     .expect("bind");
                 let addr = listener.local_addr().expect("addr");
-                tokio::spawn(ward_server::serve(listener, state, shutdown));
+                tokio::spawn(ward_server::serve_with(
+                    listener,
+                    state,
+                    opts.limits.clone(),
+                    shutdown,
+                ));
                 (addr, "http")
             }
             Some((cert, key)) => {
                 let config = ward_server::tls::server_config(cert, key).expect("tls config");
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
                 let addr = listener.local_addr().expect("addr");
-                tokio::spawn(ward_server::tls::serve_tls(
-                    listener, state, config, shutdown,
+                tokio::spawn(ward_server::tls::serve_tls_with(
+                    listener,
+                    state,
+                    config,
+                    opts.limits.clone(),
+                    shutdown,
                 ));
                 (addr, "https")
             }

@@ -12,6 +12,13 @@ pub enum VaultError {
     /// Missing, unknown or revoked credentials.
     #[error("missing or invalid API key")]
     Unauthenticated,
+    /// Too many failed authentications from this source or with this token; nothing was
+    /// looked up.
+    #[error("too many failed authentication attempts; retry after {retry_after} s")]
+    Throttled {
+        /// Seconds until one more attempt is allowed.
+        retry_after: u64,
+    },
     /// The thing does not exist, or exists in another tenant (indistinguishable on purpose).
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -10,6 +10,8 @@
 
 pub mod access;
 mod audit_log;
+mod auth_guard;
+mod authn;
 mod batch;
 mod clock;
 mod disclosure;
@@ -107,13 +109,28 @@ struct Inner {
     limits: Limits,
     /// One proof computed at a time: a proof reads every leaf up to its tree size.
     proofs: tokio::sync::Semaphore,
-    /// Keyed hash of client IPs in audit events.
-    clients: Hasher,
+    /// Keyed hash of client IPs in audit events and the auth throttle: a random key held only
+    /// in memory and replaced every `ip_hash_window` (numbered by the window it serves), so
+    /// a stored hash cannot be traced back to an address once its window has passed.
+    clients: Mutex<(i64, Hasher)>,
+    /// Failed-authentication throttle and per-source failure counts.
+    auth_guard: auth_guard::AuthGuard,
     /// Recently authenticated tokens; short-lived so a revocation on another server lands soon.
     auth_cache: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
     /// Recently read tenant rows, for key material and settings on the write path. Access
     /// decisions never use the cached status: they read it fresh with the subject.
     tenant_cache: Mutex<HashMap<Uuid, (TenantRow, Instant)>>,
+}
+
+/// Which `ip_hash_window` `now` falls in: the client-IP key changes with it.
+fn ip_hash_epoch(now: OffsetDateTime, policy: &Policy) -> i64 {
+    let window = policy
+        .security
+        .ip_hash_window
+        .as_duration()
+        .whole_seconds()
+        .max(1);
+    now.unix_timestamp().div_euclid(window)
 }
 
 /// How long a cached tenant row is used (settings changed on another server apply after it).
@@ -126,7 +143,16 @@ const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 impl Vault {
     /// Builds a vault over an opened store.
     pub fn new(config: VaultConfig) -> Result<Self> {
-        let clients = Hasher::new(&config.root_keys.current().1.derive("ward.client-ip.v1")?);
+        let security = &config.policy.security;
+        let clients = (
+            ip_hash_epoch(config.clock.now(), &config.policy),
+            Hasher::new(&ward_crypto::SecretKey::generate()?),
+        );
+        let auth_guard = auth_guard::AuthGuard::new(
+            security.lockout_threshold,
+            security.lockout_window.as_duration(),
+            security.ip_hash_window.as_duration(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 keys: keys::Keys::new(&config.root_keys)?,
@@ -137,7 +163,8 @@ impl Vault {
                 origin: config.origin,
                 limits: config.limits,
                 proofs: tokio::sync::Semaphore::new(1),
-                clients,
+                clients: Mutex::new(clients),
+                auth_guard,
                 auth_cache: Mutex::new(HashMap::new()),
                 tenant_cache: Mutex::new(HashMap::new()),
             }),
@@ -188,10 +215,15 @@ impl Vault {
     }
 
     fn client_hash(&self, ip: std::net::IpAddr) -> String {
-        let h = self
-            .inner
-            .clients
-            .keyed("client-ip", ip.to_string().as_bytes());
+        let epoch = ip_hash_epoch(self.now(), &self.inner.policy);
+        let mut clients = self.inner.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if clients.0 != epoch {
+            // Should the RNG fail, the old key serves on and the swap is retried next time.
+            if let Ok(key) = ward_crypto::SecretKey::generate() {
+                *clients = (epoch, Hasher::new(&key));
+            }
+        }
+        let h = clients.1.keyed("client-ip", ip.to_string().as_bytes());
         h[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 

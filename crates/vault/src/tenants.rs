@@ -1,7 +1,6 @@
 //! Tenants, API keys and authentication.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -12,7 +11,7 @@ use ward_policy::Purpose;
 use ward_store::{ApiKeyRow, InvitationRow, Op, TenantRow};
 
 use crate::access::{Access, Operation};
-use crate::{Principal, RequestContext, Result, Role, Vault, VaultError, parse_list};
+use crate::{RequestContext, Result, Role, Vault, VaultError, parse_list};
 
 /// Longest tenant or key name accepted.
 const MAX_NAME: usize = 200;
@@ -154,88 +153,6 @@ impl Vault {
             .commit(vec![Op::InsertApiKey(row), Op::Audit(Box::new(event))])
             .await?;
         Ok(Some(token))
-    }
-
-    /// Resolves a bearer token to its principal. Failures are audited (without the token).
-    pub async fn authenticate(
-        &self,
-        token: Option<&str>,
-        request_id: &str,
-        client_ip: Option<std::net::IpAddr>,
-    ) -> Result<Principal> {
-        let hash = token.map(token_hash);
-        if let Some(h) = &hash {
-            let cache = self
-                .inner
-                .auth_cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some((p, at)) = cache.get(h)
-                && at.elapsed() < crate::AUTH_CACHE_TTL
-            {
-                return Ok(p.clone());
-            }
-        }
-        let row = match &hash {
-            Some(h) => self.inner.store.api_key_by_hash(h).await?,
-            None => None,
-        };
-        let principal = match row {
-            Some(r) if r.revoked_at.is_none() => Some(Principal {
-                key_id: r.id,
-                tenant: r.tenant,
-                role: Role::parse(&r.role)?,
-                purposes: parse_list(&r.purposes)
-                    .iter()
-                    .filter_map(|p| Purpose::parse(p).ok())
-                    .collect(),
-            }),
-            _ => None,
-        };
-        let Some(principal) = principal else {
-            let event = AuditEvent {
-                at: self.now(),
-                request_id: request_id.to_owned(),
-                actor: Actor {
-                    id: "anonymous".into(),
-                    role: "none".into(),
-                },
-                tenant: None,
-                subject: None,
-                record: None,
-                collection: None,
-                purpose: None,
-                action: Action::Authenticate,
-                outcome: Outcome::Denied,
-                reason: Some(
-                    if token.is_some() {
-                        "unknown or revoked API key"
-                    } else {
-                        "no API key"
-                    }
-                    .into(),
-                ),
-                client: client_ip.map(|ip| self.client_hash(ip)),
-                detail: None,
-            };
-            self.inner
-                .store
-                .commit(vec![Op::Audit(Box::new(event))])
-                .await?;
-            return Err(VaultError::Unauthenticated);
-        };
-        if let Some(h) = hash {
-            let mut cache = self
-                .inner
-                .auth_cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(h, (principal.clone(), Instant::now()));
-        }
-        Ok(principal)
     }
 
     /// Creates a tenant with its own key and an invitation for its first owner (operator

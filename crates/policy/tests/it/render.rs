@@ -84,3 +84,23 @@ fn table_cells_are_escaped() {
     let table = super::load(&source).render(RenderFormat::Subprocessors);
     assert!(table.contains("| A\\|B |"), "{table}");
 }
+
+/// The notice states the IP-hash handling the server applies (issue 13): no address is
+/// stored, and the hashing key changes every `ip_hash_window`, not after the audit retention.
+#[test]
+fn notice_states_the_ip_hash_handling_the_server_applies() {
+    let src =
+        ward_policy::EXAMPLE_POLICY.replace(r#"ip_hash_window = "7d""#, r#"ip_hash_window = "3d""#);
+    let policy = Policy::parse(&src, "p.toml").unwrap();
+    let notice = policy.render(RenderFormat::Notice);
+    assert!(notice.contains("IP addresses are never stored"), "{notice}");
+    assert!(
+        notice.contains("the key exists only in the server's memory and is replaced every 3 days"),
+        "{notice}"
+    );
+    let ropa = policy.render(RenderFormat::Ropa);
+    assert!(
+        ropa.contains("in-memory key is replaced every 3 days"),
+        "{ropa}"
+    );
+}

@@ -1309,9 +1309,16 @@ async fn request_ids_are_kept_verbatim_or_replaced() {
     let t = srv.tenant("Request Ids").await;
     let subjects = format!("/v1/tenants/{}/subjects", t.id);
     let tricky = r#"rid"quote\backslash}{"index":0,"#;
-    let exactly_128 = "r".repeat(128);
-    let too_long = "l".repeat(129);
-    for rid in [tricky, exactly_128.as_str(), too_long.as_str(), "has space"] {
+    let plain = "rid-ok_1.2";
+    let exactly_64 = "r".repeat(64);
+    let too_long = "l".repeat(65);
+    for rid in [
+        plain,
+        exactly_64.as_str(),
+        tricky,
+        too_long.as_str(),
+        "has space",
+    ] {
         call(
             &srv,
             Method::POST,
@@ -1334,12 +1341,13 @@ async fn request_ids_are_kept_verbatim_or_replaced() {
         &format!("action=subject_create&{until}"),
     )
     .await;
-    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events.len(), 5, "{events:?}");
     assert_eq!(
-        events[0]["request_id"], tricky,
+        events[0]["request_id"], plain,
         "a valid request id is kept verbatim"
     );
-    assert_eq!(events[1]["request_id"], exactly_128.as_str());
+    assert_eq!(events[1]["request_id"], exactly_64.as_str());
+    // Quotes, backslashes, spaces or more than 64 characters: replaced (issue 13, item 9).
     for e in &events[2..] {
         let rid = s(&e["request_id"]);
         assert!(

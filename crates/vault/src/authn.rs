@@ -1,0 +1,189 @@
+//! Authentication: a bearer token to a principal, behind the failed-authentication throttle,
+//! with failures audited per source and window rather than one event per request.
+
+use std::time::Instant;
+
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use ward_audit::{Action, Actor, AuditEvent, Outcome};
+use ward_crypto::{ct_eq, token_hash};
+use ward_policy::Purpose;
+use ward_store::Op;
+
+use crate::auth_guard::{Record, WindowCount};
+use crate::{Principal, Result, Role, Vault, VaultError, parse_list};
+
+/// Most summary events written by one commit when flushing.
+const FLUSH_BATCH: usize = 1_000;
+
+impl Vault {
+    /// Resolves a bearer token to its principal.
+    ///
+    /// A source (keyed hash of `client_ip`) or a token that failed `lockout_threshold` times
+    /// within `lockout_window` is refused with [`VaultError::Throttled`] before the store is
+    /// asked; a token this server validated moments ago passes without being charged. The
+    /// first failure of a source in a window is audited at once (without the token), the
+    /// rest are counted and audited as one summary (see [`Vault::flush_auth_failures`]).
+    pub async fn authenticate(
+        &self,
+        token: Option<&str>,
+        request_id: &str,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<Principal> {
+        let hash = token.map(token_hash);
+        if let Some(h) = &hash {
+            let cache = self
+                .inner
+                .auth_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some((p, at)) = cache.get(h)
+                && at.elapsed() < crate::AUTH_CACHE_TTL
+            {
+                return Ok(p.clone());
+            }
+        }
+        let now = self.now();
+        let source = client_ip.map(|ip| self.client_hash(ip));
+        // A short prefix of the token's hash names the token in memory without keeping it.
+        let token_key = hash.map(|h| {
+            let mut k = [0u8; 16];
+            k.copy_from_slice(&h[..16]);
+            k
+        });
+        self.inner
+            .auth_guard
+            .check(source.as_deref(), token_key.as_ref(), now)
+            .map_err(|r| VaultError::Throttled {
+                retry_after: r.retry_after,
+            })?;
+        let row = match &hash {
+            Some(h) => self.inner.store.api_key_by_hash(h).await?,
+            None => None,
+        };
+        let principal = match (row, &hash) {
+            // The store found the row by its hash; comparing again in constant time keeps
+            // the secret comparison itself out of any index's early exit.
+            (Some(r), Some(h)) if r.revoked_at.is_none() && ct_eq(&r.token_hash, h) => {
+                Some(Principal {
+                    key_id: r.id,
+                    tenant: r.tenant,
+                    role: Role::parse(&r.role)?,
+                    purposes: parse_list(&r.purposes)
+                        .iter()
+                        .filter_map(|p| Purpose::parse(p).ok())
+                        .collect(),
+                })
+            }
+            _ => None,
+        };
+        let Some(principal) = principal else {
+            let (record, closed) =
+                self.inner
+                    .auth_guard
+                    .fail(source.as_deref(), token_key.as_ref(), now);
+            let mut ops = Vec::new();
+            if let Some((src, w)) = closed {
+                ops.push(Op::Audit(Box::new(self.auth_summary(&src, &w, now))));
+            }
+            if let Record::First { start } = record {
+                let event = AuditEvent {
+                    at: now,
+                    request_id: request_id.to_owned(),
+                    actor: anonymous(),
+                    tenant: None,
+                    subject: None,
+                    record: None,
+                    collection: None,
+                    purpose: None,
+                    action: Action::Authenticate,
+                    outcome: Outcome::Denied,
+                    reason: Some(
+                        if token.is_some() {
+                            "unknown or revoked API key"
+                        } else {
+                            "no API key"
+                        }
+                        .into(),
+                    ),
+                    client: source.clone(),
+                    detail: Some(json!({
+                        "failures": 1,
+                        "window_start": rfc3339(start),
+                        "further_failures": "counted in one summary event when the window closes",
+                    })),
+                };
+                ops.push(Op::Audit(Box::new(event)));
+            }
+            if !ops.is_empty() {
+                self.inner.store.commit(ops).await?;
+            }
+            return Err(VaultError::Unauthenticated);
+        };
+        if let Some(h) = hash {
+            let mut cache = self
+                .inner
+                .auth_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(h, (principal.clone(), Instant::now()));
+        }
+        Ok(principal)
+    }
+
+    /// Writes one summary event per source whose failure window has closed (every open
+    /// window when `all`, as at shutdown); returns how many were written. Also forgets
+    /// throttle state that has refilled or outlived the policy's IP-hash window.
+    pub async fn flush_auth_failures(&self, all: bool) -> Result<usize> {
+        let now = self.now();
+        let closed = self.inner.auth_guard.take_closed(now, all);
+        let n = closed.len();
+        for chunk in closed.chunks(FLUSH_BATCH) {
+            let ops = chunk
+                .iter()
+                .map(|(src, w)| Op::Audit(Box::new(self.auth_summary(src, w, now))))
+                .collect();
+            self.inner.store.commit(ops).await?;
+        }
+        Ok(n)
+    }
+
+    fn auth_summary(&self, source: &str, w: &WindowCount, now: OffsetDateTime) -> AuditEvent {
+        let end = w.start + self.inner.policy.security.lockout_window.as_duration();
+        AuditEvent {
+            at: now,
+            request_id: format!("auth-failures-{}", w.start.unix_timestamp()),
+            actor: anonymous(),
+            tenant: None,
+            subject: None,
+            record: None,
+            collection: None,
+            purpose: None,
+            action: Action::Authenticate,
+            outcome: Outcome::Denied,
+            reason: Some("repeated failed authentication from one source".into()),
+            client: (!source.is_empty()).then(|| source.to_owned()),
+            detail: Some(json!({
+                "failures": w.failures,
+                "throttled": w.throttled,
+                "window_start": rfc3339(w.start),
+                "window_end": rfc3339(end.min(now.max(w.start))),
+            })),
+        }
+    }
+}
+
+fn anonymous() -> Actor {
+    Actor {
+        id: "anonymous".into(),
+        role: "none".into(),
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
