@@ -45,19 +45,8 @@ impl Vault {
             }
         }
         let now = self.now();
-        let source = client_ip.map(|ip| self.client_hash(ip));
-        // A short prefix of the token's hash names the token in memory without keeping it.
-        let token_key = hash.map(|h| {
-            let mut k = [0u8; 16];
-            k.copy_from_slice(&h[..16]);
-            k
-        });
-        self.inner
-            .auth_guard
-            .check(source.as_deref(), token_key.as_ref(), now)
-            .map_err(|r| VaultError::Throttled {
-                retry_after: r.retry_after,
-            })?;
+        let (source, token_key) = self.throttle_keys(client_ip, hash.as_ref());
+        self.check_throttle(source.as_deref(), token_key.as_ref())?;
         let row = match &hash {
             Some(h) => self.inner.store.api_key_by_hash(h).await?,
             None => None,
@@ -79,46 +68,13 @@ impl Vault {
             _ => None,
         };
         let Some(principal) = principal else {
-            let (record, closed) =
-                self.inner
-                    .auth_guard
-                    .fail(source.as_deref(), token_key.as_ref(), now);
-            let mut ops = Vec::new();
-            if let Some((src, w)) = closed {
-                ops.push(Op::Audit(Box::new(self.auth_summary(&src, &w, now))));
-            }
-            if let Record::First { start } = record {
-                let event = AuditEvent {
-                    at: now,
-                    request_id: request_id.to_owned(),
-                    actor: anonymous(),
-                    tenant: None,
-                    subject: None,
-                    record: None,
-                    collection: None,
-                    purpose: None,
-                    action: Action::Authenticate,
-                    outcome: Outcome::Denied,
-                    reason: Some(
-                        if token.is_some() {
-                            "unknown or revoked API key"
-                        } else {
-                            "no API key"
-                        }
-                        .into(),
-                    ),
-                    client: source.clone(),
-                    detail: Some(json!({
-                        "failures": 1,
-                        "window_start": rfc3339(start),
-                        "further_failures": "counted in one summary event when the window closes",
-                    })),
-                };
-                ops.push(Op::Audit(Box::new(event)));
-            }
-            if !ops.is_empty() {
-                self.inner.store.commit(ops).await?;
-            }
+            let reason = if token.is_some() {
+                "unknown or revoked API key"
+            } else {
+                "no API key"
+            };
+            self.record_auth_failure(source, token_key, request_id, reason, now)
+                .await?;
             return Err(VaultError::Unauthenticated);
         };
         if let Some(h) = hash {
@@ -133,6 +89,83 @@ impl Vault {
             cache.insert(h, (principal.clone(), Instant::now()));
         }
         Ok(principal)
+    }
+
+    /// The throttle's keys for a secret presented by `client_ip`: the source's keyed hash and
+    /// a short prefix of the secret's hash, which names it in memory without keeping it.
+    pub(crate) fn throttle_keys(
+        &self,
+        client_ip: Option<std::net::IpAddr>,
+        secret_hash: Option<&[u8; 32]>,
+    ) -> (Option<String>, Option<[u8; 16]>) {
+        let source = client_ip.map(|ip| self.client_hash(ip));
+        let token_key = secret_hash.map(|h| {
+            let mut k = [0u8; 16];
+            k.copy_from_slice(&h[..16]);
+            k
+        });
+        (source, token_key)
+    }
+
+    /// Refuses a source or secret that is out of attempts, before the store is asked.
+    pub(crate) fn check_throttle(
+        &self,
+        source: Option<&str>,
+        token_key: Option<&[u8; 16]>,
+    ) -> Result<()> {
+        self.inner
+            .auth_guard
+            .check(source, token_key, self.now())
+            .map_err(|r| VaultError::Throttled {
+                retry_after: r.retry_after,
+            })
+    }
+
+    /// Charges a failed credential (an API key, an invitation) to the throttle and audits it
+    /// the aggregated way: the source's first failure in a window at once, the rest as one
+    /// summary when the window closes.
+    pub(crate) async fn record_auth_failure(
+        &self,
+        source: Option<String>,
+        token_key: Option<[u8; 16]>,
+        request_id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let (record, closed) =
+            self.inner
+                .auth_guard
+                .fail(source.as_deref(), token_key.as_ref(), now);
+        let mut ops = Vec::new();
+        if let Some((src, w)) = closed {
+            ops.push(Op::Audit(Box::new(self.auth_summary(&src, &w, now))));
+        }
+        if let Record::First { start } = record {
+            let event = AuditEvent {
+                at: now,
+                request_id: request_id.to_owned(),
+                actor: anonymous(),
+                tenant: None,
+                subject: None,
+                record: None,
+                collection: None,
+                purpose: None,
+                action: Action::Authenticate,
+                outcome: Outcome::Denied,
+                reason: Some(reason.into()),
+                client: source,
+                detail: Some(json!({
+                    "failures": 1,
+                    "window_start": rfc3339(start),
+                    "further_failures": "counted in one summary event when the window closes",
+                })),
+            };
+            ops.push(Op::Audit(Box::new(event)));
+        }
+        if !ops.is_empty() {
+            self.inner.store.commit(ops).await?;
+        }
+        Ok(())
     }
 
     /// Writes one summary event per source whose failure window has closed (every open

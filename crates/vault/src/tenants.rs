@@ -313,21 +313,31 @@ impl Vault {
         }
         let hash = token_hash(claim.invitation.trim());
         let now = self.now();
-        let Some(inv) = self.inner.store.invitation_by_hash(&hash).await? else {
-            return Err(VaultError::InvitationInvalid);
-        };
+        // An unauthenticated caller guessing invitations is throttled and audited like one
+        // guessing API keys.
+        let (source, token_key) = self.throttle_keys(client_ip, Some(&hash));
+        self.check_throttle(source.as_deref(), token_key.as_ref())?;
+        let found = self.inner.store.invitation_by_hash(&hash).await?;
         // The stored hash is the lookup key, so it matched; the comparison is constant-time
         // anyway, like every comparison of secrets.
-        if !ward_crypto::ct_eq(&inv.token_hash, &hash)
-            || inv.used_at.is_some()
-            || inv.expires_at <= now
-        {
+        let valid = match found {
+            Some(inv)
+                if ward_crypto::ct_eq(&inv.token_hash, &hash)
+                    && inv.used_at.is_none()
+                    && inv.expires_at > now =>
+            {
+                match self.inner.store.tenant(inv.tenant).await? {
+                    Some(t) if t.status == "active" => Some(inv),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let Some(inv) = valid else {
+            self.record_auth_failure(source, token_key, request_id, "invalid invitation", now)
+                .await?;
             return Err(VaultError::InvitationInvalid);
-        }
-        match self.inner.store.tenant(inv.tenant).await? {
-            Some(t) if t.status == "active" => {}
-            _ => return Err(VaultError::InvitationInvalid),
-        }
+        };
         let token = Token::generate("ward_key")?;
         let key = ApiKeyRow {
             id: Uuid::now_v7(),

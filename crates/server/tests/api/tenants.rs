@@ -256,7 +256,7 @@ async fn a_new_tenant_comes_with_an_invitation_that_yields_its_owner_key_once() 
 }
 
 #[tokio::test]
-async fn unknown_expired_and_used_invitations_fail_alike_and_write_nothing() {
+async fn unknown_expired_and_used_invitations_fail_alike_and_are_audited_once_per_source() {
     let srv = crate::start().await;
     let (_, used) = tenant_with_invitation(&srv, "Used").await;
     let (st, _) = claim(&srv, &token_of(&used)).await;
@@ -272,10 +272,12 @@ async fn unknown_expired_and_used_invitations_fail_alike_and_write_nothing() {
         bodies.push(err.to_string());
     }
     assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
+    // Bad claims count as failed credentials of their source: the first of the window is
+    // audited, the others only counted for the window's summary.
     assert_eq!(
         srv.store.audit_head().await.expect("head").size,
-        head,
-        "a bad claim writes no audit event"
+        head + 1,
+        "four bad claims from one source write one audit event"
     );
     // A claim that brings a credential is no different: the invitation is the credential.
     let resp = srv
@@ -287,6 +289,24 @@ async fn unknown_expired_and_used_invitations_fail_alike_and_write_nothing() {
         )
         .await;
     assert_error(&resp, StatusCode::UNAUTHORIZED, "invitation_invalid");
+    // Past the policy's lockout threshold the source is throttled before any lookup, even
+    // for an invitation that would be valid.
+    let (_, fresh) = tenant_with_invitation(&srv, "Fresh").await;
+    let mut throttled = None;
+    for _ in 0..20 {
+        let resp = claim(&srv, &format!("ward_inv_{}", "B".repeat(43))).await;
+        if resp.0 == StatusCode::TOO_MANY_REQUESTS {
+            throttled = Some(resp);
+            break;
+        }
+    }
+    let throttled = throttled.expect("guessing invitations is throttled");
+    assert_eq!(
+        throttled.1["error"]["code"], "too_many_requests",
+        "{throttled:?}"
+    );
+    let resp = claim(&srv, &token_of(&fresh)).await;
+    assert_eq!(resp.0, StatusCode::TOO_MANY_REQUESTS, "{resp:?}");
     // Nothing was issued for the expired invitation's tenant.
     let (st, keys) = srv
         .get(&format!("/v1/tenants/{expired_tenant}/keys"), &srv.operator)
