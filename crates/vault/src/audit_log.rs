@@ -142,7 +142,20 @@ impl Vault {
         if let Some(last) = existing.last().filter(|c| c.tree_size == head.size) {
             return parse_checkpoint(last);
         }
-        let now = self.now();
+        let (cp, row) = self.signed_checkpoint(head, self.now())?;
+        self.inner
+            .store
+            .commit(vec![Op::SaveCheckpoint(row)])
+            .await?;
+        Ok(cp)
+    }
+
+    /// Signs the log head as of `now`: the checkpoint and the row that stores it.
+    fn signed_checkpoint(
+        &self,
+        head: ward_store::AuditHead,
+        now: OffsetDateTime,
+    ) -> Result<(Checkpoint, CheckpointRow)> {
         let cp = self.inner.signer.sign(
             &self.inner.origin,
             head.size,
@@ -156,11 +169,7 @@ impl Vault {
             frontier: head.frontier,
             created_at: now,
         };
-        self.inner
-            .store
-            .commit(vec![Op::SaveCheckpoint(row)])
-            .await?;
-        Ok(cp)
+        Ok((cp, row))
     }
 
     /// Signs a checkpoint because a caller asked (operators and auditors only), at most once
@@ -204,21 +213,10 @@ impl Vault {
                 });
             }
         }
-        let cp = self.inner.signer.sign(
-            &self.inner.origin,
-            head.size,
-            head.root,
-            head.chain,
-            now.unix_timestamp(),
-        );
-        let row = CheckpointRow {
-            tree_size: head.size,
-            checkpoint: serde_json::to_string(&cp).map_err(|_| VaultError::Integrity)?,
-            frontier: head.frontier,
-            created_at: now,
-        };
+        let size = head.size;
+        let (cp, row) = self.signed_checkpoint(head, now)?;
         event.at = now;
-        event.detail = Some(serde_json::json!({ "tree_size": head.size }));
+        event.detail = Some(serde_json::json!({ "tree_size": size }));
         self.inner
             .store
             .commit(vec![Op::SaveCheckpoint(row), Op::Audit(Box::new(event))])

@@ -141,25 +141,17 @@ impl Vault {
             ops.push(Op::Audit(Box::new(self.auth_summary(&src, &w, now))));
         }
         if let Record::First { start } = record {
-            let event = AuditEvent {
-                at: now,
-                request_id: request_id.to_owned(),
-                actor: anonymous(),
-                tenant: None,
-                subject: None,
-                record: None,
-                collection: None,
-                purpose: None,
-                action: Action::Authenticate,
-                outcome: Outcome::Denied,
-                reason: Some(reason.into()),
-                client: source,
-                detail: Some(json!({
+            let event = failed_authentication(
+                now,
+                request_id.to_owned(),
+                reason,
+                source,
+                json!({
                     "failures": 1,
                     "window_start": rfc3339(start),
                     "further_failures": "counted in one summary event when the window closes",
-                })),
-            };
+                }),
+            );
             ops.push(Op::Audit(Box::new(event)));
         }
         if !ops.is_empty() {
@@ -187,26 +179,43 @@ impl Vault {
 
     fn auth_summary(&self, source: &str, w: &WindowCount, now: OffsetDateTime) -> AuditEvent {
         let end = w.start + self.inner.policy.security.lockout_window.as_duration();
-        AuditEvent {
-            at: now,
-            request_id: format!("auth-failures-{}", w.start.unix_timestamp()),
-            actor: anonymous(),
-            tenant: None,
-            subject: None,
-            record: None,
-            collection: None,
-            purpose: None,
-            action: Action::Authenticate,
-            outcome: Outcome::Denied,
-            reason: Some("repeated failed authentication from one source".into()),
-            client: (!source.is_empty()).then(|| source.to_owned()),
-            detail: Some(json!({
+        failed_authentication(
+            now,
+            format!("auth-failures-{}", w.start.unix_timestamp()),
+            "repeated failed authentication from one source",
+            (!source.is_empty()).then(|| source.to_owned()),
+            json!({
                 "failures": w.failures,
                 "throttled": w.throttled,
                 "window_start": rfc3339(w.start),
                 "window_end": rfc3339(end.min(now.max(w.start))),
-            })),
-        }
+            }),
+        )
+    }
+}
+
+/// The audit event of failed authentication: anonymous, denied, with no tenant.
+fn failed_authentication(
+    at: OffsetDateTime,
+    request_id: String,
+    reason: &str,
+    client: Option<String>,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        at,
+        request_id,
+        actor: anonymous(),
+        tenant: None,
+        subject: None,
+        record: None,
+        collection: None,
+        purpose: None,
+        action: Action::Authenticate,
+        outcome: Outcome::Denied,
+        reason: Some(reason.into()),
+        client,
+        detail: Some(detail),
     }
 }
 
