@@ -47,7 +47,8 @@ impl Modify for BearerAuth {
 }
 
 /// Every `/v1` operation authenticates, so each may answer 401 and, once a source or token has
-/// failed too often, 429 with `Retry-After`: added here once rather than on every handler.
+/// failed too often, 429 with `Retry-After`; every one with a body may answer 408 when the body
+/// stalls: added here once rather than on every handler.
 struct AuthErrors;
 
 impl Modify for AuthErrors {
@@ -70,6 +71,10 @@ impl Modify for AuthErrors {
                 Header::new(ObjectBuilder::new().schema_type(Type::Integer)),
             )
             .build();
+        let stalled = ResponseBuilder::new()
+            .description("The request body stalled longer than the server's body timeout")
+            .content("application/json", error())
+            .build();
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/v1/") {
                 continue;
@@ -84,11 +89,16 @@ impl Modify for AuthErrors {
             .into_iter()
             .flatten()
             {
+                let has_body = op.request_body.is_some();
                 let r = &mut op.responses.responses;
                 r.entry("401".into())
                     .or_insert_with(|| RefOr::T(unauthenticated.clone()));
                 r.entry("429".into())
                     .or_insert_with(|| RefOr::T(throttled.clone()));
+                if has_body {
+                    r.entry("408".into())
+                        .or_insert_with(|| RefOr::T(stalled.clone()));
+                }
             }
         }
     }

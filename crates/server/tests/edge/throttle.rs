@@ -171,7 +171,7 @@ async fn bearer_scheme_is_case_insensitive() {
 }
 
 #[tokio::test]
-async fn openapi_lists_401_and_429_on_every_v1_operation() {
+async fn openapi_lists_401_429_and_408_on_every_v1_operation_they_apply_to() {
     let srv = crate::start().await;
     let (st, doc) = srv.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(st, StatusCode::OK);
@@ -185,6 +185,12 @@ async fn openapi_lists_401_and_429_on_every_v1_operation() {
                 responses["429"]["headers"]["Retry-After"].is_object(),
                 "{method} {path}: {responses}"
             );
+            if op.get("requestBody").is_some() {
+                assert!(
+                    responses["408"].is_object(),
+                    "{method} {path} reads a body, which may stall: {responses}"
+                );
+            }
             seen += 1;
         }
     }
