@@ -3,7 +3,6 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
@@ -69,10 +68,8 @@ pub(crate) async fn run(cmd: TenantCommand) -> anyhow::Result<Outcome> {
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             let mut sink: Box<dyn std::io::Write> = match &out {
-                Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p)
-                        .with_context(|| format!("creating {}", p.display()))?,
-                )),
+                // The export is every subject's data in clear: private like the databases.
+                Some(p) => Box::new(std::io::BufWriter::new(setup::create_private_file(p)?)),
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut write_error = None;

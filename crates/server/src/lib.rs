@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod key_jobs;
 mod metrics_layer;
+mod params;
 pub mod openapi;
 mod routes;
 pub mod tls;

@@ -1770,7 +1770,10 @@ fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
     filter("subject =", q.subject.map(Into::into));
     filter("action =", q.action.clone().map(Into::into));
     filter("outcome =", q.outcome.clone().map(Into::into));
-    filter("idx >", q.after.map(|a| (a as i64).into()));
+    filter(
+        "idx >",
+        q.after.map(|a| i64::try_from(a).unwrap_or(i64::MAX).into()),
+    );
     sql.push_str(" ORDER BY idx LIMIT ?");
     values.push(i64::from(q.limit).into());
     if q.subject.is_none() {
@@ -1788,7 +1791,12 @@ fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
     let (Some(first), Some(last)) = bounds else {
         return Ok(Vec::new());
     };
-    let from = q.after.map_or(first, |a| (a as i64 + 1).max(first));
+    let from = q.after.map_or(first, |a| {
+        i64::try_from(a)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1)
+            .max(first)
+    });
     let (mut chunk, newest) = (from >> SUBJECT_CHUNK_BITS, last >> SUBJECT_CHUNK_BITS);
     let mut out = Vec::new();
     while chunk <= newest {

@@ -36,7 +36,8 @@ use ward_store::{Op, Store, TenantRow};
 
 pub use access::{Denial, Operation};
 pub use audit_log::{
-    AuditFilter, AuditPage, LogVerifyError, VerifyReport, check_exported_checkpoint,
+    AuditFilter, AuditPage, LogVerifyError, MAX_AUDIT_CURSOR, MAX_AUDIT_PAGE, VerifyReport,
+    check_exported_checkpoint,
     event_leaf_hash, verify_log,
 };
 pub use batch::{BatchItem, BatchOutcome};
