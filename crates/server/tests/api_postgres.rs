@@ -26,6 +26,8 @@ mod audit;
 mod auth;
 #[path = "api/batch.rs"]
 mod batch;
+#[path = "api/bounds.rs"]
+mod bounds;
 #[path = "api/cards.rs"]
 mod cards;
 #[path = "api/expiry.rs"]
