@@ -45,6 +45,7 @@ mod names;
 mod period;
 mod render;
 mod taxonomy;
+mod text;
 mod types;
 
 pub use crate::anonymize::{Anonymize, DateGranularity};
@@ -58,6 +59,7 @@ pub use crate::error::{
 };
 pub use crate::names::{CollectionName, FieldName};
 pub use crate::period::{Period, PeriodError};
+pub use crate::text::{FreeText, TextError, is_control_char};
 pub use crate::taxonomy::{DataCategory, DataSubject, Purpose, SpecialCategory};
 pub use crate::types::{DEFAULT_MAX_LENGTH, FieldType, MAX_JSON_BYTES, index_form};
 

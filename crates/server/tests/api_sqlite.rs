@@ -30,6 +30,8 @@ mod batch;
 mod bounds;
 #[path = "api/cards.rs"]
 mod cards;
+#[path = "api/control_chars.rs"]
+mod control_chars;
 #[path = "api/expiry.rs"]
 mod expiry;
 #[path = "api/isolation.rs"]

@@ -22,6 +22,7 @@ mod rights;
 mod rotation;
 mod sealing;
 mod tenants;
+mod text;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -672,14 +672,9 @@ impl Vault {
                 Some("kind"),
             ));
         }
-        let verified_by = new.verified_by.trim();
-        if verified_by.is_empty() || verified_by.len() > 200 {
-            return Err(VaultError::invalid(
-                "invalid_verified_by",
-                "say who verified the requester's identity (1 to 200 characters)",
-                Some("verified_by"),
-            ));
-        }
+        let verified_by =
+            crate::text::parse(&new.verified_by, "verified_by", "invalid_verified_by", 200)?;
+        let verified_by = verified_by.as_str();
         self.subject_view(tenant, new.subject, RecordFilter::None)
             .await?;
         let mut detail = json!({});
@@ -820,14 +815,8 @@ impl Vault {
         id: Uuid,
         reason: &str,
     ) -> Result<RequestOut> {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.len() > 1000 {
-            return Err(VaultError::invalid(
-                "invalid_reason",
-                "give a reason (1 to 1000 characters)",
-                Some("reason"),
-            ));
-        }
+        let reason = crate::text::parse(reason, "reason", "invalid_reason", 1000)?;
+        let reason = reason.as_str();
         let (row, _) = self.open_request_row(ctx, tenant, id).await?;
         self.close_request(ctx, row, "rejected", json!({ "reason": reason }), None)
             .await
