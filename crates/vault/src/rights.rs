@@ -174,7 +174,7 @@ impl Vault {
             .iter()
             .filter(|r| r.expires_at.is_none_or(|e| e > now))
         {
-            let fields = cipher.open(row)?;
+            let fields = export_fields(&cipher, row)?;
             if let Some(c) = self.inner.policy.collection(&row.collection) {
                 collections.insert(row.collection.clone(), self.collection_schema(c));
             }
@@ -985,14 +985,25 @@ impl Vault {
     }
 
     /// Exports the whole tenant as JSON Lines: a manifest line, then one subject export per
-    /// line. `each` receives every line as it is produced (and the count so far), so callers
-    /// can stream and show progress.
-    pub async fn export_tenant(
+    /// line. `each` receives every line as it is produced (and the count so far) and answers
+    /// whether to go on, so a caller streams with bounded memory: subjects are read a page of
+    /// `EXPORT_PAGE` ids at a time and each line is handed over before the next subject is
+    /// read. Nothing is produced before the access decision allowed the export.
+    ///
+    /// Audit: as for a single subject export, each subject's export is its own audited access
+    /// (committed before its line is handed over), and the tenant export event closes the run
+    /// with the number of subjects; a consumer that stops early (`each` answers false, e.g. the
+    /// HTTP client went away) still gets that event, with `complete: false`.
+    pub async fn export_tenant<F, Fut>(
         &self,
         ctx: &RequestContext,
         tenant: Uuid,
-        mut each: impl FnMut(Value, u64),
-    ) -> Result<u64> {
+        mut each: F,
+    ) -> Result<u64>
+    where
+        F: FnMut(Value, u64) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         let event = self.event(ctx, Action::TenantExport, Some(tenant));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
         let mut access = self.tenant_access(ctx, &trow, Operation::ManageRights);
@@ -1008,30 +1019,54 @@ impl Vault {
             .iter()
             .map(|(n, c)| (n.as_str(), self.collection_schema(c)))
             .collect();
-        each(
+        let mut complete = each(
             json!({ "format": "ward.tenant-export.v1", "tenant": { "id": trow.id, "name": trow.name, "created_at": rfc3339(trow.created_at) }, "generated_at": rfc3339(self.now()), "schema": { "collections": schema } }),
             0,
-        );
+        )
+        .await;
         let mut after = None;
         let mut n = 0;
-        loop {
-            let ids = self.inner.store.subject_ids(tenant, after, 200).await?;
+        'pages: while complete {
+            let ids = self
+                .inner
+                .store
+                .subject_ids(tenant, after, EXPORT_PAGE)
+                .await?;
             let Some(last) = ids.last() else { break };
             after = Some(*last);
             for id in ids {
                 let doc = self.export_subject_as(ctx, tenant, id, true).await?;
                 n += 1;
-                each(doc, n);
+                if !each(doc, n).await {
+                    complete = false;
+                    break 'pages;
+                }
             }
         }
         let mut event = event;
-        event.detail = Some(json!({ "subjects": n }));
+        event.detail = Some(if complete {
+            json!({ "subjects": n })
+        } else {
+            json!({ "subjects": n, "complete": false })
+        });
         self.inner
             .store
             .commit(vec![Op::Audit(Box::new(event))])
             .await?;
         Ok(n)
     }
+}
+
+/// Subjects read per page by the tenant export: the ids of one page are all it holds at once.
+pub(crate) const EXPORT_PAGE: u32 = 200;
+
+/// The decrypted fields of one record in an export. Every export path decrypts through here
+/// and nowhere else, so what an export may reveal is decided in one place.
+fn export_fields(
+    cipher: &crate::sealing::SubjectCiphers,
+    row: &ward_store::RecordRow,
+) -> Result<serde_json::Map<String, Value>> {
+    cipher.open(row)
 }
 
 fn request_out(r: &RequestRow, now: OffsetDateTime, result: Option<Value>) -> RequestOut {
