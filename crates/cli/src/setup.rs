@@ -97,6 +97,13 @@ pub(crate) async fn open_wrapped(
         ),
     })?;
     vault.set_key_provider(provider);
+    let sealed = vault
+        .seal_legacy_free_text()
+        .await
+        .context("sealing request text written in clear by an older Ward")?;
+    if sealed > 0 {
+        tracing::info!(requests = sealed, "sealed request text an older Ward stored in clear");
+    }
     Ok(Opened { vault, store })
 }
 

@@ -1140,6 +1140,27 @@ fn apply(
              WHERE tenant = ?4 AND id = ?5",
             params![status, detail, closed_at.map(to_micros), tenant, id],
         )?,
+        Op::SealRequestText {
+            tenant,
+            id,
+            old_verified_by,
+            old_detail,
+            verified_by,
+            detail,
+        } => {
+            conn.prepare_cached(
+                "UPDATE requests SET verified_by = ?1, detail = ?2 \
+                 WHERE tenant = ?3 AND id = ?4 AND verified_by = ?5 AND detail = ?6",
+            )?
+            .execute(params![
+                verified_by,
+                detail,
+                tenant,
+                id,
+                old_verified_by,
+                old_detail
+            ])?;
+        }
         Op::DestroyTenant { id, at } => {
             for sql in [
                 "DELETE FROM keys.subject_keys WHERE tenant = ?1",

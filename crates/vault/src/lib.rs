@@ -20,6 +20,7 @@ mod records;
 pub mod retention;
 mod rights;
 mod rotation;
+mod sealed_text;
 mod sealing;
 mod tenants;
 mod text;

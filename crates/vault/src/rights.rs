@@ -14,6 +14,7 @@ use ward_store::{HeldRecordRow, HoldRow, LedgerRow, Op, RecordFilter, RequestRow
 
 use crate::access::{ALL_NON_ESSENTIAL, Operation};
 use crate::records::{record_aad, tenant_retention_override};
+use crate::sealed_text;
 use crate::{RequestContext, Result, Role, Vault, VaultError, parse_list};
 
 /// Days GDPR Art. 12(3) allows for answering a request ("one month").
@@ -709,6 +710,7 @@ impl Vault {
         };
         event.detail = Some(json!({ "request": row.id, "kind": row.kind }));
         let out = request_out(&row, now, None);
+        let row = self.seal_request_text(&trow, row)?;
         self.inner
             .store
             .commit(vec![Op::InsertRequest(row), Op::Audit(Box::new(event))])
@@ -746,6 +748,10 @@ impl Vault {
             .store
             .requests(tenant, if overdue_only { Some("open") } else { status })
             .await?;
+        let rows = rows
+            .into_iter()
+            .map(|r| self.open_request_text(&trow, r))
+            .collect::<Result<Vec<_>>>()?;
         self.inner
             .store
             .commit(vec![Op::Audit(Box::new(event))])
@@ -765,7 +771,7 @@ impl Vault {
         id: Uuid,
         how: CompleteRequest,
     ) -> Result<RequestOut> {
-        let (row, _) = self.open_request_row(ctx, tenant, id).await?;
+        let (row, trow) = self.open_request_row(ctx, tenant, id).await?;
         let result = match row.kind.as_str() {
             "access" | "portability" => self.export_subject(ctx, tenant, row.subject).await?,
             "erasure" => serde_json::to_value(self.erase_subject(ctx, tenant, row.subject).await?)
@@ -803,7 +809,7 @@ impl Vault {
             "access" | "portability" => json!({ "delivered": true }),
             _ => result.clone(),
         };
-        self.close_request(ctx, row, "completed", summary, Some(result))
+        self.close_request(ctx, &trow, row, "completed", summary, Some(result))
             .await
     }
 
@@ -817,8 +823,15 @@ impl Vault {
     ) -> Result<RequestOut> {
         let reason = crate::text::parse(reason, "reason", "invalid_reason", 1000)?;
         let reason = reason.as_str();
-        let (row, _) = self.open_request_row(ctx, tenant, id).await?;
-        self.close_request(ctx, row, "rejected", json!({ "reason": reason }), None)
+        let (row, trow) = self.open_request_row(ctx, tenant, id).await?;
+        self.close_request(
+            ctx,
+            &trow,
+            row,
+            "rejected",
+            json!({ "reason": reason }),
+            None,
+        )
             .await
     }
 
@@ -841,6 +854,7 @@ impl Vault {
             .request(tenant, id)
             .await?
             .ok_or(VaultError::NotFound("request"))?;
+        let row = self.open_request_text(&trow, row)?;
         if row.status != "open" {
             return Err(VaultError::Conflict(format!(
                 "request is already {}",
@@ -853,6 +867,7 @@ impl Vault {
     async fn close_request(
         &self,
         ctx: &RequestContext,
+        trow: &TenantRow,
         row: RequestRow,
         status: &str,
         detail: Value,
@@ -870,6 +885,7 @@ impl Vault {
             closed_at: Some(now),
             ..row
         };
+        let tk = self.inner.keys.tenant(trow)?;
         self.inner
             .store
             .commit(vec![
@@ -877,13 +893,79 @@ impl Vault {
                     tenant: updated.tenant,
                     id: updated.id,
                     status: updated.status.clone(),
-                    detail: updated.detail.clone(),
+                    detail: sealed_text::seal(
+                        &tk,
+                        updated.tenant,
+                        updated.id,
+                        "detail",
+                        &updated.detail,
+                    )?,
                     closed_at: updated.closed_at,
                 },
                 Op::Audit(Box::new(event)),
             ])
             .await?;
         Ok(request_out(&updated, now, result))
+    }
+
+    /// The request as stored: its free text sealed (see [`sealed_text`]).
+    fn seal_request_text(&self, trow: &TenantRow, row: RequestRow) -> Result<RequestRow> {
+        let tk = self.inner.keys.tenant(trow)?;
+        Ok(RequestRow {
+            verified_by: sealed_text::seal(&tk, row.tenant, row.id, "verified_by", &row.verified_by)?,
+            detail: sealed_text::seal(&tk, row.tenant, row.id, "detail", &row.detail)?,
+            ..row
+        })
+    }
+
+    /// The request as read: its free text opened.
+    fn open_request_text(&self, trow: &TenantRow, row: RequestRow) -> Result<RequestRow> {
+        let tk = self.inner.keys.tenant(trow)?;
+        Ok(RequestRow {
+            verified_by: sealed_text::open(&tk, row.tenant, row.id, "verified_by", &row.verified_by)?,
+            detail: sealed_text::open(&tk, row.tenant, row.id, "detail", &row.detail)?,
+            ..row
+        })
+    }
+
+    /// Seals the request free text that a Ward from before sealing wrote in clear, in every
+    /// tenant; returns how many requests it sealed. Run at start-up (idempotent, cheap when
+    /// nothing is left). This is a migration in code rather than in SQL because SQL has no
+    /// keys; reads also accept clear text, so a row not yet sealed (or written meanwhile by
+    /// an older server sharing a PostgreSQL database) is still shown, never an error. Each
+    /// row is replaced only if it still holds what was read, so a request closed meanwhile
+    /// keeps its newer detail. Not audited: it changes how a value is stored, not who can
+    /// see it, like a schema migration.
+    pub async fn seal_legacy_free_text(&self) -> Result<u64> {
+        let mut sealed = 0u64;
+        for trow in self.inner.store.tenants().await? {
+            if trow.wrapped_key.is_none() {
+                continue; // destroyed: its key is gone, its requests with it
+            }
+            let rows = self.inner.store.requests(trow.id, None).await?;
+            let mut ops = Vec::new();
+            for row in rows {
+                if sealed_text::is_sealed(&row.verified_by) && sealed_text::is_sealed(&row.detail)
+                {
+                    continue;
+                }
+                let plain = self.open_request_text(&trow, row.clone())?;
+                let new = self.seal_request_text(&trow, plain)?;
+                ops.push(Op::SealRequestText {
+                    tenant: row.tenant,
+                    id: row.id,
+                    old_verified_by: row.verified_by,
+                    old_detail: row.detail,
+                    verified_by: new.verified_by,
+                    detail: new.detail,
+                });
+            }
+            for chunk in ops.chunks(500) {
+                sealed += chunk.len() as u64;
+                self.inner.store.commit(chunk.to_vec()).await?;
+            }
+        }
+        Ok(sealed)
     }
 
     // ---- tenant lifecycle ----------------------------------------------------------------------
