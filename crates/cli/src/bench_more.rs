@@ -254,7 +254,16 @@ pub(crate) async fn export_fixture(dir: &Path, n: usize) -> anyhow::Result<Outco
     let fx = fixture(&settings, Arc::new(clock)).await?;
     let crowd = subjects(&fx.vault, &fx.ctx, fx.tenant, 1000).await?;
     let started = Instant::now();
-    load(&fx.vault, &fx.ctx, fx.tenant, &crowd, n, "contact", &contact_fields()).await?;
+    load(
+        &fx.vault,
+        &fx.ctx,
+        fx.tenant,
+        &crowd,
+        n,
+        "contact",
+        &contact_fields(),
+    )
+    .await?;
     println!(
         "export fixture: {n} records over {} subjects in {:.1} s",
         crowd.len(),

@@ -102,7 +102,10 @@ pub(crate) async fn open_wrapped(
         .await
         .context("sealing request text written in clear by an older Ward")?;
     if sealed > 0 {
-        tracing::info!(requests = sealed, "sealed request text an older Ward stored in clear");
+        tracing::info!(
+            requests = sealed,
+            "sealed request text an older Ward stored in clear"
+        );
     }
     Ok(Opened { vault, store })
 }

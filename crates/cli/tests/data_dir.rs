@@ -38,7 +38,12 @@ fn file_modes(dir: &Path) -> Vec<(String, u32)> {
         .unwrap()
         .flatten()
         .filter(|e| e.path().is_file())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), mode(&e.path())))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                mode(&e.path()),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -95,8 +100,14 @@ fn a_directory_others_can_reach_is_refused_with_the_fix() {
             assert_eq!(out.status.code(), Some(3), "{args:?} with mode {bad:o}");
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains(d), "names the path: {err}");
-            assert!(err.contains(&format!("mode {bad:o}")), "names the mode: {err}");
-            assert!(err.contains(&format!("chmod 700 {d}")), "names the fix: {err}");
+            assert!(
+                err.contains(&format!("mode {bad:o}")),
+                "names the mode: {err}"
+            );
+            assert!(
+                err.contains(&format!("chmod 700 {d}")),
+                "names the fix: {err}"
+            );
         }
         // Refused means untouched: the mode stays what the operator set, nothing is created.
         assert_eq!(mode(&dir), bad);

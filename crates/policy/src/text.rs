@@ -31,7 +31,9 @@ pub enum TextError {
         max: usize,
     },
     /// A control character, at this character position (0-based, in the text as sent).
-    #[error("contains a control character (U+{code:04X} at position {position}); control characters are refused")]
+    #[error(
+        "contains a control character (U+{code:04X} at position {position}); control characters are refused"
+    )]
     Control {
         /// The code point.
         code: u32,
@@ -139,7 +141,10 @@ mod tests {
 
     #[test]
     fn the_edges() {
-        assert!(FreeText::parse("\u{a0}Ann\u{a0}", 10).is_ok(), "NBSP is not a control");
+        assert!(
+            FreeText::parse("\u{a0}Ann\u{a0}", 10).is_ok(),
+            "NBSP is not a control"
+        );
         assert!(FreeText::parse("Ann\u{a0}", 10).is_ok());
         assert_eq!(
             FreeText::parse("\u{9f}", 10).unwrap_err().code_or("x"),
@@ -159,6 +164,9 @@ mod tests {
             FreeText::parse("abc", 2).unwrap_err(),
             TextError::TooLong { max: 2 }
         );
-        assert_eq!(format!("{:?}", FreeText::parse("secret", 10).unwrap()), "FreeText(6 chars)");
+        assert_eq!(
+            format!("{:?}", FreeText::parse("secret", 10).unwrap()),
+            "FreeText(6 chars)"
+        );
     }
 }

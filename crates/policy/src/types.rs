@@ -242,8 +242,7 @@ fn string(v: &Value, max_chars: usize) -> Result<String, ValueError> {
     // CRLF pair) are kept, every other C0, DEL and C1 control is refused like in any free
     // text field.
     let s = s.replace("\r\n", "\n");
-    if s
-        .chars()
+    if s.chars()
         .any(|c| crate::is_control_char(c) && c != '\n' && c != '\t')
     {
         return Err(ValueError::new(

@@ -83,11 +83,9 @@ impl From<VaultError> for ApiError {
                 // rule of the policy are 422.
                 let status = match code {
                     "invalid_purpose" | "invalid_id" | "invalid_range" | "invalid_limit"
-                    | "invalid_cursor" | "control_character"
-                    | "invalid_action" | "invalid_outcome" | "empty_batch"
-                    | "invalid_reference" | "invalid_field" | "duplicate_record" => {
-                        StatusCode::BAD_REQUEST
-                    }
+                    | "invalid_cursor" | "control_character" | "invalid_action"
+                    | "invalid_outcome" | "empty_batch" | "invalid_reference" | "invalid_field"
+                    | "duplicate_record" => StatusCode::BAD_REQUEST,
                     _ => StatusCode::UNPROCESSABLE_ENTITY,
                 };
                 Self {

@@ -9,8 +9,8 @@ mod error;
 mod extract;
 mod key_jobs;
 mod metrics_layer;
-mod params;
 pub mod openapi;
+mod params;
 mod routes;
 pub mod tls;
 

@@ -15,8 +15,11 @@ pub(crate) fn bounded(
 ) -> Result<Option<u64>, ApiError> {
     let Some(s) = value else { return Ok(None) };
     let refuse = || {
-        ApiError::bad_request(code, format!("{field} must be an integer from {min} to {max}"))
-            .with_field(field)
+        ApiError::bad_request(
+            code,
+            format!("{field} must be an integer from {min} to {max}"),
+        )
+        .with_field(field)
     };
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(refuse());

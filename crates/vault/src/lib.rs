@@ -39,8 +39,7 @@ use ward_store::{Op, Store, TenantRow};
 pub use access::{Denial, Operation};
 pub use audit_log::{
     AuditFilter, AuditPage, LogVerifyError, MAX_AUDIT_CURSOR, MAX_AUDIT_PAGE, VerifyReport,
-    check_exported_checkpoint,
-    event_leaf_hash, verify_log,
+    check_exported_checkpoint, event_leaf_hash, verify_log,
 };
 pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};

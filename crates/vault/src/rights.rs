@@ -832,7 +832,7 @@ impl Vault {
             json!({ "reason": reason }),
             None,
         )
-            .await
+        .await
     }
 
     async fn open_request_row(
@@ -912,7 +912,13 @@ impl Vault {
     fn seal_request_text(&self, trow: &TenantRow, row: RequestRow) -> Result<RequestRow> {
         let tk = self.inner.keys.tenant(trow)?;
         Ok(RequestRow {
-            verified_by: sealed_text::seal(&tk, row.tenant, row.id, "verified_by", &row.verified_by)?,
+            verified_by: sealed_text::seal(
+                &tk,
+                row.tenant,
+                row.id,
+                "verified_by",
+                &row.verified_by,
+            )?,
             detail: sealed_text::seal(&tk, row.tenant, row.id, "detail", &row.detail)?,
             ..row
         })
@@ -922,7 +928,13 @@ impl Vault {
     fn open_request_text(&self, trow: &TenantRow, row: RequestRow) -> Result<RequestRow> {
         let tk = self.inner.keys.tenant(trow)?;
         Ok(RequestRow {
-            verified_by: sealed_text::open(&tk, row.tenant, row.id, "verified_by", &row.verified_by)?,
+            verified_by: sealed_text::open(
+                &tk,
+                row.tenant,
+                row.id,
+                "verified_by",
+                &row.verified_by,
+            )?,
             detail: sealed_text::open(&tk, row.tenant, row.id, "detail", &row.detail)?,
             ..row
         })
@@ -945,8 +957,7 @@ impl Vault {
             let rows = self.inner.store.requests(trow.id, None).await?;
             let mut ops = Vec::new();
             for row in rows {
-                if sealed_text::is_sealed(&row.verified_by) && sealed_text::is_sealed(&row.detail)
-                {
+                if sealed_text::is_sealed(&row.verified_by) && sealed_text::is_sealed(&row.detail) {
                     continue;
                 }
                 let plain = self.open_request_text(&trow, row.clone())?;

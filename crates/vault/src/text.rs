@@ -14,7 +14,6 @@ pub(crate) fn parse(
     code: &'static str,
     max_chars: usize,
 ) -> Result<FreeText> {
-    FreeText::parse(raw, max_chars).map_err(|e| {
-        VaultError::invalid(e.code_or(code), format!("{field} {e}"), Some(field))
-    })
+    FreeText::parse(raw, max_chars)
+        .map_err(|e| VaultError::invalid(e.code_or(code), format!("{field} {e}"), Some(field)))
 }

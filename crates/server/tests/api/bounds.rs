@@ -36,10 +36,10 @@ impl Fixture {
     }
 
     fn audit(&self, query: &str) -> (StatusCode, Value) {
-        self.rt.block_on(
-            self.srv
-                .get(&format!("/v1/tenants/{}/audit?{query}", self.t.id), &self.t.owner),
-        )
+        self.rt.block_on(self.srv.get(
+            &format!("/v1/tenants/{}/audit?{query}", self.t.id),
+            &self.t.owner,
+        ))
     }
 }
 
@@ -66,7 +66,11 @@ fn out_of_range_cursors_and_limits_are_refused_naming_the_field() {
         "",
     ] {
         let q = bad.replace('+', "%2B").replace(' ', "%20");
-        assert_refused(&fx.audit(&format!("cursor={q}")), "invalid_cursor", "cursor");
+        assert_refused(
+            &fx.audit(&format!("cursor={q}")),
+            "invalid_cursor",
+            "cursor",
+        );
         assert_refused(&fx.audit(&format!("limit={q}")), "invalid_limit", "limit");
     }
     for bad in ["0", "1001", "4294967296", "4294967297"] {

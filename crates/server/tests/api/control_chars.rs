@@ -76,7 +76,10 @@ impl Fixture {
     }
 
     /// Every free-text field, each sent with `text`: (what was sent, response).
-    fn send_everywhere(&self, text: &str) -> Vec<(&'static str, &'static str, (StatusCode, Value))> {
+    fn send_everywhere(
+        &self,
+        text: &str,
+    ) -> Vec<(&'static str, &'static str, (StatusCode, Value))> {
         let (srv, t) = (&self.srv, &self.t);
         let mut out = Vec::new();
         self.rt.block_on(async {
@@ -166,7 +169,10 @@ impl Fixture {
         self.rt.block_on(async {
             let (_, requests) = self
                 .srv
-                .get(&format!("/v1/tenants/{}/requests", self.t.id), &self.t.owner)
+                .get(
+                    &format!("/v1/tenants/{}/requests", self.t.id),
+                    &self.t.owner,
+                )
                 .await;
             let (_, records) = self
                 .srv
@@ -222,7 +228,8 @@ fn any_control_character_in_any_free_text_field_is_refused() {
     for r in after["records"]["records"].as_array().into_iter().flatten() {
         let name = r["fields"]["name"].as_str().unwrap_or_default();
         assert!(
-            name.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'),
+            name.chars()
+                .all(|c| !c.is_control() || c == '\n' || c == '\t'),
             "{name:?}"
         );
     }
@@ -231,7 +238,14 @@ fn any_control_character_in_any_free_text_field_is_refused() {
 #[test]
 fn the_edges_of_free_text() {
     let fx = Fixture::new();
-    for text in ["\u{0}", "Ann\u{1b}[31m", "Ann\u{9b}31m", "Ann\u{7f}", " Ann\n", "\u{85}Ann"] {
+    for text in [
+        "\u{0}",
+        "Ann\u{1b}[31m",
+        "Ann\u{9b}31m",
+        "Ann\u{7f}",
+        " Ann\n",
+        "\u{85}Ann",
+    ] {
         for (what, field, resp) in fx.send_everywhere(text) {
             if what == "record string" && text == " Ann\n" {
                 // A trailing newline is text in a record string.

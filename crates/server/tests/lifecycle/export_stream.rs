@@ -63,7 +63,9 @@ async fn the_tenant_export_streams_every_subject_once_across_pages() {
         "application/x-ndjson"
     );
     assert!(
-        resp.headers().get(reqwest::header::CONTENT_LENGTH).is_none(),
+        resp.headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .is_none(),
         "a streamed body has no length known in advance: {:?}",
         resp.headers()
     );

@@ -373,7 +373,10 @@ async fn request_free_text_is_sealed_and_bound_to_its_row() {
             .unwrap_or_else(|| panic!("{id} not in {rows}"))
     };
     assert_eq!(by_id(&rows, &access)["verified_by"], VERIFIED_BY);
-    assert_eq!(by_id(&rows, &erasure)["detail"]["outcome"]["reason"], REASON);
+    assert_eq!(
+        by_id(&rows, &erasure)["detail"]["outcome"]["reason"],
+        REASON
+    );
     // Nobody else does.
     let member = srv
         .key(&t.id, &t.owner, "member", &["essential.service"])
@@ -425,5 +428,8 @@ async fn request_free_text_is_sealed_and_bound_to_its_row() {
     assert!(stored.starts_with("ward-sealed:v1:"), "{stored}");
     let (_, rows) = list(&t.owner).await;
     assert_eq!(by_id(&rows, &access)["verified_by"], LEGACY);
-    assert_eq!(by_id(&rows, &erasure)["detail"]["outcome"]["reason"], REASON);
+    assert_eq!(
+        by_id(&rows, &erasure)["detail"]["outcome"]["reason"],
+        REASON
+    );
 }
