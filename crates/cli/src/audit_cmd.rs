@@ -57,6 +57,7 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
                     if !db.is_file() {
                         anyhow::bail!("no Ward database at {} (check --data-dir)", db.display());
                     }
+                    crate::setup::check_private_dir(&settings.data_dir)?;
                     Box::new(ward_store::SqliteStore::open(&db).await?)
                 }
             };

@@ -39,6 +39,15 @@ pub(crate) struct BenchArgs {
     /// many records (e.g. 200000), with the worst latency of a concurrent reader.
     #[arg(long, value_name = "RECORDS")]
     rotation: Option<usize>,
+    /// Only load a tenant with this many contact records over 1,000 subjects (e.g. 1000000)
+    /// into the new data directory --fixture-dir and keep it, printing the tenant and an owner
+    /// token, so that `ward tenant export` (or `ward serve`) can be measured on it alone, e.g.
+    /// under `/usr/bin/time -v`.
+    #[arg(long, value_name = "RECORDS", requires = "fixture_dir")]
+    export_fixture: Option<usize>,
+    /// Where --export-fixture writes its data directory (must not exist yet).
+    #[arg(long, value_name = "DIR")]
+    fixture_dir: Option<std::path::PathBuf>,
     /// Also run the put/get phases on this PostgreSQL database (in a scratch schema that is
     /// dropped afterwards), next to SQLite in the same run.
     #[arg(long, value_name = "URL")]
@@ -46,6 +55,9 @@ pub(crate) struct BenchArgs {
 }
 
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
+    if let (Some(n), Some(dir)) = (args.export_fixture, &args.fixture_dir) {
+        return crate::bench_more::export_fixture(dir, n).await;
+    }
     let dir = std::env::temp_dir().join(format!("ward-bench-{}", Uuid::now_v7()));
     let settings = Settings {
         data_dir: dir.clone(),

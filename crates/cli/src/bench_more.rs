@@ -242,6 +242,43 @@ pub(crate) async fn rights(dir: &Path, others: usize) -> anyhow::Result<Outcome>
     Ok(Outcome::Ok)
 }
 
+/// Loads a tenant of `n` contact records over 1,000 subjects into the new data directory
+/// `dir` and keeps it, for measuring a whole-tenant export in a process of its own (the load's
+/// own memory would otherwise count in the export's peak).
+pub(crate) async fn export_fixture(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        !dir.exists(),
+        "{} exists; --fixture-dir must be a new directory",
+        dir.display()
+    );
+    let settings = Settings {
+        data_dir: dir.to_path_buf(),
+        ..scratch(dir, "")
+    };
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let fx = fixture(&settings, Arc::new(clock)).await?;
+    let crowd = subjects(&fx.vault, &fx.ctx, fx.tenant, 1000).await?;
+    let started = Instant::now();
+    load(
+        &fx.vault,
+        &fx.ctx,
+        fx.tenant,
+        &crowd,
+        n,
+        "contact",
+        &contact_fields(),
+    )
+    .await?;
+    println!(
+        "export fixture: {n} records over {} subjects in {:.1} s",
+        crowd.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("tenant: {}", fx.tenant);
+    println!("owner token: {}", fx.token);
+    Ok(Outcome::Ok)
+}
+
 pub(crate) async fn retention(dir: &Path, n: usize) -> anyhow::Result<Outcome> {
     let start = time::OffsetDateTime::now_utc();
     let clock = ManualClock::new(start);

@@ -77,6 +77,10 @@ pub(crate) enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // Before anything can create a file: whatever Ward writes (databases and their WAL/SHM,
+    // keys, exports, the example policy) is readable by its owner only, even where a file is
+    // created by a library that does not let us choose its mode (SQLite).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(cmd),

@@ -70,11 +70,14 @@ pub(crate) async fn open_wrapped(
         Some(_) => {
             bail!("--database-url must be a postgres:// URL (SQLite is the default without it)")
         }
-        None => Arc::new(
-            SqliteStore::open(&dir.join("ward.db"))
+        None => {
+            private_sqlite_files(dir)?;
+            let store = SqliteStore::open(&dir.join("ward.db"))
                 .await
-                .with_context(|| format!("opening database in {}", dir.display()))?,
-        ),
+                .with_context(|| format!("opening database in {}", dir.display()))?;
+            private_sqlite_files(dir)?;
+            Arc::new(store)
+        }
     };
     let store = wrap(store);
     let signing_key_path = dir.join("audit-signing.key");
@@ -92,6 +95,16 @@ pub(crate) async fn open_wrapped(
         limits: settings.limits,
     })?;
     vault.set_key_provider(provider);
+    let sealed = vault
+        .seal_legacy_free_text()
+        .await
+        .context("sealing request text written in clear by an older Ward")?;
+    if sealed > 0 {
+        tracing::info!(
+            requests = sealed,
+            "sealed request text an older Ward stored in clear"
+        );
+    }
     Ok(Opened { vault, store })
 }
 
@@ -106,16 +119,99 @@ pub(crate) async fn announce_operator_token(vault: &Vault) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The data directory holds the databases and, with the file key provider, the root key:
+/// anyone else who can list or read it can copy them. An existing directory that others can
+/// reach is refused rather than silently tightened, because whatever made it so (a shared
+/// mount, a deployment script) would undo a fix and the operator has to know; a directory
+/// Ward creates itself is made private.
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if dir.is_dir() {
-        return Ok(());
+        return check_private_dir(dir);
     }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("creating data directory {}", dir.display()))
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading data directory {}", dir.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making data directory {} private", dir.display()))?;
+        tracing::warn!(path = %dir.display(), mode = format!("{mode:o}"), "made the new data directory private (mode 700)");
+    }
+    Ok(())
+}
+
+/// Refuses a data directory that group or others may access (the check of
+/// [`create_private_dir`] for commands that open an existing directory only).
+pub(crate) fn check_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading data directory {}", dir.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "data directory {} has mode {mode:o}: group or others can access it, and it holds the \
+             databases (and possibly the root key); make it private with `chmod 700 {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Files Ward's databases keep in the data directory. SQLite creates the WAL and shared-memory
+/// files with the permissions of the database file, so a database made private before it
+/// grows them keeps them private.
+const SQLITE_FILES: [&str; 6] = [
+    "ward.db",
+    "ward.db-wal",
+    "ward.db-shm",
+    "ward.keys.db",
+    "ward.keys.db-wal",
+    "ward.keys.db-shm",
+];
+
+/// Makes the database files private: new ones are already (umask), files an older Ward left
+/// readable by others are tightened.
+fn private_sqlite_files(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for name in SQLITE_FILES {
+        let path = dir.join(name);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("making {} private", path.display()))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Creates (or truncates) a file only its owner can read, whatever the umask; an existing
+/// file is made private too.
+pub(crate) fn create_private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making {} private", path.display()))?;
+    Ok(file)
 }
 
 fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
@@ -124,7 +220,9 @@ fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
         None => {
             let p = settings.data_dir.join("policy.toml");
             if !p.exists() {
-                std::fs::write(&p, ward_policy::EXAMPLE_POLICY)
+                use std::io::Write as _;
+                create_private_file(&p)?
+                    .write_all(ward_policy::EXAMPLE_POLICY.as_bytes())
                     .with_context(|| format!("writing example policy {}", p.display()))?;
                 tracing::warn!(path = %p.display(), "no policy given: wrote the example policy; edit it to declare your own promises");
             }

@@ -3,7 +3,6 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
@@ -53,12 +52,7 @@ pub(crate) async fn run(cmd: TenantCommand) -> anyhow::Result<Outcome> {
                 request_id: format!("cli-export-{}", Uuid::now_v7()),
                 client_ip: None,
             };
-            let total = opened
-                .store
-                .subject_ids(tenant, None, u32::MAX)
-                .await
-                .map(|v| v.len() as u64)
-                .unwrap_or(0);
+            let total = count_subjects(opened.store.as_ref(), tenant).await;
             let bar = if out.is_some() {
                 ProgressBar::new(total)
             } else {
@@ -69,22 +63,21 @@ pub(crate) async fn run(cmd: TenantCommand) -> anyhow::Result<Outcome> {
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             let mut sink: Box<dyn std::io::Write> = match &out {
-                Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p)
-                        .with_context(|| format!("creating {}", p.display()))?,
-                )),
+                // The export is every subject's data in clear: private like the databases.
+                Some(p) => Box::new(std::io::BufWriter::new(setup::create_private_file(p)?)),
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut write_error = None;
             let n = opened
                 .vault
                 .export_tenant(&ctx, tenant, |line, done| {
-                    if write_error.is_none()
-                        && let Err(e) = writeln!(sink, "{line}")
-                    {
+                    // Written as it comes: the export holds one page of subjects, never the
+                    // archive. A write error stops it.
+                    if let Err(e) = writeln!(sink, "{line}") {
                         write_error = Some(e);
                     }
                     bar.set_position(done);
+                    std::future::ready(write_error.is_none())
                 })
                 .await?;
             if let Some(e) = write_error {
@@ -98,4 +91,18 @@ pub(crate) async fn run(cmd: TenantCommand) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
     }
+}
+
+/// The number of subjects, for the progress bar, counted a page of ids at a time (a tenant's
+/// ids all at once would be what the streamed export avoids). Zero when unreadable: the bar is
+/// cosmetic and the export itself reports errors.
+async fn count_subjects(store: &dyn ward_store::Store, tenant: Uuid) -> u64 {
+    let mut after = None;
+    let mut total = 0u64;
+    while let Ok(ids) = store.subject_ids(tenant, after, 10_000).await {
+        let Some(last) = ids.last() else { break };
+        after = Some(*last);
+        total += ids.len() as u64;
+    }
+    total
 }

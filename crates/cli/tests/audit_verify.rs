@@ -104,6 +104,9 @@ async fn master() -> Master {
 }
 
 fn copy_data(from: &Path, to: &Path) {
+    // `ward` refuses a data directory others can reach; a temporary directory may be 755.
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+    std::fs::set_permissions(to, private).unwrap();
     let mut copied = Vec::new();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

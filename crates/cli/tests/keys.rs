@@ -26,6 +26,9 @@ fn ward(args: &[&str]) -> Output {
 }
 
 fn copy_dir(from: &Path, to: &Path) {
+    // `ward` refuses a data directory others can reach; a temporary directory may be 755.
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+    std::fs::set_permissions(to, private).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if entry.path().is_file() && !name.ends_with("-shm") {

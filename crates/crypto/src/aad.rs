@@ -15,6 +15,7 @@ const RECORD_REVISION: &str = "ward/aad/v2/record";
 const SUBJECT_KEY: &str = "ward/aad/v1/subject-key";
 const TENANT_KEY: &str = "ward/aad/v1/tenant-key";
 const HOLD_KEY: &str = "ward/aad/v1/hold-key";
+const FREE_TEXT: &str = "ward/aad/v1/free-text";
 
 /// Associated data for a live record's payload at `revision`, sealed under its subject key
 /// `key_version`.
@@ -88,6 +89,15 @@ pub fn hold_key(tenant: &[u8; 16], hold: &[u8; 16], tenant_key_version: u32) -> 
     encode(HOLD_KEY, &[tenant, hold, &tenant_key_version.to_be_bytes()])
 }
 
+/// Associated data for free text a tenant typed into a row outside any subject's records (a
+/// data-subject request's `verified_by`, its notes and rejection reason): binds the tenant,
+/// the row and the column, so a sealed value copied into another tenant, row or column fails
+/// to open instead of being shown there.
+#[must_use]
+pub fn free_text(tenant: &[u8; 16], row: &[u8; 16], column: &str) -> Vec<u8> {
+    encode(FREE_TEXT, &[tenant, row, column.as_bytes()])
+}
+
 fn encode(domain: &str, parts: &[&[u8]]) -> Vec<u8> {
     let len = 4 + domain.len() + parts.iter().map(|p| 4 + p.len()).sum::<usize>();
     let mut out = Vec::with_capacity(len);
@@ -128,5 +138,14 @@ mod tests {
         expected.extend_from_slice(&4u32.to_be_bytes());
         expected.extend_from_slice(&7u32.to_be_bytes());
         assert_eq!(a, expected);
+    }
+
+    #[test]
+    fn free_text_binds_tenant_row_and_column() {
+        let base = free_text(&[1; 16], &[2; 16], "verified_by");
+        assert_ne!(base, free_text(&[3; 16], &[2; 16], "verified_by"));
+        assert_ne!(base, free_text(&[1; 16], &[3; 16], "verified_by"));
+        assert_ne!(base, free_text(&[1; 16], &[2; 16], "detail"));
+        assert_ne!(base, hold_key(&[1; 16], &[2; 16], 0));
     }
 }

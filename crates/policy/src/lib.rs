@@ -45,6 +45,7 @@ mod names;
 mod period;
 mod render;
 mod taxonomy;
+mod text;
 mod types;
 
 pub use crate::anonymize::{Anonymize, DateGranularity};
@@ -59,6 +60,7 @@ pub use crate::error::{
 pub use crate::names::{CollectionName, FieldName};
 pub use crate::period::{Period, PeriodError};
 pub use crate::taxonomy::{DataCategory, DataSubject, Purpose, SpecialCategory};
+pub use crate::text::{FreeText, TextError, is_control_char};
 pub use crate::types::{DEFAULT_MAX_LENGTH, FieldType, MAX_JSON_BYTES, index_form};
 
 /// The example policy shipped with Ward, modelled on five real SaaS privacy policies.

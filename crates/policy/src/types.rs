@@ -238,8 +238,13 @@ fn string(v: &Value, max_chars: usize) -> Result<String, ValueError> {
     let s = text(v, "a string")?;
     // Browsers submit textarea line breaks as CRLF; storing one form keeps comparisons and
     // exports stable.
+    // Record strings are the one free text that may span lines: newline and tab (and CR in a
+    // CRLF pair) are kept, every other C0, DEL and C1 control is refused like in any free
+    // text field.
     let s = s.replace("\r\n", "\n");
-    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if s.chars()
+        .any(|c| crate::is_control_char(c) && c != '\n' && c != '\t')
+    {
         return Err(ValueError::new(
             "control_character",
             "text may not contain control characters other than newline and tab",

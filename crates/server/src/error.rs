@@ -65,6 +65,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
 }
 
 impl From<VaultError> for ApiError {
@@ -85,10 +90,9 @@ impl From<VaultError> for ApiError {
                 // rule of the policy are 422.
                 let status = match code {
                     "invalid_purpose" | "invalid_id" | "invalid_range" | "invalid_limit"
-                    | "invalid_action" | "invalid_outcome" | "empty_batch"
-                    | "invalid_reference" | "invalid_field" | "duplicate_record" => {
-                        StatusCode::BAD_REQUEST
-                    }
+                    | "invalid_cursor" | "control_character" | "invalid_action"
+                    | "invalid_outcome" | "empty_batch" | "invalid_reference" | "invalid_field"
+                    | "duplicate_record" => StatusCode::BAD_REQUEST,
                     _ => StatusCode::UNPROCESSABLE_ENTITY,
                 };
                 Self {

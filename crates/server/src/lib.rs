@@ -12,6 +12,7 @@ mod headers;
 mod key_jobs;
 mod metrics_layer;
 pub mod openapi;
+mod params;
 mod routes;
 pub mod tls;
 

@@ -26,8 +26,12 @@ mod audit;
 mod auth;
 #[path = "api/batch.rs"]
 mod batch;
+#[path = "api/bounds.rs"]
+mod bounds;
 #[path = "api/cards.rs"]
 mod cards;
+#[path = "api/control_chars.rs"]
+mod control_chars;
 #[path = "api/disclosure.rs"]
 mod disclosure;
 #[path = "api/expiry.rs"]

@@ -31,6 +31,8 @@ mod restrictions;
 
 #[path = "lifecycle/export.rs"]
 mod export;
+#[path = "lifecycle/export_stream.rs"]
+mod export_stream;
 
 #[path = "lifecycle/requests.rs"]
 mod requests;

@@ -386,6 +386,23 @@ pub enum Op {
         /// Closing time.
         closed_at: Option<OffsetDateTime>,
     },
+    /// Replace a request's free text, as read (`old_verified_by`, `old_detail`), with its
+    /// sealed form. Compare-and-set: a request changed since it was read is left alone (it
+    /// affects no row and is not an error), so sealing old rows never undoes a newer write.
+    SealRequestText {
+        /// Tenant id.
+        tenant: Uuid,
+        /// Request id.
+        id: Uuid,
+        /// `verified_by` as read.
+        old_verified_by: String,
+        /// `detail` as read.
+        old_detail: String,
+        /// Sealed `verified_by`.
+        verified_by: String,
+        /// Sealed `detail`.
+        detail: String,
+    },
     /// Destroy a tenant: shred its key, delete every subject, record, index entry, hold and
     /// anonymized record, revoke its keys. Audit events and the ledger stay.
     DestroyTenant {

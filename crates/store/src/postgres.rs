@@ -931,6 +931,27 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 return Err(StoreError::NotFound("request"));
             }
         }
+        Op::SealRequestText {
+            tenant,
+            id,
+            old_verified_by,
+            old_detail,
+            verified_by,
+            detail,
+        } => {
+            sqlx::query(
+                "UPDATE requests SET verified_by = $1, detail = $2 \
+                 WHERE tenant = $3 AND id = $4 AND verified_by = $5 AND detail = $6",
+            )
+            .bind(&verified_by)
+            .bind(&detail)
+            .bind(tenant.as_bytes().as_slice())
+            .bind(id.as_bytes().as_slice())
+            .bind(&old_verified_by)
+            .bind(&old_detail)
+            .execute(&mut *conn)
+            .await?;
+        }
         Op::DestroyTenant { id, at } => {
             let t = id.as_bytes().as_slice();
             for sql in [

@@ -1145,6 +1145,27 @@ fn apply(
              WHERE tenant = ?4 AND id = ?5",
             params![status, detail, closed_at.map(to_micros), tenant, id],
         )?,
+        Op::SealRequestText {
+            tenant,
+            id,
+            old_verified_by,
+            old_detail,
+            verified_by,
+            detail,
+        } => {
+            conn.prepare_cached(
+                "UPDATE requests SET verified_by = ?1, detail = ?2 \
+                 WHERE tenant = ?3 AND id = ?4 AND verified_by = ?5 AND detail = ?6",
+            )?
+            .execute(params![
+                verified_by,
+                detail,
+                tenant,
+                id,
+                old_verified_by,
+                old_detail
+            ])?;
+        }
         Op::DestroyTenant { id, at } => {
             for sql in [
                 "DELETE FROM keys.subject_keys WHERE tenant = ?1",
@@ -1816,7 +1837,10 @@ fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
     filter("subject =", q.subject.map(Into::into));
     filter("action =", q.action.clone().map(Into::into));
     filter("outcome =", q.outcome.clone().map(Into::into));
-    filter("idx >", q.after.map(|a| (a as i64).into()));
+    filter(
+        "idx >",
+        q.after.map(|a| i64::try_from(a).unwrap_or(i64::MAX).into()),
+    );
     sql.push_str(" ORDER BY idx LIMIT ?");
     values.push(i64::from(q.limit).into());
     if q.subject.is_none() {
@@ -1834,7 +1858,12 @@ fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
     let (Some(first), Some(last)) = bounds else {
         return Ok(Vec::new());
     };
-    let from = q.after.map_or(first, |a| (a as i64 + 1).max(first));
+    let from = q.after.map_or(first, |a| {
+        i64::try_from(a)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1)
+            .max(first)
+    });
     let (mut chunk, newest) = (from >> SUBJECT_CHUNK_BITS, last >> SUBJECT_CHUNK_BITS);
     let mut out = Vec::new();
     while chunk <= newest {

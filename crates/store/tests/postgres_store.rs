@@ -771,6 +771,29 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     let open = store.requests(t, Some("open")).await;
     assert_eq!(open.as_ref().unwrap().len(), 1);
     log("open requests", show(&open));
+    // Sealing free text is a compare-and-set: a row changed since it was read is left alone.
+    let seal = |old_detail: &str| Op::SealRequestText {
+        tenant: t,
+        id: id(82),
+        old_verified_by: "support".into(),
+        old_detail: old_detail.into(),
+        verified_by: "sealed-v".into(),
+        detail: "sealed-d".into(),
+    };
+    let r = store.commit(vec![seal("{\"changed\":1}")]).await;
+    assert!(r.is_ok());
+    let q = store.request(t, id(82)).await;
+    assert_eq!(q.as_ref().unwrap().as_ref().unwrap().verified_by, "support");
+    log("seal request text, row changed", show(&q));
+    let r = store.commit(vec![seal("{}")]).await;
+    assert!(r.is_ok());
+    let q = store.request(t, id(82)).await;
+    let row = q.as_ref().unwrap().as_ref().unwrap();
+    assert_eq!(
+        (row.verified_by.as_str(), row.detail.as_str()),
+        ("sealed-v", "sealed-d")
+    );
+    log("seal request text", show(&q));
 
     // The audit log.
     let events = [

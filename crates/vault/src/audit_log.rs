@@ -16,7 +16,11 @@ use crate::{RequestContext, Result, Vault, VaultError};
 mod columns;
 
 /// Largest page of the tenant audit view.
-pub(crate) const MAX_AUDIT_PAGE: u32 = 1000;
+pub const MAX_AUDIT_PAGE: u32 = 1000;
+
+/// Largest audit cursor: log indices are stored as signed 64-bit integers, so a larger
+/// cursor could only wrap to a negative index (and restart the listing) when cast.
+pub const MAX_AUDIT_CURSOR: u64 = i64::MAX as u64;
 
 /// Filters of `GET /v1/tenants/{tenant}/audit`.
 #[derive(Debug, Clone, Default)]
@@ -364,6 +368,13 @@ impl Vault {
                 "invalid_outcome",
                 "outcome is allowed or denied",
                 Some("outcome"),
+            ));
+        }
+        if filter.cursor.is_some_and(|c| c > MAX_AUDIT_CURSOR) {
+            return Err(VaultError::invalid(
+                "invalid_cursor",
+                format!("cursor must be 0 to {MAX_AUDIT_CURSOR}"),
+                Some("cursor"),
             ));
         }
         let limit = filter.limit.unwrap_or(100);

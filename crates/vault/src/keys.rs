@@ -35,6 +35,9 @@ pub(crate) struct TenantKeys {
     pub(crate) anon: Hasher,
     /// Seals anonymized records: outside any subject's scope, shredded with the tenant.
     pub(crate) anonymized: Cipher,
+    /// Seals free text the tenant typed outside records (request notes): derived from the
+    /// stable secret so tenant key rotation leaves it readable; shredded with the tenant.
+    pub(crate) free_text: Cipher,
 }
 
 impl TenantKeys {
@@ -50,6 +53,7 @@ impl TenantKeys {
             refs: Hasher::new(&secret.derive("ward.external-ref.v1")?),
             anon: Hasher::new(&secret.derive("ward.anonymize.v1")?),
             anonymized: Cipher::new(&secret.derive("ward.anonymized-records.v1")?)?,
+            free_text: Cipher::new(&secret.derive("ward.free-text.v1")?)?,
         })
     }
 }

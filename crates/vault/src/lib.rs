@@ -23,8 +23,10 @@ mod records;
 pub mod retention;
 mod rights;
 mod rotation;
+mod sealed_text;
 mod sealing;
 mod tenants;
+mod text;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,8 +41,8 @@ use ward_store::{Op, Store, TenantRow};
 
 pub use access::{Denial, DisclosureGrant, Operation};
 pub use audit_log::{
-    AuditFilter, AuditPage, LogVerifyError, VerifyReport, check_exported_checkpoint,
-    event_leaf_hash, verify_log,
+    AuditFilter, AuditPage, LogVerifyError, MAX_AUDIT_CURSOR, MAX_AUDIT_PAGE, VerifyReport,
+    check_exported_checkpoint, event_leaf_hash, verify_log,
 };
 pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};

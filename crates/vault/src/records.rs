@@ -122,14 +122,13 @@ impl Vault {
         let tk = self.inner.keys.tenant(&trow)?;
         let external_ref = match external_ref {
             Some(r) => {
-                let r = r.trim().to_owned();
-                if r.is_empty() || r.chars().count() > MAX_EXTERNAL_REF {
-                    return Err(VaultError::invalid(
-                        "invalid_external_ref",
-                        format!("external_ref must be 1 to {MAX_EXTERNAL_REF} characters"),
-                        Some("external_ref"),
-                    ));
-                }
+                let r = crate::text::parse(
+                    &r,
+                    "external_ref",
+                    "invalid_external_ref",
+                    MAX_EXTERNAL_REF,
+                )?
+                .into_string();
                 if ward_policy::contains_card_number(&r) {
                     return Err(VaultError::invalid(
                         "card_data_refused",
@@ -181,10 +180,16 @@ impl Vault {
             &event,
         )
         .await?;
+        let external_ref = crate::text::parse(
+            external_ref,
+            "external_ref",
+            "invalid_external_ref",
+            MAX_EXTERNAL_REF,
+        )?;
         let tk = self.inner.keys.tenant(&trow)?;
         let hash = tk
             .refs
-            .keyed("external_ref", external_ref.trim().as_bytes());
+            .keyed("external_ref", external_ref.as_str().as_bytes());
         let s = self
             .inner
             .store

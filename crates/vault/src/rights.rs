@@ -15,6 +15,7 @@ use ward_store::{HeldRecordRow, HoldRow, LedgerRow, Op, RecordFilter, RequestRow
 use crate::access::{ALL_NON_ESSENTIAL, Operation};
 use crate::disclosure::disclose;
 use crate::records::{record_aad, tenant_retention_override};
+use crate::sealed_text;
 use crate::{RequestContext, Result, Role, Vault, VaultError, parse_list};
 
 /// Days GDPR Art. 12(3) allows for answering a request ("one month").
@@ -673,14 +674,9 @@ impl Vault {
                 Some("kind"),
             ));
         }
-        let verified_by = new.verified_by.trim();
-        if verified_by.is_empty() || verified_by.len() > 200 {
-            return Err(VaultError::invalid(
-                "invalid_verified_by",
-                "say who verified the requester's identity (1 to 200 characters)",
-                Some("verified_by"),
-            ));
-        }
+        let verified_by =
+            crate::text::parse(&new.verified_by, "verified_by", "invalid_verified_by", 200)?;
+        let verified_by = verified_by.as_str();
         self.subject_view(tenant, new.subject, RecordFilter::None)
             .await?;
         let mut detail = json!({});
@@ -715,6 +711,7 @@ impl Vault {
         };
         event.detail = Some(json!({ "request": row.id, "kind": row.kind }));
         let out = request_out(&row, now, None);
+        let row = self.seal_request_text(&trow, row)?;
         self.inner
             .store
             .commit(vec![Op::InsertRequest(row), Op::Audit(Box::new(event))])
@@ -752,6 +749,10 @@ impl Vault {
             .store
             .requests(tenant, if overdue_only { Some("open") } else { status })
             .await?;
+        let rows = rows
+            .into_iter()
+            .map(|r| self.open_request_text(&trow, r))
+            .collect::<Result<Vec<_>>>()?;
         self.inner
             .store
             .commit(vec![Op::Audit(Box::new(event))])
@@ -771,7 +772,7 @@ impl Vault {
         id: Uuid,
         how: CompleteRequest,
     ) -> Result<RequestOut> {
-        let (row, _) = self.open_request_row(ctx, tenant, id).await?;
+        let (row, trow) = self.open_request_row(ctx, tenant, id).await?;
         let result = match row.kind.as_str() {
             "access" | "portability" => self.export_subject(ctx, tenant, row.subject).await?,
             "erasure" => serde_json::to_value(self.erase_subject(ctx, tenant, row.subject).await?)
@@ -816,7 +817,7 @@ impl Vault {
             "access" | "portability" => json!({ "delivered": true }),
             _ => result.clone(),
         };
-        self.close_request(ctx, row, "completed", summary, Some(result))
+        self.close_request(ctx, &trow, row, "completed", summary, Some(result))
             .await
     }
 
@@ -828,17 +829,18 @@ impl Vault {
         id: Uuid,
         reason: &str,
     ) -> Result<RequestOut> {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.len() > 1000 {
-            return Err(VaultError::invalid(
-                "invalid_reason",
-                "give a reason (1 to 1000 characters)",
-                Some("reason"),
-            ));
-        }
-        let (row, _) = self.open_request_row(ctx, tenant, id).await?;
-        self.close_request(ctx, row, "rejected", json!({ "reason": reason }), None)
-            .await
+        let reason = crate::text::parse(reason, "reason", "invalid_reason", 1000)?;
+        let reason = reason.as_str();
+        let (row, trow) = self.open_request_row(ctx, tenant, id).await?;
+        self.close_request(
+            ctx,
+            &trow,
+            row,
+            "rejected",
+            json!({ "reason": reason }),
+            None,
+        )
+        .await
     }
 
     async fn open_request_row(
@@ -860,6 +862,7 @@ impl Vault {
             .request(tenant, id)
             .await?
             .ok_or(VaultError::NotFound("request"))?;
+        let row = self.open_request_text(&trow, row)?;
         if row.status != "open" {
             return Err(VaultError::Conflict(format!(
                 "request is already {}",
@@ -872,6 +875,7 @@ impl Vault {
     async fn close_request(
         &self,
         ctx: &RequestContext,
+        trow: &TenantRow,
         row: RequestRow,
         status: &str,
         detail: Value,
@@ -889,6 +893,7 @@ impl Vault {
             closed_at: Some(now),
             ..row
         };
+        let tk = self.inner.keys.tenant(trow)?;
         self.inner
             .store
             .commit(vec![
@@ -896,13 +901,90 @@ impl Vault {
                     tenant: updated.tenant,
                     id: updated.id,
                     status: updated.status.clone(),
-                    detail: updated.detail.clone(),
+                    detail: sealed_text::seal(
+                        &tk,
+                        updated.tenant,
+                        updated.id,
+                        "detail",
+                        &updated.detail,
+                    )?,
                     closed_at: updated.closed_at,
                 },
                 Op::Audit(Box::new(event)),
             ])
             .await?;
         Ok(request_out(&updated, now, result))
+    }
+
+    /// The request as stored: its free text sealed (see [`sealed_text`]).
+    fn seal_request_text(&self, trow: &TenantRow, row: RequestRow) -> Result<RequestRow> {
+        let tk = self.inner.keys.tenant(trow)?;
+        Ok(RequestRow {
+            verified_by: sealed_text::seal(
+                &tk,
+                row.tenant,
+                row.id,
+                "verified_by",
+                &row.verified_by,
+            )?,
+            detail: sealed_text::seal(&tk, row.tenant, row.id, "detail", &row.detail)?,
+            ..row
+        })
+    }
+
+    /// The request as read: its free text opened.
+    fn open_request_text(&self, trow: &TenantRow, row: RequestRow) -> Result<RequestRow> {
+        let tk = self.inner.keys.tenant(trow)?;
+        Ok(RequestRow {
+            verified_by: sealed_text::open(
+                &tk,
+                row.tenant,
+                row.id,
+                "verified_by",
+                &row.verified_by,
+            )?,
+            detail: sealed_text::open(&tk, row.tenant, row.id, "detail", &row.detail)?,
+            ..row
+        })
+    }
+
+    /// Seals the request free text that a Ward from before sealing wrote in clear, in every
+    /// tenant; returns how many requests it sealed. Run at start-up (idempotent, cheap when
+    /// nothing is left). This is a migration in code rather than in SQL because SQL has no
+    /// keys; reads also accept clear text, so a row not yet sealed (or written meanwhile by
+    /// an older server sharing a PostgreSQL database) is still shown, never an error. Each
+    /// row is replaced only if it still holds what was read, so a request closed meanwhile
+    /// keeps its newer detail. Not audited: it changes how a value is stored, not who can
+    /// see it, like a schema migration.
+    pub async fn seal_legacy_free_text(&self) -> Result<u64> {
+        let mut sealed = 0u64;
+        for trow in self.inner.store.tenants().await? {
+            if trow.wrapped_key.is_none() {
+                continue; // destroyed: its key is gone, its requests with it
+            }
+            let rows = self.inner.store.requests(trow.id, None).await?;
+            let mut ops = Vec::new();
+            for row in rows {
+                if sealed_text::is_sealed(&row.verified_by) && sealed_text::is_sealed(&row.detail) {
+                    continue;
+                }
+                let plain = self.open_request_text(&trow, row.clone())?;
+                let new = self.seal_request_text(&trow, plain)?;
+                ops.push(Op::SealRequestText {
+                    tenant: row.tenant,
+                    id: row.id,
+                    old_verified_by: row.verified_by,
+                    old_detail: row.detail,
+                    verified_by: new.verified_by,
+                    detail: new.detail,
+                });
+            }
+            for chunk in ops.chunks(500) {
+                sealed += chunk.len() as u64;
+                self.inner.store.commit(chunk.to_vec()).await?;
+            }
+        }
+        Ok(sealed)
     }
 
     // ---- tenant lifecycle ----------------------------------------------------------------------
@@ -1004,14 +1086,25 @@ impl Vault {
     }
 
     /// Exports the whole tenant as JSON Lines: a manifest line, then one subject export per
-    /// line. `each` receives every line as it is produced (and the count so far), so callers
-    /// can stream and show progress.
-    pub async fn export_tenant(
+    /// line. `each` receives every line as it is produced (and the count so far) and answers
+    /// whether to go on, so a caller streams with bounded memory: subjects are read a page of
+    /// `EXPORT_PAGE` ids at a time and each line is handed over before the next subject is
+    /// read. Nothing is produced before the access decision allowed the export.
+    ///
+    /// Audit: as for a single subject export, each subject's export is its own audited access
+    /// (committed before its line is handed over), and the tenant export event closes the run
+    /// with the number of subjects; a consumer that stops early (`each` answers false, e.g. the
+    /// HTTP client went away) still gets that event, with `complete: false`.
+    pub async fn export_tenant<F, Fut>(
         &self,
         ctx: &RequestContext,
         tenant: Uuid,
-        mut each: impl FnMut(Value, u64),
-    ) -> Result<u64> {
+        mut each: F,
+    ) -> Result<u64>
+    where
+        F: FnMut(Value, u64) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         let event = self.event(ctx, Action::TenantExport, Some(tenant));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
         let mut access = self.tenant_access(ctx, &trow, Operation::ManageRights);
@@ -1027,24 +1120,36 @@ impl Vault {
             .iter()
             .map(|(n, c)| (n.as_str(), self.collection_schema(c)))
             .collect();
-        each(
+        let mut complete = each(
             json!({ "format": "ward.tenant-export.v1", "tenant": { "id": trow.id, "name": trow.name, "created_at": rfc3339(trow.created_at) }, "generated_at": rfc3339(self.now()), "schema": { "collections": schema } }),
             0,
-        );
+        )
+        .await;
         let mut after = None;
         let mut n = 0;
-        loop {
-            let ids = self.inner.store.subject_ids(tenant, after, 200).await?;
+        'pages: while complete {
+            let ids = self
+                .inner
+                .store
+                .subject_ids(tenant, after, EXPORT_PAGE)
+                .await?;
             let Some(last) = ids.last() else { break };
             after = Some(*last);
             for id in ids {
                 let doc = self.export_subject_as(ctx, tenant, id, true).await?;
                 n += 1;
-                each(doc, n);
+                if !each(doc, n).await {
+                    complete = false;
+                    break 'pages;
+                }
             }
         }
         let mut event = event;
-        event.detail = Some(json!({ "subjects": n }));
+        event.detail = Some(if complete {
+            json!({ "subjects": n })
+        } else {
+            json!({ "subjects": n, "complete": false })
+        });
         self.inner
             .store
             .commit(vec![Op::Audit(Box::new(event))])
@@ -1053,6 +1158,11 @@ impl Vault {
     }
 }
 
+/// Subjects read per page by the tenant export: the ids of one page are all it holds at once.
+pub(crate) const EXPORT_PAGE: u32 = 200;
+
+/// The decrypted fields of one record in an export. Every export path decrypts through here
+/// and nowhere else, so what an export may reveal is decided in one place.
 fn request_out(r: &RequestRow, now: OffsetDateTime, result: Option<Value>) -> RequestOut {
     RequestOut {
         id: r.id,

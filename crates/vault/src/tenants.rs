@@ -175,15 +175,15 @@ impl Vault {
                 )
                 .await);
         }
-        let name = new.name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME {
-            return Err(VaultError::invalid(
-                "invalid_name",
-                format!("name must be 1 to {MAX_NAME} characters"),
-                Some("name"),
-            ));
-        }
-        if let Some(region) = &new.region {
+        let name = crate::text::parse(&new.name, "name", "invalid_name", MAX_NAME)?;
+        let name = name.as_str();
+        let region = new
+            .region
+            .as_deref()
+            .map(|r| crate::text::parse(r, "region", "invalid_region", MAX_NAME))
+            .transpose()?
+            .map(ward_policy::FreeText::into_string);
+        if let Some(region) = &region {
             let hosting = &self.inner.policy.regions.hosting;
             if !hosting.is_empty() && !hosting.iter().any(|h| h == region) {
                 return Err(VaultError::invalid(
@@ -202,7 +202,7 @@ impl Vault {
             id,
             name: name.to_owned(),
             status: "active".into(),
-            region: new.region,
+            region,
             wrapped_key: Some(wrapped),
             root_key_version: root_version,
             key_version: 1,
@@ -441,14 +441,8 @@ impl Vault {
                 Some("role"),
             ));
         }
-        let name = new.name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME {
-            return Err(VaultError::invalid(
-                "invalid_name",
-                format!("name must be 1 to {MAX_NAME} characters"),
-                Some("name"),
-            ));
-        }
+        let name = crate::text::parse(&new.name, "name", "invalid_name", MAX_NAME)?;
+        let name = name.as_str();
         let mut purposes = BTreeSet::new();
         for p in &new.purposes {
             let purpose = Purpose::parse(p).map_err(|e| {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use ward_vault::{AuditFilter, AuditPage};
 
 use crate::extract::{Auth, Path, Query};
+use crate::params::bounded;
 use crate::{ApiError, AppState, ErrorBody};
 
 /// Filters of the tenant audit view.
@@ -28,10 +29,13 @@ pub(crate) struct AuditParams {
     action: Option<String>,
     /// `allowed` or `denied`.
     outcome: Option<String>,
-    /// Cursor from the previous page.
-    cursor: Option<u64>,
-    /// Page size, 1 to 1000 (default 100).
-    limit: Option<u32>,
+    /// Cursor from the previous page (`next_cursor`): an integer from 0 to 2^63 − 1.
+    /// Anything else is a 400 `invalid_cursor`.
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
+    cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100). Anything else is a 400 `invalid_limit`.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
     /// `json` (default) or `jsonl` (one event per line, for export).
     format: Option<String>,
 }
@@ -50,7 +54,7 @@ fn time_param(v: &Option<String>, name: &str) -> Result<Option<OffsetDateTime>, 
 /// Every access to the tenant's data, by anyone (including operator and support staff).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/audit", tag = "audit",
     params(("tenant" = Uuid, Path, description = "Tenant id"), AuditParams),
-    responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody, description = "A malformed filter, or `cursor`/`limit` out of range (`field` names it)"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn tenant_audit(
     State(s): State<AppState>,
@@ -75,8 +79,22 @@ pub(crate) async fn tenant_audit(
         subject: p.subject,
         action: p.action,
         outcome: p.outcome,
-        cursor: p.cursor,
-        limit: p.limit,
+        cursor: bounded(
+            p.cursor.as_deref(),
+            "cursor",
+            "invalid_cursor",
+            0,
+            ward_vault::MAX_AUDIT_CURSOR,
+        )?,
+        limit: bounded(
+            p.limit.as_deref(),
+            "limit",
+            "invalid_limit",
+            1,
+            u64::from(ward_vault::MAX_AUDIT_PAGE),
+        )?
+        // Within 1..=MAX_AUDIT_PAGE, which is a u32.
+        .map(|l| u32::try_from(l).unwrap_or(ward_vault::MAX_AUDIT_PAGE)),
     };
     let page = s.vault.tenant_audit(&ctx, tenant, filter).await?;
     if !jsonl {

@@ -1,5 +1,6 @@
 //! Data-subject rights, requests, holds, retention overrides and the tenant lifecycle.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -294,24 +295,92 @@ pub(crate) async fn reactivate(
     Ok(axum::Json(s.vault.reactivate_tenant(&ctx, tenant).await?))
 }
 
-/// The whole tenant as a portable archive (JSON Lines: manifest, then one subject per line).
+/// The whole tenant as a portable archive, streamed (JSON Lines: a manifest line, then one
+/// subject export per line), so that the server holds one page of subjects at a time however
+/// large the tenant. Errors found before the first line (authentication, access, a missing
+/// tenant) are answered as usual; an error after it aborts the chunked response, so a client
+/// never takes a truncated archive for a complete one.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/export", tag = "tenants",
     params(("tenant" = Uuid, Path, description = "Tenant id")),
-    responses((status = 200, description = "application/x-ndjson archive"), (status = 403, body = ErrorBody)),
+    responses(
+        (status = 200, content_type = "application/x-ndjson", body = String, description = "Chunked JSON Lines: the manifest (format ward.tenant-export.v1, tenant, schema), then one ward.subject-export.v1 document per line"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn export_tenant(
     State(s): State<AppState>,
     Auth(ctx): Auth,
     Path(tenant): Path<Uuid>,
 ) -> Result<Response, ApiError> {
-    let mut body = String::new();
-    s.vault
-        .export_tenant(&ctx, tenant, |line, _| {
-            body.push_str(&line.to_string());
-            body.push('\n');
+    // A few lines in flight: the export waits for the client rather than running ahead of it.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, ApiError>>(4);
+    let vault = s.vault.clone();
+    tokio::spawn(async move {
+        let lines = tx.clone();
+        let done = vault
+            .export_tenant(&ctx, tenant, move |line, _| {
+                let lines = lines.clone();
+                let mut bytes = line.to_string().into_bytes();
+                bytes.push(b'\n');
+                async move { lines.send(Ok(Bytes::from(bytes))).await.is_ok() }
+            })
+            .await;
+        if let Err(e) = done {
+            let _ = tx.send(Err(e.into())).await;
+        }
+    });
+    let first = match rx.recv().await {
+        Some(Ok(line)) => line,
+        Some(Err(e)) => return Err(e),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; see the server log",
+            ));
+        }
+    };
+    let body = ChannelBody {
+        first: Some(first),
+        rest: rx,
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::new(body),
+    )
+        .into_response())
+}
+
+/// A response body fed by the export task, one line per frame.
+struct ChannelBody {
+    first: Option<Bytes>,
+    rest: tokio::sync::mpsc::Receiver<Result<Bytes, ApiError>>,
+}
+
+/// Why a streamed body stopped early; hyper then aborts the response.
+#[derive(Debug, thiserror::Error)]
+#[error("export failed after it started: {0}")]
+struct StreamAborted(String);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = StreamAborted;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, StreamAborted>>> {
+        if let Some(first) = self.first.take() {
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(first))));
+        }
+        self.rest.poll_recv(cx).map(|next| {
+            next.map(|r| {
+                r.map(http_body::Frame::data).map_err(|e| {
+                    tracing::error!(code = e.code(), "tenant export aborted mid-stream");
+                    StreamAborted(e.code().to_owned())
+                })
+            })
         })
-        .await?;
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+    }
 }
 
 /// Query of a retention run.

@@ -300,3 +300,136 @@ async fn no_plaintext_value_reaches_the_data_directory() {
         "plaintext personal data in the data directory: {found:?}"
     );
 }
+
+/// Free text typed into data-subject requests (who verified the requester, why a request was
+/// rejected) may name people: it is sealed like a record, shown to the tenant's rights
+/// handlers, and bound to its row and column.
+#[tokio::test]
+async fn request_free_text_is_sealed_and_bound_to_its_row() {
+    const VERIFIED_BY: &str = "Ottoline Brackenwhistle checked the passport scan";
+    const REASON: &str = "Requester Quintessa Marrowby could not prove her identity";
+    const LEGACY: &str = "Legacy Verifier Philomena Gooseberry";
+    let srv = crate::start().await;
+    let t = srv.tenant("Sealed Requests").await;
+    let s = srv.subject(&t).await;
+    let open = |kind: &'static str| {
+        let (srv, t, s) = (&srv, &t, &s);
+        async move {
+            let (st, r) = srv
+                .post(
+                    &format!("/v1/tenants/{}/requests", t.id),
+                    &t.owner,
+                    json!({ "kind": kind, "subject": s, "verified_by": VERIFIED_BY }),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{r}");
+            assert_eq!(r["verified_by"], VERIFIED_BY);
+            r["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let access = open("access").await;
+    let erasure = open("erasure").await;
+    let (st, r) = srv
+        .post(
+            &format!("/v1/tenants/{}/requests/{erasure}/reject", t.id),
+            &t.owner,
+            json!({ "reason": REASON }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["detail"]["outcome"]["reason"], REASON);
+
+    let needles: Vec<String> = [
+        VERIFIED_BY,
+        REASON,
+        "Brackenwhistle",
+        "passport scan",
+        "Quintessa",
+        "Marrowby",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let found = scan(&srv, &needles);
+    assert!(found.is_empty(), "request text in clear: {found:?}");
+
+    // The tenant's rights handlers still read it.
+    let list = |token: &str| {
+        let (srv, t) = (&srv, &t);
+        let token = token.to_owned();
+        async move {
+            srv.get(&format!("/v1/tenants/{}/requests", t.id), &token)
+                .await
+        }
+    };
+    let (st, rows) = list(&t.owner).await;
+    assert_eq!(st, StatusCode::OK, "{rows}");
+    let by_id = |rows: &Value, id: &str| -> Value {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not in {rows}"))
+    };
+    assert_eq!(by_id(&rows, &access)["verified_by"], VERIFIED_BY);
+    assert_eq!(
+        by_id(&rows, &erasure)["detail"]["outcome"]["reason"],
+        REASON
+    );
+    // Nobody else does.
+    let member = srv
+        .key(&t.id, &t.owner, "member", &["essential.service"])
+        .await;
+    let (st, body) = list(&member).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+    assert!(!body.to_string().contains("Brackenwhistle"));
+
+    let db = ward_testkit::sql::Db::open(&srv.db_path());
+    let access_id = uuid::Uuid::parse_str(&access).unwrap();
+    let erasure_id = uuid::Uuid::parse_str(&erasure).unwrap();
+    let stored: String = db.scalar(
+        "SELECT verified_by FROM requests WHERE id = ?1",
+        [access_id],
+    );
+    assert!(stored.starts_with("ward-sealed:v1:"), "{stored}");
+
+    // A sealed value moved to another request does not open there: integrity error, never
+    // another row's text.
+    let other: String = db.scalar(
+        "SELECT verified_by FROM requests WHERE id = ?1",
+        [erasure_id],
+    );
+    db.execute(
+        "UPDATE requests SET verified_by = ?1 WHERE id = ?2",
+        rusqlite::params![stored, erasure_id],
+    );
+    let (st, body) = list(&t.owner).await;
+    assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"]["code"], "integrity_error");
+    db.execute(
+        "UPDATE requests SET verified_by = ?1 WHERE id = ?2",
+        rusqlite::params![other, erasure_id],
+    );
+
+    // A row an older Ward wrote in clear is read as it is, then sealed by the start-up pass.
+    db.execute(
+        "UPDATE requests SET verified_by = ?1 WHERE id = ?2",
+        rusqlite::params![LEGACY, access_id],
+    );
+    let (_, rows) = list(&t.owner).await;
+    assert_eq!(by_id(&rows, &access)["verified_by"], LEGACY);
+    assert_eq!(srv.vault.seal_legacy_free_text().await.unwrap(), 1);
+    assert_eq!(srv.vault.seal_legacy_free_text().await.unwrap(), 0);
+    let stored: String = db.scalar(
+        "SELECT verified_by FROM requests WHERE id = ?1",
+        [access_id],
+    );
+    assert!(stored.starts_with("ward-sealed:v1:"), "{stored}");
+    let (_, rows) = list(&t.owner).await;
+    assert_eq!(by_id(&rows, &access)["verified_by"], LEGACY);
+    assert_eq!(
+        by_id(&rows, &erasure)["detail"]["outcome"]["reason"],
+        REASON
+    );
+}
