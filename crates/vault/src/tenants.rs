@@ -303,14 +303,8 @@ impl Vault {
         request_id: &str,
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<KeyOut> {
-        let name = claim.name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME {
-            return Err(VaultError::invalid(
-                "invalid_name",
-                format!("name must be 1 to {MAX_NAME} characters"),
-                Some("name"),
-            ));
-        }
+        let name = crate::text::parse(&claim.name, "name", "invalid_name", MAX_NAME)?;
+        let name = name.as_str();
         let hash = token_hash(claim.invitation.trim());
         let now = self.now();
         // An unauthenticated caller guessing invitations is throttled and audited like one
