@@ -1286,7 +1286,7 @@ async fn filters_pagination_and_jsonl_export() {
         ("until=2026-01-15", "invalid_time"),
         ("format=xml", "invalid_format"),
         ("subject=not-a-uuid", "invalid_query"),
-        ("cursor=-1", "invalid_query"),
+        ("cursor=-1", "invalid_cursor"),
         ("purpose=essential.service", "invalid_query"),
     ] {
         let r = send(
