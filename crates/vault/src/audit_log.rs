@@ -439,30 +439,54 @@ impl Vault {
         &self,
         tenant: Uuid,
         subject: Uuid,
+        before: u64,
     ) -> Result<Vec<AuditEvent>> {
         let mut out = Vec::new();
         let mut after = None;
         loop {
-            let rows = self
-                .inner
-                .store
-                .audit_query(&AuditQuery {
-                    tenant,
-                    subject: Some(subject),
-                    after,
-                    limit: 1000,
-                    ..Default::default()
-                })
+            let page = self
+                .subject_audit_page(tenant, subject, after, before)
                 .await?;
-            let Some(last) = rows.last() else { break };
-            after = Some(last.idx);
-            for row in &rows {
-                out.push(serde_json::from_slice(&row.event).map_err(|_| VaultError::Integrity)?);
-            }
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            out.extend(page.into_iter().map(|(_, e)| e));
         }
         Ok(out)
     }
+
+    /// One page of a subject's events after log index `after` and before `before`, with their
+    /// indices.
+    pub(crate) async fn subject_audit_page(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+        after: Option<u64>,
+        before: u64,
+    ) -> Result<Vec<(u64, AuditEvent)>> {
+        let rows = self
+            .inner
+            .store
+            .audit_query(&AuditQuery {
+                tenant,
+                subject: Some(subject),
+                after,
+                limit: SUBJECT_AUDIT_PAGE,
+                ..Default::default()
+            })
+            .await?;
+        rows.iter()
+            .take_while(|row| row.idx < before)
+            .map(|row| {
+                serde_json::from_slice(&row.event)
+                    .map(|e| (row.idx, e))
+                    .map_err(|_| VaultError::Integrity)
+            })
+            .collect()
+    }
 }
+
+/// A subject's audit events read per page by exports.
+const SUBJECT_AUDIT_PAGE: u32 = 1000;
 
 /// Audit rows read per page by [`verify_log`].
 const VERIFY_PAGE: u32 = 10_000;

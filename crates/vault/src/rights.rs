@@ -154,6 +154,76 @@ impl Vault {
         subject: Uuid,
         during_grace: bool,
     ) -> Result<Value> {
+        let (mut doc, before) = self.export_head(ctx, tenant, subject, during_grace).await?;
+        let trail: Vec<Value> = self
+            .subject_audit(tenant, subject, before)
+            .await?
+            .into_iter()
+            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            .collect();
+        if let Value::Object(o) = &mut doc {
+            o.insert("access_log".into(), Value::Array(trail));
+        }
+        Ok(doc)
+    }
+
+    /// The same document as [`Self::export_subject`], written in pieces: the document without
+    /// its access log, then the log a page of events at a time, so a subject whose data was
+    /// read a million times costs the server one page of events. `emit` answers false to stop
+    /// (the client went away).
+    pub async fn export_subject_streamed<F, Fut>(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        mut emit: F,
+    ) -> Result<()>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let (doc, before) = self.export_head(ctx, tenant, subject, false).await?;
+        let mut head = serde_json::to_string(&doc).map_err(|_| VaultError::Integrity)?;
+        // The head is a non-empty object: reopen it for the log.
+        head.pop();
+        head.push_str(",\"access_log\":[");
+        if !emit(head).await {
+            return Ok(());
+        }
+        let mut after = None;
+        let mut first = true;
+        loop {
+            let page = self
+                .subject_audit_page(tenant, subject, after, before)
+                .await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            let mut chunk = String::new();
+            for (_, e) in &page {
+                if !first {
+                    chunk.push(',');
+                }
+                first = false;
+                chunk.push_str(&serde_json::to_string(e).map_err(|_| VaultError::Integrity)?);
+            }
+            if !emit(chunk).await {
+                return Ok(());
+            }
+        }
+        emit("]}".into()).await;
+        Ok(())
+    }
+
+    /// Decides and audits a subject export and builds its document without the access log;
+    /// also returns the export event's own log index, which bounds the log it exports (the
+    /// log as it was when the export was decided).
+    async fn export_head(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        subject: Uuid,
+        during_grace: bool,
+    ) -> Result<(Value, u64)> {
         let mut event = self.event(ctx, Action::SubjectExport, Some(tenant));
         event.subject = Some(subject);
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
@@ -189,19 +259,19 @@ impl Vault {
                 "expires_at": out.expires_at.map(rfc3339),
             }));
         }
-        let trail: Vec<Value> = self
-            .subject_audit(tenant, subject)
-            .await?
-            .into_iter()
-            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
-            .collect();
         event.detail = Some(json!({ "records": records.len() }));
-        self.inner
+        let committed = self
+            .inner
             .store
             .commit(vec![Op::Audit(Box::new(event))])
             .await?;
+        let before = committed
+            .audit_indices
+            .first()
+            .copied()
+            .ok_or(VaultError::Integrity)?;
         let org = &self.inner.policy.organization;
-        Ok(json!({
+        let doc = json!({
             "format": "ward.subject-export.v1",
             "generated_at": rfc3339(now),
             "controller": { "name": org.name, "contact": org.contact },
@@ -214,8 +284,8 @@ impl Vault {
             },
             "schema": { "collections": collections },
             "records": records,
-            "access_log": trail,
-        }))
+        });
+        Ok((doc, before))
     }
 
     /// Export by the tenant's external reference.
@@ -1161,8 +1231,6 @@ impl Vault {
 /// Subjects read per page by the tenant export: the ids of one page are all it holds at once.
 pub(crate) const EXPORT_PAGE: u32 = 200;
 
-/// The decrypted fields of one record in an export. Every export path decrypts through here
-/// and nowhere else, so what an export may reveal is decided in one place.
 fn request_out(r: &RequestRow, now: OffsetDateTime, result: Option<Value>) -> RequestOut {
     RequestOut {
         id: r.id,

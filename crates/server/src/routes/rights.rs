@@ -18,18 +18,37 @@ use crate::extract::{Auth, Json, Path, Query};
 use crate::{ApiError, AppState, ErrorBody};
 
 /// Everything held about a subject, decrypted, with its schema and access log (GDPR Art. 15/20).
+/// One JSON document, streamed: the access log goes out a page of events at a time, so a
+/// subject read a million times costs the server one page.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/subjects/{subject}/export", tag = "rights",
     params(("tenant" = Uuid, Path, description = "Tenant id"), ("subject" = Uuid, Path, description = "Subject id")),
-    responses((status = 200, description = "Subject export document (format ward.subject-export.v1)"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, content_type = "application/json", body = Object, description = "Subject export document (format ward.subject-export.v1), chunked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn export_subject(
     State(s): State<AppState>,
     Auth(ctx): Auth,
     Path((tenant, subject)): Path<(Uuid, Uuid)>,
-) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(
-        s.vault.export_subject(&ctx, tenant, subject).await?,
-    ))
+) -> Result<Response, ApiError> {
+    streamed_subject_export(s, ctx, tenant, subject).await
+}
+
+/// Streams one subject's export; errors before the first byte are ordinary JSON errors.
+async fn streamed_subject_export(
+    s: AppState,
+    ctx: ward_vault::RequestContext,
+    tenant: Uuid,
+    subject: Uuid,
+) -> Result<Response, ApiError> {
+    streamed("application/json", move |tx| async move {
+        s.vault
+            .export_subject_streamed(&ctx, tenant, subject, move |chunk| {
+                let tx = tx.clone();
+                async move { tx.send(Ok(Bytes::from(chunk))).await.is_ok() }
+            })
+            .await
+            .map_err(ApiError::from)
+    })
+    .await
 }
 
 /// Query of the export by external reference.
@@ -50,12 +69,12 @@ pub(crate) async fn export_by_ref(
     Auth(ctx): Auth,
     Path(tenant): Path<Uuid>,
     Query(q): Query<RefQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(
-        s.vault
-            .export_subject_by_ref(&ctx, tenant, &q.external_ref)
-            .await?,
-    ))
+) -> Result<Response, ApiError> {
+    let found = s
+        .vault
+        .subject_by_ref(&ctx, tenant, &q.external_ref)
+        .await?;
+    streamed_subject_export(s, ctx, tenant, found.id).await
 }
 
 /// Erase a subject by crypto-shredding its key; held collections are kept and reported.
@@ -311,25 +330,39 @@ pub(crate) async fn export_tenant(
     Auth(ctx): Auth,
     Path(tenant): Path<Uuid>,
 ) -> Result<Response, ApiError> {
-    // A few lines in flight: the export waits for the client rather than running ahead of it.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, ApiError>>(4);
-    let vault = s.vault.clone();
-    tokio::spawn(async move {
-        let lines = tx.clone();
-        let done = vault
+    streamed("application/x-ndjson", move |tx| async move {
+        s.vault
             .export_tenant(&ctx, tenant, move |line, _| {
-                let lines = lines.clone();
+                let lines = tx.clone();
                 let mut bytes = line.to_string().into_bytes();
                 bytes.push(b'\n');
                 async move { lines.send(Ok(Bytes::from(bytes))).await.is_ok() }
             })
-            .await;
-        if let Err(e) = done {
-            let _ = tx.send(Err(e.into())).await;
+            .await
+            .map(|_| ())
+            .map_err(ApiError::from)
+    })
+    .await
+}
+
+/// A chunked response fed by `produce` through a channel of a few chunks, so the producer
+/// waits for the client rather than running ahead of it. An error before the first chunk is
+/// answered as usual; one after it aborts the response, so a client never takes a truncated
+/// export for a complete one.
+async fn streamed<P, Fut>(content_type: &'static str, produce: P) -> Result<Response, ApiError>
+where
+    P: FnOnce(tokio::sync::mpsc::Sender<Result<Bytes, ApiError>>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ApiError>> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, ApiError>>(4);
+    let work = produce(tx.clone());
+    tokio::spawn(async move {
+        if let Err(e) = work.await {
+            let _ = tx.send(Err(e)).await;
         }
     });
     let first = match rx.recv().await {
-        Some(Ok(line)) => line,
+        Some(Ok(chunk)) => chunk,
         Some(Err(e)) => return Err(e),
         None => {
             return Err(ApiError::new(
@@ -344,13 +377,13 @@ pub(crate) async fn export_tenant(
         rest: rx,
     };
     Ok((
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        [(header::CONTENT_TYPE, content_type)],
         axum::body::Body::new(body),
     )
         .into_response())
 }
 
-/// A response body fed by the export task, one line per frame.
+/// A response body fed by an export task, one chunk per frame.
 struct ChannelBody {
     first: Option<Bytes>,
     rest: tokio::sync::mpsc::Receiver<Result<Bytes, ApiError>>,
@@ -375,7 +408,7 @@ impl http_body::Body for ChannelBody {
         self.rest.poll_recv(cx).map(|next| {
             next.map(|r| {
                 r.map(http_body::Frame::data).map_err(|e| {
-                    tracing::error!(code = e.code(), "tenant export aborted mid-stream");
+                    tracing::error!(code = e.code(), "export aborted mid-stream");
                     StreamAborted(e.code().to_owned())
                 })
             })

@@ -1,8 +1,9 @@
-//! The tenant export streams: a chunked `application/x-ndjson` body (no Content-Length, the
+//! Exports stream. The tenant export streams: a chunked `application/x-ndjson` body (no Content-Length, the
 //! server never holds the archive), read from the store a page of subjects at a time across
 //! page boundaries without losing or repeating a subject, audited as before (one
 //! `subject_export` per subject, one `tenant_export` with the count), and errors found before
-//! the first line are ordinary JSON errors.
+//! the first line are ordinary JSON errors. A subject export is one JSON document whose access
+//! log is written a page at a time.
 
 use std::collections::BTreeSet;
 
@@ -139,4 +140,75 @@ async fn a_refused_export_is_a_json_error_not_a_stream() {
         exports.iter().all(|e| e["outcome"] == "denied"),
         "{exports:?}"
     );
+}
+
+#[tokio::test]
+async fn a_subject_export_streams_an_access_log_longer_than_a_page() {
+    // 300 records listed four times: 1,500 events on the subject, more than one page (1,000)
+    // of the log the export streams.
+    let srv = crate::start().await;
+    let t = srv.tenant("Long Log").await;
+    let s = srv.subject(&t).await;
+    let items: Vec<Value> = (0..300)
+        .map(|n| json!({ "op": "create_record", "subject": s, "collection": "contact",
+                         "fields": { "name": format!("Logged {n}"), "email": format!("l{n}@log.example") } }))
+        .collect();
+    let (st, b) = srv
+        .post(
+            &format!("/v1/tenants/{}/batch", t.id),
+            &t.owner,
+            json!({ "items": items }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let list = format!(
+        "/v1/tenants/{}/subjects/{s}/records?purpose=essential.service",
+        t.id
+    );
+    for _ in 0..4 {
+        let (st, b) = srv.get(&list, &t.owner).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+    }
+    let before: Vec<Value> = audit_of(&srv, &t, "record_list")
+        .await
+        .into_iter()
+        .chain(audit_of(&srv, &t, "record_create").await)
+        .filter(|e| e["subject"] == s.as_str())
+        .collect();
+    assert_eq!(before.len(), 1500);
+    let resp = srv
+        .request(
+            Method::GET,
+            &format!("/v1/tenants/{}/subjects/{s}/export", t.id),
+        )
+        .bearer_auth(&t.owner)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers().get("content-length").is_none(),
+        "streamed, not buffered: {:?}",
+        resp.headers()
+    );
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let doc: Value =
+        serde_json::from_str(&resp.text().await.expect("body")).expect("one JSON document");
+    assert_eq!(doc["format"], "ward.subject-export.v1");
+    assert_eq!(doc["records"].as_array().map(Vec::len), Some(300));
+    let log = doc["access_log"].as_array().expect("access_log");
+    assert_eq!(
+        log.len(),
+        1501,
+        "every event on the subject before the export (its creation, 300 creates, 1,200 reads), across pages"
+    );
+    assert_eq!(log[0]["action"], "subject_create");
+    let mut indices: Vec<u64> = log.iter().filter_map(|e| e["index"].as_u64()).collect();
+    let n = indices.len();
+    indices.dedup();
+    assert_eq!(indices.len(), n, "no event twice");
+    // The export itself is audited, after the log it exported.
+    let exports = audit_of(&srv, &t, "subject_export").await;
+    assert_eq!(exports.len(), 1);
+    assert_eq!(exports[0]["detail"]["records"], 300);
 }
