@@ -402,3 +402,13 @@ pub(crate) fn sample(collection: &str) -> Sample {
         .find(|s| s.collection == collection)
         .expect("sample collection")
 }
+
+/// The runtime a property test drives its server on: proptest's closures are synchronous, so
+/// each case blocks on the server's runtime.
+pub(crate) fn property_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}

@@ -22,11 +22,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = property_runtime();
         let (srv, t, s, request) = rt.block_on(async {
             let srv = crate::start().await;
             let t = srv.tenant("Controls").await;
