@@ -46,39 +46,58 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every `/v1` operation authenticates, so each may answer 401 and, once a source or token has
-/// failed too often, 429 with `Retry-After`; every one with a body may answer 408 when the body
-/// stalls: added here once rather than on every handler.
+/// The answers every `/v1` operation may give because of what all of them share, added here
+/// once rather than on every handler, so the document lists every status a route can return:
+/// - authentication: 401, and 429 with `Retry-After` once a source or token failed too often;
+/// - the extractors: a malformed path id or query is 400, a path naming nothing is 404;
+/// - a body: malformed JSON 400, a wrong content type 415, too large 413, invalid values 422,
+///   a stalled body 408;
+/// - a tenant's routes: the access decision may refuse with 403.
 struct AuthErrors;
 
 impl Modify for AuthErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
         use utoipa::openapi::schema::{ObjectBuilder, Type};
         use utoipa::openapi::{Content, Header, Ref, RefOr, ResponseBuilder};
-        let error = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
-        let unauthenticated = ResponseBuilder::new()
-            .description("Missing, unknown or revoked API key")
-            .content("application/json", error())
-            .build();
-        let throttled = ResponseBuilder::new()
-            .description(
-                "Too many failed authentications from this source or with this token; \
-                 nothing was looked up",
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                    )
+                    .build(),
             )
-            .content("application/json", error())
-            .header(
-                "Retry-After",
-                Header::new(ObjectBuilder::new().schema_type(Type::Integer)),
-            )
-            .build();
-        let stalled = ResponseBuilder::new()
-            .description("The request body stalled longer than the server's body timeout")
-            .content("application/json", error())
-            .build();
+        };
+        let throttled = RefOr::T(
+            ResponseBuilder::new()
+                .description(
+                    "Too many failed authentications from this source or with this token; \
+                     nothing was looked up",
+                )
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .header(
+                    "Retry-After",
+                    Header::new(ObjectBuilder::new().schema_type(Type::Integer)),
+                )
+                .build(),
+        );
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/v1/") {
                 continue;
             }
+            let tenant_scoped = path.starts_with("/v1/tenants/{tenant}");
+            let item_params: Vec<ParameterIn> = item
+                .parameters
+                .iter()
+                .flatten()
+                .filter_map(parameter_in)
+                .collect();
             for op in [
                 &mut item.get,
                 &mut item.put,
@@ -89,17 +108,58 @@ impl Modify for AuthErrors {
             .into_iter()
             .flatten()
             {
+                let params: Vec<ParameterIn> = item_params
+                    .iter()
+                    .cloned()
+                    .chain(op.parameters.iter().flatten().filter_map(parameter_in))
+                    .collect();
+                let has_path = params.iter().any(|p| matches!(p, ParameterIn::Path));
+                let has_query = params.iter().any(|p| matches!(p, ParameterIn::Query));
                 let has_body = op.request_body.is_some();
                 let r = &mut op.responses.responses;
-                r.entry("401".into())
-                    .or_insert_with(|| RefOr::T(unauthenticated.clone()));
-                r.entry("429".into())
-                    .or_insert_with(|| RefOr::T(throttled.clone()));
+                let mut add = |code: &str, response: &RefOr<utoipa::openapi::Response>| {
+                    r.entry(code.into()).or_insert_with(|| response.clone());
+                };
+                add("401", &error("Missing, unknown or revoked API key"));
+                add("429", &throttled);
+                if has_path || has_query || has_body {
+                    add(
+                        "400",
+                        &error("Malformed id, query or body; the error names the field"),
+                    );
+                }
+                if has_path {
+                    add("404", &error("Nothing of that id is visible to this key"));
+                }
                 if has_body {
-                    r.entry("408".into())
-                        .or_insert_with(|| RefOr::T(stalled.clone()));
+                    add(
+                        "408",
+                        &error("The request body stalled longer than the server's body timeout"),
+                    );
+                    add("413", &error("The request body is too large"));
+                    add("415", &error("The body is not sent as application/json"));
+                    add(
+                        "422",
+                        &error("A value is invalid; the error names the field"),
+                    );
+                }
+                if tenant_scoped {
+                    add(
+                        "403",
+                        &error("The access decision refused it; the error gives the reason"),
+                    );
                 }
             }
         }
+    }
+}
+
+/// Where a parameter goes; `None` for a reference (Ward's document has none).
+fn parameter_in(
+    p: &utoipa::openapi::RefOr<utoipa::openapi::path::Parameter>,
+) -> Option<utoipa::openapi::path::ParameterIn> {
+    match p {
+        utoipa::openapi::RefOr::T(p) => Some(p.parameter_in.clone()),
+        utoipa::openapi::RefOr::Ref(_) => None,
     }
 }

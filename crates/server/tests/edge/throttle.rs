@@ -171,7 +171,7 @@ async fn bearer_scheme_is_case_insensitive() {
 }
 
 #[tokio::test]
-async fn openapi_lists_401_429_and_408_on_every_v1_operation_they_apply_to() {
+async fn openapi_lists_every_shared_status_on_every_v1_operation_it_applies_to() {
     let srv = crate::start().await;
     let (st, doc) = srv.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(st, StatusCode::OK);
@@ -185,10 +185,25 @@ async fn openapi_lists_401_429_and_408_on_every_v1_operation_they_apply_to() {
                 responses["429"]["headers"]["Retry-After"].is_object(),
                 "{method} {path}: {responses}"
             );
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let has = |place: &str| params.iter().any(|p| p["in"] == place);
+            let mut expected: Vec<&str> = Vec::new();
+            if has("path") {
+                expected.extend(["400", "404"]);
+            }
+            if has("query") {
+                expected.push("400");
+            }
             if op.get("requestBody").is_some() {
+                expected.extend(["400", "408", "413", "415", "422"]);
+            }
+            if path.starts_with("/v1/tenants/{tenant}") {
+                expected.push("403");
+            }
+            for code in expected {
                 assert!(
-                    responses["408"].is_object(),
-                    "{method} {path} reads a body, which may stall: {responses}"
+                    responses[code].is_object(),
+                    "{method} {path} can answer {code}, so the document must list it: {responses}"
                 );
             }
             seen += 1;
