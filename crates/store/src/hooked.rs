@@ -211,4 +211,8 @@ impl<H: CommitHook> Store for Hooked<H> {
     async fn requests(&self, tenant: Uuid, status: Option<&str>) -> Result<Vec<RequestRow>> {
         self.store.requests(tenant, status).await
     }
+
+    async fn requests_in_clear(&self, sealed_prefix: &str) -> Result<Vec<RequestRow>> {
+        self.store.requests_in_clear(sealed_prefix).await
+    }
 }

@@ -2188,4 +2188,16 @@ impl Store for PostgresStore {
             .await?;
         rows.iter().map(request_from).collect()
     }
+
+    async fn requests_in_clear(&self, sealed_prefix: &str) -> Result<Vec<RequestRow>> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE left(verified_by, length($1)) <> $1 \
+             OR left(detail, length($1)) <> $1 ORDER BY tenant, id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(sealed_prefix)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(request_from).collect()
+    }
 }

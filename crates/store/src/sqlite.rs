@@ -2490,4 +2490,21 @@ impl Store for SqliteStore {
             )
         })
     }
+
+    async fn requests_in_clear(&self, sealed_prefix: &str) -> Result<Vec<RequestRow>> {
+        let prefix = sealed_prefix.to_owned();
+        self.read(move |c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    request_columns!(),
+                    " FROM requests WHERE substr(verified_by, 1, length(?1)) <> ?1 \
+                     OR substr(detail, 1, length(?1)) <> ?1 ORDER BY tenant, id"
+                ),
+                params![prefix],
+                request_from,
+            )
+        })
+    }
 }

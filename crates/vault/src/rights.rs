@@ -1027,32 +1027,36 @@ impl Vault {
     /// keeps its newer detail. Not audited: it changes how a value is stored, not who can
     /// see it, like a schema migration.
     pub async fn seal_legacy_free_text(&self) -> Result<u64> {
+        let rows = self
+            .inner
+            .store
+            .requests_in_clear(sealed_text::PREFIX)
+            .await?;
         let mut sealed = 0u64;
-        for trow in self.inner.store.tenants().await? {
-            if trow.wrapped_key.is_none() {
+        let mut ops = Vec::new();
+        let mut tenant: Option<TenantRow> = None;
+        for row in rows {
+            // Rows come ordered by tenant: each tenant's key is read once.
+            if tenant.as_ref().is_none_or(|t| t.id != row.tenant) {
+                tenant = self.inner.store.tenant(row.tenant).await?;
+            }
+            let Some(trow) = tenant.as_ref().filter(|t| t.wrapped_key.is_some()) else {
                 continue; // destroyed: its key is gone, its requests with it
-            }
-            let rows = self.inner.store.requests(trow.id, None).await?;
-            let mut ops = Vec::new();
-            for row in rows {
-                if sealed_text::is_sealed(&row.verified_by) && sealed_text::is_sealed(&row.detail) {
-                    continue;
-                }
-                let plain = self.open_request_text(&trow, row.clone())?;
-                let new = self.seal_request_text(&trow, plain)?;
-                ops.push(Op::SealRequestText {
-                    tenant: row.tenant,
-                    id: row.id,
-                    old_verified_by: row.verified_by,
-                    old_detail: row.detail,
-                    verified_by: new.verified_by,
-                    detail: new.detail,
-                });
-            }
-            for chunk in ops.chunks(500) {
-                sealed += chunk.len() as u64;
-                self.inner.store.commit(chunk.to_vec()).await?;
-            }
+            };
+            let plain = self.open_request_text(trow, row.clone())?;
+            let new = self.seal_request_text(trow, plain)?;
+            ops.push(Op::SealRequestText {
+                tenant: row.tenant,
+                id: row.id,
+                old_verified_by: row.verified_by,
+                old_detail: row.detail,
+                verified_by: new.verified_by,
+                detail: new.detail,
+            });
+        }
+        for chunk in ops.chunks(500) {
+            sealed += chunk.len() as u64;
+            self.inner.store.commit(chunk.to_vec()).await?;
         }
         Ok(sealed)
     }

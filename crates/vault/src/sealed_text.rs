@@ -15,7 +15,8 @@ use ward_crypto::aad;
 use crate::keys::TenantKeys;
 use crate::{Result, VaultError};
 
-const PREFIX: &str = "ward-sealed:v1:";
+/// What every sealed value starts with; a value without it was written in clear.
+pub(crate) const PREFIX: &str = "ward-sealed:v1:";
 
 /// Seals `plain` for `column` of row `row` of `tenant`.
 pub(crate) fn seal(
@@ -53,9 +54,4 @@ pub(crate) fn open(
         &aad::free_text(tenant.as_bytes(), row.as_bytes(), column),
     )?;
     String::from_utf8(plain.to_vec()).map_err(|_| VaultError::Integrity)
-}
-
-/// Whether a stored value is sealed (false: written in clear by an older Ward).
-pub(crate) fn is_sealed(stored: &str) -> bool {
-    stored.starts_with(PREFIX)
 }
