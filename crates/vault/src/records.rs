@@ -665,7 +665,6 @@ impl Vault {
             ..row.clone()
         };
         let index = self.index_entries(&trow, coll, &typed)?;
-        drop(values);
         let out = match &grant {
             Some(grant) => disclose(grant, &cipher, &new)?,
             None => RecordOut::meta(&new),

@@ -288,17 +288,6 @@ impl Vault {
         Ok((doc, before))
     }
 
-    /// Export by the tenant's external reference.
-    pub async fn export_subject_by_ref(
-        &self,
-        ctx: &RequestContext,
-        tenant: Uuid,
-        external_ref: &str,
-    ) -> Result<Value> {
-        let s = self.subject_by_ref(ctx, tenant, external_ref).await?;
-        self.export_subject(ctx, tenant, s.id).await
-    }
-
     fn collection_schema(&self, c: &ward_policy::Collection) -> Value {
         let fields: BTreeMap<&str, Value> = c
             .fields
