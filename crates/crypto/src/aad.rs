@@ -16,6 +16,8 @@ const SUBJECT_KEY: &str = "ward/aad/v1/subject-key";
 const TENANT_KEY: &str = "ward/aad/v1/tenant-key";
 const HOLD_KEY: &str = "ward/aad/v1/hold-key";
 const FREE_TEXT: &str = "ward/aad/v1/free-text";
+const BACKUP_OBJECT: &str = "ward/aad/v1/backup-object";
+const BACKUP_REPOSITORY_KEY: &str = "ward/aad/v1/backup-repository-key";
 
 /// Associated data for a live record's payload at `revision`, sealed under its subject key
 /// `key_version`.
@@ -96,6 +98,23 @@ pub fn hold_key(tenant: &[u8; 16], hold: &[u8; 16], tenant_key_version: u32) -> 
 #[must_use]
 pub fn free_text(tenant: &[u8; 16], row: &[u8; 16], column: &str) -> Vec<u8> {
     encode(FREE_TEXT, &[tenant, row, column.as_bytes()])
+}
+
+/// Associated data for a backup object (a chunk, a manifest) of backup repository
+/// `repository`, stored at `path`: an object moved to another path or repository fails to
+/// open.
+#[must_use]
+pub fn backup_object(repository: &str, path: &str) -> Vec<u8> {
+    encode(BACKUP_OBJECT, &[repository.as_bytes(), path.as_bytes()])
+}
+
+/// Associated data for a backup repository's key wrapped under root key `root_key_version`.
+#[must_use]
+pub fn backup_repository_key(repository: &str, root_key_version: u32) -> Vec<u8> {
+    encode(
+        BACKUP_REPOSITORY_KEY,
+        &[repository.as_bytes(), &root_key_version.to_be_bytes()],
+    )
 }
 
 fn encode(domain: &str, parts: &[&[u8]]) -> Vec<u8> {

@@ -1,0 +1,370 @@
+//! Taking a snapshot: byte streams in, chunks out to every location, manifest last.
+//!
+//! The chunker runs on a blocking thread (content-defined chunking, keyed hashing, zstd and
+//! AES-GCM are CPU work) and hands finished objects to the uploader, which writes each to
+//! the locations that lack it, several at a time. A location that fails stops receiving
+//! objects and gets no manifest; the others complete. The manifest is written only after
+//! every chunk and the store's summary are in, so an interrupted snapshot leaves objects
+//! (reused by the next run) but never a manifest that points at missing data.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf as _, Bytes};
+use futures::StreamExt as _;
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use crate::codec::encode_chunk;
+use crate::id::{ObjectId, SnapshotId};
+use crate::keys::FORMAT;
+use crate::location::PutOutcome;
+use crate::manifest::{ChunkRef, Entry, Manifest, Summary};
+use crate::repository::Repository;
+use crate::{BackupError, Result, Stream};
+
+/// Objects uploaded at once (per snapshot, across locations).
+const UPLOADS_IN_FLIGHT: usize = 8;
+
+/// One named byte stream to back up.
+#[derive(Debug)]
+pub struct EntryInput {
+    /// Entry name in the manifest.
+    pub name: String,
+    /// The bytes, in buffers of any size; the stream ends when every sender is dropped.
+    pub data: mpsc::Receiver<Bytes>,
+}
+
+impl EntryInput {
+    /// An entry holding `bytes` (a small file such as the audit signing key).
+    #[must_use]
+    pub fn from_bytes(name: impl Into<String>, bytes: Bytes) -> Self {
+        let (tx, rx) = mpsc::channel(1);
+        // Capacity 1 and nothing sent yet: the send cannot fail for lack of room.
+        let _ = tx.try_send(bytes);
+        Self {
+            name: name.into(),
+            data: rx,
+        }
+    }
+}
+
+/// Called with the number of bytes read, as reading goes (progress bars).
+pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// What one location got from a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LocationReport {
+    /// The location.
+    pub location: String,
+    /// Objects written (new to this location).
+    pub objects_written: u64,
+    /// Bytes written (compressed, encrypted), manifest included.
+    pub bytes_written: u64,
+    /// Why this location's upload failed; `None` when it holds the snapshot.
+    pub error: Option<String>,
+}
+
+/// What a snapshot run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SnapshotReport {
+    /// The new snapshot.
+    pub id: SnapshotId,
+    /// Its stream.
+    pub stream: Stream,
+    /// Bytes read from the store (and files).
+    pub bytes_read: u64,
+    /// Chunks in the snapshot.
+    pub chunks: u64,
+    /// Plaintext bytes of chunks no location had.
+    pub bytes_new: u64,
+    /// Plaintext bytes already stored (deduplicated).
+    pub bytes_deduplicated: u64,
+    /// Per location.
+    pub locations: Vec<LocationReport>,
+    /// Wall time.
+    #[serde(serialize_with = "secs")]
+    pub elapsed: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl SnapshotReport {
+    /// Whether every location holds the snapshot.
+    #[must_use]
+    pub fn complete(&self) -> bool {
+        self.locations.iter().all(|l| l.error.is_none())
+    }
+
+    /// Bytes written to all locations together.
+    #[must_use]
+    pub fn bytes_written(&self) -> u64 {
+        self.locations.iter().map(|l| l.bytes_written).sum()
+    }
+}
+
+/// A chunk ready for upload.
+struct Prepared {
+    id: ObjectId,
+    sealed: Bytes,
+    /// Indices of the locations that lack it.
+    targets: Vec<usize>,
+}
+
+struct ChunkerOutput {
+    entries: Vec<Entry>,
+    bytes_read: u64,
+    chunks: u64,
+    bytes_new: u64,
+}
+
+impl Repository {
+    /// Takes a snapshot of `stream` made of `entries` (consumed in order), dated `at`.
+    /// `summary` resolves once the producer of the entries has finished (the store's row
+    /// counts); if it fails, or an entry's producer stops early, no manifest is written.
+    ///
+    /// # Errors
+    /// If chunking or the summary fails, or no location could take the snapshot (the
+    /// report of a partial success is `Ok`, with the failed locations' errors in it).
+    pub async fn write_snapshot(
+        &self,
+        stream: Stream,
+        at: OffsetDateTime,
+        entries: Vec<EntryInput>,
+        summary: impl std::future::Future<Output = Result<Summary>>,
+        progress: Option<ProgressFn>,
+    ) -> Result<SnapshotReport> {
+        let started = Instant::now();
+        let id = SnapshotId::new(at, stream)?;
+        let previous = self.newest(stream).await.ok().flatten();
+        let mut reports: Vec<LocationReport> = self
+            .locations
+            .iter()
+            .map(|l| LocationReport {
+                location: l.name().to_owned(),
+                ..LocationReport::default()
+            })
+            .collect();
+        let failed: Arc<Vec<AtomicBool>> = Arc::new(
+            self.locations
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+        );
+        let mut present = Vec::new();
+        for (i, set) in self.object_sets().await.into_iter().enumerate() {
+            match set {
+                Ok(s) => present.push(s),
+                Err(e) => {
+                    failed[i].store(true, Ordering::Relaxed);
+                    reports[i].error = Some(e.to_string());
+                    present.push(HashSet::new());
+                }
+            }
+        }
+
+        let (tx, rx) = mpsc::channel::<Prepared>(UPLOADS_IN_FLIGHT * 2);
+        let keys = self.keys.clone();
+        let params = self.config.chunking;
+        let chunk_failed = failed.clone();
+        let chunker = tokio::task::spawn_blocking(move || {
+            chunk_entries(
+                &keys,
+                params,
+                entries,
+                &present,
+                &chunk_failed,
+                &tx,
+                progress,
+            )
+        });
+
+        let uploads =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) })
+                .map(|p| self.upload(p, failed.clone()))
+                .buffer_unordered(UPLOADS_IN_FLIGHT);
+        futures::pin_mut!(uploads);
+        while let Some(results) = uploads.next().await {
+            for (i, outcome) in results {
+                match outcome {
+                    Ok((PutOutcome::Created, n)) => {
+                        reports[i].objects_written += 1;
+                        reports[i].bytes_written += n;
+                    }
+                    Ok((PutOutcome::Existed, _)) => {}
+                    Err(e) => {
+                        failed[i].store(true, Ordering::Relaxed);
+                        reports[i].error.get_or_insert(e.to_string());
+                    }
+                }
+            }
+        }
+        let out = chunker
+            .await
+            .map_err(|e| BackupError::Task(e.to_string()))??;
+        let summary = summary.await?;
+
+        let manifest = Manifest {
+            format: FORMAT,
+            id: id.clone(),
+            stream,
+            time: at,
+            previous,
+            entries: out.entries,
+            summary,
+            ward_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let sealed = Bytes::from(manifest.seal(&self.keys)?);
+        for (i, location) in self.locations.iter().enumerate() {
+            if failed[i].load(Ordering::Relaxed) {
+                continue;
+            }
+            match location.put_new(&id.path(), sealed.clone()).await {
+                Ok(_) => reports[i].bytes_written += sealed.len() as u64,
+                Err(e) => reports[i].error = Some(e.to_string()),
+            }
+        }
+        for u in self.unreachable() {
+            reports.push(LocationReport {
+                location: u.location.clone(),
+                error: Some(u.error.clone()),
+                ..LocationReport::default()
+            });
+        }
+        Ok(SnapshotReport {
+            id,
+            stream,
+            bytes_read: out.bytes_read,
+            chunks: out.chunks,
+            bytes_new: out.bytes_new,
+            bytes_deduplicated: out.bytes_read - out.bytes_new,
+            locations: reports,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Writes one object to each target location still healthy.
+    async fn upload(
+        &self,
+        p: Prepared,
+        failed: Arc<Vec<AtomicBool>>,
+    ) -> Vec<(usize, Result<(PutOutcome, u64)>)> {
+        let path = p.id.path();
+        let len = p.sealed.len() as u64;
+        let puts = p
+            .targets
+            .iter()
+            .filter(|i| !failed[**i].load(Ordering::Relaxed))
+            .map(|&i| {
+                let (path, bytes) = (&path, p.sealed.clone());
+                async move {
+                    let r = self.locations[i].put_new(path, bytes).await;
+                    (i, r.map(|o| (o, len)))
+                }
+            });
+        futures::future::join_all(puts).await
+    }
+}
+
+/// The chunker thread: reads each entry, cuts it into content-defined chunks, and seals the
+/// chunks some healthy location lacks.
+fn chunk_entries(
+    keys: &crate::keys::RepoKeys,
+    params: crate::keys::ChunkingParams,
+    entries: Vec<EntryInput>,
+    present: &[HashSet<ObjectId>],
+    failed: &[AtomicBool],
+    tx: &mpsc::Sender<Prepared>,
+    progress: Option<ProgressFn>,
+) -> Result<ChunkerOutput> {
+    let mut seen = HashSet::new();
+    let mut out = ChunkerOutput {
+        entries: Vec::with_capacity(entries.len()),
+        bytes_read: 0,
+        chunks: 0,
+        bytes_new: 0,
+    };
+    for input in entries {
+        let mut entry = Entry {
+            name: input.name,
+            size: 0,
+            chunks: Vec::new(),
+        };
+        let reader = ChannelReader {
+            rx: input.data,
+            buf: Bytes::new(),
+        };
+        let chunker = fastcdc::v2020::StreamCDC::new(
+            reader,
+            params.min as usize,
+            params.avg as usize,
+            params.max as usize,
+        );
+        for chunk in chunker {
+            let chunk = chunk.map_err(|e| {
+                BackupError::io("reading the snapshot stream", std::io::Error::other(e))
+            })?;
+            let len = chunk.data.len() as u64;
+            let id = keys.chunk_id(&chunk.data);
+            entry.size += len;
+            entry.chunks.push(ChunkRef {
+                id,
+                len: chunk.data.len() as u32,
+            });
+            out.chunks += 1;
+            out.bytes_read += len;
+            if let Some(p) = &progress {
+                p(len);
+            }
+            if !seen.insert(id) {
+                continue;
+            }
+            let targets: Vec<usize> = (0..present.len())
+                .filter(|&i| !failed[i].load(Ordering::Relaxed) && !present[i].contains(&id))
+                .collect();
+            if targets.is_empty() {
+                continue;
+            }
+            out.bytes_new += len;
+            let sealed = Bytes::from(encode_chunk(keys, &id, &chunk.data)?);
+            if tx
+                .blocking_send(Prepared {
+                    id,
+                    sealed,
+                    targets,
+                })
+                .is_err()
+            {
+                return Err(BackupError::Task("the uploader stopped".into()));
+            }
+        }
+        out.entries.push(entry);
+    }
+    Ok(out)
+}
+
+/// `std::io::Read` over a channel of buffers, for the synchronous chunker.
+struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    buf: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.buf = b,
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf.advance(n);
+        Ok(n)
+    }
+}
