@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, RecordFilter, RecordRow,
-    RequestRow, Result, RetiredKeyRow, Store, SubjectRow, SubjectView, TenantRow,
+    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, Reconciliation, RecordFilter,
+    RecordRow, RequestRow, Result, RetiredKeyRow, SnapshotStream, SnapshotSummary, Store,
+    SubjectRow, SubjectView, TenantRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.
@@ -214,5 +215,25 @@ impl<H: CommitHook> Store for Hooked<H> {
 
     async fn requests_in_clear(&self, sealed_prefix: &str) -> Result<Vec<RequestRow>> {
         self.store.requests_in_clear(sealed_prefix).await
+    }
+
+    async fn export_snapshot(
+        &self,
+        stream: SnapshotStream,
+        out: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<SnapshotSummary> {
+        self.store.export_snapshot(stream, out).await
+    }
+
+    async fn import_snapshot(
+        &self,
+        stream: SnapshotStream,
+        input: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    ) -> Result<SnapshotSummary> {
+        self.store.import_snapshot(stream, input).await
+    }
+
+    async fn reconcile_restore(&self) -> Result<Reconciliation> {
+        self.store.reconcile_restore().await
     }
 }

@@ -15,14 +15,17 @@ pub mod hooked;
 mod model;
 mod postgres;
 pub use postgres::PostgresStore;
+pub mod snapshot;
 mod sqlite;
 mod time_codec;
 
 pub use model::*;
+pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary};
 pub use sqlite::SqliteStore;
 pub use time_codec::{from_micros, to_micros};
 
 use async_trait::async_trait;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// What can go wrong below the vault.
@@ -56,6 +59,19 @@ pub enum StoreError {
     /// The SQLite writer thread could not be started.
     #[error("could not start the writer thread: {0}")]
     Thread(std::io::Error),
+    /// A snapshot dump that is truncated, corrupted or of another format or stream; or its
+    /// consumer went away before the dump was complete.
+    #[error("invalid snapshot: {0}")]
+    Snapshot(String),
+    /// A snapshot import into a store that already holds rows of that stream.
+    #[error(
+        "the target store is not empty (table {table} holds rows): a snapshot imports only \
+         into an empty store"
+    )]
+    NotEmpty {
+        /// The first table found holding rows.
+        table: &'static str,
+    },
 }
 
 /// The conflict message of a subject created under a tenant key that was rotated meanwhile;
@@ -192,4 +208,33 @@ pub trait Store: Send + Sync + 'static {
     /// `sealed_prefix`: the rows an older version wrote in clear, found by one query so the
     /// start-up pass that seals them costs nothing once they are gone.
     async fn requests_in_clear(&self, sealed_prefix: &str) -> Result<Vec<RequestRow>>;
+
+    /// Writes one consistent point-in-time logical dump of `stream` (one read transaction:
+    /// SQLite WAL read transaction over the data file and the attached key store; PostgreSQL
+    /// REPEATABLE READ, READ ONLY) as Ward's backend-neutral snapshot format, in buffers of
+    /// about 1 MiB, into `out`. Writers are never blocked. Returns when the dump is complete.
+    async fn export_snapshot(
+        &self,
+        stream: SnapshotStream,
+        out: mpsc::Sender<bytes::Bytes>,
+    ) -> Result<SnapshotSummary>;
+    /// Loads a dump produced by `export_snapshot` (from either backend) into this store, which
+    /// must hold no row of that stream (else [`StoreError::NotEmpty`]).
+    /// One transaction: a failed import leaves nothing.
+    ///
+    /// Import the data stream before the key stream: the key stream carries the versions of
+    /// the wrapped keys, which the key import writes onto the tenants, subjects and holds it
+    /// finds (on PostgreSQL those rows are where the versions live).
+    async fn import_snapshot(
+        &self,
+        stream: SnapshotStream,
+        input: mpsc::Receiver<bytes::Bytes>,
+    ) -> Result<SnapshotSummary>;
+    /// After a Data and the newest Keys snapshot were imported: erases every subject that the
+    /// erasure ledger lists or that has no subject key any more (its records, index entries
+    /// and remaining keys go, as in an erasure), drops held records whose hold key is gone,
+    /// and destroys every tenant that is destroyed or has no tenant key (as `DestroyTenant`
+    /// does), so an erased subject or destroyed tenant never comes back. Audit events stay
+    /// (they hold no personal data). Idempotent.
+    async fn reconcile_restore(&self) -> Result<Reconciliation>;
 }

@@ -37,12 +37,14 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
+mod snapshot;
+
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
     ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow, KeyOwner,
-    KeysRewrapped, LedgerRow, Op, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow,
-    Rewrapper, Store, StoreError, SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros,
-    to_micros,
+    KeysRewrapped, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result,
+    RetiredKeyRow, Rewrapper, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow,
+    SubjectView, TenantRow, WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -2199,5 +2201,25 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(request_from).collect()
+    }
+
+    async fn export_snapshot(
+        &self,
+        stream: SnapshotStream,
+        out: mpsc::Sender<bytes::Bytes>,
+    ) -> Result<SnapshotSummary> {
+        snapshot::export(&self.pool, stream, &out).await
+    }
+
+    async fn import_snapshot(
+        &self,
+        stream: SnapshotStream,
+        input: mpsc::Receiver<bytes::Bytes>,
+    ) -> Result<SnapshotSummary> {
+        snapshot::import(&self.pool, stream, input).await
+    }
+
+    async fn reconcile_restore(&self) -> Result<Reconciliation> {
+        snapshot::reconcile_restore(&self.pool).await
     }
 }

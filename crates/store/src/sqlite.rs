@@ -25,11 +25,14 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
+mod snapshot;
+
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
     HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, Op,
-    RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, Store, StoreError,
-    SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros, to_micros,
+    Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper,
+    SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow, SubjectView, TenantRow,
+    WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -89,7 +92,14 @@ enum Job {
     /// A request's ops, its audit events encoded in the same order, and where to answer.
     Commit(Vec<Op>, Vec<Encoded>, Reply),
     Head(oneshot::Sender<AuditHead>),
+    /// Work that needs the write connection to itself (a snapshot import, the restore
+    /// reconciliation): it runs between group commits, in its place in the queue, and
+    /// answers on its own channel.
+    Exclusive(ExclusiveWork),
 }
+
+/// What an exclusive job runs on the writer thread.
+type ExclusiveWork = Box<dyn FnOnce(&mut Connection, &mut AuditState) + Send>;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, applies migrations and starts the
@@ -134,6 +144,22 @@ impl SqliteStore {
     /// than a hop to another thread would.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.readers.with(f)
+    }
+
+    /// Runs `work` on the writer thread with the write connection to itself.
+    async fn exclusive<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection, &mut AuditState) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Exclusive(Box::new(move |conn, audit| {
+            let _ = tx.send(work(conn, audit));
+        }));
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Runs a read that may scan many rows on a blocking thread, off the async runtime.
@@ -369,7 +395,21 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, mut audit: Audi
                 Err(_) => break,
             }
         }
-        group_commit(&mut conn, &mut audit, jobs);
+        let mut batch = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match job {
+                Job::Exclusive(work) => {
+                    if !batch.is_empty() {
+                        group_commit(&mut conn, &mut audit, std::mem::take(&mut batch));
+                    }
+                    work(&mut conn, &mut audit);
+                }
+                job => batch.push(job),
+            }
+        }
+        if !batch.is_empty() {
+            group_commit(&mut conn, &mut audit, batch);
+        }
     }
 }
 
@@ -391,6 +431,8 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
         match job {
             Job::Commit(ops, events, reply) => commits.push((ops, events, reply)),
             Job::Head(reply) => heads.push(reply),
+            // `run_writer` hands these over on their own; one that gets here runs first.
+            Job::Exclusive(work) => work(conn, audit),
         }
     }
     if commits.is_empty() {
@@ -2506,5 +2548,28 @@ impl Store for SqliteStore {
                 request_from,
             )
         })
+    }
+
+    async fn export_snapshot(
+        &self,
+        stream: SnapshotStream,
+        out: mpsc::Sender<bytes::Bytes>,
+    ) -> Result<SnapshotSummary> {
+        let path = self.readers.path.clone();
+        join(tokio::task::spawn_blocking(move || snapshot::export(&path, stream, &out)).await)
+    }
+
+    async fn import_snapshot(
+        &self,
+        stream: SnapshotStream,
+        mut input: mpsc::Receiver<bytes::Bytes>,
+    ) -> Result<SnapshotSummary> {
+        self.exclusive(move |conn, audit| snapshot::import(conn, audit, stream, &mut input))
+            .await
+    }
+
+    async fn reconcile_restore(&self) -> Result<Reconciliation> {
+        self.exclusive(|conn, _| snapshot::reconcile_restore(conn))
+            .await
     }
 }

@@ -1,0 +1,132 @@
+//! Logical snapshots of a store, for backups and for moving between backends.
+//!
+//! A snapshot is one consistent point-in-time dump of one of two **streams**, which backups
+//! keep for different lengths of time:
+//!
+//! - [`SnapshotStream::Data`]: tenants, API keys, invitations, subjects, records, the blind
+//!   index, anonymized records, holds and held records, data-subject requests, key jobs, audit
+//!   checkpoints, the audit log and its head. Everything except key material. Kept up to
+//!   12 months.
+//! - [`SnapshotStream::Keys`]: wrapped tenant, subject, retired subject and hold keys, and the
+//!   erasure ledger. Kept only for the key window (30 days by default), so a subject erased
+//!   today is undecryptable in every backup once the window has passed.
+//!
+//! Every table of both schemas belongs to exactly one stream ([`SnapshotStream::tables`]);
+//! migration bookkeeping (`_ward_migrations`, `_sqlx_migrations`) belongs to none, since an
+//! importing store has its own.
+//!
+//! # The format (version 1)
+//!
+//! The dump is the same whichever backend wrote it, so a SQLite dump imports into PostgreSQL
+//! and back. It carries logical values, not a backend's column types: ids are 16-byte UUIDs,
+//! times are Unix microseconds, key versions are the versions of the wrapped key (taken from
+//! the key rows on SQLite and from the rows they protect on PostgreSQL).
+//!
+//! ```text
+//! dump   = "WARDSNAP" version:u8 stream:u8 frame*      (stream: 1 data, 2 keys)
+//! frame  = len:varint kind:u8 payload                  (len counts kind and payload)
+//! 'T'    table   name:str ncols:varint (name:str type:u8 nullable:u8)*
+//! 'R'    row     one value per column
+//! 'E'    end     rows:varint                           (rows of the table just ended)
+//! 'Z'    trailer tables:varint rows:varint sha256:[32] (of every byte before this frame)
+//! value  = [present:u8 if nullable] int:zigzag-varint | uuid:[16] | bytes:len-prefixed
+//! ```
+//!
+//! Varints are LEB128; strings and byte strings are a varint length then the bytes. The
+//! tables of a stream appear in a fixed order (parents before children), each once, with the
+//! column list above so a reader can refuse a dump whose shape it does not know; rows are in
+//! primary-key order (byte order for ids and text), so two dumps of the same content are
+//! byte-identical whichever backend wrote them, which is what lets a backup repository
+//! deduplicate one day's dump against the day before's. A frame is at most
+//! [`format::MAX_FRAME`] bytes. Anything else (a bad magic, an unknown version, the other
+//! stream, an unexpected table or column, a short or overlong frame, a count or digest that
+//! does not match, bytes after the trailer, input that ends before it) is refused with
+//! [`crate::StoreError::Snapshot`]; an import runs in one transaction, so a refused dump
+//! leaves the target as empty as it was.
+//!
+//! The audit head (size, chain value, Merkle frontier) travels as the one row of
+//! `audit_head`. An import rebuilds the head from the checkpoint at the start of the stored
+//! log and every event after it, and refuses a dump whose head disagrees: a restored store
+//! appends its next event at the right index and the chain continues.
+
+mod audit_tail;
+pub mod format;
+pub(crate) mod reconcile;
+pub(crate) mod tables;
+
+pub(crate) use audit_tail::AuditRebuild;
+
+use std::collections::BTreeMap;
+
+/// The two backup streams: they are kept for different lengths of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotStream {
+    /// Ciphertext records, subjects, blind index, audit log and checkpoints, tenants,
+    /// api keys, invitations, requests, holds, anonymized records, key jobs: everything
+    /// that is not key material. Kept up to 12 months.
+    Data,
+    /// Wrapped tenant, subject, retired and hold keys, the erasure ledger, and the
+    /// deployment's audit signing key. Kept only for the key window (default 30 days).
+    Keys,
+}
+
+impl SnapshotStream {
+    /// Both streams, data first (the order a restore imports them in).
+    pub const ALL: [Self; 2] = [Self::Data, Self::Keys];
+
+    /// The logical tables of this stream, in the order a dump holds them.
+    pub fn tables(self) -> Vec<&'static str> {
+        tables::of(self).iter().map(|t| t.name).collect()
+    }
+
+    /// The stream's name: `data` or `keys`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Data => "data",
+            Self::Keys => "keys",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Self::Data => 1,
+            Self::Keys => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for SnapshotStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Rows per table in one snapshot, for summaries and `verify --full` count checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotSummary {
+    /// Rows of each table of the stream (every table is listed, also when empty).
+    pub tables: BTreeMap<String, u64>,
+    /// Bytes of the dump.
+    pub bytes: u64,
+}
+
+impl SnapshotSummary {
+    /// Rows in all tables together.
+    pub fn rows(&self) -> u64 {
+        self.tables.values().sum()
+    }
+}
+
+/// What the reconciliation after a restore removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reconciliation {
+    /// Subjects erased since the data snapshot (in the ledger, or without a key) that the
+    /// restore had brought back and that are now erased again.
+    pub erased_subjects: u64,
+    /// Tenants destroyed since the data snapshot (or without a tenant key) whose data the
+    /// restore had brought back and that are now destroyed again.
+    pub destroyed_tenants: u64,
+    /// Records, held records and anonymized records removed with them.
+    pub records_removed: u64,
+}

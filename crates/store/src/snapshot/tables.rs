@@ -1,0 +1,365 @@
+//! The logical tables of each stream: their columns, types and order in a dump.
+//!
+//! Both backends export and import exactly these; a table added to a schema must be added
+//! here (to one stream) or the schema test in `tests/snapshot.rs` fails.
+
+use super::SnapshotStream;
+
+/// A column's logical type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Type {
+    /// A signed 64-bit integer (sizes, counts, versions).
+    Int,
+    /// Unix microseconds.
+    Time,
+    /// A 16-byte UUID.
+    Uuid,
+    /// A byte string (ciphertext, hashes, frontiers).
+    Bytes,
+    /// UTF-8 text.
+    Text,
+}
+
+impl Type {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Self::Int => 1,
+            Self::Time => 2,
+            Self::Uuid => 3,
+            Self::Bytes => 4,
+            Self::Text => 5,
+        }
+    }
+
+    /// The PostgreSQL array type a column of this type is bound as for `UNNEST`.
+    pub(crate) fn pg_array(self) -> &'static str {
+        match self {
+            Self::Int | Self::Time => "BIGINT[]",
+            Self::Uuid | Self::Bytes => "BYTEA[]",
+            Self::Text => "TEXT[]",
+        }
+    }
+}
+
+/// One column of a logical table.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Column {
+    pub(crate) name: &'static str,
+    pub(crate) ty: Type,
+    pub(crate) nullable: bool,
+}
+
+/// One logical table.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Table {
+    pub(crate) name: &'static str,
+    pub(crate) columns: &'static [Column],
+    /// The primary key: rows are dumped in this order.
+    pub(crate) key: &'static [&'static str],
+}
+
+impl Table {
+    /// The column list, comma-separated, with `prefix` before each name.
+    pub(crate) fn column_list(&self, prefix: &str) -> String {
+        self.columns
+            .iter()
+            .map(|c| format!("{prefix}{}", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub(crate) fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+const fn col(name: &'static str, ty: Type) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: false,
+    }
+}
+
+const fn opt(name: &'static str, ty: Type) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: true,
+    }
+}
+
+use Type::{Bytes, Int, Text, Time, Uuid};
+
+/// The data stream, parents before children (foreign keys hold at every step of an import),
+/// audit checkpoints before the events they anchor, the head last.
+pub(crate) const DATA: &[Table] = &[
+    Table {
+        name: "tenants",
+        columns: &[
+            col("id", Uuid),
+            col("name", Text),
+            col("status", Text),
+            opt("region", Text),
+            col("root_key_version", Int),
+            col("key_version", Int),
+            col("settings", Text),
+            col("created_at", Time),
+            col("status_changed_at", Time),
+            opt("destroy_after", Time),
+        ],
+        key: &["id"],
+    },
+    Table {
+        name: "api_keys",
+        columns: &[
+            col("id", Uuid),
+            opt("tenant", Uuid),
+            col("token_hash", Bytes),
+            col("name", Text),
+            col("role", Text),
+            col("purposes", Text),
+            col("created_at", Time),
+            opt("revoked_at", Time),
+        ],
+        key: &["id"],
+    },
+    Table {
+        name: "invitations",
+        columns: &[
+            col("id", Uuid),
+            col("tenant", Uuid),
+            col("token_hash", Bytes),
+            col("created_at", Time),
+            col("expires_at", Time),
+            opt("used_at", Time),
+        ],
+        key: &["id"],
+    },
+    Table {
+        name: "subjects",
+        columns: &[
+            col("tenant", Uuid),
+            col("id", Uuid),
+            opt("external_ref", Bytes),
+            col("key_version", Int),
+            col("restrictions", Text),
+            opt("hold_until", Time),
+            col("created_at", Time),
+        ],
+        key: &["tenant", "id"],
+    },
+    Table {
+        name: "records",
+        columns: &[
+            col("tenant", Uuid),
+            col("subject", Uuid),
+            col("id", Uuid),
+            col("collection", Text),
+            col("ciphertext", Bytes),
+            col("key_version", Int),
+            col("revision", Int),
+            col("created_at", Time),
+            col("updated_at", Time),
+            opt("expires_at", Time),
+        ],
+        key: &["tenant", "subject", "id"],
+    },
+    Table {
+        name: "blind_index",
+        columns: &[
+            col("tenant", Uuid),
+            col("collection", Text),
+            col("field", Text),
+            col("hash", Bytes),
+            col("subject", Uuid),
+            col("record", Uuid),
+        ],
+        key: &["tenant", "collection", "field", "hash", "record"],
+    },
+    Table {
+        name: "anonymized_records",
+        columns: &[
+            col("tenant", Uuid),
+            col("id", Uuid),
+            col("collection", Text),
+            col("ciphertext", Bytes),
+            col("key_version", Int),
+            col("created_at", Time),
+            col("anonymized_at", Time),
+        ],
+        key: &["tenant", "id"],
+    },
+    Table {
+        name: "holds",
+        columns: &[
+            col("tenant", Uuid),
+            col("id", Uuid),
+            col("subject", Uuid),
+            col("key_version", Int),
+            col("created_at", Time),
+        ],
+        key: &["tenant", "id"],
+    },
+    Table {
+        name: "held_records",
+        columns: &[
+            col("tenant", Uuid),
+            col("hold", Uuid),
+            col("id", Uuid),
+            col("collection", Text),
+            col("ciphertext", Bytes),
+            col("key_version", Int),
+            col("created_at", Time),
+            col("hold_until", Time),
+            col("reason", Text),
+        ],
+        key: &["tenant", "id"],
+    },
+    Table {
+        name: "requests",
+        columns: &[
+            col("tenant", Uuid),
+            col("id", Uuid),
+            col("kind", Text),
+            col("subject", Uuid),
+            col("status", Text),
+            col("verified_by", Text),
+            col("detail", Text),
+            col("created_at", Time),
+            col("due_at", Time),
+            opt("closed_at", Time),
+        ],
+        key: &["tenant", "id"],
+    },
+    Table {
+        name: "key_jobs",
+        columns: &[
+            col("id", Uuid),
+            col("tenant", Uuid),
+            col("status", Text),
+            opt("cursor", Bytes),
+            col("subjects_done", Int),
+            col("records_done", Int),
+            col("records_total", Int),
+            col("started_at", Time),
+            col("updated_at", Time),
+            opt("finished_at", Time),
+            opt("lease_owner", Text),
+            opt("lease_until", Time),
+            opt("error", Text),
+        ],
+        key: &["id"],
+    },
+    Table {
+        name: "audit_checkpoints",
+        columns: &[
+            col("tree_size", Int),
+            col("checkpoint", Text),
+            col("frontier", Bytes),
+            col("created_at", Time),
+        ],
+        key: &["tree_size"],
+    },
+    Table {
+        name: "audit_events",
+        columns: &[
+            col("idx", Int),
+            col("at", Time),
+            opt("tenant", Uuid),
+            opt("subject", Uuid),
+            col("actor", Text),
+            col("action", Text),
+            col("outcome", Text),
+            col("event", Bytes),
+            col("chain", Bytes),
+        ],
+        key: &["idx"],
+    },
+    AUDIT_HEAD,
+];
+
+/// The audit log's tail: a table on PostgreSQL, the writer's memory on SQLite.
+pub(crate) const AUDIT_HEAD: Table = Table {
+    name: "audit_head",
+    columns: &[
+        col("size", Int),
+        col("chain", Bytes),
+        col("frontier", Bytes),
+    ],
+    key: &[],
+};
+
+/// The key stream: wrapped keys with the versions they were sealed under, and the ledger.
+pub(crate) const KEYS: &[Table] = &[
+    Table {
+        name: "tenant_keys",
+        columns: &[
+            col("tenant", Uuid),
+            col("wrapped_key", Bytes),
+            col("root_key_version", Int),
+            col("key_version", Int),
+        ],
+        key: &["tenant"],
+    },
+    Table {
+        name: "subject_keys",
+        columns: &[
+            col("tenant", Uuid),
+            col("subject", Uuid),
+            col("wrapped_key", Bytes),
+            col("version", Int),
+            col("key_version", Int),
+        ],
+        key: &["tenant", "subject"],
+    },
+    Table {
+        name: "retired_subject_keys",
+        columns: &[
+            col("tenant", Uuid),
+            col("subject", Uuid),
+            col("version", Int),
+            col("wrapped_key", Bytes),
+            col("key_version", Int),
+        ],
+        key: &["tenant", "subject", "version"],
+    },
+    Table {
+        name: "hold_keys",
+        columns: &[
+            col("tenant", Uuid),
+            col("hold", Uuid),
+            col("wrapped_key", Bytes),
+            col("key_version", Int),
+        ],
+        key: &["tenant", "hold"],
+    },
+    Table {
+        name: "erasure_ledger",
+        columns: &[
+            col("id", Uuid),
+            col("tenant", Uuid),
+            col("subject", Uuid),
+            col("requested_by", Text),
+            col("erased_at", Time),
+            col("detail", Text),
+        ],
+        key: &["id"],
+    },
+];
+
+/// The tables of `stream`, in dump order.
+pub(crate) fn of(stream: SnapshotStream) -> &'static [Table] {
+    match stream {
+        SnapshotStream::Data => DATA,
+        SnapshotStream::Keys => KEYS,
+    }
+}
+
+/// Tables that SQLite keeps in the attached key store (`keys.` prefix).
+pub(crate) fn in_sqlite_key_store(table: &str) -> bool {
+    matches!(
+        table,
+        "tenant_keys" | "subject_keys" | "retired_subject_keys" | "hold_keys"
+    )
+}

@@ -1,0 +1,336 @@
+//! Snapshots of a SQLite store: export on a read connection of its own, import and the
+//! restore reconciliation on the writer thread.
+//!
+//! An export is one read transaction over the data file and the attached key store, begun
+//! by reading both at once: WAL readers see the database as of that moment while the writer
+//! goes on committing. It runs on a blocking thread and hands each full buffer to the async
+//! consumer with `blocking_send`, so a slow consumer slows the dump down rather than filling
+//! memory.
+//!
+//! An import and a reconciliation are exclusive jobs of the writer: they run between group
+//! commits, in one transaction, and an import leaves the writer's audit tail at the end of
+//! the imported log so the next append continues it.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql, params, params_from_iter};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{Access, AuditState, connect, exec};
+use crate::snapshot::format::{Decoder, Encoder, Item, Value, decode_row, uuid_value};
+use crate::snapshot::tables::{self, Column, Table, Type};
+use crate::snapshot::{AuditRebuild, reconcile};
+use crate::{Reconciliation, Result, SnapshotStream, SnapshotSummary, StoreError, to_micros};
+
+/// The table's name as SQLite knows it (key tables live in the attached key store).
+fn physical(table: &str) -> String {
+    if tables::in_sqlite_key_store(table) {
+        format!("keys.{table}")
+    } else {
+        table.to_owned()
+    }
+}
+
+fn consumer_gone() -> StoreError {
+    StoreError::Snapshot("the snapshot's consumer went away before the dump was complete".into())
+}
+
+// ---- export ---------------------------------------------------------------------------------
+
+/// Dumps `stream` of the store at `path` into `out`. Blocking: run it on a blocking thread.
+pub(super) fn export(
+    path: &Path,
+    stream: SnapshotStream,
+    out: &mpsc::Sender<Bytes>,
+) -> Result<SnapshotSummary> {
+    let conn = connect(path, Access::Read)?;
+    exec(&conn, "BEGIN")?;
+    // A deferred transaction takes each file's snapshot at its first read: read both now, so
+    // the dump is of one moment.
+    conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM main.sqlite_master) + (SELECT COUNT(*) FROM keys.sqlite_master)",
+        [],
+        |_| Ok(()),
+    )?;
+    let dumped = dump(&conn, stream, out);
+    let _ = exec(&conn, "ROLLBACK");
+    dumped
+}
+
+fn dump(
+    conn: &Connection,
+    stream: SnapshotStream,
+    out: &mpsc::Sender<Bytes>,
+) -> Result<SnapshotSummary> {
+    let mut enc = Encoder::new(stream);
+    for table in tables::of(stream) {
+        enc.begin(table)?;
+        if table.name == tables::AUDIT_HEAD.name {
+            let head = AuditState::load(conn)?.head();
+            let size = i64::try_from(head.size)
+                .map_err(|_| StoreError::Corrupt("audit log size exceeds i64".into()))?;
+            enc.row(&[
+                Value::Int(size),
+                Value::Bytes(&head.chain),
+                Value::Bytes(&head.frontier),
+            ])?;
+        } else {
+            let sql = format!(
+                "SELECT {} FROM {} ORDER BY {}",
+                table.column_list(""),
+                physical(table.name),
+                table.key.join(", ")
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let values = table
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, column)| value_of(row.get_ref(i)?, table, column))
+                    .collect::<Result<Vec<_>>>()?;
+                enc.row(&values)?;
+                if let Some(buf) = enc.take_full() {
+                    out.blocking_send(buf).map_err(|_| consumer_gone())?;
+                }
+            }
+        }
+        enc.end()?;
+    }
+    let (last, summary) = enc.finish()?;
+    out.blocking_send(last).map_err(|_| consumer_gone())?;
+    Ok(summary)
+}
+
+/// A stored value as the logical value of `column`.
+fn value_of<'a>(value: ValueRef<'a>, table: &Table, column: &Column) -> Result<Value<'a>> {
+    Ok(match (value, column.ty) {
+        (ValueRef::Null, _) => Value::Null,
+        (ValueRef::Integer(n), Type::Int | Type::Time) => Value::Int(n),
+        (ValueRef::Blob(b), Type::Uuid) => uuid_value(b, table.name, column.name)?,
+        (ValueRef::Blob(b), Type::Bytes) => Value::Bytes(b),
+        (ValueRef::Text(t), Type::Text) => Value::Text(std::str::from_utf8(t).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "{}.{} holds text that is not UTF-8",
+                table.name, column.name
+            ))
+        })?),
+        (other, _) => {
+            return Err(StoreError::Corrupt(format!(
+                "{}.{} holds a {:?}, not a {:?}",
+                table.name,
+                column.name,
+                other.data_type(),
+                column.ty
+            )));
+        }
+    })
+}
+
+// ---- import ---------------------------------------------------------------------------------
+
+/// A logical value bound as a statement parameter.
+struct Param<'a>(&'a Value<'a>);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Value::Null => ValueRef::Null,
+            Value::Int(n) => ValueRef::Integer(*n),
+            Value::Uuid(id) => ValueRef::Blob(id),
+            Value::Bytes(b) => ValueRef::Blob(b),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+        }))
+    }
+}
+
+/// Loads a dump into the writer's connection, in one transaction; on success the writer's
+/// audit tail is the imported log's.
+pub(super) fn import(
+    conn: &mut Connection,
+    audit: &mut AuditState,
+    stream: SnapshotStream,
+    input: &mut mpsc::Receiver<Bytes>,
+) -> Result<SnapshotSummary> {
+    exec(conn, "BEGIN IMMEDIATE")?;
+    let loaded = load(conn, stream, input);
+    let loaded = loaded.and_then(|done| {
+        exec(conn, "COMMIT")?;
+        Ok(done)
+    });
+    match loaded {
+        Ok((summary, tail)) => {
+            if let Some(tail) = tail {
+                *audit = tail;
+            }
+            Ok(summary)
+        }
+        Err(e) => {
+            let _ = exec(conn, "ROLLBACK");
+            // Drain the sender so its producer ends instead of waiting on a full channel.
+            input.close();
+            Err(e)
+        }
+    }
+}
+
+/// Refuses a target that holds any row of `stream`.
+fn check_empty(conn: &Connection, stream: SnapshotStream) -> Result<()> {
+    for table in tables::of(stream) {
+        if table.name == tables::AUDIT_HEAD.name {
+            continue;
+        }
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", physical(table.name));
+        let any: bool = conn.query_row(&sql, [], |r| r.get(0))?;
+        if any {
+            return Err(StoreError::NotEmpty { table: table.name });
+        }
+    }
+    Ok(())
+}
+
+fn load(
+    conn: &Connection,
+    stream: SnapshotStream,
+    input: &mut mpsc::Receiver<Bytes>,
+) -> Result<(SnapshotSummary, Option<AuditState>)> {
+    check_empty(conn, stream)?;
+    let mut decoder = Decoder::new(stream);
+    let mut rebuild = AuditRebuild::default();
+    let mut insert = None;
+    loop {
+        while let Some(item) = decoder.next()? {
+            match item {
+                Item::Table(table) => {
+                    insert = (table.name != tables::AUDIT_HEAD.name).then(|| {
+                        let marks = (1..=table.columns.len())
+                            .map(|i| format!("?{i}"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        format!(
+                            "INSERT INTO {} ({}) VALUES ({marks})",
+                            physical(table.name),
+                            table.column_list("")
+                        )
+                    });
+                }
+                Item::Row(table, payload) => {
+                    let values = decode_row(table, &payload)?;
+                    rebuild.feed(table, &values)?;
+                    if let Some(sql) = &insert {
+                        conn.prepare_cached(sql)?
+                            .execute(params_from_iter(values.iter().map(Param)))?;
+                    }
+                }
+                Item::End | Item::Done => {}
+            }
+        }
+        match input.blocking_recv() {
+            Some(chunk) => decoder.feed(&chunk)?,
+            None => break,
+        }
+    }
+    let summary = decoder.finish()?;
+    let tail = match stream {
+        SnapshotStream::Data => {
+            let (frontier, chain) = rebuild.finish()?;
+            Some(AuditState { frontier, chain })
+        }
+        SnapshotStream::Keys => None,
+    };
+    sync_key_versions(conn)?;
+    Ok((summary, tail))
+}
+
+/// Copies the versions of the wrapped keys onto the rows they protect, which on SQLite
+/// mirror them: after a key snapshot newer than the data snapshot, the key rows are right.
+fn sync_key_versions(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "UPDATE tenants SET root_key_version = k.root_key_version, key_version = k.key_version \
+         FROM keys.tenant_keys k WHERE k.tenant = tenants.id \
+         AND (tenants.root_key_version <> k.root_key_version \
+              OR tenants.key_version <> k.key_version); \
+         UPDATE subjects SET key_version = k.key_version FROM keys.subject_keys k \
+         WHERE k.tenant = subjects.tenant AND k.subject = subjects.id \
+         AND subjects.key_version <> k.key_version; \
+         UPDATE holds SET key_version = k.key_version FROM keys.hold_keys k \
+         WHERE k.tenant = holds.tenant AND k.hold = holds.id AND holds.key_version <> k.key_version;",
+    )?;
+    Ok(())
+}
+
+// ---- reconciliation -------------------------------------------------------------------------
+
+/// Runs the restore reconciliation in one transaction on the writer's connection.
+pub(super) fn reconcile_restore(conn: &mut Connection) -> Result<Reconciliation> {
+    exec(conn, "BEGIN IMMEDIATE")?;
+    match reconcile_in(conn).and_then(|done| {
+        exec(conn, "COMMIT")?;
+        Ok(done)
+    }) {
+        Ok(done) => {
+            if done != Reconciliation::default() {
+                // As after a live erasure: no page image of a destroyed key stays in the WAL.
+                if let Err(e) =
+                    conn.query_row("PRAGMA keys.wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(error = %e, "key store checkpoint after reconciling failed");
+                }
+            }
+            Ok(done)
+        }
+        Err(e) => {
+            let _ = exec(conn, "ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn reconcile_in(conn: &Connection) -> Result<Reconciliation> {
+    let mut done = Reconciliation::default();
+    let now = to_micros(time::OffsetDateTime::now_utc());
+    let tenants: Vec<Uuid> = conn
+        .prepare(&reconcile::for_sqlite(reconcile::TENANTS))?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for tenant in tenants {
+        let records: i64 = conn.query_row(
+            &reconcile::for_sqlite(reconcile::TENANT_RECORDS),
+            [tenant],
+            |r| r.get(0),
+        )?;
+        for sql in reconcile::DESTROY_TENANT {
+            let sql = reconcile::for_sqlite(sql);
+            if sql.contains("?2") {
+                conn.execute(&sql, params![tenant, now])?;
+            } else {
+                conn.execute(&sql, [tenant])?;
+            }
+        }
+        done.destroyed_tenants += 1;
+        done.records_removed += records as u64;
+    }
+    let subjects: Vec<(Uuid, Uuid)> = conn
+        .prepare(&reconcile::for_sqlite(reconcile::SUBJECTS))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (tenant, subject) in subjects {
+        let records: i64 = conn.query_row(
+            &reconcile::for_sqlite(reconcile::SUBJECT_RECORDS),
+            params![tenant, subject],
+            |r| r.get(0),
+        )?;
+        for sql in reconcile::ERASE_SUBJECT {
+            conn.execute(&reconcile::for_sqlite(sql), params![tenant, subject])?;
+        }
+        done.erased_subjects += 1;
+        done.records_removed += records as u64;
+    }
+    let held = conn.execute(&reconcile::for_sqlite(reconcile::ORPHAN_HELD_RECORDS), [])?;
+    done.records_removed += held as u64;
+    Ok(done)
+}
