@@ -36,6 +36,7 @@ mod prune;
 mod reader;
 mod repository;
 mod retention;
+mod store_io;
 mod verify;
 mod writer;
 
@@ -49,6 +50,7 @@ pub use manifest::{ChunkRef, Entry, Manifest, Summary};
 pub use prune::PruneReport;
 pub use repository::{OpenMode, Repository, Unreachable};
 pub use retention::Retention;
+pub use store_io::{BackupReport, RestoreReport};
 pub use verify::{Fault, Problem, RepairReport, VerifyReport};
 pub use writer::{EntryInput, LocationReport, ProgressFn, SnapshotReport};
 

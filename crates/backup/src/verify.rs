@@ -149,6 +149,11 @@ impl Repository {
         Ok(report)
     }
 
+    /// Whether `l` holds a good copy of snapshot `id`'s manifest.
+    pub async fn holds_manifest(&self, l: &Location, id: &SnapshotId) -> bool {
+        self.check_manifest(l, id).await.is_none()
+    }
+
     /// A location's copy of a manifest: `None` if good.
     async fn check_manifest(&self, l: &Location, id: &SnapshotId) -> Option<Fault> {
         match l.get(&id.path()).await {

@@ -48,7 +48,9 @@ pub(crate) struct StoreArgs {
     pub(crate) origin: Option<String>,
     /// TOML file with any of: data_dir, policy, key_provider, key_command, database_url,
     /// listen, log_format, retention_interval, origin, invitation_ttl, checkpoint_interval,
-    /// header_timeout, body_timeout, idle_timeout, max_connections, trusted_proxies.
+    /// header_timeout, body_timeout, idle_timeout, max_connections, trusted_proxies, and a
+    /// [backup] table (locations, s3_endpoint, every, verify_every, keep_daily, keep_weekly,
+    /// keep_monthly, max_age, key_window).
     #[arg(long, env = "WARD_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -78,6 +80,8 @@ pub(crate) struct FileConfig {
     pub(crate) idle_timeout: Option<String>,
     pub(crate) max_connections: Option<usize>,
     pub(crate) trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    /// Backup locations, schedule and retention (`ward backup`, and `serve`'s schedule).
+    pub(crate) backup: Option<crate::backup_config::BackupConfig>,
 }
 
 /// Settings after precedence is applied.
@@ -151,7 +155,7 @@ fn limits(file: &FileConfig) -> anyhow::Result<ward_vault::Limits> {
     Ok(limits)
 }
 
-fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
+pub(crate) fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config {}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))

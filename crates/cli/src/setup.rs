@@ -214,7 +214,7 @@ pub(crate) fn create_private_file(path: &Path) -> anyhow::Result<std::fs::File> 
     Ok(file)
 }
 
-fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
+pub(crate) fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
     let path = match &settings.policy {
         Some(p) => p.clone(),
         None => {

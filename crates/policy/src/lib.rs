@@ -181,6 +181,24 @@ pub struct Subprocessor {
     pub location: String,
 }
 
+/// How backups actually run in a deployment (from its server config), for the notice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupFacts {
+    /// Number of locations every backup is written to.
+    pub locations: usize,
+    /// Regions of those locations, where configured.
+    pub regions: Vec<String>,
+    /// How often a backup is taken (`None`: not on a schedule).
+    pub every: Option<String>,
+    /// How often a backup is restored and verified.
+    pub verify_every: String,
+    /// Longest a data backup is kept.
+    pub max_age: String,
+    /// How long key backups are kept: after this, erased data is unrecoverable from any
+    /// backup.
+    pub key_window: String,
+}
+
 /// Hosting and backup locations.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Regions {
@@ -244,8 +262,20 @@ impl Policy {
     /// Renders the policy as a human-readable document, generated from the same data Ward
     /// enforces so the published text cannot drift from the system's behaviour.
     pub fn render(&self, format: RenderFormat) -> String {
+        self.render_with_backups(format, None)
+    }
+
+    /// Like [`Policy::render`], with the deployment's real backup configuration stated in
+    /// the notice (schedule, locations and their regions, how long data and key backups
+    /// are kept) instead of the policy's declared backup regions alone.
+    #[must_use]
+    pub fn render_with_backups(
+        &self,
+        format: RenderFormat,
+        backups: Option<&BackupFacts>,
+    ) -> String {
         match format {
-            RenderFormat::Notice => render::notice(self),
+            RenderFormat::Notice => render::notice(self, backups),
             RenderFormat::Ropa => render::ropa(self),
             RenderFormat::Subprocessors => render::subprocessors(self),
         }

@@ -7,9 +7,9 @@
 use std::fmt::Write as _;
 
 use crate::collection::{Collection, OnExpiry, RetentionStart};
-use crate::{Policy, Subprocessor};
+use crate::{BackupFacts, Policy, Subprocessor};
 
-pub(crate) fn notice(policy: &Policy) -> String {
+pub(crate) fn notice(policy: &Policy, backups: Option<&BackupFacts>) -> String {
     let org = &policy.organization;
     let mut out = String::new();
     line(&mut out, format!("# Privacy notice — {}", org.name));
@@ -77,13 +77,7 @@ pub(crate) fn notice(policy: &Policy) -> String {
             list_or(&policy.regions.hosting, "not declared")
         ),
     );
-    line(
-        &mut out,
-        format!(
-            "- **Backups:** {}",
-            list_or(&policy.regions.backups, "not declared")
-        ),
-    );
+    line(&mut out, backups_line(policy, backups));
 
     line(&mut out, "");
     line(&mut out, "## Security and logs");
@@ -500,4 +494,34 @@ fn list_or(items: &[String], empty: &str) -> String {
 fn line(out: &mut String, text: impl AsRef<str>) {
     out.push_str(text.as_ref());
     out.push('\n');
+}
+
+/// The notice's backup line: the policy's declared regions, and with a deployment's backup
+/// configuration, what actually happens (schedule, copies, regions, how long).
+fn backups_line(policy: &Policy, backups: Option<&BackupFacts>) -> String {
+    let declared = list_or(&policy.regions.backups, "not declared");
+    let Some(b) = backups else {
+        return format!("- **Backups:** {declared}");
+    };
+    let regions = if b.regions.is_empty() {
+        declared
+    } else {
+        b.regions.join(", ")
+    };
+    let schedule = b.every.as_ref().map_or_else(
+        || "taken on demand".to_owned(),
+        |e| format!("taken every {e}"),
+    );
+    format!(
+        "- **Backups:** encrypted, {schedule}, written to {} separate location{} ({regions}), \
+         restored and verified automatically every {}. Backups of the data are kept at most {}; \
+         backups of the encryption keys only {}, so data erased from the vault cannot be \
+         recovered from any backup once {} have passed.",
+        b.locations,
+        if b.locations == 1 { "" } else { "s" },
+        b.verify_every,
+        b.max_age,
+        b.key_window,
+        b.key_window,
+    )
 }
