@@ -165,6 +165,16 @@ impl Repository {
         })
     }
 
+    /// Imports one snapshot (of either stream) into `target`, without reconciliation:
+    /// for tools and tests that pair a data snapshot with an older key snapshot.
+    ///
+    /// # Errors
+    /// As [`Repository::restore_into`].
+    pub async fn restore_stream(&self, id: &SnapshotId, target: Arc<dyn Store>) -> Result<Summary> {
+        let manifest = self.manifest(id).await?;
+        self.import_stream(&manifest, target, None).await
+    }
+
     /// Streams a snapshot's dump into `target`'s import.
     async fn import_stream(
         &self,
