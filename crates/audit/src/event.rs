@@ -176,6 +176,12 @@ actions! {
     CheckpointSign => "checkpoint_sign",
     /// Inclusion or consistency proof requested.
     AuditProof => "audit_proof",
+    /// A scheduled backup ran (detail: result, snapshots, bytes per location, failures).
+    BackupRun => "backup_run",
+    /// A scheduled backup verification and restore drill ran (detail: result, problems).
+    BackupVerify => "backup_verify",
+    /// Expired backup snapshots were deleted (detail: snapshots and objects deleted).
+    BackupPrune => "backup_prune",
 }
 
 /// Whether the action went ahead.

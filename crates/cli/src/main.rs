@@ -12,6 +12,7 @@ mod audit_cmd;
 mod backup_cmd;
 mod backup_config;
 mod backup_restore;
+mod backup_schedule;
 mod bench;
 mod bench_more;
 mod bench_unaudited;

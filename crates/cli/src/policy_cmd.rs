@@ -23,6 +23,10 @@ pub(crate) enum PolicyCommand {
         /// What to print.
         #[arg(long, value_enum, default_value = "notice")]
         format: Format,
+        /// The server config: with a [backup] table, the notice states the real backup
+        /// schedule, the locations' regions and how long data and key backups are kept.
+        #[arg(long, env = "WARD_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Print the example policy shipped with Ward (a starting point for your own).
     Example,
@@ -58,14 +62,19 @@ pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<Outcome> {
                 Ok(Outcome::CheckFailed)
             }
         },
-        PolicyCommand::Render { file, format } => match Policy::load(&file) {
+        PolicyCommand::Render {
+            file,
+            format,
+            config,
+        } => match Policy::load(&file) {
             Ok(p) => {
+                let backups = backup_facts(config.as_deref())?;
                 let f = match format {
                     Format::Notice => RenderFormat::Notice,
                     Format::Ropa => RenderFormat::Ropa,
                     Format::Subprocessors => RenderFormat::Subprocessors,
                 };
-                print!("{}", p.render(f));
+                print!("{}", p.render_with_backups(f, backups.as_ref()));
                 Ok(Outcome::Ok)
             }
             Err(e) => {
@@ -79,5 +88,54 @@ pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<Outcome> {
             print!("{}", ward_policy::EXAMPLE_POLICY);
             Ok(Outcome::Ok)
         }
+    }
+}
+
+/// What the notice says about backups, from the server config's `[backup]` table.
+fn backup_facts(
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<Option<ward_policy::BackupFacts>> {
+    let Some(path) = config else { return Ok(None) };
+    let file = crate::config::read_config(path)?;
+    let settings = crate::backup_config::BackupSettings::resolve(&[], None, file.backup.as_ref())?;
+    Ok((!settings.locations.is_empty()).then(|| settings.notice_facts()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn the_notice_states_the_configured_backups() {
+        let mut config = tempfile::NamedTempFile::new().unwrap();
+        write!(
+            config,
+            r#"[backup]
+locations = [{{ url = "/srv/backups", region = "on-site (Frankfurt)" }}, {{ url = "s3://b/w", region = "eu-central-1" }}]
+every = "6h"
+key_window = "10d"
+"#
+        )
+        .unwrap();
+        let facts = backup_facts(Some(config.path())).unwrap().expect("facts");
+        let policy = Policy::parse(ward_policy::EXAMPLE_POLICY, "example.toml").unwrap();
+        let notice = policy.render_with_backups(RenderFormat::Notice, Some(&facts));
+        let line = notice
+            .lines()
+            .find(|l| l.starts_with("- **Backups:**"))
+            .expect("backups line");
+        for part in [
+            "every 6 hours",
+            "2 separate locations",
+            "on-site (Frankfurt), eu-central-1",
+            "10 days",
+        ] {
+            assert!(line.contains(part), "{part:?} missing from {line}");
+        }
+        let plain = policy.render(RenderFormat::Notice);
+        assert!(!plain.contains("separate location"));
+        assert!(backup_facts(None).unwrap().is_none());
     }
 }

@@ -108,6 +108,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         opened.vault.clone(),
         retention_every.as_duration(),
     ));
+    let backups = backup_schedule(&settings, &file, &opened)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%listen, data_dir = %settings.data_dir.display(), scheme, "ward is serving");
     println!("Ward listening on {scheme}://{listen}");
@@ -128,6 +129,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     }
     checkpoints.abort();
     retention.abort();
+    if let Some(stop) = backups {
+        let _ = stop.send(());
+    }
     // A final checkpoint covers everything written before shutdown.
     opened
         .vault
@@ -136,6 +140,50 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         .context("final audit checkpoint")?;
     tracing::info!("ward stopped");
     Ok(Outcome::Ok)
+}
+
+/// Starts the backup schedule when the config's `[backup]` table names locations.
+fn backup_schedule(
+    settings: &crate::config::Settings,
+    file: &crate::config::FileConfig,
+    opened: &setup::Opened,
+) -> anyhow::Result<Option<tokio::sync::oneshot::Sender<()>>> {
+    let backup = crate::backup_config::BackupSettings::resolve(&[], None, file.backup.as_ref())?;
+    if backup.locations.is_empty() {
+        return Ok(None);
+    }
+    let provider = setup::key_provider(settings)?;
+    let root = provider.load().with_context(|| provider.describe())?;
+    tracing::info!(
+        locations = backup.locations.len(),
+        every = ?backup.every,
+        verify_every = ?backup.verify_every,
+        "backup schedule"
+    );
+    let ctx = crate::backup_cmd::Context {
+        settings: settings.clone(),
+        backup,
+        root,
+        quiet: true,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (vault, store) = (opened.vault.clone(), opened.store.clone());
+    let handle = tokio::runtime::Handle::current();
+    // Its own thread driving the schedule on the server's runtime: the audit verifier's and
+    // the repository's futures are not provably `Send` for every lifetime (a limit of the
+    // compiler's reasoning about borrowing closures), so `tokio::spawn` cannot take them.
+    std::thread::Builder::new()
+        .name("ward-backups".into())
+        .spawn(move || {
+            handle.block_on(async move {
+                tokio::select! {
+                    () = crate::backup_schedule::run(ctx, vault, store) => {}
+                    _ = stopped => {}
+                }
+            });
+        })
+        .context("starting the backup schedule")?;
+    Ok(Some(stop))
 }
 
 /// Connection limits: flags › environment › config file › defaults.

@@ -12,6 +12,7 @@ pub mod access;
 mod audit_log;
 mod auth_guard;
 mod authn;
+mod backup_events;
 mod batch;
 mod clock;
 mod disclosure;
@@ -45,6 +46,7 @@ pub use audit_log::{
     AuditFilter, AuditPage, LogVerifyError, MAX_AUDIT_CURSOR, MAX_AUDIT_PAGE, VerifyReport,
     check_exported_checkpoint, event_leaf_hash, verify_log,
 };
+pub use backup_events::BackupJob;
 pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disclosure::RecordOut;
