@@ -151,8 +151,35 @@ async fn migrate_locked(conn: &mut PgConnection, schema: Option<&str>) -> Result
         )))
         .await?;
     }
-    sqlx::migrate!("./migrations/postgres").run(conn).await?;
+    // A database a newer Ward migrated is refused with both versions named, before sqlx
+    // would report the unknown migration less helpfully.
+    crate::schema::postgres_status(conn).await?.refuse_newer()?;
+    MIGRATOR.run(conn).await?;
     Ok(())
+}
+
+/// The PostgreSQL migrations, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The migrations this Ward applies to a PostgreSQL database.
+pub(crate) fn known_migrations() -> Vec<crate::schema::Migration> {
+    MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| crate::schema::Migration {
+            version: m.version,
+            description: static_description(&m.description),
+        })
+        .collect()
+}
+
+/// Migration descriptions are compiled in (`Cow::Borrowed` from `migrate!`); a borrowed one
+/// is returned as is.
+fn static_description(d: &std::borrow::Cow<'static, str>) -> &'static str {
+    match d {
+        std::borrow::Cow::Borrowed(s) => s,
+        std::borrow::Cow::Owned(_) => "",
+    }
 }
 
 // ---- the writer -----------------------------------------------------------------------------
