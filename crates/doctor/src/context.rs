@@ -94,7 +94,7 @@ impl Context {
     /// exists; a missing one is never created).
     pub(crate) fn audit_key(&self) -> Result<PublicKey, String> {
         if let Some(k) = &self.audit_key {
-            return Ok(k.clone());
+            return Ok(*k);
         }
         let Some(dir) = &self.setup.data_dir else {
             return Err("no data directory holds the audit signing key".into());

@@ -1,9 +1,7 @@
 //! Checks of the files on disk: the data directory, the key files, the policy.
 
-use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
-
 use crate::{Context, Finding, Status};
+use std::os::unix::fs::MetadataExt as _;
 
 /// The audit signing key's file name in the data directory.
 pub(crate) const SIGNING_KEY: &str = "audit-signing.key";
@@ -50,8 +48,17 @@ pub(crate) fn data_dir(ctx: &Context) -> Finding {
             format!("chmod 700 {shown}"),
         );
     }
-    if let Some(finding) = foreign_owner(NAME, dir, &meta) {
-        return finding;
+    let me = rustix::process::geteuid().as_raw();
+    if me != 0 && meta.uid() != me {
+        return Finding::warn(
+            NAME,
+            format!(
+                "{shown} belongs to uid {}, but the checks run as uid {me}",
+                meta.uid()
+            ),
+            "run the doctor as root or as the user Ward runs as (e.g. `sudo -u ward ward \
+             doctor …`)",
+        );
     }
     Finding::ok(NAME, format!("{shown} is private (mode {mode:o})"))
 }
@@ -72,6 +79,14 @@ pub(crate) fn key_files(ctx: &Context) -> Finding {
             "no key file is configured (the root key comes from a provider)",
         );
     }
+    // Key files belong to whoever owns the data (the user Ward runs as); a root key may also
+    // belong to root when the service manager hands it over (a systemd credential).
+    let data_owner = ctx
+        .setup
+        .data_dir
+        .as_ref()
+        .and_then(|d| std::fs::metadata(d).ok())
+        .map(|m| m.uid());
     let mut problems: Vec<Finding> = Vec::new();
     let mut fine = Vec::new();
     for (what, path) in &files {
@@ -104,8 +119,19 @@ pub(crate) fn key_files(ctx: &Context) -> Finding {
                              and rotate it (`ward keys rotate --root` for the root key)"
                         ),
                     ));
-                } else if let Some(f) = foreign_owner(NAME, path, &meta) {
-                    problems.push(f);
+                } else if let Some(owner) = data_owner
+                    && meta.uid() != owner
+                    && !(*what == "root key" && meta.uid() == 0)
+                {
+                    problems.push(Finding::warn(
+                        NAME,
+                        format!(
+                            "the {what} file {shown} belongs to uid {}, the data directory to \
+                             uid {owner}",
+                            meta.uid()
+                        ),
+                        format!("chown the file to the user Ward runs as (uid {owner})"),
+                    ));
                 } else {
                     fine.push(format!("{what} {shown} (mode {mode:o})"));
                 }
@@ -154,24 +180,6 @@ pub(crate) fn policy(ctx: &Context) -> Finding {
             format!("`ward policy check {shown}` lists every error with its line"),
         ),
     }
-}
-
-/// A warning when `path` belongs to someone other than the user running the checks: Ward
-/// running as that user could not open it, or someone else controls it.
-fn foreign_owner(name: &'static str, path: &Path, meta: &std::fs::Metadata) -> Option<Finding> {
-    let me = rustix::process::geteuid().as_raw();
-    (meta.uid() != me).then(|| {
-        Finding::warn(
-            name,
-            format!(
-                "{} belongs to uid {}, but the checks run as uid {me}",
-                path.display(),
-                meta.uid()
-            ),
-            "run the doctor as the user Ward runs as (e.g. `sudo -u ward ward doctor …`), or \
-             give the file to that user with chown",
-        )
-    })
 }
 
 /// One finding from several: the worst status, every explanation and fix.

@@ -366,9 +366,10 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
 pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs();
     match s {
-        _ if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
-        _ if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
-        _ if s % 60 == 0 && s > 0 => format!("{}min", s / 60),
+        0 => "0s".to_owned(),
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(60) => format!("{}min", s / 60),
         _ => format!("{s}s"),
     }
 }

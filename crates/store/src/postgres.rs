@@ -168,18 +168,13 @@ pub(crate) fn known_migrations() -> Vec<crate::schema::Migration> {
         .filter(|m| m.migration_type.is_up_migration())
         .map(|m| crate::schema::Migration {
             version: m.version,
-            description: static_description(&m.description),
+            // `migrate!` compiles the descriptions in, so they are borrowed for 'static.
+            description: match &m.description {
+                std::borrow::Cow::Borrowed(s) => s,
+                std::borrow::Cow::Owned(_) => "",
+            },
         })
         .collect()
-}
-
-/// Migration descriptions are compiled in (`Cow::Borrowed` from `migrate!`); a borrowed one
-/// is returned as is.
-fn static_description(d: &std::borrow::Cow<'static, str>) -> &'static str {
-    match d {
-        std::borrow::Cow::Borrowed(s) => s,
-        std::borrow::Cow::Owned(_) => "",
-    }
 }
 
 // ---- the writer -----------------------------------------------------------------------------
