@@ -218,6 +218,13 @@ pub(crate) async fn audit_log(ctx: &Context) -> Finding {
         }
     };
     match ward_vault::verify_tail(store.as_ref(), &key).await {
+        Ok(r) if r.checkpoints_verified == 0 => Finding::ok(
+            NAME,
+            format!(
+                "{} event(s), no signed checkpoint yet: the whole log verifies from its start",
+                r.tree_size
+            ),
+        ),
         Ok(r) => Finding::ok(
             NAME,
             format!(
@@ -358,6 +365,7 @@ fn clock_wrong(name: &'static str, now: OffsetDateTime, why: &str) -> Finding {
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
 }
