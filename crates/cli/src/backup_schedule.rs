@@ -227,6 +227,7 @@ mod tests {
                 database_url: None,
                 policy: None,
                 key_provider: KeyProviderKind::File,
+                key_file: None,
                 key_command: None,
                 origin: "ward-test".into(),
                 limits: ward_vault::Limits::default(),

@@ -99,6 +99,7 @@ pub(crate) fn scratch(dir: &Path, name: &str) -> Settings {
         database_url: None,
         policy: None,
         key_provider: KeyProviderKind::File,
+        key_file: None,
         key_command: None,
         origin: crate::config::DEFAULT_ORIGIN.into(),
         limits: Default::default(),

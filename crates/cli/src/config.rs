@@ -34,6 +34,11 @@ pub(crate) struct StoreArgs {
     /// Where the root key comes from. [default: file]
     #[arg(long, env = "WARD_KEY_PROVIDER", value_enum)]
     pub(crate) key_provider: Option<KeyProviderKind>,
+    /// With `--key-provider file`: the root key file. Set, it is only read (never created),
+    /// e.g. a systemd credential (`%d/root.key`). [default: <data-dir>/root.key, created on
+    /// first run]
+    #[arg(long, env = "WARD_KEY_FILE")]
+    pub(crate) key_file: Option<PathBuf>,
     /// With `--key-provider command`: program and arguments, split on spaces, that print the
     /// keyring ("v<N>:<base64 key>" per line) on standard output.
     #[arg(long, env = "WARD_KEY_COMMAND")]
@@ -46,11 +51,12 @@ pub(crate) struct StoreArgs {
     /// host name). [default: ward]
     #[arg(long, env = "WARD_ORIGIN")]
     pub(crate) origin: Option<String>,
-    /// TOML file with any of: data_dir, policy, key_provider, key_command, database_url,
-    /// listen, log_format, retention_interval, origin, invitation_ttl, checkpoint_interval,
-    /// header_timeout, body_timeout, idle_timeout, max_connections, trusted_proxies, and a
-    /// [backup] table (locations, s3_endpoint, every, verify_every, keep_daily, keep_weekly,
-    /// keep_monthly, max_age, key_window).
+    /// TOML file with any of: data_dir, policy, key_provider, key_file, key_command,
+    /// database_url, listen, tls_cert, tls_key, log_format, retention_interval, origin,
+    /// invitation_ttl, checkpoint_interval, header_timeout, body_timeout, idle_timeout,
+    /// max_connections, trusted_proxies, and a [backup] table (locations, s3_endpoint, every,
+    /// verify_every, keep_daily, keep_weekly, keep_monthly, max_age, key_window). A mistake in
+    /// it is named by file, line and key, and nothing is opened.
     #[arg(long, env = "WARD_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -66,8 +72,11 @@ pub(crate) struct FileConfig {
     pub(crate) database_url: Option<String>,
     pub(crate) policy: Option<PathBuf>,
     pub(crate) key_provider: Option<KeyProviderKind>,
+    pub(crate) key_file: Option<PathBuf>,
     pub(crate) key_command: Option<String>,
     pub(crate) listen: Option<SocketAddr>,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
     pub(crate) log_format: Option<String>,
     pub(crate) retention_interval: Option<String>,
     pub(crate) origin: Option<String>,
@@ -91,6 +100,8 @@ pub(crate) struct Settings {
     pub(crate) database_url: Option<String>,
     pub(crate) policy: Option<PathBuf>,
     pub(crate) key_provider: KeyProviderKind,
+    /// The root key file, when configured apart from the data directory.
+    pub(crate) key_file: Option<PathBuf>,
     pub(crate) key_command: Option<String>,
     /// Name of the audit log in signed checkpoints.
     pub(crate) origin: String,
@@ -117,6 +128,7 @@ impl StoreArgs {
                 .key_provider
                 .or(file.key_provider)
                 .unwrap_or(KeyProviderKind::File),
+            key_file: self.key_file.clone().or(file.key_file.clone()),
             key_command: self.key_command.clone().or(file.key_command.clone()),
             origin: origin(self.origin.clone().or(file.origin.clone()))?,
             limits: limits(&file)?,
@@ -155,11 +167,143 @@ fn limits(file: &FileConfig) -> anyhow::Result<ward_vault::Limits> {
     Ok(limits)
 }
 
+impl Settings {
+    /// The root key file of the `file` provider: configured, or beside the data.
+    pub(crate) fn key_file(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("root.key"))
+    }
+}
+
+/// Reads and checks the config file: syntax, keys, types and every value, before anything
+/// is opened.
 pub(crate) fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let file: FileConfig =
+        toml::from_str(&text).map_err(|e| ConfigError::parse(path, &text, &e))?;
+    if let Some((key, message)) = file.invalid_value() {
+        return Err(ConfigError::value(path, &text, key, message).into());
+    }
+    Ok(file)
 }
+
+impl FileConfig {
+    /// The first key whose value is well-typed but unusable, with why.
+    fn invalid_value(&self) -> Option<(&'static str, String)> {
+        let periods = [
+            ("retention_interval", &self.retention_interval),
+            ("invitation_ttl", &self.invitation_ttl),
+            ("checkpoint_interval", &self.checkpoint_interval),
+            ("header_timeout", &self.header_timeout),
+            ("body_timeout", &self.body_timeout),
+            ("idle_timeout", &self.idle_timeout),
+        ];
+        for (key, value) in periods {
+            if let Some(v) = value {
+                match ward_policy::Period::parse(v) {
+                    Ok(p) if p.as_duration().whole_seconds() >= 1 => {}
+                    Ok(_) => return Some((key, format!("{v:?} must be at least 1s"))),
+                    Err(e) => return Some((key, format!("{v:?}: {e}"))),
+                }
+            }
+        }
+        if let Some(f) = &self.log_format
+            && f != "json"
+            && f != "pretty"
+        {
+            return Some((
+                "log_format",
+                format!("{f:?}: expected \"json\" or \"pretty\""),
+            ));
+        }
+        if self.max_connections == Some(0) {
+            return Some(("max_connections", "must be at least 1".into()));
+        }
+        if let Err(e) = origin(self.origin.clone()) {
+            return Some(("origin", e.to_string()));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Some((
+                "database_url",
+                "must be a postgres:// URL (leave it out for the embedded SQLite)".into(),
+            ));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return Some(("tls_cert", "needs tls_key as well".into())),
+            (None, Some(_)) => return Some(("tls_key", "needs tls_cert as well".into())),
+            _ => {}
+        }
+        if self.key_provider == Some(KeyProviderKind::Command) && self.key_command.is_none() {
+            return Some(("key_provider", "\"command\" needs key_command".into()));
+        }
+        None
+    }
+}
+
+/// A config file Ward cannot use, located by file, line and key (exit code 2).
+#[derive(Debug)]
+pub(crate) struct ConfigError {
+    path: PathBuf,
+    line: Option<usize>,
+    key: Option<String>,
+    message: String,
+}
+
+impl ConfigError {
+    /// From a TOML syntax or type error, whose span points at the key or its value.
+    fn parse(path: &Path, text: &str, e: &toml::de::Error) -> Self {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let key = line.and_then(|n| text.lines().nth(n - 1)).and_then(key_of);
+        Self {
+            path: path.to_path_buf(),
+            line,
+            key,
+            message: e.message().trim().replace('\n', " "),
+        }
+    }
+
+    /// A well-typed value that is unusable.
+    fn value(path: &Path, text: &str, key: &str, message: String) -> Self {
+        let line = text
+            .lines()
+            .position(|l| key_of(l).as_deref() == Some(key))
+            .map(|i| i + 1);
+        Self {
+            path: path.to_path_buf(),
+            line,
+            key: Some(key.to_owned()),
+            message,
+        }
+    }
+}
+
+/// The key a `key = value` line sets.
+fn key_of(line: &str) -> Option<String> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty() && !key.starts_with('#')).then(|| key.to_owned())
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "config {}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {
@@ -175,6 +319,66 @@ mod tests {
         for bad in ["", "   ", "a\nb", "a\u{1b}b"] {
             assert!(origin(Some(bad.into())).is_err(), "{bad:?}");
         }
+    }
+
+    fn config_error(text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ward.toml");
+        std::fs::write(&path, text).unwrap();
+        let e = read_config(&path).unwrap_err();
+        assert!(e.downcast_ref::<ConfigError>().is_some(), "{e:#}");
+        e.to_string()
+            .replace(&path.display().to_string(), "ward.toml")
+    }
+
+    #[test]
+    fn config_mistakes_name_the_file_line_and_key() {
+        let cases = [
+            (
+                "data_dir = \"/var/lib/ward\"\nlisten = \"localhost\"\n",
+                "config ward.toml:2: key `listen`",
+            ),
+            (
+                "# a comment\n\ndata_dr = \"/var/lib/ward\"\n",
+                "config ward.toml:3: key `data_dr`: unknown field",
+            ),
+            (
+                "max_connections = \"many\"\n",
+                "config ward.toml:1: key `max_connections`",
+            ),
+            (
+                "origin = \"a\"\nheader_timeout = \"soon\"\n",
+                "config ward.toml:2: key `header_timeout`: \"soon\"",
+            ),
+            (
+                "log_format = \"xml\"\n",
+                "config ward.toml:1: key `log_format`: \"xml\": expected",
+            ),
+            (
+                "\n\nmax_connections = 0\n",
+                "config ward.toml:3: key `max_connections`: must be at least 1",
+            ),
+            (
+                "tls_cert = \"/etc/ward/cert.pem\"\n",
+                "config ward.toml:1: key `tls_cert`: needs tls_key",
+            ),
+            (
+                "database_url = \"mysql://x\"\n",
+                "config ward.toml:1: key `database_url`: must be a postgres:// URL",
+            ),
+        ];
+        for (text, expected) in cases {
+            let got = config_error(text);
+            assert!(got.starts_with(expected), "{text:?}: {got}");
+            assert!(!got.contains('\n'), "one line: {got}");
+        }
+    }
+
+    #[test]
+    fn the_packaged_config_file_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/ward.toml");
+        let file = read_config(Path::new(path)).unwrap();
+        assert_eq!(file.data_dir.as_deref(), Some(Path::new("/var/lib/ward")));
     }
 
     #[test]

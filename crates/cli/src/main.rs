@@ -4,7 +4,7 @@
 //! Exit codes scripts can rely on:
 //! - 0: success
 //! - 1: a check failed (invalid policy, tampered audit log)
-//! - 2: usage error (bad flags)
+//! - 2: usage error (bad flags, an invalid config file)
 //! - 3: operational error (I/O, database, keys)
 //! - 4: partly done: a backup command completed in some locations and failed in others
 
@@ -17,16 +17,19 @@ mod bench;
 mod bench_more;
 mod bench_unaudited;
 mod config;
+mod doctor_cmd;
 mod keys_cmd;
 mod policy_cmd;
 mod retention_cmd;
 mod serve;
 mod setup;
+mod shell_cmd;
 mod tenant_cmd;
+mod version;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Ward keeps the personal data your privacy policy talks about, and keeps the policy's
 /// promises: per-tenant encryption, purpose-bound access, a tamper-evident audit log of every
@@ -35,7 +38,12 @@ use clap::{Parser, Subcommand};
 /// Start with `ward serve`: it creates ./ward-data on first run and prints the operator
 /// token once. See `ward <command> --help` for each command.
 #[derive(Parser)]
-#[command(name = "ward", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "ward",
+    version = version::VERSION,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,6 +77,14 @@ enum Command {
     Backup(backup_cmd::BackupCommand),
     /// Measure record put/get throughput, in-process and over HTTP.
     Bench(bench::BenchArgs),
+    /// Check the deployment (files, keys, database, audit log, retention, TLS, clock, disk)
+    /// and say how to fix what is wrong. Exit 1 if any check fails.
+    Doctor(doctor_cmd::DoctorArgs),
+    /// Print a shell completion script: `ward completions bash|zsh|fish|elvish|powershell`.
+    Completions(shell_cmd::CompletionsArgs),
+    /// Render the man pages from these definitions (packaging).
+    #[command(hide = true)]
+    Man(shell_cmd::ManArgs),
 }
 
 #[derive(Subcommand)]
@@ -95,6 +111,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(cmd),
+        Command::Completions(args) => Ok(shell_cmd::completions(&args, Cli::command())),
+        Command::Man(args) => shell_cmd::man(&args, Cli::command()),
         command => runtime().and_then(|rt| {
             rt.block_on(async move {
                 match command {
@@ -108,7 +126,10 @@ fn main() -> ExitCode {
                     Command::Tenant(cmd) => tenant_cmd::run(cmd).await,
                     Command::Keys(cmd) => keys_cmd::run(cmd).await,
                     Command::Backup(cmd) => backup_cmd::run(cmd).await,
-                    Command::Policy(_) => unreachable!("handled above"),
+                    Command::Doctor(args) => doctor_cmd::run(args).await,
+                    Command::Policy(_) | Command::Completions(_) | Command::Man(_) => {
+                        unreachable!("handled above")
+                    }
                 }
             })
         }),
@@ -119,7 +140,12 @@ fn main() -> ExitCode {
         Ok(Outcome::Partial) => ExitCode::from(4),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(3)
+            // A config file Ward cannot use is a usage error: nothing was opened.
+            if e.downcast_ref::<config::ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(3)
+            }
         }
     }
 }

@@ -80,9 +80,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8470)));
     let opened = setup::open(&settings).await?;
     setup::announce_operator_token(&opened.vault).await?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(ward_server::tls::server_config(cert, key)?),
-        _ => None,
+    let tls = match tls_files(&args, &file) {
+        Some((cert, key)) => Some(ward_server::tls::server_config(&cert, &key)?),
+        None => None,
     };
     let listener = TcpListener::bind(listen)
         .await
@@ -113,7 +113,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     tracing::info!(%listen, data_dir = %settings.data_dir.display(), scheme, "ward is serving");
     println!("Ward listening on {scheme}://{listen}");
     let limits = limits(&args, &file)?;
-    let state = AppState::new(opened.vault.clone());
+    let doctor = crate::doctor_cmd::server_setup(
+        &settings,
+        tls_files(&args, &file).map(|(cert, _)| cert),
+        std::time::Duration::try_from(retention_every.as_duration()).unwrap_or_default(),
+        setup::key_provider(&settings)?,
+    );
+    let state = AppState::new(opened.vault.clone()).with_doctor(doctor);
     match tls {
         Some(config) => {
             ward_server::tls::serve_tls_with(
@@ -184,6 +190,17 @@ fn backup_schedule(
         })
         .context("starting the backup schedule")?;
     Ok(Some(stop))
+}
+
+/// The certificate and key to serve HTTPS with: the flags' pair, else the config file's.
+pub(crate) fn tls_files(
+    args: &ServeArgs,
+    file: &crate::config::FileConfig,
+) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => file.tls_cert.clone().zip(file.tls_key.clone()),
+    }
 }
 
 /// Connection limits: flags › environment › config file › defaults.

@@ -247,13 +247,23 @@ pub(crate) fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
 fn load_root_keys(settings: &Settings) -> anyhow::Result<(RootKeyring, Arc<dyn KeyProvider>)> {
     match settings.key_provider {
         KeyProviderKind::File => {
-            let path = settings.data_dir.join("root.key");
+            let path = settings.key_file();
             let provider = FileKeyProvider::new(&path);
-            let (ring, created) = provider
-                .load_or_create()
-                .with_context(|| provider.describe())?;
-            if created {
-                tracing::warn!(path = %path.display(), "created a new root key file (mode 0600)");
+            let ring = if settings.key_file.is_some() {
+                // A configured key file (a systemd credential, a mounted secret) is only read:
+                // creating one where the operator expects theirs would hide a mistake.
+                provider.load().with_context(|| provider.describe())?
+            } else {
+                let (ring, created) = provider
+                    .load_or_create()
+                    .with_context(|| provider.describe())?;
+                if created {
+                    tracing::warn!(path = %path.display(), "created a new root key file (mode 0600)");
+                }
+                ring
+            };
+            if !key_beside_data(&path, &settings.data_dir) {
+                return Ok((ring, Arc::new(provider)));
             }
             eprintln!(
                 "WARNING: the root key is a file next to the data ({}). Anyone who copies the data \
@@ -271,10 +281,20 @@ fn load_root_keys(settings: &Settings) -> anyhow::Result<(RootKeyring, Arc<dyn K
     }
 }
 
+/// Whether a root key file lies inside the data directory, where every copy of the data
+/// (a backup, a stolen disk image) carries the key that decrypts it.
+pub(crate) fn key_beside_data(key_file: &Path, data_dir: &Path) -> bool {
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let dir = canonical(data_dir);
+    key_file
+        .parent()
+        .is_some_and(|parent| canonical(parent).starts_with(&dir))
+}
+
 /// The configured root key provider.
 pub(crate) fn key_provider(settings: &Settings) -> anyhow::Result<Arc<dyn KeyProvider>> {
     Ok(match settings.key_provider {
-        KeyProviderKind::File => Arc::new(FileKeyProvider::new(settings.data_dir.join("root.key"))),
+        KeyProviderKind::File => Arc::new(FileKeyProvider::new(settings.key_file())),
         KeyProviderKind::Env => Arc::new(EnvKeyProvider::default()),
         KeyProviderKind::Command => {
             let Some(cmd) = &settings.key_command else {

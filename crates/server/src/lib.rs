@@ -16,7 +16,7 @@ mod params;
 mod routes;
 pub mod tls;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,7 +29,7 @@ pub use conn::Limits;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use key_jobs::KeyJobs;
 
-use routes::{audit, keys, records, rights, system, tenants};
+use routes::{audit, doctor, keys, records, rights, system, tenants};
 
 /// Largest request body accepted (a full batch of 1000 items fits).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -43,6 +43,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Wakes the background worker that runs record rotations.
     pub key_jobs: KeyJobs,
+    /// Where `GET /v1/doctor` looks (files, key provider, certificate) beside the store.
+    pub doctor: Arc<ward_doctor::Setup>,
 }
 
 impl AppState {
@@ -53,7 +55,16 @@ impl AppState {
             key_jobs: KeyJobs::start(vault.clone()),
             vault,
             metrics: metrics_handle(),
+            doctor: Arc::default(),
         }
+    }
+
+    /// Tells `GET /v1/doctor` where the deployment keeps its files and keys (without it, the
+    /// doctor checks the store only).
+    #[must_use]
+    pub fn with_doctor(mut self, setup: ward_doctor::Setup) -> Self {
+        self.doctor = Arc::new(setup);
+        self
     }
 }
 
@@ -144,6 +155,7 @@ pub fn app(state: AppState) -> Router {
         .route("/keys/rotate", post(keys::rotate))
         .route("/keys/rotate-records", post(keys::rotate_records))
         .route("/keys/status", get(keys::status))
+        .route("/doctor", get(doctor::doctor))
         .route("/audit/public-key", get(audit::public_key))
         .route(
             "/audit/checkpoint",

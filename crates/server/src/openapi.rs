@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, keys, records, rights, system, tenants};
+use crate::routes::{audit, doctor, keys, records, rights, system, tenants};
 
 /// Ward's HTTP API.
 #[derive(OpenApi)]
@@ -20,6 +20,7 @@ use crate::routes::{audit, keys, records, rights, system, tenants};
         rights::set_retention, rights::open_request, rights::list_requests, rights::complete_request,
         rights::reject_request, keys::rotate, keys::rotate_records, keys::status, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
         tenants::issue_invitation, tenants::claim_invitation,
+        doctor::doctor,
     ),
     modifiers(&BearerAuth, &AuthErrors),
     tags(
@@ -28,7 +29,7 @@ use crate::routes::{audit, keys, records, rights, system, tenants};
         (name = "audit", description = "The tamper-evident log of every access"),
         (name = "keys", description = "Key rotation without downtime"),
         (name = "rights", description = "Data-subject rights, requests, holds and retention"),
-        (name = "system", description = "Health"),
+        (name = "system", description = "Health and the deployment's checks"),
     )
 )]
 pub struct ApiDoc;

@@ -34,6 +34,8 @@ mod cards;
 mod control_chars;
 #[path = "api/disclosure.rs"]
 mod disclosure;
+#[path = "api/doctor.rs"]
+mod doctor;
 #[path = "api/expiry.rs"]
 mod expiry;
 #[path = "api/isolation.rs"]

@@ -16,6 +16,7 @@ mod model;
 mod postgres;
 pub use postgres::PostgresStore;
 pub mod snapshot;
+pub mod schema;
 mod sqlite;
 mod time_codec;
 
@@ -47,6 +48,20 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database was migrated by a newer Ward; opening it could corrupt what that version
+    /// wrote.
+    #[error(
+        "the database was migrated by a newer Ward (schema version {found}; this Ward, version \
+         {ward}, knows schema versions up to {known}): upgrade Ward, or restore a backup taken \
+         before the upgrade",
+        ward = env!("CARGO_PKG_VERSION")
+    )]
+    NewerSchema {
+        /// The newest migration the database has.
+        found: i64,
+        /// The newest migration this Ward knows.
+        known: i64,
+    },
     /// Stored bytes that do not decode (a corrupted or hand-edited row).
     #[error("corrupt row: {0}")]
     Corrupt(String),

@@ -153,8 +153,30 @@ async fn migrate_locked(conn: &mut PgConnection, schema: Option<&str>) -> Result
         )))
         .await?;
     }
-    sqlx::migrate!("./migrations/postgres").run(conn).await?;
+    // A database a newer Ward migrated is refused with both versions named, before sqlx
+    // would report the unknown migration less helpfully.
+    crate::schema::postgres_status(conn).await?.refuse_newer()?;
+    MIGRATOR.run(conn).await?;
     Ok(())
+}
+
+/// The PostgreSQL migrations, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The migrations this Ward applies to a PostgreSQL database.
+pub(crate) fn known_migrations() -> Vec<crate::schema::Migration> {
+    MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| crate::schema::Migration {
+            version: m.version,
+            // `migrate!` compiles the descriptions in, so they are borrowed for 'static.
+            description: match &m.description {
+                std::borrow::Cow::Borrowed(s) => s,
+                std::borrow::Cow::Owned(_) => "",
+            },
+        })
+        .collect()
 }
 
 // ---- the writer -----------------------------------------------------------------------------

@@ -81,6 +81,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// The migrations this Ward applies to an SQLite database.
+pub(crate) fn known_migrations() -> Vec<crate::schema::Migration> {
+    MIGRATIONS
+        .iter()
+        .map(|(version, description, _)| crate::schema::Migration {
+            version: *version,
+            description,
+        })
+        .collect()
+}
+
 /// A Ward store in one SQLite database file (and its key store beside it).
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -281,12 +292,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         stmt.query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?
     };
-    let known = MIGRATIONS.last().map_or(0, |m| m.0);
-    if let Some(newer) = applied.iter().find(|v| **v > known) {
-        return Err(StoreError::Corrupt(format!(
-            "the database has migration {newer}, newer than this Ward knows ({known})"
-        )));
+    crate::schema::SchemaStatus {
+        applied: applied.iter().copied().collect(),
+        known: known_migrations(),
     }
+    .refuse_newer()?;
     let now = to_micros(time::OffsetDateTime::now_utc());
     for (version, description, sql) in MIGRATIONS {
         if applied.contains(version) {

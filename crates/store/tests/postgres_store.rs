@@ -3,9 +3,9 @@
 //! transcript), savepoint isolation inside group commits, audit appends from two servers on
 //! one database, and concurrent migrations.
 //!
-//! Needs PostgreSQL at `WARD_TEST_DATABASE_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/test`). A missing server fails the tests, it does not
-//! skip them. Every test works in a schema of its own (`t_<uuid>`), dropped when the test ends,
+//! Runs on PostgreSQL at `WARD_TEST_DATABASE_URL`, else on the server at 127.0.0.1:5432, else
+//! on a throwaway cluster started from the system's PostgreSQL binaries (`ward_pgtest`). With
+//! none of these the tests fail naming what to install; they are never skipped. Every test works in a schema of its own (`t_<uuid>`), dropped when the test ends,
 //! so the tests run in parallel.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -24,10 +24,8 @@ use ward_store::{
     TenantRow,
 };
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 fn url() -> String {
-    std::env::var("WARD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+    ward_pgtest::database_url()
 }
 
 /// A schema of the test's own, dropped when the test ends (also when it fails).
@@ -47,8 +45,8 @@ impl Schema {
             Ok(store) => store,
             Err(e) => panic!(
                 "cannot open the PostgreSQL store at {} in schema {}: {e}\n\
-                 These tests need a running PostgreSQL (CI installs and starts one); start it \
-                 or point WARD_TEST_DATABASE_URL at one.",
+                 Point WARD_TEST_DATABASE_URL at a reachable database, or unset it to use a \
+                 throwaway cluster.",
                 url(),
                 self.name
             ),

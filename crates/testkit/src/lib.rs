@@ -27,15 +27,15 @@ pub mod sql;
 pub enum Backend {
     /// An SQLite file in the test's temporary directory.
     Sqlite,
-    /// A fresh schema in the PostgreSQL database of `WARD_TEST_DATABASE_URL`
-    /// (default `postgres://postgres@127.0.0.1:5432/test`), dropped when the server drops.
+    /// A fresh schema in the PostgreSQL database of [`postgres_url`], dropped when the
+    /// server drops.
     Postgres,
 }
 
-/// The PostgreSQL database the suites use.
+/// The PostgreSQL database the suites use: `WARD_TEST_DATABASE_URL`, else the server on
+/// 127.0.0.1:5432, else a throwaway cluster shared by the run (see `ward_pgtest`).
 pub fn postgres_url() -> String {
-    std::env::var("WARD_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    ward_pgtest::database_url()
 }
 
 /// Options of a test server.
@@ -166,7 +166,12 @@ impl TestServer {
             .map(|t| t.as_str().to_owned())
             .unwrap_or_default();
         let (tx, rx) = oneshot::channel::<()>();
-        let state = ward_server::AppState::new(vault.clone());
+        let state = ward_server::AppState::new(vault.clone()).with_doctor(doctor_setup(
+            dir.path(),
+            &key_dir,
+            opts.backend,
+            opts.tls.as_ref(),
+        ));
         let shutdown = async move {
             let _ = rx.await;
         };
@@ -398,6 +403,29 @@ impl Drop for TestServer {
             })
             .join();
         }
+    }
+}
+
+/// What `GET /v1/doctor` of a test server looks at: its temporary data directory, root key
+/// file and certificate (on PostgreSQL, the server's own store only).
+fn doctor_setup(
+    dir: &std::path::Path,
+    key_dir: &std::path::Path,
+    backend: Backend,
+    tls: Option<&(PathBuf, PathBuf)>,
+) -> ward_doctor::Setup {
+    let key_file = key_dir.join("root.key");
+    ward_doctor::Setup {
+        data_dir: Some(dir.to_path_buf()),
+        database: (backend == Backend::Sqlite)
+            .then(|| ward_doctor::Database::Sqlite(dir.join("ward.db"))),
+        root_key: Some(ward_doctor::RootKey {
+            provider: Arc::new(FileKeyProvider::new(&key_file)),
+            file: Some(key_file),
+        }),
+        policy: None,
+        tls_cert: tls.map(|(cert, _)| cert.clone()),
+        retention_interval: None,
     }
 }
 

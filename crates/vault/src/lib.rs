@@ -44,7 +44,7 @@ use ward_store::{Op, Store, TenantRow};
 pub use access::{Denial, DisclosureGrant, Operation};
 pub use audit_log::{
     AuditFilter, AuditPage, LogVerifyError, MAX_AUDIT_CURSOR, MAX_AUDIT_PAGE, VerifyReport,
-    check_exported_checkpoint, event_leaf_hash, verify_log,
+    check_exported_checkpoint, event_leaf_hash, verify_log, verify_tail,
 };
 pub use backup_events::BackupJob;
 pub use batch::{BatchItem, BatchOutcome};

@@ -1,0 +1,85 @@
+//! `GET /v1/doctor`: the deployment's checks, for operators only, documented in OpenAPI.
+
+use reqwest::{Method, StatusCode};
+
+#[tokio::test]
+async fn the_operator_gets_every_check_with_its_status_and_fix() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Doctor Co").await;
+    let s = srv.subject(&t).await;
+    srv.record(
+        &t,
+        &s,
+        "contact",
+        serde_json::json!({ "name": "Ada", "email": "ada@example.org" }),
+    )
+    .await;
+    let (st, report) = srv.get("/v1/doctor", &srv.operator).await;
+    assert_eq!(st, StatusCode::OK, "{report}");
+    let checks = report["checks"].as_array().expect("checks");
+    let names: Vec<&str> = checks.iter().filter_map(|c| c["check"].as_str()).collect();
+    for name in [
+        "data_dir",
+        "key_files",
+        "database",
+        "root_key",
+        "audit_log",
+        "retention",
+        "tls_certificate",
+        "clock",
+        "disk_space",
+    ] {
+        assert!(names.contains(&name), "{name} missing: {report:#}");
+    }
+    for c in checks {
+        let status = c["status"].as_str().expect("status");
+        assert!(["ok", "warn", "fail"].contains(&status), "{c}");
+        assert!(
+            c["explanation"].as_str().is_some_and(|e| !e.is_empty()),
+            "{c}"
+        );
+        assert_eq!(c.get("fix").is_some(), status != "ok", "{c}");
+    }
+    let by_name = |n: &str| checks.iter().find(|c| c["check"] == n).expect("finding");
+    assert_eq!(by_name("audit_log")["status"], "ok", "{report:#}");
+    assert_eq!(by_name("clock")["status"], "ok", "{report:#}");
+    // A test server keeps its root key file in its data directory: the doctor says so.
+    assert_eq!(by_name("root_key")["status"], "warn", "{report:#}");
+    assert_eq!(report["status"], "warn", "{report:#}");
+}
+
+#[tokio::test]
+async fn only_operators_examine_the_deployment() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Doctor Co").await;
+    let (st, body) = srv.get("/v1/doctor", &t.owner).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "role_not_permitted");
+    let (st, body) = srv.call(Method::GET, "/v1/doctor", None, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
+}
+
+#[tokio::test]
+async fn the_doctor_route_is_documented_with_every_status() {
+    let srv = crate::start().await;
+    let (st, doc) = srv.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let op = &doc["paths"]["/v1/doctor"]["get"];
+    let codes: Vec<&String> = op["responses"]
+        .as_object()
+        .expect("responses")
+        .keys()
+        .collect();
+    for code in ["200", "401", "403", "429"] {
+        assert!(
+            codes.iter().any(|c| *c == code),
+            "{code} missing from {codes:?}"
+        );
+    }
+    assert!(
+        op["responses"]["200"].to_string().contains("Report"),
+        "{op}"
+    );
+    let schema = &doc["components"]["schemas"]["Report"];
+    assert!(schema["properties"]["checks"].is_object(), "{schema}");
+}
