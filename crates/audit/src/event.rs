@@ -176,6 +176,8 @@ actions! {
     CheckpointSign => "checkpoint_sign",
     /// Inclusion or consistency proof requested.
     AuditProof => "audit_proof",
+    /// A change that a crash left half-applied was rolled back at the next start.
+    CrashRecovery => "crash_recovery",
 }
 
 /// Whether the action went ahead.
