@@ -30,9 +30,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The example policy, with the failed-authentication throttle raised: the fuzzer sends
+# thousands of requests with missing or malformed credentials from one address, and a
+# throttled source would answer 429 to everything after the tenth, leaving the handlers
+# behind it untested. (The throttle itself has its own tests.)
+sed 's/^lockout_threshold = .*/lockout_threshold = 1000000/' examples/saas-policy.toml > "$WORK/policy.toml"
+
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 API="http://127.0.0.1:$PORT"
-"$WARD" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --log-format json \
+"$WARD" serve --data-dir "$WORK/data" --policy "$WORK/policy.toml" --listen "127.0.0.1:$PORT" --log-format json \
     > "$WORK/serve.out" 2> "$WORK/serve.log" &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
