@@ -182,6 +182,8 @@ actions! {
     BackupVerify => "backup_verify",
     /// Expired backup snapshots were deleted (detail: snapshots and objects deleted).
     BackupPrune => "backup_prune",
+    /// A change that a crash left half-applied was rolled back at the next start.
+    CrashRecovery => "crash_recovery",
 }
 
 /// Whether the action went ahead.

@@ -19,5 +19,7 @@ mod common;
 
 #[path = "edge/headers.rs"]
 mod headers;
+#[path = "edge/isolation.rs"]
+mod isolation;
 #[path = "edge/throttle.rs"]
 mod throttle;

@@ -19,6 +19,8 @@ mod common;
 
 #[path = "edge/headers.rs"]
 mod headers;
+#[path = "edge/isolation.rs"]
+mod isolation;
 #[path = "edge/sqlite_budget.rs"]
 mod sqlite_budget;
 #[path = "edge/throttle.rs"]

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 mod snapshot;
+mod recovery;
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
@@ -123,7 +124,17 @@ impl SqliteStore {
     fn open_blocking(path: PathBuf) -> Result<Self> {
         let mut conn = connect(&path, Access::Write)?;
         migrate(&mut conn)?;
-        let audit = AuditState::load(&conn)?;
+        let mut audit = AuditState::load(&conn)?;
+        let repairs = recovery::repair(&mut conn, &mut audit)?;
+        if repairs.any() {
+            tracing::warn!(
+                keys_deleted = repairs.keys_deleted,
+                tenants_rolled_back = repairs.tenants_rolled_back,
+                subjects_rolled_back = repairs.subjects_rolled_back,
+                rotations_rolled_back = repairs.rotations_rolled_back,
+                "repaired writes a crash left in one database file and not the other"
+            );
+        }
         let (tx, rx) = mpsc::channel(4096);
         std::thread::Builder::new()
             .name("ward-sqlite-writer".into())

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Load soak: a wrk mix (60% get, 25% put, 10% lookup, 5% subject export) against a release
+# `ward serve` on SQLite for DURATION, sampling the server's resident memory and open file
+# descriptors every 10 s, then `ward audit verify`.
+#
+#   bench/soak.sh [DURATION] [CONNECTIONS]     # defaults: 60s, 16
+#
+# Prints requests, non-2xx count, p50/p90/p99 latency, and memory and descriptor growth
+# between the first sample after warm-up (a sixth of the run, at most 5 minutes in) and the
+# last. Fails (exit 1) on any non-2xx answer, on growth above 5%, or if the audit log does
+# not verify. Needs wrk, curl and jq. Figures go to BENCHMARKS.md "Load soak".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${1:-60s}"
+CONNECTIONS="${2:-16}"
+SUBJECTS=500
+WARD="${WARD_BIN:-target/release/ward}"
+[ -x "$WARD" ] || cargo build --release -q -p ward-cli
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+SAMPLER_PID=""
+cleanup() {
+    [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+API="http://127.0.0.1:$PORT"
+"$WARD" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" > "$WORK/serve.out" 2> "$WORK/serve.log" &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+    curl -fs "$API/healthz" > /dev/null 2>&1 && break
+    sleep 0.1
+done
+OPERATOR=$(sed -n 's/^Operator token (shown once, store it now): //p' "$WORK/serve.out")
+json() { curl -fsS -H 'Content-Type: application/json' "$@"; }
+CREATED=$(json -X POST "$API/v1/tenants" -H "Authorization: Bearer $OPERATOR" -d '{"name": "Soak"}')
+TENANT=$(jq -r .id <<< "$CREATED")
+OWNER=$(json -X POST "$API/v1/invitations/claim" \
+    -d "{\"invitation\": \"$(jq -r .invitation.token <<< "$CREATED")\", \"name\": \"soak\"}" | jq -r .token)
+{
+    echo "tenant $TENANT"
+    echo "token $OWNER"
+} > "$WORK/ids"
+# The subjects and records the mix reads, in one batch per 100 subjects. Names are letters
+# only: a run of digits could read as a payment card number, which Ward refuses.
+for batch in $(seq 0 $((SUBJECTS / 100 - 1))); do
+    python3 - "$batch" "$WORK/items.json" "$WORK/emails" <<'PY'
+import json, sys
+b, items_path, emails_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def letters(n):
+    s = ''
+    while True:
+        s += chr(97 + n % 26); n //= 26
+        if n == 0: return s
+items, emails = [], []
+for i in range(100):
+    name = letters(b * 100 + i)
+    emails.append(name + '@example.com')
+    items.append({'op': 'create_subject', 'external_ref': 'soak-' + name})
+    items.append({'op': 'create_record', 'subject': '#%d' % (2 * i), 'collection': 'contact',
+                  'fields': {'name': 'Soak ' + name, 'email': name + '@example.com'}})
+json.dump({'items': items}, open(items_path, 'w'))
+open(emails_path, 'w').write('\n'.join(emails) + '\n')
+PY
+    json -X POST "$API/v1/tenants/$TENANT/batch" -H "Authorization: Bearer $OWNER" -d @"$WORK/items.json" \
+        | jq -r '.results as $r | range(1; $r | length; 2) | "\($r[.].subject) \($r[.].id)"' \
+        | paste -d ' ' - "$WORK/emails" | sed 's/^/R /' >> "$WORK/ids"
+done
+
+( while kill -0 "$SERVER_PID" 2>/dev/null; do
+      echo "$(date +%s) $(ps -o rss= -p "$SERVER_PID") $(ls "/proc/$SERVER_PID/fd" | wc -l)"
+      sleep 10
+  done ) > "$WORK/samples" &
+SAMPLER_PID=$!
+
+SOAK_IDS="$WORK/ids" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/soak.lua "$API" | tee "$WORK/wrk.out"
+kill "$SAMPLER_PID" 2>/dev/null || true
+SAMPLER_PID=""
+
+status=0
+if grep -q "Non-2xx" "$WORK/wrk.out"; then
+    echo "soak: non-2xx answers" >&2
+    status=1
+fi
+python3 - "$WORK/samples" <<'PY' || status=1
+import sys
+rows = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 3]
+if len(rows) < 3:
+    print("soak: too few samples for a growth figure"); sys.exit(0)
+start = rows[0][0]; end = rows[-1][0]
+warm = start + min(300, (end - start) // 6)
+base = next(r for r in rows if r[0] >= warm)
+last = rows[-1]
+rss = (last[1] - base[1]) / base[1] * 100
+fds = (last[2] - base[2]) / base[2] * 100
+print(f"soak: {len(rows)} samples; RSS {base[1] / 1024:.1f} MiB at {base[0] - start}s -> {last[1] / 1024:.1f} MiB at {last[0] - start}s ({rss:+.1f}%), max {max(r[1] for r in rows) / 1024:.1f} MiB")
+print(f"soak: open descriptors {base[2]} -> {last[2]} ({fds:+.1f}%)")
+sys.exit(1 if rss > 5 or fds > 5 else 0)
+PY
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+"$WARD" audit verify --data-dir "$WORK/data" | tail -n 2 || status=1
+exit $status

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Fuzz smoke run: every cargo-fuzz target for SECONDS (default 30) on libFuzzer, starting from
+# its committed corpus. The project builds on stable; only this script uses nightly, which
+# cargo-fuzz needs for the sanitizer and coverage instrumentation.
+#
+#   ci/fuzz-smoke.sh [SECONDS] [TARGET...]
+#
+# New coverage goes to a scratch corpus, not to fuzz/corpus. A crash fails the run and leaves
+# its reproducer in fuzz/artifacts/TARGET/; copy it to fuzz/regressions/TARGET/ with the fix,
+# where `cargo test -p ward-fuzz-targets` replays it on stable from then on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_TARGET="${1:-30}"
+shift || true
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal
+fi
+if ! command -v cargo-fuzz > /dev/null; then
+    cargo install cargo-fuzz --locked
+fi
+
+cd fuzz
+TARGETS=("$@")
+if [ ${#TARGETS[@]} -eq 0 ]; then
+    mapfile -t TARGETS < <(cargo +nightly fuzz list)
+fi
+cargo +nightly fuzz build
+SCRATCH=$(mktemp -d)
+trap 'rm -rf "$SCRATCH"' EXIT
+for target in "${TARGETS[@]}"; do
+    echo "fuzz: $target for ${SECONDS_PER_TARGET}s"
+    mkdir -p "$SCRATCH/$target"
+    status=0
+    cargo +nightly fuzz run "$target" "$SCRATCH/$target" "corpus/$target" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 > "$SCRATCH/$target.log" 2>&1 \
+        || status=$?
+    grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$SCRATCH/$target.log" || true
+    if [ "$status" -ne 0 ]; then
+        tail -n 40 "$SCRATCH/$target.log" >&2
+        echo "fuzz: $target failed (exit $status); reproducer under fuzz/artifacts/$target/" >&2
+        exit 1
+    fi
+done
