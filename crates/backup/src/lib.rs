@@ -28,6 +28,8 @@
 
 mod codec;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod id;
 mod keys;
 mod location;

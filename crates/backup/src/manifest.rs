@@ -121,7 +121,7 @@ impl Manifest {
 
 /// What is signed: a context line, so this signature can never be mistaken for another use
 /// of an Ed25519 key, then the manifest's JSON.
-fn signed_message(body: &[u8]) -> Vec<u8> {
+pub(crate) fn signed_message(body: &[u8]) -> Vec<u8> {
     let mut m = b"ward backup manifest v1\n".to_vec();
     m.extend_from_slice(body);
     m

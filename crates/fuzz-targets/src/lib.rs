@@ -8,15 +8,18 @@
 //!
 //! Besides "does not panic", every target checks an invariant of what it feeds:
 //! normalized field values re-validate to themselves, proofs built by the log verify and
-//! altered ones do not, a parsed policy renders, a request body never gets a 5xx.
+//! altered ones do not, a parsed policy renders, a request body never gets a 5xx, a backup
+//! object opens only to what was sealed under its name, a store dump that decodes re-checks.
 #![forbid(unsafe_code)]
 
 mod audit;
+mod backup;
 mod fields;
 mod http;
 mod policy;
 
 pub use audit::{audit_proof, checkpoint};
+pub use backup::{backup_manifest, backup_object, snapshot_dump};
 pub use fields::field_value;
 pub use http::request_body;
 pub use policy::policy_text;
@@ -31,4 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("audit_proof", audit_proof),
     ("checkpoint", checkpoint),
     ("request_body", request_body),
+    ("backup_object", backup_object),
+    ("backup_manifest", backup_manifest),
+    ("snapshot_dump", snapshot_dump),
 ];

@@ -15,13 +15,13 @@ pub mod hooked;
 mod model;
 mod postgres;
 pub use postgres::PostgresStore;
-pub mod snapshot;
 pub mod schema;
+pub mod snapshot;
 mod sqlite;
 mod time_codec;
 
 pub use model::*;
-pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary};
+pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary, check_dump};
 pub use sqlite::SqliteStore;
 pub use time_codec::{from_micros, to_micros};
 

@@ -118,6 +118,24 @@ impl SnapshotSummary {
     }
 }
 
+/// Decodes a whole dump of `stream` without a database: every frame, row and count, and the
+/// trailer's digest. What `import_snapshot` would refuse, this refuses with the same error;
+/// what it accepts has the summary an import would report. For checking a dump (a backup's,
+/// a fuzzer's input) before anything is written.
+///
+/// # Errors
+/// [`crate::StoreError::Snapshot`] naming what is wrong.
+pub fn check_dump(stream: SnapshotStream, dump: &[u8]) -> crate::Result<SnapshotSummary> {
+    let mut decoder = format::Decoder::new(stream);
+    decoder.feed(dump)?;
+    while let Some(item) = decoder.next()? {
+        if let format::Item::Row(table, payload) = item {
+            format::decode_row(table, &payload)?;
+        }
+    }
+    decoder.finish()
+}
+
 /// What the reconciliation after a restore removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reconciliation {
