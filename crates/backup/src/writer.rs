@@ -129,8 +129,9 @@ impl Repository {
     /// counts); if it fails, or an entry's producer stops early, no manifest is written.
     ///
     /// # Errors
-    /// If chunking or the summary fails, or no location could take the snapshot (the
-    /// report of a partial success is `Ok`, with the failed locations' errors in it).
+    /// If chunking or the summary fails. Location failures are not errors: the report
+    /// names each failed location, and [`SnapshotReport::complete`] says whether every
+    /// location holds the snapshot.
     pub async fn write_snapshot(
         &self,
         stream: Stream,

@@ -140,7 +140,11 @@ impl Context {
         let repo =
             Repository::open(&self.backup.locations, &self.backup.s3, &self.root, mode).await?;
         for u in repo.unreachable() {
-            eprintln!("location {} unreachable: {}", u.location, u.error);
+            if self.quiet {
+                tracing::warn!(location = %u.location, error = %u.error, "backup location unreachable");
+            } else {
+                eprintln!("location {} unreachable: {}", u.location, u.error);
+            }
         }
         Ok(repo)
     }
@@ -199,6 +203,12 @@ async fn run_backup(ctx: &Context, json: bool) -> anyhow::Result<Outcome> {
         for snap in [&report.data, &report.keys] {
             print_snapshot(snap);
         }
+    }
+    let held_anywhere = [&report.data, &report.keys]
+        .iter()
+        .all(|s| s.locations.iter().any(|l| l.error.is_none()));
+    if !held_anywhere {
+        bail!("no location took the backup (see above)");
     }
     Ok(if report.complete() {
         Outcome::Ok
