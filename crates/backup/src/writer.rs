@@ -141,8 +141,13 @@ impl Repository {
         progress: Option<ProgressFn>,
     ) -> Result<SnapshotReport> {
         let started = Instant::now();
-        let id = SnapshotId::new(at, stream)?;
-        let previous = self.newest(stream).await.ok().flatten();
+        let existing = self.snapshot_ids().await.unwrap_or_default();
+        let id = SnapshotId::next(at, stream, &existing)?;
+        let previous = existing
+            .iter()
+            .rev()
+            .find(|s| s.stream() == stream)
+            .cloned();
         let mut reports: Vec<LocationReport> = self
             .locations
             .iter()

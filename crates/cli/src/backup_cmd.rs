@@ -194,7 +194,8 @@ async fn run_backup(ctx: &Context, json: bool) -> anyhow::Result<Outcome> {
         let bar = bar.clone();
         Arc::new(move |n| bar.inc(n))
     };
-    let report = backup_now(ctx, &repo, store, Some(progress)).await;
+    let now = time::OffsetDateTime::now_utc();
+    let report = backup_now(ctx, &repo, store, now, Some(progress)).await;
     bar.finish_and_clear();
     let report = report?;
     if json {
@@ -223,6 +224,7 @@ pub(crate) async fn backup_now(
     ctx: &Context,
     repo: &Repository,
     store: Arc<dyn ward_store::Store>,
+    now: time::OffsetDateTime,
     progress: Option<ward_backup::ProgressFn>,
 ) -> anyhow::Result<ward_backup::BackupReport> {
     let key_path = ctx.settings.data_dir.join("audit-signing.key");
@@ -231,7 +233,6 @@ pub(crate) async fn backup_now(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("reading {}", key_path.display())),
     };
-    let now = time::OffsetDateTime::now_utc();
     Ok(repo.backup_store(store, signing_key, now, progress).await?)
 }
 
