@@ -5,7 +5,8 @@
 //! by reading both at once: WAL readers see the database as of that moment while the writer
 //! goes on committing. It runs on a blocking thread and hands each full buffer to the async
 //! consumer with `blocking_send`, so a slow consumer slows the dump down rather than filling
-//! memory.
+//! memory. While it runs, the WAL cannot be checkpointed past its snapshot and grows with the
+//! writes made meanwhile; it shrinks back at the first checkpoint after the export ends.
 //!
 //! An import and a reconciliation are exclusive jobs of the writer: they run between group
 //! commits, in one transaction, and an import leaves the writer's audit tail at the end of
