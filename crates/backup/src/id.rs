@@ -83,28 +83,46 @@ pub(crate) const OBJECTS_PREFIX: &str = "objects";
 /// Where snapshot manifests live in a location.
 pub(crate) const SNAPSHOTS_PREFIX: &str = "snapshots";
 
-/// A snapshot's id, e.g. `20261204T074000Z-data-1f3a9c0e`: sorts by time, says its stream,
-/// and is unique thanks to the random suffix.
+/// A snapshot's id, e.g. `20261204T074000Z-data-00011f3a`: sorts by time, says its stream,
+/// and ends with a sequence number (four hex digits: snapshots taken within the same second
+/// sort in the order they were taken) and a random part that keeps it unique.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SnapshotId(String);
 
 impl SnapshotId {
-    /// A new id for a snapshot of `stream` taken at `at`.
+    /// A new id for a snapshot of `stream` taken at `at`, sorting after every id in
+    /// `existing`.
     ///
     /// # Errors
     /// If the system random generator fails.
-    pub fn new(at: OffsetDateTime, stream: Stream) -> crate::Result<Self> {
+    pub fn next(at: OffsetDateTime, stream: Stream, existing: &[Self]) -> crate::Result<Self> {
+        let first = Self::new(at, stream, 0)?;
+        let stamp = first.stamp();
+        let seq = existing
+            .iter()
+            .filter(|id| id.stamp() >= stamp)
+            .filter_map(Self::sequence)
+            .max()
+            .map_or(0, |s| s.saturating_add(1));
+        Self::new(at, stream, seq)
+    }
+
+    /// The id for a snapshot of `stream` taken at `at` with sequence number `seq`.
+    ///
+    /// # Errors
+    /// If the system random generator fails.
+    pub fn new(at: OffsetDateTime, stream: Stream, seq: u16) -> crate::Result<Self> {
         let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
         let stamp = at
             .to_offset(time::UtcOffset::UTC)
             .format(&fmt)
             .map_err(|e| crate::BackupError::Task(format!("formatting a snapshot time: {e}")))?;
-        let suffix = ward_crypto::random_bytes::<4>()?;
+        let random = ward_crypto::random_bytes::<2>()?;
         Ok(Self(format!(
-            "{stamp}-{}-{}",
+            "{stamp}-{}-{seq:04x}{}",
             stream.as_str(),
-            hex(&suffix)
+            hex(&random)
         )))
     }
 
@@ -124,6 +142,15 @@ impl SnapshotId {
             && suffix.len() == 8
             && suffix.bytes().all(|b| b.is_ascii_hexdigit());
         ok.then(|| Self(s.to_owned()))
+    }
+
+    fn stamp(&self) -> &str {
+        self.0.split('-').next().unwrap_or("")
+    }
+
+    fn sequence(&self) -> Option<u16> {
+        let suffix = self.0.rsplit('-').next()?;
+        u16::from_str_radix(suffix.get(..4)?, 16).ok()
     }
 
     /// The stream named in the id.
@@ -206,13 +233,17 @@ mod tests {
     #[test]
     fn snapshot_ids_sort_by_time_and_name_their_stream() {
         let t = time::macros::datetime!(2026-12-04 07:40:00 UTC);
-        let a = SnapshotId::new(t, Stream::Data).unwrap();
-        let b = SnapshotId::new(t + time::Duration::seconds(1), Stream::Keys).unwrap();
+        let a = SnapshotId::new(t, Stream::Data, 0).unwrap();
+        let b = SnapshotId::new(t + time::Duration::seconds(1), Stream::Keys, 0).unwrap();
         assert!(a < b);
         assert!(a.as_str().starts_with("20261204T074000Z-data-"));
         assert_eq!(b.stream(), Stream::Keys);
         assert_eq!(SnapshotId::parse(a.as_str()), Some(a.clone()));
-        assert_eq!(SnapshotId::from_path(&a.path()), Some(a));
+        assert_eq!(SnapshotId::from_path(&a.path()), Some(a.clone()));
+        // Taken within the same second: the sequence orders them.
+        let c = SnapshotId::next(t, Stream::Data, std::slice::from_ref(&a)).unwrap();
+        let d = SnapshotId::next(t, Stream::Keys, &[a.clone(), c.clone()]).unwrap();
+        assert!(a < c && c < d, "{a} {c} {d}");
         for bad in [
             "",
             "latest",

@@ -115,7 +115,7 @@ mod tests {
     fn snaps(stream: Stream, times: &[OffsetDateTime]) -> Vec<(SnapshotId, OffsetDateTime)> {
         times
             .iter()
-            .map(|t| (SnapshotId::new(*t, stream).unwrap(), *t))
+            .map(|t| (SnapshotId::new(*t, stream, 0).unwrap(), *t))
             .collect()
     }
 

@@ -1,11 +1,12 @@
 //! Taking a snapshot: byte streams in, chunks out to every location, manifest last.
 //!
-//! The chunker runs on a blocking thread (content-defined chunking, keyed hashing, zstd and
-//! AES-GCM are CPU work) and hands finished objects to the uploader, which writes each to
-//! the locations that lack it, several at a time. A location that fails stops receiving
-//! objects and gets no manifest; the others complete. The manifest is written only after
-//! every chunk and the store's summary are in, so an interrupted snapshot leaves objects
-//! (reused by the next run) but never a manifest that points at missing data.
+//! The chunker runs on a blocking thread (content-defined chunking and keyed hashing are CPU
+//! work) and hands new chunks to the uploader, which compresses and encrypts each on a
+//! blocking thread and writes it to the locations that lack it, several at a time. A
+//! location that fails stops receiving objects and gets no manifest; the others complete.
+//! The manifest is written only after every chunk and the store's summary are in, so an
+//! interrupted snapshot leaves objects (reused by the next run) but never a manifest that
+//! points at missing data.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -111,7 +112,9 @@ impl SnapshotReport {
 /// A chunk ready for upload.
 struct Prepared {
     id: ObjectId,
-    sealed: Bytes,
+    /// The plaintext; sealed by the uploader on a blocking thread, so compression and
+    /// encryption of several chunks run in parallel with the chunker.
+    plain: Vec<u8>,
     /// Indices of the locations that lack it.
     targets: Vec<usize>,
 }
@@ -129,8 +132,9 @@ impl Repository {
     /// counts); if it fails, or an entry's producer stops early, no manifest is written.
     ///
     /// # Errors
-    /// If chunking or the summary fails, or no location could take the snapshot (the
-    /// report of a partial success is `Ok`, with the failed locations' errors in it).
+    /// If chunking or the summary fails. Location failures are not errors: the report
+    /// names each failed location, and [`SnapshotReport::complete`] says whether every
+    /// location holds the snapshot.
     pub async fn write_snapshot(
         &self,
         stream: Stream,
@@ -140,8 +144,13 @@ impl Repository {
         progress: Option<ProgressFn>,
     ) -> Result<SnapshotReport> {
         let started = Instant::now();
-        let id = SnapshotId::new(at, stream)?;
-        let previous = self.newest(stream).await.ok().flatten();
+        let existing = self.snapshot_ids().await.unwrap_or_default();
+        let id = SnapshotId::next(at, stream, &existing)?;
+        let previous = existing
+            .iter()
+            .rev()
+            .find(|s| s.stream() == stream)
+            .cloned();
         let mut reports: Vec<LocationReport> = self
             .locations
             .iter()
@@ -255,13 +264,29 @@ impl Repository {
         failed: Arc<Vec<AtomicBool>>,
     ) -> Vec<(usize, Result<(PutOutcome, u64)>)> {
         let path = p.id.path();
-        let len = p.sealed.len() as u64;
+        let (keys, id, plain) = (self.keys.clone(), p.id, p.plain);
+        let sealed = tokio::task::spawn_blocking(move || encode_chunk(&keys, &id, &plain))
+            .await
+            .map_err(|e| BackupError::Task(e.to_string()))
+            .and_then(|r| r);
+        let sealed = match sealed {
+            Ok(s) => Bytes::from(s),
+            Err(e) => {
+                let msg = e.to_string();
+                return p
+                    .targets
+                    .iter()
+                    .map(|&i| (i, Err(BackupError::Task(msg.clone()))))
+                    .collect();
+            }
+        };
+        let len = sealed.len() as u64;
         let puts = p
             .targets
             .iter()
             .filter(|i| !failed[**i].load(Ordering::Relaxed))
             .map(|&i| {
-                let (path, bytes) = (&path, p.sealed.clone());
+                let (path, bytes) = (&path, sealed.clone());
                 async move {
                     let r = self.locations[i].put_new(path, bytes).await;
                     (i, r.map(|o| (o, len)))
@@ -271,8 +296,8 @@ impl Repository {
     }
 }
 
-/// The chunker thread: reads each entry, cuts it into content-defined chunks, and seals the
-/// chunks some healthy location lacks.
+/// The chunker thread: reads each entry, cuts it into content-defined chunks, names them,
+/// and hands on the chunks some healthy location lacks.
 fn chunk_entries(
     keys: &crate::keys::RepoKeys,
     params: crate::keys::ChunkingParams,
@@ -331,11 +356,10 @@ fn chunk_entries(
                 continue;
             }
             out.bytes_new += len;
-            let sealed = Bytes::from(encode_chunk(keys, &id, &chunk.data)?);
             if tx
                 .blocking_send(Prepared {
                     id,
-                    sealed,
+                    plain: chunk.data,
                     targets,
                 })
                 .is_err()

@@ -140,7 +140,11 @@ impl Context {
         let repo =
             Repository::open(&self.backup.locations, &self.backup.s3, &self.root, mode).await?;
         for u in repo.unreachable() {
-            eprintln!("location {} unreachable: {}", u.location, u.error);
+            if self.quiet {
+                tracing::warn!(location = %u.location, error = %u.error, "backup location unreachable");
+            } else {
+                eprintln!("location {} unreachable: {}", u.location, u.error);
+            }
         }
         Ok(repo)
     }
@@ -190,7 +194,8 @@ async fn run_backup(ctx: &Context, json: bool) -> anyhow::Result<Outcome> {
         let bar = bar.clone();
         Arc::new(move |n| bar.inc(n))
     };
-    let report = backup_now(ctx, &repo, store, Some(progress)).await;
+    let now = time::OffsetDateTime::now_utc();
+    let report = backup_now(ctx, &repo, store, now, Some(progress)).await;
     bar.finish_and_clear();
     let report = report?;
     if json {
@@ -199,6 +204,12 @@ async fn run_backup(ctx: &Context, json: bool) -> anyhow::Result<Outcome> {
         for snap in [&report.data, &report.keys] {
             print_snapshot(snap);
         }
+    }
+    let held_anywhere = [&report.data, &report.keys]
+        .iter()
+        .all(|s| s.locations.iter().any(|l| l.error.is_none()));
+    if !held_anywhere {
+        bail!("no location took the backup (see above)");
     }
     Ok(if report.complete() {
         Outcome::Ok
@@ -213,6 +224,7 @@ pub(crate) async fn backup_now(
     ctx: &Context,
     repo: &Repository,
     store: Arc<dyn ward_store::Store>,
+    now: time::OffsetDateTime,
     progress: Option<ward_backup::ProgressFn>,
 ) -> anyhow::Result<ward_backup::BackupReport> {
     let key_path = ctx.settings.data_dir.join("audit-signing.key");
@@ -221,7 +233,6 @@ pub(crate) async fn backup_now(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("reading {}", key_path.display())),
     };
-    let now = time::OffsetDateTime::now_utc();
     Ok(repo.backup_store(store, signing_key, now, progress).await?)
 }
 

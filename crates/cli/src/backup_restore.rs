@@ -300,7 +300,16 @@ pub(crate) async fn full_check(
             Ok(r) => (r.tree_size, None),
             Err(e) => (0, Some(e.to_string())),
         };
-    let policy = crate::setup::load_policy(&ctx.settings)?;
+    // The drill only needs a policy to build a vault; it must not write the example policy
+    // into a data directory that has none (a restore machine may have no policy yet).
+    let configured =
+        ctx.settings.policy.is_some() || ctx.settings.data_dir.join("policy.toml").is_file();
+    let policy = if configured {
+        crate::setup::load_policy(&ctx.settings)?
+    } else {
+        ward_policy::Policy::parse(ward_policy::EXAMPLE_POLICY, "example policy")
+            .map_err(|e| anyhow::anyhow!("the example policy: {} error(s)", e.diagnostics.len()))?
+    };
     let vault = ward_vault::Vault::new(ward_vault::VaultConfig {
         store,
         policy,

@@ -69,7 +69,8 @@ async fn rotation_finished_since(vault: &Vault, since: Option<OffsetDateTime>) -
 pub(crate) async fn backup_and_prune(ctx: &Context, vault: &Vault, store: &Arc<dyn Store>) {
     let outcome = async {
         let repo = ctx.open(OpenMode::ReadWrite).await?;
-        let report = crate::backup_cmd::backup_now(ctx, &repo, store.clone(), None).await?;
+        let report =
+            crate::backup_cmd::backup_now(ctx, &repo, store.clone(), vault.now(), None).await?;
         Ok::<_, anyhow::Error>((repo, report))
     }
     .await;
@@ -327,5 +328,62 @@ mod tests {
             metrics.contains("ward_backup_last_outcome{job=\"verify\"} 0"),
             "{metrics}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_completed_record_rotation_calls_for_a_data_backup() {
+        let srv = TestServer::start().await;
+        let t = srv.tenant("Acme").await;
+        let s = srv.subject(&t).await;
+        srv.record(
+            &t,
+            &s,
+            "contact",
+            serde_json::json!({"name": "Ada", "email": "ada@example.com"}),
+        )
+        .await;
+        let loc = tempfile::tempdir().unwrap();
+        let ctx = context(&srv, loc.path());
+        backup_and_prune(&ctx, &srv.vault, &srv.store).await;
+        let since = srv.vault.now();
+        assert!(!rotation_finished_since(&srv.vault, Some(since)).await);
+
+        srv.clock.advance(time::Duration::minutes(1));
+        let (status, body) = srv
+            .post(
+                "/v1/keys/rotate-records",
+                &srv.operator,
+                serde_json::json!({"tenant": t.id}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+        // The server's key-job worker runs the job; wait for it to finish.
+        for _ in 0..2400 {
+            let jobs = srv.vault.key_jobs().await.unwrap();
+            if jobs.iter().all(|j| j.status != "running") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let jobs = srv.vault.key_jobs().await.unwrap();
+        assert!(
+            rotation_finished_since(&srv.vault, Some(since)).await,
+            "{since} {jobs:?}"
+        );
+        // Before the server's first backup nothing is due yet (the schedule takes one).
+        assert!(!rotation_finished_since(&srv.vault, None).await);
+
+        let live = srv.vault.verify_decryption(100).await.unwrap();
+        assert_eq!((live.records, live.failures), (1, 0), "live store");
+        // The backup it triggers restores with every record readable under the new keys.
+        backup_and_prune(&ctx, &srv.vault, &srv.store).await;
+        assert!(!rotation_finished_since(&srv.vault, Some(srv.vault.now())).await);
+        let repo = ctx.open(OpenMode::ReadOnly).await.unwrap();
+        let latest = repo.resolve("latest").await.unwrap();
+        let full = crate::backup_restore::full_check(&ctx, &repo, &latest)
+            .await
+            .unwrap();
+        assert!(full.ok(), "{full:?}");
+        assert_eq!(full.records_decrypted, 1);
     }
 }

@@ -228,6 +228,11 @@ pub trait Store: Send + Sync + 'static {
     /// SQLite WAL read transaction over the data file and the attached key store; PostgreSQL
     /// REPEATABLE READ, READ ONLY) as Ward's backend-neutral snapshot format, in buffers of
     /// about 1 MiB, into `out`. Writers are never blocked. Returns when the dump is complete.
+    ///
+    /// A backup dumps the data stream first and the key stream after it, so that every key a
+    /// data row needs is in the key snapshot: [`Store::reconcile_restore`] takes a key missing
+    /// from it for a destroyed one. A consumer that goes away ends the export with
+    /// [`StoreError::Snapshot`].
     async fn export_snapshot(
         &self,
         stream: SnapshotStream,
@@ -249,7 +254,9 @@ pub trait Store: Send + Sync + 'static {
     /// erasure ledger lists or that has no subject key any more (its records, index entries
     /// and remaining keys go, as in an erasure), drops held records whose hold key is gone,
     /// and destroys every tenant that is destroyed or has no tenant key (as `DestroyTenant`
-    /// does), so an erased subject or destroyed tenant never comes back. Audit events stay
-    /// (they hold no personal data). Idempotent.
+    /// does), so an erased subject or destroyed tenant never comes back. Keys whose tenant,
+    /// subject or hold the data snapshot lacks (created after it) go too. Audit events stay
+    /// (they hold no personal data). Idempotent, and a no-op after restoring a data and a key
+    /// snapshot of the same moment.
     async fn reconcile_restore(&self) -> Result<Reconciliation>;
 }

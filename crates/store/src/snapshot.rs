@@ -11,6 +11,11 @@
 //!   erasure ledger. Kept only for the key window (30 days by default), so a subject erased
 //!   today is undecryptable in every backup once the window has passed.
 //!
+//! A backup dumps the data stream first and the key stream after it, so every key a data row
+//! needs is in the key snapshot. A restore imports a data snapshot, then the newest key
+//! snapshot, then runs [`crate::Store::reconcile_restore`]: whatever the ledger lists, or the
+//! newest keys no longer hold a key for, is erased or destroyed again.
+//!
 //! Every table of both schemas belongs to exactly one stream ([`SnapshotStream::tables`]);
 //! migration bookkeeping (`_ward_migrations`, `_sqlx_migrations`) belongs to none, since an
 //! importing store has its own.

@@ -45,6 +45,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prepared statements kept per connection (the store uses fewer distinct statements).
 const STATEMENT_CACHE: usize = 128;
 
+/// Each connection's page cache, in KiB (why not more: see `connect`).
+const CACHE_KIB: u32 = 8 << 10;
+
 /// Idle read connections kept open; more are opened on demand under load.
 const IDLE_READERS: usize = 8;
 
@@ -252,10 +255,10 @@ fn connect(path: &Path, access: Access) -> Result<Connection> {
     // follows scans the cache's whole hash table to drop it. With a 64 MiB writer cache that
     // scan cost a commit about a millisecond (a fifth of the writer's time on audited reads);
     // the pages a larger cache would keep are in the OS page cache anyway.
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; \
-         PRAGMA cache_size = -8192;",
-    )?;
+         PRAGMA cache_size = -{CACHE_KIB};"
+    ))?;
     if access == Access::Write {
         // Checkpointing every 4,000 pages (16 MiB of WAL) rather than SQLite's default 1,000
         // copies a page rewritten by many commits once instead of four times.

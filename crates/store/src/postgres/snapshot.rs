@@ -424,6 +424,11 @@ pub(super) async fn reconcile_restore(pool: &PgPool) -> Result<Reconciliation> {
     .execute(&mut *tx)
     .await?;
     done.records_removed += held.rows_affected();
+    for sql in reconcile::ORPHAN_KEYS {
+        sqlx::query(AssertSqlSafe(reconcile::for_postgres(sql)))
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(done)
 }

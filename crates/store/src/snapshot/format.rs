@@ -20,7 +20,7 @@ pub(crate) const VERSION: u8 = 1;
 /// bounded by the API's body limit), low enough that a corrupt length cannot exhaust memory.
 pub const MAX_FRAME: usize = 64 << 20;
 /// The size of the buffers the encoder hands out.
-pub(crate) const BUFFER: usize = 1 << 20;
+pub const BUFFER: usize = 1 << 20;
 
 const HEADER_LEN: usize = MAGIC.len() + 2;
 const TABLE: u8 = b'T';

@@ -100,3 +100,17 @@ pub(crate) const ERASE_SUBJECT: &[&str] = &[
 pub(crate) const ORPHAN_HELD_RECORDS: &str = "DELETE FROM held_records \
     WHERE NOT EXISTS (SELECT 1 FROM {k}hold_keys k WHERE k.tenant = held_records.tenant \
                       AND k.hold = held_records.hold)";
+
+/// Keys whose tenant, subject or hold the data snapshot does not have (created after it):
+/// nothing they could open was restored. On PostgreSQL a key row without its owner row has no
+/// version either, so a later export could not write it.
+pub(crate) const ORPHAN_KEYS: &[&str] = &[
+    "DELETE FROM {k}subject_keys AS k WHERE NOT EXISTS (SELECT 1 FROM subjects s \
+     WHERE s.tenant = k.tenant AND s.id = k.subject)",
+    "DELETE FROM {k}retired_subject_keys AS k WHERE NOT EXISTS (SELECT 1 FROM subjects s \
+     WHERE s.tenant = k.tenant AND s.id = k.subject)",
+    "DELETE FROM {k}hold_keys AS k WHERE NOT EXISTS (SELECT 1 FROM holds h \
+     WHERE h.tenant = k.tenant AND h.id = k.hold)",
+    "DELETE FROM {k}tenant_keys AS k WHERE NOT EXISTS (SELECT 1 FROM tenants t \
+     WHERE t.id = k.tenant)",
+];

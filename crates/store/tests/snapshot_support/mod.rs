@@ -512,10 +512,12 @@ fn ledger(tenant: Uuid, subject: Uuid, secs: i64) -> LedgerRow {
 }
 
 /// On the source, after its data snapshot: an erasure with a ledger entry, a subject key
-/// destroyed without one, and the second tenant destroyed.
+/// destroyed without one, the second tenant destroyed, and a subject created (its key is in
+/// the key snapshot, its row is not in the data snapshot).
 pub async fn erase_after_snapshot(store: &dyn Store, f: &Fixture) {
     store
         .commit(vec![
+            Op::InsertSubject(subject_row(f.tenant, Uuid::now_v7(), 77)),
             Op::EraseSubject {
                 tenant: f.tenant,
                 subject: f.erased,
