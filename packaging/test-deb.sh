@@ -44,7 +44,8 @@ for directive in ProtectSystem=strict NoNewPrivileges=yes PrivateTmp=yes ReadWri
     grep -qx "$directive" "$unit" || fail "the unit lacks $directive"
 done
 if command -v systemd-analyze >/dev/null; then
-    systemd-analyze verify "$unit" 2>&1 | grep -v 'Cannot add dependency\|No such file' || true
+    verdict="$(systemd-analyze verify "$unit" 2>&1 || true)"
+    [ -z "$verdict" ] || fail "systemd-analyze verify: $verdict"
 fi
 for f in /usr/share/man/man1/ward.1.gz /usr/share/man/man1/ward-doctor.1.gz \
     /usr/share/bash-completion/completions/ward /usr/share/zsh/vendor-completions/_ward \

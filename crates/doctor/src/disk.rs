@@ -5,7 +5,7 @@ use crate::{Context, Finding};
 
 const MIB: u64 = 1024 * 1024;
 
-/// Fails below 1 % or 256 MiB free, warns below 10 % or 2 GiB.
+/// Fails below 1 % or 256 MiB free, warns below 5 % or 2 GiB.
 pub(crate) fn check(ctx: &Context) -> Finding {
     const NAME: &str = "disk_space";
     let Some(dir) = &ctx.setup.data_dir else {
@@ -34,7 +34,7 @@ pub(crate) fn check(ctx: &Context) -> Finding {
                read is refused";
     if free < 256 * MIB || percent < 1 {
         Finding::fail(NAME, said, fix)
-    } else if free < 2048 * MIB || percent < 10 {
+    } else if free < 2048 * MIB || percent < 5 {
         Finding::warn(NAME, said, fix)
     } else {
         Finding::ok(NAME, said)

@@ -305,7 +305,7 @@ fn start(binaries: &Binaries, dir: &Path) -> Result<(Cluster, u32), String> {
         .spawn()
         .map_err(|e| io_error(&format!("start {}", binaries.postgres.display()), e))?;
     let deadline = Instant::now() + START_TIMEOUT;
-    while !crate::answers(&format!("127.0.0.1:{port}")) {
+    while !ready(&data) || !crate::answers(&format!("127.0.0.1:{port}")) {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!(
                 "the throwaway PostgreSQL server exited ({status}): {}",
@@ -323,6 +323,16 @@ fn start(binaries: &Binaries, dir: &Path) -> Result<(Cluster, u32), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok((Cluster { port }, child.id()))
+}
+
+/// Whether the server says it accepts connections: the status line of `postmaster.pid`
+/// (its eighth) reads `ready` (a port that accepts TCP while the server still starts up
+/// answers "the database system is starting up").
+fn ready(data: &Path) -> bool {
+    fs::read_to_string(data.join("postmaster.pid"))
+        .ok()
+        .and_then(|pid| pid.lines().nth(7).map(|l| l.trim() == "ready"))
+        .unwrap_or(false)
 }
 
 /// The reaper: a shell loop in a process group of its own that outlives the test binary,

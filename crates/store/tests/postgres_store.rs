@@ -2033,3 +2033,30 @@ async fn an_unreachable_server_is_an_error() {
     assert!(matches!(result, Err(StoreError::Database(_))));
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_a_newer_ward_migrated_is_refused_naming_both_versions() {
+    let schema = Schema::new();
+    let store = schema.open().await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'from a newer Ward', true, '\\x00'::bytea, 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    drop(store);
+    match PostgresStore::open_in_schema(&url(), &schema.name).await {
+        Err(e @ StoreError::NewerSchema { found: 99, known }) => {
+            assert!(known >= 5, "{e}");
+            let message = e.to_string();
+            assert!(
+                message.contains("schema version 99")
+                    && message.contains(&format!("up to {known}")),
+                "{message}"
+            );
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a database from a newer Ward was opened"),
+    }
+}

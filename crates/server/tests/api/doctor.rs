@@ -14,6 +14,21 @@ async fn the_operator_gets_every_check_with_its_status_and_fix() {
         serde_json::json!({ "name": "Ada", "email": "ada@example.org" }),
     )
     .await;
+    // A temporary directory is created 0755: the doctor of the running server notices.
+    let (st, report) = srv.get("/v1/doctor", &srv.operator).await;
+    assert_eq!(st, StatusCode::OK, "{report}");
+    let data_dir = &report["checks"][0];
+    assert_eq!(data_dir["check"], "data_dir");
+    assert_eq!(data_dir["status"], "fail", "{report:#}");
+    assert!(
+        data_dir["fix"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("chmod 700 ")),
+        "{data_dir}"
+    );
+    assert_eq!(report["status"], "fail");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(srv.dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let (st, report) = srv.get("/v1/doctor", &srv.operator).await;
     assert_eq!(st, StatusCode::OK, "{report}");
     let checks = report["checks"].as_array().expect("checks");
@@ -41,6 +56,7 @@ async fn the_operator_gets_every_check_with_its_status_and_fix() {
         assert_eq!(c.get("fix").is_some(), status != "ok", "{c}");
     }
     let by_name = |n: &str| checks.iter().find(|c| c["check"] == n).expect("finding");
+    assert_eq!(by_name("data_dir")["status"], "ok", "{report:#}");
     assert_eq!(by_name("audit_log")["status"], "ok", "{report:#}");
     assert_eq!(by_name("clock")["status"], "ok", "{report:#}");
     // A test server keeps its root key file in its data directory: the doctor says so.
