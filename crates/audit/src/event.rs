@@ -176,6 +176,22 @@ actions! {
     CheckpointSign => "checkpoint_sign",
     /// Inclusion or consistency proof requested.
     AuditProof => "audit_proof",
+    /// User account created.
+    UserCreate => "user_create",
+    /// User account disabled, enabled, or its password reset token issued.
+    UserUpdate => "user_update",
+    /// A user logged in (or a login was refused).
+    Login => "login",
+    /// A user logged out or ended one of its sessions.
+    Logout => "logout",
+    /// A user changed or reset its password.
+    PasswordChange => "password_change",
+    /// Support grant requested (or opened as break-glass).
+    GrantRequest => "grant_request",
+    /// Support grant approved, denied or revoked.
+    GrantDecide => "grant_decide",
+    /// A tenant's support grants listed.
+    GrantList => "grant_list",
 }
 
 /// Whether the action went ahead.

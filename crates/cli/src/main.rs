@@ -18,6 +18,7 @@ mod retention_cmd;
 mod serve;
 mod setup;
 mod tenant_cmd;
+mod user_cmd;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,11 @@ enum Command {
     Tenant(tenant_cmd::TenantCommand),
     /// Measure record put/get throughput, in-process and over HTTP.
     Bench(bench::BenchArgs),
+    /// Platform accounts (operator and support staff) with passwords and TOTP.
+    #[command(subcommand)]
+    User(user_cmd::UserCommand),
+    /// Print the permission table: which role may do what.
+    Roles,
 }
 
 #[derive(Subcommand)]
@@ -84,6 +90,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(cmd),
+        Command::Roles => Ok(user_cmd::roles()),
         command => runtime().and_then(|rt| {
             rt.block_on(async move {
                 match command {
@@ -96,7 +103,8 @@ fn main() -> ExitCode {
                     }
                     Command::Tenant(cmd) => tenant_cmd::run(cmd).await,
                     Command::Keys(cmd) => keys_cmd::run(cmd).await,
-                    Command::Policy(_) => unreachable!("handled above"),
+                    Command::User(cmd) => user_cmd::run(cmd).await,
+                    Command::Policy(_) | Command::Roles => unreachable!("handled above"),
                 }
             })
         }),

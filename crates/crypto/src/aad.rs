@@ -16,6 +16,7 @@ const SUBJECT_KEY: &str = "ward/aad/v1/subject-key";
 const TENANT_KEY: &str = "ward/aad/v1/tenant-key";
 const HOLD_KEY: &str = "ward/aad/v1/hold-key";
 const FREE_TEXT: &str = "ward/aad/v1/free-text";
+const USER_SECRET: &str = "ward/aad/v1/user-secret";
 
 /// Associated data for a live record's payload at `revision`, sealed under its subject key
 /// `key_version`.
@@ -96,6 +97,17 @@ pub fn hold_key(tenant: &[u8; 16], hold: &[u8; 16], tenant_key_version: u32) -> 
 #[must_use]
 pub fn free_text(tenant: &[u8; 16], row: &[u8; 16], column: &str) -> Vec<u8> {
     encode(FREE_TEXT, &[tenant, row, column.as_bytes()])
+}
+
+/// Associated data for a value sealed in a user's row (its e-mail address, its TOTP secret):
+/// binds the user, the column and the root key version, so a sealed TOTP secret copied into
+/// another user's row (to log in as them with one's own authenticator) fails to open.
+#[must_use]
+pub fn user_secret(user: &[u8; 16], column: &str, root_key_version: u32) -> Vec<u8> {
+    encode(
+        USER_SECRET,
+        &[user, column.as_bytes(), &root_key_version.to_be_bytes()],
+    )
 }
 
 fn encode(domain: &str, parts: &[&[u8]]) -> Vec<u8> {

@@ -13,12 +13,14 @@
 
 pub mod hooked;
 mod model;
+mod people;
 mod postgres;
 pub use postgres::PostgresStore;
 mod sqlite;
 mod time_codec;
 
 pub use model::*;
+pub use people::{PeopleOp, SessionRow, SupportGrantRow, UserRow};
 pub use sqlite::SqliteStore;
 pub use time_codec::{from_micros, to_micros};
 
@@ -192,4 +194,23 @@ pub trait Store: Send + Sync + 'static {
     /// `sealed_prefix`: the rows an older version wrote in clear, found by one query so the
     /// start-up pass that seals them costs nothing once they are gone.
     async fn requests_in_clear(&self, sealed_prefix: &str) -> Result<Vec<RequestRow>>;
+
+    /// A user by the keyed hash of its e-mail address (the login lookup).
+    async fn user_by_email_hash(&self, hash: &[u8; 32]) -> Result<Option<UserRow>>;
+    /// A user by id.
+    async fn user(&self, id: Uuid) -> Result<Option<UserRow>>;
+    /// Every user, platform staff and tenant users, in id order.
+    async fn users(&self) -> Result<Vec<UserRow>>;
+    /// How many of a user's recovery codes are still unused.
+    async fn unused_recovery_codes(&self, user: Uuid) -> Result<u32>;
+    /// A session by the SHA-256 of its id.
+    async fn session_by_hash(&self, hash: &[u8; 32]) -> Result<Option<SessionRow>>;
+    /// A user's sessions, ended ones included, in id order.
+    async fn sessions_of(&self, user: Uuid) -> Result<Vec<SessionRow>>;
+    /// A tenant's support grant.
+    async fn support_grant(&self, tenant: Uuid, id: Uuid) -> Result<Option<SupportGrantRow>>;
+    /// A tenant's support grants, in id order.
+    async fn support_grants(&self, tenant: Uuid) -> Result<Vec<SupportGrantRow>>;
+    /// A support user's approved grants (expired ones included: the caller knows the time).
+    async fn open_grants_of(&self, user: Uuid) -> Result<Vec<SupportGrantRow>>;
 }
