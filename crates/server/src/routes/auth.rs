@@ -49,8 +49,7 @@ fn with_session(s: &AppState, status: StatusCode, out: LoginOut) -> Response {
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
     responses((status = 200, body = LoginOut, headers(("set-cookie" = String, description = "ward_session=…; HttpOnly; SameSite=Strict"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 408, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn login(
     State(s): State<AppState>,
     meta: RequestMeta,
@@ -71,7 +70,7 @@ pub(crate) async fn login(
 
 /// End this session (cookie-authenticated; needs the CSRF token) and clear the cookie.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("session" = [])))]
 pub(crate) async fn logout(
     State(s): State<AppState>,
@@ -86,7 +85,7 @@ pub(crate) async fn logout(
 
 /// List the caller's live sessions.
 #[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth",
-    responses((status = 200, body = Vec<SessionOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, body = Vec<SessionOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("session" = [])))]
 pub(crate) async fn list_sessions(
     State(s): State<AppState>,
@@ -98,7 +97,7 @@ pub(crate) async fn list_sessions(
 /// End one of the caller's sessions (another user's is 404).
 #[utoipa::path(delete, path = "/v1/auth/sessions/{session}", tag = "auth",
     params(("session" = Uuid, Path, description = "Session id")),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("session" = [])))]
 pub(crate) async fn revoke_session(
     State(s): State<AppState>,
@@ -113,7 +112,7 @@ pub(crate) async fn revoke_session(
 /// (new cookie, new CSRF token in the body).
 #[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = PasswordChange,
     responses((status = 200, body = LoginOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 408, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+        (status = 408, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("session" = [])))]
 pub(crate) async fn change_password(
     State(s): State<AppState>,
@@ -129,7 +128,7 @@ pub(crate) async fn change_password(
 /// `reset_token_invalid`.
 #[utoipa::path(post, path = "/v1/auth/password/reset", tag = "auth", request_body = PasswordReset,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 408, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn reset_password(
     State(s): State<AppState>,
     meta: RequestMeta,

@@ -16,7 +16,7 @@ use crate::{ApiError, AppState, ErrorBody};
     params(("tenant" = Uuid, Path, description = "Tenant id")),
     responses((status = 201, body = GrantOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 408, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+        (status = 422, body = ErrorBody)),
     security(("session" = [])))]
 pub(crate) async fn request_grant(
     State(s): State<AppState>,
@@ -33,7 +33,7 @@ pub(crate) async fn request_grant(
 /// The tenant's support grants with how often each was used (owners, admins, auditors).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/support-grants", tag = "support",
     params(("tenant" = Uuid, Path, description = "Tenant id")),
-    responses((status = 200, body = Vec<GrantOut>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, body = Vec<GrantOut>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn list_grants(
     State(s): State<AppState>,
@@ -58,7 +58,7 @@ async fn decide(
 /// not in `requested` is 409 `grant_state`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/support-grants/{grant}/approve", tag = "support",
     params(("tenant" = Uuid, Path, description = "Tenant id"), ("grant" = Uuid, Path, description = "Grant id")),
-    responses((status = 200, body = GrantOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, body = GrantOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn approve_grant(
     State(s): State<AppState>,
@@ -71,7 +71,7 @@ pub(crate) async fn approve_grant(
 /// Deny a requested grant (owners and admins).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/support-grants/{grant}/deny", tag = "support",
     params(("tenant" = Uuid, Path, description = "Tenant id"), ("grant" = Uuid, Path, description = "Grant id")),
-    responses((status = 200, body = GrantOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, body = GrantOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn deny_grant(
     State(s): State<AppState>,
@@ -84,7 +84,7 @@ pub(crate) async fn deny_grant(
 /// End an open grant early (owners and admins); it stops working at once.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/support-grants/{grant}/revoke", tag = "support",
     params(("tenant" = Uuid, Path, description = "Tenant id"), ("grant" = Uuid, Path, description = "Grant id")),
-    responses((status = 200, body = GrantOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, body = GrantOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn revoke_grant(
     State(s): State<AppState>,
