@@ -23,5 +23,7 @@ mod login;
 mod sessions;
 #[path = "people/support.rs"]
 mod support;
+#[path = "people/table.rs"]
+mod table;
 #[path = "people/totp.rs"]
 mod totp;

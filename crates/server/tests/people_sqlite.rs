@@ -25,5 +25,7 @@ mod sessions;
 mod sqlite_tamper;
 #[path = "people/support.rs"]
 mod support;
+#[path = "people/table.rs"]
+mod table;
 #[path = "people/totp.rs"]
 mod totp;

@@ -82,6 +82,38 @@ async fn support_reads_only_under_an_approved_live_grant_and_the_tenant_sees_it(
     assert_eq!(st, StatusCode::OK, "{list}");
     assert_eq!(list[0]["ticket"], "SUP-1234");
     assert!(list[0]["use_count"].as_u64().unwrap() >= 1, "{list}");
+    // A grant of another collection discloses nothing of this one.
+    let other = account(&srv, "sal@example.com", Role::Support, None, true).await;
+    let other_session = login(&srv, &other).await;
+    let (st, g) = call(
+        &srv,
+        &other_session,
+        Method::POST,
+        &grants,
+        Some(json!({
+            "ticket": "SUP-2", "justification": "job application question",
+            "collections": ["job_application"], "actions": ["read"], "duration": "1h",
+        })),
+        true,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{g}");
+    let (st, _) = srv
+        .post(
+            &format!("{grants}/{}/approve", g["id"].as_str().unwrap()),
+            &t.owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, b) = call(&srv, &other_session, Method::GET, &read, None, false).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{b}");
+    let list = format!(
+        "/v1/tenants/{}/subjects/{s}/records?purpose=essential.service",
+        t.id
+    );
+    let (st, b) = call(&srv, &other_session, Method::GET, &list, None, false).await;
+    assert!(!b.to_string().contains("Ada"), "{st}: {b}");
     // Expiry by the injected clock.
     srv.clock.advance(time::Duration::seconds(4 * 3600 + 1));
     let fresh = login(&srv, &sup).await;
