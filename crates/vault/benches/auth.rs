@@ -31,7 +31,11 @@ fn main() {
 
 async fn run() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("ward.db")).await.unwrap());
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("ward.db"))
+            .await
+            .unwrap(),
+    );
     let (signing_key, _) = SigningKey::load_or_create(&dir.path().join("sign.key")).unwrap();
     let clock = ManualClock::new(time::macros::datetime!(2026-01-15 09:00 UTC));
     let vault = Vault::new(VaultConfig {
@@ -48,10 +52,16 @@ async fn run() {
     let ip = Some(std::net::IpAddr::from([127, 0, 0, 1]));
 
     const N: u32 = 200_000;
-    vault.authenticate(Some(token.as_str()), "warm", ip).await.unwrap();
+    vault
+        .authenticate(Some(token.as_str()), "warm", ip)
+        .await
+        .unwrap();
     let start = Instant::now();
     for _ in 0..N {
-        vault.authenticate(Some(token.as_str()), "b", ip).await.unwrap();
+        vault
+            .authenticate(Some(token.as_str()), "b", ip)
+            .await
+            .unwrap();
     }
     let key_ns = start.elapsed().as_nanos() / u128::from(N);
 

@@ -84,8 +84,7 @@ async fn weak_passwords_and_malformed_codes_are_400_naming_the_rule() {
             "test",
         )
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.to_string().contains("common"), "{err}");
     let a = account(&srv, "dan@example.com", Role::Support, None, true).await;
     for (totp, code) in [("12ab56", "invalid_totp"), ("1234567", "invalid_totp")] {
