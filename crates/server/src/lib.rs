@@ -161,7 +161,10 @@ pub fn app(state: AppState) -> Router {
         .route("/invitations/claim", post(tenants::claim_invitation))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
-        .route("/auth/sessions", get(auth::list_sessions))
+        .route(
+            "/auth/sessions",
+            get(auth::list_sessions).delete(auth::revoke_other_sessions),
+        )
         .route(
             "/auth/sessions/{session}",
             axum::routing::delete(auth::revoke_session),

@@ -20,7 +20,7 @@ use crate::routes::{audit, auth, keys, records, rights, support, system, tenants
         rights::set_retention, rights::open_request, rights::list_requests, rights::complete_request,
         rights::reject_request, keys::rotate, keys::rotate_records, keys::status, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
         tenants::issue_invitation, tenants::claim_invitation,
-        auth::login, auth::logout, auth::list_sessions, auth::revoke_session, auth::change_password,
+        auth::login, auth::logout, auth::list_sessions, auth::revoke_other_sessions, auth::revoke_session, auth::change_password,
         auth::reset_password,
         support::request_grant, support::list_grants, support::approve_grant, support::deny_grant,
         support::revoke_grant,

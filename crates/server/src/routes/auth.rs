@@ -94,6 +94,18 @@ pub(crate) async fn list_sessions(
     Ok(axum::Json(s.vault.sessions(&ctx).await?))
 }
 
+/// End every session of the caller but this one ("log out everywhere else").
+#[utoipa::path(delete, path = "/v1/auth/sessions", tag = "auth",
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("session" = [])))]
+pub(crate) async fn revoke_other_sessions(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> Result<StatusCode, ApiError> {
+    s.vault.revoke_other_sessions(&ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// End one of the caller's sessions (another user's is 404).
 #[utoipa::path(delete, path = "/v1/auth/sessions/{session}", tag = "auth",
     params(("session" = Uuid, Path, description = "Session id")),

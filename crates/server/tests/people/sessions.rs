@@ -90,6 +90,33 @@ async fn unsafe_cookie_requests_need_the_csrf_token() {
 }
 
 #[tokio::test]
+async fn logging_out_everywhere_else_keeps_the_current_session() {
+    let srv = crate::start().await;
+    let a = account(&srv, "lou@example.com", Role::Support, None, true).await;
+    let first = login(&srv, &a).await;
+    srv.clock.advance(time::Duration::seconds(30));
+    let second = login(&srv, &a).await;
+    let (st, list) = call(&srv, &second, Method::GET, "/v1/auth/sessions", None, false).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    let (st, _) = call(
+        &srv,
+        &second,
+        Method::DELETE,
+        "/v1/auth/sessions",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = call(&srv, &first, Method::GET, "/v1/auth/sessions", None, false).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, list) = call(&srv, &second, Method::GET, "/v1/auth/sessions", None, false).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}
+
+#[tokio::test]
 async fn idle_sessions_end_and_api_keys_keep_working() {
     let srv = crate::start().await;
     let a = account(&srv, "kim@example.com", Role::Support, None, true).await;

@@ -36,6 +36,11 @@ const PRINCIPALS: [&str; 13] = [
 const TABLE: &[(&str, &str, &str)] = &[
     (
         "DELETE",
+        "/v1/auth/sessions",
+        "401 401 403 401 403 403 403 403 403 204 204 204 204",
+    ),
+    (
+        "DELETE",
         "/v1/auth/sessions/{session}",
         "401 401 403 401 403 403 403 403 403 404 404 404 404",
     ),

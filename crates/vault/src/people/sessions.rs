@@ -455,6 +455,40 @@ impl Vault {
         Ok(())
     }
 
+    /// Ends every session of the caller but the current one ("log out everywhere else");
+    /// returns how many ended.
+    pub async fn revoke_other_sessions(&self, ctx: &RequestContext) -> Result<u64> {
+        let Some(current) = ctx.principal.session else {
+            return Err(session_required());
+        };
+        let now = self.now();
+        let others: Vec<Uuid> = self
+            .inner
+            .store
+            .sessions_of(ctx.principal.key_id)
+            .await?
+            .into_iter()
+            .filter(|s| s.id != current && s.revoked_at.is_none() && s.expires_at > now)
+            .map(|s| s.id)
+            .collect();
+        let mut event = self.event(ctx, Action::Logout, ctx.principal.tenant);
+        event.detail = Some(serde_json::json!({ "sessions": others }));
+        let mut ops: Vec<Op> = others
+            .iter()
+            .map(|id| {
+                Op::People(PeopleOp::RevokeSession {
+                    user: ctx.principal.key_id,
+                    id: *id,
+                    at: now,
+                })
+            })
+            .collect();
+        ops.push(Op::Audit(Box::new(event)));
+        self.inner.store.commit(ops).await?;
+        self.forget_user_sessions(ctx.principal.key_id);
+        Ok(others.len() as u64)
+    }
+
     /// Drops every cached session of a user (logout, password change, disabled account).
     pub(crate) fn forget_user_sessions(&self, user: Uuid) {
         self.inner
