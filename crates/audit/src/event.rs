@@ -184,6 +184,22 @@ actions! {
     BackupPrune => "backup_prune",
     /// A change that a crash left half-applied was rolled back at the next start.
     CrashRecovery => "crash_recovery",
+    /// User account created.
+    UserCreate => "user_create",
+    /// User account disabled, enabled, or its password reset token issued.
+    UserUpdate => "user_update",
+    /// A user logged in (or a login was refused).
+    Login => "login",
+    /// A user logged out or ended one of its sessions.
+    Logout => "logout",
+    /// A user changed or reset its password.
+    PasswordChange => "password_change",
+    /// Support grant requested (or opened as break-glass).
+    GrantRequest => "grant_request",
+    /// Support grant approved, denied or revoked.
+    GrantDecide => "grant_decide",
+    /// A tenant's support grants listed.
+    GrantList => "grant_list",
 }
 
 /// Whether the action went ahead.

@@ -75,12 +75,7 @@ pub(crate) async fn fixture_wrapped(
         .await?;
     let tenant = tenant.tenant;
     let ctx = RequestContext {
-        principal: Principal {
-            key_id: owner.id,
-            tenant: Some(tenant.id),
-            role: Role::Owner,
-            purposes: Default::default(),
-        },
+        principal: Principal::api_key(owner.id, Some(tenant.id), Role::Owner, Default::default()),
         request_id: "bench".into(),
         client_ip: None,
     };

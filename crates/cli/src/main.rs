@@ -26,6 +26,7 @@ mod setup;
 mod shell_cmd;
 mod tenant_cmd;
 mod version;
+mod user_cmd;
 
 use std::process::ExitCode;
 
@@ -85,6 +86,11 @@ enum Command {
     /// Render the man pages from these definitions (packaging).
     #[command(hide = true)]
     Man(shell_cmd::ManArgs),
+    /// Platform accounts (operator and support staff) with passwords and TOTP.
+    #[command(subcommand)]
+    User(user_cmd::UserCommand),
+    /// Print the permission table: which role may do what.
+    Roles,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +119,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Completions(args) => Ok(shell_cmd::completions(&args, Cli::command())),
         Command::Man(args) => shell_cmd::man(&args, Cli::command()),
+        Command::Roles => Ok(user_cmd::roles()),
         command => runtime().and_then(|rt| {
             rt.block_on(async move {
                 match command {
@@ -127,7 +134,8 @@ fn main() -> ExitCode {
                     Command::Keys(cmd) => keys_cmd::run(cmd).await,
                     Command::Backup(cmd) => backup_cmd::run(cmd).await,
                     Command::Doctor(args) => doctor_cmd::run(args).await,
-                    Command::Policy(_) | Command::Completions(_) | Command::Man(_) => {
+                    Command::User(cmd) => user_cmd::run(cmd).await,
+                    Command::Policy(_) | Command::Completions(_) | Command::Man(_) | Command::Roles => {
                         unreachable!("handled above")
                     }
                 }

@@ -18,6 +18,7 @@ const HOLD_KEY: &str = "ward/aad/v1/hold-key";
 const FREE_TEXT: &str = "ward/aad/v1/free-text";
 const BACKUP_OBJECT: &str = "ward/aad/v1/backup-object";
 const BACKUP_REPOSITORY_KEY: &str = "ward/aad/v1/backup-repository-key";
+const USER_SECRET: &str = "ward/aad/v1/user-secret";
 
 /// Associated data for a live record's payload at `revision`, sealed under its subject key
 /// `key_version`.
@@ -114,6 +115,17 @@ pub fn backup_repository_key(repository: &str, root_key_version: u32) -> Vec<u8>
     encode(
         BACKUP_REPOSITORY_KEY,
         &[repository.as_bytes(), &root_key_version.to_be_bytes()],
+    )
+}
+
+/// Associated data for a value sealed in a user's row (its e-mail address, its TOTP secret):
+/// binds the user, the column and the root key version, so a sealed TOTP secret copied into
+/// another user's row (to log in as them with one's own authenticator) fails to open.
+#[must_use]
+pub fn user_secret(user: &[u8; 16], column: &str, root_key_version: u32) -> Vec<u8> {
+    encode(
+        USER_SECRET,
+        &[user, column.as_bytes(), &root_key_version.to_be_bytes()],
     )
 }
 

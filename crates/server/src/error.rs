@@ -89,10 +89,25 @@ impl From<VaultError> for ApiError {
                 // Malformed identifiers and parameters are 400; values that parse but break a
                 // rule of the policy are 422.
                 let status = match code {
-                    "invalid_purpose" | "invalid_id" | "invalid_range" | "invalid_limit"
-                    | "invalid_cursor" | "control_character" | "invalid_action"
-                    | "invalid_outcome" | "empty_batch" | "invalid_reference" | "invalid_field"
-                    | "duplicate_record" => StatusCode::BAD_REQUEST,
+                    "invalid_purpose"
+                    | "invalid_id"
+                    | "invalid_range"
+                    | "invalid_limit"
+                    | "invalid_cursor"
+                    | "control_character"
+                    | "invalid_action"
+                    | "invalid_outcome"
+                    | "empty_batch"
+                    | "invalid_reference"
+                    | "invalid_field"
+                    | "duplicate_record"
+                    | "password_too_short"
+                    | "password_too_long"
+                    | "password_too_common"
+                    | "invalid_totp"
+                    | "invalid_login_email"
+                    | "invalid_duration"
+                    | "invalid_grant" => StatusCode::BAD_REQUEST,
                     _ => StatusCode::UNPROCESSABLE_ENTITY,
                 };
                 Self {
@@ -106,6 +121,16 @@ impl From<VaultError> for ApiError {
             VaultError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
             VaultError::StateConflict { code, .. } => {
                 Self::new(StatusCode::CONFLICT, code, message)
+            }
+            VaultError::LoginFailed => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
+            }
+            VaultError::TotpRequired => {
+                Self::new(StatusCode::UNAUTHORIZED, "totp_required", message)
+            }
+            VaultError::CsrfRefused => Self::new(StatusCode::FORBIDDEN, "csrf_refused", message),
+            VaultError::ResetInvalid => {
+                Self::new(StatusCode::UNAUTHORIZED, "reset_token_invalid", message)
             }
             VaultError::InvitationInvalid => {
                 Self::new(StatusCode::UNAUTHORIZED, "invitation_invalid", message)

@@ -113,10 +113,27 @@ impl FromRequestParts<AppState> for Auth {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(bearer);
-        let principal = state
-            .vault
-            .authenticate(token, &request_id, client_ip)
-            .await?;
+        // An API key wins; without one, a session cookie; without either, the API-key path
+        // refuses (and audits) the anonymous request.
+        let principal = match (token, session_cookie(&parts.headers)) {
+            (None, Some(cookie)) => {
+                let csrf = parts
+                    .headers
+                    .get(ward_vault::CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok());
+                let unsafe_method = !parts.method.is_safe();
+                state
+                    .vault
+                    .authenticate_session(cookie, csrf, unsafe_method, &request_id, client_ip)
+                    .await?
+            }
+            _ => {
+                state
+                    .vault
+                    .authenticate(token, &request_id, client_ip)
+                    .await?
+            }
+        };
         Ok(Self(RequestContext {
             principal,
             request_id,
@@ -167,6 +184,19 @@ fn valid_request_id(v: &str) -> bool {
         && v.len() <= 64
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The value of the `ward_session` cookie, if the request carries one.
+pub(crate) fn session_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == ward_vault::SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
 }
 
 /// The token of a `Bearer` credential; the scheme name is case-insensitive (RFC 7235).

@@ -29,7 +29,7 @@ pub use conn::Limits;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use key_jobs::KeyJobs;
 
-use routes::{audit, doctor, keys, records, rights, system, tenants};
+use routes::{audit, auth, doctor, keys, records, rights, support, system, tenants};
 
 /// Largest request body accepted (a full batch of 1000 items fits).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -45,6 +45,8 @@ pub struct AppState {
     pub key_jobs: KeyJobs,
     /// Where `GET /v1/doctor` looks (files, key provider, certificate) beside the store.
     pub doctor: Arc<ward_doctor::Setup>,
+    /// Whether session cookies carry `Secure` (set when the server speaks HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
             vault,
             metrics: metrics_handle(),
             doctor: Arc::default(),
+            secure_cookies: false,
         }
     }
 
@@ -167,7 +170,35 @@ pub fn app(state: AppState) -> Router {
             "/tenants/{tenant}/invitations",
             post(tenants::issue_invitation),
         )
-        .route("/invitations/claim", post(tenants::claim_invitation));
+        .route("/invitations/claim", post(tenants::claim_invitation))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route(
+            "/auth/sessions",
+            get(auth::list_sessions).delete(auth::revoke_other_sessions),
+        )
+        .route(
+            "/auth/sessions/{session}",
+            axum::routing::delete(auth::revoke_session),
+        )
+        .route("/auth/password", post(auth::change_password))
+        .route("/auth/password/reset", post(auth::reset_password))
+        .route(
+            "/tenants/{tenant}/support-grants",
+            post(support::request_grant).get(support::list_grants),
+        )
+        .route(
+            "/tenants/{tenant}/support-grants/{grant}/approve",
+            post(support::approve_grant),
+        )
+        .route(
+            "/tenants/{tenant}/support-grants/{grant}/deny",
+            post(support::deny_grant),
+        )
+        .route(
+            "/tenants/{tenant}/support-grants/{grant}/revoke",
+            post(support::revoke_grant),
+        );
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/openapi.json", get(system::openapi))

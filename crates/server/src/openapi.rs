@@ -1,9 +1,9 @@
 //! The OpenAPI 3.1 document, assembled from the handlers' annotations.
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, doctor, keys, records, rights, system, tenants};
+use crate::routes::{audit, auth, doctor, keys, records, rights, support, system, tenants};
 
 /// Ward's HTTP API.
 #[derive(OpenApi)]
@@ -21,8 +21,12 @@ use crate::routes::{audit, doctor, keys, records, rights, system, tenants};
         rights::reject_request, keys::rotate, keys::rotate_records, keys::status, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
         tenants::issue_invitation, tenants::claim_invitation,
         doctor::doctor,
+        auth::login, auth::logout, auth::list_sessions, auth::revoke_other_sessions, auth::revoke_session, auth::change_password,
+        auth::reset_password,
+        support::request_grant, support::list_grants, support::approve_grant, support::deny_grant,
+        support::revoke_grant,
     ),
-    modifiers(&BearerAuth, &AuthErrors),
+    modifiers(&BearerAuth, &AuthErrors, &PermissionTable),
     tags(
         (name = "tenants", description = "Organizations and their API keys"),
         (name = "records", description = "Subjects and their encrypted records"),
@@ -30,6 +34,8 @@ use crate::routes::{audit, doctor, keys, records, rights, system, tenants};
         (name = "keys", description = "Key rotation without downtime"),
         (name = "rights", description = "Data-subject rights, requests, holds and retention"),
         (name = "system", description = "Health and the deployment's checks"),
+        (name = "auth", description = "People: login sessions in a cookie, CSRF tokens, passwords"),
+        (name = "support", description = "Support grants: staff access to a tenant's data only with its approval"),
     )
 )]
 pub struct ApiDoc;
@@ -43,7 +49,31 @@ impl Modify for BearerAuth {
                 "bearer",
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
             );
+            components.add_security_scheme(
+                "session",
+                SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                    ward_vault::SESSION_COOKIE,
+                    "The session cookie set by POST /v1/auth/login; unsafe requests also send \
+                     the login's csrf_token in the X-CSRF-Token header",
+                ))),
+            );
         }
+    }
+}
+
+/// The permission table (`ward roles`) in the document's description, so API users read the
+/// same table the access decision reads.
+struct PermissionTable;
+
+impl Modify for PermissionTable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let table = ward_vault::permissions::render();
+        let text = format!(
+            "{}\n\nWho may do what (`ward roles`; `grant`: only under a live support grant of \
+             the tenant):\n\n```\n{table}```\n",
+            openapi.info.description.clone().unwrap_or_default()
+        );
+        openapi.info.description = Some(text);
     }
 }
 
@@ -99,7 +129,7 @@ impl Modify for AuthErrors {
                 .flatten()
                 .filter_map(parameter_in)
                 .collect();
-            for op in [
+            for (op, unsafe_method) in [
                 &mut item.get,
                 &mut item.put,
                 &mut item.post,
@@ -107,7 +137,8 @@ impl Modify for AuthErrors {
                 &mut item.patch,
             ]
             .into_iter()
-            .flatten()
+            .zip([false, true, true, true, true])
+            .filter_map(|(op, unsafe_method)| op.as_mut().map(|op| (op, unsafe_method)))
             {
                 let params: Vec<ParameterIn> = item_params
                     .iter()
@@ -121,7 +152,10 @@ impl Modify for AuthErrors {
                 let mut add = |code: &str, response: &RefOr<utoipa::openapi::Response>| {
                     r.entry(code.into()).or_insert_with(|| response.clone());
                 };
-                add("401", &error("Missing, unknown or revoked API key"));
+                add(
+                    "401",
+                    &error("Missing, unknown or revoked API key or session"),
+                );
                 add("429", &throttled);
                 if has_path || has_query || has_body {
                     add(
@@ -144,7 +178,9 @@ impl Modify for AuthErrors {
                         &error("A value is invalid; the error names the field"),
                     );
                 }
-                if tenant_scoped {
+                // A cookie-authenticated unsafe request without its CSRF token is 403.
+                let unsafe_authenticated = op.security.is_some() && unsafe_method;
+                if tenant_scoped || unsafe_authenticated {
                     add(
                         "403",
                         &error("The access decision refused it; the error gives the reason"),

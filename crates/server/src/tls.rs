@@ -94,6 +94,10 @@ pub async fn serve_tls_with(
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let vault = state.vault.clone();
+    let state = AppState {
+        secure_cookies: true,
+        ..state
+    };
     let app = crate::app(state).layer(axum::middleware::from_fn(hsts));
     crate::serve_app(
         listener,

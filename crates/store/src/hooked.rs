@@ -12,9 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, Reconciliation, RecordFilter,
-    RecordRow, RequestRow, Result, RetiredKeyRow, SnapshotStream, SnapshotSummary, Store,
-    SubjectRow, SubjectView, TenantRow,
+    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, SnapshotStream, SnapshotSummary, Store, SubjectRow, SubjectView, TenantRow, SessionRow, SupportGrantRow, UserRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.
@@ -235,5 +233,39 @@ impl<H: CommitHook> Store for Hooked<H> {
 
     async fn reconcile_restore(&self) -> Result<Reconciliation> {
         self.store.reconcile_restore().await
+    async fn user_by_email_hash(&self, hash: &[u8; 32]) -> Result<Option<UserRow>> {
+        self.store.user_by_email_hash(hash).await
+    }
+
+    async fn user(&self, id: Uuid) -> Result<Option<UserRow>> {
+        self.store.user(id).await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRow>> {
+        self.store.users().await
+    }
+
+    async fn unused_recovery_codes(&self, user: Uuid) -> Result<u32> {
+        self.store.unused_recovery_codes(user).await
+    }
+
+    async fn session_by_hash(&self, hash: &[u8; 32]) -> Result<Option<SessionRow>> {
+        self.store.session_by_hash(hash).await
+    }
+
+    async fn sessions_of(&self, user: Uuid) -> Result<Vec<SessionRow>> {
+        self.store.sessions_of(user).await
+    }
+
+    async fn support_grant(&self, tenant: Uuid, id: Uuid) -> Result<Option<SupportGrantRow>> {
+        self.store.support_grant(tenant, id).await
+    }
+
+    async fn support_grants(&self, tenant: Uuid) -> Result<Vec<SupportGrantRow>> {
+        self.store.support_grants(tenant).await
+    }
+
+    async fn open_grants_of(&self, user: Uuid) -> Result<Vec<SupportGrantRow>> {
+        self.store.open_grants_of(user).await
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod hooked;
 mod model;
+mod people;
 mod postgres;
 pub use postgres::PostgresStore;
 pub mod schema;
@@ -22,6 +23,7 @@ mod time_codec;
 
 pub use model::*;
 pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary, check_dump};
+pub use people::{PeopleOp, SessionRow, SupportGrantRow, UserRow};
 pub use sqlite::SqliteStore;
 pub use time_codec::{from_micros, to_micros};
 
@@ -259,4 +261,22 @@ pub trait Store: Send + Sync + 'static {
     /// (they hold no personal data). Idempotent, and a no-op after restoring a data and a key
     /// snapshot of the same moment.
     async fn reconcile_restore(&self) -> Result<Reconciliation>;
+    /// A user by the keyed hash of its e-mail address (the login lookup).
+    async fn user_by_email_hash(&self, hash: &[u8; 32]) -> Result<Option<UserRow>>;
+    /// A user by id.
+    async fn user(&self, id: Uuid) -> Result<Option<UserRow>>;
+    /// Every user, platform staff and tenant users, in id order.
+    async fn users(&self) -> Result<Vec<UserRow>>;
+    /// How many of a user's recovery codes are still unused.
+    async fn unused_recovery_codes(&self, user: Uuid) -> Result<u32>;
+    /// A session by the SHA-256 of its id.
+    async fn session_by_hash(&self, hash: &[u8; 32]) -> Result<Option<SessionRow>>;
+    /// A user's sessions, ended ones included, in id order.
+    async fn sessions_of(&self, user: Uuid) -> Result<Vec<SessionRow>>;
+    /// A tenant's support grant.
+    async fn support_grant(&self, tenant: Uuid, id: Uuid) -> Result<Option<SupportGrantRow>>;
+    /// A tenant's support grants, in id order.
+    async fn support_grants(&self, tenant: Uuid) -> Result<Vec<SupportGrantRow>>;
+    /// A support user's approved grants (expired ones included: the caller knows the time).
+    async fn open_grants_of(&self, user: Uuid) -> Result<Vec<SupportGrantRow>>;
 }

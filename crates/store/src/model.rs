@@ -526,6 +526,8 @@ pub enum Op {
         /// Tenant id.
         tenant: Uuid,
     },
+    /// A change to users, sessions or support grants.
+    People(crate::PeopleOp),
 }
 
 /// What a commit produced.

@@ -26,6 +26,8 @@
 //! Several servers may start at once: migrations (and the creation of the schema, for
 //! [`PostgresStore::open_in_schema`]) run under a session advisory lock.
 
+mod people;
+
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -42,9 +44,7 @@ mod snapshot;
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
     ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow, KeyOwner,
-    KeysRewrapped, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result,
-    RetiredKeyRow, Rewrapper, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow,
-    SubjectView, TenantRow, WrappedKey, from_micros, to_micros,
+    KeysRewrapped, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros, to_micros, SessionRow, SupportGrantRow, UserRow,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -1210,6 +1210,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 return Err(StoreError::Conflict(crate::LAST_OWNER.into()));
             }
         }
+        Op::People(op) => people::apply(conn, op).await?,
     }
     Ok(())
 }
@@ -2243,5 +2244,39 @@ impl Store for PostgresStore {
 
     async fn reconcile_restore(&self) -> Result<Reconciliation> {
         snapshot::reconcile_restore(&self.pool).await
+    async fn user_by_email_hash(&self, hash: &[u8; 32]) -> Result<Option<UserRow>> {
+        people::user_by_email_hash(&self.pool, hash).await
+    }
+
+    async fn user(&self, id: Uuid) -> Result<Option<UserRow>> {
+        people::user(&self.pool, id).await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRow>> {
+        people::users(&self.pool).await
+    }
+
+    async fn unused_recovery_codes(&self, user: Uuid) -> Result<u32> {
+        people::unused_recovery_codes(&self.pool, user).await
+    }
+
+    async fn session_by_hash(&self, hash: &[u8; 32]) -> Result<Option<SessionRow>> {
+        people::session_by_hash(&self.pool, hash).await
+    }
+
+    async fn sessions_of(&self, user: Uuid) -> Result<Vec<SessionRow>> {
+        people::sessions_of(&self.pool, user).await
+    }
+
+    async fn support_grant(&self, tenant: Uuid, id: Uuid) -> Result<Option<SupportGrantRow>> {
+        people::support_grant(&self.pool, tenant, id).await
+    }
+
+    async fn support_grants(&self, tenant: Uuid) -> Result<Vec<SupportGrantRow>> {
+        people::support_grants(&self.pool, tenant).await
+    }
+
+    async fn open_grants_of(&self, user: Uuid) -> Result<Vec<SupportGrantRow>> {
+        people::open_grants_of(&self.pool, user).await
     }
 }

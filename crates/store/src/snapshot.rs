@@ -3,7 +3,8 @@
 //! A snapshot is one consistent point-in-time dump of one of two **streams**, which backups
 //! keep for different lengths of time:
 //!
-//! - [`SnapshotStream::Data`]: tenants, API keys, invitations, subjects, records, the blind
+//! - [`SnapshotStream::Data`]: tenants, API keys, invitations, users (sealed e-mails and TOTP
+//!   secrets, password hashes), recovery codes, sessions, support grants, subjects, records, the blind
 //!   index, anonymized records, holds and held records, data-subject requests, key jobs, audit
 //!   checkpoints, the audit log and its head. Everything except key material. Kept up to
 //!   12 months.

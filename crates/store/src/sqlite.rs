@@ -10,6 +10,8 @@
 //! the query); scans that may read thousands of rows run on a blocking thread so they never
 //! stall the runtime. Every statement is a cached prepared statement.
 
+mod people;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -31,9 +33,7 @@ mod snapshot;
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
     HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, Op,
-    Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper,
-    SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow, SubjectView, TenantRow,
-    WrappedKey, from_micros, to_micros,
+    Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros, to_micros, SessionRow, SupportGrantRow, UserRow,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -82,6 +82,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "invitations",
         include_str!("../migrations/sqlite/0006_invitations.sql"),
+    ),
+    (
+        7,
+        "people",
+        include_str!("../migrations/sqlite/0007_people.sql"),
     ),
 ];
 
@@ -1432,6 +1437,7 @@ fn apply(
                 return Err(StoreError::Conflict(crate::LAST_OWNER.into()));
             }
         }
+        Op::People(op) => people::apply(conn, op)?,
     }
     Ok(())
 }
@@ -2595,5 +2601,39 @@ impl Store for SqliteStore {
     async fn reconcile_restore(&self) -> Result<Reconciliation> {
         self.exclusive(|conn, _| snapshot::reconcile_restore(conn))
             .await
+    async fn user_by_email_hash(&self, hash: &[u8; 32]) -> Result<Option<UserRow>> {
+        self.read(|c| people::user_by_email_hash(c, hash))
+    }
+
+    async fn user(&self, id: Uuid) -> Result<Option<UserRow>> {
+        self.read(|c| people::user(c, id))
+    }
+
+    async fn users(&self) -> Result<Vec<UserRow>> {
+        self.scan(people::users).await
+    }
+
+    async fn unused_recovery_codes(&self, user: Uuid) -> Result<u32> {
+        self.read(|c| people::unused_recovery_codes(c, user))
+    }
+
+    async fn session_by_hash(&self, hash: &[u8; 32]) -> Result<Option<SessionRow>> {
+        self.read(|c| people::session_by_hash(c, hash))
+    }
+
+    async fn sessions_of(&self, user: Uuid) -> Result<Vec<SessionRow>> {
+        self.read(|c| people::sessions_of(c, user))
+    }
+
+    async fn support_grant(&self, tenant: Uuid, id: Uuid) -> Result<Option<SupportGrantRow>> {
+        self.read(|c| people::support_grant(c, tenant, id))
+    }
+
+    async fn support_grants(&self, tenant: Uuid) -> Result<Vec<SupportGrantRow>> {
+        self.read(|c| people::support_grants(c, tenant))
+    }
+
+    async fn open_grants_of(&self, user: Uuid) -> Result<Vec<SupportGrantRow>> {
+        self.read(|c| people::open_grants_of(c, user))
     }
 }

@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_policy::{Collection, Purpose};
 
-use crate::{Principal, Role, VaultError};
+use crate::permissions::{self, Action, Resource, Scope};
+use crate::{GrantAction, Principal, Role, VaultError};
 
 /// What is being attempted, coarsely: the rules differ by kind, not by endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,92 @@ pub enum Operation {
     },
     /// Sign an audit checkpoint on demand (operators and auditors).
     SignCheckpoint,
+    /// Cancel or reactivate the tenant.
+    ChangeLifecycle,
+    /// Ask the tenant for a support grant (support staff).
+    RequestGrant,
+    /// Approve, deny or revoke a support grant of the tenant.
+    DecideGrant,
+    /// List the tenant's support grants.
+    ListGrants,
+}
+
+impl Operation {
+    /// The permission the operation needs, as the table in [`crate::permissions`] names it.
+    pub fn permission(self) -> (Action, Resource) {
+        match self {
+            Self::ReadTenant => (Action::Read, Resource::Tenant),
+            Self::ManageKeys => (Action::Manage, Resource::Keys),
+            Self::WriteData => (Action::Create, Resource::Records),
+            Self::ReadData => (Action::Read, Resource::Records),
+            Self::UpdateData => (Action::Update, Resource::Records),
+            Self::ManageRights => (Action::Manage, Resource::Rights),
+            Self::ReadAudit => (Action::Read, Resource::Audit),
+            Self::IssueKey { .. } => (Action::Issue, Resource::Keys),
+            Self::RevokeKey { .. } => (Action::Revoke, Resource::Keys),
+            Self::IssueInvitation { .. } => (Action::Issue, Resource::Invitations),
+            Self::SignCheckpoint => (Action::Sign, Resource::Checkpoints),
+            Self::ChangeLifecycle => (Action::Update, Resource::Lifecycle),
+            Self::RequestGrant => (Action::Request, Resource::SupportGrants),
+            Self::DecideGrant => (Action::Decide, Resource::SupportGrants),
+            Self::ListGrants => (Action::Read, Resource::SupportGrants),
+        }
+    }
+
+    /// The support-grant action that covers this operation, if any does.
+    fn grant_action(self) -> Option<GrantAction> {
+        match self {
+            Self::ReadTenant | Self::ReadData => Some(GrantAction::Read),
+            Self::WriteData | Self::UpdateData => Some(GrantAction::Write),
+            Self::ReadAudit => Some(GrantAction::Audit),
+            _ => None,
+        }
+    }
+}
+
+/// What is attempted on the platform itself, outside any tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformOperation {
+    /// Create a tenant.
+    CreateTenant,
+    /// Rotate tenant keys, start record rotations, read key status.
+    RotateKeys,
+    /// Run retention across tenants.
+    RunRetention,
+}
+
+impl PlatformOperation {
+    fn permission(self) -> (Action, Resource) {
+        match self {
+            Self::CreateTenant => (Action::Create, Resource::Tenants),
+            Self::RotateKeys => (Action::Run, Resource::KeyRotation),
+            Self::RunRetention => (Action::Run, Resource::Retention),
+        }
+    }
+}
+
+/// Allows or refuses a platform operation: the permission table decides, outright only.
+pub fn decide_platform(p: &Principal, op: PlatformOperation) -> Result<(), Denial> {
+    let (action, resource) = op.permission();
+    match permissions::lookup(p.role, action, resource) {
+        Some(Scope::Always) => Ok(()),
+        _ => Err(forbidden(
+            "role_not_permitted",
+            format!("role {} may not {action} {resource}", p.role),
+        )),
+    }
+}
+
+/// Whether a request of `p` may learn anything about `tenant` before the decision: a tenant
+/// role only of its own tenant; platform staff of any (the decision then hides what they
+/// may not see).
+pub fn reaches(p: &Principal, tenant: Uuid) -> bool {
+    p.role.is_platform() || p.tenant == Some(tenant)
+}
+
+/// Whether `p` may see a destroyed tenant's remains (its row): platform staff only.
+pub fn sees_destroyed(p: &Principal) -> bool {
+    p.role.is_platform()
 }
 
 /// The facts of one access.
@@ -177,39 +264,74 @@ pub const ALL_NON_ESSENTIAL: &str = "all_non_essential";
 /// the reason given is the one that matters.
 pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
     let p = a.principal;
-    // 1. Tenant isolation: a tenant key never learns about another tenant.
-    if p.role != Role::Operator && p.tenant != Some(a.tenant) {
-        return Err(Denial::Hidden {
-            what: "tenant",
-            reason: "key belongs to another tenant".into(),
-        });
-    }
-    // 2. Operators run the platform; personal data is not theirs to see, and neither is a
-    //    key that would show it to them: they invite a tenant's first owner instead.
-    if p.role == Role::Operator {
-        match a.operation {
-            Operation::ReadTenant
-            | Operation::ManageKeys
-            | Operation::RevokeKey { .. }
-            | Operation::IssueInvitation { .. }
-            | Operation::SignCheckpoint => {}
-            Operation::IssueKey { .. } => {
+    let (action, resource) = a.operation.permission();
+    let held = permissions::lookup(p.role, action, resource);
+    // Personal data, its rights and its audit trail: a platform role that may not touch them
+    // is told they do not exist, like a stranger.
+    let data = matches!(
+        resource,
+        Resource::Records | Resource::Rights | Resource::Audit | Resource::Tenant
+    );
+    match p.role {
+        // 1. Tenant isolation: a tenant key never learns about another tenant.
+        r if !r.is_platform() && p.tenant != Some(a.tenant) => {
+            return Err(Denial::Hidden {
+                what: "tenant",
+                reason: "key belongs to another tenant".into(),
+            });
+        }
+        // 2. Operators run the platform; personal data is not theirs to see, and neither is a
+        //    key that would show it to them: they invite a tenant's first owner instead.
+        Role::Operator if held.is_none() => {
+            if data {
+                return Err(Denial::Hidden {
+                    what: "tenant",
+                    reason: "operators do not access personal data or audit logs".into(),
+                });
+            }
+            if matches!(a.operation, Operation::IssueKey { .. }) {
                 return Err(forbidden(
                     "role_not_permitted",
                     "operators do not issue tenant keys: a tenant's first owner claims an \
                      invitation, and the tenant's own keys issue the rest",
                 ));
             }
-            _ => {
-                return Err(forbidden(
-                    "role_not_permitted",
-                    "operators manage tenants and keys but cannot access personal data or audit logs",
-                ));
-            }
         }
+        // 2b. Support staff reach tenant data only under a live grant of the tenant that
+        //     covers the action and the collection; anything else does not exist for them.
+        Role::Support => match held {
+            Some(Scope::UnderGrant) => {
+                let covered = p.live_grant(a.tenant, a.now).filter(|g| {
+                    a.operation
+                        .grant_action()
+                        .is_some_and(|act| g.actions.contains(&act))
+                        && a.collection
+                            .is_none_or(|c| g.collections.iter().any(|n| n == c.name.as_str()))
+                });
+                if covered.is_none() {
+                    return Err(Denial::Hidden {
+                        what: "tenant",
+                        reason: "no live support grant covers this access".into(),
+                    });
+                }
+            }
+            None if data => {
+                return Err(Denial::Hidden {
+                    what: "tenant",
+                    reason: "support staff reach tenant data only under a support grant".into(),
+                });
+            }
+            _ => {}
+        },
+        _ => {}
     }
     // 3. A cancelled tenant is frozen: no data access until reactivated.
-    if a.tenant_status != "active" && a.operation != Operation::ReadTenant {
+    if a.tenant_status != "active"
+        && !matches!(
+            a.operation,
+            Operation::ReadTenant | Operation::ChangeLifecycle
+        )
+    {
         if a.tenant_status == "destroyed" {
             return Err(Denial::Hidden {
                 what: "tenant",
@@ -221,21 +343,8 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
             format!("tenant is {}; data access is suspended", a.tenant_status),
         ));
     }
-    // 4. Role permits the kind of operation.
-    let permitted = match a.operation {
-        Operation::ReadTenant => true,
-        Operation::ManageKeys => matches!(p.role, Role::Operator | Role::Owner | Role::Admin),
-        Operation::WriteData | Operation::ReadData | Operation::UpdateData => {
-            matches!(p.role, Role::Owner | Role::Admin | Role::Member)
-        }
-        Operation::ManageRights => matches!(p.role, Role::Owner | Role::Admin),
-        Operation::ReadAudit => matches!(p.role, Role::Owner | Role::Admin | Role::Auditor),
-        Operation::IssueKey { .. } => matches!(p.role, Role::Owner | Role::Admin),
-        Operation::RevokeKey { .. } => matches!(p.role, Role::Operator | Role::Owner | Role::Admin),
-        Operation::IssueInvitation { .. } => p.role == Role::Operator,
-        Operation::SignCheckpoint => matches!(p.role, Role::Operator | Role::Auditor),
-    };
-    if !permitted {
+    // 4. The permission table permits the kind of operation.
+    if held.is_none() {
         return Err(forbidden(
             "role_not_permitted",
             format!("role {} may not {}", p.role, describe(a.operation)),
@@ -374,6 +483,10 @@ fn describe(op: Operation) -> &'static str {
         Operation::RevokeKey { .. } => "revoke API keys",
         Operation::IssueInvitation { .. } => "issue owner invitations",
         Operation::SignCheckpoint => "sign audit checkpoints",
+        Operation::ChangeLifecycle => "cancel or reactivate the tenant",
+        Operation::RequestGrant => "request support grants",
+        Operation::DecideGrant => "approve, deny or revoke support grants",
+        Operation::ListGrants => "list support grants",
     }
 }
 
@@ -398,12 +511,7 @@ mod tests {
     const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
 
     fn owner(tenant: Uuid) -> Principal {
-        Principal {
-            key_id: Uuid::now_v7(),
-            tenant: Some(tenant),
-            role: Role::Owner,
-            purposes: BTreeSet::new(),
-        }
+        Principal::api_key(Uuid::now_v7(), Some(tenant), Role::Owner, BTreeSet::new())
     }
 
     fn policy() -> Policy {
@@ -431,12 +539,12 @@ mod tests {
     }
 
     fn principal(role: Role, tenant: Uuid) -> Principal {
-        Principal {
-            key_id: Uuid::nil(),
-            tenant: (role != Role::Operator).then_some(tenant),
+        Principal::api_key(
+            Uuid::nil(),
+            (!role.is_platform()).then_some(tenant),
             role,
-            purposes: Default::default(),
-        }
+            Default::default(),
+        )
     }
 
     fn decide_as(role: Role, operation: Operation) -> Result<(), Denial> {

@@ -55,15 +55,15 @@ impl Vault {
             // The store found the row by its hash; comparing again in constant time keeps
             // the secret comparison itself out of any index's early exit.
             (Some(r), Some(h)) if r.revoked_at.is_none() && ct_eq(&r.token_hash, h) => {
-                Some(Principal {
-                    key_id: r.id,
-                    tenant: r.tenant,
-                    role: Role::parse(&r.role)?,
-                    purposes: parse_list(&r.purposes)
+                Some(Principal::api_key(
+                    r.id,
+                    r.tenant,
+                    Role::parse(&r.role)?,
+                    parse_list(&r.purposes)
                         .iter()
                         .filter_map(|p| Purpose::parse(p).ok())
                         .collect(),
-                })
+                ))
             }
             _ => None,
         };

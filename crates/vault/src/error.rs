@@ -56,6 +56,19 @@ pub enum VaultError {
     /// all, so a guesser learns nothing.
     #[error("the invitation is invalid, expired or already used")]
     InvitationInvalid,
+    /// A login that failed: unknown e-mail, wrong password, wrong or replayed TOTP code, used
+    /// recovery code or disabled account. One error for all, so a guesser learns nothing.
+    #[error("wrong e-mail, password or second factor")]
+    LoginFailed,
+    /// The password was right, but the account needs a TOTP code and none was sent.
+    #[error("this account needs a TOTP code (or a recovery code) in `totp`")]
+    TotpRequired,
+    /// An unsafe request authenticated by a session cookie without its CSRF token.
+    #[error("missing or wrong X-CSRF-Token header for a cookie-authenticated request")]
+    CsrfRefused,
+    /// A password reset token that is unknown, expired or already used.
+    #[error("the password reset token is invalid, expired or already used")]
+    ResetInvalid,
     /// Asked again too soon; retry after this many seconds.
     #[error("too many requests; retry after {retry_after} s")]
     RateLimited {

@@ -18,6 +18,8 @@ mod clock;
 mod disclosure;
 mod error;
 mod keys;
+mod people;
+pub mod permissions;
 mod principal;
 mod record_rotation;
 mod records;
@@ -41,7 +43,7 @@ use ward_crypto::{Hasher, RootKeyring};
 use ward_policy::Policy;
 use ward_store::{Op, Store, TenantRow};
 
-pub use access::{Denial, DisclosureGrant, Operation};
+pub use access::{Denial, DisclosureGrant, Operation, PlatformOperation};
 pub use audit_log::{
     AuditFilter, AuditPage, LogVerifyError, MAX_AUDIT_CURSOR, MAX_AUDIT_PAGE, VerifyReport,
     check_exported_checkpoint, event_leaf_hash, verify_log, verify_tail,
@@ -51,7 +53,12 @@ pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disclosure::RecordOut;
 pub use error::{Result, VaultError};
-pub use principal::{Principal, RequestContext, Role};
+pub use people::{
+    ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, BreakGlassNotice, CSRF_HEADER, CreatedUser,
+    Email, GrantDecision, GrantOut, Login, LoginOut, NewGrant, NewUser, PasswordChange,
+    PasswordReset, SESSION_COOKIE, SessionOut, UserOut, totp_code,
+};
+pub use principal::{GrantAction, GrantScope, Principal, RequestContext, Role};
 pub use record_rotation::KeyJob;
 pub use records::{SubjectOut, WriteOptions};
 pub use restore_check::DecryptionSample;
@@ -123,6 +130,12 @@ struct Inner {
     auth_guard: auth_guard::AuthGuard,
     /// Recently authenticated tokens; short-lived so a revocation on another server lands soon.
     auth_cache: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    /// Recently authenticated login sessions, by the SHA-256 of their id.
+    session_cache: Mutex<HashMap<[u8; 32], people::sessions::CachedSession>>,
+    /// Keys of people's sealed values (e-mail addresses, TOTP secrets).
+    people: people::PeopleKeys,
+    /// Break-glass grants as they open, for whoever notifies tenants.
+    break_glass: tokio::sync::broadcast::Sender<BreakGlassNotice>,
     /// Recently read tenant rows, for key material and settings on the write path. Access
     /// decisions never use the cached status: they read it fresh with the subject.
     tenant_cache: Mutex<HashMap<Uuid, (TenantRow, Instant)>>,
@@ -172,6 +185,9 @@ impl Vault {
                 clients: Mutex::new(clients),
                 auth_guard,
                 auth_cache: Mutex::new(HashMap::new()),
+                session_cache: Mutex::new(HashMap::new()),
+                people: people::PeopleKeys::new(&config.root_keys)?,
+                break_glass: tokio::sync::broadcast::channel(256).0,
                 tenant_cache: Mutex::new(HashMap::new()),
             }),
         })
@@ -206,7 +222,7 @@ impl Vault {
         AuditEvent {
             at: self.now(),
             request_id: ctx.request_id.clone(),
-            actor: ctx.principal.actor(),
+            actor: ctx.principal.actor_in(tenant, self.now()),
             tenant,
             subject: None,
             record: None,
@@ -290,6 +306,25 @@ impl Vault {
             .tenant(id)
             .await?
             .ok_or(VaultError::NotFound("tenant"))
+    }
+
+    /// Decides a platform operation (outside any tenant), and on denial audits it.
+    pub(crate) async fn check_platform(
+        &self,
+        ctx: &RequestContext,
+        op: PlatformOperation,
+        event: &AuditEvent,
+    ) -> Result<()> {
+        match access::decide_platform(&ctx.principal, op) {
+            Ok(()) => Ok(()),
+            Err(denial) => Err(self.deny(event.clone(), denial).await),
+        }
+    }
+
+    /// Decides a platform operation without an audit event of its own (the operation's own
+    /// events record it).
+    pub fn authorize_platform(&self, ctx: &RequestContext, op: PlatformOperation) -> Result<()> {
+        access::decide_platform(&ctx.principal, op).map_err(Denial::into_error)
     }
 
     /// Decides, and on denial audits and returns the error.

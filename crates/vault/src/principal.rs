@@ -1,4 +1,5 @@
-//! Who is calling: an authenticated API key and the role it carries.
+//! Who is calling: an authenticated API key or logged-in user, the role it carries and, for
+//! support staff, the support grants it holds.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -9,8 +10,9 @@ use ward_policy::Purpose;
 
 use crate::{Result, VaultError};
 
-/// The roles of DESIGN.md "Access decisions". Human logins arrive later; today every role is
-/// held by an API key.
+/// The roles of DESIGN.md "Access decisions", held by API keys and by users alike (platform
+/// staff are users only: `support` has no API key). What each may do is the permission table
+/// in [`crate::permissions`].
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
@@ -26,6 +28,9 @@ pub enum Role {
     Member,
     /// Reads the tenant's audit log and nothing else.
     Auditor,
+    /// Platform support staff: no access of its own, tenant data only under a support grant
+    /// the tenant approved (or a break-glass grant the tenant is notified of).
+    Support,
 }
 
 impl Role {
@@ -37,6 +42,7 @@ impl Role {
             "admin" => Ok(Self::Admin),
             "member" => Ok(Self::Member),
             "auditor" => Ok(Self::Auditor),
+            "support" => Ok(Self::Support),
             _ => Err(VaultError::invalid(
                 "invalid_role",
                 format!("unknown role {s:?}; expected owner, admin, member or auditor"),
@@ -53,6 +59,7 @@ impl Role {
             Self::Admin => "admin",
             Self::Member => "member",
             Self::Auditor => "auditor",
+            Self::Support => "support",
         }
     }
 }
@@ -64,7 +71,7 @@ impl Role {
     /// different way, neither above the other. Operators hold no tenant role and have no rank.
     pub fn rank(self) -> Option<u8> {
         match self {
-            Self::Operator => None,
+            Self::Operator | Self::Support => None,
             Self::Owner => Some(3),
             Self::Admin => Some(2),
             Self::Member | Self::Auditor => Some(1),
@@ -87,10 +94,78 @@ impl fmt::Display for Role {
     }
 }
 
+impl Role {
+    /// Whether the role belongs to platform staff rather than to a tenant.
+    pub fn is_platform(self) -> bool {
+        matches!(self, Self::Operator | Self::Support)
+    }
+
+    /// Every role, in the order the permission table prints them.
+    pub const ALL: [Self; 6] = [
+        Self::Operator,
+        Self::Support,
+        Self::Owner,
+        Self::Admin,
+        Self::Member,
+        Self::Auditor,
+    ];
+}
+
+/// What a support grant lets its holder do, one action at a time.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantAction {
+    /// Read the tenant and records of the granted collections (for a stated purpose).
+    Read,
+    /// Create and rectify records of the granted collections.
+    Write,
+    /// Read the tenant's audit log.
+    Audit,
+}
+
+impl GrantAction {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Audit => "audit",
+        }
+    }
+
+    /// Parses the API spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            "audit" => Some(Self::Audit),
+            _ => None,
+        }
+    }
+}
+
+/// A live support grant as its holder carries it: which tenant, which collections, which
+/// actions, until when. Loaded with the session; [`crate::access::decide`] checks the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantScope {
+    /// Grant id (every action under the grant is audited with it).
+    pub id: Uuid,
+    /// The tenant it opens.
+    pub tenant: Uuid,
+    /// Collections it opens.
+    pub collections: Vec<String>,
+    /// What it allows.
+    pub actions: Vec<GrantAction>,
+    /// When it stops working.
+    pub expires_at: time::OffsetDateTime,
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The API key's id.
+    /// The credential's holder: the API key's id, or the user's id for a logged-in user.
     pub key_id: Uuid,
     /// The tenant the key belongs to; `None` for operators.
     pub tenant: Option<Uuid>,
@@ -98,13 +173,53 @@ pub struct Principal {
     pub role: Role,
     /// Purposes a member key may state (empty for other roles: they are not limited).
     pub purposes: BTreeSet<Purpose>,
+    /// The login session, for a user (`None` for an API key).
+    pub session: Option<Uuid>,
+    /// The support grants a support user holds (empty for everyone else).
+    pub grants: Vec<GrantScope>,
 }
 
 impl Principal {
+    /// An API key's principal.
+    pub fn api_key(
+        key_id: Uuid,
+        tenant: Option<Uuid>,
+        role: Role,
+        purposes: BTreeSet<Purpose>,
+    ) -> Self {
+        Self {
+            key_id,
+            tenant,
+            role,
+            purposes,
+            session: None,
+            grants: Vec::new(),
+        }
+    }
+
+    /// The grant that opens `tenant` at `now`, if the principal holds one.
+    pub fn live_grant(&self, tenant: Uuid, now: time::OffsetDateTime) -> Option<&GrantScope> {
+        self.grants
+            .iter()
+            .find(|g| g.tenant == tenant && g.expires_at > now)
+    }
+
+    /// How the principal appears in the audit events of `tenant` at `now`: a support user
+    /// acting under a grant is named with the grant, so the tenant's log shows every action
+    /// taken under it.
+    pub fn actor_in(&self, tenant: Option<Uuid>, now: time::OffsetDateTime) -> Actor {
+        let mut actor = self.actor();
+        if let Some(g) = tenant.and_then(|t| self.live_grant(t, now)) {
+            actor.id = format!("{}/grant:{}", actor.id, g.id);
+        }
+        actor
+    }
+
     /// How the principal appears in audit events.
     pub fn actor(&self) -> Actor {
-        let id = match self.role {
-            Role::Operator => format!("operator:{}", self.key_id),
+        let id = match (self.role, self.session) {
+            (_, Some(_)) => format!("user:{}", self.key_id),
+            (Role::Operator, None) => format!("operator:{}", self.key_id),
             _ => format!("key:{}", self.key_id),
         };
         Actor {

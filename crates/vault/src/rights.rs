@@ -16,7 +16,7 @@ use crate::access::{ALL_NON_ESSENTIAL, Operation};
 use crate::disclosure::disclose;
 use crate::records::{record_aad, tenant_retention_override};
 use crate::sealed_text;
-use crate::{RequestContext, Result, Role, Vault, VaultError, parse_list};
+use crate::{RequestContext, Result, Vault, VaultError, parse_list};
 
 /// Days GDPR Art. 12(3) allows for answering a request ("one month").
 const REQUEST_DUE_DAYS: i64 = 30;
@@ -1128,20 +1128,11 @@ impl Vault {
         event: &ward_audit::AuditEvent,
     ) -> Result<TenantRow> {
         let trow = self.visible_tenant(ctx, tenant, event).await?;
-        if !matches!(ctx.principal.role, Role::Owner | Role::Operator) {
-            return Err(self
-                .deny(
-                    event.clone(),
-                    crate::Denial::Forbidden {
-                        code: "role_not_permitted",
-                        reason: format!(
-                            "role {} may not cancel or reactivate the tenant",
-                            ctx.principal.role
-                        ),
-                    },
-                )
-                .await);
-        }
+        self.check(
+            &self.tenant_access(ctx, &trow, Operation::ChangeLifecycle),
+            event,
+        )
+        .await?;
         if trow.status == "destroyed" {
             return Err(VaultError::NotFound("tenant"));
         }

@@ -37,7 +37,9 @@ pub struct RotationReport {
 /// Which root key versions still seal something.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct KeyStatus {
-    /// Root version → number of tenants whose material it seals.
+    /// Root version → number of tenants whose material it seals, plus user accounts whose
+    /// e-mail and TOTP secret are sealed under a key derived from it (a version still sealing
+    /// an account is kept, so the account keeps working).
     pub root_versions_in_use: BTreeMap<u32, u64>,
     /// The current root version.
     pub current_root_version: u32,
@@ -197,6 +199,12 @@ impl Vault {
                     .or_default() += 1;
                 status.tenant_key_versions.insert(t.id, t.key_version);
             }
+        }
+        for u in self.inner.store.users().await? {
+            *status
+                .root_versions_in_use
+                .entry(u.key_version)
+                .or_default() += 1;
         }
         status.record_jobs = self.key_jobs().await?;
         status.retired_subject_keys = self.inner.store.retired_key_count(None).await?;

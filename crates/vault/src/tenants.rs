@@ -164,17 +164,8 @@ impl Vault {
     ) -> Result<CreatedTenant> {
         let id = Uuid::now_v7();
         let mut event = self.event(ctx, Action::TenantCreate, Some(id));
-        if ctx.principal.role != Role::Operator {
-            return Err(self
-                .deny(
-                    event,
-                    crate::Denial::Forbidden {
-                        code: "role_not_permitted",
-                        reason: format!("role {} may not create tenants", ctx.principal.role),
-                    },
-                )
-                .await);
-        }
+        self.check_platform(ctx, crate::PlatformOperation::CreateTenant, &event)
+            .await?;
         let name = crate::text::parse(&new.name, "name", "invalid_name", MAX_NAME)?;
         let name = name.as_str();
         let region = new
@@ -419,7 +410,7 @@ impl Vault {
         // least role, so an operator or a member is refused (and audited) before validation.
         let role = Role::parse(&new.role);
         let asked = match &role {
-            Ok(r) if *r != Role::Operator => *r,
+            Ok(r) if !r.is_platform() => *r,
             _ => Role::Member,
         };
         self.check(
@@ -428,10 +419,10 @@ impl Vault {
         )
         .await?;
         let role = role?;
-        if role == Role::Operator {
+        if role.is_platform() {
             return Err(VaultError::invalid(
                 "invalid_role",
-                "tenant keys cannot be operator keys",
+                "tenant keys cannot be operator or support keys",
                 Some("role"),
             ));
         }
@@ -567,7 +558,7 @@ impl Vault {
         self.isolate(ctx, id, event).await?;
         let p = &ctx.principal;
         match self.inner.store.tenant(id).await? {
-            Some(t) if t.status != "destroyed" || p.role == Role::Operator => Ok(t),
+            Some(t) if t.status != "destroyed" || crate::access::sees_destroyed(p) => Ok(t),
             _ => Err(VaultError::NotFound("tenant")),
         }
     }
@@ -581,7 +572,7 @@ impl Vault {
         event: &AuditEvent,
     ) -> Result<()> {
         let p = &ctx.principal;
-        if p.role != Role::Operator && p.tenant != Some(id) {
+        if !crate::access::reaches(p, id) {
             return Err(self
                 .deny(
                     event.clone(),

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use uuid::Uuid;
-use ward_vault::{KeyJob, RequestContext, Role, RotationReport};
+use ward_vault::{KeyJob, PlatformOperation, RequestContext, RotationReport};
 
 use crate::extract::{Auth, Json};
 use crate::{ApiError, AppState, ErrorBody};
@@ -18,16 +18,10 @@ pub(crate) struct RotateBody {
     tenant: Uuid,
 }
 
-fn operator_only(ctx: &RequestContext) -> Result<(), ApiError> {
-    if ctx.principal.role == Role::Operator {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "role_not_permitted",
-            "only operators rotate keys",
-        ))
-    }
+/// Key rotation is a platform operation: the permission table decides who runs it.
+fn operator_only(s: &AppState, ctx: &RequestContext) -> Result<(), ApiError> {
+    Ok(s.vault
+        .authorize_platform(ctx, PlatformOperation::RotateKeys)?)
 }
 
 /// Rotate a tenant's key: new key-encryption key, subject and hold keys rewrapped in one
@@ -40,7 +34,7 @@ pub(crate) async fn rotate(
     Auth(ctx): Auth,
     Json(body): Json<RotateBody>,
 ) -> Result<axum::Json<RotationReport>, ApiError> {
-    operator_only(&ctx)?;
+    operator_only(&s, &ctx)?;
     Ok(axum::Json(s.vault.rotate_tenant(body.tenant).await?))
 }
 
@@ -72,7 +66,7 @@ pub(crate) async fn rotate_records(
     Auth(ctx): Auth,
     Json(body): Json<RotateRecordsBody>,
 ) -> Result<(StatusCode, axum::Json<RotateRecordsOut>), ApiError> {
-    operator_only(&ctx)?;
+    operator_only(&s, &ctx)?;
     let jobs = s
         .vault
         .start_record_rotation(Some(&ctx), body.tenant)
@@ -89,7 +83,7 @@ pub(crate) async fn status(
     State(s): State<AppState>,
     Auth(ctx): Auth,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    operator_only(&ctx)?;
+    operator_only(&s, &ctx)?;
     let st = s.vault.key_status().await?;
     Ok(axum::Json(serde_json::to_value(st).unwrap_or_default()))
 }

@@ -2,8 +2,10 @@
 
 pub(crate) mod audit;
 pub(crate) mod doctor;
+pub(crate) mod auth;
 pub(crate) mod keys;
 pub(crate) mod records;
 pub(crate) mod rights;
+pub(crate) mod support;
 pub(crate) mod system;
 pub(crate) mod tenants;

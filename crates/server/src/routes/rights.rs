@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 use ward_vault::{
     CompleteRequest, ErasureOut, NewRequest, RequestOut, RestrictionIn, RetentionOptions,
-    RetentionReport, Role, TenantOut,
+    RetentionReport, TenantOut,
 };
 
 use crate::extract::{Auth, Json, Path, Query};
@@ -434,13 +434,8 @@ pub(crate) async fn run_retention(
     Auth(ctx): Auth,
     Query(q): Query<RetentionQuery>,
 ) -> Result<axum::Json<RetentionReport>, ApiError> {
-    if ctx.principal.role != Role::Operator {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "role_not_permitted",
-            "only operators run retention",
-        ));
-    }
+    s.vault
+        .authorize_platform(&ctx, ward_vault::PlatformOperation::RunRetention)?;
     let opts = RetentionOptions {
         dry_run: q.dry_run,
         ..RetentionOptions::default()

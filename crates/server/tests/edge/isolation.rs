@@ -72,6 +72,11 @@ fn sample(method: &str, path: &str, a: &Ids) -> (String, Option<Value>) {
         ("DELETE", "/v1/tenants/{tenant}/subjects/{subject}/restrictions") => {
             (format!("?{purpose}"), None)
         }
+        ("POST", "/v1/tenants/{tenant}/support-grants") => (
+            String::new(),
+            Some(json!({"ticket": "T-1", "justification": "intruder", "collections": ["contact"],
+                "actions": ["read"], "duration": "1h"})),
+        ),
         _ => (String::new(), None),
     }
 }
@@ -94,6 +99,8 @@ impl Ids {
             .replace("{key}", &self.key)
             .replace("{request}", &self.request)
             .replace("{collection}", "contact")
+            // No grant of A's exists for B to name; B must get 404 before any grant lookup.
+            .replace("{grant}", "0190a5d2-0000-7000-8000-000000000000")
     }
 }
 

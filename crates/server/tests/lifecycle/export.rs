@@ -382,11 +382,14 @@ async fn only_owners_and_admins_of_the_tenant_export() {
     let admin = srv.key(&t.id, &t.owner, "admin", &[]).await;
     let other = srv.tenant("Other Co").await;
     for path in [export_path(&t.id, &s), ref_export_path(&t.id, REF)] {
-        for token in [&member, &auditor, &srv.operator] {
+        for token in [&member, &auditor] {
             let resp = srv.get(&path, token).await;
             assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
             assert!(resp.1.get("records").is_none());
         }
+        let resp = srv.get(&path, &srv.operator).await;
+        assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
+        assert!(resp.1.get("records").is_none());
         assert_error(
             &srv.get(&path, &other.owner).await,
             StatusCode::NOT_FOUND,

@@ -613,8 +613,8 @@ async fn a_tenant_may_shorten_retention_but_never_extend_it() {
     );
     assert_error(
         &set_retention(&srv, &t, &srv.operator, "browser_visit", "10d").await,
-        StatusCode::FORBIDDEN,
-        "role_not_permitted",
+        StatusCode::NOT_FOUND,
+        "not_found",
     );
     let (_, rec) = read(&srv, &t, &s, &v1, ANALYTICS).await;
     assert_eq!(

@@ -869,10 +869,10 @@ async fn tenants_never_see_each_others_events() {
         &srv.operator,
         None,
         "op-audit-a",
-        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(r.code(), "role_not_permitted", "{}", r.text);
+    assert_eq!(r.code(), "not_found", "{}", r.text);
 
     // A's keys cannot read B's log (hidden as not found), nor the other way round.
     for (token, rid) in [

@@ -50,6 +50,12 @@ fn export_sql(table: &Table) -> String {
                         ORDER BY k.tenant, k.hold"
             .into(),
         "audit_head" => "SELECT size, chain, frontier FROM audit_head WHERE id = 1".into(),
+        "support_grants" => format!(
+            "SELECT {} FROM support_grants ORDER BY id",
+            table
+                .column_list("")
+                .replace("break_glass", "break_glass::BIGINT")
+        ),
         name => {
             // Byte order for text, as SQLite sorts it, whatever the database's collation.
             let order = table
@@ -242,6 +248,13 @@ impl Batch {
                  SELECT tenant, hold, wrapped_key FROM k) \
                  UPDATE holds h SET key_version = k.key_version FROM k \
                  WHERE h.tenant = k.tenant AND h.id = k.hold AND h.key_version <> k.key_version"
+            ),
+            "support_grants" => format!(
+                "{unnest} INSERT INTO support_grants ({cols}) SELECT {values} FROM k",
+                cols = table.column_list(""),
+                values = table
+                    .column_list("")
+                    .replace("break_glass", "break_glass <> 0")
             ),
             name => format!(
                 "{unnest} INSERT INTO {name} ({cols}) SELECT {cols} FROM k",

@@ -1,0 +1,29 @@
+//! People (users, sessions, TOTP, support grants) over HTTP, on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ward_testkit::{Backend, Options, TestServer};
+
+pub(crate) fn options() -> Options {
+    Options {
+        backend: Backend::Postgres,
+        ..Options::default()
+    }
+}
+
+pub(crate) async fn start() -> TestServer {
+    TestServer::start_with(options()).await
+}
+
+#[path = "people/common.rs"]
+mod common;
+
+#[path = "people/login.rs"]
+mod login;
+#[path = "people/sessions.rs"]
+mod sessions;
+#[path = "people/support.rs"]
+mod support;
+#[path = "people/table.rs"]
+mod table;
+#[path = "people/totp.rs"]
+mod totp;

@@ -1,0 +1,396 @@
+//! People on PostgreSQL: users, recovery codes, sessions and support grants.
+
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
+use uuid::Uuid;
+
+use super::{hash_at, opt_time_at, opt_uuid_at, u32_at, unique_to_conflict, uuid_at};
+use crate::people::{PeopleOp, SessionRow, SupportGrantRow, UserRow};
+use crate::{Result, StoreError, from_micros, to_micros};
+
+const USER_COLUMNS: &str = "id, email_hash, email_sealed, role, tenant, password_hash, \
+     totp_sealed, totp_last_step, key_version, reset_hash, reset_expires_at, created_at, \
+     password_changed_at, disabled_at";
+
+const SESSION_COLUMNS: &str =
+    "id, token_hash, user_id, csrf_hash, created_at, last_seen_at, expires_at, revoked_at";
+
+const GRANT_COLUMNS: &str = "id, tenant, requester, ticket, justification, collections, \
+     actions, break_glass, status, duration_secs, requested_at, decided_at, decided_by, \
+     expires_at";
+
+fn b(u: &Uuid) -> &[u8] {
+    u.as_bytes().as_slice()
+}
+
+/// Fails with `NotFound(what)` when the statement changed no row.
+fn one(done: sqlx::postgres::PgQueryResult, what: &'static str) -> Result<()> {
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(what));
+    }
+    Ok(())
+}
+
+/// Applies one change to people inside the writer's transaction.
+pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
+        PeopleOp::InsertUser {
+            user: u,
+            recovery_codes,
+        } => {
+            sqlx::query(
+                "INSERT INTO users (id, email_hash, email_sealed, role, tenant, password_hash, \
+                 totp_sealed, totp_last_step, key_version, reset_hash, reset_expires_at, \
+                 created_at, password_changed_at, disabled_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(b(&u.id))
+            .bind(u.email_hash.as_slice())
+            .bind(&u.email_sealed)
+            .bind(&u.role)
+            .bind(u.tenant.as_ref().map(b))
+            .bind(&u.password_hash)
+            .bind(&u.totp_sealed)
+            .bind(u.totp_last_step)
+            .bind(i64::from(u.key_version))
+            .bind(u.reset_hash.as_ref().map(|h| h.as_slice()))
+            .bind(u.reset_expires_at.map(to_micros))
+            .bind(to_micros(u.created_at))
+            .bind(to_micros(u.password_changed_at))
+            .bind(u.disabled_at.map(to_micros))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("user"))?;
+            for code in &recovery_codes {
+                sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                    .bind(b(&u.id))
+                    .bind(code.as_slice())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unique_to_conflict("recovery code"))?;
+            }
+        }
+        PeopleOp::SetPassword {
+            user,
+            password_hash,
+            at,
+        } => one(
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, password_changed_at = $2, \
+                 reset_hash = NULL, reset_expires_at = NULL WHERE id = $3",
+            )
+            .bind(&password_hash)
+            .bind(to_micros(at))
+            .bind(b(&user))
+            .execute(&mut *conn)
+            .await?,
+            "user",
+        )?,
+        PeopleOp::SetResetToken {
+            user,
+            hash,
+            expires_at,
+        } => one(
+            sqlx::query("UPDATE users SET reset_hash = $1, reset_expires_at = $2 WHERE id = $3")
+                .bind(hash.as_slice())
+                .bind(to_micros(expires_at))
+                .bind(b(&user))
+                .execute(&mut *conn)
+                .await?,
+            "user",
+        )?,
+        PeopleOp::UseResetToken { user, hash, at } => one(
+            sqlx::query(
+                "UPDATE users SET reset_hash = NULL, reset_expires_at = NULL \
+                 WHERE id = $1 AND reset_hash = $2 AND reset_expires_at > $3",
+            )
+            .bind(b(&user))
+            .bind(hash.as_slice())
+            .bind(to_micros(at))
+            .execute(&mut *conn)
+            .await?,
+            "reset token",
+        )?,
+        PeopleOp::SetUserDisabled { user, at } => one(
+            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+                .bind(at.map(to_micros))
+                .bind(b(&user))
+                .execute(&mut *conn)
+                .await?,
+            "user",
+        )?,
+        PeopleOp::AcceptTotpStep { user, step } => one(
+            // The row lock makes a concurrent acceptance of the same step wait and then fail.
+            sqlx::query(
+                "UPDATE users SET totp_last_step = $1 \
+                 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+            )
+            .bind(step)
+            .bind(b(&user))
+            .execute(&mut *conn)
+            .await?,
+            "totp step",
+        )?,
+        PeopleOp::UseRecoveryCode { user, hash, at } => one(
+            sqlx::query(
+                "UPDATE recovery_codes SET used_at = $1 \
+                 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+            )
+            .bind(to_micros(at))
+            .bind(b(&user))
+            .bind(hash.as_slice())
+            .execute(&mut *conn)
+            .await?,
+            "recovery code",
+        )?,
+        PeopleOp::InsertSession(s) => {
+            sqlx::query(
+                "INSERT INTO sessions (id, token_hash, user_id, csrf_hash, created_at, \
+                 last_seen_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(b(&s.id))
+            .bind(s.token_hash.as_slice())
+            .bind(b(&s.user))
+            .bind(s.csrf_hash.as_slice())
+            .bind(to_micros(s.created_at))
+            .bind(to_micros(s.last_seen_at))
+            .bind(to_micros(s.expires_at))
+            .bind(s.revoked_at.map(to_micros))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("session"))?;
+        }
+        PeopleOp::TouchSession { id, at } => {
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1",
+            )
+            .bind(to_micros(at))
+            .bind(b(&id))
+            .execute(&mut *conn)
+            .await?;
+        }
+        PeopleOp::RevokeSession { user, id, at } => one(
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 \
+                 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(to_micros(at))
+            .bind(b(&id))
+            .bind(b(&user))
+            .execute(&mut *conn)
+            .await?,
+            "session",
+        )?,
+        PeopleOp::RevokeUserSessions { user, at } => {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(to_micros(at))
+            .bind(b(&user))
+            .execute(&mut *conn)
+            .await?;
+        }
+        PeopleOp::InsertGrant(g) => {
+            sqlx::query(
+                "INSERT INTO support_grants (id, tenant, requester, ticket, justification, \
+                 collections, actions, break_glass, status, duration_secs, requested_at, \
+                 decided_at, decided_by, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(b(&g.id))
+            .bind(b(&g.tenant))
+            .bind(b(&g.requester))
+            .bind(&g.ticket)
+            .bind(&g.justification)
+            .bind(&g.collections)
+            .bind(&g.actions)
+            .bind(g.break_glass)
+            .bind(&g.status)
+            .bind(g.duration_secs)
+            .bind(to_micros(g.requested_at))
+            .bind(g.decided_at.map(to_micros))
+            .bind(&g.decided_by)
+            .bind(g.expires_at.map(to_micros))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("support grant"))?;
+        }
+        PeopleOp::DecideGrant {
+            tenant,
+            id,
+            from,
+            to,
+            by,
+            at,
+            expires_at,
+        } => one(
+            sqlx::query(
+                "UPDATE support_grants SET status = $1, decided_at = $2, decided_by = $3, \
+                 expires_at = COALESCE($4, expires_at) \
+                 WHERE id = $5 AND tenant = $6 AND status = $7",
+            )
+            .bind(&to)
+            .bind(to_micros(at))
+            .bind(&by)
+            .bind(expires_at.map(to_micros))
+            .bind(b(&id))
+            .bind(b(&tenant))
+            .bind(&from)
+            .execute(&mut *conn)
+            .await?,
+            "support grant",
+        )?,
+    }
+    Ok(())
+}
+
+pub(super) async fn user_by_email_hash(pool: &PgPool, hash: &[u8; 32]) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_hash = $1");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(hash.as_slice())
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(user_from).transpose()
+}
+
+pub(super) async fn user(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(b(&id))
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(user_from).transpose()
+}
+
+pub(super) async fn users(pool: &PgPool) -> Result<Vec<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+    let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
+    rows.iter().map(user_from).collect()
+}
+
+pub(super) async fn unused_recovery_codes(pool: &PgPool, user: Uuid) -> Result<u32> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+    )
+    .bind(b(&user))
+    .fetch_one(pool)
+    .await?;
+    u32::try_from(n).map_err(|_| StoreError::Corrupt("recovery code count".into()))
+}
+
+pub(super) async fn session_by_hash(pool: &PgPool, hash: &[u8; 32]) -> Result<Option<SessionRow>> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(hash.as_slice())
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(session_from).transpose()
+}
+
+pub(super) async fn sessions_of(pool: &PgPool, user: Uuid) -> Result<Vec<SessionRow>> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY id");
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(b(&user))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(session_from).collect()
+}
+
+pub(super) async fn support_grant(
+    pool: &PgPool,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<SupportGrantRow>> {
+    let sql = format!("SELECT {GRANT_COLUMNS} FROM support_grants WHERE id = $1 AND tenant = $2");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(b(&id))
+        .bind(b(&tenant))
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(grant_from).transpose()
+}
+
+pub(super) async fn support_grants(pool: &PgPool, tenant: Uuid) -> Result<Vec<SupportGrantRow>> {
+    let sql = format!("SELECT {GRANT_COLUMNS} FROM support_grants WHERE tenant = $1 ORDER BY id");
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(b(&tenant))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(grant_from).collect()
+}
+
+pub(super) async fn open_grants_of(pool: &PgPool, user: Uuid) -> Result<Vec<SupportGrantRow>> {
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM support_grants \
+         WHERE requester = $1 AND status = 'approved' ORDER BY id"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(b(&user))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(grant_from).collect()
+}
+
+fn opt_hash_at(row: &PgRow, i: usize) -> Result<Option<[u8; 32]>> {
+    let v: Option<Vec<u8>> = row.try_get(i)?;
+    v.map(|v| {
+        v.try_into()
+            .map_err(|_| StoreError::Corrupt("hash column".into()))
+    })
+    .transpose()
+}
+
+fn time_at(row: &PgRow, i: usize) -> Result<time::OffsetDateTime> {
+    Ok(from_micros(row.try_get(i)?))
+}
+
+fn user_from(row: &PgRow) -> Result<UserRow> {
+    Ok(UserRow {
+        id: uuid_at(row, 0)?,
+        email_hash: hash_at(row, 1)?,
+        email_sealed: row.try_get(2)?,
+        role: row.try_get(3)?,
+        tenant: opt_uuid_at(row, 4)?,
+        password_hash: row.try_get(5)?,
+        totp_sealed: row.try_get(6)?,
+        totp_last_step: row.try_get(7)?,
+        key_version: u32_at(row, 8)?,
+        reset_hash: opt_hash_at(row, 9)?,
+        reset_expires_at: opt_time_at(row, 10)?,
+        created_at: time_at(row, 11)?,
+        password_changed_at: time_at(row, 12)?,
+        disabled_at: opt_time_at(row, 13)?,
+    })
+}
+
+fn session_from(row: &PgRow) -> Result<SessionRow> {
+    Ok(SessionRow {
+        id: uuid_at(row, 0)?,
+        token_hash: hash_at(row, 1)?,
+        user: uuid_at(row, 2)?,
+        csrf_hash: hash_at(row, 3)?,
+        created_at: time_at(row, 4)?,
+        last_seen_at: time_at(row, 5)?,
+        expires_at: time_at(row, 6)?,
+        revoked_at: opt_time_at(row, 7)?,
+    })
+}
+
+fn grant_from(row: &PgRow) -> Result<SupportGrantRow> {
+    Ok(SupportGrantRow {
+        id: uuid_at(row, 0)?,
+        tenant: uuid_at(row, 1)?,
+        requester: uuid_at(row, 2)?,
+        ticket: row.try_get(3)?,
+        justification: row.try_get(4)?,
+        collections: row.try_get(5)?,
+        actions: row.try_get(6)?,
+        break_glass: row.try_get(7)?,
+        status: row.try_get(8)?,
+        duration_secs: row.try_get(9)?,
+        requested_at: time_at(row, 10)?,
+        decided_at: opt_time_at(row, 11)?,
+        decided_by: row.try_get(12)?,
+        expires_at: opt_time_at(row, 13)?,
+    })
+}

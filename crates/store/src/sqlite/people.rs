@@ -1,0 +1,314 @@
+//! People on SQLite: users, recovery codes, sessions and support grants.
+
+use rusqlite::{Connection, Row, params};
+use uuid::Uuid;
+
+use super::{all, first, hash_at, opt_time_at, run, run_one, time_at, u32_at, uuid_at};
+use crate::people::{PeopleOp, SessionRow, SupportGrantRow, UserRow};
+use crate::{Result, StoreError, to_micros};
+
+const USER_COLUMNS: &str = "id, email_hash, email_sealed, role, tenant, password_hash, \
+     totp_sealed, totp_last_step, key_version, reset_hash, reset_expires_at, created_at, \
+     password_changed_at, disabled_at";
+
+const SESSION_COLUMNS: &str =
+    "id, token_hash, user_id, csrf_hash, created_at, last_seen_at, expires_at, revoked_at";
+
+const GRANT_COLUMNS: &str = "id, tenant, requester, ticket, justification, collections, \
+     actions, break_glass, status, duration_secs, requested_at, decided_at, decided_by, \
+     expires_at";
+
+/// Applies one change to people inside the writer's transaction.
+pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {
+    match op {
+        PeopleOp::InsertUser {
+            user: u,
+            recovery_codes,
+        } => {
+            run(
+                conn,
+                "INSERT INTO users (id, email_hash, email_sealed, role, tenant, password_hash, \
+                 totp_sealed, totp_last_step, key_version, reset_hash, reset_expires_at, \
+                 created_at, password_changed_at, disabled_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    u.id,
+                    u.email_hash,
+                    u.email_sealed,
+                    u.role,
+                    u.tenant,
+                    u.password_hash,
+                    u.totp_sealed,
+                    u.totp_last_step,
+                    i64::from(u.key_version),
+                    u.reset_hash,
+                    u.reset_expires_at.map(to_micros),
+                    to_micros(u.created_at),
+                    to_micros(u.password_changed_at),
+                    u.disabled_at.map(to_micros),
+                ],
+            )
+            .map_err(super::unique_to_conflict("user"))?;
+            for code in recovery_codes {
+                run(
+                    conn,
+                    "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
+                    params![u.id, code],
+                )
+                .map_err(super::unique_to_conflict("recovery code"))?;
+            }
+        }
+        PeopleOp::SetPassword {
+            user,
+            password_hash,
+            at,
+        } => run_one(
+            conn,
+            "user",
+            "UPDATE users SET password_hash = ?1, password_changed_at = ?2, reset_hash = NULL, \
+             reset_expires_at = NULL WHERE id = ?3",
+            params![password_hash, to_micros(*at), user],
+        )?,
+        PeopleOp::SetResetToken {
+            user,
+            hash,
+            expires_at,
+        } => run_one(
+            conn,
+            "user",
+            "UPDATE users SET reset_hash = ?1, reset_expires_at = ?2 WHERE id = ?3",
+            params![hash, to_micros(*expires_at), user],
+        )?,
+        PeopleOp::UseResetToken { user, hash, at } => run_one(
+            conn,
+            "reset token",
+            "UPDATE users SET reset_hash = NULL, reset_expires_at = NULL \
+             WHERE id = ?1 AND reset_hash = ?2 AND reset_expires_at > ?3",
+            params![user, hash, to_micros(*at)],
+        )?,
+        PeopleOp::SetUserDisabled { user, at } => run_one(
+            conn,
+            "user",
+            "UPDATE users SET disabled_at = ?1 WHERE id = ?2",
+            params![at.map(to_micros), user],
+        )?,
+        PeopleOp::AcceptTotpStep { user, step } => run_one(
+            conn,
+            "totp step",
+            "UPDATE users SET totp_last_step = ?1 \
+             WHERE id = ?2 AND (totp_last_step IS NULL OR totp_last_step < ?1)",
+            params![step, user],
+        )?,
+        PeopleOp::UseRecoveryCode { user, hash, at } => run_one(
+            conn,
+            "recovery code",
+            "UPDATE recovery_codes SET used_at = ?1 \
+             WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL",
+            params![to_micros(*at), user, hash],
+        )?,
+        PeopleOp::InsertSession(s) => {
+            run(
+                conn,
+                "INSERT INTO sessions (id, token_hash, user_id, csrf_hash, created_at, \
+                 last_seen_at, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    s.id,
+                    s.token_hash,
+                    s.user,
+                    s.csrf_hash,
+                    to_micros(s.created_at),
+                    to_micros(s.last_seen_at),
+                    to_micros(s.expires_at),
+                    s.revoked_at.map(to_micros),
+                ],
+            )
+            .map_err(super::unique_to_conflict("session"))?;
+        }
+        PeopleOp::TouchSession { id, at } => {
+            run(
+                conn,
+                "UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2 AND last_seen_at < ?1",
+                params![to_micros(*at), id],
+            )?;
+        }
+        PeopleOp::RevokeSession { user, id, at } => run_one(
+            conn,
+            "session",
+            "UPDATE sessions SET revoked_at = ?1 \
+             WHERE id = ?2 AND user_id = ?3 AND revoked_at IS NULL",
+            params![to_micros(*at), id, user],
+        )?,
+        PeopleOp::RevokeUserSessions { user, at } => {
+            run(
+                conn,
+                "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+                params![to_micros(*at), user],
+            )?;
+        }
+        PeopleOp::InsertGrant(g) => {
+            run(
+                conn,
+                "INSERT INTO support_grants (id, tenant, requester, ticket, justification, \
+                 collections, actions, break_glass, status, duration_secs, requested_at, \
+                 decided_at, decided_by, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    g.id,
+                    g.tenant,
+                    g.requester,
+                    g.ticket,
+                    g.justification,
+                    g.collections,
+                    g.actions,
+                    g.break_glass,
+                    g.status,
+                    g.duration_secs,
+                    to_micros(g.requested_at),
+                    g.decided_at.map(to_micros),
+                    g.decided_by,
+                    g.expires_at.map(to_micros),
+                ],
+            )
+            .map_err(super::unique_to_conflict("support grant"))?;
+        }
+        PeopleOp::DecideGrant {
+            tenant,
+            id,
+            from,
+            to,
+            by,
+            at,
+            expires_at,
+        } => run_one(
+            conn,
+            "support grant",
+            "UPDATE support_grants SET status = ?1, decided_at = ?2, decided_by = ?3, \
+             expires_at = COALESCE(?4, expires_at) \
+             WHERE id = ?5 AND tenant = ?6 AND status = ?7",
+            params![
+                to,
+                to_micros(*at),
+                by,
+                expires_at.map(to_micros),
+                id,
+                tenant,
+                from
+            ],
+        )?,
+    }
+    Ok(())
+}
+
+pub(super) fn user_by_email_hash(c: &Connection, hash: &[u8; 32]) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_hash = ?1");
+    first(c, &sql, [hash], user_from)
+}
+
+pub(super) fn user(c: &Connection, id: Uuid) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+    first(c, &sql, [id], user_from)
+}
+
+pub(super) fn users(c: &Connection) -> Result<Vec<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+    all(c, &sql, [], user_from)
+}
+
+pub(super) fn unused_recovery_codes(c: &Connection, user: Uuid) -> Result<u32> {
+    let n: i64 = c
+        .prepare_cached(
+            "SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+        )?
+        .query_row([user], |r| r.get(0))?;
+    u32::try_from(n).map_err(|_| StoreError::Corrupt("recovery code count".into()))
+}
+
+pub(super) fn session_by_hash(c: &Connection, hash: &[u8; 32]) -> Result<Option<SessionRow>> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1");
+    first(c, &sql, [hash], session_from)
+}
+
+pub(super) fn sessions_of(c: &Connection, user: Uuid) -> Result<Vec<SessionRow>> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 ORDER BY id");
+    all(c, &sql, [user], session_from)
+}
+
+pub(super) fn support_grant(
+    c: &Connection,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<SupportGrantRow>> {
+    let sql = format!("SELECT {GRANT_COLUMNS} FROM support_grants WHERE id = ?1 AND tenant = ?2");
+    first(c, &sql, [id, tenant], grant_from)
+}
+
+pub(super) fn support_grants(c: &Connection, tenant: Uuid) -> Result<Vec<SupportGrantRow>> {
+    let sql = format!("SELECT {GRANT_COLUMNS} FROM support_grants WHERE tenant = ?1 ORDER BY id");
+    all(c, &sql, [tenant], grant_from)
+}
+
+pub(super) fn open_grants_of(c: &Connection, user: Uuid) -> Result<Vec<SupportGrantRow>> {
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM support_grants \
+         WHERE requester = ?1 AND status = 'approved' ORDER BY id"
+    );
+    all(c, &sql, [user], grant_from)
+}
+
+fn opt_hash_at(row: &Row<'_>, i: usize) -> Result<Option<[u8; 32]>> {
+    match row.get_ref(i)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => hash_at(row, i).map(Some),
+    }
+}
+
+fn user_from(row: &Row<'_>) -> Result<UserRow> {
+    Ok(UserRow {
+        id: uuid_at(row, 0)?,
+        email_hash: hash_at(row, 1)?,
+        email_sealed: row.get(2)?,
+        role: row.get(3)?,
+        tenant: super::opt_uuid_at(row, 4)?,
+        password_hash: row.get(5)?,
+        totp_sealed: row.get(6)?,
+        totp_last_step: row.get(7)?,
+        key_version: u32_at(row, 8)?,
+        reset_hash: opt_hash_at(row, 9)?,
+        reset_expires_at: opt_time_at(row, 10)?,
+        created_at: time_at(row, 11)?,
+        password_changed_at: time_at(row, 12)?,
+        disabled_at: opt_time_at(row, 13)?,
+    })
+}
+
+fn session_from(row: &Row<'_>) -> Result<SessionRow> {
+    Ok(SessionRow {
+        id: uuid_at(row, 0)?,
+        token_hash: hash_at(row, 1)?,
+        user: uuid_at(row, 2)?,
+        csrf_hash: hash_at(row, 3)?,
+        created_at: time_at(row, 4)?,
+        last_seen_at: time_at(row, 5)?,
+        expires_at: time_at(row, 6)?,
+        revoked_at: opt_time_at(row, 7)?,
+    })
+}
+
+fn grant_from(row: &Row<'_>) -> Result<SupportGrantRow> {
+    Ok(SupportGrantRow {
+        id: uuid_at(row, 0)?,
+        tenant: uuid_at(row, 1)?,
+        requester: uuid_at(row, 2)?,
+        ticket: row.get(3)?,
+        justification: row.get(4)?,
+        collections: row.get(5)?,
+        actions: row.get(6)?,
+        break_glass: row.get(7)?,
+        status: row.get(8)?,
+        duration_secs: row.get(9)?,
+        requested_at: time_at(row, 10)?,
+        decided_at: opt_time_at(row, 11)?,
+        decided_by: row.get(12)?,
+        expires_at: opt_time_at(row, 13)?,
+    })
+}
