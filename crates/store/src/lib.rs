@@ -22,8 +22,8 @@ mod sqlite;
 mod time_codec;
 
 pub use model::*;
-pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary, check_dump};
 pub use people::{PeopleOp, SessionRow, SupportGrantRow, UserRow};
+pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary, check_dump};
 pub use sqlite::SqliteStore;
 pub use time_codec::{from_micros, to_micros};
 

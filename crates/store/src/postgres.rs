@@ -44,7 +44,10 @@ mod snapshot;
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
     ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow, KeyOwner,
-    KeysRewrapped, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros, to_micros, SessionRow, SupportGrantRow, UserRow,
+    KeysRewrapped, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result,
+    RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary, Store, StoreError,
+    SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey, from_micros,
+    to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -2244,6 +2247,8 @@ impl Store for PostgresStore {
 
     async fn reconcile_restore(&self) -> Result<Reconciliation> {
         snapshot::reconcile_restore(&self.pool).await
+    }
+
     async fn user_by_email_hash(&self, hash: &[u8; 32]) -> Result<Option<UserRow>> {
         people::user_by_email_hash(&self.pool, hash).await
     }

@@ -33,7 +33,9 @@ mod snapshot;
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
     HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, Op,
-    Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow, SubjectView, TenantRow, WrappedKey, from_micros, to_micros, SessionRow, SupportGrantRow, UserRow,
+    Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper,
+    SessionRow, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow, SubjectView,
+    SupportGrantRow, TenantRow, UserRow, WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -2601,6 +2603,8 @@ impl Store for SqliteStore {
     async fn reconcile_restore(&self) -> Result<Reconciliation> {
         self.exclusive(|conn, _| snapshot::reconcile_restore(conn))
             .await
+    }
+
     async fn user_by_email_hash(&self, hash: &[u8; 32]) -> Result<Option<UserRow>> {
         self.read(|c| people::user_by_email_hash(c, hash))
     }

@@ -1,8 +1,8 @@
 //! HTTP handlers, one module per area of the API.
 
 pub(crate) mod audit;
-pub(crate) mod doctor;
 pub(crate) mod auth;
+pub(crate) mod doctor;
 pub(crate) mod keys;
 pub(crate) mod records;
 pub(crate) mod rights;

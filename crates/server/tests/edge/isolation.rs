@@ -74,8 +74,10 @@ fn sample(method: &str, path: &str, a: &Ids) -> (String, Option<Value>) {
         }
         ("POST", "/v1/tenants/{tenant}/support-grants") => (
             String::new(),
-            Some(json!({"ticket": "T-1", "justification": "intruder", "collections": ["contact"],
-                "actions": ["read"], "duration": "1h"})),
+            Some(
+                json!({"ticket": "T-1", "justification": "intruder", "collections": ["contact"],
+                "actions": ["read"], "duration": "1h"}),
+            ),
         ),
         _ => (String::new(), None),
     }
