@@ -7,12 +7,13 @@
 #
 # Fails (exit 1) on any 5xx, any response whose status, content type, headers or body the
 # document does not describe, or any server crash. Needs python3, curl and jq; the ward
-# binary is built by cargo if absent. The venv lives in target/ so reruns are quick.
+# binary is built by cargo if absent. The venv lives in ~/.cache/ward-ci, beside CI's other
+# tool caches, so reruns are quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MAX_EXAMPLES="${1:-25}"
-VENV="${WARD_ST_VENV:-target/schemathesis-venv}"
+VENV="${WARD_ST_VENV:-$HOME/.cache/ward-ci/schemathesis-venv}"
 SCHEMATHESIS_VERSION="4.32.5"
 WARD="${WARD_BIN:-target/debug/ward}"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz smoke run: every cargo-fuzz target for SECONDS (default 30) on libFuzzer, starting from
 # its committed corpus. The project builds on stable; only this script uses nightly, which
-# cargo-fuzz needs for the sanitizer and coverage instrumentation.
+# cargo-fuzz needs for the sanitizer and coverage instrumentation. The instrumented build
+# lives in ~/.cache/ward-ci/fuzz-target (WARD_FUZZ_TARGET_DIR).
 #
 #   ci/fuzz-smoke.sh [SECONDS] [TARGET...]
 #
@@ -20,6 +21,11 @@ fi
 if ! command -v cargo-fuzz > /dev/null; then
     cargo install cargo-fuzz --locked
 fi
+
+# The fuzz build (every dependency, instrumented, on nightly) shares nothing with the
+# workspace's; it is kept across runs beside the other CI caches, so only a machine's first
+# run pays for it cold.
+export CARGO_TARGET_DIR="${WARD_FUZZ_TARGET_DIR:-$HOME/.cache/ward-ci/fuzz-target}"
 
 cd fuzz
 TARGETS=("$@")
