@@ -54,7 +54,7 @@ fn export_sql(table: &Table) -> String {
             "SELECT {} FROM support_grants ORDER BY id",
             table
                 .column_list("")
-                .replace("break_glass", "break_glass::BIGINT")
+                .replace("break_glass", "(CASE WHEN break_glass THEN 1 ELSE 0 END)::BIGINT")
         ),
         name => {
             // Byte order for text, as SQLite sorts it, whatever the database's collation.
