@@ -100,6 +100,7 @@ rss = (last[1] - base[1]) / base[1] * 100
 fds = (last[2] - base[2]) / base[2] * 100
 print(f"soak: {len(rows)} samples; RSS {base[1] / 1024:.1f} MiB at {base[0] - start}s -> {last[1] / 1024:.1f} MiB at {last[0] - start}s ({rss:+.1f}%), max {max(r[1] for r in rows) / 1024:.1f} MiB")
 print(f"soak: open descriptors {base[2]} -> {last[2]} ({fds:+.1f}%)")
+print("soak: RSS MiB by sample: " + " ".join(f"{r[1] / 1024:.0f}" for r in rows))
 sys.exit(1 if rss > 5 or fds > 5 else 0)
 PY
 kill "$SERVER_PID"

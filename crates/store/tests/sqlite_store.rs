@@ -157,6 +157,12 @@ async fn a_database_migrated_by_sqlx_keeps_its_history() {
             [id(7)],
         )
         .unwrap();
+        conn.execute(
+            "INSERT INTO keys.tenant_keys (tenant, wrapped_key, root_key_version, key_version) \
+             VALUES (?1, x'00', 1, 1)",
+            [id(7)],
+        )
+        .unwrap();
     }
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(

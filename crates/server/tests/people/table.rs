@@ -35,6 +35,11 @@ const PRINCIPALS: [&str; 13] = [
 /// (method, route, expected status per principal in [`PRINCIPALS`] order).
 const TABLE: &[(&str, &str, &str)] = &[
     (
+        "GET",
+        "/v1/doctor",
+        "401 401 403 401 403 403 403 403 200 403 403 403 403",
+    ),
+    (
         "DELETE",
         "/v1/auth/sessions",
         "401 401 403 401 403 403 403 403 403 204 204 204 204",
