@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(status(&[1, 2, 3]).newer(), Some(3));
         let refused = status(&[1, 2, 3]).refuse_newer().unwrap_err().to_string();
         assert!(
-            refused.contains("migration 3") && refused.contains("up to 2"),
+            refused.contains("schema version 3") && refused.contains("up to 2"),
             "{refused}"
         );
     }
