@@ -16,7 +16,7 @@
 //! - keys nothing refers to any more (a subject or tenant row that never became durable) are
 //!   deleted;
 //! - changes that add keys (a tenant's or subject's creation) whose key was lost cannot be
-//!   finished, the key being random: the rows are removed and an `crash_recovery` audit event
+//!   finished, the key being random: the rows are removed and a `crash_recovery` audit event
 //!   in the tenant's log says which creation was rolled back, so the log stays true;
 //! - a tenant key rotation whose new key was lost keeps the key store's version, with an
 //!   audit event saying so.
