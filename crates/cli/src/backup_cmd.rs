@@ -188,15 +188,27 @@ pub(crate) async fn run(cmd: BackupCommand) -> anyhow::Result<Outcome> {
 
 async fn run_backup(ctx: &Context, json: bool) -> anyhow::Result<Outcome> {
     let store = crate::backup_restore::open_source(&ctx.settings).await?;
-    let repo = ctx.open(OpenMode::ReadWrite).await?;
+    let repo = match ctx.open(OpenMode::ReadWrite).await {
+        Ok(repo) => repo,
+        Err(e) => {
+            let detail = serde_json::json!({ "result": "failed", "error": e.to_string() });
+            record(&store, ward_vault::BackupJob::Run, detail).await;
+            return Err(e);
+        }
+    };
     let bar = ctx.bar("backing up");
     let progress: ward_backup::ProgressFn = {
         let bar = bar.clone();
         Arc::new(move |n| bar.inc(n))
     };
     let now = time::OffsetDateTime::now_utc();
-    let report = backup_now(ctx, &repo, store, now, Some(progress)).await;
+    let report = backup_now(ctx, &repo, store.clone(), now, Some(progress)).await;
     bar.finish_and_clear();
+    let detail = match &report {
+        Ok(r) => crate::backup_schedule::run_detail(r),
+        Err(e) => serde_json::json!({ "result": "failed", "error": e.to_string() }),
+    };
+    record(&store, ward_vault::BackupJob::Run, detail).await;
     let report = report?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -217,6 +229,20 @@ async fn run_backup(ctx: &Context, json: bool) -> anyhow::Result<Outcome> {
         eprintln!("some location did not get the backup (see above); the others hold it");
         Outcome::Partial
     })
+}
+
+/// Appends a backup job's audit event, as `ward serve`'s schedule does, so that the log and
+/// `ward doctor` know of backups taken by hand or by cron. A failure to record is reported,
+/// not fatal: the backup itself is what the operator asked for.
+pub(crate) async fn record(
+    store: &Arc<dyn ward_store::Store>,
+    job: ward_vault::BackupJob,
+    detail: serde_json::Value,
+) {
+    let event = ward_vault::backup_event(job, time::OffsetDateTime::now_utc(), detail);
+    if let Err(e) = store.commit(vec![event]).await {
+        eprintln!("warning: the backup job could not be recorded in the audit log: {e}");
+    }
 }
 
 /// One backup of `store` into `repo`, now (used by `run` and by `serve`'s schedule).

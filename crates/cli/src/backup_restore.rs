@@ -177,17 +177,42 @@ pub(crate) async fn verify(
     full: bool,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let repo = ctx.open(OpenMode::ReadOnly).await?;
-    let id = repo.resolve(snapshot).await?;
-    let report = repo.verify(&id).await?;
-    let mut failed = !report.ok();
-    let full_report = if full && report.ok() {
-        let f = full_check(ctx, &repo, &id).await?;
-        failed |= !f.ok();
-        Some(f)
-    } else {
-        None
+    // The deployment's own log records the verification when its database is at hand (a
+    // drill on another machine verifies without it).
+    let log = open_source(&ctx.settings).await.ok();
+    let checked = async {
+        let repo = ctx.open(OpenMode::ReadOnly).await?;
+        let id = repo.resolve(snapshot).await?;
+        let report = repo.verify(&id).await?;
+        let full_report = if full && report.ok() {
+            Some(full_check(ctx, &repo, &id).await?)
+        } else {
+            None
+        };
+        Ok::<_, anyhow::Error>((repo, report, full_report))
+    }
+    .await;
+    let (repo, report, full_report) = match checked {
+        Ok(x) => x,
+        Err(e) => {
+            if let Some(store) = &log {
+                let detail = serde_json::json!({ "result": "failed", "error": e.to_string() });
+                crate::backup_cmd::record(store, ward_vault::BackupJob::Verify, detail).await;
+            }
+            return Err(e);
+        }
     };
+    let failed = !report.ok() || full_report.as_ref().is_some_and(|f| !f.ok());
+    if let Some(store) = &log {
+        let detail = serde_json::json!({
+            "result": if failed { "failed" } else { "ok" },
+            "snapshot": report.snapshot,
+            "objects_checked": report.objects_checked,
+            "problems": report.problems,
+            "restore_drill": full_report,
+        });
+        crate::backup_cmd::record(store, ward_vault::BackupJob::Verify, detail).await;
+    }
     if json {
         println!(
             "{}",

@@ -89,26 +89,8 @@ pub(crate) async fn backup_and_prune(ctx: &Context, vault: &Vault, store: &Arc<d
         }
     };
     let complete = report.complete();
-    let failed: Vec<_> = [&report.data, &report.keys]
-        .iter()
-        .flat_map(|s| s.locations.iter())
-        .filter(|l| l.error.is_some())
-        .map(|l| json!({ "location": l.location, "error": l.error }))
-        .collect();
     tracing::info!(data = %report.data.id, keys = %report.keys.id, complete, "scheduled backup");
-    record(
-        vault,
-        BackupJob::Run,
-        json!({
-            "result": if complete { "ok" } else { "partial" },
-            "data_snapshot": report.data.id,
-            "keys_snapshot": report.keys.id,
-            "bytes_read": report.data.bytes_read + report.keys.bytes_read,
-            "bytes_written": report.data.bytes_written() + report.keys.bytes_written(),
-            "failed_locations": failed,
-        }),
-    )
-    .await;
+    record(vault, BackupJob::Run, run_detail(&report)).await;
     gauge_outcome("run", complete, vault.now());
     gauge_sizes(&repo).await;
     match repo.prune(&ctx.backup.retention, vault.now()).await {
@@ -137,6 +119,34 @@ pub(crate) async fn backup_and_prune(ctx: &Context, vault: &Vault, store: &Arc<d
             .await;
         }
     }
+}
+
+/// The audit detail of a backup run: its outcome, snapshots, sizes and failed locations.
+pub(crate) fn run_detail(report: &ward_backup::BackupReport) -> serde_json::Value {
+    let failed: Vec<_> = [&report.data, &report.keys]
+        .iter()
+        .flat_map(|s| s.locations.iter())
+        .filter(|l| l.error.is_some())
+        .map(|l| json!({ "location": l.location, "error": l.error }))
+        .collect();
+    // Failed: a stream no location holds (the run took no usable backup); partial: held
+    // somewhere, not everywhere.
+    let held = [&report.data, &report.keys]
+        .iter()
+        .all(|s| s.locations.iter().any(|l| l.error.is_none()));
+    let result = match (report.complete(), held) {
+        (true, _) => "ok",
+        (false, true) => "partial",
+        (false, false) => "failed",
+    };
+    json!({
+        "result": result,
+        "data_snapshot": report.data.id,
+        "keys_snapshot": report.keys.id,
+        "bytes_read": report.data.bytes_read + report.keys.bytes_read,
+        "bytes_written": report.data.bytes_written() + report.keys.bytes_written(),
+        "failed_locations": failed,
+    })
 }
 
 /// Verifies the newest data snapshot in every location and restore-drills it.

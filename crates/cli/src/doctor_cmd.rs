@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use ward_doctor::{Context, Database, Report, RootKey, Setup, Status};
+use ward_doctor::{BackupSchedule, Context, Database, Report, RootKey, Setup, Status};
 
 use crate::Outcome;
 use crate::config::{KeyProviderKind, StoreArgs};
@@ -63,6 +63,7 @@ pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<Outcome> {
                 .clone()
                 .unwrap_or_else(|| data_dir.join("policy.toml")),
         ),
+        backup: backup_schedule(&file)?,
         tls_cert: args.tls_cert.or(file.tls_cert),
         retention_interval,
         data_dir: Some(data_dir),
@@ -122,6 +123,7 @@ pub(crate) fn server_setup(
     tls_cert: Option<PathBuf>,
     retention_interval: std::time::Duration,
     provider: Arc<dyn ward_crypto::KeyProvider>,
+    backup: Option<BackupSchedule>,
 ) -> Setup {
     Setup {
         data_dir: Some(settings.data_dir.clone()),
@@ -136,5 +138,17 @@ pub(crate) fn server_setup(
         policy: None,
         tls_cert,
         retention_interval: Some(retention_interval),
+        backup,
     }
+}
+
+/// The backup schedule of the config file's `[backup]` table, when it names locations.
+pub(crate) fn backup_schedule(
+    file: &crate::config::FileConfig,
+) -> anyhow::Result<Option<BackupSchedule>> {
+    let backup = crate::backup_config::BackupSettings::resolve(&[], None, file.backup.as_ref())?;
+    Ok((!backup.locations.is_empty()).then_some(BackupSchedule {
+        every: backup.every,
+        verify_every: backup.verify_every,
+    }))
 }

@@ -118,6 +118,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         tls_files(&args, &file).map(|(cert, _)| cert),
         std::time::Duration::try_from(retention_every.as_duration()).unwrap_or_default(),
         setup::key_provider(&settings)?,
+        crate::doctor_cmd::backup_schedule(&file)?,
     );
     let state = AppState::new(opened.vault.clone()).with_doctor(doctor);
     match tls {

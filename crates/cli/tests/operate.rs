@@ -166,6 +166,7 @@ async fn doctor_finds_a_healthy_deployment_all_ok() {
             "root_key",
             "audit_log",
             "retention",
+            "backups",
             "tls_certificate",
             "clock",
             "disk_space"
@@ -196,7 +197,7 @@ async fn doctor_finds_a_healthy_deployment_all_ok() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     let human = String::from_utf8_lossy(&out.stdout);
-    assert!(human.contains("10 checks: "), "{human}");
+    assert!(human.contains("11 checks: "), "{human}");
     assert!(human.contains(", 0 failure(s)"), "{human}");
     // The doctor changed nothing it looked at.
     assert!(!d.data.path().join("root.key").exists());
@@ -382,7 +383,113 @@ async fn doctor_fails_when_retention_has_not_run_and_a_sweep_fixes_it() {
     ]);
     assert_eq!(run.status.code(), Some(0));
     let (_, report) = d.doctor();
-    assert_eq!(finding(&report, "retention")["status"], "ok", "{report:#}");
+    let retention = finding(&report, "retention");
+    assert_eq!(retention["status"], "ok", "{report:#}");
+    assert!(
+        text(&retention["explanation"]).contains("the last sweep ran"),
+        "the sweep is recorded even where nothing else is: {retention:#}"
+    );
+
+    // A sweep that ran days ago, with nothing overdue: the doctor says the schedule stopped.
+    d.db().execute(
+        "UPDATE audit_events SET at = ?1 WHERE tenant IS NULL AND action = 'retention_run'",
+        [ward_store::to_micros(
+            time::OffsetDateTime::now_utc() - time::Duration::days(3),
+        )],
+    );
+    let (code, report) = d.doctor();
+    let retention = finding(&report, "retention");
+    assert_eq!(retention["status"], "warn", "{retention:#}");
+    assert!(
+        text(&retention["explanation"]).contains("3d ago"),
+        "{retention:#}"
+    );
+    // (The audit check fails now: the row was changed behind Ward's back, as it should.)
+    assert_eq!(code, Some(1));
+}
+
+#[tokio::test]
+async fn doctor_follows_backups_by_hand_their_failure_and_their_verification() {
+    let d = Deployment::new().await;
+    let (_, report) = d.doctor();
+    let backups = finding(&report, "backups");
+    assert_eq!(backups["status"], "ok", "{backups:#}");
+    assert!(text(&backups["explanation"]).contains("no backup is configured"));
+    let data = d.data.path().display().to_string();
+    let key = d.key_file().display().to_string();
+    let backup = |args: &[&str], location: &str| {
+        let mut all = vec!["backup"];
+        all.extend_from_slice(args);
+        all.extend([
+            "--quiet",
+            "--data-dir",
+            &data,
+            "--key-file",
+            &key,
+            "--location",
+            location,
+        ]);
+        ward(&all)
+    };
+
+    // A location that cannot be made (beneath a file): the run fails, is recorded, and the
+    // doctor fails on it.
+    let blocker = d.keys.path().join("not-a-directory");
+    std::fs::write(&blocker, b"x").unwrap();
+    let bad = blocker.join("repo").display().to_string();
+    assert_ne!(backup(&["run"], &bad).status.code(), Some(0));
+    let (code, report) = d.doctor();
+    let backups = finding(&report, "backups");
+    assert_eq!(
+        (code, text(&backups["status"])),
+        (Some(1), "fail"),
+        "{backups:#}"
+    );
+    assert!(
+        text(&backups["explanation"]).contains("failed"),
+        "{backups:#}"
+    );
+    assert!(
+        text(&backups["fix"]).contains("ward backup run"),
+        "{backups:#}"
+    );
+
+    // A good run: no longer failing, but never verified.
+    let repo = tempfile::tempdir().unwrap();
+    let good = repo.path().display().to_string();
+    assert_eq!(backup(&["run"], &good).status.code(), Some(0));
+    let (code, report) = d.doctor();
+    let backups = finding(&report, "backups");
+    assert_eq!(
+        (code, text(&backups["status"])),
+        (Some(0), "warn"),
+        "{backups:#}"
+    );
+    assert!(
+        text(&backups["explanation"]).contains("no backup was ever verified"),
+        "{backups:#}"
+    );
+
+    // A restore drill settles it.
+    assert_eq!(backup(&["verify", "--full"], &good).status.code(), Some(0));
+    let (code, report) = d.doctor();
+    let backups = finding(&report, "backups");
+    assert_eq!(
+        (code, text(&backups["status"])),
+        (Some(0), "ok"),
+        "{backups:#}"
+    );
+    assert!(
+        text(&backups["explanation"]).contains("verified with a restore drill"),
+        "{backups:#}"
+    );
+    // Both runs and the drill are in the audit log, as system events.
+    let recorded: i64 = d.db().scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE tenant IS NULL \
+         AND action IN ('backup_run', 'backup_verify')",
+        [],
+    );
+    assert_eq!(recorded, 3);
 }
 
 #[test]

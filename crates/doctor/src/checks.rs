@@ -1,7 +1,7 @@
 //! The list of checks, in the order they run: the database check opens the store the later
 //! checks read, and a check whose prerequisite failed says it was not run.
 
-use crate::{Check, CheckFuture, Context, disk, files, stored, tls};
+use crate::{Check, CheckFuture, Context, backups, disk, files, stored, tls};
 
 /// Every check `ward doctor` and `GET /v1/doctor` run.
 pub const CHECKS: &[Check] = &[
@@ -32,6 +32,10 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "retention",
         run: retention,
+    },
+    Check {
+        name: "backups",
+        run: backups,
     },
     Check {
         name: "tls_certificate",
@@ -73,6 +77,10 @@ fn audit_log(ctx: &Context) -> CheckFuture<'_> {
 
 fn retention(ctx: &Context) -> CheckFuture<'_> {
     Box::pin(stored::retention(ctx))
+}
+
+fn backups(ctx: &Context) -> CheckFuture<'_> {
+    Box::pin(backups::check(ctx))
 }
 
 fn tls_certificate(ctx: &Context) -> CheckFuture<'_> {

@@ -25,6 +25,8 @@ pub struct Setup {
     pub tls_cert: Option<PathBuf>,
     /// How often `ward serve` runs retention.
     pub retention_interval: Option<Duration>,
+    /// The backup schedule, when the config's `[backup]` table names locations.
+    pub backup: Option<crate::BackupSchedule>,
 }
 
 /// The database of a deployment.

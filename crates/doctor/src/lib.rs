@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod backups;
 mod checks;
 mod context;
 mod disk;
@@ -21,6 +22,7 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
+pub use backups::BackupSchedule;
 pub use checks::CHECKS;
 pub use context::{Context, Database, RootKey, Setup};
 

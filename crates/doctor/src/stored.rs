@@ -107,7 +107,7 @@ fn schema_finding(name: &'static str, what: &str, schema: &SchemaStatus) -> Opti
     ))
 }
 
-fn not_checked(name: &'static str, why: &str) -> Finding {
+pub(crate) fn not_checked(name: &'static str, why: &str) -> Finding {
     Finding::warn(
         name,
         format!("not checked: {why}"),
@@ -279,14 +279,7 @@ pub(crate) async fn retention(ctx: &Context) -> Finding {
                 .filter(|r| r.subject.hold_until.is_none_or(|until| until <= ctx.now))
                 .collect();
             match overdue.first() {
-                None => Finding::ok(
-                    NAME,
-                    format!(
-                        "no record is more than {} past its expiry: the sweep (every {}) keeps up",
-                        human(every * 2),
-                        human(every)
-                    ),
-                ),
+                None => last_sweep(ctx, store.as_ref(), every, allowed).await,
                 Some(oldest) => Finding::fail(
                     NAME,
                     format!(
@@ -304,6 +297,59 @@ pub(crate) async fn retention(ctx: &Context) -> Finding {
                     "`ward serve` runs retention every retention_interval: check that it runs and \
                      its logs for `retention run failed`; `ward retention run` sweeps now",
                 ),
+            }
+        }
+    }
+}
+
+/// With nothing overdue: when the last full sweep ran (its `retention_run` system event).
+async fn last_sweep(
+    ctx: &Context,
+    store: &dyn Store,
+    every: Duration,
+    allowed: time::Duration,
+) -> Finding {
+    const NAME: &str = "retention";
+    let keeps_up = format!(
+        "no record is more than {} past its expiry",
+        human(every * 2)
+    );
+    match store.last_system_event("retention_run").await {
+        Err(e) => Finding::fail(
+            NAME,
+            format!("the last retention sweep cannot be read: {e}"),
+            "check the database",
+        ),
+        Ok(None) => Finding::ok(
+            NAME,
+            format!(
+                "{keeps_up}; no sweep has been recorded yet (`ward serve` sweeps every {})",
+                human(every)
+            ),
+        ),
+        Ok(Some(row)) => {
+            let at = ward_store::from_micros(row.columns.at);
+            let ago = ago(ctx.now - at);
+            if ctx.now - at > allowed {
+                Finding::warn(
+                    NAME,
+                    format!(
+                        "{keeps_up}, but the last sweep ran {ago} ago ({}), more than two \
+                         intervals of {}",
+                        rfc3339(at),
+                        human(every)
+                    ),
+                    "check that `ward serve` runs (it sweeps every retention_interval) and its \
+                     logs for `retention run failed`; `ward retention run` sweeps now",
+                )
+            } else {
+                Finding::ok(
+                    NAME,
+                    format!(
+                        "{keeps_up}; the last sweep ran {ago} ago (every {})",
+                        human(every)
+                    ),
+                )
             }
         }
     }
@@ -379,5 +425,17 @@ pub(crate) fn human(d: Duration) -> String {
         _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
         _ if s.is_multiple_of(60) => format!("{}min", s / 60),
         _ => format!("{s}s"),
+    }
+}
+
+/// How long ago something happened, rounded the way a person says it (`40s`, `25min`, `5h`,
+/// `3d`).
+pub(crate) fn ago(d: time::Duration) -> String {
+    let s = d.whole_seconds().max(0);
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}min", s / 60),
+        7200..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
     }
 }

@@ -108,6 +108,10 @@ impl<H: CommitHook> Store for Hooked<H> {
         self.store.audit_query(query).await
     }
 
+    async fn last_system_event(&self, action: &str) -> Result<Option<AuditRow>> {
+        self.store.last_system_event(action).await
+    }
+
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
         self.store.checkpoints().await
     }

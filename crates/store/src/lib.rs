@@ -76,6 +76,14 @@ pub enum StoreError {
     /// The SQLite writer thread could not be started.
     #[error("could not start the writer thread: {0}")]
     Thread(std::io::Error),
+    /// The lock file beside the SQLite database could not be opened or locked.
+    #[error("could not lock {path}: {source}")]
+    Lock {
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A snapshot dump that is truncated, corrupted or of another format or stream; or its
     /// consumer went away before the dump was complete.
     #[error("invalid snapshot: {0}")]
@@ -154,6 +162,10 @@ pub trait Store: Send + Sync + 'static {
     }
     /// A tenant's audit events, filtered, in order, for the tenant view.
     async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRow>>;
+    /// The newest system event (no tenant) with this action (snake_case): when the last
+    /// backup, verification or retention sweep ran, for `ward doctor`. System events are few,
+    /// and the tenant index finds them without reading any tenant's.
+    async fn last_system_event(&self, action: &str) -> Result<Option<AuditRow>>;
     /// Every stored signed checkpoint, oldest first.
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>>;
     /// Leaf hashes `0..size` (of the events still stored), for proofs.

@@ -1891,6 +1891,18 @@ impl Store for PostgresStore {
         rows.iter().map(audit_row_from).collect()
     }
 
+    async fn last_system_event(&self, action: &str) -> Result<Option<AuditRow>> {
+        // Only the constant column list is formatted in; the action is bound.
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE tenant IS NULL AND action = $1 \
+             ORDER BY idx DESC LIMIT 1"
+        )))
+        .bind(action)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(audit_row_from).transpose()
+    }
+
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
         let rows = sqlx::query(
             "SELECT tree_size, checkpoint, frontier, created_at FROM audit_checkpoints \

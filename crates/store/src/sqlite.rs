@@ -135,16 +135,20 @@ impl SqliteStore {
         let mut conn = connect(&path, Access::Write)?;
         migrate(&mut conn)?;
         let mut audit = AuditState::load(&conn)?;
-        let repairs = recovery::repair(&mut conn, &mut audit)?;
-        if repairs.any() {
-            tracing::warn!(
-                keys_deleted = repairs.keys_deleted,
-                tenants_rolled_back = repairs.tenants_rolled_back,
-                subjects_rolled_back = repairs.subjects_rolled_back,
-                rotations_rolled_back = repairs.rotations_rolled_back,
-                "repaired writes a crash left in one database file and not the other"
-            );
+        let lock = OpenLock::take(&path)?;
+        if lock.alone {
+            let repairs = recovery::repair(&mut conn, &mut audit)?;
+            if repairs.any() {
+                tracing::warn!(
+                    keys_deleted = repairs.keys_deleted,
+                    tenants_rolled_back = repairs.tenants_rolled_back,
+                    subjects_rolled_back = repairs.subjects_rolled_back,
+                    rotations_rolled_back = repairs.rotations_rolled_back,
+                    "repaired writes a crash left in one database file and not the other"
+                );
+            }
         }
+        let lock = lock.share()?;
         let (tx, rx) = mpsc::channel(4096);
         std::thread::Builder::new()
             .name("ward-sqlite-writer".into())
@@ -154,6 +158,7 @@ impl SqliteStore {
             readers: Arc::new(Readers {
                 path,
                 idle: Mutex::new(Vec::new()),
+                _lock: lock,
             }),
             writer: tx,
         })
@@ -214,9 +219,65 @@ fn join<T>(joined: std::result::Result<Result<T>, tokio::task::JoinError>) -> Re
 }
 
 /// The read-only connections.
+/// The advisory lock every open store holds on `<database>.lock`, so that start-up repair
+/// ([`recovery`]) runs only when no other process has the database open. A write in flight
+/// in a running `ward serve` is, for a moment, in the data file and not yet in the key store:
+/// exactly what a crash leaves. Repair must not "finish" it, so an admin command opened beside
+/// a server (which holds its shared lock) skips the repair; only a process that finds nobody
+/// else (after a crash, the kernel dropped the dead process's lock) repairs.
+struct OpenLock {
+    file: std::fs::File,
+    path: PathBuf,
+    /// Whether the exclusive lock was had: no other process has the database open.
+    alone: bool,
+}
+
+impl OpenLock {
+    fn take(database: &Path) -> Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut name = database.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let failed = |source| StoreError::Lock {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(failed)?;
+        let alone = match file.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+        };
+        Ok(Self { file, path, alone })
+    }
+
+    /// Trades the exclusive lock (if held) for the shared one every open store holds.
+    fn share(self) -> Result<std::fs::File> {
+        let failed = |source| StoreError::Lock {
+            path: self.path.clone(),
+            source,
+        };
+        if self.alone {
+            self.file.unlock().map_err(failed)?;
+        }
+        self.file.lock_shared().map_err(failed)?;
+        Ok(self.file)
+    }
+}
+
 struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// The shared [`OpenLock`], released when the last handle of the store is dropped (the
+    /// writer then only finishes what it was given).
+    _lock: std::fs::File,
 }
 
 impl Readers {
@@ -418,6 +479,7 @@ impl AuditState {
 /// The writer thread: takes the first waiting job, drains what else is waiting, commits it all.
 /// Ends when every store handle is dropped.
 fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, mut audit: AuditState) {
+    let mut seen = data_version(&conn).unwrap_or(0);
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -431,7 +493,7 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, mut audit: Audi
             match job {
                 Job::Exclusive(work) => {
                     if !batch.is_empty() {
-                        group_commit(&mut conn, &mut audit, std::mem::take(&mut batch));
+                        group_commit(&mut conn, &mut audit, &mut seen, std::mem::take(&mut batch));
                     }
                     work(&mut conn, &mut audit);
                 }
@@ -439,7 +501,7 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, mut audit: Audi
             }
         }
         if !batch.is_empty() {
-            group_commit(&mut conn, &mut audit, batch);
+            group_commit(&mut conn, &mut audit, &mut seen, batch);
         }
     }
 }
@@ -454,8 +516,30 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// SQLite's count of commits made by *other* connections to the main database (this
+/// connection's own commits leave it unchanged).
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("PRAGMA main.data_version")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Makes the in-memory audit tail current when another process committed since this writer
+/// last held the lock: an admin command (`ward user add`, `ward backup run`, `ward retention
+/// run`) run beside `ward serve` on the same file appends audit events too, and an append on
+/// a stale frontier would collide with them. Called with the write lock held (`BEGIN
+/// IMMEDIATE`), so nobody can commit between the check and the append; costs one pragma,
+/// no I/O, when nothing changed.
+fn catch_up(conn: &Connection, audit: &mut AuditState, seen: &mut i64) -> Result<()> {
+    let now = data_version(conn)?;
+    if now != *seen {
+        *audit = AuditState::load(conn)?;
+        *seen = now;
+    }
+    Ok(())
+}
+
 /// Commits a batch of jobs in one transaction.
-fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
+fn group_commit(conn: &mut Connection, audit: &mut AuditState, seen: &mut i64, jobs: Vec<Job>) {
     let mut commits = Vec::with_capacity(jobs.len());
     let mut heads = Vec::new();
     for job in jobs {
@@ -467,6 +551,13 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
         }
     }
     if commits.is_empty() {
+        // One read transaction, so the tail is read from one consistent state.
+        if exec(conn, "BEGIN").is_ok() {
+            if let Err(e) = catch_up(conn, audit, seen) {
+                tracing::error!(error = %e, "reading the audit tail another process appended to");
+            }
+            let _ = exec(conn, "COMMIT");
+        }
         for reply in heads {
             let _ = reply.send(audit.head());
         }
@@ -476,6 +567,16 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, jobs: Vec<Job>) {
         let msg = e.to_string();
         for (_, _, reply) in commits {
             let _ = reply.send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
+        }
+        return;
+    }
+    if let Err(e) = catch_up(conn, audit, seen) {
+        let _ = exec(conn, "ROLLBACK");
+        let msg = e.to_string();
+        for (_, _, reply) in commits {
+            let _ = reply.send(Err(StoreError::Conflict(format!(
+                "could not read the audit tail another process appended to: {msg}"
+            ))));
         }
         return;
     }
@@ -2223,6 +2324,25 @@ impl Store for SqliteStore {
     async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
         let q = q.clone();
         self.scan(move |c| audit_query(c, &q)).await
+    }
+
+    async fn last_system_event(&self, action: &str) -> Result<Option<AuditRow>> {
+        let action = action.to_owned();
+        self.scan(move |c| {
+            let rows = all(
+                c,
+                concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit_events INDEXED BY audit_events_tenant \
+                     WHERE tenant IS NULL AND action = ?1 ORDER BY idx DESC LIMIT 1"
+                ),
+                [action],
+                audit_row_from,
+            )?;
+            Ok(rows.into_iter().next())
+        })
+        .await
     }
 
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {

@@ -1496,6 +1496,73 @@ async fn a_subjects_access_log_is_complete_on_both_backends() {
     on_both_backends(subject_log_scenario).await;
 }
 
+/// `ward doctor` asks when the last backup, verification and retention sweep ran: the
+/// newest system event (no tenant) of an action, never a tenant's event of the same name.
+async fn system_event_scenario(store: &dyn Store) -> Vec<String> {
+    let mut out = Vec::new();
+    let newest = async |action: &str| {
+        store
+            .last_system_event(action)
+            .await
+            .unwrap()
+            .map(|r| (r.idx, r.columns.tenant))
+    };
+    out.push(format!("empty: {:?}", newest("backup_run").await));
+    store
+        .commit(vec![
+            Op::InsertTenant(tenant(1, Some(&[1; 40]), 0)),
+            audit(event(
+                None,
+                None,
+                "system:backup",
+                Action::BackupRun,
+                Outcome::Allowed,
+                1,
+            )),
+            audit(event(
+                None,
+                None,
+                "system:backup",
+                Action::BackupVerify,
+                Outcome::Allowed,
+                2,
+            )),
+            audit(event(
+                None,
+                None,
+                "system:backup",
+                Action::BackupRun,
+                Outcome::Allowed,
+                3,
+            )),
+            audit(event(
+                Some(id(1)),
+                None,
+                "k",
+                Action::BackupRun,
+                Outcome::Allowed,
+                4,
+            )),
+        ])
+        .await
+        .unwrap();
+    let run = newest("backup_run").await;
+    assert_eq!(
+        run,
+        Some((2, None)),
+        "the newest system run, not the tenant's event"
+    );
+    assert_eq!(newest("backup_verify").await, Some((1, None)));
+    assert_eq!(newest("retention_run").await, None);
+    out.push(format!("run {run:?}"));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_system_event_is_found_on_both_backends() {
+    on_both_backends(system_event_scenario).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_rotation_operations_behave_as_on_sqlite() {
     on_both_backends(tenant_rotation_scenario).await;

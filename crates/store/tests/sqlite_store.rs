@@ -417,3 +417,94 @@ async fn a_write_split_between_the_two_files_by_a_crash_is_repaired_at_open() {
         "a second open repairs nothing"
     );
 }
+
+/// `ward user add` or `ward backup run` beside a running `ward serve` is a second writer on
+/// the same file: each writer must append after the other's events, never on a stale tail.
+#[tokio::test]
+async fn two_writers_on_one_file_append_to_one_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ward.db");
+    let server = SqliteStore::open(&path).await.unwrap();
+    let t = id(1);
+    server
+        .commit(vec![Op::InsertTenant(tenant(1)), audit(t, 1)])
+        .await
+        .unwrap();
+    let admin = SqliteStore::open(&path).await.unwrap();
+    for n in 2..8 {
+        let (writer, other) = if n % 2 == 0 {
+            (&admin, &server)
+        } else {
+            (&server, &admin)
+        };
+        writer.commit(vec![audit(t, n)]).await.unwrap();
+        assert_eq!(
+            other.audit_head().await.unwrap().size,
+            n as u64,
+            "the other writer sees event {n}"
+        );
+    }
+    let (a, b) = (
+        server.audit_head().await.unwrap(),
+        admin.audit_head().await.unwrap(),
+    );
+    drop((server, admin));
+    let reopened = SqliteStore::open(&path)
+        .await
+        .unwrap()
+        .audit_head()
+        .await
+        .unwrap();
+    assert_eq!(a.size, 7);
+    assert_eq!((a.root, a.chain), (reopened.root, reopened.chain));
+    assert_eq!((b.root, b.chain), (reopened.root, reopened.chain));
+}
+
+/// A running server's write is, for a moment, in the data file and not yet in the key store,
+/// exactly like a crash's leftovers: a store opened beside it (an admin command) must not
+/// "repair" it. Only an open that finds no other process holding the database repairs.
+#[tokio::test]
+async fn repair_at_open_waits_until_no_other_store_has_the_database_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ward.db");
+    let server = SqliteStore::open(&path).await.unwrap();
+    let t = id(1);
+    server
+        .commit(vec![
+            Op::InsertTenant(tenant(1)),
+            Op::InsertSubject(subject(t, 10, None)),
+            audit(t, 1),
+        ])
+        .await
+        .unwrap();
+    // The server's next write, caught between its two files.
+    let conn = SqliteStore::open_connection(&path).unwrap();
+    conn.execute("DELETE FROM keys.subject_keys WHERE subject = ?1", [id(10)])
+        .unwrap();
+    let subject_rows = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM subjects WHERE id = ?1",
+            [id(10)],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+
+    let admin = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        subject_rows(&conn),
+        1,
+        "opened beside the server, nothing is rolled back"
+    );
+    drop((admin, server));
+
+    let _alone = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        subject_rows(&conn),
+        0,
+        "opened alone after the crash, the half-made subject is rolled back"
+    );
+    let lock = std::fs::metadata(dir.path().join("ward.db.lock")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(lock.permissions().mode() & 0o777, 0o600);
+}

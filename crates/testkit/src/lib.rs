@@ -426,6 +426,7 @@ fn doctor_setup(
         policy: None,
         tls_cert: tls.map(|(cert, _)| cert.clone()),
         retention_interval: None,
+        backup: None,
     }
 }
 

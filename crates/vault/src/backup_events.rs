@@ -18,10 +18,34 @@ pub enum BackupJob {
     Prune,
 }
 
+/// The audit event of a backup job that ended at `at`. `detail` says what happened
+/// (`result`: ok, partial or failed, and counts); the event is a system event with no
+/// tenant. Public so that `ward backup run|verify` record their runs beside a server's.
+#[must_use]
+pub fn backup_event(job: BackupJob, at: time::OffsetDateTime, detail: serde_json::Value) -> Op {
+    Op::Audit(Box::new(AuditEvent {
+        at,
+        request_id: format!("backup-{}", at.unix_timestamp()),
+        actor: Actor::system("backup"),
+        tenant: None,
+        subject: None,
+        record: None,
+        collection: None,
+        purpose: None,
+        action: match job {
+            BackupJob::Run => Action::BackupRun,
+            BackupJob::Verify => Action::BackupVerify,
+            BackupJob::Prune => Action::BackupPrune,
+        },
+        outcome: Outcome::Allowed,
+        reason: None,
+        client: None,
+        detail: Some(detail),
+    }))
+}
+
 impl Vault {
-    /// Appends the outcome of a backup job to the audit log. `detail` says what happened
-    /// (`result`: ok, partial or failed, and counts); the event is a system event with no
-    /// tenant.
+    /// Appends the outcome of a backup job to the audit log ([`backup_event`]).
     ///
     /// # Errors
     /// If the store refuses the commit.
@@ -30,30 +54,8 @@ impl Vault {
         job: BackupJob,
         detail: serde_json::Value,
     ) -> Result<()> {
-        let at = self.now();
-        let event = AuditEvent {
-            at,
-            request_id: format!("backup-{}", at.unix_timestamp()),
-            actor: Actor::system("backup"),
-            tenant: None,
-            subject: None,
-            record: None,
-            collection: None,
-            purpose: None,
-            action: match job {
-                BackupJob::Run => Action::BackupRun,
-                BackupJob::Verify => Action::BackupVerify,
-                BackupJob::Prune => Action::BackupPrune,
-            },
-            outcome: Outcome::Allowed,
-            reason: None,
-            client: None,
-            detail: Some(detail),
-        };
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        let event = backup_event(job, self.now(), detail);
+        self.inner.store.commit(vec![event]).await?;
         Ok(())
     }
 }

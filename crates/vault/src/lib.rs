@@ -48,7 +48,7 @@ pub use audit_log::{
     AuditFilter, AuditPage, LogVerifyError, MAX_AUDIT_CURSOR, MAX_AUDIT_PAGE, VerifyReport,
     check_exported_checkpoint, event_leaf_hash, verify_log, verify_tail,
 };
-pub use backup_events::BackupJob;
+pub use backup_events::{BackupJob, backup_event};
 pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disclosure::RecordOut;

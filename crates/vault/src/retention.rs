@@ -203,6 +203,19 @@ impl Vault {
                 e.detail = Some(serde_json::to_value(collections).unwrap_or(Value::Null));
                 ops.push(Op::Audit(Box::new(e)));
             }
+            if opts.tenant.is_none() {
+                // The sweep itself, done or not: `ward doctor` and auditors see when retention
+                // last ran even when nothing had expired.
+                let mut e = system_event(now, Action::RetentionRun, None);
+                e.detail = Some(serde_json::json!({
+                    "tenants": report.tenants.len(),
+                    "records_expired": report.total(),
+                    "holds_released": report.holds_released,
+                    "tenants_destroyed": report.tenants_destroyed.len(),
+                    "audit_events_pruned": report.audit_events_pruned,
+                }));
+                ops.push(Op::Audit(Box::new(e)));
+            }
             if !ops.is_empty() {
                 self.inner.store.commit(ops).await?;
             }

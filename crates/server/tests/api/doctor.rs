@@ -40,6 +40,7 @@ async fn the_operator_gets_every_check_with_its_status_and_fix() {
         "root_key",
         "audit_log",
         "retention",
+        "backups",
         "tls_certificate",
         "clock",
         "disk_space",
