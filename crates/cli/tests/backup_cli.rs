@@ -116,16 +116,16 @@ async fn backup_verify_tamper_repair_and_restore_a_sqlite_vault() {
         assert_eq!(run(&["backup", "verify", id]).status.code(), Some(0));
     }
 
-    // A second backup of unchanged data writes almost nothing.
+    // A second backup of unchanged keys writes nothing new for them. (The data stream did
+    // change: every run and verification above appended its audit event, and this store's
+    // whole dump is smaller than one chunk; deduplication of large stores is measured in
+    // crates/backup/tests/repository.rs and BENCHMARKS.md.)
     let out = run(&["backup", "run", "--json"]);
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let read = report["data"]["bytes_read"].as_u64().unwrap();
-    let new = report["data"]["bytes_new"].as_u64().unwrap();
-    assert!(
-        new * 5 < read,
-        "unchanged data mostly deduplicated: {new} of {read}"
-    );
+    let read = report["keys"]["bytes_read"].as_u64().unwrap();
+    let new = report["keys"]["bytes_new"].as_u64().unwrap();
+    assert!(read > 0 && new == 0, "unchanged keys deduplicated: {new} of {read} new");
 
     // Restore into a new directory: ready to serve, with the same records.
     let target = tempfile::tempdir().unwrap();
