@@ -35,17 +35,39 @@ fi
 cargo +nightly fuzz build
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
-for target in "${TARGETS[@]}"; do
-    echo "fuzz: $target for ${SECONDS_PER_TARGET}s"
+# Targets run side by side, one per core (WARD_FUZZ_JOBS): libFuzzer uses one thread each.
+JOBS="${WARD_FUZZ_JOBS:-$(nproc)}"
+
+fuzz_one() {
+    local target=$1 status=0
     mkdir -p "$SCRATCH/$target"
-    status=0
     cargo +nightly fuzz run "$target" "$SCRATCH/$target" "corpus/$target" -- \
         -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 > "$SCRATCH/$target.log" 2>&1 \
         || status=$?
-    grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$SCRATCH/$target.log" || true
+    echo "$status" > "$SCRATCH/$target.status"
+}
+
+running=0
+for target in "${TARGETS[@]}"; do
+    echo "fuzz: $target for ${SECONDS_PER_TARGET}s"
+    fuzz_one "$target" &
+    running=$((running + 1))
+    if [ "$running" -ge "$JOBS" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+done
+wait
+
+failed=0
+for target in "${TARGETS[@]}"; do
+    status=$(cat "$SCRATCH/$target.status" 2>/dev/null || echo 1)
+    echo "fuzz: $target: $(grep -E '^stat::number_of_executed_units' "$SCRATCH/$target.log" \
+        | awk '{print $2}') executions, exit $status"
     if [ "$status" -ne 0 ]; then
         tail -n 40 "$SCRATCH/$target.log" >&2
         echo "fuzz: $target failed (exit $status); reproducer under fuzz/artifacts/$target/" >&2
-        exit 1
+        failed=1
     fi
 done
+exit "$failed"
