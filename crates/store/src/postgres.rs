@@ -39,7 +39,10 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
+mod batch;
 mod snapshot;
+
+use batch::RecordWrite;
 
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
@@ -265,8 +268,81 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Commits a batch of requests in one transaction, each under its own savepoint, and appends
-/// their audit events at the end.
+/// A request of a batch that the set-based pass can take: record writes and audit events.
+struct SetRequest {
+    /// Position of the request in the batch.
+    request: usize,
+    writes: Vec<RecordWrite>,
+    events: Vec<StagedEvent>,
+}
+
+/// A request of a batch, sorted by how the writer applies it.
+enum Planned {
+    /// Only record writes of pairwise different records, and audit events.
+    Set(SetRequest),
+    /// Anything else, applied op by op.
+    Ops(usize, Vec<Op>),
+}
+
+/// Sorts request `request` for the writer: as record writes and staged audit events when it
+/// has nothing else and touches no record twice, else as it is.
+fn plan(request: usize, ops: Vec<Op>) -> Planned {
+    let mut keys = std::collections::HashSet::new();
+    let set_based = ops.iter().all(|op| match op {
+        Op::Audit(_) => true,
+        // Two writes of one record depend on each other: one statement cannot order them.
+        op if RecordWrite::accepts(op) => RecordWrite::key_of(op).is_some_and(|k| keys.insert(k)),
+        _ => false,
+    });
+    if !set_based {
+        return Planned::Ops(request, ops);
+    }
+    let mut writes = Vec::new();
+    let mut events = Vec::new();
+    for op in ops {
+        match RecordWrite::from_op(op) {
+            Ok(write) => writes.push(write),
+            Err(Op::Audit(event)) => events.push(stage(request, event)),
+            // Only record writes and audit events got this far.
+            Err(_) => {}
+        }
+    }
+    Planned::Set(SetRequest {
+        request,
+        writes,
+        events,
+    })
+}
+
+/// An audit event of request `request`, waiting for the end of the batch.
+fn stage(request: usize, event: Box<ward_audit::AuditEvent>) -> StagedEvent {
+    let event = *event;
+    StagedEvent {
+        request,
+        at: to_micros(event.at),
+        tenant: event.tenant,
+        subject: event.subject,
+        action: event.action.as_str(),
+        outcome: event.outcome.as_str(),
+        bytes: event.to_bytes(),
+        actor: event.actor.id,
+    }
+}
+
+/// A statement error of a record write, as the one-row path reports it.
+fn record_error(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Database(e) => unique_to_conflict("subject")(e),
+        other => other,
+    }
+}
+
+/// Commits a batch of requests in one transaction and appends their audit events at the end.
+///
+/// Requests of one record write (and audit events) go first, all together, through the
+/// set-based statements of [`batch`]: a few round trips for the whole batch, and only the
+/// requests whose write lost fail. Everything else follows one request at a time, each under
+/// its own savepoint so that a failing request rolls back alone.
 async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
@@ -281,26 +357,62 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     // With one request there is nothing to isolate it from: on failure the whole
     // transaction rolls back.
     let isolate = jobs.len() > 1;
-    let mut events = Vec::new();
-    let mut results = Vec::with_capacity(jobs.len());
-    let mut broken = None;
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut outcomes: Vec<Result<Committed>> = Vec::with_capacity(jobs.len());
+    let mut together = Vec::new();
+    let mut alone = Vec::new();
+    let mut claimed = std::collections::HashSet::new();
     for (request, (ops, reply)) in jobs.into_iter().enumerate() {
-        let outcome = if broken.is_some() {
-            // Answered below with the error that broke the transaction.
-            Err(StoreError::Closed)
-        } else {
-            match apply_request(&mut tx, &mut events, request, ops, isolate).await {
-                Ok(outcome) => outcome,
-                Err(e) => {
-                    // A savepoint could not be set, released or rolled back to: the
-                    // transaction is in an unknown state and must not commit.
-                    broken = Some(e);
-                    Err(StoreError::Closed)
-                }
+        replies.push(reply);
+        outcomes.push(Ok(Committed::default()));
+        match plan(request, ops) {
+            // A record another request of the set writes too waits for its turn alone, so
+            // that it sees that write (and loses against it, as it would in sequence).
+            Planned::Set(set)
+                if set.writes.len() <= 1 && set.writes.iter().all(|w| claimed.insert(w.key())) =>
+            {
+                together.push(set)
             }
-        };
-        results.push((reply, outcome));
+            planned => alone.push(planned),
+        }
     }
+    let mut events = Vec::new();
+    let mut broken = None;
+    match apply_together(&mut tx, together, isolate, &mut outcomes, &mut events).await {
+        Ok(replay) => {
+            // After a statement that failed as a whole, its requests are replayed one by one.
+            let replay = replay.into_iter().map(Planned::Set);
+            alone.splice(0..0, replay);
+        }
+        Err(e) => broken = Some(e),
+    }
+    for planned in alone {
+        let request = match &planned {
+            Planned::Set(set) => set.request,
+            Planned::Ops(request, _) => *request,
+        };
+        if broken.is_some() {
+            // Answered below with the error that broke the transaction.
+            outcomes[request] = Err(StoreError::Closed);
+            continue;
+        }
+        let applied = match planned {
+            Planned::Ops(request, ops) => {
+                apply_request(&mut tx, &mut events, request, ops, isolate).await
+            }
+            Planned::Set(set) => apply_alone(&mut tx, set, isolate, &mut events).await,
+        };
+        match applied {
+            Ok(outcome) => outcomes[request] = outcome,
+            Err(e) => {
+                // A savepoint could not be set, released or rolled back to: the
+                // transaction is in an unknown state and must not commit.
+                broken = Some(e);
+                outcomes[request] = Err(StoreError::Closed);
+            }
+        }
+    }
+    let mut results: Vec<_> = replies.into_iter().zip(outcomes).collect();
     if broken.is_none() && results.iter().all(|(_, outcome)| outcome.is_err()) {
         // Nothing to keep (and after a failure without savepoint, nothing that could be).
         let _ = tx.rollback().await;
@@ -336,6 +448,96 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
             }
         }
     }
+}
+
+/// The batch's requests of at most one record write, in one set-based pass. Returns the
+/// requests to replay one at a time: none, or all of them when a statement failed as a whole
+/// (rolled back to the savepoint set before it). The error means the transaction is unusable.
+async fn apply_together(
+    conn: &mut PgConnection,
+    together: Vec<SetRequest>,
+    isolate: bool,
+    outcomes: &mut [Result<Committed>],
+    events: &mut Vec<StagedEvent>,
+) -> Result<Vec<SetRequest>> {
+    let any_write = together.iter().any(|set| !set.writes.is_empty());
+    let lost = if any_write {
+        if isolate {
+            conn.execute("SAVEPOINT together").await?;
+        }
+        let writes: Vec<&RecordWrite> = together.iter().flat_map(|set| &set.writes).collect();
+        match batch::apply_writes(conn, &writes).await {
+            Ok(lost) => {
+                if isolate {
+                    conn.execute("RELEASE SAVEPOINT together").await?;
+                }
+                lost
+            }
+            Err(e) if isolate => {
+                tracing::debug!(error = %e, "set-based writes failed; replaying one by one");
+                conn.execute("ROLLBACK TO SAVEPOINT together; RELEASE SAVEPOINT together")
+                    .await?;
+                return Ok(together);
+            }
+            Err(e) => {
+                // The batch's only request: it fails, and the transaction rolls back.
+                if let Some(set) = together.first() {
+                    outcomes[set.request] = Err(record_error(e));
+                }
+                return Ok(Vec::new());
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let mut lost = lost.into_iter();
+    for set in together {
+        let failure = if set.writes.is_empty() {
+            None
+        } else {
+            lost.next().flatten()
+        };
+        match failure {
+            Some(e) => outcomes[set.request] = Err(e),
+            None => events.extend(set.events),
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// One request of record writes on its own (a batch call, or a write of a record another
+/// request of the batch writes too): set-based, under a savepoint when it shares the
+/// transaction, rolled back whole when any of its writes lost. The outer error means the
+/// transaction is unusable; the inner result is the request's own outcome.
+async fn apply_alone(
+    conn: &mut PgConnection,
+    set: SetRequest,
+    isolate: bool,
+    events: &mut Vec<StagedEvent>,
+) -> Result<Result<Committed>> {
+    if !set.writes.is_empty() {
+        if isolate {
+            conn.execute("SAVEPOINT request").await?;
+        }
+        let writes: Vec<&RecordWrite> = set.writes.iter().collect();
+        let failure = match batch::apply_writes(conn, &writes).await {
+            // The first write that lost, in the request's order, is the one it reports.
+            Ok(lost) => lost.into_iter().flatten().next(),
+            Err(e) => Some(record_error(e)),
+        };
+        if let Some(e) = failure {
+            if isolate {
+                conn.execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
+                    .await?;
+            }
+            return Ok(Err(e));
+        }
+        if isolate {
+            conn.execute("RELEASE SAVEPOINT request").await?;
+        }
+    }
+    events.extend(set.events);
+    Ok(Ok(Committed::default()))
 }
 
 /// Numbers the batch's audit events, records their indices in `results`, and appends them.
@@ -455,16 +657,7 @@ async fn apply_request(
                 .await
                 .map(|done| committed.keys_rewrapped = done),
             Op::Audit(event) => {
-                events.push(StagedEvent {
-                    request,
-                    at: to_micros(event.at),
-                    tenant: event.tenant,
-                    subject: event.subject,
-                    action: event.action.as_str(),
-                    outcome: event.outcome.as_str(),
-                    bytes: event.to_bytes(),
-                    actor: event.actor.id,
-                });
+                events.push(stage(request, event));
                 Ok(())
             }
             op => apply(conn, op).await,
