@@ -189,7 +189,10 @@ async fn check_subject_keys(
     .await?;
     let mut versions = HashMap::with_capacity(rows.len());
     for row in &rows {
-        versions.insert((uuid_at(row, 0)?, uuid_at(row, 1)?), row.try_get::<i64, _>(2)?);
+        versions.insert(
+            (uuid_at(row, 0)?, uuid_at(row, 1)?),
+            row.try_get::<i64, _>(2)?,
+        );
     }
     for (&i, record) in sealed.iter().zip(records) {
         lost[i] = match versions.get(&(record.tenant, record.subject)) {
@@ -311,8 +314,18 @@ async fn update_records(
          AND r.revision = v.expected \
          RETURNING r.tenant, r.subject, r.id",
     )
-    .bind(updates.iter().map(|(r, _)| b(&r.tenant)).collect::<Vec<_>>())
-    .bind(updates.iter().map(|(r, _)| b(&r.subject)).collect::<Vec<_>>())
+    .bind(
+        updates
+            .iter()
+            .map(|(r, _)| b(&r.tenant))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        updates
+            .iter()
+            .map(|(r, _)| b(&r.subject))
+            .collect::<Vec<_>>(),
+    )
     .bind(updates.iter().map(|(r, _)| b(&r.id)).collect::<Vec<_>>())
     .bind(
         updates
@@ -415,7 +428,12 @@ async fn replace_index(
          SELECT * FROM UNNEST($1::BYTEA[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::BYTEA[], \
          $6::BYTEA[]) ON CONFLICT DO NOTHING",
     )
-    .bind(entries.iter().map(|(r, _)| b(&r.tenant)).collect::<Vec<_>>())
+    .bind(
+        entries
+            .iter()
+            .map(|(r, _)| b(&r.tenant))
+            .collect::<Vec<_>>(),
+    )
     .bind(
         entries
             .iter()
@@ -434,7 +452,12 @@ async fn replace_index(
             .map(|(_, e)| e.hash.as_slice())
             .collect::<Vec<_>>(),
     )
-    .bind(entries.iter().map(|(r, _)| b(&r.subject)).collect::<Vec<_>>())
+    .bind(
+        entries
+            .iter()
+            .map(|(r, _)| b(&r.subject))
+            .collect::<Vec<_>>(),
+    )
     .bind(entries.iter().map(|(r, _)| b(&r.id)).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
