@@ -56,8 +56,15 @@ use crate::{
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
 const MAX_BATCH: usize = 512;
 
-/// Pool size per store: the writer holds one connection per batch, readers share the rest.
+/// Pool size per store: each writer holds one connection per batch, readers share the rest.
+/// Reads are one query each, so a few connections keep up with many clients; more would only
+/// add PostgreSQL backends competing for the same cores.
 const MAX_CONNECTIONS: u32 = 8;
+
+/// Writer tasks per store. While one batch waits for its commit (the WAL flush), the next
+/// batch is already being gathered and written by the other writer; the `audit_head` row lock
+/// orders their final appends exactly as it orders those of several servers.
+const WRITERS: usize = 2;
 
 /// Key of the session advisory lock held while creating the schema and migrating, so that
 /// servers starting together apply migrations one at a time (`"ward:mig"` in ASCII).
@@ -109,7 +116,10 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run_writer(pool.clone(), rx));
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..WRITERS {
+            tokio::spawn(run_writer(pool.clone(), rx.clone()));
+        }
         Ok(Self { pool, writer: tx })
     }
 }
@@ -255,15 +265,24 @@ struct StagedEvent {
     bytes: Vec<u8>,
 }
 
-async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+/// One writer: takes whatever requests are waiting (the receiver is shared by the store's
+/// writers, and held only while gathering) and commits them as one batch.
+async fn run_writer(pool: PgPool, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
             }
-        }
+            jobs
+        };
         group_commit(&pool, jobs).await;
     }
 }
