@@ -1,21 +1,40 @@
 //! PostgreSQL: the store for several Ward servers sharing one database.
 //!
-//! Writes go through one writer task per store, as on SQLite: it drains whatever requests are
-//! waiting and commits them in one transaction, each request under its own savepoint (group
-//! commit), so a failing request rolls back alone. What differs is that other servers append
-//! to the same audit log. The log's tail (size, chain value, Merkle frontier) therefore lives
-//! in the single-row `audit_head` table rather than in memory. A batch stages the audit events
-//! of its successful requests and, last thing before it commits, locks that row
-//! (`SELECT ... FOR UPDATE`), numbers the events from the size it finds, and writes them with
-//! the new tail in one statement. The row lock serializes appends across servers and keeps
-//! indices gap-free, and it is held only for that statement and the commit; a batch without
-//! audit events does not take it at all.
+//! Writes go through the store's writer tasks, as on SQLite through its writer thread: a
+//! writer drains whatever requests are waiting and commits them in one transaction (group
+//! commit). What differs is that other servers append to the same audit log. The log's tail
+//! (size, chain value, Merkle frontier) therefore lives in the single-row `audit_head` table
+//! rather than in memory. A batch stages the audit events of its successful requests and,
+//! last thing before it commits, locks that row (`SELECT ... FOR UPDATE`), numbers the events
+//! from the size it finds, and writes them all with the new tail in one statement
+//! (`INSERT … SELECT FROM UNNEST`). The row lock serializes appends across servers, and
+//! across the two writers of one store, and keeps indices gap-free; it is held only for that
+//! statement and the commit (nothing is locked after it, so no two batches can deadlock over
+//! it), and a batch without audit events does not take it at all.
 //!
-//! Round trips are what a PostgreSQL write costs, so the writer avoids them where it can: a
-//! request made only of audit events (an audited read, the common case) needs no savepoint and
-//! no statement of its own, a batch of one request runs without savepoints, and a batch in
-//! which every request failed is rolled back instead of committed. Reads use the pool, one
-//! query per method.
+//! Round trips are what a PostgreSQL write costs, not rows, so a batch's writes go to the
+//! database set-wise ([`batch`]): the record inserts, revision-conditional updates and deletes
+//! of all requests that consist of one record write (a put, a rectification, a deletion) and
+//! audit events, in at most six statements for the whole batch, each reporting row by row
+//! (`ON CONFLICT DO NOTHING RETURNING`, `UPDATE … FROM UNNEST … WHERE revision = expected
+//! RETURNING`) which writes lost. **The per-request atomicity invariant:** a request either
+//! takes effect whole, with its audit events, or leaves no trace and no event. The set-based
+//! pass keeps it without a savepoint per request because each request in it is one write,
+//! every statement skips the writes that lost in an earlier one, and no two writes in it touch
+//! the same record (a request writing a record that an earlier request of the batch writes
+//! too is applied after the pass, on its own, and so sees that write as it would in sequence).
+//! Should a statement of the pass fail as a whole (a constraint it does not check row by row),
+//! the pass is rolled back to a savepoint and its requests replayed one at a time. Everything
+//! else — requests of several record writes (batch calls), and every other kind of change — is
+//! applied one request at a time after the pass, each under its own savepoint, the rare case
+//! where a savepoint is worth its round trips. An audited read (only audit events) costs no
+//! statement of its own, a batch of one request runs without savepoints, and a batch in which
+//! every request failed is rolled back instead of committed.
+//!
+//! Two writers share the queue: while one batch waits for its commit to reach the WAL, the
+//! other gathers and writes the next. Reads use the pool, one query per method; sqlx prepares
+//! each statement once per connection and keeps it cached. sqlx does not pipeline, so each
+//! remaining statement is one round trip; per batch that is a handful, whatever its size.
 //!
 //! Wrapped keys live in their own tables (`tenant_keys`, `subject_keys`, `hold_keys`), as in
 //! the SQLite key store, so that data backups can leave them out. Unlike SQLite's
