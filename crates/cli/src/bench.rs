@@ -153,6 +153,19 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
     let (put, get, ids) = vault_puts_and_gets(&vault, &c, tenant.id, &subjects, args).await?;
     report("in-process put", args.ops, put);
     report("in-process get", args.ops, get);
+    // Batch calls of 1,000 records, one after another: what a bulk import gets.
+    let started = std::time::Instant::now();
+    crate::bench_more::load(
+        &vault,
+        &c,
+        tenant.id,
+        &subjects,
+        args.ops,
+        "contact",
+        &serde_json::Value::Object(fields.clone()),
+    )
+    .await?;
+    report("batch put (1,000/call)", args.ops, started.elapsed().as_secs_f64());
 
     if !args.no_http {
         let listener = TcpListener::bind("127.0.0.1:0").await?;

@@ -31,8 +31,9 @@
 //! statement of its own, a batch of one request runs without savepoints, and a batch in which
 //! every request failed is rolled back instead of committed.
 //!
-//! Two writers share the queue: while one batch waits for its commit to reach the WAL, the
-//! other gathers and writes the next. Reads use the pool, one query per method; sqlx prepares
+//! Two writers share the queue, each with a connection of its own (outside the read pool, so
+//! a batch never queues behind reads): while one batch waits for its commit to reach the WAL,
+//! the other gathers and writes the next. Reads use the pool, one query per method; sqlx prepares
 //! each statement once per connection and keeps it cached. sqlx does not pipeline, so each
 //! remaining statement is one round trip; per batch that is a handful, whatever its size.
 //!
@@ -75,9 +76,8 @@ use crate::{
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
 const MAX_BATCH: usize = 512;
 
-/// Pool size per store: each writer holds one connection per batch, readers share the rest.
-/// Reads are one query each, so a few connections keep up with many clients; more would only
-/// add PostgreSQL backends competing for the same cores.
+/// Read pool size per store. Reads are one query each, so a few connections keep up with many
+/// clients; more would only add PostgreSQL backends competing for the same cores.
 const MAX_CONNECTIONS: u32 = 8;
 
 /// Writer tasks per store. While one batch waits for its commit (the WAL flush), the next
@@ -132,12 +132,20 @@ impl PostgresStore {
             // A ping before every checkout would double the round trips of a read; a dead
             // connection surfaces as one failed query instead and is then discarded.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         let (tx, rx) = mpsc::channel(4096);
+        // The writers have connections of their own: from the read pool, a batch would queue
+        // behind every waiting read (the pool hands connections out first come, first served),
+        // and every request of the batch would wait with it.
+        let writers = PgPoolOptions::new()
+            .max_connections(WRITERS as u32)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..WRITERS {
-            tokio::spawn(run_writer(pool.clone(), rx.clone()));
+            tokio::spawn(run_writer(writers.clone(), rx.clone()));
         }
         Ok(Self { pool, writer: tx })
     }
