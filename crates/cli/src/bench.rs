@@ -165,7 +165,11 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
         &serde_json::Value::Object(fields.clone()),
     )
     .await?;
-    report("batch put (1,000/call)", args.ops, started.elapsed().as_secs_f64());
+    report(
+        "batch put (1,000/call)",
+        args.ops,
+        started.elapsed().as_secs_f64(),
+    );
 
     if !args.no_http {
         let listener = TcpListener::bind("127.0.0.1:0").await?;

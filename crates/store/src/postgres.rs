@@ -24,7 +24,8 @@
 //! the same record (a request writing a record that an earlier request of the batch writes
 //! too is applied after the pass, on its own, and so sees that write as it would in sequence).
 //! Should a statement of the pass fail as a whole (a constraint it does not check row by row),
-//! the pass is rolled back to a savepoint and its requests replayed one at a time. Everything
+//! the transaction, which holds nothing else yet because the pass runs first, is rolled back
+//! and begun again, and the pass's requests are replayed one at a time. Everything
 //! else — requests of several record writes (batch calls), and every other kind of change — is
 //! applied one request at a time after the pass, each under its own savepoint, the rare case
 //! where a savepoint is worth its round trips. An audited read (only audit events) costs no
@@ -425,10 +426,24 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     let mut events = Vec::new();
     let mut broken = None;
     match apply_together(&mut tx, together, isolate, &mut outcomes, &mut events).await {
+        Ok(replay) if replay.is_empty() => {}
         Ok(replay) => {
-            // After a statement that failed as a whole, its requests are replayed one by one.
-            let replay = replay.into_iter().map(Planned::Set);
-            alone.splice(0..0, replay);
+            // A statement of the pass failed as a whole and aborted the transaction, which
+            // held nothing else yet (the pass runs first): start it again and replay the
+            // pass's requests one at a time.
+            let _ = tx.rollback().await;
+            tx = match pool.begin().await {
+                Ok(tx) => tx,
+                Err(e) => {
+                    let msg = e.to_string();
+                    for reply in replies {
+                        let _ = reply
+                            .send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
+                    }
+                    return;
+                }
+            };
+            alone.splice(0..0, replay.into_iter().map(Planned::Set));
         }
         Err(e) => broken = Some(e),
     }
@@ -496,9 +511,11 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     }
 }
 
-/// The batch's requests of at most one record write, in one set-based pass. Returns the
-/// requests to replay one at a time: none, or all of them when a statement failed as a whole
-/// (rolled back to the savepoint set before it). The error means the transaction is unusable.
+/// The batch's requests of at most one record write, in one set-based pass, the first thing
+/// in the transaction. Returns the requests to replay one at a time: none, or all of them when
+/// a statement failed as a whole, which leaves the transaction aborted for the caller to roll
+/// back and start again (cheaper than a savepoint around every pass for a case that does not
+/// happen in practice). The error means the transaction is unusable.
 async fn apply_together(
     conn: &mut PgConnection,
     together: Vec<SetRequest>,
@@ -508,21 +525,11 @@ async fn apply_together(
 ) -> Result<Vec<SetRequest>> {
     let any_write = together.iter().any(|set| !set.writes.is_empty());
     let lost = if any_write {
-        if isolate {
-            conn.execute("SAVEPOINT together").await?;
-        }
         let writes: Vec<&RecordWrite> = together.iter().flat_map(|set| &set.writes).collect();
         match batch::apply_writes(conn, &writes).await {
-            Ok(lost) => {
-                if isolate {
-                    conn.execute("RELEASE SAVEPOINT together").await?;
-                }
-                lost
-            }
+            Ok(lost) => lost,
             Err(e) if isolate => {
                 tracing::debug!(error = %e, "set-based writes failed; replaying one by one");
-                conn.execute("ROLLBACK TO SAVEPOINT together; RELEASE SAVEPOINT together")
-                    .await?;
                 return Ok(together);
             }
             Err(e) => {

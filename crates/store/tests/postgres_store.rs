@@ -2093,6 +2093,64 @@ async fn a_mixed_batch_fails_exactly_the_requests_that_lost() {
     );
 }
 
+/// A set-based statement that fails as a whole (here a foreign key the statements do not check
+/// row by row: a subject key whose subject row is gone) costs its batch one replay, request by
+/// request: only the request that caused it fails.
+#[tokio::test(flavor = "current_thread")]
+async fn a_set_statement_that_fails_whole_is_replayed_request_by_request() {
+    let schema = Schema::new();
+    let store = Arc::new(schema.open().await);
+    let t = id(1);
+    store
+        .commit(vec![
+            Op::InsertTenant(tenant(1, Some(b"k"), 0)),
+            Op::InsertSubject(subject(t, 2, None, true)),
+            Op::InsertSubject(subject(t, 3, None, true)),
+        ])
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM subjects WHERE id = $1")
+        .bind(id(3).as_bytes().as_slice())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for (i, subject) in [id(2), id(3), id(2)].into_iter().enumerate() {
+        let store = store.clone();
+        let ops = vec![
+            Op::InsertRecord {
+                record: record(t, subject, 10 + i as u128, "notes"),
+                index: vec![entry("email", 0xC1)],
+            },
+            audit(event(
+                Some(t),
+                None,
+                &format!("r{i}"),
+                Action::RecordCreate,
+                Outcome::Allowed,
+                i as i64,
+            )),
+        ];
+        tasks.push(tokio::spawn(async move { store.commit(ops).await }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    assert_eq!(results[0].as_ref().unwrap().audit_indices.len(), 1);
+    assert_not_found(&results[1], "subject");
+    assert_eq!(results[2].as_ref().unwrap().audit_indices.len(), 1);
+    let rows = store.audit_rows(0, 100).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let found = store
+        .lookup(t, "notes", "email", &[0xC1; 32])
+        .await
+        .unwrap();
+    let mut ids: Vec<Uuid> = found.into_iter().map(|(_, r)| r.id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![id(10), id(12)]);
+}
+
 // ---- several servers ------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
