@@ -152,15 +152,19 @@ pub(super) async fn apply_writes(
     Ok(lost)
 }
 
-/// Positions of the writes that match `want` and have not lost yet.
+/// Positions of the writes that match `want` and have not lost yet, in the order of their
+/// records' keys: statements then visit (and lock) rows in one order, so that two writers, or
+/// two servers, whose batches share records wait for each other rather than deadlock.
 fn live(
     writes: &[&RecordWrite],
     lost: &[Option<StoreError>],
     want: impl Fn(&RecordWrite) -> bool,
 ) -> Vec<usize> {
-    (0..writes.len())
+    let mut live: Vec<usize> = (0..writes.len())
         .filter(|&i| lost[i].is_none() && want(writes[i]))
-        .collect()
+        .collect();
+    live.sort_by_key(|&i| writes[i].key());
+    live
 }
 
 /// A record may only be stored sealed under its subject's current key: the share lock on each
