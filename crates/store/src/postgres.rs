@@ -347,11 +347,10 @@ fn plan(request: usize, ops: Vec<Op>) -> Planned {
     let mut writes = Vec::new();
     let mut events = Vec::new();
     for op in ops {
-        match RecordWrite::from_op(op) {
-            Ok(write) => writes.push(write),
-            Err(Op::Audit(event)) => events.push(stage(request, event)),
+        match op {
+            Op::Audit(event) => events.push(stage(request, event)),
             // Only record writes and audit events got this far.
-            Err(_) => {}
+            op => writes.extend(RecordWrite::from_op(op)),
         }
     }
     Planned::Set(SetRequest {

@@ -93,15 +93,16 @@ impl RecordWrite {
         )
     }
 
-    /// `op` as a write, if it is one.
-    pub(super) fn from_op(op: Op) -> std::result::Result<Self, Op> {
+    /// `op` as a write, if it is one (`None` for anything else, which is dropped: the caller
+    /// checked with [`RecordWrite::accepts`] first).
+    pub(super) fn from_op(op: Op) -> Option<Self> {
         match op {
-            Op::InsertRecord { record, index } => Ok(Self::Insert { record, index }),
+            Op::InsertRecord { record, index } => Some(Self::Insert { record, index }),
             Op::UpdateRecord {
                 record,
                 expected_revision,
                 index,
-            } => Ok(Self::Update {
+            } => Some(Self::Update {
                 record,
                 expected_revision,
                 index,
@@ -110,12 +111,12 @@ impl RecordWrite {
                 tenant,
                 subject,
                 id,
-            } => Ok(Self::Delete {
+            } => Some(Self::Delete {
                 tenant,
                 subject,
                 id,
             }),
-            other => Err(other),
+            _ => None,
         }
     }
 
