@@ -153,6 +153,23 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
     let (put, get, ids) = vault_puts_and_gets(&vault, &c, tenant.id, &subjects, args).await?;
     report("in-process put", args.ops, put);
     report("in-process get", args.ops, get);
+    // Batch calls of 1,000 records, one after another: what a bulk import gets.
+    let started = std::time::Instant::now();
+    crate::bench_more::load(
+        &vault,
+        &c,
+        tenant.id,
+        &subjects,
+        args.ops,
+        "contact",
+        &serde_json::Value::Object(fields.clone()),
+    )
+    .await?;
+    report(
+        "batch put (1,000/call)",
+        args.ops,
+        started.elapsed().as_secs_f64(),
+    );
 
     if !args.no_http {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -164,8 +181,9 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
         let body = bytes::Bytes::from(serde_json::to_vec(
             &json!({"collection": "contact", "fields": fields}),
         )?);
-        let http_put = http_phase(args, addr, hyper::StatusCode::CREATED, {
+        let http_put = http_phase(args, &[addr], hyper::StatusCode::CREATED, {
             let (base, auth, subjects) = (base.clone(), auth.clone(), subjects.clone());
+            let body = body.clone();
             move |i| {
                 let subject = subjects[i % subjects.len()];
                 hyper::Request::post(format!("{base}/subjects/{subject}/records"))
@@ -176,7 +194,7 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
         })
         .await?;
         report("HTTP put", args.ops, http_put);
-        let http_get = http_phase(args, addr, hyper::StatusCode::OK, {
+        let http_get = http_phase(args, &[addr], hyper::StatusCode::OK, {
             let (base, auth, ids) = (base.clone(), auth.clone(), ids.clone());
             move |i| {
                 let (s, r) = ids[i % ids.len()];
@@ -189,6 +207,47 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
         })
         .await?;
         report("HTTP get", args.ops, http_get);
+        if settings.database_url.is_some() {
+            // A second server on the same database (a vault, store and pools of its own, in
+            // this process), the clients split between the two.
+            let second = crate::setup::open_wrapped(
+                settings,
+                std::sync::Arc::new(ward_vault::SystemClock),
+                |store| store,
+            )
+            .await?
+            .vault;
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let addr2 = listener.local_addr()?;
+            let state = ward_server::AppState::new(second);
+            tokio::spawn(ward_server::serve(listener, state, std::future::pending()));
+            let both = [addr, addr2];
+            let put2 = http_phase(args, &both, hyper::StatusCode::CREATED, {
+                let (base, auth, subjects) = (base.clone(), auth.clone(), subjects.clone());
+                move |i| {
+                    let subject = subjects[i % subjects.len()];
+                    hyper::Request::post(format!("{base}/subjects/{subject}/records"))
+                        .header(hyper::header::AUTHORIZATION, &auth)
+                        .header(hyper::header::CONTENT_TYPE, "application/json")
+                        .body(http_body_util::Full::new(body.clone()))
+                }
+            })
+            .await?;
+            report("HTTP put, 2 servers", args.ops, put2);
+            let get2 = http_phase(args, &both, hyper::StatusCode::OK, {
+                let (base, auth, ids) = (base.clone(), auth.clone(), ids.clone());
+                move |i| {
+                    let (s, r) = ids[i % ids.len()];
+                    hyper::Request::get(format!(
+                        "{base}/subjects/{s}/records/{r}?purpose=essential.service"
+                    ))
+                    .header(hyper::header::AUTHORIZATION, &auth)
+                    .body(http_body_util::Full::new(bytes::Bytes::new()))
+                }
+            })
+            .await?;
+            report("HTTP get, 2 servers", args.ops, get2);
+        }
     }
     Ok(Outcome::Ok)
 }
@@ -474,7 +533,7 @@ where
 /// and headers and only reads the status and drains the body.
 async fn http_phase<F>(
     args: &BenchArgs,
-    addr: std::net::SocketAddr,
+    addrs: &[std::net::SocketAddr],
     expect: hyper::StatusCode,
     make: F,
 ) -> anyhow::Result<f64>
@@ -486,8 +545,9 @@ where
 {
     use http_body_util::BodyExt as _;
     let mut senders = Vec::with_capacity(args.concurrency);
-    for _ in 0..args.concurrency {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
+    for client in 0..args.concurrency {
+        // Clients spread evenly over the servers.
+        let stream = tokio::net::TcpStream::connect(addrs[client % addrs.len()]).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;

@@ -102,7 +102,7 @@ pub(crate) fn scratch(dir: &Path, name: &str) -> Settings {
 }
 
 /// Creates `n` records of `collection` for `subject` in batches of 1,000.
-async fn load(
+pub(crate) async fn load(
     vault: &Vault,
     ctx: &RequestContext,
     tenant: Uuid,

@@ -117,3 +117,72 @@ async fn concurrent_writers_on_both_servers_lose_nothing_and_the_log_verifies() 
     assert!(report.tree_size >= 2 * per_server as u64, "{report:?}");
     assert_eq!(report.checkpoints_verified, 1);
 }
+
+#[tokio::test]
+async fn an_erasure_on_one_server_is_observed_by_the_other_at_once() {
+    let (a, b) = pair().await;
+    let t = a.tenant("Acme").await;
+    let s = a.subject(&t).await;
+    let kept = a.subject(&t).await;
+    let r = b
+        .record(
+            &t,
+            &s,
+            "contact",
+            json!({"name": "Ada", "email": "ada@example.com"}),
+        )
+        .await;
+    let other = a
+        .record(
+            &t,
+            &kept,
+            "contact",
+            json!({"name": "Bob", "email": "bob@example.com"}),
+        )
+        .await;
+    let read = |subject: &str, record: &str| {
+        format!(
+            "/v1/tenants/{}/subjects/{subject}/records/{record}?purpose=essential.service",
+            t.id
+        )
+    };
+    // Both servers read the record first, so both hold its subject's key in their caches.
+    for srv in [&a, &b] {
+        let (status, body) = srv.get(&read(&s, &r), &t.owner).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = a
+        .post(
+            &format!("/v1/tenants/{}/subjects/{s}/erase", t.id),
+            &t.owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // B, with the key still in its cache, neither reads nor writes the subject any more.
+    let (status, body) = b.get(&read(&s, &r), &t.owner).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    let (status, body) = b
+        .post(
+            &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
+            &t.owner,
+            json!({"collection": "contact", "fields": {"name": "Ada again"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // The other subject is untouched on both.
+    for srv in [&a, &b] {
+        let (status, body) = srv.get(&read(&kept, &other), &t.owner).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["fields"]["name"], "Bob");
+    }
+    // Both servers' events make one log that verifies against a checkpoint signed by either.
+    a.vault.checkpoint().await.unwrap();
+    let report = ward_vault::verify_log(b.store.as_ref(), &b.vault.audit_public_key(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.first_index, 0);
+    assert_eq!(report.checkpoints_verified, 1);
+    assert_eq!(report.tree_size, b.store.audit_head().await.unwrap().size);
+}

@@ -1,21 +1,42 @@
 //! PostgreSQL: the store for several Ward servers sharing one database.
 //!
-//! Writes go through one writer task per store, as on SQLite: it drains whatever requests are
-//! waiting and commits them in one transaction, each request under its own savepoint (group
-//! commit), so a failing request rolls back alone. What differs is that other servers append
-//! to the same audit log. The log's tail (size, chain value, Merkle frontier) therefore lives
-//! in the single-row `audit_head` table rather than in memory. A batch stages the audit events
-//! of its successful requests and, last thing before it commits, locks that row
-//! (`SELECT ... FOR UPDATE`), numbers the events from the size it finds, and writes them with
-//! the new tail in one statement. The row lock serializes appends across servers and keeps
-//! indices gap-free, and it is held only for that statement and the commit; a batch without
-//! audit events does not take it at all.
+//! Writes go through the store's writer tasks, as on SQLite through its writer thread: a
+//! writer drains whatever requests are waiting and commits them in one transaction (group
+//! commit). What differs is that other servers append to the same audit log. The log's tail
+//! (size, chain value, Merkle frontier) therefore lives in the single-row `audit_head` table
+//! rather than in memory. A batch stages the audit events of its successful requests and,
+//! last thing before it commits, locks that row (`SELECT ... FOR UPDATE`), numbers the events
+//! from the size it finds, and writes them all with the new tail in one statement
+//! (`INSERT … SELECT FROM UNNEST`). The row lock serializes appends across servers, and
+//! across the two writers of one store, and keeps indices gap-free; it is held only for that
+//! statement and the commit (nothing is locked after it, so no two batches can deadlock over
+//! it), and a batch without audit events does not take it at all.
 //!
-//! Round trips are what a PostgreSQL write costs, so the writer avoids them where it can: a
-//! request made only of audit events (an audited read, the common case) needs no savepoint and
-//! no statement of its own, a batch of one request runs without savepoints, and a batch in
-//! which every request failed is rolled back instead of committed. Reads use the pool, one
-//! query per method.
+//! Round trips are what a PostgreSQL write costs, not rows, so a batch's writes go to the
+//! database set-wise ([`batch`]): the record inserts, revision-conditional updates and deletes
+//! of all requests that consist of one record write (a put, a rectification, a deletion) and
+//! audit events, in at most six statements for the whole batch, each reporting row by row
+//! (`ON CONFLICT DO NOTHING RETURNING`, `UPDATE … FROM UNNEST … WHERE revision = expected
+//! RETURNING`) which writes lost. **The per-request atomicity invariant:** a request either
+//! takes effect whole, with its audit events, or leaves no trace and no event. The set-based
+//! pass keeps it without a savepoint per request because each request in it is one write,
+//! every statement skips the writes that lost in an earlier one, and no two writes in it touch
+//! the same record (a request writing a record that an earlier request of the batch writes
+//! too is applied after the pass, on its own, and so sees that write as it would in sequence).
+//! Should a statement of the pass fail as a whole (a constraint it does not check row by row),
+//! the transaction, which holds nothing else yet because the pass runs first, is rolled back
+//! and begun again, and the pass's requests are replayed one at a time. Everything
+//! else — requests of several record writes (batch calls), and every other kind of change — is
+//! applied one request at a time after the pass, each under its own savepoint, the rare case
+//! where a savepoint is worth its round trips. An audited read (only audit events) costs no
+//! statement of its own, a batch of one request runs without savepoints, and a batch in which
+//! every request failed is rolled back instead of committed.
+//!
+//! Two writers share the queue, each with a connection of its own (outside the read pool, so
+//! a batch never queues behind reads): while one batch waits for its commit to reach the WAL,
+//! the other gathers and writes the next. Reads use the pool, one query per method; sqlx prepares
+//! each statement once per connection and keeps it cached. sqlx does not pipeline, so each
+//! remaining statement is one round trip; per batch that is a handful, whatever its size.
 //!
 //! Wrapped keys live in their own tables (`tenant_keys`, `subject_keys`, `hold_keys`), as in
 //! the SQLite key store, so that data backups can leave them out. Unlike SQLite's
@@ -39,7 +60,10 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
+mod batch;
 mod snapshot;
+
+use batch::RecordWrite;
 
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
@@ -53,8 +77,14 @@ use crate::{
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
 const MAX_BATCH: usize = 512;
 
-/// Pool size per store: the writer holds one connection per batch, readers share the rest.
+/// Read pool size per store. Reads are one query each, so a few connections keep up with many
+/// clients; more would only add PostgreSQL backends competing for the same cores.
 const MAX_CONNECTIONS: u32 = 8;
+
+/// Writer tasks per store. While one batch waits for its commit (the WAL flush), the next
+/// batch is already being gathered and written by the other writer; the `audit_head` row lock
+/// orders their final appends exactly as it orders those of several servers.
+const WRITERS: usize = 2;
 
 /// Key of the session advisory lock held while creating the schema and migrating, so that
 /// servers starting together apply migrations one at a time (`"ward:mig"` in ASCII).
@@ -103,10 +133,21 @@ impl PostgresStore {
             // A ping before every checkout would double the round trips of a read; a dead
             // connection surfaces as one failed query instead and is then discarded.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run_writer(pool.clone(), rx));
+        // The writers have connections of their own: from the read pool, a batch would queue
+        // behind every waiting read (the pool hands connections out first come, first served),
+        // and every request of the batch would wait with it.
+        let writers = PgPoolOptions::new()
+            .max_connections(WRITERS as u32)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..WRITERS {
+            tokio::spawn(run_writer(writers.clone(), rx.clone()));
+        }
         Ok(Self { pool, writer: tx })
     }
 }
@@ -252,21 +293,102 @@ struct StagedEvent {
     bytes: Vec<u8>,
 }
 
-async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+/// One writer: takes whatever requests are waiting (the receiver is shared by the store's
+/// writers, and held only while gathering) and commits them as one batch.
+async fn run_writer(pool: PgPool, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
             }
-        }
+            jobs
+        };
         group_commit(&pool, jobs).await;
     }
 }
 
-/// Commits a batch of requests in one transaction, each under its own savepoint, and appends
-/// their audit events at the end.
+/// A request of a batch that the set-based pass can take: record writes and audit events.
+struct SetRequest {
+    /// Position of the request in the batch.
+    request: usize,
+    writes: Vec<RecordWrite>,
+    events: Vec<StagedEvent>,
+}
+
+/// A request of a batch, sorted by how the writer applies it.
+enum Planned {
+    /// Only record writes of pairwise different records, and audit events.
+    Set(SetRequest),
+    /// Anything else, applied op by op.
+    Ops(usize, Vec<Op>),
+}
+
+/// Sorts request `request` for the writer: as record writes and staged audit events when it
+/// has nothing else and touches no record twice, else as it is.
+fn plan(request: usize, ops: Vec<Op>) -> Planned {
+    let mut keys = std::collections::HashSet::new();
+    let set_based = ops.iter().all(|op| match op {
+        Op::Audit(_) => true,
+        // Two writes of one record depend on each other: one statement cannot order them.
+        op if RecordWrite::accepts(op) => RecordWrite::key_of(op).is_some_and(|k| keys.insert(k)),
+        _ => false,
+    });
+    if !set_based {
+        return Planned::Ops(request, ops);
+    }
+    let mut writes = Vec::new();
+    let mut events = Vec::new();
+    for op in ops {
+        match op {
+            Op::Audit(event) => events.push(stage(request, event)),
+            // Only record writes and audit events got this far.
+            op => writes.extend(RecordWrite::from_op(op)),
+        }
+    }
+    Planned::Set(SetRequest {
+        request,
+        writes,
+        events,
+    })
+}
+
+/// An audit event of request `request`, waiting for the end of the batch.
+fn stage(request: usize, event: Box<ward_audit::AuditEvent>) -> StagedEvent {
+    let event = *event;
+    StagedEvent {
+        request,
+        at: to_micros(event.at),
+        tenant: event.tenant,
+        subject: event.subject,
+        action: event.action.as_str(),
+        outcome: event.outcome.as_str(),
+        bytes: event.to_bytes(),
+        actor: event.actor.id,
+    }
+}
+
+/// A statement error of a record write, as the one-row path reports it.
+fn record_error(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Database(e) => unique_to_conflict("subject")(e),
+        other => other,
+    }
+}
+
+/// Commits a batch of requests in one transaction and appends their audit events at the end.
+///
+/// Requests of one record write (and audit events) go first, all together, through the
+/// set-based statements of [`batch`]: a few round trips for the whole batch, and only the
+/// requests whose write lost fail. Everything else follows one request at a time, each under
+/// its own savepoint so that a failing request rolls back alone.
 async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
@@ -281,26 +403,76 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     // With one request there is nothing to isolate it from: on failure the whole
     // transaction rolls back.
     let isolate = jobs.len() > 1;
-    let mut events = Vec::new();
-    let mut results = Vec::with_capacity(jobs.len());
-    let mut broken = None;
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut outcomes: Vec<Result<Committed>> = Vec::with_capacity(jobs.len());
+    let mut together = Vec::new();
+    let mut alone = Vec::new();
+    let mut claimed = std::collections::HashSet::new();
     for (request, (ops, reply)) in jobs.into_iter().enumerate() {
-        let outcome = if broken.is_some() {
-            // Answered below with the error that broke the transaction.
-            Err(StoreError::Closed)
-        } else {
-            match apply_request(&mut tx, &mut events, request, ops, isolate).await {
-                Ok(outcome) => outcome,
-                Err(e) => {
-                    // A savepoint could not be set, released or rolled back to: the
-                    // transaction is in an unknown state and must not commit.
-                    broken = Some(e);
-                    Err(StoreError::Closed)
-                }
+        replies.push(reply);
+        outcomes.push(Ok(Committed::default()));
+        match plan(request, ops) {
+            // A record another request of the set writes too waits for its turn alone, so
+            // that it sees that write (and loses against it, as it would in sequence).
+            Planned::Set(set)
+                if set.writes.len() <= 1 && set.writes.iter().all(|w| claimed.insert(w.key())) =>
+            {
+                together.push(set)
             }
-        };
-        results.push((reply, outcome));
+            planned => alone.push(planned),
+        }
     }
+    let mut events = Vec::new();
+    let mut broken = None;
+    match apply_together(&mut tx, together, isolate, &mut outcomes, &mut events).await {
+        Ok(replay) if replay.is_empty() => {}
+        Ok(replay) => {
+            // A statement of the pass failed as a whole and aborted the transaction, which
+            // held nothing else yet (the pass runs first): start it again and replay the
+            // pass's requests one at a time.
+            let _ = tx.rollback().await;
+            tx = match pool.begin().await {
+                Ok(tx) => tx,
+                Err(e) => {
+                    let msg = e.to_string();
+                    for reply in replies {
+                        let _ = reply
+                            .send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
+                    }
+                    return;
+                }
+            };
+            alone.splice(0..0, replay.into_iter().map(Planned::Set));
+        }
+        Err(e) => broken = Some(e),
+    }
+    for planned in alone {
+        let request = match &planned {
+            Planned::Set(set) => set.request,
+            Planned::Ops(request, _) => *request,
+        };
+        if broken.is_some() {
+            // Answered below with the error that broke the transaction.
+            outcomes[request] = Err(StoreError::Closed);
+            continue;
+        }
+        let applied = match planned {
+            Planned::Ops(request, ops) => {
+                apply_request(&mut tx, &mut events, request, ops, isolate).await
+            }
+            Planned::Set(set) => apply_alone(&mut tx, set, isolate, &mut events).await,
+        };
+        match applied {
+            Ok(outcome) => outcomes[request] = outcome,
+            Err(e) => {
+                // A savepoint could not be set, released or rolled back to: the
+                // transaction is in an unknown state and must not commit.
+                broken = Some(e);
+                outcomes[request] = Err(StoreError::Closed);
+            }
+        }
+    }
+    let mut results: Vec<_> = replies.into_iter().zip(outcomes).collect();
     if broken.is_none() && results.iter().all(|(_, outcome)| outcome.is_err()) {
         // Nothing to keep (and after a failure without savepoint, nothing that could be).
         let _ = tx.rollback().await;
@@ -336,6 +508,88 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
             }
         }
     }
+}
+
+/// The batch's requests of at most one record write, in one set-based pass, the first thing
+/// in the transaction. Returns the requests to replay one at a time: none, or all of them when
+/// a statement failed as a whole, which leaves the transaction aborted for the caller to roll
+/// back and start again (cheaper than a savepoint around every pass for a case that does not
+/// happen in practice). The error means the transaction is unusable.
+async fn apply_together(
+    conn: &mut PgConnection,
+    together: Vec<SetRequest>,
+    isolate: bool,
+    outcomes: &mut [Result<Committed>],
+    events: &mut Vec<StagedEvent>,
+) -> Result<Vec<SetRequest>> {
+    let any_write = together.iter().any(|set| !set.writes.is_empty());
+    let lost = if any_write {
+        let writes: Vec<&RecordWrite> = together.iter().flat_map(|set| &set.writes).collect();
+        match batch::apply_writes(conn, &writes).await {
+            Ok(lost) => lost,
+            Err(e) if isolate => {
+                tracing::debug!(error = %e, "set-based writes failed; replaying one by one");
+                return Ok(together);
+            }
+            Err(e) => {
+                // The batch's only request: it fails, and the transaction rolls back.
+                if let Some(set) = together.first() {
+                    outcomes[set.request] = Err(record_error(e));
+                }
+                return Ok(Vec::new());
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let mut lost = lost.into_iter();
+    for set in together {
+        let failure = if set.writes.is_empty() {
+            None
+        } else {
+            lost.next().flatten()
+        };
+        match failure {
+            Some(e) => outcomes[set.request] = Err(e),
+            None => events.extend(set.events),
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// One request of record writes on its own (a batch call, or a write of a record another
+/// request of the batch writes too): set-based, under a savepoint when it shares the
+/// transaction, rolled back whole when any of its writes lost. The outer error means the
+/// transaction is unusable; the inner result is the request's own outcome.
+async fn apply_alone(
+    conn: &mut PgConnection,
+    set: SetRequest,
+    isolate: bool,
+    events: &mut Vec<StagedEvent>,
+) -> Result<Result<Committed>> {
+    if !set.writes.is_empty() {
+        if isolate {
+            conn.execute("SAVEPOINT request").await?;
+        }
+        let writes: Vec<&RecordWrite> = set.writes.iter().collect();
+        let failure = match batch::apply_writes(conn, &writes).await {
+            // The first write that lost, in the request's order, is the one it reports.
+            Ok(lost) => lost.into_iter().flatten().next(),
+            Err(e) => Some(record_error(e)),
+        };
+        if let Some(e) = failure {
+            if isolate {
+                conn.execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
+                    .await?;
+            }
+            return Ok(Err(e));
+        }
+        if isolate {
+            conn.execute("RELEASE SAVEPOINT request").await?;
+        }
+    }
+    events.extend(set.events);
+    Ok(Ok(Committed::default()))
 }
 
 /// Numbers the batch's audit events, records their indices in `results`, and appends them.
@@ -455,16 +709,7 @@ async fn apply_request(
                 .await
                 .map(|done| committed.keys_rewrapped = done),
             Op::Audit(event) => {
-                events.push(StagedEvent {
-                    request,
-                    at: to_micros(event.at),
-                    tenant: event.tenant,
-                    subject: event.subject,
-                    action: event.action.as_str(),
-                    outcome: event.outcome.as_str(),
-                    bytes: event.to_bytes(),
-                    actor: event.actor.id,
-                });
+                events.push(stage(request, event));
                 Ok(())
             }
             op => apply(conn, op).await,
