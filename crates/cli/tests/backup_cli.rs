@@ -125,7 +125,10 @@ async fn backup_verify_tamper_repair_and_restore_a_sqlite_vault() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let read = report["keys"]["bytes_read"].as_u64().unwrap();
     let new = report["keys"]["bytes_new"].as_u64().unwrap();
-    assert!(read > 0 && new == 0, "unchanged keys deduplicated: {new} of {read} new");
+    assert!(
+        read > 0 && new == 0,
+        "unchanged keys deduplicated: {new} of {read} new"
+    );
 
     // Restore into a new directory: ready to serve, with the same records.
     let target = tempfile::tempdir().unwrap();
