@@ -270,7 +270,10 @@ async fn a_bucket_holds_the_backup_restores_alone_and_repairs_a_local_location()
     let out = ward(&again);
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let read = report["data"]["bytes_read"].as_u64().unwrap();
-    let new = report["data"]["bytes_new"].as_u64().unwrap();
-    assert!(new * 5 < read, "{new} of {read}");
+    // The key stream did not change and is written not at all (the data stream did: every
+    // run and verification above appended its audit event, and this small store's dump is
+    // one chunk).
+    let read = report["keys"]["bytes_read"].as_u64().unwrap();
+    let new = report["keys"]["bytes_new"].as_u64().unwrap();
+    assert!(read > 0 && new == 0, "{new} of {read}");
 }
