@@ -250,6 +250,13 @@ impl OpenLock {
             .mode(0o600)
             .open(&path)
             .map_err(failed)?;
+        // A lock file copied in with a data directory keeps the copy's mode; the data
+        // directory's files are the owner's only.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(failed)?;
+        }
         let alone = match file.try_lock() {
             Ok(()) => true,
             Err(std::fs::TryLockError::WouldBlock) => false,
