@@ -32,6 +32,10 @@
 //! statement of its own, a batch of one request runs without savepoints, and a batch in which
 //! every request failed is rolled back instead of committed.
 //!
+//! Locks are taken in one order everywhere, so that neither two writers nor two servers can
+//! deadlock: tenant rows first (a batch locks every tenant row its requests need before it
+//! writes anything, [`tenant_locks`]), then key rows, then the audit head.
+//!
 //! Two writers share the queue, each with a connection of its own (outside the read pool, so
 //! a batch never queues behind reads): while one batch waits for its commit to reach the WAL,
 //! the other gathers and writes the next. Reads use the pool, one query per method; sqlx prepares
@@ -62,6 +66,7 @@ use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 
 mod batch;
 mod snapshot;
+mod tenant_locks;
 
 use batch::RecordWrite;
 
@@ -422,8 +427,20 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
             planned => alone.push(planned),
         }
     }
+    // Tenant rows before anything else: the lock order of `tenant_locks`.
+    let mut tenant_locks = tenant_locks::TenantLocks::default();
+    for planned in &alone {
+        if let Planned::Ops(_, ops) = planned {
+            tenant_locks.add(ops);
+        }
+    }
     let mut events = Vec::new();
-    let mut broken = None;
+    let mut broken = tenant_locks.take(&mut tx).await.err();
+    let together = if broken.is_some() {
+        Vec::new()
+    } else {
+        together
+    };
     match apply_together(&mut tx, together, isolate, &mut outcomes, &mut events).await {
         Ok(replay) if replay.is_empty() => {}
         Ok(replay) => {
@@ -442,6 +459,7 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
                     return;
                 }
             };
+            broken = tenant_locks.take(&mut tx).await.err();
             alone.splice(0..0, replay.into_iter().map(Planned::Set));
         }
         Err(e) => broken = Some(e),
@@ -1443,7 +1461,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
         Op::AssertOwnerRemains { tenant } => {
             // The tenant row lock serializes revocations of one tenant; the count, a new
             // statement, then sees every revocation committed before the lock was granted.
-            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(tenant.as_bytes().as_slice())
                 .execute(&mut *conn)
                 .await?;
