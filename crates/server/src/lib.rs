@@ -74,15 +74,29 @@ impl AppState {
 /// How often histogram samples are folded into their summaries when nobody scrapes.
 const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Upper bounds of the request-latency buckets, in seconds: from a cached read (well under a
+/// millisecond) to a slow export.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// The process-wide Prometheus recorder (installed once; tests start many servers).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            // Buckets make the latency a real histogram, which Prometheus can aggregate across
+            // routes and servers (a summary's quantiles cannot be), in constant memory per
+            // series.
+            let builder = PrometheusBuilder::new();
+            let recorder = builder
+                .set_buckets(LATENCY_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new())
+                .build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder is installed, in which case ours just renders empty.
             let _ = metrics::set_global_recorder(recorder);
+            describe_metrics();
             // A recorder built without the exporter's own listener keeps every histogram
             // sample until something drains it: only a scrape did, so a server nobody scraped
             // grew by every request's latency sample (the load soak found it: +70 MiB in 25
@@ -102,6 +116,86 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// The `# HELP` line of every family Ward serves (docs/operations.md lists the same, with
+/// their labels; a test holds the three together).
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("ward_http_requests_total", "HTTP requests answered");
+    describe_histogram!(
+        "ward_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request"
+    );
+    describe_counter!(
+        "ward_access_denials_total",
+        "Accesses the access decision refused, by code"
+    );
+    describe_counter!(
+        "ward_auth_failures_total",
+        "Failed authentications (API key, session, login, invitation, reset token)"
+    );
+    describe_counter!(
+        "ward_auth_throttled_total",
+        "Requests refused by the failed-authentication throttle"
+    );
+    describe_gauge!("ward_tenant_subjects", "Subjects a tenant stores");
+    describe_gauge!("ward_tenant_records", "Live records a tenant stores");
+    describe_gauge!("ward_audit_tree_size", "Events in the audit log");
+    describe_gauge!(
+        "ward_audit_checkpoint_tree_size",
+        "Tree size of the newest signed audit checkpoint"
+    );
+    describe_gauge!(
+        "ward_audit_last_checkpoint_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the newest signed audit checkpoint"
+    );
+    describe_gauge!(
+        "ward_retention_last_run_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the last full retention sweep (by any process)"
+    );
+    describe_gauge!(
+        "ward_retention_last_outcome",
+        "1 if this server's last full retention sweep succeeded, 0 if it failed"
+    );
+    describe_counter!(
+        "ward_retention_records_total",
+        "Records deleted or anonymized by retention in this server"
+    );
+    describe_counter!("ward_key_rotations_total", "Key rotations completed");
+    describe_counter!(
+        "ward_key_rotation_records_total",
+        "Records re-sealed by record rotation jobs"
+    );
+    describe_gauge!(
+        "ward_key_jobs_running",
+        "Record rotation jobs this server runs"
+    );
+    describe_gauge!(
+        "ward_key_job_progress_ratio",
+        "A running record rotation job's progress, 0 to 1"
+    );
+    describe_gauge!(
+        "ward_backup_last_outcome",
+        "1 if the last scheduled backup run or verification succeeded, 0 if not"
+    );
+    describe_gauge!(
+        "ward_backup_last_success_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the last successful scheduled backup run or verification"
+    );
+    describe_gauge!(
+        "ward_backup_location_bytes",
+        Unit::Bytes,
+        "Bytes the backup repository holds in a location"
+    );
+    describe_gauge!(
+        "ward_backup_location_up",
+        "1 if the backup location answered at the last run"
+    );
 }
 
 /// The whole API.

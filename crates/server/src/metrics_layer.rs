@@ -24,7 +24,7 @@ pub(crate) async fn track(req: Request, next: Next) -> Response {
     let elapsed = started.elapsed().as_secs_f64();
     metrics::counter!("ward_http_requests_total", "method" => method, "route" => route.clone(), "status" => status.clone())
         .increment(1);
-    metrics::histogram!("ward_http_request_duration_seconds", "method" => method, "route" => route.clone())
+    metrics::histogram!("ward_http_request_duration_seconds", "method" => method, "route" => route.clone(), "status" => status.clone())
         .record(elapsed);
     tracing::info!(target: "ward::http", %method, %route, %status, elapsed_ms = elapsed * 1000.0, "request");
     response

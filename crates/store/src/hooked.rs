@@ -205,6 +205,10 @@ impl<H: CommitHook> Store for Hooked<H> {
         self.store.record_count(tenant).await
     }
 
+    async fn stats(&self) -> Result<crate::StoreStats> {
+        self.store.stats().await
+    }
+
     async fn key_jobs(&self, status: Option<&str>) -> Result<Vec<KeyJobRow>> {
         self.store.key_jobs(status).await
     }

@@ -227,6 +227,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<RecordRow>>;
     /// How many live records a tenant has.
     async fn record_count(&self, tenant: Uuid) -> Result<u64>;
+    /// Sizes per tenant and the newest checkpoint, for `/metrics` (one pass of counts; the
+    /// server calls it at most every few seconds, not per scrape).
+    async fn stats(&self) -> Result<StoreStats>;
     /// Key jobs, newest first, optionally only those with `status`.
     async fn key_jobs(&self, status: Option<&str>) -> Result<Vec<KeyJobRow>>;
     /// A data-subject request.

@@ -753,6 +753,26 @@ pub struct CheckpointRow {
     pub created_at: OffsetDateTime,
 }
 
+/// What `/metrics` reports of the stored data: counts only, never a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Every tenant (destroyed ones included, with what they still hold) and its size.
+    pub tenants: Vec<TenantSize>,
+    /// The newest audit checkpoint: its tree size and when it was made.
+    pub last_checkpoint: Option<(u64, OffsetDateTime)>,
+}
+
+/// How much one tenant stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantSize {
+    /// Tenant id.
+    pub tenant: Uuid,
+    /// Its subjects (erased ones included until their rows go).
+    pub subjects: u64,
+    /// Its live records.
+    pub records: u64,
+}
+
 /// Filters of the tenant audit view.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {

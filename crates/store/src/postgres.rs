@@ -2439,6 +2439,38 @@ impl Store for PostgresStore {
         Ok(n as u64)
     }
 
+    async fn stats(&self) -> Result<crate::StoreStats> {
+        let rows = sqlx::query(
+            "SELECT t.id, (SELECT COUNT(*) FROM subjects s WHERE s.tenant = t.id), \
+             (SELECT COUNT(*) FROM records r WHERE r.tenant = t.id) FROM tenants t ORDER BY t.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let tenants = rows
+            .iter()
+            .map(|row| {
+                Ok(crate::TenantSize {
+                    tenant: uuid_at(row, 0)?,
+                    subjects: u64_at(row, 1)?,
+                    records: u64_at(row, 2)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let last = sqlx::query(
+            "SELECT tree_size, created_at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let last_checkpoint = match last {
+            Some(row) => Some((u64_at(&row, 0)?, from_micros(row.try_get(1)?))),
+            None => None,
+        };
+        Ok(crate::StoreStats {
+            tenants,
+            last_checkpoint,
+        })
+    }
+
     async fn key_jobs(&self, status: Option<&str>) -> Result<Vec<KeyJobRow>> {
         let rows = sqlx::query(
             "SELECT id, tenant, status, cursor, subjects_done, records_done, records_total, \

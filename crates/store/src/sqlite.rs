@@ -2629,6 +2629,39 @@ impl Store for SqliteStore {
         Ok(n as u64)
     }
 
+    async fn stats(&self) -> Result<crate::StoreStats> {
+        self.scan(|c| {
+            let tenants = all(
+                c,
+                "SELECT t.id, (SELECT COUNT(*) FROM subjects s WHERE s.tenant = t.id), \
+                 (SELECT COUNT(*) FROM records r WHERE r.tenant = t.id) FROM tenants t \
+                 ORDER BY t.id",
+                [],
+                |row| {
+                    Ok(crate::TenantSize {
+                        tenant: uuid_at(row, 0)?,
+                        subjects: row.get::<_, i64>(1)? as u64,
+                        records: row.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )?;
+            let last_checkpoint = c
+                .prepare_cached(
+                    "SELECT tree_size, created_at FROM audit_checkpoints \
+                     ORDER BY tree_size DESC LIMIT 1",
+                )?
+                .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?
+                .next()
+                .transpose()?
+                .map(|(size, at)| (size as u64, from_micros(at)));
+            Ok(crate::StoreStats {
+                tenants,
+                last_checkpoint,
+            })
+        })
+        .await
+    }
+
     async fn key_jobs(&self, status: Option<&str>) -> Result<Vec<KeyJobRow>> {
         let status = status.map(str::to_owned);
         self.scan(move |c| {

@@ -1558,6 +1558,61 @@ async fn system_event_scenario(store: &dyn Store) -> Vec<String> {
     out
 }
 
+/// `/metrics` reads tenant sizes and the newest checkpoint in one call: counts per tenant
+/// (a tenant without subjects included), the checkpoint of the largest tree.
+async fn stats_scenario(store: &dyn Store) -> Vec<String> {
+    let mut out = Vec::new();
+    out.push(format!("empty: {:?}", store.stats().await.unwrap()));
+    let (t1, t2) = (id(1), id(2));
+    store
+        .commit(vec![
+            Op::InsertTenant(tenant(1, Some(&[1; 40]), 0)),
+            Op::InsertTenant(tenant(2, Some(&[2; 40]), 0)),
+            Op::InsertSubject(subject(t1, 10, None, true)),
+            Op::InsertSubject(subject(t1, 11, None, true)),
+        ])
+        .await
+        .unwrap();
+    let mut ops = Vec::new();
+    for n in 0..3 {
+        ops.push(Op::InsertRecord {
+            record: record(t1, id(10), 100 + n, "contact"),
+            index: vec![],
+        });
+    }
+    ops.push(Op::InsertRecord {
+        record: record(t1, id(11), 200, "contact"),
+        index: vec![],
+    });
+    store.commit(ops).await.unwrap();
+    for (size, secs) in [(2, 500), (5, 600)] {
+        store
+            .commit(vec![Op::SaveCheckpoint(CheckpointRow {
+                tree_size: size,
+                checkpoint: format!("checkpoint {size}"),
+                frontier: vec![1, 2, 3],
+                created_at: at(secs),
+            })])
+            .await
+            .unwrap();
+    }
+    let stats = store.stats().await.unwrap();
+    let sizes: Vec<_> = stats
+        .tenants
+        .iter()
+        .map(|t| (t.tenant, t.subjects, t.records))
+        .collect();
+    assert_eq!(sizes, vec![(t1, 2, 4), (t2, 0, 0)]);
+    assert_eq!(stats.last_checkpoint, Some((5, at(600))));
+    out.push(format!("{stats:?}"));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_the_same_on_both_backends() {
+    on_both_backends(stats_scenario).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_newest_system_event_is_found_on_both_backends() {
     on_both_backends(system_event_scenario).await;

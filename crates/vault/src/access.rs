@@ -187,6 +187,15 @@ pub enum Denial {
 }
 
 impl Denial {
+    /// A stable code for the kind of denial, bounded (a metric label): the code of a 403 or
+    /// 409, `hidden` for what is answered as not found.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Hidden { .. } => "hidden",
+            Self::Forbidden { code, .. } | Self::Conflict { code, .. } => code,
+        }
+    }
+
     /// The reason as written to the audit log.
     pub fn reason(&self) -> &str {
         match self {

@@ -17,6 +17,7 @@ mod batch;
 mod clock;
 mod disclosure;
 mod error;
+pub mod gauges;
 mod keys;
 mod people;
 pub mod permissions;
@@ -139,6 +140,8 @@ struct Inner {
     /// Recently read tenant rows, for key material and settings on the write path. Access
     /// decisions never use the cached status: they read it fresh with the subject.
     tenant_cache: Mutex<HashMap<Uuid, (TenantRow, Instant)>>,
+    /// When this vault last set the stored-state gauges (`gauges`).
+    gauges_at: Mutex<Option<Instant>>,
 }
 
 /// Which `ip_hash_window` `now` falls in: the client-IP key changes with it.
@@ -189,6 +192,7 @@ impl Vault {
                 people: people::PeopleKeys::new(&config.root_keys)?,
                 break_glass: tokio::sync::broadcast::channel(256).0,
                 tenant_cache: Mutex::new(HashMap::new()),
+                gauges_at: Mutex::new(None),
             }),
         })
     }
@@ -251,6 +255,7 @@ impl Vault {
 
     /// Records a denial in the audit log (durably) and returns the caller's error.
     async fn deny(&self, mut event: AuditEvent, denial: Denial) -> VaultError {
+        metrics::counter!("ward_access_denials_total", "code" => denial.code()).increment(1);
         event.outcome = Outcome::Denied;
         event.reason = Some(denial.reason().to_owned());
         match self

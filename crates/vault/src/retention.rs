@@ -121,6 +121,24 @@ impl Vault {
     pub async fn run_retention(
         &self,
         opts: &RetentionOptions,
+        progress: impl FnMut(u64),
+    ) -> Result<RetentionReport> {
+        let swept = self.sweep(opts, progress).await;
+        if opts.tenant.is_none() && !opts.dry_run {
+            // A full sweep's outcome; its time is its audit event's (`gauges`).
+            metrics::gauge!("ward_retention_last_outcome").set(f64::from(u8::from(swept.is_ok())));
+        }
+        if let Ok(report) = &swept
+            && !opts.dry_run
+        {
+            metrics::counter!("ward_retention_records_total").increment(report.total());
+        }
+        swept
+    }
+
+    async fn sweep(
+        &self,
+        opts: &RetentionOptions,
         mut progress: impl FnMut(u64),
     ) -> Result<RetentionReport> {
         let now = self.now();

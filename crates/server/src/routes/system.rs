@@ -32,8 +32,12 @@ pub(crate) async fn openapi() -> impl IntoResponse {
     )
 }
 
-/// Prometheus metrics.
+/// Prometheus metrics: the process's counters, and the stored state's gauges (refreshed at
+/// most every few seconds; a failed refresh keeps the last values and is logged).
 pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    if let Err(e) = s.vault.refresh_gauges().await {
+        tracing::warn!(error = %e, "could not refresh the stored-state metrics");
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),
