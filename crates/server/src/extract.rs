@@ -149,15 +149,33 @@ pub(crate) struct RequestMeta {
     pub(crate) client_ip: Option<std::net::IpAddr>,
 }
 
+/// A request's id: the client's `X-Request-Id` when it is a sane token, else a fresh UUIDv7.
+/// The outermost layer picks it once and puts it in the request's extensions, so that the
+/// request's log lines, its audit events and the `X-Request-Id` response header all carry the
+/// same id.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
+
+impl RequestId {
+    pub(crate) fn of(headers: &axum::http::HeaderMap) -> Self {
+        Self(
+            headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| valid_request_id(v))
+                .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned),
+        )
+    }
+}
+
 impl RequestMeta {
     fn of(parts: &Parts) -> Self {
         let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| valid_request_id(v))
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId::of(&parts.headers))
+            .0;
         let client_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

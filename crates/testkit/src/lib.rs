@@ -20,6 +20,7 @@ use ward_policy::Policy;
 use ward_store::{SqliteStore, Store};
 use ward_vault::{ManualClock, Vault, VaultConfig};
 
+pub mod log_scan;
 pub mod sql;
 
 /// Which database a test server runs on.
@@ -102,6 +103,7 @@ impl TestServer {
     }
 
     pub async fn start_with(opts: Options) -> Self {
+        log_scan::start();
         let dir = tempfile::tempdir().expect("temp dir");
         let policy_src = opts
             .policy
@@ -165,6 +167,7 @@ impl TestServer {
             // server's token.
             .map(|t| t.as_str().to_owned())
             .unwrap_or_default();
+        log_scan::secret(&operator);
         let (tx, rx) = oneshot::channel::<()>();
         let state = ward_server::AppState::new(vault.clone()).with_doctor(doctor_setup(
             dir.path(),
@@ -252,16 +255,31 @@ impl TestServer {
         body: Option<Value>,
     ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.url));
+        log_scan::query(path);
         if let Some(t) = token {
+            log_scan::secret(t);
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
+            log_scan::body(&b);
             req = req.json(&b);
         }
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
+        for cookie in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+            if let Some((_, value)) = cookie
+                .to_str()
+                .ok()
+                .and_then(|c| c.split(';').next())
+                .and_then(|c| c.split_once('='))
+            {
+                log_scan::secret(value);
+            }
+        }
         let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        log_scan::body(&value);
+        (status, value)
     }
 
     /// Raw request builder, for headers or non-JSON bodies.
@@ -403,6 +421,7 @@ impl Drop for TestServer {
             })
             .join();
         }
+        log_scan::assert_clean();
     }
 }
 

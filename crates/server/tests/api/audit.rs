@@ -175,6 +175,26 @@ async fn the_request_id_and_no_reference_reach_the_log() {
         .await
         .expect("sent");
     assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-request-id"], "trace-abc-123");
+    // The request's JSON log line carries the id its audit event carries.
+    let logged = ward_testkit::log_scan::lines_with("trace-abc-123");
+    assert!(
+        logged.iter().any(|l| {
+            let line: serde_json::Value = serde_json::from_str(l).expect("a JSON log line");
+            line["message"] == "request"
+                && line["span"]["request_id"] == "trace-abc-123"
+                && line["route"] == "/v1/tenants/{tenant}/subjects/{subject}/records/{record}"
+        }),
+        "{logged:#?}"
+    );
+    // Without one, the server makes one and says which.
+    let resp = srv
+        .request(Method::GET, "/healthz")
+        .send()
+        .await
+        .expect("sent");
+    let made = resp.headers()["x-request-id"].to_str().expect("ascii");
+    assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
     let (st, page) = srv
         .get(&audit_path(&t.id, "?action=record_read"), &t.owner)
         .await;
