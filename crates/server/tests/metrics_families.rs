@@ -4,7 +4,6 @@
 //! another binary's test counts series.)
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -293,18 +292,7 @@ async fn exercise(srv: &TestServer) {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let mut done = false;
-    for _ in 0..2400 {
-        let (_, status) = srv.get("/v1/keys/status", &srv.operator).await;
-        done = status["record_jobs"]
-            .as_array()
-            .is_some_and(|jobs| jobs.iter().all(|j| j["status"] != "running"));
-        if done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(done, "the record rotation did not finish");
+    srv.wait_for_record_job(&t.id).await;
     // Last: once this address is throttled, its uncached keys are refused too.
     let mut throttled = false;
     for _ in 0..100 {

@@ -304,6 +304,26 @@ impl TestServer {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
+    /// Polls `GET /v1/keys/status` (as the operator) until the tenant's record rotation job
+    /// has left `running`; returns the last status. Panics if the tenant has no job, or after
+    /// a minute: the job runs in the server's background worker, not in the request.
+    pub async fn wait_for_record_job(&self, tenant: &str) -> Value {
+        for _ in 0..2400 {
+            let (status, body) = self.get("/v1/keys/status", &self.operator).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let job = body["record_jobs"]
+                .as_array()
+                .and_then(|jobs| jobs.iter().find(|j| j["tenant"] == tenant))
+                .cloned()
+                .expect("a record job for the tenant");
+            if job["status"] != "running" {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the record rotation did not finish");
+    }
+
     /// Creates a tenant (as the operator) and its owner key, by claiming the invitation that
     /// comes with the tenant: the way a tenant's first owner gets a key.
     pub async fn tenant(&self, name: &str) -> TenantFixture {

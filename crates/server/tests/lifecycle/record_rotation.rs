@@ -5,10 +5,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 use ward_store::{RecordFilter, Store};
 use ward_testkit::{TenantFixture, TestServer};
@@ -38,26 +37,6 @@ async fn populate(srv: &TestServer, t: &TenantFixture, n: usize) -> Vec<(String,
         out.push((s, records));
     }
     out
-}
-
-/// Polls the key status until the tenant's record job is no longer running.
-async fn wait_for_job(srv: &TestServer, tenant: &str) -> Value {
-    for _ in 0..2400 {
-        let (status, body) = srv.get("/v1/keys/status", &srv.operator).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let job = body["record_jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["tenant"] == tenant)
-            .cloned()
-            .expect("a record job for the tenant");
-        if job["status"] != "running" {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the record rotation did not finish");
 }
 
 /// Every record of the tenant's subjects and the subject's current key version.
@@ -178,7 +157,7 @@ async fn record_rotation_under_concurrent_reads_and_writes_fails_no_request() {
         assert_eq!(again["jobs"][0]["id"], jobs[0]["id"]);
     }
 
-    let status = wait_for_job(&srv, &t.id).await;
+    let status = srv.wait_for_record_job(&t.id).await;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.unwrap();
@@ -280,7 +259,7 @@ async fn record_rotation_under_concurrent_reads_and_writes_fails_no_request() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    wait_for_job(&srv, &t.id).await;
+    srv.wait_for_record_job(&t.id).await;
     for (subject_version, record_version) in versions(&srv.store, tenant, &ids).await {
         assert_eq!((subject_version, record_version), (3, 3));
     }
@@ -333,8 +312,8 @@ async fn rotating_every_tenant_starts_one_job_each_and_an_empty_tenant_finishes_
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["jobs"].as_array().unwrap().len(), 2, "{body}");
-    let done_a = wait_for_job(&srv, &a.id).await;
-    wait_for_job(&srv, &b.id).await;
+    let done_a = srv.wait_for_record_job(&a.id).await;
+    srv.wait_for_record_job(&b.id).await;
     assert_eq!(done_a["retired_subject_keys"], 0);
     let jobs = srv.vault.key_jobs().await.unwrap();
     assert!(jobs.iter().all(|j| j.status == "done"), "{jobs:?}");
