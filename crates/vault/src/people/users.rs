@@ -176,15 +176,27 @@ impl Vault {
             new.tenant,
             serde_json::json!({ "user": id, "role": new.role, "totp": with_totp }),
         );
+        let mut ops = vec![Op::People(PeopleOp::InsertUser {
+            user: Box::new(row),
+            recovery_codes: code_hashes,
+        })];
+        if let Some(tenant) = new.tenant {
+            // A tenant user acts in its tenant through a membership, like an invited one.
+            ops.push(Op::People(PeopleOp::InsertMembership(
+                ward_store::MembershipRow {
+                    user: id,
+                    tenant,
+                    role: new.role.as_str().into(),
+                    purposes: "[]".into(),
+                    expires_at: None,
+                    created_at: now,
+                },
+            )));
+        }
+        ops.push(Op::Audit(Box::new(event)));
         self.inner
             .store
-            .commit(vec![
-                Op::People(PeopleOp::InsertUser {
-                    user: Box::new(row),
-                    recovery_codes: code_hashes,
-                }),
-                Op::Audit(Box::new(event)),
-            ])
+            .commit(ops)
             .await
             .map_err(|e| match e {
                 ward_store::StoreError::Conflict(_) => VaultError::invalid(
