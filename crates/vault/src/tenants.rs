@@ -562,10 +562,8 @@ impl Vault {
         event.detail = Some(serde_json::json!({ "key": key }));
         let row = self.visible_tenant(ctx, tenant, &event).await?;
         let keys = self.inner.store.api_keys(Some(tenant)).await?;
-        let live_owners = keys
-            .iter()
-            .filter(|k| k.role == Role::Owner.as_str() && k.revoked_at.is_none())
-            .count();
+        // Owner keys and owner users without end alike keep the tenant owned.
+        let live_owners = self.owners_besides(tenant, None).await?;
         // A key that is not the tenant's (or already revoked) is decided as the least role:
         // the store then answers "not found".
         let target = keys
