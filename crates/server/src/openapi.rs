@@ -3,9 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{
-    audit, auth, doctor, keys, records, rights, support, system, tenants, users,
-};
+use crate::routes::{audit, auth, doctor, keys, records, rights, support, system, tenants, users};
 
 /// Ward's HTTP API.
 #[derive(OpenApi)]

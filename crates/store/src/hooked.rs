@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, Reconciliation, RecordFilter,
-    RecordRow, RequestRow, Result, RetiredKeyRow, SessionRow, SnapshotStream, SnapshotSummary,
-    MembershipRow, Store, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow,
+    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, MembershipRow, Op, Reconciliation,
+    RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, SessionRow, SnapshotStream,
+    SnapshotSummary, Store, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.

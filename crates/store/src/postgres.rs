@@ -68,11 +68,10 @@ use batch::RecordWrite;
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
     ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow, KeyOwner,
-    KeysRewrapped, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result,
-    RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary, Store, StoreError,
-    MembershipRow, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
-    from_micros,
-    to_micros,
+    KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
+    RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
+    Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
+    from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.

@@ -32,10 +32,10 @@ mod snapshot;
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, Op,
-    Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper,
-    SessionRow, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow, SubjectView,
-    MembershipRow, SupportGrantRow, TenantRow, UserRow, WrappedKey, from_micros, to_micros,
+    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow,
+    MembershipRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow,
+    Rewrapper, SessionRow, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow,
+    SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.

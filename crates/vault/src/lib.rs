@@ -55,9 +55,8 @@ pub use disclosure::RecordOut;
 pub use error::{Result, VaultError};
 pub use people::{
     ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, BreakGlassNotice, CSRF_HEADER, CreatedUser,
-    Email, GrantDecision, GrantOut, Joined, Login, LoginOut, MemberOut, MembershipChange,
-    NewGrant, NewUser, PasswordChange, PasswordReset, SESSION_COOKIE, SessionOut, UserOut,
-    totp_code,
+    Email, GrantDecision, GrantOut, Joined, Login, LoginOut, MemberOut, MembershipChange, NewGrant,
+    NewUser, PasswordChange, PasswordReset, SESSION_COOKIE, SessionOut, UserOut, totp_code,
 };
 pub use principal::{GrantAction, GrantScope, Membership, Principal, RequestContext, Role};
 pub use record_rotation::KeyJob;

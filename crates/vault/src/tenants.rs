@@ -319,8 +319,7 @@ impl Vault {
         tenant: Uuid,
         new: NewInvitation,
     ) -> Result<InvitationOut> {
-        if new.role.is_some() || !new.purposes.is_empty() || new.membership_expires_at.is_some()
-        {
+        if new.role.is_some() || !new.purposes.is_empty() || new.membership_expires_at.is_some() {
             return self.invite_user(ctx, tenant, new).await;
         }
         let event = self.event(ctx, Action::InvitationCreate, Some(tenant));
@@ -394,11 +393,21 @@ impl Vault {
                     "email_required",
                     "an invitation to join a tenant is claimed with an e-mail address and a \
                      password",
-                    Some(if claim.email.is_none() { "email" } else { "password" }),
+                    Some(if claim.email.is_none() {
+                        "email"
+                    } else {
+                        "password"
+                    }),
                 ));
             };
             return self
-                .join_tenant(inv, email, ward_crypto::Zeroizing::new(password), request_id, client_ip)
+                .join_tenant(
+                    inv,
+                    email,
+                    ward_crypto::Zeroizing::new(password),
+                    request_id,
+                    client_ip,
+                )
                 .await
                 .map(Claimed::Member);
         }

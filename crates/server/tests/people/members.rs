@@ -78,7 +78,10 @@ async fn an_invited_member_logs_in_reads_for_a_purpose_and_is_refused_what_the_r
         &srv,
         &session,
         Method::GET,
-        &format!("/v1/tenants/{}/subjects/{s}/records/{r}?purpose=marketing.communications.email", t.id),
+        &format!(
+            "/v1/tenants/{}/subjects/{s}/records/{r}?purpose=marketing.communications.email",
+            t.id
+        ),
         None,
         false,
     )
@@ -142,14 +145,16 @@ async fn an_invited_member_logs_in_reads_for_a_purpose_and_is_refused_what_the_r
     assert_eq!(st, StatusCode::OK, "{log}");
     let events = log["events"].as_array().unwrap();
     for action in ["invitation_create", "invitation_claim", "record_read"] {
-        assert!(events.iter().any(|e| e["action"] == action), "{action}: {log}");
+        assert!(
+            events.iter().any(|e| e["action"] == action),
+            "{action}: {log}"
+        );
     }
     let actor = format!("user:{}", a.id);
     assert!(
-        events
-            .iter()
-            .any(|e| e["action"] == "record_read" && e["actor"]["id"] == actor.as_str()
-                && e["actor"]["role"] == "member"),
+        events.iter().any(|e| e["action"] == "record_read"
+            && e["actor"]["id"] == actor.as_str()
+            && e["actor"]["role"] == "member"),
         "{log}"
     );
     // Another tenant does not exist for the member.
@@ -280,11 +285,27 @@ async fn a_role_change_ends_the_users_sessions_and_follows_role_order() {
     assert_eq!(b["role"], "auditor");
     assert_eq!(b["purposes"], json!([]));
     // The old cookie carries nothing any more.
-    let (st, _) = call(&srv, &old, Method::GET, &read_path(&t.id, &s, &r), None, false).await;
+    let (st, _) = call(
+        &srv,
+        &old,
+        Method::GET,
+        &read_path(&t.id, &s, &r),
+        None,
+        false,
+    )
+    .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let new = login(&srv, &a).await;
     assert_ne!(new.cookie, old.cookie);
-    let (st, _) = call(&srv, &new, Method::GET, &read_path(&t.id, &s, &r), None, false).await;
+    let (st, _) = call(
+        &srv,
+        &new,
+        Method::GET,
+        &read_path(&t.id, &s, &r),
+        None,
+        false,
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "auditors do not read data");
     let (st, _) = call(
         &srv,
@@ -297,7 +318,9 @@ async fn a_role_change_ends_the_users_sessions_and_follows_role_order() {
     .await;
     assert_eq!(st, StatusCode::OK);
     // Back to member needs purposes; bad roles are named.
-    let (st, b) = srv.patch(&user, &t.owner, json!({ "role": "member" })).await;
+    let (st, b) = srv
+        .patch(&user, &t.owner, json!({ "role": "member" }))
+        .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     let (st, b) = srv.patch(&user, &t.owner, json!({ "role": "boss" })).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
@@ -313,11 +336,26 @@ async fn a_role_change_ends_the_users_sessions_and_follows_role_order() {
     // Owners make owners; the event is in the log.
     let (st, b) = srv.patch(&user, &t.owner, json!({ "role": "owner" })).await;
     assert_eq!(st, StatusCode::OK, "{b}");
-    let (st, _) = call(&srv, &new, Method::GET, &format!("/v1/tenants/{}", t.id), None, false).await;
-    assert_eq!(st, StatusCode::UNAUTHORIZED, "the session ended at the change");
+    let (st, _) = call(
+        &srv,
+        &new,
+        Method::GET,
+        &format!("/v1/tenants/{}", t.id),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "the session ended at the change"
+    );
     let (st, log) = srv
         .get(
-            &format!("/v1/tenants/{}/audit?action=membership_update&outcome=allowed", t.id),
+            &format!(
+                "/v1/tenants/{}/audit?action=membership_update&outcome=allowed",
+                t.id
+            ),
             &t.owner,
         )
         .await;
@@ -367,7 +405,10 @@ async fn removal_is_immediate_and_the_last_owner_stays() {
         .await;
     let t2 = TenantFixture { id: t2, owner: key };
     let (boss, boss_session) = join(&srv, &t2, "boss@example.com", "owner", json!({})).await;
-    let keys = srv.get(&format!("/v1/tenants/{}/keys", t2.id), &t2.owner).await.1;
+    let keys = srv
+        .get(&format!("/v1/tenants/{}/keys", t2.id), &t2.owner)
+        .await
+        .1;
     let key_id = keys[0]["id"].as_str().unwrap().to_owned();
     // The owner key may go: an owner user remains.
     let (st, b) = call(
@@ -416,11 +457,20 @@ async fn the_list_carries_no_secret() {
             .collect();
         assert_eq!(
             keys,
-            ["created_at", "email", "expires_at", "id", "purposes", "role"]
+            [
+                "created_at",
+                "email",
+                "expires_at",
+                "id",
+                "purposes",
+                "role"
+            ]
         );
         assert_eq!(users[0]["email"], "lia@example.com");
         let text = list.to_string();
-        for secret in ["argon2", "otpauth", "password", "totp", "recovery", PASSWORD] {
+        for secret in [
+            "argon2", "otpauth", "password", "totp", "recovery", PASSWORD,
+        ] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
     }
@@ -445,7 +495,13 @@ async fn a_reused_expired_or_unknown_invitation_fails_alike() {
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{reused}");
     let (_, inv) = invite(&srv, &t, &t.owner, "auditor", json!({})).await;
     srv.clock.advance(time::Duration::hours(73));
-    let (st, expired) = claim(&srv, inv["token"].as_str().unwrap(), "cid@example.com", PASSWORD).await;
+    let (st, expired) = claim(
+        &srv,
+        inv["token"].as_str().unwrap(),
+        "cid@example.com",
+        PASSWORD,
+    )
+    .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (st, unknown) = claim(&srv, "ward_inv_nothing", "dee@example.com", PASSWORD).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
@@ -474,7 +530,15 @@ async fn an_existing_account_joins_another_tenant_with_its_password() {
     assert_eq!(st, StatusCode::CREATED, "{b}");
     assert_eq!(b["user"]["id"], a.id.as_str());
     // A membership added is a privilege change: the old session ended.
-    let (st, _) = call(&srv, &first, Method::GET, &read_path(&t.id, &s, &r), None, false).await;
+    let (st, _) = call(
+        &srv,
+        &first,
+        Method::GET,
+        &read_path(&t.id, &s, &r),
+        None,
+        false,
+    )
+    .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let session = login(&srv, &a).await;
     for path in [read_path(&t.id, &s, &r), read_path(&t2.id, &s2, &r2)] {
@@ -483,7 +547,13 @@ async fn an_existing_account_joins_another_tenant_with_its_password() {
     }
     // Weak passwords make no account.
     let (_, inv) = invite(&srv, &t2, &t2.owner, "auditor", json!({})).await;
-    let (st, b) = claim(&srv, inv["token"].as_str().unwrap(), "new@example.com", "short").await;
+    let (st, b) = claim(
+        &srv,
+        inv["token"].as_str().unwrap(),
+        "new@example.com",
+        "short",
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"]["field"], "password");
     // A first-owner invitation still needs its name; a person's its e-mail address.

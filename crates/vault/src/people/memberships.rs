@@ -23,7 +23,9 @@ use ward_store::{InvitationRow, MembershipRow, Op, PeopleOp, UserRow};
 use super::{Email, UserOut, password};
 use crate::access::Operation;
 use crate::tenants::{NewInvitation, purposes_json, role_purposes};
-use crate::{InvitationOut, Membership, RequestContext, Result, Role, Vault, VaultError, parse_list};
+use crate::{
+    InvitationOut, Membership, RequestContext, Result, Role, Vault, VaultError, parse_list,
+};
 
 /// A tenant's user as its owners, admins and auditors see it: never a password, TOTP or
 /// recovery material.
@@ -81,17 +83,13 @@ impl Vault {
     ) -> Result<InvitationOut> {
         let event = self.event(ctx, Action::InvitationCreate, Some(tenant));
         let row = self.visible_tenant(ctx, tenant, &event).await?;
-        let role = new
-            .role
-            .as_deref()
-            .map(Role::parse)
-            .unwrap_or_else(|| {
-                Err(VaultError::invalid(
-                    "role_required",
-                    "an invitation with purposes or a membership end needs a role",
-                    Some("role"),
-                ))
-            });
+        let role = new.role.as_deref().map(Role::parse).unwrap_or_else(|| {
+            Err(VaultError::invalid(
+                "role_required",
+                "an invitation with purposes or a membership end needs a role",
+                Some("role"),
+            ))
+        });
         // An unparsable role is decided as the least one, so a caller who may not invite
         // anyone is refused (and audited) before validation.
         let asked = match &role {
@@ -265,8 +263,7 @@ impl Vault {
             Err(ward_store::StoreError::Conflict(_)) => {
                 return Err(VaultError::StateConflict {
                     code: "already_member",
-                    reason: "this account already belongs to the tenant, or was just made"
-                        .into(),
+                    reason: "this account already belongs to the tenant, or was just made".into(),
                 });
             }
             Err(e) => return Err(e.into()),
@@ -377,7 +374,12 @@ impl Vault {
     }
 
     /// Removes a user from the tenant; the user's sessions end at once.
-    pub async fn remove_member(&self, ctx: &RequestContext, tenant: Uuid, user: Uuid) -> Result<()> {
+    pub async fn remove_member(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        user: Uuid,
+    ) -> Result<()> {
         let mut event = self.event(ctx, Action::MembershipRemove, Some(tenant));
         let row = self.visible_tenant(ctx, tenant, &event).await?;
         let target = self.member(tenant, user).await?;
@@ -386,8 +388,7 @@ impl Vault {
             .map(|m| Role::parse(&m.role))
             .transpose()?
             .unwrap_or(Role::Member);
-        let last_owner =
-            role == Role::Owner && self.owners_besides(tenant, Some(user)).await? == 0;
+        let last_owner = role == Role::Owner && self.owners_besides(tenant, Some(user)).await? == 0;
         event.detail = Some(serde_json::json!({ "user": user, "role": role }));
         self.check(
             &self.tenant_access(ctx, &row, Operation::RemoveMembership { role, last_owner }),
@@ -427,9 +428,7 @@ impl Vault {
             .await?
             .iter()
             .filter(|m| {
-                m.role == Role::Owner.as_str()
-                    && m.expires_at.is_none()
-                    && Some(m.user) != except
+                m.role == Role::Owner.as_str() && m.expires_at.is_none() && Some(m.user) != except
             })
             .count();
         Ok(keys + users)
@@ -476,7 +475,9 @@ impl Vault {
     async fn commit_membership(&self, ops: Vec<Op>) -> Result<()> {
         match self.inner.store.commit(ops).await {
             Ok(_) => Ok(()),
-            Err(ward_store::StoreError::NotFound("membership")) => Err(VaultError::NotFound("user")),
+            Err(ward_store::StoreError::NotFound("membership")) => {
+                Err(VaultError::NotFound("user"))
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -194,18 +194,14 @@ impl Vault {
             )));
         }
         ops.push(Op::Audit(Box::new(event)));
-        self.inner
-            .store
-            .commit(ops)
-            .await
-            .map_err(|e| match e {
-                ward_store::StoreError::Conflict(_) => VaultError::invalid(
-                    "email_taken",
-                    "a user with this e-mail address exists",
-                    Some("email"),
-                ),
-                other => other.into(),
-            })?;
+        self.inner.store.commit(ops).await.map_err(|e| match e {
+            ward_store::StoreError::Conflict(_) => VaultError::invalid(
+                "email_taken",
+                "a user with this e-mail address exists",
+                Some("email"),
+            ),
+            other => other.into(),
+        })?;
         Ok(CreatedUser {
             user,
             otpauth_uri: uri.map(|u| u.to_string()),
