@@ -122,7 +122,7 @@ pub(crate) async fn issue_invitation(
 /// checking its password (its sessions end); then log in with `POST /v1/auth/login`. An
 /// unknown, expired or used token is the same 401 `invitation_invalid`.
 #[utoipa::path(post, path = "/v1/invitations/claim", tag = "tenants", request_body = ClaimInvitation,
-    responses((status = 201, body = Claimed), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = Claimed), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn claim_invitation(
     State(s): State<AppState>,
     meta: RequestMeta,
