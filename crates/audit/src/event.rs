@@ -168,9 +168,10 @@ actions! {
     AuditRead => "audit_read",
     /// Key rotated.
     KeyRotate => "key_rotate",
-    /// Invitation to become a tenant's first owner issued.
+    /// Invitation issued: to become a tenant's first owner, or for a person to join it.
     InvitationCreate => "invitation_create",
-    /// Invitation claimed: the tenant's owner key was issued to its bearer.
+    /// Invitation claimed: the tenant's owner key was issued to its bearer, or a person
+    /// joined the tenant as a user.
     InvitationClaim => "invitation_claim",
     /// Audit checkpoint signed on request.
     CheckpointSign => "checkpoint_sign",
@@ -200,6 +201,12 @@ actions! {
     GrantDecide => "grant_decide",
     /// A tenant's support grants listed.
     GrantList => "grant_list",
+    /// A tenant's users (memberships) listed.
+    MembershipList => "membership_list",
+    /// A user's role in a tenant changed.
+    MembershipUpdate => "membership_update",
+    /// A user removed from a tenant.
+    MembershipRemove => "membership_remove",
 }
 
 /// Whether the action went ahead.

@@ -63,16 +63,21 @@ pub(crate) async fn fixture_wrapped(
         )
         .await?;
     // The operator holds no tenant key: the bench claims the tenant's owner invitation.
-    let owner = vault
+    let claimed = vault
         .claim_invitation(
             ClaimInvitation {
                 invitation: tenant.invitation.token.clone(),
-                name: "bench".into(),
+                name: Some("bench".into()),
+                email: None,
+                password: None,
             },
             "bench",
             None,
         )
         .await?;
+    let ward_vault::Claimed::Key(owner) = claimed else {
+        anyhow::bail!("a first-owner invitation yields a key");
+    };
     let tenant = tenant.tenant;
     let ctx = RequestContext {
         principal: Principal::api_key(owner.id, Some(tenant.id), Role::Owner, Default::default()),

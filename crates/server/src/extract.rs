@@ -49,6 +49,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
+/// A JSON body that may be left out: a request without a body (no `Content-Type`, no
+/// length) gives `None`; anything else is read like [`Json`].
+pub(crate) struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let empty = !headers.contains_key(header::CONTENT_TYPE)
+            && headers
+                .get(header::CONTENT_LENGTH)
+                .is_none_or(|v| v.as_bytes() == b"0");
+        if empty {
+            return Ok(Self(None));
+        }
+        Ok(Self(Some(Json::<T>::from_request(req, state).await?.0)))
+    }
+}
+
 /// Whether reading the body failed because it stalled past the body timeout.
 fn body_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(e);

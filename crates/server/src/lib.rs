@@ -29,7 +29,7 @@ pub use conn::Limits;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use key_jobs::KeyJobs;
 
-use routes::{audit, auth, doctor, keys, records, rights, support, system, tenants};
+use routes::{audit, auth, doctor, keys, records, rights, support, system, tenants, users};
 
 /// Largest request body accepted (a full batch of 1000 items fits).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -284,6 +284,11 @@ pub fn app(state: AppState) -> Router {
             post(tenants::issue_invitation),
         )
         .route("/invitations/claim", post(tenants::claim_invitation))
+        .route("/tenants/{tenant}/users", get(users::list_users))
+        .route(
+            "/tenants/{tenant}/users/{user}",
+            axum::routing::patch(users::change_user).delete(users::remove_user),
+        )
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route(

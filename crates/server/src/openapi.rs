@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, auth, doctor, keys, records, rights, support, system, tenants};
+use crate::routes::{audit, auth, doctor, keys, records, rights, support, system, tenants, users};
 
 /// Ward's HTTP API.
 #[derive(OpenApi)]
@@ -20,6 +20,7 @@ use crate::routes::{audit, auth, doctor, keys, records, rights, support, system,
         rights::set_retention, rights::open_request, rights::list_requests, rights::complete_request,
         rights::reject_request, keys::rotate, keys::rotate_records, keys::status, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
         tenants::issue_invitation, tenants::claim_invitation,
+        users::list_users, users::change_user, users::remove_user,
         doctor::doctor,
         auth::login, auth::logout, auth::list_sessions, auth::revoke_other_sessions, auth::revoke_session, auth::change_password,
         auth::reset_password,

@@ -19,6 +19,8 @@ mod common;
 
 #[path = "people/login.rs"]
 mod login;
+#[path = "people/members.rs"]
+mod members;
 #[path = "people/sessions.rs"]
 mod sessions;
 #[path = "people/sqlite_tamper.rs"]

@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, Op, Reconciliation, RecordFilter,
-    RecordRow, RequestRow, Result, RetiredKeyRow, SessionRow, SnapshotStream, SnapshotSummary,
-    Store, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow,
+    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, MembershipRow, Op, Reconciliation,
+    RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, SessionRow, SnapshotStream,
+    SnapshotSummary, Store, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.
@@ -271,6 +271,14 @@ impl<H: CommitHook> Store for Hooked<H> {
 
     async fn support_grant(&self, tenant: Uuid, id: Uuid) -> Result<Option<SupportGrantRow>> {
         self.store.support_grant(tenant, id).await
+    }
+
+    async fn memberships_of(&self, user: Uuid) -> Result<Vec<MembershipRow>> {
+        self.store.memberships_of(user).await
+    }
+
+    async fn memberships(&self, tenant: Uuid) -> Result<Vec<MembershipRow>> {
+        self.store.memberships(tenant).await
     }
 
     async fn support_grants(&self, tenant: Uuid) -> Result<Vec<SupportGrantRow>> {

@@ -22,7 +22,7 @@ mod sqlite;
 mod time_codec;
 
 pub use model::*;
-pub use people::{PeopleOp, SessionRow, SupportGrantRow, UserRow};
+pub use people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
 pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary, check_dump};
 pub use sqlite::SqliteStore;
 pub use time_codec::{from_micros, to_micros};
@@ -290,6 +290,10 @@ pub trait Store: Send + Sync + 'static {
     async fn sessions_of(&self, user: Uuid) -> Result<Vec<SessionRow>>;
     /// A tenant's support grant.
     async fn support_grant(&self, tenant: Uuid, id: Uuid) -> Result<Option<SupportGrantRow>>;
+    /// A user's memberships (ended ones included: the caller knows the time).
+    async fn memberships_of(&self, user: Uuid) -> Result<Vec<MembershipRow>>;
+    /// A tenant's memberships, in user id order.
+    async fn memberships(&self, tenant: Uuid) -> Result<Vec<MembershipRow>>;
     /// A tenant's support grants, in id order.
     async fn support_grants(&self, tenant: Uuid) -> Result<Vec<SupportGrantRow>>;
     /// A support user's approved grants (expired ones included: the caller knows the time).

@@ -55,8 +55,9 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
-/// An invitation to become a tenant's first owner; the token is never stored, only its
-/// SHA-256, so a copy of the database cannot be used to claim it.
+/// An invitation: to become a tenant's first owner (an API key), or, with a `role`, for a
+/// person to join the tenant as a user. The token is never stored, only its SHA-256, so a
+/// copy of the database cannot be used to claim it.
 #[derive(Debug, Clone)]
 pub struct InvitationRow {
     /// Invitation id (appears in audit events).
@@ -71,6 +72,12 @@ pub struct InvitationRow {
     pub expires_at: OffsetDateTime,
     /// When it was claimed; an invitation is claimed once.
     pub used_at: Option<OffsetDateTime>,
+    /// The role of the membership it gives a person; `None` for a first-owner invitation.
+    pub role: Option<String>,
+    /// JSON array of the purposes a member may state (`None` without a role).
+    pub purposes: Option<String>,
+    /// When the membership it gives ends; `None` for a membership without end.
+    pub membership_expires_at: Option<OffsetDateTime>,
 }
 
 /// A data subject.
@@ -506,8 +513,9 @@ pub enum Op {
     Audit(Box<AuditEvent>),
     /// Store a signed checkpoint and the frontier it was made from.
     SaveCheckpoint(CheckpointRow),
-    /// Store an invitation, deleting the tenant's earlier unclaimed ones: a tenant has at
-    /// most one invitation that can still be claimed.
+    /// Store an invitation. A first-owner invitation (no `role`) deletes the tenant's earlier
+    /// unclaimed first-owner invitations: a tenant has at most one that can still be claimed.
+    /// Invitations of people do not replace each other.
     InsertInvitation(InvitationRow),
     /// Mark an invitation claimed. `NotFound("invitation")` when it is gone, already claimed,
     /// of another tenant or expired at `at`, so that of two concurrent claims one fails.
@@ -519,7 +527,8 @@ pub enum Op {
         /// Claim time.
         at: OffsetDateTime,
     },
-    /// Fail with [`crate::LAST_OWNER`] unless the tenant keeps a live owner key. Follows the
+    /// Fail with [`crate::LAST_OWNER`] unless the tenant keeps a live owner key or an owner
+    /// membership without end. Follows the
     /// revocation it guards in the same commit; it serializes with other revocations of the
     /// tenant, so two owners revoking each other cannot both succeed.
     AssertOwnerRemains {

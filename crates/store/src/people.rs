@@ -42,6 +42,23 @@ pub struct UserRow {
     pub disabled_at: Option<OffsetDateTime>,
 }
 
+/// A user's membership of a tenant: the role the user acts in there, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRow {
+    /// The user.
+    pub user: Uuid,
+    /// The tenant.
+    pub tenant: Uuid,
+    /// `owner`, `admin`, `member` or `auditor`.
+    pub role: String,
+    /// JSON array of the purposes a member may state (empty for other roles).
+    pub purposes: String,
+    /// When the membership ends; an ended one gives nothing.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
 /// A login session; the session id itself is never stored, only its SHA-256.
 #[derive(Debug, Clone)]
 pub struct SessionRow {
@@ -184,6 +201,26 @@ pub enum PeopleOp {
         user: Uuid,
         /// When.
         at: OffsetDateTime,
+    },
+    /// Add a membership. `Conflict` when the user already belongs to the tenant.
+    InsertMembership(MembershipRow),
+    /// Change the role of a membership: `NotFound("membership")` unless it exists.
+    SetMembershipRole {
+        /// Tenant id.
+        tenant: Uuid,
+        /// User id.
+        user: Uuid,
+        /// The new role.
+        role: String,
+        /// The new purposes (JSON array).
+        purposes: String,
+    },
+    /// Remove a membership: `NotFound("membership")` unless it exists.
+    DeleteMembership {
+        /// Tenant id.
+        tenant: Uuid,
+        /// User id.
+        user: Uuid,
     },
     /// Store a support grant request (or an opened break-glass grant).
     InsertGrant(SupportGrantRow),

@@ -73,10 +73,10 @@ use batch::RecordWrite;
 use crate::{
     ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
     ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow, KeyOwner,
-    KeysRewrapped, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result,
-    RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary, Store, StoreError,
-    SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey, from_micros,
-    to_micros,
+    KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
+    RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
+    Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
+    from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -1258,6 +1258,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 "DELETE FROM requests WHERE tenant = $1",
                 "DELETE FROM subjects WHERE tenant = $1",
                 "DELETE FROM invitations WHERE tenant = $1",
+                "DELETE FROM memberships WHERE tenant = $1",
             ] {
                 sqlx::query(sql).bind(t).execute(&mut *conn).await?;
             }
@@ -1425,13 +1426,19 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .await?;
         }
         Op::InsertInvitation(inv) => {
-            sqlx::query("DELETE FROM invitations WHERE tenant = $1 AND used_at IS NULL")
+            if inv.role.is_none() {
+                sqlx::query(
+                    "DELETE FROM invitations WHERE tenant = $1 AND used_at IS NULL \
+                     AND role IS NULL",
+                )
                 .bind(inv.tenant.as_bytes().as_slice())
                 .execute(&mut *conn)
                 .await?;
+            }
             sqlx::query(
                 "INSERT INTO invitations (id, tenant, token_hash, created_at, expires_at, \
-                 used_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                 used_at, role, purposes, membership_expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(inv.id.as_bytes().as_slice())
             .bind(inv.tenant.as_bytes().as_slice())
@@ -1439,6 +1446,9 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .bind(to_micros(inv.created_at))
             .bind(to_micros(inv.expires_at))
             .bind(inv.used_at.map(to_micros))
+            .bind(inv.role.clone())
+            .bind(inv.purposes.clone())
+            .bind(inv.membership_expires_at.map(to_micros))
             .execute(&mut *conn)
             .await
             .map_err(unique_to_conflict("invitation"))?;
@@ -1466,8 +1476,9 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 .execute(&mut *conn)
                 .await?;
             let owners: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM api_keys WHERE tenant = $1 AND role = 'owner' \
-                 AND revoked_at IS NULL",
+                "SELECT (SELECT count(*) FROM api_keys WHERE tenant = $1 AND role = 'owner' \
+                 AND revoked_at IS NULL) + (SELECT count(*) FROM memberships \
+                 WHERE tenant = $1 AND role = 'owner' AND expires_at IS NULL)",
             )
             .bind(tenant.as_bytes().as_slice())
             .fetch_one(&mut *conn)
@@ -1971,8 +1982,8 @@ impl Store for PostgresStore {
 
     async fn invitation_by_hash(&self, hash: &[u8; 32]) -> Result<Option<InvitationRow>> {
         let row = sqlx::query(
-            "SELECT id, tenant, token_hash, created_at, expires_at, used_at \
-             FROM invitations WHERE token_hash = $1",
+            "SELECT id, tenant, token_hash, created_at, expires_at, used_at, role, purposes, \
+             membership_expires_at FROM invitations WHERE token_hash = $1",
         )
         .bind(hash.as_slice())
         .fetch_optional(&self.pool)
@@ -1985,6 +1996,9 @@ impl Store for PostgresStore {
                 created_at: from_micros(row.try_get(3)?),
                 expires_at: from_micros(row.try_get(4)?),
                 used_at: opt_time_at(&row, 5)?,
+                role: row.try_get(6)?,
+                purposes: row.try_get(7)?,
+                membership_expires_at: opt_time_at(&row, 8)?,
             })
         })
         .transpose()
@@ -2590,5 +2604,13 @@ impl Store for PostgresStore {
 
     async fn open_grants_of(&self, user: Uuid) -> Result<Vec<SupportGrantRow>> {
         people::open_grants_of(&self.pool, user).await
+    }
+
+    async fn memberships_of(&self, user: Uuid) -> Result<Vec<MembershipRow>> {
+        people::memberships_of(&self.pool, user).await
+    }
+
+    async fn memberships(&self, tenant: Uuid) -> Result<Vec<MembershipRow>> {
+        people::memberships(&self.pool, tenant).await
     }
 }

@@ -32,10 +32,10 @@ mod snapshot;
 
 use crate::{
     ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, Op,
-    Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper,
-    SessionRow, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow, SubjectView,
-    SupportGrantRow, TenantRow, UserRow, WrappedKey, from_micros, to_micros,
+    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow,
+    MembershipRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow,
+    Rewrapper, SessionRow, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow,
+    SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -89,6 +89,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "people",
         include_str!("../migrations/sqlite/0007_people.sql"),
+    ),
+    (
+        9,
+        "memberships",
+        include_str!("../migrations/sqlite/0009_memberships.sql"),
     ),
 ];
 
@@ -1362,6 +1367,7 @@ fn apply(
                 "DELETE FROM requests WHERE tenant = ?1",
                 "DELETE FROM subjects WHERE tenant = ?1",
                 "DELETE FROM invitations WHERE tenant = ?1",
+                "DELETE FROM memberships WHERE tenant = ?1",
             ] {
                 run(conn, sql, [id])?;
             }
@@ -1510,13 +1516,15 @@ fn apply(
         Op::InsertInvitation(inv) => {
             run(
                 conn,
-                "DELETE FROM invitations WHERE tenant = ?1 AND used_at IS NULL",
-                [inv.tenant],
+                "DELETE FROM invitations WHERE tenant = ?1 AND used_at IS NULL \
+                 AND role IS NULL AND ?2 IS NULL",
+                params![inv.tenant, inv.role],
             )?;
             run(
                 conn,
                 "INSERT INTO invitations (id, tenant, token_hash, created_at, expires_at, \
-                 used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 used_at, role, purposes, membership_expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     inv.id,
                     inv.tenant,
@@ -1524,6 +1532,9 @@ fn apply(
                     to_micros(inv.created_at),
                     to_micros(inv.expires_at),
                     inv.used_at.map(to_micros),
+                    inv.role,
+                    inv.purposes,
+                    inv.membership_expires_at.map(to_micros),
                 ],
             )
             .map_err(unique_to_conflict("invitation"))?;
@@ -1539,8 +1550,9 @@ fn apply(
             // The writer thread is the only writer, so the count cannot change meanwhile.
             let owners: i64 = conn
                 .prepare_cached(
-                    "SELECT count(*) FROM api_keys WHERE tenant = ?1 AND role = 'owner' \
-                     AND revoked_at IS NULL",
+                    "SELECT (SELECT count(*) FROM api_keys WHERE tenant = ?1 AND role = 'owner' \
+                     AND revoked_at IS NULL) + (SELECT count(*) FROM memberships \
+                     WHERE tenant = ?1 AND role = 'owner' AND expires_at IS NULL)",
                 )?
                 .query_row([tenant], |r| r.get(0))?;
             if owners == 0 {
@@ -2193,8 +2205,8 @@ impl Store for SqliteStore {
         self.read(|c| {
             first(
                 c,
-                "SELECT id, tenant, token_hash, created_at, expires_at, used_at \
-                 FROM invitations WHERE token_hash = ?1",
+                "SELECT id, tenant, token_hash, created_at, expires_at, used_at, role, \
+                 purposes, membership_expires_at FROM invitations WHERE token_hash = ?1",
                 [hash],
                 |row| {
                     Ok(InvitationRow {
@@ -2204,6 +2216,9 @@ impl Store for SqliteStore {
                         created_at: time_at(row, 3)?,
                         expires_at: time_at(row, 4)?,
                         used_at: opt_time_at(row, 5)?,
+                        role: row.get(6)?,
+                        purposes: row.get(7)?,
+                        membership_expires_at: opt_time_at(row, 8)?,
                     })
                 },
             )
@@ -2799,5 +2814,13 @@ impl Store for SqliteStore {
 
     async fn open_grants_of(&self, user: Uuid) -> Result<Vec<SupportGrantRow>> {
         self.read(|c| people::open_grants_of(c, user))
+    }
+
+    async fn memberships_of(&self, user: Uuid) -> Result<Vec<MembershipRow>> {
+        self.read(|c| people::memberships_of(c, user))
+    }
+
+    async fn memberships(&self, tenant: Uuid) -> Result<Vec<MembershipRow>> {
+        self.read(|c| people::memberships(c, tenant))
     }
 }

@@ -1642,6 +1642,9 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
         created_at: at(0),
         expires_at: at(expires),
         used_at: None,
+        role: None,
+        purposes: None,
+        membership_expires_at: None,
     };
     let claim = |tenant: Uuid, n: u128, secs: i64| Op::ClaimInvitation {
         tenant,
@@ -1790,6 +1793,9 @@ async fn concurrent_claims_of_one_invitation_let_one_through() {
                 created_at: at(0),
                 expires_at: at(100),
                 used_at: None,
+                role: None,
+                purposes: None,
+                membership_expires_at: None,
             })])
             .await
             .unwrap();

@@ -57,6 +57,29 @@ pub enum Operation {
     DecideGrant,
     /// List the tenant's support grants.
     ListGrants,
+    /// Invite a person to join the tenant as a user of `role`.
+    InviteUser {
+        /// The role of the membership the invitation gives.
+        role: Role,
+    },
+    /// List the tenant's users and their memberships.
+    ListUsers,
+    /// Change a user's role in the tenant from `from` to `to`.
+    ChangeMembership {
+        /// The user's present role.
+        from: Role,
+        /// The role asked for.
+        to: Role,
+        /// Whether the change would leave the tenant without an owner.
+        last_owner: bool,
+    },
+    /// Remove a user of `role` from the tenant.
+    RemoveMembership {
+        /// The user's role.
+        role: Role,
+        /// Whether the removal would leave the tenant without an owner.
+        last_owner: bool,
+    },
 }
 
 impl Operation {
@@ -78,6 +101,10 @@ impl Operation {
             Self::RequestGrant => (Action::Request, Resource::SupportGrants),
             Self::DecideGrant => (Action::Decide, Resource::SupportGrants),
             Self::ListGrants => (Action::Read, Resource::SupportGrants),
+            Self::InviteUser { .. } => (Action::Issue, Resource::Users),
+            Self::ListUsers => (Action::Read, Resource::Users),
+            Self::ChangeMembership { .. } => (Action::Update, Resource::Users),
+            Self::RemoveMembership { .. } => (Action::Revoke, Resource::Users),
         }
     }
 
@@ -126,10 +153,11 @@ pub fn decide_platform(p: &Principal, op: PlatformOperation) -> Result<(), Denia
 }
 
 /// Whether a request of `p` may learn anything about `tenant` before the decision: a tenant
-/// role only of its own tenant; platform staff of any (the decision then hides what they
+/// role only of its own tenant (a user: of a tenant it has a membership of, live or ended,
+/// the decision then telling an ended one "not found"); platform staff of any (the decision then hides what they
 /// may not see).
 pub fn reaches(p: &Principal, tenant: Uuid) -> bool {
-    p.role.is_platform() || p.tenant == Some(tenant)
+    p.role.is_platform() || p.tenant == Some(tenant) || p.membership(tenant).is_some()
 }
 
 /// Whether `p` may see a destroyed tenant's remains (its row): platform staff only.
@@ -272,21 +300,30 @@ pub const ALL_NON_ESSENTIAL: &str = "all_non_essential";
 /// Allows or refuses one access. Rules are checked from the most to the least fundamental, so
 /// the reason given is the one that matters.
 pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
-    let p = a.principal;
+    // A user acts in the tenant with its membership's role, while the membership lasts.
+    let scoped = a.principal.in_tenant(a.tenant, a.now);
+    let p: &Principal = &scoped;
     let (action, resource) = a.operation.permission();
     let held = permissions::lookup(p.role, action, resource);
     // Personal data, its rights and its audit trail: a platform role that may not touch them
     // is told they do not exist, like a stranger.
     let data = matches!(
         resource,
-        Resource::Records | Resource::Rights | Resource::Audit | Resource::Tenant
+        Resource::Records | Resource::Rights | Resource::Audit | Resource::Tenant | Resource::Users
     );
     match p.role {
         // 1. Tenant isolation: a tenant key never learns about another tenant.
         r if !r.is_platform() && p.tenant != Some(a.tenant) => {
+            let reason = if p.membership(a.tenant).is_some() {
+                "membership expired"
+            } else if p.session.is_some() {
+                "user is not a member of the tenant"
+            } else {
+                "key belongs to another tenant"
+            };
             return Err(Denial::Hidden {
                 what: "tenant",
-                reason: "key belongs to another tenant".into(),
+                reason: reason.into(),
             });
         }
         // 2. Operators run the platform; personal data is not theirs to see, and neither is a
@@ -375,6 +412,42 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
                     describe(a.operation)
                 ),
             ));
+        }
+        Operation::InviteUser { role } | Operation::RemoveMembership { role, .. }
+            if !p.role.may_grant(role) =>
+        {
+            return Err(forbidden(
+                "role_not_permitted",
+                format!(
+                    "role {} may not {} of role {role}: owners give any role, others only \
+                     roles below their own (owner > admin > member, auditor)",
+                    p.role,
+                    describe(a.operation)
+                ),
+            ));
+        }
+        Operation::ChangeMembership { from, to, .. }
+            if !p.role.may_grant(from) || !p.role.may_grant(to) =>
+        {
+            return Err(forbidden(
+                "role_not_permitted",
+                format!(
+                    "role {} may not change a role from {from} to {to}: owners give any role, \
+                     others only roles below their own (owner > admin > member, auditor)",
+                    p.role
+                ),
+            ));
+        }
+        Operation::ChangeMembership {
+            last_owner: true, ..
+        }
+        | Operation::RemoveMembership {
+            last_owner: true, ..
+        } => {
+            return Err(Denial::Conflict {
+                code: "last_owner",
+                reason: "this user is the tenant's last owner; make another owner first".into(),
+            });
         }
         Operation::RevokeKey {
             last_owner: true, ..
@@ -496,6 +569,10 @@ fn describe(op: Operation) -> &'static str {
         Operation::RequestGrant => "request support grants",
         Operation::DecideGrant => "approve, deny or revoke support grants",
         Operation::ListGrants => "list support grants",
+        Operation::InviteUser { .. } => "invite users",
+        Operation::ListUsers => "list the tenant's users",
+        Operation::ChangeMembership { .. } => "change users' roles",
+        Operation::RemoveMembership { .. } => "remove users",
     }
 }
 

@@ -56,10 +56,10 @@ pub use disclosure::RecordOut;
 pub use error::{Result, VaultError};
 pub use people::{
     ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, BreakGlassNotice, CSRF_HEADER, CreatedUser,
-    Email, GrantDecision, GrantOut, Login, LoginOut, NewGrant, NewUser, PasswordChange,
-    PasswordReset, SESSION_COOKIE, SessionOut, UserOut, totp_code,
+    Email, GrantDecision, GrantOut, Joined, Login, LoginOut, MemberOut, MembershipChange, NewGrant,
+    NewUser, PasswordChange, PasswordReset, SESSION_COOKIE, SessionOut, UserOut, totp_code,
 };
-pub use principal::{GrantAction, GrantScope, Principal, RequestContext, Role};
+pub use principal::{GrantAction, GrantScope, Membership, Principal, RequestContext, Role};
 pub use record_rotation::KeyJob;
 pub use records::{SubjectOut, WriteOptions};
 pub use restore_check::DecryptionSample;
@@ -67,7 +67,8 @@ pub use retention::{Counts, RetentionOptions, RetentionReport};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
 pub use rotation::{KeyStatus, RotationReport};
 pub use tenants::{
-    ClaimInvitation, CreatedTenant, InvitationOut, KeyOut, NewKey, NewTenant, TenantOut,
+    ClaimInvitation, Claimed, CreatedTenant, InvitationOut, KeyOut, NewInvitation, NewKey,
+    NewTenant, TenantOut,
 };
 
 /// Everything a vault needs to start.

@@ -61,6 +61,9 @@ pub enum Resource {
     Retention,
     /// Support grants of a tenant.
     SupportGrants,
+    /// A tenant's users: their memberships (invited, listed, role changed, removed). Issuing
+    /// one is inviting a person; role order narrows which roles each may give.
+    Users,
 }
 
 /// How a role holds a permission.
@@ -131,6 +134,10 @@ pub const TABLE: &[Permission] = &[
     p(Owner, A::Read, R::Audit, Always),
     p(Owner, A::Read, R::SupportGrants, Always),
     p(Owner, A::Decide, R::SupportGrants, Always),
+    p(Owner, A::Read, R::Users, Always),
+    p(Owner, A::Issue, R::Users, Always),
+    p(Owner, A::Update, R::Users, Always),
+    p(Owner, A::Revoke, R::Users, Always),
     // Admin: everything but the tenant's lifecycle (and, by role order, owner keys).
     p(Admin, A::Read, R::Tenant, Always),
     p(Admin, A::Manage, R::Keys, Always),
@@ -143,6 +150,10 @@ pub const TABLE: &[Permission] = &[
     p(Admin, A::Read, R::Audit, Always),
     p(Admin, A::Read, R::SupportGrants, Always),
     p(Admin, A::Decide, R::SupportGrants, Always),
+    p(Admin, A::Read, R::Users, Always),
+    p(Admin, A::Issue, R::Users, Always),
+    p(Admin, A::Update, R::Users, Always),
+    p(Admin, A::Revoke, R::Users, Always),
     // Member: data for its named purposes.
     p(Member, A::Read, R::Tenant, Always),
     p(Member, A::Read, R::Records, Always),
@@ -153,6 +164,7 @@ pub const TABLE: &[Permission] = &[
     p(Auditor, A::Read, R::Audit, Always),
     p(Auditor, A::Sign, R::Checkpoints, Always),
     p(Auditor, A::Read, R::SupportGrants, Always),
+    p(Auditor, A::Read, R::Users, Always),
 ];
 
 /// How `role` holds `action` on `resource`, or `None` when it does not.
@@ -232,6 +244,7 @@ impl fmt::Display for Resource {
             Self::KeyRotation => "key rotation",
             Self::Retention => "retention",
             Self::SupportGrants => "support grants",
+            Self::Users => "users",
         })
     }
 }
@@ -257,7 +270,7 @@ mod tests {
         for p in TABLE {
             if matches!(
                 p.resource,
-                Resource::Records | Resource::Audit | Resource::Rights
+                Resource::Records | Resource::Audit | Resource::Rights | Resource::Users
             ) {
                 assert!(
                     !(p.role == Operator) && (p.role != Support || p.scope == UnderGrant),

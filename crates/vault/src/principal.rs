@@ -78,6 +78,17 @@ impl Role {
         }
     }
 
+    /// Whether a user of this role may give a person role `target` (invite, change a role to
+    /// or from it, remove a membership of it): owners any tenant role, everyone else only
+    /// roles ranked strictly below their own, so an admin cannot make (or unmake) an admin.
+    pub fn may_grant(self, target: Self) -> bool {
+        match (self, self.rank(), target.rank()) {
+            (Self::Owner, _, Some(_)) => true,
+            (_, Some(own), Some(other)) => other < own,
+            _ => false,
+        }
+    }
+
     /// Whether a key of this role may issue or revoke a key of role `target`: both are tenant
     /// roles and `target` ranks at or below this one.
     pub fn may_manage(self, target: Self) -> bool {
@@ -162,6 +173,21 @@ pub struct GrantScope {
     pub expires_at: time::OffsetDateTime,
 }
 
+/// A user's membership of a tenant as its session carries it: the role and purposes it acts
+/// with there, until when. Loaded with the session; [`crate::access::decide`] checks the time,
+/// so an ended membership gives nothing (the tenant is "not found", as without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The tenant.
+    pub tenant: Uuid,
+    /// The role there.
+    pub role: Role,
+    /// Purposes a member may state.
+    pub purposes: BTreeSet<Purpose>,
+    /// When it ends.
+    pub expires_at: Option<time::OffsetDateTime>,
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -177,6 +203,10 @@ pub struct Principal {
     pub session: Option<Uuid>,
     /// The support grants a support user holds (empty for everyone else).
     pub grants: Vec<GrantScope>,
+    /// The tenant memberships of a tenant user (empty for keys and platform staff). A user's
+    /// own `tenant` is `None`: it acts in a tenant only through a live membership of it
+    /// ([`Self::in_tenant`]).
+    pub memberships: Vec<Membership>,
 }
 
 impl Principal {
@@ -194,7 +224,31 @@ impl Principal {
             purposes,
             session: None,
             grants: Vec::new(),
+            memberships: Vec::new(),
         }
+    }
+
+    /// The principal as it acts in `tenant` at `now`: a user with a live membership of the
+    /// tenant takes that tenant, role and purposes; anyone else is unchanged (a user without
+    /// one keeps no tenant, so the decision hides the tenant from it).
+    pub fn in_tenant(&self, tenant: Uuid, now: time::OffsetDateTime) -> std::borrow::Cow<'_, Self> {
+        match self.membership(tenant) {
+            Some(m) if m.expires_at.is_none_or(|e| e > now) => std::borrow::Cow::Owned(Self {
+                key_id: self.key_id,
+                tenant: Some(tenant),
+                role: m.role,
+                purposes: m.purposes.clone(),
+                session: self.session,
+                grants: Vec::new(),
+                memberships: Vec::new(),
+            }),
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
+    /// The principal's membership of `tenant`, live or ended.
+    pub fn membership(&self, tenant: Uuid) -> Option<&Membership> {
+        self.memberships.iter().find(|m| m.tenant == tenant)
     }
 
     /// The grant that opens `tenant` at `now`, if the principal holds one.
@@ -208,7 +262,10 @@ impl Principal {
     /// acting under a grant is named with the grant, so the tenant's log shows every action
     /// taken under it.
     pub fn actor_in(&self, tenant: Option<Uuid>, now: time::OffsetDateTime) -> Actor {
-        let mut actor = self.actor();
+        let mut actor = match tenant {
+            Some(t) => self.in_tenant(t, now).actor(),
+            None => self.actor(),
+        };
         if let Some(g) = tenant.and_then(|t| self.live_grant(t, now)) {
             actor.id = format!("{}/grant:{}", actor.id, g.id);
         }
@@ -269,6 +326,24 @@ mod tests {
             assert!(low.may_manage(Role::Member));
             assert!(low.may_manage(Role::Auditor));
         }
+    }
+
+    #[test]
+    fn owners_grant_every_tenant_role_others_only_below_their_own() {
+        for r in TENANT_ROLES {
+            assert!(Role::Owner.may_grant(r), "owner grants {r}");
+        }
+        assert!(!Role::Admin.may_grant(Role::Owner));
+        assert!(!Role::Admin.may_grant(Role::Admin));
+        assert!(Role::Admin.may_grant(Role::Member));
+        assert!(Role::Admin.may_grant(Role::Auditor));
+        for low in [Role::Member, Role::Auditor] {
+            for r in TENANT_ROLES {
+                assert!(!low.may_grant(r), "{low} grants {r}");
+            }
+        }
+        assert!(!Role::Owner.may_grant(Role::Operator));
+        assert!(!Role::Operator.may_grant(Role::Member));
     }
 
     #[test]

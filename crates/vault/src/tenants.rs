@@ -54,7 +54,27 @@ pub struct CreatedTenant {
     pub invitation: InvitationOut,
 }
 
-/// An invitation to become a tenant's first owner. The token is shown once, here.
+/// Body of `POST /v1/tenants/{tenant}/invitations`. Empty (or without `role`): an invitation
+/// to become the tenant's first owner, which yields an API key (operators, for a tenant
+/// without an owner). With `role`: an invitation for a person to join the tenant as a user of
+/// that role (owners; admins for roles below admin).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    /// `owner`, `admin`, `member` or `auditor`: the role of the membership it gives.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Purposes a member may state (required for members, refused for other roles).
+    #[serde(default)]
+    pub purposes: Vec<String>,
+    /// When the membership it gives ends (RFC 3339, in the future); without, it lasts until
+    /// removed.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub membership_expires_at: Option<OffsetDateTime>,
+}
+
+/// An invitation: to become a tenant's first owner, or for a person to join it. The token is
+/// shown once, here.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InvitationOut {
     /// Invitation id (appears in audit events).
@@ -67,16 +87,45 @@ pub struct InvitationOut {
     /// After this time the invitation cannot be claimed.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// The role a person joins with (absent for a first-owner invitation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// When the membership it gives ends.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub membership_expires_at: Option<OffsetDateTime>,
 }
 
-/// Body of `POST /v1/invitations/claim`.
+/// Body of `POST /v1/invitations/claim`: `invitation` (or `token`) and `name` for a
+/// first-owner invitation; `token`, `email` and `password` for a person's invitation.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimInvitation {
-    /// The invitation token.
+    /// The invitation token (`ward_inv_…`).
+    #[serde(alias = "token")]
     pub invitation: String,
-    /// Label of the owner key, e.g. "Jane Doe (owner)".
-    pub name: String,
+    /// Label of the owner key, e.g. "Jane Doe (owner)" (first-owner invitations).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The person's login e-mail address (a person's invitation).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The password of a new account (at least 12 characters), or of the existing account
+    /// with this e-mail address, which then joins the tenant too.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// What claiming an invitation gives: the first owner's API key, or a person's membership.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Claimed {
+    /// The tenant's owner key (a first-owner invitation).
+    Key(KeyOut),
+    /// The person's membership (log in with `POST /v1/auth/login`).
+    Member(crate::people::Joined),
 }
 
 /// An API key to issue.
@@ -204,7 +253,7 @@ impl Vault {
         };
         let out = tenant_out(&row);
         event.at = now;
-        let (invitation, inv_row, inv_event) = self.new_invitation(ctx, id)?;
+        let (invitation, inv_row, inv_event) = self.new_invitation(ctx, id, None)?;
         self.inner
             .store
             .commit(vec![
@@ -221,10 +270,11 @@ impl Vault {
     }
 
     /// A fresh invitation for `tenant`: what to show, what to store, what to audit.
-    fn new_invitation(
+    pub(crate) fn new_invitation(
         &self,
         ctx: &RequestContext,
         tenant: Uuid,
+        person: Option<(Role, &BTreeSet<Purpose>, Option<OffsetDateTime>)>,
     ) -> Result<(InvitationOut, InvitationRow, AuditEvent)> {
         let token = Token::generate("ward_inv")?;
         let now = self.now();
@@ -237,44 +287,50 @@ impl Vault {
             created_at: now,
             expires_at: now.saturating_add(ttl),
             used_at: None,
+            role: person.map(|(r, _, _)| r.as_str().to_owned()),
+            purposes: person.map(|(_, p, _)| purposes_json(p)),
+            membership_expires_at: person.and_then(|(_, _, e)| e),
         };
         let mut event = self.event(ctx, Action::InvitationCreate, Some(tenant));
         event.at = now;
         event.detail = Some(serde_json::json!({
             "invitation": row.id,
             "expires_at": row.expires_at.unix_timestamp(),
+            "role": person.map(|(r, _, _)| r),
+            "membership_expires_at": row.membership_expires_at.map(|e| e.unix_timestamp()),
         }));
         let out = InvitationOut {
             id: row.id,
             tenant,
             token: token.as_str().to_owned(),
             expires_at: row.expires_at,
+            role: person.map(|(r, _, _)| r),
+            membership_expires_at: row.membership_expires_at,
         };
         Ok((out, row, event))
     }
 
-    /// Issues a new invitation for a tenant that has no live owner key (operator only);
-    /// earlier unclaimed invitations of the tenant stop working.
+    /// Issues an invitation. Without a role: to become the first owner of a tenant that has no
+    /// live owner (operator only); earlier unclaimed first-owner invitations of the tenant stop
+    /// working. With a role: for a person to join the tenant ([`Self::invite_user`]).
     pub async fn issue_invitation(
         &self,
         ctx: &RequestContext,
         tenant: Uuid,
+        new: NewInvitation,
     ) -> Result<InvitationOut> {
+        if new.role.is_some() || !new.purposes.is_empty() || new.membership_expires_at.is_some() {
+            return self.invite_user(ctx, tenant, new).await;
+        }
         let event = self.event(ctx, Action::InvitationCreate, Some(tenant));
         let row = self.visible_tenant(ctx, tenant, &event).await?;
-        let has_owner = self
-            .inner
-            .store
-            .api_keys(Some(tenant))
-            .await?
-            .iter()
-            .any(|k| k.role == Role::Owner.as_str() && k.revoked_at.is_none());
+        let has_owner = self.owners_besides(tenant, None).await? > 0;
         self.check(
             &self.tenant_access(ctx, &row, Operation::IssueInvitation { has_owner }),
             &event,
         )
         .await?;
-        let (out, inv_row, inv_event) = self.new_invitation(ctx, tenant)?;
+        let (out, inv_row, inv_event) = self.new_invitation(ctx, tenant, None)?;
         self.inner
             .store
             .commit(vec![
@@ -293,9 +349,17 @@ impl Vault {
         claim: ClaimInvitation,
         request_id: &str,
         client_ip: Option<std::net::IpAddr>,
-    ) -> Result<KeyOut> {
-        let name = crate::text::parse(&claim.name, "name", "invalid_name", MAX_NAME)?;
-        let name = name.as_str();
+    ) -> Result<Claimed> {
+        let name = claim
+            .name
+            .as_deref()
+            .map(|n| crate::text::parse(n, "name", "invalid_name", MAX_NAME))
+            .transpose()?;
+        let email = claim
+            .email
+            .as_deref()
+            .map(crate::people::Email::parse)
+            .transpose()?;
         let hash = token_hash(claim.invitation.trim());
         let now = self.now();
         // An unauthenticated caller guessing invitations is throttled and audited like one
@@ -323,6 +387,38 @@ impl Vault {
                 .await?;
             return Err(VaultError::InvitationInvalid);
         };
+        if inv.role.is_some() {
+            let (Some(email), Some(password)) = (email, claim.password) else {
+                return Err(VaultError::invalid(
+                    "email_required",
+                    "an invitation to join a tenant is claimed with an e-mail address and a \
+                     password",
+                    Some(if claim.email.is_none() {
+                        "email"
+                    } else {
+                        "password"
+                    }),
+                ));
+            };
+            return self
+                .join_tenant(
+                    inv,
+                    email,
+                    ward_crypto::Zeroizing::new(password),
+                    request_id,
+                    client_ip,
+                )
+                .await
+                .map(Claimed::Member);
+        }
+        let Some(name) = name else {
+            return Err(VaultError::invalid(
+                "name_required",
+                "a first-owner invitation is claimed with a name for the owner key",
+                Some("name"),
+            ));
+        };
+        let name = name.as_str();
         let token = Token::generate("ward_key")?;
         let key = ApiKeyRow {
             id: Uuid::now_v7(),
@@ -372,7 +468,7 @@ impl Vault {
             ])
             .await;
         match committed {
-            Ok(_) => Ok(out),
+            Ok(_) => Ok(Claimed::Key(out)),
             // Claimed (or replaced) by a concurrent request since it was read.
             Err(ward_store::StoreError::NotFound("invitation")) => {
                 Err(VaultError::InvitationInvalid)
@@ -428,31 +524,7 @@ impl Vault {
         }
         let name = crate::text::parse(&new.name, "name", "invalid_name", MAX_NAME)?;
         let name = name.as_str();
-        let mut purposes = BTreeSet::new();
-        for p in &new.purposes {
-            let purpose = Purpose::parse(p).map_err(|e| {
-                VaultError::invalid("invalid_purpose", format!("{p:?}: {e}"), Some("purposes"))
-            })?;
-            purposes.insert(purpose);
-        }
-        match role {
-            Role::Member if purposes.is_empty() => {
-                return Err(VaultError::invalid(
-                    "purposes_required",
-                    "member keys must name the purposes they may state",
-                    Some("purposes"),
-                ));
-            }
-            Role::Member => {}
-            _ if !purposes.is_empty() => {
-                return Err(VaultError::invalid(
-                    "purposes_not_applicable",
-                    format!("only member keys are limited to purposes; a {role} key is not"),
-                    Some("purposes"),
-                ));
-            }
-            _ => {}
-        }
+        let purposes = role_purposes(role, &new.purposes, "key")?;
         let token = Token::generate("ward_key")?;
         let now = self.now();
         let purposes: Vec<String> = purposes.iter().map(|p| p.as_str().to_owned()).collect();
@@ -499,10 +571,8 @@ impl Vault {
         event.detail = Some(serde_json::json!({ "key": key }));
         let row = self.visible_tenant(ctx, tenant, &event).await?;
         let keys = self.inner.store.api_keys(Some(tenant)).await?;
-        let live_owners = keys
-            .iter()
-            .filter(|k| k.role == Role::Owner.as_str() && k.revoked_at.is_none())
-            .count();
+        // Owner keys and owner users without end alike keep the tenant owned.
+        let live_owners = self.owners_besides(tenant, None).await?;
         // A key that is not the tenant's (or already revoked) is decided as the least role:
         // the store then answers "not found".
         let target = keys
@@ -604,6 +674,38 @@ impl Vault {
             now: self.now(),
         }
     }
+}
+
+/// The purposes of a member key or membership (`what` names which), validated: required for
+/// members, refused for other roles.
+pub(crate) fn role_purposes(role: Role, list: &[String], what: &str) -> Result<BTreeSet<Purpose>> {
+    let mut purposes = BTreeSet::new();
+    for p in list {
+        let purpose = Purpose::parse(p).map_err(|e| {
+            VaultError::invalid("invalid_purpose", format!("{p:?}: {e}"), Some("purposes"))
+        })?;
+        purposes.insert(purpose);
+    }
+    match role {
+        Role::Member if purposes.is_empty() => Err(VaultError::invalid(
+            "purposes_required",
+            format!("member {what}s must name the purposes they may state"),
+            Some("purposes"),
+        )),
+        Role::Member => Ok(purposes),
+        _ if !purposes.is_empty() => Err(VaultError::invalid(
+            "purposes_not_applicable",
+            format!("only member {what}s are limited to purposes; a {role} {what} is not"),
+            Some("purposes"),
+        )),
+        _ => Ok(purposes),
+    }
+}
+
+/// A set of purposes as the store keeps it: a JSON array.
+pub(crate) fn purposes_json(p: &BTreeSet<Purpose>) -> String {
+    let v: Vec<&str> = p.iter().map(Purpose::as_str).collect();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
 }
 
 pub(crate) fn tenant_out(row: &TenantRow) -> TenantOut {

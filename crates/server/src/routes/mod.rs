@@ -9,3 +9,4 @@ pub(crate) mod rights;
 pub(crate) mod support;
 pub(crate) mod system;
 pub(crate) mod tenants;
+pub(crate) mod users;

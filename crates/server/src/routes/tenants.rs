@@ -4,10 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use uuid::Uuid;
 use ward_vault::{
-    ClaimInvitation, CreatedTenant, InvitationOut, KeyOut, NewKey, NewTenant, TenantOut,
+    ClaimInvitation, Claimed, CreatedTenant, InvitationOut, KeyOut, NewInvitation, NewKey,
+    NewTenant, TenantOut,
 };
 
-use crate::extract::{Auth, Json, Path, RequestMeta};
+use crate::extract::{Auth, Json, OptionalJson, Path, RequestMeta};
 use crate::{ApiError, AppState, ErrorBody};
 
 /// Create a tenant (operator keys only). The tenant gets its own encryption key, and the
@@ -88,37 +89,48 @@ pub(crate) async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Issue a new owner invitation (operator keys only), while the tenant has no live owner key
-/// (otherwise 409 `owner_exists`): for a first owner who lost or let expire the invitation
-/// of the tenant's creation. Earlier unclaimed invitations of the tenant stop working.
+/// Issue an invitation. Without a body (or without `role`): the invitation to become the
+/// first owner of a tenant that has none, which yields an API key (operators). With `role`
+/// (`owner`, `admin`, `member` with `purposes`, `auditor`) and optionally
+/// `membership_expires_at`: an invitation for a person to join the tenant as a user (owners;
+/// admins only for member and auditor). The token is shown once; it works once, until
+/// `expires_at`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/invitations", tag = "tenants",
+    request_body(content = Option<NewInvitation>, description = "Optional: a person's invitation"),
     params(("tenant" = Uuid, Path, description = "Tenant id")),
-    responses((status = 201, body = InvitationOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 201, body = InvitationOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn issue_invitation(
     State(s): State<AppState>,
     Auth(ctx): Auth,
     Path(tenant): Path<Uuid>,
+    OptionalJson(body): OptionalJson<NewInvitation>,
 ) -> Result<(StatusCode, axum::Json<InvitationOut>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        axum::Json(s.vault.issue_invitation(&ctx, tenant).await?),
+        axum::Json(
+            s.vault
+                .issue_invitation(&ctx, tenant, body.unwrap_or_default())
+                .await?,
+        ),
     ))
 }
 
-/// Claim an owner invitation: no API key, the invitation is the credential. Returns the
-/// tenant's owner key (the token is in this response and nowhere else). An unknown, expired,
-/// replaced or already claimed invitation is one error, 401 `invitation_invalid`.
+/// Claim an invitation. A first-owner invitation (`invitation` or `token`, and `name`) gives
+/// the tenant's owner key. A person's invitation (`token`, `email`, `password`) makes a user
+/// account, or adds the membership to the existing account with that e-mail address after
+/// checking its password (its sessions end); then log in with `POST /v1/auth/login`. An
+/// unknown, expired or used token is the same 401 `invitation_invalid`.
 #[utoipa::path(post, path = "/v1/invitations/claim", tag = "tenants", request_body = ClaimInvitation,
-    responses((status = 201, body = KeyOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Claimed), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn claim_invitation(
     State(s): State<AppState>,
     meta: RequestMeta,
     Json(body): Json<ClaimInvitation>,
-) -> Result<(StatusCode, axum::Json<KeyOut>), ApiError> {
-    let key = s
+) -> Result<(StatusCode, axum::Json<Claimed>), ApiError> {
+    let claimed = s
         .vault
         .claim_invitation(body, &meta.request_id, meta.client_ip)
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(key)))
+    Ok((StatusCode::CREATED, axum::Json(claimed)))
 }

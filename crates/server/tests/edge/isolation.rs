@@ -27,6 +27,9 @@ fn sample(method: &str, path: &str, a: &Ids) -> (String, Option<Value>) {
             Some(json!({"name": "intruder", "role": "member", "purposes": ["essential.service"]})),
         ),
         ("POST", "/v1/tenants/{tenant}/subjects") => (String::new(), Some(json!({}))),
+        ("PATCH", "/v1/tenants/{tenant}/users/{user}") => {
+            (String::new(), Some(json!({"role": "owner"})))
+        }
         ("POST", "/v1/tenants/{tenant}/subjects/{subject}/records") => (
             String::new(),
             Some(json!({"collection": "contact", "fields": {"name": "X", "email": "x@b.example"}})),
@@ -103,6 +106,8 @@ impl Ids {
             .replace("{collection}", "contact")
             // No grant of A's exists for B to name; B must get 404 before any grant lookup.
             .replace("{grant}", "0190a5d2-0000-7000-8000-000000000000")
+            // Likewise for a user: B must get 404 before any membership lookup.
+            .replace("{user}", "0190a5d2-0000-7000-8000-000000000000")
     }
 }
 

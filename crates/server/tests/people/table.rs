@@ -170,6 +170,21 @@ const TABLE: &[(&str, &str, &str)] = &[
         "401 401 404 401 200 200 403 200 403 403 403 403 403",
     ),
     (
+        "GET",
+        "/v1/tenants/{tenant}/users",
+        "401 401 404 401 200 200 403 200 404 404 404 404 404",
+    ),
+    (
+        "DELETE",
+        "/v1/tenants/{tenant}/users/{user}",
+        "401 401 404 401 404 404 403 403 404 404 404 404 404",
+    ),
+    (
+        "PATCH",
+        "/v1/tenants/{tenant}/users/{user}",
+        "401 401 404 401 404 404 403 403 404 404 404 404 404",
+    ),
+    (
         "PATCH",
         "/v1/tenants/{tenant}/subjects/{subject}/records/{record}",
         "401 401 404 401 200 200 200 403 404 404 404 404 200",
@@ -500,7 +515,8 @@ fn request(method: &str, route: &str, w: &World) -> (String, Option<Value>) {
         .replace("{request}", &w.request)
         .replace("{collection}", "contact")
         .replace("{grant}", "0190a5d2-0000-7000-8000-000000000000")
-        .replace("{session}", "0190a5d2-0000-7000-8000-000000000000");
+        .replace("{session}", "0190a5d2-0000-7000-8000-000000000000")
+        .replace("{user}", "0190a5d2-0000-7000-8000-000000000000");
     let purpose = "purpose=essential.service";
     let (path, body) = match (method, route) {
         ("POST", "/v1/tenants") => (path, Some(json!({ "name": "New" }))),
@@ -590,6 +606,9 @@ fn request(method: &str, route: &str, w: &World) -> (String, Option<Value>) {
                 "actions": ["read"], "duration": "1h" }),
             ),
         ),
+        ("PATCH", "/v1/tenants/{tenant}/users/{user}") => {
+            (path, Some(json!({ "role": "auditor" })))
+        }
         (m, _) if m != "GET" && m != "DELETE" => (path, Some(json!({}))),
         _ => (path, None),
     };

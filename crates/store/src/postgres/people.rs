@@ -5,7 +5,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use uuid::Uuid;
 
 use super::{hash_at, opt_time_at, opt_uuid_at, u32_at, unique_to_conflict, uuid_at};
-use crate::people::{PeopleOp, SessionRow, SupportGrantRow, UserRow};
+use crate::people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
 use crate::{Result, StoreError, from_micros, to_micros};
 
 const USER_COLUMNS: &str = "id, email_hash, email_sealed, role, tenant, password_hash, \
@@ -14,6 +14,8 @@ const USER_COLUMNS: &str = "id, email_hash, email_sealed, role, tenant, password
 
 const SESSION_COLUMNS: &str =
     "id, token_hash, user_id, csrf_hash, created_at, last_seen_at, expires_at, revoked_at";
+
+const MEMBERSHIP_COLUMNS: &str = "user_id, tenant, role, purposes, expires_at, created_at";
 
 const GRANT_COLUMNS: &str = "id, tenant, requester, ticket, justification, collections, \
      actions, break_glass, status, duration_secs, requested_at, decided_at, decided_by, \
@@ -190,6 +192,47 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
             .execute(&mut *conn)
             .await?;
         }
+        PeopleOp::InsertMembership(m) => {
+            sqlx::query(
+                "INSERT INTO memberships (user_id, tenant, role, purposes, expires_at, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(b(&m.user))
+            .bind(b(&m.tenant))
+            .bind(&m.role)
+            .bind(&m.purposes)
+            .bind(m.expires_at.map(to_micros))
+            .bind(to_micros(m.created_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_to_conflict("membership"))?;
+        }
+        PeopleOp::SetMembershipRole {
+            tenant,
+            user,
+            role,
+            purposes,
+        } => one(
+            sqlx::query(
+                "UPDATE memberships SET role = $1, purposes = $2 \
+                 WHERE tenant = $3 AND user_id = $4",
+            )
+            .bind(&role)
+            .bind(&purposes)
+            .bind(b(&tenant))
+            .bind(b(&user))
+            .execute(&mut *conn)
+            .await?,
+            "membership",
+        )?,
+        PeopleOp::DeleteMembership { tenant, user } => one(
+            sqlx::query("DELETE FROM memberships WHERE tenant = $1 AND user_id = $2")
+                .bind(b(&tenant))
+                .bind(b(&user))
+                .execute(&mut *conn)
+                .await?,
+            "membership",
+        )?,
         PeopleOp::InsertGrant(g) => {
             sqlx::query(
                 "INSERT INTO support_grants (id, tenant, requester, ticket, justification, \
@@ -329,6 +372,37 @@ pub(super) async fn open_grants_of(pool: &PgPool, user: Uuid) -> Result<Vec<Supp
         .fetch_all(pool)
         .await?;
     rows.iter().map(grant_from).collect()
+}
+
+pub(super) async fn memberships_of(pool: &PgPool, user: Uuid) -> Result<Vec<MembershipRow>> {
+    let sql =
+        format!("SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = $1 ORDER BY tenant");
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(b(&user))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(membership_from).collect()
+}
+
+pub(super) async fn memberships(pool: &PgPool, tenant: Uuid) -> Result<Vec<MembershipRow>> {
+    let sql =
+        format!("SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE tenant = $1 ORDER BY user_id");
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(b(&tenant))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(membership_from).collect()
+}
+
+fn membership_from(row: &PgRow) -> Result<MembershipRow> {
+    Ok(MembershipRow {
+        user: uuid_at(row, 0)?,
+        tenant: uuid_at(row, 1)?,
+        role: row.try_get(2)?,
+        purposes: row.try_get(3)?,
+        expires_at: opt_time_at(row, 4)?,
+        created_at: time_at(row, 5)?,
+    })
 }
 
 fn opt_hash_at(row: &PgRow, i: usize) -> Result<Option<[u8; 32]>> {

@@ -133,6 +133,9 @@ pub(crate) const DATA: &[Table] = &[
             col("created_at", Time),
             col("expires_at", Time),
             opt("used_at", Time),
+            opt("role", Text),
+            opt("purposes", Text),
+            opt("membership_expires_at", Time),
         ],
         key: &["id"],
     },
@@ -155,6 +158,18 @@ pub(crate) const DATA: &[Table] = &[
             opt("disabled_at", Time),
         ],
         key: &["id"],
+    },
+    Table {
+        name: "memberships",
+        columns: &[
+            col("user_id", Uuid),
+            col("tenant", Uuid),
+            col("role", Text),
+            col("purposes", Text),
+            opt("expires_at", Time),
+            col("created_at", Time),
+        ],
+        key: &["user_id", "tenant"],
     },
     Table {
         name: "recovery_codes",

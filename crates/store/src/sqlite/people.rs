@@ -4,7 +4,7 @@ use rusqlite::{Connection, Row, params};
 use uuid::Uuid;
 
 use super::{all, first, hash_at, opt_time_at, run, run_one, time_at, u32_at, uuid_at};
-use crate::people::{PeopleOp, SessionRow, SupportGrantRow, UserRow};
+use crate::people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
 use crate::{Result, StoreError, to_micros};
 
 const USER_COLUMNS: &str = "id, email_hash, email_sealed, role, tenant, password_hash, \
@@ -13,6 +13,8 @@ const USER_COLUMNS: &str = "id, email_hash, email_sealed, role, tenant, password
 
 const SESSION_COLUMNS: &str =
     "id, token_hash, user_id, csrf_hash, created_at, last_seen_at, expires_at, revoked_at";
+
+const MEMBERSHIP_COLUMNS: &str = "user_id, tenant, role, purposes, expires_at, created_at";
 
 const GRANT_COLUMNS: &str = "id, tenant, requester, ticket, justification, collections, \
      actions, break_glass, status, duration_secs, requested_at, decided_at, decided_by, \
@@ -145,6 +147,39 @@ pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {
                 params![to_micros(*at), user],
             )?;
         }
+        PeopleOp::InsertMembership(m) => {
+            run(
+                conn,
+                "INSERT INTO memberships (user_id, tenant, role, purposes, expires_at, \
+                 created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    m.user,
+                    m.tenant,
+                    m.role,
+                    m.purposes,
+                    m.expires_at.map(to_micros),
+                    to_micros(m.created_at),
+                ],
+            )
+            .map_err(super::unique_to_conflict("membership"))?;
+        }
+        PeopleOp::SetMembershipRole {
+            tenant,
+            user,
+            role,
+            purposes,
+        } => run_one(
+            conn,
+            "membership",
+            "UPDATE memberships SET role = ?1, purposes = ?2 WHERE tenant = ?3 AND user_id = ?4",
+            params![role, purposes, tenant, user],
+        )?,
+        PeopleOp::DeleteMembership { tenant, user } => run_one(
+            conn,
+            "membership",
+            "DELETE FROM memberships WHERE tenant = ?1 AND user_id = ?2",
+            params![tenant, user],
+        )?,
         PeopleOp::InsertGrant(g) => {
             run(
                 conn,
@@ -253,6 +288,29 @@ pub(super) fn open_grants_of(c: &Connection, user: Uuid) -> Result<Vec<SupportGr
          WHERE requester = ?1 AND status = 'approved' ORDER BY id"
     );
     all(c, &sql, [user], grant_from)
+}
+
+pub(super) fn memberships_of(c: &Connection, user: Uuid) -> Result<Vec<MembershipRow>> {
+    let sql =
+        format!("SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ?1 ORDER BY tenant");
+    all(c, &sql, [user], membership_from)
+}
+
+pub(super) fn memberships(c: &Connection, tenant: Uuid) -> Result<Vec<MembershipRow>> {
+    let sql =
+        format!("SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE tenant = ?1 ORDER BY user_id");
+    all(c, &sql, [tenant], membership_from)
+}
+
+fn membership_from(row: &Row<'_>) -> Result<MembershipRow> {
+    Ok(MembershipRow {
+        user: uuid_at(row, 0)?,
+        tenant: uuid_at(row, 1)?,
+        role: row.get(2)?,
+        purposes: row.get(3)?,
+        expires_at: opt_time_at(row, 4)?,
+        created_at: time_at(row, 5)?,
+    })
 }
 
 fn opt_hash_at(row: &Row<'_>, i: usize) -> Result<Option<[u8; 32]>> {

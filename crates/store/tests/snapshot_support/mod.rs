@@ -352,6 +352,9 @@ pub async fn populate(store: &dyn Store) -> Fixture {
             created_at: at(6),
             expires_at: at(7),
             used_at: None,
+            role: None,
+            purposes: None,
+            membership_expires_at: None,
         }),
         audit_op(None, None, "keys", 5),
     ])

@@ -8,6 +8,7 @@
 //! key derived from the root key, with associated data binding the user and the column
 //! ([`ward_crypto::aad::user_secret`]).
 
+mod memberships;
 mod password;
 pub(crate) mod sessions;
 mod support;
@@ -16,6 +17,7 @@ mod users;
 
 use ward_crypto::{Cipher, Hasher, RootKeyring, Zeroizing, aad};
 
+pub use memberships::{Joined, MemberOut, MembershipChange};
 pub use password::{ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST};
 pub use sessions::{CSRF_HEADER, Login, LoginOut, SESSION_COOKIE, SessionOut};
 pub use support::{BreakGlassNotice, GrantDecision, GrantOut, NewGrant};

@@ -351,13 +351,20 @@ impl Vault {
         } else {
             Vec::new()
         };
+        let memberships = if role.is_platform() {
+            Vec::new()
+        } else {
+            self.membership_scopes(user.id).await?
+        };
         let principal = Principal {
             key_id: user.id,
-            tenant: user.tenant,
+            // A tenant user acts in a tenant only through a membership of it.
+            tenant: None,
             role,
             purposes: Default::default(),
             session: Some(s.id),
             grants,
+            memberships,
         };
         let cached = CachedSession {
             principal,
@@ -530,6 +537,7 @@ impl Vault {
                 purposes: Default::default(),
                 session: Some(session),
                 grants: Vec::<GrantScope>::new(),
+                memberships: Vec::new(),
             },
             request_id: request_id.to_owned(),
             client_ip,

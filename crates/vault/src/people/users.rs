@@ -176,24 +176,32 @@ impl Vault {
             new.tenant,
             serde_json::json!({ "user": id, "role": new.role, "totp": with_totp }),
         );
-        self.inner
-            .store
-            .commit(vec![
-                Op::People(PeopleOp::InsertUser {
-                    user: Box::new(row),
-                    recovery_codes: code_hashes,
-                }),
-                Op::Audit(Box::new(event)),
-            ])
-            .await
-            .map_err(|e| match e {
-                ward_store::StoreError::Conflict(_) => VaultError::invalid(
-                    "email_taken",
-                    "a user with this e-mail address exists",
-                    Some("email"),
-                ),
-                other => other.into(),
-            })?;
+        let mut ops = vec![Op::People(PeopleOp::InsertUser {
+            user: Box::new(row),
+            recovery_codes: code_hashes,
+        })];
+        if let Some(tenant) = new.tenant {
+            // A tenant user acts in its tenant through a membership, like an invited one.
+            ops.push(Op::People(PeopleOp::InsertMembership(
+                ward_store::MembershipRow {
+                    user: id,
+                    tenant,
+                    role: new.role.as_str().into(),
+                    purposes: "[]".into(),
+                    expires_at: None,
+                    created_at: now,
+                },
+            )));
+        }
+        ops.push(Op::Audit(Box::new(event)));
+        self.inner.store.commit(ops).await.map_err(|e| match e {
+            ward_store::StoreError::Conflict(_) => VaultError::invalid(
+                "email_taken",
+                "a user with this e-mail address exists",
+                Some("email"),
+            ),
+            other => other.into(),
+        })?;
         Ok(CreatedUser {
             user,
             otpauth_uri: uri.map(|u| u.to_string()),
