@@ -181,7 +181,13 @@ pub(crate) fn decode_row<'a>(table: &'a Table, payload: &'a [u8]) -> Result<Vec<
         what: table.name,
     };
     let mut values = Vec::with_capacity(table.columns.len());
-    for column in table.columns {
+    for (i, column) in table.columns.iter().enumerate() {
+        // A dump written before the table's last nullable columns were added ends its rows
+        // early (its table header said so, `check_table`); they restore as NULL.
+        if r.input.is_empty() && table.columns[i..].iter().all(|c| c.nullable) {
+            values.resize(table.columns.len(), Value::Null);
+            break;
+        }
         if column.nullable {
             match r.u8()? {
                 0 => {
@@ -218,7 +224,17 @@ fn put_table(out: &mut Vec<u8>, table: &Table) {
     }
 }
 
-/// Checks that a table frame describes exactly `expected`.
+/// The name a table frame announces.
+fn table_name(payload: &[u8]) -> Result<&str> {
+    Reader {
+        input: payload,
+        what: "a table header",
+    }
+    .str()
+}
+
+/// Checks that a table frame describes `expected`, or `expected` as an older Ward wrote it:
+/// its columns in order, possibly without trailing nullable ones added since.
 fn check_table(payload: &[u8], expected: &Table) -> Result<()> {
     let mut r = Reader {
         input: payload,
@@ -231,14 +247,18 @@ fn check_table(payload: &[u8], expected: &Table) -> Result<()> {
             expected.name
         )));
     }
-    let count = r.varint()?;
-    if count != expected.columns.len() as u64 {
+    let count = usize::try_from(r.varint()?).unwrap_or(usize::MAX);
+    let known = expected.columns.len();
+    if count > known
+        || expected.columns[count.min(known)..]
+            .iter()
+            .any(|c| !c.nullable)
+    {
         return Err(invalid(format!(
-            "table {name} has {count} columns, this Ward knows {}",
-            expected.columns.len()
+            "table {name} has {count} columns, this Ward knows {known}"
         )));
     }
-    for column in expected.columns {
+    for column in &expected.columns[..count] {
         let found = r.str()?;
         let ty = r.u8()?;
         let nullable = r.u8()?;
@@ -250,6 +270,11 @@ fn check_table(payload: &[u8], expected: &Table) -> Result<()> {
         }
     }
     r.done()
+}
+
+/// Whether a dump may lack `table` (it was added after dumps without it were written).
+fn added_later(table: &Table) -> bool {
+    tables::ADDED_LATER.contains(&table.name)
 }
 
 // ---- the encoder ----------------------------------------------------------------------------
@@ -412,6 +437,8 @@ pub(crate) struct Decoder {
     header_read: bool,
     current: Option<(&'static Table, u64)>,
     next_table: usize,
+    /// Tables the dump held (fewer than the stream's when it predates some).
+    tables_read: u64,
     done: bool,
     summary: SnapshotSummary,
 }
@@ -426,6 +453,7 @@ impl Decoder {
             header_read: false,
             current: None,
             next_table: 0,
+            tables_read: 0,
             done: false,
             summary: SnapshotSummary::default(),
         }
@@ -500,12 +528,22 @@ impl Decoder {
     fn frame(&mut self, kind: u8, payload: Bytes) -> Result<Item> {
         match (kind, self.current.as_mut()) {
             (TABLE, None) => {
+                // Tables a dump from before they existed lacks are skipped (and restore
+                // empty); any other table must come in the stream's order.
+                let name = table_name(&payload)?;
+                while let Some(skipped) = self.tables.get(self.next_table)
+                    && skipped.name != name
+                    && added_later(skipped)
+                {
+                    self.next_table += 1;
+                }
                 let table = self
                     .tables
                     .get(self.next_table)
                     .ok_or_else(|| invalid("more tables than the stream has"))?;
                 check_table(&payload, table)?;
                 self.next_table += 1;
+                self.tables_read += 1;
                 self.current = Some((table, 0));
                 Ok(Item::Table(table))
             }
@@ -546,7 +584,10 @@ impl Decoder {
     }
 
     fn check_trailer(&mut self, payload: &[u8]) -> Result<()> {
-        if self.next_table != self.tables.len() {
+        if self.tables[self.next_table..]
+            .iter()
+            .any(|t| !added_later(t))
+        {
             return Err(invalid(format!(
                 "the dump ends after {} of the stream's {} tables",
                 self.next_table,
@@ -561,7 +602,7 @@ impl Decoder {
         let rows = r.varint()?;
         let digest = r.take(DIGEST_LEN)?;
         r.done()?;
-        if tables != self.tables.len() as u64 || rows != self.summary.rows() {
+        if tables != self.tables_read || rows != self.summary.rows() {
             return Err(invalid("the trailer's counts do not match the dump"));
         }
         let computed = std::mem::replace(&mut self.digest, Context::new(&SHA256)).finish();

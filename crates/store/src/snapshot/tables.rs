@@ -428,6 +428,13 @@ pub(crate) const KEYS: &[Table] = &[
 ];
 
 /// The tables of `stream`, in dump order.
+/// Tables added to a stream after its format version was fixed, so that a dump written before
+/// holds no frame for them: they restore empty. A table joins this list the release it is added
+/// (wherever it sits in the stream's order). Columns evolve the same way, with no list: a
+/// column added later goes at the end of its table and is nullable, and a dump without it
+/// restores it as NULL.
+pub(crate) const ADDED_LATER: &[&str] = &["memberships"];
+
 pub(crate) fn of(stream: SnapshotStream) -> &'static [Table] {
     match stream {
         SnapshotStream::Data => DATA,
