@@ -2,6 +2,7 @@
 
 mod cards;
 mod diagnostics;
+mod monitoring;
 mod example;
 mod properties;
 mod records;
