@@ -528,6 +528,8 @@ pub enum Op {
     },
     /// A change to users, sessions or support grants.
     People(crate::PeopleOp),
+    /// A change to alerts.
+    Alert(crate::AlertOp),
 }
 
 /// What a commit produced.

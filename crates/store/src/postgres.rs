@@ -51,6 +51,7 @@
 //! Several servers may start at once: migrations (and the creation of the schema, for
 //! [`PostgresStore::open_in_schema`]) run under a session advisory lock.
 
+mod alerts;
 mod people;
 
 use std::str::FromStr;
@@ -71,12 +72,12 @@ mod tenant_locks;
 use batch::RecordWrite;
 
 use crate::{
-    ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
-    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow, KeyOwner,
-    KeysRewrapped, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result,
-    RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary, Store, StoreError,
-    SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey, from_micros,
-    to_micros,
+    AlertQuery, AlertRow, ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow,
+    Committed, ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow,
+    KeyOwner, KeysRewrapped, LedgerRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow,
+    Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary, Store,
+    StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
+    from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -1477,6 +1478,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             }
         }
         Op::People(op) => people::apply(conn, op).await?,
+        Op::Alert(op) => alerts::apply(conn, &op).await?,
     }
     Ok(())
 }
@@ -2558,5 +2560,21 @@ impl Store for PostgresStore {
 
     async fn open_grants_of(&self, user: Uuid) -> Result<Vec<SupportGrantRow>> {
         people::open_grants_of(&self.pool, user).await
+    }
+
+    async fn alert(&self, id: Uuid) -> Result<Option<AlertRow>> {
+        alerts::alert(&self.pool, id).await
+    }
+
+    async fn live_alert(&self, rule: &str, scope: &str) -> Result<Option<AlertRow>> {
+        alerts::live_alert(&self.pool, rule, scope).await
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRow>> {
+        alerts::alerts(&self.pool, query).await
+    }
+
+    async fn open_alert_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        alerts::open_alert_counts(&self.pool).await
     }
 }

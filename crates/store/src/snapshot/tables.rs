@@ -201,6 +201,26 @@ pub(crate) const DATA: &[Table] = &[
         key: &["id"],
     },
     Table {
+        name: "alerts",
+        columns: &[
+            col("id", Uuid),
+            col("rule", Text),
+            col("scope", Text),
+            col("severity", Text),
+            opt("tenant", Uuid),
+            col("status", Text),
+            col("first_seen", Time),
+            col("last_seen", Time),
+            col("count", Int),
+            col("events", Text),
+            opt("acknowledged_by", Text),
+            opt("acknowledged_at", Time),
+            opt("resolved_by", Text),
+            opt("resolved_at", Time),
+        ],
+        key: &["id"],
+    },
+    Table {
         name: "subjects",
         columns: &[
             col("tenant", Uuid),
