@@ -200,6 +200,14 @@ actions! {
     GrantDecide => "grant_decide",
     /// A tenant's support grants listed.
     GrantList => "grant_list",
+    /// A detection rule opened an alert (detail: alert id, rule, scope, severity).
+    AlertOpen => "alert_open",
+    /// Alerts listed.
+    AlertRead => "alert_read",
+    /// An alert acknowledged.
+    AlertAcknowledge => "alert_acknowledge",
+    /// An alert resolved.
+    AlertResolve => "alert_resolve",
 }
 
 /// Whether the action went ahead.

@@ -57,6 +57,10 @@ pub enum Operation {
     DecideGrant,
     /// List the tenant's support grants.
     ListGrants,
+    /// List the tenant's alerts.
+    ReadAlerts,
+    /// Acknowledge or resolve one of the tenant's alerts.
+    DecideAlerts,
 }
 
 impl Operation {
@@ -78,6 +82,8 @@ impl Operation {
             Self::RequestGrant => (Action::Request, Resource::SupportGrants),
             Self::DecideGrant => (Action::Decide, Resource::SupportGrants),
             Self::ListGrants => (Action::Read, Resource::SupportGrants),
+            Self::ReadAlerts => (Action::Read, Resource::Alerts),
+            Self::DecideAlerts => (Action::Decide, Resource::Alerts),
         }
     }
 
@@ -101,6 +107,10 @@ pub enum PlatformOperation {
     RotateKeys,
     /// Run retention across tenants.
     RunRetention,
+    /// List every alert.
+    ReadAlerts,
+    /// Acknowledge or resolve any alert.
+    DecideAlerts,
 }
 
 impl PlatformOperation {
@@ -109,6 +119,8 @@ impl PlatformOperation {
             Self::CreateTenant => (Action::Create, Resource::Tenants),
             Self::RotateKeys => (Action::Run, Resource::KeyRotation),
             Self::RunRetention => (Action::Run, Resource::Retention),
+            Self::ReadAlerts => (Action::Read, Resource::Alerts),
+            Self::DecideAlerts => (Action::Decide, Resource::Alerts),
         }
     }
 }
@@ -487,6 +499,8 @@ fn describe(op: Operation) -> &'static str {
         Operation::RequestGrant => "request support grants",
         Operation::DecideGrant => "approve, deny or revoke support grants",
         Operation::ListGrants => "list support grants",
+        Operation::ReadAlerts => "list alerts",
+        Operation::DecideAlerts => "acknowledge or resolve alerts",
     }
 }
 

@@ -113,11 +113,26 @@ impl Vault {
         source: Option<&str>,
         token_key: Option<&[u8; 16]>,
     ) -> Result<()> {
+        let now = self.now();
         self.inner
             .auth_guard
-            .check(source, token_key, self.now())
-            .map_err(|r| VaultError::Throttled {
-                retry_after: r.retry_after,
+            .check(source, token_key, now)
+            .map_err(|r| {
+                // A refused attempt is a failed one to the rules too; its alert is written
+                // beside the request, which is answered at once.
+                let hits = self
+                    .inner
+                    .monitor
+                    .observe_auth_failure(source, token_key, now);
+                if !hits.is_empty()
+                    && let Ok(rt) = tokio::runtime::Handle::try_current()
+                {
+                    let vault = self.clone();
+                    rt.spawn(async move { vault.raise(hits).await });
+                }
+                VaultError::Throttled {
+                    retry_after: r.retry_after,
+                }
             })
     }
 
@@ -136,6 +151,8 @@ impl Vault {
             self.inner
                 .auth_guard
                 .fail(source.as_deref(), token_key.as_ref(), now);
+        self.observe_auth_failure(source.as_deref(), token_key.as_ref())
+            .await;
         let mut ops = Vec::new();
         if let Some((src, w)) = closed {
             ops.push(Op::Audit(Box::new(self.auth_summary(&src, &w, now))));
@@ -155,7 +172,7 @@ impl Vault {
             ops.push(Op::Audit(Box::new(event)));
         }
         if !ops.is_empty() {
-            self.inner.store.commit(ops).await?;
+            self.commit(ops).await?;
         }
         Ok(())
     }
@@ -172,7 +189,7 @@ impl Vault {
                 .iter()
                 .map(|(src, w)| Op::Audit(Box::new(self.auth_summary(src, w, now))))
                 .collect();
-            self.inner.store.commit(ops).await?;
+            self.commit(ops).await?;
         }
         Ok(n)
     }

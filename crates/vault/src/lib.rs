@@ -18,6 +18,7 @@ mod clock;
 mod disclosure;
 mod error;
 mod keys;
+mod monitor;
 mod people;
 pub mod permissions;
 mod principal;
@@ -53,6 +54,7 @@ pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disclosure::RecordOut;
 pub use error::{Result, VaultError};
+pub use monitor::{AlertChange, AlertOut, MAX_ALERT_PAGE};
 pub use people::{
     ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, BreakGlassNotice, CSRF_HEADER, CreatedUser,
     Email, GrantDecision, GrantOut, Login, LoginOut, NewGrant, NewUser, PasswordChange,
@@ -139,6 +141,10 @@ struct Inner {
     /// Recently read tenant rows, for key material and settings on the write path. Access
     /// decisions never use the cached status: they read it fresh with the subject.
     tenant_cache: Mutex<HashMap<Uuid, (TenantRow, Instant)>>,
+    /// Detection rules over the audit stream ([`monitor`]).
+    monitor: monitor::Monitor,
+    /// Alert writes of this process, one at a time (see `monitor/alerts.rs`).
+    alert_writes: tokio::sync::Mutex<()>,
 }
 
 /// Which `ip_hash_window` `now` falls in: the client-IP key changes with it.
@@ -172,8 +178,10 @@ impl Vault {
             security.lockout_window.as_duration(),
             security.ip_hash_window.as_duration(),
         );
+        let monitor = monitor::Monitor::new(&config.policy.monitoring);
         Ok(Self {
             inner: Arc::new(Inner {
+                monitor,
                 keys: keys::Keys::new(&config.root_keys)?,
                 store: config.store,
                 policy: Arc::new(config.policy),
@@ -189,6 +197,7 @@ impl Vault {
                 people: people::PeopleKeys::new(&config.root_keys)?,
                 break_glass: tokio::sync::broadcast::channel(256).0,
                 tenant_cache: Mutex::new(HashMap::new()),
+                alert_writes: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -253,12 +262,7 @@ impl Vault {
     async fn deny(&self, mut event: AuditEvent, denial: Denial) -> VaultError {
         event.outcome = Outcome::Denied;
         event.reason = Some(denial.reason().to_owned());
-        match self
-            .inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await
-        {
+        match self.commit(vec![Op::Audit(Box::new(event))]).await {
             Ok(_) => denial.into_error(),
             // A denial that cannot be logged still denies; the store error is what to report.
             Err(e) => e.into(),

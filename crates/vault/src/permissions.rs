@@ -61,6 +61,8 @@ pub enum Resource {
     Retention,
     /// Support grants of a tenant.
     SupportGrants,
+    /// Alerts of the detection rules (platform-wide, or a tenant's own).
+    Alerts,
 }
 
 /// How a role holds a permission.
@@ -111,6 +113,8 @@ pub const TABLE: &[Permission] = &[
     p(Operator, A::Sign, R::Checkpoints, Always),
     p(Operator, A::Run, R::KeyRotation, Always),
     p(Operator, A::Run, R::Retention, Always),
+    p(Operator, A::Read, R::Alerts, Always),
+    p(Operator, A::Decide, R::Alerts, Always),
     // Support: asks for grants; reads and writes data only under one.
     p(Support, A::Request, R::SupportGrants, Always),
     p(Support, A::Read, R::Tenant, UnderGrant),
@@ -131,6 +135,8 @@ pub const TABLE: &[Permission] = &[
     p(Owner, A::Read, R::Audit, Always),
     p(Owner, A::Read, R::SupportGrants, Always),
     p(Owner, A::Decide, R::SupportGrants, Always),
+    p(Owner, A::Read, R::Alerts, Always),
+    p(Owner, A::Decide, R::Alerts, Always),
     // Admin: everything but the tenant's lifecycle (and, by role order, owner keys).
     p(Admin, A::Read, R::Tenant, Always),
     p(Admin, A::Manage, R::Keys, Always),
@@ -143,6 +149,7 @@ pub const TABLE: &[Permission] = &[
     p(Admin, A::Read, R::Audit, Always),
     p(Admin, A::Read, R::SupportGrants, Always),
     p(Admin, A::Decide, R::SupportGrants, Always),
+    p(Admin, A::Read, R::Alerts, Always),
     // Member: data for its named purposes.
     p(Member, A::Read, R::Tenant, Always),
     p(Member, A::Read, R::Records, Always),
@@ -153,6 +160,7 @@ pub const TABLE: &[Permission] = &[
     p(Auditor, A::Read, R::Audit, Always),
     p(Auditor, A::Sign, R::Checkpoints, Always),
     p(Auditor, A::Read, R::SupportGrants, Always),
+    p(Auditor, A::Read, R::Alerts, Always),
 ];
 
 /// How `role` holds `action` on `resource`, or `None` when it does not.
@@ -232,6 +240,7 @@ impl fmt::Display for Resource {
             Self::KeyRotation => "key rotation",
             Self::Retention => "retention",
             Self::SupportGrants => "support grants",
+            Self::Alerts => "alerts",
         })
     }
 }

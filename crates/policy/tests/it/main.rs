@@ -2,8 +2,8 @@
 
 mod cards;
 mod diagnostics;
-mod monitoring;
 mod example;
+mod monitoring;
 mod properties;
 mod records;
 mod render;

@@ -37,8 +37,14 @@ fn overrides_apply() {
 
 #[test]
 fn unknown_rule_is_refused_by_name() {
-    let d = single(&format!("{BASE}[monitoring.rules.bulk_reads]\nthreshold = 5\n"));
-    assert!(d.message.contains("unknown rule `bulk_reads`"), "{}", d.message);
+    let d = single(&format!(
+        "{BASE}[monitoring.rules.bulk_reads]\nthreshold = 5\n"
+    ));
+    assert!(
+        d.message.contains("unknown rule `bulk_reads`"),
+        "{}",
+        d.message
+    );
     assert!(d.message.contains("bulk_read"), "{}", d.message);
     assert_eq!(d.line, 10);
 }
