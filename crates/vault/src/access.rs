@@ -119,8 +119,8 @@ impl PlatformOperation {
             Self::CreateTenant => (Action::Create, Resource::Tenants),
             Self::RotateKeys => (Action::Run, Resource::KeyRotation),
             Self::RunRetention => (Action::Run, Resource::Retention),
-            Self::ReadAlerts => (Action::Read, Resource::Alerts),
-            Self::DecideAlerts => (Action::Decide, Resource::Alerts),
+            Self::ReadAlerts => (Action::Read, Resource::PlatformAlerts),
+            Self::DecideAlerts => (Action::Decide, Resource::PlatformAlerts),
         }
     }
 }

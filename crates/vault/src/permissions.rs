@@ -61,8 +61,10 @@ pub enum Resource {
     Retention,
     /// Support grants of a tenant.
     SupportGrants,
-    /// Alerts of the detection rules (platform-wide, or a tenant's own).
+    /// A tenant's alerts of the detection rules.
     Alerts,
+    /// Every alert of the platform.
+    PlatformAlerts,
 }
 
 /// How a role holds a permission.
@@ -115,6 +117,8 @@ pub const TABLE: &[Permission] = &[
     p(Operator, A::Run, R::Retention, Always),
     p(Operator, A::Read, R::Alerts, Always),
     p(Operator, A::Decide, R::Alerts, Always),
+    p(Operator, A::Read, R::PlatformAlerts, Always),
+    p(Operator, A::Decide, R::PlatformAlerts, Always),
     // Support: asks for grants; reads and writes data only under one.
     p(Support, A::Request, R::SupportGrants, Always),
     p(Support, A::Read, R::Tenant, UnderGrant),
@@ -241,6 +245,7 @@ impl fmt::Display for Resource {
             Self::Retention => "retention",
             Self::SupportGrants => "support grants",
             Self::Alerts => "alerts",
+            Self::PlatformAlerts => "platform alerts",
         })
     }
 }

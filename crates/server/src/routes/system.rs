@@ -34,6 +34,9 @@ pub(crate) async fn openapi() -> impl IntoResponse {
 
 /// Prometheus metrics.
 pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    if let Err(e) = s.vault.update_alert_metrics().await {
+        tracing::warn!(error = %e, "open alerts not counted for /metrics");
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),

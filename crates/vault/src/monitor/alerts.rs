@@ -102,6 +102,31 @@ impl Vault {
         self.raise(vec![hit]).await;
     }
 
+    /// Sets the `ward_alerts_open{rule,severity}` gauges from the store (every rule and
+    /// severity, zero included, so a closed alert's series drops back to 0).
+    ///
+    /// # Errors
+    /// If the store cannot be read.
+    pub async fn update_alert_metrics(&self) -> Result<()> {
+        let counts = self.inner.store.open_alert_counts().await?;
+        for rule in RuleName::ALL {
+            for severity in ward_policy::Severity::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(r, s, _)| r == rule.as_str() && s == severity.as_str())
+                    .map_or(0, |(_, _, n)| *n);
+                #[allow(clippy::cast_precision_loss)] // a count of alerts is far below 2^52
+                metrics::gauge!(
+                    "ward_alerts_open",
+                    "rule" => rule.as_str(),
+                    "severity" => severity.as_str()
+                )
+                .set(n as f64);
+            }
+        }
+        Ok(())
+    }
+
     /// Charges a failed authentication to the failed-authentication rule.
     pub(crate) async fn observe_auth_failure(
         &self,
