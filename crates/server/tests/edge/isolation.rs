@@ -103,6 +103,7 @@ impl Ids {
             .replace("{collection}", "contact")
             // No grant of A's exists for B to name; B must get 404 before any grant lookup.
             .replace("{grant}", "0190a5d2-0000-7000-8000-000000000000")
+            .replace("{alert}", "0190a5d2-0000-7000-8000-000000000000")
     }
 }
 
