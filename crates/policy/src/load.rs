@@ -584,10 +584,7 @@ impl Loader<'_> {
                 }
             }
             if let Some(value) = t.get("severity") {
-                match self
-                    .str_of(value, "severity", &path)
-                    .map(|s| Severity::parse(s))
-                {
+                match self.str_of(value, "severity", &path).map(Severity::parse) {
                     Some(Some(s)) => rs.severity = s,
                     Some(None) => {
                         self.error(

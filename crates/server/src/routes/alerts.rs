@@ -40,11 +40,15 @@ impl AlertParams {
 
     fn limit(&self) -> Result<u32, ApiError> {
         let max = ward_vault::MAX_ALERT_PAGE;
-        Ok(
-            bounded(self.limit.as_deref(), "limit", "invalid_limit", 1, u64::from(max))?
-                // Within 1..=MAX_ALERT_PAGE, which is a u32.
-                .map_or(100, |l| u32::try_from(l).unwrap_or(max)),
-        )
+        Ok(bounded(
+            self.limit.as_deref(),
+            "limit",
+            "invalid_limit",
+            1,
+            u64::from(max),
+        )?
+        // Within 1..=MAX_ALERT_PAGE, which is a u32.
+        .map_or(100, |l| u32::try_from(l).unwrap_or(max)))
     }
 }
 

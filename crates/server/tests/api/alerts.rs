@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use ward_testkit::{TestServer, TenantFixture};
+use ward_testkit::{TenantFixture, TestServer};
 
 use crate::common::{NO_SUCH_ID, assert_error};
 
@@ -54,7 +54,9 @@ async fn tenant_actions(s: &TestServer, t: &TenantFixture) -> Vec<String> {
 async fn a_burst_of_denials_opens_one_alert_with_a_count() {
     let s = server().await;
     let t = s.tenant("acme").await;
-    let member = s.key(&t.id, &t.owner, "member", &["essential.service"]).await;
+    let member = s
+        .key(&t.id, &t.owner, "member", &["essential.service"])
+        .await;
     denials(&s, &t, &member, 7).await;
 
     let (st, all) = s.get("/v1/alerts", &s.operator).await;
@@ -62,11 +64,17 @@ async fn a_burst_of_denials_opens_one_alert_with_a_count() {
     let found = alerts_of(&all, "repeated_denials");
     assert_eq!(found.len(), 1, "{all}");
     let a = found[0];
-    assert_eq!(a["count"], 2, "7 denials at threshold 3: two hits, one alert");
+    assert_eq!(
+        a["count"], 2,
+        "7 denials at threshold 3: two hits, one alert"
+    );
     assert_eq!(a["status"], "open");
     assert_eq!(a["severity"], "medium");
     assert_eq!(a["tenant"], t.id.as_str());
-    assert!(a["scope"].as_str().unwrap().starts_with("actor:key:"), "{a}");
+    assert!(
+        a["scope"].as_str().unwrap().starts_with("actor:key:"),
+        "{a}"
+    );
     assert_eq!(a["events"].as_array().unwrap().len(), 6, "{a}");
     assert!(a["first_seen"].as_str().is_some() && a["last_seen"].as_str().is_some());
 
@@ -76,7 +84,11 @@ async fn a_burst_of_denials_opens_one_alert_with_a_count() {
         .await;
     assert_eq!(st, StatusCode::OK, "{own}");
     assert_eq!(alerts_of(&own, "repeated_denials").len(), 1);
-    assert!(tenant_actions(&s, &t).await.contains(&"alert_open".to_owned()));
+    assert!(
+        tenant_actions(&s, &t)
+            .await
+            .contains(&"alert_open".to_owned())
+    );
 
     // The gauge counts it.
     let metrics = s
@@ -98,7 +110,9 @@ async fn owner_and_operator_close_alerts_others_cannot() {
     let s = server().await;
     let t = s.tenant("acme").await;
     let other = s.tenant("other").await;
-    let member = s.key(&t.id, &t.owner, "member", &["essential.service"]).await;
+    let member = s
+        .key(&t.id, &t.owner, "member", &["essential.service"])
+        .await;
     let admin = s.key(&t.id, &t.owner, "admin", &[]).await;
     let auditor = s.key(&t.id, &t.owner, "auditor", &[]).await;
     denials(&s, &t, &member, 3).await;
@@ -114,7 +128,8 @@ async fn owner_and_operator_close_alerts_others_cannot() {
 
     // Members see no alerts; admins and auditors see them but do not close them.
     assert_error(
-        &s.get(&format!("/v1/tenants/{}/alerts", t.id), &member).await,
+        &s.get(&format!("/v1/tenants/{}/alerts", t.id), &member)
+            .await,
         StatusCode::FORBIDDEN,
         "role_not_permitted",
     );
@@ -173,7 +188,11 @@ async fn owner_and_operator_close_alerts_others_cannot() {
 
     // The operator resolves it on the platform route.
     let (st, a) = s
-        .post(&format!("/v1/alerts/{id}/resolve"), &s.operator, Value::Null)
+        .post(
+            &format!("/v1/alerts/{id}/resolve"),
+            &s.operator,
+            Value::Null,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{a}");
     assert_eq!(a["status"], "resolved");
@@ -183,14 +202,21 @@ async fn owner_and_operator_close_alerts_others_cannot() {
         "alert_resolved",
     );
     assert_error(
-        &s.post(&format!("/v1/alerts/{NO_SUCH_ID}/resolve"), &s.operator, Value::Null)
-            .await,
+        &s.post(
+            &format!("/v1/alerts/{NO_SUCH_ID}/resolve"),
+            &s.operator,
+            Value::Null,
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
     let actions = tenant_actions(&s, &t).await;
     for action in ["alert_open", "alert_acknowledge", "alert_resolve"] {
-        assert!(actions.contains(&action.to_owned()), "{action} in {actions:?}");
+        assert!(
+            actions.contains(&action.to_owned()),
+            "{action} in {actions:?}"
+        );
     }
 
     // After resolution, the next hit opens a new alert.
@@ -207,7 +233,10 @@ async fn a_tenant_export_opens_an_alert_for_the_tenant() {
     let s = server().await;
     let t = s.tenant("acme").await;
     let resp = s
-        .request(reqwest::Method::GET, &format!("/v1/tenants/{}/export", t.id))
+        .request(
+            reqwest::Method::GET,
+            &format!("/v1/tenants/{}/export", t.id),
+        )
         .bearer_auth(&t.owner)
         .send()
         .await
@@ -275,7 +304,8 @@ async fn bad_list_parameters_name_the_field() {
         assert_eq!(e["field"], field);
     }
     assert_error(
-        &s.get(&format!("/v1/alerts?before={NO_SUCH_ID}"), &s.operator).await,
+        &s.get(&format!("/v1/alerts?before={NO_SUCH_ID}"), &s.operator)
+            .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
