@@ -182,6 +182,10 @@ impl Vault {
     /// throttle state that has refilled or outlived the policy's IP-hash window.
     pub async fn flush_auth_failures(&self, all: bool) -> Result<usize> {
         let now = self.now();
+        // Alert hits counted in memory are written on the same schedule.
+        if let Err(e) = self.flush_alerts(all).await {
+            tracing::warn!(error = %e, "alert hits not written");
+        }
         let closed = self.inner.auth_guard.take_closed(now, all);
         let n = closed.len();
         for chunk in closed.chunks(FLUSH_BATCH) {

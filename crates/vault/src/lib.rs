@@ -143,8 +143,9 @@ struct Inner {
     tenant_cache: Mutex<HashMap<Uuid, (TenantRow, Instant)>>,
     /// Detection rules over the audit stream ([`monitor`]).
     monitor: monitor::Monitor,
-    /// Alert writes of this process, one at a time (see `monitor/alerts.rs`).
-    alert_writes: tokio::sync::Mutex<()>,
+    /// Alert writes of this process, one at a time, and the hits not yet written of alerts
+    /// written lately (see `monitor/alerts.rs`).
+    alert_writes: tokio::sync::Mutex<monitor::Recent>,
 }
 
 /// Which `ip_hash_window` `now` falls in: the client-IP key changes with it.
@@ -197,7 +198,7 @@ impl Vault {
                 people: people::PeopleKeys::new(&config.root_keys)?,
                 break_glass: tokio::sync::broadcast::channel(256).0,
                 tenant_cache: Mutex::new(HashMap::new()),
-                alert_writes: tokio::sync::Mutex::new(()),
+                alert_writes: tokio::sync::Mutex::new(monitor::Recent::default()),
             }),
         })
     }

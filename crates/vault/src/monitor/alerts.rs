@@ -6,8 +6,16 @@
 //! update per hit and no storage. Writes of one process are serialized (a lock), and the
 //! store's unique index settles a race between processes: the loser bumps instead.
 //!
+//! A hit of an alert this process wrote less than [`BUMP_INTERVAL`] ago is only counted in
+//! memory and written with the next write of that alert: at the next hit after the interval,
+//! before any alert is listed or changed, and every minute from the server's housekeeping
+//! (`flush_auth_failures`). A flood of failed logins thus writes about one row update a
+//! minute, whatever its rate.
+//!
 //! Operators see every alert (alerts carry ids and counts, never a data value); a tenant's
 //! owner, admins and auditors see those of their tenant; the owner (and operators) close them.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -19,6 +27,32 @@ use ward_store::{AlertOp, AlertQuery, AlertRow, Committed, Op, StoreError};
 use super::Hit;
 use super::windows::MAX_HIT_EVENTS;
 use crate::{Operation, PlatformOperation, RequestContext, Result, Vault, VaultError};
+
+/// How long after writing an alert further hits of it are only counted in memory.
+const BUMP_INTERVAL: time::Duration = time::Duration::seconds(60);
+
+/// Most alerts whose recent hits are held in memory; past it, all are written out.
+const MAX_RECENT: usize = 4_096;
+
+/// Alerts this process wrote lately, with the hits counted since.
+#[derive(Default)]
+pub(crate) struct Recent {
+    map: HashMap<(RuleName, String), RecentAlert>,
+}
+
+struct RecentAlert {
+    id: Uuid,
+    tenant: Option<Uuid>,
+    severity: ward_policy::Severity,
+    /// When it was last written.
+    written: OffsetDateTime,
+    /// Hits since, not yet written.
+    hits: i64,
+    /// Time of the latest of them.
+    at: OffsetDateTime,
+    /// The alert's events as last written plus those of the hits since (capped).
+    events: Vec<u64>,
+}
 
 /// Most audit indices an alert keeps in all.
 const MAX_ALERT_EVENTS: usize = 64;
@@ -146,31 +180,85 @@ impl Vault {
         if hits.is_empty() {
             return;
         }
-        let _one_writer = self.inner.alert_writes.lock().await;
+        let mut recent = self.inner.alert_writes.lock().await;
         for hit in hits {
-            if let Err(e) = self.raise_one(&hit).await {
+            metrics::counter!("ward_alert_hits_total", "rule" => hit.rule.as_str()).increment(1);
+            if let Some(r) = recent.map.get_mut(&(hit.rule, hit.scope.clone()))
+                && hit.at - r.written < BUMP_INTERVAL
+            {
+                r.hits += 1;
+                r.at = r.at.max(hit.at);
+                merge(&mut r.events, &hit.events);
+                continue;
+            }
+            if let Err(e) = self.raise_one(&mut recent, &hit).await {
                 tracing::warn!(rule = hit.rule.as_str(), error = %e, "alert not stored");
             }
         }
     }
 
-    async fn raise_one(&self, hit: &Hit) -> Result<()> {
+    /// Writes the hits counted in memory (every alert's with `all`, else those whose
+    /// interval has passed) and forgets alerts written long ago.
+    pub(crate) async fn flush_alerts(&self, all: bool) -> Result<()> {
+        let mut recent = self.inner.alert_writes.lock().await;
+        self.flush_recent(&mut recent, all).await
+    }
+
+    async fn flush_recent(&self, recent: &mut Recent, all: bool) -> Result<()> {
+        let now = self.now();
+        let due: Vec<(RuleName, String)> = recent
+            .map
+            .iter()
+            .filter(|(_, r)| all || now - r.written >= BUMP_INTERVAL || r.hits == 0)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let Some(r) = recent.map.remove(&key) else {
+                continue;
+            };
+            if r.hits == 0 {
+                continue;
+            }
+            let bump = Op::Alert(AlertOp::Bump {
+                id: r.id,
+                hits: r.hits,
+                at: r.at,
+                events: json_list(&r.events),
+            });
+            match self.inner.store.commit(vec![bump]).await {
+                Ok(_) => {}
+                // Resolved meanwhile (on another server): the hits open a new alert.
+                Err(StoreError::NotFound(_)) => {
+                    let hit = Hit {
+                        rule: key.0,
+                        scope: key.1,
+                        tenant: r.tenant,
+                        severity: r.severity,
+                        at: r.at,
+                        events: Vec::new(),
+                    };
+                    self.raise_one(recent, &hit).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn raise_one(&self, recent: &mut Recent, hit: &Hit) -> Result<()> {
+        if recent.map.len() >= MAX_RECENT {
+            Box::pin(self.flush_recent(recent, true)).await?;
+        }
         let rule = hit.rule.as_str();
         // Two tries: a concurrent opening (Conflict) or resolution (NotFound) changes which
         // row to write, once.
         for _ in 0..2 {
-            let outcome = match self.inner.store.live_alert(rule, &hit.scope).await? {
+            let (id, events, outcome) = match self.inner.store.live_alert(rule, &hit.scope).await? {
                 Some(a) => {
                     let mut events: Vec<u64> = serde_json::from_str(&a.events).unwrap_or_default();
-                    for e in &hit.events {
-                        if events.len() >= MAX_ALERT_EVENTS {
-                            break;
-                        }
-                        if !events.contains(e) {
-                            events.push(*e);
-                        }
-                    }
-                    self.inner
+                    merge(&mut events, &hit.events);
+                    let done = self
+                        .inner
                         .store
                         .commit(vec![Op::Alert(AlertOp::Bump {
                             id: a.id,
@@ -178,9 +266,11 @@ impl Vault {
                             at: hit.at,
                             events: json_list(&events),
                         })])
-                        .await
+                        .await;
+                    (a.id, events, done)
                 }
                 None => {
+                    let events = hit.events[..hit.events.len().min(MAX_HIT_EVENTS)].to_vec();
                     let row = AlertRow {
                         id: Uuid::new_v4(),
                         rule: rule.to_owned(),
@@ -191,30 +281,44 @@ impl Vault {
                         first_seen: hit.at,
                         last_seen: hit.at,
                         count: 1,
-                        events: json_list(&hit.events[..hit.events.len().min(MAX_HIT_EVENTS)]),
+                        events: json_list(&events),
                         acknowledged_by: None,
                         acknowledged_at: None,
                         resolved_by: None,
                         resolved_at: None,
                     };
+                    let id = row.id;
                     let event = self.alert_event(
                         Action::AlertOpen,
                         Actor::system("monitor"),
-                        format!("monitor-{}", row.id),
+                        format!("monitor-{id}"),
                         &row,
                     );
-                    self.inner
+                    let done = self
+                        .inner
                         .store
                         .commit(vec![
                             Op::Alert(AlertOp::Insert(row)),
                             Op::Audit(Box::new(event)),
                         ])
-                        .await
+                        .await;
+                    (id, events, done)
                 }
             };
             match outcome {
                 Ok(_) => {
-                    metrics::counter!("ward_alert_hits_total", "rule" => rule).increment(1);
+                    recent.map.insert(
+                        (hit.rule, hit.scope.clone()),
+                        RecentAlert {
+                            id,
+                            tenant: hit.tenant,
+                            severity: hit.severity,
+                            written: hit.at,
+                            hits: 0,
+                            at: hit.at,
+                            events,
+                        },
+                    );
                     return Ok(());
                 }
                 Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => continue,
@@ -243,6 +347,8 @@ impl Vault {
         let event = self
             .authorize_alerts(ctx, tenant, Action::AlertRead, false)
             .await?;
+        // What this process counted in memory is part of the answer.
+        self.flush_alerts(true).await?;
         let before = match before {
             None => None,
             Some(id) => {
@@ -282,6 +388,12 @@ impl Vault {
             AlertChange::Resolve => Action::AlertResolve,
         };
         let mut event = self.authorize_alerts(ctx, tenant, action, true).await?;
+        let mut recent = self.inner.alert_writes.lock().await;
+        self.flush_recent(&mut recent, true).await?;
+        // What a resolution ends, a later hit must not bump.
+        recent.map.retain(|_, r| r.id != id);
+        // Released before the commit, which may raise alerts of its own.
+        drop(recent);
         let row = self.visible_alert(tenant, id).await?;
         let (from, to) = match (change, row.status.as_str()) {
             (_, "resolved") => {
@@ -405,6 +517,18 @@ impl Vault {
                 "status": a.status,
                 "count": a.count,
             })),
+        }
+    }
+}
+
+/// Adds `more` to `events`, without repeats, up to [`MAX_ALERT_EVENTS`].
+fn merge(events: &mut Vec<u64>, more: &[u64]) {
+    for e in more {
+        if events.len() >= MAX_ALERT_EVENTS {
+            break;
+        }
+        if !events.contains(e) {
+            events.push(*e);
         }
     }
 }
