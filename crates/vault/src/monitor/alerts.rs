@@ -198,7 +198,7 @@ impl Vault {
     }
 
     /// Writes the hits counted in memory (every alert's with `all`, else those whose
-    /// interval has passed) and forgets alerts written long ago.
+    /// interval has passed) and forgets alerts with no hit pending.
     pub(crate) async fn flush_alerts(&self, all: bool) -> Result<()> {
         let mut recent = self.inner.alert_writes.lock().await;
         self.flush_recent(&mut recent, all).await
