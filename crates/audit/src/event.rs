@@ -207,6 +207,14 @@ actions! {
     MembershipUpdate => "membership_update",
     /// A user removed from a tenant.
     MembershipRemove => "membership_remove",
+    /// A detection rule opened an alert (detail: alert id, rule, scope, severity).
+    AlertOpen => "alert_open",
+    /// Alerts listed.
+    AlertRead => "alert_read",
+    /// An alert acknowledged.
+    AlertAcknowledge => "alert_acknowledge",
+    /// An alert resolved.
+    AlertResolve => "alert_resolve",
 }
 
 /// Whether the action went ahead.

@@ -625,6 +625,54 @@ fn policy_check_names_file_line_and_column_of_errors() {
 }
 
 #[test]
+fn policy_check_refuses_bad_monitoring_rules_naming_the_field() {
+    let example = std::fs::read_to_string(repo_root().join("examples/saas-policy.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (table, needle)) in [
+        (
+            "[monitoring.rules.bulk_reads]\nthreshold = 5\n",
+            "unknown rule `bulk_reads`",
+        ),
+        (
+            "[monitoring.rules.bulk_read]\nthreshold = 0\n",
+            "`threshold` in [monitoring.rules.bulk_read]",
+        ),
+        (
+            "[monitoring.rules.bulk_read]\nseverity = \"loud\"\n",
+            "`severity` in [monitoring.rules.bulk_read]",
+        ),
+        (
+            "[monitoring.rules.repeated_denials]\nwindow = \"3d\"\n",
+            "`window` in [monitoring.rules.repeated_denials]",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let file = dir.path().join(format!("monitoring-{i}.toml"));
+        std::fs::write(&file, format!("{example}\n{table}")).unwrap();
+        let out = ward(&["policy", "check", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{table}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{table}: {stderr}");
+        let line = example.lines().count() + 2;
+        assert_diagnostic_at(&out, &file, if i == 0 { line } else { line + 1 });
+    }
+    let file = dir.path().join("monitoring-ok.toml");
+    std::fs::write(
+        &file,
+        format!("{example}\n[monitoring.rules.bulk_read]\nthreshold = 50\nwindow = \"1h\"\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        ward(&["policy", "check", file.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     assert_eq!(ward(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(

@@ -41,6 +41,7 @@ mod card;
 mod collection;
 mod error;
 mod load;
+mod monitoring;
 mod names;
 mod period;
 mod render;
@@ -56,6 +57,10 @@ pub use crate::collection::{
 };
 pub use crate::error::{
     Diagnostic, FieldViolation, NameError, PolicyError, RetentionError, ValueError, ViolationCode,
+};
+pub use crate::monitoring::{
+    MAX_RULE_THRESHOLD, MAX_RULE_WINDOW_SECONDS, MonitoringSettings, RuleName, RuleSettings,
+    Severity,
 };
 pub use crate::names::{CollectionName, FieldName};
 pub use crate::period::{Period, PeriodError};
@@ -86,6 +91,8 @@ pub struct Policy {
     pub tenants: TenantSettings,
     /// Retention of security data (hashed client IPs, server logs) and login protection.
     pub security: SecuritySettings,
+    /// Detection rules over the audit stream (`[monitoring]`; defaults when absent).
+    pub monitoring: MonitoringSettings,
     /// Third parties that receive personal data, as published in the subprocessor table.
     pub subprocessors: Vec<Subprocessor>,
     /// Where data and backups are kept, for the notice and for transfer records.

@@ -17,6 +17,9 @@ use crate::collection::{
     Art9Condition, Collection, Field, LegalBasis, LegalHold, OnExpiry, Retention, RetentionStart,
 };
 use crate::error::{Diagnostic, PolicyError};
+use crate::monitoring::{
+    MAX_RULE_THRESHOLD, MAX_RULE_WINDOW_SECONDS, MonitoringSettings, RuleName, Severity,
+};
 use crate::names::{CollectionName, FieldName};
 use crate::period::Period;
 use crate::taxonomy::{DataCategory, DataSubject, Purpose};
@@ -37,6 +40,7 @@ const ROOT_KEYS: &[&str] = &[
     "security",
     "subprocessors",
     "regions",
+    "monitoring",
 ];
 const ORGANIZATION_KEYS: &[&str] = &["name", "contact", "dpo"];
 const AUDIT_KEYS: &[&str] = &["retain_for", "checkpoint_interval"];
@@ -49,6 +53,8 @@ const SECURITY_KEYS: &[&str] = &[
     "lockout_threshold",
     "lockout_window",
 ];
+const MONITORING_KEYS: &[&str] = &["enabled", "rules"];
+const RULE_KEYS: &[&str] = &["enabled", "threshold", "window", "severity"];
 const REGION_KEYS: &[&str] = &["hosting", "backups"];
 const SUBPROCESSOR_KEYS: &[&str] = &["name", "purpose", "data_shared", "location"];
 const COLLECTION_KEYS: &[&str] = &[
@@ -389,6 +395,7 @@ impl Loader<'_> {
         let audit = self.audit(root);
         let tenants = self.tenants(root);
         let security = self.security(root);
+        let monitoring = self.monitoring(root);
         let regions = self.regions(root);
         let subprocessors = self.subprocessors(root);
         let known_recipients: BTreeSet<String> = subprocessors
@@ -403,6 +410,7 @@ impl Loader<'_> {
             audit: audit?,
             tenants: tenants?,
             security: security?,
+            monitoring: monitoring?,
             subprocessors: subprocessors?,
             regions: regions?,
         })
@@ -494,6 +502,105 @@ impl Loader<'_> {
             lockout_threshold: lockout_threshold?,
             lockout_window: lockout_window?,
         })
+    }
+
+    fn monitoring(&mut self, root: &Table<'_, '_>) -> Option<MonitoringSettings> {
+        let mut settings = MonitoringSettings::default();
+        let Some(table) = self.section(root, "monitoring", MONITORING_KEYS)? else {
+            return Some(settings);
+        };
+        let mut ok = true;
+        match table.get("enabled").map(|v| (v, v.get_ref())) {
+            None => {}
+            Some((_, DeValue::Boolean(b))) => settings.enabled = *b,
+            Some((value, _)) => {
+                self.wrong_type(value, "enabled", &table.path, "true or false");
+                ok = false;
+            }
+        }
+        let Some(rules) = table.get("rules") else {
+            return ok.then_some(settings);
+        };
+        let DeValue::Table(rules_table) = rules.get_ref() else {
+            self.wrong_type(rules, "rules", &table.path, "a table of rules");
+            return None;
+        };
+        for (key, value) in rules_table.iter() {
+            let name = key.get_ref().as_ref();
+            let Some(rule) = RuleName::parse(name) else {
+                let known: Vec<&str> = RuleName::ALL.iter().map(|r| r.as_str()).collect();
+                self.error(
+                    key.span().start,
+                    format!(
+                        "unknown rule `{name}` in [monitoring.rules]; expected one of: {}",
+                        known.join(", ")
+                    ),
+                );
+                ok = false;
+                continue;
+            };
+            let path = format!("[monitoring.rules.{name}]");
+            let Some(t) = self.open(value, path.clone(), RULE_KEYS) else {
+                ok = false;
+                continue;
+            };
+            let mut rs = rule.default_settings();
+            if t.get("enabled").is_some() {
+                match self.opt_bool(&t, "enabled") {
+                    Some(b) => rs.enabled = b,
+                    None => ok = false,
+                }
+            }
+            if let Some(value) = t.get("threshold") {
+                let n = self
+                    .integer(value, "threshold", &path)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| (1..=MAX_RULE_THRESHOLD).contains(n));
+                match n {
+                    Some(n) => rs.threshold = n,
+                    None => {
+                        self.error(
+                            value.span().start,
+                            format!(
+                                "`threshold` in {path} must be a whole number from 1 to \
+                                 {MAX_RULE_THRESHOLD}"
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            if let Some(value) = t.get("window") {
+                match self.period_of(value, "window", &path) {
+                    Some(p) if p.seconds() <= MAX_RULE_WINDOW_SECONDS => rs.window = p,
+                    Some(_) => {
+                        self.error(
+                            value.span().start,
+                            format!("`window` in {path} must be at most 24h"),
+                        );
+                        ok = false;
+                    }
+                    None => ok = false,
+                }
+            }
+            if let Some(value) = t.get("severity") {
+                match self.str_of(value, "severity", &path).map(Severity::parse) {
+                    Some(Some(s)) => rs.severity = s,
+                    Some(None) => {
+                        self.error(
+                            value.span().start,
+                            format!(
+                                "`severity` in {path} must be one of: low, medium, high, critical"
+                            ),
+                        );
+                        ok = false;
+                    }
+                    None => ok = false,
+                }
+            }
+            settings.rules.insert(rule, rs);
+        }
+        ok.then_some(settings)
     }
 
     fn regions(&mut self, root: &Table<'_, '_>) -> Option<Regions> {

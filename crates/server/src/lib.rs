@@ -29,7 +29,7 @@ pub use conn::Limits;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use key_jobs::KeyJobs;
 
-use routes::{audit, auth, doctor, keys, records, rights, support, system, tenants, users};
+use routes::{alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users};
 
 /// Largest request body accepted (a full batch of 1000 items fits).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -164,6 +164,14 @@ fn describe_metrics() {
     describe_counter!(
         "ward_retention_records_total",
         "Records deleted or anonymized by retention in this server"
+    );
+    describe_gauge!(
+        "ward_alerts_open",
+        "Unresolved alerts of the detection rules, by rule and severity"
+    );
+    describe_counter!(
+        "ward_alert_hits_total",
+        "Detection rule hits (each opens an alert or counts toward an open one)"
     );
     describe_counter!("ward_key_rotations_total", "Key rotations completed");
     describe_counter!(
@@ -316,6 +324,18 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/tenants/{tenant}/support-grants/{grant}/revoke",
             post(support::revoke_grant),
+        )
+        .route("/alerts", get(alerts::list_alerts))
+        .route("/alerts/{alert}/acknowledge", post(alerts::acknowledge))
+        .route("/alerts/{alert}/resolve", post(alerts::resolve))
+        .route("/tenants/{tenant}/alerts", get(alerts::list_tenant_alerts))
+        .route(
+            "/tenants/{tenant}/alerts/{alert}/acknowledge",
+            post(alerts::acknowledge_tenant),
+        )
+        .route(
+            "/tenants/{tenant}/alerts/{alert}/resolve",
+            post(alerts::resolve_tenant),
         );
     Router::new()
         .route("/healthz", get(system::healthz))

@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, auth, doctor, keys, records, rights, support, system, tenants, users};
+use crate::routes::{
+    alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users,
+};
 
 /// Ward's HTTP API.
 #[derive(OpenApi)]
@@ -26,6 +28,8 @@ use crate::routes::{audit, auth, doctor, keys, records, rights, support, system,
         auth::reset_password,
         support::request_grant, support::list_grants, support::approve_grant, support::deny_grant,
         support::revoke_grant,
+        alerts::list_alerts, alerts::list_tenant_alerts, alerts::acknowledge, alerts::resolve,
+        alerts::acknowledge_tenant, alerts::resolve_tenant,
     ),
     modifiers(&BearerAuth, &AuthErrors, &PermissionTable),
     tags(
@@ -37,6 +41,7 @@ use crate::routes::{audit, auth, doctor, keys, records, rights, support, system,
         (name = "system", description = "Health and the deployment's checks"),
         (name = "auth", description = "People: login sessions in a cookie, CSRF tokens, passwords"),
         (name = "support", description = "Support grants: staff access to a tenant's data only with its approval"),
+        (name = "monitoring", description = "Alerts of the detection rules over the audit stream"),
     )
 )]
 pub struct ApiDoc;

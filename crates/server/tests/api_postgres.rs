@@ -20,6 +20,8 @@ pub(crate) async fn start() -> TestServer {
 #[path = "api/common.rs"]
 mod common;
 
+#[path = "api/alerts.rs"]
+mod alerts;
 #[path = "api/audit.rs"]
 mod audit;
 #[path = "api/auth.rs"]

@@ -11,10 +11,11 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::{
-    ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow, MembershipRow, Op, Reconciliation,
-    RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow, SessionRow, SnapshotStream,
-    SnapshotSummary, Store, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow,
+    AlertQuery, AlertRow, ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow,
+    Committed, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow,
+    MembershipRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow,
+    SessionRow, SnapshotStream, SnapshotSummary, Store, SubjectRow, SubjectView, SupportGrantRow,
+    TenantRow, UserRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.
@@ -287,5 +288,21 @@ impl<H: CommitHook> Store for Hooked<H> {
 
     async fn open_grants_of(&self, user: Uuid) -> Result<Vec<SupportGrantRow>> {
         self.store.open_grants_of(user).await
+    }
+
+    async fn alert(&self, id: Uuid) -> Result<Option<AlertRow>> {
+        self.store.alert(id).await
+    }
+
+    async fn live_alert(&self, rule: &str, scope: &str) -> Result<Option<AlertRow>> {
+        self.store.live_alert(rule, scope).await
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRow>> {
+        self.store.alerts(query).await
+    }
+
+    async fn open_alert_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        self.store.open_alert_counts().await
     }
 }

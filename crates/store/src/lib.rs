@@ -11,6 +11,7 @@
 //! cheap. On SQLite the writer is an OS thread driving rusqlite synchronously.
 #![warn(missing_docs)]
 
+mod alerts;
 pub mod hooked;
 mod model;
 mod people;
@@ -21,6 +22,7 @@ pub mod snapshot;
 mod sqlite;
 mod time_codec;
 
+pub use alerts::{AlertOp, AlertQuery, AlertRow};
 pub use model::*;
 pub use people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
 pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary, check_dump};
@@ -298,4 +300,12 @@ pub trait Store: Send + Sync + 'static {
     async fn support_grants(&self, tenant: Uuid) -> Result<Vec<SupportGrantRow>>;
     /// A support user's approved grants (expired ones included: the caller knows the time).
     async fn open_grants_of(&self, user: Uuid) -> Result<Vec<SupportGrantRow>>;
+    /// One alert by id.
+    async fn alert(&self, id: Uuid) -> Result<Option<AlertRow>>;
+    /// The unresolved alert of a rule and scope, if any.
+    async fn live_alert(&self, rule: &str, scope: &str) -> Result<Option<AlertRow>>;
+    /// Alerts, newest first.
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRow>>;
+    /// Unresolved alerts counted by (rule, severity), for the `ward_alerts_open` gauge.
+    async fn open_alert_counts(&self) -> Result<Vec<(String, String, u64)>>;
 }

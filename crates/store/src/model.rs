@@ -537,6 +537,8 @@ pub enum Op {
     },
     /// A change to users, sessions or support grants.
     People(crate::PeopleOp),
+    /// A change to alerts.
+    Alert(crate::AlertOp),
 }
 
 /// What a commit produced.

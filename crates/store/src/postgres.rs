@@ -51,6 +51,7 @@
 //! Several servers may start at once: migrations (and the creation of the schema, for
 //! [`PostgresStore::open_in_schema`]) run under a session advisory lock.
 
+mod alerts;
 mod people;
 
 use std::str::FromStr;
@@ -71,9 +72,9 @@ mod tenant_locks;
 use batch::RecordWrite;
 
 use crate::{
-    ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
-    ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow, KeyOwner,
-    KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
+    AlertQuery, AlertRow, ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow,
+    Committed, ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow,
+    KeyOwner, KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
     RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
     Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
     from_micros, to_micros,
@@ -1488,6 +1489,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             }
         }
         Op::People(op) => people::apply(conn, op).await?,
+        Op::Alert(op) => alerts::apply(conn, &op).await?,
     }
     Ok(())
 }
@@ -2612,5 +2614,21 @@ impl Store for PostgresStore {
 
     async fn memberships(&self, tenant: Uuid) -> Result<Vec<MembershipRow>> {
         people::memberships(&self.pool, tenant).await
+    }
+
+    async fn alert(&self, id: Uuid) -> Result<Option<AlertRow>> {
+        alerts::alert(&self.pool, id).await
+    }
+
+    async fn live_alert(&self, rule: &str, scope: &str) -> Result<Option<AlertRow>> {
+        alerts::live_alert(&self.pool, rule, scope).await
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRow>> {
+        alerts::alerts(&self.pool, query).await
+    }
+
+    async fn open_alert_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        alerts::open_alert_counts(&self.pool).await
     }
 }

@@ -10,6 +10,7 @@
 //! the query); scans that may read thousands of rows run on a blocking thread so they never
 //! stall the runtime. Every statement is a cached prepared statement.
 
+mod alerts;
 mod people;
 
 use std::collections::HashSet;
@@ -31,11 +32,12 @@ mod recovery;
 mod snapshot;
 
 use crate::{
-    ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow, Committed, ExpiredRecord,
-    HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow,
-    MembershipRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow,
-    Rewrapper, SessionRow, SnapshotStream, SnapshotSummary, Store, StoreError, SubjectRow,
-    SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey, from_micros, to_micros,
+    AlertQuery, AlertRow, ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow,
+    Committed, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner,
+    KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
+    RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
+    Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
+    from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -89,6 +91,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "people",
         include_str!("../migrations/sqlite/0007_people.sql"),
+    ),
+    (
+        8,
+        "alerts",
+        include_str!("../migrations/sqlite/0008_alerts.sql"),
     ),
     (
         9,
@@ -1560,6 +1567,7 @@ fn apply(
             }
         }
         Op::People(op) => people::apply(conn, op)?,
+        Op::Alert(op) => alerts::apply(conn, op)?,
     }
     Ok(())
 }
@@ -2822,5 +2830,22 @@ impl Store for SqliteStore {
 
     async fn memberships(&self, tenant: Uuid) -> Result<Vec<MembershipRow>> {
         self.read(|c| people::memberships(c, tenant))
+    }
+
+    async fn alert(&self, id: Uuid) -> Result<Option<AlertRow>> {
+        self.read(|c| alerts::alert(c, id))
+    }
+
+    async fn live_alert(&self, rule: &str, scope: &str) -> Result<Option<AlertRow>> {
+        self.read(|c| alerts::live_alert(c, rule, scope))
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRow>> {
+        let query = query.clone();
+        self.scan(move |c| alerts::alerts(c, &query)).await
+    }
+
+    async fn open_alert_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        self.scan(alerts::open_alert_counts).await
     }
 }

@@ -80,6 +80,10 @@ pub enum Operation {
         /// Whether the removal would leave the tenant without an owner.
         last_owner: bool,
     },
+    /// List the tenant's alerts.
+    ReadAlerts,
+    /// Acknowledge or resolve one of the tenant's alerts.
+    DecideAlerts,
 }
 
 impl Operation {
@@ -105,6 +109,8 @@ impl Operation {
             Self::ListUsers => (Action::Read, Resource::Users),
             Self::ChangeMembership { .. } => (Action::Update, Resource::Users),
             Self::RemoveMembership { .. } => (Action::Revoke, Resource::Users),
+            Self::ReadAlerts => (Action::Read, Resource::Alerts),
+            Self::DecideAlerts => (Action::Decide, Resource::Alerts),
         }
     }
 
@@ -128,6 +134,10 @@ pub enum PlatformOperation {
     RotateKeys,
     /// Run retention across tenants.
     RunRetention,
+    /// List every alert.
+    ReadAlerts,
+    /// Acknowledge or resolve any alert.
+    DecideAlerts,
 }
 
 impl PlatformOperation {
@@ -136,6 +146,8 @@ impl PlatformOperation {
             Self::CreateTenant => (Action::Create, Resource::Tenants),
             Self::RotateKeys => (Action::Run, Resource::KeyRotation),
             Self::RunRetention => (Action::Run, Resource::Retention),
+            Self::ReadAlerts => (Action::Read, Resource::PlatformAlerts),
+            Self::DecideAlerts => (Action::Decide, Resource::PlatformAlerts),
         }
     }
 }
@@ -573,6 +585,8 @@ fn describe(op: Operation) -> &'static str {
         Operation::ListUsers => "list the tenant's users",
         Operation::ChangeMembership { .. } => "change users' roles",
         Operation::RemoveMembership { .. } => "remove users",
+        Operation::ReadAlerts => "list alerts",
+        Operation::DecideAlerts => "acknowledge or resolve alerts",
     }
 }
 

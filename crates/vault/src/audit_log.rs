@@ -147,10 +147,7 @@ impl Vault {
             return parse_checkpoint(last);
         }
         let (cp, row) = self.signed_checkpoint(head, self.now())?;
-        self.inner
-            .store
-            .commit(vec![Op::SaveCheckpoint(row)])
-            .await?;
+        self.commit(vec![Op::SaveCheckpoint(row)]).await?;
         Ok(cp)
     }
 
@@ -221,9 +218,7 @@ impl Vault {
         let (cp, row) = self.signed_checkpoint(head, now)?;
         event.at = now;
         event.detail = Some(serde_json::json!({ "tree_size": size }));
-        self.inner
-            .store
-            .commit(vec![Op::SaveCheckpoint(row), Op::Audit(Box::new(event))])
+        self.commit(vec![Op::SaveCheckpoint(row), Op::Audit(Box::new(event))])
             .await?;
         Ok(cp)
     }
@@ -255,10 +250,7 @@ impl Vault {
         drop(leaves);
         let mut event = self.event(ctx, Action::AuditProof, ctx.principal.tenant);
         event.detail = Some(detail);
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        self.commit(vec![Op::Audit(Box::new(event))]).await?;
         Ok(out)
     }
 
@@ -424,10 +416,7 @@ impl Vault {
         } else {
             None
         };
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        self.commit(vec![Op::Audit(Box::new(event))]).await?;
         Ok(AuditPage {
             events,
             next_cursor,

@@ -113,11 +113,24 @@ impl Vault {
         source: Option<&str>,
         token_key: Option<&[u8; 16]>,
     ) -> Result<()> {
+        let now = self.now();
         self.inner
             .auth_guard
-            .check(source, token_key, self.now())
+            .check(source, token_key, now)
             .map_err(|r| {
                 metrics::counter!("ward_auth_throttled_total").increment(1);
+                // A refused attempt is a failed one to the rules too; its alert is written
+                // beside the request, which is answered at once.
+                let hits = self
+                    .inner
+                    .monitor
+                    .observe_auth_failure(source, token_key, now);
+                if !hits.is_empty()
+                    && let Ok(rt) = tokio::runtime::Handle::try_current()
+                {
+                    let vault = self.clone();
+                    rt.spawn(async move { vault.raise(hits).await });
+                }
                 VaultError::Throttled {
                     retry_after: r.retry_after,
                 }
@@ -141,6 +154,8 @@ impl Vault {
             self.inner
                 .auth_guard
                 .fail(source.as_deref(), token_key.as_ref(), now);
+        self.observe_auth_failure(source.as_deref(), token_key.as_ref())
+            .await;
         let mut ops = Vec::new();
         if let Some((src, w)) = closed {
             ops.push(Op::Audit(Box::new(self.auth_summary(&src, &w, now))));
@@ -160,7 +175,7 @@ impl Vault {
             ops.push(Op::Audit(Box::new(event)));
         }
         if !ops.is_empty() {
-            self.inner.store.commit(ops).await?;
+            self.commit(ops).await?;
         }
         Ok(())
     }
@@ -170,6 +185,10 @@ impl Vault {
     /// throttle state that has refilled or outlived the policy's IP-hash window.
     pub async fn flush_auth_failures(&self, all: bool) -> Result<usize> {
         let now = self.now();
+        // Alert hits counted in memory are written on the same schedule.
+        if let Err(e) = self.flush_alerts(all).await {
+            tracing::warn!(error = %e, "alert hits not written");
+        }
         let closed = self.inner.auth_guard.take_closed(now, all);
         let n = closed.len();
         for chunk in closed.chunks(FLUSH_BATCH) {
@@ -177,7 +196,7 @@ impl Vault {
                 .iter()
                 .map(|(src, w)| Op::Audit(Box::new(self.auth_summary(src, w, now))))
                 .collect();
-            self.inner.store.commit(ops).await?;
+            self.commit(ops).await?;
         }
         Ok(n)
     }

@@ -55,7 +55,7 @@ impl Vault {
         detail: serde_json::Value,
     ) -> Result<()> {
         let event = backup_event(job, self.now(), detail);
-        self.inner.store.commit(vec![event]).await?;
+        self.commit(vec![event]).await?;
         Ok(())
     }
 }

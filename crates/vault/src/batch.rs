@@ -147,7 +147,7 @@ impl Vault {
             ops.extend(item_ops);
             results.push(result);
         }
-        self.inner.store.commit(ops).await?;
+        self.commit(ops).await?;
         Ok(BatchOutcome { results })
     }
 

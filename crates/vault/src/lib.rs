@@ -19,6 +19,7 @@ mod disclosure;
 mod error;
 pub mod gauges;
 mod keys;
+mod monitor;
 mod people;
 pub mod permissions;
 mod principal;
@@ -54,6 +55,7 @@ pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disclosure::RecordOut;
 pub use error::{Result, VaultError};
+pub use monitor::{AlertChange, AlertOut, MAX_ALERT_PAGE};
 pub use people::{
     ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, BreakGlassNotice, CSRF_HEADER, CreatedUser,
     Email, GrantDecision, GrantOut, Joined, Login, LoginOut, MemberOut, MembershipChange, NewGrant,
@@ -143,6 +145,11 @@ struct Inner {
     tenant_cache: Mutex<HashMap<Uuid, (TenantRow, Instant)>>,
     /// When this vault last set the stored-state gauges (`gauges`).
     gauges_at: Mutex<Option<Instant>>,
+    /// Detection rules over the audit stream ([`monitor`]).
+    monitor: monitor::Monitor,
+    /// Alert writes of this process, one at a time, and the hits not yet written of alerts
+    /// written lately (see `monitor/alerts.rs`).
+    alert_writes: tokio::sync::Mutex<monitor::Recent>,
 }
 
 /// Which `ip_hash_window` `now` falls in: the client-IP key changes with it.
@@ -176,8 +183,10 @@ impl Vault {
             security.lockout_window.as_duration(),
             security.ip_hash_window.as_duration(),
         );
+        let monitor = monitor::Monitor::new(&config.policy.monitoring);
         Ok(Self {
             inner: Arc::new(Inner {
+                monitor,
                 keys: keys::Keys::new(&config.root_keys)?,
                 store: config.store,
                 policy: Arc::new(config.policy),
@@ -194,6 +203,7 @@ impl Vault {
                 break_glass: tokio::sync::broadcast::channel(256).0,
                 tenant_cache: Mutex::new(HashMap::new()),
                 gauges_at: Mutex::new(None),
+                alert_writes: tokio::sync::Mutex::new(monitor::Recent::default()),
             }),
         })
     }
@@ -259,12 +269,7 @@ impl Vault {
         metrics::counter!("ward_access_denials_total", "code" => denial.code()).increment(1);
         event.outcome = Outcome::Denied;
         event.reason = Some(denial.reason().to_owned());
-        match self
-            .inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await
-        {
+        match self.commit(vec![Op::Audit(Box::new(event))]).await {
             Ok(_) => denial.into_error(),
             // A denial that cannot be logged still denies; the store error is what to report.
             Err(e) => e.into(),

@@ -64,6 +64,10 @@ pub enum Resource {
     /// A tenant's users: their memberships (invited, listed, role changed, removed). Issuing
     /// one is inviting a person; role order narrows which roles each may give.
     Users,
+    /// A tenant's alerts of the detection rules.
+    Alerts,
+    /// Every alert of the platform.
+    PlatformAlerts,
 }
 
 /// How a role holds a permission.
@@ -114,6 +118,10 @@ pub const TABLE: &[Permission] = &[
     p(Operator, A::Sign, R::Checkpoints, Always),
     p(Operator, A::Run, R::KeyRotation, Always),
     p(Operator, A::Run, R::Retention, Always),
+    p(Operator, A::Read, R::Alerts, Always),
+    p(Operator, A::Decide, R::Alerts, Always),
+    p(Operator, A::Read, R::PlatformAlerts, Always),
+    p(Operator, A::Decide, R::PlatformAlerts, Always),
     // Support: asks for grants; reads and writes data only under one.
     p(Support, A::Request, R::SupportGrants, Always),
     p(Support, A::Read, R::Tenant, UnderGrant),
@@ -138,6 +146,8 @@ pub const TABLE: &[Permission] = &[
     p(Owner, A::Issue, R::Users, Always),
     p(Owner, A::Update, R::Users, Always),
     p(Owner, A::Revoke, R::Users, Always),
+    p(Owner, A::Read, R::Alerts, Always),
+    p(Owner, A::Decide, R::Alerts, Always),
     // Admin: everything but the tenant's lifecycle (and, by role order, owner keys).
     p(Admin, A::Read, R::Tenant, Always),
     p(Admin, A::Manage, R::Keys, Always),
@@ -154,6 +164,7 @@ pub const TABLE: &[Permission] = &[
     p(Admin, A::Issue, R::Users, Always),
     p(Admin, A::Update, R::Users, Always),
     p(Admin, A::Revoke, R::Users, Always),
+    p(Admin, A::Read, R::Alerts, Always),
     // Member: data for its named purposes.
     p(Member, A::Read, R::Tenant, Always),
     p(Member, A::Read, R::Records, Always),
@@ -165,6 +176,7 @@ pub const TABLE: &[Permission] = &[
     p(Auditor, A::Sign, R::Checkpoints, Always),
     p(Auditor, A::Read, R::SupportGrants, Always),
     p(Auditor, A::Read, R::Users, Always),
+    p(Auditor, A::Read, R::Alerts, Always),
 ];
 
 /// How `role` holds `action` on `resource`, or `None` when it does not.
@@ -245,6 +257,8 @@ impl fmt::Display for Resource {
             Self::Retention => "retention",
             Self::SupportGrants => "support grants",
             Self::Users => "users",
+            Self::Alerts => "alerts",
+            Self::PlatformAlerts => "platform alerts",
         })
     }
 }

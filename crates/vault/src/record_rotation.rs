@@ -165,13 +165,11 @@ impl Vault {
                 "scope": "records", "job": row.id, "phase": "started",
                 "records": row.records_total,
             }));
-            self.inner
-                .store
-                .commit(vec![
-                    Op::InsertKeyJob(row.clone()),
-                    Op::Audit(Box::new(event)),
-                ])
-                .await?;
+            self.commit(vec![
+                Op::InsertKeyJob(row.clone()),
+                Op::Audit(Box::new(event)),
+            ])
+            .await?;
             jobs.push(KeyJob::from(row));
         }
         Ok(jobs)
@@ -354,14 +352,12 @@ impl Vault {
             );
         }
         // Step 1 (key store): the new keys. From here on writes seal under them.
-        self.inner
-            .store
-            .commit(vec![Op::RotateSubjectKeys {
-                tenant,
-                tenant_key_version: trow.key_version,
-                keys: changes,
-            }])
-            .await?;
+        self.commit(vec![Op::RotateSubjectKeys {
+            tenant,
+            tenant_key_version: trow.key_version,
+            keys: changes,
+        }])
+        .await?;
         // Step 2 (data): the records, read after step 1 so none sealed under an old key can
         // appear behind this read.
         let records = self
@@ -385,19 +381,17 @@ impl Vault {
             if last_commit {
                 ops.push(self.advance_op(job, owner, Some(last), subjects.len() as u64, count));
             }
-            self.inner.store.commit(ops).await?;
+            self.commit(ops).await?;
             if last_commit {
                 break;
             }
         }
         // Step 3 (key store): the old keys, now that no record needs them.
-        self.inner
-            .store
-            .commit(vec![Op::DestroyRetiredKeys {
-                tenant,
-                subjects: subjects.iter().map(|s| s.id).collect(),
-            }])
-            .await?;
+        self.commit(vec![Op::DestroyRetiredKeys {
+            tenant,
+            subjects: subjects.iter().map(|s| s.id).collect(),
+        }])
+        .await?;
         // Destroyed keys leave this process's memory too (the new ones are unwrapped again
         // on first use).
         for s in &subjects {
@@ -485,27 +479,21 @@ impl Vault {
             }
             let count = resealed.len() as u64;
             for chunk in resealed.chunks(RECORDS_PER_COMMIT) {
-                self.inner
-                    .store
-                    .commit(vec![Op::ReencryptRecords {
-                        tenant,
-                        records: chunk.to_vec(),
-                    }])
-                    .await?;
+                self.commit(vec![Op::ReencryptRecords {
+                    tenant,
+                    records: chunk.to_vec(),
+                }])
+                .await?;
             }
-            self.inner
-                .store
-                .commit(vec![self.advance_op(job, owner, None, 0, count)])
+            self.commit(vec![self.advance_op(job, owner, None, 0, count)])
                 .await?;
             job.records_done += count;
             metrics::counter!("ward_key_rotation_records_total").increment(count);
-            self.inner
-                .store
-                .commit(vec![Op::DestroyRetiredKeys {
-                    tenant,
-                    subjects: ids,
-                }])
-                .await?;
+            self.commit(vec![Op::DestroyRetiredKeys {
+                tenant,
+                subjects: ids,
+            }])
+            .await?;
         }
         Err(VaultError::Conflict(
             "retired subject keys remain after repeated sweeps; the job resumes on its next run"
@@ -542,7 +530,7 @@ impl Vault {
         records: u64,
     ) -> Result<()> {
         let op = self.advance_op(job, owner, cursor, subjects, records);
-        self.inner.store.commit(vec![op]).await?;
+        self.commit(vec![op]).await?;
         Ok(())
     }
 
@@ -555,18 +543,16 @@ impl Vault {
             "scope": "records", "job": job.id, "phase": status,
             "subjects": job.subjects_done, "records": job.records_done,
         }));
-        self.inner
-            .store
-            .commit(vec![
-                Op::FinishKeyJob {
-                    id: job.id,
-                    status: status.to_owned(),
-                    at: now,
-                    error: error.map(str::to_owned),
-                },
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::FinishKeyJob {
+                id: job.id,
+                status: status.to_owned(),
+                at: now,
+                error: error.map(str::to_owned),
+            },
+            Op::Audit(Box::new(event)),
+        ])
+        .await?;
         job.status = status.to_owned();
         job.finished_at = Some(now);
         Ok(())

@@ -91,7 +91,7 @@ impl Vault {
             let prepared = self
                 .prepare_subject(ctx, tenant, external_ref.clone())
                 .await?;
-            match self.inner.store.commit(prepared.ops).await {
+            match self.commit(prepared.ops).await {
                 Ok(_) => return Ok(prepared.out),
                 Err(ward_store::StoreError::Conflict(m))
                     if m == ward_store::KEY_ROTATED && attempt < 3 =>
@@ -200,17 +200,11 @@ impl Vault {
         let Some(s) = s else {
             // Probing whether a reference belongs to someone is an access too.
             event.detail = Some(serde_json::json!({ "found": false }));
-            self.inner
-                .store
-                .commit(vec![Op::Audit(Box::new(event))])
-                .await?;
+            self.commit(vec![Op::Audit(Box::new(event))]).await?;
             return Err(VaultError::NotFound("subject"));
         };
         event.subject = Some(s.id);
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        self.commit(vec![Op::Audit(Box::new(event))]).await?;
         Ok(SubjectOut {
             id: s.id,
             created_at: s.created_at,
@@ -243,7 +237,7 @@ impl Vault {
                     None,
                 )
                 .await?;
-            match self.inner.store.commit(p.ops).await {
+            match self.commit(p.ops).await {
                 Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
                 Err(e) => return Err(e.into()),
                 Ok(_) => return Ok(p.out),
@@ -437,17 +431,11 @@ impl Vault {
                 failed.outcome = ward_audit::Outcome::Denied;
                 failed.reason =
                     Some("integrity check failed: stored data was altered or moved".into());
-                self.inner
-                    .store
-                    .commit(vec![Op::Audit(Box::new(failed))])
-                    .await?;
+                self.commit(vec![Op::Audit(Box::new(failed))]).await?;
                 return Err(e);
             }
         };
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        self.commit(vec![Op::Audit(Box::new(event))]).await?;
         Ok(out)
     }
 
@@ -527,7 +515,7 @@ impl Vault {
             // Even an empty answer is an access worth recording.
             ops.push(Op::Audit(Box::new(event)));
         }
-        self.inner.store.commit(ops).await?;
+        self.commit(ops).await?;
         Ok(out)
     }
 
@@ -568,7 +556,7 @@ impl Vault {
             let p =
                 retry_stale(|_| self.prepare_update(ctx, tenant, subject, record, fields, basis))
                     .await?;
-            match self.inner.store.commit(p.ops).await {
+            match self.commit(p.ops).await {
                 Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
                 Err(e) => return Err(e.into()),
                 Ok(_) => return Ok(p.out),
@@ -691,7 +679,7 @@ impl Vault {
         record: Uuid,
     ) -> Result<()> {
         let ops = self.prepare_delete(ctx, tenant, subject, record).await?;
-        self.inner.store.commit(ops).await?;
+        self.commit(ops).await?;
         Ok(())
     }
 
@@ -804,7 +792,7 @@ impl Vault {
         if ops.is_empty() {
             ops.push(Op::Audit(Box::new(event)));
         }
-        self.inner.store.commit(ops).await?;
+        self.commit(ops).await?;
         Ok(out)
     }
 

@@ -183,7 +183,7 @@ impl Vault {
                     .expire_batch(batch, &tenants, now, &mut counted)
                     .await?;
                 if !opts.dry_run && !ops.is_empty() {
-                    match self.inner.store.commit(ops).await {
+                    match self.commit(ops).await {
                         Ok(_) => {}
                         // A record was erased or deleted after the window was read: read the
                         // rest of the window again.
@@ -235,7 +235,7 @@ impl Vault {
                 ops.push(Op::Audit(Box::new(e)));
             }
             if !ops.is_empty() {
-                self.inner.store.commit(ops).await?;
+                self.commit(ops).await?;
             }
         }
         Ok(report)
@@ -410,7 +410,7 @@ impl Vault {
                     Some(serde_json::json!({ "hold": h.hold, "reason": "legal hold ended" }));
                 ops.push(Op::Audit(Box::new(e)));
             }
-            self.inner.store.commit(ops).await?;
+            self.commit(ops).await?;
         }
         if !opts.dry_run {
             // A hold whose records are all gone has nothing left to protect: shred its key.
@@ -423,7 +423,7 @@ impl Vault {
                 })
                 .collect();
             if !ops.is_empty() {
-                self.inner.store.commit(ops).await?;
+                self.commit(ops).await?;
             }
         }
         Ok(())
@@ -441,13 +441,11 @@ impl Vault {
                 if !opts.dry_run {
                     let mut e = system_event(now, Action::TenantDestroy, Some(t.id));
                     e.reason = Some("grace period ended".into());
-                    self.inner
-                        .store
-                        .commit(vec![
-                            Op::DestroyTenant { id: t.id, at: now },
-                            Op::Audit(Box::new(e)),
-                        ])
-                        .await?;
+                    self.commit(vec![
+                        Op::DestroyTenant { id: t.id, at: now },
+                        Op::Audit(Box::new(e)),
+                    ])
+                    .await?;
                     self.inner.keys.forget_tenant(t.id);
                     self.forget_tenant_tokens(t.id);
                     self.forget_tenant_row(t.id);
@@ -523,13 +521,11 @@ impl Vault {
             frontier: frontier.to_bytes(),
             created_at: now,
         };
-        self.inner
-            .store
-            .commit(vec![
-                Op::SaveCheckpoint(row),
-                Op::PruneAudit { before: boundary },
-            ])
-            .await?;
+        self.commit(vec![
+            Op::SaveCheckpoint(row),
+            Op::PruneAudit { before: boundary },
+        ])
+        .await?;
         Ok(pruned)
     }
 }

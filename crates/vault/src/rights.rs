@@ -260,11 +260,7 @@ impl Vault {
             }));
         }
         event.detail = Some(json!({ "records": records.len() }));
-        let committed = self
-            .inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        let committed = self.commit(vec![Op::Audit(Box::new(event))]).await?;
         let before = committed
             .audit_indices
             .first()
@@ -365,10 +361,7 @@ impl Vault {
                     already_erased: true,
                 });
             out.already_erased = true;
-            self.inner
-                .store
-                .commit(vec![Op::Audit(Box::new(event))])
-                .await?;
+            self.commit(vec![Op::Audit(Box::new(event))]).await?;
             return Ok(out);
         }
         let now = self.now();
@@ -478,7 +471,7 @@ impl Vault {
             json!({ "records_erased": erased, "kept": out.kept.iter().map(|k| json!({"collection": k.collection, "records": k.records})).collect::<Vec<_>>() }),
         );
         ops.push(Op::Audit(Box::new(event)));
-        self.inner.store.commit(ops).await?;
+        self.commit(ops).await?;
         self.inner.keys.forget_subject(tenant, subject);
         Ok(out)
     }
@@ -581,17 +574,15 @@ impl Vault {
         current.sort();
         event.detail = Some(json!({ "restrictions": current }));
         let restrictions = serde_json::to_string(&current).unwrap_or_else(|_| "[]".into());
-        self.inner
-            .store
-            .commit(vec![
-                Op::SetRestrictions {
-                    tenant,
-                    subject,
-                    restrictions,
-                },
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::SetRestrictions {
+                tenant,
+                subject,
+                restrictions,
+            },
+            Op::Audit(Box::new(event)),
+        ])
+        .await?;
         Ok(current)
     }
 
@@ -620,17 +611,15 @@ impl Vault {
                 Some("until"),
             ));
         }
-        self.inner
-            .store
-            .commit(vec![
-                Op::SetSubjectHold {
-                    tenant,
-                    subject,
-                    hold_until: until,
-                },
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::SetSubjectHold {
+                tenant,
+                subject,
+                hold_until: until,
+            },
+            Op::Audit(Box::new(event)),
+        ])
+        .await?;
         Ok(())
     }
 
@@ -690,21 +679,19 @@ impl Vault {
         event.action = Action::RetentionOverride;
         event.collection = self.known_collection(collection);
         event.detail = Some(json!({ "retention_override": wanted.to_string() }));
-        self.inner
-            .store
-            .commit(vec![
-                Op::SetTenantSettings {
-                    id: tenant,
-                    settings: settings.to_string(),
-                },
-                Op::ShiftExpiry {
-                    tenant,
-                    collection: collection.to_owned(),
-                    by_micros: by,
-                },
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::SetTenantSettings {
+                id: tenant,
+                settings: settings.to_string(),
+            },
+            Op::ShiftExpiry {
+                tenant,
+                collection: collection.to_owned(),
+                by_micros: by,
+            },
+            Op::Audit(Box::new(event)),
+        ])
+        .await?;
         self.forget_tenant_row(tenant);
         Ok(json!({ "collection": collection, "retain_for": wanted.to_string() }))
     }
@@ -771,9 +758,7 @@ impl Vault {
         event.detail = Some(json!({ "request": row.id, "kind": row.kind }));
         let out = request_out(&row, now, None);
         let row = self.seal_request_text(&trow, row)?;
-        self.inner
-            .store
-            .commit(vec![Op::InsertRequest(row), Op::Audit(Box::new(event))])
+        self.commit(vec![Op::InsertRequest(row), Op::Audit(Box::new(event))])
             .await?;
         Ok(out)
     }
@@ -812,10 +797,7 @@ impl Vault {
             .into_iter()
             .map(|r| self.open_request_text(&trow, r))
             .collect::<Result<Vec<_>>>()?;
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        self.commit(vec![Op::Audit(Box::new(event))]).await?;
         Ok(rows
             .iter()
             .map(|r| request_out(r, now, None))
@@ -953,25 +935,23 @@ impl Vault {
             ..row
         };
         let tk = self.inner.keys.tenant(trow)?;
-        self.inner
-            .store
-            .commit(vec![
-                Op::UpdateRequest {
-                    tenant: updated.tenant,
-                    id: updated.id,
-                    status: updated.status.clone(),
-                    detail: sealed_text::seal(
-                        &tk,
-                        updated.tenant,
-                        updated.id,
-                        "detail",
-                        &updated.detail,
-                    )?,
-                    closed_at: updated.closed_at,
-                },
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::UpdateRequest {
+                tenant: updated.tenant,
+                id: updated.id,
+                status: updated.status.clone(),
+                detail: sealed_text::seal(
+                    &tk,
+                    updated.tenant,
+                    updated.id,
+                    "detail",
+                    &updated.detail,
+                )?,
+                closed_at: updated.closed_at,
+            },
+            Op::Audit(Box::new(event)),
+        ])
+        .await?;
         Ok(request_out(&updated, now, result))
     }
 
@@ -1045,7 +1025,7 @@ impl Vault {
         }
         for chunk in ops.chunks(500) {
             sealed += chunk.len() as u64;
-            self.inner.store.commit(chunk.to_vec()).await?;
+            self.commit(chunk.to_vec()).await?;
         }
         Ok(sealed)
     }
@@ -1066,18 +1046,16 @@ impl Vault {
         }
         let now = self.now();
         let destroy_after = now + self.inner.policy.tenants.grace_period.as_duration();
-        self.inner
-            .store
-            .commit(vec![
-                Op::SetTenantStatus {
-                    id: tenant,
-                    status: "deactivated".into(),
-                    at: now,
-                    destroy_after: Some(destroy_after),
-                },
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::SetTenantStatus {
+                id: tenant,
+                status: "deactivated".into(),
+                at: now,
+                destroy_after: Some(destroy_after),
+            },
+            Op::Audit(Box::new(event)),
+        ])
+        .await?;
         self.forget_tenant_row(tenant);
         Ok(crate::TenantOut {
             status: "deactivated".into(),
@@ -1101,18 +1079,16 @@ impl Vault {
                 trow.status
             )));
         }
-        self.inner
-            .store
-            .commit(vec![
-                Op::SetTenantStatus {
-                    id: tenant,
-                    status: "active".into(),
-                    at: now,
-                    destroy_after: None,
-                },
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::SetTenantStatus {
+                id: tenant,
+                status: "active".into(),
+                at: now,
+                destroy_after: None,
+            },
+            Op::Audit(Box::new(event)),
+        ])
+        .await?;
         self.forget_tenant_row(tenant);
         Ok(crate::TenantOut {
             status: "active".into(),
@@ -1204,10 +1180,7 @@ impl Vault {
         } else {
             json!({ "subjects": n, "complete": false })
         });
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        self.commit(vec![Op::Audit(Box::new(event))]).await?;
         Ok(n)
     }
 }

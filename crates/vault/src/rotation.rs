@@ -73,19 +73,17 @@ impl Vault {
             event.detail = Some(
                 serde_json::json!({ "scope": "root", "from": t.root_key_version, "to": root_key_version }),
             );
-            self.inner
-                .store
-                .commit(vec![
-                    Op::RewrapTenant {
-                        id: t.id,
-                        wrapped_key,
-                        root_key_version,
-                        key_version: t.key_version,
-                        expected_key_version: t.key_version,
-                    },
-                    Op::Audit(Box::new(event)),
-                ])
-                .await?;
+            self.commit(vec![
+                Op::RewrapTenant {
+                    id: t.id,
+                    wrapped_key,
+                    root_key_version,
+                    key_version: t.key_version,
+                    expected_key_version: t.key_version,
+                },
+                Op::Audit(Box::new(event)),
+            ])
+            .await?;
             self.forget_tenant_row(t.id);
             report.tenants_rewrapped += 1;
         }
@@ -171,7 +169,7 @@ impl Vault {
             },
             Op::Audit(Box::new(event)),
         ];
-        let committed = self.inner.store.commit(ops).await;
+        let committed = self.commit(ops).await;
         self.forget_tenant_row(tenant);
         let done = committed?.keys_rewrapped;
         metrics::counter!("ward_key_rotations_total", "scope" => "tenant").increment(1);

@@ -197,9 +197,7 @@ impl Vault {
             client: None,
             detail: Some(serde_json::json!({ "key": row.id, "role": "operator" })),
         };
-        self.inner
-            .store
-            .commit(vec![Op::InsertApiKey(row), Op::Audit(Box::new(event))])
+        self.commit(vec![Op::InsertApiKey(row), Op::Audit(Box::new(event))])
             .await?;
         Ok(Some(token))
     }
@@ -254,15 +252,13 @@ impl Vault {
         let out = tenant_out(&row);
         event.at = now;
         let (invitation, inv_row, inv_event) = self.new_invitation(ctx, id, None)?;
-        self.inner
-            .store
-            .commit(vec![
-                Op::InsertTenant(row),
-                Op::Audit(Box::new(event)),
-                Op::InsertInvitation(inv_row),
-                Op::Audit(Box::new(inv_event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::InsertTenant(row),
+            Op::Audit(Box::new(event)),
+            Op::InsertInvitation(inv_row),
+            Op::Audit(Box::new(inv_event)),
+        ])
+        .await?;
         Ok(CreatedTenant {
             tenant: out,
             invitation,
@@ -331,13 +327,11 @@ impl Vault {
         )
         .await?;
         let (out, inv_row, inv_event) = self.new_invitation(ctx, tenant, None)?;
-        self.inner
-            .store
-            .commit(vec![
-                Op::InsertInvitation(inv_row),
-                Op::Audit(Box::new(inv_event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::InsertInvitation(inv_row),
+            Op::Audit(Box::new(inv_event)),
+        ])
+        .await?;
         Ok(out)
     }
 
@@ -455,8 +449,6 @@ impl Vault {
         let mut out = key_out(&key)?;
         out.token = Some(token.as_str().to_owned());
         let committed = self
-            .inner
-            .store
             .commit(vec![
                 Op::ClaimInvitation {
                     tenant: inv.tenant,
@@ -486,10 +478,7 @@ impl Vault {
             &event,
         )
         .await?;
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        self.commit(vec![Op::Audit(Box::new(event))]).await?;
         Ok(tenant_out(&row))
     }
 
@@ -541,9 +530,7 @@ impl Vault {
         event.detail = Some(serde_json::json!({ "key": key.id, "role": role }));
         let mut out = key_out(&key)?;
         out.token = Some(token.as_str().to_owned());
-        self.inner
-            .store
-            .commit(vec![Op::InsertApiKey(key), Op::Audit(Box::new(event))])
+        self.commit(vec![Op::InsertApiKey(key), Op::Audit(Box::new(event))])
             .await?;
         Ok(out)
     }
@@ -558,10 +545,7 @@ impl Vault {
         )
         .await?;
         let keys = self.inner.store.api_keys(Some(tenant)).await?;
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        self.commit(vec![Op::Audit(Box::new(event))]).await?;
         keys.iter().map(key_out).collect()
     }
 
@@ -600,7 +584,7 @@ impl Vault {
             ops.push(Op::AssertOwnerRemains { tenant });
         }
         ops.push(Op::Audit(Box::new(event)));
-        self.inner.store.commit(ops).await?;
+        self.commit(ops).await?;
         self.inner
             .auth_cache
             .lock()

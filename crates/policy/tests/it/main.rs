@@ -3,6 +3,7 @@
 mod cards;
 mod diagnostics;
 mod example;
+mod monitoring;
 mod properties;
 mod records;
 mod render;

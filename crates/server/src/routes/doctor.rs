@@ -2,7 +2,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use ward_doctor::{Context, Report};
+use ward_doctor::{Context, Report, Status};
+use ward_policy::RuleName;
 use ward_vault::Role;
 
 use crate::extract::Auth;
@@ -33,5 +34,17 @@ pub(crate) async fn doctor(
     let context = Context::new((*s.doctor).clone(), s.vault.now())
         .with_store(s.vault.store().clone())
         .with_audit_key(s.vault.audit_public_key());
-    Ok(axum::Json(ward_doctor::examine_blocking(context).await))
+    let report = ward_doctor::examine_blocking(context).await;
+    // What the monitoring rules watch for among the findings becomes an alert as well.
+    for f in &report.checks {
+        let rule = match (f.check, f.status) {
+            ("data_dir" | "key_files", Status::Fail) => RuleName::PermissionsTooOpen,
+            ("audit_log", Status::Fail) => RuleName::AuditVerificationFailure,
+            _ => continue,
+        };
+        s.vault
+            .report_finding(rule, &format!("doctor:{}", f.check))
+            .await;
+    }
+    Ok(axum::Json(report))
 }

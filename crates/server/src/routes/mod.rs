@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per area of the API.
 
+pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod doctor;

@@ -38,6 +38,9 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     if let Err(e) = s.vault.refresh_gauges().await {
         tracing::warn!(error = %e, "could not refresh the stored-state metrics");
     }
+    if let Err(e) = s.vault.update_alert_metrics().await {
+        tracing::warn!(error = %e, "open alerts not counted for /metrics");
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),

@@ -108,6 +108,7 @@ impl Ids {
             .replace("{grant}", "0190a5d2-0000-7000-8000-000000000000")
             // Likewise for a user: B must get 404 before any membership lookup.
             .replace("{user}", "0190a5d2-0000-7000-8000-000000000000")
+            .replace("{alert}", "0190a5d2-0000-7000-8000-000000000000")
     }
 }
 

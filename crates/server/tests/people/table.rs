@@ -320,6 +320,36 @@ const TABLE: &[(&str, &str, &str)] = &[
         "401 401 404 401 404 404 403 403 403 403 403 403 403",
     ),
     (
+        "GET",
+        "/v1/alerts",
+        "401 401 403 401 403 403 403 403 200 403 403 403 403",
+    ),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/alerts",
+        "401 401 404 401 200 200 403 200 200 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/alerts/{alert}/acknowledge",
+        "401 401 403 401 403 403 403 403 404 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/alerts/{alert}/resolve",
+        "401 401 403 401 403 403 403 403 404 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/alerts/{alert}/acknowledge",
+        "401 401 404 401 404 403 403 403 404 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/alerts/{alert}/resolve",
+        "401 401 404 401 404 403 403 403 404 403 403 403 403",
+    ),
+    (
         "PUT",
         "/v1/tenants/{tenant}/retention/{collection}",
         "401 401 404 401 200 200 403 403 404 404 404 404 404",
@@ -515,6 +545,7 @@ fn request(method: &str, route: &str, w: &World) -> (String, Option<Value>) {
         .replace("{request}", &w.request)
         .replace("{collection}", "contact")
         .replace("{grant}", "0190a5d2-0000-7000-8000-000000000000")
+        .replace("{alert}", "0190a5d2-0000-7000-8000-000000000000")
         .replace("{session}", "0190a5d2-0000-7000-8000-000000000000")
         .replace("{user}", "0190a5d2-0000-7000-8000-000000000000");
     let purpose = "purpose=essential.service";

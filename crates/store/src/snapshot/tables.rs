@@ -216,6 +216,26 @@ pub(crate) const DATA: &[Table] = &[
         key: &["id"],
     },
     Table {
+        name: "alerts",
+        columns: &[
+            col("id", Uuid),
+            col("rule", Text),
+            col("scope", Text),
+            col("severity", Text),
+            opt("tenant", Uuid),
+            col("status", Text),
+            col("first_seen", Time),
+            col("last_seen", Time),
+            col("count", Int),
+            col("events", Text),
+            opt("acknowledged_by", Text),
+            opt("acknowledged_at", Time),
+            opt("resolved_by", Text),
+            opt("resolved_at", Time),
+        ],
+        key: &["id"],
+    },
+    Table {
         name: "subjects",
         columns: &[
             col("tenant", Uuid),
@@ -433,7 +453,7 @@ pub(crate) const KEYS: &[Table] = &[
 /// (wherever it sits in the stream's order). Columns evolve the same way, with no list: a
 /// column added later goes at the end of its table and is nullable, and a dump without it
 /// restores it as NULL.
-pub(crate) const ADDED_LATER: &[&str] = &["memberships"];
+pub(crate) const ADDED_LATER: &[&str] = &["memberships", "alerts"];
 
 pub(crate) fn of(stream: SnapshotStream) -> &'static [Table] {
     match stream {

@@ -122,13 +122,11 @@ impl Vault {
             tenant,
             Some((role, &purposes, new.membership_expires_at)),
         )?;
-        self.inner
-            .store
-            .commit(vec![
-                Op::InsertInvitation(inv_row),
-                Op::Audit(Box::new(inv_event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::InsertInvitation(inv_row),
+            Op::Audit(Box::new(inv_event)),
+        ])
+        .await?;
         Ok(out)
     }
 
@@ -254,7 +252,7 @@ impl Vault {
                 "membership_expires_at": inv.membership_expires_at.map(|e| e.unix_timestamp()),
             })),
         })));
-        match self.inner.store.commit(ops).await {
+        match self.commit(ops).await {
             Ok(_) => {}
             // Claimed by a concurrent request since it was read.
             Err(ward_store::StoreError::NotFound("invitation")) => {
@@ -289,10 +287,7 @@ impl Vault {
                 out.push(member_out(&m, &self.user_out(&user)?.email)?);
             }
         }
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        self.commit(vec![Op::Audit(Box::new(event))]).await?;
         Ok(out)
     }
 
@@ -473,7 +468,7 @@ impl Vault {
     }
 
     async fn commit_membership(&self, ops: Vec<Op>) -> Result<()> {
-        match self.inner.store.commit(ops).await {
+        match self.commit(ops).await {
             Ok(_) => Ok(()),
             Err(ward_store::StoreError::NotFound("membership")) => {
                 Err(VaultError::NotFound("user"))

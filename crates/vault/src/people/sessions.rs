@@ -207,7 +207,7 @@ impl Vault {
         let mut event = self.login_event(&user, out.session, request_id, client_ip);
         event.detail = Some(serde_json::json!({ "user": user.id, "session": out.session }));
         ops.push(Op::Audit(Box::new(event)));
-        match self.inner.store.commit(ops).await {
+        match self.commit(ops).await {
             Ok(_) => Ok(out),
             // A concurrent login spent the code first.
             Err(ward_store::StoreError::NotFound("totp step")) => {
@@ -311,9 +311,7 @@ impl Vault {
         }
         if now - session.last_seen_at >= TOUCH_EVERY {
             let id = session.principal.session.unwrap_or_default();
-            self.inner
-                .store
-                .commit(vec![Op::People(PeopleOp::TouchSession { id, at: now })])
+            self.commit(vec![Op::People(PeopleOp::TouchSession { id, at: now })])
                 .await?;
             if let Some(c) = self
                 .inner
@@ -392,17 +390,15 @@ impl Vault {
         };
         let mut event = self.event(ctx, Action::Logout, ctx.principal.tenant);
         event.detail = Some(serde_json::json!({ "session": session }));
-        self.inner
-            .store
-            .commit(vec![
-                Op::People(PeopleOp::RevokeSession {
-                    user: ctx.principal.key_id,
-                    id: session,
-                    at: self.now(),
-                }),
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::People(PeopleOp::RevokeSession {
+                user: ctx.principal.key_id,
+                id: session,
+                at: self.now(),
+            }),
+            Op::Audit(Box::new(event)),
+        ])
+        .await?;
         self.forget_user_sessions(ctx.principal.key_id);
         Ok(())
     }
@@ -447,17 +443,15 @@ impl Vault {
         }
         let mut event = self.event(ctx, Action::Logout, ctx.principal.tenant);
         event.detail = Some(serde_json::json!({ "session": id }));
-        self.inner
-            .store
-            .commit(vec![
-                Op::People(PeopleOp::RevokeSession {
-                    user: ctx.principal.key_id,
-                    id,
-                    at: self.now(),
-                }),
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::People(PeopleOp::RevokeSession {
+                user: ctx.principal.key_id,
+                id,
+                at: self.now(),
+            }),
+            Op::Audit(Box::new(event)),
+        ])
+        .await?;
         self.forget_user_sessions(ctx.principal.key_id);
         Ok(())
     }
@@ -491,7 +485,7 @@ impl Vault {
             })
             .collect();
         ops.push(Op::Audit(Box::new(event)));
-        self.inner.store.commit(ops).await?;
+        self.commit(ops).await?;
         self.forget_user_sessions(ctx.principal.key_id);
         Ok(others.len() as u64)
     }

@@ -238,8 +238,6 @@ impl Vault {
             "notify": new.break_glass.then_some("tenant"),
         }));
         let committed = self
-            .inner
-            .store
             .commit(vec![
                 Op::People(PeopleOp::InsertGrant(row.clone())),
                 Op::Audit(Box::new(event)),
@@ -300,21 +298,19 @@ impl Vault {
             });
         }
         let by = ctx.principal.actor().id;
-        self.inner
-            .store
-            .commit(vec![
-                Op::People(PeopleOp::DecideGrant {
-                    tenant,
-                    id: grant,
-                    from: from.into(),
-                    to: to.into(),
-                    by: by.clone(),
-                    at: now,
-                    expires_at,
-                }),
-                Op::Audit(Box::new(event)),
-            ])
-            .await?;
+        self.commit(vec![
+            Op::People(PeopleOp::DecideGrant {
+                tenant,
+                id: grant,
+                from: from.into(),
+                to: to.into(),
+                by: by.clone(),
+                at: now,
+                expires_at,
+            }),
+            Op::Audit(Box::new(event)),
+        ])
+        .await?;
         self.forget_all_sessions();
         row.status = to.into();
         row.decided_at = Some(now);
@@ -341,10 +337,7 @@ impl Vault {
             let uses = self.grant_uses(row).await?;
             out.push(self.grant_out(row, &tk, uses)?);
         }
-        self.inner
-            .store
-            .commit(vec![Op::Audit(Box::new(event))])
-            .await?;
+        self.commit(vec![Op::Audit(Box::new(event))]).await?;
         Ok(out)
     }
 

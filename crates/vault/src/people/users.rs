@@ -194,7 +194,7 @@ impl Vault {
             )));
         }
         ops.push(Op::Audit(Box::new(event)));
-        self.inner.store.commit(ops).await.map_err(|e| match e {
+        self.commit(ops).await.map_err(|e| match e {
             ward_store::StoreError::Conflict(_) => VaultError::invalid(
                 "email_taken",
                 "a user with this e-mail address exists",
@@ -244,7 +244,7 @@ impl Vault {
             row.tenant,
             serde_json::json!({ "user": row.id, "disabled": disabled }),
         ))));
-        self.inner.store.commit(ops).await?;
+        self.commit(ops).await?;
         self.forget_user_sessions(row.id);
         self.user_out(&row)
     }
@@ -262,9 +262,7 @@ impl Vault {
             .ok_or(VaultError::NotFound("user"))?;
         let token = Token::generate("ward_reset")?;
         let expires_at = self.now().saturating_add(RESET_TTL);
-        self.inner
-            .store
-            .commit(vec![
+        self.commit(vec![
                 Op::People(PeopleOp::SetResetToken {
                     user: row.id,
                     hash: sha256(token.as_str().as_bytes()),
@@ -326,8 +324,6 @@ impl Vault {
         event.request_id = request_id.to_owned();
         event.client = client_ip.map(|ip| self.client_hash(ip));
         let committed = self
-            .inner
-            .store
             .commit(vec![
                 Op::People(PeopleOp::UseResetToken {
                     user: user.id,
@@ -410,7 +406,7 @@ impl Vault {
         ];
         let (out, session_ops) = self.new_session(&user, now)?;
         ops.extend(session_ops);
-        self.inner.store.commit(ops).await?;
+        self.commit(ops).await?;
         self.forget_user_sessions(user.id);
         Ok(out)
     }
