@@ -27,6 +27,11 @@ pub(crate) struct BenchArgs {
     /// if larger), and what auditing costs a store put and the record API's puts and gets.
     #[arg(long)]
     audit: bool,
+    /// Also measure the detection rules: how many audit events per second one core
+    /// evaluates (1,000,000 events, or --ops if larger, in commits of 100), on a workload that
+    /// is mostly reads by many principals with some denials.
+    #[arg(long)]
+    rules: bool,
     /// Also measure rights: erasure time against record count, and exporting a subject with
     /// 1,000 records among this many other records (e.g. 1000000).
     #[arg(long, value_name = "OTHER_RECORDS")]
@@ -77,6 +82,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     };
     let result = match result {
         Ok(_) if args.audit => audit_bench(&dir, &args).await,
+        other => other,
+    };
+    let result = match result {
+        Ok(_) if args.rules => rules_bench(&args),
         other => other,
     };
     let result = match (result, args.rights) {
@@ -356,6 +365,46 @@ async fn record_api_audit_cost(dir: &std::path::Path, args: &BenchArgs) -> anyho
         (1.0 - rates[1].1 / rates[0].1) * 100.0
     );
     Ok(())
+}
+
+/// Detection rules: events evaluated per second on one core, with the default rules and
+/// thresholds, over events that look like production traffic (reads of many subjects by a
+/// thousand principals, one denial in fifty) spread over an hour.
+fn rules_bench(args: &BenchArgs) -> anyhow::Result<Outcome> {
+    use ward_audit::{Action, Actor, AuditEvent, Outcome as AuditOutcome};
+    let total = args.ops.max(1_000_000);
+    let start = time::OffsetDateTime::now_utc();
+    let tenant = Uuid::now_v7();
+    let events: Vec<AuditEvent> = (0..total)
+        .map(|i| AuditEvent {
+            at: start + time::Duration::microseconds((i as i64) * 3_600_000_000 / total as i64),
+            request_id: format!("bench-{i}"),
+            actor: Actor {
+                id: format!("key:{}", Uuid::from_u128((i % 1000) as u128)),
+                role: "member".into(),
+            },
+            tenant: Some(tenant),
+            subject: Some(Uuid::from_u128((i * 7919 % 100_000) as u128)),
+            record: None,
+            collection: Some("contact".into()),
+            purpose: Some("essential.service".into()),
+            action: Action::RecordRead,
+            outcome: if (i / 1000) % 50 == 0 {
+                AuditOutcome::Denied
+            } else {
+                AuditOutcome::Allowed
+            },
+            reason: ((i / 1000) % 50 == 0).then(|| "purpose not allowed".into()),
+            client: None,
+            detail: None,
+        })
+        .collect();
+    let settings = ward_policy::MonitoringSettings::default();
+    let started = Instant::now();
+    let hits = ward_vault::evaluate_rules(&settings, events, 100);
+    report("rule evaluation", total, started.elapsed().as_secs_f64());
+    println!("  ({hits} rule hits)");
+    Ok(Outcome::Ok)
 }
 
 /// Audit log: raw append rate in batched commits, verification rate, and what auditing costs

@@ -169,3 +169,30 @@ fn micros(t: OffsetDateTime) -> i64 {
 
 #[cfg(test)]
 mod tests;
+
+/// Runs `events` through a fresh rule engine with `settings`, one commit per `per_commit`
+/// events, with consecutive indices; returns how many hits they made. For `ward bench
+/// --rules`, which times it: the engine is otherwise only reachable through a vault's commits.
+pub fn evaluate_rules(
+    settings: &MonitoringSettings,
+    events: Vec<ward_audit::AuditEvent>,
+    per_commit: usize,
+) -> usize {
+    let monitor = Monitor::new(settings);
+    let mut ops: Vec<Op> = Vec::with_capacity(per_commit);
+    let mut indices = Vec::with_capacity(per_commit);
+    let mut hits = 0;
+    for (next, event) in (0u64..).zip(events) {
+        ops.push(Op::Audit(Box::new(event)));
+        indices.push(next);
+        if ops.len() >= per_commit.max(1) {
+            hits += monitor.feed(monitor.observe_ops(&ops), &indices).len();
+            ops.clear();
+            indices.clear();
+        }
+    }
+    if !ops.is_empty() {
+        hits += monitor.feed(monitor.observe_ops(&ops), &indices).len();
+    }
+    hits
+}
