@@ -358,6 +358,11 @@ pub(super) async fn import(
         }
     }
     let summary = decoder.finish()?;
+    for sql in tables::backfills(stream, &summary) {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await?;
+    }
     if stream == SnapshotStream::Data {
         let (frontier, chain) = rebuild.finish()?;
         let size = i64::try_from(frontier.size())

@@ -455,6 +455,27 @@ pub(crate) const KEYS: &[Table] = &[
 /// restores it as NULL.
 pub(crate) const ADDED_LATER: &[&str] = &["memberships", "alerts"];
 
+/// What restores a table a dump lacks (see [`ADDED_LATER`]) from what the dump held: the
+/// statement its migration ran over existing rows, valid on both backends. A table without one
+/// restores empty.
+pub(crate) const BACKFILL: &[(&str, &str)] = &[(
+    "memberships",
+    "INSERT INTO memberships (user_id, tenant, role, purposes, expires_at, created_at) \
+     SELECT id, tenant, role, '[]', NULL, created_at FROM users WHERE tenant IS NOT NULL",
+)];
+
+/// The backfill statements for the tables of `stream` the dump summarized by `summary` lacked.
+pub(crate) fn backfills(
+    stream: SnapshotStream,
+    summary: &crate::SnapshotSummary,
+) -> impl Iterator<Item = &'static str> {
+    of(stream)
+        .iter()
+        .filter(|t| !summary.tables.contains_key(t.name))
+        .filter_map(|t| BACKFILL.iter().find(|(name, _)| *name == t.name))
+        .map(|(_, sql)| *sql)
+}
+
 pub(crate) fn of(stream: SnapshotStream) -> &'static [Table] {
     match stream {
         SnapshotStream::Data => DATA,
@@ -468,4 +489,35 @@ pub(crate) fn in_sqlite_key_store(table: &str) -> bool {
         table,
         "tenant_keys" | "subject_keys" | "retired_subject_keys" | "hold_keys"
     )
+}
+
+#[cfg(test)]
+mod backfill_tests {
+    use super::*;
+
+    fn summary(tables: &[&str]) -> crate::SnapshotSummary {
+        crate::SnapshotSummary {
+            tables: tables.iter().map(|t| ((*t).to_owned(), 1)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_a_table_the_dump_lacked_is_backfilled() {
+        let all: Vec<&str> = DATA.iter().map(|t| t.name).collect();
+        assert_eq!(backfills(SnapshotStream::Data, &summary(&all)).count(), 0);
+        let old: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|t| !ADDED_LATER.contains(t))
+            .collect();
+        let sql: Vec<&str> = backfills(SnapshotStream::Data, &summary(&old)).collect();
+        assert_eq!(sql.len(), 1);
+        assert!(sql[0].starts_with("INSERT INTO memberships"));
+        assert_eq!(backfills(SnapshotStream::Keys, &summary(&[])).count(), 0);
+        // Every backfilled table is one a dump may lack.
+        for (table, _) in BACKFILL {
+            assert!(ADDED_LATER.contains(table), "{table}");
+        }
+    }
 }

@@ -248,6 +248,9 @@ fn load(
         }
     }
     let summary = decoder.finish()?;
+    for sql in tables::backfills(stream, &summary) {
+        conn.execute_batch(sql)?;
+    }
     let tail = match stream {
         SnapshotStream::Data => {
             let (frontier, chain) = rebuild.finish()?;
