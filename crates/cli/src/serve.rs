@@ -121,6 +121,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         crate::doctor_cmd::backup_schedule(&file)?,
     );
     let state = AppState::new(opened.vault.clone()).with_doctor(doctor);
+    let self_check = tokio::spawn(ward_server::watch_deployment(
+        state.clone(),
+        SELF_CHECK_EVERY,
+    ));
     match tls {
         Some(config) => {
             ward_server::tls::serve_tls_with(
@@ -136,6 +140,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     }
     checkpoints.abort();
     retention.abort();
+    self_check.abort();
     if let Some(stop) = backups {
         let _ = stop.send(());
     }
@@ -270,6 +275,11 @@ async fn checkpoint_loop(vault: Vault, interval: time::Duration) {
         }
     }
 }
+
+/// How often `ward serve` runs `ward doctor`'s checks on itself, so that a failing one (a
+/// stale or failed backup, key files readable by others, an altered audit log) becomes an
+/// alert of the detection rules without anyone asking.
+const SELF_CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
 
 /// Runs the retention engine on schedule; each run is audited.
 async fn retention_loop(vault: Vault, every: time::Duration) {

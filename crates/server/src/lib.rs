@@ -14,6 +14,8 @@ mod metrics_layer;
 pub mod openapi;
 mod params;
 mod routes;
+
+pub use routes::doctor::watch as watch_deployment;
 pub mod tls;
 
 use std::sync::{Arc, OnceLock};

@@ -310,3 +310,35 @@ async fn bad_list_parameters_name_the_field() {
         "not_found",
     );
 }
+
+#[tokio::test]
+async fn a_stale_backup_found_by_the_doctor_opens_an_alert() {
+    let s = server().await;
+    // A good backup recorded straight into the store (no rule sees it), then three days
+    // without one: the doctor's backups check fails, and its failure is an alert.
+    s.store
+        .commit(vec![ward_vault::backup_event(
+            ward_vault::BackupJob::Run,
+            s.vault.now(),
+            serde_json::json!({"result": "ok"}),
+        )])
+        .await
+        .unwrap();
+    let (_, before) = s.get("/v1/alerts", &s.operator).await;
+    assert!(alerts_of(&before, "backup_failure").is_empty(), "{before}");
+    s.clock.advance(time::Duration::days(3));
+    let (status, report) = s.get("/v1/doctor", &s.operator).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let backups = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "backups")
+        .cloned()
+        .unwrap();
+    assert_eq!(backups["status"], "fail", "{backups}");
+    let (_, all) = s.get("/v1/alerts", &s.operator).await;
+    let found = alerts_of(&all, "backup_failure");
+    assert_eq!(found.len(), 1, "{all}");
+    assert_eq!(found[0]["scope"], "doctor:backups");
+}
