@@ -86,21 +86,12 @@ impl Vault {
         tenant: Uuid,
         items: Vec<BatchItem>,
     ) -> Result<BatchOutcome> {
-        let mut attempt = 0;
-        loop {
-            match self.batch_once(ctx, tenant, items.clone()).await {
-                Err(VaultError::Conflict(m))
-                    if (m == ward_store::KEY_ROTATED
-                        || m == ward_store::SUBJECT_KEY_ROTATED
-                        || m == crate::sealing::STALE_KEY_READ)
-                        && attempt < 3 =>
-                {
-                    self.forget_tenant_row(tenant);
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        crate::retry::retrying(
+            crate::retry::lost_to_rotation,
+            || self.forget_tenant_row(tenant),
+            || self.batch_once(ctx, tenant, items.clone()),
+        )
+        .await
     }
 
     async fn batch_once(

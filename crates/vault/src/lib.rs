@@ -27,6 +27,7 @@ mod record_rotation;
 mod records;
 mod restore_check;
 pub mod retention;
+mod retry;
 mod rights;
 mod rotation;
 mod sealed_text;

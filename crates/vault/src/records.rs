@@ -86,22 +86,18 @@ impl Vault {
     ) -> Result<SubjectOut> {
         // A tenant key rotation between wrapping the new subject key and committing it is a
         // conflict the store reports; wrap again under the new key.
-        let mut attempt = 0;
-        loop {
-            let prepared = self
-                .prepare_subject(ctx, tenant, external_ref.clone())
-                .await?;
-            match self.commit(prepared.ops).await {
-                Ok(_) => return Ok(prepared.out),
-                Err(ward_store::StoreError::Conflict(m))
-                    if m == ward_store::KEY_ROTATED && attempt < 3 =>
-                {
-                    self.forget_tenant_row(tenant);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        crate::retry::retrying(
+            crate::retry::lost_to_rotation,
+            || self.forget_tenant_row(tenant),
+            || async {
+                let prepared = self
+                    .prepare_subject(ctx, tenant, external_ref.clone())
+                    .await?;
+                self.commit(prepared.ops).await?;
+                Ok(prepared.out)
+            },
+        )
+        .await
     }
 
     pub(crate) async fn prepare_subject(
@@ -222,27 +218,28 @@ impl Vault {
         fields: &Map<String, Value>,
         options: &WriteOptions,
     ) -> Result<RecordOut> {
-        let mut attempt = 0;
-        loop {
-            let p = self
-                .prepare_create(
-                    ctx,
-                    tenant,
-                    subject,
-                    NewRecord {
-                        collection,
-                        fields,
-                        options,
-                    },
-                    None,
-                )
-                .await?;
-            match self.commit(p.ops).await {
-                Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
-                Err(e) => return Err(e.into()),
-                Ok(_) => return Ok(p.out),
-            }
-        }
+        crate::retry::retrying(
+            subject_key_rotated,
+            || {},
+            || async {
+                let p = self
+                    .prepare_create(
+                        ctx,
+                        tenant,
+                        subject,
+                        NewRecord {
+                            collection,
+                            fields,
+                            options,
+                        },
+                        None,
+                    )
+                    .await?;
+                self.commit(p.ops).await?;
+                Ok(p.out)
+            },
+        )
+        .await
     }
 
     /// Validates, seals and indexes a new record without committing it. `new_subject` carries
@@ -551,17 +548,19 @@ impl Vault {
         fields: &Map<String, Value>,
         basis: UpdateBasis<'_>,
     ) -> Result<RecordOut> {
-        let mut attempt = 0;
-        loop {
-            let p =
-                retry_stale(|_| self.prepare_update(ctx, tenant, subject, record, fields, basis))
-                    .await?;
-            match self.commit(p.ops).await {
-                Err(e) if subject_key_rotated(&e) && attempt < 3 => attempt += 1,
-                Err(e) => return Err(e.into()),
-                Ok(_) => return Ok(p.out),
-            }
-        }
+        crate::retry::retrying(
+            subject_key_rotated,
+            || {},
+            || async {
+                let p = retry_stale(|_| {
+                    self.prepare_update(ctx, tenant, subject, record, fields, basis)
+                })
+                .await?;
+                self.commit(p.ops).await?;
+                Ok(p.out)
+            },
+        )
+        .await
     }
 
     pub(crate) async fn prepare_update(
@@ -1119,8 +1118,8 @@ pub(crate) fn open_record_bytes(
 }
 
 /// Whether a commit failed because the subject's key was replaced after the request read it.
-fn subject_key_rotated(e: &ward_store::StoreError) -> bool {
-    matches!(e, ward_store::StoreError::Conflict(m) if m == ward_store::SUBJECT_KEY_ROTATED)
+fn subject_key_rotated(e: &VaultError) -> bool {
+    matches!(e, VaultError::Conflict(m) if m == ward_store::SUBJECT_KEY_ROTATED)
 }
 
 /// Runs a read again when it raced a record rotation. A rotation touches each subject once,

@@ -319,16 +319,12 @@ impl Vault {
     ) -> Result<ErasureOut> {
         // A tenant key rotation between wrapping a hold key and committing it is a conflict
         // the store reports; erase again under the new key.
-        let mut attempt = 0;
-        loop {
-            match self.erase_subject_once(ctx, tenant, subject).await {
-                Err(VaultError::Conflict(m)) if m == ward_store::KEY_ROTATED && attempt < 3 => {
-                    self.forget_tenant_row(tenant);
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        crate::retry::retrying(
+            crate::retry::lost_to_rotation,
+            || self.forget_tenant_row(tenant),
+            || self.erase_subject_once(ctx, tenant, subject),
+        )
+        .await
     }
 
     async fn erase_subject_once(

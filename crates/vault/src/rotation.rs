@@ -105,16 +105,12 @@ impl Vault {
         }
         // A tenant row cached from before another process rotated makes the commit a
         // conflict; read it again and retry.
-        let mut attempt = 0;
-        loop {
-            match self.rotate_tenant_once(tenant).await {
-                Err(VaultError::Conflict(_)) if attempt < 3 => {
-                    self.forget_tenant_row(tenant);
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        crate::retry::retrying(
+            |e| matches!(e, VaultError::Conflict(_)),
+            || self.forget_tenant_row(tenant),
+            || self.rotate_tenant_once(tenant),
+        )
+        .await
     }
 
     async fn rotate_tenant_once(&self, tenant: Uuid) -> Result<RotationReport> {

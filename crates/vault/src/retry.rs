@@ -1,0 +1,49 @@
+//! Writes prepared against a key that a rotation replaced before they committed.
+//!
+//! Ward prepares a write (seals it under the tenant's or subject's current key) outside the
+//! store's transaction and lets the store check, as it commits, that the key is still current
+//! (`KEY_ROTATED`, `SUBJECT_KEY_ROTATED`). A write that lost that race is prepared and
+//! committed again under the new key; a rotation is rare and brief, so a few attempts end it,
+//! and a write that still loses after them reports the conflict.
+
+use std::future::Future;
+
+use crate::{Result, VaultError};
+
+/// Attempts after the first.
+const RETRIES: u32 = 3;
+
+/// Whether `e` is a write that lost to a tenant or subject key rotation (or, for reads a
+/// write depends on, a record rotation).
+pub(crate) fn lost_to_rotation(e: &VaultError) -> bool {
+    matches!(
+        e,
+        VaultError::Conflict(m) if m == ward_store::KEY_ROTATED
+            || m == ward_store::SUBJECT_KEY_ROTATED
+            || m == crate::sealing::STALE_KEY_READ
+    )
+}
+
+/// Runs `attempt` until it succeeds, fails with an error `retry` does not accept, or has run
+/// `1 + RETRIES` times; `before_retry` runs before each new attempt (to drop a cached row the
+/// conflict showed stale).
+pub(crate) async fn retrying<T, F, Fut>(
+    retry: impl Fn(&VaultError) -> bool,
+    mut before_retry: impl FnMut(),
+    mut attempt: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Err(e) if retries < RETRIES && retry(&e) => {
+                before_retry();
+                retries += 1;
+            }
+            other => return other,
+        }
+    }
+}
