@@ -335,6 +335,36 @@ impl Vault {
         Ok(out)
     }
 
+    /// The audit event of a claimed invitation (by a first owner or an invited person): the
+    /// invitation is the actor, the tenant's log holds it. `detail` says what the claim made.
+    pub(crate) fn claim_event(
+        &self,
+        inv: &InvitationRow,
+        request_id: &str,
+        client_ip: Option<std::net::IpAddr>,
+        now: OffsetDateTime,
+        detail: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: now,
+            request_id: request_id.to_owned(),
+            actor: Actor {
+                id: format!("invitation:{}", inv.id),
+                role: "invitee".into(),
+            },
+            tenant: Some(inv.tenant),
+            subject: None,
+            record: None,
+            collection: None,
+            purpose: None,
+            action: Action::InvitationClaim,
+            outcome: Outcome::Allowed,
+            reason: None,
+            client: client_ip.map(|ip| self.client_hash(ip)),
+            detail: Some(detail),
+        }
+    }
+
     /// Claims an invitation: the only credential is the invitation itself, and the result is
     /// the tenant's owner key. Every failure is the same [`VaultError::InvitationInvalid`] and
     /// writes nothing, so guessing costs the deployment no storage.
@@ -424,28 +454,17 @@ impl Vault {
             created_at: now,
             revoked_at: None,
         };
-        let event = AuditEvent {
-            at: now,
-            request_id: request_id.to_owned(),
-            actor: Actor {
-                id: format!("invitation:{}", inv.id),
-                role: "invitee".into(),
-            },
-            tenant: Some(inv.tenant),
-            subject: None,
-            record: None,
-            collection: None,
-            purpose: None,
-            action: Action::InvitationClaim,
-            outcome: Outcome::Allowed,
-            reason: None,
-            client: client_ip.map(|ip| self.client_hash(ip)),
-            detail: Some(serde_json::json!({
+        let event = self.claim_event(
+            &inv,
+            request_id,
+            client_ip,
+            now,
+            serde_json::json!({
                 "invitation": inv.id,
                 "key": key.id,
                 "role": "owner",
-            })),
-        };
+            }),
+        );
         let mut out = key_out(&key)?;
         out.token = Some(token.as_str().to_owned());
         let committed = self

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use ward_audit::{Action, Actor, AuditEvent, Outcome};
+use ward_audit::Action;
 use ward_crypto::Zeroizing;
 use ward_policy::Purpose;
 use ward_store::{InvitationRow, MembershipRow, Op, PeopleOp, UserRow};
@@ -229,29 +229,18 @@ impl Vault {
             user: user.id,
             ..membership
         })));
-        ops.push(Op::Audit(Box::new(AuditEvent {
-            at: now,
-            request_id: request_id.to_owned(),
-            actor: Actor {
-                id: format!("invitation:{}", inv.id),
-                role: "invitee".into(),
-            },
-            tenant: Some(inv.tenant),
-            subject: None,
-            record: None,
-            collection: None,
-            purpose: None,
-            action: Action::InvitationClaim,
-            outcome: Outcome::Allowed,
-            reason: None,
-            client: client_ip.map(|ip| self.client_hash(ip)),
-            detail: Some(serde_json::json!({
+        ops.push(Op::Audit(Box::new(self.claim_event(
+            &inv,
+            request_id,
+            client_ip,
+            now,
+            serde_json::json!({
                 "invitation": inv.id,
                 "user": user.id,
                 "role": role,
                 "membership_expires_at": inv.membership_expires_at.map(|e| e.unix_timestamp()),
-            })),
-        })));
+            }),
+        ))));
         match self.commit(ops).await {
             Ok(_) => {}
             // Claimed by a concurrent request since it was read.
