@@ -72,6 +72,7 @@ mod tenant_locks;
 use batch::RecordWrite;
 
 use crate::{
+    Conflict,
     AlertQuery, AlertRow, ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow,
     Committed, ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow,
     KeyOwner, KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
@@ -401,7 +402,7 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
         Err(e) => {
             let msg = e.to_string();
             for (_, reply) in jobs {
-                let _ = reply.send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
+                let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!("could not begin: {msg}")))));
             }
             return;
         }
@@ -455,7 +456,7 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
                     let msg = e.to_string();
                     for reply in replies {
                         let _ = reply
-                            .send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
+                            .send(Err(StoreError::Conflict(Conflict::Interrupted(format!("could not begin: {msg}")))));
                     }
                     return;
                 }
@@ -523,7 +524,7 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
             tracing::error!(error = %e, "group commit failed; every request in the batch fails");
             let msg = e.to_string();
             for (reply, _) in results {
-                let _ = reply.send(Err(StoreError::Conflict(format!("commit failed: {msg}"))));
+                let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!("commit failed: {msg}")))));
             }
         }
     }
@@ -759,7 +760,7 @@ async fn apply_request(
 fn unique_to_conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(format!("{what} already exists"))
+            StoreError::Conflict(Conflict::Exists(what))
         }
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(what),
         _ => StoreError::Database(e),
@@ -938,9 +939,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(
-                    "record was changed or deleted concurrently; read it again".into(),
-                ));
+                return Err(StoreError::Conflict(Conflict::Stale));
             }
             delete_index(conn, r.tenant, r.subject, r.id).await?;
             insert_index(conn, &r, &index).await?;
@@ -1162,9 +1161,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 .execute(&mut *conn)
                 .await?;
             if moved.rows_affected() == 0 {
-                return Err(StoreError::Conflict(
-                    "the tenant key changed concurrently".into(),
-                ));
+                return Err(StoreError::Conflict(Conflict::TenantKeyChanged));
             }
             let done = sqlx::query("UPDATE tenant_keys SET wrapped_key = $1 WHERE tenant = $2")
                 .bind(&wrapped_key)
@@ -1389,7 +1386,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(crate::KEY_JOB_HELD.into()));
+                return Err(StoreError::Conflict(Conflict::KeyJobHeld));
             }
         }
         Op::FinishKeyJob {
@@ -1409,7 +1406,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict("the key job is not running".into()));
+                return Err(StoreError::Conflict(Conflict::KeyJobNotRunning));
             }
         }
         Op::SaveCheckpoint(cp) => {
@@ -1485,7 +1482,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .fetch_one(&mut *conn)
             .await?;
             if owners == 0 {
-                return Err(StoreError::Conflict(crate::LAST_OWNER.into()));
+                return Err(StoreError::Conflict(Conflict::LastOwner));
             }
         }
         Op::People(op) => people::apply(conn, op).await?,
@@ -1513,7 +1510,7 @@ async fn assert_subject_key(
     match current {
         None => Err(StoreError::NotFound("subject")),
         Some(v) if v == i64::from(version) => Ok(()),
-        Some(_) => Err(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into())),
+        Some(_) => Err(StoreError::Conflict(Conflict::SubjectKeyRotated)),
     }
 }
 
@@ -1527,7 +1524,7 @@ async fn assert_tenant_key(conn: &mut PgConnection, tenant: Uuid, version: u32) 
             .fetch_optional(&mut *conn)
             .await?;
     if current != Some(i64::from(version)) {
-        return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
+        return Err(StoreError::Conflict(Conflict::KeyRotated));
     }
     Ok(())
 }
@@ -1699,7 +1696,7 @@ async fn rotate_subject_keys(
         .await
         .map_err(unique_to_conflict("retired subject key"))?;
         if retired.rows_affected() == 0 {
-            return Err(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into()));
+            return Err(StoreError::Conflict(Conflict::SubjectKeyRotated));
         }
         sqlx::query(
             "UPDATE subject_keys SET wrapped_key = $1, version = $2 WHERE tenant = $3 AND subject = $4",
