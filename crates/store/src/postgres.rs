@@ -72,13 +72,12 @@ mod tenant_locks;
 use batch::RecordWrite;
 
 use crate::{
-    Conflict,
     AlertQuery, AlertRow, ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow,
-    Committed, ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow,
-    KeyOwner, KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
-    RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
-    Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
-    from_micros, to_micros,
+    Committed, Conflict, ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow,
+    KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter,
+    RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream,
+    SnapshotSummary, Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow,
+    UserRow, WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -402,7 +401,9 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
         Err(e) => {
             let msg = e.to_string();
             for (_, reply) in jobs {
-                let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!("could not begin: {msg}")))));
+                let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!(
+                    "could not begin: {msg}"
+                )))));
             }
             return;
         }
@@ -455,8 +456,9 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
                 Err(e) => {
                     let msg = e.to_string();
                     for reply in replies {
-                        let _ = reply
-                            .send(Err(StoreError::Conflict(Conflict::Interrupted(format!("could not begin: {msg}")))));
+                        let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(
+                            format!("could not begin: {msg}"),
+                        ))));
                     }
                     return;
                 }
@@ -524,7 +526,9 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
             tracing::error!(error = %e, "group commit failed; every request in the batch fails");
             let msg = e.to_string();
             for (reply, _) in results {
-                let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!("commit failed: {msg}")))));
+                let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!(
+                    "commit failed: {msg}"
+                )))));
             }
         }
     }

@@ -32,9 +32,8 @@ mod recovery;
 mod snapshot;
 
 use crate::{
-    Conflict,
     AlertQuery, AlertRow, ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow,
-    Committed, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner,
+    Committed, Conflict, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner,
     KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
     RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
     Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
@@ -586,7 +585,9 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, seen: &mut i64, j
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = e.to_string();
         for (_, _, reply) in commits {
-            let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!("could not begin: {msg}")))));
+            let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!(
+                "could not begin: {msg}"
+            )))));
         }
         return;
     }
@@ -646,7 +647,9 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, seen: &mut i64, j
         *audit = before;
         let msg = e.to_string();
         for (reply, _) in results {
-            let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!("commit failed: {msg}")))));
+            let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!(
+                "commit failed: {msg}"
+            )))));
         }
     } else {
         if shreds {

@@ -55,7 +55,7 @@ pub use backup_events::{BackupJob, backup_event};
 pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disclosure::RecordOut;
-pub use error::{Result, VaultError};
+pub use error::{Conflict, Result, VaultError};
 pub use monitor::{AlertChange, AlertOut, MAX_ALERT_PAGE, evaluate_rules};
 pub use people::{
     ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, BreakGlassNotice, CSRF_HEADER, CreatedUser,

@@ -27,8 +27,6 @@ use uuid::Uuid;
 use super::uuid_at;
 use crate::{Conflict, IndexEntry, Op, RecordRow, Result, StoreError, to_micros};
 
-/// The conflict message of a stale or lost revision-conditional update.
-
 /// One record write a set-based statement can carry.
 pub(super) enum RecordWrite {
     /// A new record and its blind-index entries.
