@@ -84,6 +84,12 @@ pub enum Operation {
     ReadAlerts,
     /// Acknowledge or resolve one of the tenant's alerts.
     DecideAlerts,
+    /// Change the tenant's settings (whether its users need TOTP).
+    UpdateSettings {
+        /// Whether the change turns the TOTP requirement on while the caller is a user
+        /// without TOTP (who would lock itself out).
+        enables_totp_without_own: bool,
+    },
 }
 
 impl Operation {
@@ -111,6 +117,7 @@ impl Operation {
             Self::RemoveMembership { .. } => (Action::Revoke, Resource::Users),
             Self::ReadAlerts => (Action::Read, Resource::Alerts),
             Self::DecideAlerts => (Action::Decide, Resource::Alerts),
+            Self::UpdateSettings { .. } => (Action::Update, Resource::Settings),
         }
     }
 
@@ -198,6 +205,17 @@ pub struct Access<'a> {
     pub expires_at: Option<OffsetDateTime>,
     /// The time of the decision.
     pub now: OffsetDateTime,
+    /// Whether the tenant requires its users to sign in with TOTP (its `require_totp`
+    /// setting). Callers may leave it `false` when the principal could not be refused for it
+    /// ([`needs_totp_fact`]), which spares the hot path a read.
+    pub tenant_requires_totp: bool,
+}
+
+/// Whether the tenant's `require_totp` setting can change the decision for `p`: only for a
+/// session opened without a second factor. API keys are applications, not people, and are
+/// not affected; a session of a user with TOTP has it.
+pub fn needs_totp_fact(p: &Principal) -> bool {
+    p.session.is_some() && !p.second_factor
 }
 
 /// Why an access is refused.
@@ -383,6 +401,16 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
         },
         _ => {}
     }
+    // 2c. A tenant that requires two-step verification refuses a session opened without it,
+    //     whatever the role: a stolen password alone reaches nothing of the tenant. API keys
+    //     are applications, not people, and are not affected.
+    if a.tenant_requires_totp && needs_totp_fact(p) {
+        return Err(forbidden(
+            "totp_required",
+            "this tenant requires two-step verification: enrol TOTP with POST /v1/auth/totp \
+             and POST /v1/auth/totp/confirm, then use this session (or log in again with a code)",
+        ));
+    }
     // 3. A cancelled tenant is frozen: no data access until reactivated.
     if a.tenant_status != "active"
         && !matches!(
@@ -467,6 +495,16 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
             return Err(Denial::Conflict {
                 code: "last_owner",
                 reason: "this is the tenant's last owner key; issue another owner key first".into(),
+            });
+        }
+        Operation::UpdateSettings {
+            enables_totp_without_own: true,
+        } => {
+            return Err(Denial::Conflict {
+                code: "totp_not_enrolled",
+                reason: "you have no TOTP yourself: enrol it first (POST /v1/auth/totp and \
+                         POST /v1/auth/totp/confirm), so that requiring it does not lock you out"
+                    .into(),
             });
         }
         Operation::IssueInvitation { has_owner: true } => {
@@ -587,6 +625,7 @@ fn describe(op: Operation) -> &'static str {
         Operation::RemoveMembership { .. } => "remove users",
         Operation::ReadAlerts => "list alerts",
         Operation::DecideAlerts => "acknowledge or resolve alerts",
+        Operation::UpdateSettings { .. } => "change the tenant's settings",
     }
 }
 
@@ -635,6 +674,7 @@ mod tests {
             restrictions,
             expires_at: None,
             now: NOW,
+            tenant_requires_totp: false,
         }
     }
 
@@ -660,6 +700,7 @@ mod tests {
             restrictions: &[],
             expires_at: None,
             now: OffsetDateTime::UNIX_EPOCH,
+            tenant_requires_totp: false,
         })
     }
 
