@@ -853,6 +853,69 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_requiring_totp_refuses_only_sessions_without_it() {
+        let tenant = Uuid::from_u128(1);
+        let decide_with = |p: &Principal, requires: bool| {
+            code(decide(&Access {
+                principal: p,
+                tenant,
+                tenant_status: "active",
+                operation: Operation::ReadTenant,
+                collection: None,
+                purpose: None,
+                restrictions: &[],
+                expires_at: None,
+                now: NOW,
+                tenant_requires_totp: requires,
+            }))
+        };
+        let mut p = principal(Role::Owner, tenant);
+        // An API key: an application, not affected.
+        assert_eq!(decide_with(&p, true), "ok");
+        // A session opened with a password alone.
+        p.session = Some(Uuid::from_u128(2));
+        assert_eq!(decide_with(&p, false), "ok");
+        assert_eq!(decide_with(&p, true), "totp_required");
+        // A session of a user with TOTP.
+        p.second_factor = true;
+        assert_eq!(decide_with(&p, true), "ok");
+        // A stranger is still told the tenant does not exist.
+        let stranger = Principal {
+            second_factor: false,
+            session: Some(Uuid::from_u128(3)),
+            ..principal(Role::Owner, Uuid::from_u128(9))
+        };
+        assert_eq!(decide_with(&stranger, true), "hidden");
+    }
+
+    #[test]
+    fn only_owners_change_settings_and_never_into_their_own_lockout() {
+        let op = |enables_totp_without_own| Operation::UpdateSettings {
+            enables_totp_without_own,
+        };
+        assert_eq!(code(decide_as(Role::Owner, op(false))), "ok");
+        assert_eq!(
+            code(decide_as(Role::Owner, op(true))),
+            "totp_not_enrolled"
+        );
+        for role in [
+            Role::Admin,
+            Role::Member,
+            Role::Auditor,
+            Role::Operator,
+            Role::Support,
+        ] {
+            for lockout in [false, true] {
+                assert_eq!(
+                    code(decide_as(role, op(lockout))),
+                    "role_not_permitted",
+                    "{role}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn checkpoints_are_signed_by_operators_and_auditors() {
         for role in ROLES {
             let allowed = matches!(role, Role::Operator | Role::Auditor);
