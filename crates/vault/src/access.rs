@@ -894,10 +894,7 @@ mod tests {
             enables_totp_without_own,
         };
         assert_eq!(code(decide_as(Role::Owner, op(false))), "ok");
-        assert_eq!(
-            code(decide_as(Role::Owner, op(true))),
-            "totp_not_enrolled"
-        );
+        assert_eq!(code(decide_as(Role::Owner, op(true))), "totp_not_enrolled");
         for role in [
             Role::Admin,
             Role::Member,

@@ -69,9 +69,9 @@ pub use record_rotation::KeyJob;
 pub use records::{SubjectOut, WriteOptions};
 pub use restore_check::DecryptionSample;
 pub use retention::{Counts, RetentionOptions, RetentionReport};
-pub use tenant_settings::{SettingsChange, TenantSettings};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
 pub use rotation::{KeyStatus, RotationReport};
+pub use tenant_settings::{SettingsChange, TenantSettings};
 pub use tenants::{
     ClaimInvitation, Claimed, CreatedTenant, InvitationOut, KeyOut, NewInvitation, NewKey,
     NewTenant, TenantOut,

@@ -63,8 +63,7 @@ impl Vault {
         };
         self.check(&self.tenant_access(ctx, &row, operation), &event)
             .await?;
-        let mut settings: Value =
-            serde_json::from_str(&row.settings).unwrap_or_else(|_| json!({}));
+        let mut settings: Value = serde_json::from_str(&row.settings).unwrap_or_else(|_| json!({}));
         if !settings.is_object() {
             settings = json!({});
         }

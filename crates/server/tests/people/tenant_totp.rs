@@ -74,8 +74,13 @@ async fn enrol(srv: &TestServer, s: &Session) -> (String, Vec<String>, Session) 
     assert_eq!(st, StatusCode::OK, "{start}");
     let uri = start["otpauth_uri"].as_str().unwrap().to_owned();
     let code = ward_vault::totp_code(&uri, srv.clock.now().unix_timestamp()).unwrap();
-    let (st, done, set_cookie) =
-        post_raw(srv, s, "/v1/auth/totp/confirm", Some(json!({ "code": code }))).await;
+    let (st, done, set_cookie) = post_raw(
+        srv,
+        s,
+        "/v1/auth/totp/confirm",
+        Some(json!({ "code": code })),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{done}");
     assert_eq!(done["user"]["totp"], true, "{done}");
     let codes: Vec<String> = done["recovery_codes"]
@@ -110,7 +115,15 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     let plain_owner = account(&srv, "plain@example.com", Role::Owner, Some(&t.id), false).await;
     let plain = login(&srv, &plain_owner).await;
     let on = json!({ "require_totp": true });
-    let (st, b) = call(&srv, &plain, Method::PATCH, &settings_path(&t), Some(on.clone()), true).await;
+    let (st, b) = call(
+        &srv,
+        &plain,
+        Method::PATCH,
+        &settings_path(&t),
+        Some(on.clone()),
+        true,
+    )
+    .await;
     assert_eq!(st, StatusCode::CONFLICT, "{b}");
     assert_eq!(b["error"]["code"], "totp_not_enrolled", "{b}");
     let (st, tenant) = srv.get(&format!("/v1/tenants/{}", t.id), &t.owner).await;
@@ -125,7 +138,15 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     // An owner with TOTP turns it on.
     let owner_account = account(&srv, "olga@example.com", Role::Owner, Some(&t.id), true).await;
     let owner = login(&srv, &owner_account).await;
-    let (st, b) = call(&srv, &owner, Method::PATCH, &settings_path(&t), Some(on.clone()), true).await;
+    let (st, b) = call(
+        &srv,
+        &owner,
+        Method::PATCH,
+        &settings_path(&t),
+        Some(on.clone()),
+        true,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b, json!({ "require_totp": true }));
     let (st, tenant) = srv.get(&format!("/v1/tenants/{}", t.id), &t.owner).await;
@@ -136,13 +157,37 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     let (st, b) = call(&srv, &member, Method::GET, &read, None, false).await;
     assert_totp_required(st, &b);
     let write = json!({ "collection": "contact", "fields": contact() });
-    let (st, b) = call(&srv, &member, Method::POST, &records, Some(write.clone()), true).await;
+    let (st, b) = call(
+        &srv,
+        &member,
+        Method::POST,
+        &records,
+        Some(write.clone()),
+        true,
+    )
+    .await;
     assert_totp_required(st, &b);
-    let (st, b) = call(&srv, &member, Method::GET, &format!("/v1/tenants/{}", t.id), None, false).await;
+    let (st, b) = call(
+        &srv,
+        &member,
+        Method::GET,
+        &format!("/v1/tenants/{}", t.id),
+        None,
+        false,
+    )
+    .await;
     assert_totp_required(st, &b);
     // So is the owner without TOTP, even to turn the requirement off again.
     let off = json!({ "require_totp": false });
-    let (st, b) = call(&srv, &plain, Method::PATCH, &settings_path(&t), Some(off.clone()), true).await;
+    let (st, b) = call(
+        &srv,
+        &plain,
+        Method::PATCH,
+        &settings_path(&t),
+        Some(off.clone()),
+        true,
+    )
+    .await;
     assert_totp_required(st, &b);
     // Its own sessions stay open to it.
     let (st, b) = call(&srv, &member, Method::GET, "/v1/auth/sessions", None, false).await;
@@ -152,17 +197,36 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     let (st, start, _) = post_raw(&srv, &member, "/v1/auth/totp", None).await;
     assert_eq!(st, StatusCode::OK, "{start}");
     let uri = start["otpauth_uri"].as_str().unwrap();
-    assert!(uri.starts_with("otpauth://totp/Ward:mia%40example.com?"), "{uri}");
+    assert!(
+        uri.starts_with("otpauth://totp/Ward:mia%40example.com?"),
+        "{uri}"
+    );
     let (_, again, _) = post_raw(&srv, &member, "/v1/auth/totp", None).await;
     assert_eq!(again["otpauth_uri"], uri, "one session, one offered secret");
     let right = ward_vault::totp_code(uri, srv.clock.now().unix_timestamp()).unwrap();
-    let wrong = if right == "000000" { "111111" } else { "000000" };
-    let (st, b, c) = post_raw(&srv, &member, "/v1/auth/totp/confirm", Some(json!({ "code": wrong }))).await;
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (st, b, c) = post_raw(
+        &srv,
+        &member,
+        "/v1/auth/totp/confirm",
+        Some(json!({ "code": wrong })),
+    )
+    .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert_eq!(b["error"]["code"], "wrong_totp_code");
     assert_eq!(b["error"]["field"], "code");
     assert!(c.is_none());
-    let (st, b, _) = post_raw(&srv, &member, "/v1/auth/totp/confirm", Some(json!({ "code": "12ab" }))).await;
+    let (st, b, _) = post_raw(
+        &srv,
+        &member,
+        "/v1/auth/totp/confirm",
+        Some(json!({ "code": "12ab" })),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"]["code"], "invalid_totp");
     let (st, b) = call(&srv, &member, Method::GET, &read, None, false).await;
@@ -187,7 +251,12 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
         uri: Some(uri),
         recovery,
     };
-    let (st, b, _) = login_raw(&srv, json!({ "email": mia.email, "password": PASSWORD }), None).await;
+    let (st, b, _) = login_raw(
+        &srv,
+        json!({ "email": mia.email, "password": PASSWORD }),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{b}");
     assert_eq!(b["error"]["code"], "totp_required");
     srv.clock.advance(time::Duration::seconds(30));
@@ -201,12 +270,28 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     let (_, second) = invited_member(&srv, &t, "max@example.com").await;
     let (st, b) = call(&srv, &second, Method::GET, &read, None, false).await;
     assert_totp_required(st, &b);
-    let (st, b) = call(&srv, &owner, Method::PATCH, &settings_path(&t), Some(off), true).await;
+    let (st, b) = call(
+        &srv,
+        &owner,
+        Method::PATCH,
+        &settings_path(&t),
+        Some(off),
+        true,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b, json!({ "require_totp": false }));
     let (st, b) = call(&srv, &second, Method::GET, &read, None, false).await;
     assert_eq!(st, StatusCode::OK, "{b}");
-    let (st, b) = call(&srv, &plain, Method::GET, &format!("/v1/tenants/{}", t.id), None, false).await;
+    let (st, b) = call(
+        &srv,
+        &plain,
+        Method::GET,
+        &format!("/v1/tenants/{}", t.id),
+        None,
+        false,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{b}");
 
     // Every change, and the refusals, are in the tenant's log with the old and new value.
@@ -252,7 +337,15 @@ async fn only_owners_change_the_setting_and_api_keys_and_other_tenants_are_not_a
     let admin_account = account(&srv, "ada@example.com", Role::Admin, Some(&t.id), true).await;
     let admin = login(&srv, &admin_account).await;
     for body in [on.clone(), json!({ "require_totp": false })] {
-        let (st, b) = call(&srv, &admin, Method::PATCH, &settings_path(&t), Some(body.clone()), true).await;
+        let (st, b) = call(
+            &srv,
+            &admin,
+            Method::PATCH,
+            &settings_path(&t),
+            Some(body.clone()),
+            true,
+        )
+        .await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
         assert_eq!(b["error"]["code"], "role_not_permitted", "{b}");
         let admin_key = srv.key(&t.id, &t.owner, "admin", &[]).await;
@@ -270,7 +363,9 @@ async fn only_owners_change_the_setting_and_api_keys_and_other_tenants_are_not_a
     assert_eq!(st, StatusCode::OK, "{b}");
 
     // API keys are applications, not people: unaffected.
-    let member_key = srv.key(&t.id, &t.owner, "member", &["essential.service"]).await;
+    let member_key = srv
+        .key(&t.id, &t.owner, "member", &["essential.service"])
+        .await;
     let (st, b) = srv.get(&read, &member_key).await;
     assert_eq!(st, StatusCode::OK, "{b}");
     let (st, b) = srv.get(&read, &t.owner).await;
@@ -279,8 +374,17 @@ async fn only_owners_change_the_setting_and_api_keys_and_other_tenants_are_not_a
     // A user without TOTP in another tenant is not affected, nor its records.
     let other = srv.tenant("Other").await;
     let other_subject = srv.subject(&other).await;
-    let other_record = srv.record(&other, &other_subject, "contact", contact()).await;
-    let plain_admin = account(&srv, "oscar@example.com", Role::Admin, Some(&other.id), false).await;
+    let other_record = srv
+        .record(&other, &other_subject, "contact", contact())
+        .await;
+    let plain_admin = account(
+        &srv,
+        "oscar@example.com",
+        Role::Admin,
+        Some(&other.id),
+        false,
+    )
+    .await;
     let plain = login(&srv, &plain_admin).await;
     let (st, b) = call(
         &srv,
@@ -292,7 +396,9 @@ async fn only_owners_change_the_setting_and_api_keys_and_other_tenants_are_not_a
     )
     .await;
     assert_eq!(st, StatusCode::OK, "{b}");
-    let (st, b) = srv.get(&format!("/v1/tenants/{}", other.id), &other.owner).await;
+    let (st, b) = srv
+        .get(&format!("/v1/tenants/{}", other.id), &other.owner)
+        .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b["require_totp"], false, "{b}");
     // ... while the tenant that requires TOTP stays hidden from it, as before.

@@ -126,8 +126,7 @@ impl Vault {
         let Some(session) = ctx.principal.session else {
             return Err(VaultError::Forbidden {
                 code: "session_required",
-                reason: "TOTP belongs to users: this request is authenticated by an API key"
-                    .into(),
+                reason: "TOTP belongs to users: this request is authenticated by an API key".into(),
             });
         };
         let user = self

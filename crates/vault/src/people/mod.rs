@@ -109,10 +109,7 @@ impl PeopleKeys {
         user: uuid::Uuid,
         session: uuid::Uuid,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let (_, _, hasher) = self
-            .versions
-            .first()
-            .ok_or(VaultError::Integrity)?;
+        let (_, _, hasher) = self.versions.first().ok_or(VaultError::Integrity)?;
         let data = [user.as_bytes().as_slice(), session.as_bytes()].concat();
         let full = Zeroizing::new(hasher.keyed("user-totp-pending", &data));
         Ok(Zeroizing::new(full[..totp::SECRET_LEN].to_vec()))
