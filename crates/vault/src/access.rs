@@ -408,7 +408,8 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
         return Err(forbidden(
             "totp_required",
             "this tenant requires two-step verification: enrol TOTP with POST /v1/auth/totp \
-             and POST /v1/auth/totp/confirm, then use this session (or log in again with a code)",
+             and POST /v1/auth/totp/confirm, then use the session the confirmation returns \
+             (or log in again with a code)",
         ));
     }
     // 3. A cancelled tenant is frozen: no data access until reactivated.

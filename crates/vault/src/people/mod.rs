@@ -77,11 +77,7 @@ impl PeopleKeys {
 
     /// Seals `plain` for `column` of user `user` under the current root version.
     pub(crate) fn seal(&self, user: uuid::Uuid, column: &str, plain: &[u8]) -> Result<Vec<u8>> {
-        let cipher = self.cipher(self.current)?;
-        Ok(cipher.seal(
-            plain,
-            &aad::user_secret(user.as_bytes(), column, self.current),
-        )?)
+        self.seal_at(user, column, self.current, plain)
     }
 
     /// Seals `plain` for `column` of user `user` under root version `version`: a value added
