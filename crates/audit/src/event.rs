@@ -197,8 +197,8 @@ actions! {
     Logout => "logout",
     /// A user changed or reset its password.
     PasswordChange => "password_change",
-    /// A user enrolled in TOTP by itself (detail: the user; `started` for the step that
-    /// hands out the secret, `confirmed` for the one that activates it).
+    /// A user enrolled in TOTP by itself (detail: the user and the `stage`: `started` when
+    /// the secret is handed out, `confirmed` when it is activated).
     TotpEnrol => "totp_enrol",
     /// Support grant requested (or opened as break-glass).
     GrantRequest => "grant_request",

@@ -52,7 +52,7 @@ impl Vault {
         let email = self.user_out(&user)?.email;
         let uri = totp::enrolment_uri(&secret, &email)?;
         let mut event = self.event(ctx, Action::TotpEnrol, ctx.principal.tenant);
-        event.detail = Some(serde_json::json!({ "user": user.id, "step": "started" }));
+        event.detail = Some(serde_json::json!({ "user": user.id, "stage": "started" }));
         self.commit(vec![Op::Audit(Box::new(event))]).await?;
         Ok(TotpStart {
             otpauth_uri: uri.to_string(),
@@ -90,7 +90,7 @@ impl Vault {
             .seal_at(user.id, "totp", user.key_version, &secret)?;
         let (codes, code_hashes) = totp::recovery_codes()?;
         let mut event = self.event(ctx, Action::TotpEnrol, ctx.principal.tenant);
-        event.detail = Some(serde_json::json!({ "user": user.id, "step": "confirmed" }));
+        event.detail = Some(serde_json::json!({ "user": user.id, "stage": "confirmed" }));
         user.totp_sealed = Some(sealed.clone());
         user.totp_last_step = Some(step);
         let mut ops = vec![
