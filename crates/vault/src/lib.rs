@@ -32,6 +32,7 @@ mod rights;
 mod rotation;
 mod sealed_text;
 mod sealing;
+mod tenant_settings;
 mod tenants;
 mod text;
 
@@ -60,7 +61,8 @@ pub use monitor::{AlertChange, AlertOut, MAX_ALERT_PAGE, evaluate_rules};
 pub use people::{
     ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, BreakGlassNotice, CSRF_HEADER, CreatedUser,
     Email, GrantDecision, GrantOut, Joined, Login, LoginOut, MemberOut, MembershipChange, NewGrant,
-    NewUser, PasswordChange, PasswordReset, SESSION_COOKIE, SessionOut, UserOut, totp_code,
+    NewUser, PasswordChange, PasswordReset, SESSION_COOKIE, SessionOut, TotpConfirm, TotpEnrolled,
+    TotpStart, UserOut, totp_code,
 };
 pub use principal::{GrantAction, GrantScope, Membership, Principal, RequestContext, Role};
 pub use record_rotation::KeyJob;
@@ -69,6 +71,7 @@ pub use restore_check::DecryptionSample;
 pub use retention::{Counts, RetentionOptions, RetentionReport};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
 pub use rotation::{KeyStatus, RotationReport};
+pub use tenant_settings::{SettingsChange, TenantSettings};
 pub use tenants::{
     ClaimInvitation, Claimed, CreatedTenant, InvitationOut, KeyOut, NewInvitation, NewKey,
     NewTenant, TenantOut,

@@ -405,6 +405,7 @@ impl Vault {
                     restrictions: &restrictions,
                     expires_at: row.expires_at,
                     now: self.now(),
+                    tenant_requires_totp: self.totp_fact(ctx, tenant).await?,
                 },
                 &event,
             )
@@ -481,6 +482,7 @@ impl Vault {
             restrictions: &restrictions,
             expires_at: None,
             now,
+            tenant_requires_totp: self.totp_fact(ctx, tenant).await?,
         };
         // The request as a whole must be allowed (role, tenant, restriction, and the named
         // collection's purposes); then each record is filtered on its own collection.
@@ -587,6 +589,7 @@ impl Vault {
             restrictions: &restrictions,
             expires_at: row.expires_at,
             now: self.now(),
+            tenant_requires_totp: self.totp_fact(ctx, tenant).await?,
         };
         let purpose;
         let mut return_fields = false;
