@@ -19,6 +19,7 @@ mod bench_unaudited;
 mod config;
 mod doctor_cmd;
 mod keys_cmd;
+mod malloc_arenas;
 mod policy_cmd;
 mod retention_cmd;
 mod serve;
@@ -115,6 +116,11 @@ fn main() -> ExitCode {
     // created by a library that does not let us choose its mode (SQLite).
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
+    // Before any thread exists: a server bounds its malloc arenas (see the module).
+    let arenas_kept = match cli.command {
+        Command::Serve(_) => malloc_arenas::bound_for_serve(),
+        _ => None,
+    };
     let result = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Completions(args) => Ok(shell_cmd::completions(&args, Cli::command())),
@@ -123,7 +129,7 @@ fn main() -> ExitCode {
         command => runtime().and_then(|rt| {
             rt.block_on(async move {
                 match command {
-                    Command::Serve(args) => serve::run(args).await,
+                    Command::Serve(args) => serve::run(args, arenas_kept).await,
                     Command::Init(args) => setup::init(args).await,
                     Command::Audit(cmd) => audit_cmd::run(cmd).await,
                     Command::Bench(args) => bench::run(args).await,

@@ -66,7 +66,11 @@ pub(crate) enum LogFormat {
     Pretty,
 }
 
-pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+/// `arenas_kept` is why bounding malloc's arenas failed, when it did (crate::malloc_arenas).
+pub(crate) async fn run(
+    args: ServeArgs,
+    arenas_kept: Option<std::io::Error>,
+) -> anyhow::Result<Outcome> {
     let (settings, file) = args.store.resolve()?;
     let format = args.log_format.or(match file.log_format.as_deref() {
         Some("pretty") => Some(LogFormat::Pretty),
@@ -74,6 +78,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         Some(other) => anyhow::bail!("log_format {other:?} in config: expected json or pretty"),
     });
     init_logging(format.unwrap_or(LogFormat::Json));
+    if let Some(e) = arenas_kept {
+        tracing::warn!(error = %e, "could not restart with MALLOC_ARENA_MAX=2; memory may grow under load (set it in the service's environment)");
+    }
     let listen = args
         .listen
         .or(file.listen)

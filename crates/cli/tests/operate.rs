@@ -597,3 +597,54 @@ fn the_version_names_the_commit_and_the_fips_build() {
         "subcommand version"
     );
 }
+
+/// `ward serve` runs with glibc's malloc arenas bounded (crates/cli/src/malloc_arenas.rs):
+/// started without `MALLOC_ARENA_MAX` it executes itself again, same pid, with `=2`; an
+/// operator's own value is kept.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_bounds_malloc_arenas_unless_the_operator_chose() {
+    for (given, expected) in [
+        (None, "MALLOC_ARENA_MAX=2"),
+        (Some("4"), "MALLOC_ARENA_MAX=4"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ward"));
+        command
+            .args(["serve", "--data-dir", &data.display().to_string()])
+            .args(["--listen", "127.0.0.1:0", "--key-provider", "file"])
+            .env_remove("WARD_DATA_DIR")
+            .env_remove("WARD_CONFIG")
+            .env_remove("MALLOC_ARENA_MAX")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(v) = given {
+            command.env("MALLOC_ARENA_MAX", v);
+        }
+        let mut child = command.spawn().unwrap();
+        // The data directory is created after the re-execution, by the process that stays.
+        for _ in 0..600 {
+            if data.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        assert!(data.exists(), "ward serve did not start");
+        assert!(
+            vars.contains(&expected.as_bytes()),
+            "{given:?}: {:?}",
+            String::from_utf8_lossy(&environ)
+        );
+        assert_eq!(
+            vars.iter()
+                .filter(|v| v.starts_with(b"MALLOC_ARENA_MAX="))
+                .count(),
+            1
+        );
+    }
+}
