@@ -11,12 +11,11 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::{
-    DeliveryQuery, DeliveryRow, WebhookRow,
     AlertQuery, AlertRow, ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow,
-    Committed, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow,
-    MembershipRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow,
-    SessionRow, SnapshotStream, SnapshotSummary, Store, SubjectRow, SubjectView, SupportGrantRow,
-    TenantRow, UserRow,
+    Committed, DeliveryQuery, DeliveryRow, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow,
+    KeyJobRow, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow,
+    Result, RetiredKeyRow, SessionRow, SnapshotStream, SnapshotSummary, Store, SubjectRow,
+    SubjectView, SupportGrantRow, TenantRow, UserRow, WebhookRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.

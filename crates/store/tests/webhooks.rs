@@ -9,8 +9,8 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_store::{
-    DeliveryOutcome, DeliveryQuery, DeliveryRow, Op, PostgresStore, SqliteStore, Store,
-    StoreError, WebhookOp, WebhookRow,
+    DeliveryOutcome, DeliveryQuery, DeliveryRow, Op, PostgresStore, SqliteStore, Store, StoreError,
+    WebhookOp, WebhookRow,
 };
 
 fn id(n: u128) -> Uuid {
@@ -91,14 +91,26 @@ async fn outbox_round_trip(store: &dyn Store) {
     assert_eq!(store.webhook_outbox_pending().await.unwrap(), 2);
 
     // Not due before its time; due after, oldest first.
-    assert!(store.due_webhook_deliveries(at(4), 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .due_webhook_deliveries(at(4), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let due = store.due_webhook_deliveries(at(10), 10).await.unwrap();
-    assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), vec![id(100), id(101)]);
+    assert_eq!(
+        due.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![id(100), id(101)]
+    );
 
     // One server takes the lease; a second cannot until it expires.
     store.commit(vec![claim(100, "a", 10)]).await.unwrap();
     let lost = store.commit(vec![claim(100, "b", 20)]).await.unwrap_err();
-    assert!(matches!(lost, StoreError::NotFound("webhook delivery")), "{lost:?}");
+    assert!(
+        matches!(lost, StoreError::NotFound("webhook delivery")),
+        "{lost:?}"
+    );
     let due = store.due_webhook_deliveries(at(20), 10).await.unwrap();
     assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), vec![id(101)]);
 
@@ -109,7 +121,13 @@ async fn outbox_round_trip(store: &dyn Store) {
         .unwrap_err();
     assert!(matches!(stranger, StoreError::NotFound(_)), "{stranger:?}");
     store
-        .commit(vec![record(100, "a", 21, "500", DeliveryOutcome::Retry(at(31)))])
+        .commit(vec![record(
+            100,
+            "a",
+            21,
+            "500",
+            DeliveryOutcome::Retry(at(31)),
+        )])
         .await
         .unwrap();
     let d = store.webhook_delivery(id(100)).await.unwrap().unwrap();
@@ -117,19 +135,34 @@ async fn outbox_round_trip(store: &dyn Store) {
         (d.status.as_str(), d.attempts, d.last_result.as_deref()),
         ("pending", 1, Some("500"))
     );
-    assert_eq!((d.next_attempt_at, d.last_attempt_at), (at(31), Some(at(21))));
+    assert_eq!(
+        (d.next_attempt_at, d.last_attempt_at),
+        (at(31), Some(at(21)))
+    );
     assert_eq!((d.lease_owner, d.lease_until), (None, None));
 
     // An expired lease is taken over: a server that died does not strand the row.
     store.commit(vec![claim(100, "a", 31)]).await.unwrap();
     store.commit(vec![claim(100, "b", 31 + 61)]).await.unwrap();
     let late = store
-        .commit(vec![record(100, "a", 93, "200", DeliveryOutcome::Delivered)])
+        .commit(vec![record(
+            100,
+            "a",
+            93,
+            "200",
+            DeliveryOutcome::Delivered,
+        )])
         .await
         .unwrap_err();
     assert!(matches!(late, StoreError::NotFound(_)), "{late:?}");
     store
-        .commit(vec![record(100, "b", 93, "200", DeliveryOutcome::Delivered)])
+        .commit(vec![record(
+            100,
+            "b",
+            93,
+            "200",
+            DeliveryOutcome::Delivered,
+        )])
         .await
         .unwrap();
     let d = store.webhook_delivery(id(100)).await.unwrap().unwrap();
@@ -137,7 +170,10 @@ async fn outbox_round_trip(store: &dyn Store) {
     assert_eq!(d.delivered_at, Some(at(93)));
     assert_eq!(store.webhook_outbox_pending().await.unwrap(), 1);
     let again = store.commit(vec![claim(100, "c", 200)]).await.unwrap_err();
-    assert!(matches!(again, StoreError::NotFound(_)), "a delivered row is never claimed");
+    assert!(
+        matches!(again, StoreError::NotFound(_)),
+        "a delivered row is never claimed"
+    );
 
     // The log: newest first, paginated.
     store
@@ -155,7 +191,10 @@ async fn outbox_round_trip(store: &dyn Store) {
         })
         .await
         .unwrap();
-    assert_eq!(page.iter().map(|d| d.id).collect::<Vec<_>>(), vec![id(103), id(102)]);
+    assert_eq!(
+        page.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![id(103), id(102)]
+    );
     let next = store
         .webhook_deliveries(&DeliveryQuery {
             webhook: id(10),
@@ -204,7 +243,9 @@ async fn outbox_round_trip(store: &dyn Store) {
 #[tokio::test]
 async fn the_outbox_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ward.db")).await.unwrap();
+    let store = SqliteStore::open(&dir.path().join("ward.db"))
+        .await
+        .unwrap();
     outbox_round_trip(&store).await;
 }
 

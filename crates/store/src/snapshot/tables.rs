@@ -487,12 +487,8 @@ pub(crate) const KEYS: &[Table] = &[
 /// (wherever it sits in the stream's order). Columns evolve the same way, with no list: a
 /// column added later goes at the end of its table and is nullable, and a dump without it
 /// restores it as NULL.
-pub(crate) const ADDED_LATER: &[&str] = &[
-    "memberships",
-    "alerts",
-    "webhooks",
-    "webhook_deliveries",
-];
+pub(crate) const ADDED_LATER: &[&str] =
+    &["memberships", "alerts", "webhooks", "webhook_deliveries"];
 
 /// What restores a table a dump lacks (see [`ADDED_LATER`]) from what the dump held: the
 /// statement its migration ran over existing rows, valid on both backends. A table without one
