@@ -34,6 +34,7 @@ mod sealed_text;
 mod sealing;
 mod tenants;
 mod text;
+pub mod webhook_target;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
