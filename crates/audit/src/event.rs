@@ -118,6 +118,8 @@ actions! {
     TenantDestroy => "tenant_destroy",
     /// Full tenant archive exported.
     TenantExport => "tenant_export",
+    /// A tenant's settings changed by its owner (detail: the setting, old and new value).
+    TenantSettingsUpdate => "tenant_settings_update",
     /// API key issued.
     KeyCreate => "key_create",
     /// API key revoked.
@@ -195,6 +197,9 @@ actions! {
     Logout => "logout",
     /// A user changed or reset its password.
     PasswordChange => "password_change",
+    /// A user enrolled in TOTP by itself (detail: the user and the `stage`: `started` when
+    /// the secret is handed out, `confirmed` when it is activated).
+    TotpEnrol => "totp_enrol",
     /// Support grant requested (or opened as break-glass).
     GrantRequest => "grant_request",
     /// Support grant approved, denied or revoked.

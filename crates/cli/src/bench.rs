@@ -29,7 +29,8 @@ pub(crate) struct BenchArgs {
     audit: bool,
     /// Also measure the detection rules: how many audit events per second one core
     /// evaluates (1,000,000 events, or --ops if larger, in commits of 100), on a workload that
-    /// is mostly reads by many principals with some denials.
+    /// is mostly reads by many principals with some denials; and, unless --no-http, what they
+    /// cost the record API: HTTP puts and gets with monitoring enabled and disabled, alternated.
     #[arg(long)]
     rules: bool,
     /// Also measure rights: erasure time against record count, and exporting a subject with
@@ -86,6 +87,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     };
     let result = match result {
         Ok(_) if args.rules => rules_bench(&args),
+        other => other,
+    };
+    let result = match result {
+        Ok(_) if args.rules && !args.no_http => rules_overhead(&dir, &args).await,
         other => other,
     };
     let result = match (result, args.rights) {
@@ -181,40 +186,9 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
     );
 
     if !args.no_http {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let state = ward_server::AppState::new(vault.clone());
-        tokio::spawn(ward_server::serve(listener, state, std::future::pending()));
-        let base = format!("/v1/tenants/{}", tenant.id);
-        let auth = format!("Bearer {token}");
-        let body = bytes::Bytes::from(serde_json::to_vec(
-            &json!({"collection": "contact", "fields": fields}),
-        )?);
-        let http_put = http_phase(args, &[addr], hyper::StatusCode::CREATED, {
-            let (base, auth, subjects) = (base.clone(), auth.clone(), subjects.clone());
-            let body = body.clone();
-            move |i| {
-                let subject = subjects[i % subjects.len()];
-                hyper::Request::post(format!("{base}/subjects/{subject}/records"))
-                    .header(hyper::header::AUTHORIZATION, &auth)
-                    .header(hyper::header::CONTENT_TYPE, "application/json")
-                    .body(http_body_util::Full::new(body.clone()))
-            }
-        })
-        .await?;
+        let (addr, http_put, http_get) =
+            http_put_get(&vault, tenant.id, &token, &subjects, &ids, args).await?;
         report("HTTP put", args.ops, http_put);
-        let http_get = http_phase(args, &[addr], hyper::StatusCode::OK, {
-            let (base, auth, ids) = (base.clone(), auth.clone(), ids.clone());
-            move |i| {
-                let (s, r) = ids[i % ids.len()];
-                hyper::Request::get(format!(
-                    "{base}/subjects/{s}/records/{r}?purpose=essential.service"
-                ))
-                .header(hyper::header::AUTHORIZATION, &auth)
-                .body(http_body_util::Full::new(bytes::Bytes::new()))
-            }
-        })
-        .await?;
         report("HTTP get", args.ops, http_get);
         if settings.database_url.is_some() {
             // A second server on the same database (a vault, store and pools of its own, in
@@ -231,28 +205,20 @@ async fn bench(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Outcome>
             let state = ward_server::AppState::new(second);
             tokio::spawn(ward_server::serve(listener, state, std::future::pending()));
             let both = [addr, addr2];
+            let base = format!("/v1/tenants/{}", tenant.id);
+            let auth = format!("Bearer {token}");
+            let body = bytes::Bytes::from(serde_json::to_vec(
+                &json!({"collection": "contact", "fields": fields}),
+            )?);
             let put2 = http_phase(args, &both, hyper::StatusCode::CREATED, {
                 let (base, auth, subjects) = (base.clone(), auth.clone(), subjects.clone());
-                move |i| {
-                    let subject = subjects[i % subjects.len()];
-                    hyper::Request::post(format!("{base}/subjects/{subject}/records"))
-                        .header(hyper::header::AUTHORIZATION, &auth)
-                        .header(hyper::header::CONTENT_TYPE, "application/json")
-                        .body(http_body_util::Full::new(body.clone()))
-                }
+                move |i| put_request(&base, &auth, subjects[i % subjects.len()], &body)
             })
             .await?;
             report("HTTP put, 2 servers", args.ops, put2);
             let get2 = http_phase(args, &both, hyper::StatusCode::OK, {
-                let (base, auth, ids) = (base.clone(), auth.clone(), ids.clone());
-                move |i| {
-                    let (s, r) = ids[i % ids.len()];
-                    hyper::Request::get(format!(
-                        "{base}/subjects/{s}/records/{r}?purpose=essential.service"
-                    ))
-                    .header(hyper::header::AUTHORIZATION, &auth)
-                    .body(http_body_util::Full::new(bytes::Bytes::new()))
-                }
+                let ids = ids.clone();
+                move |i| get_request(&base, &auth, ids[i % ids.len()])
             })
             .await?;
             report("HTTP get, 2 servers", args.ops, get2);
@@ -405,6 +371,97 @@ fn rules_bench(args: &BenchArgs) -> anyhow::Result<Outcome> {
     report("rule evaluation", total, started.elapsed().as_secs_f64());
     println!("  ({hits} rule hits)");
     Ok(Outcome::Ok)
+}
+
+/// What the detection rules cost the record API: the HTTP put and get phases on fresh data
+/// directories whose policy enables monitoring (default rules) or disables it, alternating
+/// off, on, off, on so that drift of a shared machine falls on both sides alike.
+async fn rules_overhead(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let mut totals = [[0.0f64; 2]; 2];
+    for (round, monitoring) in [false, true, false, true].into_iter().enumerate() {
+        let label = if monitoring { "on" } else { "off" };
+        let mut settings = crate::bench_more::scratch(dir, &format!("rules-{label}-{round}"));
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let policy = settings.data_dir.join("policy.toml");
+        let mut text = ward_policy::EXAMPLE_POLICY.to_owned();
+        if !monitoring {
+            text.push_str("\n[monitoring]\nenabled = false\n");
+        }
+        std::fs::write(&policy, text)?;
+        settings.policy = Some(policy);
+        let fx = crate::bench_more::fixture(&settings, Arc::new(ward_vault::SystemClock)).await?;
+        let mut subjects = Vec::new();
+        for _ in 0..args.concurrency {
+            subjects.push(fx.vault.create_subject(&fx.ctx, fx.tenant, None).await?.id);
+        }
+        let (_, _, ids) =
+            vault_puts_and_gets(&fx.vault, &fx.ctx, fx.tenant, &subjects, args).await?;
+        let (_, put, get) =
+            http_put_get(&fx.vault, fx.tenant, &fx.token, &subjects, &ids, args).await?;
+        report(&format!("HTTP put, rules {label}"), args.ops, put);
+        report(&format!("HTTP get, rules {label}"), args.ops, get);
+        let side = usize::from(monitoring);
+        totals[side][0] += put;
+        totals[side][1] += get;
+    }
+    let cost = |i: usize| (1.0 - totals[0][i] / totals[1][i]) * 100.0;
+    println!(
+        "detection rules cost on the record API over HTTP: put {:.1}%, get {:.1}% of throughput",
+        cost(0),
+        cost(1)
+    );
+    Ok(Outcome::Ok)
+}
+
+/// The HTTP put and get phases against one server on `vault`: puts spread over `subjects`,
+/// gets of `ids`. Returns the server's address (it keeps serving) and both durations.
+async fn http_put_get(
+    vault: &ward_vault::Vault,
+    tenant: Uuid,
+    token: &str,
+    subjects: &[Uuid],
+    ids: &Arc<Vec<(Uuid, Uuid)>>,
+    args: &BenchArgs,
+) -> anyhow::Result<(std::net::SocketAddr, f64, f64)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = ward_server::AppState::new(vault.clone());
+    tokio::spawn(ward_server::serve(listener, state, std::future::pending()));
+    let base = format!("/v1/tenants/{tenant}");
+    let auth = format!("Bearer {token}");
+    let body = bytes::Bytes::from(serde_json::to_vec(
+        &json!({"collection": "contact", "fields": contact_fields()}),
+    )?);
+    let put = http_phase(args, &[addr], hyper::StatusCode::CREATED, {
+        let (base, auth, subjects) = (base.clone(), auth.clone(), subjects.to_vec());
+        move |i| put_request(&base, &auth, subjects[i % subjects.len()], &body)
+    })
+    .await?;
+    let get = http_phase(args, &[addr], hyper::StatusCode::OK, {
+        let (base, auth, ids) = (base, auth, ids.clone());
+        move |i| get_request(&base, &auth, ids[i % ids.len()])
+    })
+    .await?;
+    Ok((addr, put, get))
+}
+
+type BenchRequest = hyper::http::Result<hyper::Request<http_body_util::Full<bytes::Bytes>>>;
+
+/// A record creation for `subject`.
+fn put_request(base: &str, auth: &str, subject: Uuid, body: &bytes::Bytes) -> BenchRequest {
+    hyper::Request::post(format!("{base}/subjects/{subject}/records"))
+        .header(hyper::header::AUTHORIZATION, auth)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(http_body_util::Full::new(body.clone()))
+}
+
+/// A read of record `r` of subject `s` for the service purpose.
+fn get_request(base: &str, auth: &str, (s, r): (Uuid, Uuid)) -> BenchRequest {
+    hyper::Request::get(format!(
+        "{base}/subjects/{s}/records/{r}?purpose=essential.service"
+    ))
+    .header(hyper::header::AUTHORIZATION, auth)
+    .body(http_body_util::Full::new(bytes::Bytes::new()))
 }
 
 /// Audit log: raw append rate in batched commits, verification rate, and what auditing costs

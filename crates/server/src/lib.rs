@@ -214,6 +214,10 @@ pub fn app(state: AppState) -> Router {
         .route("/tenants", post(tenants::create_tenant))
         .route("/tenants/{tenant}", get(tenants::get_tenant))
         .route(
+            "/tenants/{tenant}/settings",
+            axum::routing::patch(tenants::update_settings),
+        )
+        .route(
             "/tenants/{tenant}/keys",
             post(tenants::create_key).get(tenants::list_keys),
         )
@@ -311,6 +315,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/auth/password", post(auth::change_password))
         .route("/auth/password/reset", post(auth::reset_password))
+        .route("/auth/totp", post(auth::start_totp))
+        .route("/auth/totp/confirm", post(auth::confirm_totp))
         .route(
             "/tenants/{tenant}/support-grants",
             post(support::request_grant).get(support::list_grants),

@@ -13,7 +13,7 @@ use crate::routes::{
     info(title = "Ward", description = "Self-hosted personal-data vault: purpose-bound, audited, encrypted per tenant."),
     paths(
         system::healthz,
-        tenants::create_tenant, tenants::get_tenant, tenants::create_key, tenants::list_keys, tenants::revoke_key,
+        tenants::create_tenant, tenants::get_tenant, tenants::update_settings, tenants::create_key, tenants::list_keys, tenants::revoke_key,
         records::create_subject, records::find_subject, records::create_record, records::list_records,
         records::get_record, records::patch_record, records::delete_record, records::lookup, records::batch,
         audit::tenant_audit, audit::public_key, audit::checkpoint, audit::new_checkpoint, audit::inclusion,
@@ -25,7 +25,7 @@ use crate::routes::{
         users::list_users, users::change_user, users::remove_user,
         doctor::doctor,
         auth::login, auth::logout, auth::list_sessions, auth::revoke_other_sessions, auth::revoke_session, auth::change_password,
-        auth::reset_password,
+        auth::reset_password, auth::start_totp, auth::confirm_totp,
         support::request_grant, support::list_grants, support::approve_grant, support::deny_grant,
         support::revoke_grant,
         alerts::list_alerts, alerts::list_tenant_alerts, alerts::acknowledge, alerts::resolve,
@@ -89,8 +89,16 @@ impl Modify for PermissionTable {
 /// - the extractors: a malformed path id or query is 400, a path naming nothing is 404;
 /// - a body: malformed JSON 400, a wrong content type 415, too large 413, invalid values 422,
 ///   a stalled body 408;
-/// - a tenant's routes: the access decision may refuse with 403.
+/// - a tenant's routes: the access decision may refuse with 403, among others with
+///   `totp_required` for a session without TOTP in a tenant that requires it.
 struct AuthErrors;
+
+/// The 403 of every tenant route.
+const TENANT_FORBIDDEN: &str = "The access decision refused it; the error gives the reason \
+     (for example `role_not_permitted`). A session opened without TOTP (a user who has none) \
+     in a tenant that requires it is refused with `totp_required` on every route of the \
+     tenant: enrol with POST /v1/auth/totp and POST /v1/auth/totp/confirm. API keys are not \
+     affected.";
 
 impl Modify for AuthErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -191,6 +199,11 @@ impl Modify for AuthErrors {
                         "403",
                         &error("The access decision refused it; the error gives the reason"),
                     );
+                }
+                // Every tenant route is reachable with a session, and a tenant that requires
+                // TOTP refuses a session opened without it: said once here for all of them.
+                if tenant_scoped && let Some(RefOr::T(forbidden)) = r.get_mut("403") {
+                    forbidden.description = TENANT_FORBIDDEN.into();
                 }
             }
         }

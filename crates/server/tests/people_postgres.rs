@@ -27,5 +27,7 @@ mod sessions;
 mod support;
 #[path = "people/table.rs"]
 mod table;
+#[path = "people/tenant_totp.rs"]
+mod tenant_totp;
 #[path = "people/totp.rs"]
 mod totp;

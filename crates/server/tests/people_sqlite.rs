@@ -29,5 +29,7 @@ mod sqlite_tamper;
 mod support;
 #[path = "people/table.rs"]
 mod table;
+#[path = "people/tenant_totp.rs"]
+mod tenant_totp;
 #[path = "people/totp.rs"]
 mod totp;

@@ -45,9 +45,10 @@ pub enum StoreError {
     /// The row an operation needs is not there (a concurrent delete, or a wrong id).
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// A uniqueness rule or an optimistic revision check failed.
+    /// A uniqueness rule, an optimistic check or a lease refused the write; the variant says
+    /// which, so that callers branch on it rather than on a message.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// PostgreSQL refused or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -106,19 +107,43 @@ pub enum StoreError {
     },
 }
 
-/// The conflict message of a subject created under a tenant key that was rotated meanwhile;
-/// the vault retries such a request with the new key.
-pub const KEY_ROTATED: &str = "the tenant key was rotated during the request";
-
-/// The conflict message of a record sealed under a subject key that a record rotation replaced
-/// meanwhile; the vault seals it again under the new key.
-pub const SUBJECT_KEY_ROTATED: &str = "the subject key was rotated during the request";
-
-/// The conflict message of a key job whose lease another process holds (or that has ended).
-pub const KEY_JOB_HELD: &str = "the key job is finished or held by another process";
-
-/// The conflict message of a revocation that would leave a tenant without a live owner key.
-pub const LAST_OWNER: &str = "the tenant's last owner key cannot be revoked";
+/// Why a write lost to another one. Each reason a caller acts on (retry under a new key, leave
+/// a key job to its holder, refuse to revoke the last owner) is its own variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// A uniqueness rule: the named row (or key of it) is there already.
+    #[error("{0} already exists")]
+    Exists(&'static str),
+    /// A revision-conditional write found another revision: the row changed or went since the
+    /// request read it.
+    #[error("record was changed or deleted concurrently; read it again")]
+    Stale,
+    /// A subject was created under a tenant key that was rotated meanwhile; the vault retries
+    /// with the new key.
+    #[error("the tenant key was rotated during the request")]
+    KeyRotated,
+    /// A tenant key rotation found another key version than the one it rotated from.
+    #[error("the tenant key changed concurrently")]
+    TenantKeyChanged,
+    /// A record sealed under a subject key that a record rotation replaced meanwhile; the
+    /// vault seals it again under the new key.
+    #[error("the subject key was rotated during the request")]
+    SubjectKeyRotated,
+    /// A key job whose lease another process holds (or that has ended).
+    #[error("the key job is finished or held by another process")]
+    KeyJobHeld,
+    /// A key job change for a job that is not running.
+    #[error("the key job is not running")]
+    KeyJobNotRunning,
+    /// A revocation that would leave a tenant without a live owner key.
+    #[error("the tenant's last owner key cannot be revoked")]
+    LastOwner,
+    /// The writer's transaction could not begin, restart or commit; nothing of the batch was
+    /// written and the request may be sent again.
+    #[error("{0}")]
+    Interrupted(String),
+}
 
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

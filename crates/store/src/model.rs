@@ -451,8 +451,8 @@ pub enum Op {
         rewrap: Rewrapper,
     },
     /// Record rotation, step 1: give subjects new keys (the current ones are kept as retired
-    /// versions). Touches the key store only. Fails with [`crate::SUBJECT_KEY_ROTATED`] when a
-    /// subject's current version is not the expected one, and with [`crate::KEY_ROTATED`]
+    /// versions). Touches the key store only. Fails with [`crate::Conflict::SubjectKeyRotated`] when a
+    /// subject's current version is not the expected one, and with [`crate::Conflict::KeyRotated`]
     /// when the tenant key is no longer `tenant_key_version`.
     RotateSubjectKeys {
         /// Tenant id.
@@ -527,7 +527,7 @@ pub enum Op {
         /// Claim time.
         at: OffsetDateTime,
     },
-    /// Fail with [`crate::LAST_OWNER`] unless the tenant keeps a live owner key or an owner
+    /// Fail with [`crate::Conflict::LastOwner`] unless the tenant keeps a live owner key or an owner
     /// membership without end. Follows the
     /// revocation it guards in the same commit; it serializes with other revocations of the
     /// tenant, so two owners revoking each other cannot both succeed.

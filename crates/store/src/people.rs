@@ -168,6 +168,20 @@ pub enum PeopleOp {
         /// The step.
         step: i64,
     },
+    /// Enrol a user in TOTP (self-enrolment, once the first code was checked): sets the
+    /// sealed secret, accepts `step`, and replaces the user's recovery codes. `NotFound("totp
+    /// enrolment")` when the user has a secret already, so of two concurrent enrolments one
+    /// wins and a secret is never replaced behind its holder's back.
+    EnrolTotp {
+        /// User id.
+        user: Uuid,
+        /// The secret, sealed like the one an account is created with.
+        totp_sealed: Vec<u8>,
+        /// The step of the code that confirmed it (a replay of it fails like at login).
+        step: i64,
+        /// Digests of the new single-use recovery codes.
+        recovery_codes: Vec<[u8; 32]>,
+    },
     /// Consume a recovery code: `NotFound("recovery code")` unless it is the user's and unused.
     UseRecoveryCode {
         /// User id.

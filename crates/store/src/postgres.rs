@@ -74,11 +74,11 @@ use batch::RecordWrite;
 
 use crate::{
     AlertQuery, AlertRow, ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow,
-    Committed, ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow,
-    KeyOwner, KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
-    RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
-    Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
-    from_micros, to_micros,
+    Committed, Conflict, ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow,
+    KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter,
+    RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream,
+    SnapshotSummary, Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow,
+    UserRow, WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -402,7 +402,9 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
         Err(e) => {
             let msg = e.to_string();
             for (_, reply) in jobs {
-                let _ = reply.send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
+                let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!(
+                    "could not begin: {msg}"
+                )))));
             }
             return;
         }
@@ -455,8 +457,9 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
                 Err(e) => {
                     let msg = e.to_string();
                     for reply in replies {
-                        let _ = reply
-                            .send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
+                        let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(
+                            format!("could not begin: {msg}"),
+                        ))));
                     }
                     return;
                 }
@@ -524,7 +527,9 @@ async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
             tracing::error!(error = %e, "group commit failed; every request in the batch fails");
             let msg = e.to_string();
             for (reply, _) in results {
-                let _ = reply.send(Err(StoreError::Conflict(format!("commit failed: {msg}"))));
+                let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!(
+                    "commit failed: {msg}"
+                )))));
             }
         }
     }
@@ -760,7 +765,7 @@ async fn apply_request(
 fn unique_to_conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(format!("{what} already exists"))
+            StoreError::Conflict(Conflict::Exists(what))
         }
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(what),
         _ => StoreError::Database(e),
@@ -939,9 +944,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(
-                    "record was changed or deleted concurrently; read it again".into(),
-                ));
+                return Err(StoreError::Conflict(Conflict::Stale));
             }
             delete_index(conn, r.tenant, r.subject, r.id).await?;
             insert_index(conn, &r, &index).await?;
@@ -1163,9 +1166,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 .execute(&mut *conn)
                 .await?;
             if moved.rows_affected() == 0 {
-                return Err(StoreError::Conflict(
-                    "the tenant key changed concurrently".into(),
-                ));
+                return Err(StoreError::Conflict(Conflict::TenantKeyChanged));
             }
             let done = sqlx::query("UPDATE tenant_keys SET wrapped_key = $1 WHERE tenant = $2")
                 .bind(&wrapped_key)
@@ -1390,7 +1391,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(crate::KEY_JOB_HELD.into()));
+                return Err(StoreError::Conflict(Conflict::KeyJobHeld));
             }
         }
         Op::FinishKeyJob {
@@ -1410,7 +1411,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict("the key job is not running".into()));
+                return Err(StoreError::Conflict(Conflict::KeyJobNotRunning));
             }
         }
         Op::SaveCheckpoint(cp) => {
@@ -1486,7 +1487,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .fetch_one(&mut *conn)
             .await?;
             if owners == 0 {
-                return Err(StoreError::Conflict(crate::LAST_OWNER.into()));
+                return Err(StoreError::Conflict(Conflict::LastOwner));
             }
         }
         Op::People(op) => people::apply(conn, op).await?,
@@ -1515,7 +1516,7 @@ async fn assert_subject_key(
     match current {
         None => Err(StoreError::NotFound("subject")),
         Some(v) if v == i64::from(version) => Ok(()),
-        Some(_) => Err(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into())),
+        Some(_) => Err(StoreError::Conflict(Conflict::SubjectKeyRotated)),
     }
 }
 
@@ -1529,7 +1530,7 @@ async fn assert_tenant_key(conn: &mut PgConnection, tenant: Uuid, version: u32) 
             .fetch_optional(&mut *conn)
             .await?;
     if current != Some(i64::from(version)) {
-        return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
+        return Err(StoreError::Conflict(Conflict::KeyRotated));
     }
     Ok(())
 }
@@ -1701,7 +1702,7 @@ async fn rotate_subject_keys(
         .await
         .map_err(unique_to_conflict("retired subject key"))?;
         if retired.rows_affected() == 0 {
-            return Err(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into()));
+            return Err(StoreError::Conflict(Conflict::SubjectKeyRotated));
         }
         sqlx::query(
             "UPDATE subject_keys SET wrapped_key = $1, version = $2 WHERE tenant = $3 AND subject = $4",

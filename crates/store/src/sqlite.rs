@@ -34,7 +34,7 @@ mod snapshot;
 
 use crate::{
     AlertQuery, AlertRow, ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow,
-    Committed, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner,
+    Committed, Conflict, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner,
     KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
     RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
     Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
@@ -591,7 +591,9 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, seen: &mut i64, j
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = e.to_string();
         for (_, _, reply) in commits {
-            let _ = reply.send(Err(StoreError::Conflict(format!("could not begin: {msg}"))));
+            let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!(
+                "could not begin: {msg}"
+            )))));
         }
         return;
     }
@@ -599,9 +601,9 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, seen: &mut i64, j
         let _ = exec(conn, "ROLLBACK");
         let msg = e.to_string();
         for (_, _, reply) in commits {
-            let _ = reply.send(Err(StoreError::Conflict(format!(
+            let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!(
                 "could not read the audit tail another process appended to: {msg}"
-            ))));
+            )))));
         }
         return;
     }
@@ -633,9 +635,9 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, seen: &mut i64, j
             if let Err(e) = restarted {
                 let msg = e.to_string();
                 for (_, _, reply) in commits {
-                    let _ = reply.send(Err(StoreError::Conflict(format!(
+                    let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!(
                         "could not restart: {msg}"
-                    ))));
+                    )))));
                 }
                 return;
             }
@@ -651,7 +653,9 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, seen: &mut i64, j
         *audit = before;
         let msg = e.to_string();
         for (reply, _) in results {
-            let _ = reply.send(Err(StoreError::Conflict(format!("commit failed: {msg}"))));
+            let _ = reply.send(Err(StoreError::Conflict(Conflict::Interrupted(format!(
+                "commit failed: {msg}"
+            )))));
         }
     } else {
         if shreds {
@@ -846,7 +850,7 @@ fn apply_in_savepoint(
 fn unique_to_conflict(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| match e.sqlite_error().map(|f| f.extended_code) {
         Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
-            StoreError::Conflict(format!("{what} already exists"))
+            StoreError::Conflict(Conflict::Exists(what))
         }
         Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::NotFound(what),
         _ => StoreError::Sqlite(e),
@@ -866,7 +870,7 @@ fn assert_tenant_key(conn: &Connection, tenant: Uuid, version: u32) -> Result<()
         .query_row([tenant], |r| r.get(0))
         .optional()?;
     if current != Some(i64::from(version)) {
-        return Err(StoreError::Conflict(crate::KEY_ROTATED.into()));
+        return Err(StoreError::Conflict(Conflict::KeyRotated));
     }
     Ok(())
 }
@@ -1107,9 +1111,7 @@ fn apply(
                 ],
             )?;
             if done == 0 {
-                return Err(StoreError::Conflict(
-                    "record was changed or deleted concurrently; read it again".into(),
-                ));
+                return Err(StoreError::Conflict(Conflict::Stale));
             }
             delete_index(conn, r.tenant, r.subject, r.id)?;
             insert_index(conn, r, index)?;
@@ -1288,9 +1290,7 @@ fn apply(
                 params![root_key_version, key_version, id, expected_key_version],
             )?;
             if moved == 0 {
-                return Err(StoreError::Conflict(
-                    "the tenant key changed concurrently".into(),
-                ));
+                return Err(StoreError::Conflict(Conflict::TenantKeyChanged));
             }
             run_one(
                 conn,
@@ -1489,7 +1489,7 @@ fn apply(
                 ],
             )?;
             if done == 0 {
-                return Err(StoreError::Conflict(crate::KEY_JOB_HELD.into()));
+                return Err(StoreError::Conflict(Conflict::KeyJobHeld));
             }
         }
         Op::FinishKeyJob {
@@ -1505,7 +1505,7 @@ fn apply(
                 params![status, to_micros(*at), error, id],
             )?;
             if done == 0 {
-                return Err(StoreError::Conflict("the key job is not running".into()));
+                return Err(StoreError::Conflict(Conflict::KeyJobNotRunning));
             }
         }
         Op::Audit(_) => {
@@ -1569,7 +1569,7 @@ fn apply(
                 )?
                 .query_row([tenant], |r| r.get(0))?;
             if owners == 0 {
-                return Err(StoreError::Conflict(crate::LAST_OWNER.into()));
+                return Err(StoreError::Conflict(Conflict::LastOwner));
             }
         }
         Op::People(op) => people::apply(conn, op)?,
@@ -1589,7 +1589,7 @@ fn assert_subject_key(conn: &Connection, tenant: Uuid, subject: Uuid, version: u
     match current {
         None => Err(StoreError::NotFound("subject")),
         Some(v) if v == i64::from(version) => Ok(()),
-        Some(_) => Err(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into())),
+        Some(_) => Err(StoreError::Conflict(Conflict::SubjectKeyRotated)),
     }
 }
 
@@ -1610,7 +1610,7 @@ fn rotate_subject_keys(
         )
         .map_err(unique_to_conflict("retired subject key"))?;
         if retired == 0 {
-            return Err(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into()));
+            return Err(StoreError::Conflict(Conflict::SubjectKeyRotated));
         }
         run(
             conn,

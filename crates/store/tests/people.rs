@@ -100,6 +100,40 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
         "unused codes {}",
         store.unused_recovery_codes(id(10)).await.unwrap()
     ));
+    // Self-enrolment: once for an account without TOTP (its recovery codes replaced), never
+    // over an enrolled secret.
+    note!(
+        "user without totp",
+        store
+            .commit(people(PeopleOp::InsertUser {
+                user: Box::new(UserRow {
+                    totp_sealed: None,
+                    ..user(12, 8)
+                }),
+                recovery_codes: vec![[5u8; 32]],
+            }))
+            .await,
+    );
+    for n in [12, 12, 10] {
+        note!(
+            format!("enrol {n}"),
+            store
+                .commit(people(PeopleOp::EnrolTotp {
+                    user: id(n),
+                    totp_sealed: vec![3; 48],
+                    step: 40,
+                    recovery_codes: vec![[6u8; 32], [7u8; 32], [8u8; 32]],
+                }))
+                .await,
+        );
+    }
+    let enrolled = store.user(id(12)).await.unwrap().unwrap();
+    out.push(format!(
+        "enrolled {:?} {:?} codes {}",
+        enrolled.totp_sealed.map(|s| s.len()),
+        enrolled.totp_last_step,
+        store.unused_recovery_codes(id(12)).await.unwrap()
+    ));
     for step in [5, 5, 4, 6] {
         note!(
             format!("totp step {step}"),
@@ -339,6 +373,11 @@ async fn people_storage_is_the_same_on_sqlite_and_postgres() {
         "user: ok",
         "same e-mail: conflict: user already exists",
         "unused codes 2",
+        "user without totp: ok",
+        "enrol 12: ok",
+        "enrol 12: totp enrolment not found",
+        "enrol 10: totp enrolment not found",
+        "enrolled Some(48) Some(40) codes 3",
         "totp step 5: ok",
         "totp step 5: totp step not found",
         "totp step 4: totp step not found",

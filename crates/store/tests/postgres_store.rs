@@ -207,10 +207,10 @@ fn assert_not_found<T: Debug>(result: &Result<T, StoreError>, what: &str) {
 }
 
 /// Asserts the error is `Conflict` with this message.
-fn assert_conflict<T: Debug>(result: &Result<T, StoreError>, message: &str) {
+fn assert_conflict<T: Debug>(result: &Result<T, StoreError>, expected: ward_store::Conflict) {
     match result {
-        Err(StoreError::Conflict(m)) if m == message => {}
-        other => panic!("expected Conflict({message:?}), got {other:?}"),
+        Err(StoreError::Conflict(c)) if *c == expected => {}
+        other => panic!("expected Conflict({expected:?}), got {other:?}"),
     }
 }
 
@@ -244,7 +244,7 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     let r = store
         .commit(vec![Op::InsertTenant(tenant(1, None, 11))])
         .await;
-    assert_conflict(&r, "tenant already exists");
+    assert_conflict(&r, ward_store::Conflict::Exists("tenant"));
     log("duplicate tenant", show(&r));
     let r = store
         .commit(vec![Op::InsertTenant(tenant(2, None, 12))])
@@ -267,7 +267,7 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     let r = store
         .commit(vec![Op::InsertApiKey(api_key(14, Some(t), 1))])
         .await;
-    assert_conflict(&r, "api key already exists");
+    assert_conflict(&r, ward_store::Conflict::Exists("api key"));
     log("duplicate token", show(&r));
     let r = store
         .commit(vec![Op::InsertApiKey(api_key(15, Some(missing), 5))])
@@ -311,12 +311,18 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
             true,
         ))])
         .await;
-    assert_conflict(&r, "subject with this external_ref already exists");
+    assert_conflict(
+        &r,
+        ward_store::Conflict::Exists("subject with this external_ref"),
+    );
     log("duplicate external ref", show(&r));
     let r = store
         .commit(vec![Op::InsertSubject(subject(t, 23, None, true))])
         .await;
-    assert_conflict(&r, "subject with this external_ref already exists");
+    assert_conflict(
+        &r,
+        ward_store::Conflict::Exists("subject with this external_ref"),
+    );
     log("duplicate subject id", show(&r));
     let r = store
         .commit(vec![Op::InsertSubject(subject(missing, 26, None, true))])
@@ -360,7 +366,7 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
             index: vec![],
         }])
         .await;
-    assert_conflict(&r, "subject already exists");
+    assert_conflict(&r, ward_store::Conflict::Exists("subject"));
     log("duplicate record", show(&r));
     let r = store
         .commit(vec![Op::InsertRecord {
@@ -389,18 +395,12 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     assert!(r.is_ok());
     log("update", show(&r));
     let r = store.commit(vec![update(r1b.clone(), 1)]).await;
-    assert_conflict(
-        &r,
-        "record was changed or deleted concurrently; read it again",
-    );
+    assert_conflict(&r, ward_store::Conflict::Stale);
     log("stale update", show(&r));
     let r = store
         .commit(vec![update(record(t, id(21), 998, "contacts"), 1)])
         .await;
-    assert_conflict(
-        &r,
-        "record was changed or deleted concurrently; read it again",
-    );
+    assert_conflict(&r, ward_store::Conflict::Stale);
     log("update missing", show(&r));
     let old = store.lookup(t, "contacts", "email", &[0xA1; 32]).await;
     assert_eq!(old.as_ref().unwrap().len(), 1);
@@ -1054,10 +1054,10 @@ async fn rotation_scenario(store: &dyn Store) -> Vec<String> {
     };
     // Wrong expectations change nothing.
     let r = store.commit(vec![rotate(7, 1)]).await;
-    assert_conflict(&r, ward_store::SUBJECT_KEY_ROTATED);
+    assert_conflict(&r, ward_store::Conflict::SubjectKeyRotated);
     log("rotate from a stale version", show(&r));
     let r = store.commit(vec![rotate(1, 9)]).await;
-    assert_conflict(&r, ward_store::KEY_ROTATED);
+    assert_conflict(&r, ward_store::Conflict::KeyRotated);
     log("rotate under a stale tenant key", show(&r));
     assert_eq!(store.retired_key_count(Some(t)).await.unwrap(), 0);
     // Step 1.
@@ -1089,7 +1089,7 @@ async fn rotation_scenario(store: &dyn Store) -> Vec<String> {
             index: vec![],
         }])
         .await;
-    assert_conflict(&r, ward_store::SUBJECT_KEY_ROTATED);
+    assert_conflict(&r, ward_store::Conflict::SubjectKeyRotated);
     log("insert under the old key", show(&r));
     let mut patched = r2.clone();
     patched.revision = r2.revision + 1;
@@ -1100,7 +1100,7 @@ async fn rotation_scenario(store: &dyn Store) -> Vec<String> {
             index: vec![],
         }])
         .await;
-    assert_conflict(&r, ward_store::SUBJECT_KEY_ROTATED);
+    assert_conflict(&r, ward_store::Conflict::SubjectKeyRotated);
     log("update under the old key", show(&r));
     patched.key_version = 2;
     let r = store
@@ -1187,7 +1187,7 @@ async fn rotation_scenario(store: &dyn Store) -> Vec<String> {
     assert_eq!(store.retired_key_count(Some(t)).await.unwrap(), 0);
     // Rotating an erased subject is a conflict (its key is gone).
     let r = store.commit(vec![rotate(3, 1)]).await;
-    assert_conflict(&r, ward_store::SUBJECT_KEY_ROTATED);
+    assert_conflict(&r, ward_store::Conflict::SubjectKeyRotated);
     log("rotate erased", show(&r));
 
     // Jobs and their leases.
@@ -1211,7 +1211,7 @@ async fn rotation_scenario(store: &dyn Store) -> Vec<String> {
         show(&store.commit(vec![Op::InsertKeyJob(job.clone())]).await),
     );
     let r = store.commit(vec![Op::InsertKeyJob(job)]).await;
-    assert_conflict(&r, "key job already exists");
+    assert_conflict(&r, ward_store::Conflict::Exists("key job"));
     let advance = |owner: &str, now: i64, records: u64| Op::AdvanceKeyJob {
         id: id(41),
         owner: owner.into(),
@@ -1250,7 +1250,7 @@ async fn rotation_scenario(store: &dyn Store) -> Vec<String> {
     log("finish", show(&store.commit(vec![finish.clone()]).await));
     assert!(store.key_jobs(Some("running")).await.unwrap().is_empty());
     let r = store.commit(vec![finish]).await;
-    assert_conflict(&r, "the key job is not running");
+    assert_conflict(&r, ward_store::Conflict::KeyJobNotRunning);
     let r = store.commit(vec![advance("b", 301, 1)]).await;
     assert!(matches!(r, Err(StoreError::Conflict(_))));
     log("jobs", format!("{:?}", store.key_jobs(None).await.unwrap()));
@@ -1344,7 +1344,7 @@ async fn tenant_rotation_scenario(store: &dyn Store) -> Vec<String> {
     // A stale expectation is a conflict before anything is rewrapped.
     seen.lock().unwrap().clear();
     let r = store.commit(rotate(7, rewrapper(None))).await;
-    assert_conflict(&r, "the tenant key changed concurrently");
+    assert_conflict(&r, ward_store::Conflict::TenantKeyChanged);
     assert!(seen.lock().unwrap().is_empty());
     // The rotation: every subject key, the retired key and the hold key, once each.
     let r = store.commit(rotate(1, rewrapper(None))).await.unwrap();
@@ -1380,14 +1380,14 @@ async fn tenant_rotation_scenario(store: &dyn Store) -> Vec<String> {
     late.key_version = 1;
     late.record_key_version = 1;
     let r = store.commit(vec![Op::InsertSubject(late.clone())]).await;
-    assert_conflict(&r, ward_store::KEY_ROTATED);
+    assert_conflict(&r, ward_store::Conflict::KeyRotated);
     log("subject under the old tenant key", show(&r));
     let late_hold = HoldRow {
         id: id(52),
         ..hold.clone()
     };
     let r = store.commit(vec![Op::InsertHold(late_hold.clone())]).await;
-    assert_conflict(&r, ward_store::KEY_ROTATED);
+    assert_conflict(&r, ward_store::Conflict::KeyRotated);
     log("hold under the old tenant key", show(&r));
     assert_eq!(store.live_holds(t).await.unwrap().len(), 1);
     late.key_version = 2;
@@ -1659,7 +1659,7 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
     let r = store
         .commit(vec![Op::InsertInvitation(invitation(11, t2, 1, 100))])
         .await;
-    assert_conflict(&r, "invitation already exists");
+    assert_conflict(&r, ward_store::Conflict::Exists("invitation"));
     log("duplicate token", show(&r));
     let r = store
         .commit(vec![Op::InsertInvitation(invitation(12, id(999), 3, 100))])
@@ -1698,7 +1698,7 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
     let r = store
         .commit(vec![claim(t, 13, 50), Op::InsertApiKey(clash)])
         .await;
-    assert_conflict(&r, "api key already exists");
+    assert_conflict(&r, ward_store::Conflict::Exists("api key"));
     let inv = store.invitation_by_hash(&[2; 32]).await.unwrap().unwrap();
     assert_eq!(
         inv.used_at, None,
@@ -1734,7 +1734,7 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
     let r = store
         .commit(vec![revoke(22), Op::AssertOwnerRemains { tenant: t }])
         .await;
-    assert_conflict(&r, ward_store::LAST_OWNER);
+    assert_conflict(&r, ward_store::Conflict::LastOwner);
     log("revoke the last owner", show(&r));
     let keys = store.api_keys(Some(t)).await.unwrap();
     assert!(
@@ -1744,7 +1744,7 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
     let r = store
         .commit(vec![Op::AssertOwnerRemains { tenant: t2 }])
         .await;
-    assert_conflict(&r, ward_store::LAST_OWNER);
+    assert_conflict(&r, ward_store::Conflict::LastOwner);
     log("tenant without owner", show(&r));
     // Destroying a tenant removes its invitations.
     let r = store
@@ -1912,15 +1912,15 @@ async fn a_failing_request_fails_alone_in_a_batch() {
                 won_update.push(i);
                 indices.extend(c.audit_indices);
             }
-            (0, r) => assert_conflict(
-                &r,
-                "record was changed or deleted concurrently; read it again",
-            ),
+            (0, r) => assert_conflict(&r, ward_store::Conflict::Stale),
             (1, Ok(c)) => {
                 won_ref.push(i);
                 indices.extend(c.audit_indices);
             }
-            (1, r) => assert_conflict(&r, "subject with this external_ref already exists"),
+            (1, r) => assert_conflict(
+                &r,
+                ward_store::Conflict::Exists("subject with this external_ref"),
+            ),
             (2, r) => indices.extend(r.unwrap().audit_indices),
             (_, r) => assert_not_found(&r, "subject"),
         }
@@ -2119,11 +2119,14 @@ async fn a_mixed_batch_fails_exactly_the_requests_that_lost() {
     for task in tasks {
         results.push(task.await.unwrap());
     }
-    let stale = "record was changed or deleted concurrently; read it again";
-    assert_conflict(&results[1], "subject already exists");
-    assert_conflict(&results[3], stale);
+    let stale = ward_store::Conflict::Stale;
+    assert_conflict(&results[1], ward_store::Conflict::Exists("subject"));
+    assert_conflict(&results[3], stale.clone());
     assert_not_found(&results[5], "record");
-    assert_conflict(&results[6], "subject with this external_ref already exists");
+    assert_conflict(
+        &results[6],
+        ward_store::Conflict::Exists("subject with this external_ref"),
+    );
     assert_not_found(&results[7], "subject");
     assert_conflict(&results[10], stale);
     let winners = [0usize, 2, 4, 8, 9, 11];

@@ -84,6 +84,12 @@ pub enum Operation {
     ReadAlerts,
     /// Acknowledge or resolve one of the tenant's alerts.
     DecideAlerts,
+    /// Change the tenant's settings (whether its users need TOTP).
+    UpdateSettings {
+        /// Whether the change turns the TOTP requirement on while the caller is a user
+        /// without TOTP (who would lock itself out).
+        enables_totp_without_own: bool,
+    },
 }
 
 impl Operation {
@@ -111,6 +117,7 @@ impl Operation {
             Self::RemoveMembership { .. } => (Action::Revoke, Resource::Users),
             Self::ReadAlerts => (Action::Read, Resource::Alerts),
             Self::DecideAlerts => (Action::Decide, Resource::Alerts),
+            Self::UpdateSettings { .. } => (Action::Update, Resource::Settings),
         }
     }
 
@@ -198,6 +205,17 @@ pub struct Access<'a> {
     pub expires_at: Option<OffsetDateTime>,
     /// The time of the decision.
     pub now: OffsetDateTime,
+    /// Whether the tenant requires its users to sign in with TOTP (its `require_totp`
+    /// setting). Callers may leave it `false` when the principal could not be refused for it
+    /// ([`needs_totp_fact`]), which spares the hot path a read.
+    pub tenant_requires_totp: bool,
+}
+
+/// Whether the tenant's `require_totp` setting can change the decision for `p`: only for a
+/// session opened without a second factor. API keys are applications, not people, and are
+/// not affected; a session of a user with TOTP has it.
+pub fn needs_totp_fact(p: &Principal) -> bool {
+    p.session.is_some() && !p.second_factor
 }
 
 /// Why an access is refused.
@@ -383,6 +401,17 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
         },
         _ => {}
     }
+    // 2c. A tenant that requires two-step verification refuses a session opened without it,
+    //     whatever the role: a stolen password alone reaches nothing of the tenant. API keys
+    //     are applications, not people, and are not affected.
+    if a.tenant_requires_totp && needs_totp_fact(p) {
+        return Err(forbidden(
+            "totp_required",
+            "this tenant requires two-step verification: enrol TOTP with POST /v1/auth/totp \
+             and POST /v1/auth/totp/confirm, then use the session the confirmation returns \
+             (or log in again with a code)",
+        ));
+    }
     // 3. A cancelled tenant is frozen: no data access until reactivated.
     if a.tenant_status != "active"
         && !matches!(
@@ -467,6 +496,16 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
             return Err(Denial::Conflict {
                 code: "last_owner",
                 reason: "this is the tenant's last owner key; issue another owner key first".into(),
+            });
+        }
+        Operation::UpdateSettings {
+            enables_totp_without_own: true,
+        } => {
+            return Err(Denial::Conflict {
+                code: "totp_not_enrolled",
+                reason: "you have no TOTP yourself: enrol it first (POST /v1/auth/totp and \
+                         POST /v1/auth/totp/confirm), so that requiring it does not lock you out"
+                    .into(),
             });
         }
         Operation::IssueInvitation { has_owner: true } => {
@@ -587,6 +626,7 @@ fn describe(op: Operation) -> &'static str {
         Operation::RemoveMembership { .. } => "remove users",
         Operation::ReadAlerts => "list alerts",
         Operation::DecideAlerts => "acknowledge or resolve alerts",
+        Operation::UpdateSettings { .. } => "change the tenant's settings",
     }
 }
 
@@ -635,6 +675,7 @@ mod tests {
             restrictions,
             expires_at: None,
             now: NOW,
+            tenant_requires_totp: false,
         }
     }
 
@@ -660,6 +701,7 @@ mod tests {
             restrictions: &[],
             expires_at: None,
             now: OffsetDateTime::UNIX_EPOCH,
+            tenant_requires_totp: false,
         })
     }
 
@@ -808,6 +850,66 @@ mod tests {
         assert_eq!(code(decide_as(Role::Operator, issue(true))), "owner_exists");
         for role in [Role::Owner, Role::Admin, Role::Member, Role::Auditor] {
             assert_eq!(code(decide_as(role, issue(false))), "role_not_permitted");
+        }
+    }
+
+    #[test]
+    fn a_tenant_requiring_totp_refuses_only_sessions_without_it() {
+        let tenant = Uuid::from_u128(1);
+        let decide_with = |p: &Principal, requires: bool| {
+            code(decide(&Access {
+                principal: p,
+                tenant,
+                tenant_status: "active",
+                operation: Operation::ReadTenant,
+                collection: None,
+                purpose: None,
+                restrictions: &[],
+                expires_at: None,
+                now: NOW,
+                tenant_requires_totp: requires,
+            }))
+        };
+        let mut p = principal(Role::Owner, tenant);
+        // An API key: an application, not affected.
+        assert_eq!(decide_with(&p, true), "ok");
+        // A session opened with a password alone.
+        p.session = Some(Uuid::from_u128(2));
+        assert_eq!(decide_with(&p, false), "ok");
+        assert_eq!(decide_with(&p, true), "totp_required");
+        // A session of a user with TOTP.
+        p.second_factor = true;
+        assert_eq!(decide_with(&p, true), "ok");
+        // A stranger is still told the tenant does not exist.
+        let stranger = Principal {
+            second_factor: false,
+            session: Some(Uuid::from_u128(3)),
+            ..principal(Role::Owner, Uuid::from_u128(9))
+        };
+        assert_eq!(decide_with(&stranger, true), "hidden");
+    }
+
+    #[test]
+    fn only_owners_change_settings_and_never_into_their_own_lockout() {
+        let op = |enables_totp_without_own| Operation::UpdateSettings {
+            enables_totp_without_own,
+        };
+        assert_eq!(code(decide_as(Role::Owner, op(false))), "ok");
+        assert_eq!(code(decide_as(Role::Owner, op(true))), "totp_not_enrolled");
+        for role in [
+            Role::Admin,
+            Role::Member,
+            Role::Auditor,
+            Role::Operator,
+            Role::Support,
+        ] {
+            for lockout in [false, true] {
+                assert_eq!(
+                    code(decide_as(role, op(lockout))),
+                    "role_not_permitted",
+                    "{role}"
+                );
+            }
         }
     }
 

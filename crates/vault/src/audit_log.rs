@@ -198,6 +198,9 @@ impl Vault {
             restrictions: &[],
             expires_at: None,
             now: self.now(),
+            tenant_requires_totp: self
+                .totp_fact(ctx, ctx.principal.tenant.unwrap_or_default())
+                .await?,
         };
         self.check(&access, &event).await?;
         let head = self.inner.store.audit_head().await?;

@@ -248,7 +248,7 @@ fn at_item(i: usize, e: VaultError) -> VaultError {
             code,
             reason: format!("item {i}: {reason}"),
         },
-        VaultError::Conflict(m) => VaultError::Conflict(format!("item {i}: {m}")),
+        VaultError::Conflict(m) => VaultError::conflict(format!("item {i}: {m}")),
         other => other,
     }
 }

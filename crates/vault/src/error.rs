@@ -40,9 +40,9 @@ pub enum VaultError {
         /// The offending field, when there is one.
         field: Option<String>,
     },
-    /// A concurrent change or a uniqueness rule.
+    /// A concurrent change, a uniqueness rule, or a state that refuses the request now.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// The access decision allows the role but the present state refuses it (e.g. revoking
     /// the last owner key); `code` names the rule.
     #[error("{reason}")]
@@ -89,7 +89,35 @@ pub enum VaultError {
     Crypto(CryptoError),
 }
 
+/// Why a request lost to another one or to the present state. Callers that act on a reason
+/// (retry under a new key, leave a key job to its holder) match its variant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// The store settled a race against this request (revision, uniqueness, key, lease).
+    #[error(transparent)]
+    Store(ward_store::Conflict),
+    /// A record named a subject key version that a record rotation replaced between reading
+    /// the record and opening it; reading again finds the new key.
+    #[error("the subject key was rotated during the read; retry")]
+    StaleKeyRead,
+    /// The present state refuses the request (a request already closed, a rotation still
+    /// running, …); the message says which.
+    #[error("{0}")]
+    State(String),
+}
+
 impl VaultError {
+    /// A conflict with the present state, described by `message`.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict(Conflict::State(message.into()))
+    }
+
+    /// Whether this is the store's conflict `c`.
+    pub(crate) fn is_store_conflict(&self, c: &ward_store::Conflict) -> bool {
+        matches!(self, Self::Conflict(Conflict::Store(own)) if own == c)
+    }
+
     /// Shorthand for a validation error on one field.
     pub fn invalid(code: &'static str, message: impl Into<String>, field: Option<&str>) -> Self {
         Self::Invalid {
@@ -104,11 +132,11 @@ impl From<StoreError> for VaultError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what),
-            StoreError::Conflict(msg) if msg == ward_store::LAST_OWNER => Self::StateConflict {
+            StoreError::Conflict(c @ ward_store::Conflict::LastOwner) => Self::StateConflict {
                 code: "last_owner",
-                reason: msg,
+                reason: c.to_string(),
             },
-            StoreError::Conflict(msg) => Self::Conflict(msg),
+            StoreError::Conflict(c) => Self::Conflict(Conflict::Store(c)),
             StoreError::Rewrap(_) => Self::Integrity,
             other => Self::Store(other),
         }

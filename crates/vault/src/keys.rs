@@ -304,8 +304,8 @@ impl Keys {
         }
         if r.key_version != tenant.key_version {
             // Tenant rotations wait for record rotations to finish, so this is a stale read.
-            return Err(VaultError::Conflict(
-                "the tenant key was rotated during the request; retry".into(),
+            return Err(VaultError::conflict(
+                "the tenant key was rotated during the request; retry",
             ));
         }
         let tk = self.tenant(tenant)?;

@@ -32,6 +32,7 @@ mod rights;
 mod rotation;
 mod sealed_text;
 mod sealing;
+mod tenant_settings;
 mod tenants;
 mod text;
 pub mod webhook_target;
@@ -56,12 +57,13 @@ pub use backup_events::{BackupJob, backup_event};
 pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disclosure::RecordOut;
-pub use error::{Result, VaultError};
+pub use error::{Conflict, Result, VaultError};
 pub use monitor::{AlertChange, AlertOut, MAX_ALERT_PAGE, evaluate_rules};
 pub use people::{
     ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, BreakGlassNotice, CSRF_HEADER, CreatedUser,
     Email, GrantDecision, GrantOut, Joined, Login, LoginOut, MemberOut, MembershipChange, NewGrant,
-    NewUser, PasswordChange, PasswordReset, SESSION_COOKIE, SessionOut, UserOut, totp_code,
+    NewUser, PasswordChange, PasswordReset, SESSION_COOKIE, SessionOut, TotpConfirm, TotpEnrolled,
+    TotpStart, UserOut, totp_code,
 };
 pub use principal::{GrantAction, GrantScope, Membership, Principal, RequestContext, Role};
 pub use record_rotation::KeyJob;
@@ -70,6 +72,7 @@ pub use restore_check::DecryptionSample;
 pub use retention::{Counts, RetentionOptions, RetentionReport};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
 pub use rotation::{KeyStatus, RotationReport};
+pub use tenant_settings::{SettingsChange, TenantSettings};
 pub use tenants::{
     ClaimInvitation, Claimed, CreatedTenant, InvitationOut, KeyOut, NewInvitation, NewKey,
     NewTenant, TenantOut,

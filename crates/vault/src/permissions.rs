@@ -68,6 +68,9 @@ pub enum Resource {
     Alerts,
     /// Every alert of the platform.
     PlatformAlerts,
+    /// A tenant's settings that guard its people (whether its users need TOTP): its owners'
+    /// alone, so an admin cannot relax what an owner required.
+    Settings,
 }
 
 /// How a role holds a permission.
@@ -148,6 +151,7 @@ pub const TABLE: &[Permission] = &[
     p(Owner, A::Revoke, R::Users, Always),
     p(Owner, A::Read, R::Alerts, Always),
     p(Owner, A::Decide, R::Alerts, Always),
+    p(Owner, A::Update, R::Settings, Always),
     // Admin: everything but the tenant's lifecycle (and, by role order, owner keys).
     p(Admin, A::Read, R::Tenant, Always),
     p(Admin, A::Manage, R::Keys, Always),
@@ -259,6 +263,7 @@ impl fmt::Display for Resource {
             Self::Users => "users",
             Self::Alerts => "alerts",
             Self::PlatformAlerts => "platform alerts",
+            Self::Settings => "tenant settings",
         })
     }
 }

@@ -201,6 +201,12 @@ pub struct Principal {
     pub purposes: BTreeSet<Purpose>,
     /// The login session, for a user (`None` for an API key).
     pub session: Option<Uuid>,
+    /// Whether the session was opened with a second factor: its user has TOTP. Login asks
+    /// every user with TOTP for a code, and enrolling ends every other session of the user
+    /// and replaces the enrolling one, so every live session of a user with TOTP was opened
+    /// with it and the store need not remember how each began. `false` for API keys, which
+    /// tenant TOTP requirements do not concern.
+    pub second_factor: bool,
     /// The support grants a support user holds (empty for everyone else).
     pub grants: Vec<GrantScope>,
     /// The tenant memberships of a tenant user (empty for keys and platform staff). A user's
@@ -223,6 +229,7 @@ impl Principal {
             role,
             purposes,
             session: None,
+            second_factor: false,
             grants: Vec::new(),
             memberships: Vec::new(),
         }
@@ -239,6 +246,7 @@ impl Principal {
                 role: m.role,
                 purposes: m.purposes.clone(),
                 session: self.session,
+                second_factor: self.second_factor,
                 grants: Vec::new(),
                 memberships: Vec::new(),
             }),

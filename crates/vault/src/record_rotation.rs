@@ -231,7 +231,7 @@ impl Vault {
         match outcome {
             Ok(()) => {}
             // Taken over by another process after a stall: it finishes the job.
-            Err(VaultError::Conflict(m)) if m == ward_store::KEY_JOB_HELD => {}
+            Err(e) if e.is_store_conflict(&ward_store::Conflict::KeyJobHeld) => {}
             Err(e) => {
                 tracing::warn!(job = %job.id, error = %e, "record rotation stopped; it resumes on the next run");
                 return Err(e);
@@ -267,8 +267,9 @@ impl Vault {
             let mut attempt = 0;
             let (subjects, records, last) = loop {
                 match self.rotate_batch(&trow, job, owner, page).await {
-                    Err(VaultError::Conflict(m))
-                        if m != ward_store::KEY_JOB_HELD && attempt < BATCH_ATTEMPTS =>
+                    Err(e @ VaultError::Conflict(_))
+                        if !e.is_store_conflict(&ward_store::Conflict::KeyJobHeld)
+                            && attempt < BATCH_ATTEMPTS =>
                     {
                         attempt += 1;
                         self.forget_tenant_row(tenant);
@@ -330,7 +331,9 @@ impl Vault {
         for s in &subjects {
             if s.key_version != trow.key_version {
                 // Read across a tenant key rotation: read everything again.
-                return Err(VaultError::Conflict(ward_store::KEY_ROTATED.into()));
+                return Err(VaultError::Conflict(crate::error::Conflict::Store(
+                    ward_store::Conflict::KeyRotated,
+                )));
             }
             let (wrapped_key, cipher) = self.inner.keys.next_subject_key(trow, s.id)?;
             let version = s
@@ -495,9 +498,8 @@ impl Vault {
             }])
             .await?;
         }
-        Err(VaultError::Conflict(
-            "retired subject keys remain after repeated sweeps; the job resumes on its next run"
-                .into(),
+        Err(VaultError::conflict(
+            "retired subject keys remain after repeated sweeps; the job resumes on its next run",
         ))
     }
 

@@ -15,7 +15,7 @@ use ward_store::{IndexEntry, Op, RecordFilter, RecordRow, SubjectRow, SubjectVie
 use crate::access::{Access, Operation};
 use crate::disclosure::{RecordOut, disclose};
 use crate::keys::FIRST_SUBJECT_KEY_VERSION;
-use crate::sealing::{RecordPlace, STALE_KEY_READ, SubjectCiphers};
+use crate::sealing::{RecordPlace, SubjectCiphers};
 use crate::{RequestContext, Result, Vault, VaultError, parse_list};
 
 /// Longest external reference accepted.
@@ -405,6 +405,7 @@ impl Vault {
                     restrictions: &restrictions,
                     expires_at: row.expires_at,
                     now: self.now(),
+                    tenant_requires_totp: self.totp_fact(ctx, tenant).await?,
                 },
                 &event,
             )
@@ -481,6 +482,7 @@ impl Vault {
             restrictions: &restrictions,
             expires_at: None,
             now,
+            tenant_requires_totp: self.totp_fact(ctx, tenant).await?,
         };
         // The request as a whole must be allowed (role, tenant, restriction, and the named
         // collection's purposes); then each record is filtered on its own collection.
@@ -587,6 +589,7 @@ impl Vault {
             restrictions: &restrictions,
             expires_at: row.expires_at,
             now: self.now(),
+            tenant_requires_totp: self.totp_fact(ctx, tenant).await?,
         };
         let purpose;
         let mut return_fields = false;
@@ -898,8 +901,8 @@ impl Vault {
                 return self.subject_cipher_now(&fresh_tenant, &fresh_subject);
             }
         }
-        Err(VaultError::Conflict(
-            "the tenant key is being rotated; retry".into(),
+        Err(VaultError::conflict(
+            "the tenant key is being rotated; retry",
         ))
     }
 
@@ -1119,7 +1122,7 @@ pub(crate) fn open_record_bytes(
 
 /// Whether a commit failed because the subject's key was replaced after the request read it.
 fn subject_key_rotated(e: &VaultError) -> bool {
-    matches!(e, VaultError::Conflict(m) if m == ward_store::SUBJECT_KEY_ROTATED)
+    e.is_store_conflict(&ward_store::Conflict::SubjectKeyRotated)
 }
 
 /// Runs a read again when it raced a record rotation. A rotation touches each subject once,
@@ -1135,7 +1138,7 @@ where
     let mut attempt = 1;
     loop {
         match f(attempt == ATTEMPTS).await {
-            Err(VaultError::Conflict(m)) if m == STALE_KEY_READ => {
+            Err(VaultError::Conflict(crate::error::Conflict::StaleKeyRead)) => {
                 if attempt == ATTEMPTS {
                     return Err(VaultError::Integrity);
                 }

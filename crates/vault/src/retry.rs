@@ -2,12 +2,13 @@
 //!
 //! Ward prepares a write (seals it under the tenant's or subject's current key) outside the
 //! store's transaction and lets the store check, as it commits, that the key is still current
-//! (`KEY_ROTATED`, `SUBJECT_KEY_ROTATED`). A write that lost that race is prepared and
+//! (`Conflict::KeyRotated`, `Conflict::SubjectKeyRotated`). A write that lost that race is prepared and
 //! committed again under the new key; a rotation is rare and brief, so a few attempts end it,
 //! and a write that still loses after them reports the conflict.
 
 use std::future::Future;
 
+use crate::error::Conflict;
 use crate::{Result, VaultError};
 
 /// Attempts after the first.
@@ -18,9 +19,11 @@ const RETRIES: u32 = 3;
 pub(crate) fn lost_to_rotation(e: &VaultError) -> bool {
     matches!(
         e,
-        VaultError::Conflict(m) if m == ward_store::KEY_ROTATED
-            || m == ward_store::SUBJECT_KEY_ROTATED
-            || m == crate::sealing::STALE_KEY_READ
+        VaultError::Conflict(
+            Conflict::Store(
+                ward_store::Conflict::KeyRotated | ward_store::Conflict::SubjectKeyRotated
+            ) | Conflict::StaleKeyRead
+        )
     )
 }
 

@@ -901,7 +901,7 @@ impl Vault {
             .ok_or(VaultError::NotFound("request"))?;
         let row = self.open_request_text(&trow, row)?;
         if row.status != "open" {
-            return Err(VaultError::Conflict(format!(
+            return Err(VaultError::conflict(format!(
                 "request is already {}",
                 row.status
             )));
@@ -1038,7 +1038,7 @@ impl Vault {
         let event = self.event(ctx, Action::TenantCancel, Some(tenant));
         let trow = self.lifecycle_tenant(ctx, tenant, &event).await?;
         if trow.status != "active" {
-            return Err(VaultError::Conflict(format!("tenant is {}", trow.status)));
+            return Err(VaultError::conflict(format!("tenant is {}", trow.status)));
         }
         let now = self.now();
         let destroy_after = now + self.inner.policy.tenants.grace_period.as_duration();
@@ -1070,7 +1070,7 @@ impl Vault {
         let trow = self.lifecycle_tenant(ctx, tenant, &event).await?;
         let now = self.now();
         if trow.status != "deactivated" || trow.destroy_after.is_some_and(|d| d <= now) {
-            return Err(VaultError::Conflict(format!(
+            return Err(VaultError::conflict(format!(
                 "tenant is {} and cannot be reactivated",
                 trow.status
             )));

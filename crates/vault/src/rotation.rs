@@ -97,10 +97,9 @@ impl Vault {
         // Retired subject keys are wrapped under the current tenant key; rewrapping them too
         // would race the record rotation that is about to destroy them. Wait for it instead.
         if self.inner.store.retired_key_count(Some(tenant)).await? > 0 {
-            return Err(VaultError::Conflict(
+            return Err(VaultError::conflict(
                 "a record rotation of this tenant is still running; rotate the tenant key once \
-                 `ward keys status` shows it done"
-                    .into(),
+                 `ward keys status` shows it done",
             ));
         }
         // A tenant row cached from before another process rotated makes the commit a

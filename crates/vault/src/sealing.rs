@@ -15,10 +15,6 @@ use ward_store::RecordRow;
 use crate::records::{live_record_aad, open_record, open_record_bytes};
 use crate::{Result, VaultError};
 
-/// Why a read found a record sealed under a key version it was not given: the subject's key
-/// was rotated between reading the key and reading the record. Reading again resolves it.
-pub(crate) const STALE_KEY_READ: &str = "the subject key was rotated during the read; retry";
-
 /// Where a live record is: what its ciphertext is bound to besides its revision and key.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecordPlace<'a> {
@@ -120,6 +116,6 @@ impl SubjectCiphers {
             .iter()
             .find(|(v, _)| *v == version)
             .map(|(_, c)| c.as_ref())
-            .ok_or_else(|| VaultError::Conflict(STALE_KEY_READ.into()))
+            .ok_or_else(|| VaultError::Conflict(crate::error::Conflict::StaleKeyRead))
     }
 }

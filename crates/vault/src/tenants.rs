@@ -42,6 +42,9 @@ pub struct TenantOut {
     /// When a deactivated tenant will be destroyed.
     #[serde(with = "time::serde::rfc3339::option")]
     pub destroy_after: Option<OffsetDateTime>,
+    /// Whether the tenant's users must sign in with TOTP (its owners set it with
+    /// `PATCH /v1/tenants/{tenant}/settings`).
+    pub require_totp: bool,
 }
 
 /// A tenant just created, with the invitation for its first owner.
@@ -675,6 +678,7 @@ impl Vault {
             restrictions: &[],
             expires_at: None,
             now: self.now(),
+            tenant_requires_totp: crate::tenant_settings::requires_totp(row),
         }
     }
 }
@@ -719,6 +723,7 @@ pub(crate) fn tenant_out(row: &TenantRow) -> TenantOut {
         region: row.region.clone(),
         created_at: row.created_at,
         destroy_after: row.destroy_after,
+        require_totp: crate::tenant_settings::requires_totp(row),
     }
 }
 

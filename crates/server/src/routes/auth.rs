@@ -4,7 +4,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
-use ward_vault::{Login, LoginOut, PasswordChange, PasswordReset, SESSION_COOKIE, SessionOut};
+use ward_vault::{
+    Login, LoginOut, PasswordChange, PasswordReset, SESSION_COOKIE, SessionOut, TotpConfirm,
+    TotpEnrolled, TotpStart,
+};
 
 use crate::extract::{Auth, Json, Path, RequestMeta, session_cookie};
 use crate::{ApiError, AppState, ErrorBody};
@@ -33,7 +36,11 @@ fn clear_cookie(s: &AppState) -> HeaderValue {
 
 fn with_session(s: &AppState, status: StatusCode, out: LoginOut) -> Response {
     let cookie = session_cookie_header(s, &out, s.vault.now());
-    let mut resp = (status, axum::Json(out)).into_response();
+    set_session(cookie, (status, axum::Json(out)).into_response())
+}
+
+/// `resp` with the session cookie set and kept out of caches.
+fn set_session(cookie: HeaderValue, mut resp: Response) -> Response {
     resp.headers_mut().insert(header::SET_COOKIE, cookie);
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -150,4 +157,46 @@ pub(crate) async fn reset_password(
         .reset_password(body, &meta.request_id, meta.client_ip)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Start enrolling the signed-in user in TOTP (an account without it: made by an invitation,
+/// or without `--totp`): returns the `otpauth://` URI to add to an authenticator app. Nothing
+/// changes until `POST /v1/auth/totp/confirm`; the same session is offered the same secret.
+/// An account with TOTP is 409 `totp_enrolled`; an API key is 403 `session_required`. Open to
+/// a session refused by a tenant's TOTP requirement: it is how such a user gets through.
+#[utoipa::path(post, path = "/v1/auth/totp", tag = "auth",
+    responses((status = 200, body = TotpStart), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("session" = [])))]
+pub(crate) async fn start_totp(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+) -> Result<Response, ApiError> {
+    let out = s.vault.start_totp_enrolment(&ctx).await?;
+    let mut resp = axum::Json(out).into_response();
+    // The URI carries the secret.
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Confirm the TOTP enrolment with the six digits the app shows (`code`): TOTP is active
+/// from now on, the ten recovery codes are in this response only, every other session of the
+/// account ends and this one is replaced (new cookie, new CSRF token in the body). A code that
+/// does not match is 422 `wrong_totp_code`; a malformed one 400 `invalid_totp`.
+#[utoipa::path(post, path = "/v1/auth/totp/confirm", tag = "auth", request_body = TotpConfirm,
+    responses((status = 200, body = TotpEnrolled, headers(("set-cookie" = String, description = "ward_session=…; HttpOnly; SameSite=Strict"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 408, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub(crate) async fn confirm_totp(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Json(body): Json<TotpConfirm>,
+) -> Result<Response, ApiError> {
+    let out: TotpEnrolled = s.vault.confirm_totp_enrolment(&ctx, body).await?;
+    let cookie = session_cookie_header(&s, &out.session, s.vault.now());
+    Ok(set_session(
+        cookie,
+        (StatusCode::OK, axum::Json(out)).into_response(),
+    ))
 }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 use ward_vault::{
     ClaimInvitation, Claimed, CreatedTenant, InvitationOut, KeyOut, NewInvitation, NewKey,
-    NewTenant, TenantOut,
+    NewTenant, SettingsChange, TenantOut, TenantSettings,
 };
 
 use crate::extract::{Auth, Json, OptionalJson, Path, RequestMeta};
@@ -39,6 +39,27 @@ pub(crate) async fn get_tenant(
     Path(tenant): Path<Uuid>,
 ) -> Result<axum::Json<TenantOut>, ApiError> {
     Ok(axum::Json(s.vault.tenant(&ctx, tenant).await?))
+}
+
+/// Change the tenant's settings: `require_totp` makes every session opened with a password
+/// alone (a user without TOTP) get 403 `totp_required` on every route of the tenant, until
+/// the user enrols (`POST /v1/auth/totp`). Owners only, in both directions (an admin is 403
+/// `role_not_permitted`); an owner signed in without TOTP cannot turn it on (409
+/// `totp_not_enrolled`), so no owner locks itself out. API keys are not affected by the
+/// requirement. Audited as `tenant_settings_update` with the old and new value.
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/settings", tag = "tenants", request_body = SettingsChange,
+    params(("tenant" = Uuid, Path, description = "Tenant id")),
+    responses((status = 200, body = TenantSettings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn update_settings(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(tenant): Path<Uuid>,
+    Json(body): Json<SettingsChange>,
+) -> Result<axum::Json<TenantSettings>, ApiError> {
+    Ok(axum::Json(
+        s.vault.update_tenant_settings(&ctx, tenant, body).await?,
+    ))
 }
 
 /// Issue an API key for the tenant. The token is in this response and nowhere else. Only the

@@ -30,6 +30,9 @@ fn sample(method: &str, path: &str, a: &Ids) -> (String, Option<Value>) {
         ("PATCH", "/v1/tenants/{tenant}/users/{user}") => {
             (String::new(), Some(json!({"role": "owner"})))
         }
+        ("PATCH", "/v1/tenants/{tenant}/settings") => {
+            (String::new(), Some(json!({"require_totp": false})))
+        }
         ("POST", "/v1/tenants/{tenant}/subjects/{subject}/records") => (
             String::new(),
             Some(json!({"collection": "contact", "fields": {"name": "X", "email": "x@b.example"}})),

@@ -359,6 +359,21 @@ const TABLE: &[(&str, &str, &str)] = &[
         "/v1/tenants/{tenant}/subjects/{subject}/hold",
         "401 401 404 401 204 204 403 403 404 404 404 404 404",
     ),
+    (
+        "PATCH",
+        "/v1/tenants/{tenant}/settings",
+        "401 401 404 401 200 403 403 403 403 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/auth/totp",
+        "401 401 403 401 403 403 403 403 403 409 409 409 409",
+    ),
+    (
+        "POST",
+        "/v1/auth/totp/confirm",
+        "401 401 403 401 403 403 403 403 403 409 409 409 409",
+    ),
 ];
 
 static ALL_ACTIONS: std::sync::LazyLock<Value> =
@@ -637,6 +652,10 @@ fn request(method: &str, route: &str, w: &World) -> (String, Option<Value>) {
                 "actions": ["read"], "duration": "1h" }),
             ),
         ),
+        ("PATCH", "/v1/tenants/{tenant}/settings") => {
+            (path, Some(json!({ "require_totp": false })))
+        }
+        ("POST", "/v1/auth/totp/confirm") => (path, Some(json!({ "code": "123456" }))),
         ("PATCH", "/v1/tenants/{tenant}/users/{user}") => {
             (path, Some(json!({ "role": "auditor" })))
         }

@@ -25,10 +25,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::uuid_at;
-use crate::{IndexEntry, Op, RecordRow, Result, StoreError, to_micros};
-
-/// The conflict message of a stale or lost revision-conditional update.
-const STALE: &str = "record was changed or deleted concurrently; read it again";
+use crate::{Conflict, IndexEntry, Op, RecordRow, Result, StoreError, to_micros};
 
 /// One record write a set-based statement can carry.
 pub(super) enum RecordWrite {
@@ -203,7 +200,7 @@ async fn check_subject_keys(
         lost[i] = match versions.get(&(record.tenant, record.subject)) {
             None => Some(StoreError::NotFound("subject")),
             Some(&v) if v == i64::from(record.key_version) => None,
-            Some(_) => Some(StoreError::Conflict(crate::SUBJECT_KEY_ROTATED.into())),
+            Some(_) => Some(StoreError::Conflict(Conflict::SubjectKeyRotated)),
         };
     }
     Ok(())
@@ -282,7 +279,7 @@ async fn insert_records(
     for i in new {
         if !inserted.contains(&writes[i].key()) {
             // The message the one-row path gives for the same unique violation.
-            lost[i] = Some(StoreError::Conflict("subject already exists".into()));
+            lost[i] = Some(StoreError::Conflict(Conflict::Exists("subject")));
         }
     }
     Ok(())
@@ -363,7 +360,7 @@ async fn update_records(
     let updated = returned(&rows)?;
     for i in changed {
         if !updated.contains(&writes[i].key()) {
-            lost[i] = Some(StoreError::Conflict(STALE.into()));
+            lost[i] = Some(StoreError::Conflict(Conflict::Stale));
         }
     }
     Ok(())

@@ -133,6 +133,37 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
             .await?,
             "totp step",
         )?,
+        PeopleOp::EnrolTotp {
+            user,
+            totp_sealed,
+            step,
+            recovery_codes,
+        } => {
+            one(
+                sqlx::query(
+                    "UPDATE users SET totp_sealed = $1, totp_last_step = $2 \
+                     WHERE id = $3 AND totp_sealed IS NULL",
+                )
+                .bind(&totp_sealed)
+                .bind(step)
+                .bind(b(&user))
+                .execute(&mut *conn)
+                .await?,
+                "totp enrolment",
+            )?;
+            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                .bind(b(&user))
+                .execute(&mut *conn)
+                .await?;
+            for code in &recovery_codes {
+                sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                    .bind(b(&user))
+                    .bind(code.as_slice())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unique_to_conflict("recovery code"))?;
+            }
+        }
         PeopleOp::UseRecoveryCode { user, hash, at } => one(
             sqlx::query(
                 "UPDATE recovery_codes SET used_at = $1 \

@@ -101,6 +101,33 @@ pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {
              WHERE id = ?2 AND (totp_last_step IS NULL OR totp_last_step < ?1)",
             params![step, user],
         )?,
+        PeopleOp::EnrolTotp {
+            user,
+            totp_sealed,
+            step,
+            recovery_codes,
+        } => {
+            run_one(
+                conn,
+                "totp enrolment",
+                "UPDATE users SET totp_sealed = ?1, totp_last_step = ?2 \
+                 WHERE id = ?3 AND totp_sealed IS NULL",
+                params![totp_sealed, step, user],
+            )?;
+            run(
+                conn,
+                "DELETE FROM recovery_codes WHERE user_id = ?1",
+                params![user],
+            )?;
+            for code in recovery_codes {
+                run(
+                    conn,
+                    "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
+                    params![user, code],
+                )
+                .map_err(super::unique_to_conflict("recovery code"))?;
+            }
+        }
         PeopleOp::UseRecoveryCode { user, hash, at } => run_one(
             conn,
             "recovery code",

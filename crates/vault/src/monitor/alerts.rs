@@ -325,9 +325,7 @@ impl Vault {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(VaultError::Conflict(
-            "alert changed concurrently twice".into(),
-        ))
+        Err(VaultError::conflict("alert changed concurrently twice"))
     }
 
     /// Alerts, newest first: every alert for an operator (`tenant` = `None`), or one tenant's

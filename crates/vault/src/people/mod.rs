@@ -8,6 +8,7 @@
 //! key derived from the root key, with associated data binding the user and the column
 //! ([`ward_crypto::aad::user_secret`]).
 
+mod enrol;
 mod memberships;
 mod password;
 pub(crate) mod sessions;
@@ -17,6 +18,7 @@ mod users;
 
 use ward_crypto::{Cipher, Hasher, RootKeyring, Zeroizing, aad};
 
+pub use enrol::{TotpConfirm, TotpEnrolled, TotpStart};
 pub use memberships::{Joined, MemberOut, MembershipChange};
 pub use password::{ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST};
 pub use sessions::{CSRF_HEADER, Login, LoginOut, SESSION_COOKIE, SessionOut};
@@ -75,11 +77,38 @@ impl PeopleKeys {
 
     /// Seals `plain` for `column` of user `user` under the current root version.
     pub(crate) fn seal(&self, user: uuid::Uuid, column: &str, plain: &[u8]) -> Result<Vec<u8>> {
-        let cipher = self.cipher(self.current)?;
-        Ok(cipher.seal(
-            plain,
-            &aad::user_secret(user.as_bytes(), column, self.current),
-        )?)
+        self.seal_at(user, column, self.current, plain)
+    }
+
+    /// Seals `plain` for `column` of user `user` under root version `version`: a value added
+    /// to an existing account (a TOTP secret enrolled later) goes under the version its other
+    /// values are sealed under, since the row records one version for all of them.
+    pub(crate) fn seal_at(
+        &self,
+        user: uuid::Uuid,
+        column: &str,
+        version: u32,
+        plain: &[u8],
+    ) -> Result<Vec<u8>> {
+        let cipher = self.cipher(version)?;
+        Ok(cipher.seal(plain, &aad::user_secret(user.as_bytes(), column, version))?)
+    }
+
+    /// The TOTP secret a user enrolling in session `session` is offered. It is derived (a
+    /// keyed hash under the current root version's people key) rather than drawn and stored,
+    /// so the start and the confirmation of an enrolment agree without a pending row: the
+    /// same session is offered the same secret until it confirms, another session another.
+    /// Nobody without the root key can compute it, as nobody without it can open a sealed
+    /// secret.
+    pub(crate) fn pending_totp_secret(
+        &self,
+        user: uuid::Uuid,
+        session: uuid::Uuid,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let (_, _, hasher) = self.versions.first().ok_or(VaultError::Integrity)?;
+        let data = [user.as_bytes().as_slice(), session.as_bytes()].concat();
+        let full = Zeroizing::new(hasher.keyed("user-totp-pending", &data));
+        Ok(Zeroizing::new(full[..totp::SECRET_LEN].to_vec()))
     }
 
     /// Opens what [`Self::seal`] sealed under root version `version`.

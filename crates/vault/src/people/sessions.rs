@@ -361,6 +361,7 @@ impl Vault {
             role,
             purposes: Default::default(),
             session: Some(s.id),
+            second_factor: user.totp_sealed.is_some(),
             grants,
             memberships,
         };
@@ -530,6 +531,7 @@ impl Vault {
                 role: Role::parse(&user.role).unwrap_or(Role::Member),
                 purposes: Default::default(),
                 session: Some(session),
+                second_factor: user.totp_sealed.is_some(),
                 grants: Vec::<GrantScope>::new(),
                 memberships: Vec::new(),
             },

@@ -4,7 +4,8 @@
 //! A code is accepted for the current step or one step either side (clock drift), and only
 //! for a step later than the last one accepted: the store's compare-and-set
 //! (`PeopleOp::AcceptTotpStep`) makes a replayed code fail even when two logins race.
-//! Secrets are 160 random bits from aws-lc-rs (RFC 4226's recommended length).
+//! Secrets are 160 bits (RFC 4226's recommended length): random from aws-lc-rs for an account
+//! made with TOTP, a keyed hash for one enrolled later (`enrol.rs` says why).
 
 use totp_rs::{Algorithm, Builder, Totp};
 use ward_crypto::Zeroizing;
