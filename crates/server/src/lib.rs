@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use ward_vault::Vault;
@@ -31,7 +31,9 @@ pub use conn::Limits;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use key_jobs::KeyJobs;
 
-use routes::{alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users};
+use routes::{
+    alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users, webhooks,
+};
 
 /// Largest request body accepted (a full batch of 1000 items fits).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -344,6 +346,38 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/tenants/{tenant}/alerts/{alert}/resolve",
             post(alerts::resolve_tenant),
+        )
+        .route(
+            "/webhooks",
+            post(webhooks::create_operator_webhook).get(webhooks::list_operator_webhooks),
+        )
+        .route(
+            "/webhooks/{webhook}",
+            delete(webhooks::delete_operator_webhook),
+        )
+        .route(
+            "/webhooks/{webhook}/deliveries",
+            get(webhooks::operator_deliveries),
+        )
+        .route(
+            "/webhooks/{webhook}/test",
+            post(webhooks::test_operator_webhook),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks",
+            post(webhooks::create_tenant_webhook).get(webhooks::list_tenant_webhooks),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{webhook}",
+            delete(webhooks::delete_tenant_webhook),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{webhook}/deliveries",
+            get(webhooks::tenant_deliveries),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{webhook}/test",
+            post(webhooks::test_tenant_webhook),
         );
     Router::new()
         .route("/healthz", get(system::healthz))

@@ -213,8 +213,9 @@ impl Vault {
         ctx: &RequestContext,
         tenant: Option<Uuid>,
         url: &str,
-        secret: Option<Zeroizing<String>>,
+        secret: Option<String>,
     ) -> Result<CreatedWebhook> {
+        let secret = secret.map(Zeroizing::new);
         let mut event = self
             .authorize_webhooks(ctx, tenant, Action::WebhookCreate)
             .await?;
