@@ -17,6 +17,7 @@ mod routes;
 
 pub use routes::doctor::watch as watch_deployment;
 pub mod tls;
+mod webhook_worker;
 
 use std::sync::{Arc, OnceLock};
 
@@ -30,6 +31,7 @@ use ward_vault::Vault;
 pub use conn::Limits;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use key_jobs::KeyJobs;
+pub use webhook_worker::WebhookOptions;
 
 use routes::{
     alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users, webhooks,
@@ -51,6 +53,8 @@ pub struct AppState {
     pub doctor: Arc<ward_doctor::Setup>,
     /// Whether session cookies carry `Secure` (set when the server speaks HTTPS).
     pub secure_cookies: bool,
+    /// What the webhook delivery worker may reach.
+    pub webhooks: WebhookOptions,
 }
 
 impl AppState {
@@ -63,7 +67,15 @@ impl AppState {
             metrics: metrics_handle(),
             doctor: Arc::default(),
             secure_cookies: false,
+            webhooks: WebhookOptions::default(),
         }
+    }
+
+    /// Sets what the webhook delivery worker may reach.
+    #[must_use]
+    pub fn with_webhooks(mut self, options: WebhookOptions) -> Self {
+        self.webhooks = options;
+        self
     }
 
     /// Tells `GET /v1/doctor` where the deployment keeps its files and keys (without it, the
@@ -422,22 +434,33 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let vault = state.vault.clone();
-    serve_app(listener, app(state), vault, limits, conn::Plain, shutdown).await
+    let (vault, webhooks) = (state.vault.clone(), state.webhooks);
+    serve_app(
+        listener,
+        app(state),
+        (vault, webhooks),
+        limits,
+        conn::Plain,
+        shutdown,
+    )
+    .await
 }
 
-/// The accept loop plus the failed-authentication summaries, for either scheme.
+/// The accept loop plus the failed-authentication summaries and the webhook delivery worker,
+/// for either scheme.
 async fn serve_app<H: conn::Handshake>(
     listener: TcpListener,
     app: Router,
-    vault: Vault,
+    (vault, webhooks): (Vault, WebhookOptions),
     limits: Limits,
     handshake: H,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let flusher = tokio::spawn(flush_auth_failures(vault.clone()));
+    let deliverer = tokio::spawn(webhook_worker::run(vault.clone(), webhooks));
     let r = conn::serve(listener, app, limits, handshake, shutdown).await;
     flusher.abort();
+    deliverer.abort();
     if let Err(e) = vault.flush_auth_failures(true).await {
         tracing::error!(error = %e, "writing the failed-authentication summaries");
     }
