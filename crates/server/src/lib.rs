@@ -189,6 +189,14 @@ fn describe_metrics() {
         "ward_alert_hits_total",
         "Detection rule hits (each opens an alert or counts toward an open one)"
     );
+    describe_counter!(
+        "ward_webhook_deliveries_total",
+        "Webhook delivery attempts by outcome (delivered, retry, failed)"
+    );
+    describe_gauge!(
+        "ward_webhook_outbox_pending",
+        "Webhook deliveries waiting in the outbox (all servers)"
+    );
     describe_counter!("ward_key_rotations_total", "Key rotations completed");
     describe_counter!(
         "ward_key_rotation_records_total",
