@@ -100,7 +100,12 @@ async fn post(
     let url = url::Url::parse(&d.url).map_err(|_| "invalid_url")?;
     let host = url.host_str().ok_or("invalid_url")?.to_owned();
     let port = url.port_or_known_default().ok_or("invalid_url")?;
-    let addr = resolve(&host, port, d.tenant.is_some() && !options.allow_private_targets).await?;
+    let addr = resolve(
+        &host,
+        port,
+        d.tenant.is_some() && !options.allow_private_targets,
+    )
+    .await?;
     let stream = TcpStream::connect(addr).await.map_err(|_| "connect")?;
     // Wall time, not the vault's clock: the receiver checks it against its own clock.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -74,13 +74,13 @@ pub use retention::{Counts, RetentionOptions, RetentionReport};
 pub use rights::{CompleteRequest, ErasureOut, KeptOut, NewRequest, RequestOut, RestrictionIn};
 pub use rotation::{KeyStatus, RotationReport};
 pub use tenant_settings::{SettingsChange, TenantSettings};
-pub use webhooks::{
-    ClaimedDelivery, CreatedWebhook, DeliveryOut, MAX_DELIVERY_ATTEMPTS, MAX_DELIVERY_PAGE,
-    MAX_WEBHOOK_URL, MAX_WEBHOOKS, WEBHOOK_SECRET_LEN, WebhookOut, validate_webhook_url,
-};
 pub use tenants::{
     ClaimInvitation, Claimed, CreatedTenant, InvitationOut, KeyOut, NewInvitation, NewKey,
     NewTenant, TenantOut,
+};
+pub use webhooks::{
+    ClaimedDelivery, CreatedWebhook, DeliveryOut, MAX_DELIVERY_ATTEMPTS, MAX_DELIVERY_PAGE,
+    MAX_WEBHOOK_URL, MAX_WEBHOOKS, WEBHOOK_SECRET_LEN, WebhookOut, validate_webhook_url,
 };
 
 /// Everything a vault needs to start.

@@ -144,7 +144,10 @@ impl WebhookKeys {
             .find(|(v, _)| *v == self.current)
             .ok_or(VaultError::Integrity)?;
         let mut out = v.to_be_bytes().to_vec();
-        out.extend(cipher.seal(plain.as_bytes(), &aad::webhook_secret(webhook.as_bytes(), *v))?);
+        out.extend(cipher.seal(
+            plain.as_bytes(),
+            &aad::webhook_secret(webhook.as_bytes(), *v),
+        )?);
         Ok(out)
     }
 
@@ -184,8 +187,7 @@ pub fn validate_webhook_url(raw: &str) -> Result<url::Url> {
 }
 
 fn validate_secret(secret: &str) -> Result<()> {
-    if WEBHOOK_SECRET_LEN.contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if WEBHOOK_SECRET_LEN.contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(())
     } else {
         Err(VaultError::invalid(
@@ -360,7 +362,14 @@ impl Vault {
             "sent_for": event.actor.id,
             "at": at.unix_timestamp(),
         });
-        let row = delivery_row(delivery_id, &hook, "webhook.test", None, payload.to_string(), at);
+        let row = delivery_row(
+            delivery_id,
+            &hook,
+            "webhook.test",
+            None,
+            payload.to_string(),
+            at,
+        );
         let out = delivery_out(&row);
         event.detail = Some(serde_json::json!({ "webhook": id, "delivery": delivery_id }));
         self.commit(vec![
@@ -570,7 +579,8 @@ impl Vault {
                     .await?
                     .ok_or(VaultError::NotFound("tenant"))?;
                 let tk = self.inner.keys.tenant(&trow)?;
-                let stored = std::str::from_utf8(&hook.secret).map_err(|_| VaultError::Integrity)?;
+                let stored =
+                    std::str::from_utf8(&hook.secret).map_err(|_| VaultError::Integrity)?;
                 // A value without the sealed prefix was never written by Ward: refuse it.
                 if !stored.starts_with(sealed_text::PREFIX) {
                     return Err(VaultError::Integrity);
@@ -656,7 +666,14 @@ mod tests {
 
     #[test]
     fn backoff_doubles_from_ten_seconds_to_an_hour() {
-        for (n, base) in [(1, 10), (2, 20), (3, 40), (9, 2_560), (10, 3_600), (40, 3_600)] {
+        for (n, base) in [
+            (1, 10),
+            (2, 20),
+            (3, 40),
+            (9, 2_560),
+            (10, 3_600),
+            (40, 3_600),
+        ] {
             let d = backoff(n).whole_seconds();
             assert!(d >= base && d <= base + base / 10, "{n}: {d}");
         }

@@ -27,7 +27,9 @@ pub(crate) struct NewWebhook {
 impl std::fmt::Debug for NewWebhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the secret.
-        f.debug_struct("NewWebhook").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("NewWebhook")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 

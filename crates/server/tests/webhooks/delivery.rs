@@ -52,7 +52,11 @@ async fn create(s: &TestServer, t: &TenantFixture, body: Value) -> Value {
 async fn deliveries(s: &TestServer, t: &TenantFixture, hook: &Value) -> Vec<Value> {
     let (st, log) = s
         .get(
-            &format!("/v1/tenants/{}/webhooks/{}/deliveries", t.id, hook["id"].as_str().unwrap()),
+            &format!(
+                "/v1/tenants/{}/webhooks/{}/deliveries",
+                t.id,
+                hook["id"].as_str().unwrap()
+            ),
             &t.owner,
         )
         .await;
@@ -75,7 +79,10 @@ async fn wait_log(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("delivery log never matched: {:?}", deliveries(s, t, hook).await);
+    panic!(
+        "delivery log never matched: {:?}",
+        deliveries(s, t, hook).await
+    );
 }
 
 fn now_unix() -> i64 {
@@ -111,7 +118,10 @@ async fn a_burst_yields_one_signed_alert_opened_delivery() {
     assert_eq!(d.header("content-type"), "application/json");
     let body = d.json();
     assert_eq!(body["event"], "alert.opened");
-    assert_eq!(d.header("ward-delivery"), body["delivery"].as_str().unwrap());
+    assert_eq!(
+        d.header("ward-delivery"),
+        body["delivery"].as_str().unwrap()
+    );
     assert_eq!(body["alert"]["rule"], "repeated_denials");
     assert_eq!(body["alert"]["tenant"], t.id.as_str());
 
@@ -247,13 +257,20 @@ async fn tenants_get_only_their_own_alerts_and_members_are_refused() {
     // Another tenant's owner sees nothing of B's webhooks.
     let hb = hook_b["id"].as_str().unwrap();
     for (st, body) in [
-        s.get(&format!("/v1/tenants/{}/webhooks", b.id), &a.owner).await,
-        s.get(&format!("/v1/tenants/{}/webhooks/{hb}/deliveries", b.id), &a.owner)
+        s.get(&format!("/v1/tenants/{}/webhooks", b.id), &a.owner)
             .await,
+        s.get(
+            &format!("/v1/tenants/{}/webhooks/{hb}/deliveries", b.id),
+            &a.owner,
+        )
+        .await,
         s.delete(&format!("/v1/tenants/{}/webhooks/{hb}", b.id), &a.owner)
             .await,
-        s.get(&format!("/v1/tenants/{}/webhooks/{hb}/deliveries", a.id), &a.owner)
-            .await,
+        s.get(
+            &format!("/v1/tenants/{}/webhooks/{hb}/deliveries", a.id),
+            &a.owner,
+        )
+        .await,
     ] {
         assert!(
             st == StatusCode::NOT_FOUND || st == StatusCode::FORBIDDEN,
@@ -293,7 +310,11 @@ async fn tenant_webhooks_to_private_addresses_are_refused_unless_allowed() {
     let hook = create(&s, &t, json!({"url": rx.url()})).await;
     let (st, queued) = s
         .post(
-            &format!("/v1/tenants/{}/webhooks/{}/test", t.id, hook["id"].as_str().unwrap()),
+            &format!(
+                "/v1/tenants/{}/webhooks/{}/test",
+                t.id,
+                hook["id"].as_str().unwrap()
+            ),
             &t.owner,
             json!({}),
         )
