@@ -220,6 +220,14 @@ actions! {
     AlertAcknowledge => "alert_acknowledge",
     /// An alert resolved.
     AlertResolve => "alert_resolve",
+    /// A webhook created (detail: webhook id and URL; never the secret).
+    WebhookCreate => "webhook_create",
+    /// Webhooks or a webhook's delivery log listed.
+    WebhookRead => "webhook_read",
+    /// A webhook deleted.
+    WebhookDelete => "webhook_delete",
+    /// A test delivery queued for a webhook.
+    WebhookTest => "webhook_test",
 }
 
 /// Whether the action went ahead.

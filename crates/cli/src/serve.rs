@@ -53,6 +53,11 @@ pub(crate) struct ServeArgs {
         value_delimiter = ','
     )]
     pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
+    /// Let tenant webhooks reach loopback, private, link-local and unique-local addresses
+    /// (refused by default, so a tenant cannot make Ward call internal services). Operator
+    /// webhooks may always reach any address.
+    #[arg(long, env = "WARD_ALLOW_PRIVATE_WEBHOOK_TARGETS")]
+    pub(crate) allow_private_webhook_targets: bool,
     /// Log format on standard error. Logs never contain personal data values. [default: json]
     #[arg(long, env = "WARD_LOG_FORMAT", value_enum)]
     pub(crate) log_format: Option<LogFormat>,
@@ -127,7 +132,11 @@ pub(crate) async fn run(
         setup::key_provider(&settings)?,
         crate::doctor_cmd::backup_schedule(&file)?,
     );
-    let state = AppState::new(opened.vault.clone()).with_doctor(doctor);
+    let state = AppState::new(opened.vault.clone())
+        .with_doctor(doctor)
+        .with_webhooks(ward_server::WebhookOptions {
+            allow_private_targets: args.allow_private_webhook_targets,
+        });
     let self_check = tokio::spawn(ward_server::watch_deployment(
         state.clone(),
         SELF_CHECK_EVERY,

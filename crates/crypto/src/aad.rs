@@ -19,6 +19,7 @@ const FREE_TEXT: &str = "ward/aad/v1/free-text";
 const BACKUP_OBJECT: &str = "ward/aad/v1/backup-object";
 const BACKUP_REPOSITORY_KEY: &str = "ward/aad/v1/backup-repository-key";
 const USER_SECRET: &str = "ward/aad/v1/user-secret";
+const WEBHOOK_SECRET: &str = "ward/aad/v1/webhook-secret";
 
 /// Associated data for a live record's payload at `revision`, sealed under its subject key
 /// `key_version`.
@@ -127,6 +128,14 @@ pub fn user_secret(user: &[u8; 16], column: &str, root_key_version: u32) -> Vec<
         USER_SECRET,
         &[user, column.as_bytes(), &root_key_version.to_be_bytes()],
     )
+}
+
+/// Associated data for an operator webhook's signing secret sealed under the platform key of
+/// root key `root_key_version`: binds the webhook row, so a sealed secret copied into another
+/// row fails to open.
+#[must_use]
+pub fn webhook_secret(webhook: &[u8; 16], root_key_version: u32) -> Vec<u8> {
+    encode(WEBHOOK_SECRET, &[webhook, &root_key_version.to_be_bytes()])
 }
 
 fn encode(domain: &str, parts: &[&[u8]]) -> Vec<u8> {

@@ -23,6 +23,7 @@ mod key;
 mod keyring;
 mod provider;
 mod token;
+mod webhook;
 
 pub use cipher::{ALGORITHM_AES_256_GCM, Cipher, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
 pub use error::CryptoError;
@@ -33,6 +34,10 @@ pub use provider::{
     CommandKeyProvider, DEFAULT_ROOT_KEY_VAR, EnvKeyProvider, FileKeyProvider, KeyProvider,
 };
 pub use token::{Token, token_hash};
+pub use webhook::{
+    WEBHOOK_REPLAY_WINDOW_SECS, WEBHOOK_SECRET_KEY_LABEL, verify_webhook_signature,
+    webhook_signature,
+};
 
 /// Re-exported so callers can hold plaintext from [`Cipher::open`] without naming the
 /// `zeroize` crate themselves.

@@ -107,7 +107,9 @@ impl From<VaultError> for ApiError {
                     | "invalid_totp"
                     | "invalid_login_email"
                     | "invalid_duration"
-                    | "invalid_grant" => StatusCode::BAD_REQUEST,
+                    | "invalid_grant"
+                    | "invalid_url"
+                    | "invalid_secret" => StatusCode::BAD_REQUEST,
                     _ => StatusCode::UNPROCESSABLE_ENTITY,
                 };
                 Self {

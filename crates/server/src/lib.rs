@@ -17,12 +17,13 @@ mod routes;
 
 pub use routes::doctor::watch as watch_deployment;
 pub mod tls;
+mod webhook_worker;
 
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use ward_vault::Vault;
@@ -30,8 +31,11 @@ use ward_vault::Vault;
 pub use conn::Limits;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use key_jobs::KeyJobs;
+pub use webhook_worker::WebhookOptions;
 
-use routes::{alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users};
+use routes::{
+    alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users, webhooks,
+};
 
 /// Largest request body accepted (a full batch of 1000 items fits).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -49,6 +53,8 @@ pub struct AppState {
     pub doctor: Arc<ward_doctor::Setup>,
     /// Whether session cookies carry `Secure` (set when the server speaks HTTPS).
     pub secure_cookies: bool,
+    /// What the webhook delivery worker may reach.
+    pub webhooks: WebhookOptions,
 }
 
 impl AppState {
@@ -61,7 +67,15 @@ impl AppState {
             metrics: metrics_handle(),
             doctor: Arc::default(),
             secure_cookies: false,
+            webhooks: WebhookOptions::default(),
         }
+    }
+
+    /// Sets what the webhook delivery worker may reach.
+    #[must_use]
+    pub fn with_webhooks(mut self, options: WebhookOptions) -> Self {
+        self.webhooks = options;
+        self
     }
 
     /// Tells `GET /v1/doctor` where the deployment keeps its files and keys (without it, the
@@ -174,6 +188,14 @@ fn describe_metrics() {
     describe_counter!(
         "ward_alert_hits_total",
         "Detection rule hits (each opens an alert or counts toward an open one)"
+    );
+    describe_counter!(
+        "ward_webhook_deliveries_total",
+        "Webhook delivery attempts by outcome (delivered, retry, failed)"
+    );
+    describe_gauge!(
+        "ward_webhook_outbox_pending",
+        "Webhook deliveries waiting in the outbox (all servers)"
     );
     describe_counter!("ward_key_rotations_total", "Key rotations completed");
     describe_counter!(
@@ -344,6 +366,38 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/tenants/{tenant}/alerts/{alert}/resolve",
             post(alerts::resolve_tenant),
+        )
+        .route(
+            "/webhooks",
+            post(webhooks::create_operator_webhook).get(webhooks::list_operator_webhooks),
+        )
+        .route(
+            "/webhooks/{webhook}",
+            delete(webhooks::delete_operator_webhook),
+        )
+        .route(
+            "/webhooks/{webhook}/deliveries",
+            get(webhooks::operator_deliveries),
+        )
+        .route(
+            "/webhooks/{webhook}/test",
+            post(webhooks::test_operator_webhook),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks",
+            post(webhooks::create_tenant_webhook).get(webhooks::list_tenant_webhooks),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{webhook}",
+            delete(webhooks::delete_tenant_webhook),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{webhook}/deliveries",
+            get(webhooks::tenant_deliveries),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{webhook}/test",
+            post(webhooks::test_tenant_webhook),
         );
     Router::new()
         .route("/healthz", get(system::healthz))
@@ -388,22 +442,33 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let vault = state.vault.clone();
-    serve_app(listener, app(state), vault, limits, conn::Plain, shutdown).await
+    let (vault, webhooks) = (state.vault.clone(), state.webhooks);
+    serve_app(
+        listener,
+        app(state),
+        (vault, webhooks),
+        limits,
+        conn::Plain,
+        shutdown,
+    )
+    .await
 }
 
-/// The accept loop plus the failed-authentication summaries, for either scheme.
+/// The accept loop plus the failed-authentication summaries and the webhook delivery worker,
+/// for either scheme.
 async fn serve_app<H: conn::Handshake>(
     listener: TcpListener,
     app: Router,
-    vault: Vault,
+    (vault, webhooks): (Vault, WebhookOptions),
     limits: Limits,
     handshake: H,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let flusher = tokio::spawn(flush_auth_failures(vault.clone()));
+    let deliverer = tokio::spawn(webhook_worker::run(vault.clone(), webhooks));
     let r = conn::serve(listener, app, limits, handshake, shutdown).await;
     flusher.abort();
+    deliverer.abort();
     if let Err(e) = vault.flush_auth_failures(true).await {
         tracing::error!(error = %e, "writing the failed-authentication summaries");
     }

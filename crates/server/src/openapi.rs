@@ -4,7 +4,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users,
+    alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users, webhooks,
 };
 
 /// Ward's HTTP API.
@@ -30,6 +30,11 @@ use crate::routes::{
         support::revoke_grant,
         alerts::list_alerts, alerts::list_tenant_alerts, alerts::acknowledge, alerts::resolve,
         alerts::acknowledge_tenant, alerts::resolve_tenant,
+        webhooks::create_tenant_webhook, webhooks::list_tenant_webhooks,
+        webhooks::delete_tenant_webhook, webhooks::tenant_deliveries, webhooks::test_tenant_webhook,
+        webhooks::create_operator_webhook, webhooks::list_operator_webhooks,
+        webhooks::delete_operator_webhook, webhooks::operator_deliveries,
+        webhooks::test_operator_webhook,
     ),
     modifiers(&BearerAuth, &AuthErrors, &PermissionTable),
     tags(

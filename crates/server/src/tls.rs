@@ -93,7 +93,7 @@ pub async fn serve_tls_with(
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let vault = state.vault.clone();
+    let (vault, webhooks) = (state.vault.clone(), state.webhooks);
     let state = AppState {
         secure_cookies: true,
         ..state
@@ -102,7 +102,7 @@ pub async fn serve_tls_with(
     crate::serve_app(
         listener,
         app,
-        vault,
+        (vault, webhooks),
         limits,
         Tls(TlsAcceptor::from(config)),
         shutdown,

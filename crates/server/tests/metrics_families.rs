@@ -293,6 +293,33 @@ async fn exercise(srv: &TestServer) {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     srv.wait_for_record_job(&t.id).await;
+    // A webhook delivery attempt (to a closed port: a retry).
+    let (status, hook) = srv
+        .post(
+            "/v1/webhooks",
+            &srv.operator,
+            json!({"url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    ward_testkit::log_scan::secret(hook["secret"].as_str().unwrap_or_default());
+    let id = hook["id"].as_str().unwrap_or_default();
+    let (status, _) = srv
+        .post(&format!("/v1/webhooks/{id}/test"), &srv.operator, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut attempted = false;
+    for _ in 0..200 {
+        let (_, log) = srv
+            .get(&format!("/v1/webhooks/{id}/deliveries"), &srv.operator)
+            .await;
+        if log[0]["attempts"] == 1 {
+            attempted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(attempted, "the webhook delivery was attempted");
     // Last: once this address is throttled, its uncached keys are refused too.
     let mut throttled = false;
     for _ in 0..100 {

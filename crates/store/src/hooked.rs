@@ -12,10 +12,10 @@ use uuid::Uuid;
 
 use crate::{
     AlertQuery, AlertRow, ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow,
-    Committed, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, LedgerRow,
-    MembershipRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow, Result, RetiredKeyRow,
-    SessionRow, SnapshotStream, SnapshotSummary, Store, SubjectRow, SubjectView, SupportGrantRow,
-    TenantRow, UserRow,
+    Committed, DeliveryQuery, DeliveryRow, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow,
+    KeyJobRow, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow,
+    Result, RetiredKeyRow, SessionRow, SnapshotStream, SnapshotSummary, Store, SubjectRow,
+    SubjectView, SupportGrantRow, TenantRow, UserRow, WebhookRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.
@@ -304,5 +304,33 @@ impl<H: CommitHook> Store for Hooked<H> {
 
     async fn open_alert_counts(&self) -> Result<Vec<(String, String, u64)>> {
         self.store.open_alert_counts().await
+    }
+
+    async fn webhook(&self, id: Uuid) -> Result<Option<WebhookRow>> {
+        self.store.webhook(id).await
+    }
+
+    async fn webhooks(&self, tenant: Option<Uuid>) -> Result<Vec<WebhookRow>> {
+        self.store.webhooks(tenant).await
+    }
+
+    async fn webhook_delivery(&self, id: Uuid) -> Result<Option<DeliveryRow>> {
+        self.store.webhook_delivery(id).await
+    }
+
+    async fn webhook_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRow>> {
+        self.store.webhook_deliveries(query).await
+    }
+
+    async fn due_webhook_deliveries(
+        &self,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRow>> {
+        self.store.due_webhook_deliveries(now, limit).await
+    }
+
+    async fn webhook_outbox_pending(&self) -> Result<u64> {
+        self.store.webhook_outbox_pending().await
     }
 }

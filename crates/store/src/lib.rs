@@ -21,6 +21,7 @@ pub mod schema;
 pub mod snapshot;
 mod sqlite;
 mod time_codec;
+mod webhooks;
 
 pub use alerts::{AlertOp, AlertQuery, AlertRow};
 pub use model::*;
@@ -28,6 +29,10 @@ pub use people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
 pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary, check_dump};
 pub use sqlite::SqliteStore;
 pub use time_codec::{from_micros, to_micros};
+pub use webhooks::{
+    DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING, DeliveryOutcome, DeliveryQuery,
+    DeliveryRow, WebhookOp, WebhookRow,
+};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
@@ -333,4 +338,20 @@ pub trait Store: Send + Sync + 'static {
     async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRow>>;
     /// Unresolved alerts counted by (rule, severity), for the `ward_alerts_open` gauge.
     async fn open_alert_counts(&self) -> Result<Vec<(String, String, u64)>>;
+    /// One webhook by id (deleted ones included).
+    async fn webhook(&self, id: Uuid) -> Result<Option<WebhookRow>>;
+    /// The live webhooks of a tenant (`None`: the operator's), oldest first.
+    async fn webhooks(&self, tenant: Option<Uuid>) -> Result<Vec<WebhookRow>>;
+    /// One delivery by id.
+    async fn webhook_delivery(&self, id: Uuid) -> Result<Option<DeliveryRow>>;
+    /// A webhook's delivery log, newest first.
+    async fn webhook_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRow>>;
+    /// Pending deliveries due at `now` whose lease is free or expired, oldest due first.
+    async fn due_webhook_deliveries(
+        &self,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRow>>;
+    /// Deliveries still pending, for the `ward_webhook_outbox_pending` gauge.
+    async fn webhook_outbox_pending(&self) -> Result<u64>;
 }

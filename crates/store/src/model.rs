@@ -539,6 +539,8 @@ pub enum Op {
     People(crate::PeopleOp),
     /// A change to alerts.
     Alert(crate::AlertOp),
+    /// A change to webhooks or their outbox.
+    Webhook(crate::WebhookOp),
 }
 
 /// What a commit produced.

@@ -53,6 +53,7 @@
 
 mod alerts;
 mod people;
+mod webhooks;
 
 use std::str::FromStr;
 
@@ -1491,6 +1492,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
         }
         Op::People(op) => people::apply(conn, op).await?,
         Op::Alert(op) => alerts::apply(conn, &op).await?,
+        Op::Webhook(op) => webhooks::apply(conn, &op).await?,
     }
     Ok(())
 }
@@ -2631,5 +2633,36 @@ impl Store for PostgresStore {
 
     async fn open_alert_counts(&self) -> Result<Vec<(String, String, u64)>> {
         alerts::open_alert_counts(&self.pool).await
+    }
+
+    async fn webhook(&self, id: Uuid) -> Result<Option<crate::WebhookRow>> {
+        webhooks::webhook(&self.pool, id).await
+    }
+
+    async fn webhooks(&self, tenant: Option<Uuid>) -> Result<Vec<crate::WebhookRow>> {
+        webhooks::webhooks(&self.pool, tenant).await
+    }
+
+    async fn webhook_delivery(&self, id: Uuid) -> Result<Option<crate::DeliveryRow>> {
+        webhooks::webhook_delivery(&self.pool, id).await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        query: &crate::DeliveryQuery,
+    ) -> Result<Vec<crate::DeliveryRow>> {
+        webhooks::webhook_deliveries(&self.pool, query).await
+    }
+
+    async fn due_webhook_deliveries(
+        &self,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<crate::DeliveryRow>> {
+        webhooks::due_webhook_deliveries(&self.pool, now, limit).await
+    }
+
+    async fn webhook_outbox_pending(&self) -> Result<u64> {
+        webhooks::webhook_outbox_pending(&self.pool).await
     }
 }

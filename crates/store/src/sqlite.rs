@@ -12,6 +12,7 @@
 
 mod alerts;
 mod people;
+mod webhooks;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "memberships",
         include_str!("../migrations/sqlite/0009_memberships.sql"),
+    ),
+    (
+        10,
+        "webhooks",
+        include_str!("../migrations/sqlite/0010_webhooks.sql"),
     ),
 ];
 
@@ -1568,6 +1574,7 @@ fn apply(
         }
         Op::People(op) => people::apply(conn, op)?,
         Op::Alert(op) => alerts::apply(conn, op)?,
+        Op::Webhook(op) => webhooks::apply(conn, op)?,
     }
     Ok(())
 }
@@ -2847,5 +2854,39 @@ impl Store for SqliteStore {
 
     async fn open_alert_counts(&self) -> Result<Vec<(String, String, u64)>> {
         self.scan(alerts::open_alert_counts).await
+    }
+
+    async fn webhook(&self, id: Uuid) -> Result<Option<crate::WebhookRow>> {
+        self.read(|c| webhooks::webhook(c, id))
+    }
+
+    async fn webhooks(&self, tenant: Option<Uuid>) -> Result<Vec<crate::WebhookRow>> {
+        self.read(|c| webhooks::webhooks(c, tenant))
+    }
+
+    async fn webhook_delivery(&self, id: Uuid) -> Result<Option<crate::DeliveryRow>> {
+        self.read(|c| webhooks::webhook_delivery(c, id))
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        query: &crate::DeliveryQuery,
+    ) -> Result<Vec<crate::DeliveryRow>> {
+        let query = query.clone();
+        self.scan(move |c| webhooks::webhook_deliveries(c, &query))
+            .await
+    }
+
+    async fn due_webhook_deliveries(
+        &self,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<crate::DeliveryRow>> {
+        self.scan(move |c| webhooks::due_webhook_deliveries(c, now, limit))
+            .await
+    }
+
+    async fn webhook_outbox_pending(&self) -> Result<u64> {
+        self.scan(webhooks::webhook_outbox_pending).await
     }
 }

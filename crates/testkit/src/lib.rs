@@ -54,6 +54,9 @@ pub struct Options {
     pub join: Option<(String, PathBuf)>,
     /// Connection limits (timeouts, connection cap) of the server.
     pub limits: ward_server::Limits,
+    /// Let tenant webhooks reach private addresses (true by default: test receivers listen on
+    /// 127.0.0.1; the SSRF test turns it off).
+    pub allow_private_webhooks: bool,
 }
 
 impl Default for Options {
@@ -65,6 +68,7 @@ impl Default for Options {
             tls: None,
             join: None,
             limits: ward_server::Limits::default(),
+            allow_private_webhooks: true,
         }
     }
 }
@@ -119,8 +123,9 @@ impl TestServer {
             .expect("root key");
         let mut schema = None;
         let store: Arc<dyn Store> = match opts.backend {
+            // Joining on SQLite: the other server's database file, beside its keys (a restart).
             Backend::Sqlite => Arc::new(
-                SqliteStore::open(&dir.path().join("ward.db"))
+                SqliteStore::open(&key_dir.join("ward.db"))
                     .await
                     .expect("sqlite store"),
             ),
@@ -169,12 +174,16 @@ impl TestServer {
             .unwrap_or_default();
         log_scan::secret(&operator);
         let (tx, rx) = oneshot::channel::<()>();
-        let state = ward_server::AppState::new(vault.clone()).with_doctor(doctor_setup(
-            dir.path(),
-            &key_dir,
-            opts.backend,
-            opts.tls.as_ref(),
-        ));
+        let state = ward_server::AppState::new(vault.clone())
+            .with_doctor(doctor_setup(
+                dir.path(),
+                &key_dir,
+                opts.backend,
+                opts.tls.as_ref(),
+            ))
+            .with_webhooks(ward_server::WebhookOptions {
+                allow_private_targets: opts.allow_private_webhooks,
+            });
         let shutdown = async move {
             let _ = rx.await;
         };
@@ -411,6 +420,16 @@ impl TestServer {
             }
         }
         out
+    }
+}
+
+impl TestServer {
+    /// Stops serving (and the background workers) but keeps the data directory and the
+    /// PostgreSQL schema, so another server can be started on them (`Options::join`).
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
     }
 }
 

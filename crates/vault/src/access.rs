@@ -84,6 +84,8 @@ pub enum Operation {
     ReadAlerts,
     /// Acknowledge or resolve one of the tenant's alerts.
     DecideAlerts,
+    /// Create, list, delete or test the tenant's alert webhooks, read their delivery log.
+    ManageWebhooks,
     /// Change the tenant's settings (whether its users need TOTP).
     UpdateSettings {
         /// Whether the change turns the TOTP requirement on while the caller is a user
@@ -118,6 +120,7 @@ impl Operation {
             Self::ReadAlerts => (Action::Read, Resource::Alerts),
             Self::DecideAlerts => (Action::Decide, Resource::Alerts),
             Self::UpdateSettings { .. } => (Action::Update, Resource::Settings),
+            Self::ManageWebhooks => (Action::Manage, Resource::Webhooks),
         }
     }
 
@@ -145,6 +148,8 @@ pub enum PlatformOperation {
     ReadAlerts,
     /// Acknowledge or resolve any alert.
     DecideAlerts,
+    /// Create, list, delete or test the operator's alert webhooks.
+    ManageWebhooks,
 }
 
 impl PlatformOperation {
@@ -155,6 +160,7 @@ impl PlatformOperation {
             Self::RunRetention => (Action::Run, Resource::Retention),
             Self::ReadAlerts => (Action::Read, Resource::PlatformAlerts),
             Self::DecideAlerts => (Action::Decide, Resource::PlatformAlerts),
+            Self::ManageWebhooks => (Action::Manage, Resource::PlatformWebhooks),
         }
     }
 }
@@ -627,6 +633,7 @@ fn describe(op: Operation) -> &'static str {
         Operation::ReadAlerts => "list alerts",
         Operation::DecideAlerts => "acknowledge or resolve alerts",
         Operation::UpdateSettings { .. } => "change the tenant's settings",
+        Operation::ManageWebhooks => "manage webhooks",
     }
 }
 

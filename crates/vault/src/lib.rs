@@ -35,6 +35,8 @@ mod sealing;
 mod tenant_settings;
 mod tenants;
 mod text;
+pub mod webhook_target;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -75,6 +77,10 @@ pub use tenant_settings::{SettingsChange, TenantSettings};
 pub use tenants::{
     ClaimInvitation, Claimed, CreatedTenant, InvitationOut, KeyOut, NewInvitation, NewKey,
     NewTenant, TenantOut,
+};
+pub use webhooks::{
+    ClaimedDelivery, CreatedWebhook, DeliveryOut, MAX_DELIVERY_ATTEMPTS, MAX_DELIVERY_PAGE,
+    MAX_WEBHOOK_URL, MAX_WEBHOOKS, WEBHOOK_SECRET_LEN, WebhookOut, validate_webhook_url,
 };
 
 /// Everything a vault needs to start.
@@ -142,6 +148,10 @@ struct Inner {
     session_cache: Mutex<HashMap<[u8; 32], people::sessions::CachedSession>>,
     /// Keys of people's sealed values (e-mail addresses, TOTP secrets).
     people: people::PeopleKeys,
+    /// The platform keys operator webhook secrets are sealed under.
+    webhook_keys: webhooks::WebhookKeys,
+    /// Wakes the webhook delivery worker after a commit queued deliveries.
+    webhook_wake: tokio::sync::Notify,
     /// Break-glass grants as they open, for whoever notifies tenants.
     break_glass: tokio::sync::broadcast::Sender<BreakGlassNotice>,
     /// Recently read tenant rows, for key material and settings on the write path. Access
@@ -204,6 +214,8 @@ impl Vault {
                 auth_cache: Mutex::new(HashMap::new()),
                 session_cache: Mutex::new(HashMap::new()),
                 people: people::PeopleKeys::new(&config.root_keys)?,
+                webhook_keys: webhooks::WebhookKeys::new(&config.root_keys)?,
+                webhook_wake: tokio::sync::Notify::new(),
                 break_glass: tokio::sync::broadcast::channel(256).0,
                 tenant_cache: Mutex::new(HashMap::new()),
                 gauges_at: Mutex::new(None),

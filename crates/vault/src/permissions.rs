@@ -71,6 +71,10 @@ pub enum Resource {
     /// A tenant's settings that guard its people (whether its users need TOTP): its owners'
     /// alone, so an admin cannot relax what an owner required.
     Settings,
+    /// A tenant's alert webhooks (where its alerts are sent, and their delivery log).
+    Webhooks,
+    /// The operator's alert webhooks (every alert of the platform).
+    PlatformWebhooks,
 }
 
 /// How a role holds a permission.
@@ -125,6 +129,7 @@ pub const TABLE: &[Permission] = &[
     p(Operator, A::Decide, R::Alerts, Always),
     p(Operator, A::Read, R::PlatformAlerts, Always),
     p(Operator, A::Decide, R::PlatformAlerts, Always),
+    p(Operator, A::Manage, R::PlatformWebhooks, Always),
     // Support: asks for grants; reads and writes data only under one.
     p(Support, A::Request, R::SupportGrants, Always),
     p(Support, A::Read, R::Tenant, UnderGrant),
@@ -152,6 +157,7 @@ pub const TABLE: &[Permission] = &[
     p(Owner, A::Read, R::Alerts, Always),
     p(Owner, A::Decide, R::Alerts, Always),
     p(Owner, A::Update, R::Settings, Always),
+    p(Owner, A::Manage, R::Webhooks, Always),
     // Admin: everything but the tenant's lifecycle (and, by role order, owner keys).
     p(Admin, A::Read, R::Tenant, Always),
     p(Admin, A::Manage, R::Keys, Always),
@@ -169,6 +175,7 @@ pub const TABLE: &[Permission] = &[
     p(Admin, A::Update, R::Users, Always),
     p(Admin, A::Revoke, R::Users, Always),
     p(Admin, A::Read, R::Alerts, Always),
+    p(Admin, A::Manage, R::Webhooks, Always),
     // Member: data for its named purposes.
     p(Member, A::Read, R::Tenant, Always),
     p(Member, A::Read, R::Records, Always),
@@ -264,6 +271,8 @@ impl fmt::Display for Resource {
             Self::Alerts => "alerts",
             Self::PlatformAlerts => "platform alerts",
             Self::Settings => "tenant settings",
+            Self::Webhooks => "webhooks",
+            Self::PlatformWebhooks => "platform webhooks",
         })
     }
 }

@@ -11,3 +11,4 @@ pub(crate) mod support;
 pub(crate) mod system;
 pub(crate) mod tenants;
 pub(crate) mod users;
+pub(crate) mod webhooks;

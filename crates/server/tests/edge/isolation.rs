@@ -30,6 +30,10 @@ fn sample(method: &str, path: &str, a: &Ids) -> (String, Option<Value>) {
         ("PATCH", "/v1/tenants/{tenant}/users/{user}") => {
             (String::new(), Some(json!({"role": "owner"})))
         }
+        ("POST", "/v1/tenants/{tenant}/webhooks") => (
+            String::new(),
+            Some(json!({"url": "https://hooks.example.com/intruder"})),
+        ),
         ("PATCH", "/v1/tenants/{tenant}/settings") => {
             (String::new(), Some(json!({"require_totp": false})))
         }
@@ -112,6 +116,7 @@ impl Ids {
             // Likewise for a user: B must get 404 before any membership lookup.
             .replace("{user}", "0190a5d2-0000-7000-8000-000000000000")
             .replace("{alert}", "0190a5d2-0000-7000-8000-000000000000")
+            .replace("{webhook}", "0190a5d2-0000-7000-8000-000000000000")
     }
 }
 

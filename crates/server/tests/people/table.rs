@@ -350,6 +350,56 @@ const TABLE: &[(&str, &str, &str)] = &[
         "401 401 404 401 404 403 403 403 404 403 403 403 403",
     ),
     (
+        "DELETE",
+        "/v1/tenants/{tenant}/webhooks/{webhook}",
+        "401 401 404 401 404 404 403 403 403 403 403 403 403",
+    ),
+    (
+        "DELETE",
+        "/v1/webhooks/{webhook}",
+        "401 401 403 401 403 403 403 403 404 403 403 403 403",
+    ),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/webhooks",
+        "401 401 404 401 200 200 403 403 403 403 403 403 403",
+    ),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/webhooks/{webhook}/deliveries",
+        "401 401 404 401 404 404 403 403 403 403 403 403 403",
+    ),
+    (
+        "GET",
+        "/v1/webhooks",
+        "401 401 403 401 403 403 403 403 200 403 403 403 403",
+    ),
+    (
+        "GET",
+        "/v1/webhooks/{webhook}/deliveries",
+        "401 401 403 401 403 403 403 403 404 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/webhooks",
+        "401 401 404 401 201 201 403 403 403 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/webhooks/{webhook}/test",
+        "401 401 404 401 404 404 403 403 403 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/webhooks",
+        "401 401 403 401 403 403 403 403 201 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/webhooks/{webhook}/test",
+        "401 401 403 401 403 403 403 403 404 403 403 403 403",
+    ),
+    (
         "PUT",
         "/v1/tenants/{tenant}/retention/{collection}",
         "401 401 404 401 200 200 403 403 404 404 404 404 404",
@@ -561,11 +611,16 @@ fn request(method: &str, route: &str, w: &World) -> (String, Option<Value>) {
         .replace("{collection}", "contact")
         .replace("{grant}", "0190a5d2-0000-7000-8000-000000000000")
         .replace("{alert}", "0190a5d2-0000-7000-8000-000000000000")
+        .replace("{webhook}", "0190a5d2-0000-7000-8000-000000000000")
         .replace("{session}", "0190a5d2-0000-7000-8000-000000000000")
         .replace("{user}", "0190a5d2-0000-7000-8000-000000000000");
     let purpose = "purpose=essential.service";
     let (path, body) = match (method, route) {
         ("POST", "/v1/tenants") => (path, Some(json!({ "name": "New" }))),
+        ("POST", "/v1/tenants/{tenant}/webhooks") | ("POST", "/v1/webhooks") => (
+            path,
+            Some(json!({ "url": "https://hooks.example.com/ward" })),
+        ),
         ("POST", "/v1/tenants/{tenant}/keys") => (
             path,
             Some(json!({ "name": "k", "role": "member", "purposes": ["essential.service"] })),

@@ -236,6 +236,40 @@ pub(crate) const DATA: &[Table] = &[
         key: &["id"],
     },
     Table {
+        name: "webhooks",
+        columns: &[
+            col("id", Uuid),
+            opt("tenant", Uuid),
+            col("url", Text),
+            col("secret", Bytes),
+            col("created_at", Time),
+            col("created_by", Text),
+            opt("deleted_at", Time),
+        ],
+        key: &["id"],
+    },
+    Table {
+        name: "webhook_deliveries",
+        columns: &[
+            col("id", Uuid),
+            col("webhook", Uuid),
+            opt("tenant", Uuid),
+            col("event", Text),
+            opt("alert", Uuid),
+            col("payload", Text),
+            col("status", Text),
+            col("attempts", Int),
+            col("created_at", Time),
+            col("next_attempt_at", Time),
+            opt("last_attempt_at", Time),
+            opt("last_result", Text),
+            opt("delivered_at", Time),
+            opt("lease_owner", Text),
+            opt("lease_until", Time),
+        ],
+        key: &["id"],
+    },
+    Table {
         name: "subjects",
         columns: &[
             col("tenant", Uuid),
@@ -453,7 +487,8 @@ pub(crate) const KEYS: &[Table] = &[
 /// (wherever it sits in the stream's order). Columns evolve the same way, with no list: a
 /// column added later goes at the end of its table and is nullable, and a dump without it
 /// restores it as NULL.
-pub(crate) const ADDED_LATER: &[&str] = &["memberships", "alerts"];
+pub(crate) const ADDED_LATER: &[&str] =
+    &["memberships", "alerts", "webhooks", "webhook_deliveries"];
 
 /// What restores a table a dump lacks (see [`ADDED_LATER`]) from what the dump held: the
 /// statement its migration ran over existing rows, valid on both backends. A table without one

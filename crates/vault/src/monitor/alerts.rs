@@ -294,14 +294,15 @@ impl Vault {
                         format!("monitor-{id}"),
                         &row,
                     );
-                    let done = self
-                        .inner
-                        .store
-                        .commit(vec![
-                            Op::Alert(AlertOp::Insert(row)),
-                            Op::Audit(Box::new(event)),
-                        ])
-                        .await;
+                    // The deliveries of the opening, in the same commit: durable together.
+                    let deliveries = self.webhook_enqueue_ops("alert.opened", &row).await?;
+                    let queued = !deliveries.is_empty();
+                    let mut ops = vec![Op::Alert(AlertOp::Insert(row)), Op::Audit(Box::new(event))];
+                    ops.extend(deliveries);
+                    let done = self.inner.store.commit(ops).await;
+                    if queued && done.is_ok() {
+                        self.wake_webhooks();
+                    }
                     (id, events, done)
                 }
             };
@@ -423,20 +424,31 @@ impl Vault {
         let detail = self.alert_event(action, event.actor.clone(), String::new(), &changed);
         event.tenant = row.tenant;
         event.detail = detail.detail;
-        match self
-            .commit(vec![
-                Op::Alert(AlertOp::SetStatus {
-                    id,
-                    from,
-                    to: to.to_owned(),
-                    by,
-                    at,
-                }),
-                Op::Audit(Box::new(event)),
-            ])
-            .await
-        {
-            Ok(_) => Ok(alert_out(&changed)),
+        let kind = if to == "resolved" {
+            "alert.resolved"
+        } else {
+            "alert.acknowledged"
+        };
+        let deliveries = self.webhook_enqueue_ops(kind, &changed).await?;
+        let queued = !deliveries.is_empty();
+        let mut ops = vec![
+            Op::Alert(AlertOp::SetStatus {
+                id,
+                from,
+                to: to.to_owned(),
+                by,
+                at,
+            }),
+            Op::Audit(Box::new(event)),
+        ];
+        ops.extend(deliveries);
+        match self.commit(ops).await {
+            Ok(_) => {
+                if queued {
+                    self.wake_webhooks();
+                }
+                Ok(alert_out(&changed))
+            }
             Err(StoreError::NotFound(_)) => Err(VaultError::StateConflict {
                 code: "alert_changed",
                 reason: "the alert changed meanwhile; read it again".into(),
@@ -535,7 +547,7 @@ fn json_list(events: &[u64]) -> String {
     serde_json::to_string(events).unwrap_or_else(|_| "[]".into())
 }
 
-fn alert_out(a: &AlertRow) -> AlertOut {
+pub(crate) fn alert_out(a: &AlertRow) -> AlertOut {
     AlertOut {
         id: a.id,
         rule: a.rule.clone(),

@@ -27,6 +27,7 @@ use ward_policy::{MonitoringSettings, RuleName, RuleSettings, Severity};
 use ward_store::Op;
 
 pub(crate) use alerts::Recent;
+pub(crate) use alerts::alert_out as alert_view;
 pub use alerts::{AlertChange, AlertOut, MAX_ALERT_PAGE};
 pub(crate) use rules::Observation;
 use windows::{Count, Distinct, Windows, count_stale, distinct_stale};
