@@ -68,9 +68,6 @@ pub(crate) async fn run(vault: Vault, options: WebhookOptions) {
                 }
                 Err(e) => tracing::warn!(error = %e, "reading the webhook outbox"),
             }
-            if let Err(e) = vault.update_webhook_metrics().await {
-                tracing::warn!(error = %e, "counting the webhook outbox");
-            }
         }
         tokio::select! {
             () = vault.webhook_wake().notified() => {}

@@ -1,5 +1,5 @@
 //! The stored state `/metrics` reports, read in one pass: tenant sizes, the audit log's size
-//! and newest checkpoint, when retention last swept.
+//! and newest checkpoint, when retention last swept, deliveries waiting in the webhook outbox.
 //!
 //! Counts are cheap but not free (a `COUNT(*)` per tenant), so the server refreshes these
 //! gauges at most every [`REFRESH`], whatever the scrape rate; a scrape in between sees the
@@ -50,6 +50,9 @@ impl Vault {
             metrics::gauge!("ward_audit_last_checkpoint_timestamp_seconds")
                 .set(at.unix_timestamp() as f64);
         }
+        let pending = self.inner.store.webhook_outbox_pending().await?;
+        #[allow(clippy::cast_precision_loss)] // a count of rows is far below 2^52
+        metrics::gauge!("ward_webhook_outbox_pending").set(pending as f64);
         if let Some(row) = swept {
             metrics::gauge!("ward_retention_last_run_timestamp_seconds")
                 .set((row.columns.at / 1_000_000) as f64);

@@ -508,17 +508,6 @@ impl Vault {
         Ok(name)
     }
 
-    /// Sets the `ward_webhook_outbox_pending` gauge.
-    ///
-    /// # Errors
-    /// If the store cannot be read.
-    pub async fn update_webhook_metrics(&self) -> Result<()> {
-        let n = self.inner.store.webhook_outbox_pending().await?;
-        #[allow(clippy::cast_precision_loss)] // a count of rows is far below 2^52
-        metrics::gauge!("ward_webhook_outbox_pending").set(n as f64);
-        Ok(())
-    }
-
     async fn authorize_webhooks(
         &self,
         ctx: &RequestContext,
