@@ -135,7 +135,10 @@ pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<Outcome> {
                 KeyVersion(status.current_root_version)
             );
             for (v, n) in &status.root_versions_in_use {
-                println!("  {} seals {n} tenants", KeyVersion(*v));
+                println!(
+                    "  {} seals {n} (tenants, user accounts and operator webhook secrets)",
+                    KeyVersion(*v)
+                );
             }
             for (t, v) in &status.tenant_key_versions {
                 println!("tenant {t}: key version {v}");

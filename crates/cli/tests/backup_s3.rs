@@ -116,6 +116,10 @@ async fn s3_server() -> S3 {
             // Side services of the S3 gateway on fixed default ports: off.
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
+            // Room for a few volumes per bucket: every bucket is a collection that grows
+            // its own volumes on its first write, and the default allows 8 in all.
+            "-volume.max=64",
+            "-master.volumeSizeLimitMB=64",
             &format!("-master.port={}", free_port()),
             &format!("-volume.port={}", free_port()),
             &format!("-filer.port={}", free_port()),
@@ -130,20 +134,35 @@ async fn s3_server() -> S3 {
         child: Some(child),
         _dir: Some(dir),
     };
-    // Wait for the S3 gateway to accept a bucket (it starts after master, volume and filer).
-    let client = reqwest::Client::new();
+    // Wait until the gateway stores an object, not only a bucket: the volume server joins
+    // the master seconds after the gateway answers, and until it has, object writes hang
+    // (a first `ward backup run` would then time out on a busy machine).
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let started = Instant::now();
     loop {
-        let probe = client
+        let bucket = client
             .put(format!("{}/ward-ready-probe", s3.endpoint))
             .send()
             .await;
-        if probe.is_ok_and(|r| r.status().is_success()) {
+        let object = match bucket {
+            Ok(r) if r.status().is_success() => {
+                client
+                    .put(format!("{}/ward-ready-probe/object", s3.endpoint))
+                    .body("ready")
+                    .send()
+                    .await
+            }
+            other => other,
+        };
+        if object.is_ok_and(|r| r.status().is_success()) {
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "weed did not start S3 in 60 s:\n{}",
+            started.elapsed() < Duration::from_secs(120),
+            "weed did not store an object in 120 s:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;

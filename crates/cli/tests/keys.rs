@@ -108,7 +108,7 @@ async fn root_rotation_reseals_every_tenant_and_destroys_the_old_version() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("current root key version: v2"), "{stdout}");
-    assert!(stdout.contains("v2 seals 1 tenants"), "{stdout}");
+    assert!(stdout.contains("v2 seals 1 (tenants"), "{stdout}");
 
     // The data opens with the new key alone: serve the directory again and read the record.
     let listen = "127.0.0.1:18471";
@@ -126,6 +126,35 @@ async fn root_rotation_reseals_every_tenant_and_destroys_the_old_version() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["fields"]["name"], "Ada");
+}
+
+/// An operator webhook's secret is sealed under a key derived from the root version of its
+/// day: a root rotation keeps that version (and says so) instead of destroying it.
+#[tokio::test]
+async fn root_rotation_keeps_the_version_an_operator_webhook_secret_needs() {
+    let srv = TestServer::start().await;
+    let (status, body) = srv
+        .post(
+            "/v1/webhooks",
+            &srv.operator,
+            json!({"url": "http://127.0.0.1:9/ward-alerts"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(srv.dir.path(), copy.path());
+    drop(srv);
+    let dir = copy.path().to_str().unwrap();
+
+    let out = ward(&["keys", "rotate", "--root", "--data-dir", dir]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("destroyed"), "{stdout}");
+    let keyfile = std::fs::read_to_string(copy.path().join("root.key")).unwrap();
+    assert!(keyfile.contains("v1:") && keyfile.contains("v2:"));
+    let out = ward(&["keys", "status", "--data-dir", dir]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("v1 seals 1 ("), "{stdout}");
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod people;
 mod postgres;
 pub use postgres::PostgresStore;
 pub mod schema;
+mod settings_patch;
 pub mod snapshot;
 mod sqlite;
 mod time_codec;

@@ -325,12 +325,18 @@ pub enum Op {
         /// When.
         at: OffsetDateTime,
     },
-    /// Replace a tenant's settings JSON.
-    SetTenantSettings {
+    /// Set one key of a tenant's settings JSON, applied to the row as it is in the
+    /// transaction (see `settings_patch`): concurrent changes of different keys all land.
+    PatchTenantSettings {
         /// Tenant id.
         id: Uuid,
-        /// New settings JSON.
-        settings: String,
+        /// Object keys from the top, e.g. `["retention", "contact"]`; at least one.
+        path: Vec<String>,
+        /// The new value.
+        value: serde_json::Value,
+        /// The value the key must still have (`Value::Null`: absent), else
+        /// `Conflict::Stale`; `None` sets it whatever it is.
+        expect: Option<serde_json::Value>,
     },
     /// Move the expiry of a tenant's records of one collection earlier (retention shortened).
     ShiftExpiry {

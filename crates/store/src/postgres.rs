@@ -1013,15 +1013,26 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .execute(&mut *conn)
             .await?;
         }
-        Op::SetTenantSettings { id, settings } => {
-            let done = sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
+        Op::PatchTenantSettings {
+            id,
+            path,
+            value,
+            expect,
+        } => {
+            // The batch holds the tenant row's update lock (`tenant_locks`), so nothing
+            // changes it between this read and the write.
+            let current: String = sqlx::query_scalar("SELECT settings FROM tenants WHERE id = $1")
+                .bind(id.as_bytes().as_slice())
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or(StoreError::NotFound("tenant"))?;
+            let settings =
+                crate::settings_patch::patched(&current, &path, &value, expect.as_ref())?;
+            sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
                 .bind(&settings)
                 .bind(id.as_bytes().as_slice())
                 .execute(&mut *conn)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("tenant"));
-            }
         }
         Op::ShiftExpiry {
             tenant,

@@ -1166,12 +1166,28 @@ fn apply(
                 ],
             )?;
         }
-        Op::SetTenantSettings { id, settings } => run_one(
-            conn,
-            "tenant",
-            "UPDATE tenants SET settings = ?1 WHERE id = ?2",
-            params![settings, id],
-        )?,
+        Op::PatchTenantSettings {
+            id,
+            path,
+            value,
+            expect,
+        } => {
+            let current: String = conn
+                .query_row(
+                    "SELECT settings FROM tenants WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or(StoreError::NotFound("tenant"))?;
+            let settings = crate::settings_patch::patched(&current, path, value, expect.as_ref())?;
+            run_one(
+                conn,
+                "tenant",
+                "UPDATE tenants SET settings = ?1 WHERE id = ?2",
+                params![settings, id],
+            )?;
+        }
         Op::ShiftExpiry {
             tenant,
             collection,

@@ -480,9 +480,11 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     let r = store.commit(vec![status(999)]).await;
     assert_not_found(&r, "tenant");
     log("deactivate missing", show(&r));
-    let settings = |n| Op::SetTenantSettings {
+    let settings = |n| Op::PatchTenantSettings {
         id: id(n),
-        settings: r#"{"retention":{}}"#.into(),
+        path: vec!["retention".into(), "contact".into()],
+        value: serde_json::json!("10d"),
+        expect: None,
     };
     let r = store.commit(vec![settings(1)]).await;
     assert!(r.is_ok());

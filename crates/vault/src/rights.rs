@@ -621,7 +621,26 @@ impl Vault {
 
     /// Shortens a collection's retention for one tenant (never lengthens it); existing records'
     /// expiry moves earlier by the same amount.
+    ///
+    /// Two overrides of one collection racing each other: the second finds the first's value
+    /// changed under it (`Conflict::Stale`) and is decided again on the new value, so the
+    /// expiry shift always matches the override that stands.
     pub async fn set_retention(
+        &self,
+        ctx: &RequestContext,
+        tenant: Uuid,
+        collection: &str,
+        period: &str,
+    ) -> Result<Value> {
+        crate::retry::retrying(
+            |e| e.is_store_conflict(&ward_store::Conflict::Stale),
+            || self.forget_tenant_row(tenant),
+            || self.set_retention_once(ctx, tenant, collection, period),
+        )
+        .await
+    }
+
+    async fn set_retention_once(
         &self,
         ctx: &RequestContext,
         tenant: Uuid,
@@ -667,18 +686,21 @@ impl Vault {
                 Some("retain_for"),
             ));
         }
-        let mut settings: Value =
-            serde_json::from_str(&trow.settings).unwrap_or_else(|_| json!({}));
-        settings["retention"][collection] = Value::String(wanted.to_string());
+        let stored = serde_json::from_str::<Value>(&trow.settings)
+            .ok()
+            .and_then(|s| s.get("retention")?.get(collection).cloned())
+            .unwrap_or(Value::Null);
         let by = (current.as_duration() - wanted.as_duration()).whole_microseconds() as i64;
         let mut event = event;
         event.action = Action::RetentionOverride;
         event.collection = self.known_collection(collection);
         event.detail = Some(json!({ "retention_override": wanted.to_string() }));
         self.commit(vec![
-            Op::SetTenantSettings {
+            Op::PatchTenantSettings {
                 id: tenant,
-                settings: settings.to_string(),
+                path: vec!["retention".to_owned(), collection.to_owned()],
+                value: Value::String(wanted.to_string()),
+                expect: Some(stored),
             },
             Op::ShiftExpiry {
                 tenant,

@@ -38,8 +38,9 @@ pub struct RotationReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct KeyStatus {
     /// Root version → number of tenants whose material it seals, plus user accounts whose
-    /// e-mail and TOTP secret are sealed under a key derived from it (a version still sealing
-    /// an account is kept, so the account keeps working).
+    /// e-mail and TOTP secret are sealed under a key derived from it, plus operator webhooks
+    /// whose secret is (a version still sealing an account or a webhook secret is kept, so
+    /// they keep working).
     pub root_versions_in_use: BTreeMap<u32, u64>,
     /// The current root version.
     pub current_root_version: u32,
@@ -198,6 +199,14 @@ impl Vault {
                 .root_versions_in_use
                 .entry(u.key_version)
                 .or_default() += 1;
+        }
+        // Operator webhook secrets are sealed under a key derived from the root version that
+        // was current when they were made; destroying that version would leave every
+        // operator alert undeliverable.
+        for hook in self.inner.store.webhooks(None).await? {
+            if let Some(v) = crate::webhooks::WebhookKeys::sealed_version(&hook.secret) {
+                *status.root_versions_in_use.entry(v).or_default() += 1;
+            }
         }
         status.record_jobs = self.key_jobs().await?;
         status.retired_subject_keys = self.inner.store.retired_key_count(None).await?;

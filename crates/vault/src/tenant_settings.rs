@@ -63,15 +63,14 @@ impl Vault {
         };
         self.check(&self.tenant_access(ctx, &row, operation), &event)
             .await?;
-        let mut settings: Value = serde_json::from_str(&row.settings).unwrap_or_else(|_| json!({}));
-        if !settings.is_object() {
-            settings = json!({});
-        }
-        settings[REQUIRE_TOTP] = Value::Bool(new);
+        // Set whatever the key holds now: the audited `old` may then be off by a change that
+        // raced this one, but the result (and its own event) is exact.
         self.commit(vec![
-            Op::SetTenantSettings {
+            Op::PatchTenantSettings {
                 id: tenant,
-                settings: settings.to_string(),
+                path: vec![REQUIRE_TOTP.to_owned()],
+                value: Value::Bool(new),
+                expect: None,
             },
             Op::Audit(Box::new(event)),
         ])

@@ -136,6 +136,13 @@ impl WebhookKeys {
         })
     }
 
+    /// The root version an operator webhook's sealed secret is sealed under (its first four
+    /// bytes), so that a root rotation keeps that version while the secret needs it.
+    pub(crate) fn sealed_version(sealed: &[u8]) -> Option<u32> {
+        let head: [u8; 4] = sealed.get(..4)?.try_into().ok()?;
+        Some(u32::from_be_bytes(head))
+    }
+
     /// `<root version, 4 bytes big-endian><ciphertext>`.
     fn seal(&self, webhook: Uuid, plain: &str) -> Result<Vec<u8>> {
         let (v, cipher) = self

@@ -342,3 +342,29 @@ async fn a_stale_backup_found_by_the_doctor_opens_an_alert() {
     assert_eq!(found.len(), 1, "{all}");
     assert_eq!(found[0]["scope"], "doctor:backups");
 }
+
+/// Scopes are chosen by whoever triggers a rule (a source address, a key): past 200 open
+/// alerts of one rule, new scopes fold into one overflow alert that counts them, so an
+/// attacker with many addresses does not cost one row and one webhook delivery each.
+#[tokio::test]
+async fn many_scopes_of_one_rule_fold_into_an_overflow_alert() {
+    let s = server().await;
+    for i in 0..205 {
+        s.vault
+            .report_finding(
+                ward_policy::RuleName::PermissionsTooOpen,
+                &format!("path:/srv/ward-{i}"),
+            )
+            .await;
+    }
+    let (status, all) = s.get("/v1/alerts?status=open&limit=500", &s.operator).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let found = alerts_of(&all, "permissions_too_open");
+    assert_eq!(found.len(), 201, "200 scoped alerts and one overflow");
+    let overflow: Vec<_> = found
+        .iter()
+        .filter(|a| a["scope"] == "overflow:platform")
+        .collect();
+    assert_eq!(overflow.len(), 1, "{all}");
+    assert_eq!(overflow[0]["count"], 5, "{}", overflow[0]);
+}

@@ -675,6 +675,55 @@ async fn a_tenant_may_shorten_retention_but_never_extend_it() {
     );
 }
 
+/// Overrides of different collections sent at once all stand (the store sets each key on the
+/// row as it is in the transaction), and each is then the bound a later override must keep.
+#[tokio::test]
+async fn concurrent_overrides_of_different_collections_all_stand() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Racing Co").await;
+    for round in 0..5u32 {
+        let contact = format!("{}d", 1000 - round);
+        let jobs = format!("{}d", 700 - round);
+        let (a, b) = tokio::join!(
+            set_retention(&srv, &t, &t.owner, "contact", &contact),
+            set_retention(&srv, &t, &t.owner, "job_application", &jobs),
+        );
+        assert_eq!(a.0, StatusCode::OK, "{a:?}");
+        assert_eq!(b.0, StatusCode::OK, "{b:?}");
+        // A lost update would leave one collection at the policy's period (or the previous
+        // round's), and lengthening it would then be accepted.
+        for (collection, now) in [("contact", 1000 - round), ("job_application", 700 - round)] {
+            let longer = format!("{}d", now + 1);
+            let resp = set_retention(&srv, &t, &t.owner, collection, &longer).await;
+            assert_error(
+                &resp,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "retention_extension_refused",
+            );
+        }
+    }
+    // The same collection from two requests at once: both answer, and what stands is the
+    // shorter (a tenant only ever shortens).
+    let (a, b) = tokio::join!(
+        set_retention(&srv, &t, &t.owner, "contact", "500d"),
+        set_retention(&srv, &t, &t.owner, "contact", "400d"),
+    );
+    assert_eq!(b.0, StatusCode::OK, "{b:?}");
+    assert!(
+        a.0 == StatusCode::OK || a.1["error"]["code"] == "retention_extension_refused",
+        "{a:?}"
+    );
+    assert_error(
+        &set_retention(&srv, &t, &t.owner, "contact", "401d").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "retention_extension_refused",
+    );
+    assert_eq!(
+        set_retention(&srv, &t, &t.owner, "contact", "400d").await.0,
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn every_run_is_audited_per_tenant_and_per_record() {
     let srv = crate::start().await;

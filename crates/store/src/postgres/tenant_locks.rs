@@ -36,7 +36,7 @@ pub(super) fn needed(op: &Op) -> Option<(Uuid, TenantLock)> {
         Op::InsertHold(h) => Some((h.tenant, TenantLock::Share)),
         Op::RotateSubjectKeys { tenant, .. } => Some((*tenant, TenantLock::Share)),
         Op::SetTenantStatus { id, .. }
-        | Op::SetTenantSettings { id, .. }
+        | Op::PatchTenantSettings { id, .. }
         | Op::RewrapTenant { id, .. }
         | Op::DestroyTenant { id, .. } => Some((*id, TenantLock::Update)),
         Op::AssertOwnerRemains { tenant } => Some((*tenant, TenantLock::Update)),

@@ -31,8 +31,17 @@ use crate::{Operation, PlatformOperation, RequestContext, Result, Vault, VaultEr
 /// How long after writing an alert further hits of it are only counted in memory.
 const BUMP_INTERVAL: time::Duration = time::Duration::seconds(60);
 
+/// Scope prefix of the alert a full rule folds new scopes into.
+const OVERFLOW: &str = "overflow:";
+
 /// Most alerts whose recent hits are held in memory; past it, all are written out.
 const MAX_RECENT: usize = 4_096;
+
+/// Most unresolved alerts of one rule with scopes of their own. Scopes come from what callers
+/// choose (a source address, a key): an attacker with many addresses must not make one alert
+/// row (and one webhook delivery) per address. Past it, new scopes are counted in one
+/// `overflow:<tenant>` alert of the rule, whose count tells how much was folded into it.
+pub(crate) const MAX_OPEN_PER_RULE: u64 = 200;
 
 /// Alerts this process wrote lately, with the hits counted since.
 #[derive(Default)]
@@ -269,6 +278,16 @@ impl Vault {
                         .await;
                     (a.id, events, done)
                 }
+                None if !hit.scope.starts_with(OVERFLOW) && self.rule_is_full(rule).await? => {
+                    let folded = Hit {
+                        scope: match hit.tenant {
+                            Some(t) => format!("{OVERFLOW}{t}"),
+                            None => format!("{OVERFLOW}platform"),
+                        },
+                        ..hit.clone()
+                    };
+                    return Box::pin(self.raise_one(recent, &folded)).await;
+                }
                 None => {
                     let events = hit.events[..hit.events.len().min(MAX_HIT_EVENTS)].to_vec();
                     let row = AlertRow {
@@ -327,6 +346,21 @@ impl Vault {
             }
         }
         Err(VaultError::conflict("alert changed concurrently twice"))
+    }
+
+    /// Whether `rule` has [`MAX_OPEN_PER_RULE`] unresolved alerts already (asked only when a
+    /// new scope would open one, which is rare).
+    async fn rule_is_full(&self, rule: &str) -> Result<bool> {
+        let open: u64 = self
+            .inner
+            .store
+            .open_alert_counts()
+            .await?
+            .iter()
+            .filter(|(r, _, _)| r == rule)
+            .map(|(_, _, n)| n)
+            .sum();
+        Ok(open >= MAX_OPEN_PER_RULE)
     }
 
     /// Alerts, newest first: every alert for an operator (`tenant` = `None`), or one tenant's
