@@ -27,6 +27,9 @@ pub enum Operation {
     UpdateData,
     /// Data-subject rights and tenant lifecycle: export, erase, restrict, requests.
     ManageRights,
+    /// Export the whole tenant (and each subject in it): portability for a customer that
+    /// leaves, so it stays open while the tenant is cancelled, until it is destroyed.
+    ExportTenant,
     /// Read the tenant's audit log.
     ReadAudit,
     /// Issue a tenant API key of `role`. Operators never do: a tenant's first owner claims
@@ -103,7 +106,7 @@ impl Operation {
             Self::WriteData => (Action::Create, Resource::Records),
             Self::ReadData => (Action::Read, Resource::Records),
             Self::UpdateData => (Action::Update, Resource::Records),
-            Self::ManageRights => (Action::Manage, Resource::Rights),
+            Self::ManageRights | Self::ExportTenant => (Action::Manage, Resource::Rights),
             Self::ReadAudit => (Action::Read, Resource::Audit),
             Self::IssueKey { .. } => (Action::Issue, Resource::Keys),
             Self::RevokeKey { .. } => (Action::Revoke, Resource::Keys),
@@ -121,6 +124,21 @@ impl Operation {
             Self::DecideAlerts => (Action::Decide, Resource::Alerts),
             Self::UpdateSettings { .. } => (Action::Update, Resource::Settings),
             Self::ManageWebhooks => (Action::Manage, Resource::Webhooks),
+        }
+    }
+
+    /// Whether the operation stays open on a tenant that is `status` (not active): what a
+    /// leaving customer needs — its metadata and lifecycle, its audit log and alerts — and,
+    /// until the tenant is destroyed, taking its data with it.
+    fn open_on(self, status: &str) -> bool {
+        match self {
+            Self::ReadTenant
+            | Self::ChangeLifecycle
+            | Self::ReadAudit
+            | Self::ReadAlerts
+            | Self::DecideAlerts => true,
+            Self::ExportTenant => status == "deactivated",
+            _ => false,
         }
     }
 
@@ -307,10 +325,13 @@ impl DisclosureGrant {
 }
 
 /// Decides a disclosure of field values: a read for a purpose ([`Operation::ReadData`]) or a
-/// data-subject export ([`Operation::ManageRights`]). Any other operation is refused, so a
+/// data-subject export ([`Operation::ManageRights`], [`Operation::ExportTenant`]). Any other operation is refused, so a
 /// write's permission can never be spent on reading.
 pub fn grant_disclosure(a: &Access<'_>) -> Result<DisclosureGrant, Denial> {
-    if !matches!(a.operation, Operation::ReadData | Operation::ManageRights) {
+    if !matches!(
+        a.operation,
+        Operation::ReadData | Operation::ManageRights | Operation::ExportTenant
+    ) {
         return Err(forbidden(
             "role_not_permitted",
             format!("{} does not disclose field values", describe(a.operation)),
@@ -418,13 +439,9 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
              (or log in again with a code)",
         ));
     }
-    // 3. A cancelled tenant is frozen: no data access until reactivated.
-    if a.tenant_status != "active"
-        && !matches!(
-            a.operation,
-            Operation::ReadTenant | Operation::ChangeLifecycle
-        )
-    {
+    // 3. A cancelled tenant is frozen: no data access until reactivated, except what its
+    //    leaving owner needs (`Operation::open_on`).
+    if a.tenant_status != "active" && !a.operation.open_on(a.tenant_status) {
         if a.tenant_status == "destroyed" {
             return Err(Denial::Hidden {
                 what: "tenant",
@@ -617,6 +634,7 @@ fn describe(op: Operation) -> &'static str {
         Operation::ReadData => "read personal data",
         Operation::UpdateData => "rectify personal data",
         Operation::ManageRights => "handle data-subject rights or the tenant lifecycle",
+        Operation::ExportTenant => "export the tenant",
         Operation::ReadAudit => "read the audit log",
         Operation::IssueKey { .. } => "issue API keys",
         Operation::RevokeKey { .. } => "revoke API keys",
@@ -727,6 +745,72 @@ mod tests {
         Role::Member,
         Role::Auditor,
     ];
+
+    fn decide_on(status: &str, operation: Operation) -> &'static str {
+        let tenant = Uuid::from_u128(1);
+        let p = principal(Role::Owner, tenant);
+        code(decide(&Access {
+            principal: &p,
+            tenant,
+            tenant_status: status,
+            operation,
+            collection: None,
+            purpose: None,
+            restrictions: &[],
+            expires_at: None,
+            now: OffsetDateTime::UNIX_EPOCH,
+            tenant_requires_totp: false,
+        }))
+    }
+
+    #[test]
+    fn a_cancelled_tenant_keeps_only_what_its_leaving_owner_needs() {
+        let open = [
+            Operation::ReadTenant,
+            Operation::ChangeLifecycle,
+            Operation::ReadAudit,
+            Operation::ReadAlerts,
+            Operation::DecideAlerts,
+            Operation::ExportTenant,
+        ];
+        for op in open {
+            assert_eq!(decide_on("deactivated", op), "ok", "{op:?}");
+        }
+        for op in [
+            Operation::ReadData,
+            Operation::WriteData,
+            Operation::UpdateData,
+            Operation::ManageRights,
+            Operation::ManageKeys,
+            Operation::ManageWebhooks,
+            Operation::ListUsers,
+        ] {
+            assert_eq!(decide_on("deactivated", op), "tenant_inactive", "{op:?}");
+            // (Active, the other rules apply: a read still needs its purpose.)
+            assert_ne!(decide_on("active", op), "tenant_inactive", "{op:?}");
+        }
+        // Once destroyed, there is nothing left to take away.
+        assert_eq!(decide_on("destroyed", Operation::ExportTenant), "hidden");
+        assert_eq!(decide_on("destroyed", Operation::ManageRights), "hidden");
+    }
+
+    #[test]
+    fn a_tenant_export_discloses_like_a_subject_export_and_nothing_else_does() {
+        let tenant = Uuid::from_u128(1);
+        let p = principal(Role::Owner, tenant);
+        let policy = policy();
+        let contact = policy.collection("contact").unwrap();
+        for op in [Operation::ExportTenant, Operation::ManageRights] {
+            assert!(grant_disclosure(&access(&p, op, contact, None, &[])).is_ok());
+        }
+        for op in [
+            Operation::WriteData,
+            Operation::ReadAudit,
+            Operation::ReadTenant,
+        ] {
+            assert!(grant_disclosure(&access(&p, op, contact, None, &[])).is_err());
+        }
+    }
 
     #[test]
     fn keys_are_issued_only_by_owners_and_admins_at_or_below_their_rank() {

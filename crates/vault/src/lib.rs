@@ -348,10 +348,28 @@ impl Vault {
         }
     }
 
-    /// Decides a platform operation without an audit event of its own (the operation's own
-    /// events record it).
-    pub fn authorize_platform(&self, ctx: &RequestContext, op: PlatformOperation) -> Result<()> {
-        access::decide_platform(&ctx.principal, op).map_err(Denial::into_error)
+    /// Decides a platform operation for a route that does the work itself. An allowed
+    /// operation is recorded by the work's own events; a refusal is audited here (in the
+    /// platform log), like every denial, so that probing staff routes with a tenant key is
+    /// seen and counted by the repeated-denials rule.
+    ///
+    /// # Errors
+    /// `Forbidden` when the permission table does not give the role the operation.
+    pub async fn authorize_platform(
+        &self,
+        ctx: &RequestContext,
+        op: PlatformOperation,
+    ) -> Result<()> {
+        let action = match op {
+            PlatformOperation::CreateTenant => Action::TenantCreate,
+            PlatformOperation::RotateKeys => Action::KeyRotate,
+            PlatformOperation::RunRetention => Action::RetentionRun,
+            PlatformOperation::ReadAlerts => Action::AlertRead,
+            PlatformOperation::DecideAlerts => Action::AlertResolve,
+            PlatformOperation::ManageWebhooks => Action::WebhookRead,
+        };
+        let event = self.event(ctx, action, None);
+        self.check_platform(ctx, op, &event).await
     }
 
     /// Decides, and on denial audits and returns the error.

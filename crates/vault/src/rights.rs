@@ -142,19 +142,21 @@ impl Vault {
         tenant: Uuid,
         subject: Uuid,
     ) -> Result<Value> {
-        self.export_subject_as(ctx, tenant, subject, false).await
+        self.export_subject_as(ctx, tenant, subject, Operation::ManageRights)
+            .await
     }
 
-    /// `during_grace`: a cancelled tenant may still take its data with it (portability) until
-    /// it is destroyed, through the tenant export.
+    /// `operation`: `ManageRights` for a subject's own export, `ExportTenant` for each
+    /// subject of a tenant export (which a cancelled tenant may still run until it is
+    /// destroyed).
     async fn export_subject_as(
         &self,
         ctx: &RequestContext,
         tenant: Uuid,
         subject: Uuid,
-        during_grace: bool,
+        operation: Operation,
     ) -> Result<Value> {
-        let (mut doc, before) = self.export_head(ctx, tenant, subject, during_grace).await?;
+        let (mut doc, before) = self.export_head(ctx, tenant, subject, operation).await?;
         let trail: Vec<Value> = self
             .subject_audit(tenant, subject, before)
             .await?
@@ -182,7 +184,9 @@ impl Vault {
         F: FnMut(String) -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let (doc, before) = self.export_head(ctx, tenant, subject, false).await?;
+        let (doc, before) = self
+            .export_head(ctx, tenant, subject, Operation::ManageRights)
+            .await?;
         let mut head = serde_json::to_string(&doc).map_err(|_| VaultError::Integrity)?;
         // The head is a non-empty object: reopen it for the log.
         head.pop();
@@ -222,15 +226,12 @@ impl Vault {
         ctx: &RequestContext,
         tenant: Uuid,
         subject: Uuid,
-        during_grace: bool,
+        operation: Operation,
     ) -> Result<(Value, u64)> {
         let mut event = self.event(ctx, Action::SubjectExport, Some(tenant));
         event.subject = Some(subject);
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        let mut access = self.tenant_access(ctx, &trow, Operation::ManageRights);
-        if during_grace && trow.status == "deactivated" {
-            access.tenant_status = "active";
-        }
+        let access = self.tenant_access(ctx, &trow, operation);
         let grant = self.check_disclosure(&access, &event).await?;
         let view = self
             .subject_view(tenant, subject, RecordFilter::All(None))
@@ -1155,11 +1156,9 @@ impl Vault {
     {
         let event = self.event(ctx, Action::TenantExport, Some(tenant));
         let trow = self.visible_tenant(ctx, tenant, &event).await?;
-        let mut access = self.tenant_access(ctx, &trow, Operation::ManageRights);
-        if trow.status == "deactivated" {
-            // Leaving customers take their data with them during the grace period.
-            access.tenant_status = "active";
-        }
+        // Leaving customers take their data with them during the grace period
+        // (`Operation::open_on`).
+        let access = self.tenant_access(ctx, &trow, Operation::ExportTenant);
         self.check(&access, &event).await?;
         let schema: BTreeMap<&str, Value> = self
             .inner
@@ -1184,7 +1183,9 @@ impl Vault {
             let Some(last) = ids.last() else { break };
             after = Some(*last);
             for id in ids {
-                let doc = self.export_subject_as(ctx, tenant, id, true).await?;
+                let doc = self
+                    .export_subject_as(ctx, tenant, id, Operation::ExportTenant)
+                    .await?;
                 n += 1;
                 if !each(doc, n).await {
                     complete = false;

@@ -18,10 +18,12 @@ pub(crate) struct RotateBody {
     tenant: Uuid,
 }
 
-/// Key rotation is a platform operation: the permission table decides who runs it.
-fn operator_only(s: &AppState, ctx: &RequestContext) -> Result<(), ApiError> {
+/// Key rotation is a platform operation: the permission table decides who runs it, and a
+/// refusal is audited.
+async fn operator_only(s: &AppState, ctx: &RequestContext) -> Result<(), ApiError> {
     Ok(s.vault
-        .authorize_platform(ctx, PlatformOperation::RotateKeys)?)
+        .authorize_platform(ctx, PlatformOperation::RotateKeys)
+        .await?)
 }
 
 /// Rotate a tenant's key: new key-encryption key, subject and hold keys rewrapped in one
@@ -34,7 +36,7 @@ pub(crate) async fn rotate(
     Auth(ctx): Auth,
     Json(body): Json<RotateBody>,
 ) -> Result<axum::Json<RotationReport>, ApiError> {
-    operator_only(&s, &ctx)?;
+    operator_only(&s, &ctx).await?;
     Ok(axum::Json(s.vault.rotate_tenant(body.tenant).await?))
 }
 
@@ -66,7 +68,7 @@ pub(crate) async fn rotate_records(
     Auth(ctx): Auth,
     Json(body): Json<RotateRecordsBody>,
 ) -> Result<(StatusCode, axum::Json<RotateRecordsOut>), ApiError> {
-    operator_only(&s, &ctx)?;
+    operator_only(&s, &ctx).await?;
     let jobs = s
         .vault
         .start_record_rotation(Some(&ctx), body.tenant)
@@ -83,7 +85,7 @@ pub(crate) async fn status(
     State(s): State<AppState>,
     Auth(ctx): Auth,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    operator_only(&s, &ctx)?;
+    operator_only(&s, &ctx).await?;
     let st = s.vault.key_status().await?;
     Ok(axum::Json(serde_json::to_value(st).unwrap_or_default()))
 }

@@ -435,7 +435,8 @@ pub(crate) async fn run_retention(
     Query(q): Query<RetentionQuery>,
 ) -> Result<axum::Json<RetentionReport>, ApiError> {
     s.vault
-        .authorize_platform(&ctx, ward_vault::PlatformOperation::RunRetention)?;
+        .authorize_platform(&ctx, ward_vault::PlatformOperation::RunRetention)
+        .await?;
     let opts = RetentionOptions {
         dry_run: q.dry_run,
         ..RetentionOptions::default()

@@ -177,6 +177,19 @@ async fn only_operators_rotate_keys() {
     assert_eq!(body["error"]["code"], "role_not_permitted");
     let (status, _) = srv.get("/v1/keys/status", &t.owner).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Both refusals are in the audit log, like every denial.
+    let size = srv.store.audit_head().await.unwrap().size;
+    let denied: Vec<serde_json::Value> = srv
+        .store
+        .audit_rows(0, u32::try_from(size).unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.event).unwrap())
+        .filter(|e| e["action"] == "key_rotate" && e["outcome"] == "denied")
+        .collect();
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert!(denied[0]["reason"].as_str().unwrap().contains("may not"));
     let (status, body) = srv
         .post(
             "/v1/keys/rotate",

@@ -516,10 +516,9 @@ impl Vault {
                 } else {
                     Operation::ReadAlerts
                 };
-                let mut access = self.tenant_access(ctx, &trow, op);
-                // A cancelled tenant's owner still closes its alerts.
-                access.tenant_status = "active";
-                self.check(&access, &event).await?;
+                // A cancelled tenant's owner still closes its alerts (`Operation::open_on`).
+                self.check(&self.tenant_access(ctx, &trow, op), &event)
+                    .await?;
             }
         }
         Ok(event)
