@@ -170,6 +170,9 @@ actions! {
     AuditRead => "audit_read",
     /// Key rotated.
     KeyRotate => "key_rotate",
+    /// The deployment examined (`GET /v1/doctor`); only refusals are written, the report
+    /// itself holds no tenant data.
+    DeploymentExamine => "deployment_examine",
     /// Invitation issued: to become a tenant's first owner, or for a person to join it.
     InvitationCreate => "invitation_create",
     /// Invitation claimed: the tenant's owner key was issued to its bearer, or a person

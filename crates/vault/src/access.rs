@@ -168,6 +168,8 @@ pub enum PlatformOperation {
     DecideAlerts,
     /// Create, list, delete or test the operator's alert webhooks.
     ManageWebhooks,
+    /// Examine the deployment (`GET /v1/doctor`).
+    ExamineDeployment,
 }
 
 impl PlatformOperation {
@@ -179,6 +181,7 @@ impl PlatformOperation {
             Self::ReadAlerts => (Action::Read, Resource::PlatformAlerts),
             Self::DecideAlerts => (Action::Decide, Resource::PlatformAlerts),
             Self::ManageWebhooks => (Action::Manage, Resource::PlatformWebhooks),
+            Self::ExamineDeployment => (Action::Read, Resource::Deployment),
         }
     }
 }

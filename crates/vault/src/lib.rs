@@ -367,6 +367,7 @@ impl Vault {
             PlatformOperation::ReadAlerts => Action::AlertRead,
             PlatformOperation::DecideAlerts => Action::AlertResolve,
             PlatformOperation::ManageWebhooks => Action::WebhookRead,
+            PlatformOperation::ExamineDeployment => Action::DeploymentExamine,
         };
         let event = self.event(ctx, action, None);
         self.check_platform(ctx, op, &event).await

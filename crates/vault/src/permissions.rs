@@ -75,6 +75,9 @@ pub enum Resource {
     Webhooks,
     /// The operator's alert webhooks (every alert of the platform).
     PlatformWebhooks,
+    /// The deployment's health: the doctor's findings about files, keys, storage, audit log,
+    /// backups and clock (no tenant data).
+    Deployment,
 }
 
 /// How a role holds a permission.
@@ -130,6 +133,7 @@ pub const TABLE: &[Permission] = &[
     p(Operator, A::Read, R::PlatformAlerts, Always),
     p(Operator, A::Decide, R::PlatformAlerts, Always),
     p(Operator, A::Manage, R::PlatformWebhooks, Always),
+    p(Operator, A::Read, R::Deployment, Always),
     // Support: asks for grants; reads and writes data only under one.
     p(Support, A::Request, R::SupportGrants, Always),
     p(Support, A::Read, R::Tenant, UnderGrant),
@@ -273,6 +277,7 @@ impl fmt::Display for Resource {
             Self::Settings => "tenant settings",
             Self::Webhooks => "webhooks",
             Self::PlatformWebhooks => "platform webhooks",
+            Self::Deployment => "deployment health",
         })
     }
 }

@@ -1,10 +1,9 @@
 //! `GET /v1/doctor`: `ward doctor` against the running deployment, for operators.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use ward_doctor::{Context, Report, Status};
 use ward_policy::RuleName;
-use ward_vault::Role;
+use ward_vault::PlatformOperation;
 
 use crate::extract::Auth;
 use crate::{ApiError, AppState, ErrorBody};
@@ -24,13 +23,9 @@ pub(crate) async fn doctor(
     State(s): State<AppState>,
     Auth(ctx): Auth,
 ) -> Result<axum::Json<Report>, ApiError> {
-    if ctx.principal.role != Role::Operator {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "role_not_permitted",
-            "only operators examine the deployment",
-        ));
-    }
+    s.vault
+        .authorize_platform(&ctx, PlatformOperation::ExamineDeployment)
+        .await?;
     Ok(axum::Json(examine(&s).await))
 }
 
