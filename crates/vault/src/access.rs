@@ -86,6 +86,14 @@ pub enum Operation {
     DecideAlerts,
     /// Create, list, delete or test the tenant's alert webhooks, read their delivery log.
     ManageWebhooks,
+    /// List or read the incidents that affect the tenant, and their draft notifications.
+    ReadIncidents,
+    /// Open an incident of the tenant, add to its timeline, mark the tenant notified, close it.
+    ManageIncidents {
+        /// Whether the change is a note or a closing of an incident the operator opened: the
+        /// tenant only marks itself notified of those; their timeline is the operator's.
+        operator_incident: bool,
+    },
     /// Change the tenant's settings (whether its users need TOTP).
     UpdateSettings {
         /// Whether the change turns the TOTP requirement on while the caller is a user
@@ -121,6 +129,8 @@ impl Operation {
             Self::DecideAlerts => (Action::Decide, Resource::Alerts),
             Self::UpdateSettings { .. } => (Action::Update, Resource::Settings),
             Self::ManageWebhooks => (Action::Manage, Resource::Webhooks),
+            Self::ReadIncidents => (Action::Read, Resource::Incidents),
+            Self::ManageIncidents { .. } => (Action::Manage, Resource::Incidents),
         }
     }
 
@@ -150,6 +160,10 @@ pub enum PlatformOperation {
     DecideAlerts,
     /// Create, list, delete or test the operator's alert webhooks.
     ManageWebhooks,
+    /// List or read the operator's incidents and their draft notifications.
+    ReadIncidents,
+    /// Open an operator incident, add to its timeline, mark tenants notified, close it.
+    ManageIncidents,
 }
 
 impl PlatformOperation {
@@ -161,6 +175,8 @@ impl PlatformOperation {
             Self::ReadAlerts => (Action::Read, Resource::PlatformAlerts),
             Self::DecideAlerts => (Action::Decide, Resource::PlatformAlerts),
             Self::ManageWebhooks => (Action::Manage, Resource::PlatformWebhooks),
+            Self::ReadIncidents => (Action::Read, Resource::PlatformIncidents),
+            Self::ManageIncidents => (Action::Manage, Resource::PlatformIncidents),
         }
     }
 }
@@ -514,6 +530,15 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
                     .into(),
             });
         }
+        Operation::ManageIncidents {
+            operator_incident: true,
+        } => {
+            return Err(forbidden(
+                "operator_incident",
+                "the operator opened this incident: a tenant marks itself notified of it; its \
+                 timeline and closing are the operator's",
+            ));
+        }
         Operation::IssueInvitation { has_owner: true } => {
             return Err(Denial::Conflict {
                 code: "owner_exists",
@@ -634,6 +659,8 @@ fn describe(op: Operation) -> &'static str {
         Operation::DecideAlerts => "acknowledge or resolve alerts",
         Operation::UpdateSettings { .. } => "change the tenant's settings",
         Operation::ManageWebhooks => "manage webhooks",
+        Operation::ReadIncidents => "read incidents",
+        Operation::ManageIncidents { .. } => "manage incidents",
     }
 }
 
