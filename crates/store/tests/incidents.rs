@@ -10,8 +10,8 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_store::{
-    IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope, Op, PostgresStore, SqliteStore,
-    Store, StoreError,
+    IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope, Op, PostgresStore, SqliteStore, Store,
+    StoreError,
 };
 
 fn id(n: u128) -> Uuid {
@@ -98,11 +98,17 @@ async fn round_trip(store: &dyn Store) {
         vec![id(10)]
     );
     assert_eq!(
-        ids(&store.incidents(IncidentScope::Tenant(t2), 10).await.unwrap()),
+        ids(&store
+            .incidents(IncidentScope::Tenant(t2), 10)
+            .await
+            .unwrap()),
         vec![id(11), id(10)]
     );
     assert_eq!(
-        ids(&store.incidents(IncidentScope::Tenant(t1), 10).await.unwrap()),
+        ids(&store
+            .incidents(IncidentScope::Tenant(t1), 10)
+            .await
+            .unwrap()),
         vec![id(10)]
     );
     assert!(

@@ -519,11 +519,7 @@ impl Vault {
             .authorize_incidents(ctx, tenant, Action::IncidentRead, Want::Read)
             .await?;
         let scope = tenant.map_or(IncidentScope::Operator, IncidentScope::Tenant);
-        let rows = self
-            .inner
-            .store
-            .incidents(scope, MAX_INCIDENT_PAGE)
-            .await?;
+        let rows = self.inner.store.incidents(scope, MAX_INCIDENT_PAGE).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             // Gone meanwhile (never: incidents are not deleted) is skipped rather than failed.
@@ -716,10 +712,7 @@ impl Vault {
         }
         let mut event = caller.event.clone();
         event.detail = Some(serde_json::json!({ "incident": id }));
-        let mut ops = vec![Op::Incident(IncidentOp::Close {
-            id,
-            at: self.now(),
-        })];
+        let mut ops = vec![Op::Incident(IncidentOp::Close { id, at: self.now() })];
         ops.extend(fan_out(event, view.tenants.iter().map(|t| t.tenant)));
         match self.commit(ops).await {
             Ok(_) => {}

@@ -220,7 +220,9 @@ pub(crate) async fn list_tenant_incidents(
     Auth(ctx): Auth,
     Path(tenant): Path<Uuid>,
 ) -> Result<axum::Json<Vec<IncidentOut>>, ApiError> {
-    Ok(axum::Json(s.vault.list_incidents(&ctx, Some(tenant)).await?))
+    Ok(axum::Json(
+        s.vault.list_incidents(&ctx, Some(tenant)).await?,
+    ))
 }
 
 /// One of the operator's incidents with its timeline (operators).

@@ -307,7 +307,11 @@ async fn matrix(srv: TestServer) {
         .await;
     assert_eq!(incident["status"], "open", "{incident}");
     assert_eq!(incident["timeline"], json!([]), "{incident}");
-    assert_eq!(incident["affected"][0]["notified_at"], json!(null), "{incident}");
+    assert_eq!(
+        incident["affected"][0]["notified_at"],
+        json!(null),
+        "{incident}"
+    );
 }
 
 #[tokio::test]

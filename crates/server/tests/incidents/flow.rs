@@ -154,14 +154,10 @@ async fn a_tenant_opens_an_incident_from_its_alert_and_keeps_a_timeline() {
     assert_eq!(st, StatusCode::OK, "{list}");
     assert_eq!(list.as_array().unwrap().len(), 1);
 
-    let (st, closed) = s
-        .post(&path(&t, &inc, "/close"), &t.owner, json!({}))
-        .await;
+    let (st, closed) = s.post(&path(&t, &inc, "/close"), &t.owner, json!({})).await;
     assert_eq!(st, StatusCode::OK, "{closed}");
     assert_eq!(closed["status"], "closed");
-    let (st, again) = s
-        .post(&path(&t, &inc, "/close"), &t.owner, json!({}))
-        .await;
+    let (st, again) = s.post(&path(&t, &inc, "/close"), &t.owner, json!({})).await;
     assert_eq!(st, StatusCode::CONFLICT, "{again}");
     assert_eq!(again["error"]["code"], "incident_closed");
     let (st, late) = s
@@ -329,7 +325,11 @@ async fn an_operator_incident_shows_each_tenant_only_its_own_subjects() {
 
     // The operator marks the rest.
     let (st, all) = s
-        .post(&format!("/v1/incidents/{id}/notified"), &s.operator, json!({}))
+        .post(
+            &format!("/v1/incidents/{id}/notified"),
+            &s.operator,
+            json!({}),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{all}");
     assert!(
@@ -412,7 +412,10 @@ async fn the_draft_notification_has_categories_contact_and_count_but_no_value() 
         "{text}"
     );
 
-    for (accept, query) in [("text/markdown", ""), ("application/json", "?format=markdown")] {
+    for (accept, query) in [
+        ("text/markdown", ""),
+        ("application/json", "?format=markdown"),
+    ] {
         let resp = s
             .request(
                 Method::GET,
@@ -438,7 +441,10 @@ async fn the_draft_notification_has_categories_contact_and_count_but_no_value() 
         ] {
             assert!(md.contains(part), "{part} missing:\n{md}");
         }
-        assert!(!md.contains("Zebulon") && !md.contains("zebulon.qf"), "{md}");
+        assert!(
+            !md.contains("Zebulon") && !md.contains("zebulon.qf"),
+            "{md}"
+        );
     }
     let (st, bad) = s
         .get(
@@ -482,7 +488,11 @@ async fn the_draft_notification_has_categories_contact_and_count_but_no_value() 
 
     let actions = tenant_actions(&s, &t).await;
     assert!(
-        actions.iter().filter(|a| *a == "incident_notification_read").count() >= 4,
+        actions
+            .iter()
+            .filter(|a| *a == "incident_notification_read")
+            .count()
+            >= 4,
         "{actions:?}"
     );
 }
@@ -556,13 +566,15 @@ async fn marking_the_tenant_notified_stops_the_alerts() {
     assert_eq!(marked["affected"][0]["notified_at"], "2026-01-16T05:00:00Z");
     s.clock.advance(Duration::hours(60));
     s.vault.check_incident_clocks().await.unwrap();
-    for rule in [
-        "incident_notification_due",
-        "incident_notification_overdue",
-    ] {
+    for rule in ["incident_notification_due", "incident_notification_overdue"] {
         assert!(clock_alerts(&s, rule, &inc).await.is_empty(), "{rule}");
     }
-    assert!(tenant_actions(&s, &t).await.iter().any(|a| a == "incident_notified"));
+    assert!(
+        tenant_actions(&s, &t)
+            .await
+            .iter()
+            .any(|a| a == "incident_notified")
+    );
 }
 
 #[tokio::test]
@@ -687,7 +699,11 @@ async fn title_and_notes_are_never_stored_in_clear() {
     assert_eq!(got["timeline"][0]["text"], note);
     let (_, got) = s
         .get(
-            &format!("/v1/tenants/{}/incidents/{}", t.id, op["id"].as_str().unwrap()),
+            &format!(
+                "/v1/tenants/{}/incidents/{}",
+                t.id,
+                op["id"].as_str().unwrap()
+            ),
             &t.owner,
         )
         .await;
@@ -710,7 +726,13 @@ async fn title_and_notes_are_never_stored_in_clear() {
     }
     // And no file of the data directory (the SQLite database, its WAL) has the text.
     for (file, bytes) in s.data_dir_bytes() {
-        for canary in ["Plaintext-canary", "Wilhelmina", "Bartholomew", "Ottoline", "Florentyna"] {
+        for canary in [
+            "Plaintext-canary",
+            "Wilhelmina",
+            "Bartholomew",
+            "Ottoline",
+            "Florentyna",
+        ] {
             assert!(
                 !ward_testkit::contains_bytes(&bytes, canary.as_bytes()),
                 "{canary} in clear in {}",

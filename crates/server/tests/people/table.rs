@@ -716,10 +716,7 @@ fn request(method: &str, route: &str, w: &World) -> (String, Option<Value>) {
     let (path, body) = match (method, route) {
         ("POST", "/v1/tenants") => (path, Some(json!({ "name": "New" }))),
         ("POST", "/v1/tenants/{tenant}/incidents") => (path, Some(json!({ "title": "New" }))),
-        ("POST", "/v1/incidents") => (
-            path,
-            Some(json!({ "title": "New", "tenants": [w.t.id] })),
-        ),
+        ("POST", "/v1/incidents") => (path, Some(json!({ "title": "New", "tenants": [w.t.id] }))),
         ("POST", "/v1/tenants/{tenant}/incidents/{incident}/notes")
         | ("POST", "/v1/incidents/{incident}/notes") => {
             (path, Some(json!({ "text": "n", "kind": "note" })))

@@ -193,13 +193,14 @@ pub(super) async fn incident(pool: &PgPool, id: Uuid) -> Result<Option<IncidentV
     .iter()
     .map(|r| Ok((uuid_at(r, 0)?, uuid_at(r, 1)?)))
     .collect::<Result<Vec<_>>>()?;
-    let alerts = sqlx::query("SELECT alert FROM incident_alerts WHERE incident = $1 ORDER BY alert")
-        .bind(b(&id))
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| uuid_at(r, 0))
-        .collect::<Result<Vec<_>>>()?;
+    let alerts =
+        sqlx::query("SELECT alert FROM incident_alerts WHERE incident = $1 ORDER BY alert")
+            .bind(b(&id))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| uuid_at(r, 0))
+            .collect::<Result<Vec<_>>>()?;
     let notes = sqlx::query(
         "SELECT incident, seq, at, author, kind, text FROM incident_notes WHERE incident = $1 \
          ORDER BY seq",
