@@ -137,6 +137,7 @@ pub enum IncidentScope {
     Operator,
     /// The incidents a tenant opened or is affected by.
     Tenant(Uuid),
-    /// Open incidents with a clock alert still to raise (for the clock check).
+    /// Open incidents with a clock alert still to raise and an affected tenant not yet
+    /// notified (for the clock check), oldest first.
     ClockPending,
 }

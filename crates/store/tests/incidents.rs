@@ -183,6 +183,24 @@ async fn round_trip(store: &dyn Store) {
         vec![id(11)]
     );
 
+    // Every affected tenant notified: nothing left for the clock.
+    store
+        .commit(vec![Op::Incident(IncidentOp::Notified {
+            incident: id(11),
+            tenant: t2,
+            at: at(600),
+            by: "key:3".into(),
+        })])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .incidents(IncidentScope::ClockPending, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     // Closing: once; a closed incident takes no note and no flag.
     let close = |n: u128| {
         Op::Incident(IncidentOp::Close {

@@ -262,6 +262,8 @@ pub(super) async fn incidents(
             let sql = format!(
                 "SELECT {COLUMNS} FROM incidents WHERE status = $1 \
                  AND (due_alerted = 0 OR overdue_alerted = 0) \
+                 AND EXISTS (SELECT 1 FROM incident_tenants it \
+                 WHERE it.incident = incidents.id AND it.notified_at IS NULL) \
                  ORDER BY opened_at, id LIMIT $2"
             );
             sqlx::query(AssertSqlSafe(sql))
