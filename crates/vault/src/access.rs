@@ -756,6 +756,47 @@ mod tests {
     ];
 
     #[test]
+    fn incidents_are_managed_by_owners_and_admins_and_read_by_auditors_too() {
+        for role in ROLES {
+            let read = code(decide_as(role, Operation::ReadIncidents));
+            let manage = code(decide_as(
+                role,
+                Operation::ManageIncidents {
+                    operator_incident: false,
+                },
+            ));
+            let (may_read, may_manage) = match role {
+                Role::Owner | Role::Admin => (true, true),
+                Role::Auditor => (true, false),
+                _ => (false, false),
+            };
+            assert_eq!(read == "ok", may_read, "{role} reading: {read}");
+            assert_eq!(manage == "ok", may_manage, "{role} managing: {manage}");
+        }
+        // The timeline of the operator's incident is the operator's.
+        for role in [Role::Owner, Role::Admin] {
+            let got = code(decide_as(
+                role,
+                Operation::ManageIncidents {
+                    operator_incident: true,
+                },
+            ));
+            assert_eq!(got, "operator_incident", "{role}");
+        }
+        let op = principal(Role::Operator, Uuid::nil());
+        for platform in [
+            PlatformOperation::ReadIncidents,
+            PlatformOperation::ManageIncidents,
+        ] {
+            assert!(decide_platform(&op, platform).is_ok());
+            for role in [Role::Owner, Role::Admin, Role::Auditor, Role::Member] {
+                let p = principal(role, Uuid::from_u128(1));
+                assert!(decide_platform(&p, platform).is_err(), "{role}");
+            }
+        }
+    }
+
+    #[test]
     fn keys_are_issued_only_by_owners_and_admins_at_or_below_their_rank() {
         for issuer in ROLES {
             for target in [Role::Owner, Role::Admin, Role::Member, Role::Auditor] {
