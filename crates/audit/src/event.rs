@@ -231,6 +231,19 @@ actions! {
     WebhookDelete => "webhook_delete",
     /// A test delivery queued for a webhook.
     WebhookTest => "webhook_test",
+    /// An incident opened (detail: incident id, counts of tenants, subjects and alerts; never
+    /// its title).
+    IncidentOpen => "incident_open",
+    /// Incidents listed or one read.
+    IncidentRead => "incident_read",
+    /// A line added to an incident's timeline (detail: incident, seq, kind; never the text).
+    IncidentNote => "incident_note",
+    /// A tenant marked notified of an incident.
+    IncidentNotified => "incident_notified",
+    /// An incident closed.
+    IncidentClose => "incident_close",
+    /// An incident's draft notification read for a tenant.
+    IncidentNotificationRead => "incident_notification_read",
 }
 
 /// Whether the action went ahead.

@@ -20,6 +20,7 @@ const BACKUP_OBJECT: &str = "ward/aad/v1/backup-object";
 const BACKUP_REPOSITORY_KEY: &str = "ward/aad/v1/backup-repository-key";
 const USER_SECRET: &str = "ward/aad/v1/user-secret";
 const WEBHOOK_SECRET: &str = "ward/aad/v1/webhook-secret";
+const INCIDENT_TEXT: &str = "ward/aad/v1/incident-text";
 
 /// Associated data for a live record's payload at `revision`, sealed under its subject key
 /// `key_version`.
@@ -136,6 +137,18 @@ pub fn user_secret(user: &[u8; 16], column: &str, root_key_version: u32) -> Vec<
 #[must_use]
 pub fn webhook_secret(webhook: &[u8; 16], root_key_version: u32) -> Vec<u8> {
     encode(WEBHOOK_SECRET, &[webhook, &root_key_version.to_be_bytes()])
+}
+
+/// Associated data for the free text of an operator incident (its title, a note) sealed under
+/// the platform key of root key `root_key_version`: binds the incident, the column (table,
+/// column and, for a note, its place in the timeline) and the version, so a sealed value
+/// copied into another incident or line fails to open.
+#[must_use]
+pub fn incident_text(incident: &[u8; 16], column: &str, root_key_version: u32) -> Vec<u8> {
+    encode(
+        INCIDENT_TEXT,
+        &[incident, column.as_bytes(), &root_key_version.to_be_bytes()],
+    )
 }
 
 fn encode(domain: &str, parts: &[&[u8]]) -> Vec<u8> {

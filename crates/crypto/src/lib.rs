@@ -39,6 +39,10 @@ pub use webhook::{
     webhook_signature,
 };
 
+/// The key-derivation label of the platform key that seals operator incidents' free text
+/// (title, notes); a tenant incident's text is sealed under the tenant's free-text key.
+pub const INCIDENT_TEXT_KEY_LABEL: &str = "ward/incident-text/v1";
+
 /// Re-exported so callers can hold plaintext from [`Cipher::open`] without naming the
 /// `zeroize` crate themselves.
 pub use zeroize::Zeroizing;

@@ -551,7 +551,20 @@ impl Loader<'_> {
                     None => ok = false,
                 }
             }
-            if let Some(value) = t.get("threshold") {
+            if rule.is_clock() {
+                for key in ["threshold", "window"] {
+                    if let Some(value) = t.get(key) {
+                        self.error(
+                            value.span().start,
+                            format!(
+                                "`{key}` does not apply to {path}: the incident clock raises \
+                                 it once per incident (only `enabled` and `severity` may be set)"
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+            } else if let Some(value) = t.get("threshold") {
                 let n = self
                     .integer(value, "threshold", &path)
                     .and_then(|n| u32::try_from(n).ok())
@@ -570,7 +583,7 @@ impl Loader<'_> {
                     }
                 }
             }
-            if let Some(value) = t.get("window") {
+            if let Some(value) = t.get("window").filter(|_| !rule.is_clock()) {
                 match self.period_of(value, "window", &path) {
                     Some(p) if p.seconds() <= MAX_RULE_WINDOW_SECONDS => rs.window = p,
                     Some(_) => {

@@ -5,7 +5,10 @@
 //! per source or account in 5 minutes; the single-event rules fire on their first event), so
 //! a policy that says nothing is monitored. A `[monitoring.rules.<name>]` table overrides some
 //! of `threshold`, `window`, `severity` and `enabled`; an unknown rule name is a load error,
-//! not a silently ignored table.
+//! not a silently ignored table. The incident clock's rules (`incident_notification_due`,
+//! `incident_notification_overdue`) fire once per incident at 48 and 72 hours: they take only
+//! `enabled` and `severity`, and a `threshold` or `window` for them is a load error rather than
+//! a setting that silently does nothing.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,6 +80,23 @@ rules! {
     BackupFailure => "backup_failure", 1, 5 * 60, High;
     /// The root key file or the data directory is readable by others than Ward.
     PermissionsTooOpen => "permissions_too_open", 1, 5 * 60, High;
+    /// An open incident passed 48 hours with an affected tenant not yet notified (once per
+    /// incident; `threshold` and `window` do not apply).
+    IncidentNotificationDue => "incident_notification_due", 1, 5 * 60, High;
+    /// An open incident passed the 72-hour notification deadline (GDPR Art. 33) with an
+    /// affected tenant not notified (once per incident; `threshold` and `window` do not apply).
+    IncidentNotificationOverdue => "incident_notification_overdue", 1, 5 * 60, Critical;
+}
+
+impl RuleName {
+    /// Whether the rule is raised by the incident clock rather than counted over the audit
+    /// stream: it fires once per incident, so only `enabled` and `severity` mean anything.
+    pub fn is_clock(self) -> bool {
+        matches!(
+            self,
+            Self::IncidentNotificationDue | Self::IncidentNotificationOverdue
+        )
+    }
 }
 
 impl fmt::Display for RuleName {

@@ -34,7 +34,8 @@ pub use key_jobs::KeyJobs;
 pub use webhook_worker::WebhookOptions;
 
 use routes::{
-    alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users, webhooks,
+    alerts, audit, auth, doctor, incidents, keys, records, rights, support, system, tenants, users,
+    webhooks,
 };
 
 /// Largest request body accepted (a full batch of 1000 items fits).
@@ -398,6 +399,54 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/tenants/{tenant}/webhooks/{webhook}/test",
             post(webhooks::test_tenant_webhook),
+        )
+        .route(
+            "/incidents",
+            post(incidents::open_operator_incident).get(incidents::list_operator_incidents),
+        )
+        .route(
+            "/incidents/{incident}",
+            get(incidents::get_operator_incident),
+        )
+        .route(
+            "/incidents/{incident}/notes",
+            post(incidents::note_operator_incident),
+        )
+        .route(
+            "/incidents/{incident}/notified",
+            post(incidents::notified_operator_incident),
+        )
+        .route(
+            "/incidents/{incident}/close",
+            post(incidents::close_operator_incident),
+        )
+        .route(
+            "/incidents/{incident}/notification",
+            get(incidents::operator_notification),
+        )
+        .route(
+            "/tenants/{tenant}/incidents",
+            post(incidents::open_tenant_incident).get(incidents::list_tenant_incidents),
+        )
+        .route(
+            "/tenants/{tenant}/incidents/{incident}",
+            get(incidents::get_tenant_incident),
+        )
+        .route(
+            "/tenants/{tenant}/incidents/{incident}/notes",
+            post(incidents::note_tenant_incident),
+        )
+        .route(
+            "/tenants/{tenant}/incidents/{incident}/notified",
+            post(incidents::notified_tenant_incident),
+        )
+        .route(
+            "/tenants/{tenant}/incidents/{incident}/close",
+            post(incidents::close_tenant_incident),
+        )
+        .route(
+            "/tenants/{tenant}/incidents/{incident}/notification",
+            get(incidents::tenant_notification),
         );
     Router::new()
         .route("/healthz", get(system::healthz))
@@ -454,8 +503,8 @@ pub async fn serve_with(
     .await
 }
 
-/// The accept loop plus the failed-authentication summaries and the webhook delivery worker,
-/// for either scheme.
+/// The accept loop plus the failed-authentication summaries, the webhook delivery worker and
+/// the incident clock, for either scheme.
 async fn serve_app<H: conn::Handshake>(
     listener: TcpListener,
     app: Router,
@@ -466,13 +515,28 @@ async fn serve_app<H: conn::Handshake>(
 ) -> std::io::Result<()> {
     let flusher = tokio::spawn(flush_auth_failures(vault.clone()));
     let deliverer = tokio::spawn(webhook_worker::run(vault.clone(), webhooks));
+    let clock = tokio::spawn(incident_clock(vault.clone()));
     let r = conn::serve(listener, app, limits, handshake, shutdown).await;
     flusher.abort();
     deliverer.abort();
+    clock.abort();
     if let Err(e) = vault.flush_auth_failures(true).await {
         tracing::error!(error = %e, "writing the failed-authentication summaries");
     }
     r
+}
+
+/// The incidents' 72-hour clock: once a minute, raises the 48-hour and 72-hour alerts of
+/// open incidents whose affected tenants are not all notified (`Vault::check_incident_clocks`,
+/// which reads the vault's clock, so tests drive it by moving that clock and calling it).
+async fn incident_clock(vault: Vault) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = vault.check_incident_clocks().await {
+            tracing::error!(error = %e, "checking the incidents' notification clocks");
+        }
+    }
 }
 
 /// Writes the summaries of closed failed-authentication windows once a minute.

@@ -4,7 +4,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    alerts, audit, auth, doctor, keys, records, rights, support, system, tenants, users, webhooks,
+    alerts, audit, auth, doctor, incidents, keys, records, rights, support, system, tenants, users,
+    webhooks,
 };
 
 /// Ward's HTTP API.
@@ -35,6 +36,14 @@ use crate::routes::{
         webhooks::create_operator_webhook, webhooks::list_operator_webhooks,
         webhooks::delete_operator_webhook, webhooks::operator_deliveries,
         webhooks::test_operator_webhook,
+        incidents::open_operator_incident, incidents::list_operator_incidents,
+        incidents::get_operator_incident, incidents::note_operator_incident,
+        incidents::notified_operator_incident, incidents::close_operator_incident,
+        incidents::operator_notification,
+        incidents::open_tenant_incident, incidents::list_tenant_incidents,
+        incidents::get_tenant_incident, incidents::note_tenant_incident,
+        incidents::notified_tenant_incident, incidents::close_tenant_incident,
+        incidents::tenant_notification,
     ),
     modifiers(&BearerAuth, &AuthErrors, &PermissionTable),
     tags(
@@ -47,6 +56,7 @@ use crate::routes::{
         (name = "auth", description = "People: login sessions in a cookie, CSRF tokens, passwords"),
         (name = "support", description = "Support grants: staff access to a tenant's data only with its approval"),
         (name = "monitoring", description = "Alerts of the detection rules over the audit stream"),
+        (name = "incidents", description = "Personal-data breach incidents and their 72-hour notification clock (GDPR Art. 33)"),
     )
 )]
 pub struct ApiDoc;

@@ -333,4 +333,16 @@ impl<H: CommitHook> Store for Hooked<H> {
     async fn webhook_outbox_pending(&self) -> Result<u64> {
         self.store.webhook_outbox_pending().await
     }
+
+    async fn incident(&self, id: Uuid) -> Result<Option<crate::IncidentView>> {
+        self.store.incident(id).await
+    }
+
+    async fn incidents(
+        &self,
+        scope: crate::IncidentScope,
+        limit: u32,
+    ) -> Result<Vec<crate::IncidentRow>> {
+        self.store.incidents(scope, limit).await
+    }
 }

@@ -13,6 +13,7 @@
 
 mod alerts;
 pub mod hooked;
+mod incidents;
 mod model;
 mod people;
 mod postgres;
@@ -25,6 +26,10 @@ mod time_codec;
 mod webhooks;
 
 pub use alerts::{AlertOp, AlertQuery, AlertRow};
+pub use incidents::{
+    INCIDENT_CLOSED, INCIDENT_OPEN, IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope,
+    IncidentTenantRow, IncidentView,
+};
 pub use model::*;
 pub use people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
 pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary, check_dump};
@@ -355,4 +360,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<DeliveryRow>>;
     /// Deliveries still pending, for the `ward_webhook_outbox_pending` gauge.
     async fn webhook_outbox_pending(&self) -> Result<u64>;
+    /// One incident with its tenants, subjects, alerts and timeline.
+    async fn incident(&self, id: Uuid) -> Result<Option<IncidentView>>;
+    /// Incidents of `scope`, newest first (oldest first for `ClockPending`), at most `limit`.
+    async fn incidents(&self, scope: IncidentScope, limit: u32) -> Result<Vec<IncidentRow>>;
 }

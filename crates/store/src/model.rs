@@ -547,6 +547,8 @@ pub enum Op {
     Alert(crate::AlertOp),
     /// A change to webhooks or their outbox.
     Webhook(crate::WebhookOp),
+    /// A change to incidents.
+    Incident(crate::IncidentOp),
 }
 
 /// What a commit produced.

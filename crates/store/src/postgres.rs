@@ -52,6 +52,7 @@
 //! [`PostgresStore::open_in_schema`]) run under a session advisory lock.
 
 mod alerts;
+mod incidents;
 mod people;
 mod webhooks;
 
@@ -1504,6 +1505,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
         Op::People(op) => people::apply(conn, op).await?,
         Op::Alert(op) => alerts::apply(conn, &op).await?,
         Op::Webhook(op) => webhooks::apply(conn, &op).await?,
+        Op::Incident(op) => incidents::apply(conn, &op).await?,
     }
     Ok(())
 }
@@ -2675,5 +2677,17 @@ impl Store for PostgresStore {
 
     async fn webhook_outbox_pending(&self) -> Result<u64> {
         webhooks::webhook_outbox_pending(&self.pool).await
+    }
+
+    async fn incident(&self, id: Uuid) -> Result<Option<crate::IncidentView>> {
+        incidents::incident(&self.pool, id).await
+    }
+
+    async fn incidents(
+        &self,
+        scope: crate::IncidentScope,
+        limit: u32,
+    ) -> Result<Vec<crate::IncidentRow>> {
+        incidents::incidents(&self.pool, scope, limit).await
     }
 }

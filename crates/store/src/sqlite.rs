@@ -11,6 +11,7 @@
 //! stall the runtime. Every statement is a cached prepared statement.
 
 mod alerts;
+mod incidents;
 mod people;
 mod webhooks;
 
@@ -107,6 +108,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "webhooks",
         include_str!("../migrations/sqlite/0010_webhooks.sql"),
+    ),
+    (
+        11,
+        "incidents",
+        include_str!("../migrations/sqlite/0011_incidents.sql"),
     ),
 ];
 
@@ -1591,6 +1597,7 @@ fn apply(
         Op::People(op) => people::apply(conn, op)?,
         Op::Alert(op) => alerts::apply(conn, op)?,
         Op::Webhook(op) => webhooks::apply(conn, op)?,
+        Op::Incident(op) => incidents::apply(conn, op)?,
     }
     Ok(())
 }
@@ -2904,5 +2911,18 @@ impl Store for SqliteStore {
 
     async fn webhook_outbox_pending(&self) -> Result<u64> {
         self.scan(webhooks::webhook_outbox_pending).await
+    }
+
+    async fn incident(&self, id: Uuid) -> Result<Option<crate::IncidentView>> {
+        self.scan(move |c| incidents::incident(c, id)).await
+    }
+
+    async fn incidents(
+        &self,
+        scope: crate::IncidentScope,
+        limit: u32,
+    ) -> Result<Vec<crate::IncidentRow>> {
+        self.scan(move |c| incidents::incidents(c, scope, limit))
+            .await
     }
 }

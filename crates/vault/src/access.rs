@@ -89,6 +89,14 @@ pub enum Operation {
     DecideAlerts,
     /// Create, list, delete or test the tenant's alert webhooks, read their delivery log.
     ManageWebhooks,
+    /// List or read the incidents that affect the tenant, and their draft notifications.
+    ReadIncidents,
+    /// Open an incident of the tenant, add to its timeline, mark the tenant notified, close it.
+    ManageIncidents {
+        /// Whether the change is a note or a closing of an incident the operator opened: the
+        /// tenant only marks itself notified of those; their timeline is the operator's.
+        operator_incident: bool,
+    },
     /// Change the tenant's settings (whether its users need TOTP).
     UpdateSettings {
         /// Whether the change turns the TOTP requirement on while the caller is a user
@@ -124,6 +132,8 @@ impl Operation {
             Self::DecideAlerts => (Action::Decide, Resource::Alerts),
             Self::UpdateSettings { .. } => (Action::Update, Resource::Settings),
             Self::ManageWebhooks => (Action::Manage, Resource::Webhooks),
+            Self::ReadIncidents => (Action::Read, Resource::Incidents),
+            Self::ManageIncidents { .. } => (Action::Manage, Resource::Incidents),
         }
     }
 
@@ -136,7 +146,10 @@ impl Operation {
             | Self::ChangeLifecycle
             | Self::ReadAudit
             | Self::ReadAlerts
-            | Self::DecideAlerts => true,
+            | Self::DecideAlerts
+            // A breach of a tenant that is leaving is still notified in 72 hours.
+            | Self::ReadIncidents
+            | Self::ManageIncidents { .. } => true,
             Self::ExportTenant => status == "deactivated",
             _ => false,
         }
@@ -170,6 +183,10 @@ pub enum PlatformOperation {
     ManageWebhooks,
     /// Examine the deployment (`GET /v1/doctor`).
     ExamineDeployment,
+    /// List or read the operator's incidents and their draft notifications.
+    ReadIncidents,
+    /// Open an operator incident, add to its timeline, mark tenants notified, close it.
+    ManageIncidents,
 }
 
 impl PlatformOperation {
@@ -182,6 +199,8 @@ impl PlatformOperation {
             Self::DecideAlerts => (Action::Decide, Resource::PlatformAlerts),
             Self::ManageWebhooks => (Action::Manage, Resource::PlatformWebhooks),
             Self::ExamineDeployment => (Action::Read, Resource::Deployment),
+            Self::ReadIncidents => (Action::Read, Resource::PlatformIncidents),
+            Self::ManageIncidents => (Action::Manage, Resource::PlatformIncidents),
         }
     }
 }
@@ -534,6 +553,15 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
                     .into(),
             });
         }
+        Operation::ManageIncidents {
+            operator_incident: true,
+        } => {
+            return Err(forbidden(
+                "operator_incident",
+                "the operator opened this incident: a tenant marks itself notified of it; its \
+                 timeline and closing are the operator's",
+            ));
+        }
         Operation::IssueInvitation { has_owner: true } => {
             return Err(Denial::Conflict {
                 code: "owner_exists",
@@ -655,6 +683,8 @@ fn describe(op: Operation) -> &'static str {
         Operation::DecideAlerts => "acknowledge or resolve alerts",
         Operation::UpdateSettings { .. } => "change the tenant's settings",
         Operation::ManageWebhooks => "manage webhooks",
+        Operation::ReadIncidents => "read incidents",
+        Operation::ManageIncidents { .. } => "manage incidents",
     }
 }
 
@@ -774,6 +804,7 @@ mod tests {
             Operation::ReadAudit,
             Operation::ReadAlerts,
             Operation::DecideAlerts,
+            Operation::ReadIncidents,
             Operation::ExportTenant,
         ];
         for op in open {
@@ -812,6 +843,47 @@ mod tests {
             Operation::ReadTenant,
         ] {
             assert!(grant_disclosure(&access(&p, op, contact, None, &[])).is_err());
+        }
+    }
+
+    #[test]
+    fn incidents_are_managed_by_owners_and_admins_and_read_by_auditors_too() {
+        for role in ROLES {
+            let read = code(decide_as(role, Operation::ReadIncidents));
+            let manage = code(decide_as(
+                role,
+                Operation::ManageIncidents {
+                    operator_incident: false,
+                },
+            ));
+            let (may_read, may_manage) = match role {
+                Role::Owner | Role::Admin => (true, true),
+                Role::Auditor => (true, false),
+                _ => (false, false),
+            };
+            assert_eq!(read == "ok", may_read, "{role} reading: {read}");
+            assert_eq!(manage == "ok", may_manage, "{role} managing: {manage}");
+        }
+        // The timeline of the operator's incident is the operator's.
+        for role in [Role::Owner, Role::Admin] {
+            let got = code(decide_as(
+                role,
+                Operation::ManageIncidents {
+                    operator_incident: true,
+                },
+            ));
+            assert_eq!(got, "operator_incident", "{role}");
+        }
+        let op = principal(Role::Operator, Uuid::nil());
+        for platform in [
+            PlatformOperation::ReadIncidents,
+            PlatformOperation::ManageIncidents,
+        ] {
+            assert!(decide_platform(&op, platform).is_ok());
+            for role in [Role::Owner, Role::Admin, Role::Auditor, Role::Member] {
+                let p = principal(role, Uuid::from_u128(1));
+                assert!(decide_platform(&p, platform).is_err(), "{role}");
+            }
         }
     }
 

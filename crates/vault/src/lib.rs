@@ -18,6 +18,7 @@ mod clock;
 mod disclosure;
 mod error;
 pub mod gauges;
+mod incidents;
 mod keys;
 mod monitor;
 mod people;
@@ -59,6 +60,11 @@ pub use batch::{BatchItem, BatchOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disclosure::RecordOut;
 pub use error::{Conflict, Result, VaultError};
+pub use incidents::{
+    AffectedTenantOut, CategoryOut, ContactOut, IncidentOut, MAX_INCIDENT_NOTE, MAX_INCIDENT_PAGE,
+    MAX_INCIDENT_REFS, MAX_INCIDENT_TITLE, NOTIFICATION_DEADLINE, NOTIFICATION_DUE, NewIncident,
+    NotificationDraft, TimelineOut,
+};
 pub use monitor::{AlertChange, AlertOut, MAX_ALERT_PAGE, evaluate_rules};
 pub use people::{
     ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, BreakGlassNotice, CSRF_HEADER, CreatedUser,
@@ -152,6 +158,8 @@ struct Inner {
     webhook_keys: webhooks::WebhookKeys,
     /// Wakes the webhook delivery worker after a commit queued deliveries.
     webhook_wake: tokio::sync::Notify,
+    /// The platform keys operator incidents' title and notes are sealed under.
+    incident_keys: incidents::IncidentKeys,
     /// Break-glass grants as they open, for whoever notifies tenants.
     break_glass: tokio::sync::broadcast::Sender<BreakGlassNotice>,
     /// Recently read tenant rows, for key material and settings on the write path. Access
@@ -216,6 +224,7 @@ impl Vault {
                 people: people::PeopleKeys::new(&config.root_keys)?,
                 webhook_keys: webhooks::WebhookKeys::new(&config.root_keys)?,
                 webhook_wake: tokio::sync::Notify::new(),
+                incident_keys: incidents::IncidentKeys::new(&config.root_keys)?,
                 break_glass: tokio::sync::broadcast::channel(256).0,
                 tenant_cache: Mutex::new(HashMap::new()),
                 gauges_at: Mutex::new(None),
@@ -368,6 +377,8 @@ impl Vault {
             PlatformOperation::DecideAlerts => Action::AlertResolve,
             PlatformOperation::ManageWebhooks => Action::WebhookRead,
             PlatformOperation::ExamineDeployment => Action::DeploymentExamine,
+            PlatformOperation::ReadIncidents => Action::IncidentRead,
+            PlatformOperation::ManageIncidents => Action::IncidentNote,
         };
         let event = self.event(ctx, action, None);
         self.check_platform(ctx, op, &event).await

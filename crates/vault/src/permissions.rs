@@ -78,6 +78,10 @@ pub enum Resource {
     /// The deployment's health: the doctor's findings about files, keys, storage, audit log,
     /// backups and clock (no tenant data).
     Deployment,
+    /// A tenant's personal-data breach incidents (its own, and the operator's that affect it).
+    Incidents,
+    /// The operator's incidents, which may affect several tenants.
+    PlatformIncidents,
 }
 
 /// How a role holds a permission.
@@ -134,6 +138,8 @@ pub const TABLE: &[Permission] = &[
     p(Operator, A::Decide, R::PlatformAlerts, Always),
     p(Operator, A::Manage, R::PlatformWebhooks, Always),
     p(Operator, A::Read, R::Deployment, Always),
+    p(Operator, A::Read, R::PlatformIncidents, Always),
+    p(Operator, A::Manage, R::PlatformIncidents, Always),
     // Support: asks for grants; reads and writes data only under one.
     p(Support, A::Request, R::SupportGrants, Always),
     p(Support, A::Read, R::Tenant, UnderGrant),
@@ -162,6 +168,8 @@ pub const TABLE: &[Permission] = &[
     p(Owner, A::Decide, R::Alerts, Always),
     p(Owner, A::Update, R::Settings, Always),
     p(Owner, A::Manage, R::Webhooks, Always),
+    p(Owner, A::Read, R::Incidents, Always),
+    p(Owner, A::Manage, R::Incidents, Always),
     // Admin: everything but the tenant's lifecycle (and, by role order, owner keys).
     p(Admin, A::Read, R::Tenant, Always),
     p(Admin, A::Manage, R::Keys, Always),
@@ -180,6 +188,8 @@ pub const TABLE: &[Permission] = &[
     p(Admin, A::Revoke, R::Users, Always),
     p(Admin, A::Read, R::Alerts, Always),
     p(Admin, A::Manage, R::Webhooks, Always),
+    p(Admin, A::Read, R::Incidents, Always),
+    p(Admin, A::Manage, R::Incidents, Always),
     // Member: data for its named purposes.
     p(Member, A::Read, R::Tenant, Always),
     p(Member, A::Read, R::Records, Always),
@@ -192,6 +202,7 @@ pub const TABLE: &[Permission] = &[
     p(Auditor, A::Read, R::SupportGrants, Always),
     p(Auditor, A::Read, R::Users, Always),
     p(Auditor, A::Read, R::Alerts, Always),
+    p(Auditor, A::Read, R::Incidents, Always),
 ];
 
 /// How `role` holds `action` on `resource`, or `None` when it does not.
@@ -278,6 +289,8 @@ impl fmt::Display for Resource {
             Self::Webhooks => "webhooks",
             Self::PlatformWebhooks => "platform webhooks",
             Self::Deployment => "deployment health",
+            Self::Incidents => "incidents",
+            Self::PlatformIncidents => "platform incidents",
         })
     }
 }

@@ -74,3 +74,37 @@ fn bad_settings_are_refused_naming_the_field() {
     let d = single(&format!("{BASE}[monitoring]\nverbose = true\n"));
     assert!(d.message.contains("unknown key `verbose`"), "{}", d.message);
 }
+
+#[test]
+fn incident_clock_rules_take_severity_and_enabled_only() {
+    let policy = load(&format!(
+        "{BASE}[monitoring.rules.incident_notification_due]\nseverity = \"critical\"\n\
+         [monitoring.rules.incident_notification_overdue]\nenabled = false\n"
+    ));
+    let due = policy
+        .monitoring
+        .rule(RuleName::IncidentNotificationDue)
+        .unwrap();
+    assert_eq!(due.severity, Severity::Critical);
+    assert!(
+        policy
+            .monitoring
+            .rule(RuleName::IncidentNotificationOverdue)
+            .is_none()
+    );
+    let defaults = load(BASE);
+    assert_eq!(
+        defaults
+            .monitoring
+            .rule(RuleName::IncidentNotificationOverdue)
+            .unwrap()
+            .severity,
+        Severity::Critical
+    );
+    for setting in ["threshold = 3", "window = \"1h\""] {
+        let d = single(&format!(
+            "{BASE}[monitoring.rules.incident_notification_due]\n{setting}\n"
+        ));
+        assert!(d.message.contains("does not apply"), "{}", d.message);
+    }
+}

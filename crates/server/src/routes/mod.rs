@@ -4,6 +4,7 @@ pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod doctor;
+pub(crate) mod incidents;
 pub(crate) mod keys;
 pub(crate) mod records;
 pub(crate) mod rights;

@@ -17,6 +17,8 @@ use ward_testkit::TestServer;
 /// Tenant A's values: none may appear in any answer to tenant B.
 const NAME: &str = "Isolde Quarantine-Ashworth";
 const EMAIL: &str = "isolde.quarantine@tenant-a.example";
+/// Tenant A's incident title.
+const INCIDENT: &str = "Isolde's laptop left on a train";
 
 /// What an operation sends so that its extractors accept it.
 fn sample(method: &str, path: &str, a: &Ids) -> (String, Option<Value>) {
@@ -33,6 +35,13 @@ fn sample(method: &str, path: &str, a: &Ids) -> (String, Option<Value>) {
         ("POST", "/v1/tenants/{tenant}/webhooks") => (
             String::new(),
             Some(json!({"url": "https://hooks.example.com/intruder"})),
+        ),
+        ("POST", "/v1/tenants/{tenant}/incidents") => {
+            (String::new(), Some(json!({"title": "intruder"})))
+        }
+        ("POST", "/v1/tenants/{tenant}/incidents/{incident}/notes") => (
+            String::new(),
+            Some(json!({"text": "intruder", "kind": "note"})),
         ),
         ("PATCH", "/v1/tenants/{tenant}/settings") => {
             (String::new(), Some(json!({"require_totp": false})))
@@ -100,6 +109,7 @@ struct Ids {
     record: String,
     key: String,
     request: String,
+    incident: String,
 }
 
 impl Ids {
@@ -110,6 +120,7 @@ impl Ids {
             .replace("{record}", &self.record)
             .replace("{key}", &self.key)
             .replace("{request}", &self.request)
+            .replace("{incident}", &self.incident)
             .replace("{collection}", "contact")
             // No grant of A's exists for B to name; B must get 404 before any grant lookup.
             .replace("{grant}", "0190a5d2-0000-7000-8000-000000000000")
@@ -189,12 +200,21 @@ async fn matrix(srv: TestServer) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{request}");
+    let (s, incident) = srv
+        .post(
+            &format!("/v1/tenants/{}/incidents", a.id),
+            &a.owner,
+            json!({"title": INCIDENT, "subjects": [subject]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{incident}");
     let ids = Ids {
         tenant: a.id.clone(),
         subject: subject.clone(),
         record: record.clone(),
         key: key.clone(),
         request: request["id"].as_str().expect("request id").to_owned(),
+        incident: incident["id"].as_str().expect("incident id").to_owned(),
     };
     let intruders = [
         ("owner", b.owner.clone()),
@@ -213,6 +233,8 @@ async fn matrix(srv: TestServer) {
         ids.record.as_str(),
         ids.key.as_str(),
         ids.request.as_str(),
+        ids.incident.as_str(),
+        INCIDENT,
     ];
 
     let mut probed = 0;
@@ -277,6 +299,19 @@ async fn matrix(srv: TestServer) {
         .get(&format!("/v1/tenants/{}/keys", a.id), &a.owner)
         .await;
     assert_eq!(keys.as_array().map(Vec::len), Some(1), "A's keys: {keys}");
+    let (_, incident) = srv
+        .get(
+            &format!("/v1/tenants/{}/incidents/{}", a.id, ids.incident),
+            &a.owner,
+        )
+        .await;
+    assert_eq!(incident["status"], "open", "{incident}");
+    assert_eq!(incident["timeline"], json!([]), "{incident}");
+    assert_eq!(
+        incident["affected"][0]["notified_at"],
+        json!(null),
+        "{incident}"
+    );
 }
 
 #[tokio::test]

@@ -420,6 +420,76 @@ const TABLE: &[(&str, &str, &str)] = &[
         "401 401 403 401 403 403 403 403 403 409 409 409 409",
     ),
     (
+        "GET",
+        "/v1/tenants/{tenant}/incidents",
+        "401 401 404 401 200 200 403 200 403 403 403 403 403",
+    ),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/incidents/{incident}",
+        "401 401 404 401 200 200 403 200 403 403 403 403 403",
+    ),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/incidents/{incident}/notification",
+        "401 401 404 401 200 200 403 200 403 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/incidents",
+        "401 401 404 401 201 201 403 403 403 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/incidents/{incident}/notes",
+        "401 401 404 401 201 201 403 403 403 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/incidents/{incident}/notified",
+        "401 401 404 401 200 200 403 403 403 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/incidents/{incident}/close",
+        "401 401 404 401 200 200 403 403 403 403 403 403 403",
+    ),
+    (
+        "GET",
+        "/v1/incidents",
+        "401 401 403 401 403 403 403 403 200 403 403 403 403",
+    ),
+    (
+        "GET",
+        "/v1/incidents/{incident}",
+        "401 401 403 401 403 403 403 403 200 403 403 403 403",
+    ),
+    (
+        "GET",
+        "/v1/incidents/{incident}/notification",
+        "401 401 403 401 403 403 403 403 200 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/incidents",
+        "401 401 403 401 403 403 403 403 201 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/incidents/{incident}/notes",
+        "401 401 403 401 403 403 403 403 201 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/incidents/{incident}/notified",
+        "401 401 403 401 403 403 403 403 200 403 403 403 403",
+    ),
+    (
+        "POST",
+        "/v1/incidents/{incident}/close",
+        "401 401 403 401 403 403 403 403 200 403 403 403 403",
+    ),
+    (
         "POST",
         "/v1/auth/totp/confirm",
         "401 401 403 401 403 403 403 403 403 409 409 409 409",
@@ -436,6 +506,10 @@ struct World {
     record: String,
     member_key_id: String,
     request: String,
+    /// An incident of the tenant.
+    incident: String,
+    /// An operator incident that affects the tenant.
+    operator_incident: String,
 }
 
 /// Credentials shared by every world: an ended session, the other tenant's owner, and the
@@ -483,12 +557,30 @@ async fn world(srv: &TestServer) -> World {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{r}");
+    let (st, i) = srv
+        .post(
+            &format!("/v1/tenants/{}/incidents", t.id),
+            &t.owner,
+            json!({ "title": "table", "subjects": [subject] }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{i}");
+    let (st, oi) = srv
+        .post(
+            "/v1/incidents",
+            &srv.operator,
+            json!({ "title": "table", "tenants": [t.id] }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{oi}");
     World {
         t,
         subject,
         record,
         member_key_id: k["id"].as_str().unwrap().to_owned(),
         request: r["id"].as_str().unwrap().to_owned(),
+        incident: i["id"].as_str().unwrap().to_owned(),
+        operator_incident: oi["id"].as_str().unwrap().to_owned(),
     }
 }
 
@@ -602,8 +694,14 @@ async fn credential(srv: &TestServer, cast: &Cast, w: &World, p: usize, own: boo
 
 /// The concrete request of a route in a world: path and body.
 fn request(method: &str, route: &str, w: &World) -> (String, Option<Value>) {
+    let incident = if route.starts_with("/v1/incidents/") {
+        &w.operator_incident
+    } else {
+        &w.incident
+    };
     let path = route
         .replace("{tenant}", &w.t.id)
+        .replace("{incident}", incident)
         .replace("{subject}", &w.subject)
         .replace("{record}", &w.record)
         .replace("{key}", &w.member_key_id)
@@ -617,6 +715,15 @@ fn request(method: &str, route: &str, w: &World) -> (String, Option<Value>) {
     let purpose = "purpose=essential.service";
     let (path, body) = match (method, route) {
         ("POST", "/v1/tenants") => (path, Some(json!({ "name": "New" }))),
+        ("POST", "/v1/tenants/{tenant}/incidents") => (path, Some(json!({ "title": "New" }))),
+        ("POST", "/v1/incidents") => (path, Some(json!({ "title": "New", "tenants": [w.t.id] }))),
+        ("POST", "/v1/tenants/{tenant}/incidents/{incident}/notes")
+        | ("POST", "/v1/incidents/{incident}/notes") => {
+            (path, Some(json!({ "text": "n", "kind": "note" })))
+        }
+        ("GET", "/v1/incidents/{incident}/notification") => {
+            (format!("{path}?tenant={}", w.t.id), None)
+        }
         ("POST", "/v1/tenants/{tenant}/webhooks") | ("POST", "/v1/webhooks") => (
             path,
             Some(json!({ "url": "https://hooks.example.com/ward" })),
@@ -742,6 +849,8 @@ async fn routes(srv: &TestServer) -> BTreeSet<(String, String)> {
         record: "0190a5d2-0000-7000-8000-000000000000".into(),
         member_key_id: "0190a5d2-0000-7000-8000-000000000000".into(),
         request: "0190a5d2-0000-7000-8000-000000000000".into(),
+        incident: "0190a5d2-0000-7000-8000-000000000000".into(),
+        operator_incident: "0190a5d2-0000-7000-8000-000000000000".into(),
     };
     for route in &paths {
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {

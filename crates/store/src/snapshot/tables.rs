@@ -270,6 +270,57 @@ pub(crate) const DATA: &[Table] = &[
         key: &["id"],
     },
     Table {
+        name: "incidents",
+        columns: &[
+            col("id", Uuid),
+            opt("tenant", Uuid),
+            col("opened_by", Text),
+            col("title", Bytes),
+            col("status", Text),
+            col("opened_at", Time),
+            opt("closed_at", Time),
+            col("due_alerted", Int),
+            col("overdue_alerted", Int),
+        ],
+        key: &["id"],
+    },
+    Table {
+        name: "incident_tenants",
+        columns: &[
+            col("incident", Uuid),
+            col("tenant", Uuid),
+            opt("notified_at", Time),
+            opt("notified_by", Text),
+        ],
+        key: &["incident", "tenant"],
+    },
+    Table {
+        name: "incident_subjects",
+        columns: &[
+            col("incident", Uuid),
+            col("tenant", Uuid),
+            col("subject", Uuid),
+        ],
+        key: &["incident", "tenant", "subject"],
+    },
+    Table {
+        name: "incident_alerts",
+        columns: &[col("incident", Uuid), col("alert", Uuid)],
+        key: &["incident", "alert"],
+    },
+    Table {
+        name: "incident_notes",
+        columns: &[
+            col("incident", Uuid),
+            col("seq", Int),
+            col("at", Time),
+            col("author", Text),
+            col("kind", Text),
+            col("text", Bytes),
+        ],
+        key: &["incident", "seq"],
+    },
+    Table {
         name: "subjects",
         columns: &[
             col("tenant", Uuid),
@@ -487,8 +538,17 @@ pub(crate) const KEYS: &[Table] = &[
 /// (wherever it sits in the stream's order). Columns evolve the same way, with no list: a
 /// column added later goes at the end of its table and is nullable, and a dump without it
 /// restores it as NULL.
-pub(crate) const ADDED_LATER: &[&str] =
-    &["memberships", "alerts", "webhooks", "webhook_deliveries"];
+pub(crate) const ADDED_LATER: &[&str] = &[
+    "memberships",
+    "alerts",
+    "webhooks",
+    "webhook_deliveries",
+    "incidents",
+    "incident_tenants",
+    "incident_subjects",
+    "incident_alerts",
+    "incident_notes",
+];
 
 /// What restores a table a dump lacks (see [`ADDED_LATER`]) from what the dump held: the
 /// statement its migration ran over existing rows, valid on both backends. A table without one

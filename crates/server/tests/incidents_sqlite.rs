@@ -1,0 +1,15 @@
+//! Incidents and the 72-hour notification clock over HTTP, on SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ward_testkit::{Backend, Options};
+
+/// Options of every server in this suite.
+pub(crate) fn options() -> Options {
+    Options {
+        backend: Backend::Sqlite,
+        ..Options::default()
+    }
+}
+
+#[path = "incidents/flow.rs"]
+mod flow;
