@@ -26,6 +26,7 @@ pub mod permissions;
 mod principal;
 mod record_rotation;
 mod records;
+mod request_state;
 mod restore_check;
 pub mod retention;
 mod retry;

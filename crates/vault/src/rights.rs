@@ -15,6 +15,7 @@ use ward_store::{HeldRecordRow, HoldRow, LedgerRow, Op, RecordFilter, RequestRow
 use crate::access::{ALL_NON_ESSENTIAL, Operation};
 use crate::disclosure::disclose;
 use crate::records::{record_aad, tenant_retention_override};
+use crate::request_state::{RequestKind, RequestStatus};
 use crate::sealed_text;
 use crate::{RequestContext, Result, Vault, VaultError, parse_list};
 
@@ -124,14 +125,6 @@ pub struct RequestOut {
     #[schema(value_type = Object)]
     pub result: Option<Value>,
 }
-
-const REQUEST_KINDS: [&str; 5] = [
-    "access",
-    "portability",
-    "erasure",
-    "rectification",
-    "restriction",
-];
 
 impl Vault {
     /// Everything held about a subject, decrypted, with its own schema and the audit trail of
@@ -732,20 +725,20 @@ impl Vault {
             &event,
         )
         .await?;
-        if !REQUEST_KINDS.contains(&new.kind.as_str()) {
+        let Some(kind) = RequestKind::parse(&new.kind) else {
             return Err(VaultError::invalid(
                 "invalid_kind",
-                format!("kind must be one of {}", REQUEST_KINDS.join(", ")),
+                format!("kind must be one of {}", RequestKind::listed()),
                 Some("kind"),
             ));
-        }
+        };
         let verified_by =
             crate::text::parse(&new.verified_by, "verified_by", "invalid_verified_by", 200)?;
         let verified_by = verified_by.as_str();
         self.subject_view(tenant, new.subject, RecordFilter::None)
             .await?;
         let mut detail = json!({});
-        if new.kind == "restriction" {
+        if kind == RequestKind::Restriction {
             for p in &new.purposes {
                 Purpose::parse(p).map_err(|e| {
                     VaultError::invalid("invalid_purpose", format!("{p:?}: {e}"), Some("purposes"))
@@ -765,9 +758,9 @@ impl Vault {
         let row = RequestRow {
             tenant,
             id: Uuid::now_v7(),
-            kind: new.kind.clone(),
+            kind: kind.as_str().to_owned(),
             subject: new.subject,
-            status: "open".into(),
+            status: RequestStatus::Open.as_str().to_owned(),
             verified_by: verified_by.to_owned(),
             detail: detail.to_string(),
             created_at: now,
@@ -798,7 +791,7 @@ impl Vault {
         )
         .await?;
         if let Some(s) = status
-            && !["open", "completed", "rejected"].contains(&s)
+            && RequestStatus::parse(s).is_none()
         {
             return Err(VaultError::invalid(
                 "invalid_status",
@@ -810,7 +803,14 @@ impl Vault {
         let rows = self
             .inner
             .store
-            .requests(tenant, if overdue_only { Some("open") } else { status })
+            .requests(
+                tenant,
+                if overdue_only {
+                    Some(RequestStatus::Open.as_str())
+                } else {
+                    status
+                },
+            )
             .await?;
         let rows = rows
             .into_iter()
@@ -833,11 +833,21 @@ impl Vault {
         how: CompleteRequest,
     ) -> Result<RequestOut> {
         let (row, trow) = self.open_request_row(ctx, tenant, id).await?;
-        let result = match row.kind.as_str() {
-            "access" | "portability" => self.export_subject(ctx, tenant, row.subject).await?,
-            "erasure" => serde_json::to_value(self.erase_subject(ctx, tenant, row.subject).await?)
-                .unwrap_or(Value::Null),
-            "restriction" => {
+        let kind = RequestKind::parse(&row.kind).ok_or_else(|| {
+            VaultError::Store(ward_store::StoreError::Corrupt(format!(
+                "request {} has kind {:?}",
+                row.id, row.kind
+            )))
+        })?;
+        let result = match kind {
+            RequestKind::Access | RequestKind::Portability => {
+                self.export_subject(ctx, tenant, row.subject).await?
+            }
+            RequestKind::Erasure => {
+                serde_json::to_value(self.erase_subject(ctx, tenant, row.subject).await?)
+                    .unwrap_or(Value::Null)
+            }
+            RequestKind::Restriction => {
                 let d: Value = serde_json::from_str(&row.detail).unwrap_or(Value::Null);
                 let r = RestrictionIn {
                     purposes: d["purposes"]
@@ -852,7 +862,7 @@ impl Vault {
                 };
                 json!({ "restrictions": self.restrict(ctx, tenant, row.subject, r).await? })
             }
-            _ => {
+            RequestKind::Rectification => {
                 let (Some(record), Some(fields)) = (how.record, how.fields.as_ref()) else {
                     return Err(VaultError::invalid(
                         "fields_required",
@@ -873,12 +883,21 @@ impl Vault {
                 json!({ "record": rec.id, "revision": rec.revision })
             }
         };
-        let summary = match row.kind.as_str() {
-            "access" | "portability" => json!({ "delivered": true }),
-            _ => result.clone(),
+        let summary = match kind {
+            RequestKind::Access | RequestKind::Portability => json!({ "delivered": true }),
+            RequestKind::Erasure | RequestKind::Rectification | RequestKind::Restriction => {
+                result.clone()
+            }
         };
-        self.close_request(ctx, &trow, row, "completed", summary, Some(result))
-            .await
+        self.close_request(
+            ctx,
+            &trow,
+            row,
+            RequestStatus::Completed,
+            summary,
+            Some(result),
+        )
+        .await
     }
 
     /// Rejects a request with a reason (e.g. identity could not be verified).
@@ -896,7 +915,7 @@ impl Vault {
             ctx,
             &trow,
             row,
-            "rejected",
+            RequestStatus::Rejected,
             json!({ "reason": reason }),
             None,
         )
@@ -923,7 +942,7 @@ impl Vault {
             .await?
             .ok_or(VaultError::NotFound("request"))?;
         let row = self.open_request_text(&trow, row)?;
-        if row.status != "open" {
+        if RequestStatus::parse(&row.status) != Some(RequestStatus::Open) {
             return Err(VaultError::conflict(format!(
                 "request is already {}",
                 row.status
@@ -937,18 +956,18 @@ impl Vault {
         ctx: &RequestContext,
         trow: &TenantRow,
         row: RequestRow,
-        status: &str,
+        status: RequestStatus,
         detail: Value,
         result: Option<Value>,
     ) -> Result<RequestOut> {
         let now = self.now();
         let mut event = self.event(ctx, Action::RequestUpdate, Some(row.tenant));
         event.subject = Some(row.subject);
-        event.detail = Some(json!({ "request": row.id, "status": status }));
+        event.detail = Some(json!({ "request": row.id, "status": status.as_str() }));
         let mut merged: Value = serde_json::from_str(&row.detail).unwrap_or_else(|_| json!({}));
         merged["outcome"] = detail;
         let updated = RequestRow {
-            status: status.into(),
+            status: status.as_str().to_owned(),
             detail: merged.to_string(),
             closed_at: Some(now),
             ..row
@@ -1217,7 +1236,7 @@ fn request_out(r: &RequestRow, now: OffsetDateTime, result: Option<Value>) -> Re
         created_at: r.created_at,
         due_at: r.due_at,
         closed_at: r.closed_at,
-        overdue: r.status == "open" && r.due_at < now,
+        overdue: RequestStatus::parse(&r.status) == Some(RequestStatus::Open) && r.due_at < now,
         detail: serde_json::from_str(&r.detail).unwrap_or(Value::Null),
         result,
     }
