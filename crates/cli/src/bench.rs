@@ -527,7 +527,7 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
             Op::InsertTenant(ward_store::TenantRow {
                 id: tenant,
                 name: "bench".into(),
-                status: "active".into(),
+                status: ward_store::TenantStatus::Active,
                 region: None,
                 wrapped_key: Some(vec![0; 60]),
                 root_key_version: 1,

@@ -54,7 +54,7 @@ async fn populate(store: Arc<dyn Store>, records: usize, size: usize) {
         .commit(vec![Op::InsertTenant(TenantRow {
             id: tenant,
             name: "bench".into(),
-            status: "active".into(),
+            status: ward_store::TenantStatus::Active,
             region: None,
             wrapped_key: Some(noise(0, 60)),
             root_key_version: 1,

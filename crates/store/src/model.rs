@@ -7,6 +7,49 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_audit::AuditEvent;
 
+/// Where a tenant is in its lifecycle. Stored as its name (`as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TenantStatus {
+    /// In use.
+    Active,
+    /// Cancelled: frozen for its grace period, then destroyed; may be reactivated until then.
+    Deactivated,
+    /// Its key shredded: nothing of its data can be read any more.
+    Destroyed,
+}
+
+impl TenantStatus {
+    /// Every status.
+    pub const ALL: [Self; 3] = [Self::Active, Self::Deactivated, Self::Destroyed];
+
+    /// The stored and shown name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deactivated => "deactivated",
+            Self::Destroyed => "destroyed",
+        }
+    }
+
+    /// The status named `s`, if any.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Decodes a stored name; anything else is a corrupt row.
+    pub(crate) fn decode(s: &str) -> crate::Result<Self> {
+        Self::parse(s).ok_or_else(|| crate::StoreError::Corrupt(format!("tenant status {s:?}")))
+    }
+}
+
+impl std::fmt::Display for TenantStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A tenant (an organization, the data controller).
 #[derive(Debug, Clone)]
 pub struct TenantRow {
@@ -14,8 +57,8 @@ pub struct TenantRow {
     pub id: Uuid,
     /// Display name (an organization name, not personal data).
     pub name: String,
-    /// `active`, `deactivated` or `destroyed`.
-    pub status: String,
+    /// Where it is in its lifecycle.
+    pub status: TenantStatus,
     /// Hosting region label.
     pub region: Option<String>,
     /// Tenant key sealed under the root key; `None` once destroyed (crypto-shredded).
@@ -223,7 +266,7 @@ pub enum RecordFilter<'a> {
 #[derive(Debug, Clone)]
 pub struct SubjectView {
     /// Tenant status at read time.
-    pub tenant_status: String,
+    pub tenant_status: TenantStatus,
     /// The subject.
     pub subject: SubjectRow,
     /// The records matched by the filter.
@@ -258,7 +301,7 @@ pub enum Op {
         /// Tenant id.
         id: Uuid,
         /// New status.
-        status: String,
+        status: TenantStatus,
         /// When.
         at: OffsetDateTime,
         /// Destruction deadline for a deactivated tenant.

@@ -79,7 +79,7 @@ use crate::{
     KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter,
     RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream,
     SnapshotSummary, Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow,
-    UserRow, WrappedKey, from_micros, to_micros,
+    TenantStatus, UserRow, WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -784,7 +784,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             )
             .bind(t.id.as_bytes().as_slice())
             .bind(&t.name)
-            .bind(&t.status)
+            .bind(t.status.as_str())
             .bind(&t.region)
             .bind(i64::from(t.root_key_version))
             .bind(i64::from(t.key_version))
@@ -814,7 +814,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 "UPDATE tenants SET status = $1, status_changed_at = $2, destroy_after = $3 \
                  WHERE id = $4",
             )
-            .bind(&status)
+            .bind(status.as_str())
             .bind(to_micros(at))
             .bind(destroy_after.map(to_micros))
             .bind(id.as_bytes().as_slice())
@@ -1817,7 +1817,7 @@ fn tenant_from(row: &PgRow) -> Result<TenantRow> {
     Ok(TenantRow {
         id: uuid_at(row, 0)?,
         name: row.try_get(1)?,
-        status: row.try_get(2)?,
+        status: TenantStatus::decode(row.try_get(2)?)?,
         region: row.try_get(3)?,
         wrapped_key: row.try_get(4)?,
         root_key_version: u32_at(row, 5)?,
@@ -2075,7 +2075,7 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let mut view = SubjectView {
-            tenant_status: first.try_get(0)?,
+            tenant_status: TenantStatus::decode(first.try_get(0)?)?,
             subject: subject_from(first, 1)?,
             records: Vec::with_capacity(rows.len()),
         };

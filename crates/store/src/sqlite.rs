@@ -38,8 +38,8 @@ use crate::{
     Committed, Conflict, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner,
     KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
     RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
-    Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WrappedKey,
-    from_micros, to_micros,
+    Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, TenantStatus, UserRow,
+    WrappedKey, from_micros, to_micros,
 };
 
 /// Most requests one group commit takes; bounds the latency a batch adds to its first member.
@@ -975,7 +975,7 @@ fn apply(
                 params![
                     t.id,
                     t.name,
-                    t.status,
+                    t.status.as_str(),
                     t.region,
                     t.root_key_version,
                     t.key_version,
@@ -1006,7 +1006,12 @@ fn apply(
             "tenant",
             "UPDATE tenants SET status = ?1, status_changed_at = ?2, destroy_after = ?3 \
              WHERE id = ?4",
-            params![status, to_micros(*at), destroy_after.map(to_micros), id],
+            params![
+                status.as_str(),
+                to_micros(*at),
+                destroy_after.map(to_micros),
+                id
+            ],
         )?,
         Op::InsertApiKey(k) => {
             run(
@@ -1821,7 +1826,7 @@ fn tenant_from(row: &Row<'_>) -> Result<TenantRow> {
     Ok(TenantRow {
         id: uuid_at(row, 0)?,
         name: row.get(1)?,
-        status: row.get(2)?,
+        status: TenantStatus::decode(&row.get::<_, String>(2)?)?,
         region: row.get(3)?,
         wrapped_key: row.get(4)?,
         root_key_version: u32_at(row, 5)?,
@@ -2010,7 +2015,7 @@ fn subject_view(
         return Ok(None);
     };
     let mut view = SubjectView {
-        tenant_status: row.get(0)?,
+        tenant_status: TenantStatus::decode(&row.get::<_, String>(0)?)?,
         subject: subject_from(row, 1)?,
         records: Vec::new(),
     };

@@ -64,7 +64,7 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     let tenant = TenantRow {
         id: id(1),
         name: "t".into(),
-        status: "active".into(),
+        status: ward_store::TenantStatus::Active,
         region: None,
         wrapped_key: Some(vec![1; 60]),
         root_key_version: 1,

@@ -95,7 +95,7 @@ fn tenant(n: u128, key: Option<&[u8]>, created: i64) -> TenantRow {
     TenantRow {
         id: id(n),
         name: format!("tenant {n}"),
-        status: "active".into(),
+        status: ward_store::TenantStatus::Active,
         region: Some("eu-west".into()),
         wrapped_key: key.map(<[u8]>::to_vec),
         root_key_version: 1,
@@ -421,7 +421,7 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     ] {
         let v = store.subject_view(t, id(21), filter).await;
         let view = v.as_ref().unwrap().as_ref().unwrap();
-        assert_eq!(view.tenant_status, "active");
+        assert_eq!(view.tenant_status, ward_store::TenantStatus::Active);
         assert_eq!(view.subject.restrictions, r#"["marketing"]"#);
         log(label, show(&v));
     }
@@ -470,7 +470,7 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     // Tenant state.
     let status = |n| Op::SetTenantStatus {
         id: id(n),
-        status: "deactivated".into(),
+        status: ward_store::TenantStatus::Deactivated,
         at: at(50),
         destroy_after: Some(at(60)),
     };
@@ -967,7 +967,7 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     assert_not_found(&r, "tenant");
     log("destroy missing", show(&r));
     let tn = store.tenant(t).await.unwrap().unwrap();
-    assert_eq!(tn.status, "destroyed");
+    assert_eq!(tn.status, ward_store::TenantStatus::Destroyed);
     assert!(tn.wrapped_key.is_none());
     assert_eq!(tn.settings, "{}");
     log("destroyed tenant", format!("{tn:?}"));

@@ -25,7 +25,7 @@ fn tenant(n: u128) -> TenantRow {
     TenantRow {
         id: id(n),
         name: format!("tenant {n}"),
-        status: "active".into(),
+        status: ward_store::TenantStatus::Active,
         region: None,
         wrapped_key: Some(vec![1; 40]),
         root_key_version: 1,

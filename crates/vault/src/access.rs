@@ -7,6 +7,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_policy::{Collection, Purpose};
+use ward_store::TenantStatus;
 
 use crate::permissions::{self, Action, Resource, Scope};
 use crate::{GrantAction, Principal, Role, VaultError};
@@ -140,7 +141,7 @@ impl Operation {
     /// Whether the operation stays open on a tenant that is `status` (not active): what a
     /// leaving customer needs — its metadata and lifecycle, its audit log and alerts — and,
     /// until the tenant is destroyed, taking its data with it.
-    fn open_on(self, status: &str) -> bool {
+    fn open_on(self, status: TenantStatus) -> bool {
         match self {
             Self::ReadTenant
             | Self::ChangeLifecycle
@@ -150,7 +151,7 @@ impl Operation {
             // A breach of a tenant that is leaving is still notified in 72 hours.
             | Self::ReadIncidents
             | Self::ManageIncidents { .. } => true,
-            Self::ExportTenant => status == "deactivated",
+            Self::ExportTenant => status == TenantStatus::Deactivated,
             _ => false,
         }
     }
@@ -238,7 +239,7 @@ pub struct Access<'a> {
     /// Tenant addressed by the request.
     pub tenant: Uuid,
     /// Status of that tenant (`active`, `deactivated`, `destroyed`).
-    pub tenant_status: &'a str,
+    pub tenant_status: TenantStatus,
     /// What is attempted.
     pub operation: Operation,
     /// The collection touched, when known.
@@ -463,8 +464,8 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
     }
     // 3. A cancelled tenant is frozen: no data access until reactivated, except what its
     //    leaving owner needs (`Operation::open_on`).
-    if a.tenant_status != "active" && !a.operation.open_on(a.tenant_status) {
-        if a.tenant_status == "destroyed" {
+    if a.tenant_status != TenantStatus::Active && !a.operation.open_on(a.tenant_status) {
+        if a.tenant_status == TenantStatus::Destroyed {
             return Err(Denial::Hidden {
                 what: "tenant",
                 reason: "tenant destroyed".into(),
@@ -726,7 +727,7 @@ mod tests {
         Access {
             principal: p,
             tenant: p.tenant.unwrap_or_default(),
-            tenant_status: "active",
+            tenant_status: TenantStatus::Active,
             operation: op,
             collection: Some(c),
             purpose,
@@ -752,7 +753,7 @@ mod tests {
         decide(&Access {
             principal: &p,
             tenant,
-            tenant_status: "active",
+            tenant_status: TenantStatus::Active,
             operation,
             collection: None,
             purpose: None,
@@ -779,7 +780,7 @@ mod tests {
         Role::Auditor,
     ];
 
-    fn decide_on(status: &str, operation: Operation) -> &'static str {
+    fn decide_on(status: TenantStatus, operation: Operation) -> &'static str {
         let tenant = Uuid::from_u128(1);
         let p = principal(Role::Owner, tenant);
         code(decide(&Access {
@@ -808,7 +809,7 @@ mod tests {
             Operation::ExportTenant,
         ];
         for op in open {
-            assert_eq!(decide_on("deactivated", op), "ok", "{op:?}");
+            assert_eq!(decide_on(TenantStatus::Deactivated, op), "ok", "{op:?}");
         }
         for op in [
             Operation::ReadData,
@@ -819,13 +820,27 @@ mod tests {
             Operation::ManageWebhooks,
             Operation::ListUsers,
         ] {
-            assert_eq!(decide_on("deactivated", op), "tenant_inactive", "{op:?}");
+            assert_eq!(
+                decide_on(TenantStatus::Deactivated, op),
+                "tenant_inactive",
+                "{op:?}"
+            );
             // (Active, the other rules apply: a read still needs its purpose.)
-            assert_ne!(decide_on("active", op), "tenant_inactive", "{op:?}");
+            assert_ne!(
+                decide_on(TenantStatus::Active, op),
+                "tenant_inactive",
+                "{op:?}"
+            );
         }
         // Once destroyed, there is nothing left to take away.
-        assert_eq!(decide_on("destroyed", Operation::ExportTenant), "hidden");
-        assert_eq!(decide_on("destroyed", Operation::ManageRights), "hidden");
+        assert_eq!(
+            decide_on(TenantStatus::Destroyed, Operation::ExportTenant),
+            "hidden"
+        );
+        assert_eq!(
+            decide_on(TenantStatus::Destroyed, Operation::ManageRights),
+            "hidden"
+        );
     }
 
     #[test]
@@ -1026,7 +1041,7 @@ mod tests {
             code(decide(&Access {
                 principal: p,
                 tenant,
-                tenant_status: "active",
+                tenant_status: TenantStatus::Active,
                 operation: Operation::ReadTenant,
                 collection: None,
                 purpose: None,

@@ -12,6 +12,7 @@ use ward_store::{AuditQuery, CheckpointRow, Op, Store};
 
 use crate::access::{Access, Operation};
 use crate::{RequestContext, Result, Vault, VaultError};
+use ward_store::TenantStatus;
 
 mod columns;
 
@@ -185,13 +186,13 @@ impl Vault {
                 .store
                 .tenant(t)
                 .await?
-                .map_or_else(|| "destroyed".to_owned(), |r| r.status),
-            None => "active".to_owned(),
+                .map_or(TenantStatus::Destroyed, |r| r.status),
+            None => TenantStatus::Active,
         };
         let access = Access {
             principal: &ctx.principal,
             tenant: ctx.principal.tenant.unwrap_or_default(),
-            tenant_status: &status,
+            tenant_status: status,
             operation: Operation::SignCheckpoint,
             collection: None,
             purpose: None,

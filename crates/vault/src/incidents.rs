@@ -44,6 +44,7 @@ use ward_store::{
 
 use crate::monitor::Hit;
 use crate::{Operation, PlatformOperation, RequestContext, Result, Vault, VaultError, sealed_text};
+use ward_store::TenantStatus;
 
 /// The notification deadline after an incident is opened (GDPR Art. 33(1)).
 pub const NOTIFICATION_DEADLINE: Duration = Duration::hours(72);
@@ -426,7 +427,7 @@ impl Vault {
         }
         for t in dedup(&new.tenants) {
             match self.inner.store.tenant(t).await? {
-                Some(row) if row.status != "destroyed" => {
+                Some(row) if row.status != TenantStatus::Destroyed => {
                     affected.insert(t);
                 }
                 _ => {
@@ -452,7 +453,7 @@ impl Vault {
                 .store
                 .subject_view(*t, *s, RecordFilter::None)
                 .await?
-                .is_none_or(|v| v.tenant_status == "destroyed")
+                .is_none_or(|v| v.tenant_status == TenantStatus::Destroyed)
             {
                 return Err(invalid(
                     "unknown_subject",

@@ -31,6 +31,7 @@ use ward_store::{
 use crate::retention::system_event;
 use crate::sealing::SubjectCiphers;
 use crate::{Result, Vault, VaultError};
+use ward_store::TenantStatus;
 
 /// Records per re-encryption commit: bounds how long one commit holds the writer.
 const RECORDS_PER_COMMIT: usize = 1000;
@@ -116,7 +117,7 @@ impl Vault {
                     .store
                     .tenant(id)
                     .await?
-                    .filter(|t| t.status != "destroyed" && t.wrapped_key.is_some())
+                    .filter(|t| t.status != TenantStatus::Destroyed && t.wrapped_key.is_some())
                     .ok_or(VaultError::NotFound("tenant"))?;
                 vec![t]
             }
@@ -126,7 +127,7 @@ impl Vault {
                 .tenants()
                 .await?
                 .into_iter()
-                .filter(|t| t.status != "destroyed" && t.wrapped_key.is_some())
+                .filter(|t| t.status != TenantStatus::Destroyed && t.wrapped_key.is_some())
                 .collect(),
         };
         let running = self.inner.store.key_jobs(Some("running")).await?;
@@ -305,7 +306,7 @@ impl Vault {
             .store
             .tenant(tenant)
             .await?
-            .filter(|t| t.status != "destroyed" && t.wrapped_key.is_some()))
+            .filter(|t| t.status != TenantStatus::Destroyed && t.wrapped_key.is_some()))
     }
 
     /// One batch: new keys, re-sealed records, destroyed old keys. Returns the subjects and

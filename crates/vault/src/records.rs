@@ -285,7 +285,7 @@ impl Vault {
         let coll = self.collection(collection)?;
         let decided = Access {
             collection: Some(coll),
-            tenant_status: &status,
+            tenant_status: status,
             ..self.tenant_access(ctx, &trow, Operation::WriteData)
         };
         self.check(&decided, &event).await?;
@@ -398,7 +398,7 @@ impl Vault {
                 &Access {
                     principal: &ctx.principal,
                     tenant,
-                    tenant_status: &view.tenant_status,
+                    tenant_status: view.tenant_status,
                     operation: Operation::ReadData,
                     collection: Some(coll),
                     purpose: Some(&purpose),
@@ -475,7 +475,7 @@ impl Vault {
         let base = Access {
             principal: &ctx.principal,
             tenant,
-            tenant_status: &view.tenant_status,
+            tenant_status: view.tenant_status,
             operation: Operation::ReadData,
             collection: collection.and_then(|c| self.inner.policy.collection(c)),
             purpose: Some(&purpose),
@@ -582,7 +582,7 @@ impl Vault {
         let mut decided = Access {
             principal: &ctx.principal,
             tenant,
-            tenant_status: &view.tenant_status,
+            tenant_status: view.tenant_status,
             operation: Operation::ManageRights,
             collection: Some(coll),
             purpose: None,

@@ -9,6 +9,7 @@ use ward_store::SubjectRow;
 
 use crate::records::open_record;
 use crate::{Result, Vault};
+use ward_store::TenantStatus;
 
 /// How a decryption sample went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -31,7 +32,7 @@ impl Vault {
         let store = &self.inner.store;
         let mut out = DecryptionSample::default();
         for t in store.tenants().await? {
-            if t.status == "destroyed" || t.wrapped_key.is_none() {
+            if t.status == TenantStatus::Destroyed || t.wrapped_key.is_none() {
                 continue;
             }
             let subjects = store

@@ -18,6 +18,7 @@ use ward_store::{CheckpointRow, ExpiredRecord, Op, RecordRow, StoreError, Tenant
 
 use crate::records::record_aad;
 use crate::{Result, Vault, VaultError};
+use ward_store::TenantStatus;
 
 /// Records handled per commit. Small enough that one batch holds the writer for a few
 /// milliseconds, large enough to amortize the commit.
@@ -436,7 +437,7 @@ impl Vault {
         report: &mut RetentionReport,
     ) -> Result<()> {
         for t in self.inner.store.tenants().await? {
-            if t.status == "deactivated" && t.destroy_after.is_some_and(|d| d <= now) {
+            if t.status == TenantStatus::Deactivated && t.destroy_after.is_some_and(|d| d <= now) {
                 report.tenants_destroyed.push(t.id);
                 if !opts.dry_run {
                     let mut e = system_event(now, Action::TenantDestroy, Some(t.id));

@@ -18,6 +18,7 @@ use crate::records::{record_aad, tenant_retention_override};
 use crate::request_state::{RequestKind, RequestStatus};
 use crate::sealed_text;
 use crate::{RequestContext, Result, Vault, VaultError, parse_list};
+use ward_store::TenantStatus;
 
 /// Days GDPR Art. 12(3) allows for answering a request ("one month").
 const REQUEST_DUE_DAYS: i64 = 30;
@@ -1079,7 +1080,7 @@ impl Vault {
     ) -> Result<crate::TenantOut> {
         let event = self.event(ctx, Action::TenantCancel, Some(tenant));
         let trow = self.lifecycle_tenant(ctx, tenant, &event).await?;
-        if trow.status != "active" {
+        if trow.status != TenantStatus::Active {
             return Err(VaultError::conflict(format!("tenant is {}", trow.status)));
         }
         let now = self.now();
@@ -1087,7 +1088,7 @@ impl Vault {
         self.commit(vec![
             Op::SetTenantStatus {
                 id: tenant,
-                status: "deactivated".into(),
+                status: TenantStatus::Deactivated,
                 at: now,
                 destroy_after: Some(destroy_after),
             },
@@ -1096,7 +1097,7 @@ impl Vault {
         .await?;
         self.forget_tenant_row(tenant);
         Ok(crate::TenantOut {
-            status: "deactivated".into(),
+            status: TenantStatus::Deactivated.as_str().to_owned(),
             destroy_after: Some(destroy_after),
             ..crate::tenants::tenant_out(&trow)
         })
@@ -1111,7 +1112,8 @@ impl Vault {
         let event = self.event(ctx, Action::TenantReactivate, Some(tenant));
         let trow = self.lifecycle_tenant(ctx, tenant, &event).await?;
         let now = self.now();
-        if trow.status != "deactivated" || trow.destroy_after.is_some_and(|d| d <= now) {
+        if trow.status != TenantStatus::Deactivated || trow.destroy_after.is_some_and(|d| d <= now)
+        {
             return Err(VaultError::conflict(format!(
                 "tenant is {} and cannot be reactivated",
                 trow.status
@@ -1120,7 +1122,7 @@ impl Vault {
         self.commit(vec![
             Op::SetTenantStatus {
                 id: tenant,
-                status: "active".into(),
+                status: TenantStatus::Active,
                 at: now,
                 destroy_after: None,
             },
@@ -1129,7 +1131,7 @@ impl Vault {
         .await?;
         self.forget_tenant_row(tenant);
         Ok(crate::TenantOut {
-            status: "active".into(),
+            status: TenantStatus::Active.as_str().to_owned(),
             destroy_after: None,
             ..crate::tenants::tenant_out(&trow)
         })
@@ -1147,7 +1149,7 @@ impl Vault {
             event,
         )
         .await?;
-        if trow.status == "destroyed" {
+        if trow.status == TenantStatus::Destroyed {
             return Err(VaultError::NotFound("tenant"));
         }
         Ok(trow)

@@ -16,6 +16,7 @@ use ward_store::{KeyOwner, Op, RewrapFailed, Rewrapper, WrappedKey};
 
 use crate::retention::system_event;
 use crate::{Result, Vault, VaultError};
+use ward_store::TenantStatus;
 
 /// What a rotation did.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -115,7 +116,7 @@ impl Vault {
 
     async fn rotate_tenant_once(&self, tenant: Uuid) -> Result<RotationReport> {
         let trow = self.tenant_row(tenant).await?;
-        if trow.status == "destroyed" {
+        if trow.status == TenantStatus::Destroyed {
             return Err(VaultError::NotFound("tenant"));
         }
         let old = self.inner.keys.open_material(&trow)?;

@@ -12,6 +12,7 @@ use ward_store::{ApiKeyRow, InvitationRow, Op, TenantRow};
 
 use crate::access::{Access, Operation};
 use crate::{RequestContext, Result, Role, Vault, VaultError, parse_list};
+use ward_store::TenantStatus;
 
 /// Longest tenant or key name accepted.
 const MAX_NAME: usize = 200;
@@ -242,7 +243,7 @@ impl Vault {
         let row = TenantRow {
             id,
             name: name.to_owned(),
-            status: "active".into(),
+            status: TenantStatus::Active,
             region,
             wrapped_key: Some(wrapped),
             root_key_version: root_version,
@@ -403,7 +404,7 @@ impl Vault {
                     && inv.expires_at > now =>
             {
                 match self.inner.store.tenant(inv.tenant).await? {
-                    Some(t) if t.status == "active" => Some(inv),
+                    Some(t) if t.status == TenantStatus::Active => Some(inv),
                     _ => None,
                 }
             }
@@ -634,7 +635,9 @@ impl Vault {
         self.isolate(ctx, id, event).await?;
         let p = &ctx.principal;
         match self.inner.store.tenant(id).await? {
-            Some(t) if t.status != "destroyed" || crate::access::sees_destroyed(p) => Ok(t),
+            Some(t) if t.status != TenantStatus::Destroyed || crate::access::sees_destroyed(p) => {
+                Ok(t)
+            }
             _ => Err(VaultError::NotFound("tenant")),
         }
     }
@@ -671,7 +674,7 @@ impl Vault {
         Access {
             principal: &ctx.principal,
             tenant: row.id,
-            tenant_status: &row.status,
+            tenant_status: row.status,
             operation,
             collection: None,
             purpose: None,
@@ -719,7 +722,7 @@ pub(crate) fn tenant_out(row: &TenantRow) -> TenantOut {
     TenantOut {
         id: row.id,
         name: row.name.clone(),
-        status: row.status.clone(),
+        status: row.status.as_str().to_owned(),
         region: row.region.clone(),
         created_at: row.created_at,
         destroy_after: row.destroy_after,

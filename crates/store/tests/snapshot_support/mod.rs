@@ -197,7 +197,7 @@ pub fn tenant_row(id: Uuid, n: u8) -> TenantRow {
     TenantRow {
         id,
         name: format!("tenant {n}"),
-        status: "active".into(),
+        status: ward_store::TenantStatus::Active,
         region: (n % 2 == 1).then(|| "eu-west".into()),
         wrapped_key: Some(vec![n; 60]),
         root_key_version: 1,
@@ -561,7 +561,7 @@ pub async fn assert_gone(store: &dyn Store, f: &Fixture) {
         );
     }
     let tenant2 = store.tenant(f.tenant2).await.unwrap().unwrap();
-    assert_eq!(tenant2.status, "destroyed");
+    assert_eq!(tenant2.status, ward_store::TenantStatus::Destroyed);
     assert!(tenant2.wrapped_key.is_none());
     assert!(
         store
