@@ -76,6 +76,33 @@ impl FreeText {
         Ok(Self(s.to_owned()))
     }
 
+    /// Like [`Self::parse`], for a paragraph a person writes (an incident note): line breaks
+    /// are kept (`\r\n` becomes `\n`), every other control character, tab included, is
+    /// refused, and at most two line breaks follow each other.
+    pub fn parse_multiline(raw: &str, max_chars: usize) -> Result<Self, TextError> {
+        let unified = raw.replace("\r\n", "\n");
+        if let Some((position, c)) = unified
+            .chars()
+            .enumerate()
+            .find(|(_, c)| *c != '\n' && is_control_char(*c))
+        {
+            return Err(TextError::Control {
+                code: u32::from(c),
+                position,
+            });
+        }
+        let mut lines: Vec<&str> = unified.trim().lines().map(str::trim_end).collect();
+        lines.dedup_by(|a, b| a.is_empty() && b.is_empty());
+        let s = lines.join("\n");
+        if s.is_empty() {
+            return Err(TextError::Empty);
+        }
+        if s.chars().count() > max_chars {
+            return Err(TextError::TooLong { max: max_chars });
+        }
+        Ok(Self(s))
+    }
+
     /// The text.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -168,5 +195,31 @@ mod tests {
             format!("{:?}", FreeText::parse("secret", 10).unwrap()),
             "FreeText(6 chars)"
         );
+    }
+
+    #[test]
+    fn a_paragraph_keeps_its_line_breaks_and_nothing_else() {
+        let t = FreeText::parse_multiline("  Laptop stolen.\r\n\n\n\nDisk encrypted.  \n", 100)
+            .unwrap();
+        assert_eq!(t.as_str(), "Laptop stolen.\n\nDisk encrypted.");
+        for bad in ["a\tb", "a\rb", "a\u{1b}[2Jb", "a\u{85}b", "a\0b"] {
+            assert!(
+                matches!(
+                    FreeText::parse_multiline(bad, 100),
+                    Err(TextError::Control { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            FreeText::parse_multiline("\n \n", 100),
+            Err(TextError::Empty)
+        );
+        assert_eq!(
+            FreeText::parse_multiline("abc\ndef", 6),
+            Err(TextError::TooLong { max: 6 })
+        );
+        // One-line text stays refused a line break.
+        assert!(FreeText::parse("a\nb", 100).is_err());
     }
 }

@@ -216,8 +216,9 @@ impl NotificationDraft {
             if items.is_empty() {
                 let _ = writeln!(out, "_{none}_");
             }
+            // A note may span lines: its further lines are indented to stay in its item.
             for i in items {
-                let _ = writeln!(out, "- {i}");
+                let _ = writeln!(out, "- {}", i.replace('\n', "\n  "));
             }
         };
         let _ = writeln!(out, "# Personal data breach notification (draft)\n");
@@ -582,7 +583,7 @@ impl Vault {
                 "kind",
             ));
         }
-        let text = crate::text::parse(text, "text", "invalid_text", MAX_INCIDENT_NOTE)?;
+        let text = crate::text::parse_multiline(text, "text", "invalid_text", MAX_INCIDENT_NOTE)?;
         let mut view = view;
         // A concurrent note takes the same place: read again and take the next one.
         for _ in 0..3 {
@@ -1155,7 +1156,7 @@ mod tests {
             }],
             categories_basis: "records".into(),
             subjects_affected: 3,
-            measures: vec!["disk was encrypted".into()],
+            measures: vec!["disk was encrypted\nsessions revoked".into()],
             contact: ContactOut {
                 organization: "Acme".into(),
                 contact: "privacy@acme.example".into(),
@@ -1171,7 +1172,7 @@ mod tests {
             "found out at 9",
             "`user.contact.email`",
             "3 known",
-            "disk was encrypted",
+            "- disk was encrypted\n  sessions revoked\n",
             "privacy@acme.example",
             "dpo@acme.example",
             "1970-01-04T00:00:00Z",

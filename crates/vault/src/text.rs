@@ -17,3 +17,15 @@ pub(crate) fn parse(
     FreeText::parse(raw, max_chars)
         .map_err(|e| VaultError::invalid(e.code_or(code), format!("{field} {e}"), Some(field)))
 }
+
+/// Like [`parse`], for a paragraph (an incident note): line breaks are kept, every other
+/// control character is refused.
+pub(crate) fn parse_multiline(
+    raw: &str,
+    field: &'static str,
+    code: &'static str,
+    max_chars: usize,
+) -> Result<FreeText> {
+    FreeText::parse_multiline(raw, max_chars)
+        .map_err(|e| VaultError::invalid(e.code_or(code), format!("{field} {e}"), Some(field)))
+}

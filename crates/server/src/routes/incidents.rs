@@ -78,11 +78,12 @@ impl std::fmt::Debug for NewTenantIncident {
     }
 }
 
-/// A line for the timeline.
+/// An entry for the timeline.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewNote {
-    /// The text (1 to 10,000 characters, no control characters). Stored sealed.
+    /// The text (1 to 10,000 characters; it may span lines, but holds no other control
+    /// character). Stored sealed.
     text: String,
     /// `note` (what happened) or `measure` (what was done); anything else is a 422
     /// `invalid_kind` with `field: "kind"`.
