@@ -266,7 +266,7 @@ impl Vault {
             Some((t, c)) => (
                 t.clone(),
                 SubjectCiphers::current(FIRST_SUBJECT_KEY_VERSION, c),
-                t.status.clone(),
+                t.status,
                 Vec::new(),
             ),
             None => {
