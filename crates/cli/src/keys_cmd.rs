@@ -136,7 +136,7 @@ pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<Outcome> {
             );
             for (v, n) in &status.root_versions_in_use {
                 println!(
-                    "  {} seals {n} (tenants, user accounts and operator webhook secrets)",
+                    "  {} seals {n} (tenants, user accounts, operator webhook secrets and incident texts)",
                     KeyVersion(*v)
                 );
             }

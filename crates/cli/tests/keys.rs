@@ -128,11 +128,21 @@ async fn root_rotation_reseals_every_tenant_and_destroys_the_old_version() {
     assert_eq!(body["fields"]["name"], "Ada");
 }
 
-/// An operator webhook's secret is sealed under a key derived from the root version of its
-/// day: a root rotation keeps that version (and says so) instead of destroying it.
+/// An operator webhook's secret and an operator incident's text are sealed under keys
+/// derived from the root version of their day: a root rotation keeps that version (and says
+/// so) instead of destroying it.
 #[tokio::test]
-async fn root_rotation_keeps_the_version_an_operator_webhook_secret_needs() {
+async fn root_rotation_keeps_the_version_operator_secrets_need() {
     let srv = TestServer::start().await;
+    let t = srv.tenant("Acme").await;
+    let (status, body) = srv
+        .post(
+            "/v1/incidents",
+            &srv.operator,
+            json!({"title": "Storage node compromised", "tenants": [t.id]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = srv
         .post(
             "/v1/webhooks",
@@ -154,7 +164,8 @@ async fn root_rotation_keeps_the_version_an_operator_webhook_secret_needs() {
     assert!(keyfile.contains("v1:") && keyfile.contains("v2:"));
     let out = ward(&["keys", "status", "--data-dir", dir]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("v1 seals 1 ("), "{stdout}");
+    assert!(stdout.contains("v1 seals 2 ("), "{stdout}");
+    assert!(stdout.contains("v2 seals 1 ("), "{stdout}");
 }
 
 #[test]

@@ -35,7 +35,7 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use ward_audit::{Action, AuditEvent};
-use ward_crypto::{Cipher, INCIDENT_TEXT_KEY_LABEL, RootKeyring, aad};
+use ward_crypto::aad;
 use ward_policy::RuleName;
 use ward_store::{
     INCIDENT_CLOSED, INCIDENT_OPEN, IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope,
@@ -275,54 +275,6 @@ impl NotificationDraft {
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
-
-/// The platform keys operator incidents' free text is sealed under, one per root key version.
-pub(crate) struct IncidentKeys {
-    current: u32,
-    versions: Vec<(u32, Cipher)>,
-}
-
-impl IncidentKeys {
-    pub(crate) fn new(ring: &RootKeyring) -> Result<Self> {
-        let mut versions = Vec::new();
-        for v in ring.versions() {
-            if let Some(root) = ring.get(v) {
-                versions.push((v.0, Cipher::new(&root.derive(INCIDENT_TEXT_KEY_LABEL)?)?));
-            }
-        }
-        Ok(Self {
-            current: ring.current().0.0,
-            versions,
-        })
-    }
-
-    /// `<root version, 4 bytes big-endian><ciphertext>`.
-    fn seal(&self, incident: Uuid, column: &str, plain: &str) -> Result<Vec<u8>> {
-        let (v, cipher) = self
-            .versions
-            .iter()
-            .find(|(v, _)| *v == self.current)
-            .ok_or(VaultError::Integrity)?;
-        let mut out = v.to_be_bytes().to_vec();
-        out.extend(cipher.seal(
-            plain.as_bytes(),
-            &aad::incident_text(incident.as_bytes(), column, *v),
-        )?);
-        Ok(out)
-    }
-
-    fn open(&self, incident: Uuid, column: &str, sealed: &[u8]) -> Result<String> {
-        let (head, body) = sealed.split_at_checked(4).ok_or(VaultError::Integrity)?;
-        let v = u32::from_be_bytes(head.try_into().map_err(|_| VaultError::Integrity)?);
-        let (_, cipher) = self
-            .versions
-            .iter()
-            .find(|(held, _)| *held == v)
-            .ok_or(VaultError::Integrity)?;
-        let plain = cipher.open(body, &aad::incident_text(incident.as_bytes(), column, v))?;
-        String::from_utf8(plain.to_vec()).map_err(|_| VaultError::Integrity)
-    }
 }
 
 /// Whether a caller reads or changes.
@@ -1069,7 +1021,9 @@ impl Vault {
         plain: &str,
     ) -> Result<Vec<u8>> {
         match tenant {
-            None => self.inner.incident_keys.seal(incident, column, plain),
+            None => self.inner.incident_keys.seal(plain.as_bytes(), |v| {
+                aad::incident_text(incident.as_bytes(), column, v)
+            }),
             Some(t) => {
                 let trow = self.tenant_row(t).await?;
                 let tk = self.inner.keys.tenant(&trow)?;
@@ -1085,7 +1039,13 @@ impl Vault {
         sealed: &[u8],
     ) -> Result<String> {
         match incident.tenant {
-            None => self.inner.incident_keys.open(incident.id, column, sealed),
+            None => self
+                .inner
+                .incident_keys
+                .open_text(sealed, |v| {
+                    aad::incident_text(incident.id.as_bytes(), column, v)
+                })
+                .map(|t| t.to_string()),
             Some(t) => {
                 let trow = self.tenant_row(t).await?;
                 let tk = self.inner.keys.tenant(&trow)?;

@@ -23,6 +23,7 @@ mod keys;
 mod monitor;
 mod people;
 pub mod permissions;
+mod platform_keys;
 mod principal;
 mod record_rotation;
 mod records;
@@ -156,11 +157,11 @@ struct Inner {
     /// Keys of people's sealed values (e-mail addresses, TOTP secrets).
     people: people::PeopleKeys,
     /// The platform keys operator webhook secrets are sealed under.
-    webhook_keys: webhooks::WebhookKeys,
+    webhook_keys: platform_keys::PlatformKeys,
     /// Wakes the webhook delivery worker after a commit queued deliveries.
     webhook_wake: tokio::sync::Notify,
     /// The platform keys operator incidents' title and notes are sealed under.
-    incident_keys: incidents::IncidentKeys,
+    incident_keys: platform_keys::PlatformKeys,
     /// Break-glass grants as they open, for whoever notifies tenants.
     break_glass: tokio::sync::broadcast::Sender<BreakGlassNotice>,
     /// Recently read tenant rows, for key material and settings on the write path. Access
@@ -223,9 +224,15 @@ impl Vault {
                 auth_cache: Mutex::new(HashMap::new()),
                 session_cache: Mutex::new(HashMap::new()),
                 people: people::PeopleKeys::new(&config.root_keys)?,
-                webhook_keys: webhooks::WebhookKeys::new(&config.root_keys)?,
+                webhook_keys: platform_keys::PlatformKeys::new(
+                    &config.root_keys,
+                    ward_crypto::WEBHOOK_SECRET_KEY_LABEL,
+                )?,
                 webhook_wake: tokio::sync::Notify::new(),
-                incident_keys: incidents::IncidentKeys::new(&config.root_keys)?,
+                incident_keys: platform_keys::PlatformKeys::new(
+                    &config.root_keys,
+                    ward_crypto::INCIDENT_TEXT_KEY_LABEL,
+                )?,
                 break_glass: tokio::sync::broadcast::channel(256).0,
                 tenant_cache: Mutex::new(HashMap::new()),
                 gauges_at: Mutex::new(None),

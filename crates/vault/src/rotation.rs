@@ -16,7 +16,9 @@ use ward_store::{KeyOwner, Op, RewrapFailed, Rewrapper, WrappedKey};
 
 use crate::retention::system_event;
 use crate::{Result, Vault, VaultError};
-use ward_store::TenantStatus;
+use ward_store::{IncidentScope, TenantStatus};
+
+use crate::platform_keys::PlatformKeys;
 
 /// What a rotation did.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -39,9 +41,9 @@ pub struct RotationReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct KeyStatus {
     /// Root version → number of tenants whose material it seals, plus user accounts whose
-    /// e-mail and TOTP secret are sealed under a key derived from it, plus operator webhooks
-    /// whose secret is (a version still sealing an account or a webhook secret is kept, so
-    /// they keep working).
+    /// e-mail and TOTP secret are sealed under a key derived from it, plus operator webhook
+    /// secrets and operator incident titles and notes sealed under one (a version still
+    /// sealing any of them is kept, so they keep working).
     pub root_versions_in_use: BTreeMap<u32, u64>,
     /// The current root version.
     pub current_root_version: u32,
@@ -204,9 +206,27 @@ impl Vault {
         // Operator webhook secrets are sealed under a key derived from the root version that
         // was current when they were made; destroying that version would leave every
         // operator alert undeliverable.
-        for hook in self.inner.store.webhooks(None).await? {
-            if let Some(v) = crate::webhooks::WebhookKeys::sealed_version(&hook.secret) {
+        let mut sealed_under = |sealed: &[u8]| {
+            if let Some(v) = PlatformKeys::sealed_version(sealed) {
                 *status.root_versions_in_use.entry(v).or_default() += 1;
+            }
+        };
+        for hook in self.inner.store.webhooks(None).await? {
+            sealed_under(&hook.secret);
+        }
+        // The same for operator incidents' title and notes (a tenant's incident is sealed
+        // under the tenant's key, which the tenant's row counts).
+        for incident in self
+            .inner
+            .store
+            .incidents(IncidentScope::Operator, u32::MAX)
+            .await?
+        {
+            sealed_under(&incident.title);
+            if let Some(view) = self.inner.store.incident(incident.id).await? {
+                for note in &view.notes {
+                    sealed_under(&note.text);
+                }
             }
         }
         status.record_jobs = self.key_jobs().await?;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_audit::{Action, AuditEvent};
-use ward_crypto::{Cipher, RootKeyring, WEBHOOK_SECRET_KEY_LABEL, Zeroizing, aad};
+use ward_crypto::{Zeroizing, aad};
 use ward_store::{
     AlertRow, DELIVERY_PENDING, DeliveryOutcome, DeliveryQuery, DeliveryRow, Op, WebhookOp,
     WebhookRow,
@@ -114,63 +114,6 @@ pub struct ClaimedDelivery {
     pub secret: Zeroizing<String>,
     /// Attempts made before this one.
     pub attempts: i64,
-}
-
-/// The platform keys operator webhook secrets are sealed under, one per root key version.
-pub(crate) struct WebhookKeys {
-    current: u32,
-    versions: Vec<(u32, Cipher)>,
-}
-
-impl WebhookKeys {
-    pub(crate) fn new(ring: &RootKeyring) -> Result<Self> {
-        let mut versions = Vec::new();
-        for v in ring.versions() {
-            if let Some(root) = ring.get(v) {
-                versions.push((v.0, Cipher::new(&root.derive(WEBHOOK_SECRET_KEY_LABEL)?)?));
-            }
-        }
-        Ok(Self {
-            current: ring.current().0.0,
-            versions,
-        })
-    }
-
-    /// The root version an operator webhook's sealed secret is sealed under (its first four
-    /// bytes), so that a root rotation keeps that version while the secret needs it.
-    pub(crate) fn sealed_version(sealed: &[u8]) -> Option<u32> {
-        let head: [u8; 4] = sealed.get(..4)?.try_into().ok()?;
-        Some(u32::from_be_bytes(head))
-    }
-
-    /// `<root version, 4 bytes big-endian><ciphertext>`.
-    fn seal(&self, webhook: Uuid, plain: &str) -> Result<Vec<u8>> {
-        let (v, cipher) = self
-            .versions
-            .iter()
-            .find(|(v, _)| *v == self.current)
-            .ok_or(VaultError::Integrity)?;
-        let mut out = v.to_be_bytes().to_vec();
-        out.extend(cipher.seal(
-            plain.as_bytes(),
-            &aad::webhook_secret(webhook.as_bytes(), *v),
-        )?);
-        Ok(out)
-    }
-
-    fn open(&self, webhook: Uuid, sealed: &[u8]) -> Result<Zeroizing<String>> {
-        let (head, body) = sealed.split_at_checked(4).ok_or(VaultError::Integrity)?;
-        let v = u32::from_be_bytes(head.try_into().map_err(|_| VaultError::Integrity)?);
-        let (_, cipher) = self
-            .versions
-            .iter()
-            .find(|(held, _)| *held == v)
-            .ok_or(VaultError::Integrity)?;
-        let plain = cipher.open(body, &aad::webhook_secret(webhook.as_bytes(), v))?;
-        Ok(Zeroizing::new(
-            String::from_utf8(plain.to_vec()).map_err(|_| VaultError::Integrity)?,
-        ))
-    }
 }
 
 /// Checks a webhook URL: absolute http(s), a host, no userinfo, at most [`MAX_WEBHOOK_URL`]
@@ -550,7 +493,10 @@ impl Vault {
         secret: &str,
     ) -> Result<Vec<u8>> {
         match tenant {
-            None => self.inner.webhook_keys.seal(id, secret),
+            None => self
+                .inner
+                .webhook_keys
+                .seal(secret.as_bytes(), |v| aad::webhook_secret(id.as_bytes(), v)),
             Some(t) => {
                 let trow = self
                     .inner
@@ -566,7 +512,10 @@ impl Vault {
 
     async fn open_webhook_secret(&self, hook: &WebhookRow) -> Result<Zeroizing<String>> {
         match hook.tenant {
-            None => self.inner.webhook_keys.open(hook.id, &hook.secret),
+            None => self
+                .inner
+                .webhook_keys
+                .open_text(&hook.secret, |v| aad::webhook_secret(hook.id.as_bytes(), v)),
             Some(t) => {
                 let trow = self
                     .inner
