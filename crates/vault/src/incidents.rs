@@ -631,14 +631,26 @@ impl Vault {
         let mut event = caller.event.clone();
         event.detail = Some(serde_json::json!({ "incident": id, "notified": targets }));
         ops.extend(fan_out(event, targets.iter().copied()));
+        self.commit_change(ops, id, tenant, || VaultError::StateConflict {
+            code: "already_notified",
+            reason: "the tenant was marked notified meanwhile".into(),
+        })
+        .await
+    }
+
+    /// Commits a change of incident `id` that is conditional on its state, and answers the
+    /// incident as `tenant` sees it; a change that lost to a concurrent one (the store's
+    /// `NotFound`) is `lost()`.
+    async fn commit_change(
+        &self,
+        ops: Vec<Op>,
+        id: Uuid,
+        tenant: Option<Uuid>,
+        lost: impl FnOnce() -> VaultError,
+    ) -> Result<IncidentOut> {
         match self.commit(ops).await {
             Ok(_) => {}
-            Err(StoreError::NotFound(_)) => {
-                return Err(VaultError::StateConflict {
-                    code: "already_notified",
-                    reason: "the tenant was marked notified meanwhile".into(),
-                });
-            }
+            Err(StoreError::NotFound(_)) => return Err(lost()),
             Err(e) => return Err(e.into()),
         }
         let view = self.stored_incident(id).await?;
@@ -668,13 +680,7 @@ impl Vault {
         event.detail = Some(serde_json::json!({ "incident": id }));
         let mut ops = vec![Op::Incident(IncidentOp::Close { id, at: self.now() })];
         ops.extend(fan_out(event, view.tenants.iter().map(|t| t.tenant)));
-        match self.commit(ops).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound(_)) => return Err(closed()),
-            Err(e) => return Err(e.into()),
-        }
-        let view = self.stored_incident(id).await?;
-        self.incident_out(&view, tenant).await
+        self.commit_change(ops, id, tenant, closed).await
     }
 
     /// The draft notification of one affected tenant: on a tenant's route the tenant's own;
