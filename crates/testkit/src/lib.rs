@@ -20,6 +20,7 @@ use ward_policy::Policy;
 use ward_store::{SqliteStore, Store};
 use ward_vault::{ManualClock, Vault, VaultConfig};
 
+pub mod api;
 pub mod log_scan;
 pub mod sql;
 

@@ -6,116 +6,16 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use ward_testkit::{TenantFixture, TestServer};
 
-/// A purpose allowed for `contact` and `customer_record`.
-pub(crate) const ESSENTIAL: &str = "essential.service";
-/// The purpose of `job_application`.
-pub(crate) const RECRUITMENT: &str = "employment.recruitment";
-/// A purpose of `browser_visit`.
-pub(crate) const ANALYTICS: &str = "analytics.reporting";
-/// A purpose of `billing`.
-pub(crate) const LEGAL: &str = "essential.legal_obligation";
-/// A purpose of `server_log` and `browser_visit`.
-pub(crate) const SECURITY: &str = "essential.service.security";
-/// A purpose of `contact` only.
-pub(crate) const MARKETING: &str = "marketing.communications.email";
+pub(crate) use ward_testkit::api::{
+    ANALYTICS, ESSENTIAL, LEGAL, MARKETING, RECRUITMENT, SECURITY, assert_error,
+    assert_field_error, enc, list_path, lookup_path, read_path, record_path, records_path, rfc3339,
+};
 
 /// A well-formed UUID that names nothing.
 pub(crate) const NO_SUCH_ID: &str = "0190a5d2-0000-7000-8000-000000000000";
 
 pub(crate) fn subjects_path(t: &str) -> String {
     format!("/v1/tenants/{t}/subjects")
-}
-
-pub(crate) fn records_path(t: &str, s: &str) -> String {
-    format!("/v1/tenants/{t}/subjects/{s}/records")
-}
-
-pub(crate) fn record_path(t: &str, s: &str, r: &str) -> String {
-    format!("/v1/tenants/{t}/subjects/{s}/records/{r}")
-}
-
-pub(crate) fn read_path(t: &str, s: &str, r: &str, purpose: &str) -> String {
-    format!("{}?purpose={purpose}", record_path(t, s, r))
-}
-
-pub(crate) fn list_path(t: &str, s: &str, purpose: &str) -> String {
-    format!("{}?purpose={purpose}", records_path(t, s))
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-pub(crate) fn enc(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-pub(crate) fn lookup_path(
-    t: &str,
-    collection: &str,
-    field: &str,
-    value: &str,
-    purpose: &str,
-) -> String {
-    format!(
-        "/v1/tenants/{t}/lookup?collection={collection}&field={field}&value={}&purpose={purpose}",
-        enc(value)
-    )
-}
-
-/// Asserts the one error shape `{"error": {"code", "message", "field"?}}` with this status and
-/// code, and returns the error object.
-#[track_caller]
-pub(crate) fn assert_error(resp: &(StatusCode, Value), status: StatusCode, code: &str) -> Value {
-    let (st, body) = resp;
-    assert_eq!(*st, status, "unexpected status; body: {body}");
-    let err = body
-        .get("error")
-        .unwrap_or_else(|| panic!("no `error` object in {body}"));
-    let obj = err
-        .as_object()
-        .unwrap_or_else(|| panic!("`error` is not an object: {body}"));
-    assert_eq!(
-        body.as_object().map(|o| o.len()),
-        Some(1),
-        "error body has extra keys: {body}"
-    );
-    assert_eq!(err["code"], code, "unexpected error code; body: {body}");
-    assert!(
-        err["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "error without message: {body}"
-    );
-    for key in obj.keys() {
-        assert!(
-            matches!(key.as_str(), "code" | "message" | "field"),
-            "unexpected key {key} in {body}"
-        );
-    }
-    if let Some(f) = obj.get("field") {
-        assert!(f.is_string(), "field must be a string: {body}");
-    }
-    err.clone()
-}
-
-/// Like [`assert_error`], and the error names `field`.
-#[track_caller]
-pub(crate) fn assert_field_error(
-    resp: &(StatusCode, Value),
-    status: StatusCode,
-    code: &str,
-    field: &str,
-) {
-    let err = assert_error(resp, status, code);
-    assert_eq!(
-        err["field"], field,
-        "error names the wrong field: {}",
-        resp.1
-    );
 }
 
 /// A 422 for a value that does not fit its field's type. The type-specific code (for example
@@ -234,12 +134,6 @@ pub(crate) async fn tenant_with_contact(
     let s = srv.subject(&t).await;
     let r = srv.record(&t, &s, "contact", contact()).await;
     (t, s, r)
-}
-
-/// Formats a time the way the API does.
-pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .expect("format")
 }
 
 /// The test clock's start (see `ward_testkit::Options::default`).

@@ -9,18 +9,10 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use ward_testkit::{TenantFixture, TestServer, contains_bytes};
 
-/// Allowed for `contact` and `customer_record`.
-pub(crate) const ESSENTIAL: &str = "essential.service";
-/// A non-essential purpose of `contact`.
-pub(crate) const MARKETING: &str = "marketing.communications.email";
-/// A non-essential purpose of `browser_visit`.
-pub(crate) const ANALYTICS: &str = "analytics.reporting";
-/// An essential purpose of `browser_visit` and `server_log`.
-pub(crate) const SECURITY: &str = "essential.service.security";
-/// An essential purpose of `billing`.
-pub(crate) const LEGAL: &str = "essential.legal_obligation";
-/// The purpose of `job_application`.
-pub(crate) const RECRUITMENT: &str = "employment.recruitment";
+pub(crate) use ward_testkit::api::{
+    ANALYTICS, ESSENTIAL, LEGAL, MARKETING, RECRUITMENT, SECURITY, assert_error, enc, list_path,
+    lookup_path, read_path, record_path,
+};
 
 /// Length of a policy year (a year is 365 days in Ward's periods).
 pub(crate) const YEAR_DAYS: i64 = 365;
@@ -31,18 +23,6 @@ pub(crate) fn days(n: i64) -> Duration {
 
 pub(crate) fn subject_path(t: &str, s: &str) -> String {
     format!("/v1/tenants/{t}/subjects/{s}")
-}
-
-pub(crate) fn record_path(t: &str, s: &str, r: &str) -> String {
-    format!("/v1/tenants/{t}/subjects/{s}/records/{r}")
-}
-
-pub(crate) fn read_path(t: &str, s: &str, r: &str, purpose: &str) -> String {
-    format!("{}?purpose={purpose}", record_path(t, s, r))
-}
-
-pub(crate) fn list_path(t: &str, s: &str, purpose: &str) -> String {
-    format!("/v1/tenants/{t}/subjects/{s}/records?purpose={purpose}")
 }
 
 pub(crate) fn export_path(t: &str, s: &str) -> String {
@@ -61,32 +41,6 @@ pub(crate) fn find_path(t: &str, external_ref: &str) -> String {
         "/v1/tenants/{t}/subjects?external_ref={}",
         enc(external_ref)
     )
-}
-
-pub(crate) fn lookup_path(
-    t: &str,
-    collection: &str,
-    field: &str,
-    value: &str,
-    purpose: &str,
-) -> String {
-    format!(
-        "/v1/tenants/{t}/lookup?collection={collection}&field={field}&value={}&purpose={purpose}",
-        enc(value)
-    )
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-pub(crate) fn enc(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Parses an RFC 3339 time from a JSON string.
@@ -244,23 +198,6 @@ pub(crate) fn scan(srv: &TestServer, needles: &[&str]) -> Vec<(PathBuf, String)>
         }
     }
     found
-}
-
-/// Asserts the error shape `{"error": {"code", "message", "field"?}}` with this status and code.
-#[track_caller]
-pub(crate) fn assert_error(resp: &(StatusCode, Value), status: StatusCode, code: &str) {
-    let (st, body) = resp;
-    assert_eq!(*st, status, "unexpected status; body: {body}");
-    assert_eq!(
-        body["error"]["code"], code,
-        "unexpected error code; body: {body}"
-    );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "error without message: {body}"
-    );
 }
 
 /// Asserts that none of `values` occurs in `body` (an error or an audit event).

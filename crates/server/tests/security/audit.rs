@@ -11,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use ward_testkit::{TenantFixture, TestServer};
 
 use crate::support::{Resp, audit_all, audit_page, enc, indices, send, with_rid};
+use ward_testkit::api::rfc3339;
 
 const EMAIL: &str = "Leocadia.Vintergatan@Example.ORG";
 const NAME: &str = "Leocadia Vintergatan";
@@ -1067,10 +1068,6 @@ async fn only_owners_admins_and_auditors_read_the_audit_view() {
 
 fn at(e: &Value) -> OffsetDateTime {
     OffsetDateTime::parse(e["at"].as_str().expect("at"), &Rfc3339).expect("RFC 3339 time")
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap()
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use ward_testkit::TestServer;
+pub(crate) use ward_testkit::api::enc;
 
 /// A response with everything a security test looks at.
 pub(crate) struct Resp {
@@ -73,19 +74,6 @@ pub(crate) async fn send_to(
         content_type,
         next_cursor_header,
     }
-}
-
-/// Percent-encodes a query-string value (everything but RFC 3986 unreserved characters).
-pub(crate) fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// One page of a tenant's audit view; panics unless it is a 200.
