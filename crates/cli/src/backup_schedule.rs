@@ -1,6 +1,6 @@
 //! Backups inside `ward serve`: a backup (then a prune) on the configured schedule, a data
 //! backup after every completed record re-encryption (older data backups need the keys it
-//! retires, DESIGN.md "Keys and encryption"), and a daily verification with a restore
+//! retires, ARCHITECTURE.md "Keys and encryption"), and a daily verification with a restore
 //! drill. Each outcome is an audit event and a set of `/metrics` gauges, so an alert rule
 //! can fire on `ward_backup_last_outcome{job="…"} == 0` or a stale
 //! `ward_backup_last_success_timestamp_seconds`.

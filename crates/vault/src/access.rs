@@ -1,4 +1,4 @@
-//! The one place that decides every access (DESIGN.md "Access decisions").
+//! The one place that decides every access (ARCHITECTURE.md, "Access decisions").
 //!
 //! `decide` is a pure function of the facts of a request, so every rule is unit-testable and
 //! every caller gets the same answer. Callers turn a [`Denial`] into an audit event and an

@@ -10,7 +10,7 @@ use ward_policy::Purpose;
 
 use crate::{Result, VaultError};
 
-/// The roles of DESIGN.md "Access decisions", held by API keys and by users alike (platform
+/// The roles of ARCHITECTURE.md "Access decisions", held by API keys and by users alike (platform
 /// staff are users only: `support` has no API key). What each may do is the permission table
 /// in [`crate::permissions`].
 #[derive(

@@ -1,4 +1,4 @@
-//! The retention engine (DESIGN.md "Retention"): expired records are deleted or anonymized
+//! The retention engine (ARCHITECTURE.md, "Retention"): expired records are deleted or anonymized
 //! per the policy, held records outlive their hold, cancelled tenants are destroyed after
 //! their grace period, and the audit log is pruned behind a signed checkpoint.
 //!

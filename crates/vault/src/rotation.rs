@@ -1,4 +1,4 @@
-//! Key rotation without downtime (DESIGN.md "Keys and encryption").
+//! Key rotation without downtime (ARCHITECTURE.md, "Keys and encryption").
 //!
 //! Rotating the root key rewraps every tenant's sealed material under the new root version;
 //! rotating a tenant key gives the tenant a new key-encryption key and rewraps its subject and

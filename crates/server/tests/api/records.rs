@@ -714,8 +714,8 @@ async fn refusals_do_not_echo_the_value() {
 
 #[tokio::test]
 async fn invalid_value_codes_are_the_type_codes() {
-    // The same bad e-mail must get the same stable error code from every endpoint; DESIGN.md
-    // and `VaultError::Invalid` name `invalid_email` as such a code, and lookup already
+    // The same bad e-mail must get the same stable error code from every endpoint;
+    // `VaultError::Invalid` names `invalid_email` as such a code, and lookup already
     // answers with it.
     let srv = crate::start().await;
     let t = srv.tenant("Codes").await;

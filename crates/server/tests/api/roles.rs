@@ -322,9 +322,10 @@ async fn admin_reads_and_writes_data() {
 
 #[tokio::test]
 async fn admin_reads_the_audit_log() {
-    // DESIGN.md, "Who uses it": a tenant's "owner and admins manage members, API keys, support
-    // grants and data-subject requests, and read the audit log of every access to their
-    // organization"; `Role::Admin` is documented as "everything but issuing owner keys".
+    // The permission table (`ward roles`): a tenant's owner and admins manage members, API
+    // keys, support grants and data-subject requests, and read the audit log of every access
+    // to their organization; `Role::Admin` is documented as "everything but issuing owner
+    // keys".
     let srv = crate::start().await;
     let w = world(&srv).await;
     let admin = srv.key(&w.t.id, &w.t.owner, "admin", &[]).await;

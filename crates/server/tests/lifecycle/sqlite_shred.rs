@@ -1,4 +1,4 @@
-//! Crypto-shredding reaches stale backups (DESIGN.md "Keys and encryption"): a copy of the data
+//! Crypto-shredding reaches stale backups (ARCHITECTURE.md, "Keys and encryption"): a copy of the data
 //! file taken before an erasure, restored next to the live key store, cannot give back the
 //! erased subject, while every other subject in the same copy decrypts. With the key store of
 //! the same (pre-erasure) moment the erased subject does decrypt, which shows that the

@@ -977,7 +977,7 @@ async fn tenants_never_see_each_others_events() {
 
 #[tokio::test]
 async fn only_owners_admins_and_auditors_read_the_audit_view() {
-    // DESIGN.md: the tenant's owner and admins (and auditors) read the audit log; application
+    // The permission table: the tenant's owner and admins (and auditors) read the audit log; application
     // (member) keys do not.
     let srv = crate::start().await;
     let t = srv.tenant("Audit Roles").await;

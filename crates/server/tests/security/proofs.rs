@@ -34,7 +34,7 @@ fn node(left: &H, right: &H) -> H {
     prefixed(0x01, left, right)
 }
 
-/// Ward's per-event chain (DESIGN.md / checkpoint docs): SHA-256(0x02 ‖ prev ‖ leaf).
+/// Ward's per-event chain (ward-audit, checkpoint.rs): SHA-256(0x02 ‖ prev ‖ leaf).
 fn chain(prev: &H, leaf: &H) -> H {
     prefixed(0x02, prev, leaf)
 }
