@@ -301,6 +301,27 @@ impl TestServer {
         self.call(Method::GET, path, Some(token), None).await
     }
 
+    /// The paths the server's router serves, read from the router itself (its `Debug` form
+    /// names each route), so a route added to the router is in this set without anyone
+    /// listing it.
+    ///
+    /// # Panics
+    /// If fewer than 40 paths are found (the router's `Debug` form changed).
+    #[must_use]
+    pub fn router_paths(&self) -> std::collections::BTreeSet<String> {
+        let router = ward_server::app(ward_server::AppState::new(self.vault.clone()));
+        let debug = format!("{router:?}");
+        let paths: std::collections::BTreeSet<String> = debug
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|p| p.starts_with('/') && !p.contains("__private__") && *p != "/")
+            .map(str::to_owned)
+            .collect();
+        assert!(paths.len() > 40, "routes read from the router: {paths:?}");
+        paths
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
