@@ -125,6 +125,34 @@ pub fn assert_field_error(resp: &(StatusCode, Value), status: StatusCode, code: 
     );
 }
 
+/// The example policy with the repeated-denials rule lowered to 3 denials in 5 minutes, so
+/// a test makes a real alert with three refused requests.
+#[must_use]
+pub fn policy_with_quick_denial_alerts() -> String {
+    format!(
+        "{}\n[monitoring.rules.repeated_denials]\nthreshold = 3\nwindow = \"5min\"\n",
+        ward_policy::EXAMPLE_POLICY
+    )
+}
+
+/// The actions of the tenant's audit view, oldest first (at most 1,000), as its owner sees
+/// them.
+///
+/// # Panics
+/// Unless the view answers 200 with events.
+pub async fn tenant_actions(srv: &crate::TestServer, t: &crate::TenantFixture) -> Vec<String> {
+    let (st, page) = srv
+        .get(&format!("/v1/tenants/{}/audit?limit=1000", t.id), &t.owner)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

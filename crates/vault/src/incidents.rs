@@ -497,10 +497,9 @@ impl Vault {
         tenant: Option<Uuid>,
         id: Uuid,
     ) -> Result<IncidentOut> {
-        let caller = self
-            .authorize_incidents(ctx, tenant, Action::IncidentRead, Want::Read)
+        let (caller, view) = self
+            .authorized_incident(ctx, tenant, id, Action::IncidentRead, Want::Read)
             .await?;
-        let view = self.visible_incident(tenant, id).await?;
         let out = self.incident_out(&view, tenant).await?;
         let mut event = caller.event;
         event.detail = Some(serde_json::json!({ "incident": id }));
@@ -523,10 +522,9 @@ impl Vault {
         text: &str,
         kind: &str,
     ) -> Result<IncidentOut> {
-        let caller = self
-            .authorize_incidents(ctx, tenant, Action::IncidentNote, Want::Manage)
+        let (caller, view) = self
+            .authorized_incident(ctx, tenant, id, Action::IncidentNote, Want::Manage)
             .await?;
-        let view = self.visible_incident(tenant, id).await?;
         self.refuse_operator_incident(ctx, &caller, &view).await?;
         if !matches!(kind, "note" | "measure") {
             return Err(invalid(
@@ -587,10 +585,9 @@ impl Vault {
         id: Uuid,
         target: Option<Uuid>,
     ) -> Result<IncidentOut> {
-        let caller = self
-            .authorize_incidents(ctx, tenant, Action::IncidentNotified, Want::Manage)
+        let (caller, view) = self
+            .authorized_incident(ctx, tenant, id, Action::IncidentNotified, Want::Manage)
             .await?;
-        let view = self.visible_incident(tenant, id).await?;
         let pending: Vec<Uuid> = view
             .tenants
             .iter()
@@ -668,10 +665,9 @@ impl Vault {
         tenant: Option<Uuid>,
         id: Uuid,
     ) -> Result<IncidentOut> {
-        let caller = self
-            .authorize_incidents(ctx, tenant, Action::IncidentClose, Want::Manage)
+        let (caller, view) = self
+            .authorized_incident(ctx, tenant, id, Action::IncidentClose, Want::Manage)
             .await?;
-        let view = self.visible_incident(tenant, id).await?;
         self.refuse_operator_incident(ctx, &caller, &view).await?;
         if view.incident.status == INCIDENT_CLOSED {
             return Err(closed());
@@ -697,10 +693,15 @@ impl Vault {
         id: Uuid,
         target: Option<Uuid>,
     ) -> Result<NotificationDraft> {
-        let caller = self
-            .authorize_incidents(ctx, tenant, Action::IncidentNotificationRead, Want::Read)
+        let (caller, view) = self
+            .authorized_incident(
+                ctx,
+                tenant,
+                id,
+                Action::IncidentNotificationRead,
+                Want::Read,
+            )
             .await?;
-        let view = self.visible_incident(tenant, id).await?;
         let for_tenant = match (tenant, target) {
             (Some(own), _) => own,
             (None, Some(t)) => t,
@@ -754,11 +755,11 @@ impl Vault {
                 }
             }
         }
+        let keys = self.incident_text_keys(&view.incident).await?;
         let (mut what, mut measures) = (Vec::new(), Vec::new());
         for n in &view.notes {
-            let text = self
-                .open_incident_text(&view.incident, &note_column(n.seq), &n.text)
-                .await?;
+            let text =
+                self.open_incident_text(&keys, &view.incident, &note_column(n.seq), &n.text)?;
             if n.kind == "measure" {
                 measures.push(text);
             } else {
@@ -769,9 +770,12 @@ impl Vault {
         let draft = NotificationDraft {
             incident: id,
             tenant: for_tenant,
-            title: self
-                .open_incident_text(&view.incident, TITLE_COLUMN, &view.incident.title)
-                .await?,
+            title: self.open_incident_text(
+                &keys,
+                &view.incident,
+                TITLE_COLUMN,
+                &view.incident.title,
+            )?,
             what_happened: what,
             collections: collections.into_iter().collect(),
             data_categories: categories.into_iter().collect(),
@@ -924,6 +928,21 @@ impl Vault {
         self.check(&access, &caller.event).await
     }
 
+    /// The access decision for `action` on incident `id`, then the incident if the caller's
+    /// view includes it.
+    async fn authorized_incident(
+        &self,
+        ctx: &RequestContext,
+        tenant: Option<Uuid>,
+        id: Uuid,
+        action: Action,
+        want: Want,
+    ) -> Result<(Caller, IncidentView)> {
+        let caller = self.authorize_incidents(ctx, tenant, action, want).await?;
+        let view = self.visible_incident(tenant, id).await?;
+        Ok((caller, view))
+    }
+
     async fn stored_incident(&self, id: Uuid) -> Result<IncidentView> {
         self.inner
             .store
@@ -989,6 +1008,7 @@ impl Vault {
                 alerts.push(*a);
             }
         }
+        let keys = self.incident_text_keys(i).await?;
         let mut timeline = Vec::with_capacity(v.notes.len());
         for n in &v.notes {
             timeline.push(TimelineOut {
@@ -996,9 +1016,7 @@ impl Vault {
                 at: n.at,
                 by: n.author.clone(),
                 kind: n.kind.clone(),
-                text: self
-                    .open_incident_text(i, &note_column(n.seq), &n.text)
-                    .await?,
+                text: self.open_incident_text(&keys, i, &note_column(n.seq), &n.text)?,
             });
         }
         let due = i.opened_at + NOTIFICATION_DEADLINE;
@@ -1006,7 +1024,7 @@ impl Vault {
             id: i.id,
             tenant: i.tenant,
             opened_by: i.opened_by.clone(),
-            title: self.open_incident_text(i, TITLE_COLUMN, &i.title).await?,
+            title: self.open_incident_text(&keys, i, TITLE_COLUMN, &i.title)?,
             status: i.status.clone(),
             opened_at: i.opened_at,
             closed_at: i.closed_at,
@@ -1038,33 +1056,49 @@ impl Vault {
         }
     }
 
-    async fn open_incident_text(
+    /// What opens an incident's text: read once per incident (a tenant incident's key needs
+    /// its tenant's row), then used for the title and every note.
+    async fn incident_text_keys(&self, incident: &IncidentRow) -> Result<TextKeys> {
+        Ok(match incident.tenant {
+            None => TextKeys::Operator,
+            Some(t) => TextKeys::Tenant(self.inner.keys.tenant(&self.tenant_row(t).await?)?),
+        })
+    }
+
+    fn open_incident_text(
         &self,
+        keys: &TextKeys,
         incident: &IncidentRow,
         column: &str,
         sealed: &[u8],
     ) -> Result<String> {
-        match incident.tenant {
-            None => self
-                .inner
-                .incident_keys
-                .open_text(sealed, |v| {
-                    aad::incident_text(incident.id.as_bytes(), column, v)
-                })
-                .map(|t| t.to_string()),
-            Some(t) => {
-                let trow = self.tenant_row(t).await?;
-                let tk = self.inner.keys.tenant(&trow)?;
+        match (keys, incident.tenant) {
+            (TextKeys::Tenant(tk), Some(t)) => {
                 let stored = std::str::from_utf8(sealed).map_err(|_| VaultError::Integrity)?;
                 // Ward never wrote an incident's text in clear: a value without the prefix
                 // was put there by someone else.
                 if !stored.starts_with(sealed_text::PREFIX) {
                     return Err(VaultError::Integrity);
                 }
-                sealed_text::open(&tk, t, incident.id, column, stored)
+                sealed_text::open(tk, t, incident.id, column, stored)
             }
+            _ => self
+                .inner
+                .incident_keys
+                .open_text(sealed, |v| {
+                    aad::incident_text(incident.id.as_bytes(), column, v)
+                })
+                .map(|t| t.to_string()),
         }
     }
+}
+
+/// The keys of one incident's text (see `Vault::incident_text_keys`).
+enum TextKeys {
+    /// An operator incident: the root-derived platform keys.
+    Operator,
+    /// A tenant's incident: the tenant's keys.
+    Tenant(std::sync::Arc<crate::keys::TenantKeys>),
 }
 
 fn closed() -> VaultError {

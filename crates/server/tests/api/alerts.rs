@@ -4,16 +4,14 @@
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use ward_testkit::api::tenant_actions;
 use ward_testkit::{TenantFixture, TestServer};
 
 use crate::common::{NO_SUCH_ID, assert_error};
 
 /// The example policy with repeated denials lowered to 3 in 5 minutes, to keep tests short.
 async fn server() -> TestServer {
-    let policy = format!(
-        "{}\n[monitoring.rules.repeated_denials]\nthreshold = 3\nwindow = \"5min\"\n",
-        ward_policy::EXAMPLE_POLICY
-    );
+    let policy = ward_testkit::api::policy_with_quick_denial_alerts();
     TestServer::start_with(ward_testkit::Options {
         policy: Some(policy),
         ..crate::options()
@@ -34,19 +32,6 @@ fn alerts_of<'a>(list: &'a Value, rule: &str) -> Vec<&'a Value> {
         .expect("a list")
         .iter()
         .filter(|a| a["rule"] == rule)
-        .collect()
-}
-
-async fn tenant_actions(s: &TestServer, t: &TenantFixture) -> Vec<String> {
-    let (st, page) = s
-        .get(&format!("/v1/tenants/{}/audit?limit=1000", t.id), &t.owner)
-        .await;
-    assert_eq!(st, StatusCode::OK, "{page}");
-    page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
 

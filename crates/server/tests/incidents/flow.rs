@@ -7,14 +7,12 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::Duration;
+use ward_testkit::api::tenant_actions;
 use ward_testkit::{Options, TenantFixture, TestServer};
 
 /// The suite's options with repeated denials lowered to 3 in 5 minutes (to make real alerts).
 fn options() -> Options {
-    let policy = format!(
-        "{}\n[monitoring.rules.repeated_denials]\nthreshold = 3\nwindow = \"5min\"\n",
-        ward_policy::EXAMPLE_POLICY
-    );
+    let policy = ward_testkit::api::policy_with_quick_denial_alerts();
     Options {
         policy: Some(policy),
         ..crate::options()
@@ -63,19 +61,6 @@ fn path(t: &TenantFixture, inc: &Value, rest: &str) -> String {
         t.id,
         inc["id"].as_str().unwrap()
     )
-}
-
-async fn tenant_actions(s: &TestServer, t: &TenantFixture) -> Vec<String> {
-    let (st, page) = s
-        .get(&format!("/v1/tenants/{}/audit?limit=1000", t.id), &t.owner)
-        .await;
-    assert_eq!(st, StatusCode::OK, "{page}");
-    page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 /// The alerts of `rule` for incident `inc` visible to the operator.

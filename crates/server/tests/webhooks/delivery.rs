@@ -14,10 +14,7 @@ use crate::receiver::Receiver;
 
 /// The suite's options with repeated denials lowered to 3 in 5 minutes.
 fn options() -> Options {
-    let policy = format!(
-        "{}\n[monitoring.rules.repeated_denials]\nthreshold = 3\nwindow = \"5min\"\n",
-        ward_policy::EXAMPLE_POLICY
-    );
+    let policy = ward_testkit::api::policy_with_quick_denial_alerts();
     Options {
         policy: Some(policy),
         ..crate::options()
