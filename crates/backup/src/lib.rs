@@ -48,7 +48,7 @@ pub use error::{BackupError, Result};
 pub use id::{ObjectId, SnapshotId};
 pub use keys::{ChunkingParams, FORMAT, RepoConfig, RepoKeys, WRAP_LABEL};
 pub use location::{Location, LocationSpec, PutOutcome, S3Options};
-pub use manifest::{ChunkRef, Entry, Manifest, Summary};
+pub use manifest::{ChunkRef, Entry, EntrySection, Manifest, Summary};
 pub use prune::PruneReport;
 pub use repository::{OpenMode, Repository, Unreachable};
 pub use retention::Retention;

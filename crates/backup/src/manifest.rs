@@ -39,6 +39,34 @@ pub struct Entry {
     pub size: u64,
     /// The chunks, in order.
     pub chunks: Vec<ChunkRef>,
+    /// The store dump's reusable sections and the chunks each spans (none in snapshots
+    /// written before sections existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<EntrySection>,
+}
+
+/// A section of the store's dump (a large table, a range of the audit log) as whole chunks
+/// of its entry, so that the next snapshot can reference them again while the store says
+/// the section is unchanged, instead of reading it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntrySection {
+    /// Its key, mark, digest, rows and bytes.
+    #[serde(flatten)]
+    pub section: ward_store::SectionInfo,
+    /// Index of its first chunk in the entry's chunks.
+    pub first_chunk: u64,
+    /// How many chunks it spans.
+    pub chunks: u64,
+}
+
+impl Entry {
+    /// The chunks of `section`, if its range lies within the entry.
+    #[must_use]
+    pub fn section_chunks(&self, section: &EntrySection) -> Option<&[ChunkRef]> {
+        let first = usize::try_from(section.first_chunk).ok()?;
+        let end = first.checked_add(usize::try_from(section.chunks).ok()?)?;
+        self.chunks.get(first..end)
+    }
 }
 
 /// What a snapshot is.

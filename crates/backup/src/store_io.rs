@@ -8,12 +8,14 @@ use bytes::Bytes;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
-use ward_store::{Reconciliation, SnapshotStream, SnapshotSummary, Store};
+use std::collections::HashSet;
 
-use crate::id::SnapshotId;
+use ward_store::{Reconciliation, ReusePlan, SnapshotStream, SnapshotSummary, Store};
+
+use crate::id::{ObjectId, SnapshotId};
 use crate::manifest::{Manifest, Summary};
 use crate::repository::Repository;
-use crate::writer::{EntryInput, ProgressFn, SnapshotReport};
+use crate::writer::{EntryInput, ProgressFn, ReusedChunks, SnapshotReport};
 use crate::{BackupError, DUMP_ENTRY, Result, SIGNING_KEY_ENTRY, Stream};
 
 /// Buffers in flight between the store and the repository.
@@ -102,8 +104,11 @@ impl Repository {
         at: OffsetDateTime,
         progress: Option<ProgressFn>,
     ) -> Result<SnapshotReport> {
+        let listed = self.object_sets().await;
+        let (plan, reused) = self.reuse_plan(stream, &listed).await;
         let (tx, rx) = mpsc::channel(PIPE);
-        let export = tokio::spawn(async move { store.export_snapshot(stream.into(), tx).await });
+        let export =
+            tokio::spawn(async move { store.export_sections(stream.into(), &plan, tx).await });
         let mut entries = vec![EntryInput {
             name: DUMP_ENTRY.into(),
             data: rx,
@@ -117,8 +122,45 @@ impl Repository {
                 .map_err(|e| BackupError::Task(e.to_string()))??;
             Ok(Summary::from(s))
         };
-        self.write_snapshot(stream, at, entries, summary, progress)
+        self.write_snapshot_reusing(stream, at, entries, summary, progress, listed, reused)
             .await
+    }
+
+    /// The sections of the newest snapshot of `stream` that a new one may take over
+    /// unread: those whose chunks every location that could be listed holds. Nothing when
+    /// there is no earlier snapshot or its manifest cannot be read (the export then reads
+    /// everything, as a first backup does).
+    async fn reuse_plan(
+        &self,
+        stream: Stream,
+        listed: &[Result<HashSet<ObjectId>>],
+    ) -> (ReusePlan, ReusedChunks) {
+        let mut plan = ReusePlan::default();
+        let mut reused = ReusedChunks::new();
+        let Ok(Some(previous)) = self.newest(stream).await else {
+            return (plan, reused);
+        };
+        let Ok(manifest) = self.manifest(&previous).await else {
+            return (plan, reused);
+        };
+        let Some(entry) = manifest.entry(DUMP_ENTRY) else {
+            return (plan, reused);
+        };
+        for section in &entry.sections {
+            let Some(chunks) = entry.section_chunks(section) else {
+                continue;
+            };
+            let everywhere = chunks.iter().all(|c| {
+                listed
+                    .iter()
+                    .all(|set| set.as_ref().map_or(true, |set| set.contains(&c.id)))
+            });
+            if everywhere {
+                plan.offer(section.section.clone());
+                reused.insert(section.section.key.clone(), chunks.to_vec());
+            }
+        }
+        (plan, reused)
     }
 
     /// Restores data snapshot `data` and the newest key snapshot into `target`, which must

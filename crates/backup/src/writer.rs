@@ -8,7 +8,7 @@
 //! interrupted snapshot leaves objects (reused by the next run) but never a manifest that
 //! points at missing data.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,12 +18,13 @@ use bytes::{Buf as _, Bytes};
 use futures::StreamExt as _;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
+use ward_store::DumpPiece;
 
 use crate::codec::encode_chunk;
 use crate::id::{ObjectId, SnapshotId};
 use crate::keys::FORMAT;
 use crate::location::PutOutcome;
-use crate::manifest::{ChunkRef, Entry, Manifest, Summary};
+use crate::manifest::{ChunkRef, Entry, EntrySection, Manifest, Summary};
 use crate::repository::Repository;
 use crate::{BackupError, Result, Stream};
 
@@ -35,8 +36,10 @@ const UPLOADS_IN_FLIGHT: usize = 8;
 pub struct EntryInput {
     /// Entry name in the manifest.
     pub name: String,
-    /// The bytes, in buffers of any size; the stream ends when every sender is dropped.
-    pub data: mpsc::Receiver<Bytes>,
+    /// The bytes, in buffers of any size, with the cuts between the store dump's sections
+    /// and the sections taken over from the previous snapshot; the stream ends when every
+    /// sender is dropped.
+    pub data: mpsc::Receiver<DumpPiece>,
 }
 
 impl EntryInput {
@@ -45,13 +48,17 @@ impl EntryInput {
     pub fn from_bytes(name: impl Into<String>, bytes: Bytes) -> Self {
         let (tx, rx) = mpsc::channel(1);
         // Capacity 1 and nothing sent yet: the send cannot fail for lack of room.
-        let _ = tx.try_send(bytes);
+        let _ = tx.try_send(DumpPiece::Bytes(bytes));
         Self {
             name: name.into(),
             data: rx,
         }
     }
 }
+
+/// The chunks of the previous snapshot's sections that the store may hand back as
+/// [`DumpPiece::Reused`], by section key.
+pub(crate) type ReusedChunks = HashMap<String, Vec<ChunkRef>>;
 
 /// Called with the number of bytes read, as reading goes (progress bars).
 pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
@@ -78,6 +85,9 @@ pub struct SnapshotReport {
     pub stream: Stream,
     /// Bytes read from the store (and files).
     pub bytes_read: u64,
+    /// Bytes of sections the store left unread because they are unchanged since the
+    /// previous snapshot, whose chunks the new one references as they are.
+    pub bytes_reused: u64,
     /// Chunks in the snapshot.
     pub chunks: u64,
     /// Plaintext bytes of chunks no location had.
@@ -122,6 +132,7 @@ struct Prepared {
 struct ChunkerOutput {
     entries: Vec<Entry>,
     bytes_read: u64,
+    bytes_reused: u64,
     chunks: u64,
     bytes_new: u64,
 }
@@ -142,6 +153,32 @@ impl Repository {
         entries: Vec<EntryInput>,
         summary: impl std::future::Future<Output = Result<Summary>>,
         progress: Option<ProgressFn>,
+    ) -> Result<SnapshotReport> {
+        let present = self.object_sets().await;
+        self.write_snapshot_reusing(
+            stream,
+            at,
+            entries,
+            summary,
+            progress,
+            present,
+            ReusedChunks::new(),
+        )
+        .await
+    }
+
+    /// [`Repository::write_snapshot`] with the objects each location holds already listed
+    /// and the chunks of the previous snapshot's sections the entries may reuse.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn write_snapshot_reusing(
+        &self,
+        stream: Stream,
+        at: OffsetDateTime,
+        entries: Vec<EntryInput>,
+        summary: impl std::future::Future<Output = Result<Summary>>,
+        progress: Option<ProgressFn>,
+        listed: Vec<Result<HashSet<ObjectId>>>,
+        reused: ReusedChunks,
     ) -> Result<SnapshotReport> {
         let started = Instant::now();
         let existing = self.snapshot_ids().await.unwrap_or_default();
@@ -166,7 +203,7 @@ impl Repository {
                 .collect(),
         );
         let mut present = Vec::new();
-        for (i, set) in self.object_sets().await.into_iter().enumerate() {
+        for (i, set) in listed.into_iter().enumerate() {
             match set {
                 Ok(s) => present.push(s),
                 Err(e) => {
@@ -186,6 +223,7 @@ impl Repository {
                 &keys,
                 params,
                 entries,
+                &reused,
                 &present,
                 &chunk_failed,
                 &tx,
@@ -249,6 +287,7 @@ impl Repository {
             id,
             stream,
             bytes_read: out.bytes_read,
+            bytes_reused: out.bytes_reused,
             chunks: out.chunks,
             bytes_new: out.bytes_new,
             bytes_deduplicated: out.bytes_read - out.bytes_new,
@@ -297,11 +336,15 @@ impl Repository {
 }
 
 /// The chunker thread: reads each entry, cuts it into content-defined chunks, names them,
-/// and hands on the chunks some healthy location lacks.
+/// and hands on the chunks some healthy location lacks. A cut in the input ends a chunk
+/// there (so a section of the store's dump is whole chunks, which the next snapshot can
+/// take over); a reused section adds the previous snapshot's chunks unread.
+#[allow(clippy::too_many_arguments)]
 fn chunk_entries(
     keys: &crate::keys::RepoKeys,
     params: crate::keys::ChunkingParams,
     entries: Vec<EntryInput>,
+    reused: &ReusedChunks,
     present: &[HashSet<ObjectId>],
     failed: &[AtomicBool],
     tx: &mpsc::Sender<Prepared>,
@@ -311,6 +354,7 @@ fn chunk_entries(
     let mut out = ChunkerOutput {
         entries: Vec::with_capacity(entries.len()),
         bytes_read: 0,
+        bytes_reused: 0,
         chunks: 0,
         bytes_new: 0,
     };
@@ -319,70 +363,119 @@ fn chunk_entries(
             name: input.name,
             size: 0,
             chunks: Vec::new(),
+            sections: Vec::new(),
         };
-        let reader = ChannelReader {
+        let mut reader = ChannelReader {
             rx: input.data,
             buf: Bytes::new(),
+            marker: None,
         };
-        let chunker = fastcdc::v2020::StreamCDC::new(
-            reader,
-            params.min as usize,
-            params.avg as usize,
-            params.max as usize,
-        );
-        for chunk in chunker {
-            let chunk = chunk.map_err(|e| {
-                BackupError::io("reading the snapshot stream", std::io::Error::other(e))
-            })?;
-            let len = chunk.data.len() as u64;
-            let id = keys.chunk_id(&chunk.data);
-            entry.size += len;
-            entry.chunks.push(ChunkRef {
-                id,
-                len: chunk.data.len() as u32,
-            });
-            out.chunks += 1;
-            out.bytes_read += len;
-            if let Some(p) = &progress {
-                p(len);
-            }
-            if !seen.insert(id) {
-                continue;
-            }
-            let targets: Vec<usize> = (0..present.len())
-                .filter(|&i| !failed[i].load(Ordering::Relaxed) && !present[i].contains(&id))
-                .collect();
-            if targets.is_empty() {
-                continue;
-            }
-            out.bytes_new += len;
-            if tx
-                .blocking_send(Prepared {
+        loop {
+            let first = entry.chunks.len();
+            let chunker = fastcdc::v2020::StreamCDC::new(
+                &mut reader,
+                params.min as usize,
+                params.avg as usize,
+                params.max as usize,
+            );
+            for chunk in chunker {
+                let chunk = chunk.map_err(|e| {
+                    BackupError::io("reading the snapshot stream", std::io::Error::other(e))
+                })?;
+                let len = chunk.data.len() as u64;
+                let id = keys.chunk_id(&chunk.data);
+                entry.size += len;
+                entry.chunks.push(ChunkRef {
                     id,
-                    plain: chunk.data,
-                    targets,
-                })
-                .is_err()
-            {
-                return Err(BackupError::Task("the uploader stopped".into()));
+                    len: chunk.data.len() as u32,
+                });
+                out.chunks += 1;
+                out.bytes_read += len;
+                if let Some(p) = &progress {
+                    p(len);
+                }
+                if !seen.insert(id) {
+                    continue;
+                }
+                let targets: Vec<usize> = (0..present.len())
+                    .filter(|&i| !failed[i].load(Ordering::Relaxed) && !present[i].contains(&id))
+                    .collect();
+                if targets.is_empty() {
+                    continue;
+                }
+                out.bytes_new += len;
+                if tx
+                    .blocking_send(Prepared {
+                        id,
+                        plain: chunk.data,
+                        targets,
+                    })
+                    .is_err()
+                {
+                    return Err(BackupError::Task("the uploader stopped".into()));
+                }
             }
+            let section = match reader.marker.take() {
+                None => break,
+                Some(DumpPiece::Cut(None) | DumpPiece::Bytes(_)) => continue,
+                Some(DumpPiece::Cut(Some(section))) => section,
+                Some(DumpPiece::Reused(section)) => {
+                    let chunks = reused.get(&section.key).ok_or_else(|| {
+                        BackupError::Task(format!(
+                            "the store reused section {} that the backup did not offer",
+                            section.key
+                        ))
+                    })?;
+                    let len: u64 = chunks.iter().map(|c| u64::from(c.len)).sum();
+                    if len != section.section.bytes {
+                        return Err(BackupError::Task(format!(
+                            "section {} is {} bytes in the store's plan but {len} in the \
+                             previous snapshot",
+                            section.key, section.section.bytes
+                        )));
+                    }
+                    entry.chunks.extend_from_slice(chunks);
+                    entry.size += len;
+                    out.chunks += chunks.len() as u64;
+                    out.bytes_reused += len;
+                    if let Some(p) = &progress {
+                        p(len);
+                    }
+                    section
+                }
+            };
+            entry.sections.push(EntrySection {
+                section,
+                first_chunk: first as u64,
+                chunks: (entry.chunks.len() - first) as u64,
+            });
         }
         out.entries.push(entry);
     }
     Ok(out)
 }
 
-/// `std::io::Read` over a channel of buffers, for the synchronous chunker.
+/// `std::io::Read` over a channel of dump pieces, for the synchronous chunker: it reads
+/// the bytes and reports the end of input at each cut or reused section, which it keeps in
+/// `marker` until the caller takes it; then reading goes on after it.
 struct ChannelReader {
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<DumpPiece>,
     buf: Bytes,
+    marker: Option<DumpPiece>,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.buf.is_empty() {
+            if self.marker.is_some() {
+                return Ok(0);
+            }
             match self.rx.blocking_recv() {
-                Some(b) => self.buf = b,
+                Some(DumpPiece::Bytes(b)) => self.buf = b,
+                Some(other) => {
+                    self.marker = Some(other);
+                    return Ok(0);
+                }
                 None => return Ok(0),
             }
         }

@@ -13,6 +13,7 @@ use ward_backup::{
     S3Options, SnapshotReport, Stream, Summary,
 };
 use ward_crypto::RootKeyring;
+use ward_store::DumpPiece;
 
 const T0: OffsetDateTime = datetime!(2026-12-04 03:00 UTC);
 
@@ -38,7 +39,11 @@ fn entry(bytes: Vec<u8>) -> EntryInput {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         for piece in bytes.chunks(64 * 1024) {
-            if tx.send(Bytes::copy_from_slice(piece)).await.is_err() {
+            if tx
+                .send(DumpPiece::Bytes(Bytes::copy_from_slice(piece)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }

@@ -264,10 +264,11 @@ pub(crate) async fn backup_now(
 
 fn print_snapshot(s: &ward_backup::SnapshotReport) {
     println!(
-        "snapshot {} ({}): read {}, new {}, deduplicated {}, {} chunks, {:.1}s",
+        "snapshot {} ({}): read {}, unchanged since the last snapshot {}, new {}, deduplicated {}, {} chunks, {:.1}s",
         s.id,
         s.stream.as_str(),
         HumanBytes(s.bytes_read),
+        HumanBytes(s.bytes_reused),
         HumanBytes(s.bytes_new),
         HumanBytes(s.bytes_deduplicated),
         s.chunks,

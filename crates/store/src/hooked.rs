@@ -226,12 +226,13 @@ impl<H: CommitHook> Store for Hooked<H> {
         self.store.requests_in_clear(sealed_prefix).await
     }
 
-    async fn export_snapshot(
+    async fn export_sections(
         &self,
         stream: SnapshotStream,
-        out: tokio::sync::mpsc::Sender<bytes::Bytes>,
+        reuse: &crate::ReusePlan,
+        out: tokio::sync::mpsc::Sender<crate::DumpPiece>,
     ) -> Result<SnapshotSummary> {
-        self.store.export_snapshot(stream, out).await
+        self.store.export_sections(stream, reuse, out).await
     }
 
     async fn import_snapshot(

@@ -32,7 +32,10 @@ pub use incidents::{
 };
 pub use model::*;
 pub use people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
-pub use snapshot::{Reconciliation, SnapshotStream, SnapshotSummary, check_dump};
+pub use snapshot::{
+    DumpPiece, PlannedSection, Reconciliation, ReusePlan, SectionInfo, SnapshotStream,
+    SnapshotSummary, check_dump,
+};
 pub use sqlite::SqliteStore;
 pub use time_codec::{from_micros, to_micros};
 pub use webhooks::{
@@ -292,6 +295,35 @@ pub trait Store: Send + Sync + 'static {
         &self,
         stream: SnapshotStream,
         out: mpsc::Sender<bytes::Bytes>,
+    ) -> Result<SnapshotSummary> {
+        let (tx, mut rx) = mpsc::channel(8);
+        let forward = async move {
+            while let Some(piece) = rx.recv().await {
+                if let DumpPiece::Bytes(b) = piece
+                    && out.send(b).await.is_err()
+                {
+                    // Dropping the receiver ends the export with "consumer went away".
+                    break;
+                }
+            }
+        };
+        let nothing = ReusePlan::default();
+        let (summary, ()) = tokio::join!(
+            self.export_sections(stream, &nothing, tx),
+            forward
+        );
+        summary
+    }
+    /// [`Store::export_snapshot`] in pieces: bytes, the cuts between the dump's sections,
+    /// and, for each section `reuse` offers whose content the store still holds unchanged,
+    /// [`DumpPiece::Reused`] in place of its bytes (the store does not read those rows). A
+    /// backup offers the previous snapshot's sections, so a second backup of an unchanged
+    /// store reads only the small tables and the newest part of the audit log.
+    async fn export_sections(
+        &self,
+        stream: SnapshotStream,
+        reuse: &ReusePlan,
+        out: mpsc::Sender<DumpPiece>,
     ) -> Result<SnapshotSummary>;
     /// Loads a dump produced by `export_snapshot` (from either backend) into this store, which
     /// must hold no row of that stream (else [`StoreError::NotEmpty`]).

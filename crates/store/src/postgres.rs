@@ -2568,12 +2568,13 @@ impl Store for PostgresStore {
         rows.iter().map(request_from).collect()
     }
 
-    async fn export_snapshot(
+    async fn export_sections(
         &self,
         stream: SnapshotStream,
-        out: mpsc::Sender<bytes::Bytes>,
+        reuse: &crate::ReusePlan,
+        out: mpsc::Sender<crate::DumpPiece>,
     ) -> Result<SnapshotSummary> {
-        snapshot::export(&self.pool, stream, &out).await
+        snapshot::export(&self.pool, stream, reuse, &out).await
     }
 
     async fn import_snapshot(

@@ -154,3 +154,168 @@ pub struct Reconciliation {
     /// Records, held records and anonymized records removed with them.
     pub records_removed: u64,
 }
+
+/// One piece of a dump as an export hands it out: bytes, or where a section ends, or a
+/// section taken from an earlier dump in place of its bytes.
+///
+/// A dump (format version 2) is cut into **sections**, each digested on its own, and the
+/// trailer carries the digest of the section digests. That is what lets an export skip a
+/// large table (or a range of the audit log) whose content has not changed since an earlier
+/// dump: it hands out [`DumpPiece::Reused`] with that dump's section, and the consumer (a
+/// backup) supplies the section's bytes from where it keeps them. Concatenating every
+/// piece's bytes, reused ones included, gives exactly the dump a full export would have
+/// written.
+#[derive(Debug, Clone)]
+pub enum DumpPiece {
+    /// Bytes of the dump, in order.
+    Bytes(bytes::Bytes),
+    /// The section the bytes since the previous cut belong to ends here; `Some` when a
+    /// later export may reuse it (see [`ReusePlan`]).
+    Cut(Option<SectionInfo>),
+    /// The earlier dump's section goes here, unchanged; its bytes are not handed out.
+    Reused(SectionInfo),
+}
+
+/// A section of a dump that a later export may reuse, as that export needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedSection {
+    /// What the store said about the section's content when it was written: the same mark
+    /// means the same content (a random token that every write to the table replaces; for
+    /// the audit log, the range of event indices and the chain value of the last one).
+    pub mark: String,
+    /// SHA-256 of the section's bytes.
+    #[serde(with = "hex_digest")]
+    pub digest: [u8; 32],
+    /// Rows the section holds.
+    pub rows: u64,
+    /// Bytes the section holds.
+    pub bytes: u64,
+}
+
+/// A reusable section and its name (`records`, `audit_events/12`, …).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SectionInfo {
+    /// The section's name, stable from one dump to the next.
+    pub key: String,
+    /// Its content.
+    #[serde(flatten)]
+    pub section: PlannedSection,
+}
+
+/// The sections of an earlier dump an export may reuse when their mark has not moved.
+#[derive(Debug, Clone, Default)]
+pub struct ReusePlan {
+    sections: std::collections::HashMap<String, PlannedSection>,
+}
+
+impl ReusePlan {
+    /// Offers `section` for reuse.
+    pub fn offer(&mut self, section: SectionInfo) {
+        self.sections.insert(section.key, section.section);
+    }
+
+    /// The earlier section `key` if its content is what `mark` says the store holds now.
+    pub(crate) fn reusable(&self, key: &str, mark: &str) -> Option<&PlannedSection> {
+        self.sections.get(key).filter(|s| s.mark == mark)
+    }
+
+    /// Sections offered.
+    pub fn len(&self) -> usize {
+        self.sections.len()
+    }
+
+    /// No section offered.
+    pub fn is_empty(&self) -> bool {
+        self.sections.is_empty()
+    }
+}
+
+/// Data-stream tables large enough to be sections of their own, each with a mark that every
+/// write to it replaces (a trigger on both backends, table `dump_marks`). Smaller tables are
+/// dumped every time.
+pub(crate) const MARKED_TABLES: &[&str] = &[
+    "subjects",
+    "records",
+    "blind_index",
+    "anonymized_records",
+    "held_records",
+];
+
+/// Audit events per section of the audit log: events never change once appended (pruning
+/// removes a prefix), so every section but the newest is reused until pruning reaches it.
+pub(crate) const AUDIT_SECTION_EVENTS: i64 = 1 << 14;
+
+/// The audit log's sections in a dump: for each, its key, the first and last event index it
+/// holds, given the lowest and highest index stored.
+pub(crate) fn audit_sections(lowest: i64, highest: i64) -> Vec<(String, i64, i64)> {
+    if lowest > highest || lowest < 0 {
+        return Vec::new();
+    }
+    (lowest / AUDIT_SECTION_EVENTS..=highest / AUDIT_SECTION_EVENTS)
+        .map(|n| {
+            let first = (n * AUDIT_SECTION_EVENTS).max(lowest);
+            let last = ((n + 1) * AUDIT_SECTION_EVENTS - 1).min(highest);
+            (format!("audit_events/{n}"), first, last)
+        })
+        .collect()
+}
+
+/// The mark of a section of the audit log: the chain value at its last event commits to
+/// every event up to it, and the first index says whether pruning took any.
+pub(crate) fn audit_mark(first: i64, last: i64, chain: Option<&[u8]>) -> String {
+    format!("{first}-{last}:{}", hex(chain.unwrap_or_default()))
+}
+
+/// Bytes as lowercase hexadecimal digits.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// How an export writes a table.
+pub(crate) enum TableLayout {
+    /// Its own section, reused while the table's mark stays.
+    Marked,
+    /// Sections of [`AUDIT_SECTION_EVENTS`] events each, reused while their marks stay.
+    AuditLog,
+    /// The audit log's head (a table on PostgreSQL, the writer's memory on SQLite).
+    AuditHead,
+    /// Dumped every time.
+    Plain,
+}
+
+impl TableLayout {
+    pub(crate) fn of(stream: SnapshotStream, table: &tables::Table) -> Self {
+        match (stream, table.name) {
+            (SnapshotStream::Data, "audit_events") => Self::AuditLog,
+            (SnapshotStream::Data, "audit_head") => Self::AuditHead,
+            (SnapshotStream::Data, name) if MARKED_TABLES.contains(&name) => Self::Marked,
+            _ => Self::Plain,
+        }
+    }
+}
+
+mod hex_digest {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::hex(d))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let hex = String::deserialize(d)?;
+        let bad = || serde::de::Error::custom("a digest is 64 hexadecimal digits");
+        if hex.len() != 64 {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+                .map_err(|_| bad())?;
+        }
+        Ok(out)
+    }
+}

@@ -114,6 +114,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incidents",
         include_str!("../migrations/sqlite/0011_incidents.sql"),
     ),
+    (
+        12,
+        "dump marks",
+        include_str!("../migrations/sqlite/0012_dump_marks.sql"),
+    ),
 ];
 
 /// The migrations this Ward applies to an SQLite database.
@@ -2800,13 +2805,18 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn export_snapshot(
+    async fn export_sections(
         &self,
         stream: SnapshotStream,
-        out: mpsc::Sender<bytes::Bytes>,
+        reuse: &crate::ReusePlan,
+        out: mpsc::Sender<crate::DumpPiece>,
     ) -> Result<SnapshotSummary> {
         let path = self.readers.path.clone();
-        join(tokio::task::spawn_blocking(move || snapshot::export(&path, stream, &out)).await)
+        let reuse = reuse.clone();
+        join(
+            tokio::task::spawn_blocking(move || snapshot::export(&path, stream, &reuse, &out))
+                .await,
+        )
     }
 
     async fn import_snapshot(

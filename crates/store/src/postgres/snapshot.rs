@@ -18,8 +18,11 @@ use uuid::Uuid;
 
 use crate::snapshot::format::{Decoder, Encoder, Item, Value, decode_row, uuid_value};
 use crate::snapshot::tables::{self, Column, Table, Type};
-use crate::snapshot::{AuditRebuild, reconcile};
-use crate::{Reconciliation, Result, SnapshotStream, SnapshotSummary, StoreError, to_micros};
+use crate::snapshot::{AuditRebuild, TableLayout, audit_mark, audit_sections, reconcile};
+use crate::{
+    DumpPiece, Reconciliation, Result, ReusePlan, SnapshotStream, SnapshotSummary, StoreError,
+    to_micros,
+};
 
 /// Rows a cursor fetch returns.
 const FETCH: usize = 2_000;
@@ -72,11 +75,13 @@ fn export_sql(table: &Table) -> String {
     }
 }
 
-/// Dumps `stream` into `out` from one read-only repeatable-read transaction.
+/// Dumps `stream` into `out` from one read-only repeatable-read transaction, reusing what
+/// `reuse` offers and the database still holds.
 pub(super) async fn export(
     pool: &PgPool,
     stream: SnapshotStream,
-    out: &mpsc::Sender<Bytes>,
+    reuse: &ReusePlan,
+    out: &mpsc::Sender<DumpPiece>,
 ) -> Result<SnapshotSummary> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -84,48 +89,120 @@ pub(super) async fn export(
         .await?;
     let mut enc = Encoder::new(stream);
     for table in tables::of(stream) {
-        enc.begin(table)?;
-        // A cursor per table: the statements differ in their result columns, and a prepared
-        // statement cached for one table's shape must not be reused for another's.
-        let cursor = format!("snapshot_{}", table.name);
-        let declare = format!(
-            "DECLARE {cursor} NO SCROLL CURSOR FOR {}",
-            export_sql(table)
-        );
-        sqlx::query(AssertSqlSafe(declare))
-            .persistent(false)
-            .execute(&mut *tx)
-            .await?;
-        let fetch = format!("FETCH FORWARD {FETCH} FROM {cursor}");
-        loop {
-            let rows = sqlx::query(AssertSqlSafe(fetch.clone()))
-                .fetch_all(&mut *tx)
+        match TableLayout::of(stream, table) {
+            TableLayout::Marked => {
+                // One token per writer slot (see the migration): the mark is all of them.
+                let mark: String = sqlx::query_scalar(
+                    "SELECT COALESCE(string_agg(slot::TEXT || '=' || token::TEXT, ',' \
+                     ORDER BY slot), '') FROM dump_marks WHERE name = $1",
+                )
+                .bind(table.name)
+                .fetch_one(&mut *tx)
                 .await?;
-            for row in &rows {
-                let values = table
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, column)| value_of(row, i, table, column))
-                    .collect::<Result<Vec<_>>>()?;
-                enc.row(&values)?;
-                if let Some(buf) = enc.take_full() {
-                    out.send(buf).await.map_err(|_| consumer_gone())?;
+                if let Some(planned) = reuse.reusable(table.name, &mark) {
+                    send(out, enc.reuse(table.name, planned, Some(table))?).await?;
+                    continue;
                 }
+                send(out, enc.begin_section(table.name.to_owned(), mark)?).await?;
+                enc.begin(table)?;
+                rows(&mut tx, &mut enc, table, export_sql(table), out).await?;
+                enc.end()?;
+                send(out, enc.end_section()?).await?;
             }
-            if rows.len() < FETCH {
-                break;
+            TableLayout::AuditLog => {
+                enc.begin(table)?;
+                let (lowest, highest): (Option<i64>, Option<i64>) =
+                    sqlx::query_as("SELECT MIN(idx), MAX(idx) FROM audit_events")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if let (Some(lowest), Some(highest)) = (lowest, highest) {
+                    for (key, first, last) in audit_sections(lowest, highest) {
+                        let chain: Option<Vec<u8>> =
+                            sqlx::query_scalar("SELECT chain FROM audit_events WHERE idx = $1")
+                                .bind(last)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        let mark = audit_mark(first, last, chain.as_deref());
+                        if let Some(planned) = reuse.reusable(&key, &mark) {
+                            send(out, enc.reuse(&key, planned, None)?).await?;
+                            continue;
+                        }
+                        send(out, enc.begin_section(key, mark)?).await?;
+                        let sql = format!(
+                            "SELECT {} FROM audit_events WHERE idx BETWEEN {first} AND {last} \
+                             ORDER BY idx",
+                            table.column_list("")
+                        );
+                        rows(&mut tx, &mut enc, table, sql, out).await?;
+                        send(out, enc.end_section()?).await?;
+                    }
+                }
+                enc.end()?;
+            }
+            TableLayout::AuditHead | TableLayout::Plain => {
+                enc.begin(table)?;
+                rows(&mut tx, &mut enc, table, export_sql(table), out).await?;
+                enc.end()?;
             }
         }
-        sqlx::query(AssertSqlSafe(format!("CLOSE {cursor}")))
-            .execute(&mut *tx)
-            .await?;
-        enc.end()?;
     }
     tx.rollback().await?;
     let (last, summary) = enc.finish()?;
-    out.send(last).await.map_err(|_| consumer_gone())?;
+    send(out, vec![DumpPiece::Bytes(last)]).await?;
     Ok(summary)
+}
+
+async fn send(out: &mpsc::Sender<DumpPiece>, pieces: Vec<DumpPiece>) -> Result<()> {
+    for piece in pieces {
+        out.send(piece).await.map_err(|_| consumer_gone())?;
+    }
+    Ok(())
+}
+
+/// Writes the rows `sql` selects, through a cursor, a few thousand per round trip.
+async fn rows(
+    tx: &mut PgConnection,
+    enc: &mut Encoder,
+    table: &Table,
+    sql: String,
+    out: &mpsc::Sender<DumpPiece>,
+) -> Result<()> {
+    // A cursor per table: the statements differ in their result columns, and a prepared
+    // statement cached for one table's shape must not be reused for another's.
+    let cursor = format!("snapshot_{}", table.name);
+    sqlx::query(AssertSqlSafe(format!(
+        "DECLARE {cursor} NO SCROLL CURSOR FOR {sql}"
+    )))
+    .persistent(false)
+    .execute(&mut *tx)
+    .await?;
+    let fetch = format!("FETCH FORWARD {FETCH} FROM {cursor}");
+    loop {
+        let rows = sqlx::query(AssertSqlSafe(fetch.clone()))
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &rows {
+            let values = table
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, column)| value_of(row, i, table, column))
+                .collect::<Result<Vec<_>>>()?;
+            enc.row(&values)?;
+            if let Some(buf) = enc.take_full() {
+                out.send(DumpPiece::Bytes(buf))
+                    .await
+                    .map_err(|_| consumer_gone())?;
+            }
+        }
+        if rows.len() < FETCH {
+            break;
+        }
+    }
+    sqlx::query(AssertSqlSafe(format!("CLOSE {cursor}")))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 fn value_of<'a>(row: &'a PgRow, i: usize, table: &Table, column: &Column) -> Result<Value<'a>> {

@@ -9,13 +9,15 @@ use aws_lc_rs::digest::{Context, SHA256};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::tables::{self, Table, Type};
-use super::{SnapshotStream, SnapshotSummary};
+use super::{DumpPiece, PlannedSection, SectionInfo, SnapshotStream, SnapshotSummary};
 use crate::{Result, StoreError};
 
 /// The first bytes of every dump.
 pub(crate) const MAGIC: &[u8; 8] = b"WARDSNAP";
-/// The format version this code writes and reads.
-pub(crate) const VERSION: u8 = 1;
+/// The format version this code writes.
+pub(crate) const VERSION: u8 = 2;
+/// Version 1: one digest over the whole dump, no sections. Still read (older backups).
+const VERSION_1: u8 = 1;
 /// The largest frame accepted: far above any row Ward writes (a record's ciphertext is
 /// bounded by the API's body limit), low enough that a corrupt length cannot exhaust memory.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -27,6 +29,7 @@ const TABLE: u8 = b'T';
 const ROW: u8 = b'R';
 const END: u8 = b'E';
 const TRAILER: u8 = b'Z';
+const SECTION: u8 = b'S';
 const DIGEST_LEN: usize = 32;
 
 fn invalid(msg: impl Into<String>) -> StoreError {
@@ -284,7 +287,14 @@ pub(crate) struct Encoder {
     tables: &'static [Table],
     buf: BytesMut,
     scratch: Vec<u8>,
-    digest: Context,
+    /// The digest of the section digests (what the trailer carries).
+    outer: Context,
+    /// The digest of the current section's bytes so far.
+    section: Context,
+    /// Where the current section began (bytes from the start of the dump).
+    section_start: u64,
+    /// The current section, when the caller named it for reuse, and its rows so far.
+    named: Option<(String, String, u64)>,
     /// The table being written and its rows so far.
     current: Option<(&'static Table, u64)>,
     next_table: usize,
@@ -302,11 +312,108 @@ impl Encoder {
             tables: tables::of(stream),
             buf,
             scratch: Vec::new(),
-            digest: Context::new(&SHA256),
+            outer: Context::new(&SHA256),
+            section: Context::new(&SHA256),
+            section_start: 0,
+            named: None,
             current: None,
             next_table: 0,
             summary: SnapshotSummary::default(),
         }
+    }
+
+    /// Bytes written so far, buffered ones included.
+    fn position(&self) -> u64 {
+        self.summary.bytes + self.buf.len() as u64
+    }
+
+    /// Ends the current section with a section frame: hands out its bytes and the cut.
+    fn cut(&mut self, pieces: &mut Vec<DumpPiece>) {
+        self.frame(SECTION);
+        let bytes = self.take();
+        let len = self.summary.bytes - self.section_start;
+        if !bytes.is_empty() {
+            pieces.push(DumpPiece::Bytes(bytes));
+        }
+        let digest = std::mem::replace(&mut self.section, Context::new(&SHA256)).finish();
+        self.outer.update(digest.as_ref());
+        let info = self.named.take().map(|(key, mark, rows)| SectionInfo {
+            key,
+            section: PlannedSection {
+                mark,
+                digest: digest_bytes(digest.as_ref()),
+                rows,
+                bytes: len,
+            },
+        });
+        pieces.push(DumpPiece::Cut(info));
+        self.section_start = self.summary.bytes;
+    }
+
+    /// Starts a section a later dump may reuse (see [`Encoder::reuse`]): `key` names it
+    /// among the dump's sections, `mark` changes whenever its content may have. Ends the
+    /// section before it if that holds anything. Returns the pieces to send on.
+    pub(crate) fn begin_section(&mut self, key: String, mark: String) -> Result<Vec<DumpPiece>> {
+        if self.named.is_some() {
+            return Err(invalid("a section begun inside another"));
+        }
+        let mut pieces = Vec::new();
+        if self.position() > self.section_start {
+            self.cut(&mut pieces);
+        }
+        self.named = Some((key, mark, 0));
+        Ok(pieces)
+    }
+
+    /// Ends the section [`Encoder::begin_section`] began.
+    pub(crate) fn end_section(&mut self) -> Result<Vec<DumpPiece>> {
+        if self.named.is_none() {
+            return Err(invalid("a section ended that was not begun"));
+        }
+        let mut pieces = Vec::new();
+        self.cut(&mut pieces);
+        Ok(pieces)
+    }
+
+    /// Puts the section `key` of an earlier dump in place of writing it, its content known
+    /// unchanged (same mark): the consumer supplies its bytes. With `whole`, the section was
+    /// that whole table (begun and ended in it); without, rows of the current table.
+    pub(crate) fn reuse(
+        &mut self,
+        key: &str,
+        planned: &PlannedSection,
+        whole: Option<&Table>,
+    ) -> Result<Vec<DumpPiece>> {
+        if self.named.is_some() {
+            return Err(invalid("a section reused inside another"));
+        }
+        let mut pieces = Vec::new();
+        if self.position() > self.section_start {
+            self.cut(&mut pieces);
+        }
+        match (whole, self.current.as_mut()) {
+            (Some(table), None) => {
+                let expected = self
+                    .tables
+                    .get(self.next_table)
+                    .filter(|t| t.name == table.name)
+                    .ok_or_else(|| invalid(format!("table {} reused out of order", table.name)))?;
+                self.next_table += 1;
+                self.summary
+                    .tables
+                    .insert(expected.name.to_owned(), planned.rows);
+            }
+            (None, Some((_, rows))) => *rows += planned.rows,
+            _ => return Err(invalid(format!("section {key} reused out of place"))),
+        }
+        self.outer.update(&planned.digest);
+        self.summary.bytes += planned.bytes;
+        self.section_start = self.summary.bytes;
+        pieces.push(DumpPiece::Reused(SectionInfo {
+            key: key.to_owned(),
+            section: planned.clone(),
+        }));
+        Ok(pieces)
     }
 
     fn frame(&mut self, kind: u8) {
@@ -354,6 +461,9 @@ impl Encoder {
         }
         *rows += 1;
         let table: &'static Table = table;
+        if let Some((_, _, section_rows)) = self.named.as_mut() {
+            *section_rows += 1;
+        }
         put_row(&mut self.scratch, table, values);
         if self.scratch.len() + 1 > MAX_FRAME {
             self.scratch.clear();
@@ -385,7 +495,7 @@ impl Encoder {
 
     fn take(&mut self) -> Bytes {
         let out = self.buf.split().freeze();
-        self.digest.update(&out);
+        self.section.update(&out);
         self.summary.bytes += out.len() as u64;
         self.buf.reserve(BUFFER + BUFFER / 4);
         out
@@ -394,14 +504,18 @@ impl Encoder {
     /// Writes the trailer once every table was written; returns the last buffer and the
     /// summary.
     pub(crate) fn finish(mut self) -> Result<(Bytes, SnapshotSummary)> {
-        if self.current.is_some() || self.next_table != self.tables.len() {
+        if self.current.is_some() || self.named.is_some() || self.next_table != self.tables.len()
+        {
             return Err(invalid(
                 "the dump was finished before every table was written",
             ));
         }
         let last = self.take();
+        if self.summary.bytes > self.section_start {
+            self.outer.update(self.section.finish().as_ref());
+        }
         let mut tail = BytesMut::from(last.as_ref());
-        let digest = self.digest.finish();
+        let digest = self.outer.finish();
         put_varint(&mut self.scratch, self.tables.len() as u64);
         put_varint(&mut self.scratch, self.summary.rows());
         self.scratch.extend_from_slice(digest.as_ref());
@@ -411,6 +525,13 @@ impl Encoder {
         self.summary.bytes += (tail.len() - last.len()) as u64;
         Ok((tail.freeze(), self.summary))
     }
+}
+
+/// A SHA-256 digest as an array.
+fn digest_bytes(digest: &[u8]) -> [u8; DIGEST_LEN] {
+    let mut out = [0; DIGEST_LEN];
+    out.copy_from_slice(&digest[..DIGEST_LEN]);
+    out
 }
 
 // ---- the decoder ----------------------------------------------------------------------------
@@ -433,7 +554,12 @@ pub(crate) struct Decoder {
     stream: SnapshotStream,
     tables: &'static [Table],
     pending: BytesMut,
+    /// Version 1: the digest of every byte. Version 2: the digest of the section digests.
     digest: Context,
+    /// Version 2: the digest of the current section's bytes, and their count.
+    section: Context,
+    section_len: u64,
+    version: u8,
     header_read: bool,
     current: Option<(&'static Table, u64)>,
     next_table: usize,
@@ -450,6 +576,9 @@ impl Decoder {
             tables: tables::of(stream),
             pending: BytesMut::new(),
             digest: Context::new(&SHA256),
+            section: Context::new(&SHA256),
+            section_len: 0,
+            version: VERSION,
             header_read: false,
             current: None,
             next_table: 0,
@@ -471,50 +600,87 @@ impl Decoder {
 
     /// The next item, or `None` when more input is needed to complete it.
     pub(crate) fn next(&mut self) -> Result<Option<Item>> {
-        if self.done {
-            if !self.pending.is_empty() {
-                return Err(invalid("bytes follow the end of the dump"));
+        loop {
+            if self.done {
+                if !self.pending.is_empty() {
+                    return Err(invalid("bytes follow the end of the dump"));
+                }
+                return Ok(None);
             }
-            return Ok(None);
+            if !self.header_read {
+                if !self.read_header()? {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let Some((len, prefix)) = peek_varint(&self.pending)? else {
+                return Ok(None);
+            };
+            let len = usize::try_from(len)
+                .ok()
+                .filter(|len| (1..=MAX_FRAME).contains(len))
+                .ok_or_else(|| invalid(format!("a frame of {len} bytes is out of bounds")))?;
+            if self.pending.len() < prefix + len {
+                return Ok(None);
+            }
+            let mut frame = self.pending.split_to(prefix + len);
+            let kind = frame[prefix];
+            if kind == SECTION && (self.version == VERSION_1 || len != 1) {
+                return Err(invalid(if len == 1 {
+                    "a section frame in a version 1 dump"
+                } else {
+                    "a section frame with a payload"
+                }));
+            }
+            if kind != TRAILER {
+                self.absorb(&frame, kind == SECTION);
+            }
+            if kind == SECTION {
+                continue;
+            }
+            frame.advance(prefix + 1);
+            return self.frame(kind, frame.freeze()).map(Some);
         }
-        if !self.header_read {
-            return self.read_header();
-        }
-        let Some((len, prefix)) = peek_varint(&self.pending)? else {
-            return Ok(None);
-        };
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|len| (1..=MAX_FRAME).contains(len))
-            .ok_or_else(|| invalid(format!("a frame of {len} bytes is out of bounds")))?;
-        if self.pending.len() < prefix + len {
-            return Ok(None);
-        }
-        let mut frame = self.pending.split_to(prefix + len);
-        let kind = frame[prefix];
-        if kind != TRAILER {
-            self.digest.update(&frame);
-        }
-        frame.advance(prefix + 1);
-        self.frame(kind, frame.freeze()).map(Some)
     }
 
-    fn read_header(&mut self) -> Result<Option<Item>> {
+    /// Adds a frame's bytes to the digest; a section frame ends a section (version 2).
+    fn absorb(&mut self, bytes: &[u8], ends_section: bool) {
+        if self.version == VERSION_1 {
+            self.digest.update(bytes);
+            return;
+        }
+        self.section.update(bytes);
+        self.section_len += bytes.len() as u64;
+        if ends_section {
+            self.close_section();
+        }
+    }
+
+    fn close_section(&mut self) {
+        let digest = std::mem::replace(&mut self.section, Context::new(&SHA256)).finish();
+        self.digest.update(digest.as_ref());
+        self.section_len = 0;
+    }
+
+    /// Reads the header: `false` if more input is needed.
+    fn read_header(&mut self) -> Result<bool> {
         let have = self.pending.len().min(MAGIC.len());
         if self.pending[..have] != MAGIC[..have] {
             return Err(invalid("not a Ward snapshot (bad magic)"));
         }
         if self.pending.len() < HEADER_LEN {
-            return Ok(None);
+            return Ok(false);
         }
         let header = self.pending.split_to(HEADER_LEN);
-        self.digest.update(&header);
-        if header[MAGIC.len()] != VERSION {
+        self.version = header[MAGIC.len()];
+        if !(VERSION_1..=VERSION).contains(&self.version) {
             return Err(invalid(format!(
-                "snapshot format version {} is not supported (this Ward reads version {VERSION})",
-                header[MAGIC.len()]
+                "snapshot format version {} is not supported (this Ward reads versions \
+                 {VERSION_1} to {VERSION})",
+                self.version
             )));
         }
+        self.absorb(&header, false);
         if header[MAGIC.len() + 1] != self.stream.code() {
             return Err(invalid(format!(
                 "this dump is not of the {} stream",
@@ -522,7 +688,7 @@ impl Decoder {
             )));
         }
         self.header_read = true;
-        self.next()
+        Ok(true)
     }
 
     fn frame(&mut self, kind: u8, payload: Bytes) -> Result<Item> {
@@ -604,6 +770,9 @@ impl Decoder {
         r.done()?;
         if tables != self.tables_read || rows != self.summary.rows() {
             return Err(invalid("the trailer's counts do not match the dump"));
+        }
+        if self.version != VERSION_1 && self.section_len > 0 {
+            self.close_section();
         }
         let computed = std::mem::replace(&mut self.digest, Context::new(&SHA256)).finish();
         if computed.as_ref() != digest {

@@ -16,15 +16,18 @@ use std::path::Path;
 
 use bytes::Bytes;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, ToSql, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension as _, ToSql, params, params_from_iter};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{Access, AuditState, connect, exec};
 use crate::snapshot::format::{Decoder, Encoder, Item, Value, decode_row, uuid_value};
 use crate::snapshot::tables::{self, Column, Table, Type};
-use crate::snapshot::{AuditRebuild, reconcile};
-use crate::{Reconciliation, Result, SnapshotStream, SnapshotSummary, StoreError, to_micros};
+use crate::snapshot::{AuditRebuild, TableLayout, audit_mark, audit_sections, hex, reconcile};
+use crate::{
+    DumpPiece, Reconciliation, Result, ReusePlan, SnapshotStream, SnapshotSummary, StoreError,
+    to_micros,
+};
 
 /// The table's name as SQLite knows it (key tables live in the attached key store).
 fn physical(table: &str) -> String {
@@ -44,11 +47,13 @@ fn consumer_gone() -> StoreError {
 
 // ---- export ---------------------------------------------------------------------------------
 
-/// Dumps `stream` of the store at `path` into `out`. Blocking: run it on a blocking thread.
+/// Dumps `stream` of the store at `path` into `out`, reusing what `reuse` offers and the
+/// store still holds. Blocking: run it on a blocking thread.
 pub(super) fn export(
     path: &Path,
     stream: SnapshotStream,
-    out: &mpsc::Sender<Bytes>,
+    reuse: &ReusePlan,
+    out: &mpsc::Sender<DumpPiece>,
 ) -> Result<SnapshotSummary> {
     let conn = connect(path, Access::Read)?;
     exec(&conn, "BEGIN")?;
@@ -59,55 +64,134 @@ pub(super) fn export(
         [],
         |_| Ok(()),
     )?;
-    let dumped = dump(&conn, stream, out);
+    let dumped = dump(&conn, stream, reuse, out);
     let _ = exec(&conn, "ROLLBACK");
     dumped
+}
+
+fn send(out: &mpsc::Sender<DumpPiece>, pieces: Vec<DumpPiece>) -> Result<()> {
+    for piece in pieces {
+        out.blocking_send(piece).map_err(|_| consumer_gone())?;
+    }
+    Ok(())
 }
 
 fn dump(
     conn: &Connection,
     stream: SnapshotStream,
-    out: &mpsc::Sender<Bytes>,
+    reuse: &ReusePlan,
+    out: &mpsc::Sender<DumpPiece>,
 ) -> Result<SnapshotSummary> {
     let mut enc = Encoder::new(stream);
     for table in tables::of(stream) {
-        enc.begin(table)?;
-        if table.name == tables::AUDIT_HEAD.name {
-            let head = AuditState::load(conn)?.head();
-            let size = i64::try_from(head.size)
-                .map_err(|_| StoreError::Corrupt("audit log size exceeds i64".into()))?;
-            enc.row(&[
-                Value::Int(size),
-                Value::Bytes(&head.chain),
-                Value::Bytes(&head.frontier),
-            ])?;
-        } else {
-            let sql = format!(
-                "SELECT {} FROM {} ORDER BY {}",
-                table.column_list(""),
-                physical(table.name),
-                table.key.join(", ")
-            );
-            let mut stmt = conn.prepare(&sql)?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let values = table
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, column)| value_of(row.get_ref(i)?, table, column))
-                    .collect::<Result<Vec<_>>>()?;
-                enc.row(&values)?;
-                if let Some(buf) = enc.take_full() {
-                    out.blocking_send(buf).map_err(|_| consumer_gone())?;
+        match TableLayout::of(stream, table) {
+            TableLayout::Marked => {
+                let mark: Vec<u8> = conn.query_row(
+                    "SELECT token FROM dump_marks WHERE name = ?1",
+                    [table.name],
+                    |r| r.get(0),
+                )?;
+                let mark = hex(&mark);
+                if let Some(planned) = reuse.reusable(table.name, &mark) {
+                    send(out, enc.reuse(table.name, planned, Some(table))?)?;
+                    continue;
                 }
+                send(out, enc.begin_section(table.name.to_owned(), mark)?)?;
+                enc.begin(table)?;
+                rows(conn, &mut enc, table, None, out)?;
+                enc.end()?;
+                send(out, enc.end_section()?)?;
+            }
+            TableLayout::AuditLog => {
+                enc.begin(table)?;
+                let (lowest, highest): (Option<i64>, Option<i64>) = conn.query_row(
+                    "SELECT MIN(idx), MAX(idx) FROM audit_events",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                if let (Some(lowest), Some(highest)) = (lowest, highest) {
+                    for (key, first, last) in audit_sections(lowest, highest) {
+                        let chain: Option<Vec<u8>> = conn
+                            .query_row(
+                                "SELECT chain FROM audit_events WHERE idx = ?1",
+                                [last],
+                                |r| r.get(0),
+                            )
+                            .optional()?;
+                        let mark = audit_mark(first, last, chain.as_deref());
+                        if let Some(planned) = reuse.reusable(&key, &mark) {
+                            send(out, enc.reuse(&key, planned, None)?)?;
+                            continue;
+                        }
+                        send(out, enc.begin_section(key, mark)?)?;
+                        rows(conn, &mut enc, table, Some((first, last)), out)?;
+                        send(out, enc.end_section()?)?;
+                    }
+                }
+                enc.end()?;
+            }
+            TableLayout::AuditHead => {
+                enc.begin(table)?;
+                let head = AuditState::load(conn)?.head();
+                let size = i64::try_from(head.size)
+                    .map_err(|_| StoreError::Corrupt("audit log size exceeds i64".into()))?;
+                enc.row(&[
+                    Value::Int(size),
+                    Value::Bytes(&head.chain),
+                    Value::Bytes(&head.frontier),
+                ])?;
+                enc.end()?;
+            }
+            TableLayout::Plain => {
+                enc.begin(table)?;
+                rows(conn, &mut enc, table, None, out)?;
+                enc.end()?;
             }
         }
-        enc.end()?;
     }
     let (last, summary) = enc.finish()?;
-    out.blocking_send(last).map_err(|_| consumer_gone())?;
+    send(out, vec![DumpPiece::Bytes(last)])?;
     Ok(summary)
+}
+
+/// Writes the rows of `table` in key order (of the audit log, those with indices in `range`).
+fn rows(
+    conn: &Connection,
+    enc: &mut Encoder,
+    table: &Table,
+    range: Option<(i64, i64)>,
+    out: &mpsc::Sender<DumpPiece>,
+) -> Result<()> {
+    let filter = if range.is_some() {
+        " WHERE idx BETWEEN ?1 AND ?2"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {} FROM {}{filter} ORDER BY {}",
+        table.column_list(""),
+        physical(table.name),
+        table.key.join(", ")
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = match range {
+        Some((first, last)) => stmt.query(params![first, last])?,
+        None => stmt.query([])?,
+    };
+    while let Some(row) = rows.next()? {
+        let values = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, column)| value_of(row.get_ref(i)?, table, column))
+            .collect::<Result<Vec<_>>>()?;
+        enc.row(&values)?;
+        if let Some(buf) = enc.take_full() {
+            out.blocking_send(DumpPiece::Bytes(buf))
+                .map_err(|_| consumer_gone())?;
+        }
+    }
+    Ok(())
 }
 
 /// A stored value as the logical value of `column`.

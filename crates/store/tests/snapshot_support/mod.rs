@@ -90,6 +90,8 @@ impl Target {
                 tables.extend(names.map(Result::unwrap));
             }
             tables.remove("_ward_migrations");
+            // Bookkeeping of the dump sections, not data (snapshot.rs, `MARKED_TABLES`).
+            tables.remove("dump_marks");
         }
         if let Some(schema) = &self.schema {
             let mut conn = PgConnection::connect(&url()).await.unwrap();
@@ -102,6 +104,7 @@ impl Target {
             .unwrap();
             tables.extend(names);
             tables.remove("_sqlx_migrations");
+            tables.remove("dump_marks");
         }
         tables
     }
