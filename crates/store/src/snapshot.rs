@@ -21,7 +21,7 @@
 //! migration bookkeeping (`_ward_migrations`, `_sqlx_migrations`) belongs to none, since an
 //! importing store has its own.
 //!
-//! # The format (version 1)
+//! # The format (version 2)
 //!
 //! The dump is the same whichever backend wrote it, so a SQLite dump imports into PostgreSQL
 //! and back. It carries logical values, not a backend's column types: ids are 16-byte UUIDs,
@@ -34,9 +34,29 @@
 //! 'T'    table   name:str ncols:varint (name:str type:u8 nullable:u8)*
 //! 'R'    row     one value per column
 //! 'E'    end     rows:varint                           (rows of the table just ended)
-//! 'Z'    trailer tables:varint rows:varint sha256:[32] (of every byte before this frame)
+//! 'S'    section (no payload)                          (ends a section; version 2)
+//! 'Z'    trailer tables:varint rows:varint sha256:[32]
 //! value  = [present:u8 if nullable] int:zigzag-varint | uuid:[16] | bytes:len-prefixed
 //! ```
+//!
+//! **Sections.** Version 2 cuts the dump into sections: the first begins with the header,
+//! each `S` frame ends one (and belongs to it), the trailer ends the last. The trailer's
+//! digest is SHA-256 over the SHA-256 of each section's bytes, in order. An export puts each
+//! large data table ([`MARKED_TABLES`]) in a section of its own and the audit log in
+//! sections of [`AUDIT_SECTION_EVENTS`] event indices, and reports each with a key and a
+//! **mark** ([`DumpPiece::Cut`]). A later export offered those sections ([`ReusePlan`])
+//! compares marks inside its own read transaction and, for a section still the same, hands
+//! back [`DumpPiece::Reused`] without reading a row: its digest and row count come from
+//! the plan, its bytes from the consumer (a backup's earlier chunks). Marks are kept by the
+//! database: every insert, update or delete on a marked table replaces its random token in
+//! `dump_marks` by trigger (per row on SQLite, per statement and writer slot on
+//! PostgreSQL), so no write path can forget to; an audit section's mark is its first and
+//! last index and the chain value of its last event, which commits to every event before
+//! it, and events never change once appended. A corrupt reused section fails the trailer's
+//! digest at import like any other corruption.
+//!
+//! Version 1 (one digest over every byte before the trailer, no sections) is still read,
+//! so backups taken before sections existed restore.
 //!
 //! Varints are LEB128; strings and byte strings are a varint length then the bytes. The
 //! tables of a stream appear in a fixed order (parents before children), each once, with the
