@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
+use std::collections::HashSet;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
-use std::collections::HashSet;
 
 use ward_store::{Reconciliation, ReusePlan, SnapshotStream, SnapshotSummary, Store};
 

@@ -333,7 +333,10 @@ async fn a_later_backup_reads_only_what_changed_and_each_snapshot_restores_whole
             .unwrap()
         };
         let first = backup().await;
-        assert_eq!(first.data.bytes_reused, 0, "{backend:?}: nothing to reuse yet");
+        assert_eq!(
+            first.data.bytes_reused, 0,
+            "{backend:?}: nothing to reuse yet"
+        );
 
         let second = backup().await;
         assert!(
@@ -365,7 +368,9 @@ async fn a_later_backup_reads_only_what_changed_and_each_snapshot_restores_whole
             .enumerate()
         {
             let target = scratch_sqlite(&scratch, &format!("r{i}")).await;
-            r.restore_into(snapshot, target.clone(), None).await.unwrap();
+            r.restore_into(snapshot, target.clone(), None)
+                .await
+                .unwrap();
             let url = serve(&srv, target.clone()).await;
             assert_same_records(&url, &tenants, &written).await;
             let (status, _) = read(&url, t, &late).await;

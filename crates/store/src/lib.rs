@@ -308,10 +308,7 @@ pub trait Store: Send + Sync + 'static {
             }
         };
         let nothing = ReusePlan::default();
-        let (summary, ()) = tokio::join!(
-            self.export_sections(stream, &nothing, tx),
-            forward
-        );
+        let (summary, ()) = tokio::join!(self.export_sections(stream, &nothing, tx), forward);
         summary
     }
     /// [`Store::export_snapshot`] in pieces: bytes, the cuts between the dump's sections,

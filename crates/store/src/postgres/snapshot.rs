@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::snapshot::format::{Decoder, Encoder, Item, Value, decode_row, uuid_value};
 use crate::snapshot::tables::{self, Column, Table, Type};
-use crate::snapshot::{AuditRebuild, TableLayout, audit_mark, audit_sections, reconcile};
+use crate::snapshot::{AuditRebuild, TableLayout, audit_mark, audit_sections, reconcile, unmarked};
 use crate::{
     DumpPiece, Reconciliation, Result, ReusePlan, SnapshotStream, SnapshotSummary, StoreError,
     to_micros,
@@ -99,6 +99,7 @@ pub(super) async fn export(
                 .bind(table.name)
                 .fetch_one(&mut *tx)
                 .await?;
+                let mark = if mark.is_empty() { unmarked() } else { mark };
                 if let Some(planned) = reuse.reusable(table.name, &mark) {
                     send(out, enc.reuse(table.name, planned, Some(table))?).await?;
                     continue;

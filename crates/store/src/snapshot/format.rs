@@ -504,8 +504,7 @@ impl Encoder {
     /// Writes the trailer once every table was written; returns the last buffer and the
     /// summary.
     pub(crate) fn finish(mut self) -> Result<(Bytes, SnapshotSummary)> {
-        if self.current.is_some() || self.named.is_some() || self.next_table != self.tables.len()
-        {
+        if self.current.is_some() || self.named.is_some() || self.next_table != self.tables.len() {
             return Err(invalid(
                 "the dump was finished before every table was written",
             ));

@@ -23,7 +23,9 @@ use uuid::Uuid;
 use super::{Access, AuditState, connect, exec};
 use crate::snapshot::format::{Decoder, Encoder, Item, Value, decode_row, uuid_value};
 use crate::snapshot::tables::{self, Column, Table, Type};
-use crate::snapshot::{AuditRebuild, TableLayout, audit_mark, audit_sections, hex, reconcile};
+use crate::snapshot::{
+    AuditRebuild, TableLayout, audit_mark, audit_sections, hex, reconcile, unmarked,
+};
 use crate::{
     DumpPiece, Reconciliation, Result, ReusePlan, SnapshotStream, SnapshotSummary, StoreError,
     to_micros,
@@ -86,12 +88,14 @@ fn dump(
     for table in tables::of(stream) {
         match TableLayout::of(stream, table) {
             TableLayout::Marked => {
-                let mark: Vec<u8> = conn.query_row(
-                    "SELECT token FROM dump_marks WHERE name = ?1",
-                    [table.name],
-                    |r| r.get(0),
-                )?;
-                let mark = hex(&mark);
+                let mark: Option<Vec<u8>> = conn
+                    .query_row(
+                        "SELECT token FROM dump_marks WHERE name = ?1",
+                        [table.name],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let mark = mark.map_or_else(unmarked, |m| hex(&m));
                 if let Some(planned) = reuse.reusable(table.name, &mark) {
                     send(out, enc.reuse(table.name, planned, Some(table))?)?;
                     continue;
@@ -104,11 +108,10 @@ fn dump(
             }
             TableLayout::AuditLog => {
                 enc.begin(table)?;
-                let (lowest, highest): (Option<i64>, Option<i64>) = conn.query_row(
-                    "SELECT MIN(idx), MAX(idx) FROM audit_events",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
+                let (lowest, highest): (Option<i64>, Option<i64>) =
+                    conn.query_row("SELECT MIN(idx), MAX(idx) FROM audit_events", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
                 if let (Some(lowest), Some(highest)) = (lowest, highest) {
                     for (key, first, last) in audit_sections(lowest, highest) {
                         let chain: Option<Vec<u8>> = conn

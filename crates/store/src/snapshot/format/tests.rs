@@ -410,10 +410,16 @@ fn encode_sectioned(
     for (table, rows) in tables::of(stream).iter().zip(rows) {
         let m = mark(table.name);
         if let Some(planned) = plan.reusable(table.name, &m) {
-            take(enc.reuse(table.name, planned, Some(table)).unwrap(), &mut out);
+            take(
+                enc.reuse(table.name, planned, Some(table)).unwrap(),
+                &mut out,
+            );
             continue;
         }
-        take(enc.begin_section(table.name.to_owned(), m).unwrap(), &mut out);
+        take(
+            enc.begin_section(table.name.to_owned(), m).unwrap(),
+            &mut out,
+        );
         enc.begin(table).unwrap();
         for row in rows {
             let values: Vec<Value<'_>> = row.iter().map(Owned::borrow).collect();
@@ -498,12 +504,25 @@ proptest! {
 fn a_section_is_reused_only_where_it_belongs() {
     let empty = vec![Vec::new(); tables::DATA.len()];
     let same = |_: &str| "m".to_owned();
-    let first = encode_sectioned(SnapshotStream::Data, &empty, &Default::default(), None, &same);
-    let (records, _) = first.sections.iter().find(|(s, _)| s.key == "records").unwrap();
+    let first = encode_sectioned(
+        SnapshotStream::Data,
+        &empty,
+        &Default::default(),
+        None,
+        &same,
+    );
+    let (records, _) = first
+        .sections
+        .iter()
+        .find(|(s, _)| s.key == "records")
+        .unwrap();
     // Out of the stream's table order.
     let mut enc = Encoder::new(SnapshotStream::Data);
     let records_table = tables::DATA.iter().find(|t| t.name == "records").unwrap();
-    assert!(enc.reuse("records", &records.section, Some(records_table)).is_err());
+    assert!(
+        enc.reuse("records", &records.section, Some(records_table))
+            .is_err()
+    );
     // Inside a named section, and a section ended that was not begun.
     let mut enc = Encoder::new(SnapshotStream::Data);
     enc.begin_section("a".into(), "m".into()).unwrap();
@@ -522,7 +541,10 @@ fn as_version_1(stream: SnapshotStream, rows: &[Vec<Vec<Owned>>]) -> Vec<u8> {
     // and its trailer's digest (of the one section's digest).
     let mut counts = Vec::new();
     put_varint(&mut counts, stream_tables(stream));
-    put_varint(&mut counts, rows.iter().map(|r| r.len() as u64).sum::<u64>());
+    put_varint(
+        &mut counts,
+        rows.iter().map(|r| r.len() as u64).sum::<u64>(),
+    );
     // Length prefix (one byte: the payload is short), kind, counts, digest.
     let trailer_len = 2 + counts.len() + DIGEST_LEN;
     assert_eq!(v2[v2.len() - trailer_len + 1], TRAILER);
