@@ -119,6 +119,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dump marks",
         include_str!("../migrations/sqlite/0012_dump_marks.sql"),
     ),
+    (
+        13,
+        "audit tail",
+        include_str!("../migrations/sqlite/0013_audit_tail.sql"),
+    ),
 ];
 
 /// The migrations this Ward applies to an SQLite database.
@@ -438,8 +443,68 @@ struct AuditState {
 }
 
 impl AuditState {
-    /// Rebuilds the tail from the newest checkpoint's frontier plus the events after it.
+    /// The tail as the last group commit stored it (`audit_tail`), when it still describes
+    /// the log: its size is one past the newest event's index and its chain value is that
+    /// event's. Else (a store written before the table existed, an import, another
+    /// process's commit that did not store it) rebuilt from the newest checkpoint's frontier
+    /// plus the events after it, which reads every event since that checkpoint.
     fn load(conn: &Connection) -> Result<Self> {
+        if let Some(stored) = Self::stored(conn)? {
+            return Ok(stored);
+        }
+        Self::rebuild(conn)
+    }
+
+    fn stored(conn: &Connection) -> Result<Option<Self>> {
+        let tail: Option<(i64, Vec<u8>, Vec<u8>)> = conn
+            .query_row(
+                "SELECT size, chain, frontier FROM audit_tail WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((size, chain, frontier)) = tail else {
+            return Ok(None);
+        };
+        let newest: Option<(i64, Vec<u8>)> = conn
+            .query_row(
+                "SELECT idx, chain FROM audit_events ORDER BY idx DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((idx, newest_chain)) = newest else {
+            return Ok(None);
+        };
+        let (Ok(chain), Ok(frontier)) = (
+            Hash::try_from(chain.as_slice()),
+            Frontier::from_bytes(&frontier),
+        ) else {
+            return Ok(None);
+        };
+        let fits = size == idx + 1
+            && frontier.size() == size as u64
+            && newest_chain.as_slice() == chain.as_slice();
+        Ok(fits.then_some(Self { frontier, chain }))
+    }
+
+    /// Stores the tail in the current transaction, for the next [`AuditState::load`].
+    fn store(&self, conn: &Connection) -> Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO audit_tail (id, size, chain, frontier) VALUES (1, ?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET size = excluded.size, chain = excluded.chain, \
+             frontier = excluded.frontier",
+        )?
+        .execute(params![
+            self.frontier.size() as i64,
+            self.chain.as_slice(),
+            self.frontier.to_bytes()
+        ])?;
+        Ok(())
+    }
+
+    /// Rebuilds the tail from the newest checkpoint's frontier plus the events after it.
+    fn rebuild(conn: &Connection) -> Result<Self> {
         let (min_idx, count): (Option<i64>, i64) =
             conn.query_row("SELECT MIN(idx), COUNT(*) FROM audit_events", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -657,6 +722,12 @@ fn group_commit(conn: &mut Connection, audit: &mut AuditState, seen: &mut i64, j
                 results.push((reply, outcome));
             }
         }
+    }
+    if audit.frontier.size() != before.frontier.size()
+        && let Err(e) = audit.store(conn)
+    {
+        // Harmless: a stored tail that does not match the log is rebuilt from the events.
+        tracing::warn!(error = %e, "storing the audit tail");
     }
     if let Err(e) = exec(conn, "COMMIT") {
         tracing::error!(error = %e, "group commit failed; every request in the batch fails");

@@ -110,17 +110,103 @@ async fn a_fresh_database_is_migrated_once_and_reopens() {
         .unwrap();
     let head = store.audit_head().await.unwrap();
     drop(store);
-    assert_eq!(migrations(&path), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert_eq!(
+        migrations(&path),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+    );
 
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(
         migrations(&path),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
         "a reopen applies nothing"
     );
     let again = store.audit_head().await.unwrap();
     assert_eq!((again.size, again.root), (head.size, head.root));
     assert!(store.tenant(t).await.unwrap().is_some());
+}
+
+/// The writer stores the audit tail with each commit, and a reopen takes it instead of
+/// re-hashing the log; a stored tail that does not match the newest event (stale, or
+/// altered) is ignored and the tail rebuilt, so appends continue the same chain.
+#[tokio::test]
+async fn the_stored_audit_tail_is_used_only_while_it_matches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ward.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let t = id(1);
+    store
+        .commit(vec![Op::InsertTenant(tenant(1))])
+        .await
+        .unwrap();
+    for n in 0..3 {
+        store.commit(vec![audit(t, n)]).await.unwrap();
+    }
+    let head = store.audit_head().await.unwrap();
+    drop(store);
+    let stored = |path: &std::path::Path| -> (i64, Vec<u8>) {
+        SqliteStore::open_connection(path)
+            .unwrap()
+            .query_row("SELECT size, chain FROM audit_tail", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
+    };
+    assert_eq!(stored(&path), (3, head.chain.to_vec()));
+    // The reopen takes the stored frontier as it is (no re-hash): a frontier altered in a
+    // way the cheap check cannot see shows in the root. (`ward audit verify` re-hashes the
+    // whole log and would refuse it.)
+    let good: Vec<u8> = SqliteStore::open_connection(&path)
+        .unwrap()
+        .query_row("SELECT frontier FROM audit_tail", [], |r| r.get(0))
+        .unwrap();
+    let set_frontier = |frontier: &[u8]| {
+        SqliteStore::open_connection(&path)
+            .unwrap()
+            .execute("UPDATE audit_tail SET frontier = ?1", [frontier])
+            .unwrap();
+    };
+    let mut altered = good.clone();
+    *altered.last_mut().unwrap() ^= 1;
+    set_frontier(&altered);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let used = store.audit_head().await.unwrap();
+    assert_eq!((used.size, used.chain), (head.size, head.chain));
+    assert_ne!(used.root, head.root, "the stored tail was used");
+    drop(store);
+
+    let alter = |sql: &str| {
+        let conn = SqliteStore::open_connection(&path).unwrap();
+        conn.execute(
+            "INSERT OR REPLACE INTO audit_tail (id, size, chain, frontier) VALUES (1, 3, ?1, ?2)",
+            rusqlite::params![head.chain.as_slice(), good],
+        )
+        .unwrap();
+        assert_eq!(conn.execute(sql, []).unwrap(), 1, "{sql}");
+    };
+    for damage in [
+        "UPDATE audit_tail SET chain = zeroblob(32)",
+        "UPDATE audit_tail SET size = 2",
+        "UPDATE audit_tail SET frontier = x'00'",
+        "DELETE FROM audit_tail",
+    ] {
+        alter(damage);
+        let store = SqliteStore::open(&path).await.unwrap();
+        let again = store.audit_head().await.unwrap();
+        assert_eq!(
+            (again.size, again.root, again.chain),
+            (head.size, head.root, head.chain),
+            "{damage}"
+        );
+        drop(store);
+    }
+    // An append after a rebuilt tail continues the chain and stores the tail again.
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.commit(vec![audit(t, 9)]).await.unwrap();
+    let next = store.audit_head().await.unwrap();
+    assert_eq!(next.size, 4);
+    drop(store);
+    assert_eq!(stored(&path), (4, next.chain.to_vec()));
 }
 
 #[tokio::test]
@@ -167,7 +253,7 @@ async fn a_database_migrated_by_sqlx_keeps_its_history() {
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(
         migrations(&path),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
         "only the newer migration is applied"
     );
     assert_eq!(store.tenant(id(7)).await.unwrap().unwrap().name, "old");

@@ -90,8 +90,10 @@ impl Target {
                 tables.extend(names.map(Result::unwrap));
             }
             tables.remove("_ward_migrations");
-            // Bookkeeping of the dump sections, not data (snapshot.rs, `MARKED_TABLES`).
+            // Bookkeeping of the dump sections (snapshot.rs, `MARKED_TABLES`) and the writer's
+            // stored audit tail (rebuilt from the events when absent): not data.
             tables.remove("dump_marks");
+            tables.remove("audit_tail");
         }
         if let Some(schema) = &self.schema {
             let mut conn = PgConnection::connect(&url()).await.unwrap();

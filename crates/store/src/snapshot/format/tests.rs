@@ -377,7 +377,7 @@ fn encode_sectioned(
         reused: Vec::new(),
         sections: Vec::new(),
     };
-    let mut take = |pieces: Vec<DumpPiece>, out: &mut Sectioned| {
+    let take = |pieces: Vec<DumpPiece>, out: &mut Sectioned| {
         for piece in pieces {
             match piece {
                 DumpPiece::Bytes(b) => {
