@@ -41,6 +41,9 @@ pub struct Repository {
     unreachable: Vec<Unreachable>,
 }
 
+/// The objects a location holds, or why it could not be listed.
+pub(crate) type Listing = std::result::Result<HashSet<ObjectId>, String>;
+
 impl Repository {
     /// Opens the repository kept in `specs`, checking `root` against its config before
     /// anything is written.
@@ -265,15 +268,21 @@ impl Repository {
     }
 
     /// The objects each location holds (listed once per backup, for deduplication).
-    pub(crate) async fn object_sets(&self) -> Vec<Result<HashSet<ObjectId>>> {
+    /// A location that could not be listed has its error's message instead.
+    pub(crate) async fn object_sets(&self) -> Vec<Listing> {
         let mut out = Vec::with_capacity(self.locations.len());
         for l in &self.locations {
-            out.push(l.list(OBJECTS_PREFIX).await.map(|paths| {
-                paths
-                    .iter()
-                    .filter_map(|(p, _)| ObjectId::from_path(p))
-                    .collect()
-            }));
+            out.push(
+                l.list(OBJECTS_PREFIX)
+                    .await
+                    .map(|paths| {
+                        paths
+                            .iter()
+                            .filter_map(|(p, _)| ObjectId::from_path(p))
+                            .collect()
+                    })
+                    .map_err(|e| e.to_string()),
+            );
         }
         out
     }

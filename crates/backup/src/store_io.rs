@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
-use std::collections::HashSet;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use ward_store::{Reconciliation, ReusePlan, SnapshotStream, SnapshotSummary, Store};
 
-use crate::id::{ObjectId, SnapshotId};
+use crate::id::SnapshotId;
 use crate::manifest::{Manifest, Summary};
-use crate::repository::Repository;
+use crate::repository::{Listing, Repository};
 use crate::writer::{EntryInput, ProgressFn, ReusedChunks, SnapshotReport};
 use crate::{BackupError, DUMP_ENTRY, Result, SIGNING_KEY_ENTRY, Stream};
 
@@ -87,11 +86,21 @@ impl Repository {
         at: OffsetDateTime,
         progress: Option<ProgressFn>,
     ) -> Result<BackupReport> {
+        // One listing for both snapshots: a key chunk the listing missed because the data
+        // snapshot just wrote it is only offered again and found to exist (create-only).
+        let listed = self.object_sets().await;
         let data = self
-            .snapshot_stream(store.clone(), Stream::Data, None, at, progress.clone())
+            .snapshot_stream(
+                store.clone(),
+                Stream::Data,
+                None,
+                at,
+                progress.clone(),
+                listed.clone(),
+            )
             .await?;
         let keys = self
-            .snapshot_stream(store, Stream::Keys, signing_key, at, progress)
+            .snapshot_stream(store, Stream::Keys, signing_key, at, progress, listed)
             .await?;
         Ok(BackupReport { data, keys })
     }
@@ -103,8 +112,8 @@ impl Repository {
         extra: Option<Bytes>,
         at: OffsetDateTime,
         progress: Option<ProgressFn>,
+        listed: Vec<Listing>,
     ) -> Result<SnapshotReport> {
-        let listed = self.object_sets().await;
         let (plan, reused) = self.reuse_plan(stream, &listed).await;
         let (tx, rx) = mpsc::channel(PIPE);
         let export =
@@ -130,11 +139,7 @@ impl Repository {
     /// unread: those whose chunks every location that could be listed holds. Nothing when
     /// there is no earlier snapshot or its manifest cannot be read (the export then reads
     /// everything, as a first backup does).
-    async fn reuse_plan(
-        &self,
-        stream: Stream,
-        listed: &[Result<HashSet<ObjectId>>],
-    ) -> (ReusePlan, ReusedChunks) {
+    async fn reuse_plan(&self, stream: Stream, listed: &[Listing]) -> (ReusePlan, ReusedChunks) {
         let mut plan = ReusePlan::default();
         let mut reused = ReusedChunks::new();
         let Ok(Some(previous)) = self.newest(stream).await else {

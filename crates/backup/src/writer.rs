@@ -177,7 +177,7 @@ impl Repository {
         entries: Vec<EntryInput>,
         summary: impl std::future::Future<Output = Result<Summary>>,
         progress: Option<ProgressFn>,
-        listed: Vec<Result<HashSet<ObjectId>>>,
+        listed: Vec<crate::repository::Listing>,
         reused: ReusedChunks,
     ) -> Result<SnapshotReport> {
         let started = Instant::now();
@@ -208,7 +208,7 @@ impl Repository {
                 Ok(s) => present.push(s),
                 Err(e) => {
                     failed[i].store(true, Ordering::Relaxed);
-                    reports[i].error = Some(e.to_string());
+                    reports[i].error = Some(e);
                     present.push(HashSet::new());
                 }
             }

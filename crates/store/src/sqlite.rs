@@ -3,7 +3,9 @@
 //! SQLite has one writer at a time, so Ward gives it exactly one: an OS thread that owns the
 //! write connection, drains whatever requests are waiting, and commits them in one transaction
 //! (group commit). A failing request is replayed under its own savepoint and fails alone. The
-//! audit frontier and hash chain live in the writer, so appends cost one row and no reads.
+//! audit frontier and hash chain live in the writer, so appends cost one row and no reads;
+//! each group commit also stores them (`audit_tail`, one row), so opening a store with a long
+//! log does not re-hash it, as long as the stored tail matches the newest event.
 //!
 //! Reads use a small pool of read-only connections and never wait for the writer. A point read
 //! takes microseconds, so it runs inline on the calling task (a thread hop would cost more than
