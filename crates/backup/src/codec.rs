@@ -6,9 +6,11 @@ use crate::id::ObjectId;
 use crate::keys::RepoKeys;
 use crate::{BackupError, Result};
 
-/// zstd level: 3 compresses a database dump about as well as higher levels at several
-/// times their speed, and backups of a live service must not eat its CPU.
-const ZSTD_LEVEL: i32 = 3;
+/// zstd level: 1. A dump is mostly ciphertext and hashes, which no level compresses; on the
+/// rest (audit JSON, ids, times) level 3 gained little over 1 and was the largest single
+/// cost of a first backup (15 % of its CPU, BENCHMARKS "Backups"), and backups of a live
+/// service must not eat its CPU. Any level decompresses the same way.
+const ZSTD_LEVEL: i32 = 1;
 
 /// Compresses and encrypts one chunk for storage under `id`'s path.
 pub(crate) fn encode_chunk(keys: &RepoKeys, id: &ObjectId, plain: &[u8]) -> Result<Vec<u8>> {
