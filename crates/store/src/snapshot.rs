@@ -238,16 +238,6 @@ impl ReusePlan {
     pub(crate) fn reusable(&self, key: &str, mark: &str) -> Option<&PlannedSection> {
         self.sections.get(key).filter(|s| s.mark == mark)
     }
-
-    /// Sections offered.
-    pub fn len(&self) -> usize {
-        self.sections.len()
-    }
-
-    /// No section offered.
-    pub fn is_empty(&self) -> bool {
-        self.sections.is_empty()
-    }
 }
 
 /// Data-stream tables large enough to be sections of their own, each with a mark that every
@@ -330,20 +320,13 @@ mod hex_digest {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(d: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::hex(d))
+        s.serialize_str(&hex::encode(d))
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let hex = String::deserialize(d)?;
-        let bad = || serde::de::Error::custom("a digest is 64 hexadecimal digits");
-        if hex.len() != 64 {
-            return Err(bad());
-        }
         let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
-                .map_err(|_| bad())?;
-        }
+        hex::decode_to_slice(String::deserialize(d)?, &mut out)
+            .map_err(|_| serde::de::Error::custom("a digest is 64 hexadecimal digits"))?;
         Ok(out)
     }
 }
