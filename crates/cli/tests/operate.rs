@@ -599,14 +599,14 @@ fn the_version_names_the_commit_and_the_fips_build() {
 }
 
 /// `ward serve` runs with glibc's malloc arenas bounded (crates/cli/src/malloc_arenas.rs):
-/// started without `MALLOC_ARENA_MAX` it executes itself again, same pid, with `=2`; an
-/// operator's own value is kept.
+/// started without `MALLOC_ARENA_MAX` it executes itself again, same pid, with `=2` and a
+/// fixed mmap threshold; an operator's own value is kept and nothing is added to it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn serve_bounds_malloc_arenas_unless_the_operator_chose() {
-    for (given, expected) in [
-        (None, "MALLOC_ARENA_MAX=2"),
-        (Some("4"), "MALLOC_ARENA_MAX=4"),
+    for (given, expected, threshold) in [
+        (None, "MALLOC_ARENA_MAX=2", true),
+        (Some("4"), "MALLOC_ARENA_MAX=4", false),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -617,6 +617,7 @@ fn serve_bounds_malloc_arenas_unless_the_operator_chose() {
             .env_remove("WARD_DATA_DIR")
             .env_remove("WARD_CONFIG")
             .env_remove("MALLOC_ARENA_MAX")
+            .env_remove("MALLOC_MMAP_THRESHOLD_")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         if let Some(v) = given {
@@ -645,6 +646,12 @@ fn serve_bounds_malloc_arenas_unless_the_operator_chose() {
                 .filter(|v| v.starts_with(b"MALLOC_ARENA_MAX="))
                 .count(),
             1
+        );
+        assert_eq!(
+            vars.contains(&b"MALLOC_MMAP_THRESHOLD_=131072".as_slice()),
+            threshold,
+            "{given:?}: {:?}",
+            String::from_utf8_lossy(&environ)
         );
     }
 }

@@ -8,7 +8,7 @@
 use aws_lc_rs::digest::{Context, SHA256};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::tables::{self, Table, Type};
+use super::tables::{self, Column, Table, Type};
 use super::{DumpPiece, PlannedSection, SectionInfo, SnapshotStream, SnapshotSummary};
 use crate::{Result, StoreError};
 
@@ -37,7 +37,7 @@ fn invalid(msg: impl Into<String>) -> StoreError {
 }
 
 /// One value of a row, borrowed from the store's row or from the dump.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Value<'a> {
     Null,
     /// An integer or a time (Unix microseconds).
@@ -161,19 +161,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Encodes one row's values (already checked against the columns) into `out`.
-fn put_row(out: &mut Vec<u8>, table: &Table, values: &[Value<'_>]) {
-    for (column, value) in table.columns.iter().zip(values) {
-        if column.nullable {
-            out.push(u8::from(*value != Value::Null));
-        }
-        match value {
-            Value::Null => {}
-            Value::Int(n) => put_varint(out, zigzag(*n)),
-            Value::Uuid(id) => out.extend_from_slice(id),
-            Value::Bytes(b) => put_bytes(out, b),
-            Value::Text(t) => put_bytes(out, t.as_bytes()),
-        }
+/// Encodes one value (already checked against its column) into `out`.
+fn put_value(out: &mut Vec<u8>, column: &Column, value: &Value<'_>) {
+    if column.nullable {
+        out.push(u8::from(*value != Value::Null));
+    }
+    match value {
+        Value::Null => {}
+        Value::Int(n) => put_varint(out, zigzag(*n)),
+        Value::Uuid(id) => out.extend_from_slice(id),
+        Value::Bytes(b) => put_bytes(out, b),
+        Value::Text(t) => put_bytes(out, t.as_bytes()),
     }
 }
 
@@ -439,32 +437,43 @@ impl Encoder {
 
     /// Writes one row of the current table.
     pub(crate) fn row(&mut self, values: &[Value<'_>]) -> Result<()> {
-        let (table, rows) = self
-            .current
-            .as_mut()
-            .ok_or_else(|| invalid("a row written outside a table"))?;
+        let table = self.current_table()?;
         if values.len() != table.columns.len() {
             return Err(invalid(format!("{}: wrong number of values", table.name)));
         }
-        for (column, value) in table.columns.iter().zip(values) {
-            let ok = if *value == Value::Null {
+        self.row_with(|i, _| Ok(values[i]))
+    }
+
+    /// Writes one row of the current table, each column's value as `value(index, column)`
+    /// gives it. The values are encoded as they come: an export writes millions of rows, and
+    /// a vector per row was a tenth of its time.
+    pub(crate) fn row_with<'v>(
+        &mut self,
+        mut value: impl FnMut(usize, &Column) -> Result<Value<'v>>,
+    ) -> Result<()> {
+        let table = self.current_table()?;
+        for (i, column) in table.columns.iter().enumerate() {
+            let value = match value(i, column) {
+                Ok(value) => value,
+                Err(e) => {
+                    self.scratch.clear();
+                    return Err(e);
+                }
+            };
+            let fits = if value == Value::Null {
                 column.nullable
             } else {
                 value.fits(column.ty)
             };
-            if !ok {
+            if !fits {
+                self.scratch.clear();
                 return Err(StoreError::Corrupt(format!(
                     "{}.{}: {value:?} does not fit the column",
                     table.name, column.name
                 )));
             }
+            put_value(&mut self.scratch, column, &value);
         }
-        *rows += 1;
-        let table: &'static Table = table;
-        if let Some((_, _, section_rows)) = self.named.as_mut() {
-            *section_rows += 1;
-        }
-        put_row(&mut self.scratch, table, values);
         if self.scratch.len() + 1 > MAX_FRAME {
             self.scratch.clear();
             return Err(StoreError::Corrupt(format!(
@@ -472,8 +481,20 @@ impl Encoder {
                 table.name
             )));
         }
+        if let Some((_, rows)) = self.current.as_mut() {
+            *rows += 1;
+        }
+        if let Some((_, _, section_rows)) = self.named.as_mut() {
+            *section_rows += 1;
+        }
         self.frame(ROW);
         Ok(())
+    }
+
+    fn current_table(&self) -> Result<&'static Table> {
+        self.current
+            .map(|(table, _)| table)
+            .ok_or_else(|| invalid("a row written outside a table"))
     }
 
     /// Ends the current table.

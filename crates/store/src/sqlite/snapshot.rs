@@ -40,6 +40,10 @@ fn physical(table: &str) -> String {
     }
 }
 
+/// How much of each file an export maps (SQLite caps it at its compile-time limit, 2 GiB in
+/// the bundled build; beyond that it reads).
+const EXPORT_MMAP_BYTES: u64 = 1 << 40;
+
 /// The writer's page cache during an import, in KiB.
 const IMPORT_CACHE_KIB: u32 = 256 << 10;
 
@@ -58,6 +62,14 @@ pub(super) fn export(
     out: &mpsc::Sender<DumpPiece>,
 ) -> Result<SnapshotSummary> {
     let conn = connect(path, Access::Read)?;
+    // The dump reads every page once, the records in key order rather than rowid order: a
+    // jump to another leaf for most subjects. Mapped, such a jump is a memory access into the
+    // OS page cache instead of a read call copying the page into SQLite's own cache (a
+    // quarter of the export's time when it was read). Only this connection maps the file,
+    // and only while it lives.
+    conn.execute_batch(&format!(
+        "PRAGMA main.mmap_size = {EXPORT_MMAP_BYTES}; PRAGMA keys.mmap_size = {EXPORT_MMAP_BYTES};"
+    ))?;
     exec(&conn, "BEGIN")?;
     // A deferred transaction takes each file's snapshot at its first read: read both now, so
     // the dump is of one moment.
@@ -182,13 +194,7 @@ fn rows(
         None => stmt.query([])?,
     };
     while let Some(row) = rows.next()? {
-        let values = table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, column)| value_of(row.get_ref(i)?, table, column))
-            .collect::<Result<Vec<_>>>()?;
-        enc.row(&values)?;
+        enc.row_with(|i, column| value_of(row.get_ref(i)?, table, column))?;
         if let Some(buf) = enc.take_full() {
             out.blocking_send(DumpPiece::Bytes(buf))
                 .map_err(|_| consumer_gone())?;
