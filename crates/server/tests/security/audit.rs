@@ -127,13 +127,26 @@ async fn issue_key(
     (s(&r.json["id"]), s(&r.json["token"]))
 }
 
-#[tokio::test]
-async fn every_operation_appends_the_expected_event() {
-    let srv = crate::start().await;
+/// What `every_operation_appends_the_expected_event` did and the tenant's log after it.
+struct Traffic {
+    t: String,
+    invitation_id: String,
+    owner_id: String,
+    owner_actor: String,
+    member_id: String,
+    subj: String,
+    r1: String,
+    r2: String,
+    events: Vec<Value>,
+}
+
+/// One request of every kind against a new tenant, each with its own request id, then the
+/// tenant's whole audit log.
+async fn every_operation(srv: &TestServer) -> Traffic {
     let op = srv.operator.clone();
 
     let r = call(
-        &srv,
+        srv,
         Method::POST,
         "/v1/tenants",
         &op,
@@ -146,7 +159,7 @@ async fn every_operation_appends_the_expected_event() {
     let invitation_id = s(&r.json["invitation"]["id"]);
     // The first owner claims the tenant's invitation, with no API key.
     let r = send(
-        &srv,
+        srv,
         Method::POST,
         "/v1/invitations/claim",
         None,
@@ -159,7 +172,7 @@ async fn every_operation_appends_the_expected_event() {
     let owner_actor = format!("key:{owner_id}");
 
     let r = call(
-        &srv,
+        srv,
         Method::POST,
         &format!("/v1/tenants/{t}/subjects"),
         &owner,
@@ -171,7 +184,7 @@ async fn every_operation_appends_the_expected_event() {
     let subj = s(&r.json["id"]);
     let records = format!("/v1/tenants/{t}/subjects/{subj}/records");
     let r = call(
-        &srv,
+        srv,
         Method::POST,
         &records,
         &owner,
@@ -182,7 +195,7 @@ async fn every_operation_appends_the_expected_event() {
     .await;
     let r1 = s(&r.json["id"]);
     let r = call(
-        &srv,
+        srv,
         Method::POST,
         &records,
         &owner,
@@ -194,7 +207,7 @@ async fn every_operation_appends_the_expected_event() {
     let r2 = s(&r.json["id"]);
 
     call(
-        &srv,
+        srv,
         Method::GET,
         &format!("{records}/{r1}?purpose=essential.service"),
         &owner,
@@ -204,7 +217,7 @@ async fn every_operation_appends_the_expected_event() {
     )
     .await;
     let r = call(
-        &srv,
+        srv,
         Method::GET,
         &format!("{records}?purpose=essential.service"),
         &owner,
@@ -219,7 +232,7 @@ async fn every_operation_appends_the_expected_event() {
         enc(&EMAIL.to_lowercase())
     );
     let r = call(
-        &srv,
+        srv,
         Method::GET,
         &lookup,
         &owner,
@@ -230,7 +243,7 @@ async fn every_operation_appends_the_expected_event() {
     .await;
     assert_eq!(r.json.as_array().map(Vec::len), Some(1), "{}", r.text);
     call(
-        &srv,
+        srv,
         Method::GET,
         &format!("/v1/tenants/{t}/subjects?external_ref={}", enc(EXT_REF)),
         &owner,
@@ -240,7 +253,7 @@ async fn every_operation_appends_the_expected_event() {
     )
     .await;
     call(
-        &srv,
+        srv,
         Method::PATCH,
         &format!("{records}/{r1}"),
         &owner,
@@ -250,7 +263,7 @@ async fn every_operation_appends_the_expected_event() {
     )
     .await;
     let (member_id, member) = issue_key(
-        &srv,
+        srv,
         &t,
         &owner,
         "member",
@@ -259,7 +272,7 @@ async fn every_operation_appends_the_expected_event() {
     )
     .await;
     let r = call(
-        &srv,
+        srv,
         Method::GET,
         &format!("{records}/{r1}?purpose=employment.recruitment"),
         &owner,
@@ -270,7 +283,7 @@ async fn every_operation_appends_the_expected_event() {
     .await;
     assert_eq!(r.code(), "purpose_not_allowed", "{}", r.text);
     let r = call(
-        &srv,
+        srv,
         Method::GET,
         &format!("{records}/{r1}?purpose=essential.service"),
         &member,
@@ -281,7 +294,7 @@ async fn every_operation_appends_the_expected_event() {
     .await;
     assert_eq!(r.code(), "purpose_not_allowed", "{}", r.text);
     call(
-        &srv,
+        srv,
         Method::DELETE,
         &format!("{records}/{r2}"),
         &owner,
@@ -291,7 +304,7 @@ async fn every_operation_appends_the_expected_event() {
     )
     .await;
     call(
-        &srv,
+        srv,
         Method::GET,
         &format!("/v1/tenants/{t}"),
         &op,
@@ -301,7 +314,7 @@ async fn every_operation_appends_the_expected_event() {
     )
     .await;
     call(
-        &srv,
+        srv,
         Method::GET,
         &format!("/v1/tenants/{t}/keys"),
         &owner,
@@ -311,11 +324,44 @@ async fn every_operation_appends_the_expected_event() {
     )
     .await;
 
-    let events = audit_all(&srv, &t, &owner, "").await;
+    let events = audit_all(srv, &t, &owner, "").await;
+    Traffic {
+        t,
+        invitation_id,
+        owner_id,
+        owner_actor,
+        member_id,
+        subj,
+        r1,
+        r2,
+        events,
+    }
+}
+
+#[tokio::test]
+async fn every_operation_appends_the_expected_event() {
+    let srv = crate::start().await;
+    let traffic = every_operation(&srv).await;
+    operator_actions_are_visible_to_the_tenant(&traffic);
+    data_operations_name_what_they_touched(&traffic);
+    key_management_is_audited(&traffic);
+    denials_name_their_reason(&traffic);
+    events_are_ordered_and_carry_no_values(&traffic);
+}
+
+/// The operator's actions on the tenant, and the owner's claim of the invitation.
+fn operator_actions_are_visible_to_the_tenant(tr: &Traffic) {
+    let Traffic {
+        t,
+        invitation_id,
+        owner_id,
+        events,
+        ..
+    } = tr;
 
     // Operator actions, visible to the tenant: the tenant and its owner invitation, in one
     // request.
-    let created = with_rid(&events, "rid-tenant-create");
+    let created = with_rid(events, "rid-tenant-create");
     assert_eq!(created.len(), 2, "{created:?}");
     let e = created[0];
     let op_actor = s(&e["actor"]["id"]);
@@ -325,7 +371,7 @@ async fn every_operation_appends_the_expected_event() {
         e,
         "tenant_create",
         &op_actor,
-        &t,
+        t,
         "rid-tenant-create",
         "allowed",
         &[],
@@ -335,19 +381,19 @@ async fn every_operation_appends_the_expected_event() {
         e,
         "invitation_create",
         &op_actor,
-        &t,
+        t,
         "rid-tenant-create",
         "allowed",
         &["detail"],
     );
     assert_eq!(e["detail"]["invitation"], invitation_id.as_str(), "{e}");
     assert!(e["detail"]["expires_at"].is_i64(), "{e}");
-    let e = one(&events, "rid-key-owner");
+    let e = one(events, "rid-key-owner");
     check_event(
         e,
         "invitation_claim",
         &format!("invitation:{invitation_id}"),
-        &t,
+        t,
         "rid-key-owner",
         "allowed",
         &["detail"],
@@ -357,36 +403,48 @@ async fn every_operation_appends_the_expected_event() {
         e["detail"],
         json!({ "invitation": invitation_id, "key": owner_id, "role": "owner" })
     );
-    let e = one(&events, "rid-tenant-read");
+    let e = one(events, "rid-tenant-read");
     check_event(
         e,
         "tenant_read",
         &op_actor,
-        &t,
+        t,
         "rid-tenant-read",
         "allowed",
         &[],
     );
+}
 
+/// Data operations by the owner key name their subject, record, collection and purpose.
+fn data_operations_name_what_they_touched(tr: &Traffic) {
+    let Traffic {
+        t,
+        owner_actor,
+        subj,
+        r1,
+        r2,
+        events,
+        ..
+    } = tr;
     // Data operations by the owner key.
-    let e = one(&events, "rid-subject-create");
+    let e = one(events, "rid-subject-create");
     check_event(
         e,
         "subject_create",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-subject-create",
         "allowed",
         &["subject"],
     );
     assert_eq!(e["subject"], subj.as_str());
     assert_eq!(e["actor"]["role"], "owner");
-    let e = one(&events, "rid-record-create");
+    let e = one(events, "rid-record-create");
     check_event(
         e,
         "record_create",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-record-create",
         "allowed",
         &["subject", "record", "collection"],
@@ -395,12 +453,12 @@ async fn every_operation_appends_the_expected_event() {
         (&e["subject"], &e["record"], &e["collection"]),
         (&json!(subj), &json!(r1), &json!("contact"))
     );
-    let e = one(&events, "rid-record-create-2");
+    let e = one(events, "rid-record-create-2");
     check_event(
         e,
         "record_create",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-record-create-2",
         "allowed",
         &["subject", "record", "collection"],
@@ -409,12 +467,12 @@ async fn every_operation_appends_the_expected_event() {
         (&e["record"], &e["collection"]),
         (&json!(r2), &json!("customer_record"))
     );
-    let e = one(&events, "rid-read");
+    let e = one(events, "rid-read");
     check_event(
         e,
         "record_read",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-read",
         "allowed",
         &["subject", "record", "collection", "purpose"],
@@ -426,15 +484,15 @@ async fn every_operation_appends_the_expected_event() {
     assert_eq!(e["purpose"], "essential.service");
 
     // A list is one event per record returned.
-    let listed = with_rid(&events, "rid-list");
+    let listed = with_rid(events, "rid-list");
     assert_eq!(listed.len(), 2, "{listed:?}");
     let mut seen = BTreeMap::new();
     for e in &listed {
         check_event(
             e,
             "record_list",
-            &owner_actor,
-            &t,
+            owner_actor,
+            t,
             "rid-list",
             "allowed",
             &["subject", "record", "collection", "purpose"],
@@ -451,12 +509,12 @@ async fn every_operation_appends_the_expected_event() {
         ])
     );
 
-    let e = one(&events, "rid-lookup");
+    let e = one(events, "rid-lookup");
     check_event(
         e,
         "lookup",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-lookup",
         "allowed",
         &["subject", "record", "collection", "purpose"],
@@ -465,23 +523,23 @@ async fn every_operation_appends_the_expected_event() {
         (&e["subject"], &e["record"], &e["collection"]),
         (&json!(subj), &json!(r1), &json!("contact"))
     );
-    let e = one(&events, "rid-subject-lookup");
+    let e = one(events, "rid-subject-lookup");
     check_event(
         e,
         "subject_lookup",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-subject-lookup",
         "allowed",
         &["subject"],
     );
     assert_eq!(e["subject"], subj.as_str());
-    let e = one(&events, "rid-update");
+    let e = one(events, "rid-update");
     check_event(
         e,
         "record_update",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-update",
         "allowed",
         &["subject", "record", "collection", "purpose"],
@@ -490,12 +548,12 @@ async fn every_operation_appends_the_expected_event() {
         (&e["record"], &e["collection"], &e["purpose"]),
         (&json!(r1), &json!("contact"), &json!("essential.service"))
     );
-    let e = one(&events, "rid-delete");
+    let e = one(events, "rid-delete");
     check_event(
         e,
         "record_delete",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-delete",
         "allowed",
         &["subject", "record", "collection"],
@@ -504,56 +562,81 @@ async fn every_operation_appends_the_expected_event() {
         (&e["record"], &e["collection"]),
         (&json!(r2), &json!("customer_record"))
     );
-    let e = one(&events, "rid-key-member");
+}
+
+/// Keys issued and listed.
+fn key_management_is_audited(tr: &Traffic) {
+    let Traffic {
+        t,
+        owner_actor,
+        member_id,
+        events,
+        ..
+    } = tr;
+    let e = one(events, "rid-key-member");
     check_event(
         e,
         "key_create",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-key-member",
         "allowed",
         &["detail"],
     );
     assert_eq!(e["detail"], json!({ "key": member_id, "role": "member" }));
-    let e = one(&events, "rid-key-list");
+    let e = one(events, "rid-key-list");
     check_event(
         e,
         "key_list",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-key-list",
         "allowed",
         &[],
     );
+}
 
+/// Denied reads: their outcome, and a reason that names the purpose.
+fn denials_name_their_reason(tr: &Traffic) {
+    let Traffic {
+        t,
+        owner_actor,
+        member_id,
+        events,
+        ..
+    } = tr;
     // Denials: outcome, and a reason that names the purpose.
-    let e = one(&events, "rid-denied-purpose");
+    let e = one(events, "rid-denied-purpose");
     check_event(
         e,
         "record_read",
-        &owner_actor,
-        &t,
+        owner_actor,
+        t,
         "rid-denied-purpose",
         "denied",
         &["subject", "record", "collection", "purpose", "reason"],
     );
     assert_eq!(e["purpose"], "employment.recruitment");
     assert!(s(&e["reason"]).contains("employment.recruitment"), "{e}");
-    let e = one(&events, "rid-denied-member");
+    let e = one(events, "rid-denied-member");
     check_event(
         e,
         "record_read",
         &format!("key:{member_id}"),
-        &t,
+        t,
         "rid-denied-member",
         "denied",
         &["subject", "record", "collection", "purpose", "reason"],
     );
     assert_eq!(e["actor"]["role"], "member");
     assert!(s(&e["reason"]).contains("essential.service"), "{e}");
+}
 
+/// Log order, one client hash per client, and no personal-data value in any form.
+fn events_are_ordered_and_carry_no_values(tr: &Traffic) {
+    let Traffic { events, .. } = tr;
     // Events follow the log order and the client hash is stable (same client, same key).
-    let idx = indices(&events);
+    let idx = indices(events);
     assert!(idx.windows(2).all(|w| w[0] < w[1]), "{idx:?}");
     let clients: BTreeSet<String> = events.iter().map(|e| s(&e["client"])).collect();
     assert_eq!(clients.len(), 1, "one client, one hash: {clients:?}");
