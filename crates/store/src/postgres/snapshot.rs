@@ -190,7 +190,7 @@ async fn rows(
                 .map(|(i, column)| value_of(row, i, table, column))
                 .collect::<Result<Vec<_>>>()?;
             enc.row(&values)?;
-            if let Some(buf) = enc.take_full() {
+            if let Some(buf) = enc.take_full()? {
                 out.send(DumpPiece::Bytes(buf))
                     .await
                     .map_err(|_| consumer_gone())?;

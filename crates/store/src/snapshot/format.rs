@@ -12,6 +12,10 @@ use super::tables::{self, Column, Table, Type};
 use super::{DumpPiece, PlannedSection, SectionInfo, SnapshotStream, SnapshotSummary};
 use crate::{Result, StoreError};
 
+mod digest;
+
+use digest::SectionDigest;
+
 /// The first bytes of every dump.
 pub(crate) const MAGIC: &[u8; 8] = b"WARDSNAP";
 /// The format version this code writes.
@@ -288,7 +292,7 @@ pub(crate) struct Encoder {
     /// The digest of the section digests (what the trailer carries).
     outer: Context,
     /// The digest of the current section's bytes so far.
-    section: Context,
+    section: SectionDigest,
     /// Where the current section began (bytes from the start of the dump).
     section_start: u64,
     /// The current section, when the caller named it for reuse, and its rows so far.
@@ -302,6 +306,17 @@ pub(crate) struct Encoder {
 impl Encoder {
     /// Starts a dump of `stream` (writes the header).
     pub(crate) fn new(stream: SnapshotStream) -> Self {
+        Self::digesting(stream, SectionDigest::inline())
+    }
+
+    /// Starts a dump of `stream` whose sections are digested on a thread beside the caller's
+    /// (see [`digest`]): for a caller on a blocking thread of its own, as a SQLite export is.
+    /// The digests and the dump are the same as [`Encoder::new`]'s.
+    pub(crate) fn digest_beside(stream: SnapshotStream) -> Self {
+        Self::digesting(stream, SectionDigest::beside())
+    }
+
+    fn digesting(stream: SnapshotStream, section: SectionDigest) -> Self {
         let mut buf = BytesMut::with_capacity(BUFFER + BUFFER / 4);
         buf.put_slice(MAGIC);
         buf.put_u8(VERSION);
@@ -311,7 +326,7 @@ impl Encoder {
             buf,
             scratch: Vec::new(),
             outer: Context::new(&SHA256),
-            section: Context::new(&SHA256),
+            section,
             section_start: 0,
             named: None,
             current: None,
@@ -326,26 +341,27 @@ impl Encoder {
     }
 
     /// Ends the current section with a section frame: hands out its bytes and the cut.
-    fn cut(&mut self, pieces: &mut Vec<DumpPiece>) {
+    fn cut(&mut self, pieces: &mut Vec<DumpPiece>) -> Result<()> {
         self.frame(SECTION);
-        let bytes = self.take();
+        let bytes = self.take()?;
         let len = self.summary.bytes - self.section_start;
         if !bytes.is_empty() {
             pieces.push(DumpPiece::Bytes(bytes));
         }
-        let digest = std::mem::replace(&mut self.section, Context::new(&SHA256)).finish();
-        self.outer.update(digest.as_ref());
+        let digest = self.section.finish()?;
+        self.outer.update(&digest);
         let info = self.named.take().map(|(key, mark, rows)| SectionInfo {
             key,
             section: PlannedSection {
                 mark,
-                digest: digest_bytes(digest.as_ref()),
+                digest,
                 rows,
                 bytes: len,
             },
         });
         pieces.push(DumpPiece::Cut(info));
         self.section_start = self.summary.bytes;
+        Ok(())
     }
 
     /// Starts a section a later dump may reuse (see [`Encoder::reuse`]): `key` names it
@@ -357,7 +373,7 @@ impl Encoder {
         }
         let mut pieces = Vec::new();
         if self.position() > self.section_start {
-            self.cut(&mut pieces);
+            self.cut(&mut pieces)?;
         }
         self.named = Some((key, mark, 0));
         Ok(pieces)
@@ -369,7 +385,7 @@ impl Encoder {
             return Err(invalid("a section ended that was not begun"));
         }
         let mut pieces = Vec::new();
-        self.cut(&mut pieces);
+        self.cut(&mut pieces)?;
         Ok(pieces)
     }
 
@@ -387,7 +403,7 @@ impl Encoder {
         }
         let mut pieces = Vec::new();
         if self.position() > self.section_start {
-            self.cut(&mut pieces);
+            self.cut(&mut pieces)?;
         }
         match (whole, self.current.as_mut()) {
             (Some(table), None) => {
@@ -510,16 +526,20 @@ impl Encoder {
     }
 
     /// A full buffer to send on, if there is one.
-    pub(crate) fn take_full(&mut self) -> Option<Bytes> {
-        (self.buf.len() >= BUFFER).then(|| self.take())
+    pub(crate) fn take_full(&mut self) -> Result<Option<Bytes>> {
+        if self.buf.len() >= BUFFER {
+            self.take().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
-    fn take(&mut self) -> Bytes {
+    fn take(&mut self) -> Result<Bytes> {
         let out = self.buf.split().freeze();
-        self.section.update(&out);
+        self.section.update(&out)?;
         self.summary.bytes += out.len() as u64;
         self.buf.reserve(BUFFER + BUFFER / 4);
-        out
+        Ok(out)
     }
 
     /// Writes the trailer once every table was written; returns the last buffer and the
@@ -530,9 +550,9 @@ impl Encoder {
                 "the dump was finished before every table was written",
             ));
         }
-        let last = self.take();
+        let last = self.take()?;
         if self.summary.bytes > self.section_start {
-            self.outer.update(self.section.finish().as_ref());
+            self.outer.update(&self.section.finish()?);
         }
         let mut tail = BytesMut::from(last.as_ref());
         let digest = self.outer.finish();
@@ -545,13 +565,6 @@ impl Encoder {
         self.summary.bytes += (tail.len() - last.len()) as u64;
         Ok((tail.freeze(), self.summary))
     }
-}
-
-/// A SHA-256 digest as an array.
-fn digest_bytes(digest: &[u8]) -> [u8; DIGEST_LEN] {
-    let mut out = [0; DIGEST_LEN];
-    out.copy_from_slice(&digest[..DIGEST_LEN]);
-    out
 }
 
 // ---- the decoder ----------------------------------------------------------------------------

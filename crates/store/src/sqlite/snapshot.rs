@@ -96,7 +96,7 @@ fn dump(
     reuse: &ReusePlan,
     out: &mpsc::Sender<DumpPiece>,
 ) -> Result<SnapshotSummary> {
-    let mut enc = Encoder::new(stream);
+    let mut enc = Encoder::digest_beside(stream);
     for table in tables::of(stream) {
         match TableLayout::of(stream, table) {
             TableLayout::Marked => {
@@ -195,7 +195,7 @@ fn rows(
     };
     while let Some(row) = rows.next()? {
         enc.row_with(|i, column| value_of(row.get_ref(i)?, table, column))?;
-        if let Some(buf) = enc.take_full() {
+        if let Some(buf) = enc.take_full()? {
             out.blocking_send(DumpPiece::Bytes(buf))
                 .map_err(|_| consumer_gone())?;
         }

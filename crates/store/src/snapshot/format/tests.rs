@@ -72,7 +72,7 @@ fn encode(stream: SnapshotStream, rows: &[Vec<Vec<Owned>>]) -> Vec<u8> {
         for row in rows {
             let values: Vec<Value<'_>> = row.iter().map(Owned::borrow).collect();
             enc.row(&values).unwrap();
-            if let Some(buf) = enc.take_full() {
+            if let Some(buf) = enc.take_full().unwrap() {
                 out.extend_from_slice(&buf);
             }
         }
@@ -250,7 +250,7 @@ fn a_dump_is_about_a_mebibyte_per_buffer() {
             Value::Int(2),
         ])
         .unwrap();
-        buffers.extend(enc.take_full());
+        buffers.extend(enc.take_full().unwrap());
     }
     assert_eq!(buffers.len(), 4);
     for buf in &buffers {
@@ -301,7 +301,7 @@ fn encode_with(tables: &'static [Table]) -> Vec<u8> {
         let row: Vec<Owned> = table.columns.iter().map(filled).collect();
         enc.row(&row.iter().map(Owned::borrow).collect::<Vec<_>>())
             .unwrap();
-        if let Some(buf) = enc.take_full() {
+        if let Some(buf) = enc.take_full().unwrap() {
             out.extend_from_slice(&buf);
         }
         enc.end().unwrap();
@@ -371,6 +371,17 @@ fn encode_sectioned(
     earlier: Option<&Sectioned>,
     mark: &dyn Fn(&str) -> String,
 ) -> Sectioned {
+    encode_sectioned_by(Encoder::new(stream), stream, rows, plan, earlier, mark)
+}
+
+fn encode_sectioned_by(
+    mut enc: Encoder,
+    stream: SnapshotStream,
+    rows: &[Vec<Vec<Owned>>],
+    plan: &crate::ReusePlan,
+    earlier: Option<&Sectioned>,
+    mark: &dyn Fn(&str) -> String,
+) -> Sectioned {
     let mut out = Sectioned {
         whole: Vec::new(),
         handed_out: 0,
@@ -406,7 +417,6 @@ fn encode_sectioned(
             }
         }
     };
-    let mut enc = Encoder::new(stream);
     for (table, rows) in tables::of(stream).iter().zip(rows) {
         let m = mark(table.name);
         if let Some(planned) = plan.reusable(table.name, &m) {
@@ -424,7 +434,7 @@ fn encode_sectioned(
         for row in rows {
             let values: Vec<Value<'_>> = row.iter().map(Owned::borrow).collect();
             enc.row(&values).unwrap();
-            if let Some(buf) = enc.take_full() {
+            if let Some(buf) = enc.take_full().unwrap() {
                 take(vec![DumpPiece::Bytes(buf)], &mut out);
             }
         }
@@ -451,6 +461,28 @@ proptest! {
     /// Reusing every section of an earlier dump of the same rows gives that dump byte for
     /// byte without handing out a row; a section whose mark moved is written again, and the
     /// result is the dump a full export would write.
+    /// Digesting on a thread beside the encoder gives the same dump, sections and digests
+    /// as digesting inline, reused sections included.
+    #[test]
+    fn sections_digested_beside_are_digested_alike(
+        rows in data_rows(),
+        changed in any::<prop::sample::Index>(),
+    ) {
+        let same = |_: &str| "m1".to_owned();
+        let stream = SnapshotStream::Data;
+        let inline = encode_sectioned(stream, &rows, &Default::default(), None, &same);
+        let beside = encode_sectioned_by(Encoder::digest_beside(stream), stream, &rows,
+            &Default::default(), None, &same);
+        prop_assert_eq!(&beside.whole, &inline.whole);
+        prop_assert_eq!(&beside.sections, &inline.sections);
+        let moved = tables::DATA[changed.index(tables::DATA.len())].name;
+        let marks = |t: &str| if t == moved { "m2".to_owned() } else { "m1".to_owned() };
+        let again = encode_sectioned_by(Encoder::digest_beside(stream), stream, &rows,
+            &plan_of(&inline), Some(&inline), &marks);
+        prop_assert_eq!(&again.whole, &inline.whole);
+        prop_assert_eq!(again.reused.len(), tables::DATA.len() - 1);
+    }
+
     #[test]
     fn reused_sections_give_the_same_dump(
         rows in data_rows(),
