@@ -74,9 +74,7 @@ impl SectionDigest {
                 context.update(bytes);
                 Ok(())
             }
-            Mode::Beside { jobs, .. } => jobs
-                .send(Job::Update(bytes.clone()))
-                .map_err(|_| gone()),
+            Mode::Beside { jobs, .. } => jobs.send(Job::Update(bytes.clone())).map_err(|_| gone()),
         }
     }
 
