@@ -19,7 +19,7 @@ impl ObjectId {
     /// Lower-case hex, 64 characters.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        hex::encode(self.0)
     }
 
     /// Parses 64 hex characters.
@@ -122,7 +122,7 @@ impl SnapshotId {
         Ok(Self(format!(
             "{stamp}-{}-{seq:04x}{}",
             stream.as_str(),
-            hex(&random)
+            hex::encode(random)
         )))
     }
 
@@ -205,15 +205,6 @@ impl From<SnapshotId> for String {
     fn from(id: SnapshotId) -> Self {
         id.0
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]

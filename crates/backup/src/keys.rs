@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use ward_crypto::{Cipher, KeyVersion, RootKeyring, SecretKey, aad};
 
-use crate::id::{ObjectId, hex};
+use crate::id::ObjectId;
 use crate::{BackupError, Result};
 
 /// HKDF label of the key that wraps the repository key, derived from a root key version.
@@ -128,7 +128,7 @@ impl RepoKeys {
     /// # Errors
     /// If the random generator or a primitive fails.
     pub fn create(root: &RootKeyring) -> Result<(Self, RepoConfig)> {
-        let repository = hex(&ward_crypto::random_bytes::<16>()?);
+        let repository = hex::encode(ward_crypto::random_bytes::<16>()?);
         let keys = Self::from_key(SecretKey::generate()?, repository)?;
         let mut config = RepoConfig {
             format: FORMAT,

@@ -130,7 +130,7 @@ impl FileKeyProvider {
             .file_name()
             .map_or_else(|| "root.key".into(), |n| n.to_string_lossy().into_owned());
         let suffix: [u8; 8] = random_bytes()?;
-        let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+        let suffix = hex::encode(suffix);
         let tmp = self.parent_dir().join(format!(".{file_name}.tmp-{suffix}"));
 
         let mut opts = OpenOptions::new();

@@ -18,7 +18,7 @@ pub const WEBHOOK_SECRET_KEY_LABEL: &str = "ward/webhook-secret/v1";
 #[must_use]
 pub fn webhook_signature(secret: &[u8], t: i64, body: &[u8]) -> String {
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), &signed(t, body));
-    format!("t={t},v1={}", hex(tag.as_ref()))
+    format!("t={t},v1={}", hex::encode(tag.as_ref()))
 }
 
 /// Whether `header` is a valid signature of `body` at a time within
@@ -31,7 +31,7 @@ pub fn verify_webhook_signature(secret: &[u8], header: &str, body: &[u8], now: i
     for part in header.split(',') {
         match part.split_once('=') {
             Some(("t", v)) => t = v.parse::<i64>().ok(),
-            Some(("v1", v)) => v1 = unhex(v),
+            Some(("v1", v)) => v1 = hex::decode(v).ok(),
             _ => {}
         }
     }
@@ -49,29 +49,6 @@ fn signed(t: i64, body: &[u8]) -> Vec<u8> {
     let mut msg = format!("{t}.").into_bytes();
     msg.extend_from_slice(body);
     msg
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let text = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(text, 16).ok()
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -273,24 +273,13 @@ pub(crate) fn audit_sections(lowest: i64, highest: i64) -> Vec<(String, i64, i64
 /// The mark of a section of the audit log: the chain value at its last event commits to
 /// every event up to it, and the first index says whether pruning took any.
 pub(crate) fn audit_mark(first: i64, last: i64, chain: Option<&[u8]>) -> String {
-    format!("{first}-{last}:{}", hex(chain.unwrap_or_default()))
+    format!("{first}-{last}:{}", hex::encode(chain.unwrap_or_default()))
 }
 
 /// The mark of a marked table whose `dump_marks` row is missing (a damaged schema): one
 /// that no earlier section carries, so the table is read.
 pub(crate) fn unmarked() -> String {
     format!("unmarked-{}", uuid::Uuid::new_v4())
-}
-
-/// Bytes as lowercase hexadecimal digits.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// How an export writes a table.

@@ -294,7 +294,7 @@ impl Vault {
             }
         }
         let h = clients.1.keyed("client-ip", ip.to_string().as_bytes());
-        h[..16].iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(&h[..16])
     }
 
     /// Records a denial in the audit log (durably) and returns the caller's error.

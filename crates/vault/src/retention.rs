@@ -360,9 +360,10 @@ impl Vault {
             let field = name.clone();
             let collection = coll.name.as_str().to_owned();
             if let Some(v) = strategy.apply(spec.ty, &value, |s| {
-                hex(&tk
-                    .anon
-                    .keyed(&format!("anonymize/{collection}/{field}"), s.as_bytes()))
+                hex::encode(
+                    tk.anon
+                        .keyed(&format!("anonymize/{collection}/{field}"), s.as_bytes()),
+                )
             }) {
                 out.insert(name, v);
             }
@@ -547,8 +548,4 @@ pub(crate) fn system_event(at: OffsetDateTime, action: Action, tenant: Option<Uu
         client: None,
         detail: None,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

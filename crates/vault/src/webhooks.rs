@@ -150,7 +150,7 @@ fn validate_secret(secret: &str) -> Result<()> {
 
 fn generate_secret() -> Result<String> {
     let bytes = Zeroizing::new(ward_crypto::random_bytes::<32>()?);
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(bytes.as_slice()))
 }
 
 impl Vault {

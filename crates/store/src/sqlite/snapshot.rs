@@ -24,7 +24,7 @@ use super::{Access, AuditState, connect, exec};
 use crate::snapshot::format::{Decoder, Encoder, Item, Value, decode_row, uuid_value};
 use crate::snapshot::tables::{self, Column, Table, Type};
 use crate::snapshot::{
-    AuditRebuild, TableLayout, audit_mark, audit_sections, hex, reconcile, unmarked,
+    AuditRebuild, TableLayout, audit_mark, audit_sections, reconcile, unmarked,
 };
 use crate::{
     DumpPiece, Reconciliation, Result, ReusePlan, SnapshotStream, SnapshotSummary, StoreError,
@@ -107,7 +107,7 @@ fn dump(
                         |r| r.get(0),
                     )
                     .optional()?;
-                let mark = mark.map_or_else(unmarked, |m| hex(&m));
+                let mark = mark.map_or_else(unmarked, hex::encode);
                 if let Some(planned) = reuse.reusable(table.name, &mark) {
                     send(out, enc.reuse(table.name, planned, Some(table))?)?;
                     continue;

@@ -112,8 +112,7 @@ impl Monitor {
         let scopes = [
             source.map(|s| format!("source:{s}")),
             account.map(|a| {
-                let hex: String = a[..8].iter().map(|b| format!("{b:02x}")).collect();
-                format!("credential:{hex}")
+                format!("credential:{}", hex::encode(&a[..8]))
             }),
         ];
         for scope in scopes.into_iter().flatten() {
