@@ -220,6 +220,18 @@ fn assert_conflict<T: Debug>(result: &Result<T, StoreError>, expected: ward_stor
 /// of all results so that two backends can be compared line by line.
 async fn scenario(store: &dyn Store) -> Vec<String> {
     let mut out = Vec::new();
+    tenants_keys_and_subjects(store, &mut out).await;
+    records_and_the_blind_index(store, &mut out).await;
+    tenant_state_and_retention(store, &mut out).await;
+    holds_and_erasure(store, &mut out).await;
+    requests_and_sealing(store, &mut out).await;
+    audit_log_and_checkpoints(store, &mut out).await;
+    failed_requests_and_destruction(store, &mut out).await;
+    out
+}
+
+/// Tenants, API keys and subjects: inserts, duplicates, missing parents, revocation and restriction.
+async fn tenants_keys_and_subjects(store: &dyn Store, out: &mut Vec<String>) {
     let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
     let t = id(1);
     let t2 = id(2);
@@ -340,6 +352,13 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     let r = store.commit(vec![restrict(999)]).await;
     assert_not_found(&r, "subject");
     log("restrict missing", show(&r));
+}
+
+/// Records and the blind index: inserts, revision-checked updates, lookups, views, deletes.
+async fn records_and_the_blind_index(store: &dyn Store, out: &mut Vec<String>) {
+    let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
+    let t = id(1);
+    let missing = id(999);
 
     // Records and the blind index.
     let r1 = record(t, id(21), 31, "contacts");
@@ -466,6 +485,14 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     let r = store.commit(vec![delete]).await;
     assert_not_found(&r, "record");
     log("delete twice", show(&r));
+}
+
+/// Tenant status and settings, the tenant and key reads, and the retention sweep.
+async fn tenant_state_and_retention(store: &dyn Store, out: &mut Vec<String>) {
+    let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
+    let t = id(1);
+    let t2 = id(2);
+    let missing = id(999);
 
     // Tenant state.
     let status = |n| Op::SetTenantStatus {
@@ -582,6 +609,13 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     let r = store.commit(vec![anonymize]).await;
     assert_not_found(&r, "record");
     log("anonymize twice", show(&r));
+}
+
+/// Holds on subjects, erasure, and legal holds on what an erasure would remove.
+async fn holds_and_erasure(store: &dyn Store, out: &mut Vec<String>) {
+    let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
+    let t = id(1);
+    let missing = id(999);
 
     // Holds on subjects.
     let hold = |n, until| Op::SetSubjectHold {
@@ -719,6 +753,13 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
     log("release hold", show(&r));
     log("empty holds after", show(&store.empty_holds().await));
     log("held after", show(&store.held_records(t, id(21)).await));
+}
+
+/// Data-subject requests, and sealing their free text as a compare-and-set.
+async fn requests_and_sealing(store: &dyn Store, out: &mut Vec<String>) {
+    let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
+    let t = id(1);
+    let missing = id(999);
 
     // Data-subject requests.
     let request = |n, due| RequestRow {
@@ -794,6 +835,13 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
         ("sealed-v", "sealed-d")
     );
     log("seal request text", show(&q));
+}
+
+/// The audit log, its queries, checkpoints and pruning.
+async fn audit_log_and_checkpoints(store: &dyn Store, out: &mut Vec<String>) {
+    let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
+    let t = id(1);
+    let t2 = id(2);
 
     // The audit log.
     let events = [
@@ -931,6 +979,13 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
         .await;
     assert_eq!(r.as_ref().unwrap().audit_indices, vec![6]);
     log("append after prune", show(&r));
+}
+
+/// A request that fails as a whole, and destroying a tenant.
+async fn failed_requests_and_destruction(store: &dyn Store, out: &mut Vec<String>) {
+    let mut log = |label: &str, line: String| out.push(format!("{label}: {line}"));
+    let t = id(1);
+    let missing = id(999);
 
     // A request fails as a whole: its subject and its event are not kept.
     let r = store
@@ -986,7 +1041,6 @@ async fn scenario(store: &dyn Store) -> Vec<String> {
         show(&store.ledger_entry(t, id(21)).await),
     );
     log("head at the end", show(&store.audit_head().await));
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
