@@ -23,9 +23,7 @@ use uuid::Uuid;
 use super::{Access, AuditState, connect, exec};
 use crate::snapshot::format::{Decoder, Encoder, Item, Value, decode_row, uuid_value};
 use crate::snapshot::tables::{self, Column, Table, Type};
-use crate::snapshot::{
-    AuditRebuild, TableLayout, audit_mark, audit_sections, reconcile, unmarked,
-};
+use crate::snapshot::{AuditRebuild, TableLayout, audit_mark, audit_sections, reconcile, unmarked};
 use crate::{
     DumpPiece, Reconciliation, Result, ReusePlan, SnapshotStream, SnapshotSummary, StoreError,
     to_micros,

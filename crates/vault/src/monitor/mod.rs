@@ -111,9 +111,7 @@ impl Monitor {
         }
         let scopes = [
             source.map(|s| format!("source:{s}")),
-            account.map(|a| {
-                format!("credential:{}", hex::encode(&a[..8]))
-            }),
+            account.map(|a| format!("credential:{}", hex::encode(&a[..8]))),
         ];
         for scope in scopes.into_iter().flatten() {
             let o = Observation {
