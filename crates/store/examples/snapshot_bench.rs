@@ -9,7 +9,9 @@
 //! subject and one audit event per subject; then times, each on its own: a data-stream
 //! export from SQLite (to a file), its import into an empty SQLite store, its import into an
 //! empty PostgreSQL schema at `WARD_TEST_DATABASE_URL` (when set) and an export from there.
-//! Every figure is wall-clock time on this machine; nothing is asserted.
+//! Every figure is wall-clock time on this machine; nothing is asserted. With
+//! `SNAPSHOT_BENCH_KEEP=PATH` the SQLite export is kept at PATH (how the fuzz corpus's dump
+//! seeds are made: `SNAPSHOT_BENCH_KEEP=fuzz/corpus/snapshot_dump/small-data-v2 … -- 30 24`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::Path;
@@ -260,6 +262,9 @@ async fn main() {
     let started = Clock::start();
     let summary = export_to(&*source, &dump).await;
     report("export SQLite -> file", &summary, started);
+    if let Ok(keep) = std::env::var("SNAPSHOT_BENCH_KEEP") {
+        std::fs::copy(&dump, keep).unwrap();
+    }
     drop(source);
 
     let target: Arc<dyn Store> = Arc::new(
