@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use crate::collection::{Collection, OnExpiry, RetentionStart};
 use crate::{BackupFacts, Policy, Subprocessor};
 
+// Long on purpose: the notice top to bottom, one section after another in reading order;
+// split into functions, the document's shape would no longer be visible in one place.
 pub(crate) fn notice(policy: &Policy, backups: Option<&BackupFacts>) -> String {
     let org = &policy.organization;
     let mut out = String::new();
@@ -264,6 +266,8 @@ fn anonymization_words(strategy: &crate::Anonymize) -> String {
     }
 }
 
+// Long on purpose: the record of processing top to bottom, one section after another in
+// reading order; split into functions, the document's shape would be scattered.
 pub(crate) fn ropa(policy: &Policy) -> String {
     let org = &policy.organization;
     let mut out = String::new();

@@ -232,6 +232,8 @@ fn describe_metrics() {
 }
 
 /// The whole API.
+// Long on purpose: the whole route table in one place, so every path, its handler and the
+// layers around them read (and review) together.
 pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/tenants", post(tenants::create_tenant))

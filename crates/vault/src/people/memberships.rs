@@ -132,6 +132,9 @@ impl Vault {
 
     /// Claims a person's invitation (already checked valid): a new account is made, or, when
     /// the e-mail address has one, its password is verified and it joins the tenant too.
+    // Long on purpose: one linear sequence (role, existing account or new one, password check,
+    // membership and claim in one commit, its conflicts mapped to answers); splitting it would
+    // scatter which check runs before which write.
     pub(crate) async fn join_tenant(
         &self,
         inv: InvitationRow,

@@ -122,6 +122,9 @@ impl Vault {
     }
 
     /// A support user asks for access to a tenant (or opens it at once, break-glass).
+    // Long on purpose: one linear sequence (gate, validate every field, seal, build the grant,
+    // commit with its audit event, announce a break-glass); splitting it would scatter the
+    // order in which a request is refused.
     pub async fn request_grant(
         &self,
         ctx: &RequestContext,
