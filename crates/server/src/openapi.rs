@@ -183,7 +183,7 @@ impl Modify for AuthErrors {
                 };
                 add(
                     "401",
-                    &error("Missing, unknown or revoked API key or session"),
+                    &error("Missing, unknown, revoked or expired API key or session"),
                 );
                 add("429", &throttled);
                 if has_path || has_query || has_body {

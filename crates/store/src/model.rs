@@ -96,6 +96,8 @@ pub struct ApiKeyRow {
     pub created_at: OffsetDateTime,
     /// Revocation time, if revoked.
     pub revoked_at: Option<OffsetDateTime>,
+    /// When the key stops authenticating on its own; `None`: not until revoked.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// An invitation: to become a tenant's first owner (an API key), or, with a `role`, for a

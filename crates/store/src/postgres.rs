@@ -827,7 +827,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
         Op::InsertApiKey(k) => {
             sqlx::query(
                 "INSERT INTO api_keys (id, tenant, token_hash, name, role, purposes, created_at, \
-                 revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 revoked_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(k.id.as_bytes().as_slice())
             .bind(k.tenant.as_ref().map(|t| t.as_bytes().as_slice()))
@@ -837,6 +837,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
             .bind(&k.purposes)
             .bind(to_micros(k.created_at))
             .bind(k.revoked_at.map(to_micros))
+            .bind(k.expires_at.map(to_micros))
             .execute(&mut *conn)
             .await
             .map_err(unique_to_conflict("api key"))?;
@@ -1492,7 +1493,7 @@ async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
                 .await?;
             let owners: i64 = sqlx::query_scalar(
                 "SELECT (SELECT count(*) FROM api_keys WHERE tenant = $1 AND role = 'owner' \
-                 AND revoked_at IS NULL) + (SELECT count(*) FROM memberships \
+                 AND revoked_at IS NULL AND expires_at IS NULL) + (SELECT count(*) FROM memberships \
                  WHERE tenant = $1 AND role = 'owner' AND expires_at IS NULL)",
             )
             .bind(tenant.as_bytes().as_slice())
@@ -1829,7 +1830,8 @@ fn tenant_from(row: &PgRow) -> Result<TenantRow> {
     })
 }
 
-const KEY_COLUMNS: &str = "id, tenant, token_hash, name, role, purposes, created_at, revoked_at";
+const KEY_COLUMNS: &str =
+    "id, tenant, token_hash, name, role, purposes, created_at, revoked_at, expires_at";
 
 fn key_from(row: &PgRow) -> Result<ApiKeyRow> {
     Ok(ApiKeyRow {
@@ -1841,6 +1843,7 @@ fn key_from(row: &PgRow) -> Result<ApiKeyRow> {
         purposes: row.try_get(5)?,
         created_at: from_micros(row.try_get(6)?),
         revoked_at: opt_time_at(row, 7)?,
+        expires_at: opt_time_at(row, 8)?,
     })
 }
 

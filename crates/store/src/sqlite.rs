@@ -126,6 +126,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit tail",
         include_str!("../migrations/sqlite/0013_audit_tail.sql"),
     ),
+    (
+        14,
+        "api key expiry",
+        include_str!("../migrations/sqlite/0014_api_key_expiry.sql"),
+    ),
 ];
 
 /// The migrations this Ward applies to an SQLite database.
@@ -1095,7 +1100,7 @@ fn apply(
             run(
                 conn,
                 "INSERT INTO api_keys (id, tenant, token_hash, name, role, purposes, created_at, \
-                 revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 revoked_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     k.id,
                     k.tenant,
@@ -1105,6 +1110,7 @@ fn apply(
                     k.purposes,
                     to_micros(k.created_at),
                     k.revoked_at.map(to_micros),
+                    k.expires_at.map(to_micros),
                 ],
             )
             .map_err(unique_to_conflict("api key"))?;
@@ -1669,7 +1675,7 @@ fn apply(
             let owners: i64 = conn
                 .prepare_cached(
                     "SELECT (SELECT count(*) FROM api_keys WHERE tenant = ?1 AND role = 'owner' \
-                     AND revoked_at IS NULL) + (SELECT count(*) FROM memberships \
+                     AND revoked_at IS NULL AND expires_at IS NULL) + (SELECT count(*) FROM memberships \
                      WHERE tenant = ?1 AND role = 'owner' AND expires_at IS NULL)",
                 )?
                 .query_row([tenant], |r| r.get(0))?;
@@ -1877,7 +1883,7 @@ macro_rules! record_columns {
 
 macro_rules! key_columns {
     () => {
-        "id, tenant, token_hash, name, role, purposes, created_at, revoked_at"
+        "id, tenant, token_hash, name, role, purposes, created_at, revoked_at, expires_at"
     };
 }
 
@@ -1926,6 +1932,7 @@ fn key_from(row: &Row<'_>) -> Result<ApiKeyRow> {
         purposes: row.get(5)?,
         created_at: time_at(row, 6)?,
         revoked_at: opt_time_at(row, 7)?,
+        expires_at: opt_time_at(row, 8)?,
     })
 }
 

@@ -117,6 +117,7 @@ fn api_key(n: u128, tenant: Option<Uuid>, token: u8) -> ApiKeyRow {
         purposes: "[]".into(),
         created_at: at(1),
         revoked_at: None,
+        expires_at: (token == 1).then(|| at(50)),
     }
 }
 
@@ -546,6 +547,10 @@ async fn tenant_state_and_retention(store: &dyn Store, out: &mut Vec<String>) {
     assert_eq!(
         k.as_ref().unwrap().as_ref().unwrap().revoked_at,
         Some(at(20))
+    );
+    assert_eq!(
+        k.as_ref().unwrap().as_ref().unwrap().expires_at,
+        Some(at(50))
     );
     log("key by hash", show(&k));
     log("missing key", show(&store.api_key_by_hash(&[9; 32]).await));
@@ -1802,6 +1807,18 @@ async fn invitation_scenario(store: &dyn Store) -> Vec<String> {
         .await;
     assert_conflict(&r, ward_store::Conflict::LastOwner);
     log("tenant without owner", show(&r));
+    // An owner key with an end cannot be relied on to keep the tenant owned.
+    let mut ending = api_key(23, Some(t2), 6);
+    ending.role = "owner".into();
+    ending.expires_at = Some(at(1000));
+    let r = store
+        .commit(vec![
+            Op::InsertApiKey(ending),
+            Op::AssertOwnerRemains { tenant: t2 },
+        ])
+        .await;
+    assert_conflict(&r, ward_store::Conflict::LastOwner);
+    log("an owner key that ends", show(&r));
     // Destroying a tenant removes its invitations.
     let r = store
         .commit(vec![Op::InsertInvitation(invitation(14, t2, 5, 100))])

@@ -14,6 +14,14 @@ use ward_store::Op;
 use crate::auth_guard::{Record, WindowCount};
 use crate::{Principal, Result, Role, Vault, VaultError, parse_list};
 
+/// A token this server validated moments ago: what it resolved to, when, and when the key ends
+/// (an expiry is checked against the vault's clock even while the entry is fresh).
+pub(crate) struct CachedKey {
+    pub(crate) principal: Principal,
+    at: Instant,
+    expires_at: Option<OffsetDateTime>,
+}
+
 /// Most summary events written by one commit when flushing.
 const FLUSH_BATCH: usize = 1_000;
 
@@ -38,10 +46,11 @@ impl Vault {
                 .auth_cache
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some((p, at)) = cache.get(h)
-                && at.elapsed() < crate::AUTH_CACHE_TTL
+            if let Some(c) = cache.get(h)
+                && c.at.elapsed() < crate::AUTH_CACHE_TTL
+                && c.expires_at.is_none_or(|end| end > self.now())
             {
-                return Ok(p.clone());
+                return Ok(c.principal.clone());
             }
         }
         let now = self.now();
@@ -51,10 +60,15 @@ impl Vault {
             Some(h) => self.inner.store.api_key_by_hash(h).await?,
             None => None,
         };
+        let expires_at = row.as_ref().and_then(|r| r.expires_at);
         let principal = match (row, &hash) {
             // The store found the row by its hash; comparing again in constant time keeps
             // the secret comparison itself out of any index's early exit.
-            (Some(r), Some(h)) if r.revoked_at.is_none() && ct_eq(&r.token_hash, h) => {
+            (Some(r), Some(h))
+                if r.revoked_at.is_none()
+                    && r.expires_at.is_none_or(|end| end > now)
+                    && ct_eq(&r.token_hash, h) =>
+            {
                 Some(Principal::api_key(
                     r.id,
                     r.tenant,
@@ -69,7 +83,7 @@ impl Vault {
         };
         let Some(principal) = principal else {
             let reason = if token.is_some() {
-                "unknown or revoked API key"
+                "unknown, revoked or expired API key"
             } else {
                 "no API key"
             };
@@ -86,7 +100,14 @@ impl Vault {
             if cache.len() > 10_000 {
                 cache.clear();
             }
-            cache.insert(h, (principal.clone(), Instant::now()));
+            cache.insert(
+                h,
+                CachedKey {
+                    principal: principal.clone(),
+                    at: Instant::now(),
+                    expires_at,
+                },
+            );
         }
         Ok(principal)
     }

@@ -151,7 +151,7 @@ struct Inner {
     /// Failed-authentication throttle and per-source failure counts.
     auth_guard: auth_guard::AuthGuard,
     /// Recently authenticated tokens; short-lived so a revocation on another server lands soon.
-    auth_cache: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    auth_cache: Mutex<HashMap<[u8; 32], authn::CachedKey>>,
     /// Recently authenticated login sessions, by the SHA-256 of their id.
     session_cache: Mutex<HashMap<[u8; 32], people::sessions::CachedSession>>,
     /// Keys of people's sealed values (e-mail addresses, TOTP secrets).

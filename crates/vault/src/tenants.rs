@@ -142,6 +142,10 @@ pub struct NewKey {
     /// Purposes a member key may state (required for members, refused for other roles).
     #[serde(default)]
     pub purposes: Vec<String>,
+    /// When the key stops authenticating (RFC 3339, in the future); without, it lasts until
+    /// revoked. A key with an end does not count as the owner that keeps a tenant owned.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// An issued key; `token` is present only in the response that created it.
@@ -163,6 +167,9 @@ pub struct KeyOut {
     /// Revocation time.
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// When the key stops authenticating; `null`: not until revoked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
     /// The bearer token, shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -185,6 +192,7 @@ impl Vault {
             purposes: "[]".into(),
             created_at: now,
             revoked_at: None,
+            expires_at: None,
         };
         let event = AuditEvent {
             at: now,
@@ -457,6 +465,7 @@ impl Vault {
             purposes: "[]".into(),
             created_at: now,
             revoked_at: None,
+            expires_at: None,
         };
         let event = self.claim_event(
             &inv,
@@ -537,8 +546,15 @@ impl Vault {
         let name = crate::text::parse(&new.name, "name", "invalid_name", MAX_NAME)?;
         let name = name.as_str();
         let purposes = role_purposes(role, &new.purposes, "key")?;
-        let token = Token::generate("ward_key")?;
         let now = self.now();
+        if new.expires_at.is_some_and(|e| e <= now) {
+            return Err(VaultError::invalid(
+                "invalid_expires_at",
+                "a key's end must be in the future",
+                Some("expires_at"),
+            ));
+        }
+        let token = Token::generate("ward_key")?;
         let purposes: Vec<String> = purposes.iter().map(|p| p.as_str().to_owned()).collect();
         let key = ApiKeyRow {
             id: Uuid::now_v7(),
@@ -549,8 +565,13 @@ impl Vault {
             purposes: serde_json::to_string(&purposes).unwrap_or_else(|_| "[]".into()),
             created_at: now,
             revoked_at: None,
+            expires_at: new.expires_at,
         };
-        event.detail = Some(serde_json::json!({ "key": key.id, "role": role }));
+        event.detail = Some(serde_json::json!({
+            "key": key.id,
+            "role": role,
+            "expires_at": key.expires_at.map(OffsetDateTime::unix_timestamp),
+        }));
         let mut out = key_out(&key)?;
         out.token = Some(token.as_str().to_owned());
         self.commit(vec![Op::InsertApiKey(key), Op::Audit(Box::new(event))])
@@ -612,7 +633,7 @@ impl Vault {
             .auth_cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, (p, _)| p.key_id != key);
+            .retain(|_, c| c.principal.key_id != key);
         Ok(())
     }
 
@@ -622,7 +643,7 @@ impl Vault {
             .auth_cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, (p, _)| p.tenant != Some(tenant));
+            .retain(|_, c| c.principal.tenant != Some(tenant));
     }
 
     /// The tenant row if the caller may know it exists; otherwise a hidden denial, audited.
@@ -739,6 +760,7 @@ fn key_out(row: &ApiKeyRow) -> Result<KeyOut> {
         purposes: parse_list(&row.purposes),
         created_at: row.created_at,
         revoked_at: row.revoked_at,
+        expires_at: row.expires_at,
         token: None,
     })
 }

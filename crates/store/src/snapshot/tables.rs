@@ -121,6 +121,7 @@ pub(crate) const DATA: &[Table] = &[
             col("purposes", Text),
             col("created_at", Time),
             opt("revoked_at", Time),
+            opt("expires_at", Time),
         ],
         key: &["id"],
     },

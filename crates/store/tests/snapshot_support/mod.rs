@@ -345,6 +345,7 @@ pub async fn populate(store: &dyn Store) -> Fixture {
         purposes: "[\"support\"]".into(),
         created_at: at(5),
         revoked_at: None,
+        expires_at: (n == 2).then(|| at(9)),
     };
     commit(vec![
         Op::InsertApiKey(key(Uuid::now_v7(), None, 1)),

@@ -406,7 +406,9 @@ impl Vault {
             .api_keys(Some(tenant))
             .await?
             .iter()
-            .filter(|k| k.role == Role::Owner.as_str() && k.revoked_at.is_none())
+            .filter(|k| {
+                k.role == Role::Owner.as_str() && k.revoked_at.is_none() && k.expires_at.is_none()
+            })
             .count();
         let users = self
             .inner
