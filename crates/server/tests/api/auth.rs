@@ -4,6 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::*;
+use ward_vault::Clock as _;
 
 /// Every authenticated endpoint, with a body where it takes one.
 fn endpoints(t: &str, s: &str, r: &str) -> Vec<(Method, String, Option<Value>)> {
@@ -157,4 +158,106 @@ async fn revoked_key_is_401_at_once() {
         .find(|k| k["id"] == key_id.as_str())
         .expect("listed");
     assert!(revoked["revoked_at"].is_string(), "{revoked}");
+}
+
+#[tokio::test]
+async fn a_key_with_an_end_works_until_then_and_is_401_after() {
+    let srv = lenient().await;
+    let (t, s, r) = tenant_with_contact(&srv, "Expiry").await;
+    let keys = format!("/v1/tenants/{}/keys", t.id);
+    let now = srv.clock.now();
+    let end = now + time::Duration::hours(2);
+    let (st, k) = srv
+        .post(
+            &keys,
+            &t.owner,
+            json!({ "name": "contractor", "role": "admin", "expires_at": rfc3339(end) }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{k}");
+    assert_eq!(k["expires_at"], rfc3339(end).as_str());
+    let token = k["token"].as_str().expect("token").to_owned();
+    let key_id = k["id"].as_str().expect("id").to_owned();
+    // Used, so it sits in the authentication cache when its end comes.
+    let (st, _) = srv.get(&read_path(&t.id, &s, &r, ESSENTIAL), &token).await;
+    assert_eq!(st, StatusCode::OK);
+    srv.clock.advance(time::Duration::hours(2));
+    for (method, path, body) in endpoints(&t.id, &s, &r) {
+        let resp = srv.call(method.clone(), &path, Some(&token), body).await;
+        assert_error(&resp, StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+    // Listed with its end; the owner key without one still works.
+    let (st, listed) = srv.get(&keys, &t.owner).await;
+    assert_eq!(st, StatusCode::OK, "{listed}");
+    let row = listed
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["id"] == key_id.as_str())
+        .expect("listed")
+        .clone();
+    assert_eq!(row["expires_at"], rfc3339(end).as_str());
+    assert!(row["revoked_at"].is_null(), "{row}");
+    let owner = listed
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["role"] == "owner")
+        .expect("owner key")
+        .clone();
+    assert!(owner["expires_at"].is_null(), "{owner}");
+}
+
+#[tokio::test]
+async fn a_key_cannot_end_in_the_past_and_an_ending_owner_key_does_not_keep_the_tenant_owned() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Ends").await;
+    let keys = format!("/v1/tenants/{}/keys", t.id);
+    let before = srv.get(&keys, &t.owner).await.1;
+    let now = srv.clock.now();
+    for end in [now, now - time::Duration::minutes(1)] {
+        let resp = srv
+            .post(
+                &keys,
+                &t.owner,
+                json!({ "name": "late", "role": "admin", "expires_at": rfc3339(end) }),
+            )
+            .await;
+        assert_error(&resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_expires_at");
+        assert_eq!(resp.1["error"]["field"], "expires_at");
+    }
+    let resp = srv
+        .post(
+            &keys,
+            &t.owner,
+            json!({ "name": "x", "role": "admin", "expires_at": "tomorrow" }),
+        )
+        .await;
+    assert_eq!(resp.0.as_u16() / 100, 4, "{}", resp.1);
+    assert_eq!(srv.get(&keys, &t.owner).await.1, before, "nothing issued");
+    // A second owner key that ends: the first is still the last owner that lasts.
+    let (st, k) = srv
+        .post(
+            &keys,
+            &t.owner,
+            json!({
+                "name": "temporary owner",
+                "role": "owner",
+                "expires_at": rfc3339(now + time::Duration::days(1)),
+            }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{k}");
+    let first = before
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["role"] == "owner")
+        .expect("owner")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let temporary = k["token"].as_str().expect("token");
+    let resp = srv.delete(&format!("{keys}/{first}"), temporary).await;
+    assert_error(&resp, StatusCode::CONFLICT, "last_owner");
 }
