@@ -328,6 +328,10 @@ pub fn app(state: AppState) -> Router {
             "/tenants/{tenant}/users/{user}",
             axum::routing::patch(users::change_user).delete(users::remove_user),
         )
+        .route(
+            "/tenants/{tenant}/users/{user}/password-reset",
+            post(users::issue_password_reset),
+        )
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route(

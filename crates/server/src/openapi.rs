@@ -23,7 +23,7 @@ use crate::routes::{
         rights::set_retention, rights::open_request, rights::list_requests, rights::complete_request,
         rights::reject_request, keys::rotate, keys::rotate_records, keys::status, rights::cancel, rights::reactivate, rights::export_tenant, rights::run_retention,
         tenants::issue_invitation, tenants::claim_invitation,
-        users::list_users, users::change_user, users::remove_user,
+        users::list_users, users::change_user, users::remove_user, users::issue_password_reset,
         doctor::doctor,
         auth::login, auth::logout, auth::list_sessions, auth::revoke_other_sessions, auth::revoke_session, auth::change_password,
         auth::reset_password, auth::start_totp, auth::confirm_totp,

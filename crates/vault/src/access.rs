@@ -84,6 +84,11 @@ pub enum Operation {
         /// Whether the removal would leave the tenant without an owner.
         last_owner: bool,
     },
+    /// Issue a password reset token for a user of `role` in the tenant.
+    IssuePasswordReset {
+        /// The user's role.
+        role: Role,
+    },
     /// List the tenant's alerts.
     ReadAlerts,
     /// Acknowledge or resolve one of the tenant's alerts.
@@ -129,6 +134,7 @@ impl Operation {
             Self::ListUsers => (Action::Read, Resource::Users),
             Self::ChangeMembership { .. } => (Action::Update, Resource::Users),
             Self::RemoveMembership { .. } => (Action::Revoke, Resource::Users),
+            Self::IssuePasswordReset { .. } => (Action::Update, Resource::Users),
             Self::ReadAlerts => (Action::Read, Resource::Alerts),
             Self::DecideAlerts => (Action::Decide, Resource::Alerts),
             Self::UpdateSettings { .. } => (Action::Update, Resource::Settings),
@@ -502,7 +508,9 @@ pub fn decide(a: &Access<'_>) -> Result<(), Denial> {
                 ),
             ));
         }
-        Operation::InviteUser { role } | Operation::RemoveMembership { role, .. }
+        Operation::InviteUser { role }
+        | Operation::RemoveMembership { role, .. }
+        | Operation::IssuePasswordReset { role }
             if !p.role.may_grant(role) =>
         {
             return Err(forbidden(
@@ -682,6 +690,7 @@ fn describe(op: Operation) -> &'static str {
         Operation::ListUsers => "list the tenant's users",
         Operation::ChangeMembership { .. } => "change users' roles",
         Operation::RemoveMembership { .. } => "remove users",
+        Operation::IssuePasswordReset { .. } => "issue password resets",
         Operation::ReadAlerts => "list alerts",
         Operation::DecideAlerts => "acknowledge or resolve alerts",
         Operation::UpdateSettings { .. } => "change the tenant's settings",

@@ -71,8 +71,8 @@ pub use monitor::{AlertChange, AlertOut, MAX_ALERT_PAGE, evaluate_rules};
 pub use people::{
     ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, BreakGlassNotice, CSRF_HEADER, CreatedUser,
     Email, GrantDecision, GrantOut, Joined, Login, LoginOut, MemberOut, MembershipChange, NewGrant,
-    NewUser, PasswordChange, PasswordReset, SESSION_COOKIE, SessionOut, TotpConfirm, TotpEnrolled,
-    TotpStart, UserOut, totp_code,
+    NewUser, PasswordChange, PasswordReset, ResetIssued, SESSION_COOKIE, SessionOut, TotpConfirm,
+    TotpEnrolled, TotpStart, UserOut, totp_code,
 };
 pub use principal::{GrantAction, GrantScope, Membership, Principal, RequestContext, Role};
 pub use record_rotation::KeyJob;

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use uuid::Uuid;
-use ward_vault::{MemberOut, MembershipChange};
+use ward_vault::{MemberOut, MembershipChange, ResetIssued};
 
 use crate::extract::{Auth, Json, Path};
 use crate::{ApiError, AppState, ErrorBody};
@@ -56,4 +56,25 @@ pub(crate) async fn remove_user(
 ) -> Result<StatusCode, ApiError> {
     s.vault.remove_member(&ctx, tenant, user).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Issue a single-use password reset token for a user of the tenant (owners for anyone,
+/// admins for members and auditors), valid 24 hours; an earlier token of the account stops
+/// working. Ward sends no mail: the token is in this response only, for the caller to hand
+/// over; the user sets a new password with `POST /v1/auth/password/reset`. An account that is
+/// also a user of another tenant is 409 `account_shared` (the operator's `ward user reset`
+/// resets those), so one tenant cannot take over an account another tenant relies on.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/users/{user}/password-reset", tag = "tenants",
+    params(("tenant" = Uuid, Path, description = "Tenant id"), ("user" = Uuid, Path, description = "User id")),
+    responses((status = 201, body = ResetIssued), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn issue_password_reset(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((tenant, user)): Path<(Uuid, Uuid)>,
+) -> Result<(StatusCode, axum::Json<ResetIssued>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(s.vault.issue_member_reset(&ctx, tenant, user).await?),
+    ))
 }

@@ -223,7 +223,11 @@ async fn a_key_cannot_end_in_the_past_and_an_ending_owner_key_does_not_keep_the_
                 json!({ "name": "late", "role": "admin", "expires_at": rfc3339(end) }),
             )
             .await;
-        assert_error(&resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_expires_at");
+        assert_error(
+            &resp,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_expires_at",
+        );
         assert_eq!(resp.1["error"]["field"], "expires_at");
     }
     let resp = srv

@@ -8,6 +8,10 @@ use ward_testkit::{TenantFixture, TestServer};
 use ward_vault::Clock as _;
 
 use crate::common::*;
+use ward_testkit::api::assert_error;
+
+/// A user id no tenant has.
+const NO_SUCH_USER: &str = "0190a5d2-0000-7000-8000-000000000000";
 
 /// Invites a person to `t` as `role` (with `extra` fields) using `issuer`'s key.
 async fn invite(
@@ -567,4 +571,126 @@ async fn an_existing_account_joins_another_tenant_with_its_password() {
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert_eq!(b["error"]["field"], "email");
+}
+
+/// `POST /v1/tenants/{t}/users/{u}/password-reset` with `token`.
+async fn reset_of(
+    srv: &TestServer,
+    t: &TenantFixture,
+    user: &str,
+    token: &str,
+) -> (StatusCode, Value) {
+    srv.post(
+        &format!("/v1/tenants/{}/users/{user}/password-reset", t.id),
+        token,
+        json!({}),
+    )
+    .await
+}
+
+/// `POST /v1/auth/password/reset` without credentials.
+async fn reset_with(srv: &TestServer, email: &str, token: &str, new: &str) -> (StatusCode, Value) {
+    srv.call(
+        Method::POST,
+        "/v1/auth/password/reset",
+        None,
+        Some(json!({ "email": email, "token": token, "new_password": new })),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn owners_and_admins_issue_password_resets_by_role_order_and_never_for_shared_accounts() {
+    let srv = crate::start().await;
+    let (t, _, _) = tenant_with_contact(&srv).await;
+    let (member_acct, member_session) = join(&srv, &t, "mo@example.com", "member", member()).await;
+    let (owner_acct, _) = join(&srv, &t, "oona@example.com", "owner", json!({})).await;
+    let admin = srv.key(&t.id, &t.owner, "admin", &[]).await;
+    let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
+    // Role order: admins reset members, not owners; auditors and members reset nobody.
+    let resp = reset_of(&srv, &t, &owner_acct.id, &admin).await;
+    assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
+    let resp = reset_of(&srv, &t, &member_acct.id, &auditor).await;
+    assert_eq!(resp.0, StatusCode::FORBIDDEN, "{}", resp.1);
+    let resp = reset_of(&srv, &t, NO_SUCH_USER, &t.owner).await;
+    assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
+    // An admin's token for the member, replaced by the owner's: only the newer one works.
+    let (st, first) = reset_of(&srv, &t, &member_acct.id, &admin).await;
+    assert_eq!(st, StatusCode::CREATED, "{first}");
+    assert_eq!(first["user"], member_acct.id.as_str());
+    let (st, issued) = reset_of(&srv, &t, &member_acct.id, &t.owner).await;
+    assert_eq!(st, StatusCode::CREATED, "{issued}");
+    let expires = time::OffsetDateTime::parse(
+        issued["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(expires, srv.clock.now() + time::Duration::hours(24));
+    let token = issued["token"].as_str().unwrap();
+    let new = "a brand new passphrase here";
+    let resp = reset_with(
+        &srv,
+        "mo@example.com",
+        first["token"].as_str().unwrap(),
+        new,
+    )
+    .await;
+    assert_error(&resp, StatusCode::UNAUTHORIZED, "reset_token_invalid");
+    let (st, b) = reset_with(&srv, "mo@example.com", token, new).await;
+    assert_eq!(st.as_u16() / 100, 2, "{b}");
+    // Used once; the old password and the old session are gone, the new password logs in.
+    let resp = reset_with(&srv, "mo@example.com", token, "yet another passphrase").await;
+    assert_error(&resp, StatusCode::UNAUTHORIZED, "reset_token_invalid");
+    let (st, _) = call(
+        &srv,
+        &member_session,
+        Method::GET,
+        "/v1/auth/sessions",
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, b, _) = login_raw(
+        &srv,
+        json!({ "email": "mo@example.com", "password": PASSWORD }),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{b}");
+    let (st, b, _) = login_raw(
+        &srv,
+        json!({ "email": "mo@example.com", "password": new }),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    // The tenant's log says who issued what for whom, never the token.
+    let (st, log) = srv
+        .get(
+            &format!("/v1/tenants/{}/audit?action=user_update", t.id),
+            &t.owner,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{log}");
+    let events = log["events"].as_array().unwrap();
+    let allowed = events.iter().filter(|e| e["outcome"] == "allowed").count();
+    assert_eq!(allowed, 2, "{log}");
+    assert!(!log.to_string().contains(token), "{log}");
+    // An account that is also a user of another tenant: that tenant relies on its password.
+    let (t2, _, _) = tenant_with_contact(&srv).await;
+    let (st, inv) = invite(&srv, &t2, &t2.owner, "auditor", json!({})).await;
+    assert_eq!(st, StatusCode::CREATED, "{inv}");
+    let (st, b) = claim(
+        &srv,
+        inv["token"].as_str().unwrap(),
+        "oona@example.com",
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    for (tenant, owner) in [(&t, &t.owner), (&t2, &t2.owner)] {
+        let resp = reset_of(&srv, tenant, &owner_acct.id, owner).await;
+        assert_error(&resp, StatusCode::CONFLICT, "account_shared");
+    }
 }

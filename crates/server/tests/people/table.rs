@@ -187,6 +187,11 @@ const TABLE: &[(&str, &str, &str)] = &[
         "401 401 401 404 401 404 404 403 403 404 404 404 404 404",
     ),
     (
+        "POST",
+        "/v1/tenants/{tenant}/users/{user}/password-reset",
+        "401 401 401 404 401 404 404 403 403 404 404 404 404 404",
+    ),
+    (
         "PATCH",
         "/v1/tenants/{tenant}/subjects/{subject}/records/{record}",
         "401 401 401 404 401 200 200 200 403 404 404 404 404 200",

@@ -9,6 +9,7 @@
 //! ([`ward_crypto::aad::user_secret`]).
 
 mod enrol;
+mod member_reset;
 mod memberships;
 mod password;
 pub(crate) mod sessions;
@@ -19,6 +20,7 @@ mod users;
 use ward_crypto::{Cipher, Hasher, RootKeyring, Zeroizing, aad};
 
 pub use enrol::{TotpConfirm, TotpEnrolled, TotpStart};
+pub use member_reset::ResetIssued;
 pub use memberships::{Joined, MemberOut, MembershipChange};
 pub use password::{ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST};
 pub use sessions::{CSRF_HEADER, Login, LoginOut, SESSION_COOKIE, SessionOut};

@@ -113,7 +113,8 @@ pub struct PasswordChange {
 pub struct PasswordReset {
     /// The account's e-mail address.
     pub email: String,
-    /// The reset token (`ward_reset_…`) issued by `ward user reset`.
+    /// The reset token (`ward_reset_…`) issued by `ward user reset` or by a tenant owner or
+    /// admin (`POST /v1/tenants/{tenant}/users/{user}/password-reset`).
     pub token: String,
     /// The new password.
     pub new_password: String,
@@ -260,14 +261,9 @@ impl Vault {
             .find_user(email)
             .await?
             .ok_or(VaultError::NotFound("user"))?;
-        let token = Token::generate("ward_reset")?;
-        let expires_at = self.now().saturating_add(RESET_TTL);
+        let (token, expires_at, op) = self.new_reset_token(row.id)?;
         self.commit(vec![
-                Op::People(PeopleOp::SetResetToken {
-                    user: row.id,
-                    hash: sha256(token.as_str().as_bytes()),
-                    expires_at,
-                }),
+                op,
                 Op::Audit(Box::new(self.admin_event(
                     by,
                     Action::UserUpdate,
@@ -281,6 +277,19 @@ impl Vault {
             Zeroizing::new(token.as_str().to_owned()),
             expires_at,
         ))
+    }
+
+    /// A fresh reset token for `user`, its end, and the op that stores its hash (replacing
+    /// any earlier token of the account).
+    pub(crate) fn new_reset_token(&self, user: Uuid) -> Result<(Token, OffsetDateTime, Op)> {
+        let token = Token::generate("ward_reset")?;
+        let expires_at = self.now().saturating_add(RESET_TTL);
+        let op = Op::People(PeopleOp::SetResetToken {
+            user,
+            hash: sha256(token.as_str().as_bytes()),
+            expires_at,
+        });
+        Ok((token, expires_at, op))
     }
 
     /// Sets a new password with a reset token; ends every session of the account. Throttled
