@@ -74,6 +74,21 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
         .expect("format")
 }
 
+/// The first item of the JSON array `list` whose `key` is the string `value` (a key by its
+/// role or id in a key list, a user by its e-mail address).
+///
+/// # Panics
+/// When `list` is not an array or holds no such item.
+#[track_caller]
+#[must_use]
+pub fn item<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .find(|i| i[key] == value)
+        .unwrap_or_else(|| panic!("no item with {key} = {value} in {list}"))
+}
+
 /// Asserts the one error shape `{"error": {"code", "message", "field"?}}` (nothing else) with
 /// this status and code, and returns the error object.
 ///

@@ -151,12 +151,7 @@ async fn revoked_key_is_401_at_once() {
         .get(&format!("/v1/tenants/{}/keys", t.id), &t.owner)
         .await;
     assert_eq!(st, StatusCode::OK);
-    let revoked = keys
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["id"] == key_id.as_str())
-        .expect("listed");
+    let revoked = item(&keys, "id", &key_id);
     assert!(revoked["revoked_at"].is_string(), "{revoked}");
 }
 
@@ -189,22 +184,10 @@ async fn a_key_with_an_end_works_until_then_and_is_401_after() {
     // Listed with its end; the owner key without one still works.
     let (st, listed) = srv.get(&keys, &t.owner).await;
     assert_eq!(st, StatusCode::OK, "{listed}");
-    let row = listed
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["id"] == key_id.as_str())
-        .expect("listed")
-        .clone();
+    let row = item(&listed, "id", &key_id);
     assert_eq!(row["expires_at"], rfc3339(end).as_str());
     assert!(row["revoked_at"].is_null(), "{row}");
-    let owner = listed
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["role"] == "owner")
-        .expect("owner key")
-        .clone();
+    let owner = item(&listed, "role", "owner");
     assert!(owner["expires_at"].is_null(), "{owner}");
 }
 
@@ -252,15 +235,7 @@ async fn a_key_cannot_end_in_the_past_and_an_ending_owner_key_does_not_keep_the_
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{k}");
-    let first = before
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["role"] == "owner")
-        .expect("owner")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let first = item(&before, "role", "owner")["id"].as_str().expect("id");
     let temporary = k["token"].as_str().expect("token");
     let resp = srv.delete(&format!("{keys}/{first}"), temporary).await;
     assert_error(&resp, StatusCode::CONFLICT, "last_owner");

@@ -35,12 +35,7 @@ async fn victim(srv: &TestServer) -> Victim {
     let (_, keys) = srv
         .get(&format!("/v1/tenants/{}/keys", t.id), &t.owner)
         .await;
-    let key_id = keys
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["role"] == "admin")
-        .expect("admin")["id"]
+    let key_id = item(&keys, "role", "admin")["id"]
         .as_str()
         .expect("id")
         .to_owned();

@@ -102,12 +102,7 @@ async fn operator_lists_and_revokes_keys_but_never_issues_one() {
     let (st, keys) = srv.get(&keys_path(&t.id), &srv.operator).await;
     assert_eq!(st, StatusCode::OK, "{keys}");
     assert_eq!(keys.as_array().map(Vec::len), Some(2), "{keys}");
-    let admin_id = keys
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["role"] == "admin")
-        .expect("admin")["id"]
+    let admin_id = item(&keys, "role", "admin")["id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -164,12 +159,7 @@ async fn members_and_auditors_cannot_manage_keys() {
     let member = srv.key(&t.id, &t.owner, "member", &[ESSENTIAL]).await;
     let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
     let (_, keys) = srv.get(&keys_path(&t.id), &t.owner).await;
-    let owner_id = keys
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["role"] == "owner")
-        .expect("owner")["id"]
+    let owner_id = item(&keys, "role", "owner")["id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -282,12 +272,7 @@ async fn revoking_unknown_or_foreign_keys_is_404() {
     let b = srv.tenant("B").await;
     let b_admin = srv.key(&b.id, &b.owner, "admin", &[]).await;
     let (_, b_keys) = srv.get(&keys_path(&b.id), &b.owner).await;
-    let b_admin_id = b_keys
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["role"] == "admin")
-        .expect("admin")["id"]
+    let b_admin_id = item(&b_keys, "role", "admin")["id"]
         .as_str()
         .expect("id")
         .to_owned();
