@@ -50,6 +50,49 @@ pub struct AuditEvent {
     pub detail: Option<serde_json::Value>,
 }
 
+impl AuditEvent {
+    /// An allowed event: `actor` did `action` in `tenant` at `at`, and nothing more is said
+    /// yet; the caller fills in what applies (subject, purpose, client, detail, a denial).
+    #[must_use]
+    pub fn allowed(
+        at: OffsetDateTime,
+        request_id: impl Into<String>,
+        actor: Actor,
+        action: Action,
+        tenant: Option<Uuid>,
+    ) -> Self {
+        Self {
+            at,
+            request_id: request_id.into(),
+            actor,
+            tenant,
+            subject: None,
+            record: None,
+            collection: None,
+            purpose: None,
+            action,
+            outcome: Outcome::Allowed,
+            reason: None,
+            client: None,
+            detail: None,
+        }
+    }
+
+    /// The event with `detail` (counts and identifiers only).
+    #[must_use]
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// The event with the keyed hash of the client's address, when known.
+    #[must_use]
+    pub fn with_client(mut self, client: Option<String>) -> Self {
+        self.client = client;
+        self
+    }
+}
+
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {

@@ -2,7 +2,7 @@
 //! auditor sees every backup and every restore drill in the same tamper-evident log as
 //! every access. Details hold counts, snapshot ids and location names: never data.
 
-use ward_audit::{Action, Actor, AuditEvent, Outcome};
+use ward_audit::{Action, Actor, AuditEvent};
 use ward_store::Op;
 
 use crate::{Result, Vault};
@@ -23,25 +23,20 @@ pub enum BackupJob {
 /// tenant. Public so that `ward backup run|verify` record their runs beside a server's.
 #[must_use]
 pub fn backup_event(job: BackupJob, at: time::OffsetDateTime, detail: serde_json::Value) -> Op {
-    Op::Audit(Box::new(AuditEvent {
-        at,
-        request_id: format!("backup-{}", at.unix_timestamp()),
-        actor: Actor::system("backup"),
-        tenant: None,
-        subject: None,
-        record: None,
-        collection: None,
-        purpose: None,
-        action: match job {
-            BackupJob::Run => Action::BackupRun,
-            BackupJob::Verify => Action::BackupVerify,
-            BackupJob::Prune => Action::BackupPrune,
-        },
-        outcome: Outcome::Allowed,
-        reason: None,
-        client: None,
-        detail: Some(detail),
-    }))
+    Op::Audit(Box::new(
+        AuditEvent::allowed(
+            at,
+            format!("backup-{}", at.unix_timestamp()),
+            Actor::system("backup"),
+            match job {
+                BackupJob::Run => Action::BackupRun,
+                BackupJob::Verify => Action::BackupVerify,
+                BackupJob::Prune => Action::BackupPrune,
+            },
+            None,
+        )
+        .with_detail(detail),
+    ))
 }
 
 impl Vault {

@@ -267,21 +267,14 @@ impl Vault {
 
     /// A new audit event for this request, allowed until said otherwise.
     fn event(&self, ctx: &RequestContext, action: Action, tenant: Option<Uuid>) -> AuditEvent {
-        AuditEvent {
-            at: self.now(),
-            request_id: ctx.request_id.clone(),
-            actor: ctx.principal.actor_in(tenant, self.now()),
-            tenant,
-            subject: None,
-            record: None,
-            collection: None,
-            purpose: None,
+        AuditEvent::allowed(
+            self.now(),
+            ctx.request_id.clone(),
+            ctx.principal.actor_in(tenant, self.now()),
             action,
-            outcome: Outcome::Allowed,
-            reason: None,
-            client: ctx.client_ip.map(|ip| self.client_hash(ip)),
-            detail: None,
-        }
+            tenant,
+        )
+        .with_client(ctx.client_ip.map(|ip| self.client_hash(ip)))
     }
 
     fn client_hash(&self, ip: std::net::IpAddr) -> String {

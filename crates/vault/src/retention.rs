@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use ward_audit::{Action, Actor, AuditEvent, Outcome};
+use ward_audit::{Action, Actor, AuditEvent};
 use ward_policy::{FieldName, OnExpiry};
 use ward_store::{CheckpointRow, ExpiredRecord, Op, RecordRow, StoreError, TenantRow};
 
@@ -533,19 +533,11 @@ impl Vault {
 }
 
 pub(crate) fn system_event(at: OffsetDateTime, action: Action, tenant: Option<Uuid>) -> AuditEvent {
-    AuditEvent {
+    AuditEvent::allowed(
         at,
-        request_id: format!("retention-{}", at.unix_timestamp()),
-        actor: Actor::system("retention"),
-        tenant,
-        subject: None,
-        record: None,
-        collection: None,
-        purpose: None,
+        format!("retention-{}", at.unix_timestamp()),
+        Actor::system("retention"),
         action,
-        outcome: Outcome::Allowed,
-        reason: None,
-        client: None,
-        detail: None,
-    }
+        tenant,
+    )
 }

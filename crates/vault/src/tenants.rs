@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use ward_audit::{Action, Actor, AuditEvent, Outcome};
+use ward_audit::{Action, Actor, AuditEvent};
 use ward_crypto::{Token, token_hash};
 use ward_policy::Purpose;
 use ward_store::{ApiKeyRow, InvitationRow, Op, TenantRow};
@@ -194,21 +194,14 @@ impl Vault {
             revoked_at: None,
             expires_at: None,
         };
-        let event = AuditEvent {
-            at: now,
-            request_id: "bootstrap".into(),
-            actor: Actor::system("bootstrap"),
-            tenant: None,
-            subject: None,
-            record: None,
-            collection: None,
-            purpose: None,
-            action: Action::KeyCreate,
-            outcome: Outcome::Allowed,
-            reason: None,
-            client: None,
-            detail: Some(serde_json::json!({ "key": row.id, "role": "operator" })),
-        };
+        let event = AuditEvent::allowed(
+            now,
+            "bootstrap",
+            Actor::system("bootstrap"),
+            Action::KeyCreate,
+            None,
+        )
+        .with_detail(serde_json::json!({ "key": row.id, "role": "operator" }));
         self.commit(vec![Op::InsertApiKey(row), Op::Audit(Box::new(event))])
             .await?;
         Ok(Some(token))
@@ -357,24 +350,18 @@ impl Vault {
         now: OffsetDateTime,
         detail: serde_json::Value,
     ) -> AuditEvent {
-        AuditEvent {
-            at: now,
-            request_id: request_id.to_owned(),
-            actor: Actor {
+        AuditEvent::allowed(
+            now,
+            request_id,
+            Actor {
                 id: format!("invitation:{}", inv.id),
                 role: "invitee".into(),
             },
-            tenant: Some(inv.tenant),
-            subject: None,
-            record: None,
-            collection: None,
-            purpose: None,
-            action: Action::InvitationClaim,
-            outcome: Outcome::Allowed,
-            reason: None,
-            client: client_ip.map(|ip| self.client_hash(ip)),
-            detail: Some(detail),
-        }
+            Action::InvitationClaim,
+            Some(inv.tenant),
+        )
+        .with_client(client_ip.map(|ip| self.client_hash(ip)))
+        .with_detail(detail)
     }
 
     /// Claims an invitation: the only credential is the invitation itself, and the result is

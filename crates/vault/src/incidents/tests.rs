@@ -9,21 +9,13 @@ use super::*;
 fn fan_out_adds_one_event_per_other_tenant() {
     let t1 = Uuid::from_u128(1);
     let t2 = Uuid::from_u128(2);
-    let event = AuditEvent {
-        at: OffsetDateTime::UNIX_EPOCH,
-        request_id: String::new(),
-        actor: ward_audit::Actor::system("test"),
-        tenant: Some(t1),
-        subject: None,
-        record: None,
-        collection: None,
-        purpose: None,
-        action: Action::IncidentOpen,
-        outcome: ward_audit::Outcome::Allowed,
-        reason: None,
-        client: None,
-        detail: None,
-    };
+    let event = AuditEvent::allowed(
+        OffsetDateTime::UNIX_EPOCH,
+        "",
+        ward_audit::Actor::system("test"),
+        Action::IncidentOpen,
+        Some(t1),
+    );
     let ops = fan_out(event, [t1, t2]);
     let tenants: Vec<Option<Uuid>> = ops
         .iter()

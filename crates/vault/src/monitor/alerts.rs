@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
-use ward_audit::{Action, Actor, AuditEvent, Outcome};
+use ward_audit::{Action, Actor, AuditEvent};
 use ward_policy::RuleName;
 use ward_store::{AlertOp, AlertQuery, AlertRow, Committed, Op, StoreError};
 
@@ -539,28 +539,16 @@ impl Vault {
         request_id: String,
         a: &AlertRow,
     ) -> AuditEvent {
-        AuditEvent {
-            at: self.now(),
-            request_id,
-            actor,
-            tenant: a.tenant,
-            subject: None,
-            record: None,
-            collection: None,
-            purpose: None,
-            action,
-            outcome: Outcome::Allowed,
-            reason: None,
-            client: None,
-            detail: Some(serde_json::json!({
+        AuditEvent::allowed(self.now(), request_id, actor, action, a.tenant).with_detail(
+            serde_json::json!({
                 "alert": a.id,
                 "rule": a.rule,
                 "scope": a.scope,
                 "severity": a.severity,
                 "status": a.status,
                 "count": a.count,
-            })),
-        }
+            }),
+        )
     }
 }
 

@@ -17,24 +17,16 @@ fn monitor() -> Monitor {
 }
 
 fn event(actor: &str, role: &str, action: Action, at: OffsetDateTime) -> AuditEvent {
-    AuditEvent {
+    AuditEvent::allowed(
         at,
-        request_id: "r".into(),
-        actor: Actor {
+        "r",
+        Actor {
             id: actor.into(),
             role: role.into(),
         },
-        tenant: Some(Uuid::from_u128(7)),
-        subject: None,
-        record: None,
-        collection: None,
-        purpose: None,
         action,
-        outcome: Outcome::Allowed,
-        reason: None,
-        client: None,
-        detail: None,
-    }
+        Some(Uuid::from_u128(7)),
+    )
 }
 
 /// Feeds events one commit each, with consecutive indices; returns the hits.

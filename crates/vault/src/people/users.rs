@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use ward_audit::{Action, Actor, AuditEvent, Outcome};
+use ward_audit::{Action, Actor, AuditEvent};
 use ward_crypto::{Token, Zeroizing, sha256};
 use ward_store::{Op, PeopleOp, UserRow};
 
@@ -454,20 +454,13 @@ impl Vault {
         tenant: Option<Uuid>,
         detail: serde_json::Value,
     ) -> AuditEvent {
-        AuditEvent {
-            at: self.now(),
-            request_id: format!("{by}-{}", Uuid::now_v7()),
-            actor: Actor::system(by),
-            tenant,
-            subject: None,
-            record: None,
-            collection: None,
-            purpose: None,
+        AuditEvent::allowed(
+            self.now(),
+            format!("{by}-{}", Uuid::now_v7()),
+            Actor::system(by),
             action,
-            outcome: Outcome::Allowed,
-            reason: None,
-            client: None,
-            detail: Some(detail),
-        }
+            tenant,
+        )
+        .with_detail(detail)
     }
 }
