@@ -456,7 +456,7 @@ pub fn app(state: AppState) -> Router {
         );
     Router::new()
         .route("/healthz", get(system::healthz))
-        .route("/openapi.json", get(system::openapi))
+        .route("/openapi.json", get(openapi::serve))
         .route("/metrics", get(system::metrics))
         .nest("/v1", v1)
         .fallback(|| async {

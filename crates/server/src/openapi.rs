@@ -8,6 +8,14 @@ use crate::routes::{
     webhooks,
 };
 
+/// The OpenAPI 3.1 description of this API, generated from the code (`GET /openapi.json`).
+pub(crate) async fn serve() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_json().unwrap_or_default(),
+    )
+}
+
 /// Ward's HTTP API.
 #[derive(OpenApi)]
 #[openapi(

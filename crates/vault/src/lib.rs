@@ -26,6 +26,7 @@ pub mod permissions;
 mod platform_keys;
 mod principal;
 mod record_rotation;
+mod record_seal;
 mod records;
 mod request_state;
 mod restore_check;

@@ -8,7 +8,6 @@ mod read;
 mod subjects;
 mod write;
 
-pub(crate) use ciphers::{live_record_aad, open_record, open_record_bytes, record_aad};
 pub(crate) use write::tenant_retention_override;
 
 use std::collections::BTreeMap;

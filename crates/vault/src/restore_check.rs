@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use ward_store::SubjectRow;
 
-use crate::records::open_record;
+use crate::record_seal::open_record;
 use crate::{Result, Vault};
 use ward_store::TenantStatus;
 

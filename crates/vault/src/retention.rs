@@ -16,7 +16,7 @@ use ward_audit::{Action, Actor, AuditEvent};
 use ward_policy::{FieldName, OnExpiry};
 use ward_store::{CheckpointRow, ExpiredRecord, Op, RecordRow, StoreError, TenantRow};
 
-use crate::records::record_aad;
+use crate::record_seal::record_aad;
 use crate::{Result, Vault, VaultError};
 use ward_store::TenantStatus;
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use ward_crypto::Cipher;
 use ward_store::RecordRow;
 
-use crate::records::{live_record_aad, open_record, open_record_bytes};
+use crate::record_seal::{live_record_aad, open_record, open_record_bytes};
 use crate::{Result, VaultError};
 
 /// Where a live record is: what its ciphertext is bound to besides its revision and key.

@@ -1,9 +1,8 @@
-//! Health, OpenAPI and metrics.
+//! Health and metrics (the OpenAPI document is served by `crate::openapi`).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use utoipa::OpenApi;
 
 use crate::{ApiError, AppState};
 
@@ -21,15 +20,6 @@ pub(crate) async fn healthz(
         )
     })?;
     Ok(axum::Json(serde_json::json!({ "status": "ok" })))
-}
-
-/// The OpenAPI 3.1 description of this API, generated from the code.
-pub(crate) async fn openapi() -> impl IntoResponse {
-    let doc = crate::openapi::ApiDoc::openapi();
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        doc.to_json().unwrap_or_default(),
-    )
 }
 
 /// Prometheus metrics: the process's counters, and the stored state's gauges (refreshed at

@@ -9,7 +9,7 @@ use ward_audit::Action;
 use ward_crypto::{Cipher, SecretKey, aad};
 use ward_store::{HeldRecordRow, HoldRow, LedgerRow, Op, RecordFilter};
 
-use crate::records::record_aad;
+use crate::record_seal::record_aad;
 use crate::{RequestContext, Result, Vault, VaultError};
 
 use super::{ErasureOut, KeptOut, rfc3339};
