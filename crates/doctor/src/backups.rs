@@ -121,44 +121,16 @@ pub(crate) async fn check(ctx: &Context) -> Finding {
              schedule` at start), or the job that runs `ward backup run`",
         );
     }
-    let verified = match &verify {
-        Some(v) if v.result != "ok" => {
-            return Finding::fail(
-                NAME,
-                format!(
-                    "the last backup verification, {} ago, failed: {}",
-                    v.ago(now),
-                    v.failure()
-                ),
-                "run `ward backup verify --full latest` to see the problems; `ward backup \
-                 repair` rewrites damaged objects from a healthy location",
-            );
-        }
-        Some(v) if late(v, verify_every) => {
-            return Finding::warn(
-                NAME,
-                format!(
-                    "the last backup verification ran {} ago, more than two periods of {}",
-                    v.ago(now),
-                    human(verify_every)
-                ),
-                "check that `ward serve` runs (it verifies every backup.verify_every), or run \
-                 `ward backup verify --full latest`",
-            );
-        }
-        Some(v) => format!("verified with a restore drill {} ago", v.ago(now)),
-        None if late(&run, verify_every) || schedule.is_none() => {
-            return Finding::warn(
-                NAME,
-                format!(
-                    "the last backup ran {} ago, but no backup was ever verified",
-                    run.ago(now)
-                ),
-                "run `ward backup verify --full latest` (a restore drill); `ward serve` with a \
-                 [backup] table verifies every backup.verify_every",
-            );
-        }
-        None => "not verified yet (the first verification is due)".to_owned(),
+    let verified = match verification(
+        &run,
+        verify.as_ref(),
+        verify_every,
+        schedule.is_some(),
+        late,
+        now,
+    ) {
+        Ok(v) => v,
+        Err(finding) => return finding,
     };
     let partial = if run.result == "partial" {
         Some("some location did not take it")
@@ -178,5 +150,50 @@ pub(crate) async fn check(ctx: &Context) -> Finding {
             NAME,
             format!("the last backup ran {} ago; {verified}", run.ago(now)),
         ),
+    }
+}
+
+/// What the newest verification says of backup `run`: a phrase for the summary, or the
+/// finding that ends the check (failed, late, or never verified when it should have been).
+fn verification(
+    run: &LastRun,
+    verify: Option<&LastRun>,
+    verify_every: Duration,
+    scheduled: bool,
+    late: impl Fn(&LastRun, Duration) -> bool,
+    now: OffsetDateTime,
+) -> Result<String, Finding> {
+    match verify {
+        Some(v) if v.result != "ok" => Err(Finding::fail(
+            NAME,
+            format!(
+                "the last backup verification, {} ago, failed: {}",
+                v.ago(now),
+                v.failure()
+            ),
+            "run `ward backup verify --full latest` to see the problems; `ward backup \
+             repair` rewrites damaged objects from a healthy location",
+        )),
+        Some(v) if late(v, verify_every) => Err(Finding::warn(
+            NAME,
+            format!(
+                "the last backup verification ran {} ago, more than two periods of {}",
+                v.ago(now),
+                human(verify_every)
+            ),
+            "check that `ward serve` runs (it verifies every backup.verify_every), or run \
+             `ward backup verify --full latest`",
+        )),
+        Some(v) => Ok(format!("verified with a restore drill {} ago", v.ago(now))),
+        None if late(run, verify_every) || !scheduled => Err(Finding::warn(
+            NAME,
+            format!(
+                "the last backup ran {} ago, but no backup was ever verified",
+                run.ago(now)
+            ),
+            "run `ward backup verify --full latest` (a restore drill); `ward serve` with a \
+             [backup] table verifies every backup.verify_every",
+        )),
+        None => Ok("not verified yet (the first verification is due)".to_owned()),
     }
 }
