@@ -188,31 +188,7 @@ impl Repository {
             .rev()
             .find(|s| s.stream() == stream)
             .cloned();
-        let mut reports: Vec<LocationReport> = self
-            .locations
-            .iter()
-            .map(|l| LocationReport {
-                location: l.name().to_owned(),
-                ..LocationReport::default()
-            })
-            .collect();
-        let failed: Arc<Vec<AtomicBool>> = Arc::new(
-            self.locations
-                .iter()
-                .map(|_| AtomicBool::new(false))
-                .collect(),
-        );
-        let mut present = Vec::new();
-        for (i, set) in listed.into_iter().enumerate() {
-            match set {
-                Ok(s) => present.push(s),
-                Err(e) => {
-                    failed[i].store(true, Ordering::Relaxed);
-                    reports[i].error = Some(e);
-                    present.push(HashSet::new());
-                }
-            }
-        }
+        let (mut reports, failed, present) = self.location_states(listed);
 
         let (tx, rx) = mpsc::channel::<Prepared>(UPLOADS_IN_FLIGHT * 2);
         let keys = self.keys.clone();
@@ -267,15 +243,7 @@ impl Repository {
             ward_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         let sealed = Bytes::from(manifest.seal(&self.keys)?);
-        for (i, location) in self.locations.iter().enumerate() {
-            if failed[i].load(Ordering::Relaxed) {
-                continue;
-            }
-            match location.put_new(&id.path(), sealed.clone()).await {
-                Ok(_) => reports[i].bytes_written += sealed.len() as u64,
-                Err(e) => reports[i].error = Some(e.to_string()),
-            }
-        }
+        self.put_manifest(&id, &sealed, &failed, &mut reports).await;
         for u in self.unreachable() {
             reports.push(LocationReport {
                 location: u.location.clone(),
@@ -294,6 +262,64 @@ impl Repository {
             locations: reports,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Each location's report, failure flag and listed objects before a snapshot is written:
+    /// a location that could not be listed starts failed, with its error, and holds nothing.
+    fn location_states(
+        &self,
+        listed: Vec<crate::repository::Listing>,
+    ) -> (
+        Vec<LocationReport>,
+        Arc<Vec<AtomicBool>>,
+        Vec<HashSet<ObjectId>>,
+    ) {
+        let mut reports: Vec<LocationReport> = self
+            .locations
+            .iter()
+            .map(|l| LocationReport {
+                location: l.name().to_owned(),
+                ..LocationReport::default()
+            })
+            .collect();
+        let failed: Arc<Vec<AtomicBool>> = Arc::new(
+            self.locations
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+        );
+        let mut present = Vec::new();
+        for (i, set) in listed.into_iter().enumerate() {
+            match set {
+                Ok(s) => present.push(s),
+                Err(e) => {
+                    failed[i].store(true, Ordering::Relaxed);
+                    reports[i].error = Some(e);
+                    present.push(HashSet::new());
+                }
+            }
+        }
+        (reports, failed, present)
+    }
+
+    /// Writes the sealed manifest, last, to every location that took all its objects: a
+    /// snapshot exists at a location only once everything it names is there.
+    async fn put_manifest(
+        &self,
+        id: &SnapshotId,
+        sealed: &Bytes,
+        failed: &[AtomicBool],
+        reports: &mut [LocationReport],
+    ) {
+        for (i, location) in self.locations.iter().enumerate() {
+            if failed[i].load(Ordering::Relaxed) {
+                continue;
+            }
+            match location.put_new(&id.path(), sealed.clone()).await {
+                Ok(_) => reports[i].bytes_written += sealed.len() as u64,
+                Err(e) => reports[i].error = Some(e.to_string()),
+            }
+        }
     }
 
     /// Writes one object to each target location still healthy.
