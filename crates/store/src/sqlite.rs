@@ -45,8 +45,8 @@ mod snapshot;
 
 use self::apply::*;
 use self::decode::*;
-use self::open::*;
 pub(crate) use self::open::known_migrations;
+use self::open::*;
 use self::writer::*;
 
 use crate::{

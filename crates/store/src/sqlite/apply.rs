@@ -7,11 +7,12 @@ use super::*;
 
 mod access;
 mod audit;
+mod holds;
 mod key_jobs;
 mod keys;
 mod records;
-mod rights;
-mod settings;
+mod requests;
+mod retention;
 mod subjects;
 mod tenants;
 
@@ -58,10 +59,10 @@ pub(super) fn apply(
     events: &mut std::slice::Iter<'_, Encoded>,
 ) -> Result<()> {
     match op {
-        Op::InsertTenant(_) | Op::SetTenantStatus { .. } | Op::DestroyTenant { .. } => {
-            tenants::apply(conn, op)
-        }
-        Op::PatchTenantSettings { .. } | Op::ShiftExpiry { .. } => settings::apply(conn, op),
+        Op::InsertTenant(_)
+        | Op::SetTenantStatus { .. }
+        | Op::PatchTenantSettings { .. }
+        | Op::DestroyTenant { .. } => tenants::apply(conn, op),
         Op::InsertApiKey(_)
         | Op::RevokeApiKey { .. }
         | Op::InsertInvitation(_)
@@ -75,15 +76,15 @@ pub(super) fn apply(
         Op::InsertRecord { .. }
         | Op::UpdateRecord { .. }
         | Op::DeleteRecords { .. }
-        | Op::DeleteRecord { .. }
-        | Op::AnonymizeRecord { .. } => records::apply(conn, op),
+        | Op::DeleteRecord { .. } => records::apply(conn, op),
+        Op::AnonymizeRecord { .. } | Op::ShiftExpiry { .. } => retention::apply(conn, op),
         Op::InsertHold(_)
         | Op::InsertHeldRecord(_)
         | Op::DeleteHeldRecord { .. }
-        | Op::ShredHold { .. }
-        | Op::InsertRequest(_)
-        | Op::UpdateRequest { .. }
-        | Op::SealRequestText { .. } => rights::apply(conn, op),
+        | Op::ShredHold { .. } => holds::apply(conn, op),
+        Op::InsertRequest(_) | Op::UpdateRequest { .. } | Op::SealRequestText { .. } => {
+            requests::apply(conn, op)
+        }
         Op::RewrapTenant { .. }
         | Op::RewrapTenantKeys { .. }
         | Op::RotateSubjectKeys { .. }

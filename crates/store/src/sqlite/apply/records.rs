@@ -84,29 +84,6 @@ pub(super) fn apply(conn: &Connection, op: &Op) -> Result<()> {
             )?;
             delete_index(conn, *tenant, *subject, *id)?;
         }
-        Op::AnonymizeRecord { record: r, at } => {
-            run_one(
-                conn,
-                "record",
-                "DELETE FROM records WHERE tenant = ?1 AND subject = ?2 AND id = ?3",
-                params![r.tenant, r.subject, r.id],
-            )?;
-            delete_index(conn, r.tenant, r.subject, r.id)?;
-            run(
-                conn,
-                "INSERT INTO anonymized_records (tenant, id, collection, ciphertext, key_version, \
-                 created_at, anonymized_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    r.tenant,
-                    r.id,
-                    r.collection,
-                    r.ciphertext,
-                    r.key_version,
-                    to_micros(r.created_at),
-                    to_micros(*at),
-                ],
-            )?;
-        }
         _ => return Err(misrouted("records")),
     }
     Ok(())

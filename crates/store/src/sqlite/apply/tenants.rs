@@ -1,4 +1,4 @@
-//! Creating a tenant, changing its status, and destroying it with everything it holds.
+//! Tenants: creating one, changing its status or settings, and destroying it with everything it holds.
 
 use super::*;
 
@@ -52,6 +52,28 @@ pub(super) fn apply(conn: &Connection, op: &Op) -> Result<()> {
                 id
             ],
         )?,
+        Op::PatchTenantSettings {
+            id,
+            path,
+            value,
+            expect,
+        } => {
+            let current: String = conn
+                .query_row(
+                    "SELECT settings FROM tenants WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or(StoreError::NotFound("tenant"))?;
+            let settings = crate::settings_patch::patched(&current, path, value, expect.as_ref())?;
+            run_one(
+                conn,
+                "tenant",
+                "UPDATE tenants SET settings = ?1 WHERE id = ?2",
+                params![settings, id],
+            )?;
+        }
         Op::DestroyTenant { id, at } => {
             for sql in [
                 "DELETE FROM keys.subject_keys WHERE tenant = ?1",
