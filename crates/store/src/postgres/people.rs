@@ -4,6 +4,7 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 use uuid::Uuid;
 
+use super::apply::misrouted;
 use super::{hash_at, opt_time_at, opt_uuid_at, u32_at, unique_to_conflict, uuid_at};
 use crate::people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
 use crate::{Result, StoreError, from_micros, to_micros};
@@ -35,6 +36,28 @@ fn one(done: sqlx::postgres::PgQueryResult, what: &'static str) -> Result<()> {
 
 /// Applies one change to people inside the writer's transaction.
 pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
+        PeopleOp::InsertUser { .. }
+        | PeopleOp::SetPassword { .. }
+        | PeopleOp::SetResetToken { .. }
+        | PeopleOp::UseResetToken { .. }
+        | PeopleOp::SetUserDisabled { .. } => apply_users(conn, op).await,
+        PeopleOp::AcceptTotpStep { .. }
+        | PeopleOp::EnrolTotp { .. }
+        | PeopleOp::UseRecoveryCode { .. } => apply_second_factor(conn, op).await,
+        PeopleOp::InsertSession(_)
+        | PeopleOp::TouchSession { .. }
+        | PeopleOp::RevokeSession { .. }
+        | PeopleOp::RevokeUserSessions { .. } => apply_sessions(conn, op).await,
+        PeopleOp::InsertMembership(_)
+        | PeopleOp::SetMembershipRole { .. }
+        | PeopleOp::DeleteMembership { .. } => apply_memberships(conn, op).await,
+        PeopleOp::InsertGrant(_) | PeopleOp::DecideGrant { .. } => apply_grants(conn, op).await,
+    }
+}
+
+/// Applies one op on users: creating one, its password and reset token, disabling it; `apply` routes only those here.
+async fn apply_users(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
     match op {
         PeopleOp::InsertUser {
             user: u,
@@ -121,6 +144,14 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
                 .await?,
             "user",
         )?,
+        _ => return Err(misrouted("users")),
+    }
+    Ok(())
+}
+
+/// Applies one op on the second factor: TOTP enrolment and steps, recovery codes; `apply` routes only those here.
+async fn apply_second_factor(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::AcceptTotpStep { user, step } => one(
             // The row lock makes a concurrent acceptance of the same step wait and then fail.
             sqlx::query(
@@ -176,6 +207,14 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
             .await?,
             "recovery code",
         )?,
+        _ => return Err(misrouted("second factor")),
+    }
+    Ok(())
+}
+
+/// Applies one op on sessions: signing in, activity, revocation; `apply` routes only those here.
+async fn apply_sessions(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::InsertSession(s) => {
             sqlx::query(
                 "INSERT INTO sessions (id, token_hash, user_id, csrf_hash, created_at, \
@@ -223,6 +262,14 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
             .execute(&mut *conn)
             .await?;
         }
+        _ => return Err(misrouted("sessions")),
+    }
+    Ok(())
+}
+
+/// Applies one op on memberships: a user's role and purposes in a tenant; `apply` routes only those here.
+async fn apply_memberships(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::InsertMembership(m) => {
             sqlx::query(
                 "INSERT INTO memberships (user_id, tenant, role, purposes, expires_at, \
@@ -264,6 +311,14 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
                 .await?,
             "membership",
         )?,
+        _ => return Err(misrouted("memberships")),
+    }
+    Ok(())
+}
+
+/// Applies one op on support grants: a request for access and its decision; `apply` routes only those here.
+async fn apply_grants(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::InsertGrant(g) => {
             sqlx::query(
                 "INSERT INTO support_grants (id, tenant, requester, ticket, justification, \
@@ -314,6 +369,7 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
             .await?,
             "support grant",
         )?,
+        _ => return Err(misrouted("grants")),
     }
     Ok(())
 }

@@ -137,7 +137,7 @@ pub(super) fn assert_subject_key(
 
 /// The error a family function returns for an op of another family: `apply` never routes one
 /// there, so this is a bug in the dispatch, reported rather than panicking the writer.
-fn misrouted(family: &'static str) -> StoreError {
+pub(super) fn misrouted(family: &'static str) -> StoreError {
     StoreError::Corrupt(format!(
         "an op outside the {family} family was routed to it"
     ))
