@@ -4,6 +4,7 @@
 //! row, never a panic.
 
 use super::*;
+pub(super) use crate::sql::{AUDIT_COLUMNS, KEY_COLUMNS, RECORD_COLUMNS, REQUEST_COLUMNS};
 
 pub(super) fn uuid_at(row: &PgRow, i: usize) -> Result<Uuid> {
     let bytes: Vec<u8> = row.try_get(i)?;
@@ -60,9 +61,6 @@ pub(super) fn tenant_from(row: &PgRow) -> Result<TenantRow> {
     })
 }
 
-pub(super) const KEY_COLUMNS: &str =
-    "id, tenant, token_hash, name, role, purposes, created_at, revoked_at, expires_at";
-
 pub(super) fn key_from(row: &PgRow) -> Result<ApiKeyRow> {
     Ok(ApiKeyRow {
         id: uuid_at(row, 0)?,
@@ -102,9 +100,6 @@ pub(super) fn subject_from(row: &PgRow, at: usize) -> Result<SubjectRow> {
     })
 }
 
-pub(super) const RECORD_COLUMNS: &str = "r.id, r.collection, r.ciphertext, r.key_version, r.revision, \
-    r.created_at, r.updated_at, r.expires_at";
-
 /// Decodes record columns starting at `at`; `None` when the LEFT JOIN found no record.
 pub(super) fn record_from(
     row: &PgRow,
@@ -128,9 +123,6 @@ pub(super) fn record_from(
         expires_at: opt_time_at(row, at + 7)?,
     }))
 }
-
-pub(super) const REQUEST_COLUMNS: &str =
-    "tenant, id, kind, subject, status, verified_by, detail, created_at, due_at, closed_at";
 
 pub(super) fn request_from(row: &PgRow) -> Result<RequestRow> {
     Ok(RequestRow {
@@ -179,9 +171,6 @@ pub(super) fn held_from(row: &PgRow, at: usize) -> Result<HeldRecordRow> {
         reason: row.try_get(at + 8)?,
     })
 }
-
-pub(super) const AUDIT_COLUMNS: &str =
-    "idx, event, chain, at, tenant, subject, actor, action, outcome";
 
 pub(super) fn audit_row_from(row: &PgRow) -> Result<AuditRow> {
     Ok(AuditRow {

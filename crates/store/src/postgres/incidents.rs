@@ -12,10 +12,8 @@ use crate::incidents::{
     INCIDENT_CLOSED, INCIDENT_OPEN, IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope,
     IncidentTenantRow, IncidentView,
 };
+use crate::sql::INCIDENT_COLUMNS;
 use crate::{Result, StoreError, from_micros, to_micros};
-
-const COLUMNS: &str =
-    "id, tenant, opened_by, title, status, opened_at, closed_at, due_alerted, overdue_alerted";
 
 fn b(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()
@@ -171,7 +169,7 @@ async fn open(
 }
 
 pub(super) async fn incident(pool: &PgPool, id: Uuid) -> Result<Option<IncidentView>> {
-    let sql = format!("SELECT {COLUMNS} FROM incidents WHERE id = $1");
+    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1");
     let Some(row) = sqlx::query(AssertSqlSafe(sql))
         .bind(b(&id))
         .fetch_optional(pool)
@@ -251,7 +249,7 @@ pub(super) async fn incidents(
     let rows = match scope {
         IncidentScope::Operator => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM incidents WHERE tenant IS NULL \
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant IS NULL \
                  ORDER BY opened_at DESC, id DESC LIMIT $1"
             );
             sqlx::query(AssertSqlSafe(sql))
@@ -261,7 +259,7 @@ pub(super) async fn incidents(
         }
         IncidentScope::Tenant(t) => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM incidents WHERE tenant = $1 \
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant = $1 \
                  OR id IN (SELECT incident FROM incident_tenants WHERE tenant = $1) \
                  ORDER BY opened_at DESC, id DESC LIMIT $2"
             );
@@ -273,7 +271,7 @@ pub(super) async fn incidents(
         }
         IncidentScope::ClockPending => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM incidents WHERE status = $1 \
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE status = $1 \
                  AND (due_alerted = 0 OR overdue_alerted = 0) \
                  AND EXISTS (SELECT 1 FROM incident_tenants it \
                  WHERE it.incident = incidents.id AND it.notified_at IS NULL) \

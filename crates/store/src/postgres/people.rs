@@ -7,20 +7,8 @@ use uuid::Uuid;
 use super::apply::misrouted;
 use super::{hash_at, opt_time_at, opt_uuid_at, u32_at, unique_to_conflict, uuid_at};
 use crate::people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
+use crate::sql::{GRANT_COLUMNS, MEMBERSHIP_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
 use crate::{Result, StoreError, from_micros, to_micros};
-
-const USER_COLUMNS: &str = "id, email_hash, email_sealed, role, tenant, password_hash, \
-     totp_sealed, totp_last_step, key_version, reset_hash, reset_expires_at, created_at, \
-     password_changed_at, disabled_at";
-
-const SESSION_COLUMNS: &str =
-    "id, token_hash, user_id, csrf_hash, created_at, last_seen_at, expires_at, revoked_at";
-
-const MEMBERSHIP_COLUMNS: &str = "user_id, tenant, role, purposes, expires_at, created_at";
-
-const GRANT_COLUMNS: &str = "id, tenant, requester, ticket, justification, collections, \
-     actions, break_glass, status, duration_secs, requested_at, decided_at, decided_by, \
-     expires_at";
 
 fn b(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()

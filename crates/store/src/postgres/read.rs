@@ -3,6 +3,7 @@
 //! connection, so a read never queues behind a batch.
 
 use super::*;
+use crate::sql;
 
 pub(super) mod audit;
 pub(super) mod keys;
@@ -289,12 +290,7 @@ pub(in crate::postgres) async fn record_count(pool: &PgPool, tenant: Uuid) -> Re
 }
 
 pub(in crate::postgres) async fn stats(pool: &PgPool) -> Result<crate::StoreStats> {
-    let rows = sqlx::query(
-        "SELECT t.id, (SELECT COUNT(*) FROM subjects s WHERE s.tenant = t.id), \
-         (SELECT COUNT(*) FROM records r WHERE r.tenant = t.id) FROM tenants t ORDER BY t.id",
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(sql::TENANT_COUNTS).fetch_all(pool).await?;
     let tenants = rows
         .iter()
         .map(|row| {
@@ -305,11 +301,9 @@ pub(in crate::postgres) async fn stats(pool: &PgPool) -> Result<crate::StoreStat
             })
         })
         .collect::<Result<_>>()?;
-    let last = sqlx::query(
-        "SELECT tree_size, created_at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await?;
+    let last = sqlx::query(sql::LAST_CHECKPOINT)
+        .fetch_optional(pool)
+        .await?;
     let last_checkpoint = match last {
         Some(row) => Some((u64_at(&row, 0)?, from_micros(row.try_get(1)?))),
         None => None,

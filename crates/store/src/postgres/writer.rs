@@ -187,6 +187,11 @@ pub(super) fn record_error(e: StoreError) -> StoreError {
 /// set-based statements of [`batch`]: a few round trips for the whole batch, and only the
 /// requests whose write lost fail. Everything else follows one request at a time, each under
 /// its own savepoint so that a failing request rolls back alone.
+///
+/// Long on purpose: its phases (begin, plan, lock tenants, the set-based pass, the requests
+/// alone, the audit append, commit) share the transaction, the outcomes and the error that
+/// broke the transaction, and the per-request atomicity invariant is checked by reading them
+/// in order in one place; split up, each phase would take all of that state by `&mut`.
 pub(super) async fn group_commit(pool: &PgPool, jobs: Vec<Job>) {
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,

@@ -31,31 +31,6 @@ macro_rules! subject_columns {
     };
 }
 
-macro_rules! record_columns {
-    () => {
-        "r.id, r.collection, r.ciphertext, r.key_version, r.revision, \
-         r.created_at, r.updated_at, r.expires_at"
-    };
-}
-
-macro_rules! key_columns {
-    () => {
-        "id, tenant, token_hash, name, role, purposes, created_at, revoked_at, expires_at"
-    };
-}
-
-macro_rules! request_columns {
-    () => {
-        "tenant, id, kind, subject, status, verified_by, detail, created_at, due_at, closed_at"
-    };
-}
-
-macro_rules! audit_columns {
-    () => {
-        "idx, event, chain, at, tenant, subject, actor, action, outcome"
-    };
-}
-
 macro_rules! hold_columns {
     () => {
         "h.tenant, h.id, h.subject, hk.wrapped_key, COALESCE(hk.key_version, h.key_version), \

@@ -6,20 +6,8 @@ use uuid::Uuid;
 use super::apply::misrouted;
 use super::{all, first, hash_at, opt_time_at, run, run_one, time_at, u32_at, uuid_at};
 use crate::people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
+use crate::sql::{GRANT_COLUMNS, MEMBERSHIP_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
 use crate::{Result, StoreError, to_micros};
-
-const USER_COLUMNS: &str = "id, email_hash, email_sealed, role, tenant, password_hash, \
-     totp_sealed, totp_last_step, key_version, reset_hash, reset_expires_at, created_at, \
-     password_changed_at, disabled_at";
-
-const SESSION_COLUMNS: &str =
-    "id, token_hash, user_id, csrf_hash, created_at, last_seen_at, expires_at, revoked_at";
-
-const MEMBERSHIP_COLUMNS: &str = "user_id, tenant, role, purposes, expires_at, created_at";
-
-const GRANT_COLUMNS: &str = "id, tenant, requester, ticket, justification, collections, \
-     actions, break_glass, status, duration_secs, requested_at, decided_at, decided_by, \
-     expires_at";
 
 /// Applies one change to people inside the writer's transaction.
 pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {

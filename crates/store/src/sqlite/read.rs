@@ -2,6 +2,7 @@
 //! which sees one committed state of the file (WAL snapshot), and never waits for the writer.
 
 use super::*;
+use crate::sql;
 
 pub(super) mod audit;
 pub(super) mod keys;
@@ -150,25 +151,15 @@ pub(in crate::sqlite) fn subject_ids(
 }
 
 pub(in crate::sqlite) fn stats(c: &Connection) -> Result<crate::StoreStats> {
-    let tenants = all(
-        c,
-        "SELECT t.id, (SELECT COUNT(*) FROM subjects s WHERE s.tenant = t.id), \
-         (SELECT COUNT(*) FROM records r WHERE r.tenant = t.id) FROM tenants t \
-         ORDER BY t.id",
-        [],
-        |row| {
-            Ok(crate::TenantSize {
-                tenant: uuid_at(row, 0)?,
-                subjects: row.get::<_, i64>(1)? as u64,
-                records: row.get::<_, i64>(2)? as u64,
-            })
-        },
-    )?;
+    let tenants = all(c, sql::TENANT_COUNTS, [], |row| {
+        Ok(crate::TenantSize {
+            tenant: uuid_at(row, 0)?,
+            subjects: row.get::<_, i64>(1)? as u64,
+            records: row.get::<_, i64>(2)? as u64,
+        })
+    })?;
     let last_checkpoint = c
-        .prepare_cached(
-            "SELECT tree_size, created_at FROM audit_checkpoints \
-             ORDER BY tree_size DESC LIMIT 1",
-        )?
+        .prepare_cached(sql::LAST_CHECKPOINT)?
         .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?
         .next()
         .transpose()?

@@ -212,6 +212,10 @@ pub(super) fn catch_up(conn: &Connection, audit: &mut AuditState, seen: &mut i64
 }
 
 /// Commits a batch of jobs in one transaction.
+///
+/// Long on purpose: the fast path, the replay of failed requests under savepoints and the
+/// commit share the transaction and the answers owed, and whether every request is answered
+/// exactly once is checked by reading them in order in one place.
 pub(super) fn group_commit(
     conn: &mut Connection,
     audit: &mut AuditState,

@@ -1,6 +1,7 @@
 //! Reads of the audit log: pages of it, its checkpoints, and the filtered queries over it.
 
 use super::*;
+use crate::sql;
 
 pub(in crate::postgres) async fn audit_head(pool: &PgPool) -> Result<AuditHead> {
     // The row, not a cached copy: other servers append too, and every commit that was
@@ -79,12 +80,7 @@ pub(in crate::postgres) async fn last_system_event(
 }
 
 pub(in crate::postgres) async fn checkpoints(pool: &PgPool) -> Result<Vec<CheckpointRow>> {
-    let rows = sqlx::query(
-        "SELECT tree_size, checkpoint, frontier, created_at FROM audit_checkpoints \
-         ORDER BY tree_size",
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(sql::CHECKPOINTS).fetch_all(pool).await?;
     rows.iter()
         .map(|row| {
             Ok(CheckpointRow {

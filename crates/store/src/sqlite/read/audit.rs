@@ -2,6 +2,7 @@
 //! it by subject through the chunked subject index.
 
 use super::*;
+use crate::sql;
 
 pub(in crate::sqlite) fn audit_page(c: &Connection, from: u64, limit: u32) -> Result<AuditPage> {
     let mut page = AuditPage::with_capacity(limit.min(100_000) as usize, 400);
@@ -22,20 +23,14 @@ pub(in crate::sqlite) fn audit_page(c: &Connection, from: u64, limit: u32) -> Re
 }
 
 pub(in crate::sqlite) fn checkpoints(c: &Connection) -> Result<Vec<CheckpointRow>> {
-    all(
-        c,
-        "SELECT tree_size, checkpoint, frontier, created_at FROM audit_checkpoints \
-         ORDER BY tree_size",
-        [],
-        |row| {
-            Ok(CheckpointRow {
-                tree_size: row.get::<_, i64>(0)? as u64,
-                checkpoint: row.get(1)?,
-                frontier: row.get(2)?,
-                created_at: time_at(row, 3)?,
-            })
-        },
-    )
+    all(c, sql::CHECKPOINTS, [], |row| {
+        Ok(CheckpointRow {
+            tree_size: row.get::<_, i64>(0)? as u64,
+            checkpoint: row.get(1)?,
+            frontier: row.get(2)?,
+            created_at: time_at(row, 3)?,
+        })
+    })
 }
 
 pub(in crate::sqlite) fn audit_leaves(c: &Connection, size: u64) -> Result<Vec<Hash>> {
