@@ -235,33 +235,7 @@ impl Store for SqliteStore {
         field: &str,
         hash: &[u8],
     ) -> Result<Vec<(SubjectRow, RecordRow)>> {
-        let rows = self.read(|c| {
-            all(
-                c,
-                concat!(
-                    "SELECT ",
-                    subject_columns!(),
-                    ", ",
-                    record_columns!(),
-                    " FROM blind_index b \
-                     JOIN records r ON r.tenant = b.tenant AND r.subject = b.subject AND r.id = b.record \
-                     JOIN subjects s ON s.tenant = b.tenant AND s.id = b.subject ",
-                    subject_key_join!(),
-                    " WHERE b.tenant = ?1 AND b.collection = ?2 AND b.field = ?3 AND b.hash = ?4 \
-                     ORDER BY r.id LIMIT 1000"
-                ),
-                params![tenant, collection, field, hash],
-                |row| {
-                    let s = subject_from(row, 0)?;
-                    let r = record_from(row, SUBJECT_WIDTH, s.tenant, s.id)?;
-                    Ok((s, r))
-                },
-            )
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(s, r)| r.map(|r| (s, r)))
-            .collect())
+        self.read(|c| read::lookup(c, tenant, collection, field, hash))
     }
 
     async fn audit_head(&self) -> Result<AuditHead> {
@@ -274,14 +248,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit_rows(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
-        let read = move |c: &Connection| {
-            let mut out = Vec::with_capacity(limit.min(100_000) as usize);
-            read::audit::each_audit_row(c, from, limit, |row| {
-                out.push(audit_row_from(row)?);
-                Ok(())
-            })?;
-            Ok(out)
-        };
+        let read = move |c: &Connection| read::audit::audit_rows(c, from, limit);
         if limit <= 16 {
             self.read(read)
         } else {
@@ -301,21 +268,8 @@ impl Store for SqliteStore {
 
     async fn last_system_event(&self, action: &str) -> Result<Option<AuditRow>> {
         let action = action.to_owned();
-        self.scan(move |c| {
-            let rows = all(
-                c,
-                concat!(
-                    "SELECT ",
-                    audit_columns!(),
-                    " FROM audit_events INDEXED BY audit_events_tenant \
-                     WHERE tenant IS NULL AND action = ?1 ORDER BY idx DESC LIMIT 1"
-                ),
-                [action],
-                audit_row_from,
-            )?;
-            Ok(rows.into_iter().next())
-        })
-        .await
+        self.scan(move |c| read::audit::last_system_event(c, action))
+            .await
     }
 
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
@@ -327,18 +281,9 @@ impl Store for SqliteStore {
     }
 
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {
-        // The first event in log order at or after `at`: a walk of the primary key that reads
-        // only the events before it (the ones a prune is about to delete), so off the runtime.
-        let v: Option<i64> = self
-            .scan(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT idx FROM audit_events WHERE at >= ?1 ORDER BY idx LIMIT 1",
-                )?
-                .query_row([to_micros(at)], |r| r.get(0))
-                .optional()?)
-            })
-            .await?;
-        Ok(v.map(|v| v as u64))
+        // A walk that reads every event before `at` (see `read::audit::audit_index_at`): off the
+        // runtime.
+        self.scan(move |c| read::audit::audit_index_at(c, at)).await
     }
 
     async fn expired_records(
@@ -412,16 +357,8 @@ impl Store for SqliteStore {
     }
 
     async fn retired_key_count(&self, tenant: Option<Uuid>) -> Result<u64> {
-        let n: i64 = self
-            .scan(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT COUNT(*) FROM keys.retired_subject_keys \
-                     WHERE ?1 IS NULL OR tenant = ?1",
-                )?
-                .query_row([tenant], |r| r.get(0))?)
-            })
-            .await?;
-        Ok(n as u64)
+        self.scan(move |c| read::keys::retired_key_count(c, tenant))
+            .await
     }
 
     async fn records_of_subjects(
@@ -430,34 +367,12 @@ impl Store for SqliteStore {
         after: Option<Uuid>,
         through: Uuid,
     ) -> Result<Vec<RecordRow>> {
-        let rows = self
-            .scan(move |c| {
-                all(
-                    c,
-                    concat!(
-                        "SELECT r.subject, ",
-                        record_columns!(),
-                        " FROM records r WHERE r.tenant = ?1 AND r.subject > ?2 \
-                         AND r.subject <= ?3 ORDER BY r.subject, r.id"
-                    ),
-                    params![tenant, after.unwrap_or(Uuid::nil()), through],
-                    |row| record_from(row, 1, tenant, uuid_at(row, 0)?),
-                )
-            })
-            .await?;
-        Ok(rows.into_iter().flatten().collect())
+        self.scan(move |c| read::records_of_subjects(c, tenant, after, through))
+            .await
     }
 
     async fn record_count(&self, tenant: Uuid) -> Result<u64> {
-        let n: i64 = self
-            .scan(move |c| {
-                Ok(
-                    c.prepare_cached("SELECT COUNT(*) FROM records WHERE tenant = ?1")?
-                        .query_row([tenant], |r| r.get(0))?,
-                )
-            })
-            .await?;
-        Ok(n as u64)
+        self.scan(move |c| read::record_count(c, tenant)).await
     }
 
     async fn stats(&self) -> Result<crate::StoreStats> {
@@ -466,34 +381,7 @@ impl Store for SqliteStore {
 
     async fn key_jobs(&self, status: Option<&str>) -> Result<Vec<KeyJobRow>> {
         let status = status.map(str::to_owned);
-        self.scan(move |c| {
-            all(
-                c,
-                "SELECT id, tenant, status, cursor, subjects_done, records_done, records_total, \
-                 started_at, updated_at, finished_at, lease_owner, lease_until, error \
-                 FROM key_jobs WHERE ?1 IS NULL OR status = ?1 \
-                 ORDER BY started_at DESC, id DESC LIMIT 1000",
-                [status],
-                |r| {
-                    Ok(KeyJobRow {
-                        id: uuid_at(r, 0)?,
-                        tenant: uuid_at(r, 1)?,
-                        status: r.get(2)?,
-                        cursor: opt_uuid_at(r, 3)?,
-                        subjects_done: r.get::<_, i64>(4)? as u64,
-                        records_done: r.get::<_, i64>(5)? as u64,
-                        records_total: r.get::<_, i64>(6)? as u64,
-                        started_at: time_at(r, 7)?,
-                        updated_at: time_at(r, 8)?,
-                        finished_at: opt_time_at(r, 9)?,
-                        lease_owner: r.get(10)?,
-                        lease_until: opt_time_at(r, 11)?,
-                        error: r.get(12)?,
-                    })
-                },
-            )
-        })
-        .await
+        self.scan(move |c| read::keys::key_jobs(c, status)).await
     }
 
     async fn request(&self, tenant: Uuid, id: Uuid) -> Result<Option<RequestRow>> {
@@ -505,20 +393,7 @@ impl Store for SqliteStore {
     }
 
     async fn requests_in_clear(&self, sealed_prefix: &str) -> Result<Vec<RequestRow>> {
-        let prefix = sealed_prefix.to_owned();
-        self.read(move |c| {
-            all(
-                c,
-                concat!(
-                    "SELECT ",
-                    request_columns!(),
-                    " FROM requests WHERE substr(verified_by, 1, length(?1)) <> ?1 \
-                     OR substr(detail, 1, length(?1)) <> ?1 ORDER BY tenant, id"
-                ),
-                params![prefix],
-                request_from,
-            )
-        })
+        self.read(|c| read::rights::requests_in_clear(c, sealed_prefix))
     }
 
     async fn export_sections(

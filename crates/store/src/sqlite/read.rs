@@ -280,3 +280,64 @@ pub(in crate::sqlite) fn expired_records(
     }
     Ok(out)
 }
+
+pub(in crate::sqlite) fn lookup(
+    c: &Connection,
+    tenant: Uuid,
+    collection: &str,
+    field: &str,
+    hash: &[u8],
+) -> Result<Vec<(SubjectRow, RecordRow)>> {
+    let rows = all(
+        c,
+        concat!(
+            "SELECT ",
+            subject_columns!(),
+            ", ",
+            record_columns!(),
+            " FROM blind_index b \
+             JOIN records r ON r.tenant = b.tenant AND r.subject = b.subject AND r.id = b.record \
+             JOIN subjects s ON s.tenant = b.tenant AND s.id = b.subject ",
+            subject_key_join!(),
+            " WHERE b.tenant = ?1 AND b.collection = ?2 AND b.field = ?3 AND b.hash = ?4 \
+             ORDER BY r.id LIMIT 1000"
+        ),
+        params![tenant, collection, field, hash],
+        |row| {
+            let s = subject_from(row, 0)?;
+            let r = record_from(row, SUBJECT_WIDTH, s.tenant, s.id)?;
+            Ok((s, r))
+        },
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(s, r)| r.map(|r| (s, r)))
+        .collect())
+}
+
+pub(in crate::sqlite) fn records_of_subjects(
+    c: &Connection,
+    tenant: Uuid,
+    after: Option<Uuid>,
+    through: Uuid,
+) -> Result<Vec<RecordRow>> {
+    let rows = all(
+        c,
+        concat!(
+            "SELECT r.subject, ",
+            record_columns!(),
+            " FROM records r WHERE r.tenant = ?1 AND r.subject > ?2 \
+             AND r.subject <= ?3 ORDER BY r.subject, r.id"
+        ),
+        params![tenant, after.unwrap_or(Uuid::nil()), through],
+        |row| record_from(row, 1, tenant, uuid_at(row, 0)?),
+    )?;
+    Ok(rows.into_iter().flatten().collect())
+}
+
+pub(in crate::sqlite) fn record_count(c: &Connection, tenant: Uuid) -> Result<u64> {
+    let n: i64 = c
+        .prepare_cached("SELECT COUNT(*) FROM records WHERE tenant = ?1")?
+        .query_row([tenant], |r| r.get(0))?;
+    Ok(n as u64)
+}

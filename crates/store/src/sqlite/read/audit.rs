@@ -153,3 +153,47 @@ pub(in crate::sqlite) fn audit_query(conn: &Connection, q: &AuditQuery) -> Resul
     }
     Ok(out)
 }
+
+pub(in crate::sqlite) fn last_system_event(
+    c: &Connection,
+    action: String,
+) -> Result<Option<AuditRow>> {
+    let rows = all(
+        c,
+        concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events INDEXED BY audit_events_tenant \
+             WHERE tenant IS NULL AND action = ?1 ORDER BY idx DESC LIMIT 1"
+        ),
+        [action],
+        audit_row_from,
+    )?;
+    Ok(rows.into_iter().next())
+}
+
+/// The first event in log order at or after `at`: a walk of the primary key that reads only
+/// the events before it (the ones a prune is about to delete).
+pub(in crate::sqlite) fn audit_index_at(
+    c: &Connection,
+    at: time::OffsetDateTime,
+) -> Result<Option<u64>> {
+    let v: Option<i64> = c
+        .prepare_cached("SELECT idx FROM audit_events WHERE at >= ?1 ORDER BY idx LIMIT 1")?
+        .query_row([to_micros(at)], |r| r.get(0))
+        .optional()?;
+    Ok(v.map(|v| v as u64))
+}
+
+pub(in crate::sqlite) fn audit_rows(
+    c: &Connection,
+    from: u64,
+    limit: u32,
+) -> Result<Vec<AuditRow>> {
+    let mut out = Vec::with_capacity(limit.min(100_000) as usize);
+    each_audit_row(c, from, limit, |row| {
+        out.push(audit_row_from(row)?);
+        Ok(())
+    })?;
+    Ok(out)
+}

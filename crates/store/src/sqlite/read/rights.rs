@@ -101,3 +101,20 @@ pub(in crate::sqlite) fn requests(
         request_from,
     )
 }
+
+pub(in crate::sqlite) fn requests_in_clear(
+    c: &Connection,
+    prefix: &str,
+) -> Result<Vec<RequestRow>> {
+    all(
+        c,
+        concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM requests WHERE substr(verified_by, 1, length(?1)) <> ?1 \
+             OR substr(detail, 1, length(?1)) <> ?1 ORDER BY tenant, id"
+        ),
+        params![prefix],
+        request_from,
+    )
+}
