@@ -44,7 +44,8 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
     }
 }
 
-/// Applies one op on users: creating one, its password and reset token, disabling it; `apply` routes only those here.
+/// Applies one op on users: creating one, its password and reset token, disabling it; `apply`
+/// routes only those here.
 async fn apply_users(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
     match op {
         PeopleOp::InsertUser {
@@ -137,7 +138,8 @@ async fn apply_users(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
     Ok(())
 }
 
-/// Applies one op on the second factor: TOTP enrolment and steps, recovery codes; `apply` routes only those here.
+/// Applies one op on the second factor: TOTP enrolment and steps, recovery codes; `apply` routes
+/// only those here.
 async fn apply_second_factor(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
     match op {
         PeopleOp::AcceptTotpStep { user, step } => one(
@@ -255,7 +257,8 @@ async fn apply_sessions(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
     Ok(())
 }
 
-/// Applies one op on memberships: a user's role and purposes in a tenant; `apply` routes only those here.
+/// Applies one op on memberships: a user's role and purposes in a tenant; `apply` routes only those
+/// here.
 async fn apply_memberships(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
     match op {
         PeopleOp::InsertMembership(m) => {
@@ -304,7 +307,8 @@ async fn apply_memberships(conn: &mut PgConnection, op: PeopleOp) -> Result<()> 
     Ok(())
 }
 
-/// Applies one op on support grants: a request for access and its decision; `apply` routes only those here.
+/// Applies one op on support grants: a request for access and its decision; `apply` routes only
+/// those here.
 async fn apply_grants(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
     match op {
         PeopleOp::InsertGrant(g) => {

@@ -31,7 +31,8 @@ pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {
     }
 }
 
-/// Applies one op on users: creating one, its password and reset token, disabling it; `apply` routes only those here.
+/// Applies one op on users: creating one, its password and reset token, disabling it; `apply`
+/// routes only those here.
 fn apply_users(conn: &Connection, op: &PeopleOp) -> Result<()> {
     match op {
         PeopleOp::InsertUser {
@@ -110,7 +111,8 @@ fn apply_users(conn: &Connection, op: &PeopleOp) -> Result<()> {
     Ok(())
 }
 
-/// Applies one op on the second factor: TOTP enrolment and steps, recovery codes; `apply` routes only those here.
+/// Applies one op on the second factor: TOTP enrolment and steps, recovery codes; `apply` routes
+/// only those here.
 fn apply_second_factor(conn: &Connection, op: &PeopleOp) -> Result<()> {
     match op {
         PeopleOp::AcceptTotpStep { user, step } => run_one(
@@ -206,7 +208,8 @@ fn apply_sessions(conn: &Connection, op: &PeopleOp) -> Result<()> {
     Ok(())
 }
 
-/// Applies one op on memberships: a user's role and purposes in a tenant; `apply` routes only those here.
+/// Applies one op on memberships: a user's role and purposes in a tenant; `apply` routes only those
+/// here.
 fn apply_memberships(conn: &Connection, op: &PeopleOp) -> Result<()> {
     match op {
         PeopleOp::InsertMembership(m) => {
@@ -247,7 +250,8 @@ fn apply_memberships(conn: &Connection, op: &PeopleOp) -> Result<()> {
     Ok(())
 }
 
-/// Applies one op on support grants: a request for access and its decision; `apply` routes only those here.
+/// Applies one op on support grants: a request for access and its decision; `apply` routes only
+/// those here.
 fn apply_grants(conn: &Connection, op: &PeopleOp) -> Result<()> {
     match op {
         PeopleOp::InsertGrant(g) => {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Applies one holds op; `apply` routes only those here.
+/// Applies one hold op; `apply` routes only those here.
 pub(super) async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
     match op {
         Op::InsertHold(h) => {

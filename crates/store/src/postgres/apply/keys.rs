@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// Applies one keys op; `apply` routes only those here.
+/// Applies one key rotation op; `apply` routes only those here.
 pub(super) async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
     match op {
         Op::RewrapTenant {

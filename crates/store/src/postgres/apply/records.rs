@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// Applies one records op; `apply` routes only those here.
+/// Applies one record op; `apply` routes only those here.
 pub(super) async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
     match op {
         Op::InsertRecord { record: r, index } => {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Applies one key jobs op; `apply` routes only those here.
+/// Applies one key job op; `apply` routes only those here.
 pub(super) fn apply(conn: &Connection, op: &Op) -> Result<()> {
     match op {
         Op::InsertKeyJob(j) => {

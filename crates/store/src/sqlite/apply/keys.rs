@@ -1,8 +1,9 @@
-//! Key rotation: rewrapping tenant keys, rotating subject keys, re-encrypting records and destroying retired keys.
+//! Key rotation: rewrapping tenant keys, rotating subject keys, re-encrypting records and
+//! destroying retired keys.
 
 use super::*;
 
-/// Applies one keys op; `apply` routes only those here.
+/// Applies one key rotation op; `apply` routes only those here.
 pub(super) fn apply(conn: &Connection, committed: &mut Committed, op: &Op) -> Result<()> {
     match op {
         Op::RewrapTenant {

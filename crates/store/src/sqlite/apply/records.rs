@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Applies one records op; `apply` routes only those here.
+/// Applies one record op; `apply` routes only those here.
 pub(super) fn apply(conn: &Connection, op: &Op) -> Result<()> {
     match op {
         Op::InsertRecord { record: r, index } => {

@@ -1,4 +1,5 @@
-//! What retention does to stored records: anonymizing one at its expiry, and moving the expiries of a collection when its retention changes.
+//! What retention does to stored records: anonymizing one at its expiry, and moving the expiries of
+//! a collection when its retention changes.
 
 use super::records::delete_index;
 use super::*;

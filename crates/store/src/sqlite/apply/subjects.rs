@@ -1,8 +1,9 @@
-//! Data subjects: creating one, its restrictions and hold, erasing it, and the ledger that remembers an erasure.
+//! Data subjects: creating one, its restrictions and hold, erasing it, and the ledger that
+//! remembers an erasure.
 
 use super::*;
 
-/// Applies one subjects op; `apply` routes only those here.
+/// Applies one subject op; `apply` routes only those here.
 pub(super) fn apply(conn: &Connection, op: &Op) -> Result<()> {
     match op {
         Op::InsertSubject(s) => {

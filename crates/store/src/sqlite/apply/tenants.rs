@@ -1,8 +1,9 @@
-//! Tenants: creating one, changing its status or settings, and destroying it with everything it holds.
+//! Tenants: creating one, changing its status or settings, and destroying it with everything it
+//! holds.
 
 use super::*;
 
-/// Applies one tenants op; `apply` routes only those here.
+/// Applies one tenant op; `apply` routes only those here.
 pub(super) fn apply(conn: &Connection, op: &Op) -> Result<()> {
     match op {
         Op::InsertTenant(t) => {
