@@ -11,6 +11,9 @@
 //! cheap. On SQLite the writer is an OS thread driving rusqlite synchronously.
 #![warn(missing_docs)]
 
+// First: its macros are used by both backends, declared below.
+#[macro_use]
+mod sql;
 mod alerts;
 pub mod hooked;
 mod incidents;

@@ -6,10 +6,8 @@ use uuid::Uuid;
 
 use super::{opt_time_at, opt_uuid_at, unique_to_conflict, uuid_at};
 use crate::alerts::{AlertOp, AlertQuery, AlertRow};
+use crate::sql::{self, ALERT_COLUMNS};
 use crate::{Result, StoreError, from_micros, to_micros};
-
-const COLUMNS: &str = "id, rule, scope, severity, tenant, status, first_seen, last_seen, count, \
-     events, acknowledged_by, acknowledged_at, resolved_by, resolved_at";
 
 fn b(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()
@@ -88,7 +86,7 @@ pub(super) async fn apply(conn: &mut PgConnection, op: &AlertOp) -> Result<()> {
 }
 
 pub(super) async fn alert(pool: &PgPool, id: Uuid) -> Result<Option<AlertRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM alerts WHERE id = $1");
+    let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1");
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(b(&id))
         .fetch_optional(pool)
@@ -98,7 +96,7 @@ pub(super) async fn alert(pool: &PgPool, id: Uuid) -> Result<Option<AlertRow>> {
 
 pub(super) async fn live_alert(pool: &PgPool, rule: &str, scope: &str) -> Result<Option<AlertRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM alerts WHERE rule = $1 AND scope = $2 AND status <> 'resolved'"
+        "SELECT {ALERT_COLUMNS} FROM alerts WHERE rule = $1 AND scope = $2 AND status <> 'resolved'"
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(rule)
@@ -110,7 +108,7 @@ pub(super) async fn live_alert(pool: &PgPool, rule: &str, scope: &str) -> Result
 
 pub(super) async fn alerts(pool: &PgPool, q: &AlertQuery) -> Result<Vec<AlertRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM alerts \
+        "SELECT {ALERT_COLUMNS} FROM alerts \
          WHERE ($1::BYTEA IS NULL OR tenant = $1) AND ($2::TEXT IS NULL OR status = $2) \
          AND ($3::BIGINT IS NULL OR first_seen < $3 OR (first_seen = $3 AND id < $4)) \
          ORDER BY first_seen DESC, id DESC LIMIT $5"
@@ -131,12 +129,7 @@ pub(super) async fn alerts(pool: &PgPool, q: &AlertQuery) -> Result<Vec<AlertRow
 }
 
 pub(super) async fn open_alert_counts(pool: &PgPool) -> Result<Vec<(String, String, u64)>> {
-    let rows = sqlx::query(
-        "SELECT rule, severity, count(*) FROM alerts WHERE status <> 'resolved' \
-         GROUP BY rule, severity ORDER BY rule, severity",
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(sql::OPEN_ALERT_COUNTS).fetch_all(pool).await?;
     rows.iter()
         .map(|r| {
             let n: i64 = r.try_get(2)?;

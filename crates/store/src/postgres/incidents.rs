@@ -3,7 +3,7 @@
 //! The flags and status changes are conditional `UPDATE`s: two servers setting the same flag
 //! serialize on the row lock, and the second finds it set and changes nothing.
 
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::{PgPool, PgQueryResult, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 use uuid::Uuid;
 
@@ -12,10 +12,8 @@ use crate::incidents::{
     INCIDENT_CLOSED, INCIDENT_OPEN, IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope,
     IncidentTenantRow, IncidentView,
 };
+use crate::sql::INCIDENT_COLUMNS;
 use crate::{Result, StoreError, from_micros, to_micros};
-
-const COLUMNS: &str =
-    "id, tenant, opened_by, title, status, opened_at, closed_at, due_alerted, overdue_alerted";
 
 fn b(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()
@@ -25,61 +23,14 @@ fn b(u: &Uuid) -> &[u8] {
 pub(super) async fn apply(conn: &mut PgConnection, op: &IncidentOp) -> Result<()> {
     let (done, what) = match op {
         IncidentOp::Open {
-            incident: i,
+            incident,
             tenants,
             subjects,
             alerts,
-        } => {
-            let done = sqlx::query(
-                "INSERT INTO incidents (id, tenant, opened_by, title, status, opened_at, \
-                 closed_at, due_alerted, overdue_alerted) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(b(&i.id))
-            .bind(i.tenant.as_ref().map(b))
-            .bind(&i.opened_by)
-            .bind(&i.title)
-            .bind(&i.status)
-            .bind(to_micros(i.opened_at))
-            .bind(i.closed_at.map(to_micros))
-            .bind(i64::from(i.due_alerted))
-            .bind(i64::from(i.overdue_alerted))
-            .execute(&mut *conn)
-            .await
-            .map_err(unique_to_conflict("incident"))?;
-            for t in tenants {
-                sqlx::query(
-                    "INSERT INTO incident_tenants (incident, tenant) VALUES ($1, $2) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(b(&i.id))
-                .bind(b(t))
-                .execute(&mut *conn)
-                .await?;
-            }
-            for (t, s) in subjects {
-                sqlx::query(
-                    "INSERT INTO incident_subjects (incident, tenant, subject) \
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(b(&i.id))
-                .bind(b(t))
-                .bind(b(s))
-                .execute(&mut *conn)
-                .await?;
-            }
-            for a in alerts {
-                sqlx::query(
-                    "INSERT INTO incident_alerts (incident, alert) VALUES ($1, $2) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(b(&i.id))
-                .bind(b(a))
-                .execute(&mut *conn)
-                .await?;
-            }
-            (done, "incident")
-        }
+        } => (
+            open(conn, incident, tenants, subjects, alerts).await?,
+            "incident",
+        ),
         IncidentOp::Note(n) => (
             sqlx::query(
                 "INSERT INTO incident_notes (incident, seq, at, author, kind, text) \
@@ -157,8 +108,68 @@ pub(super) async fn apply(conn: &mut PgConnection, op: &IncidentOp) -> Result<()
     Ok(())
 }
 
+/// Opens an incident with the tenants, subjects and alerts it concerns, all in the request's
+/// transaction; the links are idempotent (`ON CONFLICT DO NOTHING`).
+async fn open(
+    conn: &mut PgConnection,
+    i: &IncidentRow,
+    tenants: &[Uuid],
+    subjects: &[(Uuid, Uuid)],
+    alerts: &[Uuid],
+) -> Result<PgQueryResult> {
+    let done = sqlx::query(
+        "INSERT INTO incidents (id, tenant, opened_by, title, status, opened_at, \
+         closed_at, due_alerted, overdue_alerted) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(b(&i.id))
+    .bind(i.tenant.as_ref().map(b))
+    .bind(&i.opened_by)
+    .bind(&i.title)
+    .bind(&i.status)
+    .bind(to_micros(i.opened_at))
+    .bind(i.closed_at.map(to_micros))
+    .bind(i64::from(i.due_alerted))
+    .bind(i64::from(i.overdue_alerted))
+    .execute(&mut *conn)
+    .await
+    .map_err(unique_to_conflict("incident"))?;
+    for t in tenants {
+        sqlx::query(
+            "INSERT INTO incident_tenants (incident, tenant) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(b(&i.id))
+        .bind(b(t))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (t, s) in subjects {
+        sqlx::query(
+            "INSERT INTO incident_subjects (incident, tenant, subject) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(b(&i.id))
+        .bind(b(t))
+        .bind(b(s))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for a in alerts {
+        sqlx::query(
+            "INSERT INTO incident_alerts (incident, alert) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(b(&i.id))
+        .bind(b(a))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(done)
+}
+
 pub(super) async fn incident(pool: &PgPool, id: Uuid) -> Result<Option<IncidentView>> {
-    let sql = format!("SELECT {COLUMNS} FROM incidents WHERE id = $1");
+    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1");
     let Some(row) = sqlx::query(AssertSqlSafe(sql))
         .bind(b(&id))
         .fetch_optional(pool)
@@ -238,7 +249,7 @@ pub(super) async fn incidents(
     let rows = match scope {
         IncidentScope::Operator => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM incidents WHERE tenant IS NULL \
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant IS NULL \
                  ORDER BY opened_at DESC, id DESC LIMIT $1"
             );
             sqlx::query(AssertSqlSafe(sql))
@@ -248,7 +259,7 @@ pub(super) async fn incidents(
         }
         IncidentScope::Tenant(t) => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM incidents WHERE tenant = $1 \
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant = $1 \
                  OR id IN (SELECT incident FROM incident_tenants WHERE tenant = $1) \
                  ORDER BY opened_at DESC, id DESC LIMIT $2"
             );
@@ -260,7 +271,7 @@ pub(super) async fn incidents(
         }
         IncidentScope::ClockPending => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM incidents WHERE status = $1 \
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE status = $1 \
                  AND (due_alerted = 0 OR overdue_alerted = 0) \
                  AND EXISTS (SELECT 1 FROM incident_tenants it \
                  WHERE it.incident = incidents.id AND it.notified_at IS NULL) \

@@ -4,22 +4,11 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 use uuid::Uuid;
 
+use super::apply::misrouted;
 use super::{hash_at, opt_time_at, opt_uuid_at, u32_at, unique_to_conflict, uuid_at};
 use crate::people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
+use crate::sql::{GRANT_COLUMNS, MEMBERSHIP_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
 use crate::{Result, StoreError, from_micros, to_micros};
-
-const USER_COLUMNS: &str = "id, email_hash, email_sealed, role, tenant, password_hash, \
-     totp_sealed, totp_last_step, key_version, reset_hash, reset_expires_at, created_at, \
-     password_changed_at, disabled_at";
-
-const SESSION_COLUMNS: &str =
-    "id, token_hash, user_id, csrf_hash, created_at, last_seen_at, expires_at, revoked_at";
-
-const MEMBERSHIP_COLUMNS: &str = "user_id, tenant, role, purposes, expires_at, created_at";
-
-const GRANT_COLUMNS: &str = "id, tenant, requester, ticket, justification, collections, \
-     actions, break_glass, status, duration_secs, requested_at, decided_at, decided_by, \
-     expires_at";
 
 fn b(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()
@@ -35,6 +24,29 @@ fn one(done: sqlx::postgres::PgQueryResult, what: &'static str) -> Result<()> {
 
 /// Applies one change to people inside the writer's transaction.
 pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
+        PeopleOp::InsertUser { .. }
+        | PeopleOp::SetPassword { .. }
+        | PeopleOp::SetResetToken { .. }
+        | PeopleOp::UseResetToken { .. }
+        | PeopleOp::SetUserDisabled { .. } => apply_users(conn, op).await,
+        PeopleOp::AcceptTotpStep { .. }
+        | PeopleOp::EnrolTotp { .. }
+        | PeopleOp::UseRecoveryCode { .. } => apply_second_factor(conn, op).await,
+        PeopleOp::InsertSession(_)
+        | PeopleOp::TouchSession { .. }
+        | PeopleOp::RevokeSession { .. }
+        | PeopleOp::RevokeUserSessions { .. } => apply_sessions(conn, op).await,
+        PeopleOp::InsertMembership(_)
+        | PeopleOp::SetMembershipRole { .. }
+        | PeopleOp::DeleteMembership { .. } => apply_memberships(conn, op).await,
+        PeopleOp::InsertGrant(_) | PeopleOp::DecideGrant { .. } => apply_grants(conn, op).await,
+    }
+}
+
+/// Applies one op on users: creating one, its password and reset token, disabling it; `apply`
+/// routes only those here.
+async fn apply_users(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
     match op {
         PeopleOp::InsertUser {
             user: u,
@@ -121,6 +133,15 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
                 .await?,
             "user",
         )?,
+        _ => return Err(misrouted("users")),
+    }
+    Ok(())
+}
+
+/// Applies one op on the second factor: TOTP enrolment and steps, recovery codes; `apply` routes
+/// only those here.
+async fn apply_second_factor(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::AcceptTotpStep { user, step } => one(
             // The row lock makes a concurrent acceptance of the same step wait and then fail.
             sqlx::query(
@@ -176,6 +197,14 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
             .await?,
             "recovery code",
         )?,
+        _ => return Err(misrouted("second factor")),
+    }
+    Ok(())
+}
+
+/// Applies one op on sessions: signing in, activity, revocation; `apply` routes only those here.
+async fn apply_sessions(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::InsertSession(s) => {
             sqlx::query(
                 "INSERT INTO sessions (id, token_hash, user_id, csrf_hash, created_at, \
@@ -223,6 +252,15 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
             .execute(&mut *conn)
             .await?;
         }
+        _ => return Err(misrouted("sessions")),
+    }
+    Ok(())
+}
+
+/// Applies one op on memberships: a user's role and purposes in a tenant; `apply` routes only those
+/// here.
+async fn apply_memberships(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::InsertMembership(m) => {
             sqlx::query(
                 "INSERT INTO memberships (user_id, tenant, role, purposes, expires_at, \
@@ -264,6 +302,15 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
                 .await?,
             "membership",
         )?,
+        _ => return Err(misrouted("memberships")),
+    }
+    Ok(())
+}
+
+/// Applies one op on support grants: a request for access and its decision; `apply` routes only
+/// those here.
+async fn apply_grants(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::InsertGrant(g) => {
             sqlx::query(
                 "INSERT INTO support_grants (id, tenant, requester, ticket, justification, \
@@ -314,6 +361,7 @@ pub(super) async fn apply(conn: &mut PgConnection, op: PeopleOp) -> Result<()> {
             .await?,
             "support grant",
         )?,
+        _ => return Err(misrouted("grants")),
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::snapshot::format::{Decoder, Encoder, Item, Value, decode_row, uuid_value};
 use crate::snapshot::tables::{self, Column, Table, Type};
 use crate::snapshot::{AuditRebuild, TableLayout, audit_mark, audit_sections, reconcile, unmarked};
+use crate::sql;
 use crate::{
     DumpPiece, Reconciliation, Result, ReusePlan, SnapshotStream, SnapshotSummary, StoreError,
     to_micros,
@@ -113,7 +114,7 @@ pub(super) async fn export(
             TableLayout::AuditLog => {
                 enc.begin(table)?;
                 let (lowest, highest): (Option<i64>, Option<i64>) =
-                    sqlx::query_as("SELECT MIN(idx), MAX(idx) FROM audit_events")
+                    sqlx::query_as(sql::AUDIT_INDEX_RANGE)
                         .fetch_one(&mut *tx)
                         .await?;
                 if let (Some(lowest), Some(highest)) = (lowest, highest) {

@@ -10,14 +10,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{opt_time_at, opt_uuid_at, unique_to_conflict, uuid_at};
+use crate::sql::{self, DELIVERY_COLUMNS, WEBHOOK_COLUMNS};
 use crate::webhooks::{DELIVERY_FAILED, DeliveryQuery, DeliveryRow, WebhookOp, WebhookRow};
 use crate::{Result, StoreError, from_micros, to_micros};
-
-const WEBHOOK_COLUMNS: &str = "id, tenant, url, secret, created_at, created_by, deleted_at";
-
-const DELIVERY_COLUMNS: &str = "id, webhook, tenant, event, alert, payload, status, attempts, \
-     created_at, next_attempt_at, last_attempt_at, last_result, delivered_at, lease_owner, \
-     lease_until";
 
 fn b(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()
@@ -216,10 +211,9 @@ pub(super) async fn due_webhook_deliveries(
 }
 
 pub(super) async fn webhook_outbox_pending(pool: &PgPool) -> Result<u64> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
-            .fetch_one(pool)
-            .await?;
+    let n: i64 = sqlx::query_scalar(sql::PENDING_DELIVERIES)
+        .fetch_one(pool)
+        .await?;
     u64::try_from(n).map_err(|_| StoreError::Corrupt("outbox count".into()))
 }
 

@@ -5,10 +5,8 @@ use uuid::Uuid;
 
 use super::{all, first, opt_time_at, opt_uuid_at, run, run_one, time_at, uuid_at};
 use crate::alerts::{AlertOp, AlertQuery, AlertRow};
+use crate::sql::{self, ALERT_COLUMNS};
 use crate::{Result, StoreError, to_micros};
-
-const COLUMNS: &str = "id, rule, scope, severity, tenant, status, first_seen, last_seen, count, \
-     events, acknowledged_by, acknowledged_at, resolved_by, resolved_at";
 
 /// Applies one change to alerts inside the writer's transaction.
 pub(super) fn apply(conn: &Connection, op: &AlertOp) -> Result<()> {
@@ -76,20 +74,20 @@ pub(super) fn apply(conn: &Connection, op: &AlertOp) -> Result<()> {
 }
 
 pub(super) fn alert(c: &Connection, id: Uuid) -> Result<Option<AlertRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1");
+    let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1");
     first(c, &sql, [id], alert_from)
 }
 
 pub(super) fn live_alert(c: &Connection, rule: &str, scope: &str) -> Result<Option<AlertRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM alerts WHERE rule = ?1 AND scope = ?2 AND status <> 'resolved'"
+        "SELECT {ALERT_COLUMNS} FROM alerts WHERE rule = ?1 AND scope = ?2 AND status <> 'resolved'"
     );
     first(c, &sql, [rule, scope], alert_from)
 }
 
 pub(super) fn alerts(c: &Connection, q: &AlertQuery) -> Result<Vec<AlertRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM alerts \
+        "SELECT {ALERT_COLUMNS} FROM alerts \
          WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR status = ?2) \
          AND (?3 IS NULL OR first_seen < ?3 OR (first_seen = ?3 AND id < ?4)) \
          ORDER BY first_seen DESC, id DESC LIMIT ?5"
@@ -107,20 +105,14 @@ pub(super) fn alerts(c: &Connection, q: &AlertQuery) -> Result<Vec<AlertRow>> {
 }
 
 pub(super) fn open_alert_counts(c: &Connection) -> Result<Vec<(String, String, u64)>> {
-    all(
-        c,
-        "SELECT rule, severity, count(*) FROM alerts WHERE status <> 'resolved' \
-         GROUP BY rule, severity ORDER BY rule, severity",
-        [],
-        |r| {
-            let n: i64 = r.get(2)?;
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                u64::try_from(n).map_err(|_| StoreError::Corrupt("alert count".into()))?,
-            ))
-        },
-    )
+    all(c, sql::OPEN_ALERT_COUNTS, [], |r| {
+        let n: i64 = r.get(2)?;
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            u64::try_from(n).map_err(|_| StoreError::Corrupt("alert count".into()))?,
+        ))
+    })
 }
 
 fn alert_from(row: &Row<'_>) -> Result<AlertRow> {

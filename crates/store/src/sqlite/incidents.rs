@@ -8,10 +8,8 @@ use crate::incidents::{
     INCIDENT_CLOSED, INCIDENT_OPEN, IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope,
     IncidentTenantRow, IncidentView,
 };
+use crate::sql::INCIDENT_COLUMNS;
 use crate::{Result, to_micros};
-
-const COLUMNS: &str =
-    "id, tenant, opened_by, title, status, opened_at, closed_at, due_alerted, overdue_alerted";
 
 /// Applies one change to incidents inside the writer's transaction.
 pub(super) fn apply(conn: &Connection, op: &IncidentOp) -> Result<()> {
@@ -121,7 +119,7 @@ pub(super) fn apply(conn: &Connection, op: &IncidentOp) -> Result<()> {
 }
 
 pub(super) fn incident(c: &Connection, id: Uuid) -> Result<Option<IncidentView>> {
-    let sql = format!("SELECT {COLUMNS} FROM incidents WHERE id = ?1");
+    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1");
     let Some(incident) = first(c, &sql, [id], incident_from)? else {
         return Ok(None);
     };
@@ -185,14 +183,14 @@ pub(super) fn incidents(
     match scope {
         IncidentScope::Operator => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM incidents WHERE tenant IS NULL \
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant IS NULL \
                  ORDER BY opened_at DESC, id DESC LIMIT ?1"
             );
             all(c, &sql, [limit], incident_from)
         }
         IncidentScope::Tenant(t) => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM incidents WHERE tenant = ?1 \
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant = ?1 \
                  OR id IN (SELECT incident FROM incident_tenants WHERE tenant = ?1) \
                  ORDER BY opened_at DESC, id DESC LIMIT ?2"
             );
@@ -200,7 +198,7 @@ pub(super) fn incidents(
         }
         IncidentScope::ClockPending => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM incidents WHERE status = ?1 \
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE status = ?1 \
                  AND (due_alerted = 0 OR overdue_alerted = 0) \
                  AND EXISTS (SELECT 1 FROM incident_tenants it \
                  WHERE it.incident = incidents.id AND it.notified_at IS NULL) \

@@ -3,25 +3,37 @@
 use rusqlite::{Connection, Row, params};
 use uuid::Uuid;
 
+use super::apply::misrouted;
 use super::{all, first, hash_at, opt_time_at, run, run_one, time_at, u32_at, uuid_at};
 use crate::people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
+use crate::sql::{GRANT_COLUMNS, MEMBERSHIP_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
 use crate::{Result, StoreError, to_micros};
-
-const USER_COLUMNS: &str = "id, email_hash, email_sealed, role, tenant, password_hash, \
-     totp_sealed, totp_last_step, key_version, reset_hash, reset_expires_at, created_at, \
-     password_changed_at, disabled_at";
-
-const SESSION_COLUMNS: &str =
-    "id, token_hash, user_id, csrf_hash, created_at, last_seen_at, expires_at, revoked_at";
-
-const MEMBERSHIP_COLUMNS: &str = "user_id, tenant, role, purposes, expires_at, created_at";
-
-const GRANT_COLUMNS: &str = "id, tenant, requester, ticket, justification, collections, \
-     actions, break_glass, status, duration_secs, requested_at, decided_at, decided_by, \
-     expires_at";
 
 /// Applies one change to people inside the writer's transaction.
 pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {
+    match op {
+        PeopleOp::InsertUser { .. }
+        | PeopleOp::SetPassword { .. }
+        | PeopleOp::SetResetToken { .. }
+        | PeopleOp::UseResetToken { .. }
+        | PeopleOp::SetUserDisabled { .. } => apply_users(conn, op),
+        PeopleOp::AcceptTotpStep { .. }
+        | PeopleOp::EnrolTotp { .. }
+        | PeopleOp::UseRecoveryCode { .. } => apply_second_factor(conn, op),
+        PeopleOp::InsertSession(_)
+        | PeopleOp::TouchSession { .. }
+        | PeopleOp::RevokeSession { .. }
+        | PeopleOp::RevokeUserSessions { .. } => apply_sessions(conn, op),
+        PeopleOp::InsertMembership(_)
+        | PeopleOp::SetMembershipRole { .. }
+        | PeopleOp::DeleteMembership { .. } => apply_memberships(conn, op),
+        PeopleOp::InsertGrant(_) | PeopleOp::DecideGrant { .. } => apply_grants(conn, op),
+    }
+}
+
+/// Applies one op on users: creating one, its password and reset token, disabling it; `apply`
+/// routes only those here.
+fn apply_users(conn: &Connection, op: &PeopleOp) -> Result<()> {
     match op {
         PeopleOp::InsertUser {
             user: u,
@@ -94,6 +106,15 @@ pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {
             "UPDATE users SET disabled_at = ?1 WHERE id = ?2",
             params![at.map(to_micros), user],
         )?,
+        _ => return Err(misrouted("users")),
+    }
+    Ok(())
+}
+
+/// Applies one op on the second factor: TOTP enrolment and steps, recovery codes; `apply` routes
+/// only those here.
+fn apply_second_factor(conn: &Connection, op: &PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::AcceptTotpStep { user, step } => run_one(
             conn,
             "totp step",
@@ -135,6 +156,14 @@ pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {
              WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL",
             params![to_micros(*at), user, hash],
         )?,
+        _ => return Err(misrouted("second factor")),
+    }
+    Ok(())
+}
+
+/// Applies one op on sessions: signing in, activity, revocation; `apply` routes only those here.
+fn apply_sessions(conn: &Connection, op: &PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::InsertSession(s) => {
             run(
                 conn,
@@ -174,6 +203,15 @@ pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {
                 params![to_micros(*at), user],
             )?;
         }
+        _ => return Err(misrouted("sessions")),
+    }
+    Ok(())
+}
+
+/// Applies one op on memberships: a user's role and purposes in a tenant; `apply` routes only those
+/// here.
+fn apply_memberships(conn: &Connection, op: &PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::InsertMembership(m) => {
             run(
                 conn,
@@ -207,6 +245,15 @@ pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {
             "DELETE FROM memberships WHERE tenant = ?1 AND user_id = ?2",
             params![tenant, user],
         )?,
+        _ => return Err(misrouted("memberships")),
+    }
+    Ok(())
+}
+
+/// Applies one op on support grants: a request for access and its decision; `apply` routes only
+/// those here.
+fn apply_grants(conn: &Connection, op: &PeopleOp) -> Result<()> {
+    match op {
         PeopleOp::InsertGrant(g) => {
             run(
                 conn,
@@ -257,6 +304,7 @@ pub(super) fn apply(conn: &Connection, op: &PeopleOp) -> Result<()> {
                 from
             ],
         )?,
+        _ => return Err(misrouted("grants")),
     }
     Ok(())
 }

@@ -24,6 +24,7 @@ use super::{Access, AuditState, connect, exec};
 use crate::snapshot::format::{Decoder, Encoder, Item, Value, decode_row, uuid_value};
 use crate::snapshot::tables::{self, Column, Table, Type};
 use crate::snapshot::{AuditRebuild, TableLayout, audit_mark, audit_sections, reconcile, unmarked};
+use crate::sql;
 use crate::{
     DumpPiece, Reconciliation, Result, ReusePlan, SnapshotStream, SnapshotSummary, StoreError,
     to_micros,
@@ -119,9 +120,7 @@ fn dump(
             TableLayout::AuditLog => {
                 enc.begin(table)?;
                 let (lowest, highest): (Option<i64>, Option<i64>) =
-                    conn.query_row("SELECT MIN(idx), MAX(idx) FROM audit_events", [], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
+                    conn.query_row(sql::AUDIT_INDEX_RANGE, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 if let (Some(lowest), Some(highest)) = (lowest, highest) {
                     for (key, first, last) in audit_sections(lowest, highest) {
                         let chain: Option<Vec<u8>> = conn

@@ -5,14 +5,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{all, first, opt_time_at, opt_uuid_at, run, run_one, time_at, uuid_at};
+use crate::sql::{self, DELIVERY_COLUMNS, WEBHOOK_COLUMNS};
 use crate::webhooks::{DELIVERY_FAILED, DeliveryQuery, DeliveryRow, WebhookOp, WebhookRow};
 use crate::{Result, StoreError, to_micros};
-
-const WEBHOOK_COLUMNS: &str = "id, tenant, url, secret, created_at, created_by, deleted_at";
-
-const DELIVERY_COLUMNS: &str = "id, webhook, tenant, event, alert, payload, status, attempts, \
-     created_at, next_attempt_at, last_attempt_at, last_result, delivered_at, lease_owner, \
-     lease_until";
 
 /// Applies one change to webhooks inside the writer's transaction.
 pub(super) fn apply(conn: &Connection, op: &WebhookOp) -> Result<()> {
@@ -174,12 +169,7 @@ pub(super) fn due_webhook_deliveries(
 }
 
 pub(super) fn webhook_outbox_pending(c: &Connection) -> Result<u64> {
-    let n: Option<i64> = first(
-        c,
-        "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'",
-        [],
-        |r| Ok(r.get(0)?),
-    )?;
+    let n: Option<i64> = first(c, sql::PENDING_DELIVERIES, [], |r| Ok(r.get(0)?))?;
     u64::try_from(n.unwrap_or(0)).map_err(|_| StoreError::Corrupt("outbox count".into()))
 }
 
