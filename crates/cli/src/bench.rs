@@ -467,34 +467,16 @@ fn get_request(base: &str, auth: &str, (s, r): (Uuid, Uuid)) -> BenchRequest {
 /// Audit log: raw append rate in batched commits, verification rate, and what auditing costs
 /// a record put (the same store puts with and without their audit event).
 async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
-    use ward_audit::{Action, Actor, AuditEvent, Outcome as AuditOutcome, SigningKey};
+    use ward_audit::SigningKey;
     use ward_store::{Op, SqliteStore, Store};
     let path = dir.join("audit-bench.db");
     let store = SqliteStore::open(&path).await?;
-    let event = |i: usize| AuditEvent {
-        at: time::OffsetDateTime::now_utc(),
-        request_id: format!("bench-{i}"),
-        actor: Actor {
-            id: format!("key:{}", Uuid::nil()),
-            role: "member".into(),
-        },
-        tenant: Some(Uuid::now_v7()),
-        subject: Some(Uuid::now_v7()),
-        record: Some(Uuid::now_v7()),
-        collection: Some("contact".into()),
-        purpose: Some("essential.service".into()),
-        action: Action::RecordRead,
-        outcome: AuditOutcome::Allowed,
-        reason: None,
-        client: Some("0123456789abcdef0123456789abcdef".into()),
-        detail: None,
-    };
     let total = args.ops.max(1_000_000);
     let started = Instant::now();
     let mut i = 0;
     while i < total {
         let ops: Vec<Op> = (i..(i + 1000).min(total))
-            .map(|j| Op::Audit(Box::new(event(j))))
+            .map(|j| Op::Audit(Box::new(bench_event(j))))
             .collect();
         i += ops.len();
         store.commit(ops).await?;
@@ -518,8 +500,14 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
         verified.tree_size as usize,
         started.elapsed().as_secs_f64(),
     );
+    put_audit_cost(store, args).await?;
+    record_api_audit_cost(dir, args).await?;
+    Ok(Outcome::Ok)
+}
 
-    // What the audit event costs a put: the same store puts, with and without their event.
+/// What the audit event costs a put: the same store puts, with and without their event.
+async fn put_audit_cost(store: ward_store::SqliteStore, args: &BenchArgs) -> anyhow::Result<()> {
+    use ward_store::{Op, Store};
     let (tenant, subject) = (Uuid::now_v7(), Uuid::now_v7());
     let now = time::OffsetDateTime::now_utc();
     store
@@ -575,7 +563,7 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
                         index: vec![],
                     }];
                     if with_audit {
-                        ops.push(Op::Audit(Box::new(event(i))));
+                        ops.push(Op::Audit(Box::new(bench_event(i))));
                     }
                     store.commit(ops).await?;
                     Ok(())
@@ -598,8 +586,30 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
         "audit cost on a store put: {:.1}% of throughput",
         (1.0 - rates[1] / rates[0]) * 100.0
     );
-    record_api_audit_cost(dir, args).await?;
-    Ok(Outcome::Ok)
+    Ok(())
+}
+
+/// A record read's audit event as the API writes it (ids fresh, sizes realistic).
+fn bench_event(i: usize) -> ward_audit::AuditEvent {
+    use ward_audit::{Action, Actor, AuditEvent, Outcome as AuditOutcome};
+    AuditEvent {
+        at: time::OffsetDateTime::now_utc(),
+        request_id: format!("bench-{i}"),
+        actor: Actor {
+            id: format!("key:{}", Uuid::nil()),
+            role: "member".into(),
+        },
+        tenant: Some(Uuid::now_v7()),
+        subject: Some(Uuid::now_v7()),
+        record: Some(Uuid::now_v7()),
+        collection: Some("contact".into()),
+        purpose: Some("essential.service".into()),
+        action: Action::RecordRead,
+        outcome: AuditOutcome::Allowed,
+        reason: None,
+        client: Some("0123456789abcdef0123456789abcdef".into()),
+        detail: None,
+    }
 }
 
 /// Runs `ops` operations with `concurrency` workers; returns the elapsed seconds.

@@ -6,7 +6,7 @@
 #![allow(missing_docs, unreachable_pub)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
@@ -95,6 +95,42 @@ pub struct TestServer {
     pub schema: Option<String>,
 }
 
+/// The store a test server runs on, and the PostgreSQL schema to drop at the end when the
+/// server made its own: a fresh SQLite file or schema, or the joined server's (a restart, a
+/// second server on one deployment).
+async fn open_store(opts: &Options, key_dir: &Path) -> (Arc<dyn Store>, Option<String>) {
+    match opts.backend {
+        // Joining on SQLite: the other server's database file, beside its keys (a restart).
+        Backend::Sqlite => (
+            Arc::new(
+                SqliteStore::open(&key_dir.join("ward.db"))
+                    .await
+                    .expect("sqlite store"),
+            ),
+            None,
+        ),
+        Backend::Postgres if opts.join.is_some() => {
+            let (name, _) = opts.join.clone().unwrap_or_default();
+            let store = ward_store::PostgresStore::open_in_schema(&postgres_url(), &name)
+                .await
+                .expect("join the PostgreSQL schema");
+            (Arc::new(store), None)
+        }
+        Backend::Postgres => {
+            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let store = ward_store::PostgresStore::open_in_schema(&postgres_url(), &name)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL at {} is required for this suite: {e}",
+                        postgres_url()
+                    )
+                });
+            (Arc::new(store), Some(name))
+        }
+    }
+}
+
 /// A tenant with an owner key.
 #[derive(Debug, Clone)]
 pub struct TenantFixture {
@@ -122,36 +158,7 @@ impl TestServer {
         let (root_keys, _) = FileKeyProvider::new(key_dir.join("root.key"))
             .load_or_create()
             .expect("root key");
-        let mut schema = None;
-        let store: Arc<dyn Store> = match opts.backend {
-            // Joining on SQLite: the other server's database file, beside its keys (a restart).
-            Backend::Sqlite => Arc::new(
-                SqliteStore::open(&key_dir.join("ward.db"))
-                    .await
-                    .expect("sqlite store"),
-            ),
-            Backend::Postgres if opts.join.is_some() => {
-                let (name, _) = opts.join.clone().unwrap_or_default();
-                Arc::new(
-                    ward_store::PostgresStore::open_in_schema(&postgres_url(), &name)
-                        .await
-                        .expect("join the PostgreSQL schema"),
-                )
-            }
-            Backend::Postgres => {
-                let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let store = ward_store::PostgresStore::open_in_schema(&postgres_url(), &name)
-                    .await
-                    .unwrap_or_else(|e| {
-                        panic!(
-                            "PostgreSQL at {} is required for this suite: {e}",
-                            postgres_url()
-                        )
-                    });
-                schema = Some(name);
-                Arc::new(store)
-            }
-        };
+        let (store, schema) = open_store(&opts, &key_dir).await;
         let signing_key_path = key_dir.join("audit-signing.key");
         let (signing_key, _) = SigningKey::load_or_create(&signing_key_path).expect("signing key");
         let clock = ManualClock::new(opts.start);
