@@ -554,11 +554,11 @@ impl Vault {
             revoked_at: None,
             expires_at: new.expires_at,
         };
-        event.detail = Some(serde_json::json!({
-            "key": key.id,
-            "role": role,
-            "expires_at": key.expires_at.map(OffsetDateTime::unix_timestamp),
-        }));
+        let mut detail = serde_json::json!({ "key": key.id, "role": role });
+        if let Some(end) = key.expires_at {
+            detail["expires_at"] = end.unix_timestamp().into();
+        }
+        event.detail = Some(detail);
         let mut out = key_out(&key)?;
         out.token = Some(token.as_str().to_owned());
         self.commit(vec![Op::InsertApiKey(key), Op::Audit(Box::new(event))])
