@@ -48,8 +48,16 @@ mod keys;
 mod lookup;
 #[path = "api/props.rs"]
 mod props;
-#[path = "api/records.rs"]
-mod records;
+#[path = "api/records_concurrency.rs"]
+mod records_concurrency;
+#[path = "api/records_read.rs"]
+mod records_read;
+#[path = "api/records_retention.rs"]
+mod records_retention;
+#[path = "api/records_validation.rs"]
+mod records_validation;
+#[path = "api/records_write.rs"]
+mod records_write;
 #[path = "api/roles.rs"]
 mod roles;
 #[path = "api/subjects.rs"]

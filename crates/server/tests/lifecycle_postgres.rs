@@ -42,6 +42,14 @@ mod tenant;
 
 #[path = "lifecycle/retention.rs"]
 mod retention;
+#[path = "lifecycle/retention_audit_log.rs"]
+mod retention_audit_log;
+#[path = "lifecycle/retention_overrides.rs"]
+mod retention_overrides;
+#[path = "lifecycle/retention_rules.rs"]
+mod retention_rules;
+#[path = "lifecycle/retention_sweep.rs"]
+mod retention_sweep;
 #[path = "lifecycle/rotation.rs"]
 mod rotation;
 

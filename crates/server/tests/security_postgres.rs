@@ -1,6 +1,6 @@
 //! Security and audit-tamper tests, on PostgreSQL.
 //!
-//! Backend-neutral modules (`audit`, `proofs`) talk HTTP only and can be included by a
+//! Backend-neutral modules (`audit_*`, `proofs_*`) talk HTTP only and can be included by a
 //! PostgreSQL entry as well; `sqlite_*` modules edit the SQLite file directly.
 
 use ward_testkit::{Backend, Options, TestServer};
@@ -21,8 +21,22 @@ pub(crate) async fn start() -> TestServer {
 #[path = "security/support.rs"]
 mod support;
 
-#[path = "security/audit.rs"]
-mod audit;
+#[path = "security/audit_common.rs"]
+mod audit_common;
+#[path = "security/audit_facts.rs"]
+mod audit_facts;
+#[path = "security/audit_outcomes.rs"]
+mod audit_outcomes;
+#[path = "security/audit_queries.rs"]
+mod audit_queries;
+#[path = "security/audit_tenants.rs"]
+mod audit_tenants;
 
-#[path = "security/proofs.rs"]
-mod proofs;
+#[path = "security/proofs_checkpoints.rs"]
+mod proofs_checkpoints;
+#[path = "security/proofs_endpoints.rs"]
+mod proofs_endpoints;
+#[path = "security/proofs_support.rs"]
+mod proofs_support;
+#[path = "security/proofs_verifier.rs"]
+mod proofs_verifier;

@@ -1,0 +1,280 @@
+//! Tampering done directly in SQLite (edit, delete, insert, reorder, truncate, rewritten chain,
+//! forged checkpoint, edited index columns), because `ward audit verify` must fail with exit
+//! code 1 and name the first bad index whatever an attacker with file access changed.
+
+use serde_json::{Value, json};
+
+use crate::common::{
+    FORGED_EVENT, assert_fails_at, db, first_bad_index, fresh, insert_row, master, row, set_row,
+    shift_up, stdout, verify,
+};
+
+#[tokio::test]
+async fn clean_log_verifies() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let out = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let expected = format!(
+        "audit log intact: {} events (from index 0), 2 signed checkpoints verified",
+        m.total
+    );
+    assert!(stdout(&out).contains(&expected), "{}", stdout(&out));
+    assert_eq!(first_bad_index(&out), None);
+    // Verifying is read-only: a second run gives the same answer.
+    let again = verify(dir.path(), &[]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(stdout(&again), stdout(&out));
+}
+
+#[tokio::test]
+async fn edited_event_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    let r = row(&pool, 7);
+    let text = String::from_utf8(r.event.clone()).unwrap();
+    assert!(text.contains("\"allowed\""), "{text}");
+    let edited = text.replacen("\"allowed\"", "\"denied\"", 1);
+    set_row(&pool, 7, edited.as_bytes(), &r.chain);
+    drop(pool);
+    assert_fails_at(&verify(dir.path(), &[]), 7);
+}
+
+#[tokio::test]
+async fn one_changed_byte_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    let idx = i64::try_from(m.size1 + 2).unwrap();
+    let mut r = row(&pool, idx);
+    let last = r.event.len() - 2;
+    r.event[last] ^= 0x20;
+    set_row(&pool, idx, &r.event, &r.chain);
+    drop(pool);
+    assert_fails_at(&verify(dir.path(), &[]), m.size1 + 2);
+}
+
+#[tokio::test]
+async fn deleted_event_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    let done = pool.execute("DELETE FROM audit_events WHERE idx = 7", []);
+    assert_eq!(done, 1);
+    drop(pool);
+    assert_fails_at(&verify(dir.path(), &[]), 7);
+}
+
+#[tokio::test]
+async fn deleted_first_event_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    pool.execute("DELETE FROM audit_events WHERE idx = 0", []);
+    drop(pool);
+    assert_fails_at(&verify(dir.path(), &[]), 0);
+}
+
+#[tokio::test]
+async fn inserted_forged_event_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    shift_up(&pool, 7);
+    insert_row(&pool, 7, FORGED_EVENT, &[0x5a; 32]);
+    drop(pool);
+    assert_fails_at(&verify(dir.path(), &[]), 7);
+}
+
+#[tokio::test]
+async fn duplicated_event_is_named_where_the_log_first_differs() {
+    // Row 7's event and chain copied in as a new row 7 and the rest renumbered. The copy's
+    // filter columns (time, tenant, actor, ...) are not the event's, and the verifier checks
+    // them too, so the forged row itself is named.
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    let r = row(&pool, 7);
+    shift_up(&pool, 7);
+    insert_row(&pool, 7, &r.event, &r.chain);
+    drop(pool);
+    assert_fails_at(&verify(dir.path(), &[]), 7);
+}
+
+#[tokio::test]
+async fn event_appended_after_the_last_checkpoint_is_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    insert_row(
+        &pool,
+        i64::try_from(m.total).unwrap(),
+        FORGED_EVENT,
+        &[0x11; 32],
+    );
+    drop(pool);
+    assert_fails_at(&verify(dir.path(), &[]), m.total);
+}
+
+#[tokio::test]
+async fn reordered_events_are_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    let (r5, r6) = (row(&pool, 5), row(&pool, 6));
+    set_row(&pool, 5, &r6.event, &r6.chain);
+    set_row(&pool, 6, &r5.event, &r5.chain);
+    drop(pool);
+    assert_fails_at(&verify(dir.path(), &[]), 5);
+}
+
+#[tokio::test]
+async fn reordered_event_contents_are_named() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    let (r5, r6) = (row(&pool, 5), row(&pool, 6));
+    set_row(&pool, 5, &r6.event, &r5.chain);
+    set_row(&pool, 6, &r5.event, &r6.chain);
+    drop(pool);
+    assert_fails_at(&verify(dir.path(), &[]), 5);
+}
+
+#[tokio::test]
+async fn truncation_below_the_last_checkpoint_is_reported() {
+    let m = master().await;
+    for k in [m.size1 + 3, 10] {
+        let dir = fresh(&m);
+        let pool = db(dir.path());
+        let done = pool.execute(
+            "DELETE FROM audit_events WHERE idx >= ?1",
+            rusqlite::params![i64::try_from(k).unwrap()],
+        );
+        assert_eq!(done as u64, m.total - k);
+        drop(pool);
+        let out = verify(dir.path(), &[]);
+        assert_fails_at(&out, k);
+        let expected_cp = if k > m.size1 { m.size2 } else { m.size1 };
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!(
+                "ends after {k} events but a signed checkpoint covers {expected_cp}"
+            )),
+            "truncation not reported as such: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn edit_with_rewritten_chain_is_caught_by_the_signed_checkpoint() {
+    // The chain is unkeyed: recomputing every chain value after an edit hides the edit from
+    // the chain check, but not from the signed Merkle root.
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    let rows: Vec<(i64, Vec<u8>)> = pool
+        .rows("SELECT idx, event FROM audit_events ORDER BY idx", [])
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut prev = ward_audit::CHAIN_GENESIS;
+    for (idx, event) in rows {
+        let event = if idx == 7 {
+            String::from_utf8(event)
+                .unwrap()
+                .replacen("\"allowed\"", "\"denied\"", 1)
+                .into_bytes()
+        } else {
+            event
+        };
+        prev = ward_audit::chain_hash(&prev, &ward_audit::leaf_hash(&event));
+        set_row(&pool, idx, &event, &prev);
+    }
+    // A thorough attacker also updates the filter column copied from the event.
+    pool.execute(
+        "UPDATE audit_events SET outcome = 'denied' WHERE idx = 7",
+        [],
+    );
+    drop(pool);
+    let out = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "does not match its signed checkpoint at tree size {}",
+            m.size1
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        first_bad_index(&out),
+        None,
+        "a rewritten chain cannot pin the index"
+    );
+}
+
+#[tokio::test]
+async fn forged_checkpoint_row_is_refused() {
+    let m = master().await;
+    let dir = fresh(&m);
+    let pool = db(dir.path());
+    let size = i64::try_from(m.size1).unwrap();
+    let text: String = pool.scalar(
+        "SELECT checkpoint FROM audit_checkpoints WHERE tree_size = ?1",
+        rusqlite::params![size],
+    );
+    let mut cp: Value = serde_json::from_str(&text).unwrap();
+    cp["timestamp"] = json!(cp["timestamp"].as_i64().unwrap() + 3600);
+    pool.execute(
+        "UPDATE audit_checkpoints SET checkpoint = ?1 WHERE tree_size = ?2",
+        rusqlite::params![cp.to_string(), size],
+    );
+    drop(pool);
+    let out = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "checkpoint for tree size {} has an invalid signature",
+            m.size1
+        )),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn edited_index_columns_are_named() {
+    // The tenant view selects and filters events by the denormalized columns (tenant, subject,
+    // actor, action, outcome, at), not by the hashed event bytes. Editing a column hides an
+    // event from its tenant (or moves it into another tenant's view, or out of an
+    // outcome=denied filter) without touching the Merkle leaf, so the verifier must compare
+    // the columns with the event they index.
+    let m = master().await;
+    for (sql, idx) in [
+        ("UPDATE audit_events SET tenant = NULL WHERE idx = ?1", 7i64),
+        (
+            "UPDATE audit_events SET outcome = 'denied' WHERE idx = ?1",
+            8,
+        ),
+        (
+            "UPDATE audit_events SET action = 'tenant_read' WHERE idx = ?1",
+            9,
+        ),
+        ("UPDATE audit_events SET subject = NULL WHERE idx = ?1", 10),
+    ] {
+        let dir = fresh(&m);
+        let pool = db(dir.path());
+        let done = pool.execute(sql, rusqlite::params![idx]);
+        assert_eq!(done, 1);
+        drop(pool);
+        let out = verify(dir.path(), &[]);
+        assert_eq!(out.status.code(), Some(1), "{sql}: {}", stdout(&out));
+        assert_eq!(
+            first_bad_index(&out),
+            Some(u64::try_from(idx).unwrap()),
+            "{sql}: {}",
+            stdout(&out)
+        );
+    }
+}
