@@ -3,11 +3,12 @@
 //! The flags and status changes are conditional `UPDATE`s: two servers setting the same flag
 //! serialize on the row lock, and the second finds it set and changes nothing.
 
-use sqlx::postgres::{PgPool, PgQueryResult, PgRow};
+use sqlx::postgres::{PgPool, PgQueryResult};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 use uuid::Uuid;
 
-use super::{opt_time_at, opt_uuid_at, unique_to_conflict, uuid_at};
+use super::{opt_time_at, unique_to_conflict, uuid_at};
+use crate::decode::incident_from;
 use crate::incidents::{
     INCIDENT_CLOSED, INCIDENT_OPEN, IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope,
     IncidentTenantRow, IncidentView,
@@ -285,18 +286,4 @@ pub(super) async fn incidents(
         }
     };
     rows.iter().map(incident_from).collect()
-}
-
-fn incident_from(r: &PgRow) -> Result<IncidentRow> {
-    Ok(IncidentRow {
-        id: uuid_at(r, 0)?,
-        tenant: opt_uuid_at(r, 1)?,
-        opened_by: r.try_get(2)?,
-        title: r.try_get(3)?,
-        status: r.try_get(4)?,
-        opened_at: from_micros(r.try_get(5)?),
-        closed_at: opt_time_at(r, 6)?,
-        due_alerted: r.try_get::<i64, _>(7)? != 0,
-        overdue_alerted: r.try_get::<i64, _>(8)? != 0,
-    })
 }

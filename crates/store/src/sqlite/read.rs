@@ -19,7 +19,7 @@ pub(in crate::sqlite) fn tenant(c: &Connection, id: Uuid) -> Result<Option<Tenan
             " WHERE t.id = ?1"
         ),
         [id],
-        tenant_from,
+        |r| tenant_from(r),
     )
 }
 
@@ -34,7 +34,7 @@ pub(in crate::sqlite) fn tenants(c: &Connection) -> Result<Vec<TenantRow>> {
             " ORDER BY t.created_at"
         ),
         [],
-        tenant_from,
+        |r| tenant_from(r),
     )
 }
 
@@ -50,7 +50,7 @@ pub(in crate::sqlite) fn api_key_by_hash(
             " FROM api_keys WHERE token_hash = ?1"
         ),
         [hash],
-        key_from,
+        |r| key_from(r),
     )
 }
 
@@ -63,7 +63,7 @@ pub(in crate::sqlite) fn api_keys(c: &Connection, tenant: Option<Uuid>) -> Resul
             " FROM api_keys WHERE tenant IS ?1 ORDER BY id"
         ),
         [tenant],
-        key_from,
+        |r| key_from(r),
     )
 }
 
