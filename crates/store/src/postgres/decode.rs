@@ -27,5 +27,3 @@ pub(super) const HOLD_COLUMNS: &str =
 
 pub(super) const HELD_COLUMNS: &str = "r.tenant, r.hold, r.id, r.collection, r.ciphertext, r.key_version, \
     r.created_at, r.hold_until, r.reason";
-
-// ---- the trait ------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 //! The statement helpers that collect rows. The decoders they take are the shared ones in
-//! `crate::decode`, so that SQLite reads a row exactly as PostgreSQL does.
+//! `crate::decode`, so that SQLite reads a row exactly as PostgreSQL does. Callers pass them
+//! as closures (`|r| key_from(r)`): a generic decoder named bare would fix the row's statement
+//! lifetime, and these helpers need a decoder for a row of any.
 
 use super::*;
 pub(super) use crate::decode::{
