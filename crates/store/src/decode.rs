@@ -7,9 +7,10 @@
 use uuid::Uuid;
 
 use crate::{
-    AlertRow, ApiKeyRow, AuditColumns, AuditRow, DeliveryRow, HeldRecordRow, HoldRow, IncidentRow,
-    MembershipRow, RecordRow, RequestRow, Result, SessionRow, StoreError, SubjectRow,
-    SupportGrantRow, TenantRow, TenantStatus, UserRow, WebhookRow, from_micros,
+    AlertRow, ApiKeyRow, AuditColumns, AuditRow, CheckpointRow, DeliveryRow, HeldRecordRow,
+    HoldRow, IncidentNoteRow, IncidentRow, IncidentTenantRow, InvitationRow, KeyJobRow, LedgerRow,
+    MembershipRow, RecordRow, RequestRow, Result, RetiredKeyRow, SessionRow, StoreError,
+    SubjectRow, SupportGrantRow, TenantRow, TenantStatus, UserRow, WebhookRow, from_micros,
 };
 
 /// A value both backends can read from a cell with their own native decoding, so that a
@@ -383,5 +384,85 @@ pub(crate) fn incident_from<R: Cells + ?Sized>(row: &R) -> Result<IncidentRow> {
         closed_at: opt_time_at(row, 6)?,
         due_alerted: row.cell::<i64>(7)? != 0,
         overdue_alerted: row.cell::<i64>(8)? != 0,
+    })
+}
+
+pub(crate) fn incident_tenant_from<R: Cells + ?Sized>(row: &R) -> Result<IncidentTenantRow> {
+    Ok(IncidentTenantRow {
+        tenant: uuid_at(row, 0)?,
+        notified_at: opt_time_at(row, 1)?,
+        notified_by: row.cell(2)?,
+    })
+}
+
+pub(crate) fn incident_note_from<R: Cells + ?Sized>(row: &R) -> Result<IncidentNoteRow> {
+    Ok(IncidentNoteRow {
+        incident: uuid_at(row, 0)?,
+        seq: row.cell(1)?,
+        at: time_at(row, 2)?,
+        author: row.cell(3)?,
+        kind: row.cell(4)?,
+        text: row.cell(5)?,
+    })
+}
+
+pub(crate) fn invitation_from<R: Cells + ?Sized>(row: &R) -> Result<InvitationRow> {
+    Ok(InvitationRow {
+        id: uuid_at(row, 0)?,
+        tenant: uuid_at(row, 1)?,
+        token_hash: hash_at(row, 2)?,
+        created_at: time_at(row, 3)?,
+        expires_at: time_at(row, 4)?,
+        used_at: opt_time_at(row, 5)?,
+        role: row.cell(6)?,
+        purposes: row.cell(7)?,
+        membership_expires_at: opt_time_at(row, 8)?,
+    })
+}
+
+pub(crate) fn ledger_from<R: Cells + ?Sized>(row: &R) -> Result<LedgerRow> {
+    Ok(LedgerRow {
+        id: uuid_at(row, 0)?,
+        tenant: uuid_at(row, 1)?,
+        subject: uuid_at(row, 2)?,
+        requested_by: row.cell(3)?,
+        erased_at: time_at(row, 4)?,
+        detail: row.cell(5)?,
+    })
+}
+
+pub(crate) fn checkpoint_from<R: Cells + ?Sized>(row: &R) -> Result<CheckpointRow> {
+    Ok(CheckpointRow {
+        tree_size: u64_at(row, 0)?,
+        checkpoint: row.cell(1)?,
+        frontier: row.cell(2)?,
+        created_at: time_at(row, 3)?,
+    })
+}
+
+pub(crate) fn retired_key_from<R: Cells + ?Sized>(row: &R) -> Result<RetiredKeyRow> {
+    Ok(RetiredKeyRow {
+        version: u32_at(row, 0)?,
+        wrapped_key: row.cell(1)?,
+        key_version: u32_at(row, 2)?,
+    })
+}
+
+pub(crate) fn key_job_from<R: Cells + ?Sized>(row: &R) -> Result<KeyJobRow> {
+    Ok(KeyJobRow {
+        id: uuid_at(row, 0)?,
+        tenant: uuid_at(row, 1)?,
+        status: row.cell(2)?,
+        cursor: opt_uuid_at(row, 3)?,
+        // Both backends have always cast these counters, negative or not.
+        subjects_done: row.cell::<i64>(4)? as u64,
+        records_done: row.cell::<i64>(5)? as u64,
+        records_total: row.cell::<i64>(6)? as u64,
+        started_at: time_at(row, 7)?,
+        updated_at: time_at(row, 8)?,
+        finished_at: opt_time_at(row, 9)?,
+        lease_owner: row.cell(10)?,
+        lease_until: opt_time_at(row, 11)?,
+        error: row.cell(12)?,
     })
 }

@@ -3,8 +3,9 @@
 //! PostgreSQL reads a row exactly as SQLite does.
 
 pub(super) use crate::decode::{
-    SUBJECT_WIDTH, audit_row_from, hash_at, held_from, hold_from, key_from, opt_time_at,
-    opt_uuid_at, record_from, request_from, subject_from, tenant_from, u32_at, u64_at, uuid_at,
+    SUBJECT_WIDTH, audit_row_from, checkpoint_from, hash_at, held_from, hold_from, invitation_from,
+    key_from, key_job_from, ledger_from, record_from, request_from, retired_key_from, subject_from,
+    tenant_from, u32_at, u64_at, uuid_at,
 };
 pub(super) use crate::sql::{AUDIT_COLUMNS, KEY_COLUMNS, RECORD_COLUMNS, REQUEST_COLUMNS};
 

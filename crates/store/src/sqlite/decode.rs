@@ -5,8 +5,9 @@
 
 use super::*;
 pub(super) use crate::decode::{
-    SUBJECT_WIDTH, audit_row_from, blob_at, hash_at, held_from, hold_from, key_from, opt_time_at,
-    opt_uuid_at, record_from, request_from, subject_from, tenant_from, time_at, u32_at, uuid_at,
+    SUBJECT_WIDTH, audit_row_from, blob_at, checkpoint_from, hash_at, held_from, hold_from,
+    invitation_from, key_from, key_job_from, ledger_from, opt_uuid_at, record_from, request_from,
+    retired_key_from, subject_from, tenant_from, uuid_at,
 };
 
 /// Runs a cached query and decodes every row.

@@ -3,11 +3,11 @@
 use rusqlite::{Connection, params};
 use uuid::Uuid;
 
-use super::{all, first, opt_time_at, run, run_one, time_at, uuid_at};
+use super::{all, first, run, run_one, uuid_at};
 use crate::decode::incident_from;
+use crate::decode::{incident_note_from, incident_tenant_from};
 use crate::incidents::{
-    INCIDENT_CLOSED, INCIDENT_OPEN, IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope,
-    IncidentTenantRow, IncidentView,
+    INCIDENT_CLOSED, INCIDENT_OPEN, IncidentOp, IncidentRow, IncidentScope, IncidentView,
 };
 use crate::sql::INCIDENT_COLUMNS;
 use crate::{Result, to_micros};
@@ -129,13 +129,7 @@ pub(super) fn incident(c: &Connection, id: Uuid) -> Result<Option<IncidentView>>
         "SELECT tenant, notified_at, notified_by FROM incident_tenants WHERE incident = ?1 \
          ORDER BY tenant",
         [id],
-        |r| {
-            Ok(IncidentTenantRow {
-                tenant: uuid_at(r, 0)?,
-                notified_at: opt_time_at(r, 1)?,
-                notified_by: r.get(2)?,
-            })
-        },
+        |r| incident_tenant_from(r),
     )?;
     let subjects = all(
         c,
@@ -155,16 +149,7 @@ pub(super) fn incident(c: &Connection, id: Uuid) -> Result<Option<IncidentView>>
         "SELECT incident, seq, at, author, kind, text FROM incident_notes WHERE incident = ?1 \
          ORDER BY seq",
         [id],
-        |r| {
-            Ok(IncidentNoteRow {
-                incident: uuid_at(r, 0)?,
-                seq: r.get(1)?,
-                at: time_at(r, 2)?,
-                author: r.get(3)?,
-                kind: r.get(4)?,
-                text: r.get(5)?,
-            })
-        },
+        |r| incident_note_from(r),
     )?;
     Ok(Some(IncidentView {
         incident,

@@ -23,14 +23,7 @@ pub(in crate::sqlite) fn audit_page(c: &Connection, from: u64, limit: u32) -> Re
 }
 
 pub(in crate::sqlite) fn checkpoints(c: &Connection) -> Result<Vec<CheckpointRow>> {
-    all(c, sql::CHECKPOINTS, [], |row| {
-        Ok(CheckpointRow {
-            tree_size: row.get::<_, i64>(0)? as u64,
-            checkpoint: row.get(1)?,
-            frontier: row.get(2)?,
-            created_at: time_at(row, 3)?,
-        })
-    })
+    all(c, sql::CHECKPOINTS, [], |r| checkpoint_from(r))
 }
 
 pub(in crate::sqlite) fn audit_leaves(c: &Connection, size: u64) -> Result<Vec<Hash>> {
