@@ -8,8 +8,7 @@ use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
 use super::{unique_to_conflict, uuid_at};
-use crate::decode::incident_from;
-use crate::decode::{incident_note_from, incident_tenant_from};
+use crate::decode::{incident_from, incident_note_from, incident_tenant_from};
 use crate::incidents::{
     INCIDENT_CLOSED, INCIDENT_OPEN, IncidentOp, IncidentRow, IncidentScope, IncidentView,
 };

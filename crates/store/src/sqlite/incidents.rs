@@ -4,8 +4,7 @@ use rusqlite::{Connection, params};
 use uuid::Uuid;
 
 use super::{all, first, run, run_one, uuid_at};
-use crate::decode::incident_from;
-use crate::decode::{incident_note_from, incident_tenant_from};
+use crate::decode::{incident_from, incident_note_from, incident_tenant_from};
 use crate::incidents::{
     INCIDENT_CLOSED, INCIDENT_OPEN, IncidentOp, IncidentRow, IncidentScope, IncidentView,
 };
