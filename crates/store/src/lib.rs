@@ -15,6 +15,7 @@
 #[macro_use]
 mod sql;
 mod alerts;
+mod decode;
 pub mod hooked;
 mod incidents;
 mod model;

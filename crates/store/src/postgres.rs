@@ -86,12 +86,12 @@ use self::writer::*;
 use batch::RecordWrite;
 
 use crate::{
-    AlertQuery, AlertRow, ApiKeyRow, AuditColumns, AuditHead, AuditQuery, AuditRow, CheckpointRow,
-    Committed, Conflict, ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow,
-    KeyJobRow, KeyOwner, KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter,
-    RecordRow, RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream,
-    SnapshotSummary, Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow,
-    TenantStatus, UserRow, WrappedKey, from_micros, to_micros,
+    AlertQuery, AlertRow, ApiKeyRow, AuditHead, AuditQuery, AuditRow, CheckpointRow, Committed,
+    Conflict, ExpiredRecord, HeldRecordRow, HoldRow, IndexEntry, InvitationRow, KeyJobRow,
+    KeyOwner, KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
+    RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
+    Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, TenantStatus, UserRow,
+    WrappedKey, from_micros, to_micros,
 };
 
 /// A Ward store in a PostgreSQL database, safe to share between several Ward servers.

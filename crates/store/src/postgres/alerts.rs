@@ -1,13 +1,14 @@
 //! Alerts on PostgreSQL.
 
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 use uuid::Uuid;
 
-use super::{opt_time_at, opt_uuid_at, unique_to_conflict, uuid_at};
+use super::unique_to_conflict;
 use crate::alerts::{AlertOp, AlertQuery, AlertRow};
+use crate::decode::alert_from;
 use crate::sql::{self, ALERT_COLUMNS};
-use crate::{Result, StoreError, from_micros, to_micros};
+use crate::{Result, StoreError, to_micros};
 
 fn b(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()
@@ -140,23 +141,4 @@ pub(super) async fn open_alert_counts(pool: &PgPool) -> Result<Vec<(String, Stri
             ))
         })
         .collect()
-}
-
-fn alert_from(row: &PgRow) -> Result<AlertRow> {
-    Ok(AlertRow {
-        id: uuid_at(row, 0)?,
-        rule: row.try_get(1)?,
-        scope: row.try_get(2)?,
-        severity: row.try_get(3)?,
-        tenant: opt_uuid_at(row, 4)?,
-        status: row.try_get(5)?,
-        first_seen: from_micros(row.try_get(6)?),
-        last_seen: from_micros(row.try_get(7)?),
-        count: row.try_get(8)?,
-        events: row.try_get(9)?,
-        acknowledged_by: row.try_get(10)?,
-        acknowledged_at: opt_time_at(row, 11)?,
-        resolved_by: row.try_get(12)?,
-        resolved_at: opt_time_at(row, 13)?,
-    })
 }

@@ -3,17 +3,17 @@
 //! The flags and status changes are conditional `UPDATE`s: two servers setting the same flag
 //! serialize on the row lock, and the second finds it set and changes nothing.
 
-use sqlx::postgres::{PgPool, PgQueryResult, PgRow};
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::postgres::{PgPool, PgQueryResult};
+use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
-use super::{opt_time_at, opt_uuid_at, unique_to_conflict, uuid_at};
+use super::{unique_to_conflict, uuid_at};
+use crate::decode::{incident_from, incident_note_from, incident_tenant_from};
 use crate::incidents::{
-    INCIDENT_CLOSED, INCIDENT_OPEN, IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope,
-    IncidentTenantRow, IncidentView,
+    INCIDENT_CLOSED, INCIDENT_OPEN, IncidentOp, IncidentRow, IncidentScope, IncidentView,
 };
 use crate::sql::INCIDENT_COLUMNS;
-use crate::{Result, StoreError, from_micros, to_micros};
+use crate::{Result, StoreError, to_micros};
 
 fn b(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()
@@ -186,13 +186,7 @@ pub(super) async fn incident(pool: &PgPool, id: Uuid) -> Result<Option<IncidentV
     .fetch_all(pool)
     .await?
     .iter()
-    .map(|r| {
-        Ok(IncidentTenantRow {
-            tenant: uuid_at(r, 0)?,
-            notified_at: opt_time_at(r, 1)?,
-            notified_by: r.try_get(2)?,
-        })
-    })
+    .map(incident_tenant_from)
     .collect::<Result<Vec<_>>>()?;
     let subjects = sqlx::query(
         "SELECT tenant, subject FROM incident_subjects WHERE incident = $1 \
@@ -220,16 +214,7 @@ pub(super) async fn incident(pool: &PgPool, id: Uuid) -> Result<Option<IncidentV
     .fetch_all(pool)
     .await?
     .iter()
-    .map(|r| {
-        Ok(IncidentNoteRow {
-            incident: uuid_at(r, 0)?,
-            seq: r.try_get(1)?,
-            at: from_micros(r.try_get(2)?),
-            author: r.try_get(3)?,
-            kind: r.try_get(4)?,
-            text: r.try_get(5)?,
-        })
-    })
+    .map(incident_note_from)
     .collect::<Result<Vec<_>>>()?;
     Ok(Some(IncidentView {
         incident,
@@ -285,18 +270,4 @@ pub(super) async fn incidents(
         }
     };
     rows.iter().map(incident_from).collect()
-}
-
-fn incident_from(r: &PgRow) -> Result<IncidentRow> {
-    Ok(IncidentRow {
-        id: uuid_at(r, 0)?,
-        tenant: opt_uuid_at(r, 1)?,
-        opened_by: r.try_get(2)?,
-        title: r.try_get(3)?,
-        status: r.try_get(4)?,
-        opened_at: from_micros(r.try_get(5)?),
-        closed_at: opt_time_at(r, 6)?,
-        due_alerted: r.try_get::<i64, _>(7)? != 0,
-        overdue_alerted: r.try_get::<i64, _>(8)? != 0,
-    })
 }

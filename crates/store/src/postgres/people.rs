@@ -1,14 +1,15 @@
 //! People on PostgreSQL: users, recovery codes, sessions and support grants.
 
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::postgres::PgPool;
+use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
 use super::apply::misrouted;
-use super::{hash_at, opt_time_at, opt_uuid_at, u32_at, unique_to_conflict, uuid_at};
+use super::unique_to_conflict;
+use crate::decode::{grant_from, membership_from, session_from, user_from};
 use crate::people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
 use crate::sql::{GRANT_COLUMNS, MEMBERSHIP_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
-use crate::{Result, StoreError, from_micros, to_micros};
+use crate::{Result, StoreError, to_micros};
 
 fn b(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()
@@ -471,79 +472,4 @@ pub(super) async fn memberships(pool: &PgPool, tenant: Uuid) -> Result<Vec<Membe
         .fetch_all(pool)
         .await?;
     rows.iter().map(membership_from).collect()
-}
-
-fn membership_from(row: &PgRow) -> Result<MembershipRow> {
-    Ok(MembershipRow {
-        user: uuid_at(row, 0)?,
-        tenant: uuid_at(row, 1)?,
-        role: row.try_get(2)?,
-        purposes: row.try_get(3)?,
-        expires_at: opt_time_at(row, 4)?,
-        created_at: time_at(row, 5)?,
-    })
-}
-
-fn opt_hash_at(row: &PgRow, i: usize) -> Result<Option<[u8; 32]>> {
-    let v: Option<Vec<u8>> = row.try_get(i)?;
-    v.map(|v| {
-        v.try_into()
-            .map_err(|_| StoreError::Corrupt("hash column".into()))
-    })
-    .transpose()
-}
-
-fn time_at(row: &PgRow, i: usize) -> Result<time::OffsetDateTime> {
-    Ok(from_micros(row.try_get(i)?))
-}
-
-fn user_from(row: &PgRow) -> Result<UserRow> {
-    Ok(UserRow {
-        id: uuid_at(row, 0)?,
-        email_hash: hash_at(row, 1)?,
-        email_sealed: row.try_get(2)?,
-        role: row.try_get(3)?,
-        tenant: opt_uuid_at(row, 4)?,
-        password_hash: row.try_get(5)?,
-        totp_sealed: row.try_get(6)?,
-        totp_last_step: row.try_get(7)?,
-        key_version: u32_at(row, 8)?,
-        reset_hash: opt_hash_at(row, 9)?,
-        reset_expires_at: opt_time_at(row, 10)?,
-        created_at: time_at(row, 11)?,
-        password_changed_at: time_at(row, 12)?,
-        disabled_at: opt_time_at(row, 13)?,
-    })
-}
-
-fn session_from(row: &PgRow) -> Result<SessionRow> {
-    Ok(SessionRow {
-        id: uuid_at(row, 0)?,
-        token_hash: hash_at(row, 1)?,
-        user: uuid_at(row, 2)?,
-        csrf_hash: hash_at(row, 3)?,
-        created_at: time_at(row, 4)?,
-        last_seen_at: time_at(row, 5)?,
-        expires_at: time_at(row, 6)?,
-        revoked_at: opt_time_at(row, 7)?,
-    })
-}
-
-fn grant_from(row: &PgRow) -> Result<SupportGrantRow> {
-    Ok(SupportGrantRow {
-        id: uuid_at(row, 0)?,
-        tenant: uuid_at(row, 1)?,
-        requester: uuid_at(row, 2)?,
-        ticket: row.try_get(3)?,
-        justification: row.try_get(4)?,
-        collections: row.try_get(5)?,
-        actions: row.try_get(6)?,
-        break_glass: row.try_get(7)?,
-        status: row.try_get(8)?,
-        duration_secs: row.try_get(9)?,
-        requested_at: time_at(row, 10)?,
-        decided_at: opt_time_at(row, 11)?,
-        decided_by: row.try_get(12)?,
-        expires_at: opt_time_at(row, 13)?,
-    })
 }

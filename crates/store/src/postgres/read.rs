@@ -47,20 +47,7 @@ pub(in crate::postgres) async fn invitation_by_hash(
     .bind(hash.as_slice())
     .fetch_optional(pool)
     .await?;
-    row.map(|row| {
-        Ok(InvitationRow {
-            id: uuid_at(&row, 0)?,
-            tenant: uuid_at(&row, 1)?,
-            token_hash: hash_at(&row, 2)?,
-            created_at: from_micros(row.try_get(3)?),
-            expires_at: from_micros(row.try_get(4)?),
-            used_at: opt_time_at(&row, 5)?,
-            role: row.try_get(6)?,
-            purposes: row.try_get(7)?,
-            membership_expires_at: opt_time_at(&row, 8)?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(invitation_from).transpose()
 }
 
 pub(in crate::postgres) async fn api_keys(
@@ -224,17 +211,7 @@ pub(in crate::postgres) async fn ledger_entry(
     .bind(subject.as_bytes().as_slice())
     .fetch_optional(pool)
     .await?;
-    row.map(|r| {
-        Ok(LedgerRow {
-            id: uuid_at(&r, 0)?,
-            tenant: uuid_at(&r, 1)?,
-            subject: uuid_at(&r, 2)?,
-            requested_by: r.try_get(3)?,
-            erased_at: from_micros(r.try_get(4)?),
-            detail: r.try_get(5)?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(ledger_from).transpose()
 }
 
 pub(in crate::postgres) async fn subject_ids(

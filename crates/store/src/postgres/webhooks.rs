@@ -4,15 +4,16 @@
 //! servers serializes on the row lock, and the second finds the lease taken and changes
 //! nothing.
 
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::postgres::PgPool;
+use sqlx::{AssertSqlSafe, PgConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{opt_time_at, opt_uuid_at, unique_to_conflict, uuid_at};
+use super::unique_to_conflict;
+use crate::decode::{delivery_from, webhook_from};
 use crate::sql::{self, DELIVERY_COLUMNS, WEBHOOK_COLUMNS};
 use crate::webhooks::{DELIVERY_FAILED, DeliveryQuery, DeliveryRow, WebhookOp, WebhookRow};
-use crate::{Result, StoreError, from_micros, to_micros};
+use crate::{Result, StoreError, to_micros};
 
 fn b(u: &Uuid) -> &[u8] {
     u.as_bytes().as_slice()
@@ -215,36 +216,4 @@ pub(super) async fn webhook_outbox_pending(pool: &PgPool) -> Result<u64> {
         .fetch_one(pool)
         .await?;
     u64::try_from(n).map_err(|_| StoreError::Corrupt("outbox count".into()))
-}
-
-fn webhook_from(row: &PgRow) -> Result<WebhookRow> {
-    Ok(WebhookRow {
-        id: uuid_at(row, 0)?,
-        tenant: opt_uuid_at(row, 1)?,
-        url: row.try_get(2)?,
-        secret: row.try_get(3)?,
-        created_at: from_micros(row.try_get(4)?),
-        created_by: row.try_get(5)?,
-        deleted_at: opt_time_at(row, 6)?,
-    })
-}
-
-fn delivery_from(row: &PgRow) -> Result<DeliveryRow> {
-    Ok(DeliveryRow {
-        id: uuid_at(row, 0)?,
-        webhook: uuid_at(row, 1)?,
-        tenant: opt_uuid_at(row, 2)?,
-        event: row.try_get(3)?,
-        alert: opt_uuid_at(row, 4)?,
-        payload: row.try_get(5)?,
-        status: row.try_get(6)?,
-        attempts: row.try_get(7)?,
-        created_at: from_micros(row.try_get(8)?),
-        next_attempt_at: from_micros(row.try_get(9)?),
-        last_attempt_at: opt_time_at(row, 10)?,
-        last_result: row.try_get(11)?,
-        delivered_at: opt_time_at(row, 12)?,
-        lease_owner: row.try_get(13)?,
-        lease_until: opt_time_at(row, 14)?,
-    })
 }

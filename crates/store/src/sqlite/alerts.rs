@@ -1,10 +1,11 @@
 //! Alerts on SQLite.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, params};
 use uuid::Uuid;
 
-use super::{all, first, opt_time_at, opt_uuid_at, run, run_one, time_at, uuid_at};
+use super::{all, first, run, run_one};
 use crate::alerts::{AlertOp, AlertQuery, AlertRow};
+use crate::decode::alert_from;
 use crate::sql::{self, ALERT_COLUMNS};
 use crate::{Result, StoreError, to_micros};
 
@@ -75,14 +76,14 @@ pub(super) fn apply(conn: &Connection, op: &AlertOp) -> Result<()> {
 
 pub(super) fn alert(c: &Connection, id: Uuid) -> Result<Option<AlertRow>> {
     let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1");
-    first(c, &sql, [id], alert_from)
+    first(c, &sql, [id], |r| alert_from(r))
 }
 
 pub(super) fn live_alert(c: &Connection, rule: &str, scope: &str) -> Result<Option<AlertRow>> {
     let sql = format!(
         "SELECT {ALERT_COLUMNS} FROM alerts WHERE rule = ?1 AND scope = ?2 AND status <> 'resolved'"
     );
-    first(c, &sql, [rule, scope], alert_from)
+    first(c, &sql, [rule, scope], |r| alert_from(r))
 }
 
 pub(super) fn alerts(c: &Connection, q: &AlertQuery) -> Result<Vec<AlertRow>> {
@@ -100,7 +101,7 @@ pub(super) fn alerts(c: &Connection, q: &AlertQuery) -> Result<Vec<AlertRow>> {
         c,
         &sql,
         params![q.tenant, q.status, at, id, i64::from(q.limit)],
-        alert_from,
+        |r| alert_from(r),
     )
 }
 
@@ -112,24 +113,5 @@ pub(super) fn open_alert_counts(c: &Connection) -> Result<Vec<(String, String, u
             r.get(1)?,
             u64::try_from(n).map_err(|_| StoreError::Corrupt("alert count".into()))?,
         ))
-    })
-}
-
-fn alert_from(row: &Row<'_>) -> Result<AlertRow> {
-    Ok(AlertRow {
-        id: uuid_at(row, 0)?,
-        rule: row.get(1)?,
-        scope: row.get(2)?,
-        severity: row.get(3)?,
-        tenant: opt_uuid_at(row, 4)?,
-        status: row.get(5)?,
-        first_seen: time_at(row, 6)?,
-        last_seen: time_at(row, 7)?,
-        count: row.get(8)?,
-        events: row.get(9)?,
-        acknowledged_by: row.get(10)?,
-        acknowledged_at: opt_time_at(row, 11)?,
-        resolved_by: row.get(12)?,
-        resolved_at: opt_time_at(row, 13)?,
     })
 }

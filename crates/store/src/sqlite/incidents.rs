@@ -1,12 +1,12 @@
 //! Incidents on SQLite.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, params};
 use uuid::Uuid;
 
-use super::{all, first, opt_time_at, opt_uuid_at, run, run_one, time_at, uuid_at};
+use super::{all, first, run, run_one, uuid_at};
+use crate::decode::{incident_from, incident_note_from, incident_tenant_from};
 use crate::incidents::{
-    INCIDENT_CLOSED, INCIDENT_OPEN, IncidentNoteRow, IncidentOp, IncidentRow, IncidentScope,
-    IncidentTenantRow, IncidentView,
+    INCIDENT_CLOSED, INCIDENT_OPEN, IncidentOp, IncidentRow, IncidentScope, IncidentView,
 };
 use crate::sql::INCIDENT_COLUMNS;
 use crate::{Result, to_micros};
@@ -120,7 +120,7 @@ pub(super) fn apply(conn: &Connection, op: &IncidentOp) -> Result<()> {
 
 pub(super) fn incident(c: &Connection, id: Uuid) -> Result<Option<IncidentView>> {
     let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1");
-    let Some(incident) = first(c, &sql, [id], incident_from)? else {
+    let Some(incident) = first(c, &sql, [id], |r| incident_from(r))? else {
         return Ok(None);
     };
     let tenants = all(
@@ -128,13 +128,7 @@ pub(super) fn incident(c: &Connection, id: Uuid) -> Result<Option<IncidentView>>
         "SELECT tenant, notified_at, notified_by FROM incident_tenants WHERE incident = ?1 \
          ORDER BY tenant",
         [id],
-        |r| {
-            Ok(IncidentTenantRow {
-                tenant: uuid_at(r, 0)?,
-                notified_at: opt_time_at(r, 1)?,
-                notified_by: r.get(2)?,
-            })
-        },
+        |r| incident_tenant_from(r),
     )?;
     let subjects = all(
         c,
@@ -154,16 +148,7 @@ pub(super) fn incident(c: &Connection, id: Uuid) -> Result<Option<IncidentView>>
         "SELECT incident, seq, at, author, kind, text FROM incident_notes WHERE incident = ?1 \
          ORDER BY seq",
         [id],
-        |r| {
-            Ok(IncidentNoteRow {
-                incident: uuid_at(r, 0)?,
-                seq: r.get(1)?,
-                at: time_at(r, 2)?,
-                author: r.get(3)?,
-                kind: r.get(4)?,
-                text: r.get(5)?,
-            })
-        },
+        |r| incident_note_from(r),
     )?;
     Ok(Some(IncidentView {
         incident,
@@ -186,7 +171,7 @@ pub(super) fn incidents(
                 "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant IS NULL \
                  ORDER BY opened_at DESC, id DESC LIMIT ?1"
             );
-            all(c, &sql, [limit], incident_from)
+            all(c, &sql, [limit], |r| incident_from(r))
         }
         IncidentScope::Tenant(t) => {
             let sql = format!(
@@ -194,7 +179,7 @@ pub(super) fn incidents(
                  OR id IN (SELECT incident FROM incident_tenants WHERE tenant = ?1) \
                  ORDER BY opened_at DESC, id DESC LIMIT ?2"
             );
-            all(c, &sql, params![t, limit], incident_from)
+            all(c, &sql, params![t, limit], |r| incident_from(r))
         }
         IncidentScope::ClockPending => {
             let sql = format!(
@@ -204,21 +189,7 @@ pub(super) fn incidents(
                  WHERE it.incident = incidents.id AND it.notified_at IS NULL) \
                  ORDER BY opened_at, id LIMIT ?2"
             );
-            all(c, &sql, params![INCIDENT_OPEN, limit], incident_from)
+            all(c, &sql, params![INCIDENT_OPEN, limit], |r| incident_from(r))
         }
     }
-}
-
-fn incident_from(r: &Row<'_>) -> Result<IncidentRow> {
-    Ok(IncidentRow {
-        id: uuid_at(r, 0)?,
-        tenant: opt_uuid_at(r, 1)?,
-        opened_by: r.get(2)?,
-        title: r.get(3)?,
-        status: r.get(4)?,
-        opened_at: time_at(r, 5)?,
-        closed_at: opt_time_at(r, 6)?,
-        due_alerted: r.get::<_, i64>(7)? != 0,
-        overdue_alerted: r.get::<_, i64>(8)? != 0,
-    })
 }

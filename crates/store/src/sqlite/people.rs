@@ -1,10 +1,11 @@
 //! People on SQLite: users, recovery codes, sessions and support grants.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, params};
 use uuid::Uuid;
 
 use super::apply::misrouted;
-use super::{all, first, hash_at, opt_time_at, run, run_one, time_at, u32_at, uuid_at};
+use super::{all, first, run, run_one};
+use crate::decode::{grant_from, membership_from, session_from, user_from};
 use crate::people::{MembershipRow, PeopleOp, SessionRow, SupportGrantRow, UserRow};
 use crate::sql::{GRANT_COLUMNS, MEMBERSHIP_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
 use crate::{Result, StoreError, to_micros};
@@ -311,17 +312,17 @@ fn apply_grants(conn: &Connection, op: &PeopleOp) -> Result<()> {
 
 pub(super) fn user_by_email_hash(c: &Connection, hash: &[u8; 32]) -> Result<Option<UserRow>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_hash = ?1");
-    first(c, &sql, [hash], user_from)
+    first(c, &sql, [hash], |r| user_from(r))
 }
 
 pub(super) fn user(c: &Connection, id: Uuid) -> Result<Option<UserRow>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
-    first(c, &sql, [id], user_from)
+    first(c, &sql, [id], |r| user_from(r))
 }
 
 pub(super) fn users(c: &Connection) -> Result<Vec<UserRow>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
-    all(c, &sql, [], user_from)
+    all(c, &sql, [], |r| user_from(r))
 }
 
 pub(super) fn unused_recovery_codes(c: &Connection, user: Uuid) -> Result<u32> {
@@ -335,12 +336,12 @@ pub(super) fn unused_recovery_codes(c: &Connection, user: Uuid) -> Result<u32> {
 
 pub(super) fn session_by_hash(c: &Connection, hash: &[u8; 32]) -> Result<Option<SessionRow>> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1");
-    first(c, &sql, [hash], session_from)
+    first(c, &sql, [hash], |r| session_from(r))
 }
 
 pub(super) fn sessions_of(c: &Connection, user: Uuid) -> Result<Vec<SessionRow>> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 ORDER BY id");
-    all(c, &sql, [user], session_from)
+    all(c, &sql, [user], |r| session_from(r))
 }
 
 pub(super) fn support_grant(
@@ -349,12 +350,12 @@ pub(super) fn support_grant(
     id: Uuid,
 ) -> Result<Option<SupportGrantRow>> {
     let sql = format!("SELECT {GRANT_COLUMNS} FROM support_grants WHERE id = ?1 AND tenant = ?2");
-    first(c, &sql, [id, tenant], grant_from)
+    first(c, &sql, [id, tenant], |r| grant_from(r))
 }
 
 pub(super) fn support_grants(c: &Connection, tenant: Uuid) -> Result<Vec<SupportGrantRow>> {
     let sql = format!("SELECT {GRANT_COLUMNS} FROM support_grants WHERE tenant = ?1 ORDER BY id");
-    all(c, &sql, [tenant], grant_from)
+    all(c, &sql, [tenant], |r| grant_from(r))
 }
 
 pub(super) fn open_grants_of(c: &Connection, user: Uuid) -> Result<Vec<SupportGrantRow>> {
@@ -362,86 +363,17 @@ pub(super) fn open_grants_of(c: &Connection, user: Uuid) -> Result<Vec<SupportGr
         "SELECT {GRANT_COLUMNS} FROM support_grants \
          WHERE requester = ?1 AND status = 'approved' ORDER BY id"
     );
-    all(c, &sql, [user], grant_from)
+    all(c, &sql, [user], |r| grant_from(r))
 }
 
 pub(super) fn memberships_of(c: &Connection, user: Uuid) -> Result<Vec<MembershipRow>> {
     let sql =
         format!("SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ?1 ORDER BY tenant");
-    all(c, &sql, [user], membership_from)
+    all(c, &sql, [user], |r| membership_from(r))
 }
 
 pub(super) fn memberships(c: &Connection, tenant: Uuid) -> Result<Vec<MembershipRow>> {
     let sql =
         format!("SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE tenant = ?1 ORDER BY user_id");
-    all(c, &sql, [tenant], membership_from)
-}
-
-fn membership_from(row: &Row<'_>) -> Result<MembershipRow> {
-    Ok(MembershipRow {
-        user: uuid_at(row, 0)?,
-        tenant: uuid_at(row, 1)?,
-        role: row.get(2)?,
-        purposes: row.get(3)?,
-        expires_at: opt_time_at(row, 4)?,
-        created_at: time_at(row, 5)?,
-    })
-}
-
-fn opt_hash_at(row: &Row<'_>, i: usize) -> Result<Option<[u8; 32]>> {
-    match row.get_ref(i)? {
-        rusqlite::types::ValueRef::Null => Ok(None),
-        _ => hash_at(row, i).map(Some),
-    }
-}
-
-fn user_from(row: &Row<'_>) -> Result<UserRow> {
-    Ok(UserRow {
-        id: uuid_at(row, 0)?,
-        email_hash: hash_at(row, 1)?,
-        email_sealed: row.get(2)?,
-        role: row.get(3)?,
-        tenant: super::opt_uuid_at(row, 4)?,
-        password_hash: row.get(5)?,
-        totp_sealed: row.get(6)?,
-        totp_last_step: row.get(7)?,
-        key_version: u32_at(row, 8)?,
-        reset_hash: opt_hash_at(row, 9)?,
-        reset_expires_at: opt_time_at(row, 10)?,
-        created_at: time_at(row, 11)?,
-        password_changed_at: time_at(row, 12)?,
-        disabled_at: opt_time_at(row, 13)?,
-    })
-}
-
-fn session_from(row: &Row<'_>) -> Result<SessionRow> {
-    Ok(SessionRow {
-        id: uuid_at(row, 0)?,
-        token_hash: hash_at(row, 1)?,
-        user: uuid_at(row, 2)?,
-        csrf_hash: hash_at(row, 3)?,
-        created_at: time_at(row, 4)?,
-        last_seen_at: time_at(row, 5)?,
-        expires_at: time_at(row, 6)?,
-        revoked_at: opt_time_at(row, 7)?,
-    })
-}
-
-fn grant_from(row: &Row<'_>) -> Result<SupportGrantRow> {
-    Ok(SupportGrantRow {
-        id: uuid_at(row, 0)?,
-        tenant: uuid_at(row, 1)?,
-        requester: uuid_at(row, 2)?,
-        ticket: row.get(3)?,
-        justification: row.get(4)?,
-        collections: row.get(5)?,
-        actions: row.get(6)?,
-        break_glass: row.get(7)?,
-        status: row.get(8)?,
-        duration_secs: row.get(9)?,
-        requested_at: time_at(row, 10)?,
-        decided_at: opt_time_at(row, 11)?,
-        decided_by: row.get(12)?,
-        expires_at: opt_time_at(row, 13)?,
-    })
+    all(c, &sql, [tenant], |r| membership_from(r))
 }

@@ -19,7 +19,7 @@ pub(in crate::sqlite) fn tenant(c: &Connection, id: Uuid) -> Result<Option<Tenan
             " WHERE t.id = ?1"
         ),
         [id],
-        tenant_from,
+        |r| tenant_from(r),
     )
 }
 
@@ -34,7 +34,7 @@ pub(in crate::sqlite) fn tenants(c: &Connection) -> Result<Vec<TenantRow>> {
             " ORDER BY t.created_at"
         ),
         [],
-        tenant_from,
+        |r| tenant_from(r),
     )
 }
 
@@ -50,7 +50,7 @@ pub(in crate::sqlite) fn api_key_by_hash(
             " FROM api_keys WHERE token_hash = ?1"
         ),
         [hash],
-        key_from,
+        |r| key_from(r),
     )
 }
 
@@ -63,7 +63,7 @@ pub(in crate::sqlite) fn api_keys(c: &Connection, tenant: Option<Uuid>) -> Resul
             " FROM api_keys WHERE tenant IS ?1 ORDER BY id"
         ),
         [tenant],
-        key_from,
+        |r| key_from(r),
     )
 }
 
@@ -76,19 +76,7 @@ pub(in crate::sqlite) fn invitation_by_hash(
         "SELECT id, tenant, token_hash, created_at, expires_at, used_at, role, \
          purposes, membership_expires_at FROM invitations WHERE token_hash = ?1",
         [hash],
-        |row| {
-            Ok(InvitationRow {
-                id: uuid_at(row, 0)?,
-                tenant: uuid_at(row, 1)?,
-                token_hash: hash_at(row, 2)?,
-                created_at: time_at(row, 3)?,
-                expires_at: time_at(row, 4)?,
-                used_at: opt_time_at(row, 5)?,
-                role: row.get(6)?,
-                purposes: row.get(7)?,
-                membership_expires_at: opt_time_at(row, 8)?,
-            })
-        },
+        |r| invitation_from(r),
     )
 }
 
@@ -121,16 +109,7 @@ pub(in crate::sqlite) fn ledger_entry(
         "SELECT id, tenant, subject, requested_by, erased_at, detail FROM erasure_ledger \
          WHERE tenant = ?1 AND subject = ?2 ORDER BY erased_at LIMIT 1",
         params![tenant, subject],
-        |r| {
-            Ok(LedgerRow {
-                id: uuid_at(r, 0)?,
-                tenant: uuid_at(r, 1)?,
-                subject: uuid_at(r, 2)?,
-                requested_by: r.get(3)?,
-                erased_at: time_at(r, 4)?,
-                detail: r.get(5)?,
-            })
-        },
+        |r| ledger_from(r),
     )
 }
 

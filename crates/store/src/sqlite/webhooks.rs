@@ -1,10 +1,11 @@
 //! Webhooks and their outbox on SQLite.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{all, first, opt_time_at, opt_uuid_at, run, run_one, time_at, uuid_at};
+use super::{all, first, run, run_one};
+use crate::decode::{delivery_from, webhook_from};
 use crate::sql::{self, DELIVERY_COLUMNS, WEBHOOK_COLUMNS};
 use crate::webhooks::{DELIVERY_FAILED, DeliveryQuery, DeliveryRow, WebhookOp, WebhookRow};
 use crate::{Result, StoreError, to_micros};
@@ -115,7 +116,7 @@ pub(super) fn apply(conn: &Connection, op: &WebhookOp) -> Result<()> {
 
 pub(super) fn webhook(c: &Connection, id: Uuid) -> Result<Option<WebhookRow>> {
     let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1");
-    first(c, &sql, [id], webhook_from)
+    first(c, &sql, [id], |r| webhook_from(r))
 }
 
 pub(super) fn webhooks(c: &Connection, tenant: Option<Uuid>) -> Result<Vec<WebhookRow>> {
@@ -123,7 +124,7 @@ pub(super) fn webhooks(c: &Connection, tenant: Option<Uuid>) -> Result<Vec<Webho
         "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE tenant IS ?1 AND deleted_at IS NULL \
          ORDER BY created_at, id"
     );
-    all(c, &sql, params![tenant], webhook_from)
+    all(c, &sql, params![tenant], |r| webhook_from(r))
 }
 
 pub(super) fn webhook_deliveries(c: &Connection, q: &DeliveryQuery) -> Result<Vec<DeliveryRow>> {
@@ -140,13 +141,13 @@ pub(super) fn webhook_deliveries(c: &Connection, q: &DeliveryQuery) -> Result<Ve
         c,
         &sql,
         params![q.webhook, at, id, i64::from(q.limit)],
-        delivery_from,
+        |r| delivery_from(r),
     )
 }
 
 pub(super) fn webhook_delivery(c: &Connection, id: Uuid) -> Result<Option<DeliveryRow>> {
     let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?1");
-    first(c, &sql, [id], delivery_from)
+    first(c, &sql, [id], |r| delivery_from(r))
 }
 
 pub(super) fn due_webhook_deliveries(
@@ -160,47 +161,12 @@ pub(super) fn due_webhook_deliveries(
          AND (lease_until IS NULL OR lease_until <= ?1) \
          ORDER BY next_attempt_at, id LIMIT ?2"
     );
-    all(
-        c,
-        &sql,
-        params![to_micros(now), i64::from(limit)],
-        delivery_from,
-    )
+    all(c, &sql, params![to_micros(now), i64::from(limit)], |r| {
+        delivery_from(r)
+    })
 }
 
 pub(super) fn webhook_outbox_pending(c: &Connection) -> Result<u64> {
     let n: Option<i64> = first(c, sql::PENDING_DELIVERIES, [], |r| Ok(r.get(0)?))?;
     u64::try_from(n.unwrap_or(0)).map_err(|_| StoreError::Corrupt("outbox count".into()))
-}
-
-fn webhook_from(row: &Row<'_>) -> Result<WebhookRow> {
-    Ok(WebhookRow {
-        id: uuid_at(row, 0)?,
-        tenant: opt_uuid_at(row, 1)?,
-        url: row.get(2)?,
-        secret: row.get(3)?,
-        created_at: time_at(row, 4)?,
-        created_by: row.get(5)?,
-        deleted_at: opt_time_at(row, 6)?,
-    })
-}
-
-fn delivery_from(row: &Row<'_>) -> Result<DeliveryRow> {
-    Ok(DeliveryRow {
-        id: uuid_at(row, 0)?,
-        webhook: uuid_at(row, 1)?,
-        tenant: opt_uuid_at(row, 2)?,
-        event: row.get(3)?,
-        alert: opt_uuid_at(row, 4)?,
-        payload: row.get(5)?,
-        status: row.get(6)?,
-        attempts: row.get(7)?,
-        created_at: time_at(row, 8)?,
-        next_attempt_at: time_at(row, 9)?,
-        last_attempt_at: opt_time_at(row, 10)?,
-        last_result: row.get(11)?,
-        delivered_at: opt_time_at(row, 12)?,
-        lease_owner: row.get(13)?,
-        lease_until: opt_time_at(row, 14)?,
-    })
 }

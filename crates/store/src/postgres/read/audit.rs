@@ -81,16 +81,7 @@ pub(in crate::postgres) async fn last_system_event(
 
 pub(in crate::postgres) async fn checkpoints(pool: &PgPool) -> Result<Vec<CheckpointRow>> {
     let rows = sqlx::query(sql::CHECKPOINTS).fetch_all(pool).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(CheckpointRow {
-                tree_size: u64_at(row, 0)?,
-                checkpoint: row.try_get(1)?,
-                frontier: row.try_get(2)?,
-                created_at: from_micros(row.try_get(3)?),
-            })
-        })
-        .collect()
+    rows.iter().map(checkpoint_from).collect()
 }
 
 pub(in crate::postgres) async fn audit_leaves(pool: &PgPool, size: u64) -> Result<Vec<Hash>> {

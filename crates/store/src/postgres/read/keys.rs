@@ -35,15 +35,7 @@ pub(in crate::postgres) async fn retired_keys(
     .bind(subject.as_bytes().as_slice())
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(RetiredKeyRow {
-                version: u32_at(r, 0)?,
-                wrapped_key: r.try_get(1)?,
-                key_version: u32_at(r, 2)?,
-            })
-        })
-        .collect()
+    rows.iter().map(retired_key_from).collect()
 }
 
 pub(in crate::postgres) async fn subjects_with_retired_keys(
@@ -87,23 +79,5 @@ pub(in crate::postgres) async fn key_jobs(
     .bind(status)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(KeyJobRow {
-                id: uuid_at(r, 0)?,
-                tenant: uuid_at(r, 1)?,
-                status: r.try_get(2)?,
-                cursor: opt_uuid_at(r, 3)?,
-                subjects_done: r.try_get::<i64, _>(4)? as u64,
-                records_done: r.try_get::<i64, _>(5)? as u64,
-                records_total: r.try_get::<i64, _>(6)? as u64,
-                started_at: from_micros(r.try_get(7)?),
-                updated_at: from_micros(r.try_get(8)?),
-                finished_at: opt_time_at(r, 9)?,
-                lease_owner: r.try_get(10)?,
-                lease_until: opt_time_at(r, 11)?,
-                error: r.try_get(12)?,
-            })
-        })
-        .collect()
+    rows.iter().map(key_job_from).collect()
 }

@@ -23,14 +23,7 @@ pub(in crate::sqlite) fn audit_page(c: &Connection, from: u64, limit: u32) -> Re
 }
 
 pub(in crate::sqlite) fn checkpoints(c: &Connection) -> Result<Vec<CheckpointRow>> {
-    all(c, sql::CHECKPOINTS, [], |row| {
-        Ok(CheckpointRow {
-            tree_size: row.get::<_, i64>(0)? as u64,
-            checkpoint: row.get(1)?,
-            frontier: row.get(2)?,
-            created_at: time_at(row, 3)?,
-        })
-    })
+    all(c, sql::CHECKPOINTS, [], |r| checkpoint_from(r))
 }
 
 pub(in crate::sqlite) fn audit_leaves(c: &Connection, size: u64) -> Result<Vec<Hash>> {
@@ -110,7 +103,7 @@ pub(in crate::sqlite) fn audit_query(conn: &Connection, q: &AuditQuery) -> Resul
     sql.push_str(" ORDER BY idx LIMIT ?");
     values.push(i64::from(q.limit).into());
     if q.subject.is_none() {
-        return all(conn, &sql, params_from_iter(values), audit_row_from);
+        return all(conn, &sql, params_from_iter(values), |r| audit_row_from(r));
     }
     // A subject's events: the chunks from the cursor's to the newest, a step at a time,
     // until the page is full.
@@ -143,12 +136,9 @@ pub(in crate::sqlite) fn audit_query(conn: &Connection, q: &AuditQuery) -> Resul
         if let Some(limit) = values.last_mut() {
             *limit = wanted.into();
         }
-        out.extend(all(
-            conn,
-            &sql,
-            params_from_iter(values.iter()),
-            audit_row_from,
-        )?);
+        out.extend(all(conn, &sql, params_from_iter(values.iter()), |r| {
+            audit_row_from(r)
+        })?);
         chunk = to + 1;
     }
     Ok(out)
@@ -167,7 +157,7 @@ pub(in crate::sqlite) fn last_system_event(
              WHERE tenant IS NULL AND action = ?1 ORDER BY idx DESC LIMIT 1"
         ),
         [action],
-        audit_row_from,
+        |r| audit_row_from(r),
     )?;
     Ok(rows.into_iter().next())
 }

@@ -32,13 +32,7 @@ pub(in crate::sqlite) fn retired_keys(
         "SELECT version, wrapped_key, key_version FROM keys.retired_subject_keys \
          WHERE tenant = ?1 AND subject = ?2 ORDER BY version",
         params![tenant, subject],
-        |r| {
-            Ok(RetiredKeyRow {
-                version: u32_at(r, 0)?,
-                wrapped_key: r.get(1)?,
-                key_version: u32_at(r, 2)?,
-            })
-        },
+        |r| retired_key_from(r),
     )
 }
 
@@ -67,23 +61,7 @@ pub(in crate::sqlite) fn key_jobs(
          FROM key_jobs WHERE ?1 IS NULL OR status = ?1 \
          ORDER BY started_at DESC, id DESC LIMIT 1000",
         [status],
-        |r| {
-            Ok(KeyJobRow {
-                id: uuid_at(r, 0)?,
-                tenant: uuid_at(r, 1)?,
-                status: r.get(2)?,
-                cursor: opt_uuid_at(r, 3)?,
-                subjects_done: r.get::<_, i64>(4)? as u64,
-                records_done: r.get::<_, i64>(5)? as u64,
-                records_total: r.get::<_, i64>(6)? as u64,
-                started_at: time_at(r, 7)?,
-                updated_at: time_at(r, 8)?,
-                finished_at: opt_time_at(r, 9)?,
-                lease_owner: r.get(10)?,
-                lease_until: opt_time_at(r, 11)?,
-                error: r.get(12)?,
-            })
-        },
+        |r| key_job_from(r),
     )
 }
 

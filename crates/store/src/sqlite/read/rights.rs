@@ -13,7 +13,7 @@ pub(in crate::sqlite) fn expired_held_records(
          hold_until, reason FROM held_records WHERE hold_until <= ?1 \
          ORDER BY hold_until LIMIT ?2",
         params![to_micros(now), i64::from(limit)],
-        |r| held_from_at(r, 0),
+        |r| held_from(r, 0),
     )
 }
 
@@ -49,7 +49,7 @@ pub(in crate::sqlite) fn held_records(
              WHERE h.tenant = ?1 AND h.subject = ?2 ORDER BY r.id"
         ),
         params![tenant, subject],
-        |r| Ok((hold_from(r, 0)?, held_from_at(r, 6)?)),
+        |r| Ok((hold_from(r, 0)?, held_from(r, 6)?)),
     )
 }
 
@@ -80,7 +80,7 @@ pub(in crate::sqlite) fn request(
             " FROM requests WHERE tenant = ?1 AND id = ?2"
         ),
         params![tenant, id],
-        request_from,
+        |r| request_from(r),
     )
 }
 
@@ -98,7 +98,7 @@ pub(in crate::sqlite) fn requests(
              ORDER BY due_at, id"
         ),
         params![tenant, status],
-        request_from,
+        |r| request_from(r),
     )
 }
 
@@ -115,6 +115,6 @@ pub(in crate::sqlite) fn requests_in_clear(
              OR substr(detail, 1, length(?1)) <> ?1 ORDER BY tenant, id"
         ),
         params![prefix],
-        request_from,
+        |r| request_from(r),
     )
 }
