@@ -19,13 +19,7 @@ fn ward(args: &[&str]) -> Output {
         .env_remove("WARD_TOKEN")
         .output()
         .expect("run ward");
-    eprintln!(
-        "ward {args:?} -> {:?}\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    ward_testkit::cli::logged(args, out)
 }
 
 fn mode(path: &Path) -> u32 {

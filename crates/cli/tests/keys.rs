@@ -16,13 +16,7 @@ fn ward(args: &[&str]) -> Output {
         .env_remove("WARD_CONFIG")
         .output()
         .expect("run ward");
-    eprintln!(
-        "ward {args:?} -> {:?}\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    ward_testkit::cli::logged(args, out)
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -122,13 +122,7 @@ fn ward(args: &[&str]) -> Output {
         .env_remove("WARD_DATABASE_URL")
         .output()
         .expect("run ward");
-    eprintln!(
-        "ward {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    ward_testkit::cli::logged(args, out)
 }
 
 /// The finding of `check`.

@@ -23,13 +23,7 @@ fn ward(args: &[&str], stdin: &str) -> Output {
         .write_all(stdin.as_bytes())
         .expect("write stdin");
     let out = child.wait_with_output().expect("ward output");
-    eprintln!(
-        "ward {args:?} -> {:?}\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    ward_testkit::cli::logged(args, out)
 }
 
 fn text(o: &Output) -> String {

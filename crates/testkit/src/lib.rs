@@ -21,6 +21,7 @@ use ward_store::{SqliteStore, Store};
 use ward_vault::{ManualClock, Vault, VaultConfig};
 
 pub mod api;
+pub mod cli;
 pub mod log_scan;
 pub mod sql;
 
@@ -432,6 +433,52 @@ impl TestServer {
             .await;
         assert_eq!(s, StatusCode::CREATED, "create record: {b}");
         b["id"].as_str().expect("record id").to_owned()
+    }
+
+    /// Starts a record rotation job for `tenant` as the operator and checks it is accepted;
+    /// returns the answer (its `jobs`). The rotation and metrics suites both start jobs this way.
+    pub async fn rotate_records(&self, tenant: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/v1/keys/rotate-records",
+                &self.operator,
+                json!({ "tenant": tenant }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "rotate records: {body}");
+        body
+    }
+
+    /// The tenant's audit log filtered by `query` (e.g. `action=key_rotate`), read by its owner
+    /// and checked to answer 200: suites in several crates read a tenant's log this way to
+    /// check what was recorded.
+    pub async fn tenant_audit(&self, tenant: &TenantFixture, query: &str) -> Value {
+        let (status, log) = self
+            .get(
+                &format!("/v1/tenants/{}/audit?{query}", tenant.id),
+                &tenant.owner,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "tenant audit {query}: {log}");
+        log
+    }
+
+    /// Reads record `record` of `subject` as the tenant's owner for `essential.service`: the
+    /// plain read that suites in several crates make to check a record still opens.
+    pub async fn read_for_service(
+        &self,
+        tenant: &TenantFixture,
+        subject: &str,
+        record: &str,
+    ) -> (StatusCode, Value) {
+        self.get(
+            &format!(
+                "/v1/tenants/{}/subjects/{subject}/records/{record}?purpose=essential.service",
+                tenant.id
+            ),
+            &tenant.owner,
+        )
+        .await
     }
 
     /// Every byte of every file in the data directory (database, WAL, keys…).

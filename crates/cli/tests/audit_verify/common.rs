@@ -33,15 +33,7 @@ pub(crate) async fn rounds(srv: &TestServer, t: &TenantFixture, from: usize, n: 
     for i in from..from + n {
         let s = srv.subject(t).await;
         let r = srv.record(t, &s, "contact", json!({ "name": format!("Verify Person {i}"), "email": format!("v{i}@example.org") })).await;
-        let (st, b) = srv
-            .get(
-                &format!(
-                    "/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service",
-                    t.id
-                ),
-                &t.owner,
-            )
-            .await;
+        let (st, b) = srv.read_for_service(t, &s, &r).await;
         assert_eq!(st, StatusCode::OK, "{b}");
     }
 }
@@ -145,13 +137,7 @@ pub(crate) fn ward(args: &[&str]) -> Output {
         .env_remove("WARD_CONFIG")
         .output()
         .expect("run ward");
-    eprintln!(
-        "ward {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    ward_testkit::cli::logged(args, out)
 }
 
 pub(crate) fn verify(dir: &Path, extra: &[&str]) -> Output {

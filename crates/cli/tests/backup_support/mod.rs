@@ -27,13 +27,7 @@ pub fn ward(args: &[&str], envs: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run ward");
-    eprintln!(
-        "ward {args:?} -> {:?}\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    ward_testkit::cli::logged(args, out)
 }
 
 pub fn stdout(out: &Output) -> String {

@@ -1,0 +1,16 @@
+//! Helpers for tests that run the `ward` binary itself.
+
+use std::process::Output;
+
+/// Prints a `ward` run (its arguments, exit code, stdout and stderr) to the test's captured
+/// output and hands the output back. Every CLI suite logs its runs this one way, so a failing
+/// test shows what each command answered without each suite repeating the formatting.
+pub fn logged(args: &[&str], out: Output) -> Output {
+    eprintln!(
+        "ward {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
