@@ -14,12 +14,4 @@ pub(crate) async fn start() -> TestServer {
     TestServer::start_with(options()).await
 }
 
-#[path = "edge/common.rs"]
-mod common;
-
-#[path = "edge/headers.rs"]
-mod headers;
-#[path = "edge/isolation.rs"]
-mod isolation;
-#[path = "edge/throttle.rs"]
-mod throttle;
+include!("edge/suite.rs");

@@ -14,14 +14,7 @@ pub(crate) async fn start() -> TestServer {
     TestServer::start_with(options()).await
 }
 
-#[path = "edge/common.rs"]
-mod common;
+include!("edge/suite.rs");
 
-#[path = "edge/headers.rs"]
-mod headers;
-#[path = "edge/isolation.rs"]
-mod isolation;
 #[path = "edge/sqlite_budget.rs"]
 mod sqlite_budget;
-#[path = "edge/throttle.rs"]
-mod throttle;

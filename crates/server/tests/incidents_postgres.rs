@@ -11,5 +11,4 @@ pub(crate) fn options() -> Options {
     }
 }
 
-#[path = "incidents/flow.rs"]
-mod flow;
+include!("incidents/suite.rs");

@@ -20,38 +20,4 @@ pub(crate) async fn start() -> TestServer {
     TestServer::start_with(options()).await
 }
 
-#[path = "lifecycle/support.rs"]
-mod support;
-
-#[path = "lifecycle/erasure.rs"]
-mod erasure;
-
-#[path = "lifecycle/restrictions.rs"]
-mod restrictions;
-
-#[path = "lifecycle/export.rs"]
-mod export;
-#[path = "lifecycle/export_stream.rs"]
-mod export_stream;
-
-#[path = "lifecycle/requests.rs"]
-mod requests;
-
-#[path = "lifecycle/tenant.rs"]
-mod tenant;
-
-#[path = "lifecycle/retention.rs"]
-mod retention;
-#[path = "lifecycle/retention_audit_log.rs"]
-mod retention_audit_log;
-#[path = "lifecycle/retention_overrides.rs"]
-mod retention_overrides;
-#[path = "lifecycle/retention_rules.rs"]
-mod retention_rules;
-#[path = "lifecycle/retention_sweep.rs"]
-mod retention_sweep;
-#[path = "lifecycle/rotation.rs"]
-mod rotation;
-
-#[path = "lifecycle/record_rotation.rs"]
-mod record_rotation;
+include!("lifecycle/suite.rs");

@@ -14,20 +14,4 @@ pub(crate) async fn start() -> TestServer {
     TestServer::start_with(options()).await
 }
 
-#[path = "people/common.rs"]
-mod common;
-
-#[path = "people/login.rs"]
-mod login;
-#[path = "people/members.rs"]
-mod members;
-#[path = "people/sessions.rs"]
-mod sessions;
-#[path = "people/support.rs"]
-mod support;
-#[path = "people/table.rs"]
-mod table;
-#[path = "people/tenant_totp.rs"]
-mod tenant_totp;
-#[path = "people/totp.rs"]
-mod totp;
+include!("people/suite.rs");

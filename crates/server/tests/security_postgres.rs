@@ -18,25 +18,4 @@ pub(crate) async fn start() -> TestServer {
     TestServer::start_with(options()).await
 }
 
-#[path = "security/support.rs"]
-mod support;
-
-#[path = "security/audit_common.rs"]
-mod audit_common;
-#[path = "security/audit_facts.rs"]
-mod audit_facts;
-#[path = "security/audit_outcomes.rs"]
-mod audit_outcomes;
-#[path = "security/audit_queries.rs"]
-mod audit_queries;
-#[path = "security/audit_tenants.rs"]
-mod audit_tenants;
-
-#[path = "security/proofs_checkpoints.rs"]
-mod proofs_checkpoints;
-#[path = "security/proofs_endpoints.rs"]
-mod proofs_endpoints;
-#[path = "security/proofs_support.rs"]
-mod proofs_support;
-#[path = "security/proofs_verifier.rs"]
-mod proofs_verifier;
+include!("security/suite.rs");

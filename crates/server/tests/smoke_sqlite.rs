@@ -16,15 +16,7 @@ async fn walkthrough_works() {
             json!({"name": "Ada", "email": "ada@example.com"}),
         )
         .await;
-    let (st, b) = srv
-        .get(
-            &format!(
-                "/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service",
-                t.id
-            ),
-            &t.owner,
-        )
-        .await;
+    let (st, b) = srv.read_for_service(&t, &s, &r).await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b["fields"]["name"], "Ada");
 }

@@ -11,8 +11,4 @@ pub(crate) fn options() -> Options {
     }
 }
 
-#[path = "webhooks/receiver.rs"]
-mod receiver;
-
-#[path = "webhooks/delivery.rs"]
-mod delivery;
+include!("webhooks/suite.rs");

@@ -307,3 +307,12 @@ pub(crate) fn property_runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// The tenant's audit events of `action` with outcome `denied`, read by its owner: the tests
+/// that check a refusal left its trace in the tenant's own log all read it this way.
+pub(crate) async fn denied_events(srv: &TestServer, t: &TenantFixture, action: &str) -> Vec<Value> {
+    let log = srv
+        .tenant_audit(t, &format!("action={action}&outcome=denied"))
+        .await;
+    log["events"].as_array().expect("events").clone()
+}

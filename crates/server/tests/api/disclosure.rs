@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use ward_testkit::{TenantFixture, TestServer};
 
-use crate::common::{enc, read_path, record_path, records_path};
+use crate::common::{denied_events, enc, read_path, record_path, records_path};
 
 const NAME: &str = "Zenobia Quillfeather";
 const EMAIL: &str = "zenobia.q@disclosure.example";
@@ -369,20 +369,11 @@ async fn updates_state_a_purpose_and_answer_without_values_by_default() {
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
     assert_eq!(b["error"]["code"], "processing_restricted");
-    let (_, log) = f
-        .srv
-        .get(
-            &format!(
-                "/v1/tenants/{}/audit?action=record_update&outcome=denied",
-                f.t.id
-            ),
-            &f.t.owner,
-        )
-        .await;
+    let denied = denied_events(&f.srv, &f.t, "record_update").await;
     assert_eq!(
-        log["events"].as_array().map(Vec::len),
-        Some(1),
-        "the refused update is in the tenant's log: {log}"
+        denied.len(),
+        1,
+        "the refused update is in the tenant's log: {denied:?}"
     );
     // The purpose in the query works as in the body; the answer has no values.
     let (st, b) = f

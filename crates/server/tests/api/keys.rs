@@ -82,21 +82,11 @@ async fn operator_lists_and_revokes_keys_but_never_issues_one() {
         );
     }
     // Each refusal is in the tenant's own log, and no key appeared.
-    let (st, log) = srv
-        .get(
-            &format!(
-                "/v1/tenants/{}/audit?action=key_create&outcome=denied",
-                t.id
-            ),
-            &t.owner,
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{log}");
-    let denied = log["events"].as_array().expect("events");
-    assert_eq!(denied.len(), 4, "{log}");
+    let denied = denied_events(&srv, &t, "key_create").await;
+    assert_eq!(denied.len(), 4, "{denied:?}");
     assert!(
         denied.iter().all(|e| e["actor"]["role"] == "operator"),
-        "{log}"
+        "{denied:?}"
     );
     let admin = srv.key(&t.id, &t.owner, "admin", &[]).await;
     let (st, keys) = srv.get(&keys_path(&t.id), &srv.operator).await;
@@ -391,18 +381,8 @@ async fn a_key_manages_only_keys_of_its_role_or_below() {
     let resp = srv.get(&format!("/v1/tenants/{}", t.id), &owner2).await;
     assert_error(&resp, StatusCode::UNAUTHORIZED, "unauthenticated");
     // The refusal is audited as a denial in the tenant's log.
-    let (st, log) = srv
-        .get(
-            &format!(
-                "/v1/tenants/{}/audit?action=key_revoke&outcome=denied",
-                t.id
-            ),
-            &t.owner,
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{log}");
-    let denied = log["events"].as_array().expect("events");
-    assert_eq!(denied.len(), 1, "{log}");
+    let denied = denied_events(&srv, &t, "key_revoke").await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
     assert_eq!(denied[0]["actor"]["role"], "admin");
     assert_eq!(denied[0]["detail"]["key"], owner_id.as_str());
 }
@@ -423,17 +403,8 @@ async fn a_member_cannot_issue_an_admin_key_and_an_admin_no_owner_key() {
             .await;
         assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
     }
-    let (st, log) = srv
-        .get(
-            &format!(
-                "/v1/tenants/{}/audit?action=key_create&outcome=denied",
-                t.id
-            ),
-            &t.owner,
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{log}");
-    assert_eq!(log["events"].as_array().map(Vec::len), Some(3), "{log}");
+    let denied = denied_events(&srv, &t, "key_create").await;
+    assert_eq!(denied.len(), 3, "{denied:?}");
     let (_, keys) = srv.get(&keys_path(&t.id), &t.owner).await;
     assert_eq!(keys.as_array().map(Vec::len), Some(3), "{keys}");
 }
@@ -458,17 +429,8 @@ async fn nobody_revokes_the_last_owner_key() {
     }
     let (st, _) = srv.get(&format!("/v1/tenants/{}", t.id), &t.owner).await;
     assert_eq!(st, StatusCode::OK, "the owner key still works");
-    let (st, log) = srv
-        .get(
-            &format!(
-                "/v1/tenants/{}/audit?action=key_revoke&outcome=denied",
-                t.id
-            ),
-            &t.owner,
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{log}");
-    assert_eq!(log["events"].as_array().map(Vec::len), Some(2), "{log}");
+    let denied = denied_events(&srv, &t, "key_revoke").await;
+    assert_eq!(denied.len(), 2, "{denied:?}");
     // With a second owner, the first may go; then the second is the last.
     let owner2 = srv.key(&t.id, &t.owner, "owner", &[]).await;
     let resp = srv

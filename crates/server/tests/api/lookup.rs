@@ -6,6 +6,23 @@ use ward_testkit::{TenantFixture, TestServer};
 
 use crate::common::*;
 
+/// A lookup by the tenant's owner: the tests here vary only the query, so each call names
+/// just what it changes.
+async fn owner_lookup(
+    srv: &TestServer,
+    t: &TenantFixture,
+    collection: &str,
+    field: &str,
+    value: &str,
+    purpose: &str,
+) -> (StatusCode, Value) {
+    srv.get(
+        &lookup_path(&t.id, collection, field, value, purpose),
+        &t.owner,
+    )
+    .await
+}
+
 async fn lookup_ids(
     srv: &TestServer,
     t: &TenantFixture,
@@ -14,12 +31,7 @@ async fn lookup_ids(
     value: &str,
     purpose: &str,
 ) -> Vec<String> {
-    let (st, b) = srv
-        .get(
-            &lookup_path(&t.id, collection, field, value, purpose),
-            &t.owner,
-        )
-        .await;
+    let (st, b) = owner_lookup(srv, t, collection, field, value, purpose).await;
     assert_eq!(
         st,
         StatusCode::OK,
@@ -48,12 +60,7 @@ async fn lookup_by_email_is_case_insensitive_and_returns_the_record() {
         "ada.lovelace@Example.Com",
         "  Ada.Lovelace@example.com ",
     ] {
-        let (st, hits) = srv
-            .get(
-                &lookup_path(&t.id, "contact", "email", value, ESSENTIAL),
-                &t.owner,
-            )
-            .await;
+        let (st, hits) = owner_lookup(&srv, &t, "contact", "email", value, ESSENTIAL).await;
         assert_eq!(st, StatusCode::OK, "{value}: {hits}");
         let hits = hits.as_array().expect("array");
         assert_eq!(hits.len(), 1, "{value}: {hits:?}");
@@ -170,12 +177,8 @@ async fn lookup_finds_every_subject_sharing_a_value() {
             json!({ "name": "B", "email": "Desk@Example.com" }),
         )
         .await;
-    let (st, hits) = srv
-        .get(
-            &lookup_path(&t.id, "contact", "email", "desk@example.com", ESSENTIAL),
-            &t.owner,
-        )
-        .await;
+    let (st, hits) =
+        owner_lookup(&srv, &t, "contact", "email", "desk@example.com", ESSENTIAL).await;
     assert_eq!(st, StatusCode::OK);
     let mut got: Vec<(Value, Value)> = hits
         .as_array()
@@ -304,60 +307,35 @@ async fn lookup_follows_patches_and_deletes() {
 async fn lookup_errors() {
     let srv = crate::start().await;
     let (t, _, _) = tenant_with_contact(&srv, "LookupErrors").await;
-    let resp = srv
-        .get(
-            &lookup_path(&t.id, "contact", "name", "Ada Lovelace", ESSENTIAL),
-            &t.owner,
-        )
-        .await;
+    let resp = owner_lookup(&srv, &t, "contact", "name", "Ada Lovelace", ESSENTIAL).await;
     let err = assert_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
         "field_not_searchable",
     );
     assert_eq!(err["field"], "field");
-    let resp = srv
-        .get(
-            &lookup_path(&t.id, "contact", "shoe_size", "44", ESSENTIAL),
-            &t.owner,
-        )
-        .await;
+    let resp = owner_lookup(&srv, &t, "contact", "shoe_size", "44", ESSENTIAL).await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
         "field_not_searchable",
         "field",
     );
-    let resp = srv
-        .get(
-            &lookup_path(&t.id, "diary", "email", "ada@example.com", ESSENTIAL),
-            &t.owner,
-        )
-        .await;
+    let resp = owner_lookup(&srv, &t, "diary", "email", "ada@example.com", ESSENTIAL).await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unknown_collection",
         "collection",
     );
-    let resp = srv
-        .get(
-            &lookup_path(&t.id, "contact", "email", "ada at example", ESSENTIAL),
-            &t.owner,
-        )
-        .await;
+    let resp = owner_lookup(&srv, &t, "contact", "email", "ada at example", ESSENTIAL).await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_email",
         "value",
     );
-    let resp = srv
-        .get(
-            &lookup_path(&t.id, "contact", "email", "ada@example.com", ANALYTICS),
-            &t.owner,
-        )
-        .await;
+    let resp = owner_lookup(&srv, &t, "contact", "email", "ada@example.com", ANALYTICS).await;
     let err = assert_error(&resp, StatusCode::FORBIDDEN, "purpose_not_allowed");
     assert!(
         err["message"]
@@ -366,18 +344,15 @@ async fn lookup_errors() {
             .contains(ANALYTICS),
         "{err}"
     );
-    let resp = srv
-        .get(
-            &lookup_path(
-                &t.id,
-                "contact",
-                "email",
-                "ada@example.com",
-                "not a purpose",
-            ),
-            &t.owner,
-        )
-        .await;
+    let resp = owner_lookup(
+        &srv,
+        &t,
+        "contact",
+        "email",
+        "ada@example.com",
+        "not a purpose",
+    )
+    .await;
     assert_field_error(&resp, StatusCode::BAD_REQUEST, "invalid_purpose", "purpose");
     let resp = srv
         .get(

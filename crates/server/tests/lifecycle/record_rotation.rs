@@ -130,14 +130,7 @@ async fn record_rotation_under_concurrent_reads_and_writes_fails_no_request() {
         }));
     }
 
-    let (status, body) = srv
-        .post(
-            "/v1/keys/rotate-records",
-            &srv.operator,
-            json!({"tenant": t.id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let body = srv.rotate_records(&t.id).await;
     let jobs = body["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 1, "{body}");
     assert_eq!(jobs[0]["tenant"], t.id);
@@ -145,14 +138,7 @@ async fn record_rotation_under_concurrent_reads_and_writes_fails_no_request() {
     let total = jobs[0]["records_total"].as_u64().unwrap();
     assert!(total >= (SUBJECTS * RECORDS_PER_SUBJECT) as u64, "{body}");
     // Asking again while it runs returns the same job instead of starting a second one.
-    let (status, again) = srv
-        .post(
-            "/v1/keys/rotate-records",
-            &srv.operator,
-            json!({"tenant": t.id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    let again = srv.rotate_records(&t.id).await;
     if again["jobs"][0]["status"] == "running" {
         assert_eq!(again["jobs"][0]["id"], jobs[0]["id"]);
     }
@@ -228,12 +214,7 @@ async fn record_rotation_under_concurrent_reads_and_writes_fails_no_request() {
     assert_eq!(hits.as_array().unwrap().len(), 1);
 
     // The tenant's audit log shows the job starting (with the operator as actor) and ending.
-    let (_, page) = srv
-        .get(
-            &format!("/v1/tenants/{}/audit?action=key_rotate", t.id),
-            &t.owner,
-        )
-        .await;
+    let page = srv.tenant_audit(&t, "action=key_rotate").await;
     let events = page["events"].as_array().unwrap();
     let phases: Vec<&str> = events
         .iter()
@@ -251,14 +232,7 @@ async fn record_rotation_under_concurrent_reads_and_writes_fails_no_request() {
     assert!(report.tree_size > 0);
 
     // A second rotation moves everything to version 3.
-    let (status, _) = srv
-        .post(
-            "/v1/keys/rotate-records",
-            &srv.operator,
-            json!({"tenant": t.id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    srv.rotate_records(&t.id).await;
     srv.wait_for_record_job(&t.id).await;
     for (subject_version, record_version) in versions(&srv.store, tenant, &ids).await {
         assert_eq!((subject_version, record_version), (3, 3));
@@ -407,15 +381,7 @@ async fn tenant_key_rotation_waits_for_a_record_rotation_and_erasure_takes_retir
         .unwrap();
     assert_eq!(srv.store.retired_key_count(Some(tenant)).await.unwrap(), 1);
     // The record, sealed under the retired version 1, still reads.
-    let (status, body) = srv
-        .get(
-            &format!(
-                "/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service",
-                t.id
-            ),
-            &t.owner,
-        )
-        .await;
+    let (status, body) = srv.read_for_service(&t, &s, &r).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["fields"]["name"], "X");
     // A tenant key rotation now would strand the retired key: refused with a reason.

@@ -32,8 +32,7 @@ async fn rotation_under_concurrent_reads_and_writes_fails_no_request() {
         workers.push(tokio::spawn(async move {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) || n < 5 {
-                let read = format!("/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service", t.id);
-                let (status, body) = srv.get(&read, &t.owner).await;
+                let (status, body) = srv.read_for_service(&t, &s, &r).await;
                 assert_eq!(status, StatusCode::OK, "read failed during rotation: {body}");
                 let (status, body) = srv
                     .post(
@@ -85,15 +84,7 @@ async fn rotation_under_concurrent_reads_and_writes_fails_no_request() {
     // No subject created during a rotation was stranded under a destroyed key.
     for c in creators {
         for (s, r) in c.await.unwrap() {
-            let (status, body) = srv
-                .get(
-                    &format!(
-                        "/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service",
-                        t.id
-                    ),
-                    &t.owner,
-                )
-                .await;
+            let (status, body) = srv.read_for_service(&t, &s, &r).await;
             assert_eq!(
                 status,
                 StatusCode::OK,
@@ -111,15 +102,7 @@ async fn rotation_under_concurrent_reads_and_writes_fails_no_request() {
 
     // Everything is still readable, and the blind index still finds what it found before.
     for (i, (s, r)) in subjects.iter().enumerate() {
-        let (status, body) = srv
-            .get(
-                &format!(
-                    "/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service",
-                    t.id
-                ),
-                &t.owner,
-            )
-            .await;
+        let (status, body) = srv.read_for_service(&t, &s, &r).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["fields"]["name"], format!("N{i}"));
     }
@@ -209,12 +192,7 @@ async fn a_key_rotation_is_in_the_tenants_audit_log() {
         .post("/v1/keys/rotate", &srv.operator, json!({"tenant": t.id}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (_, page) = srv
-        .get(
-            &format!("/v1/tenants/{}/audit?action=key_rotate", t.id),
-            &t.owner,
-        )
-        .await;
+    let page = srv.tenant_audit(&t, "action=key_rotate").await;
     let events = page["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{page}");
     assert_eq!(events[0]["detail"]["scope"], "tenant");

@@ -666,13 +666,7 @@ async fn owners_and_admins_issue_password_resets_by_role_order_and_never_for_sha
     .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     // The tenant's log says who issued what for whom, never the token.
-    let (st, log) = srv
-        .get(
-            &format!("/v1/tenants/{}/audit?action=user_update", t.id),
-            &t.owner,
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{log}");
+    let log = srv.tenant_audit(&t, "action=user_update").await;
     let events = log["events"].as_array().unwrap();
     let allowed = events.iter().filter(|e| e["outcome"] == "allowed").count();
     assert_eq!(allowed, 2, "{log}");

@@ -62,13 +62,7 @@ async fn support_reads_only_under_an_approved_live_grant_and_the_tenant_sees_it(
     .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // The tenant's audit log names the grant, and the list counts its uses.
-    let (st, log) = srv
-        .get(
-            &format!("/v1/tenants/{}/audit?action=record_read", t.id),
-            &t.owner,
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{log}");
+    let log = srv.tenant_audit(&t, "action=record_read").await;
     let actor = format!("user:{}/grant:{grant}", sup.id);
     assert!(
         log["events"]
@@ -210,12 +204,6 @@ async fn break_glass_opens_at_once_and_notifies() {
     )
     .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, log) = srv
-        .get(
-            &format!("/v1/tenants/{}/audit?action=grant_request", t.id),
-            &t.owner,
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK);
+    let log = srv.tenant_audit(&t, "action=grant_request").await;
     assert_eq!(log["events"][0]["detail"]["break_glass"], true, "{log}");
 }

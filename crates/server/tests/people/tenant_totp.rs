@@ -295,13 +295,7 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     assert_eq!(st, StatusCode::OK, "{b}");
 
     // Every change, and the refusals, are in the tenant's log with the old and new value.
-    let (st, log) = srv
-        .get(
-            &format!("/v1/tenants/{}/audit?action=tenant_settings_update", t.id),
-            &t.owner,
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{log}");
+    let log = srv.tenant_audit(&t, "action=tenant_settings_update").await;
     let events = log["events"].as_array().unwrap();
     let mut seen: Vec<(String, bool, bool)> = events
         .iter()

@@ -1,0 +1,22 @@
+// The people suite's module list, shared by both backends: `people_sqlite.rs` and
+// `people_postgres.rs` each `include!` this file after defining their backend's `options()`.
+// Modules only one backend has (`sqlite_*`) stay in that entry file. Inside an included
+// file `#[path]` is relative to this directory, hence the bare file names.
+
+#[path = "common.rs"]
+mod common;
+
+#[path = "login.rs"]
+mod login;
+#[path = "members.rs"]
+mod members;
+#[path = "sessions.rs"]
+mod sessions;
+#[path = "support.rs"]
+mod support;
+#[path = "table.rs"]
+mod table;
+#[path = "tenant_totp.rs"]
+mod tenant_totp;
+#[path = "totp.rs"]
+mod totp;
