@@ -150,6 +150,16 @@ pub fn policy_with_quick_denial_alerts() -> String {
     )
 }
 
+/// `opts` with the policy of [`policy_with_quick_denial_alerts`]: the alert, incident and
+/// webhook suites all start their servers this way to make real alerts quickly.
+#[must_use]
+pub fn with_quick_denial_alerts(opts: crate::Options) -> crate::Options {
+    crate::Options {
+        policy: Some(policy_with_quick_denial_alerts()),
+        ..opts
+    }
+}
+
 /// The actions of the tenant's audit view, oldest first (at most 1,000), as its owner sees
 /// them.
 ///

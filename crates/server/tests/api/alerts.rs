@@ -11,12 +11,7 @@ use crate::common::{NO_SUCH_ID, assert_error};
 
 /// The example policy with repeated denials lowered to 3 in 5 minutes, to keep tests short.
 async fn server() -> TestServer {
-    let policy = ward_testkit::api::policy_with_quick_denial_alerts();
-    TestServer::start_with(ward_testkit::Options {
-        policy: Some(policy),
-        ..crate::options()
-    })
-    .await
+    TestServer::start_with(ward_testkit::api::with_quick_denial_alerts(crate::options())).await
 }
 
 /// `n` denied reads of the tenant's audit log by a member key.

@@ -7,20 +7,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::Duration;
-use ward_testkit::api::tenant_actions;
-use ward_testkit::{Options, TenantFixture, TestServer};
+use ward_testkit::api::{tenant_actions, with_quick_denial_alerts};
+use ward_testkit::{TenantFixture, TestServer};
 
-/// The suite's options with repeated denials lowered to 3 in 5 minutes (to make real alerts).
-fn options() -> Options {
-    let policy = ward_testkit::api::policy_with_quick_denial_alerts();
-    Options {
-        policy: Some(policy),
-        ..crate::options()
-    }
-}
-
+/// A server on the suite's options with repeated denials lowered to 3 in 5 minutes (to make
+/// real alerts).
 async fn server() -> TestServer {
-    TestServer::start_with(options()).await
+    TestServer::start_with(with_quick_denial_alerts(crate::options())).await
 }
 
 /// Three denied reads of the tenant's audit log by a member key open a `repeated_denials`

@@ -14,11 +14,7 @@ use crate::receiver::Receiver;
 
 /// The suite's options with repeated denials lowered to 3 in 5 minutes.
 fn options() -> Options {
-    let policy = ward_testkit::api::policy_with_quick_denial_alerts();
-    Options {
-        policy: Some(policy),
-        ..crate::options()
-    }
+    ward_testkit::api::with_quick_denial_alerts(crate::options())
 }
 
 async fn server() -> TestServer {
