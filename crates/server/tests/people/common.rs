@@ -133,6 +133,25 @@ pub(crate) async fn call(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// The session's write of a contact record for subject `s` (with the CSRF header): the
+/// role and grant tests check who may write by this one request.
+pub(crate) async fn write_contact(
+    srv: &TestServer,
+    session: &Session,
+    t: &TenantFixture,
+    s: &str,
+) -> (StatusCode, Value) {
+    call(
+        srv,
+        session,
+        Method::POST,
+        &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
+        Some(json!({ "collection": "contact", "fields": contact() })),
+        true,
+    )
+    .await
+}
+
 pub(crate) fn contact() -> Value {
     json!({
         "name": "Ada Lovelace",

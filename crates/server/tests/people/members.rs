@@ -92,15 +92,7 @@ async fn an_invited_member_logs_in_reads_for_a_purpose_and_is_refused_what_the_r
     .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
     // Members write records but manage no keys, users or rights.
-    let (st, b) = call(
-        &srv,
-        &session,
-        Method::POST,
-        &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
-        Some(json!({ "collection": "contact", "fields": contact() })),
-        true,
-    )
-    .await;
+    let (st, b) = write_contact(&srv, &session, &t, &s).await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
     let (st, b) = call(
         &srv,
@@ -126,15 +118,7 @@ async fn an_invited_member_logs_in_reads_for_a_purpose_and_is_refused_what_the_r
     let (_, aud) = join(&srv, &t, "avi@example.com", "auditor", json!({})).await;
     let (st, _) = call(&srv, &aud, Method::GET, &read, None, false).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = call(
-        &srv,
-        &aud,
-        Method::POST,
-        &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
-        Some(json!({ "collection": "contact", "fields": contact() })),
-        true,
-    )
-    .await;
+    let (st, _) = write_contact(&srv, &aud, &t, &s).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     // The tenant's log has the invitation, its claim and the member's read, by the user.
     let (st, log) = call(

@@ -51,15 +51,7 @@ async fn support_reads_only_under_an_approved_live_grant_and_the_tenant_sees_it(
     assert_eq!(st, StatusCode::OK, "{rec}");
     assert_eq!(rec["fields"]["name"], "Ada Lovelace");
     // Outside the grant's scope: a write.
-    let (st, _) = call(
-        &srv,
-        &session,
-        Method::POST,
-        &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
-        Some(json!({ "collection": "contact", "fields": contact() })),
-        true,
-    )
-    .await;
+    let (st, _) = write_contact(&srv, &session, &t, &s).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // The tenant's audit log names the grant, and the list counts its uses.
     let log = srv.tenant_audit(&t, "action=record_read").await;
