@@ -3,15 +3,33 @@
 //! deadline must be kept, and a hold must defer it for as long as the hold lasts.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use time::Duration;
 use time::macros::{date, datetime};
+use ward_testkit::{TenantFixture, TestServer};
 
 use crate::retention::{read, travel, visit_fields};
 use crate::support::{
     ANALYTICS, ESSENTIAL, RECRUITMENT, SECURITY, YEAR_DAYS, assert_error, at, audit, counts, days,
     hold, id, record_path, run_retention, tally, write,
 };
+
+/// Checks record `r` of subject `s` reads as gone (404 `not_found`) for `purpose`: each
+/// deadline below is checked this way the moment it passes.
+async fn assert_expired(srv: &TestServer, t: &TenantFixture, s: &str, r: &str, purpose: &str) {
+    assert_error(
+        &read(srv, t, s, r, purpose).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+/// Runs a retention sweep and checks what it did to `collection` of tenant `t`: the steps of
+/// the rules below each end with one sweep and its tally.
+async fn assert_swept(srv: &TestServer, t: &TenantFixture, collection: &str, expected: Value) {
+    let report = run_retention(srv, false).await;
+    assert_eq!(counts(&report, &t.id, collection), &expected, "{report}");
+}
 
 #[tokio::test]
 async fn customer_records_expire_ninety_days_after_the_contract_ends() {
@@ -74,33 +92,15 @@ async fn customer_records_expire_ninety_days_after_the_contract_ends() {
 
     // 2026-01-31: only the contract that ended last year has expired.
     travel(&srv, datetime!(2026-01-31 00:00 UTC));
-    assert_error(
-        &read(&srv, &t, &s, &id(&ended), ESSENTIAL).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
-    let report = run_retention(&srv, false).await;
-    assert_eq!(
-        counts(&report, &t.id, "customer_record"),
-        &tally(0, 1, 0),
-        "{report}"
-    );
+    assert_expired(&srv, &t, &s, &id(&ended), ESSENTIAL).await;
+    assert_swept(&srv, &t, "customer_record", tally(0, 1, 0)).await;
 
     // 90 days after creation: the open-ended one goes; the February contract is still live.
     travel(&srv, created + days(90));
-    assert_error(
-        &read(&srv, &t, &s, &id(&open_ended), ESSENTIAL).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
+    assert_expired(&srv, &t, &s, &id(&open_ended), ESSENTIAL).await;
     let (st, rec) = read(&srv, &t, &s, &id(&ending), ESSENTIAL).await;
     assert_eq!(st, StatusCode::OK, "{rec}");
-    let report = run_retention(&srv, false).await;
-    assert_eq!(
-        counts(&report, &t.id, "customer_record"),
-        &tally(0, 1, 0),
-        "{report}"
-    );
+    assert_swept(&srv, &t, "customer_record", tally(0, 1, 0)).await;
 
     travel(&srv, ending_expiry - Duration::seconds(1));
     assert_eq!(
@@ -109,17 +109,8 @@ async fn customer_records_expire_ninety_days_after_the_contract_ends() {
     );
     assert_eq!(run_retention(&srv, false).await["tenants"], json!({}));
     travel(&srv, ending_expiry);
-    assert_error(
-        &read(&srv, &t, &s, &id(&ending), ESSENTIAL).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
-    let report = run_retention(&srv, false).await;
-    assert_eq!(
-        counts(&report, &t.id, "customer_record"),
-        &tally(0, 1, 0),
-        "{report}"
-    );
+    assert_expired(&srv, &t, &s, &id(&ending), ESSENTIAL).await;
+    assert_swept(&srv, &t, "customer_record", tally(0, 1, 0)).await;
 }
 
 #[tokio::test]
@@ -144,11 +135,7 @@ async fn job_applications_are_deleted_two_years_after_the_application() {
     );
     assert_eq!(run_retention(&srv, false).await["tenants"], json!({}));
     travel(&srv, expires + days(1));
-    assert_error(
-        &read(&srv, &t, &s, &id(&app), RECRUITMENT).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
+    assert_expired(&srv, &t, &s, &id(&app), RECRUITMENT).await;
     let report = run_retention(&srv, false).await;
     assert_eq!(
         report["tenants"],
@@ -187,11 +174,7 @@ async fn server_logs_are_deleted_after_fourteen_days() {
     );
     assert_eq!(run_retention(&srv, false).await["tenants"], json!({}));
     srv.clock.advance(days(1));
-    assert_error(
-        &read(&srv, &t, &s, &id(&log), SECURITY).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
+    assert_expired(&srv, &t, &s, &id(&log), SECURITY).await;
     let report = run_retention(&srv, false).await;
     assert_eq!(
         report["tenants"],
@@ -220,17 +203,8 @@ async fn a_litigation_hold_keeps_expired_records_until_it_ends() {
         "the free subject's visit goes, the held one stays: {report}"
     );
     // Held, but still expired for readers.
-    assert_error(
-        &read(&srv, &t, &held, &hv, ANALYTICS).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
-    let report = run_retention(&srv, false).await;
-    assert_eq!(
-        counts(&report, &t.id, "browser_visit"),
-        &tally(0, 0, 1),
-        "{report}"
-    );
+    assert_expired(&srv, &t, &held, &hv, ANALYTICS).await;
+    assert_swept(&srv, &t, "browser_visit", tally(0, 0, 1)).await;
 
     travel(&srv, until + Duration::seconds(1));
     let report = run_retention(&srv, false).await;

@@ -102,7 +102,7 @@ async fn rotation_under_concurrent_reads_and_writes_fails_no_request() {
 
     // Everything is still readable, and the blind index still finds what it found before.
     for (i, (s, r)) in subjects.iter().enumerate() {
-        let (status, body) = srv.read_for_service(&t, &s, &r).await;
+        let (status, body) = srv.read_for_service(&t, s, r).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["fields"]["name"], format!("N{i}"));
     }
