@@ -9,6 +9,23 @@ fn keys_path(t: &str) -> String {
     format!("/v1/tenants/{t}/keys")
 }
 
+/// The id of one entry of `GET …/keys`: the tests below revoke keys by the id they read.
+fn id_of(key: &Value) -> String {
+    key["id"].as_str().expect("id").to_owned()
+}
+
+/// `DELETE` of key `id` of `tenant` with `token`: a revocation, the request most tests here
+/// make.
+async fn revoke(
+    srv: &ward_testkit::TestServer,
+    tenant: &str,
+    id: &str,
+    token: &str,
+) -> (StatusCode, Value) {
+    srv.delete(&format!("{}/{id}", keys_path(tenant)), token)
+        .await
+}
+
 #[tokio::test]
 async fn owner_issues_every_role_and_the_token_is_shown_once() {
     let srv = crate::start().await;
@@ -92,14 +109,9 @@ async fn operator_lists_and_revokes_keys_but_never_issues_one() {
     let (st, keys) = srv.get(&keys_path(&t.id), &srv.operator).await;
     assert_eq!(st, StatusCode::OK, "{keys}");
     assert_eq!(keys.as_array().map(Vec::len), Some(2), "{keys}");
-    let admin_id = item(&keys, "role", "admin")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let admin_id = id_of(item(&keys, "role", "admin"));
     // Taking access away stays possible (a leaked key, an incident).
-    let resp = srv
-        .delete(&format!("{}/{admin_id}", keys_path(&t.id)), &srv.operator)
-        .await;
+    let resp = revoke(&srv, &t.id, &admin_id, &srv.operator).await;
     assert_eq!(resp.0, StatusCode::NO_CONTENT, "{}", resp.1);
     let resp = srv.get(&format!("/v1/tenants/{}", t.id), &admin).await;
     assert_error(&resp, StatusCode::UNAUTHORIZED, "unauthenticated");
@@ -149,10 +161,7 @@ async fn members_and_auditors_cannot_manage_keys() {
     let member = srv.key(&t.id, &t.owner, "member", &[ESSENTIAL]).await;
     let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
     let (_, keys) = srv.get(&keys_path(&t.id), &t.owner).await;
-    let owner_id = item(&keys, "role", "owner")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let owner_id = id_of(item(&keys, "role", "owner"));
     for token in [&member, &auditor] {
         for role in ["owner", "admin", "member", "auditor"] {
             let purposes: &[&str] = if role == "member" { &[ESSENTIAL] } else { &[] };
@@ -167,9 +176,7 @@ async fn members_and_auditors_cannot_manage_keys() {
         }
         let resp = srv.get(&keys_path(&t.id), token).await;
         assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
-        let resp = srv
-            .delete(&format!("{}/{owner_id}", keys_path(&t.id)), token)
-            .await;
+        let resp = revoke(&srv, &t.id, &owner_id, token).await;
         assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
     }
     // Still one owner, still working, and no key was added.
@@ -262,18 +269,11 @@ async fn revoking_unknown_or_foreign_keys_is_404() {
     let b = srv.tenant("B").await;
     let b_admin = srv.key(&b.id, &b.owner, "admin", &[]).await;
     let (_, b_keys) = srv.get(&keys_path(&b.id), &b.owner).await;
-    let b_admin_id = item(&b_keys, "role", "admin")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let b_admin_id = id_of(item(&b_keys, "role", "admin"));
     // A key id of tenant B through tenant A's path.
-    let resp = srv
-        .delete(&format!("{}/{b_admin_id}", keys_path(&a.id)), &a.owner)
-        .await;
+    let resp = revoke(&srv, &a.id, &b_admin_id, &a.owner).await;
     assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
-    let resp = srv
-        .delete(&format!("{}/{NO_SUCH_ID}", keys_path(&a.id)), &a.owner)
-        .await;
+    let resp = revoke(&srv, &a.id, NO_SUCH_ID, &a.owner).await;
     assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
     let resp = srv
         .delete(&format!("{}/not-a-uuid", keys_path(&a.id)), &a.owner)
@@ -326,9 +326,7 @@ async fn a_key_manages_only_keys_of_its_role_or_below() {
     let admin = srv.key(&t.id, &t.owner, "admin", &[]).await;
     let owner_id = key_id(&srv, &t.id, &t.owner, "owner").await;
     // An admin cannot revoke an owner key.
-    let resp = srv
-        .delete(&format!("{}/{owner_id}", keys_path(&t.id)), &admin)
-        .await;
+    let resp = revoke(&srv, &t.id, &owner_id, &admin).await;
     let err = assert_error(&resp, StatusCode::FORBIDDEN, "role_not_permitted");
     assert!(
         err["message"]
@@ -356,9 +354,7 @@ async fn a_key_manages_only_keys_of_its_role_or_below() {
         .to_owned();
     let member_id = key_id(&srv, &t.id, &t.owner, "member").await;
     for id in [&admin2_id, &member_id] {
-        let resp = srv
-            .delete(&format!("{}/{id}", keys_path(&t.id)), &admin)
-            .await;
+        let resp = revoke(&srv, &t.id, &id, &admin).await;
         assert_eq!(resp.0, StatusCode::NO_CONTENT, "{}", resp.1);
     }
     for token in [&admin2, &member] {
@@ -374,9 +370,7 @@ async fn a_key_manages_only_keys_of_its_role_or_below() {
         .map(|k| k["id"].as_str().expect("id").to_owned())
         .find(|id| *id != owner_id)
         .expect("second owner");
-    let resp = srv
-        .delete(&format!("{}/{owner2_id}", keys_path(&t.id)), &t.owner)
-        .await;
+    let resp = revoke(&srv, &t.id, &owner2_id, &t.owner).await;
     assert_eq!(resp.0, StatusCode::NO_CONTENT, "{}", resp.1);
     let resp = srv.get(&format!("/v1/tenants/{}", t.id), &owner2).await;
     assert_error(&resp, StatusCode::UNAUTHORIZED, "unauthenticated");
@@ -415,9 +409,7 @@ async fn nobody_revokes_the_last_owner_key() {
     let t = srv.tenant("Last").await;
     let owner_id = key_id(&srv, &t.id, &t.owner, "owner").await;
     for token in [&t.owner, &srv.operator] {
-        let resp = srv
-            .delete(&format!("{}/{owner_id}", keys_path(&t.id)), token)
-            .await;
+        let resp = revoke(&srv, &t.id, &owner_id, token).await;
         let err = assert_error(&resp, StatusCode::CONFLICT, "last_owner");
         assert!(
             err["message"]
@@ -433,14 +425,10 @@ async fn nobody_revokes_the_last_owner_key() {
     assert_eq!(denied.len(), 2, "{denied:?}");
     // With a second owner, the first may go; then the second is the last.
     let owner2 = srv.key(&t.id, &t.owner, "owner", &[]).await;
-    let resp = srv
-        .delete(&format!("{}/{owner_id}", keys_path(&t.id)), &owner2)
-        .await;
+    let resp = revoke(&srv, &t.id, &owner_id, &owner2).await;
     assert_eq!(resp.0, StatusCode::NO_CONTENT, "{}", resp.1);
     let owner2_id = key_id(&srv, &t.id, &owner2, "owner").await;
-    let resp = srv
-        .delete(&format!("{}/{owner2_id}", keys_path(&t.id)), &owner2)
-        .await;
+    let resp = revoke(&srv, &t.id, &owner2_id, &owner2).await;
     assert_error(&resp, StatusCode::CONFLICT, "last_owner");
 }
 
