@@ -354,7 +354,7 @@ async fn a_key_manages_only_keys_of_its_role_or_below() {
         .to_owned();
     let member_id = key_id(&srv, &t.id, &t.owner, "member").await;
     for id in [&admin2_id, &member_id] {
-        let resp = revoke(&srv, &t.id, &id, &admin).await;
+        let resp = revoke(&srv, &t.id, id, &admin).await;
         assert_eq!(resp.0, StatusCode::NO_CONTENT, "{}", resp.1);
     }
     for token in [&admin2, &member] {
