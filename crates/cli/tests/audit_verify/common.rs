@@ -140,6 +140,16 @@ pub(crate) fn ward(args: &[&str]) -> Output {
     ward_testkit::cli::logged(args, out)
 }
 
+/// What `ward audit verify` answers for a fresh copy of the master data directory after
+/// `edit` changed its database, as someone with write access to the file would.
+pub(crate) fn verify_tampered(m: &Master, edit: impl FnOnce(&Db)) -> Output {
+    let dir = fresh(m);
+    let pool = db(dir.path());
+    edit(&pool);
+    drop(pool);
+    verify(dir.path(), &[])
+}
+
 pub(crate) fn verify(dir: &Path, extra: &[&str]) -> Output {
     let d = dir.display().to_string();
     let mut args = vec!["audit", "verify", "--data-dir", d.as_str(), "--quiet"];

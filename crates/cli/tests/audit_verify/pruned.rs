@@ -1,7 +1,9 @@
 //! Logs pruned by retention, because a prune removes the start of the chain and the verifier
 //! must still accept an honest prune at a checkpoint while catching edits and forged frontiers.
 
-use crate::common::{assert_fails_at, db, fresh, master, row, set_row, stdout, verify};
+use crate::common::{
+    assert_fails_at, db, fresh, master, row, set_row, stdout, verify, verify_tampered,
+};
 
 #[tokio::test]
 async fn log_pruned_at_a_checkpoint_still_verifies() {
@@ -27,30 +29,28 @@ async fn log_pruned_at_a_checkpoint_still_verifies() {
 #[tokio::test]
 async fn log_pruned_off_a_checkpoint_boundary_is_named() {
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    pool.execute("DELETE FROM audit_events WHERE idx < 5", []);
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), 0);
+    let out = verify_tampered(&m, |pool| {
+        pool.execute("DELETE FROM audit_events WHERE idx < 5", []);
+    });
+    assert_fails_at(&out, 0);
 }
 
 #[tokio::test]
 async fn pruned_log_with_an_edit_after_the_boundary_is_named() {
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    pool.execute(
-        "DELETE FROM audit_events WHERE idx < ?1",
-        rusqlite::params![i64::try_from(m.size1).unwrap()],
-    );
-    let idx = i64::try_from(m.size1 + 1).unwrap();
-    let r = row(&pool, idx);
-    let edited = String::from_utf8(r.event)
-        .unwrap()
-        .replacen("\"allowed\"", "\"denied\"", 1);
-    set_row(&pool, idx, edited.as_bytes(), &r.chain);
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), m.size1 + 1);
+    let out = verify_tampered(&m, |pool| {
+        pool.execute(
+            "DELETE FROM audit_events WHERE idx < ?1",
+            rusqlite::params![i64::try_from(m.size1).unwrap()],
+        );
+        let idx = i64::try_from(m.size1 + 1).unwrap();
+        let r = row(pool, idx);
+        let edited = String::from_utf8(r.event)
+            .unwrap()
+            .replacen("\"allowed\"", "\"denied\"", 1);
+        set_row(pool, idx, edited.as_bytes(), &r.chain);
+    });
+    assert_fails_at(&out, m.size1 + 1);
 }
 
 #[tokio::test]

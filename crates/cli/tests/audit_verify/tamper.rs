@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     FORGED_EVENT, assert_fails_at, db, first_bad_index, fresh, insert_row, master, row, set_row,
-    shift_up, stdout, verify,
+    shift_up, stdout, verify, verify_tampered,
 };
 
 #[tokio::test]
@@ -30,61 +30,56 @@ async fn clean_log_verifies() {
 #[tokio::test]
 async fn edited_event_is_named() {
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    let r = row(&pool, 7);
-    let text = String::from_utf8(r.event.clone()).unwrap();
-    assert!(text.contains("\"allowed\""), "{text}");
-    let edited = text.replacen("\"allowed\"", "\"denied\"", 1);
-    set_row(&pool, 7, edited.as_bytes(), &r.chain);
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), 7);
+    let out = verify_tampered(&m, |pool| {
+        let r = row(pool, 7);
+        let text = String::from_utf8(r.event.clone()).unwrap();
+        assert!(text.contains("\"allowed\""), "{text}");
+        let edited = text.replacen("\"allowed\"", "\"denied\"", 1);
+        set_row(pool, 7, edited.as_bytes(), &r.chain);
+    });
+    assert_fails_at(&out, 7);
 }
 
 #[tokio::test]
 async fn one_changed_byte_is_named() {
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    let idx = i64::try_from(m.size1 + 2).unwrap();
-    let mut r = row(&pool, idx);
-    let last = r.event.len() - 2;
-    r.event[last] ^= 0x20;
-    set_row(&pool, idx, &r.event, &r.chain);
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), m.size1 + 2);
+    let out = verify_tampered(&m, |pool| {
+        let idx = i64::try_from(m.size1 + 2).unwrap();
+        let mut r = row(pool, idx);
+        let last = r.event.len() - 2;
+        r.event[last] ^= 0x20;
+        set_row(pool, idx, &r.event, &r.chain);
+    });
+    assert_fails_at(&out, m.size1 + 2);
 }
 
 #[tokio::test]
 async fn deleted_event_is_named() {
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    let done = pool.execute("DELETE FROM audit_events WHERE idx = 7", []);
-    assert_eq!(done, 1);
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), 7);
+    let out = verify_tampered(&m, |pool| {
+        let done = pool.execute("DELETE FROM audit_events WHERE idx = 7", []);
+        assert_eq!(done, 1);
+    });
+    assert_fails_at(&out, 7);
 }
 
 #[tokio::test]
 async fn deleted_first_event_is_named() {
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    pool.execute("DELETE FROM audit_events WHERE idx = 0", []);
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), 0);
+    let out = verify_tampered(&m, |pool| {
+        pool.execute("DELETE FROM audit_events WHERE idx = 0", []);
+    });
+    assert_fails_at(&out, 0);
 }
 
 #[tokio::test]
 async fn inserted_forged_event_is_named() {
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    shift_up(&pool, 7);
-    insert_row(&pool, 7, FORGED_EVENT, &[0x5a; 32]);
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), 7);
+    let out = verify_tampered(&m, |pool| {
+        shift_up(pool, 7);
+        insert_row(pool, 7, FORGED_EVENT, &[0x5a; 32]);
+    });
+    assert_fails_at(&out, 7);
 }
 
 #[tokio::test]
@@ -93,52 +88,48 @@ async fn duplicated_event_is_named_where_the_log_first_differs() {
     // filter columns (time, tenant, actor, ...) are not the event's, and the verifier checks
     // them too, so the forged row itself is named.
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    let r = row(&pool, 7);
-    shift_up(&pool, 7);
-    insert_row(&pool, 7, &r.event, &r.chain);
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), 7);
+    let out = verify_tampered(&m, |pool| {
+        let r = row(pool, 7);
+        shift_up(pool, 7);
+        insert_row(pool, 7, &r.event, &r.chain);
+    });
+    assert_fails_at(&out, 7);
 }
 
 #[tokio::test]
 async fn event_appended_after_the_last_checkpoint_is_named() {
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    insert_row(
-        &pool,
-        i64::try_from(m.total).unwrap(),
-        FORGED_EVENT,
-        &[0x11; 32],
-    );
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), m.total);
+    let out = verify_tampered(&m, |pool| {
+        insert_row(
+            pool,
+            i64::try_from(m.total).unwrap(),
+            FORGED_EVENT,
+            &[0x11; 32],
+        );
+    });
+    assert_fails_at(&out, m.total);
 }
 
 #[tokio::test]
 async fn reordered_events_are_named() {
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    let (r5, r6) = (row(&pool, 5), row(&pool, 6));
-    set_row(&pool, 5, &r6.event, &r6.chain);
-    set_row(&pool, 6, &r5.event, &r5.chain);
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), 5);
+    let out = verify_tampered(&m, |pool| {
+        let (r5, r6) = (row(pool, 5), row(pool, 6));
+        set_row(pool, 5, &r6.event, &r6.chain);
+        set_row(pool, 6, &r5.event, &r5.chain);
+    });
+    assert_fails_at(&out, 5);
 }
 
 #[tokio::test]
 async fn reordered_event_contents_are_named() {
     let m = master().await;
-    let dir = fresh(&m);
-    let pool = db(dir.path());
-    let (r5, r6) = (row(&pool, 5), row(&pool, 6));
-    set_row(&pool, 5, &r6.event, &r5.chain);
-    set_row(&pool, 6, &r5.event, &r6.chain);
-    drop(pool);
-    assert_fails_at(&verify(dir.path(), &[]), 5);
+    let out = verify_tampered(&m, |pool| {
+        let (r5, r6) = (row(pool, 5), row(pool, 6));
+        set_row(pool, 5, &r6.event, &r5.chain);
+        set_row(pool, 6, &r5.event, &r6.chain);
+    });
+    assert_fails_at(&out, 5);
 }
 
 #[tokio::test]
