@@ -5,14 +5,13 @@
 //! at once. If any item fails, nothing is written and the error names the item.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
-use ward_crypto::Cipher;
-use ward_store::{Op, TenantRow};
+use ward_store::Op;
 
+use crate::records::{SubjectBasis, SubjectSource};
 use crate::{RequestContext, Result, Vault, VaultError};
 
 /// Most items in one batch.
@@ -115,7 +114,8 @@ impl Vault {
         }
         let mut ops = Vec::new();
         let mut results = Vec::with_capacity(items.len());
-        let mut new_subjects: HashMap<usize, (Uuid, TenantRow, Arc<Cipher>)> = HashMap::new();
+        let mut new_subjects: HashMap<usize, (Uuid, SubjectBasis)> = HashMap::new();
+        let mut read_subjects: HashMap<Uuid, SubjectBasis> = HashMap::new();
         let mut touched = std::collections::HashSet::new();
         for (i, item) in items.into_iter().enumerate() {
             if let BatchItem::UpdateRecord { record, .. } | BatchItem::DeleteRecord { record, .. } =
@@ -132,7 +132,7 @@ impl Vault {
                 ));
             }
             let prepared = self
-                .prepare_item(ctx, tenant, i, item, &mut new_subjects)
+                .prepare_item(ctx, tenant, i, item, &mut new_subjects, &mut read_subjects)
                 .await;
             let (item_ops, result) = prepared.map_err(|e| at_item(i, e))?;
             ops.extend(item_ops);
@@ -148,12 +148,14 @@ impl Vault {
         tenant: Uuid,
         i: usize,
         item: BatchItem,
-        new_subjects: &mut HashMap<usize, (Uuid, TenantRow, Arc<Cipher>)>,
+        new_subjects: &mut HashMap<usize, (Uuid, SubjectBasis)>,
+        read_subjects: &mut HashMap<Uuid, SubjectBasis>,
     ) -> Result<(Vec<Op>, Value)> {
         match item {
             BatchItem::CreateSubject { external_ref } => {
                 let p = self.prepare_subject(ctx, tenant, external_ref).await?;
-                new_subjects.insert(i, (p.out.id, p.tenant, p.cipher));
+                let basis = SubjectBasis::created(&p.tenant, p.cipher);
+                new_subjects.insert(i, (p.out.id, basis));
                 Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
             }
             BatchItem::CreateRecord {
@@ -173,7 +175,7 @@ impl Vault {
                     options: &options,
                 };
                 let p = if let Some(n) = subject.strip_prefix('#') {
-                    let (id, trow, cipher) = n
+                    let (id, basis) = n
                         .parse::<usize>()
                         .ok()
                         .and_then(|n| new_subjects.get(&n))
@@ -184,7 +186,7 @@ impl Vault {
                                 Some("subject"),
                             )
                         })?;
-                    self.prepare_create(ctx, tenant, *id, new, Some((trow, cipher.clone())))
+                    self.prepare_create(ctx, tenant, *id, new, SubjectSource::Given(basis))
                         .await?
                 } else {
                     let id = Uuid::parse_str(&subject).map_err(|_| {
@@ -194,7 +196,8 @@ impl Vault {
                             Some("subject"),
                         )
                     })?;
-                    self.prepare_create(ctx, tenant, id, new, None).await?
+                    self.prepare_create(ctx, tenant, id, new, SubjectSource::Cached(read_subjects))
+                        .await?
                 };
                 Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
             }

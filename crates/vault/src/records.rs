@@ -8,7 +8,7 @@ mod read;
 mod subjects;
 mod write;
 
-pub(crate) use write::tenant_retention_override;
+pub(crate) use write::{SubjectBasis, SubjectSource, tenant_retention_override};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -122,6 +122,37 @@ async fn batch_updates_and_deletes() {
     assert_eq!(all_record_ids(&srv, &t, &s).await, vec![r]);
 }
 
+/// A call's items for one existing subject share one read of it (the vault keeps the subjects
+/// a call read): every record still lands, and a subject the caller cannot see still fails
+/// its item and the whole call.
+#[tokio::test]
+async fn records_for_one_existing_subject_and_a_foreign_one() {
+    let srv = crate::start().await;
+    let t = srv.tenant("BatchSame").await;
+    let s = srv.subject(&t).await;
+    let contact = |i: usize| {
+        json!({ "op": "create_record", "subject": s, "collection": "contact",
+                "fields": { "name": format!("Same {}", letters(i)), "email": format!("{}@example.com", letters(i)) } })
+    };
+    let items: Vec<Value> = (0..5).map(contact).collect();
+    let (st, out) = srv
+        .post(&batch_path(&t.id), &t.owner, json!({ "items": items }))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{out}");
+    assert_eq!(all_record_ids(&srv, &t, &s).await.len(), 5);
+    let other = srv.tenant("BatchForeign").await;
+    let foreign = srv.subject(&other).await;
+    let items = json!({ "items": [
+        contact(5),
+        { "op": "create_record", "subject": foreign, "collection": "contact", "fields": { "name": "Foreign", "email": "foreign@example.com" } },
+        contact(6),
+    ]});
+    let resp = srv.post(&batch_path(&t.id), &t.owner, items).await;
+    assert_error(&resp, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(all_record_ids(&srv, &t, &s).await.len(), 5, "nothing written");
+    assert!(all_record_ids(&srv, &other, &foreign).await.is_empty());
+}
+
 /// `n` in base 26 with the digits a to z.
 fn letters(mut n: usize) -> String {
     let mut out = Vec::new();

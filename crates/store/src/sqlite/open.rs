@@ -10,8 +10,15 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prepared statements kept per connection (the store uses fewer distinct statements).
 pub(super) const STATEMENT_CACHE: usize = 128;
 
-/// Each connection's page cache, in KiB (why not more: see `connect`).
+/// The writer's page cache, in KiB (why not more: see `connect`).
 pub(super) const CACHE_KIB: u32 = 8 << 10;
+
+/// Each read connection's page cache, in KiB. Readers answer point lookups: what pays to
+/// keep is the upper levels of the b-trees they walk, and a page missing from their cache is
+/// a copy from the OS page cache, not a disk read. 8 MiB per reader bought no throughput
+/// that a soak could see (BENCHMARKS.md "Load soak") but made the server's resident memory
+/// grow with the store, times the number of readers.
+pub(super) const READER_CACHE_KIB: u32 = 2 << 10;
 
 /// Idle read connections kept open; more are opened on demand under load.
 pub(super) const IDLE_READERS: usize = 8;
@@ -208,14 +215,19 @@ pub(super) fn connect(path: &Path, access: Access) -> Result<Connection> {
     // FULL: an acknowledged commit survives power loss, not just a process crash.
     // secure_delete: rectified and deleted ciphertext is overwritten, not left in free pages;
     // a corrected value must not be recoverable from the file with the live key.
-    // An 8 MiB page cache (SQLite's default is 2 MiB), not more: when a b-tree split reorders
+    // The writer's 8 MiB page cache (SQLite's default is 2 MiB), not more: when a b-tree split reorders
     // sibling pages, SQLite parks a page at a temporary number past 1 GiB, and the commit that
     // follows scans the cache's whole hash table to drop it. With a 64 MiB writer cache that
     // scan cost a commit about a millisecond (a fifth of the writer's time on audited reads);
-    // the pages a larger cache would keep are in the OS page cache anyway.
+    // the pages a larger cache would keep are in the OS page cache anyway. Readers keep less
+    // (`READER_CACHE_KIB`).
+    let cache_kib = match access {
+        Access::Read => READER_CACHE_KIB,
+        Access::Write => CACHE_KIB,
+    };
     conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; \
-         PRAGMA cache_size = -{CACHE_KIB};"
+         PRAGMA cache_size = -{cache_kib};"
     ))?;
     if access == Access::Write {
         // Checkpointing every 4,000 pages (16 MiB of WAL) rather than SQLite's default 1,000
