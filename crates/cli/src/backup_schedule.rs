@@ -269,13 +269,7 @@ mod tests {
         let srv = TestServer::start().await;
         let t = srv.tenant("Acme").await;
         let s = srv.subject(&t).await;
-        srv.record(
-            &t,
-            &s,
-            "contact",
-            serde_json::json!({"name": "Ada", "email": "ada@example.com"}),
-        )
-        .await;
+        srv.contact(&t, &s, "Ada", "ada@example.com").await;
         let loc = tempfile::tempdir().unwrap();
         let ctx = context(&srv, loc.path());
 
@@ -345,13 +339,7 @@ mod tests {
         let srv = TestServer::start().await;
         let t = srv.tenant("Acme").await;
         let s = srv.subject(&t).await;
-        srv.record(
-            &t,
-            &s,
-            "contact",
-            serde_json::json!({"name": "Ada", "email": "ada@example.com"}),
-        )
-        .await;
+        srv.contact(&t, &s, "Ada", "ada@example.com").await;
         let loc = tempfile::tempdir().unwrap();
         let ctx = context(&srv, loc.path());
         backup_and_prune(&ctx, &srv.vault, &srv.store).await;

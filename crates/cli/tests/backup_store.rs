@@ -219,13 +219,8 @@ async fn a_backup_taken_while_32_writers_run_restores_a_consistent_point_in_time
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) || n < 3 {
                 let s = srv.subject(&t).await;
-                srv.record(
-                    &t,
-                    &s,
-                    "contact",
-                    json!({"name": format!("W{w}-{n}"), "email": "w@example.com"}),
-                )
-                .await;
+                srv.contact(&t, &s, &format!("W{w}-{n}"), "w@example.com")
+                    .await;
                 n += 1;
             }
             n

@@ -7,7 +7,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::json;
 use ward_testkit::TestServer;
 
 fn ward(args: &[&str]) -> Output {
@@ -114,13 +113,7 @@ async fn an_export_file_is_private_and_old_readable_databases_are_tightened() {
     let srv = TestServer::start().await;
     let t = srv.tenant("Acme").await;
     let s = srv.subject(&t).await;
-    srv.record(
-        &t,
-        &s,
-        "contact",
-        json!({"name": "Ada", "email": "ada@example.com"}),
-    )
-    .await;
+    srv.contact(&t, &s, "Ada", "ada@example.com").await;
     let copy = tempfile::tempdir().unwrap();
     std::fs::set_permissions(copy.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     for entry in std::fs::read_dir(srv.dir.path()).unwrap().flatten() {

@@ -46,12 +46,7 @@ async fn one_record_then_stopped() -> Stopped {
     let tenant = srv.tenant("Acme").await;
     let subject = srv.subject(&tenant).await;
     let record = srv
-        .record(
-            &tenant,
-            &subject,
-            "contact",
-            json!({"name": "Ada", "email": "ada@example.com"}),
-        )
+        .contact(&tenant, &subject, "Ada", "ada@example.com")
         .await;
     let operator = srv.operator.clone();
     let copy = tempfile::tempdir().unwrap();
@@ -234,13 +229,8 @@ async fn record_rotation_from_the_command_line_reencrypts_and_destroys_old_keys(
     for i in 0..20 {
         let s = srv.subject(&t).await;
         records.push(
-            srv.record(
-                &t,
-                &s,
-                "contact",
-                json!({"name": format!("Ada {i}"), "email": format!("ada{i}@example.com")}),
-            )
-            .await,
+            srv.contact(&t, &s, &format!("Ada {i}"), &format!("ada{i}@example.com"))
+                .await,
         );
         subjects.push(s);
     }

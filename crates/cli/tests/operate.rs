@@ -29,11 +29,11 @@ impl Deployment {
         let t = srv.tenant("Doctor Co").await;
         for i in 0..4 {
             let s = srv.subject(&t).await;
-            srv.record(
+            srv.contact(
                 &t,
                 &s,
-                "contact",
-                json!({ "name": format!("Doctor Person {i}"), "email": format!("d{i}@example.org") }),
+                &format!("Doctor Person {i}"),
+                &format!("d{i}@example.org"),
             )
             .await;
         }
@@ -43,13 +43,7 @@ impl Deployment {
         assert_eq!(st, 200, "{cp}");
         // A few events after the checkpoint: the tail the doctor verifies.
         let s = srv.subject(&t).await;
-        srv.record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Tail Person", "email": "tail@example.org" }),
-        )
-        .await;
+        srv.contact(&t, &s, "Tail Person", "tail@example.org").await;
         let data = tempfile::tempdir().unwrap();
         let keys = tempfile::tempdir().unwrap();
         private(data.path(), 0o700);

@@ -255,13 +255,7 @@ fn collect_exprs(v: &Value, out: &mut Vec<String>) {
 async fn exercise(srv: &TestServer) {
     let t = srv.tenant("Metrics").await;
     let s = srv.subject(&t).await;
-    srv.record(
-        &t,
-        &s,
-        "contact",
-        json!({"name": "Ada", "email": "ada@example.com"}),
-    )
-    .await;
+    srv.contact(&t, &s, "Ada", "ada@example.com").await;
     let member = srv
         .key(&t.id, &t.owner, "member", &["essential.service"])
         .await;

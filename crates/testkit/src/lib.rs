@@ -435,6 +435,24 @@ impl TestServer {
         b["id"].as_str().expect("record id").to_owned()
     }
 
+    /// Creates a `contact` record with just a name and an email, the record most tests need;
+    /// returns its id.
+    pub async fn contact(
+        &self,
+        tenant: &TenantFixture,
+        subject: &str,
+        name: &str,
+        email: &str,
+    ) -> String {
+        self.record(
+            tenant,
+            subject,
+            "contact",
+            json!({ "name": name, "email": email }),
+        )
+        .await
+    }
+
     /// Starts a record rotation job for `tenant` as the operator and checks it is accepted;
     /// returns the answer (its `jobs`). The rotation and metrics suites both start jobs this way.
     pub async fn rotate_records(&self, tenant: &str) -> Value {

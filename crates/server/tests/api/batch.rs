@@ -95,14 +95,7 @@ async fn batch_creates_subjects_and_records_with_references() {
 async fn batch_updates_and_deletes() {
     let srv = crate::start().await;
     let (t, s, r) = tenant_with_contact(&srv, "BatchUpd").await;
-    let gone = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Gone", "email": "gone@example.com" }),
-        )
-        .await;
+    let gone = srv.contact(&t, &s, "Gone", "gone@example.com").await;
     let items = json!({ "items": [
         { "op": "update_record", "subject": s, "record": r, "purpose": "essential.service", "return_fields": true, "fields": { "name": "Ada King", "company": null } },
         { "op": "delete_record", "subject": s, "record": gone },
@@ -146,22 +139,8 @@ async fn assert_atomic(
     code: &str,
 ) -> Value {
     let s = srv.subject(t).await;
-    let keep = srv
-        .record(
-            t,
-            &s,
-            "contact",
-            json!({ "name": "Keep", "email": "keep@example.com" }),
-        )
-        .await;
-    let doomed = srv
-        .record(
-            t,
-            &s,
-            "contact",
-            json!({ "name": "Doomed", "email": "doomed@example.com" }),
-        )
-        .await;
+    let keep = srv.contact(t, &s, "Keep", "keep@example.com").await;
+    let doomed = srv.contact(t, &s, "Doomed", "doomed@example.com").await;
     let before = read(srv, t, &s, &keep, ESSENTIAL).await;
     // Letters only: a random number in a value could look like a card number.
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -129,14 +129,7 @@ async fn lookup_covers_every_searchable_field_of_the_policy() {
         Vec::<String>::new()
     );
     // The same address in two collections is found only in the one asked for.
-    let dup = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Linus", "email": "linus@example.fi" }),
-        )
-        .await;
+    let dup = srv.contact(&t, &s, "Linus", "linus@example.fi").await;
     assert_eq!(
         lookup_ids(&srv, &t, "contact", "email", "linus@example.fi", ESSENTIAL).await,
         vec![dup]
@@ -161,22 +154,8 @@ async fn lookup_finds_every_subject_sharing_a_value() {
     let t = srv.tenant("Shared").await;
     let a = srv.subject(&t).await;
     let b = srv.subject(&t).await;
-    let ra = srv
-        .record(
-            &t,
-            &a,
-            "contact",
-            json!({ "name": "A", "email": "desk@example.com" }),
-        )
-        .await;
-    let rb = srv
-        .record(
-            &t,
-            &b,
-            "contact",
-            json!({ "name": "B", "email": "Desk@Example.com" }),
-        )
-        .await;
+    let ra = srv.contact(&t, &a, "A", "desk@example.com").await;
+    let rb = srv.contact(&t, &b, "B", "Desk@Example.com").await;
     let (st, hits) =
         owner_lookup(&srv, &t, "contact", "email", "desk@example.com", ESSENTIAL).await;
     assert_eq!(st, StatusCode::OK);

@@ -19,14 +19,7 @@ async fn list_filters_by_collection_and_by_purpose() {
             .await;
         ids.insert(sample.collection, id);
     }
-    let contact2 = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Second", "email": "second@example.com" }),
-        )
-        .await;
+    let contact2 = srv.contact(&t, &s, "Second", "second@example.com").await;
     let cases: &[(&str, Option<&str>, Vec<&str>)] = &[
         // essential.service: contact and customer_record allow it; billing (payment processing),
         // server_log (security) and the others do not.

@@ -84,14 +84,7 @@ async fn optional_fields_may_be_left_out_and_integer_geo_becomes_float() {
     let srv = crate::start().await;
     let t = srv.tenant("Optional").await;
     let s = srv.subject(&t).await;
-    let r = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Bo", "email": "bo@example.org" }),
-        )
-        .await;
+    let r = srv.contact(&t, &s, "Bo", "bo@example.org").await;
     let got = read(&srv, &t, &s, &r, ESSENTIAL).await;
     assert_eq!(
         got["fields"],
@@ -298,14 +291,7 @@ async fn patch_and_delete_of_unknown_records_are_404() {
 async fn delete_then_read_is_404_and_the_record_leaves_lists() {
     let srv = crate::start().await;
     let (t, s, r) = tenant_with_contact(&srv, "Delete").await;
-    let keep = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Keep", "email": "keep@example.com" }),
-        )
-        .await;
+    let keep = srv.contact(&t, &s, "Keep", "keep@example.com").await;
     let (st, body) = srv.delete(&record_path(&t.id, &s, &r), &t.owner).await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
     assert!(body.is_null());

@@ -42,11 +42,11 @@ async fn the_tenant_export_streams_every_subject_once_across_pages() {
     for n in 0..SUBJECTS {
         let s = srv.subject(&t).await;
         if n % 50 == 0 {
-            srv.record(
+            srv.contact(
                 &t,
                 &s,
-                "contact",
-                json!({ "name": format!("Streamed {n}"), "email": format!("s{n}@stream.example") }),
+                &format!("Streamed {n}"),
+                &format!("s{n}@stream.example"),
             )
             .await;
         }

@@ -129,13 +129,7 @@ pub(crate) async fn a_dry_run_reports_and_changes_nothing_then_the_run_anonymize
     .await);
     let quiet = srv.tenant("Quiet Co").await;
     let qs = srv.subject(&quiet).await;
-    srv.record(
-        &quiet,
-        &qs,
-        "contact",
-        json!({ "name": "Q", "email": "q@example.org" }),
-    )
-    .await;
+    srv.contact(&quiet, &qs, "Q", "q@example.org").await;
     srv.clock.advance(days(61));
 
     let dry = run_retention(&srv, true).await;

@@ -28,14 +28,7 @@ async fn contact(
     name: &'static str,
     email: &'static str,
 ) -> Rec {
-    let id = srv
-        .record(
-            tenant,
-            subject,
-            "contact",
-            json!({ "name": name, "email": email }),
-        )
-        .await;
+    let id = srv.contact(tenant, subject, name, email).await;
     Rec {
         tenant: tenant.clone(),
         subject: subject.to_owned(),
