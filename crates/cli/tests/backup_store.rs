@@ -30,11 +30,7 @@ async fn scratch_sqlite(dir: &tempfile::TempDir, name: &str) -> Arc<dyn Store> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_postgres_vault_restores_into_postgres_and_sqlite() {
-    let srv = TestServer::start_with(Options {
-        backend: Backend::Postgres,
-        ..Options::default()
-    })
-    .await;
+    let srv = TestServer::start_with(Options::on(Backend::Postgres)).await;
     let (tenants, written) = populate(&srv).await;
     let loc = tempfile::tempdir().unwrap();
     let r = repo(&[loc.path()], &srv.root_keys, OpenMode::ReadWrite).await;

@@ -7,11 +7,7 @@ use serde_json::json;
 use ward_testkit::{Backend, Options, TestServer};
 
 async fn pair() -> (TestServer, TestServer) {
-    let a = TestServer::start_with(Options {
-        backend: Backend::Postgres,
-        ..Options::default()
-    })
-    .await;
+    let a = TestServer::start_with(Options::on(Backend::Postgres)).await;
     let schema = a.schema.clone().expect("first server owns a schema");
     let b = TestServer::start_with(Options {
         backend: Backend::Postgres,

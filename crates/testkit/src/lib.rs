@@ -75,6 +75,17 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The default options on `backend`: what each suite's SQLite and PostgreSQL entry points
+    /// differ by.
+    pub fn on(backend: Backend) -> Self {
+        Self {
+            backend,
+            ..Self::default()
+        }
+    }
+}
+
 /// A running server and everything a test needs to poke at it.
 pub struct TestServer {
     pub url: String,
