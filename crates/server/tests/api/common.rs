@@ -8,8 +8,8 @@ use ward_testkit::{TenantFixture, TestServer};
 
 pub(crate) use ward_testkit::api::{
     ANALYTICS, ESSENTIAL, LEGAL, MARKETING, RECRUITMENT, SECURITY, assert_error,
-    assert_field_error, enc, item, list_path, lookup_path, read_path, record_path, records_path,
-    rfc3339,
+    assert_error_mentioning, assert_field_error, enc, item, list_path, lookup_path, read_path,
+    record_path, records_path, rfc3339,
 };
 
 /// A well-formed UUID that names nothing.

@@ -139,13 +139,11 @@ async fn list_errors() {
             &t.owner,
         )
         .await;
-    let err = assert_error(&resp, StatusCode::FORBIDDEN, "purpose_not_allowed");
-    assert!(
-        err["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains(ESSENTIAL),
-        "{err}"
+    assert_error_mentioning(
+        &resp,
+        StatusCode::FORBIDDEN,
+        "purpose_not_allowed",
+        ESSENTIAL,
     );
     let resp = srv
         .get(&list_path(&t.id, NO_SUCH_ID, ESSENTIAL), &t.owner)
