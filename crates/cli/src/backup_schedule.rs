@@ -267,8 +267,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn scheduled_backups_and_verifications_are_audited_and_measured() {
         let srv = TestServer::start().await;
-        let t = srv.tenant("Acme").await;
-        let s = srv.subject(&t).await;
+        let (t, s) = srv.tenant_and_subject("Acme").await;
         srv.contact(&t, &s, "Ada", "ada@example.com").await;
         let loc = tempfile::tempdir().unwrap();
         let ctx = context(&srv, loc.path());
@@ -337,8 +336,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_completed_record_rotation_calls_for_a_data_backup() {
         let srv = TestServer::start().await;
-        let t = srv.tenant("Acme").await;
-        let s = srv.subject(&t).await;
+        let (t, s) = srv.tenant_and_subject("Acme").await;
         srv.contact(&t, &s, "Ada", "ada@example.com").await;
         let loc = tempfile::tempdir().unwrap();
         let ctx = context(&srv, loc.path());

@@ -111,8 +111,7 @@ fn a_directory_others_can_reach_is_refused_with_the_fix() {
 #[tokio::test]
 async fn an_export_file_is_private_and_old_readable_databases_are_tightened() {
     let srv = TestServer::start().await;
-    let t = srv.tenant("Acme").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Acme").await;
     srv.contact(&t, &s, "Ada", "ada@example.com").await;
     let copy = tempfile::tempdir().unwrap();
     std::fs::set_permissions(copy.path(), std::fs::Permissions::from_mode(0o700)).unwrap();

@@ -414,6 +414,13 @@ impl TestServer {
         k["token"].as_str().expect("token").to_owned()
     }
 
+    /// Creates a tenant and one subject in it, the start of most record tests.
+    pub async fn tenant_and_subject(&self, name: &str) -> (TenantFixture, String) {
+        let tenant = self.tenant(name).await;
+        let subject = self.subject(&tenant).await;
+        (tenant, subject)
+    }
+
     /// Creates a subject; returns its id.
     pub async fn subject(&self, tenant: &TenantFixture) -> String {
         let (s, b) = self

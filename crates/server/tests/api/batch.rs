@@ -191,8 +191,7 @@ async fn assert_atomic(
 #[tokio::test]
 async fn a_batch_with_an_invalid_item_writes_nothing_and_names_the_item() {
     let srv = crate::start().await;
-    let t = srv.tenant("Atomic").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Atomic").await;
 
     // The third item is invalid.
     let items = json!({ "items": [

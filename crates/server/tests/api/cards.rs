@@ -70,8 +70,7 @@ fn placements(card: &str) -> Vec<(&'static str, &'static str, Value, &'static st
 #[tokio::test]
 async fn card_numbers_are_refused_everywhere_and_nothing_is_written() {
     let srv = crate::start().await;
-    let t = srv.tenant("Cards").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Cards").await;
     for card in CARDS {
         for (collection, field, value, _) in placements(card) {
             let mut fields = sample(collection).input;
@@ -115,8 +114,7 @@ async fn a_card_number_is_refused_even_in_an_unknown_field_name() {
     // A card number as a field *name* is refused like one in a value, and the refusal must not
     // echo it back (policy: "a refused card number must not end up in logs or error responses").
     let srv = crate::start().await;
-    let t = srv.tenant("CardKey").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("CardKey").await;
     let resp = srv
         .post(
             &records_path(&t.id, &s),
@@ -176,8 +174,7 @@ async fn card_numbers_are_refused_in_patches_and_the_record_is_unchanged() {
 #[tokio::test]
 async fn near_misses_are_ordinary_values() {
     let srv = crate::start().await;
-    let t = srv.tenant("NearMiss").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("NearMiss").await;
     for value in [
         "4111111111111112",
         "1234 5678 9012 3456",

@@ -131,8 +131,7 @@ pub(crate) async fn tenant_with_contact(
     srv: &TestServer,
     name: &str,
 ) -> (TenantFixture, String, String) {
-    let t = srv.tenant(name).await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject(name).await;
     let r = srv.record(&t, &s, "contact", contact()).await;
     (t, s, r)
 }

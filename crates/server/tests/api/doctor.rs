@@ -5,8 +5,7 @@ use reqwest::{Method, StatusCode};
 #[tokio::test]
 async fn the_operator_gets_every_check_with_its_status_and_fix() {
     let srv = crate::start().await;
-    let t = srv.tenant("Doctor Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Doctor Co").await;
     srv.contact(&t, &s, "Ada", "ada@example.org").await;
     // A temporary directory is created 0755: the doctor of the running server notices.
     let (st, report) = srv.get("/v1/doctor", &srv.operator).await;

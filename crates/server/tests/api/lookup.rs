@@ -50,8 +50,7 @@ async fn lookup_ids(
 #[tokio::test]
 async fn lookup_by_email_is_case_insensitive_and_returns_the_record() {
     let srv = crate::start().await;
-    let t = srv.tenant("Lookup").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Lookup").await;
     let sample = sample("contact");
     let r = srv.record(&t, &s, "contact", sample.input.clone()).await;
     for value in [
@@ -93,8 +92,7 @@ async fn lookup_by_email_is_case_insensitive_and_returns_the_record() {
 #[tokio::test]
 async fn lookup_covers_every_searchable_field_of_the_policy() {
     let srv = crate::start().await;
-    let t = srv.tenant("Searchable").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Searchable").await;
     let mut ids = std::collections::HashMap::new();
     for sample in samples() {
         ids.insert(

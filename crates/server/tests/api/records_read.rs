@@ -10,8 +10,7 @@ use crate::common::*;
 #[tokio::test]
 async fn list_filters_by_collection_and_by_purpose() {
     let srv = crate::start().await;
-    let t = srv.tenant("List").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("List").await;
     let mut ids = std::collections::HashMap::new();
     for sample in samples() {
         let id = srv
@@ -84,8 +83,7 @@ async fn list_filters_by_collection_and_by_purpose() {
 #[tokio::test]
 async fn list_errors() {
     let srv = crate::start().await;
-    let t = srv.tenant("ListErrors").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("ListErrors").await;
     let _ = srv
         .record(&t, &s, "job_application", sample("job_application").input)
         .await;

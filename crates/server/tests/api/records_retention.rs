@@ -12,8 +12,7 @@ async fn far_future_retention_dates_are_answered_not_crashed_on() {
     // Valid dates whose retention end falls after year 9999 must get an answer (stored with
     // some expiry, or refused with 422 naming the field), not a dropped connection.
     let srv = crate::start().await;
-    let t = srv.tenant("FarFuture").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("FarFuture").await;
     let patched = srv
         .record(&t, &s, "customer_record", json!({ "name": "Patch me" }))
         .await;
@@ -109,8 +108,7 @@ async fn a_collection_without_retention_never_expires() {
         ..crate::options()
     })
     .await;
-    let t = srv.tenant("Prefs").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Prefs").await;
     let purpose = "functional.service.improve";
     let (st, created) = srv
         .post(

@@ -120,8 +120,7 @@ fn invalid_values() -> Vec<(&'static str, &'static str, Value, &'static str)> {
 #[tokio::test]
 async fn invalid_values_are_422_naming_the_field_and_write_nothing() {
     let srv = crate::start().await;
-    let t = srv.tenant("Invalid").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Invalid").await;
     for (collection, field, bad, code) in invalid_values() {
         let mut fields = sample(collection).input;
         fields[field] = bad.clone();
@@ -152,8 +151,7 @@ async fn invalid_values_are_422_naming_the_field_and_write_nothing() {
 #[tokio::test]
 async fn refusals_do_not_echo_the_value() {
     let srv = crate::start().await;
-    let t = srv.tenant("NoEcho").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("NoEcho").await;
     let secret = "jane.doe.private at example.com";
     let resp = srv
         .post(
@@ -172,8 +170,7 @@ async fn invalid_value_codes_are_the_type_codes() {
     // `VaultError::Invalid` names `invalid_email` as such a code, and lookup already
     // answers with it.
     let srv = crate::start().await;
-    let t = srv.tenant("Codes").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Codes").await;
     let lookup = srv
         .get(
             &lookup_path(&t.id, "contact", "email", "not-an-email", ESSENTIAL),
@@ -204,8 +201,7 @@ async fn invalid_value_codes_are_the_type_codes() {
 #[tokio::test]
 async fn structural_refusals_write_nothing() {
     let srv = crate::start().await;
-    let t = srv.tenant("Structural").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Structural").await;
     let path = records_path(&t.id, &s);
     let resp = srv
         .post(
@@ -292,8 +288,7 @@ async fn structural_refusals_write_nothing() {
 #[tokio::test]
 async fn malformed_bodies_are_400_415_or_413_and_write_nothing() {
     let srv = crate::start().await;
-    let t = srv.tenant("Bodies").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Bodies").await;
     let path = records_path(&t.id, &s);
     let good = json!({ "collection": "contact", "fields": contact() }).to_string();
 

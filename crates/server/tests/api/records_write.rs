@@ -10,8 +10,7 @@ use crate::common::*;
 #[tokio::test]
 async fn every_collection_round_trips_normalized() {
     let srv = crate::start().await;
-    let t = srv.tenant("RoundTrip").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("RoundTrip").await;
     for sample in samples() {
         let (st, created) = srv
             .post(
@@ -58,8 +57,7 @@ async fn every_collection_round_trips_normalized() {
 async fn normalized_values_are_stable_when_written_again() {
     // A stored value written back unchanged stays exactly the same.
     let srv = crate::start().await;
-    let t = srv.tenant("Stable").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Stable").await;
     for sample in samples() {
         let (st, created) = srv
             .post(
@@ -82,8 +80,7 @@ async fn normalized_values_are_stable_when_written_again() {
 #[tokio::test]
 async fn optional_fields_may_be_left_out_and_integer_geo_becomes_float() {
     let srv = crate::start().await;
-    let t = srv.tenant("Optional").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Optional").await;
     let r = srv.contact(&t, &s, "Bo", "bo@example.org").await;
     let got = read(&srv, &t, &s, &r, ESSENTIAL).await;
     assert_eq!(
@@ -158,8 +155,7 @@ async fn patch_changes_a_field_removes_with_null_and_bumps_revision() {
 #[tokio::test]
 async fn patch_of_the_retention_date_moves_the_expiry() {
     let srv = crate::start().await;
-    let t = srv.tenant("PatchExpiry").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("PatchExpiry").await;
     let r = srv
         .record(&t, &s, "customer_record", json!({ "name": "C" }))
         .await;

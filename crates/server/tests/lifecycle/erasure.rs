@@ -319,8 +319,7 @@ async fn erasure_needs_an_owner_or_admin_of_the_same_tenant() {
 #[tokio::test]
 async fn a_litigation_hold_defers_erasure_until_lifted_or_over() {
     let srv = crate::start().await;
-    let t = srv.tenant("Litigation Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Litigation Co").await;
     let r = srv.contact(&t, &s, A_NAME, A_EMAIL).await;
     let until = srv.vault.now() + days(30);
 

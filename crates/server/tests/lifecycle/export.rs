@@ -401,8 +401,7 @@ async fn only_owners_and_admins_of_the_tenant_export() {
 #[tokio::test]
 async fn expired_records_are_not_exported() {
     let srv = crate::start().await;
-    let t = srv.tenant("Expiry Export Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Expiry Export Co").await;
     let log = crate::support::log_now(&srv, &t, &s, "192.0.2.77").await;
     let contact = write(
         &srv,

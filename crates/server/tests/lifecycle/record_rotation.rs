@@ -290,8 +290,7 @@ async fn rotating_every_tenant_starts_one_job_each_and_an_empty_tenant_finishes_
 #[tokio::test]
 async fn a_job_held_by_another_process_is_left_alone_until_its_lease_expires() {
     let srv = crate::start().await;
-    let t = srv.tenant("Acme").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Acme").await;
     srv.contact(&t, &s, "X", "x@example.com").await;
     let jobs = srv
         .vault

@@ -16,8 +16,7 @@ async fn verify(srv: &TestServer) -> ward_vault::VerifyReport {
 #[tokio::test]
 async fn pruning_the_audit_log_keeps_what_remains_verifiable() {
     let srv = crate::start().await;
-    let t = srv.tenant("Pruned Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Pruned Co").await;
     let r = srv.contact(&t, &s, "Old News", "old@example.org").await;
     assert_eq!(read(&srv, &t, &s, &r, ESSENTIAL).await.0, StatusCode::OK);
     let before = verify(&srv).await;
@@ -80,8 +79,7 @@ async fn pruning_the_audit_log_keeps_what_remains_verifiable() {
 #[tokio::test]
 async fn pruning_an_idle_audit_log_keeps_it_verifiable() {
     let srv = crate::start().await;
-    let t = srv.tenant("Idle Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Idle Co").await;
     srv.contact(&t, &s, "Idle", "idle@example.org").await;
     let before = verify(&srv).await;
 

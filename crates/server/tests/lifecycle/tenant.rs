@@ -39,8 +39,7 @@ struct Fixture {
 }
 
 async fn fixture(srv: &TestServer, name: &str) -> Fixture {
-    let t = srv.tenant(name).await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject(name).await;
     let r = srv
         .contact(&t, &s, "Tenant Person", "person@tenant.example")
         .await;

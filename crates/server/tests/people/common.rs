@@ -162,8 +162,7 @@ pub(crate) fn contact() -> Value {
 
 /// A tenant with one subject and one contact record: (tenant, subject, record).
 pub(crate) async fn tenant_with_contact(srv: &TestServer) -> (TenantFixture, String, String) {
-    let t = srv.tenant("Acme").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Acme").await;
     let r = srv.record(&t, &s, "contact", contact()).await;
     (t, s, r)
 }

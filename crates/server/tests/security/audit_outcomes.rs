@@ -292,8 +292,7 @@ async fn searches_that_find_nothing_are_audited_too() {
     // references are guessable (customer numbers, e-mails): a probe that finds nothing is an
     // access and must be in the log, as the blind-index lookup already does.
     let srv = crate::start().await;
-    let t = srv.tenant("Empty Answers").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Empty Answers").await;
     srv.contact(&t, &s, "Known Person", "known@example.org")
         .await;
     let probe = "crm-ref-of-someone-else-42";

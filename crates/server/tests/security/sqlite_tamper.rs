@@ -151,8 +151,7 @@ async fn assert_integrity_error(base: &str, rec: &Rec, leak: Option<&Rec>) {
 #[tokio::test]
 async fn ciphertexts_swapped_within_one_subject_fail_integrity() {
     let srv = crate::start().await;
-    let t = srv.tenant("Swap Same Subject").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Swap Same Subject").await;
     let a = contact(
         &srv,
         &t,
@@ -298,8 +297,7 @@ async fn row_edit_fails_integrity(
     sql: &str,
 ) {
     let srv = crate::start().await;
-    let t = srv.tenant(tenant).await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject(tenant).await;
     let a = contact(&srv, &t, &s, name, email).await;
     assert_reads(&srv.url, &a).await;
     let pool = db(&srv);
@@ -336,8 +334,7 @@ async fn record_key_version_changed_fails_integrity() {
 #[tokio::test]
 async fn one_flipped_ciphertext_byte_fails_integrity() {
     let srv = crate::start().await;
-    let t = srv.tenant("Bit Flip").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Bit Flip").await;
     let people = [
         ("Kasimir Flipone", "kasimir.flipone@example.org"),
         ("Ludmila Fliptwo", "ludmila.fliptwo@example.org"),
@@ -378,8 +375,7 @@ async fn an_earlier_revisions_ciphertext_copied_back_fails_integrity_and_is_audi
     // ciphertext back into the row. The row's revision moved on, and the associated data
     // binds it, so the old value must not come back.
     let srv = crate::start().await;
-    let t = srv.tenant("Rollback").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Rollback").await;
     let a = contact(
         &srv,
         &t,
@@ -436,8 +432,7 @@ async fn integrity_error_is_not_a_denial_and_does_not_read_as_data() {
     // A tampered read must not be reported as success with empty or garbage fields; the
     // answer is the error shape only.
     let srv = crate::start().await;
-    let t = srv.tenant("Error Shape").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Error Shape").await;
     let a = contact(
         &srv,
         &t,
