@@ -47,6 +47,29 @@ async fn lookup_ids(
     ids
 }
 
+/// Ids of the contacts whose e-mail is `email`, read for the essential service: the lookup
+/// most tests here make.
+async fn contacts_with_email(srv: &TestServer, t: &TenantFixture, email: &str) -> Vec<String> {
+    lookup_ids(srv, t, "contact", "email", email, ESSENTIAL).await
+}
+
+/// Patches `fields` of a record as the tenant's owner for the essential service, to see what
+/// each change does to the blind index.
+async fn patch_fields(
+    srv: &TestServer,
+    t: &TenantFixture,
+    s: &str,
+    r: &str,
+    fields: Value,
+) -> (StatusCode, Value) {
+    srv.patch(
+        &record_path(&t.id, s, r),
+        &t.owner,
+        json!({ "purpose": ESSENTIAL, "fields": fields }),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn lookup_by_email_is_case_insensitive_and_returns_the_record() {
     let srv = crate::start().await;
@@ -76,15 +99,7 @@ async fn lookup_by_email_is_case_insensitive_and_returns_the_record() {
         );
     }
     assert_eq!(
-        lookup_ids(
-            &srv,
-            &t,
-            "contact",
-            "email",
-            "someone.else@example.com",
-            ESSENTIAL
-        )
-        .await,
+        contacts_with_email(&srv, &t, "someone.else@example.com").await,
         Vec::<String>::new()
     );
 }
@@ -129,7 +144,7 @@ async fn lookup_covers_every_searchable_field_of_the_policy() {
     // The same address in two collections is found only in the one asked for.
     let dup = srv.contact(&t, &s, "Linus", "linus@example.fi").await;
     assert_eq!(
-        lookup_ids(&srv, &t, "contact", "email", "linus@example.fi", ESSENTIAL).await,
+        contacts_with_email(&srv, &t, "linus@example.fi").await,
         vec![dup]
     );
     assert_eq!(
@@ -174,52 +189,31 @@ async fn lookup_follows_patches_and_deletes() {
     let srv = crate::start().await;
     let (t, s, r) = tenant_with_contact(&srv, "Follow").await;
     assert_eq!(
-        lookup_ids(&srv, &t, "contact", "email", "ada@example.com", ESSENTIAL).await,
+        contacts_with_email(&srv, &t, "ada@example.com").await,
         vec![r.clone()]
     );
-    let (st, b) = srv
-        .patch(
-            &record_path(&t.id, &s, &r),
-            &t.owner,
-            json!({ "purpose": "essential.service", "fields": { "email": "countess@Lovelace.org" } }),
-        )
-        .await;
+    let (st, b) = patch_fields(
+        &srv,
+        &t,
+        &s,
+        &r,
+        json!({ "email": "countess@Lovelace.org" }),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(
-        lookup_ids(
-            &srv,
-            &t,
-            "contact",
-            "email",
-            "countess@lovelace.org",
-            ESSENTIAL
-        )
-        .await,
+        contacts_with_email(&srv, &t, "countess@lovelace.org").await,
         vec![r.clone()]
     );
     assert_eq!(
-        lookup_ids(&srv, &t, "contact", "email", "ada@example.com", ESSENTIAL).await,
+        contacts_with_email(&srv, &t, "ada@example.com").await,
         Vec::<String>::new()
     );
     // Patching another field keeps the index of the e-mail.
-    let (st, _) = srv
-        .patch(
-            &record_path(&t.id, &s, &r),
-            &t.owner,
-            json!({ "purpose": "essential.service", "fields": { "name": "A. King" } }),
-        )
-        .await;
+    let (st, _) = patch_fields(&srv, &t, &s, &r, json!({ "name": "A. King" })).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(
-        lookup_ids(
-            &srv,
-            &t,
-            "contact",
-            "email",
-            "countess@lovelace.org",
-            ESSENTIAL
-        )
-        .await,
+        contacts_with_email(&srv, &t, "countess@lovelace.org").await,
         vec![r.clone()]
     );
     // Removing a searchable optional field removes it from the index.
@@ -227,55 +221,34 @@ async fn lookup_follows_patches_and_deletes() {
         lookup_ids(&srv, &t, "contact", "phone", "+442079460958", ESSENTIAL).await,
         vec![r.clone()]
     );
-    let (st, _) = srv
-        .patch(
-            &record_path(&t.id, &s, &r),
-            &t.owner,
-            json!({ "purpose": "essential.service", "fields": { "phone": null } }),
-        )
-        .await;
+    let (st, _) = patch_fields(&srv, &t, &s, &r, json!({ "phone": null })).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(
         lookup_ids(&srv, &t, "contact", "phone", "+442079460958", ESSENTIAL).await,
         Vec::<String>::new()
     );
     // A refused patch leaves the index as it was.
-    let (st, _) = srv
-        .patch(
-            &record_path(&t.id, &s, &r),
-            &t.owner,
-            json!({ "purpose": "essential.service", "fields": { "email": "new@example.com", "phone": "bad" } }),
-        )
-        .await;
+    let (st, _) = patch_fields(
+        &srv,
+        &t,
+        &s,
+        &r,
+        json!({ "email": "new@example.com", "phone": "bad" }),
+    )
+    .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        lookup_ids(&srv, &t, "contact", "email", "new@example.com", ESSENTIAL).await,
+        contacts_with_email(&srv, &t, "new@example.com").await,
         Vec::<String>::new()
     );
     assert_eq!(
-        lookup_ids(
-            &srv,
-            &t,
-            "contact",
-            "email",
-            "countess@lovelace.org",
-            ESSENTIAL
-        )
-        .await,
+        contacts_with_email(&srv, &t, "countess@lovelace.org").await,
         vec![r.clone()]
     );
     let (st, _) = srv.delete(&record_path(&t.id, &s, &r), &t.owner).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     assert_eq!(
-        lookup_ids(
-            &srv,
-            &t,
-            "contact",
-            "email",
-            "countess@lovelace.org",
-            ESSENTIAL
-        )
-        .await,
+        contacts_with_email(&srv, &t, "countess@lovelace.org").await,
         Vec::<String>::new()
     );
 }
