@@ -133,6 +133,11 @@ pub(crate) async fn call(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// A GET with the session's cookie alone (a read needs no CSRF header): most calls here.
+pub(crate) async fn get_as(srv: &TestServer, s: &Session, path: &str) -> (StatusCode, Value) {
+    call(srv, s, Method::GET, path, None, false).await
+}
+
 /// The session's write of a contact record for subject `s` (with the CSRF header): the
 /// role and grant tests check who may write by this one request.
 pub(crate) async fn write_contact(
