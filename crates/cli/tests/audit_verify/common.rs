@@ -206,6 +206,42 @@ pub(crate) fn row(pool: &Db, idx: i64) -> Row {
     Row { event, chain }
 }
 
+/// Checks `ward audit verify` exited with `code` and its report says `says`: each case is
+/// told apart by that one line.
+#[track_caller]
+pub(crate) fn assert_verdict(out: &Output, code: i32, says: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", stdout(out));
+    assert!(stdout(out).contains(says), "{}", stdout(out));
+}
+
+/// Turns event `target` from allowed to denied (its filter column too) and recomputes every
+/// chain value, as a thorough attacker with the database would: the chain check then passes
+/// and only a signed root can tell.
+pub(crate) fn rewrite_history(pool: &Db, target: i64) {
+    let rows: Vec<(i64, Vec<u8>)> = pool
+        .rows("SELECT idx, event FROM audit_events ORDER BY idx", [])
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut prev = ward_audit::CHAIN_GENESIS;
+    for (idx, event) in rows {
+        let event = if idx == target {
+            String::from_utf8(event)
+                .unwrap()
+                .replacen("\"allowed\"", "\"denied\"", 1)
+                .into_bytes()
+        } else {
+            event
+        };
+        prev = ward_audit::chain_hash(&prev, &ward_audit::leaf_hash(&event));
+        set_row(pool, idx, &event, &prev);
+    }
+    pool.execute(
+        "UPDATE audit_events SET outcome = 'denied' WHERE idx = ?1",
+        [target],
+    );
+}
+
 pub(crate) fn set_row(pool: &Db, idx: i64, event: &[u8], chain: &[u8]) {
     let done = pool.execute(
         "UPDATE audit_events SET event = ?1, chain = ?2 WHERE idx = ?3",
