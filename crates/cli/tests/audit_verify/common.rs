@@ -32,7 +32,14 @@ pub(crate) struct Master {
 pub(crate) async fn rounds(srv: &TestServer, t: &TenantFixture, from: usize, n: usize) {
     for i in from..from + n {
         let s = srv.subject(t).await;
-        let r = srv.record(t, &s, "contact", json!({ "name": format!("Verify Person {i}"), "email": format!("v{i}@example.org") })).await;
+        let r = srv
+            .contact(
+                t,
+                &s,
+                &format!("Verify Person {i}"),
+                &format!("v{i}@example.org"),
+            )
+            .await;
         let (st, b) = srv.read_for_service(t, &s, &r).await;
         assert_eq!(st, StatusCode::OK, "{b}");
     }

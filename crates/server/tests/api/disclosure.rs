@@ -54,9 +54,7 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let srv = crate::start().await;
     let (t, s) = srv.tenant_and_subject("Disclosure").await;
-    let contact = srv
-        .record(&t, &s, "contact", json!({ "name": NAME, "email": EMAIL }))
-        .await;
+    let contact = srv.contact(&t, &s, NAME, EMAIL).await;
     let visit = srv
         .record(
             &t,

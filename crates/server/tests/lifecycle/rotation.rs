@@ -51,7 +51,12 @@ async fn rotation_under_concurrent_reads_and_writes_fails_no_request() {
             while !stop.load(Ordering::Relaxed) || made.len() < 3 {
                 let s = srv.subject(&t).await;
                 let r = srv
-                    .record(&t, &s, "contact", json!({"name": format!("C{k}-{}", made.len()), "email": format!("c{k}x{}@example.com", made.len())}))
+                    .contact(
+                        &t,
+                        &s,
+                        &format!("C{k}-{}", made.len()),
+                        &format!("c{k}x{}@example.com", made.len()),
+                    )
                     .await;
                 made.push((s, r));
             }
