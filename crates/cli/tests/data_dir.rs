@@ -5,20 +5,21 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ward_testkit::TestServer;
 
 fn ward(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(args)
-        .env_remove("WARD_DATA_DIR")
-        .env_remove("WARD_KEY_PROVIDER")
-        .env_remove("WARD_CONFIG")
-        .env_remove("WARD_TOKEN")
-        .output()
-        .expect("run ward");
-    ward_testkit::cli::logged(args, out)
+    ward_testkit::cli::run_without(
+        env!("CARGO_BIN_EXE_ward"),
+        args,
+        &[
+            "WARD_DATA_DIR",
+            "WARD_KEY_PROVIDER",
+            "WARD_CONFIG",
+            "WARD_TOKEN",
+        ],
+    )
 }
 
 fn mode(path: &Path) -> u32 {

@@ -9,14 +9,11 @@ use serde_json::json;
 use ward_testkit::TestServer;
 
 fn ward(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(args)
-        .env_remove("WARD_DATA_DIR")
-        .env_remove("WARD_KEY_PROVIDER")
-        .env_remove("WARD_CONFIG")
-        .output()
-        .expect("run ward");
-    ward_testkit::cli::logged(args, out)
+    ward_testkit::cli::run_without(
+        env!("CARGO_BIN_EXE_ward"),
+        args,
+        &["WARD_DATA_DIR", "WARD_KEY_PROVIDER", "WARD_CONFIG"],
+    )
 }
 
 fn copy_dir(from: &Path, to: &Path) {

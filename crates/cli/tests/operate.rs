@@ -107,18 +107,19 @@ fn private(path: &Path, mode: u32) {
 }
 
 fn ward(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(args)
-        .env_remove("WARD_DATA_DIR")
-        .env_remove("WARD_POLICY")
-        .env_remove("WARD_KEY_PROVIDER")
-        .env_remove("WARD_KEY_FILE")
-        .env_remove("WARD_KEY_COMMAND")
-        .env_remove("WARD_CONFIG")
-        .env_remove("WARD_DATABASE_URL")
-        .output()
-        .expect("run ward");
-    ward_testkit::cli::logged(args, out)
+    ward_testkit::cli::run_without(
+        env!("CARGO_BIN_EXE_ward"),
+        args,
+        &[
+            "WARD_DATA_DIR",
+            "WARD_POLICY",
+            "WARD_KEY_PROVIDER",
+            "WARD_KEY_FILE",
+            "WARD_KEY_COMMAND",
+            "WARD_CONFIG",
+            "WARD_DATABASE_URL",
+        ],
+    )
 }
 
 /// The finding of `check`.

@@ -3,7 +3,7 @@
 //! each tampering case starts from the same pristine log and reads the verdict the same way.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -135,16 +135,17 @@ pub(crate) fn db(dir: &Path) -> Db {
 }
 
 pub(crate) fn ward(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(args)
-        .env_remove("WARD_DATA_DIR")
-        .env_remove("WARD_POLICY")
-        .env_remove("WARD_KEY_PROVIDER")
-        .env_remove("WARD_KEY_COMMAND")
-        .env_remove("WARD_CONFIG")
-        .output()
-        .expect("run ward");
-    ward_testkit::cli::logged(args, out)
+    ward_testkit::cli::run_without(
+        env!("CARGO_BIN_EXE_ward"),
+        args,
+        &[
+            "WARD_DATA_DIR",
+            "WARD_POLICY",
+            "WARD_KEY_PROVIDER",
+            "WARD_KEY_COMMAND",
+            "WARD_CONFIG",
+        ],
+    )
 }
 
 /// What `ward audit verify` answers for a fresh copy of the master data directory after
