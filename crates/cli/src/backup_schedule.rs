@@ -283,14 +283,7 @@ mod tests {
         assert_eq!(events[1].1["result"], "ok", "{}", events[1].1);
         assert_eq!(events[1].1["restore_drill"]["decrypt_failures"], 0);
 
-        let metrics = srv
-            .request(reqwest::Method::GET, "/metrics")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = srv.metrics_text().await;
         for series in [
             "ward_backup_last_outcome{job=\"run\"} 1",
             "ward_backup_last_outcome{job=\"verify\"} 1",
@@ -319,14 +312,7 @@ mod tests {
         let last = &events.last().unwrap().1;
         assert_eq!(last["result"], "failed", "{last}");
         assert_eq!(last["problems"][0]["object"], object.path());
-        let metrics = srv
-            .request(reqwest::Method::GET, "/metrics")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = srv.metrics_text().await;
         assert!(
             metrics.contains("ward_backup_last_outcome{job=\"verify\"} 0"),
             "{metrics}"

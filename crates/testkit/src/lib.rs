@@ -316,6 +316,17 @@ impl TestServer {
         self.client.request(method, format!("{}{path}", self.url))
     }
 
+    /// The Prometheus text of `GET /metrics`, for tests that look for a series in it.
+    pub async fn metrics_text(&self) -> String {
+        self.request(Method::GET, "/metrics")
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(token), None).await
     }
