@@ -64,6 +64,23 @@ pub(crate) async fn subject_with_ref(
     b["id"].as_str().expect("subject id").to_owned()
 }
 
+/// The tenant owner's write of `fields` into `collection` for subject `s`, answered as it
+/// is: the write and refusal tests check the status and body themselves.
+pub(crate) async fn write_raw(
+    srv: &TestServer,
+    t: &TenantFixture,
+    s: &str,
+    collection: &str,
+    fields: Value,
+) -> (StatusCode, Value) {
+    srv.post(
+        &records_path(&t.id, s),
+        &t.owner,
+        json!({ "collection": collection, "fields": fields }),
+    )
+    .await
+}
+
 /// Ids of the subject's records readable by the owner for `purpose`, in order.
 pub(crate) async fn record_ids(
     srv: &TestServer,

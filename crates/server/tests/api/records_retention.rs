@@ -110,13 +110,14 @@ async fn a_collection_without_retention_never_expires() {
     .await;
     let (t, s) = srv.tenant_and_subject("Prefs").await;
     let purpose = "functional.service.improve";
-    let (st, created) = srv
-        .post(
-            &records_path(&t.id, &s),
-            &t.owner,
-            json!({ "collection": "preferences", "fields": { "newsletter": false, "budget": 12.5 } }),
-        )
-        .await;
+    let (st, created) = write_raw(
+        &srv,
+        &t,
+        &s,
+        "preferences",
+        json!({ "newsletter": false, "budget": 12.5 }),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{created}");
     assert!(created["expires_at"].is_null(), "{created}");
     let id = created["id"].as_str().expect("id").to_owned();

@@ -124,13 +124,7 @@ async fn invalid_values_are_422_naming_the_field_and_write_nothing() {
     for (collection, field, bad, code) in invalid_values() {
         let mut fields = sample(collection).input;
         fields[field] = bad.clone();
-        let resp = srv
-            .post(
-                &records_path(&t.id, &s),
-                &t.owner,
-                json!({ "collection": collection, "fields": fields }),
-            )
-            .await;
+        let resp = write_raw(&srv, &t, &s, collection, fields).await;
         // A control character is malformed input wherever it appears (400), not a rule of
         // the policy.
         let status = if code == "control_character" {
@@ -153,13 +147,14 @@ async fn refusals_do_not_echo_the_value() {
     let srv = crate::start().await;
     let (t, s) = srv.tenant_and_subject("NoEcho").await;
     let secret = "jane.doe.private at example.com";
-    let resp = srv
-        .post(
-            &records_path(&t.id, &s),
-            &t.owner,
-            json!({ "collection": "contact", "fields": { "name": "Jane", "email": secret } }),
-        )
-        .await;
+    let resp = write_raw(
+        &srv,
+        &t,
+        &s,
+        "contact",
+        json!({ "name": "Jane", "email": secret }),
+    )
+    .await;
     assert_invalid_value(&resp, "email", "invalid_email");
     assert!(!resp.1.to_string().contains("jane.doe"), "{}", resp.1);
 }
@@ -183,13 +178,14 @@ async fn invalid_value_codes_are_the_type_codes() {
         "invalid_email",
         "value",
     );
-    let create = srv
-        .post(
-            &records_path(&t.id, &s),
-            &t.owner,
-            json!({ "collection": "contact", "fields": { "name": "N", "email": "not-an-email" } }),
-        )
-        .await;
+    let create = write_raw(
+        &srv,
+        &t,
+        &s,
+        "contact",
+        json!({ "name": "N", "email": "not-an-email" }),
+    )
+    .await;
     assert_field_error(
         &create,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -203,33 +199,28 @@ async fn structural_refusals_write_nothing() {
     let srv = crate::start().await;
     let (t, s) = srv.tenant_and_subject("Structural").await;
     let path = records_path(&t.id, &s);
-    let resp = srv
-        .post(
-            &path,
-            &t.owner,
-            json!({ "collection": "diary", "fields": { "entry": "dear diary" } }),
-        )
-        .await;
+    let resp = write_raw(&srv, &t, &s, "diary", json!({ "entry": "dear diary" })).await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unknown_collection",
         "collection",
     );
-    let resp = srv
-        .post(
-            &path,
-            &t.owner,
-            json!({ "collection": "contact", "fields": { "name": "No Email" } }),
-        )
-        .await;
+    let resp = write_raw(&srv, &t, &s, "contact", json!({ "name": "No Email" })).await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
         "missing_field",
         "email",
     );
-    let resp = srv.post(&path, &t.owner, json!({ "collection": "job_application", "fields": { "name": "N", "email": "n@example.com" } })).await;
+    let resp = write_raw(
+        &srv,
+        &t,
+        &s,
+        "job_application",
+        json!({ "name": "N", "email": "n@example.com" }),
+    )
+    .await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -238,20 +229,21 @@ async fn structural_refusals_write_nothing() {
     );
     let mut fields = contact();
     fields["favourite_colour"] = json!("blue");
-    let resp = srv
-        .post(
-            &path,
-            &t.owner,
-            json!({ "collection": "contact", "fields": fields }),
-        )
-        .await;
+    let resp = write_raw(&srv, &t, &s, "contact", fields).await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unknown_field",
         "favourite_colour",
     );
-    let resp = srv.post(&path, &t.owner, json!({ "collection": "contact", "fields": { "name": null, "email": "a@example.com" } })).await;
+    let resp = write_raw(
+        &srv,
+        &t,
+        &s,
+        "contact",
+        json!({ "name": null, "email": "a@example.com" }),
+    )
+    .await;
     assert_invalid_value(&resp, "name", "null_required");
     let resp = srv
         .post(&path, &t.owner, json!({ "collection": "contact" }))

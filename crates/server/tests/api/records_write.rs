@@ -12,13 +12,7 @@ async fn every_collection_round_trips_normalized() {
     let srv = crate::start().await;
     let (t, s) = srv.tenant_and_subject("RoundTrip").await;
     for sample in samples() {
-        let (st, created) = srv
-            .post(
-                &records_path(&t.id, &s),
-                &t.owner,
-                json!({ "collection": sample.collection, "fields": sample.input }),
-            )
-            .await;
+        let (st, created) = write_raw(&srv, &t, &s, sample.collection, sample.input).await;
         assert_eq!(st, StatusCode::CREATED, "{}: {created}", sample.collection);
         let id = created["id"].as_str().expect("id").to_owned();
         assert_eq!(created["subject"], s.as_str());
@@ -59,13 +53,7 @@ async fn normalized_values_are_stable_when_written_again() {
     let srv = crate::start().await;
     let (t, s) = srv.tenant_and_subject("Stable").await;
     for sample in samples() {
-        let (st, created) = srv
-            .post(
-                &records_path(&t.id, &s),
-                &t.owner,
-                json!({ "collection": sample.collection, "fields": sample.stored }),
-            )
-            .await;
+        let (st, created) = write_raw(&srv, &t, &s, sample.collection, sample.stored).await;
         assert_eq!(st, StatusCode::CREATED, "{created}");
         let id = created["id"].as_str().expect("id");
         assert_eq!(
