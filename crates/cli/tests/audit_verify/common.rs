@@ -246,7 +246,7 @@ pub(crate) fn rewrite_history(pool: &Db, target: i64) {
     }
     pool.execute(
         "UPDATE audit_events SET outcome = 'denied' WHERE idx = ?1",
-        [target],
+        rusqlite::params![target],
     );
 }
 
