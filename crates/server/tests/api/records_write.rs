@@ -53,7 +53,7 @@ async fn normalized_values_are_stable_when_written_again() {
     let srv = crate::start().await;
     let (t, s) = srv.tenant_and_subject("Stable").await;
     for sample in samples() {
-        let (st, created) = write_raw(&srv, &t, &s, sample.collection, sample.stored).await;
+        let (st, created) = write_raw(&srv, &t, &s, sample.collection, sample.stored.clone()).await;
         assert_eq!(st, StatusCode::CREATED, "{created}");
         let id = created["id"].as_str().expect("id");
         assert_eq!(
