@@ -267,15 +267,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn scheduled_backups_and_verifications_are_audited_and_measured() {
         let srv = TestServer::start().await;
-        let t = srv.tenant("Acme").await;
-        let s = srv.subject(&t).await;
-        srv.record(
-            &t,
-            &s,
-            "contact",
-            serde_json::json!({"name": "Ada", "email": "ada@example.com"}),
-        )
-        .await;
+        let (t, s) = srv.tenant_and_subject("Acme").await;
+        srv.contact(&t, &s, "Ada", "ada@example.com").await;
         let loc = tempfile::tempdir().unwrap();
         let ctx = context(&srv, loc.path());
 
@@ -290,14 +283,7 @@ mod tests {
         assert_eq!(events[1].1["result"], "ok", "{}", events[1].1);
         assert_eq!(events[1].1["restore_drill"]["decrypt_failures"], 0);
 
-        let metrics = srv
-            .request(reqwest::Method::GET, "/metrics")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = srv.metrics_text().await;
         for series in [
             "ward_backup_last_outcome{job=\"run\"} 1",
             "ward_backup_last_outcome{job=\"verify\"} 1",
@@ -326,14 +312,7 @@ mod tests {
         let last = &events.last().unwrap().1;
         assert_eq!(last["result"], "failed", "{last}");
         assert_eq!(last["problems"][0]["object"], object.path());
-        let metrics = srv
-            .request(reqwest::Method::GET, "/metrics")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = srv.metrics_text().await;
         assert!(
             metrics.contains("ward_backup_last_outcome{job=\"verify\"} 0"),
             "{metrics}"
@@ -343,15 +322,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_completed_record_rotation_calls_for_a_data_backup() {
         let srv = TestServer::start().await;
-        let t = srv.tenant("Acme").await;
-        let s = srv.subject(&t).await;
-        srv.record(
-            &t,
-            &s,
-            "contact",
-            serde_json::json!({"name": "Ada", "email": "ada@example.com"}),
-        )
-        .await;
+        let (t, s) = srv.tenant_and_subject("Acme").await;
+        srv.contact(&t, &s, "Ada", "ada@example.com").await;
         let loc = tempfile::tempdir().unwrap();
         let ctx = context(&srv, loc.path());
         backup_and_prune(&ctx, &srv.vault, &srv.store).await;

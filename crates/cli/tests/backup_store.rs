@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::{assert_same_records, populate, read, repo, serve};
-use ward_backup::{OpenMode, Retention, Stream};
+use ward_backup::{BackupReport, OpenMode, Repository, Retention, Stream};
 use ward_store::{SqliteStore, Store};
 use ward_testkit::{Backend, Options, TestServer};
 use ward_vault::Clock as _;
@@ -22,6 +22,19 @@ async fn signing_key(srv: &TestServer) -> Option<bytes::Bytes> {
         .map(bytes::Bytes::from)
 }
 
+/// A backup of the server's store now, signed with its audit key: the backup every test
+/// here takes.
+async fn back_up(r: &Repository, srv: &TestServer) -> BackupReport {
+    r.backup_store(
+        srv.store.clone(),
+        signing_key(srv).await,
+        srv.clock.now(),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
 async fn scratch_sqlite(dir: &tempfile::TempDir, name: &str) -> Arc<dyn Store> {
     let sub = dir.path().join(name);
     std::fs::create_dir_all(&sub).unwrap();
@@ -30,23 +43,11 @@ async fn scratch_sqlite(dir: &tempfile::TempDir, name: &str) -> Arc<dyn Store> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_postgres_vault_restores_into_postgres_and_sqlite() {
-    let srv = TestServer::start_with(Options {
-        backend: Backend::Postgres,
-        ..Options::default()
-    })
-    .await;
+    let srv = TestServer::start_with(Options::on(Backend::Postgres)).await;
     let (tenants, written) = populate(&srv).await;
     let loc = tempfile::tempdir().unwrap();
     let r = repo(&[loc.path()], &srv.root_keys, OpenMode::ReadWrite).await;
-    let report = r
-        .backup_store(
-            srv.store.clone(),
-            signing_key(&srv).await,
-            srv.clock.now(),
-            None,
-        )
-        .await
-        .unwrap();
+    let report = back_up(&r, &srv).await;
     assert!(report.complete());
 
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
@@ -86,15 +87,7 @@ async fn an_erased_subject_stays_gone_and_no_key_snapshot_decrypts_it_after_the_
     let (tenants, written) = populate(&srv).await;
     let loc = tempfile::tempdir().unwrap();
     let r = repo(&[loc.path()], &srv.root_keys, OpenMode::ReadWrite).await;
-    let before = r
-        .backup_store(
-            srv.store.clone(),
-            signing_key(&srv).await,
-            srv.clock.now(),
-            None,
-        )
-        .await
-        .unwrap();
+    let before = back_up(&r, &srv).await;
 
     let victim = written[0].clone();
     let t = &tenants[victim.tenant];
@@ -109,15 +102,7 @@ async fn an_erased_subject_stays_gone_and_no_key_snapshot_decrypts_it_after_the_
     assert!(st.is_success(), "erase: {st} {body}");
     // The next day's backup (a day apart, so retention keeps both data snapshots).
     srv.clock.advance(time::Duration::days(1));
-    let after = r
-        .backup_store(
-            srv.store.clone(),
-            signing_key(&srv).await,
-            srv.clock.now(),
-            None,
-        )
-        .await
-        .unwrap();
+    let after = back_up(&r, &srv).await;
 
     // Restoring the backup taken before the erasure: the subject is gone.
     let scratch = tempfile::tempdir().unwrap();
@@ -173,14 +158,7 @@ async fn an_erased_subject_stays_gone_and_no_key_snapshot_decrypts_it_after_the_
     // The key window passes; a new backup, then prune: only key snapshots without the
     // victim's key remain, and none of them opens its records.
     srv.clock.advance(time::Duration::days(31));
-    r.backup_store(
-        srv.store.clone(),
-        signing_key(&srv).await,
-        srv.clock.now(),
-        None,
-    )
-    .await
-    .unwrap();
+    back_up(&r, &srv).await;
     let pruned = r
         .prune(&Retention::default(), srv.clock.now())
         .await
@@ -219,13 +197,8 @@ async fn a_backup_taken_while_32_writers_run_restores_a_consistent_point_in_time
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) || n < 3 {
                 let s = srv.subject(&t).await;
-                srv.record(
-                    &t,
-                    &s,
-                    "contact",
-                    json!({"name": format!("W{w}-{n}"), "email": "w@example.com"}),
-                )
-                .await;
+                srv.contact(&t, &s, &format!("W{w}-{n}"), "w@example.com")
+                    .await;
                 n += 1;
             }
             n
@@ -237,15 +210,7 @@ async fn a_backup_taken_while_32_writers_run_restores_a_consistent_point_in_time
     }
     let loc = tempfile::tempdir().unwrap();
     let r = repo(&[loc.path()], &srv.root_keys, OpenMode::ReadWrite).await;
-    let report = r
-        .backup_store(
-            srv.store.clone(),
-            signing_key(&srv).await,
-            srv.clock.now(),
-            None,
-        )
-        .await
-        .unwrap();
+    let report = back_up(&r, &srv).await;
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
@@ -322,16 +287,7 @@ async fn a_later_backup_reads_only_what_changed_and_each_snapshot_restores_whole
         let (tenants, written) = populate(&srv).await;
         let loc = tempfile::tempdir().unwrap();
         let r = repo(&[loc.path()], &srv.root_keys, OpenMode::ReadWrite).await;
-        let backup = || async {
-            r.backup_store(
-                srv.store.clone(),
-                signing_key(&srv).await,
-                srv.clock.now(),
-                None,
-            )
-            .await
-            .unwrap()
-        };
+        let backup = || async { back_up(&r, &srv).await };
         let first = backup().await;
         assert_eq!(
             first.data.bytes_reused, 0,

@@ -5,21 +5,21 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use serde_json::json;
 use ward_testkit::TestServer;
 
 fn ward(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(args)
-        .env_remove("WARD_DATA_DIR")
-        .env_remove("WARD_KEY_PROVIDER")
-        .env_remove("WARD_CONFIG")
-        .env_remove("WARD_TOKEN")
-        .output()
-        .expect("run ward");
-    ward_testkit::cli::logged(args, out)
+    ward_testkit::cli::run_without(
+        env!("CARGO_BIN_EXE_ward"),
+        args,
+        &[
+            "WARD_DATA_DIR",
+            "WARD_KEY_PROVIDER",
+            "WARD_CONFIG",
+            "WARD_TOKEN",
+        ],
+    )
 }
 
 fn mode(path: &Path) -> u32 {
@@ -112,15 +112,8 @@ fn a_directory_others_can_reach_is_refused_with_the_fix() {
 #[tokio::test]
 async fn an_export_file_is_private_and_old_readable_databases_are_tightened() {
     let srv = TestServer::start().await;
-    let t = srv.tenant("Acme").await;
-    let s = srv.subject(&t).await;
-    srv.record(
-        &t,
-        &s,
-        "contact",
-        json!({"name": "Ada", "email": "ada@example.com"}),
-    )
-    .await;
+    let (t, s) = srv.tenant_and_subject("Acme").await;
+    srv.contact(&t, &s, "Ada", "ada@example.com").await;
     let copy = tempfile::tempdir().unwrap();
     std::fs::set_permissions(copy.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     for entry in std::fs::read_dir(srv.dir.path()).unwrap().flatten() {

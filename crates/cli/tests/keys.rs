@@ -9,14 +9,11 @@ use serde_json::json;
 use ward_testkit::TestServer;
 
 fn ward(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(args)
-        .env_remove("WARD_DATA_DIR")
-        .env_remove("WARD_KEY_PROVIDER")
-        .env_remove("WARD_CONFIG")
-        .output()
-        .expect("run ward");
-    ward_testkit::cli::logged(args, out)
+    ward_testkit::cli::run_without(
+        env!("CARGO_BIN_EXE_ward"),
+        args,
+        &["WARD_DATA_DIR", "WARD_KEY_PROVIDER", "WARD_CONFIG"],
+    )
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -46,12 +43,7 @@ async fn one_record_then_stopped() -> Stopped {
     let tenant = srv.tenant("Acme").await;
     let subject = srv.subject(&tenant).await;
     let record = srv
-        .record(
-            &tenant,
-            &subject,
-            "contact",
-            json!({"name": "Ada", "email": "ada@example.com"}),
-        )
+        .contact(&tenant, &subject, "Ada", "ada@example.com")
         .await;
     let operator = srv.operator.clone();
     let copy = tempfile::tempdir().unwrap();
@@ -234,13 +226,8 @@ async fn record_rotation_from_the_command_line_reencrypts_and_destroys_old_keys(
     for i in 0..20 {
         let s = srv.subject(&t).await;
         records.push(
-            srv.record(
-                &t,
-                &s,
-                "contact",
-                json!({"name": format!("Ada {i}"), "email": format!("ada{i}@example.com")}),
-            )
-            .await,
+            srv.contact(&t, &s, &format!("Ada {i}"), &format!("ada{i}@example.com"))
+                .await,
         );
         subjects.push(s);
     }

@@ -29,11 +29,11 @@ impl Deployment {
         let t = srv.tenant("Doctor Co").await;
         for i in 0..4 {
             let s = srv.subject(&t).await;
-            srv.record(
+            srv.contact(
                 &t,
                 &s,
-                "contact",
-                json!({ "name": format!("Doctor Person {i}"), "email": format!("d{i}@example.org") }),
+                &format!("Doctor Person {i}"),
+                &format!("d{i}@example.org"),
             )
             .await;
         }
@@ -43,13 +43,7 @@ impl Deployment {
         assert_eq!(st, 200, "{cp}");
         // A few events after the checkpoint: the tail the doctor verifies.
         let s = srv.subject(&t).await;
-        srv.record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Tail Person", "email": "tail@example.org" }),
-        )
-        .await;
+        srv.contact(&t, &s, "Tail Person", "tail@example.org").await;
         let data = tempfile::tempdir().unwrap();
         let keys = tempfile::tempdir().unwrap();
         private(data.path(), 0o700);
@@ -91,16 +85,18 @@ impl Deployment {
         Db::open(&self.data.path().join("ward.db"))
     }
 
+    /// `ward <args>` on this deployment: its data directory and its key file kept apart.
+    fn run(&self, args: &[&str]) -> Output {
+        let data = self.data.path().display().to_string();
+        let key_file = self.key_file().display().to_string();
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", &data, "--key-file", &key_file]);
+        ward(&all)
+    }
+
     /// `ward doctor --json` on this deployment: exit code and the report.
     fn doctor(&self) -> (Option<i32>, Value) {
-        let out = ward(&[
-            "doctor",
-            "--json",
-            "--data-dir",
-            &self.data.path().display().to_string(),
-            "--key-file",
-            &self.key_file().display().to_string(),
-        ]);
+        let out = self.run(&["doctor", "--json"]);
         let report = serde_json::from_slice(&out.stdout).expect("JSON report");
         (out.status.code(), report)
     }
@@ -111,18 +107,19 @@ fn private(path: &Path, mode: u32) {
 }
 
 fn ward(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(args)
-        .env_remove("WARD_DATA_DIR")
-        .env_remove("WARD_POLICY")
-        .env_remove("WARD_KEY_PROVIDER")
-        .env_remove("WARD_KEY_FILE")
-        .env_remove("WARD_KEY_COMMAND")
-        .env_remove("WARD_CONFIG")
-        .env_remove("WARD_DATABASE_URL")
-        .output()
-        .expect("run ward");
-    ward_testkit::cli::logged(args, out)
+    ward_testkit::cli::run_without(
+        env!("CARGO_BIN_EXE_ward"),
+        args,
+        &[
+            "WARD_DATA_DIR",
+            "WARD_POLICY",
+            "WARD_KEY_PROVIDER",
+            "WARD_KEY_FILE",
+            "WARD_KEY_COMMAND",
+            "WARD_CONFIG",
+            "WARD_DATABASE_URL",
+        ],
+    )
 }
 
 /// The finding of `check`.
@@ -182,13 +179,7 @@ async fn doctor_finds_a_healthy_deployment_all_ok() {
         "{audit}"
     );
     // The human report says the same, one line per check and a summary.
-    let out = ward(&[
-        "doctor",
-        "--data-dir",
-        &d.data.path().display().to_string(),
-        "--key-file",
-        &d.key_file().display().to_string(),
-    ]);
+    let out = d.run(&["doctor"]);
     assert_eq!(out.status.code(), Some(0));
     let human = String::from_utf8_lossy(&out.stdout);
     assert!(human.contains("11 checks: "), "{human}");
@@ -269,13 +260,7 @@ async fn doctor_reports_a_missing_migration_and_ward_init_applies_it() {
     );
     assert_eq!(applied, 0, "the doctor must not migrate");
     // The fix works: a start applies the migration, and the doctor is satisfied.
-    let init = ward(&[
-        "init",
-        "--data-dir",
-        &d.data.path().display().to_string(),
-        "--key-file",
-        &d.key_file().display().to_string(),
-    ]);
+    let init = d.run(&["init"]);
     assert_eq!(init.status.code(), Some(0));
     let (code, report) = d.doctor();
     assert_eq!(code, Some(0), "{report:#}");
@@ -303,13 +288,7 @@ async fn a_database_from_a_newer_ward_is_refused_naming_both_versions() {
             && database.contains(&known),
         "{database}"
     );
-    let init = ward(&[
-        "init",
-        "--data-dir",
-        &d.data.path().display().to_string(),
-        "--key-file",
-        &d.key_file().display().to_string(),
-    ]);
+    let init = d.run(&["init"]);
     assert_eq!(init.status.code(), Some(3));
     let err = String::from_utf8_lossy(&init.stderr);
     assert!(
@@ -367,14 +346,7 @@ async fn doctor_fails_when_retention_has_not_run_and_a_sweep_fixes_it() {
         text(&retention["fix"]).contains("ward retention run"),
         "{retention:#}"
     );
-    let run = ward(&[
-        "retention",
-        "run",
-        "--data-dir",
-        &d.data.path().display().to_string(),
-        "--key-file",
-        &d.key_file().display().to_string(),
-    ]);
+    let run = d.run(&["retention", "run"]);
     assert_eq!(run.status.code(), Some(0));
     let (_, report) = d.doctor();
     let retention = finding(&report, "retention");

@@ -33,12 +33,7 @@ fn target() -> &'static Target {
             let tenant = server.tenant("fuzz").await;
             let subject = server.subject(&tenant).await;
             let record = server
-                .record(
-                    &tenant,
-                    &subject,
-                    "contact",
-                    serde_json::json!({ "name": "Fuzz Person", "email": "fuzz@example.com" }),
-                )
+                .contact(&tenant, &subject, "Fuzz Person", "fuzz@example.com")
                 .await;
             (server, tenant, subject, record)
         });

@@ -72,12 +72,7 @@ fn write_snapshot_dump_seeds() {
                 for _ in 0..3 {
                     let subject = server.subject(&tenant).await;
                     server
-                        .record(
-                            &tenant,
-                            &subject,
-                            "contact",
-                            serde_json::json!({"name": "Seed Person", "email": "seed@example.com"}),
-                        )
+                        .contact(&tenant, &subject, "Seed Person", "seed@example.com")
                         .await;
                 }
             }

@@ -4,17 +4,9 @@
 //! with [`start`] (or [`options`] plus its own policy), so a PostgreSQL entry point can include
 //! the same modules with another backend.
 
-use ward_testkit::{Backend, Options, TestServer};
+use ward_testkit::Backend;
 
-pub(crate) fn options() -> Options {
-    Options {
-        backend: Backend::Postgres,
-        ..Options::default()
-    }
-}
-
-pub(crate) async fn start() -> TestServer {
-    TestServer::start_with(options()).await
-}
+/// The database this entry point runs the suite on.
+const BACKEND: Backend = Backend::Postgres;
 
 include!("api/suite.rs");

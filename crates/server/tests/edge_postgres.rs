@@ -1,17 +1,9 @@
 //! The HTTP edge (authentication throttle, security headers, request ids, Bearer parsing) on
 //! PostgreSQL.
 
-use ward_testkit::{Backend, Options, TestServer};
+use ward_testkit::Backend;
 
-pub(crate) fn options() -> Options {
-    Options {
-        backend: Backend::Postgres,
-        ..Options::default()
-    }
-}
-
-pub(crate) async fn start() -> TestServer {
-    TestServer::start_with(options()).await
-}
+/// The database this entry point runs the suite on.
+const BACKEND: Backend = Backend::Postgres;
 
 include!("edge/suite.rs");

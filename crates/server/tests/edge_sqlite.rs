@@ -1,18 +1,10 @@
 //! The HTTP edge (authentication throttle, security headers, request ids, Bearer parsing) on
 //! SQLite; modules named `sqlite_*` measure the data directory and run only here.
 
-use ward_testkit::{Backend, Options, TestServer};
+use ward_testkit::Backend;
 
-pub(crate) fn options() -> Options {
-    Options {
-        backend: Backend::Sqlite,
-        ..Options::default()
-    }
-}
-
-pub(crate) async fn start() -> TestServer {
-    TestServer::start_with(options()).await
-}
+/// The database this entry point runs the suite on.
+const BACKEND: Backend = Backend::Sqlite;
 
 include!("edge/suite.rs");
 

@@ -1,14 +1,9 @@
 //! Incidents and the 72-hour notification clock over HTTP, on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ward_testkit::{Backend, Options};
+use ward_testkit::Backend;
 
-/// Options of every server in this suite.
-pub(crate) fn options() -> Options {
-    Options {
-        backend: Backend::Postgres,
-        ..Options::default()
-    }
-}
+/// The database this entry point runs the suite on.
+const BACKEND: Backend = Backend::Postgres;
 
 include!("incidents/suite.rs");

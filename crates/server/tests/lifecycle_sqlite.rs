@@ -5,20 +5,10 @@
 //! what is (and is no longer) on disk.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ward_testkit::{Backend, Options, TestServer};
+use ward_testkit::Backend;
 
-/// Options of every server in this suite.
-pub(crate) fn options() -> Options {
-    Options {
-        backend: Backend::Sqlite,
-        ..Default::default()
-    }
-}
-
-/// A fresh server on this suite's backend.
-pub(crate) async fn start() -> TestServer {
-    TestServer::start_with(options()).await
-}
+/// The database this entry point runs the suite on.
+const BACKEND: Backend = Backend::Sqlite;
 
 include!("lifecycle/suite.rs");
 

@@ -253,15 +253,8 @@ fn collect_exprs(v: &Value, out: &mut Vec<String>) {
 /// Drives every code path that sets a family: data, a denial, failed and throttled
 /// authentication, a checkpoint, a retention sweep, key rotations and a record rotation job.
 async fn exercise(srv: &TestServer) {
-    let t = srv.tenant("Metrics").await;
-    let s = srv.subject(&t).await;
-    srv.record(
-        &t,
-        &s,
-        "contact",
-        json!({"name": "Ada", "email": "ada@example.com"}),
-    )
-    .await;
+    let (t, s) = srv.tenant_and_subject("Metrics").await;
+    srv.contact(&t, &s, "Ada", "ada@example.com").await;
     let member = srv
         .key(&t.id, &t.owner, "member", &["essential.service"])
         .await;

@@ -9,14 +9,7 @@ use ward_testkit::TestServer;
 
 /// Distinct `ward_http_…` series lines (name and labels, without the value).
 async fn series(srv: &TestServer) -> BTreeSet<String> {
-    let text = srv
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = srv.metrics_text().await;
     text.lines()
         .filter(|l| l.starts_with("ward_http_"))
         .filter_map(|l| l.rsplit_once(' ').map(|(s, _)| s.to_owned()))

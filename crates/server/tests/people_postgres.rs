@@ -1,17 +1,9 @@
 //! People (users, sessions, TOTP, support grants) over HTTP, on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ward_testkit::{Backend, Options, TestServer};
+use ward_testkit::Backend;
 
-pub(crate) fn options() -> Options {
-    Options {
-        backend: Backend::Postgres,
-        ..Options::default()
-    }
-}
-
-pub(crate) async fn start() -> TestServer {
-    TestServer::start_with(options()).await
-}
+/// The database this entry point runs the suite on.
+const BACKEND: Backend = Backend::Postgres;
 
 include!("people/suite.rs");

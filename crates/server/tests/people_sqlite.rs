@@ -1,18 +1,10 @@
 //! People (users, sessions, TOTP, support grants) over HTTP, on SQLite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ward_testkit::{Backend, Options, TestServer};
+use ward_testkit::Backend;
 
-pub(crate) fn options() -> Options {
-    Options {
-        backend: Backend::Sqlite,
-        ..Options::default()
-    }
-}
-
-pub(crate) async fn start() -> TestServer {
-    TestServer::start_with(options()).await
-}
+/// The database this entry point runs the suite on.
+const BACKEND: Backend = Backend::Sqlite;
 
 include!("people/suite.rs");
 

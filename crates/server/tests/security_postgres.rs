@@ -3,19 +3,9 @@
 //! Backend-neutral modules (`audit_*`, `proofs_*`) talk HTTP only and can be included by a
 //! PostgreSQL entry as well; `sqlite_*` modules edit the SQLite file directly.
 
-use ward_testkit::{Backend, Options, TestServer};
+use ward_testkit::Backend;
 
-/// Options of every server in this suite.
-pub(crate) fn options() -> Options {
-    Options {
-        backend: Backend::Postgres,
-        ..Default::default()
-    }
-}
-
-/// A fresh server on this suite's backend.
-pub(crate) async fn start() -> TestServer {
-    TestServer::start_with(options()).await
-}
+/// The database this entry point runs the suite on.
+const BACKEND: Backend = Backend::Postgres;
 
 include!("security/suite.rs");

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use uuid::Uuid;
 use ward_audit::SigningKey;
@@ -85,12 +84,7 @@ async fn a_restored_store_opens_with_the_same_root_key_and_keeps_erasures() {
         for i in 0..4 {
             let s = srv.subject(&t).await;
             let r = srv
-                .record(
-                    &t,
-                    &s,
-                    "contact",
-                    json!({ "name": format!("N{i}"), "email": format!("n{i}@example.com") }),
-                )
+                .contact(&t, &s, &format!("N{i}"), &format!("n{i}@example.com"))
                 .await;
             written.push((s, r, format!("N{i}")));
         }

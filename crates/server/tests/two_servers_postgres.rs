@@ -7,11 +7,7 @@ use serde_json::json;
 use ward_testkit::{Backend, Options, TestServer};
 
 async fn pair() -> (TestServer, TestServer) {
-    let a = TestServer::start_with(Options {
-        backend: Backend::Postgres,
-        ..Options::default()
-    })
-    .await;
+    let a = TestServer::start_with(Options::on(Backend::Postgres)).await;
     let schema = a.schema.clone().expect("first server owns a schema");
     let b = TestServer::start_with(Options {
         backend: Backend::Postgres,
@@ -27,14 +23,7 @@ async fn a_write_on_one_server_is_readable_on_the_other_at_once() {
     let (a, b) = pair().await;
     let t = a.tenant("Acme").await;
     let s = a.subject(&t).await;
-    let r = a
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({"name": "Ada", "email": "ada@example.com"}),
-        )
-        .await;
+    let r = a.contact(&t, &s, "Ada", "ada@example.com").await;
     let path = format!(
         "/v1/tenants/{}/subjects/{s}/records/{r}?purpose=essential.service",
         t.id
@@ -124,22 +113,8 @@ async fn an_erasure_on_one_server_is_observed_by_the_other_at_once() {
     let t = a.tenant("Acme").await;
     let s = a.subject(&t).await;
     let kept = a.subject(&t).await;
-    let r = b
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({"name": "Ada", "email": "ada@example.com"}),
-        )
-        .await;
-    let other = a
-        .record(
-            &t,
-            &kept,
-            "contact",
-            json!({"name": "Bob", "email": "bob@example.com"}),
-        )
-        .await;
+    let r = b.contact(&t, &s, "Ada", "ada@example.com").await;
+    let other = a.contact(&t, &kept, "Bob", "bob@example.com").await;
     let read = |subject: &str, record: &str| {
         format!(
             "/v1/tenants/{}/subjects/{subject}/records/{record}?purpose=essential.service",

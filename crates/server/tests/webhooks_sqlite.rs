@@ -1,14 +1,9 @@
 //! Alert webhooks over HTTP against a real local receiver, on SQLite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ward_testkit::{Backend, Options};
+use ward_testkit::Backend;
 
-/// Options of every server in this suite.
-pub(crate) fn options() -> Options {
-    Options {
-        backend: Backend::Sqlite,
-        ..Options::default()
-    }
-}
+/// The database this entry point runs the suite on.
+const BACKEND: Backend = Backend::Sqlite;
 
 include!("webhooks/suite.rs");

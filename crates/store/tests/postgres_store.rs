@@ -1905,6 +1905,28 @@ async fn concurrent_claims_of_one_invitation_let_one_through() {
 
 // ---- group commit ---------------------------------------------------------------------------
 
+/// Checks the audit log holds `size` events that verify against its head, and returns who
+/// acted in them: the batch tests tell which requests' events were kept by their actors.
+async fn verified_actors(store: &dyn Store, size: u64) -> BTreeSet<String> {
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.size, size);
+    let rows = store.audit_rows(0, 1000).await.unwrap();
+    let mut verifier = Verifier::new();
+    for row in &rows {
+        verifier.feed(row.idx, &row.event, &row.chain).unwrap();
+    }
+    assert_eq!(verifier.root(), head.root);
+    assert_eq!(verifier.chain(), head.chain);
+    rows.iter()
+        .map(|r| {
+            serde_json::from_slice::<AuditEvent>(&r.event)
+                .unwrap()
+                .actor
+                .id
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_request_fails_alone_in_a_batch() {
     let schema = Schema::new();
@@ -2007,25 +2029,8 @@ async fn a_failing_request_fails_alone_in_a_batch() {
         "gap-free, no duplicates"
     );
 
-    let head = store.audit_head().await.unwrap();
-    assert_eq!(head.size, 52);
-    let rows = store.audit_rows(0, 1000).await.unwrap();
-    let mut verifier = Verifier::new();
-    for row in &rows {
-        verifier.feed(row.idx, &row.event, &row.chain).unwrap();
-    }
-    assert_eq!(verifier.root(), head.root);
-    assert_eq!(verifier.chain(), head.chain);
     // Only the events of requests that succeeded were kept.
-    let actors: BTreeSet<String> = rows
-        .iter()
-        .map(|r| {
-            serde_json::from_slice::<AuditEvent>(&r.event)
-                .unwrap()
-                .actor
-                .id
-        })
-        .collect();
+    let actors = verified_actors(&*store, 52).await;
     let expected: BTreeSet<String> = (0..200u128)
         .filter(|i| i % 4 == 2 || won_update.contains(i) || won_ref.contains(i))
         .map(|i| format!("k{i}"))
@@ -2217,24 +2222,7 @@ async fn a_mixed_batch_fails_exactly_the_requests_that_lost() {
     );
 
     // The log holds the winners' events and nothing else, and verifies.
-    let head = store.audit_head().await.unwrap();
-    assert_eq!(head.size, 6);
-    let rows = store.audit_rows(0, 100).await.unwrap();
-    let mut verifier = Verifier::new();
-    for row in &rows {
-        verifier.feed(row.idx, &row.event, &row.chain).unwrap();
-    }
-    assert_eq!(verifier.root(), head.root);
-    assert_eq!(verifier.chain(), head.chain);
-    let actors: BTreeSet<String> = rows
-        .iter()
-        .map(|r| {
-            serde_json::from_slice::<AuditEvent>(&r.event)
-                .unwrap()
-                .actor
-                .id
-        })
-        .collect();
+    let actors = verified_actors(&*store, 6).await;
     let expected: BTreeSet<String> = winners.iter().map(|i| format!("m{i}")).collect();
     assert_eq!(actors, expected);
 

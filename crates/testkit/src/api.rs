@@ -126,6 +126,26 @@ pub fn assert_error(resp: &(StatusCode, Value), status: StatusCode, code: &str) 
     err.clone()
 }
 
+/// Like [`assert_error`], and the message mentions `needle`: what a refusal says the caller
+/// lacks (the role, the purpose, the limit) is part of the contract.
+///
+/// # Panics
+/// When the response is anything else.
+#[track_caller]
+pub fn assert_error_mentioning(
+    resp: &(StatusCode, Value),
+    status: StatusCode,
+    code: &str,
+    needle: &str,
+) -> Value {
+    let err = assert_error(resp, status, code);
+    assert!(
+        err["message"].as_str().unwrap_or_default().contains(needle),
+        "{err}"
+    );
+    err
+}
+
 /// Like [`assert_error`], and the error names `field`.
 ///
 /// # Panics

@@ -75,6 +75,17 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The default options on `backend`: what each suite's SQLite and PostgreSQL entry points
+    /// differ by.
+    pub fn on(backend: Backend) -> Self {
+        Self {
+            backend,
+            ..Self::default()
+        }
+    }
+}
+
 /// A running server and everything a test needs to poke at it.
 pub struct TestServer {
     pub url: String,
@@ -305,6 +316,17 @@ impl TestServer {
         self.client.request(method, format!("{}{path}", self.url))
     }
 
+    /// The Prometheus text of `GET /metrics`, for tests that look for a series in it.
+    pub async fn metrics_text(&self) -> String {
+        self.request(Method::GET, "/metrics")
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(token), None).await
     }
@@ -403,6 +425,13 @@ impl TestServer {
         k["token"].as_str().expect("token").to_owned()
     }
 
+    /// Creates a tenant and one subject in it, the start of most record tests.
+    pub async fn tenant_and_subject(&self, name: &str) -> (TenantFixture, String) {
+        let tenant = self.tenant(name).await;
+        let subject = self.subject(&tenant).await;
+        (tenant, subject)
+    }
+
     /// Creates a subject; returns its id.
     pub async fn subject(&self, tenant: &TenantFixture) -> String {
         let (s, b) = self
@@ -433,6 +462,24 @@ impl TestServer {
             .await;
         assert_eq!(s, StatusCode::CREATED, "create record: {b}");
         b["id"].as_str().expect("record id").to_owned()
+    }
+
+    /// Creates a `contact` record with just a name and an email, the record most tests need;
+    /// returns its id.
+    pub async fn contact(
+        &self,
+        tenant: &TenantFixture,
+        subject: &str,
+        name: &str,
+        email: &str,
+    ) -> String {
+        self.record(
+            tenant,
+            subject,
+            "contact",
+            json!({ "name": name, "email": email }),
+        )
+        .await
     }
 
     /// Starts a record rotation job for `tenant` as the operator and checks it is accepted;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::common::{db, fresh, master, set_row, stdout, verify};
+use crate::common::{assert_verdict, db, fresh, master, rewrite_history, stdout, verify};
 
 fn write_checkpoint(dir: &Path, cp: &Value) -> PathBuf {
     let path = dir.join("exported-checkpoint.json");
@@ -21,8 +21,7 @@ async fn exported_checkpoint_is_consistent_with_the_grown_log() {
     let keep = tempfile::tempdir().unwrap();
     let path = write_checkpoint(keep.path(), &m.early_checkpoint);
     let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("intact"), "{}", stdout(&out));
+    assert_verdict(&out, 0, "intact");
     assert!(
         stdout(&out).contains(&format!(
             "exported checkpoint at size {} is consistent with the current log",
@@ -45,14 +44,10 @@ async fn exported_checkpoint_with_altered_root_is_refused() {
     cp["root"] = json!(format!("{first}{}", &root[1..]));
     let path = write_checkpoint(keep.path(), &cp);
     let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains(&format!(
-            "exported checkpoint at size {} is NOT consistent",
-            m.size1
-        )),
-        "{}",
-        stdout(&out)
+    assert_verdict(
+        &out,
+        1,
+        &format!("exported checkpoint at size {} is NOT consistent", m.size1),
     );
 }
 
@@ -64,41 +59,16 @@ async fn exported_checkpoint_catches_history_rewritten_with_checkpoints_dropped(
     let m = master().await;
     let dir = fresh(&m);
     let pool = db(dir.path());
-    let rows: Vec<(i64, Vec<u8>)> = pool
-        .rows("SELECT idx, event FROM audit_events ORDER BY idx", [])
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let mut prev = ward_audit::CHAIN_GENESIS;
-    for (idx, event) in rows {
-        let event = if idx == 3 {
-            String::from_utf8(event)
-                .unwrap()
-                .replacen("\"allowed\"", "\"denied\"", 1)
-                .into_bytes()
-        } else {
-            event
-        };
-        prev = ward_audit::chain_hash(&prev, &ward_audit::leaf_hash(&event));
-        set_row(&pool, idx, &event, &prev);
-    }
-    pool.execute(
-        "UPDATE audit_events SET outcome = 'denied' WHERE idx = 3",
-        [],
-    );
+    rewrite_history(&pool, 3);
     pool.execute("DELETE FROM audit_checkpoints", []);
     drop(pool);
     let keep = tempfile::tempdir().unwrap();
     let path = write_checkpoint(keep.path(), &m.early_checkpoint);
     let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains(&format!(
-            "exported checkpoint at size {} is NOT consistent",
-            m.size1
-        )),
-        "{}",
-        stdout(&out)
+    assert_verdict(
+        &out,
+        1,
+        &format!("exported checkpoint at size {} is NOT consistent", m.size1),
     );
 }
 
@@ -107,25 +77,19 @@ async fn public_key_flag_decides_which_signatures_are_trusted() {
     let m = master().await;
     let dir = fresh(&m);
     let out = verify(dir.path(), &["--public-key", &m.public_key]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains("2 signed checkpoints verified"),
-        "{}",
-        stdout(&out)
-    );
+    assert_verdict(&out, 0, "2 signed checkpoints verified");
     let foreign = ward_audit::SigningKey::generate()
         .unwrap()
         .public_key()
         .to_base64();
     let out = verify(dir.path(), &["--public-key", &foreign]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains(&format!(
+    assert_verdict(
+        &out,
+        1,
+        &format!(
             "checkpoint for tree size {} has an invalid signature",
             m.size1
-        )),
-        "{}",
-        stdout(&out)
+        ),
     );
     // Not a key at all: a usage problem of the operator, not a verdict on the log.
     let out = verify(dir.path(), &["--public-key", "not-base64!"]);
@@ -147,14 +111,13 @@ async fn exported_checkpoint_at_the_current_head_is_consistent() {
     let keep = tempfile::tempdir().unwrap();
     let path = write_checkpoint(keep.path(), &m.last_checkpoint);
     let out = verify(dir.path(), &["--checkpoint", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains(&format!(
+    assert_verdict(
+        &out,
+        0,
+        &format!(
             "exported checkpoint at size {} is consistent with the current log",
             m.size2
-        )),
-        "{}",
-        stdout(&out)
+        ),
     );
 }
 

@@ -3,7 +3,7 @@
 //! each tampering case starts from the same pristine log and reads the verdict the same way.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -32,7 +32,14 @@ pub(crate) struct Master {
 pub(crate) async fn rounds(srv: &TestServer, t: &TenantFixture, from: usize, n: usize) {
     for i in from..from + n {
         let s = srv.subject(t).await;
-        let r = srv.record(t, &s, "contact", json!({ "name": format!("Verify Person {i}"), "email": format!("v{i}@example.org") })).await;
+        let r = srv
+            .contact(
+                t,
+                &s,
+                &format!("Verify Person {i}"),
+                &format!("v{i}@example.org"),
+            )
+            .await;
         let (st, b) = srv.read_for_service(t, &s, &r).await;
         assert_eq!(st, StatusCode::OK, "{b}");
     }
@@ -128,16 +135,17 @@ pub(crate) fn db(dir: &Path) -> Db {
 }
 
 pub(crate) fn ward(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(args)
-        .env_remove("WARD_DATA_DIR")
-        .env_remove("WARD_POLICY")
-        .env_remove("WARD_KEY_PROVIDER")
-        .env_remove("WARD_KEY_COMMAND")
-        .env_remove("WARD_CONFIG")
-        .output()
-        .expect("run ward");
-    ward_testkit::cli::logged(args, out)
+    ward_testkit::cli::run_without(
+        env!("CARGO_BIN_EXE_ward"),
+        args,
+        &[
+            "WARD_DATA_DIR",
+            "WARD_POLICY",
+            "WARD_KEY_PROVIDER",
+            "WARD_KEY_COMMAND",
+            "WARD_CONFIG",
+        ],
+    )
 }
 
 /// What `ward audit verify` answers for a fresh copy of the master data directory after
@@ -204,6 +212,42 @@ pub(crate) fn row(pool: &Db, idx: i64) -> Row {
         (r.get(0), r.get(1))
     };
     Row { event, chain }
+}
+
+/// Checks `ward audit verify` exited with `code` and its report says `says`: each case is
+/// told apart by that one line.
+#[track_caller]
+pub(crate) fn assert_verdict(out: &Output, code: i32, says: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", stdout(out));
+    assert!(stdout(out).contains(says), "{}", stdout(out));
+}
+
+/// Turns event `target` from allowed to denied (its filter column too) and recomputes every
+/// chain value, as a thorough attacker with the database would: the chain check then passes
+/// and only a signed root can tell.
+pub(crate) fn rewrite_history(pool: &Db, target: i64) {
+    let rows: Vec<(i64, Vec<u8>)> = pool
+        .rows("SELECT idx, event FROM audit_events ORDER BY idx", [])
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut prev = ward_audit::CHAIN_GENESIS;
+    for (idx, event) in rows {
+        let event = if idx == target {
+            String::from_utf8(event)
+                .unwrap()
+                .replacen("\"allowed\"", "\"denied\"", 1)
+                .into_bytes()
+        } else {
+            event
+        };
+        prev = ward_audit::chain_hash(&prev, &ward_audit::leaf_hash(&event));
+        set_row(pool, idx, &event, &prev);
+    }
+    pool.execute(
+        "UPDATE audit_events SET outcome = 'denied' WHERE idx = ?1",
+        rusqlite::params![target],
+    );
 }
 
 pub(crate) fn set_row(pool: &Db, idx: i64, event: &[u8], chain: &[u8]) {

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use serde::Deserialize;
 use uuid::Uuid;
-use ward_vault::{AlertChange, AlertOut};
+use ward_vault::{AlertChange, AlertOut, RequestContext};
 
 use crate::extract::{Auth, Path, Query};
 use crate::params::bounded;
@@ -100,11 +100,7 @@ pub(crate) async fn acknowledge(
     Auth(ctx): Auth,
     Path(alert): Path<Uuid>,
 ) -> Result<axum::Json<AlertOut>, ApiError> {
-    Ok(axum::Json(
-        s.vault
-            .change_alert(&ctx, None, alert, AlertChange::Acknowledge)
-            .await?,
-    ))
+    change(&s, &ctx, None, alert, AlertChange::Acknowledge).await
 }
 
 /// Resolve an alert (operators). A resolved alert is 409; the next hit of its rule and scope
@@ -118,11 +114,7 @@ pub(crate) async fn resolve(
     Auth(ctx): Auth,
     Path(alert): Path<Uuid>,
 ) -> Result<axum::Json<AlertOut>, ApiError> {
-    Ok(axum::Json(
-        s.vault
-            .change_alert(&ctx, None, alert, AlertChange::Resolve)
-            .await?,
-    ))
+    change(&s, &ctx, None, alert, AlertChange::Resolve).await
 }
 
 /// Acknowledge one of the tenant's alerts (its owner; operators).
@@ -135,11 +127,7 @@ pub(crate) async fn acknowledge_tenant(
     Auth(ctx): Auth,
     Path((tenant, alert)): Path<(Uuid, Uuid)>,
 ) -> Result<axum::Json<AlertOut>, ApiError> {
-    Ok(axum::Json(
-        s.vault
-            .change_alert(&ctx, Some(tenant), alert, AlertChange::Acknowledge)
-            .await?,
-    ))
+    change(&s, &ctx, Some(tenant), alert, AlertChange::Acknowledge).await
 }
 
 /// Resolve one of the tenant's alerts (its owner; operators).
@@ -152,9 +140,19 @@ pub(crate) async fn resolve_tenant(
     Auth(ctx): Auth,
     Path((tenant, alert)): Path<(Uuid, Uuid)>,
 ) -> Result<axum::Json<AlertOut>, ApiError> {
+    change(&s, &ctx, Some(tenant), alert, AlertChange::Resolve).await
+}
+
+/// One acknowledge or resolve, answered with the alert as it now is: the four routes differ
+/// only in whether a tenant scopes the alert and in the change.
+async fn change(
+    s: &AppState,
+    ctx: &RequestContext,
+    tenant: Option<Uuid>,
+    alert: Uuid,
+    what: AlertChange,
+) -> Result<axum::Json<AlertOut>, ApiError> {
     Ok(axum::Json(
-        s.vault
-            .change_alert(&ctx, Some(tenant), alert, AlertChange::Resolve)
-            .await?,
+        s.vault.change_alert(ctx, tenant, alert, what).await?,
     ))
 }

@@ -71,14 +71,7 @@ async fn a_burst_of_denials_opens_one_alert_with_a_count() {
     );
 
     // The gauge counts it.
-    let metrics = s
-        .request(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics_text().await;
     assert!(
         metrics.contains(r#"ward_alerts_open{rule="repeated_denials",severity="medium"} 1"#),
         "{metrics}"

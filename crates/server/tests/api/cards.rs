@@ -70,19 +70,12 @@ fn placements(card: &str) -> Vec<(&'static str, &'static str, Value, &'static st
 #[tokio::test]
 async fn card_numbers_are_refused_everywhere_and_nothing_is_written() {
     let srv = crate::start().await;
-    let t = srv.tenant("Cards").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Cards").await;
     for card in CARDS {
         for (collection, field, value, _) in placements(card) {
             let mut fields = sample(collection).input;
             fields[field] = value.clone();
-            let resp = srv
-                .post(
-                    &records_path(&t.id, &s),
-                    &t.owner,
-                    json!({ "collection": collection, "fields": fields }),
-                )
-                .await;
+            let resp = write_raw(&srv, &t, &s, collection, fields).await;
             assert_eq!(
                 resp.0,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -115,15 +108,15 @@ async fn a_card_number_is_refused_even_in_an_unknown_field_name() {
     // A card number as a field *name* is refused like one in a value, and the refusal must not
     // echo it back (policy: "a refused card number must not end up in logs or error responses").
     let srv = crate::start().await;
-    let t = srv.tenant("CardKey").await;
-    let s = srv.subject(&t).await;
-    let resp = srv
-        .post(
-            &records_path(&t.id, &s),
-            &t.owner,
-            json!({ "collection": "contact", "fields": { "name": "N", "email": "n@example.com", "4111 1111 1111 1111": "x" } }),
-        )
-        .await;
+    let (t, s) = srv.tenant_and_subject("CardKey").await;
+    let resp = write_raw(
+        &srv,
+        &t,
+        &s,
+        "contact",
+        json!({ "name": "N", "email": "n@example.com", "4111 1111 1111 1111": "x" }),
+    )
+    .await;
     assert_error(&resp, StatusCode::UNPROCESSABLE_ENTITY, "card_data_refused");
     let text = resp.1.to_string();
     assert!(
@@ -176,8 +169,7 @@ async fn card_numbers_are_refused_in_patches_and_the_record_is_unchanged() {
 #[tokio::test]
 async fn near_misses_are_ordinary_values() {
     let srv = crate::start().await;
-    let t = srv.tenant("NearMiss").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("NearMiss").await;
     for value in [
         "4111111111111112",
         "1234 5678 9012 3456",
@@ -188,13 +180,7 @@ async fn near_misses_are_ordinary_values() {
         "x41111111111111110000000000y",
     ] {
         let fields = json!({ "name": "N", "email": "n@example.com", "postal_address": value });
-        let (st, created) = srv
-            .post(
-                &records_path(&t.id, &s),
-                &t.owner,
-                json!({ "collection": "contact", "fields": fields }),
-            )
-            .await;
+        let (st, created) = write_raw(&srv, &t, &s, "contact", fields).await;
         assert_eq!(st, StatusCode::CREATED, "{value}: {created}");
         let id = created["id"].as_str().expect("id");
         assert_eq!(

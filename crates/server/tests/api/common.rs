@@ -8,8 +8,8 @@ use ward_testkit::{TenantFixture, TestServer};
 
 pub(crate) use ward_testkit::api::{
     ANALYTICS, ESSENTIAL, LEGAL, MARKETING, RECRUITMENT, SECURITY, assert_error,
-    assert_field_error, enc, item, list_path, lookup_path, read_path, record_path, records_path,
-    rfc3339,
+    assert_error_mentioning, assert_field_error, enc, item, list_path, lookup_path, read_path,
+    record_path, records_path, rfc3339,
 };
 
 /// A well-formed UUID that names nothing.
@@ -62,6 +62,23 @@ pub(crate) async fn subject_with_ref(
         .await;
     assert_eq!(s, StatusCode::CREATED, "create subject: {b}");
     b["id"].as_str().expect("subject id").to_owned()
+}
+
+/// The tenant owner's write of `fields` into `collection` for subject `s`, answered as it
+/// is: the write and refusal tests check the status and body themselves.
+pub(crate) async fn write_raw(
+    srv: &TestServer,
+    t: &TenantFixture,
+    s: &str,
+    collection: &str,
+    fields: Value,
+) -> (StatusCode, Value) {
+    srv.post(
+        &records_path(&t.id, s),
+        &t.owner,
+        json!({ "collection": collection, "fields": fields }),
+    )
+    .await
 }
 
 /// Ids of the subject's records readable by the owner for `purpose`, in order.
@@ -131,8 +148,7 @@ pub(crate) async fn tenant_with_contact(
     srv: &TestServer,
     name: &str,
 ) -> (TenantFixture, String, String) {
-    let t = srv.tenant(name).await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject(name).await;
     let r = srv.record(&t, &s, "contact", contact()).await;
     (t, s, r)
 }

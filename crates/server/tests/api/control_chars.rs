@@ -25,8 +25,7 @@ impl Fixture {
         let rt = property_runtime();
         let (srv, t, s, request) = rt.block_on(async {
             let srv = crate::start().await;
-            let t = srv.tenant("Controls").await;
-            let s = srv.subject(&t).await;
+            let (t, s) = srv.tenant_and_subject("Controls").await;
             let (st, r) = srv
                 .post(
                     &format!("/v1/tenants/{}/requests", t.id),

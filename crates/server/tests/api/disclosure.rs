@@ -53,11 +53,8 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let srv = crate::start().await;
-    let t = srv.tenant("Disclosure").await;
-    let s = srv.subject(&t).await;
-    let contact = srv
-        .record(&t, &s, "contact", json!({ "name": NAME, "email": EMAIL }))
-        .await;
+    let (t, s) = srv.tenant_and_subject("Disclosure").await;
+    let contact = srv.contact(&t, &s, NAME, EMAIL).await;
     let visit = srv
         .record(
             &t,

@@ -5,15 +5,8 @@ use reqwest::{Method, StatusCode};
 #[tokio::test]
 async fn the_operator_gets_every_check_with_its_status_and_fix() {
     let srv = crate::start().await;
-    let t = srv.tenant("Doctor Co").await;
-    let s = srv.subject(&t).await;
-    srv.record(
-        &t,
-        &s,
-        "contact",
-        serde_json::json!({ "name": "Ada", "email": "ada@example.org" }),
-    )
-    .await;
+    let (t, s) = srv.tenant_and_subject("Doctor Co").await;
+    srv.contact(&t, &s, "Ada", "ada@example.org").await;
     // A temporary directory is created 0755: the doctor of the running server notices.
     let (st, report) = srv.get("/v1/doctor", &srv.operator).await;
     assert_eq!(st, StatusCode::OK, "{report}");

@@ -8,8 +8,7 @@ use crate::common::*;
 #[tokio::test]
 async fn an_expired_browser_visit_is_404_and_leaves_lists_and_lookups() {
     let srv = crate::start().await;
-    let t = srv.tenant("Expiry").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Expiry").await;
     let visit = srv
         .record(&t, &s, "browser_visit", sample("browser_visit").input)
         .await;
@@ -90,8 +89,7 @@ async fn an_expired_browser_visit_is_404_and_leaves_lists_and_lookups() {
 async fn expiry_counts_from_the_retention_field() {
     // server_log: 14 days from `at`, not from creation.
     let srv = crate::start().await;
-    let t = srv.tenant("FromField").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("FromField").await;
     let old = srv
         .record(
             &t,

@@ -21,12 +21,7 @@ async fn victim(srv: &TestServer) -> Victim {
     let t = srv.tenant("Victim B").await;
     let s = subject_with_ref(srv, &t, "b-secret-ref").await;
     let contact = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Bea Victim", "email": "bea@victim.example" }),
-        )
+        .contact(&t, &s, "Bea Victim", "bea@victim.example")
         .await;
     let job = srv
         .record(&t, &s, "job_application", sample("job_application").input)

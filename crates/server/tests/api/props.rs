@@ -34,8 +34,7 @@ impl Fixture {
         let rt = property_runtime();
         let (srv, t, s) = rt.block_on(async {
             let srv = crate::start().await;
-            let t = srv.tenant("Props").await;
-            let s = srv.subject(&t).await;
+            let (t, s) = srv.tenant_and_subject("Props").await;
             (srv, t, s)
         });
         Self { srv, t, s, rt }

@@ -10,8 +10,7 @@ use crate::common::*;
 #[tokio::test]
 async fn list_filters_by_collection_and_by_purpose() {
     let srv = crate::start().await;
-    let t = srv.tenant("List").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("List").await;
     let mut ids = std::collections::HashMap::new();
     for sample in samples() {
         let id = srv
@@ -19,14 +18,7 @@ async fn list_filters_by_collection_and_by_purpose() {
             .await;
         ids.insert(sample.collection, id);
     }
-    let contact2 = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Second", "email": "second@example.com" }),
-        )
-        .await;
+    let contact2 = srv.contact(&t, &s, "Second", "second@example.com").await;
     let cases: &[(&str, Option<&str>, Vec<&str>)] = &[
         // essential.service: contact and customer_record allow it; billing (payment processing),
         // server_log (security) and the others do not.
@@ -91,8 +83,7 @@ async fn list_filters_by_collection_and_by_purpose() {
 #[tokio::test]
 async fn list_errors() {
     let srv = crate::start().await;
-    let t = srv.tenant("ListErrors").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("ListErrors").await;
     let _ = srv
         .record(&t, &s, "job_application", sample("job_application").input)
         .await;
@@ -146,13 +137,11 @@ async fn list_errors() {
             &t.owner,
         )
         .await;
-    let err = assert_error(&resp, StatusCode::FORBIDDEN, "purpose_not_allowed");
-    assert!(
-        err["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains(ESSENTIAL),
-        "{err}"
+    assert_error_mentioning(
+        &resp,
+        StatusCode::FORBIDDEN,
+        "purpose_not_allowed",
+        ESSENTIAL,
     );
     let resp = srv
         .get(&list_path(&t.id, NO_SUCH_ID, ESSENTIAL), &t.owner)

@@ -12,8 +12,7 @@ async fn far_future_retention_dates_are_answered_not_crashed_on() {
     // Valid dates whose retention end falls after year 9999 must get an answer (stored with
     // some expiry, or refused with 422 naming the field), not a dropped connection.
     let srv = crate::start().await;
-    let t = srv.tenant("FarFuture").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("FarFuture").await;
     let patched = srv
         .record(&t, &s, "customer_record", json!({ "name": "Patch me" }))
         .await;
@@ -109,16 +108,16 @@ async fn a_collection_without_retention_never_expires() {
         ..crate::options()
     })
     .await;
-    let t = srv.tenant("Prefs").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Prefs").await;
     let purpose = "functional.service.improve";
-    let (st, created) = srv
-        .post(
-            &records_path(&t.id, &s),
-            &t.owner,
-            json!({ "collection": "preferences", "fields": { "newsletter": false, "budget": 12.5 } }),
-        )
-        .await;
+    let (st, created) = write_raw(
+        &srv,
+        &t,
+        &s,
+        "preferences",
+        json!({ "newsletter": false, "budget": 12.5 }),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{created}");
     assert!(created["expires_at"].is_null(), "{created}");
     let id = created["id"].as_str().expect("id").to_owned();

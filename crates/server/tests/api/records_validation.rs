@@ -120,18 +120,11 @@ fn invalid_values() -> Vec<(&'static str, &'static str, Value, &'static str)> {
 #[tokio::test]
 async fn invalid_values_are_422_naming_the_field_and_write_nothing() {
     let srv = crate::start().await;
-    let t = srv.tenant("Invalid").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Invalid").await;
     for (collection, field, bad, code) in invalid_values() {
         let mut fields = sample(collection).input;
         fields[field] = bad.clone();
-        let resp = srv
-            .post(
-                &records_path(&t.id, &s),
-                &t.owner,
-                json!({ "collection": collection, "fields": fields }),
-            )
-            .await;
+        let resp = write_raw(&srv, &t, &s, collection, fields).await;
         // A control character is malformed input wherever it appears (400), not a rule of
         // the policy.
         let status = if code == "control_character" {
@@ -152,16 +145,16 @@ async fn invalid_values_are_422_naming_the_field_and_write_nothing() {
 #[tokio::test]
 async fn refusals_do_not_echo_the_value() {
     let srv = crate::start().await;
-    let t = srv.tenant("NoEcho").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("NoEcho").await;
     let secret = "jane.doe.private at example.com";
-    let resp = srv
-        .post(
-            &records_path(&t.id, &s),
-            &t.owner,
-            json!({ "collection": "contact", "fields": { "name": "Jane", "email": secret } }),
-        )
-        .await;
+    let resp = write_raw(
+        &srv,
+        &t,
+        &s,
+        "contact",
+        json!({ "name": "Jane", "email": secret }),
+    )
+    .await;
     assert_invalid_value(&resp, "email", "invalid_email");
     assert!(!resp.1.to_string().contains("jane.doe"), "{}", resp.1);
 }
@@ -172,8 +165,7 @@ async fn invalid_value_codes_are_the_type_codes() {
     // `VaultError::Invalid` names `invalid_email` as such a code, and lookup already
     // answers with it.
     let srv = crate::start().await;
-    let t = srv.tenant("Codes").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Codes").await;
     let lookup = srv
         .get(
             &lookup_path(&t.id, "contact", "email", "not-an-email", ESSENTIAL),
@@ -186,13 +178,14 @@ async fn invalid_value_codes_are_the_type_codes() {
         "invalid_email",
         "value",
     );
-    let create = srv
-        .post(
-            &records_path(&t.id, &s),
-            &t.owner,
-            json!({ "collection": "contact", "fields": { "name": "N", "email": "not-an-email" } }),
-        )
-        .await;
+    let create = write_raw(
+        &srv,
+        &t,
+        &s,
+        "contact",
+        json!({ "name": "N", "email": "not-an-email" }),
+    )
+    .await;
     assert_field_error(
         &create,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -204,36 +197,30 @@ async fn invalid_value_codes_are_the_type_codes() {
 #[tokio::test]
 async fn structural_refusals_write_nothing() {
     let srv = crate::start().await;
-    let t = srv.tenant("Structural").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Structural").await;
     let path = records_path(&t.id, &s);
-    let resp = srv
-        .post(
-            &path,
-            &t.owner,
-            json!({ "collection": "diary", "fields": { "entry": "dear diary" } }),
-        )
-        .await;
+    let resp = write_raw(&srv, &t, &s, "diary", json!({ "entry": "dear diary" })).await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unknown_collection",
         "collection",
     );
-    let resp = srv
-        .post(
-            &path,
-            &t.owner,
-            json!({ "collection": "contact", "fields": { "name": "No Email" } }),
-        )
-        .await;
+    let resp = write_raw(&srv, &t, &s, "contact", json!({ "name": "No Email" })).await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
         "missing_field",
         "email",
     );
-    let resp = srv.post(&path, &t.owner, json!({ "collection": "job_application", "fields": { "name": "N", "email": "n@example.com" } })).await;
+    let resp = write_raw(
+        &srv,
+        &t,
+        &s,
+        "job_application",
+        json!({ "name": "N", "email": "n@example.com" }),
+    )
+    .await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -242,20 +229,21 @@ async fn structural_refusals_write_nothing() {
     );
     let mut fields = contact();
     fields["favourite_colour"] = json!("blue");
-    let resp = srv
-        .post(
-            &path,
-            &t.owner,
-            json!({ "collection": "contact", "fields": fields }),
-        )
-        .await;
+    let resp = write_raw(&srv, &t, &s, "contact", fields).await;
     assert_field_error(
         &resp,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unknown_field",
         "favourite_colour",
     );
-    let resp = srv.post(&path, &t.owner, json!({ "collection": "contact", "fields": { "name": null, "email": "a@example.com" } })).await;
+    let resp = write_raw(
+        &srv,
+        &t,
+        &s,
+        "contact",
+        json!({ "name": null, "email": "a@example.com" }),
+    )
+    .await;
     assert_invalid_value(&resp, "name", "null_required");
     let resp = srv
         .post(&path, &t.owner, json!({ "collection": "contact" }))
@@ -292,8 +280,7 @@ async fn structural_refusals_write_nothing() {
 #[tokio::test]
 async fn malformed_bodies_are_400_415_or_413_and_write_nothing() {
     let srv = crate::start().await;
-    let t = srv.tenant("Bodies").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Bodies").await;
     let path = records_path(&t.id, &s);
     let good = json!({ "collection": "contact", "fields": contact() }).to_string();
 

@@ -10,16 +10,9 @@ use crate::common::*;
 #[tokio::test]
 async fn every_collection_round_trips_normalized() {
     let srv = crate::start().await;
-    let t = srv.tenant("RoundTrip").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("RoundTrip").await;
     for sample in samples() {
-        let (st, created) = srv
-            .post(
-                &records_path(&t.id, &s),
-                &t.owner,
-                json!({ "collection": sample.collection, "fields": sample.input }),
-            )
-            .await;
+        let (st, created) = write_raw(&srv, &t, &s, sample.collection, sample.input).await;
         assert_eq!(st, StatusCode::CREATED, "{}: {created}", sample.collection);
         let id = created["id"].as_str().expect("id").to_owned();
         assert_eq!(created["subject"], s.as_str());
@@ -58,16 +51,9 @@ async fn every_collection_round_trips_normalized() {
 async fn normalized_values_are_stable_when_written_again() {
     // A stored value written back unchanged stays exactly the same.
     let srv = crate::start().await;
-    let t = srv.tenant("Stable").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Stable").await;
     for sample in samples() {
-        let (st, created) = srv
-            .post(
-                &records_path(&t.id, &s),
-                &t.owner,
-                json!({ "collection": sample.collection, "fields": sample.stored }),
-            )
-            .await;
+        let (st, created) = write_raw(&srv, &t, &s, sample.collection, sample.stored.clone()).await;
         assert_eq!(st, StatusCode::CREATED, "{created}");
         let id = created["id"].as_str().expect("id");
         assert_eq!(
@@ -82,16 +68,8 @@ async fn normalized_values_are_stable_when_written_again() {
 #[tokio::test]
 async fn optional_fields_may_be_left_out_and_integer_geo_becomes_float() {
     let srv = crate::start().await;
-    let t = srv.tenant("Optional").await;
-    let s = srv.subject(&t).await;
-    let r = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Bo", "email": "bo@example.org" }),
-        )
-        .await;
+    let (t, s) = srv.tenant_and_subject("Optional").await;
+    let r = srv.contact(&t, &s, "Bo", "bo@example.org").await;
     let got = read(&srv, &t, &s, &r, ESSENTIAL).await;
     assert_eq!(
         got["fields"],
@@ -165,8 +143,7 @@ async fn patch_changes_a_field_removes_with_null_and_bumps_revision() {
 #[tokio::test]
 async fn patch_of_the_retention_date_moves_the_expiry() {
     let srv = crate::start().await;
-    let t = srv.tenant("PatchExpiry").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("PatchExpiry").await;
     let r = srv
         .record(&t, &s, "customer_record", json!({ "name": "C" }))
         .await;
@@ -298,14 +275,7 @@ async fn patch_and_delete_of_unknown_records_are_404() {
 async fn delete_then_read_is_404_and_the_record_leaves_lists() {
     let srv = crate::start().await;
     let (t, s, r) = tenant_with_contact(&srv, "Delete").await;
-    let keep = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Keep", "email": "keep@example.com" }),
-        )
-        .await;
+    let keep = srv.contact(&t, &s, "Keep", "keep@example.com").await;
     let (st, body) = srv.delete(&record_path(&t.id, &s, &r), &t.owner).await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
     assert!(body.is_null());

@@ -225,13 +225,11 @@ async fn member_writes_only_collections_its_purposes_cover() {
             json!({ "collection": "job_application", "fields": sample("job_application").input }),
         )
         .await;
-    let err = assert_error(&resp, StatusCode::FORBIDDEN, "purpose_not_allowed");
-    assert!(
-        err["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("job_application"),
-        "{err}"
+    assert_error_mentioning(
+        &resp,
+        StatusCode::FORBIDDEN,
+        "purpose_not_allowed",
+        "job_application",
     );
     let resp = srv
         .patch(

@@ -180,14 +180,7 @@ async fn matrix(srv: TestServer) {
     let a = srv.tenant("tenant a").await;
     let b = srv.tenant("tenant b").await;
     let subject = srv.subject(&a).await;
-    let record = srv
-        .record(
-            &a,
-            &subject,
-            "contact",
-            json!({"name": NAME, "email": EMAIL}),
-        )
-        .await;
+    let record = srv.contact(&a, &subject, NAME, EMAIL).await;
     let (_, keys) = srv
         .get(&format!("/v1/tenants/{}/keys", a.id), &a.owner)
         .await;

@@ -332,11 +332,11 @@ async fn the_draft_notification_has_categories_contact_and_count_but_no_value() 
     let s = server().await;
     let t = s.tenant("acme").await;
     let subject = s.subject(&t).await;
-    s.record(
+    s.contact(
         &t,
         &subject,
-        "contact",
-        json!({"name": "Zebulon Quarantine-Fairweather", "email": "zebulon.qf@example.org"}),
+        "Zebulon Quarantine-Fairweather",
+        "zebulon.qf@example.org",
     )
     .await;
     let inc = open_tenant(

@@ -82,14 +82,7 @@ pub(crate) async fn fixture(srv: &TestServer) -> Fixture {
     srv.clock.advance(days(1));
     let second = write(srv, &t, &a, "billing", invoice(2)).await;
     let b = srv.subject(&t).await;
-    let b_contact = srv
-        .record(
-            &t,
-            &b,
-            "contact",
-            json!({ "name": B_NAME, "email": B_EMAIL }),
-        )
-        .await;
+    let b_contact = srv.contact(&t, &b, B_NAME, B_EMAIL).await;
     Fixture {
         t,
         a,
@@ -326,16 +319,8 @@ async fn erasure_needs_an_owner_or_admin_of_the_same_tenant() {
 #[tokio::test]
 async fn a_litigation_hold_defers_erasure_until_lifted_or_over() {
     let srv = crate::start().await;
-    let t = srv.tenant("Litigation Co").await;
-    let s = srv.subject(&t).await;
-    let r = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": A_NAME, "email": A_EMAIL }),
-        )
-        .await;
+    let (t, s) = srv.tenant_and_subject("Litigation Co").await;
+    let r = srv.contact(&t, &s, A_NAME, A_EMAIL).await;
     let until = srv.vault.now() + days(30);
 
     let (st, b) = hold(&srv, &t, &s, Some(until)).await;
@@ -418,13 +403,7 @@ async fn erasure_frees_the_external_reference() {
     let srv = crate::start().await;
     let t = srv.tenant("Reference Co").await;
     let a = subject_with_ref(&srv, &t, A_REF).await;
-    srv.record(
-        &t,
-        &a,
-        "contact",
-        json!({ "name": A_NAME, "email": A_EMAIL }),
-    )
-    .await;
+    srv.contact(&t, &a, A_NAME, A_EMAIL).await;
     // While A exists the reference is taken (so the reuse below proves something).
     let resp = srv
         .post(

@@ -115,12 +115,7 @@ async fn export_round_trips_every_collection_and_every_field_type() {
         written.push(write(&srv, &t, &s, collection, fields).await);
     }
     let other_contact = srv
-        .record(
-            &t,
-            &other,
-            "contact",
-            json!({ "name": "Someone Else", "email": "else@example.org" }),
-        )
+        .contact(&t, &other, "Someone Else", "else@example.org")
         .await;
     // The write answered with normalized values; the export must give exactly those back.
     let by = |c: &str| written.iter().find(|w| w["collection"] == c).unwrap();
@@ -370,13 +365,7 @@ async fn only_owners_and_admins_of_the_tenant_export() {
     let srv = crate::start().await;
     let t = srv.tenant("Export Roles Co").await;
     let s = subject_with_ref(&srv, &t, REF).await;
-    srv.record(
-        &t,
-        &s,
-        "contact",
-        json!({ "name": "Hedy Lamarr", "email": "hedy@example.org" }),
-    )
-    .await;
+    srv.contact(&t, &s, "Hedy Lamarr", "hedy@example.org").await;
     let member = srv.key(&t.id, &t.owner, "member", &[ESSENTIAL]).await;
     let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
     let admin = srv.key(&t.id, &t.owner, "admin", &[]).await;
@@ -412,8 +401,7 @@ async fn only_owners_and_admins_of_the_tenant_export() {
 #[tokio::test]
 async fn expired_records_are_not_exported() {
     let srv = crate::start().await;
-    let t = srv.tenant("Expiry Export Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Expiry Export Co").await;
     let log = crate::support::log_now(&srv, &t, &s, "192.0.2.77").await;
     let contact = write(
         &srv,

@@ -42,11 +42,11 @@ async fn the_tenant_export_streams_every_subject_once_across_pages() {
     for n in 0..SUBJECTS {
         let s = srv.subject(&t).await;
         if n % 50 == 0 {
-            srv.record(
+            srv.contact(
                 &t,
                 &s,
-                "contact",
-                json!({ "name": format!("Streamed {n}"), "email": format!("s{n}@stream.example") }),
+                &format!("Streamed {n}"),
+                &format!("s{n}@stream.example"),
             )
             .await;
         }
@@ -147,8 +147,7 @@ async fn a_subject_export_streams_an_access_log_longer_than_a_page() {
     // 300 records listed four times: 1,500 events on the subject, more than one page (1,000)
     // of the log the export streams.
     let srv = crate::start().await;
-    let t = srv.tenant("Long Log").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Long Log").await;
     let items: Vec<Value> = (0..300)
         .map(|n| json!({ "op": "create_record", "subject": s, "collection": "contact",
                          "fields": { "name": format!("Logged {n}"), "email": format!("l{n}@log.example") } }))

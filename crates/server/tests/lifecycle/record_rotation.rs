@@ -25,11 +25,11 @@ async fn populate(srv: &TestServer, t: &TenantFixture, n: usize) -> Vec<(String,
         let mut records = Vec::new();
         for k in 0..RECORDS_PER_SUBJECT {
             records.push(
-                srv.record(
+                srv.contact(
                     t,
                     &s,
-                    "contact",
-                    json!({"name": format!("N{i}-{k}"), "email": format!("n{i}x{k}@example.com")}),
+                    &format!("N{i}-{k}"),
+                    &format!("n{i}x{k}@example.com"),
                 )
                 .await,
             );
@@ -61,13 +61,8 @@ async fn record_rotation_under_concurrent_reads_and_writes_fails_no_request() {
     let t = srv.tenant("Acme").await;
     let other = srv.tenant("Other").await;
     let other_subject = srv.subject(&other).await;
-    srv.record(
-        &other,
-        &other_subject,
-        "contact",
-        json!({"name": "Untouched", "email": "u@example.com"}),
-    )
-    .await;
+    srv.contact(&other, &other_subject, "Untouched", "u@example.com")
+        .await;
     let subjects = populate(&srv, &t, SUBJECTS).await;
     let tenant: Uuid = t.id.parse().unwrap();
     let ids: Vec<Uuid> = subjects.iter().map(|(s, _)| s.parse().unwrap()).collect();
@@ -274,13 +269,7 @@ async fn rotating_every_tenant_starts_one_job_each_and_an_empty_tenant_finishes_
     let a = srv.tenant("A").await;
     let b = srv.tenant("B").await;
     let s = srv.subject(&a).await;
-    srv.record(
-        &a,
-        &s,
-        "contact",
-        json!({"name": "X", "email": "x@example.com"}),
-    )
-    .await;
+    srv.contact(&a, &s, "X", "x@example.com").await;
     let (status, body) = srv
         .post("/v1/keys/rotate-records", &srv.operator, json!({}))
         .await;
@@ -301,15 +290,8 @@ async fn rotating_every_tenant_starts_one_job_each_and_an_empty_tenant_finishes_
 #[tokio::test]
 async fn a_job_held_by_another_process_is_left_alone_until_its_lease_expires() {
     let srv = crate::start().await;
-    let t = srv.tenant("Acme").await;
-    let s = srv.subject(&t).await;
-    srv.record(
-        &t,
-        &s,
-        "contact",
-        json!({"name": "X", "email": "x@example.com"}),
-    )
-    .await;
+    let (t, s) = srv.tenant_and_subject("Acme").await;
+    srv.contact(&t, &s, "X", "x@example.com").await;
     let jobs = srv
         .vault
         .start_record_rotation(None, Some(t.id.parse().unwrap()))
@@ -349,14 +331,7 @@ async fn tenant_key_rotation_waits_for_a_record_rotation_and_erasure_takes_retir
     let t = srv.tenant("Acme").await;
     let tenant: Uuid = t.id.parse().unwrap();
     let s = srv.subject(&t).await;
-    let r = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({"name": "X", "email": "x@example.com"}),
-        )
-        .await;
+    let r = srv.contact(&t, &s, "X", "x@example.com").await;
     let subject: Uuid = s.parse().unwrap();
     // Step 1 of a rotation only (as if the job stopped right after it): the subject has a new
     // current key and a retired one that still seals its record.

@@ -74,8 +74,7 @@ fn ids(v: &[Value]) -> Vec<String> {
 #[tokio::test]
 async fn requests_are_due_in_a_month_and_listed_as_overdue_after_it() {
     let srv = crate::start().await;
-    let t = srv.tenant("Requests Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Requests Co").await;
     let mut opened = Vec::new();
     for kind in KINDS {
         let r = open(&srv, &t, body(kind, &s)).await;
@@ -129,8 +128,7 @@ async fn requests_are_due_in_a_month_and_listed_as_overdue_after_it() {
 #[tokio::test]
 async fn completing_a_request_performs_it() {
     let srv = crate::start().await;
-    let t = srv.tenant("Complete Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Complete Co").await;
     let contact = write(
         &srv,
         &t,
@@ -261,8 +259,7 @@ async fn completing_a_request_performs_it() {
 #[tokio::test]
 async fn rejecting_a_request_records_the_reason() {
     let srv = crate::start().await;
-    let t = srv.tenant("Reject Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Reject Co").await;
     let r = open(&srv, &t, body("erasure", &s)).await;
     assert_error(
         &reject(&srv, &t, &r, "   ").await,
@@ -304,8 +301,7 @@ async fn rejecting_a_request_records_the_reason() {
 #[tokio::test]
 async fn invalid_requests_are_refused() {
     let srv = crate::start().await;
-    let t = srv.tenant("Invalid Requests Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Invalid Requests Co").await;
     let post = |b: Value| {
         let srv = &srv;
         let path = requests_path(&t);
@@ -385,8 +381,7 @@ async fn invalid_requests_are_refused() {
 #[tokio::test]
 async fn a_request_that_cannot_be_performed_stays_open() {
     let srv = crate::start().await;
-    let t = srv.tenant("Stuck Requests Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Stuck Requests Co").await;
     let other = srv.subject(&t).await;
     let mine = write(
         &srv,

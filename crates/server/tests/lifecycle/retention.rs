@@ -55,8 +55,7 @@ pub(crate) async fn list_ids(
 #[tokio::test]
 pub(crate) async fn a_record_vanishes_from_every_read_the_moment_it_expires() {
     let srv = crate::start().await;
-    let t = srv.tenant("Expiry Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Expiry Co").await;
     let visit = write(&srv, &t, &s, "browser_visit", visit_fields()).await;
     let v = id(&visit);
     let expires = at(&visit["expires_at"]);
@@ -116,8 +115,7 @@ pub(crate) async fn a_record_vanishes_from_every_read_the_moment_it_expires() {
 #[tokio::test]
 pub(crate) async fn a_dry_run_reports_and_changes_nothing_then_the_run_anonymizes() {
     let srv = crate::start().await;
-    let t = srv.tenant("Sweep Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Sweep Co").await;
     let v = id(&write(&srv, &t, &s, "browser_visit", visit_fields()).await);
     let contact = id(&write(
         &srv,
@@ -129,13 +127,7 @@ pub(crate) async fn a_dry_run_reports_and_changes_nothing_then_the_run_anonymize
     .await);
     let quiet = srv.tenant("Quiet Co").await;
     let qs = srv.subject(&quiet).await;
-    srv.record(
-        &quiet,
-        &qs,
-        "contact",
-        json!({ "name": "Q", "email": "q@example.org" }),
-    )
-    .await;
+    srv.contact(&quiet, &qs, "Q", "q@example.org").await;
     srv.clock.advance(days(61));
 
     let dry = run_retention(&srv, true).await;
@@ -175,8 +167,7 @@ pub(crate) async fn a_dry_run_reports_and_changes_nothing_then_the_run_anonymize
 #[tokio::test]
 pub(crate) async fn anonymization_leaves_no_original_value_in_the_data_directory() {
     let srv = crate::start().await;
-    let t = srv.tenant("Anonymous Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Anonymous Co").await;
     write(&srv, &t, &s, "browser_visit", visit_fields()).await;
     write(
         &srv,

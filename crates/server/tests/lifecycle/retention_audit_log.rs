@@ -2,7 +2,6 @@
 //! after a prune (even of an idle log) must still verify.
 
 use reqwest::StatusCode;
-use serde_json::json;
 use ward_testkit::TestServer;
 
 use crate::retention::read;
@@ -17,16 +16,8 @@ async fn verify(srv: &TestServer) -> ward_vault::VerifyReport {
 #[tokio::test]
 async fn pruning_the_audit_log_keeps_what_remains_verifiable() {
     let srv = crate::start().await;
-    let t = srv.tenant("Pruned Co").await;
-    let s = srv.subject(&t).await;
-    let r = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Old News", "email": "old@example.org" }),
-        )
-        .await;
+    let (t, s) = srv.tenant_and_subject("Pruned Co").await;
+    let r = srv.contact(&t, &s, "Old News", "old@example.org").await;
     assert_eq!(read(&srv, &t, &s, &r, ESSENTIAL).await.0, StatusCode::OK);
     let before = verify(&srv).await;
     assert_eq!(before.first_index, 0);
@@ -88,15 +79,8 @@ async fn pruning_the_audit_log_keeps_what_remains_verifiable() {
 #[tokio::test]
 async fn pruning_an_idle_audit_log_keeps_it_verifiable() {
     let srv = crate::start().await;
-    let t = srv.tenant("Idle Co").await;
-    let s = srv.subject(&t).await;
-    srv.record(
-        &t,
-        &s,
-        "contact",
-        json!({ "name": "Idle", "email": "idle@example.org" }),
-    )
-    .await;
+    let (t, s) = srv.tenant_and_subject("Idle Co").await;
+    srv.contact(&t, &s, "Idle", "idle@example.org").await;
     let before = verify(&srv).await;
 
     // Nothing at all happens for 61 days; then retention prunes every event there is.

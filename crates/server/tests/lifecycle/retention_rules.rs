@@ -34,8 +34,7 @@ async fn assert_swept(srv: &TestServer, t: &TenantFixture, collection: &str, exp
 #[tokio::test]
 async fn customer_records_expire_ninety_days_after_the_contract_ends() {
     let srv = crate::start().await;
-    let t = srv.tenant("Customers Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Customers Co").await;
     let created = srv.vault.now();
     let ending = write(
         &srv,
@@ -116,8 +115,7 @@ async fn customer_records_expire_ninety_days_after_the_contract_ends() {
 #[tokio::test]
 async fn job_applications_are_deleted_two_years_after_the_application() {
     let srv = crate::start().await;
-    let t = srv.tenant("Hiring Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Hiring Co").await;
     let app = write(
         &srv,
         &t,
@@ -152,8 +150,7 @@ async fn job_applications_are_deleted_two_years_after_the_application() {
 #[tokio::test]
 async fn server_logs_are_deleted_after_fourteen_days() {
     let srv = crate::start().await;
-    let t = srv.tenant("Logs Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Logs Co").await;
     let log = write(
         &srv,
         &t,

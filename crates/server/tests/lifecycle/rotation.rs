@@ -16,12 +16,7 @@ async fn rotation_under_concurrent_reads_and_writes_fails_no_request() {
     for i in 0..8 {
         let s = srv.subject(&t).await;
         let r = srv
-            .record(
-                &t,
-                &s,
-                "contact",
-                json!({"name": format!("N{i}"), "email": format!("n{i}@example.com")}),
-            )
+            .contact(&t, &s, &format!("N{i}"), &format!("n{i}@example.com"))
             .await;
         subjects.push((s, r));
     }
@@ -56,7 +51,12 @@ async fn rotation_under_concurrent_reads_and_writes_fails_no_request() {
             while !stop.load(Ordering::Relaxed) || made.len() < 3 {
                 let s = srv.subject(&t).await;
                 let r = srv
-                    .record(&t, &s, "contact", json!({"name": format!("C{k}-{}", made.len()), "email": format!("c{k}x{}@example.com", made.len())}))
+                    .contact(
+                        &t,
+                        &s,
+                        &format!("C{k}-{}", made.len()),
+                        &format!("c{k}x{}@example.com", made.len()),
+                    )
                     .await;
                 made.push((s, r));
             }

@@ -24,8 +24,7 @@ fn ciphertext(db: &Db, table: &str, record: &str) -> Option<Vec<u8>> {
 #[tokio::test]
 async fn a_dry_run_touches_no_row_and_the_run_moves_the_record_out_of_scope() {
     let srv = crate::start().await;
-    let t = srv.tenant("Rows Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Rows Co").await;
     let visit = write(&srv, &t, &s, "browser_visit", visit_fields()).await;
     let v = id(&visit);
     write(
@@ -94,8 +93,7 @@ async fn a_dry_run_touches_no_row_and_the_run_moves_the_record_out_of_scope() {
 #[tokio::test]
 async fn deleted_records_leave_no_anonymized_copy() {
     let srv = crate::start().await;
-    let t = srv.tenant("Gone Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Gone Co").await;
     let log = id(&crate::support::log_now(&srv, &t, &s, "192.0.2.9").await);
     srv.clock.advance(days(15));
     let report = run_retention(&srv, false).await;
@@ -114,8 +112,7 @@ async fn deleted_records_leave_no_anonymized_copy() {
 #[tokio::test]
 async fn held_expired_records_stay_in_the_table_until_the_hold_ends() {
     let srv = crate::start().await;
-    let t = srv.tenant("Kept Rows Co").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Kept Rows Co").await;
     let v = id(&write(&srv, &t, &s, "browser_visit", visit_fields()).await);
     let until = srv.vault.now() + days(90);
     let (st, _) = hold(&srv, &t, &s, Some(until)).await;

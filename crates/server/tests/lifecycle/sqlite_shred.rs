@@ -163,14 +163,7 @@ async fn scenario() -> Scenario {
     )
     .await;
     let b = srv.subject(&t).await;
-    let b_contact = srv
-        .record(
-            &t,
-            &b,
-            "contact",
-            json!({ "name": B_NAME, "email": "barnaby@example.org" }),
-        )
-        .await;
+    let b_contact = srv.contact(&t, &b, B_NAME, "barnaby@example.org").await;
     for (s, r, p) in [
         (&a, id(&a_contact), ESSENTIAL),
         (&a, id(&a_visit), SECURITY),

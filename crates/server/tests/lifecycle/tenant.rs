@@ -39,15 +39,9 @@ struct Fixture {
 }
 
 async fn fixture(srv: &TestServer, name: &str) -> Fixture {
-    let t = srv.tenant(name).await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject(name).await;
     let r = srv
-        .record(
-            &t,
-            &s,
-            "contact",
-            json!({ "name": "Tenant Person", "email": "person@tenant.example" }),
-        )
+        .contact(&t, &s, "Tenant Person", "person@tenant.example")
         .await;
     Fixture { t, s, r }
 }
@@ -362,13 +356,8 @@ async fn tenant_export_is_a_json_lines_archive_of_every_subject() {
         subjects.push((s, rec));
     }
     let erased = srv.subject(&t).await;
-    srv.record(
-        &t,
-        &erased,
-        "contact",
-        json!({ "name": "Gone Person", "email": "gone@archive.example" }),
-    )
-    .await;
+    srv.contact(&t, &erased, "Gone Person", "gone@archive.example")
+        .await;
     let (st, _) = erase(&srv, &t, &erased).await;
     assert_eq!(st, StatusCode::OK);
     let other = srv.tenant("Not Archived Co").await;

@@ -133,6 +133,11 @@ pub(crate) async fn call(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// A GET with the session's cookie alone (a read needs no CSRF header): most calls here.
+pub(crate) async fn get_as(srv: &TestServer, s: &Session, path: &str) -> (StatusCode, Value) {
+    call(srv, s, Method::GET, path, None, false).await
+}
+
 /// The session's write of a contact record for subject `s` (with the CSRF header): the
 /// role and grant tests check who may write by this one request.
 pub(crate) async fn write_contact(
@@ -162,8 +167,7 @@ pub(crate) fn contact() -> Value {
 
 /// A tenant with one subject and one contact record: (tenant, subject, record).
 pub(crate) async fn tenant_with_contact(srv: &TestServer) -> (TenantFixture, String, String) {
-    let t = srv.tenant("Acme").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Acme").await;
     let r = srv.record(&t, &s, "contact", contact()).await;
     (t, s, r)
 }

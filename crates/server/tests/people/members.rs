@@ -74,20 +74,17 @@ async fn an_invited_member_logs_in_reads_for_a_purpose_and_is_refused_what_the_r
     let (t, s, r) = tenant_with_contact(&srv).await;
     let (a, session) = join(&srv, &t, "mia@example.com", "member", member()).await;
     let read = read_path(&t.id, &s, &r);
-    let (st, rec) = call(&srv, &session, Method::GET, &read, None, false).await;
+    let (st, rec) = get_as(&srv, &session, &read).await;
     assert_eq!(st, StatusCode::OK, "{rec}");
     assert_eq!(rec["fields"]["name"], "Ada Lovelace");
     // A purpose the membership does not name.
-    let (st, b) = call(
+    let (st, b) = get_as(
         &srv,
         &session,
-        Method::GET,
         &format!(
             "/v1/tenants/{}/subjects/{s}/records/{r}?purpose=marketing.communications.email",
             t.id
         ),
-        None,
-        false,
     )
     .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
@@ -104,32 +101,16 @@ async fn an_invited_member_logs_in_reads_for_a_purpose_and_is_refused_what_the_r
     )
     .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
-    let (st, b) = call(
-        &srv,
-        &session,
-        Method::GET,
-        &format!("/v1/tenants/{}/users", t.id),
-        None,
-        false,
-    )
-    .await;
+    let (st, b) = get_as(&srv, &session, &format!("/v1/tenants/{}/users", t.id)).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
     // An auditor reads the log, not the data, and writes nothing.
     let (_, aud) = join(&srv, &t, "avi@example.com", "auditor", json!({})).await;
-    let (st, _) = call(&srv, &aud, Method::GET, &read, None, false).await;
+    let (st, _) = get_as(&srv, &aud, &read).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let (st, _) = write_contact(&srv, &aud, &t, &s).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     // The tenant's log has the invitation, its claim and the member's read, by the user.
-    let (st, log) = call(
-        &srv,
-        &aud,
-        Method::GET,
-        &format!("/v1/tenants/{}/audit", t.id),
-        None,
-        false,
-    )
-    .await;
+    let (st, log) = get_as(&srv, &aud, &format!("/v1/tenants/{}/audit", t.id)).await;
     assert_eq!(st, StatusCode::OK, "{log}");
     let events = log["events"].as_array().unwrap();
     for action in ["invitation_create", "invitation_claim", "record_read"] {
@@ -147,15 +128,7 @@ async fn an_invited_member_logs_in_reads_for_a_purpose_and_is_refused_what_the_r
     );
     // Another tenant does not exist for the member.
     let other = srv.tenant("Other").await;
-    let (st, _) = call(
-        &srv,
-        &session,
-        Method::GET,
-        &format!("/v1/tenants/{}", other.id),
-        None,
-        false,
-    )
-    .await;
+    let (st, _) = get_as(&srv, &session, &format!("/v1/tenants/{}", other.id)).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
 
@@ -219,7 +192,7 @@ async fn an_ended_membership_is_not_found() {
     let extra = json!({ "purposes": ["essential.service"], "membership_expires_at": end });
     let (_, session) = join(&srv, &t, "tim@example.com", "member", extra).await;
     let read = read_path(&t.id, &s, &r);
-    let (st, _) = call(&srv, &session, Method::GET, &read, None, false).await;
+    let (st, _) = get_as(&srv, &session, &read).await;
     assert_eq!(st, StatusCode::OK);
     srv.clock.advance(time::Duration::minutes(61));
     // Sessions idle out after a while too: log in again, the membership is still over.
@@ -231,7 +204,7 @@ async fn an_ended_membership_is_not_found() {
     };
     let session = login(&srv, &a).await;
     for path in [read.clone(), format!("/v1/tenants/{}", t.id)] {
-        let (st, b) = call(&srv, &session, Method::GET, &path, None, false).await;
+        let (st, b) = get_as(&srv, &session, &path).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{path}: {b}");
     }
     // The refusal is in the tenant's log with its reason.
@@ -273,37 +246,13 @@ async fn a_role_change_ends_the_users_sessions_and_follows_role_order() {
     assert_eq!(b["role"], "auditor");
     assert_eq!(b["purposes"], json!([]));
     // The old cookie carries nothing any more.
-    let (st, _) = call(
-        &srv,
-        &old,
-        Method::GET,
-        &read_path(&t.id, &s, &r),
-        None,
-        false,
-    )
-    .await;
+    let (st, _) = get_as(&srv, &old, &read_path(&t.id, &s, &r)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let new = login(&srv, &a).await;
     assert_ne!(new.cookie, old.cookie);
-    let (st, _) = call(
-        &srv,
-        &new,
-        Method::GET,
-        &read_path(&t.id, &s, &r),
-        None,
-        false,
-    )
-    .await;
+    let (st, _) = get_as(&srv, &new, &read_path(&t.id, &s, &r)).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "auditors do not read data");
-    let (st, _) = call(
-        &srv,
-        &new,
-        Method::GET,
-        &format!("/v1/tenants/{}/audit", t.id),
-        None,
-        false,
-    )
-    .await;
+    let (st, _) = get_as(&srv, &new, &format!("/v1/tenants/{}/audit", t.id)).await;
     assert_eq!(st, StatusCode::OK);
     // Back to member needs purposes; bad roles are named.
     let (st, b) = srv
@@ -324,15 +273,7 @@ async fn a_role_change_ends_the_users_sessions_and_follows_role_order() {
     // Owners make owners; the event is in the log.
     let (st, b) = srv.patch(&user, &t.owner, json!({ "role": "owner" })).await;
     assert_eq!(st, StatusCode::OK, "{b}");
-    let (st, _) = call(
-        &srv,
-        &new,
-        Method::GET,
-        &format!("/v1/tenants/{}", t.id),
-        None,
-        false,
-    )
-    .await;
+    let (st, _) = get_as(&srv, &new, &format!("/v1/tenants/{}", t.id)).await;
     assert_eq!(
         st,
         StatusCode::UNAUTHORIZED,
@@ -351,15 +292,7 @@ async fn a_role_change_ends_the_users_sessions_and_follows_role_order() {
     assert_eq!(log["events"].as_array().unwrap().len(), 2, "{log}");
     // An owner user manages users with a session.
     let owner = login(&srv, &a).await;
-    let (st, b) = call(
-        &srv,
-        &owner,
-        Method::GET,
-        &format!("/v1/tenants/{}/users", t.id),
-        None,
-        false,
-    )
-    .await;
+    let (st, b) = get_as(&srv, &owner, &format!("/v1/tenants/{}/users", t.id)).await;
     assert_eq!(st, StatusCode::OK, "{b}");
 }
 
@@ -369,16 +302,16 @@ async fn removal_is_immediate_and_the_last_owner_stays() {
     let (t, s, r) = tenant_with_contact(&srv).await;
     let (a, session) = join(&srv, &t, "rex@example.com", "member", member()).await;
     let read = read_path(&t.id, &s, &r);
-    let (st, _) = call(&srv, &session, Method::GET, &read, None, false).await;
+    let (st, _) = get_as(&srv, &session, &read).await;
     assert_eq!(st, StatusCode::OK);
     let user = format!("/v1/tenants/{}/users/{}", t.id, a.id);
     let (st, b) = srv.delete(&user, &t.owner).await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
-    let (st, _) = call(&srv, &session, Method::GET, &read, None, false).await;
+    let (st, _) = get_as(&srv, &session, &read).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     // The account remains, the tenant is gone for it.
     let again = login(&srv, &a).await;
-    let (st, _) = call(&srv, &again, Method::GET, &read, None, false).await;
+    let (st, _) = get_as(&srv, &again, &read).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, _) = srv.delete(&user, &t.owner).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
@@ -518,19 +451,11 @@ async fn an_existing_account_joins_another_tenant_with_its_password() {
     assert_eq!(st, StatusCode::CREATED, "{b}");
     assert_eq!(b["user"]["id"], a.id.as_str());
     // A membership added is a privilege change: the old session ended.
-    let (st, _) = call(
-        &srv,
-        &first,
-        Method::GET,
-        &read_path(&t.id, &s, &r),
-        None,
-        false,
-    )
-    .await;
+    let (st, _) = get_as(&srv, &first, &read_path(&t.id, &s, &r)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let session = login(&srv, &a).await;
     for path in [read_path(&t.id, &s, &r), read_path(&t2.id, &s2, &r2)] {
-        let (st, b) = call(&srv, &session, Method::GET, &path, None, false).await;
+        let (st, b) = get_as(&srv, &session, &path).await;
         assert_eq!(st, StatusCode::OK, "{path}: {b}");
     }
     // Weak passwords make no account.
@@ -625,15 +550,7 @@ async fn owners_and_admins_issue_password_resets_by_role_order_and_never_for_sha
     // Used once; the old password and the old session are gone, the new password logs in.
     let resp = reset_with(&srv, "mo@example.com", token, "yet another passphrase").await;
     assert_error(&resp, StatusCode::UNAUTHORIZED, "reset_token_invalid");
-    let (st, _) = call(
-        &srv,
-        &member_session,
-        Method::GET,
-        "/v1/auth/sessions",
-        None,
-        false,
-    )
-    .await;
+    let (st, _) = get_as(&srv, &member_session, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (st, b, _) = login_raw(
         &srv,

@@ -48,7 +48,7 @@ async fn a_session_id_from_before_login_is_not_valid_after_it() {
     let srv = crate::start().await;
     let a = account(&srv, "ida@example.com", Role::Support, None, true).await;
     let first = login(&srv, &a).await;
-    let (st, _) = call(&srv, &first, Method::GET, "/v1/auth/sessions", None, false).await;
+    let (st, _) = get_as(&srv, &first, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::OK);
     srv.clock.advance(time::Duration::seconds(30));
     let (st, b, c) = login_raw(
@@ -60,7 +60,7 @@ async fn a_session_id_from_before_login_is_not_valid_after_it() {
     assert_eq!(st, StatusCode::OK, "{b}");
     let second = cookie_value(&c.expect("cookie"));
     assert_ne!(second, first.cookie);
-    let (st, b) = call(&srv, &first, Method::GET, "/v1/auth/sessions", None, false).await;
+    let (st, b) = get_as(&srv, &first, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{b}");
 }
 
@@ -79,13 +79,13 @@ async fn unsafe_cookie_requests_need_the_csrf_token() {
     let (st, _) = call(&srv, &wrong, Method::POST, "/v1/auth/logout", None, true).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     // Safe requests need none; the session still works.
-    let (st, list) = call(&srv, &s, Method::GET, "/v1/auth/sessions", None, false).await;
+    let (st, list) = get_as(&srv, &s, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::OK, "{list}");
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["current"], true);
     let (st, _) = call(&srv, &s, Method::POST, "/v1/auth/logout", None, true).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    let (st, _) = call(&srv, &s, Method::GET, "/v1/auth/sessions", None, false).await;
+    let (st, _) = get_as(&srv, &s, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
 
@@ -96,7 +96,7 @@ async fn logging_out_everywhere_else_keeps_the_current_session() {
     let first = login(&srv, &a).await;
     srv.clock.advance(time::Duration::seconds(30));
     let second = login(&srv, &a).await;
-    let (st, list) = call(&srv, &second, Method::GET, "/v1/auth/sessions", None, false).await;
+    let (st, list) = get_as(&srv, &second, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
     let (st, _) = call(
@@ -109,9 +109,9 @@ async fn logging_out_everywhere_else_keeps_the_current_session() {
     )
     .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    let (st, _) = call(&srv, &first, Method::GET, "/v1/auth/sessions", None, false).await;
+    let (st, _) = get_as(&srv, &first, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (st, list) = call(&srv, &second, Method::GET, "/v1/auth/sessions", None, false).await;
+    let (st, list) = get_as(&srv, &second, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
 }
@@ -123,7 +123,7 @@ async fn idle_sessions_end_and_api_keys_keep_working() {
     let s = login(&srv, &a).await;
     // The example policy: 30 minutes idle.
     srv.clock.advance(time::Duration::seconds(31 * 60));
-    let (st, _) = call(&srv, &s, Method::GET, "/v1/auth/sessions", None, false).await;
+    let (st, _) = get_as(&srv, &s, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (st, b) = srv.get("/v1/keys/status", &srv.operator).await;
     assert_eq!(st, StatusCode::OK, "{b}");

@@ -14,7 +14,7 @@ async fn support_reads_only_under_an_approved_live_grant_and_the_tenant_sees_it(
     let sup = account(&srv, "sue@example.com", Role::Support, None, true).await;
     let session = login(&srv, &sup).await;
     let read = read_path(&t.id, &s, &r);
-    let (st, b) = call(&srv, &session, Method::GET, &read, None, false).await;
+    let (st, b) = get_as(&srv, &session, &read).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "no grant: {b}");
     // The operator's key gets 404 too.
     let (st, _) = srv.get(&read, &srv.operator).await;
@@ -38,7 +38,7 @@ async fn support_reads_only_under_an_approved_live_grant_and_the_tenant_sees_it(
     assert_eq!(st, StatusCode::CREATED, "{g}");
     assert_eq!(g["status"], "requested");
     let grant = g["id"].as_str().unwrap().to_owned();
-    let (st, _) = call(&srv, &session, Method::GET, &read, None, false).await;
+    let (st, _) = get_as(&srv, &session, &read).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "requested is not approved");
     // Support cannot approve its own grant.
     let approve = format!("{grants}/{grant}/approve");
@@ -47,7 +47,7 @@ async fn support_reads_only_under_an_approved_live_grant_and_the_tenant_sees_it(
     let (st, g) = srv.post(&approve, &t.owner, json!({})).await;
     assert_eq!(st, StatusCode::OK, "{g}");
     assert_eq!(g["live"], true);
-    let (st, rec) = call(&srv, &session, Method::GET, &read, None, false).await;
+    let (st, rec) = get_as(&srv, &session, &read).await;
     assert_eq!(st, StatusCode::OK, "{rec}");
     assert_eq!(rec["fields"]["name"], "Ada Lovelace");
     // Outside the grant's scope: a write.
@@ -92,18 +92,18 @@ async fn support_reads_only_under_an_approved_live_grant_and_the_tenant_sees_it(
         )
         .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, b) = call(&srv, &other_session, Method::GET, &read, None, false).await;
+    let (st, b) = get_as(&srv, &other_session, &read).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{b}");
     let list = format!(
         "/v1/tenants/{}/subjects/{s}/records?purpose=essential.service",
         t.id
     );
-    let (st, b) = call(&srv, &other_session, Method::GET, &list, None, false).await;
+    let (st, b) = get_as(&srv, &other_session, &list).await;
     assert!(!b.to_string().contains("Ada"), "{st}: {b}");
     // Expiry by the injected clock.
     srv.clock.advance(time::Duration::seconds(4 * 3600 + 1));
     let fresh = login(&srv, &sup).await;
-    let (st, _) = call(&srv, &fresh, Method::GET, &read, None, false).await;
+    let (st, _) = get_as(&srv, &fresh, &read).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "expired grant");
 }
 
@@ -149,14 +149,14 @@ async fn revocation_ends_a_grant_at_once_and_durations_are_bounded() {
         .await;
     assert_eq!(st, StatusCode::OK);
     let read = read_path(&t.id, &s, &r);
-    let (st, _) = call(&srv, &session, Method::GET, &read, None, false).await;
+    let (st, _) = get_as(&srv, &session, &read).await;
     assert_eq!(st, StatusCode::OK);
     let (st, g) = srv
         .post(&format!("{grants}/{grant}/revoke"), &t.owner, json!({}))
         .await;
     assert_eq!(st, StatusCode::OK, "{g}");
     assert_eq!(g["status"], "revoked");
-    let (st, _) = call(&srv, &session, Method::GET, &read, None, false).await;
+    let (st, _) = get_as(&srv, &session, &read).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "revoked");
 }
 
@@ -186,15 +186,7 @@ async fn break_glass_opens_at_once_and_notifies() {
     let notice = notices.try_recv().expect("a break-glass notice");
     assert_eq!(notice.tenant.to_string(), t.id);
     assert_eq!(notice.grant.to_string(), g["id"].as_str().unwrap());
-    let (st, _) = call(
-        &srv,
-        &session,
-        Method::GET,
-        &read_path(&t.id, &s, &r),
-        None,
-        false,
-    )
-    .await;
+    let (st, _) = get_as(&srv, &session, &read_path(&t.id, &s, &r)).await;
     assert_eq!(st, StatusCode::OK);
     let log = srv.tenant_audit(&t, "action=grant_request").await;
     assert_eq!(log["events"][0]["detail"]["break_glass"], true, "{log}");

@@ -132,7 +132,7 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
 
     // An invited member (no TOTP) reads while nothing is required.
     let (_, member) = invited_member(&srv, &t, "mia@example.com").await;
-    let (st, b) = call(&srv, &member, Method::GET, &read, None, false).await;
+    let (st, b) = get_as(&srv, &member, &read).await;
     assert_eq!(st, StatusCode::OK, "{b}");
 
     // An owner with TOTP turns it on.
@@ -154,7 +154,7 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     assert_eq!(tenant["require_totp"], true, "{tenant}");
 
     // The member's password-only session is refused on the tenant's routes, reads and writes.
-    let (st, b) = call(&srv, &member, Method::GET, &read, None, false).await;
+    let (st, b) = get_as(&srv, &member, &read).await;
     assert_totp_required(st, &b);
     let write = json!({ "collection": "contact", "fields": contact() });
     let (st, b) = call(
@@ -167,15 +167,7 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     )
     .await;
     assert_totp_required(st, &b);
-    let (st, b) = call(
-        &srv,
-        &member,
-        Method::GET,
-        &format!("/v1/tenants/{}", t.id),
-        None,
-        false,
-    )
-    .await;
+    let (st, b) = get_as(&srv, &member, &format!("/v1/tenants/{}", t.id)).await;
     assert_totp_required(st, &b);
     // So is the owner without TOTP, even to turn the requirement off again.
     let off = json!({ "require_totp": false });
@@ -190,7 +182,7 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     .await;
     assert_totp_required(st, &b);
     // Its own sessions stay open to it.
-    let (st, b) = call(&srv, &member, Method::GET, "/v1/auth/sessions", None, false).await;
+    let (st, b) = get_as(&srv, &member, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::OK, "{b}");
 
     // The member enrols. A wrong or malformed code changes nothing.
@@ -229,15 +221,15 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"]["code"], "invalid_totp");
-    let (st, b) = call(&srv, &member, Method::GET, &read, None, false).await;
+    let (st, b) = get_as(&srv, &member, &read).await;
     assert_totp_required(st, &b);
 
     let (uri, recovery, enrolled) = enrol(&srv, &member).await;
     assert_eq!(recovery.len(), 10);
     // Enrolment replaced the session: the old cookie is gone, the new one gets through.
-    let (st, _) = call(&srv, &member, Method::GET, "/v1/auth/sessions", None, false).await;
+    let (st, _) = get_as(&srv, &member, "/v1/auth/sessions").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (st, b) = call(&srv, &enrolled, Method::GET, &read, None, false).await;
+    let (st, b) = get_as(&srv, &enrolled, &read).await;
     assert_eq!(st, StatusCode::OK, "{b}");
     // Enrolling again is refused: a session cannot swap an enrolled secret.
     let (st, b, _) = post_raw(&srv, &enrolled, "/v1/auth/totp", None).await;
@@ -261,14 +253,14 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     assert_eq!(b["error"]["code"], "totp_required");
     srv.clock.advance(time::Duration::seconds(30));
     let fresh = login(&srv, &mia).await;
-    let (st, b) = call(&srv, &fresh, Method::GET, &read, None, false).await;
+    let (st, b) = get_as(&srv, &fresh, &read).await;
     assert_eq!(st, StatusCode::OK, "{b}");
     let (st, b) = call(&srv, &fresh, Method::POST, &records, Some(write), true).await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
 
     // A second member without TOTP is refused until the owner turns the requirement off.
     let (_, second) = invited_member(&srv, &t, "max@example.com").await;
-    let (st, b) = call(&srv, &second, Method::GET, &read, None, false).await;
+    let (st, b) = get_as(&srv, &second, &read).await;
     assert_totp_required(st, &b);
     let (st, b) = call(
         &srv,
@@ -281,17 +273,9 @@ async fn an_owner_requires_totp_and_a_member_without_it_gets_through_only_once_e
     .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b, json!({ "require_totp": false }));
-    let (st, b) = call(&srv, &second, Method::GET, &read, None, false).await;
+    let (st, b) = get_as(&srv, &second, &read).await;
     assert_eq!(st, StatusCode::OK, "{b}");
-    let (st, b) = call(
-        &srv,
-        &plain,
-        Method::GET,
-        &format!("/v1/tenants/{}", t.id),
-        None,
-        false,
-    )
-    .await;
+    let (st, b) = get_as(&srv, &plain, &format!("/v1/tenants/{}", t.id)).await;
     assert_eq!(st, StatusCode::OK, "{b}");
 
     // Every change, and the refusals, are in the tenant's log with the old and new value.
@@ -380,13 +364,10 @@ async fn only_owners_change_the_setting_and_api_keys_and_other_tenants_are_not_a
     )
     .await;
     let plain = login(&srv, &plain_admin).await;
-    let (st, b) = call(
+    let (st, b) = get_as(
         &srv,
         &plain,
-        Method::GET,
         &read_path(&other.id, &other_subject, &other_record),
-        None,
-        false,
     )
     .await;
     assert_eq!(st, StatusCode::OK, "{b}");
@@ -396,7 +377,7 @@ async fn only_owners_change_the_setting_and_api_keys_and_other_tenants_are_not_a
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b["require_totp"], false, "{b}");
     // ... while the tenant that requires TOTP stays hidden from it, as before.
-    let (st, _) = call(&srv, &plain, Method::GET, &read, None, false).await;
+    let (st, _) = get_as(&srv, &plain, &read).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     // An API key cannot enrol TOTP: it has no account.

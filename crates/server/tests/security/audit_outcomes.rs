@@ -14,12 +14,7 @@ async fn refused_writes_leave_no_event() {
     let t = srv.tenant("Refused Writes").await;
     let subj = srv.subject(&t).await;
     let rec = srv
-        .record(
-            &t,
-            &subj,
-            "contact",
-            json!({ "name": "Valid Person", "email": "valid@example.org" }),
-        )
+        .contact(&t, &subj, "Valid Person", "valid@example.org")
         .await;
     let records = format!("/v1/tenants/{}/subjects/{subj}/records", t.id);
 
@@ -143,12 +138,7 @@ async fn denied_read_leaves_exactly_one_denial_event() {
     let t = srv.tenant("Denied Read").await;
     let subj = srv.subject(&t).await;
     let rec = srv
-        .record(
-            &t,
-            &subj,
-            "contact",
-            json!({ "name": "Denied Person", "email": "denied@example.org" }),
-        )
+        .contact(&t, &subj, "Denied Person", "denied@example.org")
         .await;
     let before = audit_page(&srv, &t.id, &t.owner, "limit=1000", Some("rid-before")).await;
     let last = *indices(before.json["events"].as_array().unwrap())
@@ -302,15 +292,9 @@ async fn searches_that_find_nothing_are_audited_too() {
     // references are guessable (customer numbers, e-mails): a probe that finds nothing is an
     // access and must be in the log, as the blind-index lookup already does.
     let srv = crate::start().await;
-    let t = srv.tenant("Empty Answers").await;
-    let s = srv.subject(&t).await;
-    srv.record(
-        &t,
-        &s,
-        "contact",
-        json!({ "name": "Known Person", "email": "known@example.org" }),
-    )
-    .await;
+    let (t, s) = srv.tenant_and_subject("Empty Answers").await;
+    srv.contact(&t, &s, "Known Person", "known@example.org")
+        .await;
     let probe = "crm-ref-of-someone-else-42";
 
     // Control: a blind-index lookup with no hit is logged once.

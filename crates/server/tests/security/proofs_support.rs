@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use ward_testkit::{TenantFixture, TestServer};
 
 use crate::proofs_verifier::H;
@@ -19,7 +19,14 @@ pub(crate) async fn get(srv: &TestServer, token: &str, path: &str) -> Resp {
 pub(crate) async fn activity(srv: &TestServer, t: &TenantFixture, rounds: usize) {
     for i in 0..rounds {
         let subj = srv.subject(t).await;
-        let rec = srv.record(t, &subj, "contact", json!({ "name": format!("Proof Person {i}"), "email": format!("p{i}@example.org") })).await;
+        let rec = srv
+            .contact(
+                t,
+                &subj,
+                &format!("Proof Person {i}"),
+                &format!("p{i}@example.org"),
+            )
+            .await;
         let base = format!("/v1/tenants/{}/subjects/{subj}/records", t.id);
         let (st, _) = srv
             .get(&format!("{base}/{rec}?purpose=essential.service"), &t.owner)

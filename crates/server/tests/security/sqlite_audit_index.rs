@@ -3,7 +3,6 @@
 //! names another tenant, even when that column was edited in the database.
 
 use reqwest::StatusCode;
-use serde_json::json;
 use ward_testkit::sql::Db;
 
 use crate::support::{audit_all, with_rid};
@@ -15,12 +14,7 @@ async fn edited_tenant_column_does_not_leak_another_tenants_event() {
     let b = srv.tenant("Index B").await;
     let sb = srv.subject(&b).await;
     let rb = srv
-        .record(
-            &b,
-            &sb,
-            "contact",
-            json!({ "name": "Index Person", "email": "index.person@example.org" }),
-        )
+        .contact(&b, &sb, "Index Person", "index.person@example.org")
         .await;
     let r = srv
         .request(

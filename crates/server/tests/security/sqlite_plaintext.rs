@@ -310,8 +310,7 @@ async fn request_free_text_is_sealed_and_bound_to_its_row() {
     const REASON: &str = "Requester Quintessa Marrowby could not prove her identity";
     const LEGACY: &str = "Legacy Verifier Philomena Gooseberry";
     let srv = crate::start().await;
-    let t = srv.tenant("Sealed Requests").await;
-    let s = srv.subject(&t).await;
+    let (t, s) = srv.tenant_and_subject("Sealed Requests").await;
     let open = |kind: &'static str| {
         let (srv, t, s) = (&srv, &t, &s);
         async move {
