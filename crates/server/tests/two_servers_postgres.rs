@@ -53,6 +53,41 @@ async fn a_write_on_one_server_is_readable_on_the_other_at_once() {
 }
 
 #[tokio::test]
+async fn a_cancellation_on_one_server_stops_new_records_on_the_other_at_once() {
+    let (a, b) = pair().await;
+    let t = a.tenant("Acme").await;
+    let s = a.subject(&t).await;
+    // B writes for the subject first, so it remembers the subject (and its tenant as active).
+    b.contact(&t, &s, "Ada", "ada@example.com").await;
+    let (status, _) = a
+        .post(&format!("/v1/tenants/{}/cancel", t.id), &t.owner, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = b
+        .post(
+            &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
+            &t.owner,
+            json!({"collection": "contact", "fields": {"name": "Ada again"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "tenant_inactive", "{body}");
+    // Nothing was stored: the subject still has its one record.
+    let records = a
+        .store
+        .subject_view(
+            uuid::Uuid::parse_str(&t.id).unwrap(),
+            uuid::Uuid::parse_str(&s).unwrap(),
+            ward_store::RecordFilter::All(None),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .records;
+    assert_eq!(records.len(), 1);
+}
+
+#[tokio::test]
 async fn concurrent_writers_on_both_servers_lose_nothing_and_the_log_verifies() {
     let (a, b) = pair().await;
     let t = a.tenant("Acme").await;

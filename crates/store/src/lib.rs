@@ -143,6 +143,10 @@ pub enum Conflict {
     /// vault seals it again under the new key.
     #[error("the subject key was rotated during the request")]
     SubjectKeyRotated,
+    /// A new record for a tenant that is no longer active: it was cancelled or destroyed after
+    /// the request read it. The vault decides again on a fresh read, which refuses the write.
+    #[error("the tenant is no longer active")]
+    TenantInactive,
     /// A key job whose lease another process holds (or that has ended).
     #[error("the key job is finished or held by another process")]
     KeyJobHeld,

@@ -86,7 +86,7 @@ impl Vault {
         items: Vec<BatchItem>,
     ) -> Result<BatchOutcome> {
         crate::retry::retrying(
-            crate::retry::lost_to_rotation,
+            crate::retry::lost_to_change,
             || self.forget_tenant_row(tenant),
             || self.batch_once(ctx, tenant, items.clone()),
         )
@@ -117,6 +117,7 @@ impl Vault {
         let mut new_subjects: HashMap<usize, (Uuid, SubjectBasis)> = HashMap::new();
         let mut read_subjects: HashMap<Uuid, SubjectBasis> = HashMap::new();
         let mut touched = std::collections::HashSet::new();
+        let mut remembered = false;
         for (i, item) in items.into_iter().enumerate() {
             if let BatchItem::UpdateRecord { record, .. } | BatchItem::DeleteRecord { record, .. } =
                 &item
@@ -134,11 +135,14 @@ impl Vault {
             let prepared = self
                 .prepare_item(ctx, tenant, i, item, &mut new_subjects, &mut read_subjects)
                 .await;
-            let (item_ops, result) = prepared.map_err(|e| at_item(i, e))?;
+            let (item_ops, result, from_memory) = prepared.map_err(|e| at_item(i, e))?;
+            remembered |= from_memory;
             ops.extend(item_ops);
             results.push(result);
         }
-        self.commit(ops).await?;
+        self.commit(ops)
+            .await
+            .map_err(|e| self.stale_if_remembered(remembered, tenant, e.into()))?;
         Ok(BatchOutcome { results })
     }
 
@@ -150,13 +154,17 @@ impl Vault {
         item: BatchItem,
         new_subjects: &mut HashMap<usize, (Uuid, SubjectBasis)>,
         read_subjects: &mut HashMap<Uuid, SubjectBasis>,
-    ) -> Result<(Vec<Op>, Value)> {
+    ) -> Result<(Vec<Op>, Value, bool)> {
         match item {
             BatchItem::CreateSubject { external_ref } => {
                 let p = self.prepare_subject(ctx, tenant, external_ref).await?;
                 let basis = SubjectBasis::created(&p.tenant, p.cipher);
                 new_subjects.insert(i, (p.out.id, basis));
-                Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
+                Ok((
+                    p.ops,
+                    serde_json::to_value(&p.out).unwrap_or(Value::Null),
+                    false,
+                ))
             }
             BatchItem::CreateRecord {
                 subject,
@@ -199,7 +207,11 @@ impl Vault {
                     self.prepare_create(ctx, tenant, id, new, SubjectSource::Cached(read_subjects))
                         .await?
                 };
-                Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
+                Ok((
+                    p.ops,
+                    serde_json::to_value(&p.out).unwrap_or(Value::Null),
+                    p.remembered,
+                ))
             }
             BatchItem::UpdateRecord {
                 subject,
@@ -222,11 +234,15 @@ impl Vault {
                         crate::records::UpdateBasis::Purpose(&options),
                     )
                     .await?;
-                Ok((p.ops, serde_json::to_value(&p.out).unwrap_or(Value::Null)))
+                Ok((
+                    p.ops,
+                    serde_json::to_value(&p.out).unwrap_or(Value::Null),
+                    false,
+                ))
             }
             BatchItem::DeleteRecord { subject, record } => {
                 let ops = self.prepare_delete(ctx, tenant, subject, record).await?;
-                Ok((ops, serde_json::json!({ "deleted": record })))
+                Ok((ops, serde_json::json!({ "deleted": record }), false))
             }
         }
     }

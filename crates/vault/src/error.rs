@@ -101,6 +101,11 @@ pub enum Conflict {
     /// the record and opening it; reading again finds the new key.
     #[error("the subject key was rotated during the read; retry")]
     StaleKeyRead,
+    /// A new record prepared from a remembered subject lost at commit (the subject was erased
+    /// or its key rotated, or its tenant is no longer active); prepared again from a fresh
+    /// read, so callers outside the vault never see it.
+    #[error("the subject changed during the request; retry")]
+    StaleSubject,
     /// The present state refuses the request (a request already closed, a rotation still
     /// running, …); the message says which.
     #[error("{0}")]

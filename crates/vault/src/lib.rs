@@ -166,8 +166,11 @@ struct Inner {
     /// Break-glass grants as they open, for whoever notifies tenants.
     break_glass: tokio::sync::broadcast::Sender<BreakGlassNotice>,
     /// Recently read tenant rows, for key material and settings on the write path. Access
-    /// decisions never use the cached status: they read it fresh with the subject.
+    /// decisions never use the cached status: they read it fresh with the subject (or, for a
+    /// new record without a purpose, from a remembered subject the commit checks again).
     tenant_cache: Mutex<HashMap<Uuid, (TenantRow, Instant)>>,
+    /// Subjects new records were written for lately (see `records/remembered.rs`).
+    subjects: records::RememberedSubjects,
     /// When this vault last set the stored-state gauges (`gauges`).
     gauges_at: Mutex<Option<Instant>>,
     /// Detection rules over the audit stream ([`monitor`]).
@@ -236,6 +239,7 @@ impl Vault {
                 )?,
                 break_glass: tokio::sync::broadcast::channel(256).0,
                 tenant_cache: Mutex::new(HashMap::new()),
+                subjects: records::RememberedSubjects::default(),
                 gauges_at: Mutex::new(None),
                 alert_writes: tokio::sync::Mutex::new(monitor::Recent::default()),
             }),

@@ -5,9 +5,11 @@
 
 mod ciphers;
 mod read;
+mod remembered;
 mod subjects;
 mod write;
 
+pub(crate) use remembered::RememberedSubjects;
 pub(crate) use write::{SubjectBasis, SubjectSource, tenant_retention_override};
 
 use std::collections::BTreeMap;
@@ -77,6 +79,9 @@ pub(crate) struct PreparedSubject {
 pub(crate) struct Prepared {
     pub(crate) ops: Vec<Op>,
     pub(crate) out: RecordOut,
+    /// Prepared from a remembered subject: a commit that finds the subject or its tenant
+    /// changed is the cache's loss, and the write is prepared again from a fresh read.
+    pub(crate) remembered: bool,
 }
 
 impl Vault {

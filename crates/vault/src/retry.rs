@@ -27,6 +27,20 @@ pub(crate) fn lost_to_rotation(e: &VaultError) -> bool {
     )
 }
 
+/// Whether `e` is a new record that lost to a change of its subject or tenant it was prepared
+/// without seeing: a rotation, a remembered subject gone stale, or a tenant cancelled between
+/// the read and the commit. Prepared again, the write sees the change (and a cancelled
+/// tenant's write is then refused, and audited, by the access decision).
+pub(crate) fn lost_to_change(e: &VaultError) -> bool {
+    lost_to_rotation(e)
+        || matches!(
+            e,
+            VaultError::Conflict(
+                Conflict::Store(ward_store::Conflict::TenantInactive) | Conflict::StaleSubject
+            )
+        )
+}
+
 /// Runs `attempt` until it succeeds, fails with an error `retry` does not accept, or has run
 /// `1 + RETRIES` times; `before_retry` runs before each new attempt (to drop a cached row the
 /// conflict showed stale).

@@ -99,6 +99,21 @@ pub(super) async fn assert_subject_key(
     }
 }
 
+/// A new record may only be stored for an active tenant: the request that sealed it may have
+/// read the tenant before a cancellation committed (the vault remembers subjects briefly, so
+/// this check, not the read, is what keeps a cancelled tenant's data frozen).
+pub(super) async fn assert_tenant_active(conn: &mut PgConnection, tenant: Uuid) -> Result<()> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
+        .bind(tenant.as_bytes().as_slice())
+        .fetch_optional(&mut *conn)
+        .await?;
+    match status.as_deref() {
+        None => Err(StoreError::NotFound("tenant")),
+        Some(s) if s == TenantStatus::Active.as_str() => Ok(()),
+        Some(_) => Err(StoreError::Conflict(Conflict::TenantInactive)),
+    }
+}
+
 /// A key wrapped under tenant key `version` may only be stored while that is the tenant's
 /// current version, or a rotation committed meanwhile would strand it. The share lock makes a
 /// concurrent rotation wait for this transaction (and then rewrap what it wrote).

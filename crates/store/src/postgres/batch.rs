@@ -4,7 +4,7 @@
 //! A PostgreSQL write costs round trips, not rows: one `INSERT … SELECT FROM UNNEST(…)` of a
 //! hundred records takes barely longer than one of a single record. So the writer hands the
 //! record writes of a whole group commit to [`apply_writes`], which runs at most six
-//! statements for them (subject-key check, insert, update, delete, index delete, index
+//! statements for them (subject-key and tenant check, insert, update, delete, index delete, index
 //! insert), each reporting row by row which writes took effect. A write that lost (its record
 //! exists already, its revision is stale, its record is gone, its subject key was rotated or
 //! shredded) is reported as the error the one-statement-per-op path would have given, and
@@ -25,7 +25,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::uuid_at;
-use crate::{Conflict, IndexEntry, Op, RecordRow, Result, StoreError, to_micros};
+use crate::{Conflict, IndexEntry, Op, RecordRow, Result, StoreError, TenantStatus, to_micros};
 
 /// One record write a set-based statement can carry.
 pub(super) enum RecordWrite {
@@ -167,6 +167,8 @@ fn live(
 
 /// A record may only be stored sealed under its subject's current key: the share lock on each
 /// `subject_keys` row makes a concurrent erasure or record rotation wait for this transaction.
+/// A new record also needs its tenant active (see `assert_tenant_active`); the tenant row is
+/// read, not locked: a cancellation committing meanwhile orders itself after this write.
 async fn check_subject_keys(
     conn: &mut PgConnection,
     writes: &[&RecordWrite],
@@ -181,25 +183,29 @@ async fn check_subject_keys(
         .filter_map(|&i| writes[i].stored().map(|(r, _)| r))
         .collect();
     let rows = sqlx::query(
-        "SELECT k.tenant, k.subject, k.version FROM subject_keys k \
+        "SELECT k.tenant, k.subject, k.version, t.status FROM subject_keys k \
+         JOIN tenants t ON t.id = k.tenant \
          WHERE (k.tenant, k.subject) IN \
-         (SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[])) FOR SHARE",
+         (SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[])) FOR SHARE OF k",
     )
     .bind(records.iter().map(|r| b(&r.tenant)).collect::<Vec<_>>())
     .bind(records.iter().map(|r| b(&r.subject)).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
-    let mut versions = HashMap::with_capacity(rows.len());
+    let mut current = HashMap::with_capacity(rows.len());
     for row in &rows {
-        versions.insert(
+        let active = row.try_get::<&str, _>(3)? == TenantStatus::Active.as_str();
+        current.insert(
             (uuid_at(row, 0)?, uuid_at(row, 1)?),
-            row.try_get::<i64, _>(2)?,
+            (row.try_get::<i64, _>(2)?, active),
         );
     }
     for (&i, record) in sealed.iter().zip(records) {
-        lost[i] = match versions.get(&(record.tenant, record.subject)) {
+        let new = matches!(writes[i], RecordWrite::Insert { .. });
+        lost[i] = match current.get(&(record.tenant, record.subject)) {
             None => Some(StoreError::NotFound("subject")),
-            Some(&v) if v == i64::from(record.key_version) => None,
+            Some(&(_, false)) if new => Some(StoreError::Conflict(Conflict::TenantInactive)),
+            Some(&(v, _)) if v == i64::from(record.key_version) => None,
             Some(_) => Some(StoreError::Conflict(Conflict::SubjectKeyRotated)),
         };
     }

@@ -135,6 +135,21 @@ pub(super) fn assert_subject_key(
     }
 }
 
+/// A new record may only be stored for an active tenant: the request that sealed it may have
+/// read the tenant before a cancellation committed (the vault remembers subjects briefly, so
+/// this check, not the read, is what keeps a cancelled tenant's data frozen).
+pub(super) fn assert_tenant_active(conn: &Connection, tenant: Uuid) -> Result<()> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM tenants WHERE id = ?1")?
+        .query_row([tenant], |r| r.get(0))
+        .optional()?;
+    match status.as_deref() {
+        None => Err(StoreError::NotFound("tenant")),
+        Some(s) if s == TenantStatus::Active.as_str() => Ok(()),
+        Some(_) => Err(StoreError::Conflict(Conflict::TenantInactive)),
+    }
+}
+
 /// The error a family function returns for an op of another family: `apply` never routes one
 /// there, so this is a bug in the dispatch, reported rather than panicking the writer.
 pub(super) fn misrouted(family: &'static str) -> StoreError {

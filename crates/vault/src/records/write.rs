@@ -20,6 +20,7 @@ use crate::sealing::{RecordPlace, SubjectCiphers};
 use crate::{RequestContext, Result, Vault, VaultError, parse_list};
 
 use super::ciphers::retry_stale;
+use super::remembered::RememberedSubject;
 use super::{NewRecord, Prepared, UpdateBasis, WriteOptions, known_purpose, validate};
 
 impl Vault {
@@ -34,7 +35,7 @@ impl Vault {
         options: &WriteOptions,
     ) -> Result<RecordOut> {
         crate::retry::retrying(
-            subject_key_rotated,
+            crate::retry::lost_to_change,
             || {},
             || async {
                 let p = self
@@ -50,34 +51,84 @@ impl Vault {
                         SubjectSource::Store,
                     )
                     .await?;
-                self.commit(p.ops).await?;
+                let remembered = p.remembered;
+                self.commit(p.ops)
+                    .await
+                    .map_err(|e| self.stale_if_remembered(remembered, tenant, e.into()))?;
                 Ok(p.out)
             },
         )
         .await
     }
 
+    /// A commit refused a write whose subject was remembered, not read: if the refusal is one
+    /// a change since the read explains, it is the cache's loss, not the caller's answer.
+    pub(crate) fn stale_if_remembered(
+        &self,
+        remembered: bool,
+        tenant: Uuid,
+        e: VaultError,
+    ) -> VaultError {
+        let stale = matches!(
+            &e,
+            VaultError::NotFound("subject")
+                | VaultError::Conflict(crate::error::Conflict::Store(
+                    ward_store::Conflict::SubjectKeyRotated | ward_store::Conflict::TenantInactive
+                ))
+        );
+        if remembered && stale {
+            self.inner.subjects.forget_tenant(tenant);
+            VaultError::Conflict(crate::error::Conflict::StaleSubject)
+        } else {
+            e
+        }
+    }
+
     /// What a record write needs of an existing subject, in one query on the hot path: the
     /// subject view carries the tenant's current status; the tenant's key material comes from
-    /// a short-lived cache. `event` is audited if the tenant is not the caller's to see.
+    /// a short-lived cache. With `may_remember` (a write that states no purpose, so the
+    /// subject's restrictions do not count), a subject read in the last seconds under an
+    /// active tenant is taken as it was (see `remembered.rs`: the commit checks it again).
+    /// `event` is audited if the tenant is not the caller's to see.
     async fn subject_basis(
         &self,
         ctx: &RequestContext,
         tenant: Uuid,
         subject: Uuid,
         event: &AuditEvent,
+        may_remember: bool,
     ) -> Result<SubjectBasis> {
         self.isolate(ctx, tenant, event).await?;
-        let view = self
-            .subject_view(tenant, subject, RecordFilter::None)
-            .await?;
+        let remembered = if may_remember {
+            self.inner
+                .subjects
+                .get(tenant, subject)
+                .filter(|s| s.status == TenantStatus::Active)
+        } else {
+            None
+        };
+        let (found, from_memory) = match remembered {
+            Some(found) => (found, true),
+            None => {
+                let view = self
+                    .subject_view(tenant, subject, RecordFilter::None)
+                    .await?;
+                let found = RememberedSubject {
+                    subject: view.subject,
+                    status: view.tenant_status,
+                };
+                self.inner.subjects.put(found.clone());
+                (found, false)
+            }
+        };
         let trow = self.tenant_row_cached(tenant).await?;
-        let cipher = self.subject_cipher(&trow, &view.subject).await?;
+        let cipher = self.subject_cipher(&trow, &found.subject).await?;
         Ok(SubjectBasis {
-            restrictions: parse_list(&view.subject.restrictions),
-            status: view.tenant_status,
+            restrictions: parse_list(&found.subject.restrictions),
+            status: found.status,
             tenant: trow,
             cipher,
+            remembered: from_memory,
         })
     }
 
@@ -102,18 +153,26 @@ impl Vault {
         event.subject = Some(subject);
         event.record = Some(id);
         event.collection = self.known_collection(collection);
+        let may_remember = options.purpose.is_none();
         let SubjectBasis {
             tenant: trow,
             cipher,
             status,
             restrictions,
+            remembered,
         } = match source {
-            SubjectSource::Store => self.subject_basis(ctx, tenant, subject, &event).await?,
+            SubjectSource::Store => {
+                self.subject_basis(ctx, tenant, subject, &event, may_remember)
+                    .await?
+            }
             SubjectSource::Given(basis) => basis.clone(),
             SubjectSource::Cached(read) => match read.get(&subject) {
-                Some(basis) => basis.clone(),
-                None => {
-                    let basis = self.subject_basis(ctx, tenant, subject, &event).await?;
+                // A remembered subject serves only writes that state no purpose.
+                Some(basis) if may_remember || !basis.remembered => basis.clone(),
+                _ => {
+                    let basis = self
+                        .subject_basis(ctx, tenant, subject, &event, may_remember)
+                        .await?;
                     read.insert(subject, basis.clone());
                     basis
                 }
@@ -191,6 +250,7 @@ impl Vault {
                 Op::InsertRecord { record: row, index },
                 Op::Audit(Box::new(event)),
             ],
+            remembered,
         })
     }
 
@@ -345,6 +405,7 @@ impl Vault {
                 },
                 Op::Audit(Box::new(event)),
             ],
+            remembered: false,
         })
     }
 
@@ -534,6 +595,8 @@ pub(crate) struct SubjectBasis {
     cipher: SubjectCiphers,
     status: TenantStatus,
     restrictions: Vec<String>,
+    /// Taken from the vault's remembered subjects rather than read for this request.
+    pub(crate) remembered: bool,
 }
 
 impl SubjectBasis {
@@ -544,13 +607,15 @@ impl SubjectBasis {
             cipher: SubjectCiphers::current(FIRST_SUBJECT_KEY_VERSION, cipher),
             status: tenant.status,
             restrictions: Vec::new(),
+            remembered: false,
         }
     }
 }
 
 /// Where [`Vault::prepare_create`] finds the record's subject.
 pub(crate) enum SubjectSource<'a> {
-    /// Read from the store.
+    /// Read from the store (or, for a write without a purpose, remembered from a recent
+    /// read: see [`Vault::subject_basis`]).
     Store,
     /// Created by an earlier item of the same batch.
     Given(&'a SubjectBasis),

@@ -7,6 +7,7 @@ use super::*;
 pub(super) async fn apply(conn: &mut PgConnection, op: Op) -> Result<()> {
     match op {
         Op::InsertRecord { record: r, index } => {
+            assert_tenant_active(conn, r.tenant).await?;
             assert_subject_key(conn, r.tenant, r.subject, r.key_version).await?;
             sqlx::query(
                 "INSERT INTO records (tenant, subject, id, collection, ciphertext, key_version, \

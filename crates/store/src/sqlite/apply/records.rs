@@ -6,6 +6,7 @@ use super::*;
 pub(super) fn apply(conn: &Connection, op: &Op) -> Result<()> {
     match op {
         Op::InsertRecord { record: r, index } => {
+            assert_tenant_active(conn, r.tenant)?;
             assert_subject_key(conn, r.tenant, r.subject, r.key_version)?;
             run(
                 conn,
