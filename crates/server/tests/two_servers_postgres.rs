@@ -67,7 +67,7 @@ async fn a_cancellation_on_one_server_stops_new_records_on_the_other_at_once() {
         .post(
             &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
             &t.owner,
-            json!({"collection": "contact", "fields": {"name": "Ada again"}}),
+            json!({"collection": "contact", "fields": {"name": "Ada again", "email": "ada2@example.com"}}),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -177,7 +177,7 @@ async fn an_erasure_on_one_server_is_observed_by_the_other_at_once() {
         .post(
             &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
             &t.owner,
-            json!({"collection": "contact", "fields": {"name": "Ada again"}}),
+            json!({"collection": "contact", "fields": {"name": "Ada again", "email": "ada2@example.com"}}),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");

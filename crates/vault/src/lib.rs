@@ -332,13 +332,15 @@ impl Vault {
         Ok(row)
     }
 
-    /// Forgets a cached tenant row after this process changed it.
+    /// Forgets a cached tenant row, and the tenant's remembered subjects, after this process
+    /// changed the tenant (so its own next write decides on what it just did).
     fn forget_tenant_row(&self, id: Uuid) {
         self.inner
             .tenant_cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
+        self.inner.subjects.forget_tenant(id);
     }
 
     /// The tenant row, or a hidden-not-found denial.

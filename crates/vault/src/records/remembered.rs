@@ -9,6 +9,12 @@
 //! audits) what a write without the cache would have. Restrictions are not checked at commit,
 //! so a write that states a purpose (decided like a read, where restrictions count) never
 //! uses a remembered subject.
+//!
+//! One difference is visible, and only across servers: for up to 2 seconds after another
+//! server erased a subject or cancelled its tenant, a body that fails validation is answered
+//! `422` here rather than `404`/`403` (the commit, which would find the change, is never
+//! reached). A valid write finds the change and gets the uncached answer. This server's own
+//! erasures and tenant changes forget what they change, so it never answers differently.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -62,7 +68,14 @@ impl RememberedSubjects {
         entries.insert(key, (remembered, Instant::now()));
     }
 
-    /// Forgets every subject of `tenant`: a commit refused a write prepared from one of them.
+    /// Forgets one subject: this process erased it.
+    pub(crate) fn forget(&self, tenant: Uuid, subject: Uuid) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.remove(&(tenant, subject));
+    }
+
+    /// Forgets every subject of `tenant`: a commit refused a write prepared from one of them,
+    /// or this process changed the tenant.
     pub(crate) fn forget_tenant(&self, tenant: Uuid) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|(t, _), _| *t != tenant);
@@ -92,7 +105,7 @@ mod tests {
     }
 
     #[test]
-    fn remembers_by_subject_and_forgets_by_tenant() {
+    fn remembers_and_forgets_by_subject_and_by_tenant() {
         let cache = RememberedSubjects::default();
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let (sa, sb) = (subject(a), subject(b));
@@ -103,6 +116,8 @@ mod tests {
         cache.forget_tenant(a);
         assert!(cache.get(a, sa.subject.id).is_none());
         assert!(cache.get(b, sb.subject.id).is_some());
+        cache.forget(b, sb.subject.id);
+        assert!(cache.get(b, sb.subject.id).is_none());
     }
 
     #[test]

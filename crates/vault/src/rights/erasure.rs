@@ -178,6 +178,7 @@ impl Vault {
         ops.push(Op::Audit(Box::new(event)));
         self.commit(ops).await?;
         self.inner.keys.forget_subject(tenant, subject);
+        self.inner.subjects.forget(tenant, subject);
         Ok(out)
     }
 }
