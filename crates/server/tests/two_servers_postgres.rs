@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use ward_testkit::{Backend, Options, TestServer};
+use ward_testkit::{Backend, Options, TenantFixture, TestServer};
 
 async fn pair() -> (TestServer, TestServer) {
     let a = TestServer::start_with(Options::on(Backend::Postgres)).await;
@@ -16,6 +16,14 @@ async fn pair() -> (TestServer, TestServer) {
     })
     .await;
     (a, b)
+}
+
+/// Cancels tenant `t` through `server`, its owner asking.
+async fn cancel(server: &TestServer, t: &TenantFixture) {
+    let (status, body) = server
+        .post(&format!("/v1/tenants/{}/cancel", t.id), &t.owner, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
@@ -43,10 +51,7 @@ async fn a_write_on_one_server_is_readable_on_the_other_at_once() {
     let (_, body) = a.get(&path, &t.owner).await;
     assert_eq!(body["fields"]["name"], "Ada L.");
     // A cancellation on A stops access on B at once.
-    let (status, _) = a
-        .post(&format!("/v1/tenants/{}/cancel", t.id), &t.owner, json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    cancel(&a, &t).await;
     let (status, body) = b.get(&path, &t.owner).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["code"], "tenant_inactive");
@@ -59,10 +64,7 @@ async fn a_cancellation_on_one_server_stops_new_records_on_the_other_at_once() {
     let s = a.subject(&t).await;
     // B writes for the subject first, so it remembers the subject (and its tenant as active).
     b.contact(&t, &s, "Ada", "ada@example.com").await;
-    let (status, _) = a
-        .post(&format!("/v1/tenants/{}/cancel", t.id), &t.owner, json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    cancel(&a, &t).await;
     let (status, body) = b
         .post(
             &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
