@@ -12,9 +12,11 @@
 pub mod checkpoint;
 pub mod event;
 pub mod merkle;
+pub mod tree;
 pub mod verify;
 
 pub use checkpoint::*;
 pub use event::*;
 pub use merkle::*;
+pub use tree::*;
 pub use verify::*;

@@ -177,8 +177,15 @@ impl Frontier {
     /// # Panics
     /// If the tree already holds `u64::MAX` leaves.
     pub fn push(&mut self, leaf: Hash) {
+        self.push_with(leaf, |_, _| {});
+    }
+
+    /// [`Frontier::push`], calling `merged(height, root)` for every perfect subtree of
+    /// height one and more that the merges complete, smallest first.
+    pub(crate) fn push_with(&mut self, leaf: Hash, mut merged: impl FnMut(u8, Hash)) {
         let mut hash = leaf;
         let mut size = self.size;
+        let mut height = 0u8;
         while size & 1 == 1 {
             // The invariant nodes.len() == popcount(size) guarantees a node per set bit.
             let left = self
@@ -186,6 +193,8 @@ impl Frontier {
                 .pop()
                 .expect("frontier holds one node per set bit");
             hash = node_hash(&left, &hash);
+            height += 1;
+            merged(height, hash);
             size >>= 1;
         }
         self.nodes.push(hash);
@@ -271,12 +280,6 @@ pub fn root(leaves: &[Hash]) -> Hash {
     Frontier::from_leaves(leaves).root()
 }
 
-/// The largest power of two strictly smaller than `n` (RFC 9162's `k`); needs `n >= 2`.
-fn split_point(n: u64) -> u64 {
-    debug_assert!(n >= 2);
-    1 << (63 - (n - 1).leading_zeros())
-}
-
 fn slice_len(leaves: &[Hash]) -> u64 {
     // usize is at most 64 bits on every supported target.
     leaves.len() as u64
@@ -296,8 +299,8 @@ fn check_available(leaves: &[Hash], tree_size: u64) -> Result<&[Hash], MerkleErr
 
 /// `PATH(index, D[0:tree_size])` of RFC 9162 §2.1.3.1: the audit path, leaf level first.
 ///
-/// Each level hashes only the sibling subtree and descends into the other half, so the
-/// total work is O(tree_size) hashes even over a million leaves.
+/// Hashes every leaf range of the [`crate::tree::inclusion_plan`]: O(tree_size) work. The
+/// server builds the same proof from stored subtree roots instead.
 ///
 /// # Errors
 /// [`MerkleError::TreeSizeTooLarge`] if `leaves` is shorter than `tree_size`;
@@ -307,27 +310,11 @@ pub fn inclusion_proof(
     index: u64,
     tree_size: u64,
 ) -> Result<Vec<Hash>, MerkleError> {
-    let mut d = check_available(leaves, tree_size)?;
-    if index >= tree_size {
-        return Err(MerkleError::IndexOutOfRange { index, tree_size });
-    }
-    let mut m = index;
-    // Collected root level first while descending, reversed at the end.
-    let mut proof = Vec::with_capacity(64);
-    while d.len() > 1 {
-        let k = split_point(slice_len(d));
-        let (left, right) = d.split_at(k as usize);
-        if m < k {
-            proof.push(root(right));
-            d = left;
-        } else {
-            proof.push(root(left));
-            d = right;
-            m -= k;
-        }
-    }
-    proof.reverse();
-    Ok(proof)
+    let d = check_available(leaves, tree_size)?;
+    Ok(crate::tree::inclusion_plan(index, tree_size)?
+        .into_iter()
+        .map(|r| root(&d[r.start as usize..r.end as usize]))
+        .collect())
 }
 
 /// `PROOF(old_size, D[0:new_size])` of RFC 9162 §2.1.4.1, leaf level first.
@@ -346,34 +333,11 @@ pub fn consistency_proof(
     if old_size == 0 || old_size > new_size {
         return Err(MerkleError::InvalidSizes { old_size, new_size });
     }
-    let mut d = check_available(leaves, new_size)?;
-    let mut m = old_size;
-    // SUBPROOF's flag b: whether the subtree under consideration is still the whole old
-    // tree, whose root the verifier already knows and so need not be sent.
-    let mut whole_old_tree = true;
-    let mut proof = Vec::with_capacity(64);
-    loop {
-        let n = slice_len(d);
-        if m == n {
-            if !whole_old_tree {
-                proof.push(root(d));
-            }
-            break;
-        }
-        let k = split_point(n);
-        let (left, right) = d.split_at(k as usize);
-        if m <= k {
-            proof.push(root(right));
-            d = left;
-        } else {
-            proof.push(root(left));
-            d = right;
-            m -= k;
-            whole_old_tree = false;
-        }
-    }
-    proof.reverse();
-    Ok(proof)
+    let d = check_available(leaves, new_size)?;
+    Ok(crate::tree::consistency_plan(old_size, new_size)?
+        .into_iter()
+        .map(|r| root(&d[r.start as usize..r.end as usize]))
+        .collect())
 }
 
 /// Checks an audit path with the algorithm of RFC 9162 §2.1.3.2.
@@ -510,6 +474,7 @@ mod tests {
 
     #[test]
     fn split_point_is_largest_power_of_two_below() {
+        use crate::tree::split_point;
         assert_eq!(split_point(2), 1);
         assert_eq!(split_point(3), 2);
         assert_eq!(split_point(4), 2);

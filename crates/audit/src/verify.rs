@@ -23,6 +23,7 @@ use thiserror::Error;
 
 use crate::checkpoint::{Checkpoint, CheckpointError, PublicKey};
 use crate::merkle::{CHAIN_GENESIS, Frontier, Hash, chain_hash, leaf_hash_with};
+use crate::tree::TreeNode;
 
 /// The first problem found in the log. Each message names the first bad index (or the
 /// checkpoint that exposed the problem) in plain words.
@@ -133,6 +134,9 @@ pub struct Verifier {
     failed: Option<VerifyError>,
     /// Reused for hashing events too large for the stack buffer.
     scratch: Vec<u8>,
+    /// The stored-height tree nodes completed since [`Verifier::take_nodes`], for checking
+    /// the nodes the store serves proofs from.
+    nodes: Vec<TreeNode>,
 }
 
 impl Default for Verifier {
@@ -151,6 +155,7 @@ impl Verifier {
             next: 0,
             failed: None,
             scratch: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 
@@ -173,6 +178,7 @@ impl Verifier {
             next: start_index,
             failed,
             scratch: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 
@@ -221,9 +227,15 @@ impl Verifier {
             return Err(self.fail(VerifyError::ChainMismatch { index }));
         }
         self.chain = chain;
-        self.frontier.push(leaf);
+        self.frontier.push_recording(leaf, &mut self.nodes);
         self.next += 1;
         Ok(())
+    }
+
+    /// The tree nodes of stored heights ([`crate::tree`]) that the events fed since the last
+    /// call completed, recomputed from those events: what the stored nodes must equal.
+    pub fn take_nodes(&mut self) -> Vec<TreeNode> {
+        std::mem::take(&mut self.nodes)
     }
 
     /// Checks a checkpoint once exactly `cp.tree_size` events have been fed: the signature

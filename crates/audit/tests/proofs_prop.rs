@@ -90,3 +90,72 @@ fn proofs_over_a_large_log() {
     let proof = consistency_proof(&all, old, n).unwrap();
     verify_consistency(old, n, &root(&all[..old as usize]), &tree_root, &proof).unwrap();
 }
+
+/// A tree of 2^17 + 1,000 leaves (two complete 65,536-leaf subtrees) and the nodes a
+/// writer stores for it, built once for the tests below.
+fn stored_tree() -> &'static (Vec<Hash>, std::collections::HashMap<ward_audit::Subtree, Hash>) {
+    static TREE: std::sync::OnceLock<(
+        Vec<Hash>,
+        std::collections::HashMap<ward_audit::Subtree, Hash>,
+    )> = std::sync::OnceLock::new();
+    TREE.get_or_init(|| {
+        let all = leaves((1 << 17) + 1000, 7);
+        let mut frontier = Frontier::new();
+        let mut nodes = Vec::new();
+        for leaf in &all {
+            frontier.push_recording(*leaf, &mut nodes);
+        }
+        let nodes = nodes.into_iter().map(|n| (n.subtree, n.hash)).collect();
+        (all, nodes)
+    })
+}
+
+/// Builds each proof element the way the server does: from stored nodes where the plan's
+/// subtrees have a stored row, from leaves below that.
+fn from_stored(plan: Vec<std::ops::Range<u64>>) -> Vec<Hash> {
+    let (all, nodes) = stored_tree();
+    plan.into_iter()
+        .map(|range| {
+            let roots: Vec<Hash> = ward_audit::cover(range)
+                .into_iter()
+                .map(|s| match s.stored_row() {
+                    Some((height, row)) => root(
+                        &row.map(|index| nodes[&ward_audit::Subtree { height, index }])
+                            .collect::<Vec<_>>(),
+                    ),
+                    None => {
+                        let r = s.leaves();
+                        root(&all[r.start as usize..r.end as usize])
+                    }
+                })
+                .collect();
+            ward_audit::fold_cover(&roots)
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Proofs assembled from stored subtree roots are exactly the proofs computed from every
+    /// leaf, for any index and sizes (across the 256- and 65,536-leaf boundaries).
+    #[test]
+    fn proofs_from_stored_nodes_equal_proofs_from_leaves(
+        a in any::<u64>(),
+        b in any::<u64>(),
+    ) {
+        let (all, _) = stored_tree();
+        let n = all.len() as u64;
+        let size = 1 + b % n;
+        let index = a % size;
+        prop_assert_eq!(
+            from_stored(ward_audit::inclusion_plan(index, size).unwrap()),
+            inclusion_proof(all, index, size).unwrap()
+        );
+        let old = 1 + a % size;
+        prop_assert_eq!(
+            from_stored(ward_audit::consistency_plan(old, size).unwrap()),
+            consistency_proof(all, old, size).unwrap()
+        );
+    }
+}

@@ -117,8 +117,15 @@ impl<H: CommitHook> Store for Hooked<H> {
         self.store.checkpoints().await
     }
 
-    async fn audit_leaves(&self, size: u64) -> Result<Vec<ward_audit::Hash>> {
-        self.store.audit_leaves(size).await
+    async fn audit_leaves(&self, range: std::ops::Range<u64>) -> Result<Vec<ward_audit::Hash>> {
+        self.store.audit_leaves(range).await
+    }
+
+    async fn audit_tree_nodes(
+        &self,
+        spans: Vec<(u8, std::ops::Range<u64>)>,
+    ) -> Result<Vec<ward_audit::TreeNode>> {
+        self.store.audit_tree_nodes(spans).await
     }
 
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {

@@ -217,8 +217,17 @@ pub trait Store: Send + Sync + 'static {
     async fn last_system_event(&self, action: &str) -> Result<Option<AuditRow>>;
     /// Every stored signed checkpoint, oldest first.
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>>;
-    /// Leaf hashes `0..size` (of the events still stored), for proofs.
-    async fn audit_leaves(&self, size: u64) -> Result<Vec<ward_audit::Hash>>;
+    /// Leaf hashes of the stored events with indices in `range`, in order: fewer than the
+    /// range spans where retention pruned events. Proofs read at most a few 256-event blocks.
+    async fn audit_leaves(&self, range: std::ops::Range<u64>) -> Result<Vec<ward_audit::Hash>>;
+    /// The stored Merkle tree nodes ([`ward_audit::tree`]) of each span: subtrees of one
+    /// stored height with indices in a range. Nodes missing from the store are left out (a
+    /// log pruned before the nodes were stored lacks its oldest); the caller computes them
+    /// from the level below.
+    async fn audit_tree_nodes(
+        &self,
+        spans: Vec<(u8, std::ops::Range<u64>)>,
+    ) -> Result<Vec<ward_audit::TreeNode>>;
     /// Index of the first stored event at or after `at` (`None` if there is none).
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>>;
 

@@ -76,6 +76,7 @@ use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
 mod batch;
 mod snapshot;
 mod tenant_locks;
+mod tree;
 
 use self::apply::*;
 use self::decode::*;
@@ -230,8 +231,15 @@ impl Store for PostgresStore {
         read::audit::checkpoints(&self.pool).await
     }
 
-    async fn audit_leaves(&self, size: u64) -> Result<Vec<Hash>> {
-        read::audit::audit_leaves(&self.pool, size).await
+    async fn audit_leaves(&self, range: std::ops::Range<u64>) -> Result<Vec<Hash>> {
+        tree::leaves(&self.pool, range).await
+    }
+
+    async fn audit_tree_nodes(
+        &self,
+        spans: Vec<(u8, std::ops::Range<u64>)>,
+    ) -> Result<Vec<ward_audit::TreeNode>> {
+        tree::nodes(&self.pool, &spans).await
     }
 
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {

@@ -38,10 +38,11 @@ use rusqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
-use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
+use ward_audit::{Frontier, Hash, TreeNode, chain_hash, leaf_hash};
 
 mod recovery;
 mod snapshot;
+mod tree;
 
 use self::apply::*;
 use self::decode::*;
@@ -103,6 +104,7 @@ impl SqliteStore {
                 );
             }
         }
+        tree::backfill(&conn, audit.frontier.size())?;
         let lock = lock.share()?;
         let (tx, rx) = mpsc::channel(4096);
         std::thread::Builder::new()
@@ -276,8 +278,15 @@ impl Store for SqliteStore {
         self.scan(read::audit::checkpoints).await
     }
 
-    async fn audit_leaves(&self, size: u64) -> Result<Vec<Hash>> {
-        self.scan(move |c| read::audit::audit_leaves(c, size)).await
+    async fn audit_leaves(&self, range: std::ops::Range<u64>) -> Result<Vec<Hash>> {
+        self.scan(move |c| tree::leaves(c, range)).await
+    }
+
+    async fn audit_tree_nodes(
+        &self,
+        spans: Vec<(u8, std::ops::Range<u64>)>,
+    ) -> Result<Vec<ward_audit::TreeNode>> {
+        self.scan(move |c| tree::nodes(c, &spans)).await
     }
 
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {

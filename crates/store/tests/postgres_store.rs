@@ -929,11 +929,11 @@ async fn audit_log_and_checkpoints(store: &dyn Store, out: &mut Vec<String>) {
     let head = store.audit_head().await.unwrap();
     assert_eq!(head.size, 6);
     assert_eq!(
-        ward_audit::root(&store.audit_leaves(6).await.unwrap()),
+        ward_audit::root(&store.audit_leaves(0..6).await.unwrap()),
         head.root
     );
     log("head", format!("{head:?}"));
-    log("leaves", show(&store.audit_leaves(3).await));
+    log("leaves", show(&store.audit_leaves(0..3).await));
     let i = store.audit_index_at(at(415)).await;
     assert_eq!(*i.as_ref().unwrap(), Some(3));
     log("index at", show(&i));
@@ -967,7 +967,7 @@ async fn audit_log_and_checkpoints(store: &dyn Store, out: &mut Vec<String>) {
     log("rows after prune", show(&rows));
     let after_prune = store.audit_head().await.unwrap();
     assert_eq!(format!("{after_prune:?}"), format!("{head:?}"));
-    log("leaves after prune", show(&store.audit_leaves(6).await));
+    log("leaves after prune", show(&store.audit_leaves(0..6).await));
     log(
         "index after prune",
         show(&store.audit_index_at(at(0)).await),
@@ -2418,8 +2418,12 @@ async fn two_servers_append_one_gap_free_log() {
         Frontier::from_bytes(&head_a.frontier).unwrap().root(),
         head_a.root
     );
-    let leaves = servers[0].audit_leaves(400).await.unwrap();
+    let leaves = servers[0].audit_leaves(0..400).await.unwrap();
     assert_eq!(ward_audit::root(&leaves), head_a.root);
+    // Whichever server's writer appended event 255 stored the first block's tree node.
+    let nodes = servers[1].audit_tree_nodes(vec![(8, 0..2)]).await.unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].hash, ward_audit::root(&leaves[..256]));
     assert_eq!(
         servers[0].subject_ids(t, None, 100).await.unwrap().len(),
         40
@@ -2539,4 +2543,152 @@ async fn a_database_a_newer_ward_migrated_is_refused_naming_both_versions() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a database from a newer Ward was opened"),
     }
+}
+
+// ---- the stored Merkle tree -------------------------------------------------------------------
+
+/// Appends `n` audit events in commits of up to 1,000.
+async fn append_events(store: &dyn Store, from: u64, n: u64) {
+    let mut done = 0;
+    while done < n {
+        let ops = (done..n.min(done + 1000))
+            .map(|i| {
+                audit(event(
+                    Some(id(1)),
+                    None,
+                    &format!("tree-{}", from + i),
+                    Action::RecordRead,
+                    Outcome::Allowed,
+                    (from + i) as i64,
+                ))
+            })
+            .collect::<Vec<_>>();
+        done += ops.len() as u64;
+        store.commit(ops).await.unwrap();
+    }
+}
+
+/// Every stored node of the log: each equals the root of its events, and every complete
+/// 256- and 65,536-event subtree has one.
+async fn check_stored_nodes(store: &dyn Store, size: u64) -> Vec<String> {
+    let leaves = store.audit_leaves(0..size).await.unwrap();
+    assert_eq!(leaves.len() as u64, size);
+    let nodes = store
+        .audit_tree_nodes(vec![(8, 0..u64::MAX >> 8), (16, 0..u64::MAX >> 16)])
+        .await
+        .unwrap();
+    assert_eq!(nodes.len() as u64, (size >> 8) + (size >> 16));
+    for node in &nodes {
+        let r = node.subtree.leaves();
+        assert_eq!(
+            node.hash,
+            ward_audit::root(&leaves[r.start as usize..r.end as usize]),
+            "node {:?}",
+            node.subtree
+        );
+    }
+    vec![format!("{} nodes", nodes.len())]
+}
+
+/// The writer stores a node in the commit that completes it, on both backends alike; audit
+/// retention leaves the nodes of pruned events in place, so proofs that need only nodes
+/// still answer.
+async fn tree_scenario(store: &dyn Store) -> Vec<String> {
+    let mut out = Vec::new();
+    store
+        .commit(vec![Op::InsertTenant(tenant(1, None, 0))])
+        .await
+        .unwrap();
+    // Single-event commits across a block boundary, then large ones across the first
+    // 65,536-event subtree.
+    for i in 0..300 {
+        append_events(store, i, 1).await;
+    }
+    out.extend(check_stored_nodes(store, 300).await);
+    append_events(store, 300, 65_536 - 300 + 700).await;
+    let size = 65_536 + 700;
+    out.extend(check_stored_nodes(store, size).await);
+    let spans = vec![(8, 3..6), (16, 0..1), (8, 300..u64::MAX)];
+    out.push(format!(
+        "spans {:?}",
+        store
+            .audit_tree_nodes(spans)
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n.subtree)
+            .collect::<Vec<_>>()
+    ));
+
+    let before = store
+        .audit_tree_nodes(vec![(8, 0..4)])
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap();
+    store
+        .commit(vec![
+            Op::SaveCheckpoint(CheckpointRow {
+                tree_size: 1000,
+                checkpoint: "prune".into(),
+                frontier: vec![],
+                created_at: at(0),
+            }),
+            Op::PruneAudit { before: 1000 },
+        ])
+        .await
+        .unwrap();
+    assert!(store.audit_leaves(0..256).await.unwrap().is_empty());
+    assert_eq!(store.audit_leaves(990..1010).await.unwrap().len(), 10);
+    let after = store
+        .audit_tree_nodes(vec![(8, 0..4)])
+        .await
+        .unwrap();
+    assert_eq!(after, before, "pruning keeps the nodes");
+    assert_eq!(store.audit_head().await.unwrap().size, head.size);
+    out.push(format!("after prune {} nodes", after.len()));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_nodes_are_stored_alike_on_both_backends() {
+    on_both_backends(tree_scenario).await;
+}
+
+/// A log written before `audit_tree` existed (here: its nodes deleted) gets them when a
+/// server next opens it, on PostgreSQL and on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_without_stored_nodes_gets_them_at_open() {
+    let schema = Schema::new();
+    let pg = schema.open().await;
+    pg.commit(vec![Op::InsertTenant(tenant(1, None, 0))])
+        .await
+        .unwrap();
+    append_events(&pg, 0, 1300).await;
+    let deleted = sqlx::query("DELETE FROM audit_tree")
+        .execute(pg.pool())
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 5);
+    drop(pg);
+    let pg = schema.open().await;
+    check_stored_nodes(&pg, 1300).await;
+    // Appends go on from there.
+    append_events(&pg, 1300, 300).await;
+    check_stored_nodes(&pg, 1600).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ward.db");
+    let lite = SqliteStore::open(&path).await.unwrap();
+    lite.commit(vec![Op::InsertTenant(tenant(1, None, 0))])
+        .await
+        .unwrap();
+    append_events(&lite, 0, 1300).await;
+    drop(lite);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(conn.execute("DELETE FROM audit_tree", []).unwrap(), 5);
+    drop(conn);
+    let lite = SqliteStore::open(&path).await.unwrap();
+    check_stored_nodes(&lite, 1300).await;
+    append_events(&lite, 1300, 300).await;
+    check_stored_nodes(&lite, 1600).await;
 }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_audit::{
     Action, AuditEvent, Checkpoint, Frontier, Hash, PublicKey, Verifier, VerifyError,
-    consistency_proof, inclusion_proof, leaf_hash,
+    consistency_plan, inclusion_plan, leaf_hash,
 };
 use ward_store::{AuditQuery, CheckpointRow, Op, Store};
 
@@ -15,6 +15,9 @@ use crate::{RequestContext, Result, Vault, VaultError};
 use ward_store::TenantStatus;
 
 mod columns;
+mod stored_tree;
+
+use stored_tree::StoredTree;
 
 /// Largest page of the tenant audit view.
 pub const MAX_AUDIT_PAGE: u32 = 1000;
@@ -84,6 +87,22 @@ pub enum LogVerifyError {
         index: u64,
         /// Which column.
         column: &'static str,
+    },
+    /// A stored Merkle tree node differs from the one the events give: proofs served from
+    /// it would not verify against the signed checkpoints.
+    #[error(
+        "stored Merkle tree node {index} of height {height} (events {first} to {last}) does not \
+         match the events"
+    )]
+    TreeNodeMismatch {
+        /// The node's height.
+        height: u8,
+        /// Its index among the nodes of that height.
+        index: u64,
+        /// Its first event.
+        first: u64,
+        /// Its last event.
+        last: u64,
     },
     /// Storage failed.
     #[error(transparent)]
@@ -227,35 +246,13 @@ impl Vault {
         Ok(cp)
     }
 
-    /// Computes a proof with the leaves `0..size`, one proof at a time per server (a proof
-    /// holds every leaf up to its tree size in memory); a request that finds one running is
-    /// told to retry. The request is audited, in the caller's tenant log when it has one.
-    async fn audited_proof<T>(
-        &self,
-        ctx: &RequestContext,
-        size: u64,
-        detail: serde_json::Value,
-        compute: impl FnOnce(&[Hash]) -> Result<T>,
-    ) -> Result<T> {
-        let _permit = self
-            .inner
-            .proofs
-            .try_acquire()
-            .map_err(|_| VaultError::RateLimited { retry_after: 1 })?;
-        let leaves = self.inner.store.audit_leaves(size).await?;
-        if leaves.len() as u64 != size {
-            return Err(VaultError::invalid(
-                "pruned",
-                "part of that range was pruned by audit retention",
-                None,
-            ));
-        }
-        let out = compute(&leaves)?;
-        drop(leaves);
+    /// Audits a proof request that was answered (in the caller's tenant log when it has
+    /// one).
+    async fn audit_proof(&self, ctx: &RequestContext, detail: serde_json::Value) -> Result<()> {
         let mut event = self.event(ctx, Action::AuditProof, ctx.principal.tenant);
         event.detail = Some(detail);
         self.commit(vec![Op::Audit(Box::new(event))]).await?;
-        Ok(out)
+        Ok(())
     }
 
     /// The newest signed checkpoint, making one if there is none yet.
@@ -284,20 +281,24 @@ impl Vault {
                 Some("tree_size"),
             ));
         }
-        let detail =
-            serde_json::json!({ "proof": "inclusion", "index": index, "tree_size": tree_size });
-        self.audited_proof(ctx, tree_size, detail, |leaves| {
-            let proof = inclusion_proof(leaves, index, tree_size)
-                .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
-            Ok(serde_json::json!({
-                "index": index,
-                "tree_size": tree_size,
-                "leaf_hash": b64(&leaves[index as usize]),
-                "root": b64(&ward_audit::root(leaves)),
-                "proof": proof.iter().map(b64).collect::<Vec<_>>(),
-            }))
-        })
-        .await
+        let plan = inclusion_plan(index, tree_size)
+            .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+        let mut tree = StoredTree::new(self.inner.store.as_ref(), head.size);
+        let proof = tree.ranges(&plan).await?;
+        let leaf = tree.leaf(index).await?;
+        let root = tree_root(&mut tree, &head, tree_size).await?;
+        self.audit_proof(
+            ctx,
+            serde_json::json!({ "proof": "inclusion", "index": index, "tree_size": tree_size }),
+        )
+        .await?;
+        Ok(serde_json::json!({
+            "index": index,
+            "tree_size": tree_size,
+            "leaf_hash": b64(&leaf),
+            "root": b64(&root),
+            "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+        }))
     }
 
     /// RFC 9162 consistency proof between tree sizes `from` and `to`.
@@ -318,19 +319,24 @@ impl Vault {
                 Some("from"),
             ));
         }
-        let detail = serde_json::json!({ "proof": "consistency", "from": from, "to": to });
-        self.audited_proof(ctx, to, detail, |leaves| {
-            let proof = consistency_proof(leaves, from, to)
-                .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
-            Ok(serde_json::json!({
-                "from": from,
-                "to": to,
-                "from_root": b64(&ward_audit::root(&leaves[..from as usize])),
-                "to_root": b64(&ward_audit::root(leaves)),
-                "proof": proof.iter().map(b64).collect::<Vec<_>>(),
-            }))
-        })
-        .await
+        let plan = consistency_plan(from, to)
+            .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+        let mut tree = StoredTree::new(self.inner.store.as_ref(), head.size);
+        let proof = tree.ranges(&plan).await?;
+        let from_root = tree_root(&mut tree, &head, from).await?;
+        let to_root = tree_root(&mut tree, &head, to).await?;
+        self.audit_proof(
+            ctx,
+            serde_json::json!({ "proof": "consistency", "from": from, "to": to }),
+        )
+        .await?;
+        Ok(serde_json::json!({
+            "from": from,
+            "to": to,
+            "from_root": b64(&from_root),
+            "to_root": b64(&to_root),
+            "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+        }))
     }
 
     /// The tenant's own audit events: every access to its organization, by anyone.
@@ -549,6 +555,7 @@ pub async fn verify_log(
             Ok::<_, LogVerifyError>(())
         });
         checked?;
+        check_tree_nodes(store, verifier.take_nodes()).await?;
         rows = next?;
         progress(verifier.size(), total.max(verifier.size()));
     }
@@ -564,6 +571,39 @@ pub async fn verify_log(
         checkpoints_verified: verified,
         root: b64(&verifier.root()),
     })
+}
+
+/// Checks the stored tree nodes that `recomputed` (from the events just verified) names.
+/// A node the store lacks is no error: proofs compute it from the level below.
+async fn check_tree_nodes(
+    store: &dyn Store,
+    recomputed: Vec<ward_audit::TreeNode>,
+) -> Result<(), LogVerifyError> {
+    if recomputed.is_empty() {
+        return Ok(());
+    }
+    let spans = recomputed
+        .iter()
+        .map(|n| (n.subtree.height, n.subtree.index..n.subtree.index + 1))
+        .collect();
+    let stored: std::collections::HashMap<_, _> = store
+        .audit_tree_nodes(spans)
+        .await?
+        .into_iter()
+        .map(|n| (n.subtree, n.hash))
+        .collect();
+    for node in recomputed {
+        if stored.get(&node.subtree).is_some_and(|h| *h != node.hash) {
+            let leaves = node.subtree.leaves();
+            return Err(LogVerifyError::TreeNodeMismatch {
+                height: node.subtree.height,
+                index: node.subtree.index,
+                first: leaves.start,
+                last: leaves.end - 1,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Verifies the events after the newest signed checkpoint: the checkpoint's signature, then
@@ -613,6 +653,14 @@ fn b64(h: &Hash) -> String {
     base64::engine::general_purpose::STANDARD.encode(h)
 }
 
+/// `MTH(D[0:size])`: the head's root, or one computed from the stored tree.
+async fn tree_root(tree: &mut StoredTree<'_>, head: &ward_store::AuditHead, size: u64) -> Result<Hash> {
+    if size == head.size {
+        return Ok(head.root);
+    }
+    Ok(tree.ranges(&[0..size]).await?[0])
+}
+
 /// Leaf hash of a stored event, for clients checking an inclusion proof.
 pub fn event_leaf_hash(event: &[u8]) -> Hash {
     leaf_hash(event)
@@ -634,20 +682,21 @@ pub async fn check_exported_checkpoint(
             head.size, cp.tree_size
         ));
     }
-    let leaves = store
-        .audit_leaves(head.size)
-        .await
-        .map_err(|e| e.to_string())?;
-    if leaves.len() as u64 != head.size {
-        return Err(
-            "part of the log was pruned by retention; verify against the prune checkpoint".into(),
-        );
-    }
     let old_root = cp.root_hash().map_err(|e| e.to_string())?;
     if cp.tree_size == 0 {
         return Ok(());
     }
-    let proof = consistency_proof(&leaves, cp.tree_size, head.size).map_err(|e| e.to_string())?;
+    let plan = consistency_plan(cp.tree_size, head.size).map_err(|e| e.to_string())?;
+    let proof = StoredTree::new(store, head.size)
+        .ranges(&plan)
+        .await
+        .map_err(|e| match e {
+            VaultError::Invalid { code: "pruned", .. } => {
+                "part of the log was pruned by retention; verify against the prune checkpoint"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        })?;
     ward_audit::verify_consistency(cp.tree_size, head.size, &old_root, &head.root, &proof)
         .map_err(|e| format!("history was rewritten: {e}"))
 }

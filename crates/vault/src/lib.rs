@@ -143,8 +143,6 @@ struct Inner {
     signer: SigningKey,
     origin: String,
     limits: Limits,
-    /// One proof computed at a time: a proof reads every leaf up to its tree size.
-    proofs: tokio::sync::Semaphore,
     /// Keyed hash of client IPs in audit events and the auth throttle: a random key held only
     /// in memory and replaced every `ip_hash_window` (numbered by the window it serves), so
     /// a stored hash cannot be traced back to an address once its window has passed.
@@ -222,7 +220,6 @@ impl Vault {
                 signer: config.signing_key,
                 origin: config.origin,
                 limits: config.limits,
-                proofs: tokio::sync::Semaphore::new(1),
                 clients: Mutex::new(clients),
                 auth_guard,
                 auth_cache: Mutex::new(HashMap::new()),

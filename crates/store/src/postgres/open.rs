@@ -60,7 +60,8 @@ pub(super) async fn migrate_locked(conn: &mut PgConnection, schema: Option<&str>
     // A database a newer Ward migrated is refused with both versions named, before sqlx
     // would report the unknown migration less helpfully.
     crate::schema::postgres_status(conn).await?.refuse_newer()?;
-    MIGRATOR.run(conn).await?;
+    MIGRATOR.run(&mut *conn).await?;
+    super::tree::backfill(conn).await?;
     Ok(())
 }
 

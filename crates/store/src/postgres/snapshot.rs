@@ -443,15 +443,16 @@ pub(super) async fn import(
             .await?;
     }
     if stream == SnapshotStream::Data {
-        let (frontier, chain) = rebuild.finish()?;
-        let size = i64::try_from(frontier.size())
+        let rebuilt = rebuild.finish()?;
+        let size = i64::try_from(rebuilt.frontier.size())
             .map_err(|_| StoreError::Corrupt("audit log size exceeds BIGINT".into()))?;
         sqlx::query("UPDATE audit_head SET size = $1, chain = $2, frontier = $3 WHERE id = 1")
             .bind(size)
-            .bind(chain.as_slice())
-            .bind(frontier.to_bytes())
+            .bind(rebuilt.chain.as_slice())
+            .bind(rebuilt.frontier.to_bytes())
             .execute(&mut *tx)
             .await?;
+        super::tree::insert_nodes(&mut tx, &rebuilt.nodes).await?;
     }
     tx.commit().await?;
     Ok(summary)

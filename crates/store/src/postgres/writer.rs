@@ -24,6 +24,8 @@ pub(super) const WRITERS: usize = 2;
 pub(super) struct AuditTail {
     pub(super) frontier: Frontier,
     pub(super) chain: Hash,
+    /// Tree nodes the appends completed, stored with the events.
+    pub(super) nodes: Vec<ward_audit::TreeNode>,
 }
 
 impl AuditTail {
@@ -40,7 +42,11 @@ impl AuditTail {
                 frontier.size()
             )));
         }
-        Ok(Self { frontier, chain })
+        Ok(Self {
+            frontier,
+            chain,
+            nodes: Vec::new(),
+        })
     }
 
     /// Locks the head row until the transaction ends and reads it.
@@ -59,7 +65,7 @@ impl AuditTail {
     pub(super) fn append(&mut self, event: &[u8]) -> (u64, Hash) {
         let idx = self.frontier.size();
         let leaf = leaf_hash(event);
-        self.frontier.push(leaf);
+        self.frontier.push_recording(leaf, &mut self.nodes);
         self.chain = chain_hash(&self.chain, &leaf);
         (idx, self.chain)
     }
@@ -443,8 +449,8 @@ pub(super) async fn append_audit(
     Ok(())
 }
 
-/// Inserts `events` (numbered `indices`, chained `chains`) and moves `audit_head` to `tail`,
-/// in one statement.
+/// Inserts `events` (numbered `indices`, chained `chains`) and the tree nodes they complete,
+/// and moves `audit_head` to `tail`, in one statement.
 pub(super) async fn append_events(
     conn: &mut PgConnection,
     tail: &AuditTail,
@@ -454,12 +460,18 @@ pub(super) async fn append_events(
 ) -> Result<()> {
     let size = i64::try_from(tail.frontier.size())
         .map_err(|_| StoreError::Corrupt("audit log size exceeds BIGINT".into()))?;
+    let (heights, node_indices, hashes) = super::tree::node_arrays(&tail.nodes);
     let done = sqlx::query(
         "WITH appended AS ( \
              INSERT INTO audit_events (idx, at, tenant, subject, actor, action, outcome, event, \
              chain) \
              SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BYTEA[], $4::BYTEA[], \
              $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BYTEA[], $9::BYTEA[]) \
+         ), \
+         nodes AS ( \
+             INSERT INTO audit_tree (height, idx, hash) \
+             SELECT * FROM UNNEST($13::SMALLINT[], $14::BIGINT[], $15::BYTEA[]) \
+             ON CONFLICT (height, idx) DO UPDATE SET hash = excluded.hash \
          ) \
          UPDATE audit_head SET size = $10, chain = $11, frontier = $12 WHERE id = 1",
     )
@@ -490,6 +502,9 @@ pub(super) async fn append_events(
     .bind(size)
     .bind(tail.chain.as_slice())
     .bind(tail.frontier.to_bytes())
+    .bind(heights)
+    .bind(node_indices)
+    .bind(hashes)
     .execute(conn)
     .await?;
     if done.rows_affected() != 1 {

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use ward_audit::{Frontier, Hash, chain_hash, leaf_hash};
+use ward_audit::{Frontier, Hash, TreeNode, chain_hash, leaf_hash};
 
 use super::format::Value;
 use super::tables::Table;
@@ -26,6 +26,16 @@ pub(crate) struct AuditRebuild {
     tail: Option<(Frontier, Hash)>,
     /// The dump's `audit_head` row: size, chain, frontier.
     head: Option<(i64, Vec<u8>, Vec<u8>)>,
+    /// The tree nodes the events complete: the importing store stores them, since a dump
+    /// carries events, not derived hashes.
+    nodes: Vec<TreeNode>,
+}
+
+/// What an import rebuilt of the audit log: its tail and tree nodes.
+pub(crate) struct RebuiltAudit {
+    pub(crate) frontier: Frontier,
+    pub(crate) chain: Hash,
+    pub(crate) nodes: Vec<TreeNode>,
 }
 
 impl AuditRebuild {
@@ -76,7 +86,7 @@ impl AuditRebuild {
             )));
         }
         let leaf = leaf_hash(event);
-        frontier.push(leaf);
+        frontier.push_recording(leaf, &mut self.nodes);
         *chain = chain_hash(chain, &leaf);
         Ok(())
     }
@@ -114,7 +124,7 @@ impl AuditRebuild {
     }
 
     /// The rebuilt tail, once checked against the dump's `audit_head` row.
-    pub(crate) fn finish(self) -> Result<(Frontier, Hash)> {
+    pub(crate) fn finish(self) -> Result<RebuiltAudit> {
         let (size, chain, frontier) = self
             .head
             .ok_or_else(|| invalid("the dump has no audit head row"))?;
@@ -133,6 +143,10 @@ impl AuditRebuild {
                 rebuilt.size()
             )));
         }
-        Ok((rebuilt, rebuilt_chain))
+        Ok(RebuiltAudit {
+            frontier: rebuilt,
+            chain: rebuilt_chain,
+            nodes: self.nodes,
+        })
     }
 }

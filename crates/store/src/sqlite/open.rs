@@ -95,6 +95,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api key expiry",
         include_str!("../../migrations/sqlite/0014_api_key_expiry.sql"),
     ),
+    (
+        15,
+        "audit tree",
+        include_str!("../../migrations/sqlite/0015_audit_tree.sql"),
+    ),
 ];
 
 /// The migrations this Ward applies to an SQLite database.

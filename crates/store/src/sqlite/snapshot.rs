@@ -343,8 +343,13 @@ fn load(
     }
     let tail = match stream {
         SnapshotStream::Data => {
-            let (frontier, chain) = rebuild.finish()?;
-            Some(AuditState { frontier, chain })
+            let rebuilt = rebuild.finish()?;
+            super::tree::insert_nodes(conn, &rebuilt.nodes)?;
+            Some(AuditState {
+                frontier: rebuilt.frontier,
+                chain: rebuilt.chain,
+                nodes: Vec::new(),
+            })
         }
         SnapshotStream::Keys => None,
     };

@@ -17,6 +17,18 @@ pub(super) const MAX_BATCH: usize = 512;
 pub(super) struct AuditState {
     pub(super) frontier: Frontier,
     pub(super) chain: Hash,
+    /// Tree nodes completed by appends and not stored yet (see [`super::tree`]).
+    pub(super) nodes: Vec<TreeNode>,
+}
+
+/// Where [`AuditState::rebuild`] starts hashing the stored log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Replay {
+    /// At the newest checkpoint: the least work that yields the tail.
+    FromNewest,
+    /// At the genesis, or the oldest checkpoint of a pruned log: every tree node that can
+    /// be recomputed is.
+    FromOldest,
 }
 
 impl AuditState {
@@ -29,7 +41,7 @@ impl AuditState {
         if let Some(stored) = Self::stored(conn)? {
             return Ok(stored);
         }
-        Self::rebuild(conn)
+        Self::rebuild(conn, Replay::FromNewest)
     }
 
     pub(super) fn stored(conn: &Connection) -> Result<Option<Self>> {
@@ -62,7 +74,11 @@ impl AuditState {
         let fits = size == idx + 1
             && frontier.size() == size as u64
             && newest_chain.as_slice() == chain.as_slice();
-        Ok(fits.then_some(Self { frontier, chain }))
+        Ok(fits.then_some(Self {
+            frontier,
+            chain,
+            nodes: Vec::new(),
+        }))
     }
 
     /// Stores the tail in the current transaction, for the next [`AuditState::load`].
@@ -80,8 +96,9 @@ impl AuditState {
         Ok(())
     }
 
-    /// Rebuilds the tail from the newest checkpoint's frontier plus the events after it.
-    pub(super) fn rebuild(conn: &Connection) -> Result<Self> {
+    /// Rebuilds the tail from a checkpoint's frontier (or the genesis) plus the events after
+    /// it, collecting the tree nodes those events complete.
+    pub(super) fn rebuild(conn: &Connection, replay: Replay) -> Result<Self> {
         let (min_idx, count): (Option<i64>, i64) =
             conn.query_row("SELECT MIN(idx), COUNT(*) FROM audit_events", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -89,16 +106,23 @@ impl AuditState {
         let mut state = Self {
             frontier: Frontier::new(),
             chain: [0; 32],
+            nodes: Vec::new(),
+        };
+        let order = match replay {
+            Replay::FromNewest => "DESC",
+            Replay::FromOldest => "ASC",
         };
         let first = min_idx.unwrap_or(0).max(0) as u64;
         let mut from = 0u64;
-        if first > 0 || count > 0 {
+        if first > 0 || (count > 0 && replay == Replay::FromNewest) {
             // After pruning, resume from the checkpoint at the prune boundary.
             let cp: Option<(i64, Vec<u8>, String)> = conn
                 .query_row(
-                    "SELECT tree_size, frontier, checkpoint FROM audit_checkpoints \
-                     WHERE tree_size <= (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_events) \
-                     AND tree_size >= ?1 ORDER BY tree_size DESC LIMIT 1",
+                    &format!(
+                        "SELECT tree_size, frontier, checkpoint FROM audit_checkpoints \
+                         WHERE tree_size <= (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_events) \
+                         AND tree_size >= ?1 ORDER BY tree_size {order} LIMIT 1"
+                    ),
                     [first as i64],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
@@ -137,7 +161,7 @@ impl AuditState {
 
     pub(super) fn append_leaf(&mut self, leaf: Hash) -> (u64, Hash) {
         let idx = self.frontier.size();
-        self.frontier.push(leaf);
+        self.frontier.push_recording(leaf, &mut self.nodes);
         self.chain = chain_hash(&self.chain, &leaf);
         (idx, self.chain)
     }
@@ -310,6 +334,13 @@ pub(super) fn group_commit(
         // Harmless: a stored tail that does not match the log is rebuilt from the events.
         tracing::warn!(error = %e, "storing the audit tail");
     }
+    if !audit.nodes.is_empty()
+        && let Err(e) = super::tree::insert_nodes(conn, &audit.nodes)
+    {
+        // Harmless too: proofs compute a missing node from the level below, and the next
+        // open stores what is missing.
+        tracing::warn!(error = %e, "storing audit tree nodes");
+    }
     if let Err(e) = exec(conn, "COMMIT") {
         tracing::error!(error = %e, "group commit failed; every request in the batch fails");
         let _ = exec(conn, "ROLLBACK");
@@ -321,6 +352,7 @@ pub(super) fn group_commit(
             )))));
         }
     } else {
+        audit.nodes.clear();
         if shreds {
             // Push destroyed keys out of the key store's WAL into the (secure-deleted) file and
             // truncate the WAL, so no old page image of a destroyed key stays on disk.

@@ -84,16 +84,6 @@ pub(in crate::postgres) async fn checkpoints(pool: &PgPool) -> Result<Vec<Checkp
     rows.iter().map(checkpoint_from).collect()
 }
 
-pub(in crate::postgres) async fn audit_leaves(pool: &PgPool, size: u64) -> Result<Vec<Hash>> {
-    let rows = sqlx::query("SELECT event FROM audit_events WHERE idx < $1 ORDER BY idx")
-        .bind(i64::try_from(size).unwrap_or(i64::MAX))
-        .fetch_all(pool)
-        .await?;
-    rows.iter()
-        .map(|row| Ok(leaf_hash(&row.try_get::<Vec<u8>, _>(0)?)))
-        .collect()
-}
-
 pub(in crate::postgres) async fn audit_index_at(
     pool: &PgPool,
     at: time::OffsetDateTime,

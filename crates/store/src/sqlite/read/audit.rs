@@ -26,15 +26,6 @@ pub(in crate::sqlite) fn checkpoints(c: &Connection) -> Result<Vec<CheckpointRow
     all(c, sql::CHECKPOINTS, [], |r| checkpoint_from(r))
 }
 
-pub(in crate::sqlite) fn audit_leaves(c: &Connection, size: u64) -> Result<Vec<Hash>> {
-    all(
-        c,
-        "SELECT event FROM audit_events WHERE idx < ?1 ORDER BY idx",
-        [size as i64],
-        |row| Ok(leaf_hash(blob_at(row, 0)?)),
-    )
-}
-
 /// Calls `f` with up to `limit` audit rows from index `from` on, in log order.
 pub(in crate::sqlite) fn each_audit_row(
     c: &Connection,

@@ -1,0 +1,89 @@
+//! The stored Merkle tree (`audit_tree`, see [`ward_audit::tree`]): the writer stores each
+//! node in the group commit that completes it, proofs read nodes and at most a few blocks of
+//! events, and a log written before the table existed gets its nodes once, at open.
+
+use std::ops::Range;
+
+use ward_audit::{STORED_HEIGHT_STEP, Subtree, TreeNode};
+
+use super::*;
+
+/// Stores nodes; a node stored again (a replay after another process's append) is
+/// overwritten with the value this log computes.
+pub(super) fn insert_nodes(conn: &Connection, nodes: &[TreeNode]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO audit_tree (height, idx, hash) VALUES (?1, ?2, ?3)",
+    )?;
+    for node in nodes {
+        stmt.execute(params![
+            node.subtree.height,
+            node.subtree.index as i64,
+            node.hash.as_slice()
+        ])?;
+    }
+    Ok(())
+}
+
+/// The stored nodes of each span, those present.
+pub(super) fn nodes(c: &Connection, spans: &[(u8, Range<u64>)]) -> Result<Vec<TreeNode>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT idx, hash FROM audit_tree WHERE height = ?1 AND idx >= ?2 AND idx < ?3 \
+         ORDER BY idx",
+    )?;
+    let mut out = Vec::new();
+    for (height, range) in spans {
+        let bounds = [range.start, range.end].map(|i| i64::try_from(i).unwrap_or(i64::MAX));
+        let mut rows = stmt.query(params![height, bounds[0], bounds[1]])?;
+        while let Some(row) = rows.next()? {
+            out.push(TreeNode {
+                subtree: Subtree {
+                    height: *height,
+                    index: row.get::<_, i64>(0)? as u64,
+                },
+                hash: hash_at(row, 1)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Leaf hashes of the stored events in `range`.
+pub(super) fn leaves(c: &Connection, range: Range<u64>) -> Result<Vec<Hash>> {
+    let bounds = [range.start, range.end].map(|i| i64::try_from(i).unwrap_or(i64::MAX));
+    all(
+        c,
+        "SELECT event FROM audit_events WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+        bounds,
+        |row| Ok(leaf_hash(blob_at(row, 0)?)),
+    )
+}
+
+/// Stores the nodes of a log whose newest complete 256-event block has none: a log written
+/// before `audit_tree` existed (hashed once, from the oldest point the log can be replayed
+/// from), or one whose writer could not store them.
+pub(super) fn backfill(conn: &Connection, size: u64) -> Result<()> {
+    let blocks = size >> STORED_HEIGHT_STEP;
+    let newest: Option<i64> = conn.query_row(
+        "SELECT MAX(idx) FROM audit_tree WHERE height = ?1",
+        [STORED_HEIGHT_STEP],
+        |r| r.get(0),
+    )?;
+    if newest.map_or(0, |i| i as u64 + 1) >= blocks {
+        return Ok(());
+    }
+    tracing::info!(
+        events = size,
+        "storing the audit log's Merkle tree nodes (once, after an upgrade)"
+    );
+    let replayed = AuditState::rebuild(conn, Replay::FromOldest)?;
+    exec(conn, "BEGIN IMMEDIATE")?;
+    let stored = insert_nodes(conn, &replayed.nodes);
+    match stored {
+        Ok(()) => exec(conn, "COMMIT")?,
+        Err(e) => {
+            let _ = exec(conn, "ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(())
+}

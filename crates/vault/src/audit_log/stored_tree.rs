@@ -1,0 +1,154 @@
+//! Proofs from the stored Merkle tree: O(log n) stored nodes and at most a few 256-event
+//! blocks per proof, whatever the log's size (see [`ward_audit::tree`]).
+//!
+//! A node the store lacks (a log pruned before nodes were stored, a writer that could not
+//! store one) is computed from the level below, down to the events; only where those events
+//! were pruned too does a proof fail, with the same `pruned` error as before nodes existed.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+
+use ward_audit::{Hash, STORED_HEIGHT_STEP, Subtree, cover, fold_cover, root};
+use ward_store::Store;
+
+use crate::{Result, VaultError};
+
+type Boxed<'s, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 's>>;
+
+/// Events per block: the leaves below the lowest stored height.
+const BLOCK: u64 = 1 << STORED_HEIGHT_STEP;
+
+/// The error of a proof that needs events audit retention removed.
+pub(super) fn pruned() -> VaultError {
+    VaultError::invalid(
+        "pruned",
+        "part of that range was pruned by audit retention",
+        None,
+    )
+}
+
+/// One proof's view of the stored tree, caching what it read.
+pub(super) struct StoredTree<'a> {
+    store: &'a dyn Store,
+    /// Events in the log: the newest block is read only up to here.
+    size: u64,
+    known: HashMap<Subtree, Hash>,
+    blocks: HashMap<u64, Vec<Hash>>,
+}
+
+impl<'a> StoredTree<'a> {
+    /// A view of the log as it is at `size` events.
+    pub(super) fn new(store: &'a dyn Store, size: u64) -> Self {
+        Self {
+            store,
+            size,
+            known: HashMap::new(),
+            blocks: HashMap::new(),
+        }
+    }
+
+    /// The hash of each leaf range (a proof plan's elements, or `0..n` for a root), with
+    /// the stored nodes they need read in one store call.
+    pub(super) async fn ranges(&mut self, ranges: &[Range<u64>]) -> Result<Vec<Hash>> {
+        let covers: Vec<Vec<Subtree>> = ranges.iter().map(|r| cover(r.clone())).collect();
+        let spans = covers.iter().flatten().filter_map(|s| s.stored_row()).collect();
+        self.fetch(spans).await?;
+        let mut out = Vec::with_capacity(covers.len());
+        for parts in covers {
+            let mut roots = Vec::with_capacity(parts.len());
+            for part in parts {
+                roots.push(self.subtree(part).await?);
+            }
+            out.push(fold_cover(&roots));
+        }
+        Ok(out)
+    }
+
+    /// The leaf hash of event `index`.
+    pub(super) async fn leaf(&mut self, index: u64) -> Result<Hash> {
+        self.subtree(Subtree { height: 0, index }).await
+    }
+
+    async fn fetch(&mut self, spans: Vec<(u8, Range<u64>)>) -> Result<()> {
+        if !spans.is_empty() {
+            for node in self.store.audit_tree_nodes(spans).await? {
+                self.known.insert(node.subtree, node.hash);
+            }
+        }
+        Ok(())
+    }
+
+    /// Any perfect subtree: from its stored row, or from the leaves of its block.
+    fn subtree(&mut self, s: Subtree) -> Boxed<'_, Hash> {
+        Box::pin(async move {
+            if let Some(hash) = self.known.get(&s) {
+                return Ok(*hash);
+            }
+            let hash = match s.stored_row() {
+                Some((height, row)) => {
+                    let mut roots = Vec::with_capacity(row.end.saturating_sub(row.start) as usize);
+                    for index in row {
+                        roots.push(self.stored(Subtree { height, index }).await?);
+                    }
+                    root(&roots)
+                }
+                None => {
+                    let leaves = s.leaves();
+                    let block = leaves.start / BLOCK;
+                    let offset = block * BLOCK;
+                    let hashes = self.block(block).await?;
+                    let part = hashes
+                        .get((leaves.start - offset) as usize..(leaves.end - offset) as usize)
+                        .ok_or_else(pruned)?;
+                    root(part)
+                }
+            };
+            self.known.insert(s, hash);
+            Ok(hash)
+        })
+    }
+
+    /// A node of a stored height, computed from the level below when the store lacks it.
+    fn stored(&mut self, s: Subtree) -> Boxed<'_, Hash> {
+        Box::pin(async move {
+            if let Some(hash) = self.known.get(&s) {
+                return Ok(*hash);
+            }
+            let hash = if s.height == STORED_HEIGHT_STEP {
+                let hashes = self.block(s.index).await?;
+                if hashes.len() as u64 != BLOCK {
+                    return Err(pruned());
+                }
+                root(hashes)
+            } else {
+                let height = s.height - STORED_HEIGHT_STEP;
+                let first = s.index << STORED_HEIGHT_STEP;
+                let row = first..first + BLOCK;
+                self.fetch(vec![(height, row.clone())]).await?;
+                let mut roots = Vec::with_capacity(BLOCK as usize);
+                for index in row {
+                    roots.push(self.stored(Subtree { height, index }).await?);
+                }
+                root(&roots)
+            };
+            self.known.insert(s, hash);
+            Ok(hash)
+        })
+    }
+
+    /// The leaf hashes of block `block` (fewer than 256 for the newest, partial one).
+    async fn block(&mut self, block: u64) -> Result<&[Hash]> {
+        if !self.blocks.contains_key(&block) {
+            let start = block * BLOCK;
+            let end = (start + BLOCK).min(self.size);
+            let hashes = self.store.audit_leaves(start..end).await?;
+            if hashes.len() as u64 != end.saturating_sub(start) {
+                return Err(pruned());
+            }
+            self.blocks.insert(block, hashes);
+        }
+        Ok(&self.blocks[&block])
+    }
+}
