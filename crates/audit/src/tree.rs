@@ -121,7 +121,9 @@ pub fn cover(range: Range<u64>) -> Vec<Subtree> {
 #[must_use]
 pub fn fold_cover(roots: &[Hash]) -> Hash {
     let (last, rest) = roots.split_last().expect("a proof range covers a leaf");
-    rest.iter().rev().fold(*last, |acc, left| node_hash(left, &acc))
+    rest.iter()
+        .rev()
+        .fold(*last, |acc, left| node_hash(left, &acc))
 }
 
 /// The leaf range of each element of `PATH(index, D[0:tree_size])`, leaf level first.
@@ -217,7 +219,13 @@ mod tests {
 
     #[test]
     fn covers_are_aligned_and_exact() {
-        for (lo, hi) in [(0, 1), (0, 7), (8, 13), (256, 1000), (1 << 20, (1 << 20) + 3)] {
+        for (lo, hi) in [
+            (0, 1),
+            (0, 7),
+            (8, 13),
+            (256, 1000),
+            (1 << 20, (1 << 20) + 3),
+        ] {
             let parts = cover(lo..hi);
             let mut at = lo;
             for p in &parts {

@@ -93,7 +93,10 @@ fn proofs_over_a_large_log() {
 
 /// A tree of 2^17 + 1,000 leaves (two complete 65,536-leaf subtrees) and the nodes a
 /// writer stores for it, built once for the tests below.
-fn stored_tree() -> &'static (Vec<Hash>, std::collections::HashMap<ward_audit::Subtree, Hash>) {
+fn stored_tree() -> &'static (
+    Vec<Hash>,
+    std::collections::HashMap<ward_audit::Subtree, Hash>,
+) {
     static TREE: std::sync::OnceLock<(
         Vec<Hash>,
         std::collections::HashMap<ward_audit::Subtree, Hash>,

@@ -93,9 +93,11 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
             bar.finish_and_clear();
             let report = match result {
                 Ok(r) => r,
-                Err(e @ (LogVerifyError::Tampered(_)
-                | LogVerifyError::ColumnMismatch { .. }
-                | LogVerifyError::TreeNodeMismatch { .. })) => {
+                Err(
+                    e @ (LogVerifyError::Tampered(_)
+                    | LogVerifyError::ColumnMismatch { .. }
+                    | LogVerifyError::TreeNodeMismatch { .. }),
+                ) => {
                     println!("audit log FAILED verification: {e}");
                     if let Some(i) = e.first_bad_index() {
                         println!("first bad index: {i}");

@@ -1,7 +1,7 @@
 //! `ward audit verify` on a real data directory: clean logs pass, and every kind of tampering
 //! done directly in SQLite (edit, delete, insert, reorder, truncate, rewritten chain, forged
-//! checkpoint) fails with exit code 1 naming the first bad index. Also `--checkpoint`,
-//! `ward policy check` and usage errors.
+//! checkpoint, altered Merkle tree node) fails with exit code 1 naming the first bad index (or
+//! the node). Also `--checkpoint`, `ward policy check` and usage errors.
 //!
 //! The cases live in `audit_verify/`, one module per area, all in this one test binary.
 
@@ -13,5 +13,7 @@ mod common;
 mod pruned;
 #[path = "audit_verify/tamper.rs"]
 mod tamper;
+#[path = "audit_verify/tree.rs"]
+mod tree;
 #[path = "audit_verify/usage.rs"]
 mod usage;

@@ -235,9 +235,11 @@ pub(crate) async fn audit_log(ctx: &Context) -> Finding {
                 r.first_index
             ),
         ),
-        Err(e @ (LogVerifyError::Tampered(_)
-                | LogVerifyError::ColumnMismatch { .. }
-                | LogVerifyError::TreeNodeMismatch { .. })) => {
+        Err(
+            e @ (LogVerifyError::Tampered(_)
+            | LogVerifyError::ColumnMismatch { .. }
+            | LogVerifyError::TreeNodeMismatch { .. }),
+        ) => {
             let at = e
                 .first_bad_index()
                 .map(|i| format!(" (first bad index: {i})"))

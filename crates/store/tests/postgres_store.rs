@@ -2620,10 +2620,7 @@ async fn tree_scenario(store: &dyn Store) -> Vec<String> {
             .collect::<Vec<_>>()
     ));
 
-    let before = store
-        .audit_tree_nodes(vec![(8, 0..4)])
-        .await
-        .unwrap();
+    let before = store.audit_tree_nodes(vec![(8, 0..4)]).await.unwrap();
     let head = store.audit_head().await.unwrap();
     store
         .commit(vec![
@@ -2639,10 +2636,7 @@ async fn tree_scenario(store: &dyn Store) -> Vec<String> {
         .unwrap();
     assert!(store.audit_leaves(0..256).await.unwrap().is_empty());
     assert_eq!(store.audit_leaves(990..1010).await.unwrap().len(), 10);
-    let after = store
-        .audit_tree_nodes(vec![(8, 0..4)])
-        .await
-        .unwrap();
+    let after = store.audit_tree_nodes(vec![(8, 0..4)]).await.unwrap();
     assert_eq!(after, before, "pruning keeps the nodes");
     assert_eq!(store.audit_head().await.unwrap().size, head.size);
     out.push(format!("after prune {} nodes", after.len()));

@@ -654,11 +654,15 @@ fn b64(h: &Hash) -> String {
 }
 
 /// `MTH(D[0:size])`: the head's root, or one computed from the stored tree.
-async fn tree_root(tree: &mut StoredTree<'_>, head: &ward_store::AuditHead, size: u64) -> Result<Hash> {
+async fn tree_root(
+    tree: &mut StoredTree<'_>,
+    head: &ward_store::AuditHead,
+    size: u64,
+) -> Result<Hash> {
     if size == head.size {
         return Ok(head.root);
     }
-    Ok(tree.ranges(&[0..size]).await?[0])
+    Ok(tree.ranges(std::slice::from_ref(&(0..size))).await?[0])
 }
 
 /// Leaf hash of a stored event, for clients checking an inclusion proof.

@@ -288,3 +288,57 @@ async fn proofs_verify_independently_and_match_signed_checkpoints() {
         &signed.proof
     ));
 }
+
+/// Past 256 events a proof is built from the stored tree nodes (one per complete 256-event
+/// subtree) plus at most a few blocks of events, no longer from every leaf: proofs around and
+/// across the block boundaries must be the ones the leaves give.
+#[tokio::test]
+async fn proofs_from_stored_tree_nodes_verify_across_block_boundaries() {
+    let srv = crate::start().await;
+    let t = srv.tenant("Big log").await;
+    let member = srv
+        .key(&t.id, &t.owner, "member", &["essential.service"])
+        .await;
+    let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
+    activity(&srv, &t, 200).await;
+    let cp = new_checkpoint(&srv, &auditor).await;
+    let size = cp["tree_size"].as_u64().unwrap();
+    assert!(size > 3 * 256, "{size}");
+
+    let mut leaves: Vec<H> = Vec::new();
+    for i in 0..size {
+        let p = inclusion(&srv, &member, i, size).await;
+        assert_eq!(p.root, hash32(&cp["root"]), "root at the checkpoint");
+        assert!(
+            verify_inclusion(i, size, &p.leaf, &p.proof, &p.root),
+            "inclusion {i}/{size} does not verify"
+        );
+        leaves.push(p.leaf);
+    }
+    assert_eq!(mth(&leaves), hash32(&cp["root"]));
+
+    let sizes = [1, 255, 256, 257, 511, 512, 513, 700, size - 1, size];
+    for &m in &sizes {
+        for n in [0, 1, 255, 256, 257, 511, 512, m / 2, m - 1] {
+            if n >= m {
+                continue;
+            }
+            let p = inclusion(&srv, &member, n, m).await;
+            assert_eq!(p.leaf, leaves[n as usize], "leaf {n} at size {m}");
+            assert_eq!(p.root, mth(&leaves[..m as usize]), "root at size {m}");
+            assert!(
+                verify_inclusion(n, m, &p.leaf, &p.proof, &p.root),
+                "inclusion {n}/{m} does not verify"
+            );
+        }
+        for &a in sizes.iter().filter(|&&a| a <= m) {
+            let p = consistency(&srv, &member, a, m).await;
+            assert_eq!(p.from_root, mth(&leaves[..a as usize]), "from_root {a}->{m}");
+            assert_eq!(p.to_root, mth(&leaves[..m as usize]), "to_root {a}->{m}");
+            assert!(
+                verify_consistency(a, m, &p.from_root, &p.to_root, &p.proof),
+                "consistency {a}->{m} does not verify"
+            );
+        }
+    }
+}

@@ -53,7 +53,11 @@ impl<'a> StoredTree<'a> {
     /// the stored nodes they need read in one store call.
     pub(super) async fn ranges(&mut self, ranges: &[Range<u64>]) -> Result<Vec<Hash>> {
         let covers: Vec<Vec<Subtree>> = ranges.iter().map(|r| cover(r.clone())).collect();
-        let spans = covers.iter().flatten().filter_map(|s| s.stored_row()).collect();
+        let spans = covers
+            .iter()
+            .flatten()
+            .filter_map(|s| s.stored_row())
+            .collect();
         self.fetch(spans).await?;
         let mut out = Vec::with_capacity(covers.len());
         for parts in covers {
