@@ -90,6 +90,17 @@ async fn a_dump_restores_into_either_backend_with_identical_rows() {
                 target.store.reconcile_restore().await.unwrap(),
                 Default::default()
             );
+            // The import stored the log's tree nodes, those over pruned events included.
+            let nodes = async |store: &dyn ward_store::Store| {
+                store.audit_tree_nodes(vec![(8, 0..1 << 40)]).await.unwrap()
+            };
+            let source_nodes = nodes(&*source.store).await;
+            assert_eq!(source_nodes.len(), 2);
+            assert_eq!(
+                nodes(&*target.store).await,
+                source_nodes,
+                "{from:?} -> {to:?}"
+            );
             // The log verifies and keeps growing where it left off, with the same chain.
             verify_audit(&*target.store, &fixture).await;
             let next = target

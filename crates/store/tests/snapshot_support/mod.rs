@@ -90,10 +90,12 @@ impl Target {
                 tables.extend(names.map(Result::unwrap));
             }
             tables.remove("_ward_migrations");
-            // Bookkeeping of the dump sections (snapshot.rs, `MARKED_TABLES`) and the writer's
-            // stored audit tail (rebuilt from the events when absent): not data.
+            // Bookkeeping of the dump sections (snapshot.rs, `MARKED_TABLES`), the writer's
+            // stored audit tail (rebuilt from the events when absent) and the stored Merkle
+            // tree nodes (recomputed from the events by the import): not data.
             tables.remove("dump_marks");
             tables.remove("audit_tail");
+            tables.remove("audit_tree");
         }
         if let Some(schema) = &self.schema {
             let mut conn = PgConnection::connect(&url()).await.unwrap();
@@ -107,6 +109,8 @@ impl Target {
             tables.extend(names);
             tables.remove("_sqlx_migrations");
             tables.remove("dump_marks");
+            // The stored Merkle tree nodes: derived from the events, recomputed by the import.
+            tables.remove("audit_tree");
         }
         tables
     }
@@ -501,6 +505,14 @@ pub async fn populate(store: &dyn Store) -> Fixture {
         )])
         .await;
     }
+    // Enough more for two complete 256-event blocks, so the log has stored tree nodes, the
+    // first over pruned events.
+    commit(
+        (0..600)
+            .map(|n| audit_op(Some(t2), None, &format!("bulk{n}"), 900 + n))
+            .collect(),
+    )
+    .await;
     let audit_size = store.audit_head().await.unwrap().size;
     Fixture {
         audit_key: signing.public_key(),
