@@ -24,7 +24,8 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     no_http: bool,
     /// Also measure the audit log: append and verify rates over 1,000,000 events (or --ops,
-    /// if larger), and what auditing costs a store put and the record API's puts and gets.
+    /// if larger), inclusion and consistency proof latency on that log, and what auditing
+    /// costs a store put and the record API's puts and gets.
     #[arg(long)]
     audit: bool,
     /// Also measure the detection rules: how many audit events per second one core
@@ -500,9 +501,56 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
         verified.tree_size as usize,
         started.elapsed().as_secs_f64(),
     );
+    proof_latency(&store).await?;
     put_audit_cost(store, args).await?;
     record_api_audit_cost(dir, args).await?;
     Ok(Outcome::Ok)
+}
+
+/// Proofs built from the stored tree, one at a time (what a proof request waits for before
+/// its own audit event): latency percentiles over random indices and sizes, next to one proof
+/// built the way it was before the tree was stored, from every leaf.
+async fn proof_latency(store: &ward_store::SqliteStore) -> anyhow::Result<()> {
+    use ward_store::Store;
+    const PROOFS: usize = 2_000;
+    let size = store.audit_head().await?.size;
+    // A fixed xorshift sequence: the same picks in every run.
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |below: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % below
+    };
+    for kind in ["inclusion", "consistency"] {
+        let mut micros = Vec::with_capacity(PROOFS);
+        for _ in 0..PROOFS {
+            let started = Instant::now();
+            if kind == "inclusion" {
+                ward_vault::inclusion_from_store(store, next(size), size).await?;
+            } else {
+                ward_vault::consistency_from_store(store, 1 + next(size), size).await?;
+            }
+            micros.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+        micros.sort_by(f64::total_cmp);
+        let at = |q: f64| micros[((micros.len() - 1) as f64 * q) as usize];
+        println!(
+            "audit {kind} proof at {size} events (stored tree): p50 {:.0} µs, p99 {:.0} µs, \
+             max {:.0} µs over {PROOFS}",
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+    }
+    let started = Instant::now();
+    let leaves = store.audit_leaves(0..size).await?;
+    ward_audit::inclusion_proof(&leaves, next(size), size)?;
+    println!(
+        "audit inclusion proof at {size} events from every leaf (before): {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(())
 }
 
 /// What the audit event costs a put: the same store puts, with and without their event.

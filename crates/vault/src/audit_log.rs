@@ -5,8 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use ward_audit::{
-    Action, AuditEvent, Checkpoint, Frontier, Hash, PublicKey, Verifier, VerifyError,
-    consistency_plan, inclusion_plan, leaf_hash,
+    Action, AuditEvent, Checkpoint, Frontier, Hash, PublicKey, Verifier, VerifyError, leaf_hash,
 };
 use ward_store::{AuditQuery, CheckpointRow, Op, Store};
 
@@ -17,7 +16,9 @@ use ward_store::TenantStatus;
 mod columns;
 mod stored_tree;
 
-use stored_tree::StoredTree;
+pub use stored_tree::{
+    ConsistencyProof, InclusionProof, consistency_from_store, inclusion_from_store,
+};
 
 /// Largest page of the tenant audit view.
 pub const MAX_AUDIT_PAGE: u32 = 1000;
@@ -270,23 +271,7 @@ impl Vault {
         index: u64,
         tree_size: u64,
     ) -> Result<serde_json::Value> {
-        let head = self.inner.store.audit_head().await?;
-        if tree_size == 0 || tree_size > head.size || index >= tree_size {
-            return Err(VaultError::invalid(
-                "invalid_range",
-                format!(
-                    "need index < tree_size <= {} (the current log size)",
-                    head.size
-                ),
-                Some("tree_size"),
-            ));
-        }
-        let plan = inclusion_plan(index, tree_size)
-            .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
-        let mut tree = StoredTree::new(self.inner.store.as_ref(), head.size);
-        let proof = tree.ranges(&plan).await?;
-        let leaf = tree.leaf(index).await?;
-        let root = tree_root(&mut tree, &head, tree_size).await?;
+        let p = inclusion_from_store(self.inner.store.as_ref(), index, tree_size).await?;
         self.audit_proof(
             ctx,
             serde_json::json!({ "proof": "inclusion", "index": index, "tree_size": tree_size }),
@@ -295,9 +280,9 @@ impl Vault {
         Ok(serde_json::json!({
             "index": index,
             "tree_size": tree_size,
-            "leaf_hash": b64(&leaf),
-            "root": b64(&root),
-            "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+            "leaf_hash": b64(&p.leaf),
+            "root": b64(&p.root),
+            "proof": p.proof.iter().map(b64).collect::<Vec<_>>(),
         }))
     }
 
@@ -308,23 +293,7 @@ impl Vault {
         from: u64,
         to: u64,
     ) -> Result<serde_json::Value> {
-        let head = self.inner.store.audit_head().await?;
-        if from == 0 || from > to || to > head.size {
-            return Err(VaultError::invalid(
-                "invalid_range",
-                format!(
-                    "need 0 < from <= to <= {} (the current log size)",
-                    head.size
-                ),
-                Some("from"),
-            ));
-        }
-        let plan = consistency_plan(from, to)
-            .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
-        let mut tree = StoredTree::new(self.inner.store.as_ref(), head.size);
-        let proof = tree.ranges(&plan).await?;
-        let from_root = tree_root(&mut tree, &head, from).await?;
-        let to_root = tree_root(&mut tree, &head, to).await?;
+        let p = consistency_from_store(self.inner.store.as_ref(), from, to).await?;
         self.audit_proof(
             ctx,
             serde_json::json!({ "proof": "consistency", "from": from, "to": to }),
@@ -333,9 +302,9 @@ impl Vault {
         Ok(serde_json::json!({
             "from": from,
             "to": to,
-            "from_root": b64(&from_root),
-            "to_root": b64(&to_root),
-            "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+            "from_root": b64(&p.from_root),
+            "to_root": b64(&p.to_root),
+            "proof": p.proof.iter().map(b64).collect::<Vec<_>>(),
         }))
     }
 
@@ -653,18 +622,6 @@ fn b64(h: &Hash) -> String {
     base64::engine::general_purpose::STANDARD.encode(h)
 }
 
-/// `MTH(D[0:size])`: the head's root, or one computed from the stored tree.
-async fn tree_root(
-    tree: &mut StoredTree<'_>,
-    head: &ward_store::AuditHead,
-    size: u64,
-) -> Result<Hash> {
-    if size == head.size {
-        return Ok(head.root);
-    }
-    Ok(tree.ranges(std::slice::from_ref(&(0..size))).await?[0])
-}
-
 /// Leaf hash of a stored event, for clients checking an inclusion proof.
 pub fn event_leaf_hash(event: &[u8]) -> Hash {
     leaf_hash(event)
@@ -690,9 +647,7 @@ pub async fn check_exported_checkpoint(
     if cp.tree_size == 0 {
         return Ok(());
     }
-    let plan = consistency_plan(cp.tree_size, head.size).map_err(|e| e.to_string())?;
-    let proof = StoredTree::new(store, head.size)
-        .ranges(&plan)
+    let proof = consistency_from_store(store, cp.tree_size, head.size)
         .await
         .map_err(|e| match e {
             VaultError::Invalid { code: "pruned", .. } => {
@@ -700,7 +655,8 @@ pub async fn check_exported_checkpoint(
                     .to_owned()
             }
             other => other.to_string(),
-        })?;
+        })?
+        .proof;
     ward_audit::verify_consistency(cp.tree_size, head.size, &old_root, &head.root, &proof)
         .map_err(|e| format!("history was rewritten: {e}"))
 }

@@ -55,8 +55,9 @@ use ward_store::{Op, Store, TenantRow};
 
 pub use access::{Denial, DisclosureGrant, Operation, PlatformOperation};
 pub use audit_log::{
-    AuditFilter, AuditPage, LogVerifyError, MAX_AUDIT_CURSOR, MAX_AUDIT_PAGE, VerifyReport,
-    check_exported_checkpoint, event_leaf_hash, verify_log, verify_tail,
+    AuditFilter, AuditPage, ConsistencyProof, InclusionProof, LogVerifyError, MAX_AUDIT_CURSOR,
+    MAX_AUDIT_PAGE, VerifyReport, check_exported_checkpoint, consistency_from_store,
+    event_leaf_hash, inclusion_from_store, verify_log, verify_tail,
 };
 pub use backup_events::{BackupJob, backup_event};
 pub use batch::{BatchItem, BatchOutcome};

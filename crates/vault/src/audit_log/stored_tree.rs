@@ -10,8 +10,10 @@ use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 
-use ward_audit::{Hash, STORED_HEIGHT_STEP, Subtree, cover, fold_cover, root};
-use ward_store::Store;
+use ward_audit::{
+    Hash, STORED_HEIGHT_STEP, Subtree, consistency_plan, cover, fold_cover, inclusion_plan, root,
+};
+use ward_store::{AuditHead, Store};
 
 use crate::{Result, VaultError};
 
@@ -20,8 +22,94 @@ type Boxed<'s, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 's>>;
 /// Events per block: the leaves below the lowest stored height.
 const BLOCK: u64 = 1 << STORED_HEIGHT_STEP;
 
+/// An RFC 9162 inclusion proof with what it is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The event's leaf hash.
+    pub leaf: Hash,
+    /// The root of the tree at the proof's size.
+    pub root: Hash,
+    /// The audit path, leaf level first.
+    pub proof: Vec<Hash>,
+}
+
+/// An RFC 9162 consistency proof with the two roots it links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    /// The root at the older size.
+    pub from_root: Hash,
+    /// The root at the newer size.
+    pub to_root: Hash,
+    /// The proof, leaf level first.
+    pub proof: Vec<Hash>,
+}
+
+/// The inclusion proof of event `index` in the tree of `tree_size` events, built from the
+/// stored tree (unaudited: the caller audits the request).
+///
+/// # Errors
+/// `invalid_range` unless `index < tree_size <=` the log's size; `pruned` when the proof
+/// needs events retention removed.
+pub async fn inclusion_from_store(
+    store: &dyn Store,
+    index: u64,
+    tree_size: u64,
+) -> Result<InclusionProof> {
+    let head = store.audit_head().await?;
+    if tree_size == 0 || tree_size > head.size || index >= tree_size {
+        return Err(VaultError::invalid(
+            "invalid_range",
+            format!(
+                "need index < tree_size <= {} (the current log size)",
+                head.size
+            ),
+            Some("tree_size"),
+        ));
+    }
+    let plan = inclusion_plan(index, tree_size)
+        .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+    let mut tree = StoredTree::new(store, head.size);
+    Ok(InclusionProof {
+        proof: tree.ranges(&plan).await?,
+        leaf: tree.leaf(index).await?,
+        root: tree.root(&head, tree_size).await?,
+    })
+}
+
+/// The consistency proof between tree sizes `from` and `to`, built from the stored tree
+/// (unaudited: the caller audits the request).
+///
+/// # Errors
+/// `invalid_range` unless `0 < from <= to <=` the log's size; `pruned` when the proof needs
+/// events retention removed.
+pub async fn consistency_from_store(
+    store: &dyn Store,
+    from: u64,
+    to: u64,
+) -> Result<ConsistencyProof> {
+    let head = store.audit_head().await?;
+    if from == 0 || from > to || to > head.size {
+        return Err(VaultError::invalid(
+            "invalid_range",
+            format!(
+                "need 0 < from <= to <= {} (the current log size)",
+                head.size
+            ),
+            Some("from"),
+        ));
+    }
+    let plan = consistency_plan(from, to)
+        .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+    let mut tree = StoredTree::new(store, head.size);
+    Ok(ConsistencyProof {
+        proof: tree.ranges(&plan).await?,
+        from_root: tree.root(&head, from).await?,
+        to_root: tree.root(&head, to).await?,
+    })
+}
+
 /// The error of a proof that needs events audit retention removed.
-pub(super) fn pruned() -> VaultError {
+fn pruned() -> VaultError {
     VaultError::invalid(
         "pruned",
         "part of that range was pruned by audit retention",
@@ -30,7 +118,7 @@ pub(super) fn pruned() -> VaultError {
 }
 
 /// One proof's view of the stored tree, caching what it read.
-pub(super) struct StoredTree<'a> {
+struct StoredTree<'a> {
     store: &'a dyn Store,
     /// Events in the log: the newest block is read only up to here.
     size: u64,
@@ -40,7 +128,7 @@ pub(super) struct StoredTree<'a> {
 
 impl<'a> StoredTree<'a> {
     /// A view of the log as it is at `size` events.
-    pub(super) fn new(store: &'a dyn Store, size: u64) -> Self {
+    fn new(store: &'a dyn Store, size: u64) -> Self {
         Self {
             store,
             size,
@@ -51,7 +139,7 @@ impl<'a> StoredTree<'a> {
 
     /// The hash of each leaf range (a proof plan's elements, or `0..n` for a root), with
     /// the stored nodes they need read in one store call.
-    pub(super) async fn ranges(&mut self, ranges: &[Range<u64>]) -> Result<Vec<Hash>> {
+    async fn ranges(&mut self, ranges: &[Range<u64>]) -> Result<Vec<Hash>> {
         let covers: Vec<Vec<Subtree>> = ranges.iter().map(|r| cover(r.clone())).collect();
         let spans = covers
             .iter()
@@ -71,8 +159,16 @@ impl<'a> StoredTree<'a> {
     }
 
     /// The leaf hash of event `index`.
-    pub(super) async fn leaf(&mut self, index: u64) -> Result<Hash> {
+    async fn leaf(&mut self, index: u64) -> Result<Hash> {
         self.subtree(Subtree { height: 0, index }).await
+    }
+
+    /// `MTH(D[0:size])`: the head's root, or one computed from the stored tree.
+    async fn root(&mut self, head: &AuditHead, size: u64) -> Result<Hash> {
+        if size == head.size {
+            return Ok(head.root);
+        }
+        Ok(self.ranges(std::slice::from_ref(&(0..size))).await?[0])
     }
 
     async fn fetch(&mut self, spans: Vec<(u8, Range<u64>)>) -> Result<()> {
