@@ -341,6 +341,14 @@ impl Vault {
         self.inner.subjects.forget_tenant(id);
     }
 
+    /// Forgets a subject's unwrapped key and the subject itself as remembered for new
+    /// records, after this process replaced or destroyed its key: a write prepared from
+    /// either would only lose at commit and be prepared again.
+    fn forget_subject(&self, tenant: Uuid, subject: Uuid) {
+        self.inner.keys.forget_subject(tenant, subject);
+        self.inner.subjects.forget(tenant, subject);
+    }
+
     /// The tenant row, or a hidden-not-found denial.
     async fn tenant_row(&self, id: Uuid) -> Result<TenantRow> {
         self.inner

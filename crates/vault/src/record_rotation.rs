@@ -397,9 +397,10 @@ impl Vault {
         }])
         .await?;
         // Destroyed keys leave this process's memory too (the new ones are unwrapped again
-        // on first use).
+        // on first use), and so do the subjects as remembered for new records, whose key
+        // version is the old one.
         for s in &subjects {
-            self.inner.keys.forget_subject(tenant, s.id);
+            self.forget_subject(tenant, s.id);
         }
         Ok((subjects.len() as u64, count, Some(last)))
     }

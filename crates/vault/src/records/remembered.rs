@@ -68,7 +68,7 @@ impl RememberedSubjects {
         entries.insert(key, (remembered, Instant::now()));
     }
 
-    /// Forgets one subject: this process erased it.
+    /// Forgets one subject: this process erased it or replaced its key.
     pub(crate) fn forget(&self, tenant: Uuid, subject: Uuid) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.remove(&(tenant, subject));

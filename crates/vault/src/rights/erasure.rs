@@ -177,8 +177,7 @@ impl Vault {
         );
         ops.push(Op::Audit(Box::new(event)));
         self.commit(ops).await?;
-        self.inner.keys.forget_subject(tenant, subject);
-        self.inner.subjects.forget(tenant, subject);
+        self.forget_subject(tenant, subject);
         Ok(out)
     }
 }
