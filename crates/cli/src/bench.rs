@@ -24,8 +24,9 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     no_http: bool,
     /// Also measure the audit log: append and verify rates over 1,000,000 events (or --ops,
-    /// if larger), inclusion and consistency proof latency on that log, and what auditing
-    /// costs a store put and the record API's puts and gets.
+    /// if larger), inclusion and consistency proof latency and the tenant view filtered by
+    /// subject on that log, its bytes on disk per event, and what auditing costs a store put
+    /// and the record API's puts and gets.
     #[arg(long)]
     audit: bool,
     /// Also measure the detection rules: how many audit events per second one core
@@ -502,6 +503,7 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
         started.elapsed().as_secs_f64(),
     );
     proof_latency(&store).await?;
+    audit_reads(&store, &path).await?;
     put_audit_cost(store, args).await?;
     record_api_audit_cost(dir, args).await?;
     Ok(Outcome::Ok)
@@ -637,18 +639,30 @@ async fn put_audit_cost(store: ward_store::SqliteStore, args: &BenchArgs) -> any
     Ok(())
 }
 
-/// A record read's audit event as the API writes it (ids fresh, sizes realistic).
+/// Tenants and subjects per tenant the audit benchmark's events are spread over.
+const BENCH_TENANTS: usize = 10;
+const BENCH_SUBJECTS: usize = 10_000;
+
+/// Bench tenant or subject `n` (fixed ids, so that queries can name them).
+fn bench_id(kind: u128, n: usize) -> Uuid {
+    Uuid::from_u128((kind << 64) | n as u128)
+}
+
+/// A record read's audit event as the API writes it (sizes realistic, ids fresh where the
+/// API's are): event `i` is by one of [`BENCH_TENANTS`] tenants about one of their
+/// [`BENCH_SUBJECTS`] subjects, so a subject's log is spread thinly over the whole log.
 fn bench_event(i: usize) -> ward_audit::AuditEvent {
     use ward_audit::{Action, Actor, AuditEvent, Outcome as AuditOutcome};
+    let spread = i.wrapping_mul(2_654_435_761) % (BENCH_TENANTS * BENCH_SUBJECTS);
     AuditEvent {
         at: time::OffsetDateTime::now_utc(),
-        request_id: format!("bench-{i}"),
+        request_id: Uuid::now_v7().to_string(),
         actor: Actor {
             id: format!("key:{}", Uuid::nil()),
             role: "member".into(),
         },
-        tenant: Some(Uuid::now_v7()),
-        subject: Some(Uuid::now_v7()),
+        tenant: Some(bench_id(1, spread % BENCH_TENANTS)),
+        subject: Some(bench_id(2, spread)),
         record: Some(Uuid::now_v7()),
         collection: Some("contact".into()),
         purpose: Some("essential.service".into()),
@@ -658,6 +672,48 @@ fn bench_event(i: usize) -> ward_audit::AuditEvent {
         client: Some("0123456789abcdef0123456789abcdef".into()),
         detail: None,
     }
+}
+
+/// A tenant's audit view filtered by subject (a page of up to 100 events), for random
+/// subjects: latency percentiles; and the log's bytes on disk per event after `VACUUM`.
+async fn audit_reads(
+    store: &ward_store::SqliteStore,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use ward_store::{AuditQuery, Store};
+    const QUERIES: usize = 1_000;
+    let size = store.audit_head().await?.size;
+    let mut micros = Vec::with_capacity(QUERIES);
+    let mut rows = 0;
+    for q in 0..QUERIES {
+        let spread = q.wrapping_mul(40_503) % (BENCH_TENANTS * BENCH_SUBJECTS);
+        let query = AuditQuery {
+            tenant: bench_id(1, spread % BENCH_TENANTS),
+            subject: Some(bench_id(2, spread)),
+            limit: 100,
+            ..Default::default()
+        };
+        let started = Instant::now();
+        rows += store.audit_query(&query).await?.len();
+        micros.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    micros.sort_by(f64::total_cmp);
+    let at = |q: f64| micros[((micros.len() - 1) as f64 * q) as usize];
+    println!(
+        "audit page by subject at {size} events: p50 {:.0} µs, p99 {:.0} µs over {QUERIES} \
+         subjects ({:.0} events a page)",
+        at(0.5),
+        at(0.99),
+        rows as f64 / QUERIES as f64
+    );
+    let conn = ward_store::SqliteStore::open_connection(path)?;
+    conn.execute_batch("VACUUM")?;
+    let bytes = std::fs::metadata(path)?.len();
+    println!(
+        "audit log on disk: {:.0} bytes per event after VACUUM ({bytes} bytes, {size} events)",
+        bytes as f64 / size as f64
+    );
+    Ok(())
 }
 
 /// Runs `ops` operations with `concurrency` workers; returns the elapsed seconds.
