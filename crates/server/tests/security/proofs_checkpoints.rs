@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 
 use crate::proofs_support::{
-    activity, checkpoint_of, consistency, flip, get, inclusion, new_checkpoint,
+    activity, checkpoint_of, consistency, flip, get, inclusion, new_checkpoint, tenant_with_member,
 };
 use crate::proofs_verifier::{
     H, canonical_event, chain, leaf, mth, verify_consistency, verify_inclusion,
@@ -17,11 +17,7 @@ use crate::support::{audit_all, b64_encode, hash32, send};
 #[tokio::test]
 async fn proofs_verify_independently_and_match_signed_checkpoints() {
     let srv = crate::start().await;
-    let t = srv.tenant("Proofs").await;
-    // Proofs are open to any authenticated key; a member key fetches them below.
-    let member = srv
-        .key(&t.id, &t.owner, "member", &["essential.service"])
-        .await;
+    let (t, member) = tenant_with_member(&srv, "Proofs").await;
     activity(&srv, &t, 6).await;
     // Application (member) keys may read checkpoints and proofs but not sign checkpoints.
     let r = send(
@@ -295,10 +291,7 @@ async fn proofs_verify_independently_and_match_signed_checkpoints() {
 #[tokio::test]
 async fn proofs_from_stored_tree_nodes_verify_across_block_boundaries() {
     let srv = crate::start().await;
-    let t = srv.tenant("Big log").await;
-    let member = srv
-        .key(&t.id, &t.owner, "member", &["essential.service"])
-        .await;
+    let (t, member) = tenant_with_member(&srv, "Big log").await;
     let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
     activity(&srv, &t, 200).await;
     let cp = new_checkpoint(&srv, &auditor).await;

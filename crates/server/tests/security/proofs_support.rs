@@ -15,6 +15,16 @@ pub(crate) async fn get(srv: &TestServer, token: &str, path: &str) -> Resp {
     send(srv, Method::GET, path, Some(token), None, None).await
 }
 
+/// A tenant and a member key of it: proofs are open to any authenticated key, so the tests
+/// fetch them with the least one.
+pub(crate) async fn tenant_with_member(srv: &TestServer, name: &str) -> (TenantFixture, String) {
+    let t = srv.tenant(name).await;
+    let member = srv
+        .key(&t.id, &t.owner, "member", &["essential.service"])
+        .await;
+    (t, member)
+}
+
 /// Some audited traffic: a subject, a record, a read and a list per round.
 pub(crate) async fn activity(srv: &TestServer, t: &TenantFixture, rounds: usize) {
     for i in 0..rounds {
