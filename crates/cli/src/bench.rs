@@ -23,12 +23,15 @@ pub(crate) struct BenchArgs {
     /// Skip the HTTP phases.
     #[arg(long)]
     no_http: bool,
-    /// Also measure the audit log: append and verify rates over 1,000,000 events (or --ops,
-    /// if larger), inclusion and consistency proof latency and the tenant view filtered by
-    /// subject on that log, its bytes on disk per event, and what auditing costs a store put
-    /// and the record API's puts and gets.
+    /// Also measure the audit log: append and verify rates over --audit-events events,
+    /// inclusion and consistency proof latency and the tenant view filtered by subject on
+    /// that log, its bytes on disk per event, and what auditing costs a store put and the
+    /// record API's puts and gets.
     #[arg(long)]
     audit: bool,
+    /// Events in the log --audit builds (e.g. 10000000 to see how reads scale).
+    #[arg(long, default_value_t = 1_000_000, value_name = "EVENTS")]
+    audit_events: usize,
     /// Also measure the detection rules: how many audit events per second one core
     /// evaluates (1,000,000 events, or --ops if larger, in commits of 100), on a workload that
     /// is mostly reads by many principals with some denials; and, unless --no-http, what they
@@ -473,7 +476,7 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
     use ward_store::{Op, SqliteStore, Store};
     let path = dir.join("audit-bench.db");
     let store = SqliteStore::open(&path).await?;
-    let total = args.ops.max(1_000_000);
+    let total = args.audit_events.max(1);
     let started = Instant::now();
     let mut i = 0;
     while i < total {
