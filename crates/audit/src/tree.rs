@@ -3,24 +3,27 @@
 //!
 //! Building a proof from the leaf list costs O(n) hashing and O(n) memory: at a hundred
 //! million events, seconds and gigabytes. The C2SP tlog-tiles layout avoids that by storing
-//! the tree's nodes in tiles of 256 hashes; Ward stores the same nodes (the roots of every
-//! complete 256-, 65,536-, 16,777,216-… leaf subtree) as rows. The writer learns each root
-//! when the leaf that completes it is appended ([`Frontier::push_recording`]), so storing
-//! them costs one row per 256 events and no extra hashing.
+//! the tree's nodes in tiles of 256 hashes; Ward stores the same kind of nodes as rows, the
+//! roots of every complete 16-, 256-, 4,096-… leaf subtree. Tiles 16 wide rather than 256
+//! because a proof's cost was hashing the leaves below the lowest stored level, and a range
+//! read of a few more rows is cheaper (at 1,000,000 events a proof took 509 µs with 256-wide
+//! steps, 197 µs with 16-wide ones, BENCHMARKS.md), for one row per 15 events. The writer
+//! learns each root when the leaf that completes it is appended
+//! ([`Frontier::push_recording`]), so storing them costs no extra hashing.
 //!
 //! A proof is then *planned* from the index and the tree sizes alone ([`inclusion_plan`],
 //! [`consistency_plan`]): every element of an RFC 9162 proof is the hash of a range of leaves,
 //! and every such range is a short run of perfect subtrees ([`cover`]). A perfect subtree of
-//! height `h ≥ 8` is the root over at most 128 stored nodes of height `8·⌊h/8⌋`; one below
-//! height 8 lies inside one 256-leaf block and is hashed from at most 256 events. So a proof
+//! height `h ≥ 4` is the root over at most 8 stored nodes of height `4·⌊h/4⌋`; one below
+//! height 4 lies inside one 16-leaf block and is hashed from at most 16 events. So a proof
 //! reads O(log n) stored hashes and at most a few blocks of events, whatever the log's size.
 
 use std::ops::Range;
 
 use crate::merkle::{Frontier, Hash, MerkleError, node_hash};
 
-/// Stored node heights are the multiples of this (256 leaves per step, as tlog tiles).
-pub const STORED_HEIGHT_STEP: u8 = 8;
+/// Stored node heights are the multiples of this (16 leaves per step).
+pub const STORED_HEIGHT_STEP: u8 = 4;
 
 /// A perfect subtree: the leaves `index << height .. (index + 1) << height`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,7 +49,8 @@ impl Subtree {
     }
 
     /// The stored subtrees whose roots, in order, are this subtree's bottom row at the
-    /// nearest stored height at or below its own (`None` below height 8: hash the leaves).
+    /// nearest stored height at or below its own (`None` below the lowest stored height:
+    /// hash the leaves).
     #[must_use]
     pub fn stored_row(self) -> Option<(u8, Range<u64>)> {
         let base = self.height - self.height % STORED_HEIGHT_STEP;
@@ -208,8 +212,9 @@ mod tests {
             frontier.push_recording(*leaf, &mut nodes);
         }
         assert_eq!(frontier, Frontier::from_leaves(&all));
-        // 768 + 2 complete 256-leaf blocks, 3 complete 65,536-leaf subtrees.
-        assert_eq!(nodes.len(), (3 * 256 + 2) + 3);
+        // Every complete 16-, 256-, 4,096- and 65,536-leaf subtree.
+        let n = all.len();
+        assert_eq!(nodes.len(), (n >> 4) + (n >> 8) + (n >> 12) + (n >> 16));
         for node in &nodes {
             let r = node.subtree.leaves();
             assert_eq!(node.hash, root(&all[r.start as usize..r.end as usize]));
@@ -245,6 +250,14 @@ mod tests {
         assert_eq!(
             Subtree {
                 height: 7,
+                index: 3
+            }
+            .stored_row(),
+            Some((4, 24..32))
+        );
+        assert_eq!(
+            Subtree {
+                height: 3,
                 index: 3
             }
             .stored_row(),

@@ -551,10 +551,18 @@ async fn check_tree_nodes(
     if recomputed.is_empty() {
         return Ok(());
     }
-    let spans = recomputed
-        .iter()
-        .map(|n| (n.subtree.height, n.subtree.index..n.subtree.index + 1))
-        .collect();
+    // One span per height: the nodes a page of events completes are consecutive.
+    let mut spans: Vec<(u8, std::ops::Range<u64>)> = Vec::new();
+    for n in &recomputed {
+        let (height, index) = (n.subtree.height, n.subtree.index);
+        match spans.iter_mut().find(|(h, _)| *h == height) {
+            Some((_, range)) => {
+                range.start = range.start.min(index);
+                range.end = range.end.max(index + 1);
+            }
+            None => spans.push((height, index..index + 1)),
+        }
+    }
     let stored: std::collections::HashMap<_, _> = store
         .audit_tree_nodes(spans)
         .await?

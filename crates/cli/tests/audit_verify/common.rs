@@ -222,9 +222,10 @@ pub(crate) fn assert_verdict(out: &Output, code: i32, says: &str) {
     assert!(stdout(out).contains(says), "{}", stdout(out));
 }
 
-/// Turns event `target` from allowed to denied (its filter column too) and recomputes every
-/// chain value, as a thorough attacker with the database would: the chain check then passes
-/// and only a signed root can tell.
+/// Turns event `target` from allowed to denied (its filter column too), recomputes every
+/// chain value and drops the stored tree nodes (the next open stores them again, from the
+/// rewritten events), as a thorough attacker with the database would: the chain and node
+/// checks then pass and only a signed root can tell.
 pub(crate) fn rewrite_history(pool: &Db, target: i64) {
     let rows: Vec<(i64, Vec<u8>)> = pool
         .rows("SELECT idx, event FROM audit_events ORDER BY idx", [])
@@ -248,6 +249,7 @@ pub(crate) fn rewrite_history(pool: &Db, target: i64) {
         "UPDATE audit_events SET outcome = 'denied' WHERE idx = ?1",
         rusqlite::params![target],
     );
+    pool.execute("DELETE FROM audit_tree", []);
 }
 
 pub(crate) fn set_row(pool: &Db, idx: i64, event: &[u8], chain: &[u8]) {

@@ -1,4 +1,4 @@
-//! The stored Merkle tree nodes (one per complete 256-event subtree), because proofs are
+//! The stored Merkle tree nodes (one per complete 16-, 256-, … event subtree), because proofs are
 //! served from them: `ward audit verify` must name a node that does not match the events,
 //! and a log whose nodes are missing (written before they were stored) gets them at open.
 
@@ -7,7 +7,7 @@ use ward_testkit::TestServer;
 
 use crate::common::{assert_verdict, copy_data, db, head_size, rounds, stdout, verify};
 
-/// A data directory with a log of more than two 256-event blocks.
+/// A data directory with a log of more than two 256-event subtrees.
 async fn long_log() -> (TempDir, u64) {
     let srv = TestServer::start().await;
     let t = srv.tenant("Tree Co").await;

@@ -285,9 +285,9 @@ async fn proofs_verify_independently_and_match_signed_checkpoints() {
     ));
 }
 
-/// Past 256 events a proof is built from the stored tree nodes (one per complete 256-event
+/// A proof is built from the stored tree nodes (one per complete 16-, 256-, … event
 /// subtree) plus at most a few blocks of events, no longer from every leaf: proofs around and
-/// across the block boundaries must be the ones the leaves give.
+/// across the 16- and 256-event boundaries must be the ones the leaves give.
 #[tokio::test]
 async fn proofs_from_stored_tree_nodes_verify_across_block_boundaries() {
     let srv = crate::start().await;

@@ -1,5 +1,5 @@
--- The Merkle tree's stored nodes: the root of every complete 256-, 65,536-, 16,777,216-…
--- event subtree (height 8, 16, 24, …; ward_audit::tree), one row per 256 events. A proof
+-- The Merkle tree's stored nodes: the root of every complete 16-, 256-, 4,096-… event
+-- subtree (height 4, 8, 12, …; ward_audit::tree), one row per 15 events. A proof
 -- reads O(log n) of them instead of hashing every event. Derived from the events: the writer
 -- stores each node in the statement that appends the event completing it, and a log older
 -- than this table gets its nodes once, when a server first opens it. Hashes only, so audit

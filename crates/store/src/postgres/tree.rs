@@ -92,7 +92,7 @@ pub(super) async fn leaves(pool: &PgPool, range: Range<u64>) -> Result<Vec<Hash>
         .collect()
 }
 
-/// Stores the nodes of a log whose newest complete 256-event block has none (a log written
+/// Stores the nodes of a log whose newest complete 16-event block has none (a log written
 /// before `audit_tree` existed), hashing it once from the genesis or, for a pruned log, from
 /// the oldest checkpoint at or after its first event. Runs under the migration lock; writers
 /// of other servers store the nodes of what they append meanwhile themselves.

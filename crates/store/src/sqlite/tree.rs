@@ -58,7 +58,7 @@ pub(super) fn leaves(c: &Connection, range: Range<u64>) -> Result<Vec<Hash>> {
     )
 }
 
-/// Stores the nodes of a log whose newest complete 256-event block has none: a log written
+/// Stores the nodes of a log whose newest complete 16-event block has none: a log written
 /// before `audit_tree` existed (hashed once, from the oldest point the log can be replayed
 /// from), or one whose writer could not store them.
 pub(super) fn backfill(conn: &Connection, size: u64) -> Result<()> {

@@ -1,4 +1,4 @@
-//! Proofs from the stored Merkle tree: O(log n) stored nodes and at most a few 256-event
+//! Proofs from the stored Merkle tree: O(log n) stored nodes and at most a few 16-event
 //! blocks per proof, whatever the log's size (see [`ward_audit::tree`]).
 //!
 //! A node the store lacks (a log pruned before nodes were stored, a writer that could not
@@ -19,7 +19,7 @@ use crate::{Result, VaultError};
 
 type Boxed<'s, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 's>>;
 
-/// Events per block: the leaves below the lowest stored height.
+/// Events per block: the leaves below the lowest stored height (16).
 const BLOCK: u64 = 1 << STORED_HEIGHT_STEP;
 
 /// An RFC 9162 inclusion proof with what it is checked against.
@@ -238,7 +238,7 @@ impl<'a> StoredTree<'a> {
         })
     }
 
-    /// The leaf hashes of block `block` (fewer than 256 for the newest, partial one).
+    /// The leaf hashes of block `block` (fewer for the newest, partial one).
     async fn block(&mut self, block: u64) -> Result<&[Hash]> {
         if !self.blocks.contains_key(&block) {
             let start = block * BLOCK;
