@@ -498,6 +498,8 @@ pub async fn verify_log(
     // The next page is read (on one of the store's blocking threads) while this one is
     // verified here: reading and hashing overlap.
     let mut rows = store.audit_page(first_index, VERIFY_PAGE).await?;
+    // The tree nodes the previous page completed, checked while this page is verified.
+    let mut nodes = Vec::new();
     loop {
         while let Some((cp, _)) = pending.peek() {
             if cp.tree_size == verifier.size() {
@@ -509,25 +511,32 @@ pub async fn verify_log(
             }
         }
         let Some(last) = rows.last_idx() else { break };
-        let (next, checked) = tokio::join!(store.audit_page(last + 1, VERIFY_PAGE), async {
-            for row in rows.iter() {
-                verifier.feed(row.idx, row.event, row.chain)?;
-                check_columns(&row)?;
-                if let Some((cp, _)) = pending.peek()
-                    && cp.tree_size == verifier.size()
-                {
-                    verifier.check_checkpoint(cp, key)?;
-                    verified += 1;
-                    pending.next();
+        let (next, nodes_checked, checked) = tokio::join!(
+            store.audit_page(last + 1, VERIFY_PAGE),
+            check_tree_nodes(store, std::mem::take(&mut nodes)),
+            async {
+                for row in rows.iter() {
+                    verifier.feed(row.idx, row.event, row.chain)?;
+                    check_columns(&row)?;
+                    if let Some((cp, _)) = pending.peek()
+                        && cp.tree_size == verifier.size()
+                    {
+                        verifier.check_checkpoint(cp, key)?;
+                        verified += 1;
+                        pending.next();
+                    }
                 }
+                Ok::<_, LogVerifyError>(())
             }
-            Ok::<_, LogVerifyError>(())
-        });
+        );
+        // The earlier page's nodes first: the first problem in log order is the one named.
+        nodes_checked?;
         checked?;
-        check_tree_nodes(store, verifier.take_nodes()).await?;
+        nodes = verifier.take_nodes();
         rows = next?;
         progress(verifier.size(), total.max(verifier.size()));
     }
+    check_tree_nodes(store, nodes).await?;
     let latest = parsed.last().map(|(cp, _)| cp.tree_size);
     if let Some((cp, _)) = pending.next() {
         // A checkpoint beyond the stored log: the newest events were removed.
