@@ -2568,16 +2568,20 @@ async fn append_events(store: &dyn Store, from: u64, n: u64) {
     }
 }
 
-/// The stored nodes of heights 8 and 16: each equals the root of its events, and every
-/// complete 256- and 65,536-event subtree has one.
+/// Every stored node: each equals the root of its events, and every complete 16-, 256-,
+/// 4,096- and 65,536-event subtree has one.
 async fn check_stored_nodes(store: &dyn Store, size: u64) -> Vec<String> {
     let leaves = store.audit_leaves(0..size).await.unwrap();
     assert_eq!(leaves.len() as u64, size);
+    let heights = [4, 8, 12, 16];
     let nodes = store
-        .audit_tree_nodes(vec![(8, 0..u64::MAX >> 8), (16, 0..u64::MAX >> 16)])
+        .audit_tree_nodes(heights.iter().map(|&h| (h, 0..u64::MAX >> h)).collect())
         .await
         .unwrap();
-    assert_eq!(nodes.len() as u64, (size >> 8) + (size >> 16));
+    assert_eq!(
+        nodes.len() as u64,
+        heights.iter().map(|&h| size >> h).sum::<u64>()
+    );
     for node in &nodes {
         let r = node.subtree.leaves();
         assert_eq!(
@@ -2677,13 +2681,17 @@ async fn a_log_without_stored_nodes_gets_them_at_open() {
     lite.commit(vec![Op::InsertTenant(tenant(1, None, 0))])
         .await
         .unwrap();
-    append_events(&lite, 0, 1300).await;
+    // Enough events for the replay to store its nodes in several flushes.
+    append_events(&lite, 0, 70_000).await;
     drop(lite);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    assert_eq!(conn.execute("DELETE FROM audit_tree", []).unwrap(), 86);
+    assert_eq!(
+        conn.execute("DELETE FROM audit_tree", []).unwrap(),
+        4375 + 273 + 17 + 1
+    );
     drop(conn);
     let lite = SqliteStore::open(&path).await.unwrap();
-    check_stored_nodes(&lite, 1300).await;
-    append_events(&lite, 1300, 300).await;
-    check_stored_nodes(&lite, 1600).await;
+    check_stored_nodes(&lite, 70_000).await;
+    append_events(&lite, 70_000, 300).await;
+    check_stored_nodes(&lite, 70_300).await;
 }

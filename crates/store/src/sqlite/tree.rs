@@ -75,22 +75,19 @@ pub(super) fn backfill(conn: &Connection, size: u64) -> Result<()> {
         events = size,
         "storing the audit log's Merkle tree nodes (once, after an upgrade)"
     );
-    let replayed = match AuditState::rebuild(conn, Replay::FromOldest) {
-        Ok(replayed) => replayed,
+    exec(conn, "BEGIN IMMEDIATE")?;
+    let replayed = AuditState::rebuild_flushing(conn, Replay::FromOldest, |nodes| {
+        insert_nodes(conn, nodes)?;
+        nodes.clear();
+        Ok(())
+    });
+    match replayed {
+        Ok(_) => exec(conn, "COMMIT")?,
         Err(e) => {
+            let _ = exec(conn, "ROLLBACK");
             // A log that cannot be replayed is for `ward audit verify` to name; the store
             // still opens, and proofs compute nodes from the events they need.
             tracing::warn!(error = %e, "cannot replay the audit log to store its tree nodes");
-            return Ok(());
-        }
-    };
-    exec(conn, "BEGIN IMMEDIATE")?;
-    let stored = insert_nodes(conn, &replayed.nodes);
-    match stored {
-        Ok(()) => exec(conn, "COMMIT")?,
-        Err(e) => {
-            let _ = exec(conn, "ROLLBACK");
-            return Err(e);
         }
     }
     Ok(())

@@ -99,6 +99,17 @@ impl AuditState {
     /// Rebuilds the tail from a checkpoint's frontier (or the genesis) plus the events after
     /// it, collecting the tree nodes those events complete.
     pub(super) fn rebuild(conn: &Connection, replay: Replay) -> Result<Self> {
+        Self::rebuild_flushing(conn, replay, |_| Ok(()))
+    }
+
+    /// [`AuditState::rebuild`], handing the collected nodes to `flush` whenever a few
+    /// thousand have gathered (it may store and drain them), so that replaying a long log
+    /// holds a bounded number in memory.
+    pub(super) fn rebuild_flushing(
+        conn: &Connection,
+        replay: Replay,
+        mut flush: impl FnMut(&mut Vec<TreeNode>) -> Result<()>,
+    ) -> Result<Self> {
         let (min_idx, count): (Option<i64>, i64) =
             conn.query_row("SELECT MIN(idx), COUNT(*) FROM audit_events", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -151,7 +162,11 @@ impl AuditState {
         let mut rows = stmt.query([from as i64])?;
         while let Some(row) = rows.next()? {
             state.append(blob_at(row, 0)?);
+            if state.nodes.len() >= 4096 {
+                flush(&mut state.nodes)?;
+            }
         }
+        flush(&mut state.nodes)?;
         Ok(state)
     }
 
