@@ -218,7 +218,7 @@ pub trait Store: Send + Sync + 'static {
     /// Every stored signed checkpoint, oldest first.
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>>;
     /// Leaf hashes of the stored events with indices in `range`, in order: fewer than the
-    /// range spans where retention pruned events. Proofs read at most a few 256-event blocks.
+    /// range spans where retention pruned events. Proofs read at most a few 16-event blocks.
     async fn audit_leaves(&self, range: std::ops::Range<u64>) -> Result<Vec<ward_audit::Hash>>;
     /// The stored Merkle tree nodes ([`ward_audit::tree`]) of each span: subtrees of one
     /// stored height with indices in a range. Nodes missing from the store are left out (a
