@@ -26,6 +26,21 @@ async fn cancel(server: &TestServer, t: &TenantFixture) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// A second contact record for subject `s`, written through `server`: what it answers.
+async fn write_again(
+    server: &TestServer,
+    t: &TenantFixture,
+    s: &str,
+) -> (StatusCode, serde_json::Value) {
+    server
+        .post(
+            &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
+            &t.owner,
+            json!({"collection": "contact", "fields": {"name": "Ada again", "email": "ada2@example.com"}}),
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_write_on_one_server_is_readable_on_the_other_at_once() {
     let (a, b) = pair().await;
@@ -65,13 +80,7 @@ async fn a_cancellation_on_one_server_stops_new_records_on_the_other_at_once() {
     // B writes for the subject first, so it remembers the subject (and its tenant as active).
     b.contact(&t, &s, "Ada", "ada@example.com").await;
     cancel(&a, &t).await;
-    let (status, body) = b
-        .post(
-            &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
-            &t.owner,
-            json!({"collection": "contact", "fields": {"name": "Ada again", "email": "ada2@example.com"}}),
-        )
-        .await;
+    let (status, body) = write_again(&b, &t, &s).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["code"], "tenant_inactive", "{body}");
     // Nothing was stored: the subject still has its one record.
@@ -175,13 +184,7 @@ async fn an_erasure_on_one_server_is_observed_by_the_other_at_once() {
     let (status, body) = b.get(&read(&s, &r), &t.owner).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["error"]["code"], "not_found", "{body}");
-    let (status, body) = b
-        .post(
-            &format!("/v1/tenants/{}/subjects/{s}/records", t.id),
-            &t.owner,
-            json!({"collection": "contact", "fields": {"name": "Ada again", "email": "ada2@example.com"}}),
-        )
-        .await;
+    let (status, body) = write_again(&b, &t, &s).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     // The other subject is untouched on both.
     for srv in [&a, &b] {
