@@ -593,9 +593,10 @@ async fn check_tree_nodes(
 }
 
 /// Verifies the events after the newest signed checkpoint: the checkpoint's signature, then
-/// every later event's hash chain and filter columns from the checkpoint's frontier. Costs
-/// what the unsigned tail costs, whatever the log's length, so health checks can run it
-/// often; [`verify_log`] checks the whole log. Without a checkpoint, the whole log is read.
+/// every later event's hash chain and filter columns from the checkpoint's frontier, and the tree
+/// nodes those events complete. Costs what the unsigned tail costs, whatever the log's length,
+/// so health checks can run it often; [`verify_log`] checks the whole log. Without a
+/// checkpoint, the whole log is read.
 pub async fn verify_tail(
     store: &dyn Store,
     key: &PublicKey,
@@ -620,6 +621,7 @@ pub async fn verify_tail(
             verifier.feed(row.idx, row.event, row.chain)?;
             check_columns(&row)?;
         }
+        check_tree_nodes(store, verifier.take_nodes()).await?;
         rows = store.audit_page(last + 1, VERIFY_PAGE).await?;
     }
     verifier.finish(checkpoints.last().map(|row| row.tree_size))?;

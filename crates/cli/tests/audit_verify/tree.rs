@@ -5,7 +5,7 @@
 use tempfile::TempDir;
 use ward_testkit::TestServer;
 
-use crate::common::{assert_verdict, copy_data, db, head_size, rounds, stdout, verify};
+use crate::common::{assert_verdict, copy_data, db, head_size, rounds, stdout, verify, ward};
 
 /// A data directory with a log of more than two 256-event subtrees.
 async fn long_log() -> (TempDir, u64) {
@@ -49,6 +49,29 @@ async fn tree_nodes_are_checked_and_restored() {
         !stdout(&out).contains("first bad index"),
         "{}",
         stdout(&out)
+    );
+    // `ward doctor` checks the nodes of the unsigned tail too (here the whole log).
+    let out = ward(&[
+        "doctor",
+        "--json",
+        "--data-dir",
+        &tampered.path().display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "audit_log")
+        .unwrap();
+    assert_eq!(check["status"], "fail", "{check:#}");
+    assert!(
+        check["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("stored Merkle tree node 1 of height 8"),
+        "{check:#}"
     );
 
     // Nodes missing, as in a log written before they were stored: the next open stores
