@@ -26,7 +26,7 @@ pub(crate) struct BenchArgs {
     /// Also measure the audit log: append and verify rates over --audit-events events,
     /// inclusion and consistency proof latency and the tenant view filtered by subject on
     /// that log, its bytes on disk per event, and what auditing costs a store put and the
-    /// record API's puts and gets.
+    /// record API's puts and gets; with --postgres, the append and proofs there too.
     #[arg(long)]
     audit: bool,
     /// Events in the log --audit builds (e.g. 10000000 to see how reads scale).
@@ -89,6 +89,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     let result = match result {
         Ok(_) if args.audit => audit_bench(&dir, &args).await,
         other => other,
+    };
+    let result = match (result, &args.postgres) {
+        (Ok(_), Some(url)) if args.audit => postgres_audit(url, &args).await,
+        (other, _) => other,
     };
     let result = match result {
         Ok(_) if args.rules => rules_bench(&args),
@@ -477,16 +481,7 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
     let path = dir.join("audit-bench.db");
     let store = SqliteStore::open(&path).await?;
     let total = args.audit_events.max(1);
-    let started = Instant::now();
-    let mut i = 0;
-    while i < total {
-        let ops: Vec<Op> = (i..(i + 1000).min(total))
-            .map(|j| Op::Audit(Box::new(bench_event(j))))
-            .collect();
-        i += ops.len();
-        store.commit(ops).await?;
-    }
-    report("audit append", total, started.elapsed().as_secs_f64());
+    append_bench_events(&store, total).await?;
     let key = SigningKey::generate()?;
     let head = store.audit_head().await?;
     let cp = key.sign("bench", head.size, head.root, head.chain, 0);
@@ -512,11 +507,43 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
     Ok(Outcome::Ok)
 }
 
+/// Appends `total` bench events in commits of 1,000 and reports the rate.
+async fn append_bench_events(store: &dyn ward_store::Store, total: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut i = 0;
+    while i < total {
+        let ops: Vec<ward_store::Op> = (i..(i + 1000).min(total))
+            .map(|j| ward_store::Op::Audit(Box::new(bench_event(j))))
+            .collect();
+        i += ops.len();
+        store.commit(ops).await?;
+    }
+    report("audit append", total, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The audit append and proofs on PostgreSQL, in a scratch schema.
+async fn postgres_audit(url: &str, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let schema = format!("ward_bench_{}", Uuid::now_v7().simple());
+    println!("== PostgreSQL audit log ({url}, schema {schema})");
+    let store = ward_store::PostgresStore::open_in_schema(url, &schema).await?;
+    let measured = async {
+        append_bench_events(&store, args.audit_events.max(1)).await?;
+        proof_latency(&store).await
+    }
+    .await;
+    let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(store.pool())
+        .await;
+    measured?;
+    dropped?;
+    Ok(Outcome::Ok)
+}
+
 /// Proofs built from the stored tree, one at a time (what a proof request waits for before
 /// its own audit event): latency percentiles over random indices and sizes, next to one proof
 /// built the way it was before the tree was stored, from every leaf.
-async fn proof_latency(store: &ward_store::SqliteStore) -> anyhow::Result<()> {
-    use ward_store::Store;
+async fn proof_latency(store: &dyn ward_store::Store) -> anyhow::Result<()> {
     const PROOFS: usize = 2_000;
     let size = store.audit_head().await?.size;
     // A fixed xorshift sequence: the same picks in every run.
