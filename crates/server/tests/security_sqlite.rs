@@ -18,3 +18,6 @@ mod sqlite_plaintext;
 
 #[path = "security/sqlite_audit_index.rs"]
 mod sqlite_audit_index;
+
+#[path = "security/sqlite_tree_nodes.rs"]
+mod sqlite_tree_nodes;

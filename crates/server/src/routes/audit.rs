@@ -161,10 +161,11 @@ pub(crate) struct InclusionParams {
 }
 
 /// RFC 9162 inclusion proof of one event. Audited (in the caller's tenant log); indices
-/// outside the current log are 400, and so is a proof that needs events audit retention
-/// pruned (`pruned`). Built from the stored tree nodes: its cost does not grow with the log.
+/// outside the current log are 400; a proof that needs events audit retention pruned is 422
+/// `pruned`. Built from the stored tree nodes: its cost does not grow with the log.
 #[utoipa::path(get, path = "/v1/audit/proof/inclusion", tag = "audit", params(InclusionParams),
-    responses((status = 200, description = "Proof"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "Proof"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn inclusion(
     State(s): State<AppState>,
@@ -189,7 +190,8 @@ pub(crate) struct ConsistencyParams {
 /// RFC 9162 consistency proof between two tree sizes. Audited and built like the inclusion
 /// proof.
 #[utoipa::path(get, path = "/v1/audit/proof/consistency", tag = "audit", params(ConsistencyParams),
-    responses((status = 200, description = "Proof"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "Proof"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn consistency(
     State(s): State<AppState>,

@@ -74,8 +74,16 @@ async fn openapi_is_3_1_and_describes_every_v1_endpoint() {
             &["204", "403", "404", "409"][..],
         ),
         ("/v1/audit/checkpoint", "post", &["200", "403", "429"][..]),
-        ("/v1/audit/proof/inclusion", "get", &["200", "400", "401"][..]),
-        ("/v1/audit/proof/consistency", "get", &["200", "400", "401"][..]),
+        (
+            "/v1/audit/proof/inclusion",
+            "get",
+            &["200", "400", "401", "422"][..],
+        ),
+        (
+            "/v1/audit/proof/consistency",
+            "get",
+            &["200", "400", "401", "422"][..],
+        ),
     ] {
         let documented = statuses(path, method);
         for code in codes {
