@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 
 use crate::proofs_support::{
-    activity, checkpoint_of, consistency, flip, get, inclusion, new_checkpoint, tenant_with_member,
+    LoggedTenant, activity, checked_inclusion, checkpoint_of, consistency, flip, get, inclusion,
+    logged_tenant, new_checkpoint, tenant_with_member,
 };
 use crate::proofs_verifier::{
     H, canonical_event, chain, leaf, mth, verify_consistency, verify_inclusion,
@@ -134,14 +135,7 @@ async fn proofs_verify_independently_and_match_signed_checkpoints() {
             .filter(|&n| n < m)
             .collect();
         for n in picks {
-            let p = inclusion(&srv, &member, n, m).await;
-            assert_eq!(p.leaf, leaves[n as usize], "leaf {n} at size {m}");
-            assert_eq!(p.root, mth(&leaves[..m as usize]), "root at size {m}");
-            assert!(
-                verify_inclusion(n, m, &p.leaf, &p.proof, &p.root),
-                "inclusion {n}/{m} does not verify"
-            );
-            incl.push(p);
+            incl.push(checked_inclusion(&srv, &member, &leaves, n, m).await);
         }
     }
     // And every one of them fails on wrong data.
@@ -291,24 +285,12 @@ async fn proofs_verify_independently_and_match_signed_checkpoints() {
 #[tokio::test]
 async fn proofs_from_stored_tree_nodes_verify_across_block_boundaries() {
     let srv = crate::start().await;
-    let (t, member) = tenant_with_member(&srv, "Big log").await;
-    let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
-    activity(&srv, &t, 200).await;
-    let cp = new_checkpoint(&srv, &auditor).await;
-    let size = cp["tree_size"].as_u64().unwrap();
+    let LoggedTenant {
+        member,
+        size,
+        leaves,
+    } = logged_tenant(&srv, "Big log", 200).await;
     assert!(size > 3 * 256, "{size}");
-
-    let mut leaves: Vec<H> = Vec::new();
-    for i in 0..size {
-        let p = inclusion(&srv, &member, i, size).await;
-        assert_eq!(p.root, hash32(&cp["root"]), "root at the checkpoint");
-        assert!(
-            verify_inclusion(i, size, &p.leaf, &p.proof, &p.root),
-            "inclusion {i}/{size} does not verify"
-        );
-        leaves.push(p.leaf);
-    }
-    assert_eq!(mth(&leaves), hash32(&cp["root"]));
 
     let sizes = [1, 255, 256, 257, 511, 512, 513, 700, size - 1, size];
     for &m in &sizes {
@@ -316,13 +298,7 @@ async fn proofs_from_stored_tree_nodes_verify_across_block_boundaries() {
             if n >= m {
                 continue;
             }
-            let p = inclusion(&srv, &member, n, m).await;
-            assert_eq!(p.leaf, leaves[n as usize], "leaf {n} at size {m}");
-            assert_eq!(p.root, mth(&leaves[..m as usize]), "root at size {m}");
-            assert!(
-                verify_inclusion(n, m, &p.leaf, &p.proof, &p.root),
-                "inclusion {n}/{m} does not verify"
-            );
+            checked_inclusion(&srv, &member, &leaves, n, m).await;
         }
         for &a in sizes.iter().filter(|&&a| a <= m) {
             let p = consistency(&srv, &member, a, m).await;

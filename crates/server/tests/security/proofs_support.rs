@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use ward_testkit::{TenantFixture, TestServer};
 
-use crate::proofs_verifier::H;
+use crate::proofs_verifier::{H, mth, verify_inclusion};
 use crate::support::{Resp, hash32, send};
 
 pub(crate) async fn get(srv: &TestServer, token: &str, path: &str) -> Resp {
@@ -122,6 +122,59 @@ pub(crate) async fn inclusion(
             .iter()
             .map(hash32)
             .collect(),
+    }
+}
+
+/// The inclusion proof of `n` at size `m`, checked against `leaves` (the whole log's, as
+/// the test computed them) and by the independent verifier.
+pub(crate) async fn checked_inclusion(
+    srv: &TestServer,
+    token: &str,
+    leaves: &[H],
+    n: u64,
+    m: u64,
+) -> Inclusion {
+    let p = inclusion(srv, token, n, m).await;
+    assert_eq!(p.leaf, leaves[n as usize], "leaf {n} at size {m}");
+    assert_eq!(p.root, mth(&leaves[..m as usize]), "root at size {m}");
+    assert!(
+        verify_inclusion(n, m, &p.leaf, &p.proof, &p.root),
+        "inclusion {n}/{m} does not verify"
+    );
+    p
+}
+
+/// A tenant with `rounds` of [`activity`], a member key, a signed checkpoint at the end and
+/// every leaf of the log up to it, read through inclusion proofs that each verify against
+/// the checkpoint's root.
+pub(crate) struct LoggedTenant {
+    pub(crate) member: String,
+    pub(crate) size: u64,
+    pub(crate) leaves: Vec<H>,
+}
+
+pub(crate) async fn logged_tenant(srv: &TestServer, name: &str, rounds: usize) -> LoggedTenant {
+    let (t, member) = tenant_with_member(srv, name).await;
+    let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
+    activity(srv, &t, rounds).await;
+    let cp = new_checkpoint(srv, &auditor).await;
+    let size = cp["tree_size"].as_u64().expect("tree size");
+    let root = hash32(&cp["root"]);
+    let mut leaves = Vec::new();
+    for i in 0..size {
+        let p = inclusion(srv, &member, i, size).await;
+        assert_eq!(p.root, root, "root at the checkpoint");
+        assert!(
+            verify_inclusion(i, size, &p.leaf, &p.proof, &p.root),
+            "inclusion {i}/{size} does not verify"
+        );
+        leaves.push(p.leaf);
+    }
+    assert_eq!(mth(&leaves), root);
+    LoggedTenant {
+        member,
+        size,
+        leaves,
     }
 }
 

@@ -6,29 +6,18 @@
 use reqwest::StatusCode;
 use ward_testkit::sql::Db;
 
-use crate::proofs_support::{
-    activity, consistency, get, inclusion, new_checkpoint, tenant_with_member,
-};
-use crate::proofs_verifier::{H, mth, verify_consistency, verify_inclusion};
-use crate::support::hash32;
+use crate::proofs_support::{LoggedTenant, checked_inclusion, consistency, get, logged_tenant};
+use crate::proofs_verifier::{mth, verify_consistency};
 
 #[tokio::test]
 async fn proofs_compute_missing_nodes_and_refuse_only_what_was_pruned() {
     let srv = crate::start().await;
-    let (t, member) = tenant_with_member(&srv, "Missing nodes").await;
-    let auditor = srv.key(&t.id, &t.owner, "auditor", &[]).await;
-    activity(&srv, &t, 80).await;
-    let cp = new_checkpoint(&srv, &auditor).await;
-    let size = cp["tree_size"].as_u64().unwrap();
+    let LoggedTenant {
+        member,
+        size,
+        leaves,
+    } = logged_tenant(&srv, "Missing nodes", 80).await;
     assert!(size > 300, "{size}");
-    let leaves: Vec<H> = {
-        let mut out = Vec::new();
-        for i in 0..size {
-            out.push(inclusion(&srv, &member, i, size).await.leaf);
-        }
-        out
-    };
-    assert_eq!(mth(&leaves), hash32(&cp["root"]));
 
     // Every node above the first 16-event block goes: proofs now compute them from the
     // events, and must come out the same.
@@ -38,12 +27,6 @@ async fn proofs_compute_missing_nodes_and_refuse_only_what_was_pruned() {
         [],
     );
     assert!(gone > 15, "{gone}");
-    let check = async |n: u64, m: u64| {
-        let p = inclusion(&srv, &member, n, m).await;
-        assert_eq!(p.leaf, leaves[n as usize], "leaf {n} at size {m}");
-        assert_eq!(p.root, mth(&leaves[..m as usize]), "root at size {m}");
-        assert!(verify_inclusion(n, m, &p.leaf, &p.proof, &p.root));
-    };
     for (n, m) in [
         (0, size),
         (17, size),
@@ -51,7 +34,7 @@ async fn proofs_compute_missing_nodes_and_refuse_only_what_was_pruned() {
         (256, 300),
         (size - 1, size),
     ] {
-        check(n, m).await;
+        checked_inclusion(&srv, &member, &leaves, n, m).await;
     }
     for (a, b) in [(1, size), (16, 300), (255, size), (257, size)] {
         let p = consistency(&srv, &member, a, b).await;
@@ -63,8 +46,8 @@ async fn proofs_compute_missing_nodes_and_refuse_only_what_was_pruned() {
     // The first block's events pruned, its node kept: a proof that needs only the node
     // answers; one that needs one of those events is refused as pruned.
     db.execute("DELETE FROM audit_events WHERE idx < 16", []);
-    check(17, size).await;
-    check(size - 1, size).await;
+    checked_inclusion(&srv, &member, &leaves, 17, size).await;
+    checked_inclusion(&srv, &member, &leaves, size - 1, size).await;
     for path in [
         format!("/v1/audit/proof/inclusion?index=5&tree_size={size}"),
         format!("/v1/audit/proof/consistency?from=7&to={size}"),
