@@ -78,7 +78,11 @@ impl Frontier {
     /// # Panics
     /// If the tree already holds `u64::MAX` leaves.
     pub fn push_recording(&mut self, leaf: Hash, completed: &mut Vec<TreeNode>) {
-        let new_size = self.size().checked_add(1).expect("audit log size overflow");
+        // At the size limit, `push` refuses the leaf (its documented panic) before any node.
+        let Some(new_size) = self.size().checked_add(1) else {
+            self.push(leaf);
+            return;
+        };
         let merges = new_size.trailing_zeros() as u8;
         if merges < STORED_HEIGHT_STEP {
             self.push(leaf);
@@ -118,13 +122,13 @@ pub fn cover(range: Range<u64>) -> Vec<Subtree> {
     out
 }
 
-/// The hash of a range from the roots of its [`cover`], in the same order.
-///
-/// # Panics
-/// If `roots` is empty (a proof never names an empty range).
+/// The hash of a range from the roots of its [`cover`], in the same order; the empty
+/// range (which no proof names) hashes as the empty tree.
 #[must_use]
 pub fn fold_cover(roots: &[Hash]) -> Hash {
-    let (last, rest) = roots.split_last().expect("a proof range covers a leaf");
+    let Some((last, rest)) = roots.split_last() else {
+        return crate::merkle::empty_root();
+    };
     rest.iter()
         .rev()
         .fold(*last, |acc, left| node_hash(left, &acc))

@@ -24,6 +24,11 @@ pub(super) fn insert_nodes(conn: &Connection, nodes: &[TreeNode]) -> Result<()> 
     Ok(())
 }
 
+/// An index as SQLite stores it (a range end past `i64::MAX` means "to the end").
+fn bound(i: u64) -> i64 {
+    i64::try_from(i).unwrap_or(i64::MAX)
+}
+
 /// The stored nodes of each span, those present.
 pub(super) fn nodes(c: &Connection, spans: &[(u8, Range<u64>)]) -> Result<Vec<TreeNode>> {
     let mut stmt = c.prepare_cached(
@@ -32,8 +37,7 @@ pub(super) fn nodes(c: &Connection, spans: &[(u8, Range<u64>)]) -> Result<Vec<Tr
     )?;
     let mut out = Vec::new();
     for (height, range) in spans {
-        let bounds = [range.start, range.end].map(|i| i64::try_from(i).unwrap_or(i64::MAX));
-        let mut rows = stmt.query(params![height, bounds[0], bounds[1]])?;
+        let mut rows = stmt.query(params![height, bound(range.start), bound(range.end)])?;
         while let Some(row) = rows.next()? {
             out.push(TreeNode {
                 subtree: Subtree {
@@ -49,11 +53,10 @@ pub(super) fn nodes(c: &Connection, spans: &[(u8, Range<u64>)]) -> Result<Vec<Tr
 
 /// Leaf hashes of the stored events in `range`.
 pub(super) fn leaves(c: &Connection, range: Range<u64>) -> Result<Vec<Hash>> {
-    let bounds = [range.start, range.end].map(|i| i64::try_from(i).unwrap_or(i64::MAX));
     all(
         c,
         "SELECT event FROM audit_events WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
-        bounds,
+        [bound(range.start), bound(range.end)],
         |row| Ok(leaf_hash(blob_at(row, 0)?)),
     )
 }

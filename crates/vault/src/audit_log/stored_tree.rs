@@ -57,17 +57,9 @@ pub async fn inclusion_from_store(
 ) -> Result<InclusionProof> {
     let head = store.audit_head().await?;
     if tree_size == 0 || tree_size > head.size || index >= tree_size {
-        return Err(VaultError::invalid(
-            "invalid_range",
-            format!(
-                "need index < tree_size <= {} (the current log size)",
-                head.size
-            ),
-            Some("tree_size"),
-        ));
+        return Err(out_of_range("index < tree_size", head.size, "tree_size"));
     }
-    let plan = inclusion_plan(index, tree_size)
-        .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+    let plan = inclusion_plan(index, tree_size).map_err(bad_plan)?;
     let mut tree = StoredTree::new(store, head.size);
     let mut wanted = plan.clone();
     wanted.push(0..tree_size);
@@ -92,17 +84,9 @@ pub async fn consistency_from_store(
 ) -> Result<ConsistencyProof> {
     let head = store.audit_head().await?;
     if from == 0 || from > to || to > head.size {
-        return Err(VaultError::invalid(
-            "invalid_range",
-            format!(
-                "need 0 < from <= to <= {} (the current log size)",
-                head.size
-            ),
-            Some("from"),
-        ));
+        return Err(out_of_range("0 < from <= to", head.size, "from"));
     }
-    let plan = consistency_plan(from, to)
-        .map_err(|e| VaultError::invalid("invalid_range", e.to_string(), None))?;
+    let plan = consistency_plan(from, to).map_err(bad_plan)?;
     let mut tree = StoredTree::new(store, head.size);
     let mut wanted = plan.clone();
     wanted.extend([0..from, 0..to]);
@@ -112,6 +96,20 @@ pub async fn consistency_from_store(
         from_root: tree.root(&head, from).await?,
         to_root: tree.root(&head, to).await?,
     })
+}
+
+/// The error of proof sizes outside the log: `need` (`… <= size`) does not hold.
+fn out_of_range(need: &str, size: u64, field: &str) -> VaultError {
+    VaultError::invalid(
+        "invalid_range",
+        format!("need {need} <= {size} (the current log size)"),
+        Some(field),
+    )
+}
+
+/// The error of a plan the checked sizes should never refuse.
+fn bad_plan(e: ward_audit::MerkleError) -> VaultError {
+    VaultError::invalid("invalid_range", e.to_string(), None)
 }
 
 /// The error of a proof that needs events audit retention removed.
