@@ -705,7 +705,9 @@ fn bench_event(i: usize) -> ward_audit::AuditEvent {
 }
 
 /// A tenant's audit view filtered by subject (a page of up to 100 events), for random
-/// subjects: latency percentiles; and the log's bytes on disk per event after `VACUUM`.
+/// subjects: latency percentiles through the sealed segments' postings, and the same
+/// queries with the sealed mark hidden, which is the chunk-index walk every subject query
+/// made before postings existed; then the log's bytes on disk per event after `VACUUM`.
 async fn audit_reads(
     store: &ward_store::SqliteStore,
     path: &std::path::Path,
@@ -713,30 +715,40 @@ async fn audit_reads(
     use ward_store::{AuditQuery, Store};
     const QUERIES: usize = 1_000;
     let size = store.audit_head().await?.size;
-    let mut micros = Vec::with_capacity(QUERIES);
-    let mut rows = 0;
-    for q in 0..QUERIES {
-        let spread = q.wrapping_mul(40_503) % (BENCH_TENANTS * BENCH_SUBJECTS);
-        let query = AuditQuery {
-            tenant: bench_id(1, spread % BENCH_TENANTS),
-            subject: Some(bench_id(2, spread)),
-            limit: 100,
-            ..Default::default()
-        };
-        let started = Instant::now();
-        rows += store.audit_query(&query).await?.len();
-        micros.push(started.elapsed().as_secs_f64() * 1e6);
-    }
-    micros.sort_by(f64::total_cmp);
-    let at = |q: f64| micros[((micros.len() - 1) as f64 * q) as usize];
+    let started = Instant::now();
+    let sealed = store.seal_audit_subject_index().await?;
     println!(
-        "audit page by subject at {size} events: p50 {:.0} µs, p99 {:.0} µs over {QUERIES} \
-         subjects ({:.0} events a page)",
-        at(0.5),
-        at(0.99),
-        rows as f64 / QUERIES as f64
+        "audit subject index: {sealed} segments sealed ({:.1} s for what the writer had not \
+         sealed between commits)",
+        started.elapsed().as_secs_f64()
     );
     let conn = ward_store::SqliteStore::open_connection(path)?;
+    for (path_name, mark) in [("chunk index only, before", 0), ("sealed segments", sealed)] {
+        conn.execute("UPDATE audit_sealed SET segments = ?1", [mark as i64])?;
+        let mut micros = Vec::with_capacity(QUERIES);
+        let mut rows = 0;
+        for q in 0..QUERIES {
+            let spread = q.wrapping_mul(40_503) % (BENCH_TENANTS * BENCH_SUBJECTS);
+            let query = AuditQuery {
+                tenant: bench_id(1, spread % BENCH_TENANTS),
+                subject: Some(bench_id(2, spread)),
+                limit: 100,
+                ..Default::default()
+            };
+            let started = Instant::now();
+            rows += store.audit_query(&query).await?.len();
+            micros.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+        micros.sort_by(f64::total_cmp);
+        let at = |q: f64| micros[((micros.len() - 1) as f64 * q) as usize];
+        println!(
+            "audit page by subject at {size} events ({path_name}): p50 {:.0} µs, p99 {:.0} µs \
+             over {QUERIES} subjects ({:.0} events a page)",
+            at(0.5),
+            at(0.99),
+            rows as f64 / QUERIES as f64
+        );
+    }
     conn.execute_batch("VACUUM")?;
     let bytes = std::fs::metadata(path)?.len();
     println!(

@@ -42,12 +42,14 @@ use ward_audit::{Frontier, Hash, TreeNode, chain_hash, leaf_hash};
 
 mod recovery;
 mod snapshot;
+mod subject_postings;
 mod tree;
 
 use self::apply::*;
 use self::decode::*;
 pub(crate) use self::open::known_migrations;
 use self::open::*;
+use self::subject_postings::Sealer;
 use self::writer::*;
 
 use crate::{
@@ -74,6 +76,9 @@ enum Job {
     /// reconciliation): it runs between group commits, in its place in the queue, and
     /// answers on its own channel.
     Exclusive(ExclusiveWork),
+    /// Seal every complete segment of the audit subject index now, answering with the
+    /// sealed mark ([`SqliteStore::seal_audit_subject_index`]).
+    Seal(oneshot::Sender<Result<u64>>),
 }
 
 /// What an exclusive job runs on the writer thread.
@@ -105,11 +110,12 @@ impl SqliteStore {
             }
         }
         tree::backfill(&conn, audit.frontier.size())?;
+        let sealer = Sealer::load(&conn)?;
         let lock = lock.share()?;
         let (tx, rx) = mpsc::channel(4096);
         std::thread::Builder::new()
             .name("ward-sqlite-writer".into())
-            .spawn(move || run_writer(conn, rx, audit))
+            .spawn(move || run_writer(conn, rx, audit, sealer))
             .map_err(StoreError::Thread)?;
         Ok(Self {
             readers: Arc::new(Readers {
@@ -132,6 +138,18 @@ impl SqliteStore {
     /// [`Self::open_connection`] on this store's file.
     pub fn connection(&self) -> Result<Connection> {
         connect(&self.readers.path, Access::Write)
+    }
+
+    /// Seals every complete 65,536-event segment of the audit log's subject index now,
+    /// rather than a step at a time between commits (see `subject_postings`); returns how
+    /// many segments are sealed. For benchmarks and tests that want the sealed read path.
+    pub async fn seal_audit_subject_index(&self) -> Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(Job::Seal(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Runs a short read inline on the calling task: a point read takes microseconds, less

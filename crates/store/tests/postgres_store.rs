@@ -2695,3 +2695,242 @@ async fn a_log_without_stored_nodes_gets_them_at_open() {
     append_events(&lite, 70_000, 300).await;
     check_stored_nodes(&lite, 70_300).await;
 }
+
+/// Events in the sealed-segment test: two full segments of the SQLite subject index
+/// (65,536 events each) and part of a third, which stays unsealed.
+const SEALED_LOG: u64 = 2 * 65_536 + 5_000;
+
+/// Event `i` of that log: its tenant, subject (40 subjects, some under both tenants, some
+/// events with none) and action.
+fn sealed_log_event(i: u64) -> (Uuid, Option<Uuid>, Action) {
+    let tenant = if i % 7 == 3 { id(2) } else { id(1) };
+    let subject = (!i.is_multiple_of(11)).then(|| id(100 + u128::from(i * 7919 % 40)));
+    let action = if i.is_multiple_of(3) {
+        Action::RecordRead
+    } else {
+        Action::RecordCreate
+    };
+    (tenant, subject, action)
+}
+
+async fn write_sealed_log(store: &dyn Store) {
+    let mut ops = Vec::new();
+    for i in 0..SEALED_LOG {
+        let (tenant, subject, action) = sealed_log_event(i);
+        let e = event(
+            Some(tenant),
+            subject,
+            "k",
+            action,
+            Outcome::Allowed,
+            i as i64,
+        );
+        ops.push(audit(e));
+        if ops.len() == 1000 || i + 1 == SEALED_LOG {
+            store.commit(std::mem::take(&mut ops)).await.unwrap();
+        }
+    }
+}
+
+/// One subject-filtered walk of the tenant audit view: the query and the pages' size.
+#[derive(Clone, Copy, Debug)]
+struct SubjectWalk {
+    tenant: u128,
+    subject: u128,
+    reads_only: bool,
+    since: Option<i64>,
+    after: Option<u64>,
+    limit: u32,
+}
+
+impl SubjectWalk {
+    /// Every index the walk pages through.
+    async fn run(self, store: &dyn Store) -> Vec<u64> {
+        let mut seen = Vec::new();
+        let mut after = self.after;
+        loop {
+            let page = store
+                .audit_query(&AuditQuery {
+                    tenant: id(self.tenant),
+                    since: self.since.map(at),
+                    until: None,
+                    actor: None,
+                    subject: Some(id(self.subject)),
+                    action: self.reads_only.then(|| "record_read".to_owned()),
+                    outcome: None,
+                    after,
+                    limit: self.limit,
+                })
+                .await
+                .unwrap();
+            assert!(page.len() <= self.limit as usize);
+            let Some(last) = page.last() else { break };
+            after = Some(last.idx);
+            seen.extend(page.iter().map(|r| r.idx));
+        }
+        seen
+    }
+
+    /// What the walk must find in the log from index `kept` on.
+    fn expected(self, kept: u64) -> Vec<u64> {
+        (kept..SEALED_LOG)
+            .filter(|&i| {
+                let (tenant, subject, action) = sealed_log_event(i);
+                tenant == id(self.tenant)
+                    && subject == Some(id(self.subject))
+                    && (!self.reads_only || action == Action::RecordRead)
+                    && self.since.is_none_or(|s| i as i64 >= s)
+                    && self.after.is_none_or(|a| i > a)
+            })
+            .collect()
+    }
+}
+
+const SUBJECT_WALKS: [SubjectWalk; 7] = [
+    // Subject 105's first event under tenant 1 is event 35: a cursor right before it.
+    SubjectWalk {
+        tenant: 1,
+        subject: 105,
+        reads_only: false,
+        since: None,
+        after: Some(34),
+        limit: 3,
+    },
+    SubjectWalk {
+        tenant: 1,
+        subject: 105,
+        reads_only: false,
+        since: None,
+        after: None,
+        limit: 97,
+    },
+    SubjectWalk {
+        tenant: 1,
+        subject: 105,
+        reads_only: true,
+        since: None,
+        after: None,
+        limit: 5000,
+    },
+    SubjectWalk {
+        tenant: 2,
+        subject: 117,
+        reads_only: false,
+        since: Some(60_000),
+        after: Some(66_000),
+        limit: 13,
+    },
+    SubjectWalk {
+        tenant: 1,
+        subject: 139,
+        reads_only: false,
+        since: None,
+        after: Some(131_071),
+        limit: 1,
+    },
+    // A subject never named, and a tenant's subject asked of the other tenant.
+    SubjectWalk {
+        tenant: 1,
+        subject: 999,
+        reads_only: false,
+        since: None,
+        after: None,
+        limit: 100,
+    },
+    SubjectWalk {
+        tenant: 3,
+        subject: 105,
+        reads_only: false,
+        since: None,
+        after: None,
+        limit: 100,
+    },
+];
+
+async fn check_subject_walks(stores: [&dyn Store; 2], kept: u64) {
+    for walk in SUBJECT_WALKS {
+        let expected = walk.expected(kept);
+        for store in stores {
+            assert_eq!(walk.run(store).await, expected, "{walk:?} from {kept}");
+        }
+    }
+}
+
+fn sealed_segments(path: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT segments FROM audit_sealed", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// SQLite finds a subject's events through postings per sealed 65,536-event segment and the
+/// chunk index for the rest; PostgreSQL through its own index. Both give the same pages,
+/// across segment boundaries and filters, after a prune (which drops the postings of the
+/// segments it empties), after postings are edited to name other events, and after a
+/// reopen that seals a log again from nothing (as after the migration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subjects_log_reads_alike_through_sealed_segments() {
+    let schema = Schema::new();
+    let pg = schema.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ward.db");
+    let lite = SqliteStore::open(&path).await.unwrap();
+    write_sealed_log(&pg).await;
+    write_sealed_log(&lite).await;
+    // The writer seals between commits and while idle, on its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while sealed_segments(&path) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer did not seal two complete segments"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(lite.seal_audit_subject_index().await.unwrap(), 2);
+    check_subject_walks([&pg, &lite], 0).await;
+
+    for store in [&pg as &dyn Store, &lite] {
+        store
+            .commit(vec![Op::PruneAudit { before: 70_000 }])
+            .await
+            .unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let rows_of = |seg: i64| -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM audit_subject_postings WHERE seg = ?1",
+            [seg],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(rows_of(0), 0, "postings of a pruned segment are dropped");
+    assert_eq!(rows_of(1), 80, "40 subjects under each of two tenants");
+    check_subject_walks([&pg, &lite], 70_000).await;
+
+    // Postings edited to list every event of segment 1 for one subject: the reads fetch each
+    // event with the query's tenant and subject as conditions, so nothing else shows.
+    // Offsets 1..=65,535: deltas of one.
+    let everything = vec![1u8; usize::from(u16::MAX)];
+    let edited = conn
+        .execute(
+            "UPDATE audit_subject_postings SET offsets = ?1 WHERE seg = 1",
+            [everything],
+        )
+        .unwrap();
+    assert_eq!(edited, 80);
+    check_subject_walks([&pg, &lite], 70_000).await;
+
+    // A log whose postings are gone (as one written before they existed) is sealed again.
+    conn.execute_batch(
+        "DELETE FROM audit_subject_postings; DELETE FROM audit_subject_ids; \
+         UPDATE audit_sealed SET segments = 0;",
+    )
+    .unwrap();
+    drop(conn);
+    drop(lite);
+    let lite = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(lite.seal_audit_subject_index().await.unwrap(), 2);
+    assert_eq!(sealed_segments(&path), 2);
+    check_subject_walks([&pg, &lite], 70_000).await;
+}

@@ -100,6 +100,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit tree",
         include_str!("../../migrations/sqlite/0015_audit_tree.sql"),
     ),
+    (
+        16,
+        "audit subject postings",
+        include_str!("../../migrations/sqlite/0016_audit_subject_postings.sql"),
+    ),
 ];
 
 /// The migrations this Ward applies to an SQLite database.

@@ -193,11 +193,32 @@ impl AuditState {
 
 // ---- the writer -----------------------------------------------------------------------------
 
-/// The writer thread: takes the first waiting job, drains what else is waiting, commits it all.
-/// Ends when every store handle is dropped.
-pub(super) fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, mut audit: AuditState) {
+/// The writer thread: takes the first waiting job, drains what else is waiting, commits it all,
+/// then does one step of sealing the audit subject index if a segment awaits it (and keeps
+/// stepping while nothing else waits). Ends when every store handle is dropped.
+pub(super) fn run_writer(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    mut audit: AuditState,
+    mut sealer: Sealer,
+) {
     let mut seen = data_version(&conn).unwrap_or(0);
-    while let Some(first) = rx.blocking_recv() {
+    loop {
+        let first = if sealer.owed(audit.frontier.size()) {
+            match rx.try_recv() {
+                Ok(job) => job,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    sealer.step(&mut conn, audit.frontier.size());
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match rx.blocking_recv() {
+                Some(job) => job,
+                None => break,
+            }
+        };
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -214,12 +235,19 @@ pub(super) fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, mut 
                     }
                     work(&mut conn, &mut audit);
                 }
+                Job::Seal(reply) => {
+                    if !batch.is_empty() {
+                        group_commit(&mut conn, &mut audit, &mut seen, std::mem::take(&mut batch));
+                    }
+                    let _ = reply.send(sealer.finish(&mut conn, audit.frontier.size()));
+                }
                 job => batch.push(job),
             }
         }
         if !batch.is_empty() {
             group_commit(&mut conn, &mut audit, &mut seen, batch);
         }
+        sealer.step(&mut conn, audit.frontier.size());
     }
 }
 
@@ -269,6 +297,11 @@ pub(super) fn group_commit(
             Job::Head(reply) => heads.push(reply),
             // `run_writer` hands these over on their own; one that gets here runs first.
             Job::Exclusive(work) => work(conn, audit),
+            Job::Seal(reply) => {
+                let _ = reply.send(Err(StoreError::Corrupt(
+                    "a seal request reached a group commit".into(),
+                )));
+            }
         }
     }
     if commits.is_empty() {

@@ -91,11 +91,15 @@ impl Target {
             }
             tables.remove("_ward_migrations");
             // Bookkeeping of the dump sections (snapshot.rs, `MARKED_TABLES`), the writer's
-            // stored audit tail (rebuilt from the events when absent) and the stored Merkle
-            // tree nodes (recomputed from the events by the import): not data.
+            // stored audit tail (rebuilt from the events when absent), the stored Merkle
+            // tree nodes (recomputed from the events by the import) and the subject index of
+            // sealed segments (sealed again after the import): not data.
             tables.remove("dump_marks");
             tables.remove("audit_tail");
             tables.remove("audit_tree");
+            tables.remove("audit_subject_ids");
+            tables.remove("audit_subject_postings");
+            tables.remove("audit_sealed");
         }
         if let Some(schema) = &self.schema {
             let mut conn = PgConnection::connect(&url()).await.unwrap();

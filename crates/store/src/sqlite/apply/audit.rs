@@ -22,6 +22,13 @@ pub(super) fn apply(
                 "DELETE FROM audit_events WHERE idx < ?1",
                 [*before as i64],
             )?;
+            // Postings of segments now wholly pruned; a partly pruned segment keeps its row,
+            // whose pruned events a read no longer finds.
+            run(
+                conn,
+                "DELETE FROM audit_subject_postings WHERE seg < ?1",
+                [(*before >> crate::sqlite::subject_postings::SEGMENT_BITS) as i64],
+            )?;
         }
         Op::SaveCheckpoint(cp) => {
             run(

@@ -1,8 +1,9 @@
-//! Reads of the audit log: pages of it, its checkpoints, and the filtered queries that walk
-//! it by subject through the chunked subject index.
+//! Reads of the audit log: pages of it, its checkpoints, and the filtered queries that find
+//! a subject's events through the sealed segments' postings and the chunked subject index.
 
 use super::*;
 use crate::sql;
+use crate::sqlite::subject_postings;
 
 pub(in crate::sqlite) fn audit_page(c: &Connection, from: u64, limit: u32) -> Result<AuditPage> {
     let mut page = AuditPage::with_capacity(limit.min(100_000) as usize, 400);
@@ -52,29 +53,10 @@ pub(in crate::sqlite) const SUBJECT_CHUNK_BITS: u32 = 10;
 /// statement, since a statement per chunk costs several times the seek.
 pub(in crate::sqlite) const CHUNKS_PER_STEP: i64 = 64;
 
-pub(in crate::sqlite) fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
-    let mut sql = String::new();
-    let mut values = Vec::new();
-    if q.subject.is_some() {
-        // The index's own expression, named explicitly: a plan that walked the tenant's
-        // index instead would read the tenant's whole log. The chunk range is bound for each
-        // step of the walk below.
-        sql.push_str(concat!(
-            "WITH RECURSIVE chunks(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM chunks \
-             WHERE n < ?) SELECT ",
-            audit_columns!(),
-            " FROM audit_events INDEXED BY audit_events_subject_chunk WHERE tenant = ?"
-        ));
-        sql.push_str(&format!(" AND (idx >> {SUBJECT_CHUNK_BITS}) IN chunks"));
-        values.extend([Value::Null, Value::Null]);
-    } else {
-        sql.push_str(concat!(
-            "SELECT ",
-            audit_columns!(),
-            " FROM audit_events WHERE tenant = ?"
-        ));
-    }
-    values.push(Value::from(q.tenant));
+/// The query's conditions on an event's time, actor, action and outcome, as SQL (` AND …`)
+/// and the values it binds, in order.
+fn conditions(q: &AuditQuery) -> (String, Vec<Value>) {
+    let (mut sql, mut values) = (String::new(), Vec::new());
     let mut filter = |column: &str, value: Option<Value>| {
         if let Some(v) = value {
             sql.push_str(&format!(" AND {column} ?"));
@@ -84,20 +66,107 @@ pub(in crate::sqlite) fn audit_query(conn: &Connection, q: &AuditQuery) -> Resul
     filter("at >=", q.since.map(|t| to_micros(t).into()));
     filter("at <", q.until.map(|t| to_micros(t).into()));
     filter("actor =", q.actor.clone().map(Into::into));
-    filter("subject =", q.subject.map(Into::into));
     filter("action =", q.action.clone().map(Into::into));
     filter("outcome =", q.outcome.clone().map(Into::into));
-    filter(
-        "idx >",
-        q.after.map(|a| i64::try_from(a).unwrap_or(i64::MAX).into()),
-    );
-    sql.push_str(" ORDER BY idx LIMIT ?");
-    values.push(i64::from(q.limit).into());
-    if q.subject.is_none() {
-        return all(conn, &sql, params_from_iter(values), |r| audit_row_from(r));
+    (sql, values)
+}
+
+/// The first index after the query's cursor.
+fn start(q: &AuditQuery) -> u64 {
+    q.after.map_or(0, |a| a.saturating_add(1))
+}
+
+pub(in crate::sqlite) fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+    if let Some(subject) = q.subject {
+        return subject_query(conn, q, subject);
     }
-    // A subject's events: the chunks from the cursor's to the newest, a step at a time,
-    // until the page is full.
+    let (conditions, filters) = conditions(q);
+    let sql = format!(
+        concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE tenant = ?{} AND idx >= ? ORDER BY idx LIMIT ?"
+        ),
+        conditions
+    );
+    let mut values = vec![Value::from(q.tenant)];
+    values.extend(filters);
+    values.push(index_value(start(q)));
+    values.push(i64::from(q.limit).into());
+    all(conn, &sql, params_from_iter(values), |r| audit_row_from(r))
+}
+
+/// An index as SQLite stores it (past `i64::MAX` means "after every event").
+fn index_value(i: u64) -> Value {
+    i64::try_from(i).unwrap_or(i64::MAX).into()
+}
+
+/// A subject's events: through the sealed segments' postings, then the chunk index for the
+/// rest of the log (see `subject_postings`).
+fn subject_query(conn: &Connection, q: &AuditQuery, subject: Uuid) -> Result<Vec<AuditRow>> {
+    let (conditions, filters) = conditions(q);
+    let limit = q.limit as usize;
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let one = format!(
+        concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE idx = ? AND tenant = ? AND subject = ?{}"
+        ),
+        conditions
+    );
+    let mut values = vec![Value::Null, q.tenant.into(), subject.into()];
+    values.extend(filters.iter().cloned());
+    let sealed_end = subject_postings::walk(conn, (q.tenant, subject), start(q), |idx| {
+        values[0] = index_value(idx);
+        let mut stmt = conn.prepare_cached(&one)?;
+        let mut rows = stmt.query(params_from_iter(values.iter()))?;
+        if let Some(row) = rows.next()? {
+            out.push(audit_row_from(row)?);
+        }
+        Ok(out.len() < limit)
+    })?;
+    if out.len() < limit {
+        let from = start(q).max(sealed_end);
+        out.extend(chunk_walk(
+            conn,
+            q,
+            subject,
+            from,
+            &conditions,
+            filters,
+            limit - out.len(),
+        )?);
+    }
+    Ok(out)
+}
+
+/// Up to `wanted` of a subject's events from index `from` on, through the chunk index: the
+/// chunks from the cursor's to the newest, a step at a time, until the page is full.
+fn chunk_walk(
+    conn: &Connection,
+    q: &AuditQuery,
+    subject: Uuid,
+    from: u64,
+    conditions: &str,
+    filters: Vec<Value>,
+    wanted: usize,
+) -> Result<Vec<AuditRow>> {
+    // The index's own expression, named explicitly: a plan that walked the tenant's index
+    // instead would read the tenant's whole log. The chunk range is bound for each step.
+    let sql = format!(
+        concat!(
+            "WITH RECURSIVE chunks(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM chunks \
+             WHERE n < ?) SELECT ",
+            audit_columns!(),
+            " FROM audit_events INDEXED BY audit_events_subject_chunk WHERE tenant = ? \
+             AND (idx >> {}) IN chunks AND subject = ?{} AND idx >= ? ORDER BY idx LIMIT ?"
+        ),
+        SUBJECT_CHUNK_BITS, conditions
+    );
     let bounds: (Option<i64>, Option<i64>) = conn
         // Two subqueries: SQLite answers a lone MIN or MAX from the end of the primary key, but
         // scans the whole table for both in one select.
@@ -108,24 +177,19 @@ pub(in crate::sqlite) fn audit_query(conn: &Connection, q: &AuditQuery) -> Resul
     let (Some(first), Some(last)) = bounds else {
         return Ok(Vec::new());
     };
-    let from = q.after.map_or(first, |a| {
-        i64::try_from(a)
-            .unwrap_or(i64::MAX)
-            .saturating_add(1)
-            .max(first)
-    });
+    let from = i64::try_from(from).unwrap_or(i64::MAX).max(first);
+    let mut values = vec![Value::Null, Value::Null, q.tenant.into(), subject.into()];
+    values.extend(filters);
+    values.push(from.into());
+    values.push(Value::Null);
     let (mut chunk, newest) = (from >> SUBJECT_CHUNK_BITS, last >> SUBJECT_CHUNK_BITS);
     let mut out = Vec::new();
-    while chunk <= newest {
-        let wanted = i64::from(q.limit) - out.len() as i64;
-        if wanted <= 0 {
-            break;
-        }
+    while chunk <= newest && out.len() < wanted {
         let to = (chunk + CHUNKS_PER_STEP - 1).min(newest);
         values[0] = chunk.into();
         values[1] = to.into();
         if let Some(limit) = values.last_mut() {
-            *limit = wanted.into();
+            *limit = ((wanted - out.len()) as i64).into();
         }
         out.extend(all(conn, &sql, params_from_iter(values.iter()), |r| {
             audit_row_from(r)
