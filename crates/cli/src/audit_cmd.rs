@@ -96,7 +96,8 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<Outcome> {
                 Err(
                     e @ (LogVerifyError::Tampered(_)
                     | LogVerifyError::ColumnMismatch { .. }
-                    | LogVerifyError::TreeNodeMismatch { .. }),
+                    | LogVerifyError::TreeNodeMismatch { .. }
+                    | LogVerifyError::SubjectIndexMismatch { .. }),
                 ) => {
                     println!("audit log FAILED verification: {e}");
                     if let Some(i) = e.first_bad_index() {

@@ -238,7 +238,8 @@ pub(crate) async fn audit_log(ctx: &Context) -> Finding {
         Err(
             e @ (LogVerifyError::Tampered(_)
             | LogVerifyError::ColumnMismatch { .. }
-            | LogVerifyError::TreeNodeMismatch { .. }),
+            | LogVerifyError::TreeNodeMismatch { .. }
+            | LogVerifyError::SubjectIndexMismatch { .. }),
         ) => {
             let at = e
                 .first_bad_index()

@@ -14,8 +14,8 @@ use crate::{
     AlertQuery, AlertRow, ApiKeyRow, AuditHead, AuditPage, AuditQuery, AuditRow, CheckpointRow,
     Committed, DeliveryQuery, DeliveryRow, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow,
     KeyJobRow, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow, RequestRow,
-    Result, RetiredKeyRow, SessionRow, SnapshotStream, SnapshotSummary, Store, SubjectRow,
-    SubjectView, SupportGrantRow, TenantRow, UserRow, WebhookRow,
+    Result, RetiredKeyRow, SessionRow, SnapshotStream, SnapshotSummary, Store, SubjectPostings,
+    SubjectRow, SubjectView, SupportGrantRow, TenantRow, UserRow, WebhookRow,
 };
 
 /// What runs before each commit of a [`Hooked`] store.
@@ -130,6 +130,10 @@ impl<H: CommitHook> Store for Hooked<H> {
 
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {
         self.store.audit_index_at(at).await
+    }
+
+    async fn audit_subject_postings(&self, segment: u64) -> Result<Option<Vec<SubjectPostings>>> {
+        self.store.audit_subject_postings(segment).await
     }
 
     async fn expired_records(

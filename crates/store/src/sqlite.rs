@@ -57,8 +57,8 @@ use crate::{
     Committed, Conflict, ExpiredRecord, HeldRecordRow, HoldRow, InvitationRow, KeyJobRow, KeyOwner,
     KeysRewrapped, LedgerRow, MembershipRow, Op, Reconciliation, RecordFilter, RecordRow,
     RequestRow, Result, RetiredKeyRow, Rewrapper, SessionRow, SnapshotStream, SnapshotSummary,
-    Store, StoreError, SubjectRow, SubjectView, SupportGrantRow, TenantRow, TenantStatus, UserRow,
-    WrappedKey, from_micros, to_micros,
+    Store, StoreError, SubjectPostings, SubjectRow, SubjectView, SupportGrantRow, TenantRow,
+    TenantStatus, UserRow, WrappedKey, from_micros, to_micros,
 };
 
 /// A Ward store in one SQLite database file (and its key store beside it).
@@ -305,6 +305,11 @@ impl Store for SqliteStore {
         spans: Vec<(u8, std::ops::Range<u64>)>,
     ) -> Result<Vec<ward_audit::TreeNode>> {
         self.scan(move |c| tree::nodes(c, &spans)).await
+    }
+
+    async fn audit_subject_postings(&self, segment: u64) -> Result<Option<Vec<SubjectPostings>>> {
+        self.scan(move |c| subject_postings::segment(c, segment))
+            .await
     }
 
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {

@@ -15,6 +15,7 @@ use ward_store::TenantStatus;
 
 mod columns;
 mod stored_tree;
+mod subject_index;
 
 pub use stored_tree::{
     ConsistencyProof, InclusionProof, consistency_from_store, inclusion_from_store,
@@ -101,6 +102,15 @@ pub enum LogVerifyError {
         /// Its index among the nodes of that height.
         index: u64,
         /// Its first event.
+        first: u64,
+        /// Its last event.
+        last: u64,
+    },
+    /// The store's subject index of a sealed segment does not list exactly the events of
+    /// each subject in it: a subject's access log read through it would miss events.
+    #[error("the subject index of events {first} to {last} does not match the events")]
+    SubjectIndexMismatch {
+        /// The segment's first event (still stored).
         first: u64,
         /// Its last event.
         last: u64,
@@ -498,8 +508,11 @@ pub async fn verify_log(
     // The next page is read (on one of the store's blocking threads) while this one is
     // verified here: reading and hashing overlap.
     let mut rows = store.audit_page(first_index, VERIFY_PAGE).await?;
-    // The tree nodes the previous page completed, checked while this page is verified.
+    // The tree nodes and subject index segments the previous page completed, checked while
+    // this page is verified.
     let mut nodes = Vec::new();
+    let mut gather = subject_index::Gather::new(first_index);
+    let mut segments = Vec::new();
     loop {
         while let Some((cp, _)) = pending.peek() {
             if cp.tree_size == verifier.size() {
@@ -511,13 +524,15 @@ pub async fn verify_log(
             }
         }
         let Some(last) = rows.last_idx() else { break };
-        let (next, nodes_checked, checked) = tokio::join!(
+        let (next, nodes_checked, segments_checked, checked) = tokio::join!(
             store.audit_page(last + 1, VERIFY_PAGE),
             check_tree_nodes(store, std::mem::take(&mut nodes)),
+            subject_index::check(store, std::mem::take(&mut segments)),
             async {
                 for row in rows.iter() {
                     verifier.feed(row.idx, row.event, row.chain)?;
                     check_columns(&row)?;
+                    segments.extend(gather.feed(row.idx, row.tenant, row.subject));
                     if let Some((cp, _)) = pending.peek()
                         && cp.tree_size == verifier.size()
                     {
@@ -531,12 +546,15 @@ pub async fn verify_log(
         );
         // The earlier page's nodes first: the first problem in log order is the one named.
         nodes_checked?;
+        segments_checked?;
         checked?;
         nodes = verifier.take_nodes();
         rows = next?;
         progress(verifier.size(), total.max(verifier.size()));
     }
     check_tree_nodes(store, nodes).await?;
+    segments.push(gather.finish());
+    subject_index::check(store, segments).await?;
     let latest = parsed.last().map(|(cp, _)| cp.tree_size);
     if let Some((cp, _)) = pending.next() {
         // A checkpoint beyond the stored log: the newest events were removed.

@@ -229,6 +229,21 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// Bits of the log index one segment of a store's subject index spans (65,536 events): the
+/// SQLite store seals each complete segment into one postings row per subject present.
+pub const SUBJECT_SEGMENT_BITS: u32 = 16;
+
+/// One subject's events in a sealed segment of the subject index, as the store keeps them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SubjectPostings {
+    /// The tenant.
+    pub tenant: Uuid,
+    /// Its subject.
+    pub subject: Uuid,
+    /// Indices of the subject's events in the segment, ascending.
+    pub indices: Vec<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

@@ -27,7 +27,7 @@ use super::*;
 use crate::decode::u64_at;
 
 /// Bits of the log index one segment spans: 65,536 events.
-pub(super) const SEGMENT_BITS: u32 = 16;
+pub(super) const SEGMENT_BITS: u32 = crate::SUBJECT_SEGMENT_BITS;
 
 /// Events read per step of sealing.
 const READ_STEP: u64 = 8_192;
@@ -333,6 +333,34 @@ pub(super) fn decode_offsets(bytes: &[u8]) -> Result<Vec<u16>> {
         return Err(corrupt());
     }
     Ok(out)
+}
+
+/// The postings of sealed segment `seg`, sorted by tenant and subject; `None` if it is not
+/// sealed. A row whose subject number has no pair is left out (the walk cannot find it
+/// either), so checking the result against the events finds it.
+pub(super) fn segment(conn: &Connection, seg: u64) -> Result<Option<Vec<SubjectPostings>>> {
+    if seg >= sealed_segments(conn)? {
+        return Ok(None);
+    }
+    let base = seg << SEGMENT_BITS;
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.tenant, i.subject, p.offsets FROM audit_subject_postings p \
+         JOIN audit_subject_ids i ON i.sno = p.sno WHERE p.seg = ?1",
+    )?;
+    let mut rows = stmt.query([seg as i64])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(SubjectPostings {
+            tenant: uuid_at(row, 0)?,
+            subject: uuid_at(row, 1)?,
+            indices: decode_offsets(blob_at(row, 2)?)?
+                .into_iter()
+                .map(|o| base + u64::from(o))
+                .collect(),
+        });
+    }
+    out.sort_unstable();
+    Ok(Some(out))
 }
 
 /// Walks `tenant`'s `subject` through the sealed segments' postings from index `from` on,
