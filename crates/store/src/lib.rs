@@ -230,9 +230,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ward_audit::TreeNode>>;
     /// Index of the first stored event at or after `at` (`None` if there is none).
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>>;
-    /// The subject index's postings of one sealed segment ([`SUBJECT_SEGMENT_BITS`]), sorted
-    /// by tenant and subject, for `ward audit verify` to check against the events (reads of
-    /// a subject's log trust them). `None` when the segment is not sealed, or the store
+    /// The subject index's postings of one sealed segment ([`SUBJECT_SEGMENT_BITS`]), in no
+    /// particular order, for `ward audit verify` to check against the events (reads of a
+    /// subject's log trust them). `None` when the segment is not sealed, or the store
     /// indexes every event instead (PostgreSQL).
     async fn audit_subject_postings(&self, segment: u64) -> Result<Option<Vec<SubjectPostings>>> {
         let _ = segment;

@@ -234,7 +234,7 @@ pub struct AuditQuery {
 pub const SUBJECT_SEGMENT_BITS: u32 = 16;
 
 /// One subject's events in a sealed segment of the subject index, as the store keeps them.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubjectPostings {
     /// The tenant.
     pub tenant: Uuid,

@@ -335,8 +335,7 @@ pub(super) fn decode_offsets(bytes: &[u8]) -> Result<Vec<u16>> {
     Ok(out)
 }
 
-/// The postings of sealed segment `seg`, sorted by tenant and subject; `None` if it is not
-/// sealed. A row whose subject number has no pair is left out (the walk cannot find it
+/// The postings of sealed segment `seg`; `None` if it is not sealed. A row whose subject number has no pair is left out (the walk cannot find it
 /// either), so checking the result against the events finds it.
 pub(super) fn segment(conn: &Connection, seg: u64) -> Result<Option<Vec<SubjectPostings>>> {
     if seg >= sealed_segments(conn)? {
@@ -359,7 +358,6 @@ pub(super) fn segment(conn: &Connection, seg: u64) -> Result<Option<Vec<SubjectP
                 .collect(),
         });
     }
-    out.sort_unstable();
     Ok(Some(out))
 }
 

@@ -6,7 +6,7 @@
 //! each segment's postings from the events it has just authenticated (their filter columns
 //! are checked against the signed bytes too) and compares them with the stored ones.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use uuid::Uuid;
 use ward_store::{SUBJECT_SEGMENT_BITS, Store};
@@ -19,7 +19,7 @@ pub(super) struct Segment {
     /// The first event of the log (events before it were pruned; stored postings may
     /// still name them).
     first: u64,
-    events: BTreeMap<(Uuid, Uuid), Vec<u64>>,
+    events: HashMap<(Uuid, Uuid), Vec<u64>>,
 }
 
 /// Gathers the postings of the segment being verified.
@@ -33,7 +33,7 @@ impl Gather {
             current: Segment {
                 number: first >> SUBJECT_SEGMENT_BITS,
                 first,
-                events: BTreeMap::new(),
+                events: HashMap::new(),
             },
         }
     }
@@ -52,7 +52,7 @@ impl Gather {
                 Segment {
                     number,
                     first,
-                    events: BTreeMap::new(),
+                    events: HashMap::new(),
                 },
             )
         });
@@ -79,15 +79,25 @@ pub(super) async fn check(store: &dyn Store, segments: Vec<Segment>) -> Result<(
         let Some(stored) = store.audit_subject_postings(segment.number).await? else {
             continue;
         };
-        let stored = stored.into_iter().filter_map(|p| {
+        // Each stored subject's events (those not pruned) must be exactly the ones the
+        // events give, and no subject of the events may be left over.
+        let mut events = segment.events;
+        let mut matches = true;
+        for p in stored {
             let indices: Vec<u64> = p
                 .indices
                 .into_iter()
                 .filter(|i| *i >= segment.first)
                 .collect();
-            (!indices.is_empty()).then_some(((p.tenant, p.subject), indices))
-        });
-        if !stored.eq(segment.events) {
+            if indices.is_empty() {
+                continue;
+            }
+            if events.remove(&(p.tenant, p.subject)).as_ref() != Some(&indices) {
+                matches = false;
+                break;
+            }
+        }
+        if !matches || !events.is_empty() {
             let first = segment.number << SUBJECT_SEGMENT_BITS;
             return Err(LogVerifyError::SubjectIndexMismatch {
                 first: first.max(segment.first),
