@@ -136,6 +136,10 @@ impl<H: CommitHook> Store for Hooked<H> {
         self.store.audit_subject_postings(segment).await
     }
 
+    async fn audit_subject_numbers(&self, numbers: Vec<u64>) -> Result<Vec<(u64, Uuid, Uuid)>> {
+        self.store.audit_subject_numbers(numbers).await
+    }
+
     async fn expired_records(
         &self,
         now: time::OffsetDateTime,

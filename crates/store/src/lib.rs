@@ -238,6 +238,12 @@ pub trait Store: Send + Sync + 'static {
         let _ = segment;
         Ok(None)
     }
+    /// The (tenant, subject) pair of each subject index number in `numbers` that has one;
+    /// a caller checking many segments asks once per number, not once per row.
+    async fn audit_subject_numbers(&self, numbers: Vec<u64>) -> Result<Vec<(u64, Uuid, Uuid)>> {
+        let _ = numbers;
+        Ok(Vec::new())
+    }
 
     /// Records with `expires_at <= now`, ordered by (expires_at, id), after the keyset
     /// cursor `after`, optionally of one tenant; at most `limit`.

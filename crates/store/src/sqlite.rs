@@ -312,6 +312,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn audit_subject_numbers(&self, numbers: Vec<u64>) -> Result<Vec<(u64, Uuid, Uuid)>> {
+        self.scan(move |c| subject_postings::pairs(c, &numbers))
+            .await
+    }
+
     async fn audit_index_at(&self, at: time::OffsetDateTime) -> Result<Option<u64>> {
         // A walk that reads every event before `at` (see `read::audit::audit_index_at`): off the
         // runtime.

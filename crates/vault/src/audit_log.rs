@@ -513,6 +513,7 @@ pub async fn verify_log(
     let mut nodes = Vec::new();
     let mut gather = subject_index::Gather::new(first_index);
     let mut segments = Vec::new();
+    let mut numbers = subject_index::Numbers::default();
     loop {
         while let Some((cp, _)) = pending.peek() {
             if cp.tree_size == verifier.size() {
@@ -527,7 +528,7 @@ pub async fn verify_log(
         let (next, nodes_checked, segments_checked, checked) = tokio::join!(
             store.audit_page(last + 1, VERIFY_PAGE),
             check_tree_nodes(store, std::mem::take(&mut nodes)),
-            subject_index::check(store, std::mem::take(&mut segments)),
+            subject_index::check(store, std::mem::take(&mut segments), &mut numbers),
             async {
                 for row in rows.iter() {
                     verifier.feed(row.idx, row.event, row.chain)?;
@@ -554,7 +555,7 @@ pub async fn verify_log(
     }
     check_tree_nodes(store, nodes).await?;
     segments.push(gather.finish());
-    subject_index::check(store, segments).await?;
+    subject_index::check(store, segments, &mut numbers).await?;
     let latest = parsed.last().map(|(cp, _)| cp.tree_size);
     if let Some((cp, _)) = pending.next() {
         // A checkpoint beyond the stored log: the newest events were removed.

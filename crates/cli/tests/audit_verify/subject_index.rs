@@ -71,6 +71,22 @@ async fn sealed_subject_postings_are_checked() {
         "the subject index of events 0 to 65535 does not match the events",
     );
 
+    // A subject's number given to another pair: reads of the subject find no postings.
+    let renumbered = tempfile::tempdir().unwrap();
+    copy_data(dir.path(), renumbered.path());
+    let changed = db(renumbered.path()).execute(
+        "UPDATE audit_subject_ids SET subject = randomblob(16) \
+         WHERE sno = (SELECT MIN(sno) FROM audit_subject_ids)",
+        [],
+    );
+    assert_eq!(changed, 1);
+    let out = verify(renumbered.path(), &[]);
+    assert_verdict(
+        &out,
+        1,
+        "the subject index of events 0 to 65535 does not match the events",
+    );
+
     // A subject's row gone altogether.
     let deleted = tempfile::tempdir().unwrap();
     copy_data(dir.path(), deleted.path());

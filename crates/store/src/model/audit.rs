@@ -233,13 +233,13 @@ pub struct AuditQuery {
 /// SQLite store seals each complete segment into one postings row per subject present.
 pub const SUBJECT_SEGMENT_BITS: u32 = 16;
 
-/// One subject's events in a sealed segment of the subject index, as the store keeps them.
+/// One subject's events in a sealed segment of the subject index, as the store keeps them:
+/// under the number the store gave the (tenant, subject) pair
+/// ([`crate::Store::audit_subject_numbers`] names the pair).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubjectPostings {
-    /// The tenant.
-    pub tenant: Uuid,
-    /// Its subject.
-    pub subject: Uuid,
+    /// The pair's number.
+    pub number: u64,
     /// Indices of the subject's events in the segment, ascending.
     pub indices: Vec<u64>,
 }

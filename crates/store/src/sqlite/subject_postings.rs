@@ -335,30 +335,43 @@ pub(super) fn decode_offsets(bytes: &[u8]) -> Result<Vec<u16>> {
     Ok(out)
 }
 
-/// The postings of sealed segment `seg`; `None` if it is not sealed. A row whose subject number has no pair is left out (the walk cannot find it
-/// either), so checking the result against the events finds it.
+/// The postings of sealed segment `seg`, by subject number (one range scan: resolving the
+/// numbers row by row would cost more than the scan); `None` if it is not sealed.
 pub(super) fn segment(conn: &Connection, seg: u64) -> Result<Option<Vec<SubjectPostings>>> {
     if seg >= sealed_segments(conn)? {
         return Ok(None);
     }
     let base = seg << SEGMENT_BITS;
-    let mut stmt = conn.prepare_cached(
-        "SELECT i.tenant, i.subject, p.offsets FROM audit_subject_postings p \
-         JOIN audit_subject_ids i ON i.sno = p.sno WHERE p.seg = ?1",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT sno, offsets FROM audit_subject_postings WHERE seg = ?1")?;
     let mut rows = stmt.query([seg as i64])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         out.push(SubjectPostings {
-            tenant: uuid_at(row, 0)?,
-            subject: uuid_at(row, 1)?,
-            indices: decode_offsets(blob_at(row, 2)?)?
+            number: u64_at(row, 0)?,
+            indices: decode_offsets(blob_at(row, 1)?)?
                 .into_iter()
                 .map(|o| base + u64::from(o))
                 .collect(),
         });
     }
     Ok(Some(out))
+}
+
+/// The pair of each subject number that has one.
+pub(super) fn pairs(conn: &Connection, numbers: &[u64]) -> Result<Vec<(u64, Uuid, Uuid)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT tenant, subject FROM audit_subject_ids WHERE sno = ?1")?;
+    let mut out = Vec::with_capacity(numbers.len());
+    for &n in numbers {
+        let pair = stmt
+            .query_row([n as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((tenant, subject)) = pair {
+            out.push((n, tenant, subject));
+        }
+    }
+    Ok(out)
 }
 
 /// Walks `tenant`'s `subject` through the sealed segments' postings from index `from` on,

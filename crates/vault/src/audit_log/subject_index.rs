@@ -73,14 +73,44 @@ impl Gather {
     }
 }
 
+/// Most subject numbers [`Numbers`] keeps; past this it starts over, so a log naming
+/// millions of subjects costs a lookup per subject and segment, not memory.
+const NUMBERS_KEPT: usize = 1 << 21;
+
+/// The pairs of the subject numbers seen so far: a verification asks the store for each
+/// number once, not once per segment it appears in.
+#[derive(Default)]
+pub(super) struct Numbers(HashMap<u64, (Uuid, Uuid)>);
+
 /// Checks each segment against the store's postings of it, if the store has sealed it.
-pub(super) async fn check(store: &dyn Store, segments: Vec<Segment>) -> Result<(), LogVerifyError> {
+pub(super) async fn check(
+    store: &dyn Store,
+    segments: Vec<Segment>,
+    numbers: &mut Numbers,
+) -> Result<(), LogVerifyError> {
     for segment in segments {
         let Some(stored) = store.audit_subject_postings(segment.number).await? else {
             continue;
         };
+        let unknown: Vec<u64> = stored
+            .iter()
+            .map(|p| p.number)
+            .filter(|n| !numbers.0.contains_key(n))
+            .collect();
+        if !unknown.is_empty() {
+            if numbers.0.len() + unknown.len() > NUMBERS_KEPT {
+                numbers.0.clear();
+            }
+            let named = store.audit_subject_numbers(unknown).await?;
+            numbers.0.extend(
+                named
+                    .into_iter()
+                    .map(|(n, tenant, subject)| (n, (tenant, subject))),
+            );
+        }
         // Each stored subject's events (those not pruned) must be exactly the ones the
-        // events give, and no subject of the events may be left over.
+        // events give, and no subject of the events may be left over. A number without a
+        // pair finds nothing: a read could not find its events either.
         let mut events = segment.events;
         let mut matches = true;
         for p in stored {
@@ -92,7 +122,11 @@ pub(super) async fn check(store: &dyn Store, segments: Vec<Segment>) -> Result<(
             if indices.is_empty() {
                 continue;
             }
-            if events.remove(&(p.tenant, p.subject)).as_ref() != Some(&indices) {
+            let found = numbers
+                .0
+                .get(&p.number)
+                .and_then(|pair| events.remove(pair));
+            if found.as_ref() != Some(&indices) {
                 matches = false;
                 break;
             }
