@@ -493,6 +493,15 @@ async fn audit_bench(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<
             created_at: time::OffsetDateTime::now_utc(),
         })])
         .await?;
+    // The writer seals the subject index between commits and while idle; what it has not
+    // sealed yet is sealed now, so that verification is timed alone.
+    let started = Instant::now();
+    let sealed = store.seal_audit_subject_index().await?;
+    println!(
+        "audit subject index: {sealed} segments sealed ({:.2} s for what the writer had not \
+         sealed between commits)",
+        started.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     let verified = ward_vault::verify_log(&store, &key.public_key(), |_, _| {}).await?;
     report(
@@ -715,13 +724,7 @@ async fn audit_reads(
     use ward_store::{AuditQuery, Store};
     const QUERIES: usize = 1_000;
     let size = store.audit_head().await?.size;
-    let started = Instant::now();
     let sealed = store.seal_audit_subject_index().await?;
-    println!(
-        "audit subject index: {sealed} segments sealed ({:.1} s for what the writer had not \
-         sealed between commits)",
-        started.elapsed().as_secs_f64()
-    );
     let conn = ward_store::SqliteStore::open_connection(path)?;
     for (path_name, mark) in [("chunk index only, before", 0), ("sealed segments", sealed)] {
         conn.execute("UPDATE audit_sealed SET segments = ?1", [mark as i64])?;

@@ -508,12 +508,11 @@ pub async fn verify_log(
     // The next page is read (on one of the store's blocking threads) while this one is
     // verified here: reading and hashing overlap.
     let mut rows = store.audit_page(first_index, VERIFY_PAGE).await?;
-    // The tree nodes and subject index segments the previous page completed, checked while
-    // this page is verified.
+    // The tree nodes the previous page completed, checked while this page is verified; the
+    // subject index segments completed, checked across the next pages (`Checking`).
     let mut nodes = Vec::new();
     let mut gather = subject_index::Gather::new(first_index);
-    let mut segments = Vec::new();
-    let mut numbers = subject_index::Numbers::default();
+    let mut checking = subject_index::Checking::new(store);
     loop {
         while let Some((cp, _)) = pending.peek() {
             if cp.tree_size == verifier.size() {
@@ -525,10 +524,10 @@ pub async fn verify_log(
             }
         }
         let Some(last) = rows.last_idx() else { break };
-        let (next, nodes_checked, segments_checked, checked) = tokio::join!(
+        let mut segments = Vec::new();
+        let (next, nodes_checked, checked) = tokio::join!(
             store.audit_page(last + 1, VERIFY_PAGE),
             check_tree_nodes(store, std::mem::take(&mut nodes)),
-            subject_index::check(store, std::mem::take(&mut segments), &mut numbers),
             async {
                 for row in rows.iter() {
                     verifier.feed(row.idx, row.event, row.chain)?;
@@ -547,15 +546,14 @@ pub async fn verify_log(
         );
         // The earlier page's nodes first: the first problem in log order is the one named.
         nodes_checked?;
-        segments_checked?;
+        checking.advance(segments)?;
         checked?;
         nodes = verifier.take_nodes();
         rows = next?;
         progress(verifier.size(), total.max(verifier.size()));
     }
     check_tree_nodes(store, nodes).await?;
-    segments.push(gather.finish());
-    subject_index::check(store, segments, &mut numbers).await?;
+    checking.finish(gather.finish()).await?;
     let latest = parsed.last().map(|(cp, _)| cp.tree_size);
     if let Some((cp, _)) = pending.next() {
         // A checkpoint beyond the stored log: the newest events were removed.

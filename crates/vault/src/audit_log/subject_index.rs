@@ -82,12 +82,13 @@ const NUMBERS_KEPT: usize = 1 << 21;
 #[derive(Default)]
 pub(super) struct Numbers(HashMap<u64, (Uuid, Uuid)>);
 
-/// Checks each segment against the store's postings of it, if the store has sealed it.
+/// Checks each segment against the store's postings of it, if the store has sealed it;
+/// hands `numbers` back, grown, for the next check.
 pub(super) async fn check(
     store: &dyn Store,
     segments: Vec<Segment>,
-    numbers: &mut Numbers,
-) -> Result<(), LogVerifyError> {
+    mut numbers: Numbers,
+) -> Result<Numbers, LogVerifyError> {
     for segment in segments {
         let Some(stored) = store.audit_subject_postings(segment.number).await? else {
             continue;
@@ -139,5 +140,67 @@ pub(super) async fn check(
             });
         }
     }
-    Ok(())
+    Ok(numbers)
+}
+
+/// A batch of segments being checked.
+type Running<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Numbers, LogVerifyError>> + Send + 'a>>;
+
+/// A check under way while verification goes on: segments are checked one batch at a time,
+/// each batch moved forward between pages (its reads run on the store's threads meanwhile),
+/// so the check costs verification little wall time. A mismatch is reported when its
+/// batch finishes, a few pages after the segment's end.
+pub(super) struct Checking<'a> {
+    store: &'a dyn Store,
+    running: Option<Running<'a>>,
+    numbers: Option<Numbers>,
+    waiting: Vec<Segment>,
+}
+
+impl<'a> Checking<'a> {
+    pub(super) fn new(store: &'a dyn Store) -> Self {
+        Self {
+            store,
+            running: None,
+            numbers: Some(Numbers::default()),
+            waiting: Vec::new(),
+        }
+    }
+
+    /// Queues completed segments and moves the running check forward without waiting.
+    pub(super) fn advance(&mut self, segments: Vec<Segment>) -> Result<(), LogVerifyError> {
+        use futures::FutureExt as _;
+        self.waiting.extend(segments);
+        if let Some(running) = self.running.as_mut()
+            && let Some(done) = running.now_or_never()
+        {
+            self.numbers = Some(done?);
+            self.running = None;
+        }
+        if self.running.is_none() && !self.waiting.is_empty() {
+            let numbers = self.numbers.take().unwrap_or_default();
+            let mut running = Box::pin(check(
+                self.store,
+                std::mem::take(&mut self.waiting),
+                numbers,
+            ));
+            match running.as_mut().now_or_never() {
+                Some(done) => self.numbers = Some(done?),
+                None => self.running = Some(running),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the running check, then checks what is queued and `last`.
+    pub(super) async fn finish(mut self, last: Segment) -> Result<(), LogVerifyError> {
+        let numbers = match self.running.take() {
+            Some(running) => running.await?,
+            None => self.numbers.take().unwrap_or_default(),
+        };
+        self.waiting.push(last);
+        check(self.store, self.waiting, numbers).await?;
+        Ok(())
+    }
 }
