@@ -2933,4 +2933,25 @@ async fn a_subjects_log_reads_alike_through_sealed_segments() {
     assert_eq!(lite.seal_audit_subject_index().await.unwrap(), 2);
     assert_eq!(sealed_segments(&path), 2);
     check_subject_walks([&pg, &lite], 70_000).await;
+
+    // Pruned into the segment still filling, with nothing sealed (an upgrade of a pruned
+    // log): the complete segments are marked sealed and the filling one is left alone.
+    let kept = (2 << 16) + 100;
+    for store in [&pg as &dyn Store, &lite] {
+        store
+            .commit(vec![Op::PruneAudit { before: kept }])
+            .await
+            .unwrap();
+    }
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DELETE FROM audit_subject_postings; DELETE FROM audit_subject_ids; \
+             UPDATE audit_sealed SET segments = 0;",
+        )
+        .unwrap();
+    drop(lite);
+    let lite = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(lite.seal_audit_subject_index().await.unwrap(), 2);
+    check_subject_walks([&pg, &lite], kept).await;
 }

@@ -195,9 +195,13 @@ impl Sealer {
             .prepare_cached("SELECT idx FROM audit_events ORDER BY idx LIMIT 1")?
             .query_row([], |r| r.get(0))
             .optional()?;
+        // Never past the last complete segment: when pruning emptied every complete segment
+        // not sealed yet, the last of them is sealed (with no rows), which raises the mark
+        // over all of them, and the segment still filling is left alone.
         let seg = self
             .sealed
-            .max(oldest.unwrap_or(0).max(0) as u64 >> SEGMENT_BITS);
+            .max(oldest.unwrap_or(0).max(0) as u64 >> SEGMENT_BITS)
+            .min((size >> SEGMENT_BITS).saturating_sub(1));
         if self.numbers.len() > CACHE_LIMIT {
             self.numbers.clear();
         }
