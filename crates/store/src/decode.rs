@@ -246,7 +246,7 @@ pub(crate) fn held_from<R: Cells + ?Sized>(row: &R, at: usize) -> Result<HeldRec
 pub(crate) fn audit_row_from<R: Cells + ?Sized>(row: &R) -> Result<AuditRow> {
     Ok(AuditRow {
         idx: u64_at(row, 0)?,
-        event: blob_at(row, 1)?.to_vec(),
+        event: crate::audit_codec::unpack(blob_at(row, 1)?).into_owned(),
         chain: hash_at(row, 2)?,
         columns: AuditColumns {
             at: row.cell(3)?,

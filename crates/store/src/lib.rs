@@ -15,6 +15,7 @@
 #[macro_use]
 mod sql;
 mod alerts;
+pub mod audit_codec;
 mod decode;
 pub mod hooked;
 mod incidents;

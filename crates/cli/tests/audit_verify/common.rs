@@ -198,6 +198,8 @@ pub(crate) fn assert_fails_at(out: &Output, index: u64) {
     assert_eq!(first_bad_index(out), Some(index), "{}", stdout(out));
 }
 
+/// An event as its canonical bytes (unpacked: an edit rewrites it as JSON, a stored form Ward
+/// reads as is) and its chain value.
 pub(crate) struct Row {
     pub(crate) event: Vec<u8>,
     pub(crate) chain: Vec<u8>,
@@ -211,7 +213,10 @@ pub(crate) fn row(pool: &Db, idx: i64) -> Row {
         );
         (r.get(0), r.get(1))
     };
-    Row { event, chain }
+    Row {
+        event: ward_store::audit_codec::unpack(&event).into_owned(),
+        chain,
+    }
 }
 
 /// Checks `ward audit verify` exited with `code` and its report says `says`: each case is
@@ -234,6 +239,7 @@ pub(crate) fn rewrite_history(pool: &Db, target: i64) {
         .collect();
     let mut prev = ward_audit::CHAIN_GENESIS;
     for (idx, event) in rows {
+        let event = ward_store::audit_codec::unpack(&event).into_owned();
         let event = if idx == target {
             String::from_utf8(event)
                 .unwrap()

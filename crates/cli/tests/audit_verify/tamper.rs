@@ -53,6 +53,44 @@ async fn one_changed_byte_is_named() {
     assert_fails_at(&out, m.size1 + 2);
 }
 
+/// Events are stored packed (ward_store::audit_codec): one changed byte of the packed frame,
+/// wherever it lands (the format byte, the frame header, the compressed body), is named too.
+#[tokio::test]
+async fn one_changed_byte_of_the_packed_form_is_named() {
+    let m = master().await;
+    for (n, at) in [0usize, 3, 7, 40].into_iter().enumerate() {
+        let idx = 3 + n as i64;
+        let out = verify_tampered(&m, |pool| {
+            let mut stored: Vec<u8> =
+                pool.scalar("SELECT event FROM audit_events WHERE idx = ?1", [idx]);
+            assert_eq!(stored[0], ward_store::audit_codec::DICTIONARY_1);
+            stored[at] ^= 0x01;
+            let done = pool.execute(
+                "UPDATE audit_events SET event = ?1 WHERE idx = ?2",
+                rusqlite::params![stored, idx],
+            );
+            assert_eq!(done, 1);
+        });
+        assert_fails_at(&out, idx as u64);
+    }
+}
+
+/// A log written before events were packed holds them as JSON; rewriting every event of a
+/// log in that form (same canonical bytes) leaves it verifying, so an upgraded log needs no
+/// conversion.
+#[tokio::test]
+async fn events_stored_as_json_verify_as_before() {
+    let m = master().await;
+    let out = verify_tampered(&m, |pool| {
+        for idx in 0..i64::try_from(m.total).unwrap() {
+            let r = row(pool, idx);
+            assert_eq!(r.event[0], b'{');
+            set_row(pool, idx, &r.event, &r.chain);
+        }
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
 #[tokio::test]
 async fn deleted_event_is_named() {
     let m = master().await;

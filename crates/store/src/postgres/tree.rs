@@ -92,7 +92,7 @@ pub(super) async fn leaves(pool: &PgPool, range: Range<u64>) -> Result<Vec<Hash>
             .fetch_all(pool)
             .await?;
     rows.iter()
-        .map(|row| Ok(leaf_hash(&row.try_get::<Vec<u8>, _>(0)?)))
+        .map(|row| Ok(crate::audit_codec::stored_leaf(row.try_get::<&[u8], _>(0)?)))
         .collect()
 }
 
@@ -164,7 +164,10 @@ pub(super) async fn backfill(conn: &mut PgConnection) -> Result<()> {
             return Ok(());
         }
         for row in &rows {
-            frontier.push_recording(leaf_hash(&row.try_get::<Vec<u8>, _>(0)?), &mut nodes);
+            frontier.push_recording(
+                crate::audit_codec::stored_leaf(row.try_get::<&[u8], _>(0)?),
+                &mut nodes,
+            );
         }
         insert_nodes(conn, &nodes).await?;
         nodes.clear();

@@ -62,9 +62,9 @@ impl AuditTail {
         Self::from_row(&row)
     }
 
-    pub(super) fn append(&mut self, event: &[u8]) -> (u64, Hash) {
+    /// Appends the event whose leaf hash is `leaf`.
+    pub(super) fn append(&mut self, leaf: Hash) -> (u64, Hash) {
         let idx = self.frontier.size();
-        let leaf = leaf_hash(event);
         self.frontier.push_recording(leaf, &mut self.nodes);
         self.chain = chain_hash(&self.chain, &leaf);
         (idx, self.chain)
@@ -91,7 +91,10 @@ pub(super) struct StagedEvent {
     pub(super) actor: String,
     pub(super) action: &'static str,
     pub(super) outcome: &'static str,
-    pub(super) bytes: Vec<u8>,
+    /// The leaf hash of the event's canonical bytes.
+    pub(super) leaf: Hash,
+    /// The event as stored ([`crate::audit_codec`]).
+    pub(super) stored: Vec<u8>,
 }
 
 /// One writer: takes whatever requests are waiting (the receiver is shared by the store's
@@ -167,6 +170,7 @@ pub(super) fn plan(request: usize, ops: Vec<Op>) -> Planned {
 /// An audit event of request `request`, waiting for the end of the batch.
 pub(super) fn stage(request: usize, event: Box<ward_audit::AuditEvent>) -> StagedEvent {
     let event = *event;
+    let bytes = event.to_bytes();
     StagedEvent {
         request,
         at: to_micros(event.at),
@@ -174,7 +178,8 @@ pub(super) fn stage(request: usize, event: Box<ward_audit::AuditEvent>) -> Stage
         subject: event.subject,
         action: event.action.as_str(),
         outcome: event.outcome.as_str(),
-        bytes: event.to_bytes(),
+        leaf: leaf_hash(&bytes),
+        stored: crate::audit_codec::pack(&bytes),
         actor: event.actor.id,
     }
 }
@@ -434,7 +439,7 @@ pub(super) async fn append_audit(
         let mut chains = Vec::with_capacity(events.len());
         let mut indices = Vec::with_capacity(events.len());
         for event in events {
-            let (idx, chain) = tail.append(&event.bytes);
+            let (idx, chain) = tail.append(event.leaf);
             if let (_, Ok(committed)) = &mut results[event.request] {
                 committed.audit_indices.push(idx);
             }
@@ -495,7 +500,7 @@ pub(super) async fn append_events(
     .bind(
         events
             .iter()
-            .map(|e| e.bytes.as_slice())
+            .map(|e| e.stored.as_slice())
             .collect::<Vec<_>>(),
     )
     .bind(chains.iter().map(|c| c.as_slice()).collect::<Vec<_>>())

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use ward_audit::{Frontier, Hash, TreeNode, chain_hash, leaf_hash};
+use ward_audit::{Frontier, Hash, TreeNode, chain_hash};
 
 use super::format::Value;
 use super::tables::Table;
@@ -85,7 +85,7 @@ impl AuditRebuild {
                 frontier.size().wrapping_sub(1)
             )));
         }
-        let leaf = leaf_hash(event);
+        let leaf = crate::audit_codec::stored_leaf(event);
         frontier.push_recording(leaf, &mut self.nodes);
         *chain = chain_hash(chain, &leaf);
         Ok(())

@@ -57,7 +57,7 @@ pub(super) fn leaves(c: &Connection, range: Range<u64>) -> Result<Vec<Hash>> {
         c,
         "SELECT event FROM audit_events WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
         [bound(range.start), bound(range.end)],
-        |row| Ok(leaf_hash(blob_at(row, 0)?)),
+        |row| Ok(crate::audit_codec::stored_leaf(blob_at(row, 0)?)),
     )
 }
 

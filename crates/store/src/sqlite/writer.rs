@@ -161,17 +161,13 @@ impl AuditState {
             conn.prepare("SELECT event FROM audit_events WHERE idx >= ?1 ORDER BY idx")?;
         let mut rows = stmt.query([from as i64])?;
         while let Some(row) = rows.next()? {
-            state.append(blob_at(row, 0)?);
+            state.append_leaf(crate::audit_codec::stored_leaf(blob_at(row, 0)?));
             if state.nodes.len() >= 4096 {
                 flush(&mut state.nodes)?;
             }
         }
         flush(&mut state.nodes)?;
         Ok(state)
-    }
-
-    pub(super) fn append(&mut self, event: &[u8]) -> (u64, Hash) {
-        self.append_leaf(leaf_hash(event))
     }
 
     pub(super) fn append_leaf(&mut self, leaf: Hash) -> (u64, Hash) {
@@ -451,7 +447,7 @@ impl Encoded {
             action: event.action.as_str(),
             outcome: event.outcome.as_str(),
             leaf: leaf_hash(&bytes),
-            event: bytes,
+            event: crate::audit_codec::pack(&bytes),
         }
     }
 }

@@ -11,7 +11,7 @@ pub(in crate::sqlite) fn audit_page(c: &Connection, from: u64, limit: u32) -> Re
         let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
         page.push(
             row.get::<_, i64>(0)? as u64,
-            blob_at(row, 1)?,
+            &crate::audit_codec::unpack(blob_at(row, 1)?),
             hash_at(row, 2)?,
             row.get(3)?,
             opt_uuid_at(row, 4)?,
