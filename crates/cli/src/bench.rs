@@ -26,7 +26,8 @@ pub(crate) struct BenchArgs {
     /// Also measure the audit log: append and verify rates over --audit-events events,
     /// inclusion and consistency proof latency and the tenant view filtered by subject on
     /// that log, its bytes on disk per event, and what auditing costs a store put and the
-    /// record API's puts and gets; with --postgres, the append and proofs there too.
+    /// record API's puts and gets; with --postgres, the append, proofs and bytes per event
+    /// there too (next to a copy of the log with its events stored as JSON, as before packing).
     #[arg(long)]
     audit: bool,
     /// Events in the log --audit builds (e.g. 10000000 to see how reads scale).
@@ -538,7 +539,8 @@ async fn postgres_audit(url: &str, args: &BenchArgs) -> anyhow::Result<Outcome> 
     let store = ward_store::PostgresStore::open_in_schema(url, &schema).await?;
     let measured = async {
         append_bench_events(&store, args.audit_events.max(1)).await?;
-        proof_latency(&store).await
+        proof_latency(&store).await?;
+        postgres_bytes_per_event(&store, &schema).await
     }
     .await;
     let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
@@ -547,6 +549,84 @@ async fn postgres_audit(url: &str, args: &BenchArgs) -> anyhow::Result<Outcome> 
     measured?;
     dropped?;
     Ok(Outcome::Ok)
+}
+
+/// The audit log's bytes per event on PostgreSQL (the events table with its indexes and
+/// TOAST), next to the same rows with their events as JSON, as stored before events were
+/// packed: a copy built in the same run, so both are measured alike.
+async fn postgres_bytes_per_event(
+    store: &ward_store::PostgresStore,
+    schema: &str,
+) -> anyhow::Result<()> {
+    use ward_store::Store;
+    let pool = store.pool();
+    let size = store.audit_head().await?.size;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {schema}.audit_events_json (LIKE {schema}.audit_events INCLUDING ALL)"
+    )))
+    .execute(pool)
+    .await?;
+    let mut from = 0;
+    loop {
+        let page = store.audit_page(from, 10_000).await?;
+        let Some(last) = page.last_idx() else { break };
+        let mut columns = (
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        );
+        for r in page.iter() {
+            columns.0.push(r.idx as i64);
+            columns.1.push(r.at);
+            columns.2.push(r.tenant.map(|t| t.as_bytes().to_vec()));
+            columns.3.push(r.subject.map(|t| t.as_bytes().to_vec()));
+            columns.4.push(r.actor.to_owned());
+            columns.5.push(r.action.to_owned());
+            columns.6.push(r.outcome.to_owned());
+            columns.7.push(r.event.to_vec());
+            columns.8.push(r.chain.to_vec());
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {schema}.audit_events_json SELECT * FROM UNNEST($1::BIGINT[], \
+             $2::BIGINT[], $3::BYTEA[], $4::BYTEA[], $5::TEXT[], $6::TEXT[], $7::TEXT[], \
+             $8::BYTEA[], $9::BYTEA[])"
+        )))
+        .bind(columns.0)
+        .bind(columns.1)
+        .bind(columns.2)
+        .bind(columns.3)
+        .bind(columns.4)
+        .bind(columns.5)
+        .bind(columns.6)
+        .bind(columns.7)
+        .bind(columns.8)
+        .execute(pool)
+        .await?;
+        from = last + 1;
+    }
+    let bytes = |table: &str| {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT pg_total_relation_size('{schema}.{table}')"
+        )))
+        .fetch_one(pool)
+    };
+    let (packed, json) = (
+        bytes("audit_events").await?,
+        bytes("audit_events_json").await?,
+    );
+    println!(
+        "audit log on disk (PostgreSQL): {:.0} bytes per event (events table, indexes, TOAST; \
+         {size} events); with the events as JSON, as before: {:.0}",
+        packed as f64 / size as f64,
+        json as f64 / size as f64
+    );
+    Ok(())
 }
 
 /// Proofs built from the stored tree, one at a time (what a proof request waits for before
