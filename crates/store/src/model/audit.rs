@@ -138,6 +138,26 @@ impl AuditPage {
         self.rows.last().map(|r| r.idx)
     }
 
+    /// Index of the first row.
+    #[must_use]
+    pub fn first_idx(&self) -> Option<u64> {
+        self.rows.first().map(|r| r.idx)
+    }
+
+    /// Appends the rows of `next`, which must follow this page's in log order.
+    pub fn append(&mut self, next: Self) {
+        let (events, text) = (self.events.len(), self.text.len());
+        self.events.extend_from_slice(&next.events);
+        self.text.push_str(&next.text);
+        self.rows.extend(next.rows.into_iter().map(|mut r| {
+            r.event_end += events;
+            for end in &mut r.text_ends {
+                *end += text;
+            }
+            r
+        }));
+    }
+
     /// The rows in log order.
     pub fn iter(&self) -> impl Iterator<Item = AuditRowRef<'_>> {
         let (mut event_start, mut text_start) = (0, 0);
@@ -269,7 +289,7 @@ mod tests {
 
     proptest! {
         /// A page hands back exactly the rows packed into it, in order, whatever their sizes
-        /// (empty strings and events included).
+        /// (empty strings and events included), also when it was put together from two.
         #[test]
         fn a_page_returns_the_rows_packed_into_it(
             rows in proptest::collection::vec(
@@ -279,14 +299,18 @@ mod tests {
                     [any::<Option<u128>>(), any::<Option<u128>>()],
                 ),
                 0..40,
-            )
+            ),
+            cut in any::<usize>(),
         ) {
             let rows: Vec<AuditRow> = rows
                 .into_iter()
                 .enumerate()
                 .map(|(i, (event, text, ids))| row(i as u64 + 5, event, text, ids))
                 .collect();
-            let page: AuditPage = rows.clone().into_iter().collect();
+            // Packed as two pages cut anywhere (one of them maybe empty) and appended.
+            let mut page: AuditPage = rows[..cut % (rows.len() + 1)].iter().cloned().collect();
+            page.append(rows[cut % (rows.len() + 1)..].iter().cloned().collect());
+            prop_assert_eq!(page.first_idx(), rows.first().map(|r| r.idx));
             prop_assert_eq!(page.len(), rows.len());
             prop_assert_eq!(page.last_idx(), rows.last().map(|r| r.idx));
             for (got, want) in page.iter().zip(&rows) {
