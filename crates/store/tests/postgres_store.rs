@@ -2594,6 +2594,22 @@ async fn check_stored_nodes(store: &dyn Store, size: u64) -> Vec<String> {
     vec![format!("{} nodes", nodes.len())]
 }
 
+/// Prunes the audit log before `before`, under a checkpoint of that size.
+async fn prune_audit(store: &dyn Store, before: u64) {
+    store
+        .commit(vec![
+            Op::SaveCheckpoint(CheckpointRow {
+                tree_size: before,
+                checkpoint: "prune".into(),
+                frontier: vec![],
+                created_at: at(0),
+            }),
+            Op::PruneAudit { before },
+        ])
+        .await
+        .unwrap();
+}
+
 /// The writer stores a node in the commit that completes it, on both backends alike; audit
 /// retention leaves the nodes of pruned events in place, so proofs that need only nodes
 /// still answer.
@@ -2626,18 +2642,7 @@ async fn tree_scenario(store: &dyn Store) -> Vec<String> {
 
     let before = store.audit_tree_nodes(vec![(8, 0..4)]).await.unwrap();
     let head = store.audit_head().await.unwrap();
-    store
-        .commit(vec![
-            Op::SaveCheckpoint(CheckpointRow {
-                tree_size: 1000,
-                checkpoint: "prune".into(),
-                frontier: vec![],
-                created_at: at(0),
-            }),
-            Op::PruneAudit { before: 1000 },
-        ])
-        .await
-        .unwrap();
+    prune_audit(store, 1000).await;
     assert!(store.audit_leaves(0..256).await.unwrap().is_empty());
     assert_eq!(store.audit_leaves(990..1010).await.unwrap().len(), 10);
     let after = store.audit_tree_nodes(vec![(8, 0..4)]).await.unwrap();
@@ -2731,18 +2736,7 @@ async fn page_scenario(store: &dyn Store) -> Vec<String> {
     ] {
         out.push(same_as_rows(from, limit).await);
     }
-    store
-        .commit(vec![
-            Op::SaveCheckpoint(CheckpointRow {
-                tree_size: 3_000,
-                checkpoint: "prune".into(),
-                frontier: vec![],
-                created_at: at(0),
-            }),
-            Op::PruneAudit { before: 3_000 },
-        ])
-        .await
-        .unwrap();
+    prune_audit(store, 3_000).await;
     out.push(same_as_rows(0, 4_000).await);
     out.push(same_as_rows(2_500, 2_000).await);
     out
