@@ -70,7 +70,9 @@ fn new_packer() -> std::io::Result<Compressor<'static>> {
 }
 
 /// The stored form of an event's canonical bytes: packed with the newest dictionary, or the
-/// bytes themselves should packing fail or not make them smaller.
+/// bytes themselves should packing fail or not make them smaller. Canonical bytes begin with
+/// `{` (they are a JSON object), which is what tells [`unpack`] an unpacked event from a
+/// packed one: any other first byte would be misread.
 #[must_use]
 pub fn pack(canonical: &[u8]) -> Vec<u8> {
     let packed = PACKER.with_borrow_mut(|slot| {
@@ -78,10 +80,11 @@ pub fn pack(canonical: &[u8]) -> Vec<u8> {
             Some(p) => p,
             None => slot.insert(new_packer().ok()?),
         };
-        let mut out = Vec::with_capacity(1 + canonical.len() / 2);
-        out.push(DICTIONARY_1);
-        let frame = packer.compress(canonical).ok()?;
-        out.extend_from_slice(&frame);
+        // The frame goes straight after the format byte: no second buffer, no copy.
+        let mut out = vec![0; 1 + zstd::zstd_safe::compress_bound(canonical.len())];
+        out[0] = DICTIONARY_1;
+        let written = packer.compress_to_buffer(canonical, &mut out[1..]).ok()?;
+        out.truncate(1 + written);
         Some(out)
     });
     match packed {

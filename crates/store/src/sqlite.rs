@@ -283,17 +283,15 @@ impl Store for SqliteStore {
     /// unpacking rows is the slower side of verification, which hashes on a third thread, so
     /// on two cores one read thread left a core idle.
     async fn audit_page(&self, from: u64, limit: u32) -> Result<AuditPage> {
+        let page_at = |from: u64, limit: u32| {
+            self.scan(move |c| read::audit::audit_page(c, from, limit))
+        };
         if limit < PARALLEL_PAGE_ROWS {
-            return self
-                .scan(move |c| read::audit::audit_page(c, from, limit))
-                .await;
+            return page_at(from, limit).await;
         }
         let half = limit / 2;
         let second = from.saturating_add(u64::from(half));
-        let (mut page, rest) = tokio::try_join!(
-            self.scan(move |c| read::audit::audit_page(c, from, half)),
-            self.scan(move |c| read::audit::audit_page(c, second, limit - half)),
-        )?;
+        let (mut page, rest) = tokio::try_join!(page_at(from, half), page_at(second, limit - half))?;
         // A short first half means the log ended inside it. A full one that ends past
         // `second - 1` skipped a gap (a pruned prefix): the rest is read again from where it
         // ended, so the page holds exactly the rows one read would have.
@@ -301,9 +299,7 @@ impl Store for SqliteStore {
             let rest = if last + 1 == second {
                 rest
             } else {
-                let next = last + 1;
-                self.scan(move |c| read::audit::audit_page(c, next, limit - half))
-                    .await?
+                page_at(last + 1, limit - half).await?
             };
             page.append(rest);
         }

@@ -2548,6 +2548,15 @@ async fn a_database_a_newer_ward_migrated_is_refused_naming_both_versions() {
 // ---- the stored Merkle tree -------------------------------------------------------------------
 
 /// Appends `n` audit events in commits of up to 1,000.
+/// Tenant 1 and `n` events in it from index 0.
+async fn tenant_with_events(store: &dyn Store, n: u64) {
+    store
+        .commit(vec![Op::InsertTenant(tenant(1, None, 0))])
+        .await
+        .unwrap();
+    append_events(store, 0, n).await;
+}
+
 async fn append_events(store: &dyn Store, from: u64, n: u64) {
     let mut done = 0;
     while done < n {
@@ -2663,10 +2672,7 @@ async fn tree_nodes_are_stored_alike_on_both_backends() {
 async fn a_log_without_stored_nodes_gets_them_at_open() {
     let schema = Schema::new();
     let pg = schema.open().await;
-    pg.commit(vec![Op::InsertTenant(tenant(1, None, 0))])
-        .await
-        .unwrap();
-    append_events(&pg, 0, 1300).await;
+    tenant_with_events(&pg, 1300).await;
     let deleted = sqlx::query("DELETE FROM audit_tree")
         .execute(pg.pool())
         .await
@@ -2683,11 +2689,8 @@ async fn a_log_without_stored_nodes_gets_them_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ward.db");
     let lite = SqliteStore::open(&path).await.unwrap();
-    lite.commit(vec![Op::InsertTenant(tenant(1, None, 0))])
-        .await
-        .unwrap();
     // Enough events for the replay to store its nodes in several flushes.
-    append_events(&lite, 0, 70_000).await;
+    tenant_with_events(&lite, 70_000).await;
     drop(lite);
     let conn = rusqlite::Connection::open(&path).unwrap();
     assert_eq!(
@@ -2706,11 +2709,7 @@ async fn a_log_without_stored_nodes_gets_them_at_open() {
 /// the first half's range empty.
 async fn page_scenario(store: &dyn Store) -> Vec<String> {
     let mut out = Vec::new();
-    store
-        .commit(vec![Op::InsertTenant(tenant(1, None, 0))])
-        .await
-        .unwrap();
-    append_events(store, 0, 5_000).await;
+    tenant_with_events(store, 5_000).await;
     let same_as_rows = async |from: u64, limit: u32| {
         let page = store.audit_page(from, limit).await.unwrap();
         let rows = store.audit_rows(from, limit).await.unwrap();
@@ -2800,10 +2799,7 @@ async fn check_mixed_forms(store: &dyn Store, before: &[ward_store::AuditRow], s
 async fn events_stored_as_json_or_packed_read_alike() {
     let schema = Schema::new();
     let pg = schema.open().await;
-    pg.commit(vec![Op::InsertTenant(tenant(1, None, 0))])
-        .await
-        .unwrap();
-    append_events(&pg, 0, 300).await;
+    tenant_with_events(&pg, 300).await;
     let before = pg.audit_rows(0, 1_000).await.unwrap();
     for r in &before[..JSON_ROWS as usize] {
         sqlx::query("UPDATE audit_events SET event = $1 WHERE idx = $2")
@@ -2833,10 +2829,7 @@ async fn events_stored_as_json_or_packed_read_alike() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ward.db");
     let lite = SqliteStore::open(&path).await.unwrap();
-    lite.commit(vec![Op::InsertTenant(tenant(1, None, 0))])
-        .await
-        .unwrap();
-    append_events(&lite, 0, 300).await;
+    tenant_with_events(&lite, 300).await;
     let before_lite = lite.audit_rows(0, 1_000).await.unwrap();
     assert_eq!(
         before_lite.iter().map(|r| &r.event).collect::<Vec<_>>(),

@@ -1,0 +1,64 @@
+# A release `ward serve` on SQLite in a scratch directory, with one tenant and SUBJECTS
+# subjects holding one contact record each, for the wrk scripts of bench/. Sourced, not run:
+#
+#   SUBJECTS=500; WARD=target/release/ward; . bench/fixture.sh
+#
+# Leaves: WORK (scratch directory, removed on exit), SERVER_PID, API (base URL), and
+# $WORK/ids (lines "tenant T", "token K", "R subject record email"), which the wrk scripts
+# read through SOAK_IDS. Needs curl, jq and python3.
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+SAMPLER_PID=""
+cleanup() {
+    [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null
+    [ -n "${EXTRA_PID:-}" ] && kill "$EXTRA_PID" 2>/dev/null
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+API="http://127.0.0.1:$PORT"
+"$WARD" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" > "$WORK/serve.out" 2> "$WORK/serve.log" &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+    curl -fs "$API/healthz" > /dev/null 2>&1 && break
+    sleep 0.1
+done
+OPERATOR=$(sed -n 's/^Operator token (shown once, store it now): //p' "$WORK/serve.out")
+json() { curl -fsS -H 'Content-Type: application/json' "$@"; }
+CREATED=$(json -X POST "$API/v1/tenants" -H "Authorization: Bearer $OPERATOR" -d '{"name": "Soak"}')
+TENANT=$(jq -r .id <<< "$CREATED")
+OWNER=$(json -X POST "$API/v1/invitations/claim" \
+    -d "{\"invitation\": \"$(jq -r .invitation.token <<< "$CREATED")\", \"name\": \"soak\"}" | jq -r .token)
+{
+    echo "tenant $TENANT"
+    echo "token $OWNER"
+} > "$WORK/ids"
+# The subjects and records the scripts read, in one batch per 100 subjects. Names are letters
+# only: a run of digits could read as a payment card number, which Ward refuses.
+for batch in $(seq 0 $((SUBJECTS / 100 - 1))); do
+    python3 - "$batch" "$WORK/items.json" "$WORK/emails" <<'PY'
+import json, sys
+b, items_path, emails_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def letters(n):
+    s = ''
+    while True:
+        s += chr(97 + n % 26); n //= 26
+        if n == 0: return s
+items, emails = [], []
+for i in range(100):
+    name = letters(b * 100 + i)
+    emails.append(name + '@example.com')
+    items.append({'op': 'create_subject', 'external_ref': 'soak-' + name})
+    items.append({'op': 'create_record', 'subject': '#%d' % (2 * i), 'collection': 'contact',
+                  'fields': {'name': 'Soak ' + name, 'email': name + '@example.com'}})
+json.dump({'items': items}, open(items_path, 'w'))
+open(emails_path, 'w').write('\n'.join(emails) + '\n')
+PY
+    json -X POST "$API/v1/tenants/$TENANT/batch" -H "Authorization: Bearer $OWNER" -d @"$WORK/items.json" \
+        | jq -r '.results as $r | range(1; $r | length; 2) | "\($r[.].subject) \($r[.].id)"' \
+        | paste -d ' ' - "$WORK/emails" | sed 's/^/R /' >> "$WORK/ids"
+done
+
