@@ -2,7 +2,8 @@
 //! its time on, with Ward's pool sizes, on the same database in one run:
 //!
 //! - **get**: one indexed `SELECT` of a record by (tenant, subject, id), 64 clients. sqlx's
-//!   pool (8 connections, statements prepared once per connection, as Ward uses it) against
+//!   pool (8 connections, statements prepared once per connection, no ping before a
+//!   checkout: as Ward uses it) against
 //!   deadpool-postgres (8 connections checked out per query, statements cached) and against
 //!   8 shared tokio-postgres clients that pipeline the queries of every task using them.
 //! - **append**: a group commit of 32 audit events as Ward's writer makes it (`BEGIN`, the
@@ -24,17 +25,18 @@ const POOL: usize = 8;
 const WRITERS: usize = 2;
 const ROWS: u64 = 100_000;
 const EVENTS_PER_COMMIT: usize = 32;
-const SCHEMA: &str = "pg_driver_bench";
+const SCHEMA: &str = "driver_bench";
 
 const GET: &str = "SELECT collection, ciphertext, key_version, created_at \
-                   FROM pg_driver_bench.records WHERE tenant = $1 AND subject = $2 AND id = $3";
-const LOCK_HEAD: &str = "SELECT size, chain FROM pg_driver_bench.audit_head WHERE id = 1 FOR UPDATE";
+                   FROM driver_bench.records WHERE tenant = $1 AND subject = $2 AND id = $3";
+const LOCK_HEAD: &str =
+    "SELECT size, chain FROM driver_bench.audit_head WHERE id = 1 FOR UPDATE";
 const APPEND: &str = "WITH appended AS ( \
-        INSERT INTO pg_driver_bench.audit_events (idx, at, tenant, subject, actor, action, \
+        INSERT INTO driver_bench.audit_events (idx, at, tenant, subject, actor, action, \
         outcome, event, chain) \
         SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BYTEA[], $4::BYTEA[], $5::TEXT[], \
         $6::TEXT[], $7::TEXT[], $8::BYTEA[], $9::BYTEA[])) \
-    UPDATE pg_driver_bench.audit_head SET size = $10, chain = $11 WHERE id = 1";
+    UPDATE driver_bench.audit_head SET size = $10, chain = $11 WHERE id = 1";
 
 /// A 16-byte id from a number, as the fixture's SQL builds them.
 fn id(n: u64) -> Vec<u8> {
@@ -72,12 +74,21 @@ impl Events {
             at: idx.iter().map(|i| 1_765_000_000_000_000 + i).collect(),
             tenant: idx.iter().map(|_| id(0)).collect(),
             subject: idx.iter().map(|&i| id(i as u64 % ROWS)).collect(),
-            actor: idx.iter().map(|_| "key:0192b6f0-aaaa-7bbb-8ccc-0123456789ab".into()).collect(),
+            actor: idx
+                .iter()
+                .map(|_| "key:0192b6f0-aaaa-7bbb-8ccc-0123456789ab".into())
+                .collect(),
             action: idx.iter().map(|_| "record_read".into()).collect(),
             outcome: idx.iter().map(|_| "allowed".into()).collect(),
             // About what a packed event weighs.
-            event: idx.iter().map(|&i| [i.to_be_bytes().as_slice(); 24].concat()).collect(),
-            chain: idx.iter().map(|&i| [i.to_be_bytes().as_slice(); 4].concat()).collect(),
+            event: idx
+                .iter()
+                .map(|&i| [i.to_be_bytes().as_slice(); 24].concat())
+                .collect(),
+            chain: idx
+                .iter()
+                .map(|&i| [i.to_be_bytes().as_slice(); 4].concat())
+                .collect(),
             idx,
         }
     }
@@ -106,17 +117,26 @@ async fn setup(url: &str) -> anyhow::Result<()> {
                  WHERE subject IS NOT NULL;
              CREATE TABLE {SCHEMA}.audit_head (id INTEGER PRIMARY KEY, size BIGINT NOT NULL,
                  chain BYTEA NOT NULL);
-             INSERT INTO {SCHEMA}.audit_head VALUES (1, 0, '\\x00');
-             VACUUM ANALYZE {SCHEMA}.records;",
+             INSERT INTO {SCHEMA}.audit_head VALUES (1, 0, '\\x00');",
             last = ROWS - 1
         ))
         .await
         .context("fixture")?;
+    // Alone: VACUUM refuses to run in the implicit transaction of a multi-statement string.
+    client
+        .batch_execute(&format!("VACUUM ANALYZE {SCHEMA}.records"))
+        .await?;
     Ok(())
 }
 
 /// Runs `task` on `tasks` tasks for `secs` seconds and prints operations per second.
-async fn phase<F, Fut>(name: &str, tasks: usize, per_op: u64, secs: u64, task: F) -> anyhow::Result<()>
+async fn phase<F, Fut>(
+    name: &str,
+    tasks: usize,
+    per_op: u64,
+    secs: u64,
+    task: F,
+) -> anyhow::Result<()>
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
@@ -156,12 +176,15 @@ async fn main() -> anyhow::Result<()> {
     let secs: u64 = args.next().map_or(Ok(10), |s| s.parse())?;
     setup(&url).await?;
 
+    // As Ward configures its pools: no ping before each checkout.
     let sqlx_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(POOL as u32)
+        .test_before_acquire(false)
         .connect(&url)
         .await?;
     let sqlx_writers = sqlx::postgres::PgPoolOptions::new()
         .max_connections(WRITERS as u32)
+        .test_before_acquire(false)
         .connect(&url)
         .await?;
     let config: tokio_postgres::Config = url.parse()?;
@@ -172,7 +195,9 @@ async fn main() -> anyhow::Result<()> {
             recycling_method: deadpool_postgres::RecyclingMethod::Fast,
         },
     );
-    let dead_pool = deadpool_postgres::Pool::builder(manager).max_size(POOL).build()?;
+    let dead_pool = deadpool_postgres::Pool::builder(manager)
+        .max_size(POOL)
+        .build()?;
     let mut shared = Vec::new();
     for _ in 0..POOL {
         let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
@@ -201,97 +226,128 @@ async fn main() -> anyhow::Result<()> {
             let pool = pool.clone();
             async move {
                 let [a, b, c] = key(pick(t, i));
-                let row = sqlx::query(GET).bind(a).bind(b).bind(c).fetch_optional(&pool).await?;
+                let row = sqlx::query(GET)
+                    .bind(a)
+                    .bind(b)
+                    .bind(c)
+                    .fetch_optional(&pool)
+                    .await?;
                 anyhow::ensure!(row.is_some(), "record missing");
                 Ok(())
             }
         })
         .await?;
         let pool = dead_pool.clone();
-        phase("get, tokio-postgres, deadpool checkout", CLIENTS, 1, secs, move |t, i| {
-            let pool = pool.clone();
-            async move {
-                let client = pool.get().await?;
-                let stmt = client.prepare_cached(GET).await?;
-                let [a, b, c] = key(pick(t, i));
-                let row = client.query_opt(&stmt, &[&a, &b, &c]).await?;
-                anyhow::ensure!(row.is_some(), "record missing");
-                Ok(())
-            }
-        })
+        phase(
+            "get, tokio-postgres, deadpool checkout",
+            CLIENTS,
+            1,
+            secs,
+            move |t, i| {
+                let pool = pool.clone();
+                async move {
+                    let client = pool.get().await?;
+                    let stmt = client.prepare_cached(GET).await?;
+                    let [a, b, c] = key(pick(t, i));
+                    let row = client.query_opt(&stmt, &[&a, &b, &c]).await?;
+                    anyhow::ensure!(row.is_some(), "record missing");
+                    Ok(())
+                }
+            },
+        )
         .await?;
         let clients = shared.clone();
-        phase("get, tokio-postgres, shared clients (pipelined)", CLIENTS, 1, secs, move |t, i| {
-            let clients = clients.clone();
-            async move {
-                let (client, stmt) = &clients[t % POOL];
-                let [a, b, c] = key(pick(t, i));
-                let row = client.query_opt(stmt, &[&a, &b, &c]).await?;
-                anyhow::ensure!(row.is_some(), "record missing");
-                Ok(())
-            }
-        })
+        phase(
+            "get, tokio-postgres, shared clients (pipelined)",
+            CLIENTS,
+            1,
+            secs,
+            move |t, i| {
+                let clients = clients.clone();
+                async move {
+                    let (client, stmt) = &clients[t % POOL];
+                    let [a, b, c] = key(pick(t, i));
+                    let row = client.query_opt(stmt, &[&a, &b, &c]).await?;
+                    anyhow::ensure!(row.is_some(), "record missing");
+                    Ok(())
+                }
+            },
+        )
         .await?;
 
         let pool = sqlx_writers.clone();
         let per = EVENTS_PER_COMMIT as u64;
-        phase("append (events), sqlx: 4 round trips", WRITERS, per, secs, move |_, _| {
-            let pool = pool.clone();
-            async move {
-                let mut tx = pool.begin().await?;
-                let (size, _chain): (i64, Vec<u8>) =
-                    sqlx::query_as(LOCK_HEAD).fetch_one(&mut *tx).await?;
-                let e = Events::after(size);
-                let next = size + EVENTS_PER_COMMIT as i64;
-                sqlx::query(APPEND)
-                    .bind(&e.idx)
-                    .bind(&e.at)
-                    .bind(&e.tenant)
-                    .bind(&e.subject)
-                    .bind(&e.actor)
-                    .bind(&e.action)
-                    .bind(&e.outcome)
-                    .bind(&e.event)
-                    .bind(&e.chain)
-                    .bind(next)
-                    .bind(id(next as u64))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-        })
+        phase(
+            "append (events), sqlx: 4 round trips",
+            WRITERS,
+            per,
+            secs,
+            move |_, _| {
+                let pool = pool.clone();
+                async move {
+                    let mut tx = pool.begin().await?;
+                    let (size, _chain): (i64, Vec<u8>) =
+                        sqlx::query_as(LOCK_HEAD).fetch_one(&mut *tx).await?;
+                    let e = Events::after(size);
+                    let next = size + EVENTS_PER_COMMIT as i64;
+                    sqlx::query(APPEND)
+                        .bind(&e.idx)
+                        .bind(&e.at)
+                        .bind(&e.tenant)
+                        .bind(&e.subject)
+                        .bind(&e.actor)
+                        .bind(&e.action)
+                        .bind(&e.outcome)
+                        .bind(&e.event)
+                        .bind(&e.chain)
+                        .bind(next)
+                        .bind(id(next as u64))
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+            },
+        )
         .await?;
         let writers_now = writers.clone();
-        phase("append (events), tokio-postgres: 2 pipelined waits", WRITERS, per, secs, move |t, _| {
-            let writers = writers_now.clone();
-            async move {
-                let guard = writers[t].lock().await;
-                let (client, lock, append) = &*guard;
-                let (began, head) =
-                    tokio::join!(client.batch_execute("BEGIN"), client.query_one(lock, &[]));
-                began?;
-                let size: i64 = head?.get(0);
-                let e = Events::after(size);
-                let next = size + EVENTS_PER_COMMIT as i64;
-                let chain = id(next as u64);
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
-                    &e.idx, &e.at, &e.tenant, &e.subject, &e.actor, &e.action, &e.outcome,
-                    &e.event, &e.chain, &next, &chain,
-                ];
-                let (appended, committed) = tokio::join!(
-                    client.execute(append, &params),
-                    client.batch_execute("COMMIT")
-                );
-                appended?;
-                committed?;
-                Ok(())
-            }
-        })
+        phase(
+            "append (events), tokio-postgres: 2 pipelined waits",
+            WRITERS,
+            per,
+            secs,
+            move |t, _| {
+                let writers = writers_now.clone();
+                async move {
+                    let guard = writers[t].lock().await;
+                    let (client, lock, append) = &*guard;
+                    let (began, head) =
+                        tokio::join!(client.batch_execute("BEGIN"), client.query_one(lock, &[]));
+                    began?;
+                    let size: i64 = head?.get(0);
+                    let e = Events::after(size);
+                    let next = size + EVENTS_PER_COMMIT as i64;
+                    let chain = id(next as u64);
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
+                        &e.idx, &e.at, &e.tenant, &e.subject, &e.actor, &e.action, &e.outcome,
+                        &e.event, &e.chain, &next, &chain,
+                    ];
+                    let (appended, committed) = tokio::join!(
+                        client.execute(append, &params),
+                        client.batch_execute("COMMIT")
+                    );
+                    appended?;
+                    committed?;
+                    Ok(())
+                }
+            },
+        )
         .await?;
     }
     let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
-    client.batch_execute(&format!("DROP SCHEMA {SCHEMA} CASCADE")).await?;
+    client
+        .batch_execute(&format!("DROP SCHEMA {SCHEMA} CASCADE"))
+        .await?;
     Ok(())
 }
