@@ -82,4 +82,5 @@ def main():
           f"-> {packed / len(check):.0f} packed, {len(ACTIONS)} actions, {len(PURPOSES)} purposes")
 
 
-main()
+if __name__ == "__main__":
+    main()
