@@ -283,15 +283,15 @@ impl Store for SqliteStore {
     /// unpacking rows is the slower side of verification, which hashes on a third thread, so
     /// on two cores one read thread left a core idle.
     async fn audit_page(&self, from: u64, limit: u32) -> Result<AuditPage> {
-        let page_at = |from: u64, limit: u32| {
-            self.scan(move |c| read::audit::audit_page(c, from, limit))
-        };
+        let page_at =
+            |from: u64, limit: u32| self.scan(move |c| read::audit::audit_page(c, from, limit));
         if limit < PARALLEL_PAGE_ROWS {
             return page_at(from, limit).await;
         }
         let half = limit / 2;
         let second = from.saturating_add(u64::from(half));
-        let (mut page, rest) = tokio::try_join!(page_at(from, half), page_at(second, limit - half))?;
+        let (mut page, rest) =
+            tokio::try_join!(page_at(from, half), page_at(second, limit - half))?;
         // A short first half means the log ended inside it. A full one that ends past
         // `second - 1` skipped a gap (a pruned prefix): the rest is read again from where it
         // ended, so the page holds exactly the rows one read would have.
