@@ -1,12 +1,17 @@
 # A release `ward serve` on SQLite in a scratch directory, with one tenant and SUBJECTS
-# subjects holding one contact record each, for the wrk scripts of bench/. Sourced, not run:
+# (default 500) subjects holding one contact record each, for the wrk scripts of bench/.
+# Sourced from the repository's root, not run:
 #
-#   SUBJECTS=500; WARD=target/release/ward; . bench/fixture.sh
+#   . bench/fixture.sh
 #
-# Leaves: WORK (scratch directory, removed on exit), SERVER_PID, API (base URL), and
+# Runs WARD_BIN if set, else target/release/ward (built if missing). Leaves: WARD (the
+# binary), WORK (scratch directory, removed on exit), SERVER_PID, API (base URL), and
 # $WORK/ids (lines "tenant T", "token K", "R subject record email"), which the wrk scripts
 # read through SOAK_IDS. Needs curl, jq and python3.
 
+SUBJECTS="${SUBJECTS:-500}"
+WARD="${WARD_BIN:-target/release/ward}"
+[ -x "$WARD" ] || cargo build --release -q -p ward-cli
 WORK=$(mktemp -d)
 SERVER_PID=""
 SAMPLER_PID=""

@@ -15,9 +15,6 @@ cd "$(dirname "$0")/.."
 
 DURATION="${1:-10s}"
 ROUNDS="${2:-2}"
-SUBJECTS=500
-WARD="${WARD_BIN:-target/release/ward}"
-[ -x "$WARD" ] || cargo build --release -q -p ward-cli
 BARE=target/bare-axum/release/bare-axum
 cargo build --release -q --manifest-path bench/bare-axum/Cargo.toml --target-dir target/bare-axum
 

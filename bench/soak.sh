@@ -21,9 +21,6 @@ cd "$(dirname "$0")/.."
 
 DURATION="${1:-60s}"
 CONNECTIONS="${2:-16}"
-SUBJECTS=500
-WARD="${WARD_BIN:-target/release/ward}"
-[ -x "$WARD" ] || cargo build --release -q -p ward-cli
 
 . bench/fixture.sh
 
