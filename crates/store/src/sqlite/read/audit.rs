@@ -132,7 +132,8 @@ fn subject_query(conn: &Connection, q: &AuditQuery, subject: Uuid) -> Result<Vec
     let mut wanted = Vec::new();
     // Reads the rows of the indices gathered so far (those the filters keep), in log order.
     let mut fetch = |wanted: &mut Vec<u64>, out: &mut Vec<AuditRow>| -> Result<()> {
-        values[0] = Value::Text(format!("{wanted:?}"));
+        let list: Vec<String> = wanted.iter().map(u64::to_string).collect();
+        values[0] = Value::Text(format!("[{}]", list.join(",")));
         wanted.clear();
         out.extend(all(conn, &sql, params_from_iter(values.iter()), |r| {
             audit_row_from(r)
@@ -141,8 +142,8 @@ fn subject_query(conn: &Connection, q: &AuditQuery, subject: Uuid) -> Result<Vec
     };
     let sealed_end = subject_postings::walk(conn, (q.tenant, subject), start(q), |idx| {
         wanted.push(idx);
-        // Never more than the page still needs: the rows come back in the postings' order,
-        // so the page's last row is the last index asked for.
+        // Never more indices than the page still needs, so that a fetch cannot overfill it
+        // (the postings give indices in log order; the filters may keep fewer).
         if wanted.len() >= limit - out.len() {
             fetch(&mut wanted, &mut out)?;
         }
