@@ -5,9 +5,11 @@
 #   . bench/fixture.sh
 #
 # Runs WARD_BIN if set, else target/release/ward (built if missing). Leaves: WARD (the
-# binary), WORK (scratch directory, removed on exit), SERVER_PID, API (base URL), and
-# $WORK/ids (lines "tenant T", "token K", "R subject record email"), which the wrk scripts
-# read through SOAK_IDS. Needs curl, jq and python3.
+# binary), WORK (scratch directory, removed on exit), SERVER_PID, API (base URL), TENANT and
+# OWNER (the tenant's id and its owner's token), $WORK/ids (lines "tenant T", "token K",
+# "R subject record email"), which the wrk scripts read through SOAK_IDS (bench/ids.lua),
+# and the functions free_port and wait_for URL. On exit it also stops SAMPLER_PID and
+# EXTRA_PID, processes a script may start beside Ward. Needs curl, jq and python3.
 
 SUBJECTS="${SUBJECTS:-500}"
 WARD="${WARD_BIN:-target/release/ward}"
@@ -23,14 +25,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A free loopback port, and a wait of up to 10 s for a URL to answer: for Ward here and for
+# whatever server a script starts beside it.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_for() {
+    for _ in $(seq 1 100); do
+        curl -fs "$1" > /dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+}
+
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 "$WARD" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" > "$WORK/serve.out" 2> "$WORK/serve.log" &
 SERVER_PID=$!
-for _ in $(seq 1 100); do
-    curl -fs "$API/healthz" > /dev/null 2>&1 && break
-    sleep 0.1
-done
+wait_for "$API/healthz"
 OPERATOR=$(sed -n 's/^Operator token (shown once, store it now): //p' "$WORK/serve.out")
 json() { curl -fsS -H 'Content-Type: application/json' "$@"; }
 CREATED=$(json -X POST "$API/v1/tenants" -H "Authorization: Bearer $OPERATOR" -d '{"name": "Soak"}')

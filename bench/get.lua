@@ -1,15 +1,7 @@
 -- wrk script for bench/http-ratio.sh: audited record reads only, a random record of the
--- fixture's (bench/fixture.sh) per request. Ids come from the file named by SOAK_IDS.
+-- fixture's (bench/fixture.sh) per request (ids: bench/ids.lua).
 
-local ids = { records = {} }
-for line in io.lines(os.getenv("SOAK_IDS")) do
-  local kind, a, b = line:match("^(%S+) (%S+) ?(%S*)")
-  if kind == "tenant" then ids.tenant = a
-  elseif kind == "token" then ids.token = a
-  elseif kind == "R" then table.insert(ids.records, { subject = a, record = b })
-  end
-end
-
+local ids = dofile("bench/ids.lua")
 local headers = { ["Authorization"] = "Bearer " .. ids.token }
 
 function request()

@@ -21,19 +21,14 @@ cargo build --release -q --manifest-path bench/bare-axum/Cargo.toml --target-dir
 . bench/fixture.sh
 
 # The baseline answers with the bytes Ward answers a get with.
-read -r _ TENANT < <(grep '^tenant ' "$WORK/ids")
-read -r _ TOKEN < <(grep '^token ' "$WORK/ids")
 read -r _ SUBJECT RECORD _ < <(grep '^R ' "$WORK/ids" | head -n 1)
-curl -fsS -H "Authorization: Bearer $TOKEN" \
+curl -fsS -H "Authorization: Bearer $OWNER" \
     "$API/v1/tenants/$TENANT/subjects/$SUBJECT/records/$RECORD?purpose=essential.service" \
     > "$WORK/record.json"
-BARE_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BARE_PORT=$(free_port)
 "$BARE" "127.0.0.1:$BARE_PORT" "$WORK/record.json" &
 EXTRA_PID=$!
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$BARE_PORT/" > /dev/null 2>&1 && break
-    sleep 0.1
-done
+wait_for "http://127.0.0.1:$BARE_PORT/"
 echo "record JSON: $(wc -c < "$WORK/record.json") bytes; wrk -t2 -c32 -d$DURATION per phase"
 
 status=0

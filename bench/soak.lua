@@ -1,20 +1,8 @@
 -- wrk request mix for bench/soak.sh: 60% record reads, 25% record creates, 10% blind-index
--- lookups, 5% subject exports, over the subjects and records the script created. Ids come
--- from the file named by SOAK_IDS (lines: "tenant T", "token K", "R subject record email").
+-- lookups, 5% subject exports, over the subjects and records the script created (ids:
+-- bench/ids.lua).
 
-local ids = { records = {} }
-
-local function load()
-  for line in io.lines(os.getenv("SOAK_IDS")) do
-    local kind, a, b, c = line:match("^(%S+) (%S+) ?(%S*) ?(%S*)$")
-    if kind == "tenant" then ids.tenant = a
-    elseif kind == "token" then ids.token = a
-    elseif kind == "R" then table.insert(ids.records, { subject = a, record = b, email = c })
-    end
-  end
-end
-
-load()
+local ids = dofile("bench/ids.lua")
 local purpose = "purpose=essential.service"
 local headers = { ["Authorization"] = "Bearer " .. ids.token, ["Content-Type"] = "application/json" }
 local counter = 0

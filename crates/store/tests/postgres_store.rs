@@ -2547,7 +2547,6 @@ async fn a_database_a_newer_ward_migrated_is_refused_naming_both_versions() {
 
 // ---- the stored Merkle tree -------------------------------------------------------------------
 
-/// Appends `n` audit events in commits of up to 1,000.
 /// Tenant 1 and `n` events in it from index 0.
 async fn tenant_with_events(store: &dyn Store, n: u64) {
     store
@@ -2557,6 +2556,7 @@ async fn tenant_with_events(store: &dyn Store, n: u64) {
     append_events(store, 0, n).await;
 }
 
+/// Appends `n` audit events in commits of up to 1,000.
 async fn append_events(store: &dyn Store, from: u64, n: u64) {
     let mut done = 0;
     while done < n {
