@@ -17,6 +17,9 @@
 //!   A shipped dictionary never changes: a better one gets the next byte, and every earlier one
 //!   stays in the binary for the events it packed.
 //!
+//! Bundles (see [`pack_bundle`]) hold many events in one stored value and have a format byte
+//! of their own, [`BUNDLE_1`]: a bundle is never read as one event or the other way round.
+//!
 //! Integrity is not this module's job; the leaf hash over the unpacked bytes is. Stored bytes
 //! that do not unpack are handed on as they are, so verification reports that event as
 //! changed (no leaf matches it) instead of failing the whole read, and the tenant view refuses
@@ -114,6 +117,10 @@ pub fn stored_leaf(stored: &[u8]) -> ward_audit::Hash {
 }
 
 fn inflate(frame: &[u8]) -> Option<Vec<u8>> {
+    inflate_at_most(frame, MAX_EVENT_BYTES)
+}
+
+fn inflate_at_most(frame: &[u8], cap: usize) -> Option<Vec<u8>> {
     UNPACKER.with_borrow_mut(|slot| {
         let unpacker = match slot {
             Some(u) => u,
@@ -121,8 +128,126 @@ fn inflate(frame: &[u8]) -> Option<Vec<u8>> {
         };
         // The frame records its size; `decompress` allocates exactly that, refusing a frame
         // that claims more than the cap before allocating anything.
-        unpacker.decompress(frame, MAX_EVENT_BYTES).ok()
+        unpacker.decompress(frame, cap).ok()
     })
+}
+
+/// The format byte of a bundle: the events' canonical bytes, each after its length (LEB128),
+/// as one zstd frame packed with dictionary 1. One frame for all of them is what makes a
+/// bundle small: the second event on compresses against the first, not only against the
+/// dictionary.
+pub const BUNDLE_1: u8 = 2;
+
+/// The format byte of a bundle stored as its plain encoding (packing failed or did not
+/// shrink it).
+pub const BUNDLE_PLAIN: u8 = 3;
+
+/// The largest bundle [`unpack_bundle`] inflates (a forged size cannot make a read allocate
+/// more).
+pub const MAX_BUNDLE_BYTES: usize = 64 << 20;
+
+/// The stored form of consecutive events, given their canonical bytes in log order.
+#[must_use]
+pub fn pack_bundle<'a>(events: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut plain = vec![BUNDLE_PLAIN];
+    for event in events {
+        let mut len = event.len();
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                plain.push(byte);
+                break;
+            }
+            plain.push(byte | 0x80);
+        }
+        plain.extend_from_slice(event);
+    }
+    let packed = PACKER.with_borrow_mut(|slot| {
+        let packer = match slot {
+            Some(p) => p,
+            None => slot.insert(new_packer().ok()?),
+        };
+        let mut out = vec![0; 1 + zstd::zstd_safe::compress_bound(plain.len() - 1)];
+        out[0] = BUNDLE_1;
+        let written = packer.compress_to_buffer(&plain[1..], &mut out[1..]).ok()?;
+        out.truncate(1 + written);
+        Some(out)
+    });
+    match packed {
+        Some(p) if p.len() < plain.len() => p,
+        _ => plain,
+    }
+}
+
+/// The events of a bundle: their canonical bytes, one after the other.
+#[derive(Debug, Default)]
+pub struct Unbundled {
+    bytes: Vec<u8>,
+    /// Where each event starts in `bytes` (it ends where the next starts).
+    starts: Vec<usize>,
+}
+
+impl Unbundled {
+    /// Number of events.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether the bundle holds no events.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// The `i`-th event's canonical bytes.
+    #[must_use]
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let start = *self.starts.get(i)?;
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len());
+        self.bytes.get(start..end)
+    }
+
+    /// The events in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+/// The events of a stored bundle, or `None` if the bytes are not a bundle [`pack_bundle`]
+/// wrote (truncated, edited, another format): unlike a single event, a damaged bundle has
+/// no boundaries left to report its events by, so the caller reports the bundle.
+#[must_use]
+pub fn unpack_bundle(stored: &[u8]) -> Option<Unbundled> {
+    let plain = match stored.split_first()? {
+        (&BUNDLE_1, frame) if !frame.is_empty() => inflate_at_most(frame, MAX_BUNDLE_BYTES)?,
+        (&BUNDLE_PLAIN, rest) => rest.to_vec(),
+        _ => return None,
+    };
+    let mut starts = Vec::new();
+    let mut bytes = Vec::with_capacity(plain.len());
+    let mut at = 0;
+    while at < plain.len() {
+        let (mut len, mut shift) = (0usize, 0u32);
+        loop {
+            let byte = *plain.get(at)?;
+            at += 1;
+            if shift > 28 {
+                return None;
+            }
+            len |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let event = plain.get(at..at.checked_add(len)?)?;
+        starts.push(bytes.len());
+        bytes.extend_from_slice(event);
+        at += len;
+    }
+    Some(Unbundled { bytes, starts })
 }
 
 #[cfg(test)]
@@ -180,6 +305,36 @@ mod tests {
         assert_eq!(pack(b""), b"");
     }
 
+    #[test]
+    fn a_bundle_packs_its_events_smaller_than_one_by_one_and_back() {
+        let events: Vec<Vec<u8>> = (0..32).map(event).collect();
+        let bundle = pack_bundle(events.iter().map(Vec::as_slice));
+        assert_eq!(bundle[0], BUNDLE_1);
+        let one_by_one: usize = events.iter().map(|e| pack(e).len()).sum();
+        assert!(
+            bundle.len() * 4 < one_by_one * 3,
+            "{} bytes bundled, {one_by_one} one by one",
+            bundle.len()
+        );
+        let back = unpack_bundle(&bundle).unwrap();
+        assert_eq!(back.iter().collect::<Vec<_>>(), events);
+        assert_eq!(back.get(31), Some(&events[31][..]));
+        assert_eq!(back.get(32), None);
+    }
+
+    #[test]
+    fn a_damaged_bundle_does_not_unpack() {
+        let events: Vec<Vec<u8>> = (0..8).map(event).collect();
+        let bundle = pack_bundle(events.iter().map(Vec::as_slice));
+        for cut in [0, 1, 2, bundle.len() / 2, bundle.len() - 1] {
+            assert!(unpack_bundle(&bundle[..cut]).is_none(), "cut at {cut}");
+        }
+        // A single event is not a bundle, nor is a plain bundle whose last length overruns.
+        assert!(unpack_bundle(&pack(&events[0])).is_none());
+        assert!(unpack_bundle(&[BUNDLE_PLAIN, 5, b'{', b'}']).is_none());
+        assert!(unpack_bundle(&[BUNDLE_PLAIN, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]).is_none());
+    }
+
     proptest! {
         #[test]
         fn any_bytes_round_trip(bytes in proptest::collection::vec(any::<u8>(), 0..2_000)) {
@@ -187,6 +342,24 @@ mod tests {
             json.extend_from_slice(&bytes);
             let packed = pack(&json);
             prop_assert_eq!(unpack(&packed), &json[..]);
+        }
+
+        #[test]
+        fn any_events_round_trip_as_a_bundle(
+            events in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..600), 0..40)
+        ) {
+            let bundle = pack_bundle(events.iter().map(Vec::as_slice));
+            let back = unpack_bundle(&bundle).unwrap();
+            prop_assert_eq!(back.iter().collect::<Vec<_>>(), events);
+        }
+
+        #[test]
+        fn any_bytes_unpack_as_a_bundle_or_not_without_panicking(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200)
+        ) {
+            if let Some(b) = unpack_bundle(&bytes) {
+                prop_assert_eq!(b.iter().count(), b.len());
+            }
         }
     }
 }

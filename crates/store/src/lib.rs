@@ -16,6 +16,7 @@
 mod sql;
 mod alerts;
 pub mod audit_codec;
+pub mod audit_columns;
 mod decode;
 pub mod hooked;
 mod incidents;

@@ -40,6 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use ward_audit::{Frontier, Hash, TreeNode, chain_hash, leaf_hash};
 
+mod audit_bundles;
 mod recovery;
 mod snapshot;
 mod subject_postings;

@@ -3023,6 +3023,85 @@ async fn check_subject_walks(stores: [&dyn Store; 2], kept: u64) {
     }
 }
 
+/// Every read of the log answers alike on both stores from index `kept` on: pages of rows
+/// (events, chain values, columns), the head, leaves across bundle and row boundaries,
+/// tenant views with filters, and the prune's search by time. On SQLite most of the log is
+/// in bundles by now, so this is the bundled log read against the same log as rows.
+async fn check_logs_alike(pg: &dyn Store, lite: &dyn Store, kept: u64) {
+    let (a, b) = (
+        pg.audit_head().await.unwrap(),
+        lite.audit_head().await.unwrap(),
+    );
+    assert_eq!((a.size, a.root, a.chain), (b.size, b.root, b.chain));
+    let mut from = kept;
+    while from < SEALED_LOG {
+        let (a, b) = (
+            pg.audit_rows(from, 20_000).await.unwrap(),
+            lite.audit_rows(from, 20_000).await.unwrap(),
+        );
+        assert_eq!(a.len(), b.len(), "rows from {from}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(
+                (x.idx, &x.event, x.chain, &x.columns),
+                (y.idx, &y.event, y.chain, &y.columns)
+            );
+        }
+        from += 20_000;
+    }
+    let ranges = [kept..kept + 100, 65_530..65_600, 131_000..131_200];
+    for range in ranges.into_iter().filter(|r| r.start >= kept) {
+        assert_eq!(
+            pg.audit_leaves(range.clone()).await.unwrap(),
+            lite.audit_leaves(range.clone()).await.unwrap(),
+            "{range:?}"
+        );
+    }
+    for (tenant, action, since, after, limit) in [
+        (1, None, None, None, 700),
+        (2, Some("record_read"), Some(60_000), Some(66_000), 300),
+        (2, None, None, Some(131_000), 50),
+        (3, None, None, None, 10),
+    ] {
+        let q = AuditQuery {
+            tenant: id(tenant),
+            since: since.map(at),
+            until: None,
+            actor: None,
+            subject: None,
+            action: action.map(str::to_owned),
+            outcome: None,
+            after,
+            limit,
+        };
+        let idx = |rows: Vec<ward_store::AuditRow>| rows.iter().map(|r| r.idx).collect::<Vec<_>>();
+        assert_eq!(
+            idx(pg.audit_query(&q).await.unwrap()),
+            idx(lite.audit_query(&q).await.unwrap()),
+            "{q:?}"
+        );
+    }
+    for secs in [0, kept as i64 + 3, 70_500, 131_100, SEALED_LOG as i64 + 10] {
+        assert_eq!(
+            pg.audit_index_at(at(secs)).await.unwrap(),
+            lite.audit_index_at(at(secs)).await.unwrap(),
+            "{secs}"
+        );
+    }
+}
+
+/// Events SQLite keeps as rows, and in bundles.
+fn stored_parts(path: &std::path::Path) -> (i64, i64) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM audit_events), \
+             (SELECT COALESCE(SUM(count), 0) FROM audit_bundles)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
 fn sealed_segments(path: &std::path::Path) -> i64 {
     rusqlite::Connection::open(path)
         .unwrap()
@@ -3054,7 +3133,10 @@ async fn a_subjects_log_reads_alike_through_sealed_segments() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(lite.seal_audit_subject_index().await.unwrap(), 2);
+    // Sealed segments are bundled: only the third segment's events are rows.
+    assert_eq!(stored_parts(&path), (5_000, 2 * 65_536));
     check_subject_walks([&pg, &lite], 0).await;
+    check_logs_alike(&pg, &lite, 0).await;
 
     for store in [&pg as &dyn Store, &lite] {
         store
@@ -3073,7 +3155,10 @@ async fn a_subjects_log_reads_alike_through_sealed_segments() {
     };
     assert_eq!(rows_of(0), 0, "postings of a pruned segment are dropped");
     assert_eq!(rows_of(1), 80, "40 subjects under each of two tenants");
+    // The prune fell inside a bundle, which now starts where the log does.
+    assert_eq!(stored_parts(&path), (5_000, 2 * 65_536 - 70_000));
     check_subject_walks([&pg, &lite], 70_000).await;
+    check_logs_alike(&pg, &lite, 70_000).await;
 
     // Postings edited to list every event of segment 1 for one subject: the reads fetch each
     // event with the query's tenant and subject as conditions, so nothing else shows.
@@ -3121,4 +3206,5 @@ async fn a_subjects_log_reads_alike_through_sealed_segments() {
     let lite = SqliteStore::open(&path).await.unwrap();
     assert_eq!(lite.seal_audit_subject_index().await.unwrap(), 2);
     check_subject_walks([&pg, &lite], kept).await;
+    check_logs_alike(&pg, &lite, kept).await;
 }

@@ -112,13 +112,13 @@ async fn a_fresh_database_is_migrated_once_and_reopens() {
     drop(store);
     assert_eq!(
         migrations(&path),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
     );
 
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(
         migrations(&path),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17],
         "a reopen applies nothing"
     );
     let again = store.audit_head().await.unwrap();
@@ -253,7 +253,7 @@ async fn a_database_migrated_by_sqlx_keeps_its_history() {
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(
         migrations(&path),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17],
         "only the newer migration is applied"
     );
     assert_eq!(store.tenant(id(7)).await.unwrap().unwrap().name, "old");

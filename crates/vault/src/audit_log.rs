@@ -12,8 +12,10 @@ use ward_store::{AuditQuery, CheckpointRow, Op, Store};
 use crate::access::{Access, Operation};
 use crate::{RequestContext, Result, Vault, VaultError};
 use ward_store::TenantStatus;
+use ward_store::audit_columns as columns;
 
-mod columns;
+#[cfg(test)]
+mod column_checks;
 mod stored_tree;
 mod subject_index;
 

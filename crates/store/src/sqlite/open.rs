@@ -105,6 +105,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit subject postings",
         include_str!("../../migrations/sqlite/0016_audit_subject_postings.sql"),
     ),
+    (
+        17,
+        "audit bundles",
+        include_str!("../../migrations/sqlite/0017_audit_bundles.sql"),
+    ),
 ];
 
 /// The migrations this Ward applies to an SQLite database.

@@ -20,11 +20,11 @@ use rusqlite::{Connection, OptionalExtension as _, ToSql, params, params_from_it
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{Access, AuditState, connect, exec};
+use super::{Access, AuditState, audit_bundles, connect, exec};
+use crate::audit_columns::Columns;
 use crate::snapshot::format::{Decoder, Encoder, Item, Value, decode_row, uuid_value};
 use crate::snapshot::tables::{self, Column, Table, Type};
 use crate::snapshot::{AuditRebuild, TableLayout, audit_mark, audit_sections, reconcile, unmarked};
-use crate::sql;
 use crate::{
     DumpPiece, Reconciliation, Result, ReusePlan, SnapshotStream, SnapshotSummary, StoreError,
     to_micros,
@@ -119,24 +119,24 @@ fn dump(
             }
             TableLayout::AuditLog => {
                 enc.begin(table)?;
-                let (lowest, highest): (Option<i64>, Option<i64>) =
-                    conn.query_row(sql::AUDIT_INDEX_RANGE, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let (lowest, highest) = audit_bundles::index_range(conn)?;
+                let bundled_end = i64::try_from(audit_bundles::end(conn)?).unwrap_or(i64::MAX);
                 if let (Some(lowest), Some(highest)) = (lowest, highest) {
                     for (key, first, last) in audit_sections(lowest, highest) {
-                        let chain: Option<Vec<u8>> = conn
-                            .query_row(
-                                "SELECT chain FROM audit_events WHERE idx = ?1",
-                                [last],
-                                |r| r.get(0),
-                            )
-                            .optional()?;
+                        let chain = audit_bundles::chain_at(conn, last.max(0) as u64)?;
                         let mark = audit_mark(first, last, chain.as_deref());
                         if let Some(planned) = reuse.reusable(&key, &mark) {
                             send(out, enc.reuse(&key, planned, None)?)?;
                             continue;
                         }
                         send(out, enc.begin_section(key, mark)?)?;
-                        rows(conn, &mut enc, table, Some((first, last)), out)?;
+                        if first < bundled_end {
+                            bundled_rows(conn, &mut enc, first, last.min(bundled_end - 1), out)?;
+                        }
+                        if last >= bundled_end {
+                            let rows_from = first.max(bundled_end);
+                            rows(conn, &mut enc, table, Some((rows_from, last)), out)?;
+                        }
                         send(out, enc.end_section()?)?;
                     }
                 }
@@ -197,6 +197,49 @@ fn rows(
                 .map_err(|_| consumer_gone())?;
         }
     }
+    Ok(())
+}
+
+/// Writes the bundled events with indices `first..=last` as the rows they were before they
+/// were bundled (the dump format has one row per event, whatever the store keeps): the
+/// columns as the event says them, the event packed as a row packs it.
+fn bundled_rows(
+    conn: &Connection,
+    enc: &mut Encoder,
+    first: i64,
+    last: i64,
+    out: &mpsc::Sender<DumpPiece>,
+) -> Result<()> {
+    let (first, last) = (first.max(0) as u64, last.max(0) as u64);
+    audit_bundles::each_from(conn, first, |bundle| {
+        bundle.each(first, |idx, event, chain| {
+            if idx > last {
+                return Ok(false);
+            }
+            let cols = Columns::of(event);
+            let (actor, action, outcome) = cols.as_ref().map_or(("", "", ""), |c| {
+                (c.actor.as_ref(), c.action.as_ref(), c.outcome.as_ref())
+            });
+            let uuid = |id: Option<Uuid>| id.map_or(Value::Null, |id| Value::Uuid(*id.as_bytes()));
+            let packed = crate::audit_codec::pack(event);
+            enc.row(&[
+                Value::Int(i64::try_from(idx).unwrap_or(i64::MAX)),
+                Value::Int(cols.as_ref().map_or(0, |c| c.at)),
+                uuid(cols.as_ref().and_then(|c| c.tenant)),
+                uuid(cols.as_ref().and_then(|c| c.subject)),
+                Value::Text(actor),
+                Value::Text(action),
+                Value::Text(outcome),
+                Value::Bytes(&packed),
+                Value::Bytes(chain),
+            ])?;
+            if let Some(buf) = enc.take_full()? {
+                out.blocking_send(DumpPiece::Bytes(buf))
+                    .map_err(|_| consumer_gone())?;
+            }
+            Ok(true)
+        })
+    })?;
     Ok(())
 }
 

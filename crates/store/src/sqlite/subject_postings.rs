@@ -63,6 +63,9 @@ pub(super) struct Sealer {
     /// After a step failed, no retry before the log reaches this size (a warning per
     /// segment, not per commit).
     retry_at: u64,
+    /// Whether rows of sealed segments may be left to move into bundles (`audit_bundles`):
+    /// at open, and after each seal, until a step finds none.
+    bundling: bool,
 }
 
 /// The segment being sealed.
@@ -96,18 +99,32 @@ impl Sealer {
             job: None,
             numbers: HashMap::new(),
             retry_at: 0,
+            bundling: true,
         })
     }
 
-    /// Whether a complete segment of a log of `size` events is not sealed yet.
+    /// Whether a step is owed: sealing a complete segment of a log of `size` events, or
+    /// bundling the rows of sealed ones.
     pub(super) fn owed(&self, size: u64) -> bool {
+        self.bundling || self.seal_owed(size)
+    }
+
+    /// Whether a complete segment of a log of `size` events is not sealed yet.
+    fn seal_owed(&self, size: u64) -> bool {
         size >= self.retry_at && size >> SEGMENT_BITS > self.sealed
     }
 
-    /// One step of sealing, if one is owed; a failure is logged, and the segment sealed
-    /// again from its start once the log has grown by another segment.
+    /// One step of sealing, or else of bundling, if one is owed; a failure is logged. A
+    /// segment whose sealing failed is sealed again from its start once the log has grown by
+    /// another segment; bundling that failed is tried again after the next seal.
     pub(super) fn step(&mut self, conn: &mut Connection, size: u64) {
-        if !self.owed(size) {
+        if !self.seal_owed(size) {
+            if self.bundling
+                && let Err(e) = self.bundle_step(conn)
+            {
+                tracing::warn!(error = %e, "moving the audit log's sealed rows into bundles");
+                self.bundling = false;
+            }
             return;
         }
         if let Err(e) = self.try_step(conn, size) {
@@ -117,16 +134,27 @@ impl Sealer {
         }
     }
 
-    /// Seals every complete segment of a log of `size` events; returns the mark.
+    /// Seals every complete segment of a log of `size` events and bundles their rows;
+    /// returns the mark.
     pub(super) fn finish(&mut self, conn: &mut Connection, size: u64) -> Result<u64> {
         self.retry_at = 0;
-        while self.owed(size) {
+        while self.seal_owed(size) {
             if let Err(e) = self.try_step(conn, size) {
                 self.job = None;
                 return Err(e);
             }
         }
+        self.bundling = true;
+        while self.bundling {
+            self.bundle_step(conn)?;
+        }
         Ok(self.sealed)
+    }
+
+    /// Moves a step's worth of sealed rows into bundles.
+    fn bundle_step(&mut self, conn: &mut Connection) -> Result<()> {
+        self.bundling = super::audit_bundles::step(conn, self.sealed << SEGMENT_BITS)?;
+        Ok(())
     }
 
     fn try_step(&mut self, conn: &mut Connection, size: u64) -> Result<()> {
@@ -175,6 +203,7 @@ impl Sealer {
                 write(conn, seg, &rows[done..to], last)?;
                 if last {
                     self.sealed = self.sealed.max(seg + 1);
+                    self.bundling = true;
                     return Ok(());
                 }
                 Phase::Writing { rows, done: to }
@@ -188,13 +217,10 @@ impl Sealer {
     /// whose events were all pruned.
     fn start(&mut self, conn: &Connection, size: u64) -> Result<Option<Job>> {
         self.sealed = self.sealed.max(sealed_segments(conn)?);
-        if !self.owed(size) {
+        if !self.seal_owed(size) {
             return Ok(None);
         }
-        let oldest: Option<i64> = conn
-            .prepare_cached("SELECT idx FROM audit_events ORDER BY idx LIMIT 1")?
-            .query_row([], |r| r.get(0))
-            .optional()?;
+        let (oldest, _) = super::audit_bundles::index_range(conn)?;
         // Never past the last complete segment: when pruning emptied every complete segment
         // not sealed yet, the last of them is sealed (with no rows), which raises the mark
         // over all of them, and the segment still filling is left alone.
@@ -251,12 +277,45 @@ impl Sealer {
     }
 }
 
-/// Adds the offsets (from `base`) of the events in `range` to their subjects' lists.
+/// Adds the offsets (from `base`) of the events in `range` to their subjects' lists: those
+/// bundled (a segment sealed again, its postings lost), then the rows.
 fn read(
     conn: &Connection,
     range: std::ops::Range<u64>,
     base: u64,
     offsets: &mut HashMap<Pair, Vec<u16>>,
+) -> Result<()> {
+    let offset_of = |idx: u64| {
+        u16::try_from(idx - base)
+            .map_err(|_| StoreError::Corrupt(format!("event {idx} outside its segment")))
+    };
+    super::read::audit::in_snapshot(conn, |conn| {
+        super::audit_bundles::each_from(conn, range.start, |bundle| {
+            bundle.each(range.start, |idx, event, _| {
+                if idx >= range.end {
+                    return Ok(false);
+                }
+                if let Some(c) = crate::audit_columns::Columns::of(event)
+                    && let (Some(tenant), Some(subject)) = (c.tenant, c.subject)
+                {
+                    offsets
+                        .entry((tenant, subject))
+                        .or_default()
+                        .push(offset_of(idx)?);
+                }
+                Ok(true)
+            })
+        })?;
+        read_rows(conn, range, offsets, offset_of)
+    })
+}
+
+/// [`read`] of the events stored as rows.
+fn read_rows(
+    conn: &Connection,
+    range: std::ops::Range<u64>,
+    offsets: &mut HashMap<Pair, Vec<u16>>,
+    offset_of: impl Fn(u64) -> Result<u16>,
 ) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT idx, tenant, subject FROM audit_events WHERE idx >= ?1 AND idx < ?2 \
@@ -264,13 +323,10 @@ fn read(
     )?;
     let mut rows = stmt.query(params![range.start as i64, range.end as i64])?;
     while let Some(row) = rows.next()? {
-        let idx = u64_at(row, 0)?;
-        let offset = u16::try_from(idx - base)
-            .map_err(|_| StoreError::Corrupt(format!("event {idx} outside its segment")))?;
         offsets
             .entry((uuid_at(row, 1)?, uuid_at(row, 2)?))
             .or_default()
-            .push(offset);
+            .push(offset_of(u64_at(row, 0)?)?);
     }
     Ok(())
 }

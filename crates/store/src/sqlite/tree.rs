@@ -53,12 +53,18 @@ pub(super) fn nodes(c: &Connection, spans: &[(u8, Range<u64>)]) -> Result<Vec<Tr
 
 /// Leaf hashes of the stored events in `range`.
 pub(super) fn leaves(c: &Connection, range: Range<u64>) -> Result<Vec<Hash>> {
-    all(
-        c,
-        "SELECT event FROM audit_events WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
-        [bound(range.start), bound(range.end)],
-        |row| Ok(crate::audit_codec::stored_leaf(blob_at(row, 0)?)),
-    )
+    let len = range.end.saturating_sub(range.start);
+    super::read::audit::in_snapshot(c, |c| {
+        let mut out = Vec::new();
+        super::read::audit::each_event(c, range.start, len, |idx, event, _, _| {
+            // The next `len` events stored, which run past the range where it was pruned.
+            if idx < range.end {
+                out.push(leaf_hash(event));
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    })
 }
 
 /// Stores the nodes of a log whose newest complete 16-event block has none: a log written

@@ -38,10 +38,12 @@ impl AuditState {
     /// process's commit that did not store it) rebuilt from the newest checkpoint's frontier
     /// plus the events after it, which reads every event since that checkpoint.
     pub(super) fn load(conn: &Connection) -> Result<Self> {
-        if let Some(stored) = Self::stored(conn)? {
-            return Ok(stored);
-        }
-        Self::rebuild(conn, Replay::FromNewest)
+        super::read::audit::in_snapshot(conn, |conn| {
+            if let Some(stored) = Self::stored(conn)? {
+                return Ok(stored);
+            }
+            Self::rebuild(conn, Replay::FromNewest)
+        })
     }
 
     pub(super) fn stored(conn: &Connection) -> Result<Option<Self>> {
@@ -55,14 +57,7 @@ impl AuditState {
         let Some((size, chain, frontier)) = tail else {
             return Ok(None);
         };
-        let newest: Option<(i64, Vec<u8>)> = conn
-            .query_row(
-                "SELECT idx, chain FROM audit_events ORDER BY idx DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((idx, newest_chain)) = newest else {
+        let Some((idx, newest_chain)) = super::audit_bundles::newest(conn)? else {
             return Ok(None);
         };
         let (Ok(chain), Ok(frontier)) = (
@@ -71,7 +66,7 @@ impl AuditState {
         ) else {
             return Ok(None);
         };
-        let fits = size == idx + 1
+        let fits = u64::try_from(size).ok() == Some(idx + 1)
             && frontier.size() == size as u64
             && newest_chain.as_slice() == chain.as_slice();
         Ok(fits.then_some(Self {
@@ -110,10 +105,8 @@ impl AuditState {
         replay: Replay,
         mut flush: impl FnMut(&mut Vec<TreeNode>) -> Result<()>,
     ) -> Result<Self> {
-        let (min_idx, count): (Option<i64>, i64) =
-            conn.query_row("SELECT MIN(idx), COUNT(*) FROM audit_events", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+        let (min_idx, max_idx) = super::audit_bundles::index_range(conn)?;
+        let count = super::audit_bundles::count(conn)?;
         let mut state = Self {
             frontier: Frontier::new(),
             chain: [0; 32],
@@ -131,10 +124,10 @@ impl AuditState {
                 .query_row(
                     &format!(
                         "SELECT tree_size, frontier, checkpoint FROM audit_checkpoints \
-                         WHERE tree_size <= (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_events) \
-                         AND tree_size >= ?1 ORDER BY tree_size {order} LIMIT 1"
+                         WHERE tree_size <= ?2 AND tree_size >= ?1 \
+                         ORDER BY tree_size {order} LIMIT 1"
                     ),
-                    [first as i64],
+                    [first as i64, max_idx.map_or(0, |i| i + 1)],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
@@ -157,15 +150,13 @@ impl AuditState {
                 )));
             }
         }
-        let mut stmt =
-            conn.prepare("SELECT event FROM audit_events WHERE idx >= ?1 ORDER BY idx")?;
-        let mut rows = stmt.query([from as i64])?;
-        while let Some(row) = rows.next()? {
-            state.append_leaf(crate::audit_codec::stored_leaf(blob_at(row, 0)?));
+        super::read::audit::each_event(conn, from, u64::MAX, |_, event, _, _| {
+            state.append_leaf(leaf_hash(event));
             if state.nodes.len() >= 4096 {
                 flush(&mut state.nodes)?;
             }
-        }
+            Ok(())
+        })?;
         flush(&mut state.nodes)?;
         Ok(state)
     }

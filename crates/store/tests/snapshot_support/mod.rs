@@ -93,8 +93,12 @@ impl Target {
             // Bookkeeping of the dump sections (snapshot.rs, `MARKED_TABLES`), the writer's
             // stored audit tail (rebuilt from the events when absent), the stored Merkle
             // tree nodes (recomputed from the events by the import) and the subject index of
-            // sealed segments (sealed again after the import): not data.
+            // sealed segments (sealed again after the import): not data. The bundles hold
+            // the sealed history of `audit_events`, which a dump lists as that table's rows
+            // (bundled again after the import).
             tables.remove("dump_marks");
+            tables.remove("audit_bundles");
+            tables.remove("audit_bundle_tenants");
             tables.remove("audit_tail");
             tables.remove("audit_tree");
             tables.remove("audit_subject_ids");

@@ -22,6 +22,7 @@ pub(super) fn apply(
                 "DELETE FROM audit_events WHERE idx < ?1",
                 [*before as i64],
             )?;
+            crate::sqlite::audit_bundles::prune(conn, *before)?;
             // Postings of segments now wholly pruned; a partly pruned segment keeps its row,
             // whose pruned events a read no longer finds.
             run(

@@ -1,22 +1,59 @@
 //! Reads of the audit log: pages of it, its checkpoints, and the filtered queries that find
 //! a subject's events through the sealed segments' postings and the chunked subject index.
+//!
+//! The log is stored in two parts (see `audit_bundles`): the sealed history in bundles, then
+//! the newest events as rows. Every read here reads the bundles' part first.
+
+use std::borrow::Cow;
 
 use super::*;
+use crate::AuditColumns;
+use crate::audit_columns::Columns;
+use crate::decode::u64_at;
 use crate::sql;
+use crate::sqlite::audit_bundles;
 use crate::sqlite::subject_postings;
 
+/// Runs `f` in one read transaction, unless the connection is in one already: a read of the
+/// log that takes more than one statement (the bundles, then the rows) must not see the
+/// writer move rows into bundles between them.
+pub(in crate::sqlite) fn in_snapshot<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    if !c.is_autocommit() {
+        return f(c);
+    }
+    c.execute_batch("BEGIN")?;
+    let out = f(c);
+    // A read transaction has nothing to keep: ending it only releases the snapshot.
+    let _ = c.execute_batch("ROLLBACK");
+    out
+}
+
 pub(in crate::sqlite) fn audit_page(c: &Connection, from: u64, limit: u32) -> Result<AuditPage> {
+    in_snapshot(c, |c| page_in(c, from, limit))
+}
+
+fn page_in(c: &Connection, from: u64, limit: u32) -> Result<AuditPage> {
     let mut page = AuditPage::with_capacity(limit.min(100_000) as usize, 400);
-    each_audit_row(c, from, limit, |row| {
-        let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
+    each_event(c, from, limit.into(), |idx, event, chain, stored| {
+        let parsed;
+        let cols = match stored {
+            Some(cols) => cols,
+            None => {
+                parsed = columns_of(event);
+                &parsed
+            }
+        };
         page.push(
-            row.get::<_, i64>(0)? as u64,
-            &crate::audit_codec::unpack(blob_at(row, 1)?),
-            hash_at(row, 2)?,
-            row.get(3)?,
-            opt_uuid_at(row, 4)?,
-            opt_uuid_at(row, 5)?,
-            [text(6)?, text(7)?, text(8)?],
+            idx,
+            event,
+            *chain,
+            cols.at,
+            cols.tenant,
+            cols.subject,
+            [&cols.actor, &cols.action, &cols.outcome],
         );
         Ok(())
     })?;
@@ -27,21 +64,77 @@ pub(in crate::sqlite) fn checkpoints(c: &Connection) -> Result<Vec<CheckpointRow
     all(c, sql::CHECKPOINTS, [], |r| checkpoint_from(r))
 }
 
-/// Calls `f` with up to `limit` audit rows from index `from` on, in log order.
-pub(in crate::sqlite) fn each_audit_row(
+/// What a bundled event's filter columns are: what it says, or, for an event that does not
+/// read, values no filter matches and verification names as not matching the event.
+fn columns_of(event: &[u8]) -> Columns<'_> {
+    Columns::of(event).unwrap_or(Columns {
+        at: 0,
+        tenant: None,
+        subject: None,
+        actor: Cow::Borrowed(""),
+        action: Cow::Borrowed(""),
+        outcome: Cow::Borrowed(""),
+    })
+}
+
+/// An event as the store returns it.
+fn row_of(idx: u64, event: &[u8], chain: &Hash, cols: &Columns<'_>) -> AuditRow {
+    AuditRow {
+        idx,
+        event: event.to_vec(),
+        chain: *chain,
+        columns: AuditColumns {
+            at: cols.at,
+            tenant: cols.tenant,
+            subject: cols.subject,
+            actor: cols.actor.to_string(),
+            action: cols.action.to_string(),
+            outcome: cols.outcome.to_string(),
+        },
+    }
+}
+
+/// Calls `f` with up to `limit` events from index `from` on, in log order: each event's index,
+/// canonical bytes, chain value and, for an event stored as a row, its stored filter columns
+/// (a bundled event has none: they are what the event says).
+pub(in crate::sqlite) fn each_event(
     c: &Connection,
     from: u64,
-    limit: u32,
-    mut f: impl FnMut(&Row<'_>) -> Result<()>,
+    limit: u64,
+    mut f: impl FnMut(u64, &[u8], &Hash, Option<&Columns<'_>>) -> Result<()>,
 ) -> Result<()> {
+    let mut left = limit;
+    if left == 0 {
+        return Ok(());
+    }
+    audit_bundles::each_from(c, from, |bundle| {
+        bundle.each(from, |idx, event, chain| {
+            f(idx, event, chain, None)?;
+            left -= 1;
+            Ok(left > 0)
+        })
+    })?;
+    if left == 0 {
+        return Ok(());
+    }
     let mut stmt = c.prepare_cached(concat!(
         "SELECT ",
         audit_columns!(),
         " FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2"
     ))?;
-    let mut rows = stmt.query(params![from as i64, i64::from(limit)])?;
+    let mut rows = stmt.query(params![index_value(from), index_value(left)])?;
     while let Some(row) = rows.next()? {
-        f(row)?;
+        let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
+        let cols = Columns {
+            at: row.get(3)?,
+            tenant: opt_uuid_at(row, 4)?,
+            subject: opt_uuid_at(row, 5)?,
+            actor: Cow::Borrowed(text(6)?),
+            action: Cow::Borrowed(text(7)?),
+            outcome: Cow::Borrowed(text(8)?),
+        };
+        let event = crate::audit_codec::unpack(blob_at(row, 1)?);
+        f(u64_at(row, 0)?, &event, &hash_at(row, 2)?, Some(&cols))?;
     }
     Ok(())
 }
@@ -71,14 +164,47 @@ fn conditions(q: &AuditQuery) -> (String, Vec<Value>) {
     (sql, values)
 }
 
+/// Whether a bundled event's columns pass the query's conditions on time, actor, action and
+/// outcome (what [`conditions`] asks of a row).
+fn matches(q: &AuditQuery, c: &Columns<'_>) -> bool {
+    q.since.is_none_or(|t| c.at >= to_micros(t))
+        && q.until.is_none_or(|t| c.at < to_micros(t))
+        && q.actor.as_deref().is_none_or(|a| c.actor == a)
+        && q.action.as_deref().is_none_or(|a| c.action == a)
+        && q.outcome.as_deref().is_none_or(|o| c.outcome == o)
+}
+
 /// The first index after the query's cursor.
 fn start(q: &AuditQuery) -> u64 {
     q.after.map_or(0, |a| a.saturating_add(1))
 }
 
 pub(in crate::sqlite) fn audit_query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+    in_snapshot(conn, |conn| query_in(conn, q))
+}
+
+fn query_in(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
     if let Some(subject) = q.subject {
         return subject_query(conn, q, subject);
+    }
+    let (from, limit) = (start(q), q.limit as usize);
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    audit_bundles::each_of_tenant(conn, Some(q.tenant), from, |bundle| {
+        bundle.each(from, |idx, event, chain| {
+            if let Some(cols) = Columns::of(event)
+                && cols.tenant == Some(q.tenant)
+                && matches(q, &cols)
+            {
+                out.push(row_of(idx, event, chain, &cols));
+            }
+            Ok(out.len() < limit)
+        })
+    })?;
+    if out.len() == limit {
+        return Ok(out);
     }
     let (conditions, filters) = conditions(q);
     let sql = format!(
@@ -91,12 +217,15 @@ pub(in crate::sqlite) fn audit_query(conn: &Connection, q: &AuditQuery) -> Resul
     );
     let mut values = vec![Value::from(q.tenant)];
     values.extend(filters);
-    values.push(index_value(start(q)));
-    values.push(i64::from(q.limit).into());
-    all(conn, &sql, params_from_iter(values), |r| audit_row_from(r))
+    values.push(index_value(from));
+    values.push(((limit - out.len()) as i64).into());
+    out.extend(all(conn, &sql, params_from_iter(values), |r| {
+        audit_row_from(r)
+    })?);
+    Ok(out)
 }
 
-/// An index as SQLite stores it (past `i64::MAX` means "after every event").
+/// An index or count as SQLite stores it (past `i64::MAX` means "after every event").
 fn index_value(i: u64) -> Value {
     i64::try_from(i).unwrap_or(i64::MAX).into()
 }
@@ -130,14 +259,40 @@ fn subject_query(conn: &Connection, q: &AuditQuery, subject: Uuid) -> Result<Vec
     let mut values = vec![Value::Null, q.tenant.into(), subject.into()];
     values.extend(filters.iter().cloned());
     let mut wanted = Vec::new();
-    // Reads the rows of the indices gathered so far (those the filters keep), in log order.
+    let bundled_end = audit_bundles::end(conn)?;
+    let mut bundle: Option<audit_bundles::Bundle> = None;
+    // Reads the events of the indices gathered so far (those the filters keep), in log order:
+    // the bundled ones from their bundles, the rest as rows.
     let mut fetch = |wanted: &mut Vec<u64>, out: &mut Vec<AuditRow>| -> Result<()> {
-        let list: Vec<String> = wanted.iter().map(u64::to_string).collect();
-        values[0] = Value::Text(format!("[{}]", list.join(",")));
+        let split = wanted.partition_point(|&i| i < bundled_end);
+        for &idx in &wanted[..split] {
+            if !bundle
+                .as_ref()
+                .is_some_and(|b| b.first() <= idx && idx < b.end())
+            {
+                bundle = audit_bundles::containing(conn, idx)?;
+            }
+            if let Some(b) = &bundle {
+                b.each(idx, |i, event, chain| {
+                    if let Some(cols) = Columns::of(event)
+                        && cols.tenant == Some(q.tenant)
+                        && cols.subject == Some(subject)
+                        && matches(q, &cols)
+                    {
+                        out.push(row_of(i, event, chain, &cols));
+                    }
+                    Ok(false)
+                })?;
+            }
+        }
+        if split < wanted.len() {
+            let list: Vec<String> = wanted[split..].iter().map(u64::to_string).collect();
+            values[0] = Value::Text(format!("[{}]", list.join(",")));
+            out.extend(all(conn, &sql, params_from_iter(values.iter()), |r| {
+                audit_row_from(r)
+            })?);
+        }
         wanted.clear();
-        out.extend(all(conn, &sql, params_from_iter(values.iter()), |r| {
-            audit_row_from(r)
-        })?);
         Ok(())
     };
     let sealed_end = subject_postings::walk(conn, (q.tenant, subject), start(q), |idx| {
@@ -226,6 +381,10 @@ pub(in crate::sqlite) fn last_system_event(
     c: &Connection,
     action: String,
 ) -> Result<Option<AuditRow>> {
+    in_snapshot(c, |c| last_system_event_in(c, action))
+}
+
+fn last_system_event_in(c: &Connection, action: String) -> Result<Option<AuditRow>> {
     let rows = all(
         c,
         concat!(
@@ -234,21 +393,55 @@ pub(in crate::sqlite) fn last_system_event(
             " FROM audit_events INDEXED BY audit_events_tenant \
              WHERE tenant IS NULL AND action = ?1 ORDER BY idx DESC LIMIT 1"
         ),
-        [action],
+        [&action],
         |r| audit_row_from(r),
     )?;
-    Ok(rows.into_iter().next())
+    if let Some(row) = rows.into_iter().next() {
+        return Ok(Some(row));
+    }
+    let mut found = None;
+    audit_bundles::each_of_tenant_newest_first(c, None, |bundle| {
+        bundle.each(0, |idx, event, chain| {
+            if let Some(cols) = Columns::of(event)
+                && cols.tenant.is_none()
+                && cols.action == action
+            {
+                found = Some(row_of(idx, event, chain, &cols));
+            }
+            Ok(true)
+        })?;
+        Ok(found.is_none())
+    })?;
+    Ok(found)
 }
 
-/// The first event in log order at or after `at`: a walk of the primary key that reads only
-/// the events before it (the ones a prune is about to delete).
+/// The first event in log order at or after `at`: bundles are skipped by their latest time,
+/// then rows are walked in index order, reading only the events before it (the ones a prune
+/// is about to delete).
 pub(in crate::sqlite) fn audit_index_at(
     c: &Connection,
     at: time::OffsetDateTime,
 ) -> Result<Option<u64>> {
+    in_snapshot(c, |c| index_at_in(c, to_micros(at)))
+}
+
+fn index_at_in(c: &Connection, at: i64) -> Result<Option<u64>> {
+    let mut found = None;
+    audit_bundles::each_reaching(c, at, |bundle| {
+        bundle.each(0, |idx, event, _| {
+            if Columns::of(event).is_some_and(|cols| cols.at >= at) {
+                found = Some(idx);
+            }
+            Ok(found.is_none())
+        })?;
+        Ok(found.is_none())
+    })?;
+    if found.is_some() {
+        return Ok(found);
+    }
     let v: Option<i64> = c
         .prepare_cached("SELECT idx FROM audit_events WHERE at >= ?1 ORDER BY idx LIMIT 1")?
-        .query_row([to_micros(at)], |r| r.get(0))
+        .query_row([at], |r| r.get(0))
         .optional()?;
     Ok(v.map(|v| v as u64))
 }
@@ -258,9 +451,16 @@ pub(in crate::sqlite) fn audit_rows(
     from: u64,
     limit: u32,
 ) -> Result<Vec<AuditRow>> {
+    in_snapshot(c, |c| rows_in(c, from, limit))
+}
+
+fn rows_in(c: &Connection, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
     let mut out = Vec::with_capacity(limit.min(100_000) as usize);
-    each_audit_row(c, from, limit, |row| {
-        out.push(audit_row_from(row)?);
+    each_event(c, from, limit.into(), |idx, event, chain, stored| {
+        out.push(match stored {
+            Some(cols) => row_of(idx, event, chain, cols),
+            None => row_of(idx, event, chain, &columns_of(event)),
+        });
         Ok(())
     })?;
     Ok(out)

@@ -1,19 +1,21 @@
-//! The values an audit event claims for its row's filter columns, read fast.
+//! The values an audit event claims for its filter columns, read fast.
 //!
-//! `ward audit verify` compares every stored event with the plain filter columns beside it
-//! (`at`, `tenant`, `subject`, `actor`, `action`, `outcome`). Deserializing each event with
-//! serde for that took 27% of the verifying CPU in a profile, so [`Columns::of`] first tries
-//! [`scan`]: a strict reader of exactly the layout `serde_json::to_vec(&AuditEvent)` writes
-//! (keys in declaration order, no whitespace, strings without escapes, `at` in the `Z` form
-//! `time` prints). Whatever it does not recognise it declines, and the exact serde
-//! [`project`]ion decides instead.
+//! Two readers need them: `ward audit verify` compares every stored event with the plain
+//! filter columns stored beside it (`at`, `tenant`, `subject`, `actor`, `action`, `outcome`),
+//! and the SQLite store's audit bundles store no columns at all, so every read of a bundle
+//! filters on what its events say. Deserializing each event with serde for that took 27% of
+//! the verifying CPU in a profile, so [`Columns::of`] first tries [`scan`]: a strict reader
+//! of exactly the layout `serde_json::to_vec(&AuditEvent)` writes (keys in declaration
+//! order, no whitespace, strings without escapes, `at` in the `Z` form `time` prints).
+//! Whatever it does not recognise it declines, and the exact serde [`project`]ion decides
+//! instead.
 //!
 //! Why the verdicts cannot change: `scan` only accepts documents that are valid UTF-8 JSON
 //! objects whose keys are literal ASCII bytes (so no two spellings of a key), whose strings
 //! hold no escape or control character (so their JSON value is their bytes), and that end at
 //! the closing brace. On such a document serde reads the same six values: the same string
 //! slices, UUIDs through the same `uuid` parser, and a time that the fixed-format parser
-//! below computes exactly as `time`'s RFC 3339 parser followed by `ward_store::to_micros`
+//! below computes exactly as `time`'s RFC 3339 parser followed by [`crate::to_micros`]
 //! (the property test in this module checks that agreement on arbitrary events). Every
 //! other input, including offsets other than `Z`, leap seconds, times before 1970, `null`
 //! options, `detail` values and unknown keys, goes to serde, which is exact by definition.
@@ -25,20 +27,24 @@ use uuid::Uuid;
 
 /// What an event says its filter columns hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Columns<'a> {
-    /// `at` as Unix microseconds, as `ward_store::to_micros` encodes it.
-    pub(super) at: i64,
-    pub(super) tenant: Option<Uuid>,
-    pub(super) subject: Option<Uuid>,
+pub struct Columns<'a> {
+    /// `at` as Unix microseconds, as `crate::to_micros` encodes it.
+    pub at: i64,
+    /// `tenant`.
+    pub tenant: Option<Uuid>,
+    /// `subject`.
+    pub subject: Option<Uuid>,
     /// `actor.id`.
-    pub(super) actor: Cow<'a, str>,
-    pub(super) action: Cow<'a, str>,
-    pub(super) outcome: Cow<'a, str>,
+    pub actor: Cow<'a, str>,
+    /// `action`.
+    pub action: Cow<'a, str>,
+    /// `outcome`.
+    pub outcome: Cow<'a, str>,
 }
 
 impl<'a> Columns<'a> {
     /// The event's column values, or `None` when serde cannot read them either.
-    pub(super) fn of(event: &'a [u8]) -> Option<Self> {
+    pub fn of(event: &'a [u8]) -> Option<Self> {
         scan(event).or_else(|| project(event))
     }
 }
@@ -68,10 +74,10 @@ struct ActorProjection<'a> {
 }
 
 /// The slow, exact path: serde.
-pub(super) fn project(event: &[u8]) -> Option<Columns<'_>> {
+pub fn project(event: &[u8]) -> Option<Columns<'_>> {
     let p: Projection<'_> = serde_json::from_slice(event).ok()?;
     Some(Columns {
-        at: ward_store::to_micros(p.at),
+        at: crate::to_micros(p.at),
         tenant: p.tenant,
         subject: p.subject,
         actor: p.actor.id,
@@ -87,7 +93,7 @@ pub(super) fn project(event: &[u8]) -> Option<Columns<'_>> {
 /// `,"action":"…","outcome":"…"[,"reason":"…"][,"client":"…"]}`
 ///
 /// and returns `None` (decline, not "mismatch") for anything else, `detail` included.
-pub(super) fn scan(event: &[u8]) -> Option<Columns<'_>> {
+pub fn scan(event: &[u8]) -> Option<Columns<'_>> {
     let mut s = Scanner {
         rest: std::str::from_utf8(event).ok()?,
     };
@@ -208,7 +214,7 @@ fn plain_len(bytes: &[u8]) -> Option<usize> {
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.f]Z` (1 to 9 fraction digits, years 1970 to 9999, seconds
 /// 00 to 59) to Unix microseconds, truncating sub-microsecond digits as
-/// `ward_store::to_micros` does. `None` for every other form, valid RFC 3339 or not: such
+/// `crate::to_micros` does. `None` for every other form, valid RFC 3339 or not: such
 /// strings take the serde path.
 ///
 /// Years before 1970 are declined because `to_micros` truncates toward zero, which differs
@@ -309,16 +315,14 @@ mod tests {
     use time::format_description::well_known::Rfc3339;
     use time::{Date, Month, UtcOffset};
     use ward_audit::{Action, Actor, AuditEvent, Outcome};
-    use ward_store::AuditRowRef;
 
     use super::*;
-    use crate::audit_log::{LogVerifyError, check_columns};
 
     /// What `time` and `to_micros` make of a timestamp string.
     fn reference_micros(s: &str) -> Option<i64> {
         OffsetDateTime::parse(s, &Rfc3339)
             .ok()
-            .map(ward_store::to_micros)
+            .map(crate::to_micros)
     }
 
     fn typical_event() -> AuditEvent {
@@ -342,30 +346,6 @@ mod tests {
         }
     }
 
-    /// A row whose columns hold the event's true values.
-    fn row_of<'a>(event: &'a AuditEvent, bytes: &'a [u8]) -> AuditRowRef<'a> {
-        const CHAIN: [u8; 32] = [0; 32];
-        AuditRowRef {
-            idx: 7,
-            event: bytes,
-            chain: &CHAIN,
-            at: ward_store::to_micros(event.at),
-            tenant: event.tenant,
-            subject: event.subject,
-            actor: &event.actor.id,
-            action: event.action.as_str(),
-            outcome: event.outcome.as_str(),
-        }
-    }
-
-    fn mismatch(r: Result<(), LogVerifyError>) -> Option<&'static str> {
-        match r {
-            Err(LogVerifyError::ColumnMismatch { index: 7, column }) => Some(column),
-            Ok(()) => None,
-            Err(e) => panic!("unexpected error {e}"),
-        }
-    }
-
     #[test]
     fn every_action_round_trips_its_name() {
         for &action in Action::ALL {
@@ -379,7 +359,7 @@ mod tests {
         let bytes = event.to_bytes();
         let fast = scan(&bytes).expect("a typical event is scanned");
         assert_eq!(Some(fast.clone()), project(&bytes));
-        assert_eq!(fast.at, ward_store::to_micros(event.at));
+        assert_eq!(fast.at, crate::to_micros(event.at));
         assert_eq!(
             parse_utc_micros(b"2026-11-27T21:03:24.123456Z"),
             Some(fast.at)
@@ -442,33 +422,6 @@ mod tests {
             assert_eq!(scan(bad), None);
             assert_eq!(Columns::of(bad), None);
         }
-    }
-
-    #[test]
-    fn check_columns_names_the_first_bad_column() {
-        let event = typical_event();
-        let bytes = event.to_bytes();
-        let row = row_of(&event, &bytes);
-        assert_eq!(mismatch(check_columns(&row)), None);
-        assert_eq!(
-            mismatch(check_columns(&AuditRowRef { event: b"{", ..row })),
-            Some("event")
-        );
-        let all_wrong = AuditRowRef {
-            at: row.at + 1,
-            tenant: None,
-            subject: None,
-            actor: "x",
-            action: "x",
-            outcome: "x",
-            ..row
-        };
-        assert_eq!(mismatch(check_columns(&all_wrong)), Some("at"));
-        let later = AuditRowRef {
-            at: row.at,
-            ..all_wrong
-        };
-        assert_eq!(mismatch(check_columns(&later)), Some("tenant"));
     }
 
     #[test]
@@ -753,40 +706,6 @@ mod tests {
                     .all(|s| plain(s));
             let bytes = event.to_bytes();
             prop_assert_eq!(scan(&bytes).is_some(), scannable);
-        }
-
-        #[test]
-        fn check_columns_passes_true_rows_and_names_an_edited_column(
-            event in arb_event(),
-            which in 0_usize..6,
-            other in any::<u128>().prop_map(Uuid::from_u128),
-            delta in prop_oneof![Just(1_i64), Just(-1), any::<i64>().prop_filter("non-zero", |d| *d != 0)],
-        ) {
-            let bytes = event.to_bytes();
-            let row = row_of(&event, &bytes);
-            prop_assert_eq!(mismatch(check_columns(&row)), None);
-            let other_text = format!("{}x", event.actor.id);
-            // Another value: absent, or a different UUID.
-            let flip = |u: Option<Uuid>| match u {
-                None => Some(other),
-                Some(u) if u == other || other.as_u128() % 2 == 0 => None,
-                Some(_) => Some(other),
-            };
-            let (edited, column) = match which {
-                0 => (AuditRowRef { at: row.at.wrapping_add(delta), ..row }, "at"),
-                1 => (AuditRowRef { tenant: flip(row.tenant), ..row }, "tenant"),
-                2 => (AuditRowRef { subject: flip(row.subject), ..row }, "subject"),
-                3 => (AuditRowRef { actor: &other_text, ..row }, "actor"),
-                4 => (AuditRowRef { action: "lookup_", ..row }, "action"),
-                _ => (
-                    AuditRowRef {
-                        outcome: if event.outcome == Outcome::Allowed { "denied" } else { "allowed" },
-                        ..row
-                    },
-                    "outcome",
-                ),
-            };
-            prop_assert_eq!(mismatch(check_columns(&edited)), Some(column));
         }
     }
 }
