@@ -475,7 +475,9 @@ async fn check(d: &Deployment, t: &Tenant, ledgers: &mut [Ledger], kill: usize) 
     }
 }
 
-async fn run(backend: Backend, label: &str) {
+/// The run's generator (from `WARD_CRASH_SEED`, else the clock) and its kill points (from
+/// `WARD_CRASH_KILLS`, else `default_kills`), printed so that a failure can be replayed.
+fn plan(label: &str, default_kills: usize) -> (Rng, usize) {
     let seed = std::env::var("WARD_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -488,26 +490,37 @@ async fn run(backend: Backend, label: &str) {
     let kills: usize = std::env::var("WARD_CRASH_KILLS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(50);
+        .unwrap_or(default_kills);
     println!(
         "crash test ({label}): seed {seed} (WARD_CRASH_SEED={seed} replays it), {kills} kill points"
     );
-    let mut rng = Rng(seed);
+    (Rng(seed), kills)
+}
+
+impl Deployment {
+    /// A deployment in `dir` (or `WARD_CRASH_DIR`) on a free port.
+    fn new(dir: &tempfile::TempDir, backend: Backend) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        Self {
+            dir: std::env::var_os("WARD_CRASH_DIR")
+                .map_or_else(|| dir.path().join("data"), PathBuf::from),
+            backend,
+            port,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }
+    }
+}
+
+async fn run(backend: Backend, label: &str) {
+    let (mut rng, kills) = plan(label, 50);
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let d = Arc::new(Deployment {
-        dir: std::env::var_os("WARD_CRASH_DIR")
-            .map_or_else(|| dir.path().join("data"), PathBuf::from),
-        backend,
-        port,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client"),
-    });
+    let d = Arc::new(Deployment::new(&dir, backend));
     let (mut child, token) = d.start().await;
     let operator = token.expect("first start prints the operator token");
     let (s, created) = d
@@ -606,6 +619,150 @@ async fn postgres_survives_sigkill_at_random_moments() {
     .execute(&pool)
     .await
     .expect("drop database");
+}
+
+/// Events written straight to the store before the bundling crash test's kills: one complete
+/// segment of the SQLite subject index and a few more.
+const BUNDLING_EVENTS: u64 = 65_536 + 64;
+
+/// What a SQLite deployment's audit log holds: (rows, their lowest and highest index) and
+/// (events in bundles, the start of the first bundle and the end of the last).
+type Parts = (
+    (i64, Option<i64>, Option<i64>),
+    (i64, Option<i64>, Option<i64>),
+);
+
+fn audit_parts(d: &Deployment) -> Parts {
+    let db = rusqlite::Connection::open(d.dir.join("ward.db")).expect("open ward.db");
+    let rows = db
+        .query_row(
+            "SELECT COUNT(*), MIN(idx), MAX(idx) FROM audit_events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("rows");
+    let bundles = db
+        .query_row(
+            "SELECT COALESCE(SUM(count), 0), MIN(first), MAX(first + count) FROM audit_bundles",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("bundles");
+    (rows, bundles)
+}
+
+/// `ward serve` moves a freshly sealed segment of the audit log into bundles between commits
+/// and while idle, one transaction a step. SIGKILLed at random moments while it does, every
+/// event is a row or in a bundle, never both and never neither, the bundles end where the
+/// rows begin, and `ward audit verify` passes; restarted, the server finishes the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_bundling_survives_sigkill_at_random_moments() {
+    let (mut rng, kills) = plan("SQLite bundling", 8);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = Deployment::new(&dir, Backend::Sqlite);
+    let (mut child, _) = d.start().await;
+    sigkill(&mut child);
+    {
+        // The log a busy server would have written, appended by this process; the last
+        // commit completes the segment, and the store is closed before it is sealed.
+        let store = ward_store::SqliteStore::open(&d.dir.join("ward.db"))
+            .await
+            .expect("open the store");
+        let mut i = 0;
+        while i < BUNDLING_EVENTS {
+            let ops: Vec<ward_store::Op> = (i..(i + 1000).min(BUNDLING_EVENTS))
+                .map(|j| ward_store::Op::Audit(Box::new(bundling_event(j))))
+                .collect();
+            i += ops.len() as u64;
+            ward_store::Store::commit(&store, ops)
+                .await
+                .expect("append");
+        }
+    }
+    let ((rows, _, _), (bundled, _, _)) = audit_parts(&d);
+    let total = rows + bundled;
+    // Each kill starts again from the log as written, not yet sealed, so that every kill point
+    // lands somewhere in the sealing and bundling (about a second from the spawn here).
+    let pristine = tempfile::tempdir().expect("temp dir");
+    copy_files(&d.dir, pristine.path());
+    let mut bundled_at_kills = Vec::new();
+    for kill in 0..kills {
+        copy_files(pristine.path(), &d.dir);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .arg("serve")
+            .args(d.args())
+            .args(["--listen", &format!("127.0.0.1:{}", d.port)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ward serve");
+        let delay = Duration::from_millis(rng.below(1_500));
+        tokio::time::sleep(delay).await;
+        sigkill(&mut child);
+        let ((rows, lowest, highest), (bundled, first, end)) = audit_parts(&d);
+        println!("kill {kill} after {delay:?}: {bundled} events bundled, {rows} rows");
+        // Rows and bundles each gap-free, the bundles ending where the rows begin, and no
+        // event lost (the server may have appended its own).
+        assert_eq!(rows, highest.map_or(0, |h| h + 1) - lowest.unwrap_or(0));
+        assert_eq!(bundled, end.unwrap_or(0) - first.unwrap_or(0));
+        if let (Some(end), Some(lowest)) = (end, lowest) {
+            assert_eq!(end, lowest, "the bundles end where the rows begin");
+        }
+        assert!(rows + bundled >= total, "an event was lost");
+        bundled_at_kills.push(bundled);
+        d.verify_audit().await;
+    }
+    println!("events bundled at the kills: {bundled_at_kills:?}");
+    // Left running, the server bundles the whole sealed segment.
+    let (mut child, _) = d.start().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while (audit_parts(&d).1).0 < 65_536 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sealed segment was not bundled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sigkill(&mut child);
+    assert_eq!((audit_parts(&d).1).0, 65_536);
+    d.verify_audit().await;
+}
+
+/// Copies the files of a SQLite data directory (not the `-shm` index, which the next opener
+/// rebuilds from the WAL), replacing those in `to`, and drops a WAL `from` does not have.
+fn copy_files(from: &std::path::Path, to: &std::path::Path) {
+    for wal in ["ward.db-wal", "ward.db-shm", "keys.db-wal", "keys.db-shm"] {
+        let _ = std::fs::remove_file(to.join(wal));
+    }
+    for entry in std::fs::read_dir(from).expect("read data dir") {
+        let entry = entry.expect("dir entry");
+        let name = entry.file_name();
+        if entry.path().is_file() && !name.to_string_lossy().ends_with("-shm") {
+            std::fs::copy(entry.path(), to.join(&name)).expect("copy");
+        }
+    }
+}
+
+/// Event `i` of the bundling crash test.
+fn bundling_event(i: u64) -> ward_audit::AuditEvent {
+    ward_audit::AuditEvent {
+        at: time::OffsetDateTime::now_utc(),
+        request_id: format!("bundling-{i}"),
+        actor: ward_audit::Actor {
+            id: "key:crash".into(),
+            role: "member".into(),
+        },
+        tenant: Some(uuid::Uuid::from_u128(1 + u128::from(i % 4))),
+        subject: Some(uuid::Uuid::from_u128(100 + u128::from(i % 97))),
+        record: None,
+        collection: Some("contact".into()),
+        purpose: Some(PURPOSE.into()),
+        action: ward_audit::Action::RecordRead,
+        outcome: ward_audit::Outcome::Allowed,
+        reason: None,
+        client: None,
+        detail: None,
+    }
 }
 
 /// SIGKILL (what `Child::kill` sends on Unix) and reap.

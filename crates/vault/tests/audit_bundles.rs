@@ -99,14 +99,22 @@ async fn a_bundled_log_verifies_and_an_edit_inside_a_bundle_is_found() {
         .unwrap();
     assert_eq!(bundled, 65_536);
     let store = SqliteStore::open(&path).await.unwrap();
-    let report = verify_log(&store, &key.public_key(), |_, _| {}).await.unwrap();
+    let report = verify_log(&store, &key.public_key(), |_, _| {})
+        .await
+        .unwrap();
     assert_eq!((report.tree_size, report.checkpoints_verified), (EVENTS, 1));
     // Ward's own events and the prune's search by time are found inside bundles too.
     let last_sweep = store.last_system_event("retention_run").await.unwrap();
     assert_eq!(last_sweep.map(|r| r.idx), Some(65_000));
     let at = |i: i64| OffsetDateTime::from_unix_timestamp(1_767_225_600 + i).unwrap();
-    assert_eq!(store.audit_index_at(at(40_001)).await.unwrap(), Some(40_001));
-    assert_eq!(store.audit_index_at(at(65_900)).await.unwrap(), Some(65_900));
+    assert_eq!(
+        store.audit_index_at(at(40_001)).await.unwrap(),
+        Some(40_001)
+    );
+    assert_eq!(
+        store.audit_index_at(at(65_900)).await.unwrap(),
+        Some(65_900)
+    );
     drop(store);
 
     // Event 4,099 (the fourth of the bundle at 4,096) now says it was denied.
