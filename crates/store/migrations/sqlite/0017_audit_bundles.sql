@@ -1,4 +1,4 @@
--- The audit log's sealed history in bundles: each row holds up to 32 consecutive events,
+-- The audit log's sealed history in bundles: each row holds up to 16 consecutive events,
 -- their canonical bytes compressed together as one frame (crates/store/src/audit_codec.rs),
 -- instead of one row per event with its copied filter columns, chain value and two index
 -- entries. Filled by the writer thread once a segment of 65,536 events is sealed (its subject
@@ -16,10 +16,12 @@ CREATE TABLE audit_bundles (
     body BLOB NOT NULL
 );
 
--- Which bundles hold events of a tenant (X'' for Ward's own events, which have none): the
--- tenant's audit view reads only those.
+-- Which blocks of 256 events (`first >> 8`) hold events of a tenant (X'' for Ward's own
+-- events, which have none): the tenant's audit view reads only their bundles. By block, not
+-- by bundle: with many tenants interleaved, a row per tenant per 16-event bundle would weigh
+-- more than the events' own compressed bytes.
 CREATE TABLE audit_bundle_tenants (
     tenant BLOB NOT NULL,
-    first INTEGER NOT NULL,
-    PRIMARY KEY (tenant, first)
+    block INTEGER NOT NULL,
+    PRIMARY KEY (tenant, block)
 ) WITHOUT ROWID;

@@ -5,15 +5,17 @@
 //! indexes. Most of that serves the newest events (appends, the unsealed subject walk); the
 //! sealed history only needs to be read in order, by tenant, and by index through the subject
 //! postings. So once a segment is sealed, the writer thread moves its rows into bundles of up
-//! to 32 consecutive events ([`BUNDLE_BITS`]): one row holding their canonical bytes as one
+//! to 16 consecutive events ([`BUNDLE_BITS`]): one row holding their canonical bytes as one
 //! compressed frame, the chain value after the first of them, and the latest event time, plus
-//! one summary row per tenant present. The filter columns are not stored: a read takes them
+//! a summary row per tenant present in each block of 256 events. The filter columns are not stored: a read takes them
 //! from the events themselves ([`crate::audit_columns`]), so they cannot disagree with what
 //! was signed.
 //!
-//! Why 32 events: a read of one event (a subject's page finds its events through the
-//! postings, scattered over the whole log) inflates and hashes its whole bundle; at 32 that is
-//! about 13 KB and 32 hashes, at 256 eight times as much for a few percent fewer bytes.
+//! Why 16 events: a read of one event (a subject's page finds its events through the
+//! postings, scattered over the whole log) inflates its bundle and hashes the events before it
+//! for its chain value; at 16 that is about 7 KB and up to 15 hashes. Bundles of 32 took a
+//! page of 100 such events to a p99 of 6.2 ms at 10 M events (BENCHMARKS.md) for 5 bytes an
+//! event less; 256, as tlog-tiles stores, would take eight times that again.
 //!
 //! Invariants:
 //! - Every bundled event precedes every event still stored as a row: bundling takes the
@@ -22,7 +24,7 @@
 //! - A bundle holds consecutive events whose stored chain values follow one from the other:
 //!   bundling starts a new bundle at a gap in the indices or at a chain value that does not
 //!   follow, so a bundled log reads, and verifies, exactly as its rows did, damage included.
-//! - A bundle never spans two blocks of 32 events (by index), so bundles line up with
+//! - A bundle never spans two blocks of 16 events (by index), so bundles line up with
 //!   the log's blocks whatever the prune left.
 //! - Moving rows into bundles is one transaction a step: an event is a row or in a bundle,
 //!   never both and never neither.
@@ -35,7 +37,11 @@ use crate::audit_columns::Columns;
 use crate::decode::u64_at;
 
 /// Bits of the log index one bundle spans at most.
-pub(super) const BUNDLE_BITS: u32 = 5;
+pub(super) const BUNDLE_BITS: u32 = 4;
+
+/// Bits of the log index one summary row of `audit_bundle_tenants` covers: 256 events (the 8
+/// written out in the join of `tenant_bundles!`).
+const SUMMARY_BITS: u32 = 8;
 
 /// Rows moved into bundles per step (one transaction, a few milliseconds).
 const BUNDLE_STEP: u64 = 2_048;
@@ -170,7 +176,19 @@ pub(super) fn each_from(
     )
 }
 
-/// [`each_from`] over the bundles that hold events of `tenant` (`None`: Ward's own).
+/// The bundles of the blocks that hold events of `tenant`: the join that
+/// [`each_of_tenant`] and [`each_of_tenant_newest_first`] order. A bundle never spans two
+/// blocks, so each is found by a range of the primary key inside its block.
+macro_rules! tenant_bundles {
+    () => {
+        "SELECT b.first, b.count, b.chain, b.body FROM audit_bundle_tenants t \
+         JOIN audit_bundles b ON b.first >= (t.block << 8) AND b.first < ((t.block + 1) << 8) \
+         WHERE t.tenant = ?1"
+    };
+}
+
+/// [`each_from`] over the bundles in blocks that hold events of `tenant` (`None`: Ward's
+/// own); the caller filters their events.
 pub(super) fn each_of_tenant(
     c: &Connection,
     tenant: Option<Uuid>,
@@ -179,17 +197,14 @@ pub(super) fn each_of_tenant(
 ) -> Result<bool> {
     each_listed(
         c,
-        "SELECT b.first, b.count, b.chain, b.body FROM audit_bundle_tenants t \
-         JOIN audit_bundles b ON b.first = t.first WHERE t.tenant = ?1 \
-         AND t.first >= COALESCE((SELECT MAX(first) FROM audit_bundles WHERE first <= ?2), 0) \
-         ORDER BY t.first",
-        params![tenant_key(tenant), sql_index(from)],
+        concat!(tenant_bundles!(), " AND t.block >= ?2 ORDER BY b.first"),
+        params![tenant_key(tenant), sql_index(from >> SUMMARY_BITS)],
         from,
         f,
     )
 }
 
-/// The bundles that hold events of `tenant`, newest first, until `f` returns false.
+/// The bundles in blocks that hold events of `tenant`, newest first, until `f` returns false.
 pub(super) fn each_of_tenant_newest_first(
     c: &Connection,
     tenant: Option<Uuid>,
@@ -197,8 +212,7 @@ pub(super) fn each_of_tenant_newest_first(
 ) -> Result<bool> {
     each_listed(
         c,
-        "SELECT b.first, b.count, b.chain, b.body FROM audit_bundle_tenants t \
-         JOIN audit_bundles b ON b.first = t.first WHERE t.tenant = ?1 ORDER BY t.first DESC",
+        concat!(tenant_bundles!(), " ORDER BY b.first DESC"),
         [tenant_key(tenant)],
         0,
         f,
@@ -341,26 +355,11 @@ fn insert_bundle(conn: &Connection, first: u64, chain: &Hash, events: &[Vec<u8>]
         ],
     )?;
     let mut summary = conn.prepare_cached(
-        "INSERT OR IGNORE INTO audit_bundle_tenants (tenant, first) VALUES (?1, ?2)",
+        "INSERT OR IGNORE INTO audit_bundle_tenants (tenant, block) VALUES (?1, ?2)",
     )?;
     for tenant in tenants {
-        summary.execute(params![tenant, sql_index(first)])?;
+        summary.execute(params![tenant, sql_index(first >> SUMMARY_BITS)])?;
     }
-    Ok(())
-}
-
-/// Deletes the bundle at `first` and its summary rows.
-fn delete_bundle(conn: &Connection, first: u64) -> Result<()> {
-    run(
-        conn,
-        "DELETE FROM audit_bundle_tenants WHERE first = ?1",
-        [sql_index(first)],
-    )?;
-    run(
-        conn,
-        "DELETE FROM audit_bundles WHERE first = ?1",
-        [sql_index(first)],
-    )?;
     Ok(())
 }
 
@@ -422,13 +421,14 @@ pub(super) fn step(conn: &mut Connection, limit: u64) -> Result<bool> {
 /// Prunes the bundled events below `before`: whole bundles go; the bundle `before` falls in
 /// is stored again from `before` on, so the log starts exactly where the prune says.
 pub(super) fn prune(conn: &Connection, before: u64) -> Result<()> {
-    // `first < ?1` for each: a range of the primary key, not a scan of the whole log.
+    // Summary rows of blocks wholly pruned; the block the cut falls in keeps its rows (a
+    // tenant whose events there were all pruned costs a read that finds none).
     run(
         conn,
-        "DELETE FROM audit_bundle_tenants WHERE first < ?1 AND first IN \
-         (SELECT first FROM audit_bundles WHERE first < ?1 AND first + count <= ?1)",
-        [sql_index(before)],
+        "DELETE FROM audit_bundle_tenants WHERE block < ?1",
+        [sql_index(before >> SUMMARY_BITS)],
     )?;
+    // `first < ?1`: a range of the primary key, not a scan of the whole log.
     run(
         conn,
         "DELETE FROM audit_bundles WHERE first < ?1 AND first + count <= ?1",
@@ -443,10 +443,29 @@ pub(super) fn prune(conn: &Connection, before: u64) -> Result<()> {
             events.push(event.to_vec());
             Ok(true)
         })?;
-        delete_bundle(conn, b.first())?;
+        run(
+            conn,
+            "DELETE FROM audit_bundles WHERE first = ?1",
+            [sql_index(b.first())],
+        )?;
         if let Some(chain) = chain {
             insert_bundle(conn, before, &chain, &events)?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tenant_join_spans_the_summary_block() {
+        let block = format!("(t.block << {SUMMARY_BITS})");
+        assert!(tenant_bundles!().contains(&block));
+        assert!(
+            SUMMARY_BITS >= BUNDLE_BITS,
+            "a bundle never spans two summary blocks"
+        );
+    }
 }
