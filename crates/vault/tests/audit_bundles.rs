@@ -19,7 +19,7 @@ const EVENTS: u64 = 65_536 + 500;
 /// Event `i`: a tenant's read, or, every 1,000th event of the sealed segment, Ward's own
 /// retention sweep (no tenant).
 fn event(i: u64) -> AuditEvent {
-    let system = i % 1000 == 0 && i < 65_536;
+    let system = i.is_multiple_of(1000) && i < 65_536;
     AuditEvent {
         at: OffsetDateTime::from_unix_timestamp(1_767_225_600 + i as i64).unwrap(),
         request_id: format!("req-{i}"),

@@ -43,6 +43,9 @@ pub(super) const BUNDLE_BITS: u32 = 4;
 /// written out in the join of `tenant_bundles!`).
 const SUMMARY_BITS: u32 = 8;
 
+// A bundle never spans two summary blocks.
+const _: () = assert!(SUMMARY_BITS >= BUNDLE_BITS);
+
 /// Rows moved into bundles per step (one transaction, a few milliseconds).
 const BUNDLE_STEP: u64 = 2_048;
 
@@ -463,9 +466,5 @@ mod tests {
     fn the_tenant_join_spans_the_summary_block() {
         let block = format!("(t.block << {SUMMARY_BITS})");
         assert!(tenant_bundles!().contains(&block));
-        assert!(
-            SUMMARY_BITS >= BUNDLE_BITS,
-            "a bundle never spans two summary blocks"
-        );
     }
 }
