@@ -151,16 +151,7 @@ pub const MAX_BUNDLE_BYTES: usize = 64 << 20;
 pub fn pack_bundle<'a>(events: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut plain = vec![BUNDLE_PLAIN];
     for event in events {
-        let mut len = event.len();
-        loop {
-            let byte = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                plain.push(byte);
-                break;
-            }
-            plain.push(byte | 0x80);
-        }
+        push_leb128(&mut plain, event.len());
         plain.extend_from_slice(event);
     }
     let packed = PACKER.with_borrow_mut(|slot| {
@@ -177,6 +168,20 @@ pub fn pack_bundle<'a>(events: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     match packed {
         Some(p) if p.len() < plain.len() => p,
         _ => plain,
+    }
+}
+
+/// Appends `value` as LEB128: seven bits a byte, low bits first, the high bit set on every
+/// byte but the last.
+pub(crate) fn push_leb128(out: &mut Vec<u8>, mut value: usize) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
     }
 }
 

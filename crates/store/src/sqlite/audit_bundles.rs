@@ -158,6 +158,26 @@ fn each_listed<P: Params>(
     Ok(true)
 }
 
+/// Calls `f` with each bundle that meets `condition` (binding `?1` to `param`) and holds
+/// events from `from` on, in log order, until `f` returns false; returns false if it did.
+fn each_in_order(
+    c: &Connection,
+    condition: &str,
+    param: i64,
+    from: u64,
+    f: impl FnMut(&Bundle) -> Result<bool>,
+) -> Result<bool> {
+    let sql = format!(
+        concat!(
+            "SELECT ",
+            bundle_columns!(),
+            " FROM audit_bundles WHERE {} ORDER BY first"
+        ),
+        condition
+    );
+    each_listed(c, &sql, [param], from, f)
+}
+
 /// Calls `f` with each bundle holding events from `from` on, in log order, until `f` returns
 /// false; returns false if it did.
 pub(super) fn each_from(
@@ -165,15 +185,10 @@ pub(super) fn each_from(
     from: u64,
     f: impl FnMut(&Bundle) -> Result<bool>,
 ) -> Result<bool> {
-    each_listed(
+    each_in_order(
         c,
-        concat!(
-            "SELECT ",
-            bundle_columns!(),
-            " FROM audit_bundles WHERE first >= COALESCE((SELECT MAX(first) FROM audit_bundles \
-             WHERE first <= ?1), 0) ORDER BY first"
-        ),
-        [sql_index(from)],
+        "first >= COALESCE((SELECT MAX(first) FROM audit_bundles WHERE first <= ?1), 0)",
+        sql_index(from),
         from,
         f,
     )
@@ -229,17 +244,7 @@ pub(super) fn each_reaching(
     at: i64,
     f: impl FnMut(&Bundle) -> Result<bool>,
 ) -> Result<bool> {
-    each_listed(
-        c,
-        concat!(
-            "SELECT ",
-            bundle_columns!(),
-            " FROM audit_bundles WHERE at_max >= ?1 ORDER BY first"
-        ),
-        [at],
-        0,
-        f,
-    )
+    each_in_order(c, "at_max >= ?1", at, 0, f)
 }
 
 /// Where the bundled history ends: every stored event below this index is in a bundle, every

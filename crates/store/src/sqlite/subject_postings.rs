@@ -356,17 +356,8 @@ pub(super) fn encode_offsets(offsets: &[u16]) -> Vec<u8> {
     let mut out = Vec::with_capacity(offsets.len() * 2);
     let mut prev = 0u16;
     for &offset in offsets {
-        let mut delta = offset.saturating_sub(prev);
+        crate::audit_codec::push_leb128(&mut out, usize::from(offset.saturating_sub(prev)));
         prev = offset;
-        loop {
-            let byte = (delta & 0x7f) as u8;
-            delta >>= 7;
-            if delta == 0 {
-                out.push(byte);
-                break;
-            }
-            out.push(byte | 0x80);
-        }
     }
     out
 }
