@@ -382,7 +382,9 @@ pub(super) fn step(conn: &mut Connection, limit: u64) -> Result<bool> {
     let Some(from) = oldest.map(|i| i.max(0) as u64).filter(|&i| i < limit) else {
         return Ok(false);
     };
-    let to = (from + BUNDLE_STEP).min(limit);
+    // Steps end on a block boundary, so that a step never leaves a block's events in two
+    // bundles (the one after a pruned start ends at the first boundary past it).
+    let to = (((from + BUNDLE_STEP) >> BUNDLE_BITS) << BUNDLE_BITS).min(limit);
     let mut runs: Vec<Run> = Vec::new();
     {
         let mut stmt = tx.prepare_cached(
