@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use ward_audit::{STORED_HEIGHT_STEP, Subtree, TreeNode};
 
+use super::audit_bundles::sql_index;
 use super::*;
 
 /// Stores nodes; a node stored again (a replay after another process's append) is
@@ -24,11 +25,6 @@ pub(super) fn insert_nodes(conn: &Connection, nodes: &[TreeNode]) -> Result<()> 
     Ok(())
 }
 
-/// An index as SQLite stores it (a range end past `i64::MAX` means "to the end").
-fn bound(i: u64) -> i64 {
-    i64::try_from(i).unwrap_or(i64::MAX)
-}
-
 /// The stored nodes of each span, those present.
 pub(super) fn nodes(c: &Connection, spans: &[(u8, Range<u64>)]) -> Result<Vec<TreeNode>> {
     let mut stmt = c.prepare_cached(
@@ -37,7 +33,11 @@ pub(super) fn nodes(c: &Connection, spans: &[(u8, Range<u64>)]) -> Result<Vec<Tr
     )?;
     let mut out = Vec::new();
     for (height, range) in spans {
-        let mut rows = stmt.query(params![height, bound(range.start), bound(range.end)])?;
+        let mut rows = stmt.query(params![
+            height,
+            sql_index(range.start),
+            sql_index(range.end)
+        ])?;
         while let Some(row) = rows.next()? {
             out.push(TreeNode {
                 subtree: Subtree {

@@ -106,7 +106,6 @@ impl AuditState {
         mut flush: impl FnMut(&mut Vec<TreeNode>) -> Result<()>,
     ) -> Result<Self> {
         let (min_idx, max_idx) = super::audit_bundles::index_range(conn)?;
-        let count = super::audit_bundles::count(conn)?;
         let mut state = Self {
             frontier: Frontier::new(),
             chain: [0; 32],
@@ -118,7 +117,7 @@ impl AuditState {
         };
         let first = min_idx.unwrap_or(0).max(0) as u64;
         let mut from = 0u64;
-        if first > 0 || (count > 0 && replay == Replay::FromNewest) {
+        if first > 0 || (min_idx.is_some() && replay == Replay::FromNewest) {
             // After pruning, resume from the checkpoint at the prune boundary.
             let cp: Option<(i64, Vec<u8>, String)> = conn
                 .query_row(

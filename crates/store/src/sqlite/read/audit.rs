@@ -11,7 +11,7 @@ use crate::AuditColumns;
 use crate::audit_columns::Columns;
 use crate::decode::u64_at;
 use crate::sql;
-use crate::sqlite::audit_bundles;
+use crate::sqlite::audit_bundles::{self, sql_index};
 use crate::sqlite::subject_postings;
 
 /// Runs `f` in one read transaction, unless the connection is in one already: a read of the
@@ -24,10 +24,10 @@ pub(in crate::sqlite) fn in_snapshot<T>(
     if !c.is_autocommit() {
         return f(c);
     }
-    c.execute_batch("BEGIN")?;
+    exec(c, "BEGIN")?;
     let out = f(c);
     // A read transaction has nothing to keep: ending it only releases the snapshot.
-    let _ = c.execute_batch("ROLLBACK");
+    let _ = exec(c, "ROLLBACK");
     out
 }
 
@@ -122,7 +122,7 @@ pub(in crate::sqlite) fn each_event(
         audit_columns!(),
         " FROM audit_events WHERE idx >= ?1 ORDER BY idx LIMIT ?2"
     ))?;
-    let mut rows = stmt.query(params![index_value(from), index_value(left)])?;
+    let mut rows = stmt.query(params![sql_index(from), sql_index(left)])?;
     while let Some(row) = rows.next()? {
         let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
         let cols = Columns {
@@ -217,17 +217,12 @@ fn query_in(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>> {
     );
     let mut values = vec![Value::from(q.tenant)];
     values.extend(filters);
-    values.push(index_value(from));
+    values.push(sql_index(from).into());
     values.push(((limit - out.len()) as i64).into());
     out.extend(all(conn, &sql, params_from_iter(values), |r| {
         audit_row_from(r)
     })?);
     Ok(out)
-}
-
-/// An index or count as SQLite stores it (past `i64::MAX` means "after every event").
-fn index_value(i: u64) -> Value {
-    i64::try_from(i).unwrap_or(i64::MAX).into()
 }
 
 /// A subject's events: through the sealed segments' postings, then the chunk index for the
